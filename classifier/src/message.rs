@@ -1,0 +1,534 @@
+//! The message view: everything the tokenizer and the rules look at, extracted once.
+//!
+//! [`MessageView::parse`] never fails and never panics: malformed input gives a best-effort view
+//! (mail-parser is itself best effort), and every count and size is capped by [`Limits`].
+
+use std::borrow::Cow;
+
+use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, MessagePart, PartType};
+
+use crate::html::{self, HtmlSignals};
+use crate::limits::Limits;
+use crate::url::{self, Url};
+
+/// One header field of the top-level message, in the order it appears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderField {
+    /// Field name as written (original case).
+    pub name: String,
+    /// The raw value, unfolded (line breaks of folding removed), lossily decoded as UTF-8.
+    pub raw: String,
+    /// The value with RFC 2047 encoded words decoded, as mail-parser understood it.
+    pub decoded: String,
+}
+
+/// A mailbox from an address header (`From`, `To`, `Cc`, `Reply-To`, `Sender`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Mailbox {
+    /// The display name, decoded, if any.
+    pub name: Option<String>,
+    /// The address (`local@domain`), if any; lower-cased.
+    pub address: Option<String>,
+}
+
+impl Mailbox {
+    /// The domain part of the address, if any.
+    pub fn domain(&self) -> Option<&str> {
+        self.address
+            .as_deref()
+            .and_then(|a| a.rsplit_once('@'))
+            .map(|(_, d)| d)
+    }
+}
+
+/// One `Received:` hop.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReceivedHop {
+    /// The host name the sending side claimed or was resolved to.
+    pub from_host: Option<String>,
+    /// The sending IP address.
+    pub from_ip: Option<String>,
+    /// The host that received the message.
+    pub by_host: Option<String>,
+}
+
+/// How a part's content was transfer-encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferEncoding {
+    /// 7bit, 8bit, binary or none given.
+    Plain,
+    /// `quoted-printable`.
+    QuotedPrintable,
+    /// `base64`.
+    Base64,
+}
+
+/// What kind of text a [`TextPart`] held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// `text/plain` (or any text other than HTML).
+    Plain,
+    /// `text/html`, reduced to its visible text.
+    Html,
+}
+
+/// A decoded text part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextPart {
+    /// Plain or HTML.
+    pub kind: TextKind,
+    /// The visible text (for HTML: tags removed, entities decoded, invisible text dropped).
+    pub text: String,
+    /// The decoded content before HTML reduction (for `rawbody` rules).
+    pub raw: String,
+    /// The declared transfer encoding.
+    pub encoding: TransferEncoding,
+    /// The declared charset, lower-cased, if any.
+    pub charset: Option<String>,
+    /// HTML signals (all zero for plain text).
+    pub html: HtmlSignals,
+}
+
+/// A non-text part: an attachment or inline binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The file name from Content-Disposition or Content-Type, if any.
+    pub name: Option<String>,
+    /// `type/subtype`, lower-cased.
+    pub content_type: String,
+    /// Decoded size in bytes.
+    pub size: usize,
+}
+
+/// The parsed, decoded and capped view of one message.
+#[derive(Debug, Clone, Default)]
+pub struct MessageView {
+    /// Top-level header fields, in order (at most `Limits::max_headers`).
+    pub headers: Vec<HeaderField>,
+    /// Decoded Subject, if present.
+    pub subject: Option<String>,
+    /// From mailboxes.
+    pub from: Vec<Mailbox>,
+    /// To mailboxes.
+    pub to: Vec<Mailbox>,
+    /// Cc mailboxes.
+    pub cc: Vec<Mailbox>,
+    /// Reply-To mailboxes.
+    pub reply_to: Vec<Mailbox>,
+    /// The Message-ID, without angle brackets, if present and parseable.
+    pub message_id: Option<String>,
+    /// The Date header as seconds since the Unix epoch (UTC), if present and parseable.
+    pub date: Option<i64>,
+    /// Received hops, newest first.
+    pub received: Vec<ReceivedHop>,
+    /// Decoded text parts, in order.
+    pub text_parts: Vec<TextPart>,
+    /// Non-text parts.
+    pub attachments: Vec<Attachment>,
+    /// URLs found in text (plain) and in HTML links and images.
+    pub urls: Vec<Url>,
+    /// Number of MIME parts seen (including containers).
+    pub part_count: usize,
+    /// Deepest MIME nesting seen.
+    pub mime_depth: usize,
+    /// The raw message (capped at `Limits::max_scan_bytes`), lossily decoded, for `full` rules.
+    pub raw: String,
+    /// True when the message was larger than the scan limit and only its start was looked at.
+    pub truncated: bool,
+    /// True when mail-parser could not find any structure (no header/body separation etc.).
+    pub unparsed: bool,
+    /// True when some part had a decoding problem (bad base64/QP, unknown charset).
+    pub encoding_problem: bool,
+}
+
+impl MessageView {
+    /// Parses raw message bytes into a view. Never fails, never panics on any input.
+    pub fn parse(raw: &[u8], limits: &Limits) -> MessageView {
+        let scanned = if raw.len() > limits.max_scan_bytes {
+            &raw[..limits.max_scan_bytes]
+        } else {
+            raw
+        };
+        let mut view = MessageView {
+            truncated: scanned.len() < raw.len(),
+            raw: String::from_utf8_lossy(scanned).into_owned(),
+            ..MessageView::default()
+        };
+        let parser = MessageParser::new().default_header_text();
+        let Some(message) = parser.parse(scanned) else {
+            view.unparsed = true;
+            // Best effort: treat the whole input as a plain body.
+            view.text_parts.push(TextPart {
+                kind: TextKind::Plain,
+                text: view.raw.clone(),
+                raw: view.raw.clone(),
+                encoding: TransferEncoding::Plain,
+                charset: None,
+                html: HtmlSignals::default(),
+            });
+            view.urls = url::find_in_text(&view.raw, limits.max_urls);
+            return view;
+        };
+        let root = message.root_part();
+        view.headers = collect_headers(scanned, root, limits);
+        view.subject = message.subject().map(str::to_owned);
+        view.from = mailboxes(message.from());
+        view.to = mailboxes(message.to());
+        view.cc = mailboxes(message.cc());
+        view.reply_to = mailboxes(message.reply_to());
+        view.message_id = message.message_id().map(str::to_owned);
+        view.date = message.date().map(|d| d.to_timestamp());
+        view.received = message
+            .received_all()
+            .take(limits.max_headers)
+            .map(|r| ReceivedHop {
+                from_host: r.from.as_ref().map(|h| h.to_string().to_ascii_lowercase()),
+                from_ip: r.from_ip.map(|ip| ip.to_string()),
+                by_host: r.by.as_ref().map(|h| h.to_string().to_ascii_lowercase()),
+            })
+            .collect();
+        walk_parts(&message, &mut view, limits);
+        view
+    }
+
+    /// All values of a header field (case-insensitive name), decoded, in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.decoded.as_str())
+    }
+
+    /// The first value of a header field, decoded.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.decoded.as_str())
+    }
+
+    /// True if the header field is present (even if empty).
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The visible body text in SpamAssassin's `body` form: the Subject, then every text part's
+    /// visible text, parts separated by a blank line.
+    pub fn body_text(&self) -> String {
+        let mut out = String::new();
+        if let Some(s) = &self.subject {
+            out.push_str(s);
+            out.push('\n');
+        }
+        for part in &self.text_parts {
+            out.push_str(&part.text);
+            out.push_str("\n\n");
+        }
+        out
+    }
+
+    /// The decoded bodies before HTML reduction (SpamAssassin's `rawbody`).
+    pub fn raw_body(&self) -> String {
+        let mut out = String::new();
+        for part in &self.text_parts {
+            out.push_str(&part.raw);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Sum of HTML signals over all HTML parts.
+    pub fn html_signals(&self) -> HtmlSignals {
+        let mut total = HtmlSignals::default();
+        for part in self.text_parts.iter().filter(|p| p.kind == TextKind::Html) {
+            total.add(&part.html);
+        }
+        total
+    }
+}
+
+fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<HeaderField> {
+    root.headers
+        .iter()
+        .take(limits.max_headers)
+        .map(|h| {
+            let start = (h.offset_start as usize).min(raw.len());
+            let end = (h.offset_end as usize).clamp(start, raw.len());
+            let end = end.min(start.saturating_add(limits.max_header_bytes));
+            let raw_value = unfold(&String::from_utf8_lossy(&raw[start..end]));
+            let decoded = match &h.value {
+                HeaderValue::Text(t) => cap(t, limits.max_header_bytes).into_owned(),
+                HeaderValue::TextList(list) => list.join(", "),
+                HeaderValue::Address(addr) => format_address(addr),
+                _ => raw_value.clone(),
+            };
+            HeaderField {
+                name: cap(h.name.as_str(), 256).into_owned(),
+                raw: raw_value,
+                decoded,
+            }
+        })
+        .collect()
+}
+
+/// Removes the line breaks of header folding and trims the value.
+fn unfold(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for (i, line) in value.split('\n').enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if i > 0 && !line.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(line.trim_start_matches([' ', '\t']));
+    }
+    out.trim().to_owned()
+}
+
+fn cap(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Borrowed(&s[..end])
+}
+
+fn format_address(addr: &Address<'_>) -> String {
+    let mut out = String::new();
+    for a in addr.iter() {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        match (&a.name, &a.address) {
+            (Some(n), Some(ad)) => {
+                out.push('"');
+                out.push_str(n);
+                out.push_str("\" <");
+                out.push_str(ad);
+                out.push('>');
+            }
+            (None, Some(ad)) => out.push_str(ad),
+            (Some(n), None) => out.push_str(n),
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+fn mailboxes(addr: Option<&Address<'_>>) -> Vec<Mailbox> {
+    let Some(addr) = addr else {
+        return Vec::new();
+    };
+    addr.iter()
+        .take(1000)
+        .map(|a| Mailbox {
+            name: a
+                .name
+                .as_ref()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty()),
+            address: a
+                .address
+                .as_ref()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty()),
+        })
+        .collect()
+}
+
+fn transfer_encoding(part: &MessagePart<'_>) -> TransferEncoding {
+    let value = part
+        .headers
+        .iter()
+        .find(|h| h.name == HeaderName::ContentTransferEncoding)
+        .and_then(|h| h.value.as_text());
+    match value.map(|v| v.trim().to_ascii_lowercase()) {
+        Some(v) if v == "base64" => TransferEncoding::Base64,
+        Some(v) if v == "quoted-printable" => TransferEncoding::QuotedPrintable,
+        _ => TransferEncoding::Plain,
+    }
+}
+
+fn content_type_of(part: &MessagePart<'_>) -> (String, Option<String>) {
+    use mail_parser::MimeHeaders;
+    match part.content_type() {
+        Some(ct) => {
+            let mut t = ct.ctype().to_ascii_lowercase();
+            if let Some(sub) = ct.subtype() {
+                t.push('/');
+                t.push_str(&sub.to_ascii_lowercase());
+            }
+            (t, ct.attribute("charset").map(|c| c.to_ascii_lowercase()))
+        }
+        None => ("text/plain".to_owned(), None),
+    }
+}
+
+/// Walks the MIME tree iteratively (no recursion, so deep nesting cannot overflow the stack).
+fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits: &Limits) {
+    use mail_parser::MimeHeaders;
+    // (message, part index, depth)
+    let mut stack: Vec<(&mail_parser::Message<'_>, usize, usize)> = vec![(message, 0, 0)];
+    let mut text_bytes = 0usize;
+    while let Some((msg, idx, depth)) = stack.pop() {
+        if view.part_count >= limits.max_parts {
+            break;
+        }
+        let Some(part) = msg.parts.get(idx) else {
+            continue;
+        };
+        view.part_count += 1;
+        view.mime_depth = view.mime_depth.max(depth);
+        view.encoding_problem |= part.is_encoding_problem;
+        match &part.body {
+            PartType::Multipart(children) => {
+                if depth < limits.max_mime_depth {
+                    // Push in reverse so parts are visited in document order.
+                    for &child in children.iter().rev() {
+                        stack.push((msg, child as usize, depth + 1));
+                    }
+                }
+            }
+            PartType::Message(inner) => {
+                if depth < limits.max_mime_depth {
+                    stack.push((inner, 0, depth + 1));
+                }
+            }
+            PartType::Text(text) | PartType::Html(text) => {
+                let is_html = matches!(part.body, PartType::Html(_));
+                let (ctype, charset) = content_type_of(part);
+                let is_attachment = part
+                    .content_disposition()
+                    .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+                if is_attachment && !ctype.starts_with("text/") {
+                    view.attachments.push(Attachment {
+                        name: part.attachment_name().map(str::to_owned),
+                        content_type: ctype,
+                        size: text.len(),
+                    });
+                    continue;
+                }
+                if text_bytes >= limits.max_text_bytes {
+                    continue;
+                }
+                let budget = limits.max_text_bytes - text_bytes;
+                let raw = cap(text, budget).into_owned();
+                text_bytes += raw.len();
+                let encoding = transfer_encoding(part);
+                if is_html {
+                    let reduced = html::reduce(&raw, limits.max_urls);
+                    for u in reduced.urls.iter().cloned() {
+                        if view.urls.len() < limits.max_urls {
+                            view.urls.push(u);
+                        }
+                    }
+                    view.text_parts.push(TextPart {
+                        kind: TextKind::Html,
+                        text: reduced.text,
+                        raw,
+                        encoding,
+                        charset,
+                        html: reduced.signals,
+                    });
+                } else {
+                    let room = limits.max_urls.saturating_sub(view.urls.len());
+                    view.urls.extend(url::find_in_text(&raw, room));
+                    view.text_parts.push(TextPart {
+                        kind: TextKind::Plain,
+                        text: raw.clone(),
+                        raw,
+                        encoding,
+                        charset,
+                        html: HtmlSignals::default(),
+                    });
+                }
+            }
+            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+                let (ctype, _) = content_type_of(part);
+                view.attachments.push(Attachment {
+                    name: part.attachment_name().map(str::to_owned),
+                    content_type: ctype,
+                    size: bytes.len(),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(s: &str) -> MessageView {
+        MessageView::parse(s.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn parses_headers_and_addresses() {
+        let v = view(
+            "From: \"Alice Example\" <Alice@Example.COM>\nTo: bob@example.org, carol@example.net\n\
+             Subject: =?UTF-8?B?SGVsbG8gd29ybGQ=?=\nMessage-ID: <abc@mx.example.com>\n\
+             Date: Tue, 1 Oct 2002 10:00:00 +0000\nX-Mailer: Foo 1.0\n\nHello body\n",
+        );
+        assert_eq!(v.subject.as_deref(), Some("Hello world"));
+        assert_eq!(v.from[0].address.as_deref(), Some("alice@example.com"));
+        assert_eq!(v.from[0].name.as_deref(), Some("Alice Example"));
+        assert_eq!(v.from[0].domain(), Some("example.com"));
+        assert_eq!(v.to.len(), 2);
+        assert_eq!(v.message_id.as_deref(), Some("abc@mx.example.com"));
+        assert_eq!(v.date, Some(1_033_466_400));
+        assert_eq!(v.header("x-mailer"), Some("Foo 1.0"));
+        assert!(v.body_text().contains("Hello body"));
+    }
+
+    #[test]
+    fn decodes_base64_and_html_parts() {
+        let v = view(
+            "Subject: t\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"b\"\n\n\
+             --b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n\
+             SGVsbG8gcGxhaW4=\n--b\nContent-Type: text/html\n\n\
+             <html><body><p>Visit <a href=\"http://spam.example.biz/buy\">our shop</a></p>\
+             <script>var x=1;</script></body></html>\n--b--\n",
+        );
+        assert_eq!(v.text_parts.len(), 2);
+        assert_eq!(v.text_parts[0].text.trim(), "Hello plain");
+        assert_eq!(v.text_parts[0].encoding, TransferEncoding::Base64);
+        assert!(v.text_parts[1].text.contains("Visit"));
+        assert!(!v.text_parts[1].text.contains("var x"));
+        assert!(v.urls.iter().any(|u| u.host == "spam.example.biz"));
+    }
+
+    #[test]
+    fn garbage_gives_best_effort_view() {
+        for input in [
+            &b""[..],
+            b"\0\0\xff\xfe",
+            b"no header separator at all",
+            b"\n\n\n",
+        ] {
+            let v = MessageView::parse(input, &Limits::default());
+            assert!(v.headers.len() <= 1);
+        }
+    }
+
+    #[test]
+    fn scan_limit_truncates() {
+        let limits = Limits {
+            max_scan_bytes: 100,
+            ..Limits::default()
+        };
+        let big = format!("Subject: x\n\n{}", "word ".repeat(1000));
+        let v = MessageView::parse(big.as_bytes(), &limits);
+        assert!(v.truncated);
+        assert!(v.raw.len() <= 100);
+    }
+
+    #[test]
+    fn unfolds_headers() {
+        assert_eq!(unfold(" a\r\n\tb\n  c"), "a b c");
+    }
+}
