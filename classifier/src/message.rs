@@ -252,6 +252,13 @@ impl MessageView {
 fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<HeaderField> {
     root.headers
         .iter()
+        // Incoming X-Spam-* fields are untrusted (a sender can set them): never evidence.
+        .filter(|h| {
+            !h.name
+                .as_str()
+                .get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case("x-spam-"))
+        })
         .take(limits.max_headers)
         .map(|h| {
             let start = (h.offset_start as usize).min(raw.len());

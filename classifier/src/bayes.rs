@@ -1,0 +1,246 @@
+//! Naive-Bayes spamminess: Robinson's per-token probabilities with Fisher (chi-square) combining,
+//! computed in log space so long messages neither underflow nor tie at 0 or 1.
+//!
+//! For each token with `s` spam and `h` ham messages out of `S` spam and `H` ham trained:
+//! `p = (s/S) / (s/S + h/H)`, then Robinson's correction towards the unknown-word probability
+//! `x` with strength `k`: `f = (k·x + n·p) / (k + n)`, `n = s + h`. Tokens with
+//! `|f − 0.5| < min_dev` are ignored; of the rest, the `max_tokens` most extreme are combined:
+//! `S = 1 − Q(−2 Σ ln(1−f), 2m)`, `H = 1 − Q(−2 Σ ln f, 2m)`, spamminess `(1 + S − H) / 2`,
+//! where `Q` is the chi-square survival function.
+//!
+//! **While little is trained** there is no gate: with nothing trained every token is unknown
+//! (`f = x`), falls inside the minimum deviation and the result is exactly 0.5 with no
+//! evidence. As training grows, [`BayesResult::confidence`] rises from 0 towards 1 with the
+//! smaller of the two class counts (`c = m / (m + ramp)`), and callers scale Bayes's weight by
+//! it, so one trained spam cannot make every message that shares its common words spam.
+
+use serde::Deserialize;
+
+/// Token counts in the model for one token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Spam messages containing the token.
+    pub spam: u32,
+    /// Ham messages containing the token.
+    pub ham: u32,
+}
+
+/// Messages trained per class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    /// Spam messages learned.
+    pub spam: u64,
+    /// Ham messages learned.
+    pub ham: u64,
+}
+
+/// Bayes parameters. See the module documentation for the formulas; provenance of each
+/// default is in `corpora/EXPERIMENTS.md`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BayesParams {
+    /// Robinson's strength `k` of the unknown-word probability.
+    pub unknown_strength: f64,
+    /// Robinson's unknown-word probability `x`.
+    pub unknown_prob: f64,
+    /// Tokens with `|f − 0.5|` below this are ignored.
+    pub min_dev: f64,
+    /// At most this many of the most extreme tokens are combined.
+    pub max_tokens: usize,
+    /// Confidence ramp: confidence is `m / (m + ramp)` with `m` the smaller class count.
+    pub ramp: f64,
+}
+
+impl Default for BayesParams {
+    fn default() -> Self {
+        // Starting values from the SpamBayes defaults (unknown_word_strength 0.45,
+        // unknown_word_prob 0.5, minimum_prob_strength 0.1, max_discriminators 150); see
+        // corpora/EXPERIMENTS.md for the runs that confirmed or replaced them.
+        BayesParams {
+            unknown_strength: 0.45,
+            unknown_prob: 0.5,
+            min_dev: 0.1,
+            max_tokens: 150,
+            ramp: 10.0,
+        }
+    }
+}
+
+/// One token's contribution, for `explain`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenEvidence {
+    /// The token hash.
+    pub hash: u64,
+    /// Its corrected probability `f`.
+    pub prob: f64,
+    /// Its counts.
+    pub counts: Counts,
+}
+
+/// The Bayes verdict on one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BayesResult {
+    /// Spamminess in [0, 1]; 0.5 means no evidence.
+    pub probability: f64,
+    /// A continuous, unbounded version of the same evidence for ranking: `ln Q_ham − ln Q_spam`
+    /// (positive is spammy, 0 is neutral). Unlike `probability` it does not saturate.
+    pub log_odds: f64,
+    /// How much the model can be trusted yet, from 0 (untrained) to 1.
+    pub confidence: f64,
+    /// Tokens that were combined, most extreme first.
+    pub evidence: Vec<TokenEvidence>,
+    /// Tokens looked at (known and unknown).
+    pub tokens_seen: usize,
+}
+
+impl BayesResult {
+    /// The result when there is no evidence at all.
+    pub fn neutral() -> Self {
+        BayesResult {
+            probability: 0.5,
+            log_odds: 0.0,
+            confidence: 0.0,
+            evidence: Vec::new(),
+            tokens_seen: 0,
+        }
+    }
+}
+
+impl BayesParams {
+    /// Robinson's corrected probability for one token.
+    pub fn token_prob(&self, c: Counts, totals: Totals) -> f64 {
+        let n = f64::from(c.spam) + f64::from(c.ham);
+        if n == 0.0 {
+            return self.unknown_prob;
+        }
+        let spam_ratio = f64::from(c.spam) / totals.spam.max(1) as f64;
+        let ham_ratio = f64::from(c.ham) / totals.ham.max(1) as f64;
+        let p = spam_ratio / (spam_ratio + ham_ratio);
+        (self.unknown_strength * self.unknown_prob + n * p) / (self.unknown_strength + n)
+    }
+
+    /// Combines per-token counts (parallel to `hashes`) into a verdict.
+    pub fn combine(&self, hashes: &[u64], counts: &[Counts], totals: Totals) -> BayesResult {
+        let mut ev: Vec<TokenEvidence> = hashes
+            .iter()
+            .zip(counts)
+            .map(|(&hash, &c)| TokenEvidence {
+                hash,
+                prob: self.token_prob(c, totals),
+                counts: c,
+            })
+            .filter(|e| (e.prob - 0.5).abs() >= self.min_dev)
+            .collect();
+        // Most extreme first; ties broken by hash so the selection is deterministic.
+        ev.sort_unstable_by(|a, b| {
+            (b.prob - 0.5)
+                .abs()
+                .total_cmp(&(a.prob - 0.5).abs())
+                .then(a.hash.cmp(&b.hash))
+        });
+        ev.truncate(self.max_tokens);
+        let m = totals.spam.min(totals.ham) as f64;
+        let confidence = m / (m + self.ramp.max(f64::MIN_POSITIVE));
+        if ev.is_empty() {
+            return BayesResult {
+                confidence,
+                tokens_seen: hashes.len(),
+                ..BayesResult::neutral()
+            };
+        }
+        // Clamp so ln never sees 0 or 1.
+        let clamp = |p: f64| p.clamp(1e-9, 1.0 - 1e-9);
+        let sum_ln_ham: f64 = ev.iter().map(|e| clamp(e.prob).ln()).sum();
+        let sum_ln_spam: f64 = ev.iter().map(|e| (1.0 - clamp(e.prob)).ln()).sum();
+        let dof = ev.len();
+        let ln_q_spam = ln_chi2q(-2.0 * sum_ln_spam, dof);
+        let ln_q_ham = ln_chi2q(-2.0 * sum_ln_ham, dof);
+        let probability = ((1.0 + ln_q_ham.exp() - ln_q_spam.exp()) / 2.0).clamp(0.0, 1.0);
+        BayesResult {
+            probability,
+            log_odds: ln_q_ham - ln_q_spam,
+            confidence,
+            evidence: ev,
+            tokens_seen: hashes.len(),
+        }
+    }
+}
+
+/// Natural log of the chi-square survival function Q(x, 2n) for even degrees of freedom:
+/// `Q = e^{−x/2} Σ_{i<n} (x/2)^i / i!`, summed in log space.
+pub fn ln_chi2q(x: f64, n: usize) -> f64 {
+    if !x.is_finite() || x <= 0.0 || n == 0 {
+        return 0.0;
+    }
+    let m = x / 2.0;
+    let ln_m = m.ln();
+    let mut ln_term = 0.0f64; // ln(m^0/0!)
+    let mut ln_sum = 0.0f64;
+    for i in 1..n {
+        ln_term += ln_m - (i as f64).ln();
+        // ln(e^a + e^b)
+        let (hi, lo) = if ln_term > ln_sum {
+            (ln_term, ln_sum)
+        } else {
+            (ln_sum, ln_term)
+        };
+        ln_sum = hi + (lo - hi).exp().ln_1p();
+    }
+    (ln_sum - m).min(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chi2q_matches_known_values() {
+        // Q(x=2, dof=2) = e^{-1}
+        assert!((ln_chi2q(2.0, 1) - (-1.0)).abs() < 1e-12);
+        // Q(x=4, dof=4) = e^{-2}(1 + 2) = 0.40600584970983811
+        assert!((ln_chi2q(4.0, 2).exp() - 0.406_005_849_709_838_1).abs() < 1e-12);
+        // Huge arguments stay finite in log space.
+        assert!(ln_chi2q(1e6, 150).is_finite());
+        assert_eq!(ln_chi2q(0.0, 3), 0.0);
+    }
+
+    #[test]
+    fn untrained_is_neutral() {
+        let p = BayesParams::default();
+        let r = p.combine(&[1, 2, 3], &[Counts::default(); 3], Totals::default());
+        assert_eq!(r.probability, 0.5);
+        assert_eq!(r.confidence, 0.0);
+        assert!(r.evidence.is_empty());
+    }
+
+    #[test]
+    fn spammy_and_hammy_tokens_move_the_score() {
+        let p = BayesParams::default();
+        let totals = Totals {
+            spam: 100,
+            ham: 100,
+        };
+        let spammy = vec![Counts { spam: 50, ham: 0 }; 20];
+        let hammy = vec![Counts { spam: 0, ham: 50 }; 20];
+        let hashes: Vec<u64> = (0..20).collect();
+        let s = p.combine(&hashes, &spammy, totals);
+        let h = p.combine(&hashes, &hammy, totals);
+        assert!(s.probability > 0.99 && s.log_odds > 10.0, "{s:?}");
+        assert!(h.probability < 0.01 && h.log_odds < -10.0, "{h:?}");
+        assert!((s.confidence - 100.0 / 110.0).abs() < 1e-12);
+        // Stronger evidence ranks higher even where probability saturates.
+        let more: Vec<Counts> = vec![Counts { spam: 50, ham: 0 }; 60];
+        let hashes60: Vec<u64> = (0..60).collect();
+        let s2 = p.combine(&hashes60, &more, totals);
+        assert!(s2.log_odds > s.log_odds);
+    }
+
+    #[test]
+    fn robinson_correction() {
+        let p = BayesParams::default();
+        let totals = Totals { spam: 10, ham: 10 };
+        let f = p.token_prob(Counts { spam: 1, ham: 0 }, totals);
+        assert!((f - (0.45 * 0.5 + 1.0) / 1.45).abs() < 1e-12);
+        assert_eq!(p.token_prob(Counts::default(), totals), 0.5);
+    }
+}

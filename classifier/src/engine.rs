@@ -1,0 +1,317 @@
+//! The pipeline: raw bytes → [`Analysis`] (view, tokens, digest; pure, parallelisable) →
+//! [`Verdict`] (Bayes against a model + rule hits, combined into one score).
+//!
+//! # How Bayes becomes points
+//! The total score is the sum of the rule hits' scores plus a Bayes contribution
+//! `bayes_points = confidence × bayes_weight × tanh(log_odds / bayes_softness)`, where
+//! `log_odds` is [`BayesResult::log_odds`] and `confidence` ramps from 0 (nothing trained) to 1
+//! (see [`crate::bayes`]). It is continuous, so messages rank by the strength of their Bayes
+//! evidence, not by which SpamAssassin band they fall in. `X-Spam-Status` still names the band
+//! (`BAYES_00` … `BAYES_99`, `BAYES_999`) from the probability, as SpamAssassin does, so that
+//! existing filing rules keep working.
+
+use serde::Deserialize;
+
+use crate::bayes::{BayesParams, BayesResult};
+use crate::error::Result;
+use crate::headers;
+use crate::limits::Limits;
+use crate::message::MessageView;
+use crate::model::TokenCounts;
+use crate::rules::{EvalContext, RuleHit, RuleSet};
+use crate::store::{Action, Digest, LearnOp};
+use crate::tokenize::{Tokenizer, Tokens};
+
+/// How rule points and Bayes evidence combine into one score.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scoring {
+    /// Score at or above which a message is spam.
+    pub required_score: f64,
+    /// Points a fully confident Bayes verdict adds (or, for ham, subtracts).
+    pub bayes_weight: f64,
+    /// Log-odds scale over which the Bayes contribution saturates.
+    pub bayes_softness: f64,
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        // Provenance: corpora/EXPERIMENTS.md ("bayes mapping").
+        Scoring {
+            required_score: 5.0,
+            bayes_weight: 8.0,
+            bayes_softness: 20.0,
+        }
+    }
+}
+
+/// Everything about a message that does not depend on the model: computed once, in parallel
+/// when there are many messages.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The parsed view.
+    pub view: MessageView,
+    /// Its tokens.
+    pub tokens: Tokens,
+    /// Its ledger digest.
+    pub digest: Digest,
+}
+
+impl Analysis {
+    /// The operation that learns (or forgets) this message.
+    pub fn op(&self, action: Action) -> LearnOp {
+        LearnOp {
+            digest: self.digest,
+            tokens: self.tokens.clone(),
+            action,
+        }
+    }
+}
+
+/// The verdict on one message, with the evidence behind it.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// True when `score >= required`.
+    pub is_spam: bool,
+    /// The total score.
+    pub score: f64,
+    /// The threshold it was compared with.
+    pub required: f64,
+    /// The Bayes result.
+    pub bayes: BayesResult,
+    /// Points Bayes contributed to `score`.
+    pub bayes_points: f64,
+    /// SpamAssassin-style band name for the Bayes probability, when Bayes had evidence.
+    pub bayes_band: Option<&'static str>,
+    /// Rule hits, sorted by (score desc, name).
+    pub hits: Vec<RuleHit>,
+}
+
+impl Verdict {
+    /// Names for `tests=`: the Bayes band first, then rule hits in order.
+    pub fn test_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::with_capacity(self.hits.len() + 1);
+        if let Some(b) = self.bayes_band {
+            names.push(b);
+        }
+        names.extend(self.hits.iter().map(|h| h.name.as_str()));
+        names
+    }
+
+    /// The `X-Spam-*` fields mailsift adds, in order. Long values are folded with `"\n\t"`.
+    pub fn header_fields(&self) -> Vec<(String, String)> {
+        let flag = if self.is_spam { "YES" } else { "NO" };
+        let tests = self.test_names();
+        let tests = if tests.is_empty() {
+            "none".to_owned()
+        } else {
+            tests.join(",")
+        };
+        let status = format!(
+            "{}, score={:.1} required={:.1} tests={} version=mailsift-{}",
+            if self.is_spam { "Yes" } else { "No" },
+            self.score,
+            self.required,
+            tests,
+            env!("CARGO_PKG_VERSION")
+        );
+        vec![
+            ("X-Spam-Flag".to_owned(), flag.to_owned()),
+            ("X-Spam-Score".to_owned(), format!("{:.1}", self.score)),
+            (
+                "X-Spam-Bayes".to_owned(),
+                format!("{:.4}", self.bayes.probability),
+            ),
+            (
+                "X-Spam-Status".to_owned(),
+                fold(&status, 78 - "X-Spam-Status: ".len()),
+            ),
+        ]
+    }
+}
+
+/// Folds a header value at spaces or commas so that no line exceeds `width` characters.
+fn fold(value: &str, width: usize) -> String {
+    let mut out = String::with_capacity(value.len() + 16);
+    let mut line_len = 0;
+    for (i, word) in value.split(' ').enumerate() {
+        let mut pieces: Vec<&str> = Vec::new();
+        // Split long comma lists after commas.
+        let mut rest = word;
+        while rest.len() > width {
+            match rest[..width].rfind(',') {
+                Some(p) => {
+                    pieces.push(&rest[..=p]);
+                    rest = &rest[p + 1..];
+                }
+                None => break,
+            }
+        }
+        pieces.push(rest);
+        for (j, piece) in pieces.iter().enumerate() {
+            let sep = if i == 0 && j == 0 {
+                0
+            } else if j == 0 {
+                1
+            } else {
+                0
+            };
+            if line_len > 0 && line_len + sep + piece.len() > width {
+                out.push_str("\n\t");
+                line_len = 0;
+            } else if sep == 1 {
+                out.push(' ');
+                line_len += 1;
+            }
+            out.push_str(piece);
+            line_len += piece.len();
+        }
+    }
+    out
+}
+
+/// SpamAssassin's Bayes bands.
+pub fn bayes_band(p: f64) -> &'static str {
+    match p {
+        p if p >= 0.999 => "BAYES_999",
+        p if p >= 0.99 => "BAYES_99",
+        p if p >= 0.95 => "BAYES_95",
+        p if p >= 0.80 => "BAYES_80",
+        p if p >= 0.60 => "BAYES_60",
+        p if p >= 0.40 => "BAYES_50",
+        p if p >= 0.20 => "BAYES_40",
+        p if p >= 0.05 => "BAYES_20",
+        p if p >= 0.01 => "BAYES_05",
+        _ => "BAYES_00",
+    }
+}
+
+/// The classifier: settings and rules, no I/O. Cheap to share between threads.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    /// Input caps.
+    pub limits: Limits,
+    /// The tokenizer.
+    pub tokenizer: Tokenizer,
+    /// Bayes parameters.
+    pub bayes: BayesParams,
+    /// Score combination.
+    pub scoring: Scoring,
+    /// Heuristic rules.
+    pub rules: RuleSet,
+}
+
+impl Engine {
+    /// The default engine: default limits, tokenizer, Bayes parameters and the built-in rules.
+    pub fn new() -> Self {
+        Engine {
+            rules: RuleSet::default_rules(),
+            ..Engine::default()
+        }
+    }
+
+    /// Parses, tokenizes and digests a message. Never fails, never panics.
+    pub fn analyze(&self, raw: &[u8]) -> Analysis {
+        let view = MessageView::parse(raw, &self.limits);
+        let tokens = self.tokenizer.tokens(&view, self.limits.max_tokens);
+        let digest = headers::digest(raw);
+        Analysis {
+            view,
+            tokens,
+            digest,
+        }
+    }
+
+    /// Bayes evidence for an analysed message.
+    pub fn bayes(&self, analysis: &Analysis, model: &dyn TokenCounts) -> Result<BayesResult> {
+        let mut counts = Vec::new();
+        model.lookup(&analysis.tokens.hashes, &mut counts)?;
+        Ok(self
+            .bayes
+            .combine(&analysis.tokens.hashes, &counts, model.totals()))
+    }
+
+    /// Rule hits for an analysed message.
+    pub fn rule_hits(&self, analysis: &Analysis, bayes: Option<&BayesResult>) -> Vec<RuleHit> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let ctx = EvalContext {
+            bayes_probability: bayes.map(|b| b.probability),
+            now,
+        };
+        self.rules.evaluate(&analysis.view, &ctx)
+    }
+
+    /// Combines Bayes evidence and rule hits into a verdict.
+    pub fn combine(&self, bayes: BayesResult, hits: Vec<RuleHit>) -> Verdict {
+        let s = &self.scoring;
+        let bayes_points = if bayes.evidence.is_empty() {
+            0.0
+        } else {
+            bayes.confidence * s.bayes_weight * (bayes.log_odds / s.bayes_softness.max(1e-9)).tanh()
+        };
+        let rule_points: f64 = hits.iter().map(|h| h.score).sum();
+        let score = rule_points + bayes_points;
+        let bayes_band = (!bayes.evidence.is_empty() && bayes.confidence > 0.0)
+            .then(|| bayes_band(bayes.probability));
+        Verdict {
+            is_spam: score >= s.required_score,
+            score,
+            required: s.required_score,
+            bayes,
+            bayes_points,
+            bayes_band,
+            hits,
+        }
+    }
+
+    /// Classifies an analysed message against a model.
+    pub fn verdict(&self, analysis: &Analysis, model: &dyn TokenCounts) -> Result<Verdict> {
+        let bayes = self.bayes(analysis, model)?;
+        let hits = self.rule_hits(analysis, Some(&bayes));
+        Ok(self.combine(bayes, hits))
+    }
+
+    /// Classifies raw message bytes against a model.
+    pub fn classify(&self, raw: &[u8], model: &dyn TokenCounts) -> Result<Verdict> {
+        self.verdict(&self.analyze(raw), model)
+    }
+
+    /// The message as it should be delivered: incoming `X-Spam-*` removed, ours added, the
+    /// Subject tagged if spam and a tag is given. Every other byte unchanged.
+    pub fn annotate(&self, raw: &[u8], verdict: &Verdict, subject_tag: Option<&str>) -> Vec<u8> {
+        let tag = subject_tag.filter(|_| verdict.is_spam);
+        headers::rewrite(raw, &verdict.header_fields(), tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_keeps_lines_short_and_content_intact() {
+        let long = format!(
+            "Yes, score=12.0 required=5.0 tests={} version=x",
+            (0..30)
+                .map(|i| format!("RULE_{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let folded = fold(&long, 60);
+        assert!(folded.split("\n\t").all(|l| l.len() <= 60), "{folded}");
+        assert_eq!(
+            folded.replace("\n\t", "").replace(' ', ""),
+            long.replace(' ', "")
+        );
+    }
+
+    #[test]
+    fn bands() {
+        assert_eq!(bayes_band(0.0), "BAYES_00");
+        assert_eq!(bayes_band(0.5), "BAYES_50");
+        assert_eq!(bayes_band(0.995), "BAYES_99");
+        assert_eq!(bayes_band(1.0), "BAYES_999");
+    }
+}

@@ -1,0 +1,251 @@
+//! Byte-exact header surgery on the raw message: find the header block, strip incoming
+//! `X-Spam-*` fields, add ours, optionally tag the Subject. Everything else — every body byte
+//! and the line endings — is written back exactly as it came.
+
+use sha2::{Digest as _, Sha256};
+
+use crate::store::Digest;
+
+/// Where the header block is and how its lines end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderBlock {
+    /// Byte offset where the header fields start (after an mbox `From ` line, if any).
+    pub start: usize,
+    /// Byte offset just past the last header field (where new fields are inserted).
+    pub end: usize,
+    /// True when the header lines end in CRLF.
+    pub crlf: bool,
+}
+
+/// One header line (with its continuation lines) inside the block.
+struct Field {
+    start: usize,
+    end: usize,
+    name_end: usize,
+}
+
+fn line_end(raw: &[u8], from: usize) -> usize {
+    raw[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(raw.len(), |p| from + p + 1)
+}
+
+fn field_name_len(line: &[u8]) -> Option<usize> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    (colon > 0 && line[..colon].iter().all(|&b| (33..=126).contains(&b))).then_some(colon)
+}
+
+/// Finds the header block. `None` when the input does not start with a header field (or an
+/// mbox `From ` line followed by one): such input gets no headers added.
+pub fn header_block(raw: &[u8]) -> Option<HeaderBlock> {
+    let mut start = 0;
+    if raw.starts_with(b"From ") {
+        start = line_end(raw, 0);
+    }
+    let first_end = line_end(raw, start);
+    let first = &raw[start..first_end];
+    field_name_len(first)?;
+    let crlf = first.ends_with(b"\r\n");
+    let mut pos = start;
+    while pos < raw.len() {
+        let end = line_end(raw, pos);
+        let line = &raw[pos..end];
+        let is_cont = matches!(line.first(), Some(b' ' | b'\t')) && pos > start;
+        if !is_cont && field_name_len(line).is_none() {
+            break;
+        }
+        pos = end;
+    }
+    Some(HeaderBlock {
+        start,
+        end: pos,
+        crlf,
+    })
+}
+
+fn fields(raw: &[u8], block: &HeaderBlock) -> Vec<Field> {
+    let mut out: Vec<Field> = Vec::new();
+    let mut pos = block.start;
+    while pos < block.end {
+        let end = line_end(raw, pos).min(block.end);
+        let line = &raw[pos..end];
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if let Some(last) = out.last_mut() {
+                last.end = end;
+            }
+        } else {
+            out.push(Field {
+                start: pos,
+                end,
+                name_end: pos + field_name_len(line).unwrap_or(0),
+            });
+        }
+        pos = end;
+    }
+    out
+}
+
+fn is_spam_header(name: &[u8]) -> bool {
+    name.len() >= 7 && name[..7].eq_ignore_ascii_case(b"x-spam-")
+}
+
+/// The message with every `X-Spam-*` header field removed; all other bytes unchanged.
+pub fn strip_spam_headers(raw: &[u8]) -> Vec<u8> {
+    let Some(block) = header_block(raw) else {
+        return raw.to_vec();
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    out.extend_from_slice(&raw[..block.start]);
+    for f in fields(raw, &block) {
+        if !is_spam_header(&raw[f.start..f.name_end]) {
+            out.extend_from_slice(&raw[f.start..f.end]);
+        }
+    }
+    out.extend_from_slice(&raw[block.end..]);
+    out
+}
+
+/// Rewrites the message: strips incoming `X-Spam-*` fields, prefixes the Subject with
+/// `subject_tag` if given, and appends `added` fields at the end of the header block.
+/// Input that has no header block is returned unchanged.
+pub fn rewrite(raw: &[u8], added: &[(String, String)], subject_tag: Option<&str>) -> Vec<u8> {
+    let Some(block) = header_block(raw) else {
+        return raw.to_vec();
+    };
+    let eol: &[u8] = if block.crlf { b"\r\n" } else { b"\n" };
+    let mut out = Vec::with_capacity(raw.len() + 512);
+    out.extend_from_slice(&raw[..block.start]);
+    let mut tagged = false;
+    for f in fields(raw, &block) {
+        let name = &raw[f.start..f.name_end];
+        if is_spam_header(name) {
+            continue;
+        }
+        if let (Some(tag), false) = (subject_tag, tagged) {
+            if name.eq_ignore_ascii_case(b"subject") {
+                tagged = true;
+                out.extend_from_slice(&raw[f.start..=f.name_end]);
+                let value = &raw[f.name_end + 1..f.end];
+                let trimmed = value
+                    .iter()
+                    .position(|&b| b != b' ' && b != b'\t')
+                    .unwrap_or(value.len());
+                out.push(b' ');
+                out.extend_from_slice(tag.as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(&value[trimmed..]);
+                continue;
+            }
+        }
+        out.extend_from_slice(&raw[f.start..f.end]);
+    }
+    // A last header line without a newline (headers-only input) needs one before ours.
+    if block.end > block.start && raw[block.end - 1] != b'\n' {
+        out.extend_from_slice(eol);
+    }
+    for (name, value) in added {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        // Values may be folded with '\n' + tab: re-emit with this message's line ending.
+        for (i, part) in value.split('\n').enumerate() {
+            if i > 0 {
+                out.extend_from_slice(eol);
+            }
+            out.extend_from_slice(part.as_bytes());
+        }
+        out.extend_from_slice(eol);
+    }
+    out.extend_from_slice(&raw[block.end..]);
+    out
+}
+
+/// The message digest that keys the ledger: SHA-256 of the message with `X-Spam-*` headers
+/// removed and CRLF turned into LF, truncated to 16 bytes. So a message learned from a Maildir
+/// and the same message piped in with CRLF endings, or after mailsift added its headers, are
+/// the same message.
+pub fn digest(raw: &[u8]) -> Digest {
+    let stripped = strip_spam_headers(raw);
+    let mut hasher = Sha256::new();
+    let mut rest: &[u8] = &stripped;
+    while let Some(p) = rest.windows(2).position(|w| w == b"\r\n") {
+        hasher.update(&rest[..p]);
+        hasher.update(b"\n");
+        rest = &rest[p + 2..];
+    }
+    hasher.update(rest);
+    let full = hasher.finalize();
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&full[..16]);
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_and_adds_preserving_body_and_line_endings() {
+        for eol in ["\n", "\r\n"] {
+            let msg = format!(
+                "From: a@b{eol}X-Spam-Status: No, forged{eol}\tcontinued{eol}Subject: hi{eol}X-SPAM-Flag: NO{eol}{eol}body{eol}line  \r\n\0"
+            )
+            .into_bytes();
+            let mut msg = msg;
+            msg.push(0xff);
+            let out = rewrite(
+                &msg,
+                &[
+                    ("X-Spam-Flag".into(), "YES".into()),
+                    ("X-Spam-Status".into(), "Yes, score=9\n\ttests=A".into()),
+                ],
+                Some("[SPAM]"),
+            );
+            let expected = format!(
+                "From: a@b{eol}Subject: [SPAM] hi{eol}X-Spam-Flag: YES{eol}X-Spam-Status: Yes, score=9{eol}\ttests=A{eol}{eol}body{eol}line  \r\n\0"
+            );
+            let mut expected = expected.into_bytes();
+            expected.push(0xff);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&expected)
+            );
+            assert_eq!(out, expected);
+        }
+    }
+
+    #[test]
+    fn no_header_block_means_unchanged() {
+        for raw in [
+            &b""[..],
+            b"\n\nbody",
+            b"not a header line\nFrom: x\n\n",
+            b" leading space: x\n",
+        ] {
+            assert_eq!(
+                rewrite(raw, &[("X-Spam-Flag".into(), "NO".into())], None),
+                raw
+            );
+        }
+    }
+
+    #[test]
+    fn headers_only_and_mbox_from_line() {
+        let out = rewrite(b"Subject: x", &[("X-A".into(), "1".into())], None);
+        assert_eq!(out, b"Subject: x\nX-A: 1\n");
+        let out = rewrite(
+            b"From foo@bar Mon Jan 1\nSubject: x\n\nb",
+            &[("X-A".into(), "1".into())],
+            None,
+        );
+        assert_eq!(out, b"From foo@bar Mon Jan 1\nSubject: x\nX-A: 1\n\nb");
+    }
+
+    #[test]
+    fn digest_ignores_spam_headers_and_line_endings() {
+        let a = digest(b"Subject: x\n\nbody\n");
+        assert_eq!(a, digest(b"Subject: x\r\n\r\nbody\r\n"));
+        assert_eq!(a, digest(b"Subject: x\nX-Spam-Flag: YES\n\nbody\n"));
+        assert_ne!(a, digest(b"Subject: y\n\nbody\n"));
+    }
+}

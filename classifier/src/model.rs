@@ -1,0 +1,155 @@
+//! The read interface Bayes needs, and an in-memory model with the store's exact semantics.
+//!
+//! [`MemoryModel`] is what `mailsift eval` trains and classifies against: the online protocol
+//! interleaves one classification and one training per message, and keeping the model in memory
+//! (then writing it to SQLite once at the end) makes that loop fast without changing a single
+//! count. A property test checks that it and [`crate::store::Store`] agree on every outcome and
+//! count.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::bayes::{Counts, Totals};
+use crate::error::Result;
+use crate::store::{Action, Class, Digest, LearnOp, Outcome};
+
+/// Token counts a classifier can read.
+pub trait TokenCounts {
+    /// Messages learned per class.
+    fn totals(&self) -> Totals;
+    /// Counts for each hash, in order, into `out` (cleared first).
+    fn lookup(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<()>;
+}
+
+/// Token hashes are already uniformly distributed: hash them no further.
+#[derive(Default, Clone, Copy)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by token hash.
+pub type TokenMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+
+/// One learned message in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The class it was learned as.
+    pub class: Class,
+    /// How many distinct tokens it had.
+    pub ntokens: u64,
+    /// Wrapping sum of its token hashes.
+    pub tokensum: u64,
+}
+
+/// An in-memory token model with a ledger.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryModel {
+    tokens: TokenMap<Counts>,
+    ledger: HashMap<Digest, LedgerEntry>,
+    totals: Totals,
+}
+
+impl MemoryModel {
+    /// An empty model.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one operation with the store's semantics (idempotent learn, flip, exact forget).
+    pub fn apply(&mut self, op: &LearnOp) -> Outcome {
+        let existing = self.ledger.get(&op.digest).map(|e| e.class);
+        let outcome = match (&op.action, existing) {
+            (Action::Learn(_), None) => Outcome::Learned,
+            (Action::Learn(c), Some(old)) if old == *c => return Outcome::AlreadyKnown,
+            (Action::Learn(_), Some(_)) => Outcome::Flipped,
+            (Action::Forget, Some(_)) => Outcome::Forgotten,
+            (Action::Forget, None) => return Outcome::NotLearned,
+        };
+        if let Some(old) = existing {
+            self.add(&op.tokens.hashes, old, false);
+            self.ledger.remove(&op.digest);
+        }
+        if let Action::Learn(c) = op.action {
+            self.add(&op.tokens.hashes, c, true);
+            self.ledger.insert(
+                op.digest,
+                LedgerEntry {
+                    class: c,
+                    ntokens: op.tokens.len() as u64,
+                    tokensum: op.tokens.checksum(),
+                },
+            );
+        }
+        outcome
+    }
+
+    fn add(&mut self, hashes: &[u64], class: Class, up: bool) {
+        let total = match class {
+            Class::Spam => &mut self.totals.spam,
+            Class::Ham => &mut self.totals.ham,
+        };
+        *total = if up {
+            *total + 1
+        } else {
+            total.saturating_sub(1)
+        };
+        for &h in hashes {
+            let c = self.tokens.entry(h).or_default();
+            let slot = match class {
+                Class::Spam => &mut c.spam,
+                Class::Ham => &mut c.ham,
+            };
+            *slot = if up {
+                slot.saturating_add(1)
+            } else {
+                slot.saturating_sub(1)
+            };
+            if *c == Counts::default() {
+                self.tokens.remove(&h);
+            }
+        }
+    }
+
+    /// Every token with its counts (unordered).
+    pub fn tokens(&self) -> impl Iterator<Item = (u64, Counts)> + '_ {
+        self.tokens.iter().map(|(&h, &c)| (h, c))
+    }
+
+    /// Every ledger entry (unordered).
+    pub fn ledger(&self) -> impl Iterator<Item = (&Digest, &LedgerEntry)> + '_ {
+        self.ledger.iter()
+    }
+
+    /// Distinct tokens held.
+    pub fn token_count(&self) -> usize {
+        self.tokens.len()
+    }
+}
+
+impl TokenCounts for MemoryModel {
+    fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    fn lookup(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<()> {
+        out.clear();
+        out.extend(
+            hashes
+                .iter()
+                .map(|h| self.tokens.get(h).copied().unwrap_or_default()),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,1037 @@
+//! The token store: SQLite, one file, many users.
+//!
+//! # Layout (schema version 1, `PRAGMA user_version`)
+//! - `meta(key, value)`: `tokenizer_version`, `created_by`.
+//! - `users(id, name)`: id 0 is the site-wide model (empty name); other ids are per-user models.
+//! - `totals(user_id, nspam, nham)`: messages learned per class.
+//! - `tokens(hash, user_id, spam, ham)`: messages containing each token, keyed by the token's
+//!   64-bit hash (stored as a signed integer, bit for bit). `hash` comes first so that one index
+//!   seek finds a token's site-wide and per-user rows together.
+//! - `ledger(user_id, digest, class, ntokens, tokensum, learned_at)`: every learned message,
+//!   keyed by a digest of its content. Learning the same message again is a no-op, learning it
+//!   as the other class flips it (forget + learn in one transaction), forgetting is exact.
+//!   `ntokens` and `tokensum` (wrapping sum of its token hashes) let [`Store::check`] prove
+//!   that the token counts are exactly what the ledger says was learned.
+//!
+//! # Site-wide and per-user models
+//! Classifying for a user combines the site-wide model and the user's own:
+//! counts and totals are `site + user_weight × user` (see [`StoreOptions::user_weight`]).
+//! A user who has trained nothing is classified by the site model alone; as the user trains,
+//! their own evidence adds to (and with weight > 1, outweighs) the site's. Corrections
+//! (`correct`, `forget`) change only the user's model.
+//!
+//! # Concurrency
+//! WAL mode: readers never block the writer or each other. Writers take the write lock at the
+//! start of a transaction (`BEGIN IMMEDIATE`) and wait up to the busy timeout for another
+//! writer. Counts clamp at zero and rows whose counts both reach zero are deleted, so learn then
+//! forget leaves the tables as they were.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use crate::bayes::{Counts, Totals};
+use crate::error::{Error, Result};
+use crate::model::TokenCounts;
+use crate::tokenize::{TOKENIZER_VERSION, Tokens};
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// A message class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    /// Unwanted mail.
+    Spam,
+    /// Wanted mail.
+    Ham,
+}
+
+impl Class {
+    fn to_sql(self) -> i64 {
+        match self {
+            Class::Spam => 1,
+            Class::Ham => 0,
+        }
+    }
+
+    fn from_sql(v: i64) -> Class {
+        if v == 1 { Class::Spam } else { Class::Ham }
+    }
+
+    /// `"spam"` or `"ham"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Spam => "spam",
+            Class::Ham => "ham",
+        }
+    }
+}
+
+impl std::str::FromStr for Class {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "spam" => Ok(Class::Spam),
+            "ham" => Ok(Class::Ham),
+            other => Err(format!("unknown class {other:?}: use 'spam' or 'ham'")),
+        }
+    }
+}
+
+/// A message digest: the first 16 bytes of SHA-256 over the message with `X-Spam-*` headers
+/// removed and line endings normalised (see [`crate::digest`]).
+pub type Digest = [u8; 16];
+
+/// What to do with one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Learn as this class (a no-op if already learned so, a flip if learned as the other).
+    Learn(Class),
+    /// Forget (a no-op if not learned).
+    Forget,
+}
+
+/// One message to learn or forget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnOp {
+    /// The message digest.
+    pub digest: Digest,
+    /// Its tokens.
+    pub tokens: Tokens,
+    /// What to do.
+    pub action: Action,
+}
+
+/// What happened to one [`LearnOp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Newly learned.
+    Learned,
+    /// Already learned as the same class: nothing changed.
+    AlreadyKnown,
+    /// Was learned as the other class: forgotten and learned as this one.
+    Flipped,
+    /// Forgotten.
+    Forgotten,
+    /// Forget asked for a message that was never learned.
+    NotLearned,
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOptions {
+    /// How long to wait for another process's write lock.
+    pub busy_timeout: Duration,
+    /// Weight of a user's own counts against the site-wide model's (see the module docs).
+    pub user_weight: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            busy_timeout: Duration::from_secs(10),
+            user_weight: 1,
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Read only; the file must exist (classify, score, explain, stats).
+    ReadOnly,
+    /// Read and write; created (owner-only) if missing (train, correct, forget).
+    ReadWrite,
+}
+
+/// Per-user statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserStats {
+    /// User name; empty for the site-wide model.
+    pub name: String,
+    /// Spam messages learned.
+    pub spam: u64,
+    /// Ham messages learned.
+    pub ham: u64,
+    /// Distinct tokens in this user's model.
+    pub tokens: u64,
+}
+
+/// Store-wide statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Per-user figures (only the users asked for).
+    pub users: Vec<UserStats>,
+    /// Database file size in bytes.
+    pub db_bytes: u64,
+    /// The tokenizer version the store was trained with.
+    pub tokenizer_version: u32,
+    /// The schema version.
+    pub schema_version: i64,
+}
+
+/// Result of [`Store::check`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckReport {
+    /// Problems found; empty means the store is consistent.
+    pub problems: Vec<String>,
+    /// Ledger entries checked.
+    pub ledger_entries: u64,
+    /// Token rows checked.
+    pub token_rows: u64,
+}
+
+/// An open token store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    options: StoreOptions,
+}
+
+fn h2i(h: u64) -> i64 {
+    h as i64
+}
+
+fn i2h(i: i64) -> u64 {
+    i as u64
+}
+
+/// Validates a user name: 1-64 characters from `[A-Za-z0-9._@+-]`, not starting with `.`.
+pub fn validate_user(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidUser(name.to_owned()))
+    }
+}
+
+impl Store {
+    /// Opens (or, with [`OpenMode::ReadWrite`], creates) a store.
+    pub fn open(path: &Path, mode: OpenMode, options: StoreOptions) -> Result<Store> {
+        let exists = path.exists();
+        if !exists && mode == OpenMode::ReadOnly {
+            return Err(Error::Missing(path.to_owned()));
+        }
+        if !exists {
+            create_owner_only(path)?;
+        }
+        let flags = match mode {
+            OpenMode::ReadOnly => {
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            }
+            OpenMode::ReadWrite => {
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            }
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| Error::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+            options,
+        };
+        store.init(mode).map_err(|e| store.classify_error(e))?;
+        Ok(store)
+    }
+
+    /// A private in-memory store (tests, experiments).
+    pub fn open_in_memory(options: StoreOptions) -> Result<Store> {
+        let conn = Connection::open_in_memory()?;
+        let mut store = Store {
+            conn,
+            path: PathBuf::from(":memory:"),
+            options,
+        };
+        store.init(OpenMode::ReadWrite)?;
+        Ok(store)
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// Maps SQLite's "not a database" and lock errors to the errors users can act on.
+    fn classify_error(&self, e: Error) -> Error {
+        match e {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(f, msg)) => match f.code {
+                ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => Error::Corrupt {
+                    path: self.path.clone(),
+                    detail: msg.unwrap_or_else(|| f.to_string()),
+                },
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Error::Locked {
+                    timeout_ms: self.options.busy_timeout.as_millis() as u64,
+                },
+                ErrorCode::ReadOnly | ErrorCode::CannotOpen if self.path.exists() => {
+                    Error::ReadOnly(self.path.clone())
+                }
+                _ => Error::Sqlite(rusqlite::Error::SqliteFailure(f, msg)),
+            },
+            other => other,
+        }
+    }
+
+    fn init(&mut self, mode: OpenMode) -> Result<()> {
+        self.conn.busy_timeout(self.options.busy_timeout)?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if mode == OpenMode::ReadWrite {
+            // WAL is persistent in the file: set once, readers and writers then run at once.
+            let _: String = self
+                .conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        if version == 0 {
+            let tables: i64 =
+                self.conn
+                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            if tables > 0 {
+                return Err(Error::Corrupt {
+                    path: self.path.clone(),
+                    detail: "it has tables but no mailsift schema version".into(),
+                });
+            }
+            if mode == OpenMode::ReadOnly {
+                return Err(Error::Corrupt {
+                    path: self.path.clone(),
+                    detail: "empty file".into(),
+                });
+            }
+            self.create_schema()?;
+        }
+        self.check_tokenizer(mode)
+    }
+
+    fn create_schema(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have created it while we waited for the lock.
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 0 {
+            tx.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+                 CREATE TABLE totals (user_id INTEGER PRIMARY KEY,
+                     nspam INTEGER NOT NULL DEFAULT 0 CHECK (nspam >= 0),
+                     nham INTEGER NOT NULL DEFAULT 0 CHECK (nham >= 0));
+                 CREATE TABLE tokens (hash INTEGER NOT NULL, user_id INTEGER NOT NULL,
+                     spam INTEGER NOT NULL CHECK (spam >= 0), ham INTEGER NOT NULL CHECK (ham >= 0),
+                     PRIMARY KEY (hash, user_id)) WITHOUT ROWID;
+                 CREATE TABLE ledger (user_id INTEGER NOT NULL, digest BLOB NOT NULL,
+                     class INTEGER NOT NULL, ntokens INTEGER NOT NULL, tokensum INTEGER NOT NULL,
+                     learned_at INTEGER NOT NULL, PRIMARY KEY (user_id, digest)) WITHOUT ROWID;
+                 INSERT INTO users (id, name) VALUES (0, '');
+                 INSERT INTO totals (user_id) VALUES (0);",
+            )?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('tokenizer_version', ?1), ('created_by', ?2)",
+                params![TOKENIZER_VERSION.to_string(), concat!("mailsift ", env!("CARGO_PKG_VERSION"))],
+            )?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn check_tokenizer(&mut self, mode: OpenMode) -> Result<()> {
+        let found = self.tokenizer_version()?;
+        if found == TOKENIZER_VERSION {
+            return Ok(());
+        }
+        let learned: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))?;
+        if learned == 0 && mode == OpenMode::ReadWrite {
+            self.conn.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'tokenizer_version'",
+                [TOKENIZER_VERSION.to_string()],
+            )?;
+            return Ok(());
+        }
+        Err(Error::TokenizerMismatch {
+            path: self.path.clone(),
+            found,
+            expected: TOKENIZER_VERSION,
+        })
+    }
+
+    /// The tokenizer version recorded in the store.
+    pub fn tokenizer_version(&self) -> Result<u32> {
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'tokenizer_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        v.and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::Corrupt {
+                path: self.path.clone(),
+                detail: "no tokenizer version recorded".into(),
+            })
+    }
+
+    /// The id of a user (None = site-wide), or None if the user has no data yet.
+    pub fn user_id(&self, user: Option<&str>) -> Result<Option<i64>> {
+        let Some(name) = user else { return Ok(Some(0)) };
+        validate_user(name)?;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM users WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn ensure_user(tx: &rusqlite::Transaction<'_>, user: Option<&str>) -> Result<i64> {
+        let Some(name) = user else { return Ok(0) };
+        validate_user(name)?;
+        tx.execute("INSERT OR IGNORE INTO users (name) VALUES (?1)", [name])?;
+        let id: i64 = tx.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0))?;
+        tx.execute("INSERT OR IGNORE INTO totals (user_id) VALUES (?1)", [id])?;
+        Ok(id)
+    }
+
+    /// A read view of the model used to classify for `user` (site-wide + user, see module docs).
+    pub fn model(&self, user: Option<&str>) -> Result<StoreModel<'_>> {
+        let user_id = match user {
+            None => None,
+            Some(_) => self.user_id(user)?.filter(|&id| id != 0),
+        };
+        let read_totals = |id: i64| -> Result<Totals> {
+            Ok(self
+                .conn
+                .prepare_cached("SELECT nspam, nham FROM totals WHERE user_id = ?1")?
+                .query_row([id], |r| {
+                    Ok(Totals {
+                        spam: r.get::<_, i64>(0)? as u64,
+                        ham: r.get::<_, i64>(1)? as u64,
+                    })
+                })
+                .optional()?
+                .unwrap_or_default())
+        };
+        let site = read_totals(0)?;
+        let mine = match user_id {
+            Some(id) => read_totals(id)?,
+            None => Totals::default(),
+        };
+        let w = u64::from(self.options.user_weight);
+        Ok(StoreModel {
+            store: self,
+            user_id,
+            totals: Totals {
+                spam: site.spam + w * mine.spam,
+                ham: site.ham + w * mine.ham,
+            },
+        })
+    }
+
+    /// Applies learn/forget operations for one user in a single write transaction.
+    /// Returns one outcome per operation, in order.
+    pub fn apply(&mut self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
+        let timeout_ms = self.options.busy_timeout.as_millis() as u64;
+        let path = self.path.clone();
+        let map = |e: rusqlite::Error| map_write_error(e, &path, timeout_ms);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map)?;
+        let user_id = Self::ensure_user(&tx, user).map_err(|e| match e {
+            Error::Sqlite(s) => map(s),
+            o => o,
+        })?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut deltas: HashMap<u64, (i64, i64)> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(ops.len());
+        let (mut dspam, mut dham) = (0i64, 0i64);
+        {
+            let mut get = tx
+                .prepare_cached("SELECT class FROM ledger WHERE user_id = ?1 AND digest = ?2")
+                .map_err(map)?;
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO ledger (user_id, digest, class, ntokens, tokensum, learned_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(map)?;
+            let mut del = tx
+                .prepare_cached("DELETE FROM ledger WHERE user_id = ?1 AND digest = ?2")
+                .map_err(map)?;
+            for op in ops {
+                let existing: Option<Class> = get
+                    .query_row(params![user_id, &op.digest[..]], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map_err(map)?
+                    .map(Class::from_sql);
+                let mut add = |class: Class, sign: i64| {
+                    for &h in &op.tokens.hashes {
+                        let d = deltas.entry(h).or_insert((0, 0));
+                        match class {
+                            Class::Spam => d.0 += sign,
+                            Class::Ham => d.1 += sign,
+                        }
+                    }
+                    match class {
+                        Class::Spam => dspam += sign,
+                        Class::Ham => dham += sign,
+                    }
+                };
+                let outcome = match (&op.action, existing) {
+                    (Action::Learn(c), None) => {
+                        add(*c, 1);
+                        Outcome::Learned
+                    }
+                    (Action::Learn(c), Some(old)) if old == *c => Outcome::AlreadyKnown,
+                    (Action::Learn(c), Some(old)) => {
+                        add(old, -1);
+                        add(*c, 1);
+                        Outcome::Flipped
+                    }
+                    (Action::Forget, Some(old)) => {
+                        add(old, -1);
+                        Outcome::Forgotten
+                    }
+                    (Action::Forget, None) => Outcome::NotLearned,
+                };
+                match (&op.action, outcome) {
+                    (Action::Learn(c), Outcome::Learned | Outcome::Flipped) => {
+                        put.execute(params![
+                            user_id,
+                            &op.digest[..],
+                            c.to_sql(),
+                            op.tokens.len() as i64,
+                            h2i(op.tokens.checksum()),
+                            now
+                        ])
+                        .map_err(map)?;
+                    }
+                    (Action::Forget, Outcome::Forgotten) => {
+                        del.execute(params![user_id, &op.digest[..]]).map_err(map)?;
+                    }
+                    _ => {}
+                }
+                outcomes.push(outcome);
+            }
+        }
+        apply_deltas(&tx, user_id, &deltas).map_err(map)?;
+        tx.execute(
+            "UPDATE totals SET nspam = max(nspam + ?2, 0), nham = max(nham + ?3, 0) WHERE user_id = ?1",
+            params![user_id, dspam, dham],
+        )
+        .map_err(map)?;
+        tx.commit().map_err(map)?;
+        Ok(outcomes)
+    }
+
+    /// Which class a message is learned as for `user`, if any.
+    pub fn learned_class(&self, user: Option<&str>, digest: &Digest) -> Result<Option<Class>> {
+        let Some(id) = self.user_id(user)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .prepare_cached("SELECT class FROM ledger WHERE user_id = ?1 AND digest = ?2")?
+            .query_row(params![id, &digest[..]], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(Class::from_sql))
+    }
+
+    /// Statistics for the site-wide model and every user (`user = None`), or for one user only.
+    /// A user never sees another user's figures.
+    pub fn stats(&self, user: Option<&str>) -> Result<Stats> {
+        let mut users = Vec::new();
+        let filter = match user {
+            Some(name) => {
+                validate_user(name)?;
+                Some(name.to_owned())
+            }
+            None => None,
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT u.name, t.nspam, t.nham,
+                    (SELECT count(*) FROM tokens k WHERE k.user_id = u.id)
+             FROM users u JOIN totals t ON t.user_id = u.id ORDER BY u.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(UserStats {
+                name: r.get(0)?,
+                spam: r.get::<_, i64>(1)? as u64,
+                ham: r.get::<_, i64>(2)? as u64,
+                tokens: r.get::<_, i64>(3)? as u64,
+            })
+        })?;
+        for row in rows {
+            let row = row?;
+            if filter.as_ref().is_none_or(|f| *f == row.name) {
+                users.push(row);
+            }
+        }
+        let page_count: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(Stats {
+            users,
+            db_bytes: (page_count * page_size) as u64,
+            tokenizer_version: self.tokenizer_version()?,
+            schema_version: self
+                .conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))?,
+        })
+    }
+
+    /// Checks SQLite integrity and that every count equals what the ledger says was learned.
+    pub fn check(&self) -> Result<CheckReport> {
+        let mut report = CheckReport::default();
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if rows != ["ok"] {
+            report
+                .problems
+                .extend(rows.into_iter().map(|r| format!("integrity: {r}")));
+            return Ok(report);
+        }
+        // Per user and class: message count, token-occurrence count, hash checksum.
+        #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+        struct Sums {
+            messages: i64,
+            occurrences: i64,
+            checksum: u64,
+        }
+        let mut from_ledger: HashMap<(i64, Class), Sums> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT user_id, class, ntokens, tokensum FROM ledger")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let e = from_ledger
+                .entry((r.get(0)?, Class::from_sql(r.get(1)?)))
+                .or_default();
+            e.messages += 1;
+            e.occurrences += r.get::<_, i64>(2)?;
+            e.checksum = e.checksum.wrapping_add(i2h(r.get(3)?));
+            report.ledger_entries += 1;
+        }
+        let mut from_tokens: HashMap<(i64, Class), Sums> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash, user_id, spam, ham FROM tokens")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let hash = i2h(r.get(0)?);
+            let user: i64 = r.get(1)?;
+            let (spam, ham): (i64, i64) = (r.get(2)?, r.get(3)?);
+            report.token_rows += 1;
+            if spam == 0 && ham == 0 {
+                report.problems.push(format!(
+                    "token {hash:016x} of user {user} has zero counts but was not removed"
+                ));
+            }
+            for (class, n) in [(Class::Spam, spam), (Class::Ham, ham)] {
+                let e = from_tokens.entry((user, class)).or_default();
+                e.occurrences += n;
+                e.checksum = e.checksum.wrapping_add(hash.wrapping_mul(n as u64));
+            }
+        }
+        let mut stmt = self.conn.prepare("SELECT t.user_id, u.name, t.nspam, t.nham FROM totals t LEFT JOIN users u ON u.id = t.user_id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let user: i64 = r.get(0)?;
+            let name: Option<String> = r.get(1)?;
+            let label = match name.as_deref() {
+                Some("") => "site-wide model".to_owned(),
+                Some(n) => format!("user {n:?}"),
+                None => format!("user id {user} (no users row)"),
+            };
+            for (class, n) in [
+                (Class::Spam, r.get::<_, i64>(2)?),
+                (Class::Ham, r.get::<_, i64>(3)?),
+            ] {
+                let ledger = from_ledger.get(&(user, class)).copied().unwrap_or_default();
+                let tokens = from_tokens.get(&(user, class)).copied().unwrap_or_default();
+                if n != ledger.messages {
+                    report.problems.push(format!(
+                        "{label}: {} {} messages counted, ledger has {}",
+                        n,
+                        class.as_str(),
+                        ledger.messages
+                    ));
+                }
+                if tokens.occurrences != ledger.occurrences || tokens.checksum != ledger.checksum {
+                    report.problems.push(format!(
+                        "{label}: {} token counts ({} occurrences) do not match the ledger ({} occurrences)",
+                        class.as_str(), tokens.occurrences, ledger.occurrences
+                    ));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Removes everything learned for `user` (None = the site-wide model).
+    pub fn reset(&mut self, user: Option<&str>) -> Result<()> {
+        let Some(id) = self.user_id(user)? else {
+            return Ok(());
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM tokens WHERE user_id = ?1", [id])?;
+        tx.execute("DELETE FROM ledger WHERE user_id = ?1", [id])?;
+        tx.execute(
+            "UPDATE totals SET nspam = 0, nham = 0 WHERE user_id = ?1",
+            [id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes a consistent copy of the database to `dest` (which must not exist), owner-only.
+    pub fn backup(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(Error::Config(format!(
+                "{} already exists: choose a new backup file name",
+                dest.display()
+            )));
+        }
+        create_owner_only(dest)?;
+        let escaped = dest.to_string_lossy().replace('\'', "''");
+        self.conn
+            .execute_batch(&format!("VACUUM INTO '{escaped}'"))
+            .or_else(|e| {
+                // VACUUM INTO refuses an existing (even empty) file on some versions: retry after
+                // removing our placeholder.
+                let _ = std::fs::remove_file(dest);
+                self.conn
+                    .execute_batch(&format!("VACUUM INTO '{escaped}'"))
+                    .map_err(|_| e)
+            })?;
+        restrict_permissions(dest)?;
+        Ok(())
+    }
+
+    /// Direct access for in-crate modules (eval persistence).
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+fn map_write_error(e: rusqlite::Error, path: &Path, timeout_ms: u64) -> Error {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Error::Locked { timeout_ms },
+            ErrorCode::ReadOnly => Error::ReadOnly(path.to_owned()),
+            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => Error::Corrupt {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            },
+            _ => Error::Sqlite(e),
+        },
+        _ => Error::Sqlite(e),
+    }
+}
+
+/// Adds per-token deltas for one user: rows are created on the way up, clamped at zero on the
+/// way down, and deleted when both counts reach zero.
+pub(crate) fn apply_deltas(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: i64,
+    deltas: &HashMap<u64, (i64, i64)>,
+) -> rusqlite::Result<()> {
+    let mut sorted: Vec<(&u64, &(i64, i64))> =
+        deltas.iter().filter(|(_, d)| **d != (0, 0)).collect();
+    sorted.sort_unstable_by_key(|(h, _)| h2i(**h));
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO tokens (hash, user_id, spam, ham) VALUES (?1, ?2, max(?3, 0), max(?4, 0))
+         ON CONFLICT (hash, user_id) DO UPDATE SET spam = max(spam + ?3, 0), ham = max(ham + ?4, 0)",
+    )?;
+    let mut prune = tx.prepare_cached(
+        "DELETE FROM tokens WHERE hash = ?1 AND user_id = ?2 AND spam = 0 AND ham = 0",
+    )?;
+    for (&h, &(ds, dh)) in sorted {
+        upsert.execute(params![h2i(h), user_id, ds, dh])?;
+        if ds < 0 || dh < 0 {
+            prune.execute(params![h2i(h), user_id])?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates an empty file readable and writable by its owner only.
+fn create_owner_only(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            context: format!("cannot create directory {}", dir.display()),
+            source,
+        })?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map_err(|source| Error::Io {
+        context: format!("cannot create {}", path.display()),
+        source,
+    })?;
+    Ok(())
+}
+
+fn restrict_permissions(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| Error::Io {
+                context: format!("cannot set permissions on {}", path.display()),
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// A read view of the store for one user; implements [`TokenCounts`].
+#[derive(Debug)]
+pub struct StoreModel<'a> {
+    store: &'a Store,
+    user_id: Option<i64>,
+    totals: Totals,
+}
+
+impl TokenCounts for StoreModel<'_> {
+    fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    fn lookup(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<()> {
+        out.clear();
+        out.reserve(hashes.len());
+        let w = self.store.options.user_weight;
+        match self.user_id {
+            None => {
+                let mut stmt = self.store.conn.prepare_cached(
+                    "SELECT spam, ham FROM tokens WHERE hash = ?1 AND user_id = 0",
+                )?;
+                for &h in hashes {
+                    let c = stmt
+                        .query_row([h2i(h)], |r| {
+                            Ok(Counts {
+                                spam: r.get::<_, i64>(0)? as u32,
+                                ham: r.get::<_, i64>(1)? as u32,
+                            })
+                        })
+                        .optional()?
+                        .unwrap_or_default();
+                    out.push(c);
+                }
+            }
+            Some(uid) => {
+                let mut stmt = self.store.conn.prepare_cached(
+                    "SELECT user_id, spam, ham FROM tokens WHERE hash = ?1 AND user_id IN (0, ?2)",
+                )?;
+                for &h in hashes {
+                    let mut c = Counts::default();
+                    let mut rows = stmt.query(params![h2i(h), uid])?;
+                    while let Some(r) = rows.next()? {
+                        let weight = if r.get::<_, i64>(0)? == 0 { 1 } else { w };
+                        c.spam = c
+                            .spam
+                            .saturating_add((r.get::<_, i64>(1)? as u32).saturating_mul(weight));
+                        c.ham = c
+                            .ham
+                            .saturating_add((r.get::<_, i64>(2)? as u32).saturating_mul(weight));
+                    }
+                    out.push(c);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(d: u8, hashes: &[u64], action: Action) -> LearnOp {
+        LearnOp {
+            digest: [d; 16],
+            tokens: Tokens {
+                hashes: hashes.to_vec(),
+            },
+            action,
+        }
+    }
+
+    fn dump(store: &Store) -> (Vec<(i64, i64, i64, i64)>, Vec<(i64, i64, i64)>, i64) {
+        let mut s = store
+            .conn
+            .prepare("SELECT hash, user_id, spam, ham FROM tokens ORDER BY 1, 2")
+            .expect("prep");
+        let tokens = s
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("q")
+            .map(|r| r.expect("row"))
+            .collect();
+        let mut s = store
+            .conn
+            .prepare("SELECT user_id, nspam, nham FROM totals ORDER BY 1")
+            .expect("prep");
+        let totals = s
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("q")
+            .map(|r| r.expect("row"))
+            .collect();
+        let ledger = store
+            .conn
+            .query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))
+            .expect("count");
+        (tokens, totals, ledger)
+    }
+
+    #[test]
+    fn learn_is_idempotent_flip_and_forget_are_exact() {
+        let mut s = Store::open_in_memory(StoreOptions::default()).expect("open");
+        let before = dump(&s);
+        let out = s
+            .apply(None, &[op(1, &[1, 2, 3], Action::Learn(Class::Spam))])
+            .expect("learn");
+        assert_eq!(out, [Outcome::Learned]);
+        let after_one = dump(&s);
+        let out = s
+            .apply(None, &[op(1, &[1, 2, 3], Action::Learn(Class::Spam))])
+            .expect("again");
+        assert_eq!(out, [Outcome::AlreadyKnown]);
+        assert_eq!(dump(&s), after_one);
+        let out = s
+            .apply(None, &[op(1, &[1, 2, 3], Action::Learn(Class::Ham))])
+            .expect("flip");
+        assert_eq!(out, [Outcome::Flipped]);
+        let m = s.model(None).expect("model");
+        assert_eq!(m.totals(), Totals { spam: 0, ham: 1 });
+        let mut c = Vec::new();
+        m.lookup(&[1, 9], &mut c).expect("lookup");
+        assert_eq!(c, [Counts { spam: 0, ham: 1 }, Counts::default()]);
+        assert!(s.check().expect("check").problems.is_empty());
+        let out = s
+            .apply(
+                None,
+                &[
+                    op(1, &[1, 2, 3], Action::Forget),
+                    op(7, &[1], Action::Forget),
+                ],
+            )
+            .expect("forget");
+        assert_eq!(out, [Outcome::Forgotten, Outcome::NotLearned]);
+        assert_eq!(dump(&s), before);
+    }
+
+    #[test]
+    fn users_combine_with_site_and_are_isolated() {
+        let mut s = Store::open_in_memory(StoreOptions {
+            user_weight: 2,
+            ..StoreOptions::default()
+        })
+        .expect("open");
+        s.apply(None, &[op(1, &[10, 11], Action::Learn(Class::Spam))])
+            .expect("site");
+        s.apply(Some("alice"), &[op(2, &[10], Action::Learn(Class::Ham))])
+            .expect("alice");
+        let mut c = Vec::new();
+        let alice = s.model(Some("alice")).expect("alice model");
+        assert_eq!(alice.totals(), Totals { spam: 1, ham: 2 });
+        alice.lookup(&[10, 11], &mut c).expect("lookup");
+        assert_eq!(c, [Counts { spam: 1, ham: 2 }, Counts { spam: 1, ham: 0 }]);
+        let bob = s.model(Some("bob")).expect("bob model");
+        assert_eq!(bob.totals(), Totals { spam: 1, ham: 0 });
+        bob.lookup(&[10], &mut c).expect("lookup");
+        assert_eq!(c, [Counts { spam: 1, ham: 0 }]);
+        let stats = s.stats(Some("alice")).expect("stats");
+        assert_eq!(stats.users.len(), 1);
+        assert_eq!(stats.users[0].ham, 1);
+        assert!(matches!(
+            s.model(Some("../etc")),
+            Err(Error::InvalidUser(_))
+        ));
+        assert!(s.check().expect("check").problems.is_empty());
+    }
+
+    #[test]
+    fn check_detects_tampering() {
+        let mut s = Store::open_in_memory(StoreOptions::default()).expect("open");
+        s.apply(None, &[op(1, &[1, 2, 3], Action::Learn(Class::Spam))])
+            .expect("learn");
+        s.conn
+            .execute("UPDATE tokens SET spam = spam + 1 WHERE hash = 2", [])
+            .expect("tamper");
+        assert!(!s.check().expect("check").problems.is_empty());
+    }
+
+    #[test]
+    fn on_disk_store_roundtrip_and_errors() {
+        let dir = std::env::temp_dir().join(format!("mailsift-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("sub/bayes.db");
+        assert!(matches!(
+            Store::open(&path, OpenMode::ReadOnly, StoreOptions::default()),
+            Err(Error::Missing(_))
+        ));
+        {
+            let mut s =
+                Store::open(&path, OpenMode::ReadWrite, StoreOptions::default()).expect("create");
+            s.apply(None, &[op(1, &[1], Action::Learn(Class::Ham))])
+                .expect("learn");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "database must be owner-only");
+        }
+        let s = Store::open(&path, OpenMode::ReadOnly, StoreOptions::default()).expect("reopen");
+        assert_eq!(
+            s.model(None).expect("model").totals(),
+            Totals { spam: 0, ham: 1 }
+        );
+        let garbage = dir.join("garbage.db");
+        std::fs::write(&garbage, b"this is not sqlite at all, just some text padding it out..................................................").expect("write");
+        assert!(matches!(
+            Store::open(&garbage, OpenMode::ReadOnly, StoreOptions::default()),
+            Err(Error::Corrupt { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,571 @@
+//! The tokenizer: a [`MessageView`] becomes a set of namespaced tokens, hashed to 64 bits.
+//!
+//! Tokens are namespaced by where they came from, so "free" in a Subject and "free" in the body
+//! are different evidence: `subj:`, `from:`, `to:`, `rt:`, `rcvd:`, `ip:`, `ct:`, `mailer:`,
+//! `mid:`, `hdr:` (header presence), `url:` and `urlp:` (URL hosts and path pieces), `html:`,
+//! `att:`, `meta:`; body words have no prefix, and word pairs are `a b` (adjacent) or
+//! `a ~N b` (orthogonal sparse bigrams, N words apart).
+//!
+//! Text written without spaces (Han, Kana, Hangul, Thai, Lao, Khmer, Myanmar) yields character
+//! bigrams, since Unicode word segmentation alone gives one ideograph per word (too common to
+//! be evidence) or one word per Thai sentence (too rare).
+//!
+//! Every change to what this module emits must bump [`TOKENIZER_VERSION`]: the token store
+//! records the version it was trained with and refuses to mix them.
+
+use unicode_segmentation::UnicodeSegmentation;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::message::{Mailbox, MessageView, TextKind, TransferEncoding};
+use crate::url::registrable_domain;
+
+/// The version of the token stream. Stored in the database; bump on every change.
+pub const TOKENIZER_VERSION: u32 = 1;
+
+/// How word pairs are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairs {
+    /// No pairs: single words only.
+    None,
+    /// Adjacent word pairs.
+    Bigrams,
+    /// Orthogonal sparse bigrams: each word with each of the next `window - 1` words, marked
+    /// with their distance.
+    Osb {
+        /// Window size in words (2 = adjacent only).
+        window: usize,
+    },
+}
+
+/// Tokenizer settings. The defaults are the versioned tokenizer; the other settings exist for
+/// experiments (`mailsift eval` on a fresh store), not for production stores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenizerConfig {
+    /// Word pairs in the body.
+    pub pairs: Pairs,
+    /// Words shorter than this (in characters) are dropped.
+    pub min_word_chars: usize,
+    /// Words longer than this become a `skip:` token (first character and length bucket).
+    pub max_word_chars: usize,
+    /// Tokenize the words of all other header values under `h:<name>:`.
+    pub all_headers: bool,
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        TokenizerConfig {
+            pairs: Pairs::Bigrams,
+            min_word_chars: 2,
+            max_word_chars: 40,
+            all_headers: true,
+        }
+    }
+}
+
+/// The tokens of one message: sorted, distinct 64-bit hashes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tokens {
+    /// Sorted, distinct token hashes.
+    pub hashes: Vec<u64>,
+}
+
+impl Tokens {
+    /// Number of distinct tokens.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// True when there are no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Wrapping sum of the hashes: a checksum the ledger keeps to verify stored counts.
+    pub fn checksum(&self) -> u64 {
+        self.hashes.iter().fold(0u64, |a, &h| a.wrapping_add(h))
+    }
+}
+
+/// Hashes one token string. Stable across platforms and releases (XXH3-64, seed 0).
+pub fn hash_token(token: &str) -> u64 {
+    xxh3_64(token.as_bytes())
+}
+
+/// Turns a view into tokens.
+#[derive(Debug, Clone, Default)]
+pub struct Tokenizer {
+    config: TokenizerConfig,
+}
+
+impl Tokenizer {
+    /// A tokenizer with the given settings.
+    pub fn new(config: TokenizerConfig) -> Self {
+        Tokenizer { config }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TokenizerConfig {
+        &self.config
+    }
+
+    /// The distinct token hashes of a message, at most `max_tokens` of them.
+    pub fn tokens(&self, view: &MessageView, max_tokens: usize) -> Tokens {
+        let mut hashes = Vec::with_capacity(1024);
+        self.emit(view, &mut |t: &str| hashes.push(hash_token(t)));
+        hashes.sort_unstable();
+        hashes.dedup();
+        hashes.truncate(max_tokens);
+        Tokens { hashes }
+    }
+
+    /// The distinct tokens with their text, sorted by hash (for `explain`).
+    pub fn tokens_with_text(&self, view: &MessageView, max_tokens: usize) -> Vec<(u64, String)> {
+        let mut out: Vec<(u64, String)> = Vec::with_capacity(1024);
+        self.emit(view, &mut |t: &str| out.push((hash_token(t), t.to_owned())));
+        out.sort_unstable_by_key(|(h, _)| *h);
+        out.dedup_by_key(|(h, _)| *h);
+        out.truncate(max_tokens);
+        out
+    }
+
+    /// Calls `sink` with every token of the message (with repeats).
+    pub fn emit(&self, view: &MessageView, sink: &mut dyn FnMut(&str)) {
+        let mut buf = String::with_capacity(128);
+        let mut emit = |prefix: &str, value: &str| {
+            buf.clear();
+            buf.push_str(prefix);
+            buf.push_str(value);
+            sink(&buf);
+        };
+        self.headers(view, &mut emit);
+        self.urls(view, &mut emit);
+        self.structure(view, &mut emit);
+        let mut words: Vec<String> = Vec::with_capacity(512);
+        for part in &view.text_parts {
+            words.clear();
+            self.words(&part.text, &mut words, &mut emit);
+            self.pairs(&words, &mut emit);
+        }
+    }
+
+    fn headers(&self, view: &MessageView, emit: &mut dyn FnMut(&str, &str)) {
+        let mut words = Vec::new();
+        if let Some(subject) = &view.subject {
+            self.words_prefixed(subject, "subj:", &mut words, emit);
+            for pair in words.windows(2) {
+                emit("subj:", &format!("{} {}", pair[0], pair[1]));
+            }
+            if subject.trim().is_empty() {
+                emit("subj:", "<empty>");
+            }
+        } else {
+            emit("subj:", "<none>");
+        }
+        mailbox_tokens("from:", &view.from, emit);
+        mailbox_tokens("rt:", &view.reply_to, emit);
+        for mb in view.from.iter().take(4) {
+            if let Some(name) = &mb.name {
+                words.clear();
+                self.words_prefixed(name, "fromname:", &mut words, emit);
+            }
+        }
+        let recipients = view.to.len() + view.cc.len();
+        emit("to:count:", bucket(recipients));
+        for mb in view.to.iter().chain(view.cc.iter()).take(32) {
+            if let Some(domain) = mb.domain() {
+                emit("to:@", domain);
+            }
+            if let Some(addr) = &mb.address {
+                emit("to:", addr);
+            }
+        }
+        for hop in view.received.iter().take(8) {
+            for host in [&hop.from_host, &hop.by_host].into_iter().flatten() {
+                emit("rcvd:", registrable_domain(host));
+            }
+            if let Some(ip) = &hop.from_ip {
+                if let Some((net, _)) = ip.rsplit_once('.') {
+                    emit("ip:", net);
+                    if let Some((net16, _)) = net.rsplit_once('.') {
+                        emit("ip:", net16);
+                    }
+                } else {
+                    emit("ip:", ip);
+                }
+            }
+        }
+        if let Some(id) = &view.message_id {
+            match id.rsplit_once('@') {
+                Some((_, domain)) => emit("mid:", &domain.to_ascii_lowercase()),
+                None => emit("mid:", "<nodomain>"),
+            }
+        } else {
+            emit("mid:", "<none>");
+        }
+        for field in &view.headers {
+            let name = field.name.to_ascii_lowercase();
+            emit("hdr:", &name);
+            match name.as_str() {
+                "content-type" => {
+                    let ct = field
+                        .decoded
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase();
+                    emit("ct:", &ct);
+                }
+                "x-mailer" | "user-agent" => {
+                    words.clear();
+                    self.words_prefixed(&field.decoded, "mailer:", &mut words, emit);
+                }
+                "subject" | "from" | "to" | "cc" | "reply-to" | "received" | "message-id"
+                | "date" | "x-spam-status" => {}
+                _ if self.config.all_headers && field.decoded.len() < 2048 => {
+                    let prefix = format!("h:{}:", truncate_chars(&name, 32));
+                    words.clear();
+                    self.words_prefixed(&field.decoded, &prefix, &mut words, emit);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn urls(&self, view: &MessageView, emit: &mut dyn FnMut(&str, &str)) {
+        for url in &view.urls {
+            emit("url:", &url.host);
+            let domain = registrable_domain(&url.host);
+            if domain != url.host {
+                emit("url:", domain);
+            }
+            if url.host_is_ip() {
+                emit("url:", "<ip>");
+            }
+            emit("urls:", &url.scheme);
+            for piece in url
+                .path
+                .split(['/', '?', '&', '=', '.', '-', '_', '#', '%', '+'])
+            {
+                if (2..=30).contains(&piece.len()) {
+                    emit("urlp:", &piece.to_lowercase());
+                }
+            }
+            if let Some(text) = &url.link_text {
+                if text.contains("://") || text.starts_with("www.") {
+                    emit("url:", "<text-is-url>");
+                }
+            }
+        }
+        emit("url:count:", bucket(view.urls.len()));
+    }
+
+    fn structure(&self, view: &MessageView, emit: &mut dyn FnMut(&str, &str)) {
+        for part in &view.text_parts {
+            emit(
+                "meta:part:",
+                match (part.kind, part.encoding) {
+                    (TextKind::Plain, TransferEncoding::Plain) => "plain",
+                    (TextKind::Plain, TransferEncoding::QuotedPrintable) => "plain-qp",
+                    (TextKind::Plain, TransferEncoding::Base64) => "plain-b64",
+                    (TextKind::Html, TransferEncoding::Plain) => "html",
+                    (TextKind::Html, TransferEncoding::QuotedPrintable) => "html-qp",
+                    (TextKind::Html, TransferEncoding::Base64) => "html-b64",
+                },
+            );
+            if let Some(cs) = &part.charset {
+                emit("meta:charset:", cs);
+            }
+        }
+        let html = view.html_signals();
+        if html.tags > 0 {
+            emit("html:images:", bucket(html.images as usize));
+            emit("html:links:", bucket(html.links as usize));
+            emit("html:fonts:", bucket(html.fonts as usize));
+            if html.invisible_chars > 0 {
+                emit("html:", "invisible");
+            }
+            if html.forms > 0 {
+                emit("html:", "form");
+            }
+            if html.scripts > 0 {
+                emit("html:", "script");
+            }
+            if html.unknown_tags > 0 {
+                emit("html:", "unknown-tags");
+            }
+            if html.comments > 0 {
+                emit("html:", "comments");
+            }
+        }
+        for att in &view.attachments {
+            emit("att:type:", &att.content_type);
+            if let Some(name) = &att.name {
+                if let Some((_, ext)) = name.rsplit_once('.') {
+                    emit("att:ext:", &truncate_chars(&ext.to_lowercase(), 8));
+                }
+            }
+        }
+        emit("meta:parts:", bucket(view.part_count));
+        if view.encoding_problem {
+            emit("meta:", "encoding-problem");
+        }
+        if view.unparsed {
+            emit("meta:", "unparsed");
+        }
+    }
+
+    /// Body words: pushed to `words` (for pairs) and emitted.
+    fn words(&self, text: &str, words: &mut Vec<String>, emit: &mut dyn FnMut(&str, &str)) {
+        self.segment(text, &mut |w: &str, spaced: bool| {
+            emit("", w);
+            if spaced {
+                words.push(w.to_owned());
+            }
+        });
+    }
+
+    fn words_prefixed(
+        &self,
+        text: &str,
+        prefix: &str,
+        words: &mut Vec<String>,
+        emit: &mut dyn FnMut(&str, &str),
+    ) {
+        self.segment(text, &mut |w: &str, spaced: bool| {
+            emit(prefix, w);
+            if spaced {
+                words.push(w.to_owned());
+            }
+        });
+    }
+
+    /// Segments text into lower-cased word tokens. `spaced` is false for character bigrams of
+    /// unspaced scripts and for `skip:` tokens, which do not take part in word pairs.
+    fn segment(&self, text: &str, out: &mut dyn FnMut(&str, bool)) {
+        let mut lower = String::with_capacity(64);
+        // A run of adjacent unspaced-script words (UAX #29 gives one ideograph, or one Thai
+        // cluster, per word): (start, end) byte offsets in `text`.
+        let mut run: Option<(usize, usize)> = None;
+        for (at, word) in text.unicode_word_indices() {
+            if word.chars().any(is_unspaced) {
+                run = match run {
+                    Some((s, e)) if e == at => Some((s, at + word.len())),
+                    Some((s, e)) => {
+                        char_bigrams(&text[s..e], out);
+                        Some((at, at + word.len()))
+                    }
+                    None => Some((at, at + word.len())),
+                };
+                continue;
+            }
+            if let Some((s, e)) = run.take() {
+                char_bigrams(&text[s..e], out);
+            }
+            lower.clear();
+            for c in word.chars() {
+                lower.extend(c.to_lowercase());
+            }
+            let n = lower.chars().count();
+            if n < self.config.min_word_chars {
+                continue;
+            }
+            if n > self.config.max_word_chars {
+                let first = lower.chars().next().unwrap_or('?');
+                out(&format!("skip:{first}{}", n / 10 * 10), false);
+                continue;
+            }
+            if lower.bytes().all(|b| b.is_ascii_digit()) && lower.len() > 6 {
+                out(&format!("num:{}", lower.len()), false);
+                continue;
+            }
+            out(&lower, true);
+        }
+        if let Some((s, e)) = run {
+            char_bigrams(&text[s..e], out);
+        }
+    }
+
+    fn pairs(&self, words: &[String], emit: &mut dyn FnMut(&str, &str)) {
+        let mut buf = String::with_capacity(96);
+        match self.config.pairs {
+            Pairs::None => {}
+            Pairs::Bigrams => {
+                for w in words.windows(2) {
+                    buf.clear();
+                    buf.push_str(&w[0]);
+                    buf.push(' ');
+                    buf.push_str(&w[1]);
+                    emit("", &buf);
+                }
+            }
+            Pairs::Osb { window } => {
+                for i in 0..words.len() {
+                    for d in 1..window.max(2) {
+                        let Some(next) = words.get(i + d) else { break };
+                        buf.clear();
+                        buf.push_str(&words[i]);
+                        if d == 1 {
+                            buf.push(' ');
+                        } else {
+                            buf.push_str(" ~");
+                            buf.push(char::from(b'0' + d.min(9) as u8));
+                            buf.push(' ');
+                        }
+                        buf.push_str(next);
+                        emit("", &buf);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn mailbox_tokens(prefix: &str, boxes: &[Mailbox], emit: &mut dyn FnMut(&str, &str)) {
+    if boxes.is_empty() {
+        emit(prefix, "<none>");
+    }
+    for mb in boxes.iter().take(4) {
+        match &mb.address {
+            Some(addr) => {
+                emit(prefix, addr);
+                if let Some((_, domain)) = addr.rsplit_once('@') {
+                    emit(&format!("{prefix}@"), domain);
+                    emit(&format!("{prefix}@"), registrable_domain(domain));
+                }
+            }
+            None => emit(prefix, "<noaddr>"),
+        }
+    }
+}
+
+/// Scripts written without spaces between words.
+fn is_unspaced(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0EFF      // Thai, Lao
+        | 0x1000..=0x109F    // Myanmar
+        | 0x1780..=0x17FF    // Khmer
+        | 0x3040..=0x30FF    // Hiragana, Katakana
+        | 0x3400..=0x4DBF    // CJK extension A
+        | 0x4E00..=0x9FFF    // CJK unified ideographs
+        | 0xAC00..=0xD7AF    // Hangul syllables
+        | 0xF900..=0xFAFF    // CJK compatibility ideographs
+        | 0x20000..=0x2FFFF) // CJK extensions B+
+}
+
+/// Grapheme bigrams of a run of unspaced script (a lone grapheme is emitted as itself).
+fn char_bigrams(run: &str, out: &mut dyn FnMut(&str, bool)) {
+    let starts: Vec<usize> = run
+        .grapheme_indices(true)
+        .map(|(o, _)| o)
+        .take(4096)
+        .collect();
+    if starts.len() <= 1 {
+        out(run, false);
+        return;
+    }
+    for i in 0..starts.len() - 1 {
+        let end = starts.get(i + 2).copied().unwrap_or(run.len());
+        out(&run[starts[i]..end], false);
+    }
+}
+
+/// A coarse count bucket, so counts become a handful of tokens.
+fn bucket(n: usize) -> &'static str {
+    match n {
+        0 => "0",
+        1 => "1",
+        2 => "2",
+        3..=5 => "3-5",
+        6..=10 => "6-10",
+        11..=30 => "11-30",
+        _ => "31+",
+    }
+}
+
+fn truncate_chars(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+
+    fn texts(msg: &str) -> Vec<String> {
+        let view = MessageView::parse(msg.as_bytes(), &Limits::default());
+        Tokenizer::default()
+            .tokens_with_text(&view, usize::MAX)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    #[test]
+    fn namespaces_headers_and_body() {
+        let t = texts(
+            "From: Bob <bob@mail.example.com>\nSubject: Cheap Pills\nX-Mailer: FooMail 2\n\
+             Message-ID: <1@example.com>\n\nBuy cheap pills at http://pills.example.biz/order/now\n",
+        );
+        for expected in [
+            "subj:cheap",
+            "subj:cheap pills",
+            "from:bob@mail.example.com",
+            "from:@example.com",
+            "fromname:bob",
+            "mailer:foomail",
+            "mid:example.com",
+            "buy",
+            "cheap pills",
+            "url:pills.example.biz",
+            "url:example.biz",
+            "urlp:order",
+            "hdr:x-mailer",
+        ] {
+            assert!(
+                t.iter().any(|x| x == expected),
+                "missing {expected:?} in {t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unspaced_scripts_give_bigrams() {
+        let t = texts("Subject: x\n\n今日は良い天気 สวัสดีครับ\n");
+        assert!(t.iter().any(|x| x == "良い"), "{t:?}");
+        assert!(t.iter().any(|x| x == "สวั"), "{t:?}");
+        assert!(t.iter().any(|x| x == "天気"), "{t:?}");
+    }
+
+    #[test]
+    fn long_words_and_numbers_are_bucketed() {
+        let t = texts(&format!("Subject: x\n\n{} 12345678901\n", "a".repeat(60)));
+        assert!(t.iter().any(|x| x == "skip:a60"));
+        assert!(t.iter().any(|x| x == "num:11"));
+    }
+
+    #[test]
+    fn tokens_are_sorted_and_distinct() {
+        let view = MessageView::parse(b"Subject: a a a\n\nword word word\n", &Limits::default());
+        let tokens = Tokenizer::default().tokens(&view, usize::MAX);
+        assert!(tokens.hashes.windows(2).all(|w| w[0] < w[1]));
+        let capped = Tokenizer::default().tokens(&view, 3);
+        assert_eq!(capped.len(), 3);
+    }
+
+    #[test]
+    fn osb_pairs_mark_distance() {
+        let tok = Tokenizer::new(TokenizerConfig {
+            pairs: Pairs::Osb { window: 3 },
+            ..TokenizerConfig::default()
+        });
+        let view = MessageView::parse(b"Subject: x\n\none two three\n", &Limits::default());
+        let t: Vec<String> = tok
+            .tokens_with_text(&view, usize::MAX)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        assert!(t.iter().any(|x| x == "one two"));
+        assert!(t.iter().any(|x| x == "one ~2 three"));
+    }
+}
