@@ -1,1 +1,128 @@
-fn main() {}
+//! `mailsift`: classify, train and explain mail at delivery time.
+
+mod classify;
+mod common;
+mod db;
+mod eval_cmd;
+mod report;
+mod rules_cmd;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::common::{EXIT_ERROR, Global};
+
+const AFTER_HELP: &str = "\
+Examples:
+  mailsift train spam ~/Maildir/.Junk          learn from a Maildir folder
+  mailsift train ham ~/Maildir/cur ~/mail/inbox.mbox
+  mailsift classify < message.eml              filter: message with X-Spam-* headers on stdout
+  mailsift --user alice correct spam msg.eml   fix a mistake for one user
+  mailsift explain message.eml                 why the verdict came out as it did
+  mailsift eval --index corpora/spamassassin/index --results /tmp/results
+
+Exit codes:
+  0  success (classify: message written; with --exit-code, ham)
+  1  classify --exit-code: the message is spam
+  2  usage, configuration or database error (commands other than classify)
+  3  classify: internal error; the original message was written unchanged (fail-open),
+     or, for a database fault, classified by rules alone; see --fail-open-exit
+  74 classify: could not read standard input or write standard output";
+
+/// A spam filter combining a naive-Bayes token store with SpamAssassin-style rules.
+#[derive(Debug, Parser)]
+#[command(name = "mailsift", version, about, long_about = None, after_long_help = AFTER_HELP)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Filter one message from stdin to stdout, adding X-Spam-* headers.
+    ///
+    /// Incoming X-Spam-* headers are removed first; every other byte, line endings included,
+    /// is written back unchanged. Fail-open: on any internal error the original message is
+    /// still written, the error goes to stderr, and the exit code is 3 (--fail-open-exit).
+    #[command(
+        after_long_help = "Examples:\n  mailsift classify < in.eml > out.eml\n  mailsift --user alice classify --exit-code < in.eml"
+    )]
+    Classify(classify::ClassifyArgs),
+    /// Print PATH<TAB>spam|ham<TAB>SCORE for each message.
+    Score {
+        /// Files, directories, Maildirs or mbox files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Learn messages as spam or ham (files, directories, Maildirs, mbox; '-' for stdin).
+    #[command(
+        after_long_help = "Examples:\n  mailsift train spam ~/Maildir/.Junk\n  mailsift train ham ~/Maildir/cur ~/Maildir/new\n  mailsift train spam - < message.eml"
+    )]
+    Train(train::TrainArgs),
+    /// Re-learn messages as the given class for this user (what a Junk-folder move triggers).
+    Correct(train::TrainArgs),
+    /// Forget messages that were learned for this user.
+    Forget {
+        /// Files, directories, Maildirs or mbox files; '-' for stdin.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Messages learned per class and user, tokens, database size, tokenizer version.
+    Stats,
+    /// Show the verdict on a message with its evidence: rule hits and the strongest tokens.
+    Explain {
+        /// The message file ('-' for stdin).
+        path: PathBuf,
+        /// How many tokens to show in each direction.
+        #[arg(long, default_value_t = 15)]
+        tokens: usize,
+    },
+    /// Run the TREC spam-track online protocol over an index and report accuracy.
+    Eval(eval_cmd::EvalArgs),
+    /// Inspect and check the rules.
+    #[command(subcommand)]
+    Rules(rules_cmd::RulesCommand),
+    /// Check, back up, restore or reset the token database.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Classify(args) => return ExitCode::from(classify::run(&cli.global, &args)),
+        Command::Score { paths } => report::score(&cli.global, &paths),
+        Command::Train(args) => train::train(&cli.global, &args, train::Kind::Train),
+        Command::Correct(args) => train::train(&cli.global, &args, train::Kind::Correct),
+        Command::Forget { paths } => train::forget(&cli.global, &paths),
+        Command::Stats => report::stats(&cli.global),
+        Command::Explain { path, tokens } => report::explain(&cli.global, &path, tokens),
+        Command::Eval(args) => eval_cmd::run(&cli.global, &args),
+        Command::Rules(cmd) => {
+            common::load_engine(&cli.global).and_then(|e| rules_cmd::run(&cmd, &e.rules))
+        }
+        Command::Db(cmd) => db::run(&cli.global, &cmd),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            if common::is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("mailsift: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

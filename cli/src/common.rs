@@ -1,0 +1,123 @@
+//! What every subcommand shares: global options, configuration, the engine and the store.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use mailsift::{Config, Engine, OpenMode, Store, StoreOptions};
+
+/// Exit code for errors outside classify's filter path.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Options for every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Token database [default: $XDG_DATA_HOME/mailsift/mailsift.db].
+    #[arg(long, global = true, env = "MAILSIFT_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Use (and train) this user's model on top of the site-wide one.
+    #[arg(long, global = true, env = "MAILSIFT_USER", value_name = "NAME")]
+    pub user: Option<String>,
+    /// Configuration file, read after /etc/mailsift/config.toml and the user's file.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print less: no progress, no summaries.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+impl Global {
+    /// The database path: --db, $MAILSIFT_DB, else the XDG data directory.
+    pub fn db_path(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.db {
+            return Ok(p.clone());
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .context("cannot find a place for the database: set --db, MAILSIFT_DB or HOME")?;
+        Ok(base.join("mailsift/mailsift.db"))
+    }
+
+    /// The user, validated.
+    pub fn user(&self) -> Result<Option<&str>> {
+        match self.user.as_deref() {
+            Some(u) => {
+                mailsift::store::validate_user(u)?;
+                Ok(Some(u))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Loads the layered configuration.
+pub fn load_config(global: &Global) -> Result<Config> {
+    Ok(Config::load(global.config.as_deref())?)
+}
+
+/// Builds the engine from a configuration.
+pub fn engine_from(config: &Config) -> Result<Engine> {
+    let mut engine = Engine::new();
+    engine.limits = config.limits.clone();
+    engine.bayes = config.bayes.clone();
+    engine.scoring.required_score = config.required_score;
+    if let Some(w) = config.bayes_weight {
+        engine.scoring.bayes_weight = w;
+    }
+    if !config.rule_files.is_empty() {
+        let (rules, issues) = engine
+            .rules
+            .with_files(&config.rule_files)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for issue in issues {
+            eprintln!("mailsift: warning: {issue}");
+        }
+        engine.rules = rules;
+    }
+    engine
+        .rules
+        .set_scores(&config.scores)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(engine)
+}
+
+/// Loads configuration and builds the engine.
+pub fn load_engine(global: &Global) -> Result<Engine> {
+    engine_from(&load_config(global)?)
+}
+
+/// Store options from configuration.
+pub fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        busy_timeout: Duration::from_millis(config.store.busy_timeout_ms),
+        user_weight: config.store.user_weight.max(1),
+    }
+}
+
+/// Opens the store.
+pub fn open_store(global: &Global, config: &Config, mode: OpenMode) -> Result<Store> {
+    let path = global.db_path()?;
+    Ok(Store::open(&path, mode, store_options(config))?)
+}
+
+/// Reads a message file, or stdin for '-'.
+pub fn read_message(path: &Path) -> Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+            .context("cannot read standard input")?;
+        return Ok(buf);
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// True when the error is a broken pipe on output (e.g. `mailsift score ... | head`).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

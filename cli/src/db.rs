@@ -1,0 +1,114 @@
+//! `mailsift db`: check, backup, restore, reset.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use mailsift::OpenMode;
+
+use crate::common::{self, Global};
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Check SQLite integrity and that every count matches the learned-message ledger.
+    Check,
+    /// Write a consistent copy of the database to FILE (safe while mailsift runs).
+    Backup {
+        /// The backup file to create (must not exist).
+        file: PathBuf,
+    },
+    /// Replace the database with a backup (checked first).
+    Restore {
+        /// A file written by 'mailsift db backup'.
+        file: PathBuf,
+    },
+    /// Forget everything learned for --user (or the site-wide model without --user).
+    Reset {
+        /// Confirm: without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
+    let config = common::load_config(global)?;
+    match cmd {
+        DbCommand::Check => {
+            let store = common::open_store(global, &config, OpenMode::ReadOnly)?;
+            let report = store.check()?;
+            for p in &report.problems {
+                println!("problem: {p}");
+            }
+            if report.problems.is_empty() {
+                println!(
+                    "ok: {} ledger entries and {} token rows consistent",
+                    report.ledger_entries, report.token_rows
+                );
+                Ok(0)
+            } else {
+                eprintln!(
+                    "mailsift: {} problem(s) found: restore a backup ('mailsift db restore') or retrain",
+                    report.problems.len()
+                );
+                Ok(1)
+            }
+        }
+        DbCommand::Backup { file } => {
+            let store = common::open_store(global, &config, OpenMode::ReadOnly)?;
+            store.backup(file)?;
+            if !global.quiet {
+                eprintln!(
+                    "mailsift: backed up {} to {}",
+                    store.path().display(),
+                    file.display()
+                );
+            }
+            Ok(0)
+        }
+        DbCommand::Restore { file } => {
+            let backup =
+                mailsift::Store::open(file, OpenMode::ReadOnly, common::store_options(&config))
+                    .with_context(|| format!("{} is not a usable backup", file.display()))?;
+            let report = backup.check()?;
+            if !report.problems.is_empty() {
+                bail!(
+                    "{} fails its consistency check ({}): not restoring",
+                    file.display(),
+                    report.problems.join("; ")
+                );
+            }
+            let dest = global.db_path()?;
+            let tmp = PathBuf::from(format!("{}.restore-tmp", dest.display()));
+            let _ = std::fs::remove_file(&tmp);
+            backup.backup(&tmp)?;
+            drop(backup);
+            for suffix in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", dest.display()));
+            }
+            std::fs::rename(&tmp, &dest)
+                .with_context(|| format!("cannot replace {}", dest.display()))?;
+            if !global.quiet {
+                eprintln!(
+                    "mailsift: restored {} from {}",
+                    dest.display(),
+                    file.display()
+                );
+            }
+            Ok(0)
+        }
+        DbCommand::Reset { yes } => {
+            if !yes {
+                bail!(
+                    "this deletes everything learned for {}: run again with --yes to confirm",
+                    global
+                        .user
+                        .as_deref()
+                        .map_or("the site-wide model".to_owned(), |u| format!("user {u:?}"))
+                );
+            }
+            let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
+            store.reset(global.user()?)?;
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! `score`, `explain` and `stats`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use mailsift::sources;
+use mailsift::{MemoryModel, OpenMode, TokenCounts};
+
+use crate::common::{self, Global};
+
+/// Opens the store for reading; a store that does not exist yet reads as empty.
+fn with_model<T>(
+    global: &Global,
+    config: &mailsift::Config,
+    f: impl FnOnce(&dyn TokenCounts) -> Result<T>,
+) -> Result<T> {
+    match common::open_store(global, config, OpenMode::ReadOnly) {
+        Ok(store) => f(&store.model(global.user()?)?),
+        Err(e)
+            if e.downcast_ref::<mailsift::Error>()
+                .is_some_and(|e| matches!(e, mailsift::Error::Missing(_))) =>
+        {
+            f(&MemoryModel::new())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub fn score(global: &Global, paths: &[PathBuf]) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let engine = common::engine_from(&config)?;
+    let mut failed = false;
+    with_model(global, &config, |model| {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut err = None;
+        let mut each = |label: &str, bytes: &[u8]| -> Result<()> {
+            let v = engine.classify(bytes, model)?;
+            writeln!(
+                out,
+                "{label}\t{}\t{:.3}",
+                if v.is_spam { "spam" } else { "ham" },
+                v.score
+            )?;
+            Ok(())
+        };
+        for p in paths.iter().filter(|p| p.as_os_str() == "-") {
+            each("-", &common::read_message(p)?)?;
+        }
+        let files: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| p.as_os_str() != "-")
+            .cloned()
+            .collect();
+        sources::for_each_message(&files, |item| {
+            if err.is_some() {
+                return;
+            }
+            match item.bytes {
+                Ok(b) => {
+                    if let Err(e) = each(&item.label, &b) {
+                        err = Some(e);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("mailsift: skipping {}: {e}", item.label);
+                    failed = true;
+                }
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        out.flush()?;
+        Ok(())
+    })?;
+    Ok(if failed { 2 } else { 0 })
+}
+
+pub fn explain(global: &Global, path: &Path, ntokens: usize) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let engine = common::engine_from(&config)?;
+    let raw = common::read_message(path)?;
+    let analysis = engine.analyze(&raw);
+    let verdict = with_model(global, &config, |model| {
+        Ok(engine.verdict(&analysis, model)?)
+    })?;
+    let texts: HashMap<u64, String> = engine
+        .tokenizer
+        .tokens_with_text(&analysis.view, engine.limits.max_tokens)
+        .into_iter()
+        .collect();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(
+        out,
+        "{}: {} (score {:.2}, required {:.1})",
+        path.display(),
+        if verdict.is_spam { "SPAM" } else { "ham" },
+        verdict.score,
+        verdict.required
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Rules ({} hit):", verdict.hits.len())?;
+    for h in &verdict.hits {
+        writeln!(out, "  {:>7.2}  {:<24} {}", h.score, h.name, h.description)?;
+    }
+    let b = &verdict.bayes;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Bayes: {:>+7.2} points  probability {:.4}{}  log-odds {:+.1}  confidence {:.2}  ({} of {} tokens used)",
+        verdict.bayes_points,
+        b.probability,
+        verdict
+            .bayes_band
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default(),
+        b.log_odds,
+        b.confidence,
+        b.evidence.len(),
+        b.tokens_seen
+    )?;
+    let show = |out: &mut dyn Write, title: &str, spammy: bool| -> Result<()> {
+        let mut ev: Vec<_> = b
+            .evidence
+            .iter()
+            .filter(|e| (e.prob > 0.5) == spammy)
+            .collect();
+        ev.sort_by(|x, y| {
+            (y.prob - 0.5)
+                .abs()
+                .total_cmp(&(x.prob - 0.5).abs())
+                .then(x.hash.cmp(&y.hash))
+        });
+        writeln!(out, "  {title}:")?;
+        if ev.is_empty() {
+            writeln!(out, "    (none)")?;
+        }
+        for e in ev.into_iter().take(ntokens) {
+            let text = texts.get(&e.hash).map_or("?", String::as_str);
+            writeln!(
+                out,
+                "    {:.4}  spam {:>5}  ham {:>5}  {text}",
+                e.prob, e.counts.spam, e.counts.ham
+            )?;
+        }
+        Ok(())
+    };
+    show(&mut out, "towards spam", true)?;
+    show(&mut out, "towards ham", false)?;
+    out.flush()?;
+    Ok(0)
+}
+
+pub fn stats(global: &Global) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let store = common::open_store(global, &config, OpenMode::ReadOnly)?;
+    // A user sees the site-wide model and their own; without --user, everything.
+    let user = global.user()?;
+    let mut stats = store.stats(None)?;
+    if let Some(u) = user {
+        stats.users.retain(|s| s.name.is_empty() || s.name == u);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "database          {}", store.path().display())?;
+    writeln!(out, "size              {} bytes", stats.db_bytes)?;
+    writeln!(out, "schema version    {}", stats.schema_version)?;
+    writeln!(out, "tokenizer version {}", stats.tokenizer_version)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<24} {:>10} {:>10} {:>12}",
+        "model", "spam", "ham", "tokens"
+    )?;
+    for s in &stats.users {
+        let name = if s.name.is_empty() {
+            "(site-wide)"
+        } else {
+            s.name.as_str()
+        };
+        writeln!(
+            out,
+            "{:<24} {:>10} {:>10} {:>12}",
+            name, s.spam, s.ham, s.tokens
+        )?;
+    }
+    Ok(0)
+}

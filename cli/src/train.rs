@@ -1,0 +1,203 @@
+//! `train`, `correct` and `forget`: batches of messages are read and analysed in parallel,
+//! then applied in one write transaction per batch.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use mailsift::sources::{self, Item};
+use mailsift::store::Class;
+use mailsift::{Action, Engine, LearnOp, OpenMode, Outcome, Store};
+use rayon::prelude::*;
+
+use crate::common::{self, Global};
+
+/// Messages per write transaction. Bounds memory (analyses are dropped after each batch) while
+/// keeping transactions few; 1000 was the knee in BENCHMARKS.md's bulk-training runs.
+const BATCH: usize = 1000;
+
+/// Options for `train` and `correct`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// spam or ham.
+    #[arg(value_parser = parse_class)]
+    pub class: Class,
+    /// Files, directories, Maildirs or mbox files; '-' reads one message from stdin.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+fn parse_class(s: &str) -> Result<Class, String> {
+    s.parse()
+}
+
+/// Which command is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `train`.
+    Train,
+    /// `correct`.
+    Correct,
+}
+
+#[derive(Default)]
+struct Summary {
+    outcomes: BTreeMap<Outcome, usize>,
+    unreadable: usize,
+}
+
+impl Summary {
+    fn print(&self) {
+        let n = |o: Outcome| self.outcomes.get(&o).copied().unwrap_or(0);
+        let mut parts = Vec::new();
+        for (label, count) in [
+            ("learned", n(Outcome::Learned)),
+            ("already known", n(Outcome::AlreadyKnown)),
+            ("flipped", n(Outcome::Flipped)),
+            ("forgotten", n(Outcome::Forgotten)),
+            ("not learned before", n(Outcome::NotLearned)),
+            ("unreadable", self.unreadable),
+        ] {
+            if count > 0 || label == "learned" || label == "unreadable" {
+                parts.push(format!("{count} {label}"));
+            }
+        }
+        eprintln!("mailsift: {}", parts.join(", "));
+    }
+}
+
+struct Progress {
+    enabled: bool,
+    done: usize,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        Progress {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            done: 0,
+        }
+    }
+    fn tick(&mut self, n: usize) {
+        self.done += n;
+        if self.enabled {
+            eprint!("\rmailsift: {} messages...", self.done);
+        }
+    }
+    fn end(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+/// Reads messages from paths (or stdin for '-'), in batches.
+fn for_each_batch(paths: &[PathBuf], mut f: impl FnMut(Vec<Item>) -> Result<()>) -> Result<()> {
+    let (stdin, files): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        paths.iter().partition(|p| p.as_os_str() == "-");
+    if stdin.len() > 1 {
+        bail!("'-' (standard input) can be given only once");
+    }
+    if !stdin.is_empty() {
+        let bytes = common::read_message(std::path::Path::new("-"));
+        f(vec![Item {
+            label: "-".into(),
+            bytes: bytes.map_err(|e| std::io::Error::other(format!("{e:#}"))),
+        }])?;
+    }
+    let files: Vec<PathBuf> = files.into_iter().cloned().collect();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut err = None;
+    sources::for_each_message(&files, |item| {
+        if err.is_some() {
+            return;
+        }
+        batch.push(item);
+        if batch.len() >= BATCH {
+            if let Err(e) = f(std::mem::take(&mut batch)) {
+                err = Some(e);
+            }
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if !batch.is_empty() {
+        f(batch)?;
+    }
+    Ok(())
+}
+
+fn apply_batch(
+    engine: &Engine,
+    store: &mut Store,
+    user: Option<&str>,
+    items: Vec<Item>,
+    action: &Action,
+    summary: &mut Summary,
+) -> Result<()> {
+    let ops: Vec<Option<LearnOp>> = items
+        .into_par_iter()
+        .map(|item| match item.bytes {
+            Ok(bytes) => Some(engine.analyze(&bytes).op(action.clone())),
+            Err(e) => {
+                eprintln!("mailsift: skipping {}: {e}", item.label);
+                None
+            }
+        })
+        .collect();
+    summary.unreadable += ops.iter().filter(|o| o.is_none()).count();
+    let ops: Vec<LearnOp> = ops.into_iter().flatten().collect();
+    for outcome in store.apply(user, &ops)? {
+        *summary.outcomes.entry(outcome).or_default() += 1;
+    }
+    Ok(())
+}
+
+pub fn train(global: &Global, args: &TrainArgs, kind: Kind) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let engine = common::engine_from(&config)?;
+    let user = global.user()?;
+    let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
+    let mut summary = Summary::default();
+    let mut progress = Progress::new(global.quiet);
+    let action = Action::Learn(args.class);
+    for_each_batch(&args.paths, |items| {
+        let n = items.len();
+        apply_batch(&engine, &mut store, user, items, &action, &mut summary)?;
+        progress.tick(n);
+        Ok(())
+    })?;
+    progress.end();
+    if !global.quiet {
+        summary.print();
+    }
+    // `correct` exists to fix mistakes: a message the user corrects that was never learned is
+    // simply learned, so there is nothing more to report than train does.
+    let _ = kind;
+    Ok(if summary.unreadable > 0 { 2 } else { 0 })
+}
+
+pub fn forget(global: &Global, paths: &[PathBuf]) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let engine = common::engine_from(&config)?;
+    let user = global.user()?;
+    let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
+    let mut summary = Summary::default();
+    for_each_batch(paths, |items| {
+        apply_batch(
+            &engine,
+            &mut store,
+            user,
+            items,
+            &Action::Forget,
+            &mut summary,
+        )
+    })?;
+    if !global.quiet {
+        summary.print();
+    }
+    Ok(if summary.unreadable > 0 { 2 } else { 0 })
+}
