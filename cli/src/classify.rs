@@ -7,7 +7,9 @@
 
 use std::io::{Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use clap::Args;
@@ -57,38 +59,57 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
         );
         return finish(&input, EXIT_IO);
     }
-    let input = std::sync::Arc::new(input);
-    let (tx, rx) = mpsc::channel();
-    {
-        let input = std::sync::Arc::clone(&input);
-        let db = global.db_path();
-        let user = global.user.clone();
-        let config_path = global.config.clone();
-        std::thread::spawn(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                classify(&input, db, user.as_deref(), config_path.as_deref())
-            }));
-            let outcome = result.unwrap_or_else(|p| {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown".into());
-                Outcome::Failed(format!(
-                    "internal error (panic: {msg}); please report this with the message"
-                ))
-            });
-            let _ = tx.send(outcome);
-        });
+    let input = Arc::new(input);
+    // Whoever sets this first writes standard output: the classifier when it finishes in time,
+    // else the watchdog. Classifying runs on this thread and the watchdog only sleeps: a worker
+    // thread would cost a second malloc arena whose pages fault in one by one (BENCHMARKS.md).
+    let claimed = Arc::new(AtomicBool::new(false));
+    let (done, finished) = mpsc::channel::<()>();
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let watchdog = {
+        let input = Arc::clone(&input);
+        let claimed = Arc::clone(&claimed);
+        let (seconds, code) = (args.timeout, args.fail_open_exit);
+        std::thread::Builder::new()
+            .name("deadline".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                if finished.recv_timeout(timeout) == Err(RecvTimeoutError::Timeout)
+                    && !claimed.swap(true, Ordering::SeqCst)
+                {
+                    eprintln!(
+                        "mailsift: classification took longer than {seconds} s; the message was passed through unchanged"
+                    );
+                    std::process::exit(i32::from(finish(&input, code)));
+                }
+            })
+    };
+    if let Err(e) = watchdog {
+        eprintln!(
+            "mailsift: warning: cannot start the --timeout watchdog ({e}); classifying without a deadline"
+        );
     }
-    let outcome = rx
-        .recv_timeout(Duration::from_secs(args.timeout.max(1)))
-        .unwrap_or_else(|_| {
-            Outcome::Failed(format!(
-                "classification took longer than {} s",
-                args.timeout
-            ))
-        });
+    let db = global.db_path();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        classify(&input, db, global.user.as_deref(), global.config.as_deref())
+    }));
+    if claimed.swap(true, Ordering::SeqCst) {
+        // Too late: the watchdog has written the message and is ending the process.
+        loop {
+            std::thread::park();
+        }
+    }
+    drop(done);
+    let outcome = result.unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        Outcome::Failed(format!(
+            "internal error (panic: {msg}); please report this with the message"
+        ))
+    });
     match outcome {
         Outcome::Done {
             output,
