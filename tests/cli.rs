@@ -7,7 +7,10 @@ use std::process::{Command, Output, Stdio};
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mailsift"));
     // Keep the user's real configuration and database out of the tests.
-    c.env_remove("MAILSIFT_DB").env_remove("MAILSIFT_USER").env("XDG_CONFIG_HOME", "/nonexistent").env("HOME", "/nonexistent");
+    c.env_remove("MAILSIFT_DB")
+        .env_remove("MAILSIFT_USER")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env("HOME", "/nonexistent");
     c
 }
 
@@ -38,7 +41,12 @@ impl Drop for TempDir {
 }
 
 fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let mut input = child.stdin.take().expect("stdin");
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
@@ -57,8 +65,14 @@ fn text(b: &[u8]) -> String {
 /// input byte for byte.
 fn assert_annotated(input: &[u8], output: &[u8]) -> String {
     let block = mailsift::headers::header_block(input).expect("input has headers");
-    assert!(output.starts_with(&input[..block.end]), "header fields must come first, unchanged");
-    assert!(output.ends_with(&input[block.end..]), "body must be unchanged");
+    assert!(
+        output.starts_with(&input[..block.end]),
+        "header fields must come first, unchanged"
+    );
+    assert!(
+        output.ends_with(&input[block.end..]),
+        "body must be unchanged"
+    );
     text(&output[block.end..output.len() - (input.len() - block.end)])
 }
 
@@ -68,14 +82,34 @@ fn classify_adds_headers_and_keeps_every_body_byte() {
     for name in ["ham-meeting.eml", "ham-crlf.eml", "spam-pills.eml"] {
         let input = fixture(name);
         let out = run(bin().args(["--db", &dir.db(), "classify"]), &input);
-        assert_eq!(out.status.code(), Some(0), "{name}: stderr {}", text(&out.stderr));
-        assert_eq!(text(&out.stderr), "", "{name}: a missing database is not an error");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: stderr {}",
+            text(&out.stderr)
+        );
+        assert_eq!(
+            text(&out.stderr),
+            "",
+            "{name}: a missing database is not an error"
+        );
         let added = assert_annotated(&input, &out.stdout);
         let eol = if name.contains("crlf") { "\r\n" } else { "\n" };
-        for field in ["X-Spam-Flag: ", "X-Spam-Score: ", "X-Spam-Bayes: ", "X-Spam-Status: "] {
-            assert!(added.contains(field), "{name}: missing {field} in {added:?}");
+        for field in [
+            "X-Spam-Flag: ",
+            "X-Spam-Score: ",
+            "X-Spam-Bayes: ",
+            "X-Spam-Status: ",
+        ] {
+            assert!(
+                added.contains(field),
+                "{name}: missing {field} in {added:?}"
+            );
         }
-        assert!(added.ends_with(eol), "{name}: our headers use the message's line ending");
+        assert!(
+            added.ends_with(eol),
+            "{name}: our headers use the message's line ending"
+        );
         assert!(!added.contains("\r\n") || eol == "\r\n");
     }
 }
@@ -83,7 +117,8 @@ fn classify_adds_headers_and_keeps_every_body_byte() {
 #[test]
 fn classify_strips_forged_spam_headers() {
     let dir = TempDir::new("forged");
-    let input = b"From: a@b.example\nX-Spam-Flag: NO\nX-Spam-Status: No, score=-100\nSubject: hi\n\nbody\n";
+    let input =
+        b"From: a@b.example\nX-Spam-Flag: NO\nX-Spam-Status: No, score=-100\nSubject: hi\n\nbody\n";
     let out = run(bin().args(["--db", &dir.db(), "classify"]), input);
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
@@ -96,13 +131,27 @@ fn classify_strips_forged_spam_headers() {
 fn exit_code_option_and_gtube() {
     let dir = TempDir::new("exitcode");
     let gtube = fixture("gtube.eml");
-    let out = run(bin().args(["--db", &dir.db(), "classify", "--exit-code"]), &gtube);
-    assert_eq!(out.status.code(), Some(1), "GTUBE is spam: exit 1 with --exit-code");
+    let out = run(
+        bin().args(["--db", &dir.db(), "classify", "--exit-code"]),
+        &gtube,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "GTUBE is spam: exit 1 with --exit-code"
+    );
     assert!(text(&out.stdout).contains("X-Spam-Flag: YES"));
     assert!(text(&out.stdout).contains("GTUBE"));
     let out = run(bin().args(["--db", &dir.db(), "classify"]), &gtube);
-    assert_eq!(out.status.code(), Some(0), "without --exit-code, 0 whatever the verdict");
-    let out = run(bin().args(["--db", &dir.db(), "classify", "--exit-code"]), &fixture("ham-meeting.eml"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "without --exit-code, 0 whatever the verdict"
+    );
+    let out = run(
+        bin().args(["--db", &dir.db(), "classify", "--exit-code"]),
+        &fixture("ham-meeting.eml"),
+    );
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("X-Spam-Flag: NO"));
 }
@@ -113,12 +162,37 @@ fn bad_config_fails_open_with_the_original_message() {
     let cfg = dir.0.join("bad.toml");
     std::fs::write(&cfg, "requried_score = 3\n").expect("write");
     let input = fixture("ham-meeting.eml");
-    let out = run(bin().args(["--db", &dir.db(), "--config", cfg.to_str().expect("utf8"), "classify"]), &input);
+    let out = run(
+        bin().args([
+            "--db",
+            &dir.db(),
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "classify",
+        ]),
+        &input,
+    );
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(out.stdout, input, "unchanged on a config error");
     let err = text(&out.stderr);
-    assert!(err.starts_with("mailsift: ") && err.contains("requried_score") && err.contains("passed through unchanged"), "{err}");
-    let out = run(bin().args(["--db", &dir.db(), "--config", cfg.to_str().expect("utf8"), "classify", "--fail-open-exit", "0"]), &input);
+    assert!(
+        err.starts_with("mailsift: ")
+            && err.contains("requried_score")
+            && err.contains("passed through unchanged"),
+        "{err}"
+    );
+    let out = run(
+        bin().args([
+            "--db",
+            &dir.db(),
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "classify",
+            "--fail-open-exit",
+            "0",
+        ]),
+        &input,
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout, input);
 }
@@ -128,45 +202,128 @@ fn train_correct_forget_stats_score_explain() {
     let dir = TempDir::new("train");
     let db = dir.db();
     let f = |n: &str| fixtures().join(n).display().to_string();
-    let out = run(bin().args(["--db", &db, "train", "spam", &f("spam-pills.eml"), &f("spam-lottery.eml")]), b"");
+    let out = run(
+        bin().args([
+            "--db",
+            &db,
+            "train",
+            "spam",
+            &f("spam-pills.eml"),
+            &f("spam-lottery.eml"),
+        ]),
+        b"",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "mailsift: 2 learned, 0 unreadable\n");
     assert_eq!(text(&out.stdout), "");
-    let out = run(bin().args(["--db", &db, "train", "ham", &f("ham-meeting.eml"), &f("ham-crlf.eml")]), b"");
+    let out = run(
+        bin().args([
+            "--db",
+            &db,
+            "train",
+            "ham",
+            &f("ham-meeting.eml"),
+            &f("ham-crlf.eml"),
+        ]),
+        b"",
+    );
     assert_eq!(text(&out.stderr), "mailsift: 2 learned, 0 unreadable\n");
     // Learning again is a no-op; through stdin too.
-    let out = run(bin().args(["--db", &db, "train", "ham", "-"]), &fixture("ham-meeting.eml"));
-    assert_eq!((out.status.code(), text(&out.stderr)), (Some(0), "mailsift: 0 learned, 1 already known, 0 unreadable\n".into()));
+    let out = run(
+        bin().args(["--db", &db, "train", "ham", "-"]),
+        &fixture("ham-meeting.eml"),
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(0),
+            "mailsift: 0 learned, 1 already known, 0 unreadable\n".into()
+        )
+    );
     // The per-user correction flow.
-    let out = run(bin().args(["--db", &db, "--user", "alice", "correct", "spam", &f("ham-crlf.eml")]), b"");
-    assert_eq!((out.status.code(), text(&out.stderr)), (Some(0), "mailsift: 1 learned, 0 unreadable\n".into()));
-    let out = run(bin().args(["--db", &db, "correct", "spam", &f("ham-crlf.eml")]), b"");
-    assert_eq!((out.status.code(), text(&out.stderr)), (Some(0), "mailsift: 0 learned, 1 flipped, 0 unreadable\n".into()));
-    let out = run(bin().args(["--db", &db, "forget", &f("ham-crlf.eml"), &f("gtube.eml")]), b"");
-    assert_eq!(text(&out.stderr), "mailsift: 0 learned, 1 forgotten, 1 not learned before, 0 unreadable\n");
+    let out = run(
+        bin().args([
+            "--db",
+            &db,
+            "--user",
+            "alice",
+            "correct",
+            "spam",
+            &f("ham-crlf.eml"),
+        ]),
+        b"",
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(0), "mailsift: 1 learned, 0 unreadable\n".into())
+    );
+    let out = run(
+        bin().args(["--db", &db, "correct", "spam", &f("ham-crlf.eml")]),
+        b"",
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(0),
+            "mailsift: 0 learned, 1 flipped, 0 unreadable\n".into()
+        )
+    );
+    let out = run(
+        bin().args(["--db", &db, "forget", &f("ham-crlf.eml"), &f("gtube.eml")]),
+        b"",
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "mailsift: 0 learned, 1 forgotten, 1 not learned before, 0 unreadable\n"
+    );
     // Stats: site-wide now 2 spam + 1 ham; alice 1 spam.
     let out = run(bin().args(["--db", &db, "stats"]), b"");
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
-    assert!(s.lines().any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["(site-wide)", "2", "1"]), "{s}");
-    assert!(s.lines().any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["alice", "1", "0"]), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["(site-wide)", "2", "1"]),
+        "{s}"
+    );
+    assert!(
+        s.lines()
+            .any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["alice", "1", "0"]),
+        "{s}"
+    );
     assert!(s.contains("tokenizer version"));
     // Another user sees the site-wide model and their own figures, not alice's.
     let out = run(bin().args(["--db", &db, "--user", "bob", "stats"]), b"");
     assert!(!text(&out.stdout).contains("alice"));
     // Score: PATH<TAB>spam|ham<TAB>SCORE.
-    let out = run(bin().args(["--db", &db, "score", &f("gtube.eml"), &f("ham-meeting.eml")]), b"");
+    let out = run(
+        bin().args(["--db", &db, "score", &f("gtube.eml"), &f("ham-meeting.eml")]),
+        b"",
+    );
     assert_eq!(out.status.code(), Some(0));
-    let lines: Vec<Vec<String>> = text(&out.stdout).lines().map(|l| l.split('\t').map(str::to_owned).collect()).collect();
+    let lines: Vec<Vec<String>> = text(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0][0], f("gtube.eml"));
     assert_eq!(lines[0][1], "spam");
-    assert!(lines[0][2].parse::<f64>().expect("score") > lines[1][2].parse::<f64>().expect("score"));
+    assert!(
+        lines[0][2].parse::<f64>().expect("score") > lines[1][2].parse::<f64>().expect("score")
+    );
     // Explain shows rule hits and token evidence.
-    let out = run(bin().args(["--db", &db, "explain", &f("spam-pills.eml")]), b"");
+    let out = run(
+        bin().args(["--db", &db, "explain", &f("spam-pills.eml")]),
+        b"",
+    );
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
-    assert!(s.contains("Rules (") && s.contains("Bayes:") && s.contains("towards spam") && s.contains("towards ham"), "{s}");
+    assert!(
+        s.contains("Rules (")
+            && s.contains("Bayes:")
+            && s.contains("towards spam")
+            && s.contains("towards ham"),
+        "{s}"
+    );
     // db check agrees with everything above.
     let out = run(bin().args(["--db", &db, "db", "check"]), b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
@@ -178,12 +335,19 @@ fn usage_errors_exit_2_with_a_hint() {
     let out = run(bin().args(["train", "spamm", "x"]), b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("spam"), "{}", text(&out.stderr));
-    let out = run(bin().args(["--user", "../../etc", "--db", "/tmp/x.db", "stats"]), b"");
+    let out = run(
+        bin().args(["--user", "../../etc", "--db", "/tmp/x.db", "stats"]),
+        b"",
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid user name"));
     let out = run(bin().args(["--db", "/nonexistent/dir/m.db", "stats"]), b"");
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("does not exist: train first"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("does not exist: train first"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(bin().arg("--help"), b"");
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("Examples:") && text(&out.stdout).contains("Exit codes:"));
@@ -195,7 +359,10 @@ fn corpus() -> Option<PathBuf> {
     if dir.join("index").is_file() {
         return Some(dir);
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must fetch the corpus first: corpora/fetch-spamassassin");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must fetch the corpus first: corpora/fetch-spamassassin"
+    );
     eprintln!("corpus not fetched: skipping (run corpora/fetch-spamassassin)");
     None
 }
@@ -211,7 +378,12 @@ fn trained_on_the_corpus_it_classifies_held_out_mail() {
         .filter_map(|l| l.split_once(' ').map(|(c, p)| (c.to_owned(), dir.join(p))))
         .collect();
     for class in ["spam", "ham"] {
-        let files: Vec<String> = entries.iter().filter(|(c, _)| c == class).take(200).map(|(_, p)| p.display().to_string()).collect();
+        let files: Vec<String> = entries
+            .iter()
+            .filter(|(c, _)| c == class)
+            .take(200)
+            .map(|(_, p)| p.display().to_string())
+            .collect();
         let mut cmd = bin();
         cmd.args(["--db", &db, "train", class]).args(&files);
         let out = run(&mut cmd, b"");
@@ -225,13 +397,27 @@ fn trained_on_the_corpus_it_classifies_held_out_mail() {
         let input = std::fs::read(dir.join(rel)).expect("message");
         let out = run(bin().args(["--db", &db, "classify", "--exit-code"]), &input);
         let code = out.status.code();
-        assert!(code == Some(0) || code == Some(1), "{rel}: {code:?} {}", text(&out.stderr));
+        assert!(
+            code == Some(0) || code == Some(1),
+            "{rel}: {code:?} {}",
+            text(&out.stderr)
+        );
         assert_eq!(text(&out.stderr), "", "{rel}");
         let added = assert_annotated(&input, &out.stdout);
-        let flag = if code == Some(1) { "X-Spam-Flag: YES" } else { "X-Spam-Flag: NO" };
-        assert!(added.contains(flag), "{rel}: exit code and X-Spam-Flag agree: {added}");
+        let flag = if code == Some(1) {
+            "X-Spam-Flag: YES"
+        } else {
+            "X-Spam-Flag: NO"
+        };
+        assert!(
+            added.contains(flag),
+            "{rel}: exit code and X-Spam-Flag agree: {added}"
+        );
         total += 1;
         right += usize::from((code == Some(1)) == (class == "spam"));
     }
-    assert!(right * 100 >= total * 90, "{right}/{total} correct after training on 400 messages");
+    assert!(
+        right * 100 >= total * 90,
+        "{right}/{total} correct after training on 400 messages"
+    );
 }

@@ -12,7 +12,10 @@ use mailsift::{Engine, MemoryModel, Store, StoreOptions, TokenCounts};
 use proptest::prelude::*;
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
 }
 
 /// Arbitrary bytes biased towards mail structure.
@@ -82,7 +85,9 @@ fn ops() -> impl Strategy<Value = Vec<(u8, u8, u8)>> {
 }
 
 fn token_set(id: u8) -> Tokens {
-    let mut hashes: Vec<u64> = (0..(5 + id as u64 * 3)).map(|i| (i * 7 + id as u64) % 23 + 1).collect();
+    let mut hashes: Vec<u64> = (0..(5 + id as u64 * 3))
+        .map(|i| (i * 7 + id as u64) % 23 + 1)
+        .collect();
     hashes.push(u64::MAX - u64::from(id)); // high-bit hashes exercise the signed storage
     hashes.sort_unstable();
     hashes.dedup();
