@@ -318,10 +318,9 @@ impl Store {
                 });
             }
             if mode == OpenMode::ReadOnly {
-                return Err(Error::Corrupt {
-                    path: self.path.clone(),
-                    detail: "empty file".into(),
-                });
+                // An empty file is a store another process is creating (or never finished
+                // creating): nothing trained yet, not damage.
+                return Err(Error::Empty(self.path.clone()));
             }
             self.create_schema()?;
         }
