@@ -242,8 +242,16 @@ impl Store {
             path: path.to_owned(),
             options,
         };
-        store.init(mode).map_err(|e| store.classify_error(e))?;
-        Ok(store)
+        match store.init(mode).map_err(|e| store.classify_error(e)) {
+            Ok(()) => Ok(store),
+            // A WAL store in a directory we cannot write, with no -shm file: see read_only_snapshot.
+            Err(Error::ReadOnly(_)) if mode == OpenMode::ReadOnly => {
+                let options = store.options.clone();
+                drop(store);
+                Store::read_only_snapshot(path, options)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A private in-memory store (tests, experiments).
@@ -784,6 +792,42 @@ pub(crate) fn apply_deltas(
         }
     }
     Ok(())
+}
+
+impl Store {
+    /// Opens a WAL store that SQLite cannot open read-only in the normal way: its directory is
+    /// not writable by us and no `-shm` file exists (so no writer is active), typically a
+    /// site-wide store owned by an administrator and read by delivery agents running as users.
+    /// `immutable=1` reads the main file without the shared-memory index. A writer that starts
+    /// while we read is not seen; the worst case is a classification on slightly old counts or a
+    /// read error, which classify turns into a rules-only verdict.
+    fn read_only_snapshot(path: &Path, options: StoreOptions) -> Result<Store> {
+        let mut uri = String::from("file:");
+        for &b in path.as_os_str().as_encoded_bytes() {
+            if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+                uri.push(char::from(b));
+            } else {
+                uri.push_str(&format!("%{b:02X}"));
+            }
+        }
+        uri.push_str("?immutable=1");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&uri, flags).map_err(|source| Error::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+            options,
+        };
+        store
+            .init(OpenMode::ReadOnly)
+            .map_err(|e| store.classify_error(e))?;
+        Ok(store)
+    }
 }
 
 /// Creates an empty file readable and writable by its owner only.
