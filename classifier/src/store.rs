@@ -315,10 +315,19 @@ impl Store {
                 .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
             self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         }
+        // Re-read the version with the table count in one statement (one snapshot): another
+        // process may commit the schema between two separate reads, and version 0 with tables
+        // would then look like a foreign database.
+        let (version, tables): (i64, i64) = if version == 0 {
+            self.conn.query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_master)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+        } else {
+            (version, 0)
+        };
         if version == 0 {
-            let tables: i64 =
-                self.conn
-                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
             if tables > 0 {
                 return Err(Error::Corrupt {
                     path: self.path.clone(),

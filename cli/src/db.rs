@@ -34,7 +34,19 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
     let config = common::load_config(global)?;
     match cmd {
         DbCommand::Check => {
-            let store = common::open_store(global, &config, OpenMode::ReadOnly)?;
+            let store = match common::open_store(global, &config, OpenMode::ReadOnly) {
+                Ok(store) => store,
+                // A file with no schema yet (creation interrupted or in progress) holds nothing
+                // that could be inconsistent; the next train creates the schema.
+                Err(e)
+                    if e.downcast_ref::<mailsift::Error>()
+                        .is_some_and(|e| matches!(e, mailsift::Error::Empty(_))) =>
+                {
+                    println!("ok: empty database, nothing trained yet");
+                    return Ok(0);
+                }
+                Err(e) => return Err(e),
+            };
             let report = store.check()?;
             for p in &report.problems {
                 println!("problem: {p}");
