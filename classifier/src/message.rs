@@ -155,7 +155,12 @@ impl MessageView {
             ..MessageView::default()
         };
         let parser = MessageParser::new().default_header_text();
-        let Some(message) = parser.parse(scanned) else {
+        // mail-parser is best effort and should not panic, but it is third-party code handed
+        // hostile bytes (its debug assertions do fire on some malformed nesting, see the
+        // tests): a panic inside it counts as "no structure found", not as a crash.
+        let parsed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(scanned)));
+        let Some(message) = parsed.ok().flatten() else {
             view.unparsed = true;
             // Best effort: treat the whole input as a plain body.
             view.text_parts.push(TextPart {
@@ -573,6 +578,15 @@ mod tests {
             .expect("parse must not panic");
         assert!(v.mime_depth <= Limits::default().max_mime_depth);
         assert!(v.part_count >= Limits::default().max_mime_depth);
+    }
+
+    #[test]
+    fn parser_panics_are_contained() {
+        // Found by the property tests: trips a debug assertion inside mail-parser 0.11.9
+        // ("Invalid part ID, could not find multipart") in debug builds.
+        let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n\n--b--\n";
+        let v = MessageView::parse(raw, &Limits::default());
+        assert!(v.raw.starts_with("Content-Type"));
     }
 
     #[test]
