@@ -175,36 +175,42 @@ fn concurrent_classify_train_correct_forget_lose_nothing() {
 #[test]
 fn many_processes_creating_a_new_store_at_once_agree() {
     let s = Scratch::new("creation");
-    let db = s.path("new/bayes.db");
     let config = s.config(BUSY_TIMEOUT_MS);
     let sets: Vec<Vec<PathBuf>> = (0..6)
         .map(|k| write_messages(&s.path(&format!("m{k}")), k % 2 == 0, k * 10..k * 10 + 5))
         .collect();
     let probe = write_messages(&s.path("probe"), true, 1000..1001);
-    let runs: Vec<Ran> = std::thread::scope(|scope| {
-        let mut workers = Vec::new();
-        for (k, set) in sets.iter().enumerate() {
-            let (db, config) = (&db, &config);
-            workers.push(scope.spawn(move || {
-                let mut a = vec!["train", if k % 2 == 0 { "spam" } else { "ham" }];
-                a.extend(paths_str(set));
-                spawn_cmd(db, config, "bob", &a, None)
-            }));
-        }
-        for _ in 0..4 {
-            let (db, config, probe) = (&db, &config, &probe);
-            workers.push(
-                scope.spawn(move || spawn_cmd(db, config, "bob", &["classify"], Some(&probe[0]))),
-            );
-        }
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("worker"))
-            .collect()
-    });
-    assert_all_ok(&runs);
-    assert_eq!(user_counts(&db, "bob"), (15, 15));
-    assert_check_ok(&db);
+    // The window (one process creating the schema while another opens the file) is short:
+    // several fresh stores, each raced by 6 trainers and 8 classifiers.
+    for round in 0..4 {
+        let db = s.path(&format!("new{round}/bayes.db"));
+        let runs: Vec<Ran> = std::thread::scope(|scope| {
+            let mut workers = Vec::new();
+            for (k, set) in sets.iter().enumerate() {
+                let (db, config) = (&db, &config);
+                workers.push(scope.spawn(move || {
+                    let mut a = vec!["train", if k % 2 == 0 { "spam" } else { "ham" }];
+                    a.extend(paths_str(set));
+                    vec![spawn_cmd(db, config, "bob", &a, None)]
+                }));
+            }
+            for _ in 0..4 {
+                let (db, config, probe) = (&db, &config, &probe);
+                workers.push(scope.spawn(move || {
+                    (0..2)
+                        .map(|_| spawn_cmd(db, config, "bob", &["classify"], Some(&probe[0])))
+                        .collect()
+                }));
+            }
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("worker"))
+                .collect()
+        });
+        assert_all_ok(&runs);
+        assert_eq!(user_counts(&db, "bob"), (15, 15));
+        assert_check_ok(&db);
+    }
 }
 
 /// A small deterministic generator (xorshift64*), seeded from the clock unless

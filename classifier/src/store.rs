@@ -242,7 +242,7 @@ impl Store {
             path: path.to_owned(),
             options,
         };
-        match store.init(mode).map_err(|e| store.classify_error(e)) {
+        match store.init_retrying(mode) {
             Ok(()) => Ok(store),
             // A WAL store in a directory we cannot write, with no -shm file: see read_only_snapshot.
             Err(Error::ReadOnly(_)) if mode == OpenMode::ReadOnly => {
@@ -804,6 +804,25 @@ pub(crate) fn apply_deltas(
 }
 
 impl Store {
+    /// [`Store::init`], retried while the store is busy, for up to the busy timeout.
+    ///
+    /// The busy timeout alone does not cover opening: while processes race to create a new
+    /// store, switching it to WAL and creating the schema take locks that SQLite may refuse at
+    /// once (SQLITE_BUSY without calling the busy handler, to avoid a deadlock between a
+    /// reader upgrading to writer and another writer). `init` is idempotent, so it is simply
+    /// run again.
+    fn init_retrying(&mut self, mode: OpenMode) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.init(mode).map_err(|e| self.classify_error(e)) {
+                Err(Error::Locked { .. }) if started.elapsed() < self.options.busy_timeout => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Opens a WAL store that SQLite cannot open read-only in the normal way: its directory is
     /// not writable by us and no `-shm` file exists (so no writer is active), typically a
     /// site-wide store owned by an administrator and read by delivery agents running as users.
