@@ -141,7 +141,9 @@ fn concurrent_classify_train_correct_forget_lose_nothing() {
         };
         let leak =
             |v: &Vec<PathBuf>| -> &'static [PathBuf] { Box::leak(v.clone().into_boxed_slice()) };
+        // Two trainers race on the same messages: each must be counted once.
         workers.push(scope.spawn(writer(&["train", "spam"], leak(&learn_spam), 3)));
+        workers.push(scope.spawn(writer(&["train", "spam"], leak(&learn_spam), 4)));
         workers.push(scope.spawn(writer(&["train", "ham"], leak(&learn_ham), 2)));
         workers.push(scope.spawn(writer(&["correct", "spam"], leak(&to_correct), 1)));
         workers.push(scope.spawn(writer(&["forget"], leak(&to_forget), 2)));
