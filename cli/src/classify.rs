@@ -96,11 +96,17 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
     }
     let outcome = rx
         .recv_timeout(Duration::from_secs(args.timeout.max(1)))
-        .unwrap_or_else(|_| {
-            Outcome::Failed(format!(
-                "classification took longer than {} s",
-                args.timeout
-            ))
+        .unwrap_or_else(|e| {
+            Outcome::Failed(match e {
+                mpsc::RecvTimeoutError::Timeout => {
+                    format!("classification took longer than {} s", args.timeout)
+                }
+                // Second line of defence: the worker died without reporting (a panic that
+                // escaped the guard).
+                mpsc::RecvTimeoutError::Disconnected => {
+                    "internal error (the classifier stopped without a result); please report this with the message".into()
+                }
+            })
         });
     match outcome {
         Outcome::Done {
