@@ -698,6 +698,52 @@ fn backup_reset_restore_round_trip() {
 }
 
 #[test]
+fn restore_over_a_damaged_store_keeps_the_damaged_file_aside() {
+    let s = Scratch::new("restore-damaged");
+    let db = trained_store(&s);
+    let before = stats_rows(&stdout(&run(&db, &["stats"])));
+    let backup = s.path("backup.db");
+    let b = backup.to_str().expect("utf-8");
+    assert_exit("backup", &run(&db, &["-q", "db", "backup", b]), 0);
+    std::fs::write(&db, vec![b'x'; 4096]).expect("damage the store");
+    let o = run(&db, &["-q", "db", "restore", b]);
+    assert_exit("restore over a damaged store", &o, 0);
+    let aside = PathBuf::from(format!("{}.damaged", db.display()));
+    assert_eq!(
+        std::fs::read(&aside).expect("damaged copy kept"),
+        vec![b'x'; 4096]
+    );
+    assert_eq!(stats_rows(&stdout(&run(&db, &["stats"]))), before);
+    assert_exit("check after restore", &run(&db, &["db", "check"]), 0);
+}
+
+#[test]
+fn restore_while_classifying_is_atomic_for_readers() {
+    let s = Scratch::new("restore-live");
+    let db = trained_store(&s);
+    let backup = s.path("backup.db");
+    let b = backup.to_str().expect("utf-8");
+    assert_exit("backup", &run(&db, &["-q", "db", "backup", b]), 0);
+    let msg = synthetic(true, 5);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            for _ in 0..15 {
+                let o = classify(&db, &[], &msg);
+                assert_exit("classify during restore", &o, 0);
+                assert!(o.stderr.is_empty(), "{}", stderr(&o));
+                assert_annotated("classify during restore", &msg, &o.stdout);
+            }
+        });
+        for _ in 0..5 {
+            assert_exit("reset", &run(&db, &["db", "reset", "--yes"]), 0);
+            assert_exit("restore", &run(&db, &["-q", "db", "restore", b]), 0);
+        }
+        reader.join().expect("reader");
+    });
+    assert_exit("check", &run(&db, &["db", "check"]), 0);
+}
+
+#[test]
 fn check_finds_damage_and_restore_refuses_a_damaged_backup() {
     let s = Scratch::new("check");
     let db = trained_store(&s);

@@ -858,6 +858,63 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Replaces everything in this store with the contents of `backup` (a file written by
+    /// [`Store::backup`], already checked by the caller), in one write transaction.
+    ///
+    /// Restoring in place, rather than replacing the file, is safe while other mailsift
+    /// processes run: readers see the old model or the new one, never a mix; writers wait on
+    /// the lock as for any training; the file keeps its owner and permissions.
+    pub fn restore_from(&mut self, backup: &Path) -> Result<()> {
+        let timeout_ms = self.options.busy_timeout.as_millis() as u64;
+        let path = self.path.clone();
+        let map = |e: rusqlite::Error| map_write_error(e, &path, timeout_ms);
+        let name = backup.to_str().ok_or_else(|| {
+            Error::Config(format!(
+                "{} is not a UTF-8 path: rename the backup file",
+                backup.display()
+            ))
+        })?;
+        // ATTACH is not allowed inside a transaction: attach first, detach whatever happens.
+        self.conn
+            .execute("ATTACH DATABASE ?1 AS restore_source", [name])
+            .map_err(map)?;
+        let copied = (|| -> rusqlite::Result<()> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: i64 =
+                tx.query_row("PRAGMA restore_source.user_version", [], |r| r.get(0))?;
+            if version != SCHEMA_VERSION {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+            tx.execute_batch(
+                "DELETE FROM main.ledger; DELETE FROM main.tokens; DELETE FROM main.totals;
+                 DELETE FROM main.users; DELETE FROM main.meta;
+                 INSERT INTO main.meta (key, value) SELECT key, value FROM restore_source.meta;
+                 INSERT INTO main.users (id, name) SELECT id, name FROM restore_source.users;
+                 INSERT INTO main.totals (user_id, nspam, nham)
+                     SELECT user_id, nspam, nham FROM restore_source.totals;
+                 INSERT INTO main.tokens (hash, user_id, spam, ham)
+                     SELECT hash, user_id, spam, ham FROM restore_source.tokens;
+                 INSERT INTO main.ledger (user_id, digest, class, ntokens, tokensum, learned_at)
+                     SELECT user_id, digest, class, ntokens, tokensum, learned_at
+                     FROM restore_source.ledger;",
+            )?;
+            tx.commit()
+        })();
+        let detached = self.conn.execute("DETACH DATABASE restore_source", []);
+        match copied {
+            Err(rusqlite::Error::InvalidQuery) => Err(Error::Corrupt {
+                path: backup.to_owned(),
+                detail: format!("not a schema v{SCHEMA_VERSION} mailsift backup"),
+            }),
+            Err(e) => Err(map(e)),
+            Ok(()) => detached.map(|_| ()).map_err(map),
+        }
+    }
+}
+
 /// Creates an empty file readable and writable by its owner only.
 fn create_owner_only(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
