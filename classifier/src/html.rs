@@ -527,7 +527,7 @@ pub fn decode_entities(s: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let semi = rest[..rest.len().min(12)].find(';');
+        let semi = rest.bytes().take(12).position(|b| b == b';');
         let decoded = semi.and_then(|e| {
             let ent = &rest[1..e];
             let c = if let Some(num) = ent.strip_prefix('#') {

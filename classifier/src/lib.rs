@@ -7,6 +7,7 @@
 pub mod html;
 pub mod limits;
 pub mod message;
+pub mod rules;
 pub mod url;
 
 pub use limits::Limits;
