@@ -234,6 +234,8 @@ pub fn eval_tests() -> impl Iterator<Item = EvalTestDoc> {
 /// Which header a `header` rule reads, and how.
 #[derive(Debug, Clone)]
 pub(crate) struct HeaderTarget {
+    /// Identifies name and modifiers, for caching the text per message.
+    pub key: String,
     pub name: String,
     pub raw: bool,
     pub addr: bool,
@@ -297,6 +299,7 @@ struct Inner {
     rules: Vec<Rule>,
     index: HashMap<String, usize>,
     sources: Vec<Source>,
+    issues: Vec<LintIssue>,
     prepared: OnceLock<Prepared>,
 }
 
@@ -392,6 +395,7 @@ impl RuleSet {
                     rules,
                     index,
                     sources,
+                    issues: issues.clone(),
                     prepared: OnceLock::new(),
                 }),
             },
@@ -451,6 +455,11 @@ impl RuleSet {
         self.inner.rules.iter().any(|r| {
             !r.disabled && matches!(&r.test, Test::Eval { def, .. } if def.name == "check_bayes")
         })
+    }
+
+    /// The issues found when this set was loaded (what `load`/`with_files` returned).
+    pub fn issues(&self) -> &[LintIssue] {
+        &self.inner.issues
     }
 
     /// Number of rules loaded (including sub-rules and zero-scored ones).
@@ -781,6 +790,7 @@ impl RuleSet {
             }
         }
         let profile = std::env::var_os("MAILSIFT_PROFILE").is_some();
+        let mut hcache: HashMap<&str, (Option<String>, Option<String>)> = HashMap::new();
         for &i in &prep.direct {
             if !wanted(i) {
                 continue;
@@ -813,13 +823,22 @@ impl RuleSet {
                     negate,
                     if_unset,
                 } => {
-                    let value = header_text(view, target, if_unset.as_deref());
-                    let may = prep.header_lits.get(&i).is_none_or(|lits| {
-                        let lower = value.to_ascii_lowercase();
-                        lits.iter()
-                            .any(|l| memchr::memmem::find(lower.as_bytes(), l).is_some())
+                    let (value, lower) = hcache.entry(target.key.as_str()).or_insert_with(|| {
+                        let v = header_text(view, target);
+                        let l = v.as_deref().map(str::to_ascii_lowercase);
+                        (v, l)
                     });
-                    let m = may && pattern.is_match(&value);
+                    let (value, lower): (&str, Cow<'_, str>) =
+                        match (value.as_deref(), if_unset.as_deref()) {
+                            (Some(v), _) => (v, Cow::Borrowed(lower.as_deref().unwrap_or(""))),
+                            (None, Some(u)) => (u, Cow::Owned(u.to_ascii_lowercase())),
+                            (None, None) => ("", Cow::Borrowed("")),
+                        };
+                    let may = prep.header_lits.get(&i).is_none_or(|lits| {
+                        lits.iter()
+                            .any(|x| memchr::memmem::find(lower.as_bytes(), x).is_some())
+                    });
+                    let m = may && pattern.is_match(value);
                     u32::from(m != *negate)
                 }
                 Test::Exists(h) => u32::from(view.has_header(h)),
@@ -946,8 +965,8 @@ fn uri_count(p: &Pattern, view: &MessageView, max: u32) -> u32 {
     n
 }
 
-/// The text a header rule matches.
-fn header_text(view: &MessageView, t: &HeaderTarget, if_unset: Option<&str>) -> String {
+/// The text a header rule matches; `None` when the header is missing.
+fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String> {
     let names: &[&str] = match t.name.as_str() {
         "ALL" => {
             let mut s = String::new();
@@ -957,7 +976,7 @@ fn header_text(view: &MessageView, t: &HeaderTarget, if_unset: Option<&str>) -> 
                 s.push_str(if t.raw { &h.raw } else { &h.decoded });
                 s.push('\n');
             }
-            return s;
+            return Some(s);
         }
         n if n.eq_ignore_ascii_case("ToCc") => &["To", "Cc"],
         "MESSAGEID" => &["Message-Id", "Resent-Message-Id", "X-Message-Id"],
@@ -982,7 +1001,7 @@ fn header_text(view: &MessageView, t: &HeaderTarget, if_unset: Option<&str>) -> 
         values.drain(..values.len() - 1);
     }
     if values.is_empty() {
-        return if_unset.unwrap_or("").to_owned();
+        return None;
     }
     if t.addr || t.display_name || t.host || t.domain {
         let mut out: Vec<String> = Vec::new();
@@ -1002,9 +1021,9 @@ fn header_text(view: &MessageView, t: &HeaderTarget, if_unset: Option<&str>) -> 
             };
             out.push(s);
         }
-        return out.join("\n");
+        return Some(out.join("\n"));
     }
-    values.join("\n")
+    Some(values.join("\n"))
 }
 
 /// Splits `"Name" <addr>` / `addr (Name)` / `addr` into (display name, address).

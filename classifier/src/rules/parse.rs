@@ -1085,6 +1085,7 @@ impl HeaderTarget {
             ));
         }
         let mut t = HeaderTarget {
+            key: field.to_owned(),
             name,
             raw: false,
             addr: false,
