@@ -121,8 +121,8 @@ pub fn run(
     let threshold = engine.scoring.required_score;
     let uses_bayes = engine.rules.uses_bayes();
     // Chunks bound memory; 512 messages keep both cores busy between sequential phases.
-    for chunk in index.chunks(512) {
-        let analysed: Vec<(Analysis, Vec<RuleHit>)> = chunk
+    let analyse = |chunk: &[IndexEntry]| -> Vec<(Analysis, Vec<RuleHit>)> {
+        chunk
             .par_iter()
             .map(|e| {
                 let bytes = std::fs::read(&e.path).unwrap_or_default();
@@ -134,36 +134,49 @@ pub fn run(
                 };
                 (a, hits)
             })
-            .collect();
-        for (entry, (analysis, hits)) in chunk.iter().zip(analysed) {
-            let bayes = engine.bayes(&analysis, &model)?;
-            let hits = if uses_bayes {
-                engine.rule_hits(&analysis, Some(&bayes))
-            } else {
-                hits
-            };
-            let verdict = engine.combine(bayes, hits);
-            let record = Record {
-                gold: entry.gold,
-                score: verdict.score,
-                spam: verdict.is_spam,
-            };
-            on_result(entry, &record).map_err(|source| Error::Io {
-                context: "cannot write results".into(),
-                source,
-            })?;
-            let wrong = record.spam != (entry.gold == Class::Spam);
-            let train = match mode {
-                TrainMode::All => true,
-                TrainMode::Error => wrong,
-                TrainMode::Thick { margin } => wrong || (record.score - threshold).abs() < margin,
-            };
-            if train {
-                model.apply(&analysis.op(Action::Learn(entry.gold)));
-                trained += 1;
+            .collect()
+    };
+    let chunks: Vec<&[IndexEntry]> = index.chunks(512).collect();
+    let mut ahead = chunks.first().map(|c| analyse(c));
+    for (i, chunk) in chunks.iter().enumerate() {
+        let analysed = ahead.take().unwrap_or_default();
+        // The next chunk is analysed while this one is classified and trained on, in order.
+        std::thread::scope(|s| -> Result<()> {
+            let next = chunks.get(i + 1).map(|&c| s.spawn(move || analyse(c)));
+            for (entry, (analysis, hits)) in chunk.iter().zip(analysed) {
+                let bayes = engine.bayes(&analysis, &model)?;
+                let hits = if uses_bayes {
+                    engine.rule_hits(&analysis, Some(&bayes))
+                } else {
+                    hits
+                };
+                let verdict = engine.combine(bayes, hits);
+                let record = Record {
+                    gold: entry.gold,
+                    score: verdict.score,
+                    spam: verdict.is_spam,
+                };
+                on_result(entry, &record).map_err(|source| Error::Io {
+                    context: "cannot write results".into(),
+                    source,
+                })?;
+                let wrong = record.spam != (entry.gold == Class::Spam);
+                let train = match mode {
+                    TrainMode::All => true,
+                    TrainMode::Error => wrong,
+                    TrainMode::Thick { margin } => {
+                        wrong || (record.score - threshold).abs() < margin
+                    }
+                };
+                if train {
+                    model.apply(&analysis.op(Action::Learn(entry.gold)));
+                    trained += 1;
+                }
+                records.push(record);
             }
-            records.push(record);
-        }
+            ahead = next.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            Ok(())
+        })?;
     }
     Ok(Run {
         records,
