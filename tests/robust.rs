@@ -672,7 +672,8 @@ fn backup_reset_restore_round_trip() {
     let s = Scratch::new("backup");
     let db = trained_store(&s);
     let before = stdout(&run(&db, &["stats"]));
-    let backup = s.path("backup.db");
+    // A name SQL would choke on if it were spliced into a statement.
+    let backup = s.path("it's a \"backup\"; DROP TABLE tokens.db");
     let b = backup.to_str().expect("utf-8");
     assert_exit("backup", &run(&db, &["-q", "db", "backup", b]), 0);
     assert_exit(

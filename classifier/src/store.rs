@@ -741,17 +741,17 @@ impl Store {
             )));
         }
         create_owner_only(dest)?;
-        let escaped = dest.to_string_lossy().replace('\'', "''");
+        let name = dest.to_str().ok_or_else(|| {
+            Error::Config(format!(
+                "{} is not a UTF-8 path: choose another backup file name",
+                dest.display()
+            ))
+        })?;
+        // The file name is a bound parameter, never spliced into SQL. Into an empty file, so it
+        // is owner-only from the first byte.
         self.conn
-            .execute_batch(&format!("VACUUM INTO '{escaped}'"))
-            .or_else(|e| {
-                // VACUUM INTO refuses an existing (even empty) file on some versions: retry after
-                // removing our placeholder.
-                let _ = std::fs::remove_file(dest);
-                self.conn
-                    .execute_batch(&format!("VACUUM INTO '{escaped}'"))
-                    .map_err(|_| e)
-            })?;
+            .execute("VACUUM INTO ?1", [name])
+            .map_err(|e| map_write_error(e, dest, 0))?;
         restrict_permissions(dest)?;
         Ok(())
     }
