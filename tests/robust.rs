@@ -593,10 +593,54 @@ fn database_and_backups_are_owner_only() {
         .output()
         .expect("run");
     assert_exit("backup with umask 000", &o, 0);
-    for p in [db.clone(), backup] {
+    let created_dir = db.parent().expect("dir").to_owned();
+    for p in [db.clone(), backup, created_dir] {
         let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
         assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", p.display());
     }
+}
+
+#[test]
+fn sql_is_never_built_by_string_formatting() {
+    // Every value reaches SQLite as a bound parameter; a format!-built statement would be the
+    // one place a user name, path or header could become SQL.
+    fn scan(dir: &Path, hits: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                scan(&p, hits);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).expect("read source");
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for (i, line) in code.lines().enumerate() {
+                    let l = line.to_ascii_uppercase();
+                    let built = l.contains("FORMAT!(\"")
+                        && [
+                            "SELECT ", "INSERT ", "UPDATE ", "DELETE ", "PRAGMA ", "VACUUM ",
+                            "ATTACH ",
+                        ]
+                        .iter()
+                        .any(|k| l.contains(&format!("FORMAT!(\"{k}")));
+                    let spliced = l.contains("EXECUTE_BATCH(&FORMAT!")
+                        || l.contains("EXECUTE(&FORMAT!")
+                        || l.contains("PREPARE(&FORMAT!")
+                        || l.contains("QUERY_ROW(&FORMAT!");
+                    if built || spliced {
+                        hits.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    let mut hits = Vec::new();
+    for dir in ["../classifier/src", "src"] {
+        scan(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut hits);
+    }
+    assert!(
+        hits.is_empty(),
+        "SQL built from strings:\n{}",
+        hits.join("\n")
+    );
 }
 
 #[test]

@@ -918,7 +918,15 @@ impl Store {
 /// Creates an empty file readable and writable by its owner only.
 fn create_owner_only(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        // Directories we create are private too (existing ones are left as they are).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(|source| Error::Io {
             context: format!("cannot create directory {}", dir.display()),
             source,
         })?;
