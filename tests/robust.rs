@@ -183,6 +183,37 @@ fn pathological_inputs_pass_through() {
     }
 }
 
+#[test]
+fn training_on_malformed_mail_works_and_forgetting_it_restores_the_store() {
+    let s = Scratch::new("train-malformed");
+    let db = trained_store(&s);
+    let before = stats_rows(&stdout(&run(&db, &["stats"])));
+    // The fixture files one by one, and all of them again as one mbox (with a stray From_ line
+    // and a final message without a newline).
+    let mut mbox = Vec::new();
+    for (i, (_, raw)) in fixtures().iter().enumerate() {
+        mbox.extend_from_slice(
+            format!("From fuzz{i}@example.com Mon Jan  1 00:00:00 2024\n").as_bytes(),
+        );
+        mbox.extend_from_slice(raw);
+        mbox.extend_from_slice(b"\n");
+    }
+    mbox.extend_from_slice(b"From \nFrom: x\n\nlast message, no newline");
+    let mbox_path = s.path("malformed.mbox");
+    std::fs::write(&mbox_path, &mbox).expect("write mbox");
+    let m = mbox_path.to_str().expect("utf-8");
+    for args in [["-q", "train", "spam", FIXTURES], ["-q", "train", "ham", m]] {
+        let o = run(&db, &args);
+        assert_exit("train on malformed mail", &o, 0);
+    }
+    assert_exit("check", &run(&db, &["db", "check"]), 0);
+    // Learn then forget is the identity, whatever the input.
+    assert_exit("forget", &run(&db, &["-q", "forget", FIXTURES]), 0);
+    assert_exit("forget", &run(&db, &["-q", "forget", m]), 0);
+    assert_eq!(stats_rows(&stdout(&run(&db, &["stats"]))), before);
+    assert_exit("check", &run(&db, &["db", "check"]), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Fail-open per database fault, configuration error, panic and timeout
 // ---------------------------------------------------------------------------------------------
@@ -315,44 +346,58 @@ fn locked_database_degrades_after_the_busy_timeout() {
 #[test]
 fn read_only_database_still_classifies() {
     use std::os::unix::fs::PermissionsExt;
-    let s = Scratch::new("readonly");
-    let db = trained_store(&s);
-    let spam = synthetic(true, 3);
-    let trained = classify(&db, &[], &spam);
-    assert_exit("writable", &trained, 0);
-    // File 0444 in a directory 0555, as an unprivileged user: nothing can be created next to it
-    // (no -shm, no -wal).
-    let dir = db.parent().expect("dir").to_owned();
-    let mut c = if is_root() {
-        let uid = 65534;
-        std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).expect("chown dir");
-        std::os::unix::fs::chown(&db, Some(uid), Some(uid)).expect("chown db");
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()]);
-        c
-    } else {
-        std::process::Command::new(bin())
-    };
-    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).expect("chmod db");
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).expect("chmod dir");
-    c.env_remove("MAILSIFT_DB")
-        .env("XDG_CONFIG_HOME", "/nonexistent-mailsift-test")
-        .arg("--db")
-        .arg(&db)
-        .arg("classify");
-    let o = run_with_input(c, &spam);
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
-    assert_exit("read-only", &o, 0);
-    assert!(o.stderr.is_empty(), "read-only: {}", stderr(&o));
-    assert_annotated("read-only", &spam, &o.stdout);
-    // The trained model was really used: same verdict line as with a writable store.
-    let status = |out: &[u8]| {
-        String::from_utf8_lossy(out)
-            .lines()
-            .find(|l| l.starts_with("X-Spam-Status:"))
-            .map(str::to_owned)
-    };
-    assert_eq!(status(&o.stdout), status(&trained.stdout));
+    // File 0444 in a writable directory (SQLite can create the -shm it needs), and in a
+    // directory 0555 (it cannot: no -shm, no -wal), as an unprivileged user.
+    for dir_writable in [true, false] {
+        let label = if dir_writable {
+            "read-only file"
+        } else {
+            "read-only file and directory"
+        };
+        let s = Scratch::new("readonly");
+        let db = trained_store(&s);
+        let spam = synthetic(true, 3);
+        let trained = classify(&db, &[], &spam);
+        assert_exit("writable", &trained, 0);
+        let dir = db.parent().expect("dir").to_owned();
+        let mut c = if is_root() {
+            let uid = 65534;
+            std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).expect("chown dir");
+            std::os::unix::fs::chown(&db, Some(uid), Some(uid)).expect("chown db");
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()]);
+            c
+        } else {
+            std::process::Command::new(bin())
+        };
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).expect("chmod db");
+        let dir_mode = if dir_writable { 0o755 } else { 0o555 };
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode))
+            .expect("chmod dir");
+        c.env_remove("MAILSIFT_DB")
+            .env("XDG_CONFIG_HOME", "/nonexistent-mailsift-test")
+            .arg("--db")
+            .arg(&db)
+            .arg("classify");
+        let o = run_with_input(c, &spam);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+        assert_exit(label, &o, 0);
+        assert!(o.stderr.is_empty(), "{label}: {}", stderr(&o));
+        assert_annotated(label, &spam, &o.stdout);
+        // The trained model was really used: same verdict line as with a writable store.
+        let status = |out: &[u8]| {
+            String::from_utf8_lossy(out)
+                .lines()
+                .find(|l| l.starts_with("X-Spam-Status:"))
+                .map(str::to_owned)
+        };
+        assert!(
+            status(&trained.stdout).is_some_and(|l| l.contains("BAYES_")),
+            "the trained store should give a Bayes verdict: {:?}",
+            status(&trained.stdout)
+        );
+        assert_eq!(status(&o.stdout), status(&trained.stdout), "{label}");
+    }
 }
 
 #[test]
