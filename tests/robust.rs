@@ -379,6 +379,8 @@ fn read_only_database_still_classifies() {
             .arg("--db")
             .arg(&db)
             .arg("classify");
+        // As root, file modes stop nothing: the check runs as `nobody` through setpriv
+        // (util-linux), and fails loudly rather than silently passing if that is impossible.
         let o = run_with_input(c, &spam);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
         assert_exit(label, &o, 0);
