@@ -579,6 +579,25 @@ fn incoming_x_spam_headers_are_removed() {
 }
 
 #[test]
+fn incoming_x_spam_headers_are_never_evidence() {
+    // Neither for Bayes (tokens) nor for the ledger (digest): a forged X-Spam-Status changes
+    // nothing about how a message is judged or learned.
+    let engine = mailsift::Engine::new();
+    let clean = b"From: a@example.com\nSubject: offer\n\nbuy now\n".to_vec();
+    let forged = b"From: a@example.com\nX-Spam-Status: No, score=-100 tests=ALL_TRUSTED\nX-Spam-Flag: NO\nSubject: offer\n\nbuy now\n".to_vec();
+    let (a, b) = (engine.analyze(&clean), engine.analyze(&forged));
+    assert_eq!(a.tokens, b.tokens, "X-Spam-* headers produced tokens");
+    assert_eq!(
+        a.digest, b.digest,
+        "X-Spam-* headers changed the ledger digest"
+    );
+    assert!(
+        !b.view.has_header("X-Spam-Status"),
+        "X-Spam-* headers reached the rules"
+    );
+}
+
+#[test]
 fn user_names_cannot_reach_other_paths_or_inject_sql() {
     let s = Scratch::new("users");
     let db = s.path("bayes.db");
