@@ -274,6 +274,52 @@ fn corrupt_database_degrades_to_rules() {
 }
 
 #[test]
+fn database_path_that_is_a_directory_degrades_to_rules() {
+    let s = Scratch::new("dir-as-db");
+    let o = classify(&s.0, &[], MSG);
+    assert_exit("directory as --db", &o, 3);
+    assert_annotated("directory as --db", MSG, &o.stdout);
+    assert!(!o.stderr.is_empty());
+}
+
+#[test]
+fn extreme_limits_in_configuration_still_pass_mail_through() {
+    let s = Scratch::new("zero-limits");
+    let db = trained_store(&s);
+    let cfg = s.path("zero.toml");
+    std::fs::write(
+        &cfg,
+        "[limits]\nmax_scan_bytes = 0\nmax_text_bytes = 0\nmax_parts = 0\nmax_mime_depth = 0\n\
+         max_headers = 0\nmax_header_bytes = 0\nmax_urls = 0\nmax_tokens = 0\n",
+    )
+    .expect("write config");
+    let cfg = cfg.to_str().expect("utf-8");
+    for (name, raw) in fixtures() {
+        let o = classify(&db, &["--config", cfg], &raw);
+        assert_exit(&name, &o, 0);
+        assert_annotated(&name, &raw, &o.stdout);
+    }
+}
+
+#[test]
+fn closed_standard_output_exits_74() {
+    let s = Scratch::new("epipe");
+    let mut c = cmd(&s.path("none.db"));
+    c.arg("classify")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    drop(child.stdout.take());
+    let big = synthetic(false, 1).repeat(20_000);
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = std::io::Write::write_all(&mut stdin, &big);
+    drop(stdin);
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(74), "stderr: {}", stderr(&o));
+}
+
+#[test]
 fn newer_schema_and_other_tokenizer_degrade_to_rules() {
     let s = Scratch::new("schema");
     let db = trained_store(&s);
