@@ -581,18 +581,49 @@ fn limits_are_configurable() {
 }
 
 #[test]
-fn no_backtracking_regex_engine_is_linked() {
-    // Rules are matched with the `regex` crate, whose matching time is linear in the input for
-    // every pattern; a backtracking engine could be made to run for hours by one rule.
+fn no_regex_can_backtrack_without_bound() {
+    // Rules are matched with the `regex` crate (linear time). Perl-only constructs
+    // (look-around, back-references) fall back to `fancy-regex`, which backtracks: every
+    // builder of it must set a backtracking limit, and no unbounded engine may be linked.
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
         .expect("Cargo.lock");
-    for engine in ["fancy-regex", "pcre2", "onig", "pcre"] {
+    for engine in ["pcre2", "onig", "pcre"] {
         assert!(
             !lock.contains(&format!("name = \"{engine}\"")),
-            "backtracking regex engine {engine} is a dependency"
+            "unbounded backtracking regex engine {engine} is a dependency"
         );
     }
     assert!(lock.contains("name = \"regex\""));
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../classifier/src/rules/pattern.rs"
+    ))
+    .expect("pattern.rs");
+    let builders = src.matches("fancy_regex::RegexBuilder::new").count();
+    assert!(
+        builders > 0 && src.matches(".backtrack_limit(").count() >= builders,
+        "every fancy-regex builder needs a backtrack limit"
+    );
+    // Behaviour: a catastrophic pattern with look-ahead and a back-reference, against a long
+    // run of 'a's, returns (no match) instead of running for hours.
+    let (rules, issues) = mailsift::rules::RuleSet::load(&[(
+        "evil.cf".to_owned(),
+        "body EVIL_BACKTRACK /^(a|aa)+(?=b)\\1/\nscore EVIL_BACKTRACK 1.0\ndescribe EVIL_BACKTRACK catastrophic\n".to_owned(),
+    )]);
+    assert!(
+        rules.get("EVIL_BACKTRACK").is_some(),
+        "rule must load: {issues:?}"
+    );
+    let msg = format!("Subject: x\n\n{}c\n", "a".repeat(5000));
+    let view = mailsift::MessageView::parse(msg.as_bytes(), &mailsift::Limits::default());
+    let hits = rules.evaluate(
+        &view,
+        &mailsift::rules::EvalContext {
+            bayes_probability: None,
+            now: 0,
+        },
+    );
+    assert!(hits.iter().all(|h| h.name != "EVIL_BACKTRACK"));
 }
 
 // ---------------------------------------------------------------------------------------------
