@@ -598,27 +598,19 @@ impl RuleSet {
             })
             .collect();
         let metas = self.meta_order();
-        let mut groups: HashMap<RuleKind, (Vec<usize>, Vec<usize>, Vec<Vec<u8>>, Vec<usize>)> =
-            HashMap::new();
+        /// Per kind while building: (filtered rules, always-run rules, literals, literal owner).
+        type Building = (Vec<usize>, Vec<usize>, Vec<Vec<u8>>, Vec<usize>);
+        let mut groups: HashMap<RuleKind, Building> = HashMap::new();
         let mut header_lits = HashMap::new();
         for (i, r) in self.inner.rules.iter().enumerate() {
             if r.disabled {
                 continue;
             }
-            let t0 = std::time::Instant::now();
             let lits = match &r.test {
                 Test::Regex(p) => p.required_literals(),
                 Test::Header { pattern, .. } => pattern.required_literals(),
                 _ => None,
             };
-            if std::env::var_os("MAILSIFT_PROFILE").is_some() {
-                eprintln!(
-                    "PREP {} {:?} {}",
-                    r.name,
-                    t0.elapsed(),
-                    lits.as_ref().map_or(0, Vec::len)
-                );
-            }
             match &r.test {
                 Test::Regex(_) => {
                     let g = groups.entry(r.kind).or_default();
@@ -789,13 +781,11 @@ impl RuleSet {
                 candidate[i] = true;
             }
         }
-        let profile = std::env::var_os("MAILSIFT_PROFILE").is_some();
         let mut hcache: HashMap<&str, (Option<String>, Option<String>)> = HashMap::new();
         for &i in &prep.direct {
             if !wanted(i) {
                 continue;
             }
-            let t0 = std::time::Instant::now();
             let r = &self.inner.rules[i];
             counts[i] = match &r.test {
                 Test::Regex(p) => {
@@ -845,9 +835,6 @@ impl RuleSet {
                 Test::Eval { def, args } => u32::from(def.run(&env, args)),
                 Test::Meta(_) => 0,
             };
-            if profile {
-                eprintln!("RUN {} {}", r.name, t0.elapsed().as_nanos());
-            }
         }
         for &i in &prep.metas {
             if !wanted(i) || self.inner.rules[i].disabled {
