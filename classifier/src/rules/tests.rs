@@ -529,6 +529,41 @@ fn default_codes_unique_and_documented() {
     }
 }
 
+#[test]
+fn prefilter_table_is_current() {
+    let fresh = RuleSet::default_rules().prefilter_table();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/default.prefilter");
+    if std::env::var_os("MAILSIFT_UPDATE_PREFILTER").is_some() {
+        std::fs::write(&path, &fresh).expect("write table");
+        return;
+    }
+    assert!(
+        fresh == DEFAULT_PREFILTER,
+        "rules/default.prefilter is stale: run \
+         MAILSIFT_UPDATE_PREFILTER=1 cargo test -p mailsift-classifier prefilter_table"
+    );
+}
+
+#[test]
+fn precomputed_and_fresh_prefilters_agree() {
+    // The same messages give the same hits whether literals come from the table or not.
+    let with_table = RuleSet::default_rules();
+    let (fresh, _) = RuleSet::load(&[("<default>".into(), DEFAULT_RULES.into())]);
+    let mut fresh = fresh;
+    Arc::make_mut(&mut fresh.inner).precomputed = None;
+    for f in std::fs::read_dir(fixture_dir())
+        .expect("fixtures")
+        .flatten()
+    {
+        let raw = std::fs::read(f.path()).expect("read");
+        let v = MessageView::parse(&raw, &Limits::default());
+        assert_eq!(
+            with_table.evaluate_all(&v, &ctx()),
+            fresh.evaluate_all(&v, &ctx())
+        );
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct Expect {
     hit: Vec<String>,
