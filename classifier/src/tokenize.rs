@@ -20,7 +20,7 @@ use crate::message::{Mailbox, MessageView, TextKind, TransferEncoding};
 use crate::url::registrable_domain;
 
 /// The version of the token stream. Stored in the database; bump on every change.
-pub const TOKENIZER_VERSION: u32 = 1;
+pub const TOKENIZER_VERSION: u32 = 2;
 
 /// How word pairs are formed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,15 +49,31 @@ pub struct TokenizerConfig {
     pub max_word_chars: usize,
     /// Tokenize the words of all other header values under `h:<name>:`.
     pub all_headers: bool,
+    /// `Received` hops looked at (`rcvd:` and `ip:` tokens), outermost first.
+    pub received_hops: usize,
+    /// Emit `hdr:<name>` for each header field present.
+    pub header_presence: bool,
+    /// Emit URL tokens (`url:`, `urlp:`, `urls:`).
+    pub urls: bool,
+    /// Emit structure tokens (`meta:`, `html:`, `att:`).
+    pub structure: bool,
+    /// Keep the case of words (otherwise they are lower-cased).
+    pub keep_case: bool,
 }
 
 impl Default for TokenizerConfig {
     fn default() -> Self {
         TokenizerConfig {
             pairs: Pairs::Bigrams,
-            min_word_chars: 2,
-            max_word_chars: 40,
+            // min 3 / max 20 over 2 / 40: corpora/EXPERIMENTS.md E7.
+            min_word_chars: 3,
+            max_word_chars: 20,
             all_headers: true,
+            received_hops: 8,
+            header_presence: true,
+            urls: true,
+            structure: true,
+            keep_case: false,
         }
     }
 }
@@ -138,8 +154,12 @@ impl Tokenizer {
             sink(&buf);
         };
         self.headers(view, &mut emit);
-        self.urls(view, &mut emit);
-        self.structure(view, &mut emit);
+        if self.config.urls {
+            self.urls(view, &mut emit);
+        }
+        if self.config.structure {
+            self.structure(view, &mut emit);
+        }
         let mut words: Vec<String> = Vec::with_capacity(512);
         for part in &view.text_parts {
             words.clear();
@@ -179,7 +199,7 @@ impl Tokenizer {
                 emit("to:", addr);
             }
         }
-        for hop in view.received.iter().take(8) {
+        for hop in view.received.iter().take(self.config.received_hops) {
             for host in [&hop.from_host, &hop.by_host].into_iter().flatten() {
                 emit("rcvd:", registrable_domain(host));
             }
@@ -204,7 +224,9 @@ impl Tokenizer {
         }
         for field in &view.headers {
             let name = field.name.to_ascii_lowercase();
-            emit("hdr:", &name);
+            if self.config.header_presence {
+                emit("hdr:", &name);
+            }
             match name.as_str() {
                 "content-type" => {
                     let ct = field
@@ -363,8 +385,12 @@ impl Tokenizer {
                 char_bigrams(&text[s..e], out);
             }
             lower.clear();
-            for c in word.chars() {
-                lower.extend(c.to_lowercase());
+            if self.config.keep_case {
+                lower.push_str(word);
+            } else {
+                for c in word.chars() {
+                    lower.extend(c.to_lowercase());
+                }
             }
             let n = lower.chars().count();
             if n < self.config.min_word_chars {
