@@ -896,7 +896,10 @@ mod tests {
         }
     }
 
-    fn dump(store: &Store) -> (Vec<(i64, i64, i64, i64)>, Vec<(i64, i64, i64)>, i64) {
+    /// (token rows, totals rows, ledger size): everything learn/forget can change.
+    type Dump = (Vec<(i64, i64, i64, i64)>, Vec<(i64, i64, i64)>, i64);
+
+    fn dump(store: &Store) -> Dump {
         let mut s = store
             .conn
             .prepare("SELECT hash, user_id, spam, ham FROM tokens ORDER BY 1, 2")

@@ -101,6 +101,13 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Reject a bad user name before anything touches the database (classify fails open itself).
+    if !matches!(cli.command, Command::Classify(_)) {
+        if let Err(e) = cli.global.user() {
+            eprintln!("mailsift: {e:#}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
     let result = match cli.command {
         Command::Classify(args) => return ExitCode::from(classify::run(&cli.global, &args)),
         Command::Score { paths } => report::score(&cli.global, &paths),

@@ -1,0 +1,423 @@
+//! CLI integration tests: each checks stdout, stderr and the exit code together.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mailsift"));
+    // Keep the user's real configuration and database out of the tests.
+    c.env_remove("MAILSIFT_DB")
+        .env_remove("MAILSIFT_USER")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env("HOME", "/nonexistent");
+    c
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/fixtures")
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(name)).expect("fixture")
+}
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("mailsift-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        TempDir(p)
+    }
+    fn db(&self) -> String {
+        self.0.join("m.db").display().to_string()
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Splits an annotated message into (our X-Spam-* lines, the rest) and checks the rest is the
+/// input byte for byte.
+fn assert_annotated(input: &[u8], output: &[u8]) -> String {
+    let block = mailsift::headers::header_block(input).expect("input has headers");
+    assert!(
+        output.starts_with(&input[..block.end]),
+        "header fields must come first, unchanged"
+    );
+    assert!(
+        output.ends_with(&input[block.end..]),
+        "body must be unchanged"
+    );
+    text(&output[block.end..output.len() - (input.len() - block.end)])
+}
+
+#[test]
+fn classify_adds_headers_and_keeps_every_body_byte() {
+    let dir = TempDir::new("classify");
+    for name in ["ham-meeting.eml", "ham-crlf.eml", "spam-pills.eml"] {
+        let input = fixture(name);
+        let out = run(bin().args(["--db", &dir.db(), "classify"]), &input);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: stderr {}",
+            text(&out.stderr)
+        );
+        assert_eq!(
+            text(&out.stderr),
+            "",
+            "{name}: a missing database is not an error"
+        );
+        let added = assert_annotated(&input, &out.stdout);
+        let eol = if name.contains("crlf") { "\r\n" } else { "\n" };
+        for field in [
+            "X-Spam-Flag: ",
+            "X-Spam-Score: ",
+            "X-Spam-Bayes: ",
+            "X-Spam-Status: ",
+        ] {
+            assert!(
+                added.contains(field),
+                "{name}: missing {field} in {added:?}"
+            );
+        }
+        assert!(
+            added.ends_with(eol),
+            "{name}: our headers use the message's line ending"
+        );
+        assert!(!added.contains("\r\n") || eol == "\r\n");
+    }
+}
+
+#[test]
+fn classify_strips_forged_spam_headers() {
+    let dir = TempDir::new("forged");
+    let input =
+        b"From: a@b.example\nX-Spam-Flag: NO\nX-Spam-Status: No, score=-100\nSubject: hi\n\nbody\n";
+    let out = run(bin().args(["--db", &dir.db(), "classify"]), input);
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    assert!(!s.contains("score=-100"), "{s}");
+    assert_eq!(s.matches("X-Spam-Flag:").count(), 1, "{s}");
+    assert!(s.ends_with("\n\nbody\n"));
+}
+
+#[test]
+fn exit_code_option_and_gtube() {
+    let dir = TempDir::new("exitcode");
+    let gtube = fixture("gtube.eml");
+    let out = run(
+        bin().args(["--db", &dir.db(), "classify", "--exit-code"]),
+        &gtube,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "GTUBE is spam: exit 1 with --exit-code"
+    );
+    assert!(text(&out.stdout).contains("X-Spam-Flag: YES"));
+    assert!(text(&out.stdout).contains("GTUBE"));
+    let out = run(bin().args(["--db", &dir.db(), "classify"]), &gtube);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "without --exit-code, 0 whatever the verdict"
+    );
+    let out = run(
+        bin().args(["--db", &dir.db(), "classify", "--exit-code"]),
+        &fixture("ham-meeting.eml"),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("X-Spam-Flag: NO"));
+}
+
+#[test]
+fn bad_config_fails_open_with_the_original_message() {
+    let dir = TempDir::new("badconfig");
+    let cfg = dir.0.join("bad.toml");
+    std::fs::write(&cfg, "requried_score = 3\n").expect("write");
+    let input = fixture("ham-meeting.eml");
+    let out = run(
+        bin().args([
+            "--db",
+            &dir.db(),
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "classify",
+        ]),
+        &input,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.stdout, input, "unchanged on a config error");
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("mailsift: ")
+            && err.contains("requried_score")
+            && err.contains("passed through unchanged"),
+        "{err}"
+    );
+    let out = run(
+        bin().args([
+            "--db",
+            &dir.db(),
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "classify",
+            "--fail-open-exit",
+            "0",
+        ]),
+        &input,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, input);
+}
+
+#[test]
+fn train_correct_forget_stats_score_explain() {
+    let dir = TempDir::new("train");
+    let db = dir.db();
+    let f = |n: &str| fixtures().join(n).display().to_string();
+    let out = run(
+        bin().args([
+            "--db",
+            &db,
+            "train",
+            "spam",
+            &f("spam-pills.eml"),
+            &f("spam-lottery.eml"),
+        ]),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "mailsift: 2 learned, 0 unreadable\n");
+    assert_eq!(text(&out.stdout), "");
+    let out = run(
+        bin().args([
+            "--db",
+            &db,
+            "train",
+            "ham",
+            &f("ham-meeting.eml"),
+            &f("ham-crlf.eml"),
+        ]),
+        b"",
+    );
+    assert_eq!(text(&out.stderr), "mailsift: 2 learned, 0 unreadable\n");
+    // Learning again is a no-op; through stdin too.
+    let out = run(
+        bin().args(["--db", &db, "train", "ham", "-"]),
+        &fixture("ham-meeting.eml"),
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(0),
+            "mailsift: 0 learned, 1 already known, 0 unreadable\n".into()
+        )
+    );
+    // The per-user correction flow.
+    let out = run(
+        bin().args([
+            "--db",
+            &db,
+            "--user",
+            "alice",
+            "correct",
+            "spam",
+            &f("ham-crlf.eml"),
+        ]),
+        b"",
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(0), "mailsift: 1 learned, 0 unreadable\n".into())
+    );
+    let out = run(
+        bin().args(["--db", &db, "correct", "spam", &f("ham-crlf.eml")]),
+        b"",
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(0),
+            "mailsift: 0 learned, 1 flipped, 0 unreadable\n".into()
+        )
+    );
+    let out = run(
+        bin().args(["--db", &db, "forget", &f("ham-crlf.eml"), &f("gtube.eml")]),
+        b"",
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "mailsift: 0 learned, 1 forgotten, 1 not learned before, 0 unreadable\n"
+    );
+    // Stats: site-wide now 2 spam + 1 ham; alice 1 spam.
+    let out = run(bin().args(["--db", &db, "stats"]), b"");
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    assert!(
+        s.lines()
+            .any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["(site-wide)", "2", "1"]),
+        "{s}"
+    );
+    assert!(
+        s.lines()
+            .any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["alice", "1", "0"]),
+        "{s}"
+    );
+    assert!(s.contains("tokenizer version"));
+    // Another user sees the site-wide model and their own figures, not alice's.
+    let out = run(bin().args(["--db", &db, "--user", "bob", "stats"]), b"");
+    assert!(!text(&out.stdout).contains("alice"));
+    // Score: PATH<TAB>spam|ham<TAB>SCORE.
+    let out = run(
+        bin().args(["--db", &db, "score", &f("gtube.eml"), &f("ham-meeting.eml")]),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Vec<String>> = text(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0][0], f("gtube.eml"));
+    assert_eq!(lines[0][1], "spam");
+    assert!(
+        lines[0][2].parse::<f64>().expect("score") > lines[1][2].parse::<f64>().expect("score")
+    );
+    // Explain shows rule hits and token evidence.
+    let out = run(
+        bin().args(["--db", &db, "explain", &f("spam-pills.eml")]),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("Rules (")
+            && s.contains("Bayes:")
+            && s.contains("towards spam")
+            && s.contains("towards ham"),
+        "{s}"
+    );
+    // db check agrees with everything above.
+    let out = run(bin().args(["--db", &db, "db", "check"]), b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).starts_with("ok: "));
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_hint() {
+    let out = run(bin().args(["train", "spamm", "x"]), b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("spam"), "{}", text(&out.stderr));
+    let out = run(
+        bin().args(["--user", "../../etc", "--db", "/tmp/x.db", "stats"]),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid user name"));
+    let out = run(bin().args(["--db", "/nonexistent/dir/m.db", "stats"]), b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("does not exist: train first"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(bin().arg("--help"), b"");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("Examples:") && text(&out.stdout).contains("Exit codes:"));
+}
+
+/// The corpus lives outside the repository; CI fetches it (corpora/fetch-spamassassin).
+fn corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/spamassassin");
+    if dir.join("index").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must fetch the corpus first: corpora/fetch-spamassassin"
+    );
+    eprintln!("corpus not fetched: skipping (run corpora/fetch-spamassassin)");
+    None
+}
+
+#[test]
+fn trained_on_the_corpus_it_classifies_held_out_mail() {
+    let Some(dir) = corpus() else { return };
+    let tmp = TempDir::new("corpus");
+    let db = tmp.db();
+    let index = std::fs::read_to_string(dir.join("index-tune")).expect("index");
+    let entries: Vec<(String, PathBuf)> = index
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(c, p)| (c.to_owned(), dir.join(p))))
+        .collect();
+    for class in ["spam", "ham"] {
+        let files: Vec<String> = entries
+            .iter()
+            .filter(|(c, _)| c == class)
+            .take(200)
+            .map(|(_, p)| p.display().to_string())
+            .collect();
+        let mut cmd = bin();
+        cmd.args(["--db", &db, "train", class]).args(&files);
+        let out = run(&mut cmd, b"");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "mailsift: 200 learned, 0 unreadable\n");
+    }
+    let test_index = std::fs::read_to_string(dir.join("index-test")).expect("index");
+    let (mut right, mut total) = (0, 0);
+    for line in test_index.lines().take(60) {
+        let (class, rel) = line.split_once(' ').expect("index line");
+        let input = std::fs::read(dir.join(rel)).expect("message");
+        let out = run(bin().args(["--db", &db, "classify", "--exit-code"]), &input);
+        let code = out.status.code();
+        assert!(
+            code == Some(0) || code == Some(1),
+            "{rel}: {code:?} {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "{rel}");
+        let added = assert_annotated(&input, &out.stdout);
+        let flag = if code == Some(1) {
+            "X-Spam-Flag: YES"
+        } else {
+            "X-Spam-Flag: NO"
+        };
+        assert!(
+            added.contains(flag),
+            "{rel}: exit code and X-Spam-Flag agree: {added}"
+        );
+        total += 1;
+        right += usize::from((code == Some(1)) == (class == "spam"));
+    }
+    assert!(
+        right * 100 >= total * 90,
+        "{right}/{total} correct after training on 400 messages"
+    );
+}
