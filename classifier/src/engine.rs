@@ -307,6 +307,10 @@ impl Engine {
             "urls" => tok.urls = parse(key, value)?,
             "structure" => tok.structure = parse(key, value)?,
             "keep_case" => tok.keep_case = parse(key, value)?,
+            "pools" => {
+                self.bayes.pools = parse(key, value)?;
+                tok.mark_pools = self.bayes.pools;
+            }
             _ => {
                 return Err(Error::Config(format!(
                     "--set {key}: unknown setting (see Engine::set for the list)"

@@ -20,7 +20,7 @@ use crate::message::{Mailbox, MessageView, TextKind, TransferEncoding};
 use crate::url::registrable_domain;
 
 /// The version of the token stream. Stored in the database; bump on every change.
-pub const TOKENIZER_VERSION: u32 = 2;
+pub const TOKENIZER_VERSION: u32 = 3;
 
 /// How word pairs are formed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub struct TokenizerConfig {
     pub structure: bool,
     /// Keep the case of words (otherwise they are lower-cased).
     pub keep_case: bool,
+    /// Mark each hash with its pool ([`HEADER_POOL_BIT`]) for Bayes's per-pool combining.
+    pub mark_pools: bool,
 }
 
 impl Default for TokenizerConfig {
@@ -74,6 +76,8 @@ impl Default for TokenizerConfig {
             urls: true,
             structure: true,
             keep_case: false,
+            // v3: hashes carry their pool (corpora/EXPERIMENTS.md E8).
+            mark_pools: true,
         }
     }
 }
@@ -107,6 +111,19 @@ pub fn hash_token(token: &str) -> u64 {
     xxh3_64(token.as_bytes())
 }
 
+/// With [`TokenizerConfig::mark_pools`], the top bit of a token hash says which pool it is in:
+/// set for namespaced tokens (headers, URLs, structure), clear for body words and pairs.
+pub const HEADER_POOL_BIT: u64 = 1 << 63;
+
+fn pooled_hash(token: &str, namespaced: bool, mark: bool) -> u64 {
+    let h = hash_token(token);
+    match (mark, namespaced) {
+        (false, _) => h,
+        (true, true) => h | HEADER_POOL_BIT,
+        (true, false) => h & !HEADER_POOL_BIT,
+    }
+}
+
 /// Turns a view into tokens.
 #[derive(Debug, Clone, Default)]
 pub struct Tokenizer {
@@ -127,7 +144,10 @@ impl Tokenizer {
     /// The distinct token hashes of a message, at most `max_tokens` of them.
     pub fn tokens(&self, view: &MessageView, max_tokens: usize) -> Tokens {
         let mut hashes = Vec::with_capacity(1024);
-        self.emit(view, &mut |t: &str| hashes.push(hash_token(t)));
+        let mark = self.config.mark_pools;
+        self.emit_pooled(view, &mut |t: &str, ns: bool| {
+            hashes.push(pooled_hash(t, ns, mark))
+        });
         hashes.sort_unstable();
         hashes.dedup();
         hashes.truncate(max_tokens);
@@ -137,7 +157,10 @@ impl Tokenizer {
     /// The distinct tokens with their text, sorted by hash (for `explain`).
     pub fn tokens_with_text(&self, view: &MessageView, max_tokens: usize) -> Vec<(u64, String)> {
         let mut out: Vec<(u64, String)> = Vec::with_capacity(1024);
-        self.emit(view, &mut |t: &str| out.push((hash_token(t), t.to_owned())));
+        let mark = self.config.mark_pools;
+        self.emit_pooled(view, &mut |t: &str, ns: bool| {
+            out.push((pooled_hash(t, ns, mark), t.to_owned()))
+        });
         out.sort_unstable_by_key(|(h, _)| *h);
         out.dedup_by_key(|(h, _)| *h);
         out.truncate(max_tokens);
@@ -146,12 +169,17 @@ impl Tokenizer {
 
     /// Calls `sink` with every token of the message (with repeats).
     pub fn emit(&self, view: &MessageView, sink: &mut dyn FnMut(&str)) {
+        self.emit_pooled(view, &mut |t: &str, _| sink(t));
+    }
+
+    /// Like [`Tokenizer::emit`], also saying whether each token is namespaced.
+    fn emit_pooled(&self, view: &MessageView, sink: &mut dyn FnMut(&str, bool)) {
         let mut buf = String::with_capacity(128);
         let mut emit = |prefix: &str, value: &str| {
             buf.clear();
             buf.push_str(prefix);
             buf.push_str(value);
-            sink(&buf);
+            sink(&buf, !prefix.is_empty());
         };
         self.headers(view, &mut emit);
         if self.config.urls {
