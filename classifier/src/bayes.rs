@@ -15,8 +15,9 @@
 //! **While little is trained** there is no gate: with nothing trained every token is unknown
 //! (`f = x`), falls inside the minimum deviation and the result is exactly 0.5 with no
 //! evidence. As training grows, [`BayesResult::confidence`] rises from 0 towards 1 with the
-//! smaller of the two class counts (`c = m / (m + ramp)`), and callers scale Bayes's weight by
-//! it, so one trained spam cannot make every message that shares its common words spam.
+//! geometric mean `m` of the two class counts (`c = m / (m + ramp)`; 0 while either class is
+//! untrained), and callers scale Bayes's weight by it, so one trained spam cannot make every
+//! message that shares its common words spam.
 
 use serde::Deserialize;
 
@@ -51,13 +52,19 @@ pub struct BayesParams {
     pub min_dev: f64,
     /// At most this many of the most extreme tokens are combined.
     pub max_tokens: usize,
-    /// Confidence ramp: confidence is `m / (m + ramp)` with `m` the smaller class count.
+    /// Confidence ramp: confidence is `m / (m + ramp)` with `m` the smaller class count (or
+    /// their geometric mean, see `ramp_geometric`).
     pub ramp: f64,
     /// How the selected tokens' probabilities are combined.
     pub combiner: Combiner,
     /// Combine header tokens and body tokens separately (hashes marked with
     /// [`crate::tokenize::HEADER_POOL_BIT`]) and average the two indicators.
     pub pools: bool,
+    /// With `pools`: the body pool's share of the averaged indicator (0.5 = equal).
+    pub body_share: f64,
+    /// The class count `m` of the confidence ramp is the geometric mean of the two class
+    /// counts rather than the smaller one.
+    pub ramp_geometric: bool,
 }
 
 /// How token probabilities are combined into a verdict.
@@ -98,6 +105,10 @@ impl Default for BayesParams {
             combiner: Combiner::Fisher,
             // E8: separate header and body pools, (1-AUC)% 0.0532 → 0.0434 (seed 42).
             pools: true,
+            body_share: 0.5,
+            // E10: same ranking as the smaller count, and error-driven training no longer
+            // deadlocks with a ham count stuck at 1.
+            ramp_geometric: true,
         }
     }
 }
@@ -175,7 +186,11 @@ impl BayesParams {
                 .then(a.hash.cmp(&b.hash))
         });
         ev.truncate(self.max_tokens);
-        let m = totals.spam.min(totals.ham) as f64;
+        let m = if self.ramp_geometric {
+            (totals.spam as f64 * totals.ham as f64).sqrt()
+        } else {
+            totals.spam.min(totals.ham) as f64
+        };
         let confidence = m / (m + self.ramp.max(f64::MIN_POSITIVE));
         if ev.is_empty() {
             return BayesResult {
@@ -216,7 +231,8 @@ impl BayesParams {
             let bit = crate::tokenize::HEADER_POOL_BIT;
             let (ih, lh) = fisher(&mut ev.iter().filter(|e| e.hash & bit != 0));
             let (ib, lb) = fisher(&mut ev.iter().filter(|e| e.hash & bit == 0));
-            ((ih + ib) / 2.0, lh + lb)
+            let b = self.body_share.clamp(0.0, 1.0);
+            ((1.0 - b) * ih + b * ib, lh + lb)
         } else {
             fisher(&mut ev.iter())
         };

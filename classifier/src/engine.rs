@@ -307,6 +307,9 @@ impl Engine {
             "urls" => tok.urls = parse(key, value)?,
             "structure" => tok.structure = parse(key, value)?,
             "keep_case" => tok.keep_case = parse(key, value)?,
+            "body_share" => self.bayes.body_share = parse(key, value)?,
+            "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
+            "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "pools" => {
                 self.bayes.pools = parse(key, value)?;
                 tok.mark_pools = self.bayes.pools;

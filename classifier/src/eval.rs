@@ -3,8 +3,9 @@
 //! For each message of an index (`spam|ham PATH` per line, in order): classify it against the
 //! model trained so far, record `PATH SCORE VERDICT`, then train on its gold label — every
 //! message ([`TrainMode::All`]), only misclassified ones ([`TrainMode::Error`]), or those
-//! misclassified or within a margin of the threshold ([`TrainMode::Thick`]). The model starts
-//! empty.
+//! misclassified or within a margin of the threshold ([`TrainMode::Thick`]); the error-driven
+//! modes also train the first message of each class, since Bayes has no say until both classes
+//! are trained. The model starts empty.
 //!
 //! Parsing and tokenizing do not depend on the model, so they run ahead in parallel (rayon)
 //! in bounded chunks; only the Bayes lookup, the verdict and the training step are sequential.
@@ -18,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::engine::{Analysis, Engine};
 use crate::error::{Error, Result};
-use crate::model::MemoryModel;
+use crate::model::{MemoryModel, TokenCounts};
 use crate::rules::RuleHit;
 use crate::store::{Action, Class, Store};
 
@@ -153,10 +154,20 @@ pub fn run(
                 source,
             })?;
             let wrong = record.spam != (entry.gold == Class::Spam);
+            // Bayes has no confidence until both classes are trained, and the verdict leans
+            // ham, so error-driven modes would otherwise never learn a ham: a class the model
+            // has not seen yet is always trained.
+            let totals = model.totals();
+            let unseen = match entry.gold {
+                Class::Spam => totals.spam == 0,
+                Class::Ham => totals.ham == 0,
+            };
             let train = match mode {
                 TrainMode::All => true,
-                TrainMode::Error => wrong,
-                TrainMode::Thick { margin } => wrong || (record.score - threshold).abs() < margin,
+                TrainMode::Error => wrong || unseen,
+                TrainMode::Thick { margin } => {
+                    wrong || unseen || (record.score - threshold).abs() < margin
+                }
             };
             if train {
                 model.apply(&analysis.op(Action::Learn(entry.gold)));

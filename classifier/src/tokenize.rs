@@ -61,6 +61,8 @@ pub struct TokenizerConfig {
     pub keep_case: bool,
     /// Mark each hash with its pool ([`HEADER_POOL_BIT`]) for Bayes's per-pool combining.
     pub mark_pools: bool,
+    /// Put URL tokens in the body pool rather than the header pool.
+    pub urls_in_body_pool: bool,
 }
 
 impl Default for TokenizerConfig {
@@ -78,6 +80,7 @@ impl Default for TokenizerConfig {
             keep_case: false,
             // v3: hashes carry their pool (corpora/EXPERIMENTS.md E8).
             mark_pools: true,
+            urls_in_body_pool: false,
         }
     }
 }
@@ -175,11 +178,13 @@ impl Tokenizer {
     /// Like [`Tokenizer::emit`], also saying whether each token is namespaced.
     fn emit_pooled(&self, view: &MessageView, sink: &mut dyn FnMut(&str, bool)) {
         let mut buf = String::with_capacity(128);
+        let url_body = self.config.urls_in_body_pool;
         let mut emit = |prefix: &str, value: &str| {
             buf.clear();
             buf.push_str(prefix);
             buf.push_str(value);
-            sink(&buf, !prefix.is_empty());
+            let body = prefix.is_empty() || (url_body && prefix.starts_with("url"));
+            sink(&buf, !body);
         };
         self.headers(view, &mut emit);
         if self.config.urls {
