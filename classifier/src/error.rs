@@ -22,6 +22,12 @@ pub enum Error {
         "token database {0} does not exist: train first ('mailsift train spam|ham PATH...'), or point --db / MAILSIFT_DB at the right file"
     )]
     Missing(PathBuf),
+    /// The file exists but holds no mailsift schema yet: it is empty, or another process is
+    /// creating it right now. For reading, this is the same as [`Error::Missing`].
+    #[error(
+        "token database {0} is empty (nothing trained yet, or being created right now): train first ('mailsift train spam|ham PATH...')"
+    )]
+    Empty(PathBuf),
     /// The file is not a mailsift database, or is damaged.
     #[error(
         "{path} is not a usable mailsift database ({detail}): run 'mailsift db check', restore a backup with 'mailsift db restore', or start over with a new --db"
@@ -92,6 +98,14 @@ pub enum Error {
     /// Configuration was invalid.
     #[error("{0}")]
     Config(String),
+}
+
+impl Error {
+    /// True when the store simply has nothing in it yet (missing or empty file): the normal state
+    /// of a new install, which reads as an empty model rather than as a fault.
+    pub fn is_untrained(&self) -> bool {
+        matches!(self, Error::Missing(_) | Error::Empty(_))
+    }
 }
 
 /// Result alias for the library.

@@ -140,8 +140,11 @@ pub fn rewrite(raw: &[u8], added: &[(String, String)], subject_tag: Option<&str>
         }
         out.extend_from_slice(&raw[f.start..f.end]);
     }
-    // A last header line without a newline (headers-only input) needs one before ours.
-    if block.end > block.start && raw[block.end - 1] != b'\n' {
+    // A last kept header line without a newline (headers-only input) needs one before ours.
+    // Look at what was written, not at the input: when the unterminated last field was an
+    // X-Spam-* field we dropped, a newline here would end the header block early and put our
+    // fields in the body.
+    if out.len() > block.start && !out.ends_with(b"\n") {
         out.extend_from_slice(eol);
     }
     for (name, value) in added {
@@ -239,6 +242,20 @@ mod tests {
             None,
         );
         assert_eq!(out, b"From foo@bar Mon Jan 1\nSubject: x\nX-A: 1\n\nb");
+    }
+
+    #[test]
+    fn dropped_unterminated_last_field_does_not_end_the_header_block() {
+        let added = [("X-A".to_owned(), "1".to_owned())];
+        assert_eq!(rewrite(b"X-Spam-Flag: YES", &added, None), b"X-A: 1\n");
+        assert_eq!(
+            rewrite(b"Subject: x\nX-Spam-Flag: YES", &added, None),
+            b"Subject: x\nX-A: 1\n"
+        );
+        assert_eq!(
+            rewrite(b"Subject: x\r", &added, None),
+            b"Subject: x\r\nX-A: 1\n"
+        );
     }
 
     #[test]

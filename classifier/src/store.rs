@@ -242,8 +242,16 @@ impl Store {
             path: path.to_owned(),
             options,
         };
-        store.init(mode).map_err(|e| store.classify_error(e))?;
-        Ok(store)
+        match store.init_retrying(mode) {
+            Ok(()) => Ok(store),
+            // A WAL store in a directory we cannot write, with no -shm file: see read_only_snapshot.
+            Err(Error::ReadOnly(_)) if mode == OpenMode::ReadOnly => {
+                let options = store.options.clone();
+                drop(store);
+                Store::read_only_snapshot(path, options)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A private in-memory store (tests, experiments).
@@ -307,10 +315,19 @@ impl Store {
                 .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
             self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         }
+        // Re-read the version with the table count in one statement (one snapshot): another
+        // process may commit the schema between two separate reads, and version 0 with tables
+        // would then look like a foreign database.
+        let (version, tables): (i64, i64) = if version == 0 {
+            self.conn.query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_master)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+        } else {
+            (version, 0)
+        };
         if version == 0 {
-            let tables: i64 =
-                self.conn
-                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
             if tables > 0 {
                 return Err(Error::Corrupt {
                     path: self.path.clone(),
@@ -318,10 +335,9 @@ impl Store {
                 });
             }
             if mode == OpenMode::ReadOnly {
-                return Err(Error::Corrupt {
-                    path: self.path.clone(),
-                    detail: "empty file".into(),
-                });
+                // An empty file is a store another process is creating (or never finished
+                // creating): nothing trained yet, not damage.
+                return Err(Error::Empty(self.path.clone()));
             }
             self.create_schema()?;
         }
@@ -785,6 +801,118 @@ pub(crate) fn apply_deltas(
         }
     }
     Ok(())
+}
+
+impl Store {
+    /// [`Store::init`], retried while the store is busy, for up to the busy timeout.
+    ///
+    /// The busy timeout alone does not cover opening: while processes race to create a new
+    /// store, switching it to WAL and creating the schema take locks that SQLite may refuse at
+    /// once (SQLITE_BUSY without calling the busy handler, to avoid a deadlock between a
+    /// reader upgrading to writer and another writer). `init` is idempotent, so it is simply
+    /// run again.
+    fn init_retrying(&mut self, mode: OpenMode) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.init(mode).map_err(|e| self.classify_error(e)) {
+                Err(Error::Locked { .. }) if started.elapsed() < self.options.busy_timeout => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Opens a WAL store that SQLite cannot open read-only in the normal way: its directory is
+    /// not writable by us and no `-shm` file exists (so no writer is active), typically a
+    /// site-wide store owned by an administrator and read by delivery agents running as users.
+    /// `immutable=1` reads the main file without the shared-memory index. A writer that starts
+    /// while we read is not seen; the worst case is a classification on slightly old counts or a
+    /// read error, which classify turns into a rules-only verdict.
+    fn read_only_snapshot(path: &Path, options: StoreOptions) -> Result<Store> {
+        let mut uri = String::from("file:");
+        for &b in path.as_os_str().as_encoded_bytes() {
+            if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+                uri.push(char::from(b));
+            } else {
+                uri.push_str(&format!("%{b:02X}"));
+            }
+        }
+        uri.push_str("?immutable=1");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&uri, flags).map_err(|source| Error::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+            options,
+        };
+        store
+            .init(OpenMode::ReadOnly)
+            .map_err(|e| store.classify_error(e))?;
+        Ok(store)
+    }
+}
+
+impl Store {
+    /// Replaces everything in this store with the contents of `backup` (a file written by
+    /// [`Store::backup`], already checked by the caller), in one write transaction.
+    ///
+    /// Restoring in place, rather than replacing the file, is safe while other mailsift
+    /// processes run: readers see the old model or the new one, never a mix; writers wait on
+    /// the lock as for any training; the file keeps its owner and permissions.
+    pub fn restore_from(&mut self, backup: &Path) -> Result<()> {
+        let timeout_ms = self.options.busy_timeout.as_millis() as u64;
+        let path = self.path.clone();
+        let map = |e: rusqlite::Error| map_write_error(e, &path, timeout_ms);
+        let name = backup.to_str().ok_or_else(|| {
+            Error::Config(format!(
+                "{} is not a UTF-8 path: rename the backup file",
+                backup.display()
+            ))
+        })?;
+        // ATTACH is not allowed inside a transaction: attach first, detach whatever happens.
+        self.conn
+            .execute("ATTACH DATABASE ?1 AS restore_source", [name])
+            .map_err(map)?;
+        let copied = (|| -> rusqlite::Result<()> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: i64 =
+                tx.query_row("PRAGMA restore_source.user_version", [], |r| r.get(0))?;
+            if version != SCHEMA_VERSION {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+            tx.execute_batch(
+                "DELETE FROM main.ledger; DELETE FROM main.tokens; DELETE FROM main.totals;
+                 DELETE FROM main.users; DELETE FROM main.meta;
+                 INSERT INTO main.meta (key, value) SELECT key, value FROM restore_source.meta;
+                 INSERT INTO main.users (id, name) SELECT id, name FROM restore_source.users;
+                 INSERT INTO main.totals (user_id, nspam, nham)
+                     SELECT user_id, nspam, nham FROM restore_source.totals;
+                 INSERT INTO main.tokens (hash, user_id, spam, ham)
+                     SELECT hash, user_id, spam, ham FROM restore_source.tokens;
+                 INSERT INTO main.ledger (user_id, digest, class, ntokens, tokensum, learned_at)
+                     SELECT user_id, digest, class, ntokens, tokensum, learned_at
+                     FROM restore_source.ledger;",
+            )?;
+            tx.commit()
+        })();
+        let detached = self.conn.execute("DETACH DATABASE restore_source", []);
+        match copied {
+            Err(rusqlite::Error::InvalidQuery) => Err(Error::Corrupt {
+                path: backup.to_owned(),
+                detail: format!("not a schema v{SCHEMA_VERSION} mailsift backup"),
+            }),
+            Err(e) => Err(map(e)),
+            Ok(()) => detached.map(|_| ()).map_err(map),
+        }
+    }
 }
 
 /// Creates an empty file readable and writable by its owner only.

@@ -59,35 +59,54 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
     }
     let input = std::sync::Arc::new(input);
     let (tx, rx) = mpsc::channel();
-    {
+    let worker = {
         let input = std::sync::Arc::clone(&input);
         let db = global.db_path();
         let user = global.user.clone();
         let config_path = global.config.clone();
-        std::thread::spawn(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                classify(&input, db, user.as_deref(), config_path.as_deref())
-            }));
-            let outcome = result.unwrap_or_else(|p| {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown".into());
-                Outcome::Failed(format!(
-                    "internal error (panic: {msg}); please report this with the message"
-                ))
-            });
-            let _ = tx.send(outcome);
-        });
+        std::thread::Builder::new()
+            .name("classify".into())
+            // Headroom over the 2 MB default: the library does not recurse on input-derived
+            // depth, and a stack overflow is an abort that no guard here could turn into a
+            // pass-through, so margin is cheap insurance.
+            .stack_size(WORKER_STACK_BYTES)
+            .spawn(move || {
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    debug_fault();
+                    classify(&input, db, user.as_deref(), config_path.as_deref())
+                }));
+                let outcome = result.unwrap_or_else(|p| {
+                    let msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown".into());
+                    Outcome::Failed(format!(
+                        "internal error (panic: {msg}); please report this with the message"
+                    ))
+                });
+                let _ = tx.send(outcome);
+            })
+    };
+    if let Err(e) = worker {
+        eprintln!(
+            "mailsift: cannot start the classifier thread: {e}; the message was passed through unchanged"
+        );
+        return finish(&input, args.fail_open_exit);
     }
     let outcome = rx
         .recv_timeout(Duration::from_secs(args.timeout.max(1)))
-        .unwrap_or_else(|_| {
-            Outcome::Failed(format!(
-                "classification took longer than {} s",
-                args.timeout
-            ))
+        .unwrap_or_else(|e| {
+            Outcome::Failed(match e {
+                mpsc::RecvTimeoutError::Timeout => {
+                    format!("classification took longer than {} s", args.timeout)
+                }
+                // Second line of defence: the worker died without reporting (a panic that
+                // escaped the guard).
+                mpsc::RecvTimeoutError::Disconnected => {
+                    "internal error (the classifier stopped without a result); please report this with the message".into()
+                }
+            })
         });
     match outcome {
         Outcome::Done {
@@ -142,10 +161,18 @@ fn classify(
     }
     let analysis = engine.analyze(input);
     // A database fault degrades to rules alone; the message still gets its headers.
-    let store = db.map_err(|e| format!("{e:#}")).and_then(|path| {
-        mailsift::Store::open(&path, OpenMode::ReadOnly, common::store_options(&config))
-            .map_err(|e| e.to_string())
-    });
+    let store = db
+        .map_err(|e| StoreFault {
+            message: format!("{e:#}"),
+            untrained: false,
+        })
+        .and_then(|path| {
+            mailsift::Store::open(&path, OpenMode::ReadOnly, common::store_options(&config))
+                .map_err(|e| StoreFault {
+                    message: e.to_string(),
+                    untrained: e.is_untrained(),
+                })
+        });
     let (verdict, warning): (Verdict, Option<String>) = match store {
         Ok(store) => match store
             .model(user)
@@ -158,12 +185,11 @@ fn classify(
             ),
         },
         Err(e) => {
-            let missing = matches!(&e, s if s.contains("does not exist"));
             let v = rules_only(&engine, &analysis);
             // A store that was never trained is the normal state of a new install: not a fault.
             (
                 v,
-                (!missing).then(|| format!("{e}; classified by rules alone")),
+                (!e.untrained).then(|| format!("{}; classified by rules alone", e.message)),
             )
         }
     };
@@ -172,6 +198,31 @@ fn classify(
         output,
         spam: verdict.is_spam,
         warning,
+    }
+}
+
+/// Why the store could not be used.
+struct StoreFault {
+    message: String,
+    /// Missing or empty: a new install, not a fault.
+    untrained: bool,
+}
+
+/// Stack size of the classification thread.
+const WORKER_STACK_BYTES: usize = 16 << 20;
+
+/// Fault injection for the fail-open tests, compiled into debug builds only: with
+/// `MAILSIFT_DEBUG_FAULT=panic` the classifier panics, with `MAILSIFT_DEBUG_FAULT=hang` it never
+/// finishes. Release builds (`cargo build --release`, packages) contain no trace of it, and
+/// nothing in a message can reach it.
+fn debug_fault() {
+    #[cfg(debug_assertions)]
+    match std::env::var("MAILSIFT_DEBUG_FAULT").as_deref() {
+        Ok("panic") => panic!("injected by MAILSIFT_DEBUG_FAULT"),
+        Ok("hang") => loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        },
+        _ => {}
     }
 }
 

@@ -34,7 +34,19 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
     let config = common::load_config(global)?;
     match cmd {
         DbCommand::Check => {
-            let store = common::open_store(global, &config, OpenMode::ReadOnly)?;
+            let store = match common::open_store(global, &config, OpenMode::ReadOnly) {
+                Ok(store) => store,
+                // A file with no schema yet (creation interrupted or in progress) holds nothing
+                // that could be inconsistent; the next train creates the schema.
+                Err(e)
+                    if e.downcast_ref::<mailsift::Error>()
+                        .is_some_and(|e| matches!(e, mailsift::Error::Empty(_))) =>
+                {
+                    println!("ok: empty database, nothing trained yet");
+                    return Ok(0);
+                }
+                Err(e) => return Err(e),
+            };
             let report = store.check()?;
             for p in &report.problems {
                 println!("problem: {p}");
@@ -77,16 +89,47 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
                     report.problems.join("; ")
                 );
             }
-            let dest = global.db_path()?;
-            let tmp = PathBuf::from(format!("{}.restore-tmp", dest.display()));
-            let _ = std::fs::remove_file(&tmp);
-            backup.backup(&tmp)?;
             drop(backup);
-            for suffix in ["-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", dest.display()));
+            let dest = global.db_path()?;
+            match common::open_store(global, &config, OpenMode::ReadWrite) {
+                // In place, in one transaction: safe while other mailsift processes run.
+                Ok(mut store) => {
+                    store.restore_from(file)?;
+                    let report = store.check()?;
+                    if !report.problems.is_empty() {
+                        bail!(
+                            "{} fails its consistency check after the restore ({}): restore again or retrain",
+                            dest.display(),
+                            report.problems.join("; ")
+                        );
+                    }
+                }
+                // The store itself is damaged (the usual reason to restore): keep it aside for
+                // inspection and put a copy of the backup in its place.
+                Err(e)
+                    if e.downcast_ref::<mailsift::Error>()
+                        .is_some_and(|e| matches!(e, mailsift::Error::Corrupt { .. })) =>
+                {
+                    let aside = PathBuf::from(format!("{}.damaged", dest.display()));
+                    eprintln!(
+                        "mailsift: {e:#}; moving it to {} and restoring into a new file",
+                        aside.display()
+                    );
+                    let _ = std::fs::remove_file(&aside);
+                    std::fs::rename(&dest, &aside)
+                        .with_context(|| format!("cannot move {} aside", dest.display()))?;
+                    for suffix in ["-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{}{suffix}", dest.display()));
+                    }
+                    let backup = mailsift::Store::open(
+                        file,
+                        OpenMode::ReadOnly,
+                        common::store_options(&config),
+                    )?;
+                    backup.backup(&dest)?;
+                }
+                Err(e) => return Err(e),
             }
-            std::fs::rename(&tmp, &dest)
-                .with_context(|| format!("cannot replace {}", dest.display()))?;
             if !global.quiet {
                 eprintln!(
                     "mailsift: restored {} from {}",

@@ -20,7 +20,7 @@ fn with_model<T>(
         Ok(store) => f(&store.model(global.user()?)?),
         Err(e)
             if e.downcast_ref::<mailsift::Error>()
-                .is_some_and(|e| matches!(e, mailsift::Error::Missing(_))) =>
+                .is_some_and(mailsift::Error::is_untrained) =>
         {
             f(&MemoryModel::new())
         }

@@ -1,0 +1,769 @@
+//! Robustness and trust: classify is fail-open for every malformed input and every database
+//! fault, limits hold, users are isolated, incoming X-Spam-* headers cannot pre-mark a message,
+//! and backups round-trip.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/malformed");
+
+fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(FIXTURES)
+        .expect("fixture dir")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            (
+                p.file_name().expect("name").to_string_lossy().into_owned(),
+                std::fs::read(&p).expect("read fixture"),
+            )
+        })
+        .collect();
+    out.sort();
+    assert!(out.len() >= 25, "malformed fixture corpus is missing");
+    out
+}
+
+fn to_crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 20);
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+fn assert_exit(label: &str, o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{label}: exit status {:?}, stderr: {}",
+        o.status,
+        stderr(o)
+    );
+}
+
+/// Trains a small store: 20 spam and 20 ham synthetic messages.
+fn trained_store(s: &Scratch) -> PathBuf {
+    let db = s.path("bayes.db");
+    let spam = write_messages(&s.path("spam"), true, 0..20);
+    let ham = write_messages(&s.path("ham"), false, 0..20);
+    for (class, dir) in [("spam", &spam[0]), ("ham", &ham[0])] {
+        let dir = dir.parent().expect("dir").to_str().expect("utf-8");
+        let o = run(&db, &["-q", "train", class, dir]);
+        assert_exit("train", &o, 0);
+    }
+    db
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Fail-open per malformed input
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_malformed_fixture_passes_through_with_lf_and_crlf() {
+    let s = Scratch::new("fixtures");
+    let db = s.path("missing.db");
+    for (name, raw) in fixtures() {
+        for (variant, input) in [("as is", raw.clone()), ("crlf", to_crlf(&raw))] {
+            let label = format!("{name} ({variant})");
+            let o = classify(&db, &[], &input);
+            assert_exit(&label, &o, 0);
+            assert_annotated(&label, &input, &o.stdout);
+        }
+    }
+}
+
+#[test]
+fn every_malformed_fixture_passes_through_a_trained_store() {
+    let s = Scratch::new("fixtures-trained");
+    let db = trained_store(&s);
+    for (name, raw) in fixtures() {
+        let o = classify(&db, &[], &raw);
+        assert_exit(&name, &o, 0);
+        assert!(o.stderr.is_empty(), "{name}: {}", stderr(&o));
+        assert_annotated(&name, &raw, &o.stdout);
+    }
+}
+
+/// The pathological inputs of the issue, generated at run time (never committed).
+fn pathological() -> Vec<(&'static str, Vec<u8>)> {
+    let mut cases = Vec::new();
+    // 1,000-deep nested multiparts.
+    let mut m =
+        b"From: a@example.com\nSubject: deep\nContent-Type: multipart/mixed; boundary=\"b0\"\n\n"
+            .to_vec();
+    for i in 1..=1000 {
+        m.extend_from_slice(
+            format!(
+                "--b{}\nContent-Type: multipart/mixed; boundary=\"b{i}\"\n\n",
+                i - 1
+            )
+            .as_bytes(),
+        );
+    }
+    m.extend_from_slice(b"--b1000\nContent-Type: text/plain\n\ndeep text\n");
+    for i in (0..=1000).rev() {
+        m.extend_from_slice(format!("--b{i}--\n").as_bytes());
+    }
+    cases.push(("1,000-deep multipart", m));
+    // 1,000 and 30,000 nested message/rfc822 parts (the second overflowed the stack once).
+    for levels in [1000, 30_000] {
+        let mut m = b"Content-Type: message/rfc822\n\n".repeat(levels);
+        m.extend_from_slice(b"Subject: innermost\n\nbody\n");
+        cases.push((
+            if levels == 1000 {
+                "1,000-deep message/rfc822"
+            } else {
+                "30,000-deep message/rfc822"
+            },
+            m,
+        ));
+    }
+    // 100,000 parts.
+    let mut m = b"From: a@example.com\nSubject: many parts\nContent-Type: multipart/mixed; boundary=\"x\"\n\n"
+        .to_vec();
+    for i in 0..100_000 {
+        m.extend_from_slice(format!("--x\nContent-Type: text/plain\n\npart {i}\n").as_bytes());
+    }
+    m.extend_from_slice(b"--x--\n");
+    cases.push(("100,000 parts", m));
+    // A 1 MB header line, and 1 MB of words in one header.
+    let mut m = b"From: a@example.com\nSubject: ".to_vec();
+    m.extend(std::iter::repeat_n(b'A', 1 << 20));
+    m.extend_from_slice(b"\n\nbody\n");
+    cases.push(("1 MB header line", m));
+    let mut m = b"From: a@example.com\nX-Words: ".to_vec();
+    m.extend(b"word ".repeat(1 << 18));
+    m.extend_from_slice(b"\n\nbody\n");
+    cases.push(("1 MB header of words", m));
+    // 200,000 header fields.
+    let mut m = Vec::new();
+    for i in 0..200_000 {
+        m.extend_from_slice(format!("X-H{i}: v\n").as_bytes());
+    }
+    m.extend_from_slice(b"\nbody\n");
+    cases.push(("200,000 header fields", m));
+    // A 50 MB message: text, URLs and HTML, with a big base64 attachment.
+    let mut m = b"From: a@example.com\nSubject: big\nContent-Type: multipart/mixed; boundary=\"z\"\n\n--z\nContent-Type: text/html\n\n"
+        .to_vec();
+    let chunk = b"hello <b>world</b> http://x.example.com/a?b=c buy now &amp; save\n";
+    while m.len() < 25 << 20 {
+        m.extend_from_slice(chunk);
+    }
+    m.extend_from_slice(
+        b"--z\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n",
+    );
+    let line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\n";
+    while m.len() < 50 << 20 {
+        m.extend_from_slice(line);
+    }
+    m.extend_from_slice(b"--z--\n");
+    cases.push(("50 MB message", m));
+    cases
+}
+
+#[test]
+fn pathological_inputs_pass_through() {
+    let s = Scratch::new("pathological");
+    let db = trained_store(&s);
+    for (label, input) in pathological() {
+        let start = std::time::Instant::now();
+        // A hang would end in the timeout's unchanged pass-through (exit 3) and fail here.
+        let o = classify(&db, &["--timeout", "120"], &input);
+        eprintln!("{label}: {} bytes in {:.2?}", input.len(), start.elapsed());
+        assert_exit(label, &o, 0);
+        assert!(o.stderr.is_empty(), "{label}: {}", stderr(&o));
+        assert_annotated(label, &input, &o.stdout);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Fail-open per database fault, configuration error, panic and timeout
+// ---------------------------------------------------------------------------------------------
+
+const MSG: &[u8] = b"From: a@example.com\r\nSubject: hello\r\n\r\nbody \xff\r\n";
+
+#[test]
+fn missing_database_is_a_new_install_not_a_fault() {
+    let s = Scratch::new("missing");
+    let o = classify(&s.path("nope/none.db"), &[], MSG);
+    assert_exit("missing", &o, 0);
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+    assert_annotated("missing", MSG, &o.stdout);
+    assert!(
+        !s.path("nope").exists(),
+        "classify must not create anything"
+    );
+}
+
+#[test]
+fn empty_database_file_reads_as_untrained() {
+    let s = Scratch::new("empty");
+    let db = s.path("empty.db");
+    std::fs::write(&db, b"").expect("write");
+    let o = classify(&db, &[], MSG);
+    assert_exit("empty file", &o, 0);
+    assert_annotated("empty file", MSG, &o.stdout);
+}
+
+fn assert_degraded(label: &str, o: &Output, expect_in_stderr: &str) {
+    assert_exit(label, o, 3);
+    let err = stderr(o);
+    assert!(
+        err.contains(expect_in_stderr) && err.contains("rules alone"),
+        "{label}: stderr should explain the fault ({expect_in_stderr}): {err}"
+    );
+    assert_annotated(label, MSG, &o.stdout);
+}
+
+#[test]
+fn corrupt_database_degrades_to_rules() {
+    let s = Scratch::new("corrupt");
+    let garbage = s.path("garbage.db");
+    std::fs::write(&garbage, vec![b'x'; 8192]).expect("write");
+    assert_degraded("garbage", &classify(&garbage, &[], MSG), "not a usable");
+
+    // A real store cut in half: the header is fine, pages are missing.
+    let db = trained_store(&s);
+    let bytes = std::fs::read(&db).expect("read db");
+    std::fs::write(&db, &bytes[..bytes.len() / 2]).expect("truncate");
+    let o = classify(&db, &[], MSG);
+    assert_exit("truncated", &o, 3);
+    assert_annotated("truncated", MSG, &o.stdout);
+    // The exit code is configurable for delivery agents that treat 3 as failure.
+    let o = classify(&garbage, &["--fail-open-exit", "0"], MSG);
+    assert_exit("garbage, --fail-open-exit 0", &o, 0);
+    assert_annotated("garbage, --fail-open-exit 0", MSG, &o.stdout);
+}
+
+#[test]
+fn newer_schema_and_other_tokenizer_degrade_to_rules() {
+    let s = Scratch::new("schema");
+    let db = trained_store(&s);
+    let copy = s.path("copy.db");
+    std::fs::copy(&db, &copy).expect("copy");
+    {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        c.pragma_update(None, "user_version", 99)
+            .expect("set version");
+    }
+    assert_degraded("newer schema", &classify(&db, &[], MSG), "upgrade mailsift");
+    {
+        let c = rusqlite::Connection::open(&copy).expect("open");
+        c.execute(
+            "UPDATE meta SET value = '999' WHERE key = 'tokenizer_version'",
+            [],
+        )
+        .expect("set tokenizer");
+    }
+    assert_degraded(
+        "other tokenizer",
+        &classify(&copy, &[], MSG),
+        "tokenizer v999",
+    );
+    // Training refuses both with a clear error instead of damaging them.
+    let o = run(
+        &db,
+        &["train", "spam", s.path("spam").to_str().expect("utf-8")],
+    );
+    assert_exit("train on newer schema", &o, 2);
+}
+
+#[test]
+fn locked_database_degrades_after_the_busy_timeout() {
+    let s = Scratch::new("locked");
+    let db = trained_store(&s);
+    let config = s.config(300);
+    let holder = rusqlite::Connection::open(&db).expect("open");
+    // Exclusive locking mode keeps every other connection out, readers included.
+    holder
+        .execute_batch(
+            "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; DELETE FROM ledger WHERE 0;",
+        )
+        .expect("lock");
+    let config_arg = config.to_str().expect("utf-8");
+    let start = std::time::Instant::now();
+    let o = classify(&db, &["--config", config_arg], MSG);
+    let waited = start.elapsed();
+    assert_degraded("locked", &o, "locked");
+    // The lock error comes from the configured busy timeout, not from an immediate failure.
+    assert!(
+        waited.as_millis() >= 300,
+        "gave up after {waited:?}, before the busy timeout"
+    );
+    let o = run(
+        &db,
+        &[
+            "--config",
+            config_arg,
+            "train",
+            "ham",
+            s.path("ham").to_str().expect("utf-8"),
+        ],
+    );
+    assert_exit("train while locked", &o, 2);
+    assert!(stderr(&o).contains("locked"), "{}", stderr(&o));
+    holder.execute_batch("ROLLBACK").expect("unlock");
+}
+
+#[test]
+fn read_only_database_still_classifies() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("readonly");
+    let db = trained_store(&s);
+    let spam = synthetic(true, 3);
+    let trained = classify(&db, &[], &spam);
+    assert_exit("writable", &trained, 0);
+    // File 0444 in a directory 0555, as an unprivileged user: nothing can be created next to it
+    // (no -shm, no -wal).
+    let dir = db.parent().expect("dir").to_owned();
+    let mut c = if is_root() {
+        let uid = 65534;
+        std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).expect("chown dir");
+        std::os::unix::fs::chown(&db, Some(uid), Some(uid)).expect("chown db");
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()]);
+        c
+    } else {
+        std::process::Command::new(bin())
+    };
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).expect("chmod db");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).expect("chmod dir");
+    c.env_remove("MAILSIFT_DB")
+        .env("XDG_CONFIG_HOME", "/nonexistent-mailsift-test")
+        .arg("--db")
+        .arg(&db)
+        .arg("classify");
+    let o = run_with_input(c, &spam);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    assert_exit("read-only", &o, 0);
+    assert!(o.stderr.is_empty(), "read-only: {}", stderr(&o));
+    assert_annotated("read-only", &spam, &o.stdout);
+    // The trained model was really used: same verdict line as with a writable store.
+    let status = |out: &[u8]| {
+        String::from_utf8_lossy(out)
+            .lines()
+            .find(|l| l.starts_with("X-Spam-Status:"))
+            .map(str::to_owned)
+    };
+    assert_eq!(status(&o.stdout), status(&trained.stdout));
+}
+
+#[test]
+fn configuration_error_panic_and_timeout_pass_the_message_unchanged() {
+    let s = Scratch::new("failopen");
+    let db = s.path("none.db");
+    let bad = s.path("bad.toml");
+    std::fs::write(&bad, "required_score = [not toml").expect("write");
+    let o = classify(&db, &["--config", bad.to_str().expect("utf-8")], MSG);
+    assert_exit("config error", &o, 3);
+    assert_eq!(
+        o.stdout, MSG,
+        "config error: output must be the input unchanged"
+    );
+
+    let o = classify(&db, &["--user", "../../etc/passwd"], MSG);
+    assert_exit("invalid user", &o, 3);
+    assert_eq!(
+        o.stdout, MSG,
+        "invalid user: output must be the input unchanged"
+    );
+
+    // Fault injection is compiled into debug builds only (see classify.rs).
+    let mut c = cmd(&db);
+    c.env("MAILSIFT_DEBUG_FAULT", "panic").arg("classify");
+    let o = run_with_input(c, MSG);
+    assert_exit("panic", &o, 3);
+    assert_eq!(o.stdout, MSG, "panic: output must be the input unchanged");
+    assert!(stderr(&o).contains("panic"), "{}", stderr(&o));
+
+    let mut c = cmd(&db);
+    c.env("MAILSIFT_DEBUG_FAULT", "hang")
+        .args(["classify", "--timeout", "1"]);
+    let o = run_with_input(c, MSG);
+    assert_exit("timeout", &o, 3);
+    assert_eq!(o.stdout, MSG, "timeout: output must be the input unchanged");
+    assert!(stderr(&o).contains("longer than 1 s"), "{}", stderr(&o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Limits
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn limits_cap_every_size_and_count() {
+    use mailsift::{Limits, MessageView};
+    let limits = Limits {
+        max_scan_bytes: 64 << 10,
+        max_text_bytes: 4 << 10,
+        max_parts: 10,
+        max_mime_depth: 3,
+        max_headers: 5,
+        max_header_bytes: 100,
+        max_urls: 7,
+        max_tokens: 50,
+    };
+    let mut m = String::new();
+    for i in 0..50 {
+        m.push_str(&format!("X-H{i}: {}\n", "v".repeat(1000)));
+    }
+    m.push_str("Content-Type: multipart/mixed; boundary=\"b0\"\n\n");
+    for d in 1..=8 {
+        m.push_str(&format!(
+            "--b{}\nContent-Type: multipart/mixed; boundary=\"b{d}\"\n\n",
+            d - 1
+        ));
+    }
+    for i in 0..40 {
+        m.push_str(&format!(
+            "--b8\nContent-Type: text/plain\n\nword{i} http://h{i}.example.com/ {}\n",
+            (0..200).map(|k| format!("t{i}x{k} ")).collect::<String>()
+        ));
+    }
+    m.push_str("--b8--\n");
+    m.push_str(&"padding ".repeat(20_000));
+    let raw = m.as_bytes();
+    assert!(raw.len() > limits.max_scan_bytes);
+    let v = MessageView::parse(raw, &limits);
+    assert!(v.truncated, "scan limit");
+    assert!(v.raw.len() <= limits.max_scan_bytes, "scan limit");
+    assert!(v.headers.len() <= limits.max_headers, "header count");
+    assert!(
+        v.headers
+            .iter()
+            .all(|h| h.raw.len() <= limits.max_header_bytes),
+        "header size"
+    );
+    assert!(v.part_count <= limits.max_parts, "part count");
+    assert!(v.mime_depth <= limits.max_mime_depth, "MIME depth");
+    assert!(v.urls.len() <= limits.max_urls, "URLs");
+    let text: usize = v.text_parts.iter().map(|p| p.raw.len()).sum();
+    assert!(text <= limits.max_text_bytes, "text bytes");
+    let mut engine = mailsift::Engine::new();
+    engine.limits = limits.clone();
+    let a = engine.analyze(raw);
+    assert!(
+        a.tokens.len() <= limits.max_tokens,
+        "tokens: {}",
+        a.tokens.len()
+    );
+    // And with defaults the same message is looked at more deeply: the caps above did the work.
+    let full = MessageView::parse(raw, &Limits::default());
+    assert!(full.headers.len() > limits.max_headers && full.mime_depth > limits.max_mime_depth);
+}
+
+#[test]
+fn limits_are_configurable() {
+    let c = mailsift::Config::from_toml(
+        "[limits]\nmax_scan_bytes = 1000\nmax_parts = 5\nmax_mime_depth = 2\nmax_tokens = 10\nmax_headers = 3\nmax_header_bytes = 64\n",
+        "test",
+    )
+    .expect("valid limits");
+    assert_eq!(
+        (
+            c.limits.max_scan_bytes,
+            c.limits.max_parts,
+            c.limits.max_mime_depth
+        ),
+        (1000, 5, 2)
+    );
+    assert_eq!(
+        (
+            c.limits.max_tokens,
+            c.limits.max_headers,
+            c.limits.max_header_bytes
+        ),
+        (10, 3, 64)
+    );
+    assert!(
+        mailsift::Config::from_toml("[limits]\nmax_partz = 5\n", "test").is_err(),
+        "a misspelt limit must be an error, not a silent default"
+    );
+}
+
+#[test]
+fn no_backtracking_regex_engine_is_linked() {
+    // Rules are matched with the `regex` crate, whose matching time is linear in the input for
+    // every pattern; a backtracking engine could be made to run for hours by one rule.
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+        .expect("Cargo.lock");
+    for engine in ["fancy-regex", "pcre2", "onig", "pcre"] {
+        assert!(
+            !lock.contains(&format!("name = \"{engine}\"")),
+            "backtracking regex engine {engine} is a dependency"
+        );
+    }
+    assert!(lock.contains("name = \"regex\""));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Isolation and trust
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn incoming_x_spam_headers_are_removed() {
+    let s = Scratch::new("xspam");
+    let db = trained_store(&s);
+    let raw = std::fs::read(Path::new(FIXTURES).join("spoofed-x-spam.eml")).expect("fixture");
+    let o = classify(&db, &[], &raw);
+    assert_exit("spoofed", &o, 0);
+    let out = stdout(&o);
+    for forged in [
+        "score=-100",
+        "ALL_TRUSTED",
+        "certainly ham",
+        "X-SPAM-Level",
+        "x-spam-checker",
+    ] {
+        assert!(
+            !out.contains(forged),
+            "forged header survived: {forged}\n{out}"
+        );
+    }
+    let header_block = out.split("\n\n").next().unwrap_or("");
+    assert_eq!(header_block.matches("X-Spam-Status:").count(), 1, "{out}");
+    assert_annotated("spoofed", &raw, &o.stdout);
+}
+
+#[test]
+fn user_names_cannot_reach_other_paths_or_inject_sql() {
+    let s = Scratch::new("users");
+    let db = s.path("bayes.db");
+    let msgs = write_messages(&s.path("m"), true, 0..2);
+    let m = msgs[0].to_str().expect("utf-8");
+    for user in [
+        "../../etc/passwd",
+        "a/b",
+        ".hidden",
+        "",
+        "x'; DROP TABLE tokens; --",
+        "a\0b",
+        "bob\nalice",
+        &"u".repeat(65),
+    ] {
+        let mut c = cmd(&db);
+        c.args(["--user", user, "train", "spam", m]);
+        let o = match c.output() {
+            Ok(o) => o,
+            // A NUL cannot even be passed as an argument: rejected by the OS.
+            Err(_) => continue,
+        };
+        assert_exit(&format!("train --user {user:?}"), &o, 2);
+        assert!(
+            stderr(&o).contains("invalid user name"),
+            "{user:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert!(!db.exists() || run(&db, &["db", "check"]).status.success());
+    // Valid names with every allowed character work.
+    let o = run(&db, &["--user", "a.b_c-d@e+f", "train", "spam", m]);
+    assert_exit("valid user", &o, 0);
+}
+
+#[test]
+fn database_and_backups_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("perms");
+    let db = s.path("sub/bayes.db");
+    let msgs = write_messages(&s.path("m"), false, 0..3);
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$0\" --db \"$1\" -q train ham \"$2\"")
+        .arg(bin())
+        .arg(&db)
+        .arg(msgs[0].parent().expect("dir"))
+        .env("XDG_CONFIG_HOME", "/nonexistent-mailsift-test")
+        .output()
+        .expect("run");
+    assert_exit("train with umask 000", &o, 0);
+    let backup = s.path("backup.db");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$0\" --db \"$1\" -q db backup \"$2\"")
+        .arg(bin())
+        .arg(&db)
+        .arg(&backup)
+        .output()
+        .expect("run");
+    assert_exit("backup with umask 000", &o, 0);
+    for p in [db.clone(), backup] {
+        let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", p.display());
+    }
+}
+
+#[test]
+fn stats_and_explain_never_show_another_users_data() {
+    let s = Scratch::new("isolation");
+    let db = s.path("bayes.db");
+    let dir = s.path("bob");
+    write_messages(&dir, true, 0..10);
+    let o = run(
+        &db,
+        &[
+            "-q",
+            "--user",
+            "bob",
+            "train",
+            "spam",
+            dir.to_str().expect("utf-8"),
+        ],
+    );
+    assert_exit("train bob", &o, 0);
+    let probe = s.path("probe.eml");
+    std::fs::write(&probe, synthetic(true, 99)).expect("write");
+    let probe = probe.to_str().expect("utf-8");
+
+    let alice = run(&db, &["--user", "alice", "stats"]);
+    assert_exit("stats alice", &alice, 0);
+    let rows = stats_rows(&stdout(&alice));
+    assert!(
+        rows.iter().all(|r| r.0 != "bob"),
+        "alice sees bob: {}",
+        stdout(&alice)
+    );
+    let bob = run(&db, &["--user", "bob", "stats"]);
+    assert!(
+        stats_rows(&stdout(&bob))
+            .iter()
+            .any(|r| r.0 == "bob" && r.1 == 10)
+    );
+
+    let explain = |user: &str| {
+        let o = run(&db, &["--user", user, "explain", probe]);
+        assert_exit("explain", &o, 0);
+        stdout(&o)
+    };
+    let towards_spam = |out: &str| {
+        out.split("towards spam:")
+            .nth(1)
+            .and_then(|t| t.split("towards ham:").next())
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let for_bob = explain("bob");
+    let for_alice = explain("alice");
+    assert_ne!(
+        towards_spam(&for_bob),
+        "(none)",
+        "bob's own evidence:\n{for_bob}"
+    );
+    assert_eq!(
+        towards_spam(&for_alice),
+        "(none)",
+        "alice sees bob's tokens:\n{for_alice}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. db check, backup, restore, reset
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn backup_reset_restore_round_trip() {
+    let s = Scratch::new("backup");
+    let db = trained_store(&s);
+    let before = stdout(&run(&db, &["stats"]));
+    let backup = s.path("backup.db");
+    let b = backup.to_str().expect("utf-8");
+    assert_exit("backup", &run(&db, &["-q", "db", "backup", b]), 0);
+    assert_exit(
+        "backup over an existing file",
+        &run(&db, &["-q", "db", "backup", b]),
+        2,
+    );
+    assert_exit("reset without --yes", &run(&db, &["db", "reset"]), 2);
+    assert_exit("reset", &run(&db, &["db", "reset", "--yes"]), 0);
+    let rows = stats_rows(&stdout(&run(&db, &["stats"])));
+    assert!(
+        rows.iter().all(|r| r.1 == 0 && r.2 == 0),
+        "reset left counts: {rows:?}"
+    );
+    assert_exit("check after reset", &run(&db, &["db", "check"]), 0);
+    assert_exit("restore", &run(&db, &["-q", "db", "restore", b]), 0);
+    assert_eq!(
+        stats_rows(&stdout(&run(&db, &["stats"]))),
+        stats_rows(&before),
+        "restore brought back a different model"
+    );
+    assert_exit("check after restore", &run(&db, &["db", "check"]), 0);
+}
+
+#[test]
+fn restore_over_a_damaged_store_keeps_the_damaged_file_aside() {
+    let s = Scratch::new("restore-damaged");
+    let db = trained_store(&s);
+    let before = stats_rows(&stdout(&run(&db, &["stats"])));
+    let backup = s.path("backup.db");
+    let b = backup.to_str().expect("utf-8");
+    assert_exit("backup", &run(&db, &["-q", "db", "backup", b]), 0);
+    std::fs::write(&db, vec![b'x'; 4096]).expect("damage the store");
+    let o = run(&db, &["-q", "db", "restore", b]);
+    assert_exit("restore over a damaged store", &o, 0);
+    let aside = PathBuf::from(format!("{}.damaged", db.display()));
+    assert_eq!(
+        std::fs::read(&aside).expect("damaged copy kept"),
+        vec![b'x'; 4096]
+    );
+    assert_eq!(stats_rows(&stdout(&run(&db, &["stats"]))), before);
+    assert_exit("check after restore", &run(&db, &["db", "check"]), 0);
+}
+
+#[test]
+fn restore_while_classifying_is_atomic_for_readers() {
+    let s = Scratch::new("restore-live");
+    let db = trained_store(&s);
+    let backup = s.path("backup.db");
+    let b = backup.to_str().expect("utf-8");
+    assert_exit("backup", &run(&db, &["-q", "db", "backup", b]), 0);
+    let msg = synthetic(true, 5);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            for _ in 0..15 {
+                let o = classify(&db, &[], &msg);
+                assert_exit("classify during restore", &o, 0);
+                assert!(o.stderr.is_empty(), "{}", stderr(&o));
+                assert_annotated("classify during restore", &msg, &o.stdout);
+            }
+        });
+        for _ in 0..5 {
+            assert_exit("reset", &run(&db, &["db", "reset", "--yes"]), 0);
+            assert_exit("restore", &run(&db, &["-q", "db", "restore", b]), 0);
+        }
+        reader.join().expect("reader");
+    });
+    assert_exit("check", &run(&db, &["db", "check"]), 0);
+}
+
+#[test]
+fn check_finds_damage_and_restore_refuses_a_damaged_backup() {
+    let s = Scratch::new("check");
+    let db = trained_store(&s);
+    let bad = s.path("bad.db");
+    std::fs::copy(&db, &bad).expect("copy");
+    {
+        let c = rusqlite::Connection::open(&bad).expect("open");
+        c.execute("UPDATE totals SET nspam = nspam + 1 WHERE user_id = 0", [])
+            .expect("tamper");
+    }
+    let o = run(&bad, &["db", "check"]);
+    assert_exit("check on a tampered store", &o, 1);
+    assert!(stdout(&o).contains("problem:"), "{}", stdout(&o));
+    let before = std::fs::read(&db).expect("read");
+    let o = run(&db, &["db", "restore", bad.to_str().expect("utf-8")]);
+    assert_exit("restore from a bad backup", &o, 2);
+    assert_eq!(
+        std::fs::read(&db).expect("read"),
+        before,
+        "the store was touched"
+    );
+    assert_exit("check", &run(&db, &["db", "check"]), 0);
+}

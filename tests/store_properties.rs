@@ -1,0 +1,166 @@
+//! Property tests for the library's invariants (the store and the pipeline):
+//! - analysing and classifying never panics, whatever the bytes;
+//! - the annotated message is the input with our headers added (and incoming X-Spam-* removed);
+//! - learn then forget leaves the store exactly as it was; learning twice is a no-op;
+//!   a flip equals forget + learn;
+//! - the in-memory model used by `eval` agrees with the SQLite store on every outcome and count.
+
+use mailsift::bayes::Counts;
+use mailsift::store::{Action, Class, LearnOp};
+use mailsift::tokenize::Tokens;
+use mailsift::{Engine, MemoryModel, Store, StoreOptions, TokenCounts};
+use proptest::prelude::*;
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+/// Arbitrary bytes biased towards mail structure.
+fn message_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"From: a@b.example\n".to_vec()),
+        Just(b"Subject: =?utf-8?B?w6k=?= hi\r\n".to_vec()),
+        Just(b"Content-Type: multipart/mixed; boundary=\"b\"\n".to_vec()),
+        Just(b"Content-Transfer-Encoding: base64\n".to_vec()),
+        Just(b"X-Spam-Status: No\n".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"--b\n".to_vec()),
+        Just(b"--b--\n".to_vec()),
+        Just(b"<html><a href=\"http://x.example/\">y</a>&amp;&#1234;".to_vec()),
+        Just("日本語のテキスト สวัสดี".as_bytes().to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..64),
+    ];
+    proptest::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+}
+
+fn header_block_end(raw: &[u8]) -> Option<usize> {
+    mailsift::headers::header_block(raw).map(|b| b.end)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn classify_never_panics_and_reproduces_the_input(raw in message_bytes()) {
+        let engine = Engine::new();
+        let model = MemoryModel::new();
+        let verdict = engine.classify(&raw, &model).expect("in-memory classify cannot fail");
+        let out = engine.annotate(&raw, &verdict, None);
+        match header_block_end(&raw) {
+            None => prop_assert_eq!(&out, &raw),
+            Some(end) => {
+                // Our fields sit at the end of the header block; before them the input's header
+                // fields minus X-Spam-*, after them the rest of the input, byte for byte.
+                let head = mailsift::headers::strip_spam_headers(&raw[..end]);
+                prop_assert!(out.starts_with(&head));
+                prop_assert!(out.ends_with(&raw[end..]));
+                prop_assert!(out.len() > head.len() + (raw.len() - end));
+                let added = &out[head.len()..out.len() - (raw.len() - end)];
+                let added = String::from_utf8_lossy(added);
+                prop_assert!(added.contains("X-Spam-Flag: "), "added: {added:?}");
+                prop_assert!(added.contains("X-Spam-Status: "));
+                prop_assert_eq!(added.matches("X-Spam-").count(), 4, "only our four fields: {:?}", added);
+            }
+        }
+    }
+
+    #[test]
+    fn analysis_is_deterministic(raw in message_bytes()) {
+        let engine = Engine::new();
+        let a = engine.analyze(&raw);
+        let b = engine.analyze(&raw);
+        prop_assert_eq!(a.tokens, b.tokens);
+        prop_assert_eq!(a.digest, b.digest);
+    }
+}
+
+/// A small random learn/forget workload over a few messages and token sets.
+fn ops() -> impl Strategy<Value = Vec<(u8, u8, u8)>> {
+    // (message id 0..6, action 0=spam 1=ham 2=forget, unused)
+    proptest::collection::vec((0u8..6, 0u8..3, any::<u8>()), 0..40)
+}
+
+fn token_set(id: u8) -> Tokens {
+    let mut hashes: Vec<u64> = (0..(5 + id as u64 * 3))
+        .map(|i| (i * 7 + id as u64) % 23 + 1)
+        .collect();
+    hashes.push(u64::MAX - u64::from(id)); // high-bit hashes exercise the signed storage
+    hashes.sort_unstable();
+    hashes.dedup();
+    Tokens { hashes }
+}
+
+fn op(id: u8, action: u8) -> LearnOp {
+    LearnOp {
+        digest: [id; 16],
+        tokens: token_set(id),
+        action: match action {
+            0 => Action::Learn(Class::Spam),
+            1 => Action::Learn(Class::Ham),
+            _ => Action::Forget,
+        },
+    }
+}
+
+fn snapshot(model: &dyn TokenCounts) -> (mailsift::bayes::Totals, Vec<Counts>) {
+    let all: Vec<u64> = (0..6).flat_map(|i| token_set(i).hashes).collect();
+    let mut counts = Vec::new();
+    model.lookup(&all, &mut counts).expect("lookup");
+    (model.totals(), counts)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases() / 4 + 1, ..ProptestConfig::default() })]
+
+    #[test]
+    fn store_and_memory_model_agree_and_stay_consistent(workload in ops(), batched in any::<bool>()) {
+        let mut store = Store::open_in_memory(StoreOptions::default()).expect("store");
+        let mut memory = MemoryModel::new();
+        let ops: Vec<LearnOp> = workload.iter().map(|&(id, a, _)| op(id, a)).collect();
+        let store_outcomes = if batched {
+            store.apply(None, &ops).expect("apply")
+        } else {
+            ops.iter().flat_map(|o| store.apply(None, std::slice::from_ref(o)).expect("apply")).collect()
+        };
+        let memory_outcomes: Vec<_> = ops.iter().map(|o| memory.apply(o)).collect();
+        prop_assert_eq!(store_outcomes, memory_outcomes);
+        prop_assert_eq!(snapshot(&store.model(None).expect("model")), snapshot(&memory));
+        let report = store.check().expect("check");
+        prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
+    }
+
+    #[test]
+    fn learn_then_forget_is_identity_and_learning_twice_is_a_no_op(
+        prefix in ops(), id in 0u8..6, class in 0u8..2,
+    ) {
+        let mut store = Store::open_in_memory(StoreOptions::default()).expect("store");
+        let prefix: Vec<LearnOp> = prefix.iter().map(|&(i, a, _)| op(i, a)).filter(|o| o.digest[0] != id).collect();
+        store.apply(None, &prefix).expect("prefix");
+        let before = snapshot(&store.model(None).expect("model"));
+        store.apply(None, &[op(id, class)]).expect("learn");
+        let once = snapshot(&store.model(None).expect("model"));
+        store.apply(None, &[op(id, class)]).expect("learn again");
+        prop_assert_eq!(&snapshot(&store.model(None).expect("model")), &once);
+        store.apply(None, &[op(id, 2)]).expect("forget");
+        prop_assert_eq!(snapshot(&store.model(None).expect("model")), before);
+    }
+
+    #[test]
+    fn flip_equals_forget_then_learn(prefix in ops(), id in 0u8..6) {
+        let prefix: Vec<LearnOp> = prefix.iter().map(|&(i, a, _)| op(i, a)).filter(|o| o.digest[0] != id).collect();
+        let mut flipped = Store::open_in_memory(StoreOptions::default()).expect("store");
+        flipped.apply(None, &prefix).expect("prefix");
+        flipped.apply(None, &[op(id, 0)]).expect("spam");
+        flipped.apply(None, &[op(id, 1)]).expect("flip to ham");
+        let mut manual = Store::open_in_memory(StoreOptions::default()).expect("store");
+        manual.apply(None, &prefix).expect("prefix");
+        manual.apply(None, &[op(id, 0)]).expect("spam");
+        manual.apply(None, &[op(id, 2)]).expect("forget");
+        manual.apply(None, &[op(id, 1)]).expect("ham");
+        prop_assert_eq!(snapshot(&flipped.model(None).expect("m")), snapshot(&manual.model(None).expect("m")));
+    }
+}
