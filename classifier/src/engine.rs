@@ -67,13 +67,14 @@ impl BayesMap {
 
 impl Default for Scoring {
     fn default() -> Self {
-        // Provenance: corpora/EXPERIMENTS.md. Indicator over tanh: E3; tiebreak 0.05: E6.
+        // Provenance: corpora/EXPERIMENTS.md. Indicator over tanh: E3; weight 12 and
+        // tiebreak 0.3 with the default rules (required 5, SpamAssassin's): E11.
         Scoring {
             required_score: 5.0,
-            bayes_weight: 8.0,
+            bayes_weight: 12.0,
             bayes_softness: 20.0,
             bayes_map: BayesMap::Indicator,
-            bayes_tiebreak: 0.05,
+            bayes_tiebreak: 0.3,
         }
     }
 }
