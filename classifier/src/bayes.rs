@@ -229,9 +229,16 @@ impl BayesParams {
         };
         let (indicator, log_odds) = if self.pools {
             let bit = crate::tokenize::HEADER_POOL_BIT;
+            let in_header = ev.iter().filter(|e| e.hash & bit != 0).count();
             let (ih, lh) = fisher(&mut ev.iter().filter(|e| e.hash & bit != 0));
             let (ib, lb) = fisher(&mut ev.iter().filter(|e| e.hash & bit == 0));
-            let b = self.body_share.clamp(0.0, 1.0);
+            // A pool without evidence does not dilute the other (E8: slightly better than
+            // counting it as neutral).
+            let b = match (in_header, ev.len() - in_header) {
+                (0, _) => 1.0,
+                (_, 0) => 0.0,
+                _ => self.body_share.clamp(0.0, 1.0),
+            };
             ((1.0 - b) * ih + b * ib, lh + lb)
         } else {
             fisher(&mut ev.iter())
@@ -299,6 +306,7 @@ mod tests {
         let p = BayesParams {
             unknown_strength: 0.45,
             min_dev: 0.1,
+            pools: false,
             ..BayesParams::default()
         };
         let totals = Totals {
@@ -318,6 +326,75 @@ mod tests {
         let hashes60: Vec<u64> = (0..60).collect();
         let s2 = p.combine(&hashes60, &more, totals);
         assert!(s2.log_odds > s.log_odds);
+    }
+
+    #[test]
+    fn pools_make_conflicting_evidence_uncertain() {
+        use crate::tokenize::HEADER_POOL_BIT;
+        let totals = Totals {
+            spam: 100,
+            ham: 100,
+        };
+        // Twenty strongly hammy header tokens, three strongly spammy body tokens: a spam relayed
+        // by a mailing list.
+        let mut hashes: Vec<u64> = (0..20).map(|i| i | HEADER_POOL_BIT).collect();
+        hashes.extend(100..103);
+        let mut counts = vec![Counts { spam: 0, ham: 60 }; 20];
+        counts.extend(vec![Counts { spam: 60, ham: 0 }; 3]);
+        let pooled = BayesParams::default().combine(&hashes, &counts, totals);
+        let single = BayesParams {
+            pools: false,
+            ..BayesParams::default()
+        }
+        .combine(&hashes, &counts, totals);
+        assert!((pooled.probability - 0.5).abs() < 0.05, "{pooled:?}");
+        assert!(single.probability < 0.4, "{single:?}");
+        // Agreeing pools stay confident, and a pool without evidence does not dilute the other.
+        let spam_counts = vec![Counts { spam: 60, ham: 0 }; 23];
+        let all_spam = BayesParams::default().combine(&hashes, &spam_counts, totals);
+        assert!(all_spam.probability > 0.99, "{all_spam:?}");
+        let body_only = BayesParams::default().combine(&hashes[20..], &counts[20..], totals);
+        assert!(body_only.probability > 0.99, "{body_only:?}");
+    }
+
+    #[test]
+    fn ramp_uses_both_class_counts() {
+        let p = BayesParams::default();
+        let hashes = [1u64];
+        let counts = [Counts { spam: 5, ham: 0 }];
+        let lopsided = Totals { spam: 100, ham: 1 };
+        let r = p.combine(&hashes, &counts, lopsided);
+        assert!((r.confidence - 10.0 / 20.0).abs() < 1e-12, "{r:?}");
+        let min = BayesParams {
+            ramp_geometric: false,
+            ..BayesParams::default()
+        }
+        .combine(&hashes, &counts, lopsided);
+        assert!((min.confidence - 1.0 / 11.0).abs() < 1e-12, "{min:?}");
+        let one_class = p.combine(&hashes, &counts, Totals { spam: 100, ham: 0 });
+        assert_eq!(one_class.confidence, 0.0);
+    }
+
+    #[test]
+    fn sum_combiner_is_the_log_likelihood_ratio() {
+        let p = BayesParams {
+            combiner: Combiner::Sum,
+            pools: false,
+            min_dev: 0.0,
+            ..BayesParams::default()
+        };
+        let totals = Totals { spam: 10, ham: 10 };
+        let counts = [Counts { spam: 3, ham: 1 }, Counts { spam: 0, ham: 2 }];
+        let r = p.combine(&[1, 2], &counts, totals);
+        let expected: f64 = counts
+            .iter()
+            .map(|&c| {
+                let f = p.token_prob(c, totals);
+                (f / (1.0 - f)).ln()
+            })
+            .sum();
+        assert!((r.log_odds - expected).abs() < 1e-9, "{r:?}");
+        assert!("fisher".parse::<Combiner>().is_ok() && "x".parse::<Combiner>().is_err());
     }
 
     #[test]

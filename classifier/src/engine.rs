@@ -429,6 +429,55 @@ mod tests {
     }
 
     #[test]
+    fn indicator_points_keep_ranking_past_saturation() {
+        let engine = Engine::default();
+        let result = |probability: f64, log_odds: f64| BayesResult {
+            probability,
+            log_odds,
+            confidence: 1.0,
+            evidence: vec![crate::bayes::TokenEvidence {
+                hash: 1,
+                prob: 0.99,
+                counts: crate::bayes::Counts { spam: 1, ham: 0 },
+            }],
+            tokens_seen: 1,
+        };
+        let strong = engine.combine(result(1.0, 400.0), Vec::new());
+        let stronger = engine.combine(result(1.0, 800.0), Vec::new());
+        let unsure = engine.combine(result(0.5, 30.0), Vec::new());
+        let hammy = engine.combine(result(0.0, -400.0), Vec::new());
+        assert!(
+            stronger.score > strong.score,
+            "{} {}",
+            stronger.score,
+            strong.score
+        );
+        assert!(strong.score > unsure.score && unsure.score > 0.0);
+        assert!(hammy.score < 0.0);
+        assert!(stronger.score < engine.scoring.bayes_weight);
+        // No evidence, no points.
+        let none = engine.combine(BayesResult::neutral(), Vec::new());
+        assert_eq!(none.score, 0.0);
+    }
+
+    #[test]
+    fn experiment_overrides() {
+        let mut engine = Engine::default();
+        engine.set("min_dev", "0.2").expect("min_dev");
+        engine.set("bayes_map", "tanh").expect("bayes_map");
+        engine.set("pairs", "osb3").expect("pairs");
+        engine.set("pools", "false").expect("pools");
+        assert_eq!(engine.bayes.min_dev, 0.2);
+        assert_eq!(engine.scoring.bayes_map, BayesMap::Tanh);
+        assert_eq!(engine.tokenizer.config().pairs, Pairs::Osb { window: 3 });
+        assert!(!engine.bayes.pools && !engine.tokenizer.config().mark_pools);
+        for (k, v) in [("min_dev", "x"), ("bogus", "1"), ("pairs", "trigrams")] {
+            let err = engine.set(k, v).expect_err(k).to_string();
+            assert!(err.contains(k), "{err}");
+        }
+    }
+
+    #[test]
     fn bands() {
         assert_eq!(bayes_band(0.0), "BAYES_00");
         assert_eq!(bayes_band(0.5), "BAYES_50");

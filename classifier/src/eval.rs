@@ -319,6 +319,36 @@ mod tests {
     }
 
     #[test]
+    fn error_driven_modes_train_the_first_of_each_class() {
+        let dir = std::env::temp_dir().join(format!("mailsift-eval-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut index = Vec::new();
+        for i in 0..6 {
+            let (gold, body) = if i % 2 == 0 {
+                (Class::Ham, "lunch meeting agenda notes")
+            } else {
+                (Class::Spam, "cheap pills viagra casino")
+            };
+            let path = dir.join(format!("{i}.eml"));
+            std::fs::write(&path, format!("Subject: m{i}\n\n{body} {i}\n")).expect("write");
+            index.push(IndexEntry {
+                gold,
+                name: format!("{i}.eml"),
+                path,
+            });
+        }
+        let engine = Engine::default();
+        let run_error = run(&engine, &index, TrainMode::Error, |_, _| Ok(())).expect("run");
+        let totals = run_error.model.totals();
+        // Without the first-of-class rule no ham would ever be trained (the untrained model
+        // says ham, which is right for ham).
+        assert!(totals.ham >= 1 && totals.spam >= 1, "{totals:?}");
+        let run_all = run(&engine, &index, TrainMode::All, |_, _| Ok(())).expect("run");
+        assert_eq!(run_all.trained, 6);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn perfect_and_tied_rankings() {
         let perfect = [r(Class::Ham, 0.0, false), r(Class::Spam, 1.0, true)];
         let m = metrics(&perfect);

@@ -604,6 +604,41 @@ mod tests {
     }
 
     #[test]
+    fn hashes_carry_their_pool() {
+        let view = MessageView::parse(
+            b"Subject: hello there\n\nbody words here\n",
+            &Limits::default(),
+        );
+        let tok = Tokenizer::default();
+        let with_text = tok.tokens_with_text(&view, usize::MAX);
+        assert!(!with_text.is_empty());
+        let body = ["body", "words", "here", "body words", "words here"];
+        for (h, t) in &with_text {
+            assert_eq!(
+                h & HEADER_POOL_BIT == 0,
+                body.contains(&t.as_str()),
+                "{t:?}"
+            );
+        }
+        let hashes: Vec<u64> = with_text.iter().map(|(h, _)| *h).collect();
+        assert_eq!(tok.tokens(&view, usize::MAX).hashes, hashes);
+        let unmarked = Tokenizer::new(TokenizerConfig {
+            mark_pools: false,
+            ..TokenizerConfig::default()
+        });
+        let plain = unmarked.tokens_with_text(&view, usize::MAX);
+        assert!(plain.iter().all(|(h, t)| *h == hash_token(t)));
+    }
+
+    #[test]
+    fn short_words_are_dropped() {
+        let t = texts("Subject: x\n\nan ox ate the hay\n");
+        assert!(t.iter().any(|x| x == "ate"), "{t:?}");
+        assert!(t.iter().any(|x| x == "the hay"), "{t:?}");
+        assert!(!t.iter().any(|x| x == "an" || x == "ox"), "{t:?}");
+    }
+
+    #[test]
     fn tokens_are_sorted_and_distinct() {
         let view = MessageView::parse(b"Subject: a a a\n\nword word word\n", &Limits::default());
         let tokens = Tokenizer::default().tokens(&view, usize::MAX);
