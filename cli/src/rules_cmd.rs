@@ -1,13 +1,367 @@
-//! TEMPORARY: replaced by the rules branch.
-use anyhow::Result;
-use clap::Subcommand;
+//! `mailsift rules ...`: list, lint, show and measure the heuristic rules.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use mailsift::rules::{EvalContext, LintIssue, RuleKind, RuleSet, Severity};
+use mailsift::{Limits, MessageView};
+use rayon::prelude::*;
+
+/// Inspect and check the rules.
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// List rules.
-    List,
+    /// List the rules: name, score, description.
+    List {
+        /// Also list `__` sub-rules and zero-scored rules.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Check rule files: report every construct mailsift does not support, with file and line.
+    ///
+    /// Without FILES, checks the rules in use (the built-in set plus configured rule files).
+    /// With FILES, checks just those files (SpamAssassin's own, for example), each as a whole
+    /// with its includes. Exit code 0 when there are no errors, 1 when some rule or line is
+    /// skipped, 2 when a file cannot be read.
+    #[command(after_long_help = "Examples:\n  mailsift rules lint\n  \
+        mailsift rules lint /usr/share/spamassassin/*.cf\n  \
+        mailsift rules lint --min-severity info local.cf")]
+    Lint {
+        /// Rule files to check instead of the rules in use.
+        files: Vec<PathBuf>,
+        /// Lowest severity printed (all are counted in the summary).
+        #[arg(long, value_enum, default_value_t = MinSeverity::Warning)]
+        min_severity: MinSeverity,
+        /// Print only the summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Show one rule: its definition, score, description, origin and, for evals, the test's
+    /// documentation.
+    Show {
+        /// The rule name.
+        name: String,
+    },
+    /// Per-rule hit counts on labelled mail, like SpamAssassin's hit-frequencies, and the rates
+    /// at which the rules alone (no Bayes) flag spam and ham.
+    ///
+    /// The index has one `spam PATH` or `ham PATH` line per message, paths relative to the
+    /// index file.
+    #[command(
+        after_long_help = "Example:\n  mailsift rules stats --index corpora/spamassassin/index-tune"
+    )]
+    Stats {
+        /// The labelled index.
+        #[arg(long)]
+        index: PathBuf,
+        /// Score at or above which a message counts as flagged.
+        #[arg(long, default_value_t = 5.0)]
+        required_score: f64,
+        /// Also show `__` sub-rules and rules that never hit.
+        #[arg(long)]
+        all: bool,
+        /// List the flagged ham and missed spam with the rules they hit.
+        #[arg(long)]
+        list_errors: bool,
+    },
 }
 
-pub fn run(_cmd: &RulesCommand, _rules: &mailsift::rules::RuleSet) -> Result<i32> {
-    Ok(0)
+/// Severity filter for `lint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MinSeverity {
+    /// Everything, including settings that do not apply.
+    Info,
+    /// Warnings and errors.
+    Warning,
+    /// Errors only (skipped rules and lines).
+    Error,
+}
+
+impl MinSeverity {
+    fn admits(self, s: Severity) -> bool {
+        match self {
+            MinSeverity::Info => true,
+            MinSeverity::Warning => s >= Severity::Warning,
+            MinSeverity::Error => s == Severity::Error,
+        }
+    }
+}
+
+/// Runs a `rules` subcommand; returns the exit code.
+pub fn run(cmd: &RulesCommand, rules: &RuleSet) -> Result<i32> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match cmd {
+        RulesCommand::List { all } => {
+            let mut list: Vec<_> = rules
+                .iter()
+                .filter(|r| *all || (r.score != 0.0 && !r.name.starts_with("__")))
+                .collect();
+            list.sort_by(|a, b| a.name.cmp(b.name));
+            let width = list.iter().map(|r| r.name.len()).max().unwrap_or(4);
+            for r in list {
+                writeln!(
+                    out,
+                    "{:<width$}  {:>7.3}  {}",
+                    r.name, r.score, r.description
+                )?;
+            }
+            Ok(0)
+        }
+        RulesCommand::Show { name } => {
+            let Some(r) = rules.get(name) else {
+                let similar = rules.similar_names(name, 3);
+                if similar.is_empty() {
+                    bail!("no rule named '{name}'; 'mailsift rules list' shows the rules");
+                }
+                bail!(
+                    "no rule named '{name}'; did you mean {}?",
+                    similar
+                        .iter()
+                        .map(|s| format!("'{s}'"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                );
+            };
+            writeln!(out, "{}", r.name)?;
+            writeln!(out, "  kind:        {}", r.kind.keyword())?;
+            writeln!(out, "  score:       {}", r.score)?;
+            writeln!(out, "  description: {}", r.description)?;
+            writeln!(out, "  defined at:  {}:{}", r.origin, r.line)?;
+            writeln!(out, "  definition:  {}", r.source)?;
+            if let Some(doc) = r.eval_doc {
+                writeln!(out, "  eval test:   {doc}")?;
+            }
+            Ok(0)
+        }
+        RulesCommand::Lint {
+            files,
+            min_severity,
+            quiet,
+        } => {
+            let (set, mut issues) = if files.is_empty() {
+                (rules.clone(), rules.issues().to_vec())
+            } else {
+                RuleSet::from_files(files)?
+            };
+            issues.extend(set.lint_patterns());
+            if !quiet {
+                for i in issues.iter().filter(|i| min_severity.admits(i.severity)) {
+                    writeln!(out, "{i}")?;
+                }
+            }
+            write!(out, "{}", lint_summary(&set, &issues))?;
+            Ok(i32::from(
+                issues.iter().any(|i| i.severity == Severity::Error),
+            ))
+        }
+        RulesCommand::Stats {
+            index,
+            required_score,
+            all,
+            list_errors,
+        } => {
+            let report = stats(rules, index, *required_score, *all, *list_errors)?;
+            out.write_all(report.as_bytes())?;
+            Ok(0)
+        }
+    }
+}
+
+/// The summary printed after lint issues.
+fn lint_summary(set: &RuleSet, issues: &[LintIssue]) -> String {
+    let mut by_kind: BTreeMap<RuleKind, usize> = BTreeMap::new();
+    for r in set.iter() {
+        *by_kind.entry(r.kind).or_default() += 1;
+    }
+    let loaded: usize = by_kind.values().sum();
+    let mut skipped: Vec<&str> = issues
+        .iter()
+        .filter(|i| i.severity == Severity::Error)
+        .filter_map(|i| i.rule.as_deref())
+        .filter(|r| set.get(r).is_none())
+        .collect();
+    skipped.sort_unstable();
+    skipped.dedup();
+    let never = issues
+        .iter()
+        .filter(|i| i.severity == Severity::Error && i.message.contains("never hits"))
+        .count();
+    let count = |s: Severity| issues.iter().filter(|i| i.severity == s).count();
+    let kinds = by_kind
+        .iter()
+        .map(|(k, n)| format!("{n} {}", k.keyword()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let total = loaded + skipped.len();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{loaded} of {total} rules supported ({:.1}%): {kinds}; {} skipped as unsupported, \
+         {never} loaded but with a regex that does not compile",
+        if total == 0 {
+            100.0
+        } else {
+            loaded as f64 * 100.0 / total as f64
+        },
+        skipped.len()
+    );
+    let _ = writeln!(
+        s,
+        "{} error(s), {} warning(s), {} info(s)",
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info)
+    );
+    s
+}
+
+/// One labelled message from an index.
+struct Entry {
+    spam: bool,
+    path: PathBuf,
+}
+
+fn read_index(index: &Path) -> Result<Vec<Entry>> {
+    let text = std::fs::read_to_string(index)
+        .with_context(|| format!("cannot read index {}", index.display()))?;
+    let base = index.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((label, rel)) = line.split_once(char::is_whitespace) else {
+            bail!("{}:{}: expected 'spam|ham PATH'", index.display(), n + 1);
+        };
+        let spam = match label.to_ascii_lowercase().as_str() {
+            "spam" => true,
+            "ham" => false,
+            other => bail!(
+                "{}:{}: label '{other}' is neither spam nor ham",
+                index.display(),
+                n + 1
+            ),
+        };
+        out.push(Entry {
+            spam,
+            path: base.join(rel.trim()),
+        });
+    }
+    Ok(out)
+}
+
+/// Hit frequencies per rule and the rules-alone flag rates.
+fn stats(
+    rules: &RuleSet,
+    index: &Path,
+    required: f64,
+    all: bool,
+    list_errors: bool,
+) -> Result<String> {
+    let entries = read_index(index)?;
+    let limits = Limits::default();
+    let ctx = EvalContext {
+        bayes_probability: None,
+        ..EvalContext::default()
+    };
+    let results: Vec<(bool, Vec<String>, f64)> = entries
+        .par_iter()
+        .map(|e| -> Result<_> {
+            let raw = std::fs::read(&e.path)
+                .with_context(|| format!("cannot read {}", e.path.display()))?;
+            let view = MessageView::parse(&raw, &limits);
+            let names: Vec<String> = rules
+                .evaluate_all(&view, &ctx)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let score: f64 = rules.evaluate(&view, &ctx).iter().map(|h| h.score).sum();
+            Ok((e.spam, names, score))
+        })
+        .collect::<Result<_>>()?;
+    let n_spam = results.iter().filter(|r| r.0).count();
+    let n_ham = results.len() - n_spam;
+    let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    if all {
+        for r in rules.iter() {
+            counts.insert(r.name, (0, 0));
+        }
+    }
+    for (spam, names, _) in &results {
+        for n in names {
+            let c = counts.entry(n.as_str()).or_default();
+            if *spam {
+                c.0 += 1;
+            } else {
+                c.1 += 1;
+            }
+        }
+    }
+    let pct = |a: usize, b: usize| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
+    let mut rows: Vec<(&str, f64, f64, f64, f64)> = counts
+        .iter()
+        .filter(|(name, _)| all || !name.starts_with("__"))
+        .map(|(name, &(s, h))| {
+            let sp = pct(s, n_spam);
+            let hp = pct(h, n_ham);
+            let so = if sp + hp == 0.0 { 0.5 } else { sp / (sp + hp) };
+            let score = rules.get(name).map_or(0.0, |r| r.score);
+            (*name, sp, hp, so, score)
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (b.1 + b.2)
+            .total_cmp(&(a.1 + a.2))
+            .then_with(|| a.0.cmp(b.0))
+    });
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:>8} {:>8} {:>6} {:>8}  NAME",
+        "SPAM%", "HAM%", "S/O", "SCORE"
+    );
+    for (name, sp, hp, so, score) in rows {
+        let _ = writeln!(s, "{sp:>8.3} {hp:>8.3} {so:>6.3} {score:>8.3}  {name}");
+    }
+    if list_errors {
+        for (e, (spam, _, score)) in entries.iter().zip(&results) {
+            if *spam != (*score >= required) {
+                let raw = std::fs::read(&e.path).unwrap_or_default();
+                let view = MessageView::parse(&raw, &limits);
+                let hits: Vec<String> = rules
+                    .evaluate(&view, &ctx)
+                    .iter()
+                    .map(|h| format!("{}={}", h.name, h.score))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "{} {score:.1} {} {}",
+                    if *spam { "missed-spam" } else { "flagged-ham" },
+                    e.path.display(),
+                    hits.join(",")
+                );
+            }
+        }
+    }
+    let flagged_spam = results.iter().filter(|r| r.0 && r.2 >= required).count();
+    let flagged_ham = results.iter().filter(|r| !r.0 && r.2 >= required).count();
+    let _ = writeln!(
+        s,
+        "\nrules alone at required_score {required}: spam flagged {flagged_spam}/{n_spam} ({:.2}%), \
+         ham flagged {flagged_ham}/{n_ham} ({:.2}%)",
+        pct(flagged_spam, n_spam),
+        pct(flagged_ham, n_ham)
+    );
+    Ok(s)
 }

@@ -1,54 +1,1059 @@
-//! TEMPORARY stand-in for the rules engine (replaced by the rules branch on merge).
-#![allow(missing_docs)]
-use crate::message::MessageView;
+//! Heuristic rules in SpamAssassin's rule language.
+//!
+//! Rules are data: files of `header`, `body`, `rawbody`, `uri`, `full` and `meta` rules with
+//! `score`, `describe` and `tflags` lines, `include`s, `if`/`ifplugin` blocks and `eval:` calls
+//! to built-in tests written in Rust ([`eval_tests`]). A SpamAssassin rule file loads as it is:
+//! what mailsift supports is evaluated, and every construct it cannot honour is reported as a
+//! [`LintIssue`] (file, line, rule) and skipped, never silently mis-scored.
+//!
+//! The default rule set (`classifier/rules/default.cf`) is compiled into the binary.
+//!
+//! # Cost
+//! Loading parses text only. Regexes are compiled on first use; on the first evaluation a
+//! literal prefilter is built (one Aho-Corasick automaton per text kind, over literals every
+//! match must contain), so for each message only the rules whose literals occur run at all.
+//! No regex can hang the filter: the main engine is linear-time, and the backtracking fallback
+//! (look-around, back-references) has a step limit.
+//!
+//! # Semantics, as in SpamAssassin
+//! * `header` rules see the decoded value (`:raw` for the undecoded one); several instances of a
+//!   field are joined by newlines; a missing header is the empty string, or the `[if-unset: X]`
+//!   value. `ALL` is every header as `Name: value` lines; `ToCc` is To and Cc; `MESSAGEID` is
+//!   Message-Id, Resent-Message-Id and X-Message-Id; `EnvelopeFrom` is Return-Path.
+//! * `body` is the Subject and the visible text, one paragraph per line; `rawbody` the decoded
+//!   parts before HTML reduction; `full` the raw message; `uri` each URL in turn.
+//! * A rule without a `score` line scores 1.0; `__NAME` sub-rules score 0 and are never reported;
+//!   `T_NAME` testing rules score 0.01. Four scores on a `score` line are SpamAssassin's score
+//!   sets: mailsift uses the third (Bayes on, network tests off).
 
-#[derive(Debug, Clone, Default)]
-pub struct RuleSet;
-#[derive(Debug, Clone, Default)]
+mod evals;
+mod meta;
+mod parse;
+mod pattern;
+mod perlre;
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use aho_corasick::AhoCorasick;
+
+use crate::message::MessageView;
+use evals::{Arg, EvalDef};
+use meta::Expr;
+use parse::{Builder, Source};
+use pattern::Pattern;
+
+/// The default rule set, embedded in the binary.
+pub const DEFAULT_RULES: &str = include_str!("../../rules/default.cf");
+
+/// What a rule looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleKind {
+    /// A header field (`header`).
+    Header,
+    /// The visible body text with the Subject (`body`).
+    Body,
+    /// The decoded body before HTML reduction (`rawbody`).
+    RawBody,
+    /// Each URL (`uri`).
+    Uri,
+    /// The whole raw message (`full`).
+    Full,
+    /// A boolean or arithmetic expression over other rules (`meta`).
+    Meta,
+}
+
+impl RuleKind {
+    /// The keyword that defines rules of this kind.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RuleKind::Header => "header",
+            RuleKind::Body => "body",
+            RuleKind::RawBody => "rawbody",
+            RuleKind::Uri => "uri",
+            RuleKind::Full => "full",
+            RuleKind::Meta => "meta",
+        }
+    }
+}
+
+/// How bad a lint issue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Informational: a setting that does not apply, a score for an undefined rule.
+    Info,
+    /// The rule or line is kept but not exactly as SpamAssassin would run it.
+    Warning,
+    /// The rule or line is skipped.
+    Error,
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// A problem found while loading or linting rule files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintIssue {
+    /// The file (or `<default>` for the embedded set).
+    pub origin: String,
+    /// 1-based line number.
+    pub line: usize,
+    /// The rule concerned, if any.
+    pub rule: Option<String>,
+    /// What is wrong and what happens to the rule.
+    pub message: String,
+    /// How bad it is.
+    pub severity: Severity,
+}
+
+impl std::fmt::Display for LintIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}: ", self.origin, self.line, self.severity)?;
+        if let Some(r) = &self.rule {
+            write!(f, "{r}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Errors from loading rule files and applying score overrides.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RulesError {
+    /// A rule file could not be read.
+    #[error("cannot read rule file {path}: {source} (check 'rule_files' in the configuration)")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A score override names a rule that does not exist.
+    #[error(
+        "unknown rule '{name}' in score overrides{hint}; 'mailsift rules list' shows the rules"
+    )]
+    UnknownRule {
+        /// The name as written.
+        name: String,
+        /// `; did you mean 'X'?`, or empty.
+        hint: String,
+    },
+    /// A score override is not a finite number.
+    #[error("score for rule '{name}' must be a finite number, got {score}")]
+    BadScore {
+        /// The rule.
+        name: String,
+        /// The value given.
+        score: f64,
+    },
+}
+
+/// Per-message inputs besides the message itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalContext {
+    /// The Bayes spam probability, if Bayes ran (read by `eval:check_bayes`).
     pub bayes_probability: Option<f64>,
+    /// The current time, seconds since the Unix epoch (date checks fall back to it when a
+    /// message has no Received time).
     pub now: i64,
 }
+
+impl Default for EvalContext {
+    fn default() -> Self {
+        EvalContext {
+            bayes_probability: None,
+            now: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+/// A rule that hit, with the points it adds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleHit {
+    /// The rule name.
     pub name: String,
+    /// Its score.
     pub score: f64,
+    /// Its description.
     pub description: String,
 }
-impl RuleSet {
-    pub fn with_files(
-        self,
-        _paths: &[std::path::PathBuf],
-    ) -> Result<(RuleSet, Vec<String>), String> {
-        Ok((self, Vec::new()))
+
+/// Read-only facts about one rule.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleInfo<'a> {
+    /// The rule name.
+    pub name: &'a str,
+    /// What it looks at.
+    pub kind: RuleKind,
+    /// Its score (after overrides).
+    pub score: f64,
+    /// Its `describe` text (may be empty for rule files without one).
+    pub description: &'a str,
+    /// The file that defined it.
+    pub origin: &'a str,
+    /// The line that defined it.
+    pub line: usize,
+    /// The definition as written (`body NAME /re/i`).
+    pub source: &'a str,
+    /// For `eval:` rules: the documentation of the built-in test.
+    pub eval_doc: Option<&'static str>,
+}
+
+/// A built-in eval test's documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalTestDoc {
+    /// The name after `eval:`.
+    pub name: &'static str,
+    /// Its argument list.
+    pub signature: &'static str,
+    /// What it tests.
+    pub doc: &'static str,
+}
+
+/// The built-in eval tests, in registry order.
+pub fn eval_tests() -> impl Iterator<Item = EvalTestDoc> {
+    evals::EVALS.iter().map(|e| EvalTestDoc {
+        name: e.name,
+        signature: e.signature,
+        doc: e.doc,
+    })
+}
+
+/// Which header a `header` rule reads, and how.
+#[derive(Debug, Clone)]
+pub(crate) struct HeaderTarget {
+    /// Identifies name and modifiers, for caching the text per message.
+    pub key: String,
+    pub name: String,
+    pub raw: bool,
+    pub addr: bool,
+    pub display_name: bool,
+    pub host: bool,
+    pub domain: bool,
+    pub first: bool,
+    pub last: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Test {
+    Header {
+        target: HeaderTarget,
+        pattern: Pattern,
+        negate: bool,
+        if_unset: Option<String>,
+    },
+    Exists(String),
+    Regex(Pattern),
+    Eval {
+        def: &'static EvalDef,
+        args: Vec<Arg>,
+    },
+    Meta(Expr),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub name: String,
+    pub kind: RuleKind,
+    pub test: Test,
+    pub score: f64,
+    pub description: String,
+    pub origin: String,
+    pub line: usize,
+    pub source: String,
+    /// 1 normally; more with `tflags multiple` (hit counts feed meta arithmetic).
+    pub max_hits: u32,
+    /// Skipped (cycle, or redefined by an unsupported line): never hits.
+    pub disabled: bool,
+}
+
+impl Rule {
+    fn reported(&self) -> bool {
+        self.score != 0.0 && !self.name.starts_with("__") && !self.disabled
     }
-    pub fn set_scores(
-        &mut self,
-        overrides: &std::collections::BTreeMap<String, f64>,
-    ) -> Result<(), String> {
-        match overrides.keys().next() {
-            Some(k) => Err(format!("unknown rule {k}")),
-            None => Ok(()),
+}
+
+/// A loaded rule set: parsed rules with scores, ready to evaluate messages.
+///
+/// `Send + Sync`: share one per process (behind `&` or an `Arc`); compiled regexes and the
+/// prefilter are built once, on first use, by whichever thread gets there first.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Inner {
+    rules: Vec<Rule>,
+    index: HashMap<String, usize>,
+    sources: Vec<Source>,
+    issues: Vec<LintIssue>,
+    prepared: OnceLock<Prepared>,
+}
+
+/// Literal prefilter for one text kind.
+#[derive(Debug, Clone, Default)]
+struct Group {
+    /// Rules with a prefilter, by pattern id in `ac`.
+    filtered: Vec<usize>,
+    /// Rules that always run.
+    always: Vec<usize>,
+    ac: Option<AhoCorasick>,
+    /// pattern id → index into `filtered`.
+    owner: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Prepared {
+    /// Whether a rule must be evaluated for normal scoring.
+    needed: Vec<bool>,
+    /// Non-meta rules in definition order.
+    direct: Vec<usize>,
+    /// Meta rules, dependencies first.
+    metas: Vec<usize>,
+    body: Group,
+    rawbody: Group,
+    full: Group,
+    uri: Group,
+    /// Header rules' literal sets (lower-cased), by rule index.
+    header_lits: HashMap<usize, Vec<Vec<u8>>>,
+}
+
+fn reader(p: &Path) -> std::io::Result<String> {
+    std::fs::read(p).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+impl RuleSet {
+    /// The embedded default rule set. Cannot fail: a test keeps it lint-clean.
+    pub fn default_rules() -> RuleSet {
+        let src = Source {
+            origin: "<default>".to_owned(),
+            text: Cow::Borrowed(DEFAULT_RULES),
+            path: None,
+        };
+        Self::build(vec![src]).0
+    }
+
+    /// Loads rule texts, given as (origin name, text) pairs; later texts override earlier ones
+    /// (a later `score` or redefinition wins). `include` is not available for in-memory texts.
+    pub fn load(sources: &[(String, String)]) -> (RuleSet, Vec<LintIssue>) {
+        let srcs = sources
+            .iter()
+            .map(|(o, t)| Source {
+                origin: o.clone(),
+                text: Cow::Owned(t.clone()),
+                path: None,
+            })
+            .collect();
+        Self::build(srcs)
+    }
+
+    /// This rule set plus rule files, read in order (each may override what came before);
+    /// `include` lines resolve relative to the including file.
+    pub fn with_files(self, paths: &[PathBuf]) -> Result<(RuleSet, Vec<LintIssue>), RulesError> {
+        let mut srcs = self.inner.sources.clone();
+        for p in paths {
+            let text = reader(p).map_err(|source| RulesError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            srcs.push(Source {
+                origin: p.display().to_string(),
+                text: Cow::Owned(text),
+                path: Some(p.clone()),
+            });
+        }
+        Ok(Self::build(srcs))
+    }
+
+    /// Loads only the given files (no default rules), for `mailsift rules lint FILES`.
+    pub fn from_files(paths: &[PathBuf]) -> Result<(RuleSet, Vec<LintIssue>), RulesError> {
+        RuleSet::default().with_files(paths)
+    }
+
+    fn build(sources: Vec<Source>) -> (RuleSet, Vec<LintIssue>) {
+        let mut b = Builder::new(&reader);
+        for s in &sources {
+            b.add_source(s);
+        }
+        let (rules, index, issues) = b.finish();
+        (
+            RuleSet {
+                inner: Arc::new(Inner {
+                    rules,
+                    index,
+                    sources,
+                    issues: issues.clone(),
+                    prepared: OnceLock::new(),
+                }),
+            },
+            issues,
+        )
+    }
+
+    /// Overrides scores by rule name. An unknown name is an error with a "did you mean" hint;
+    /// nothing is changed then.
+    pub fn set_scores(&mut self, overrides: &BTreeMap<String, f64>) -> Result<(), RulesError> {
+        for (name, &score) in overrides {
+            if !score.is_finite() {
+                return Err(RulesError::BadScore {
+                    name: name.clone(),
+                    score,
+                });
+            }
+            if !self.inner.index.contains_key(name) {
+                let best = self
+                    .inner
+                    .rules
+                    .iter()
+                    .map(|r| {
+                        (
+                            parse::edit_distance(
+                                &r.name.to_ascii_uppercase(),
+                                &name.to_ascii_uppercase(),
+                            ),
+                            &r.name,
+                        )
+                    })
+                    .min();
+                let hint = match best {
+                    Some((d, n)) if d <= 3.max(name.len() / 3) => format!("; did you mean '{n}'?"),
+                    _ => String::new(),
+                };
+                return Err(RulesError::UnknownRule {
+                    name: name.clone(),
+                    hint,
+                });
+            }
+        }
+        let inner = Arc::make_mut(&mut self.inner);
+        for (name, &score) in overrides {
+            if let Some(&i) = inner.index.get(name) {
+                inner.rules[i].score = score;
+            }
+        }
+        // Which rules need evaluating may have changed.
+        inner.prepared = OnceLock::new();
+        Ok(())
+    }
+
+    /// True when some rule reads the Bayes probability (`eval:check_bayes`), so rules must run
+    /// after Bayes.
+    pub fn uses_bayes(&self) -> bool {
+        self.inner.rules.iter().any(|r| {
+            !r.disabled && matches!(&r.test, Test::Eval { def, .. } if def.name == "check_bayes")
+        })
+    }
+
+    /// The issues found when this set was loaded (what `load`/`with_files` returned).
+    pub fn issues(&self) -> &[LintIssue] {
+        &self.inner.issues
+    }
+
+    /// Number of rules loaded (including sub-rules and zero-scored ones).
+    pub fn len(&self) -> usize {
+        self.inner.rules.len()
+    }
+
+    /// True when no rule is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.inner.rules.is_empty()
+    }
+
+    fn info<'a>(&self, r: &'a Rule) -> RuleInfo<'a> {
+        RuleInfo {
+            name: &r.name,
+            kind: r.kind,
+            score: r.score,
+            description: &r.description,
+            origin: &r.origin,
+            line: r.line,
+            source: &r.source,
+            eval_doc: match &r.test {
+                Test::Eval { def, .. } => Some(def.doc),
+                _ => None,
+            },
         }
     }
-    pub fn default_rules() -> RuleSet {
-        RuleSet
+
+    /// All rules, in definition order.
+    pub fn iter(&self) -> impl Iterator<Item = RuleInfo<'_>> {
+        self.inner
+            .rules
+            .iter()
+            .filter(|r| !r.disabled)
+            .map(|r| self.info(r))
     }
-    pub fn uses_bayes(&self) -> bool {
-        false
+
+    /// One rule by name.
+    pub fn get(&self, name: &str) -> Option<RuleInfo<'_>> {
+        self.inner
+            .index
+            .get(name)
+            .map(|&i| &self.inner.rules[i])
+            .filter(|r| !r.disabled)
+            .map(|r| self.info(r))
     }
-    pub fn evaluate(&self, view: &MessageView, _ctx: &EvalContext) -> Vec<RuleHit> {
-        if view
-            .raw
-            .contains("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X")
-        {
-            vec![RuleHit {
-                name: "GTUBE".into(),
-                score: 1000.0,
-                description: "GTUBE".into(),
-            }]
-        } else {
-            Vec::new()
+
+    /// Rule names close to `name`, nearest first (for "did you mean" hints).
+    pub fn similar_names(&self, name: &str, max: usize) -> Vec<&str> {
+        let up = name.to_ascii_uppercase();
+        let mut v: Vec<(usize, &str)> = self
+            .inner
+            .rules
+            .iter()
+            .map(|r| {
+                (
+                    parse::edit_distance(&r.name.to_ascii_uppercase(), &up),
+                    r.name.as_str(),
+                )
+            })
+            .filter(|(d, _)| *d <= 3.max(name.len() / 3))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().take(max).map(|(_, n)| n).collect()
+    }
+
+    /// Compiles every regex now and reports those that fail, for `mailsift rules lint`.
+    /// (Loading alone does not compile, to keep start-up cheap.)
+    pub fn lint_patterns(&self) -> Vec<LintIssue> {
+        let mut out = Vec::new();
+        for r in &self.inner.rules {
+            let p = match &r.test {
+                Test::Header { pattern, .. } | Test::Regex(pattern) => pattern,
+                _ => continue,
+            };
+            if let Err(e) = p.compiled() {
+                out.push(LintIssue {
+                    origin: r.origin.clone(),
+                    line: r.line,
+                    rule: Some(r.name.clone()),
+                    message: format!("regex does not compile: {e}; rule never hits"),
+                    severity: Severity::Error,
+                });
+            }
+        }
+        out
+    }
+
+    /// How many rules use the backtracking engine and how many regexes are compiled so far.
+    pub fn engine_stats(&self) -> EngineStats {
+        let mut s = EngineStats::default();
+        for r in &self.inner.rules {
+            if let Test::Header { pattern, .. } | Test::Regex(pattern) = &r.test {
+                s.regexes += 1;
+                if pattern.translated.needs_backtracking {
+                    s.backtracking += 1;
+                }
+                if pattern.is_compiled() {
+                    s.compiled += 1;
+                }
+            }
+        }
+        s
+    }
+
+    /// Builds the prefilter now rather than on the first evaluation (for timing, or for a
+    /// long-running process that wants the first message to be as fast as the rest).
+    pub fn prepare_now(&self) {
+        let _ = self.prepared();
+    }
+
+    fn prepared(&self) -> &Prepared {
+        self.inner.prepared.get_or_init(|| self.prepare())
+    }
+
+    fn prepare(&self) -> Prepared {
+        let n = self.inner.rules.len();
+        let mut needed = vec![false; n];
+        let mut stack: Vec<usize> = (0..n).filter(|&i| self.inner.rules[i].reported()).collect();
+        while let Some(i) = stack.pop() {
+            if needed[i] {
+                continue;
+            }
+            needed[i] = true;
+            if let Test::Meta(e) = &self.inner.rules[i].test {
+                e.for_each_index(&mut |j| {
+                    if !needed[j] {
+                        stack.push(j);
+                    }
+                });
+            }
+        }
+        let direct = (0..n)
+            .filter(|&i| {
+                !matches!(self.inner.rules[i].test, Test::Meta(_)) && !self.inner.rules[i].disabled
+            })
+            .collect();
+        let metas = self.meta_order();
+        let mut groups: HashMap<RuleKind, (Vec<usize>, Vec<usize>, Vec<Vec<u8>>, Vec<usize>)> =
+            HashMap::new();
+        let mut header_lits = HashMap::new();
+        for (i, r) in self.inner.rules.iter().enumerate() {
+            if r.disabled {
+                continue;
+            }
+            let t0 = std::time::Instant::now();
+            let lits = match &r.test {
+                Test::Regex(p) => p.required_literals(),
+                Test::Header { pattern, .. } => pattern.required_literals(),
+                _ => None,
+            };
+            if std::env::var_os("MAILSIFT_PROFILE").is_some() {
+                eprintln!(
+                    "PREP {} {:?} {}",
+                    r.name,
+                    t0.elapsed(),
+                    lits.as_ref().map_or(0, Vec::len)
+                );
+            }
+            match &r.test {
+                Test::Regex(_) => {
+                    let g = groups.entry(r.kind).or_default();
+                    match lits {
+                        Some(lits) => {
+                            let slot = g.0.len();
+                            g.0.push(i);
+                            for l in lits {
+                                g.2.push(l);
+                                g.3.push(slot);
+                            }
+                        }
+                        None => g.1.push(i),
+                    }
+                }
+                Test::Header { .. } => {
+                    if let Some(l) = lits {
+                        header_lits.insert(i, l);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut take = |k: RuleKind| -> Group {
+            let Some((filtered, always, lits, owner)) = groups.remove(&k) else {
+                return Group::default();
+            };
+            let ac = if lits.is_empty() {
+                None
+            } else {
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(&lits)
+                    .ok()
+            };
+            // If the automaton cannot be built, every rule runs.
+            if ac.is_none() && !filtered.is_empty() {
+                let mut always = always;
+                always.extend(filtered);
+                always.sort_unstable();
+                return Group {
+                    filtered: Vec::new(),
+                    always,
+                    ac: None,
+                    owner: Vec::new(),
+                };
+            }
+            Group {
+                filtered,
+                always,
+                ac,
+                owner,
+            }
+        };
+        Prepared {
+            needed,
+            direct,
+            metas,
+            body: take(RuleKind::Body),
+            rawbody: take(RuleKind::RawBody),
+            full: take(RuleKind::Full),
+            uri: take(RuleKind::Uri),
+            header_lits,
+        }
+    }
+
+    /// Meta rules ordered so that each comes after the metas it uses (cycles were disabled at
+    /// load).
+    fn meta_order(&self) -> Vec<usize> {
+        let n = self.inner.rules.len();
+        let mut done = vec![false; n];
+        let mut order = Vec::new();
+        for start in 0..n {
+            if done[start] || !matches!(self.inner.rules[start].test, Test::Meta(_)) {
+                continue;
+            }
+            let mut stack = vec![(start, false)];
+            while let Some((i, expanded)) = stack.pop() {
+                if done[i] {
+                    continue;
+                }
+                if expanded {
+                    done[i] = true;
+                    if matches!(self.inner.rules[i].test, Test::Meta(_)) {
+                        order.push(i);
+                    }
+                    continue;
+                }
+                stack.push((i, true));
+                if let Test::Meta(e) = &self.inner.rules[i].test {
+                    e.for_each_index(&mut |j| {
+                        if !done[j] {
+                            stack.push((j, false));
+                        }
+                    });
+                }
+            }
+        }
+        order
+    }
+
+    /// Evaluates the rules on a message: the scoring hits, sorted by (score descending, name).
+    /// Zero-scored rules and `__` sub-rules are evaluated when a meta needs them but are not
+    /// reported.
+    pub fn evaluate(&self, view: &MessageView, ctx: &EvalContext) -> Vec<RuleHit> {
+        let counts = self.run(view, ctx, false);
+        let mut hits: Vec<RuleHit> = self
+            .inner
+            .rules
+            .iter()
+            .zip(&counts)
+            .filter(|(r, c)| **c > 0 && r.reported())
+            .map(|(r, _)| RuleHit {
+                name: r.name.clone(),
+                score: r.score,
+                description: r.description.clone(),
+            })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        hits
+    }
+
+    /// Evaluates every rule, whatever its score, and returns the names of all that hit
+    /// (sub-rules included), in definition order. For statistics, tuning and fixtures.
+    pub fn evaluate_all(&self, view: &MessageView, ctx: &EvalContext) -> Vec<&str> {
+        let counts = self.run(view, ctx, true);
+        self.inner
+            .rules
+            .iter()
+            .zip(&counts)
+            .filter(|(r, c)| **c > 0 && !r.disabled)
+            .map(|(r, _)| r.name.as_str())
+            .collect()
+    }
+
+    fn run(&self, view: &MessageView, ctx: &EvalContext, all: bool) -> Vec<u32> {
+        let prep = self.prepared();
+        let mut counts = vec![0u32; self.inner.rules.len()];
+        let wanted = |i: usize| all || prep.needed[i];
+        let texts = Texts::new(view);
+        let env = evals::Env { view, ctx };
+        // Prefilters: which filtered rules may match.
+        let mut candidate = vec![false; self.inner.rules.len()];
+        for (group, text) in [
+            (&prep.body, Part::Body),
+            (&prep.rawbody, Part::RawBody),
+            (&prep.full, Part::Full),
+            (&prep.uri, Part::Uri),
+        ] {
+            let Some(ac) = &group.ac else {
+                continue;
+            };
+            if !group.filtered.iter().any(|&i| wanted(i)) {
+                continue;
+            }
+            let hay = texts.get(text);
+            for m in ac.find_overlapping_iter(hay.as_bytes()) {
+                let rule = group.filtered[group.owner[m.pattern().as_usize()]];
+                candidate[rule] = true;
+            }
+        }
+        for group in [&prep.body, &prep.rawbody, &prep.full, &prep.uri] {
+            for &i in &group.always {
+                candidate[i] = true;
+            }
+        }
+        let profile = std::env::var_os("MAILSIFT_PROFILE").is_some();
+        let mut hcache: HashMap<&str, (Option<String>, Option<String>)> = HashMap::new();
+        for &i in &prep.direct {
+            if !wanted(i) {
+                continue;
+            }
+            let t0 = std::time::Instant::now();
+            let r = &self.inner.rules[i];
+            counts[i] = match &r.test {
+                Test::Regex(p) => {
+                    if !candidate[i] {
+                        0
+                    } else if r.kind == RuleKind::Uri {
+                        uri_count(p, view, r.max_hits)
+                    } else {
+                        let part = match r.kind {
+                            RuleKind::RawBody => Part::RawBody,
+                            RuleKind::Full => Part::Full,
+                            _ => Part::Body,
+                        };
+                        let text = texts.get(part);
+                        if r.max_hits > 1 {
+                            p.count(text, r.max_hits)
+                        } else {
+                            u32::from(p.is_match(text))
+                        }
+                    }
+                }
+                Test::Header {
+                    target,
+                    pattern,
+                    negate,
+                    if_unset,
+                } => {
+                    let (value, lower) = hcache.entry(target.key.as_str()).or_insert_with(|| {
+                        let v = header_text(view, target);
+                        let l = v.as_deref().map(str::to_ascii_lowercase);
+                        (v, l)
+                    });
+                    let (value, lower): (&str, Cow<'_, str>) =
+                        match (value.as_deref(), if_unset.as_deref()) {
+                            (Some(v), _) => (v, Cow::Borrowed(lower.as_deref().unwrap_or(""))),
+                            (None, Some(u)) => (u, Cow::Owned(u.to_ascii_lowercase())),
+                            (None, None) => ("", Cow::Borrowed("")),
+                        };
+                    let may = prep.header_lits.get(&i).is_none_or(|lits| {
+                        lits.iter()
+                            .any(|x| memchr::memmem::find(lower.as_bytes(), x).is_some())
+                    });
+                    let m = may && pattern.is_match(value);
+                    u32::from(m != *negate)
+                }
+                Test::Exists(h) => u32::from(view.has_header(h)),
+                Test::Eval { def, args } => u32::from(def.run(&env, args)),
+                Test::Meta(_) => 0,
+            };
+            if profile {
+                eprintln!("RUN {} {}", r.name, t0.elapsed().as_nanos());
+            }
+        }
+        for &i in &prep.metas {
+            if !wanted(i) || self.inner.rules[i].disabled {
+                continue;
+            }
+            if let Test::Meta(e) = &self.inner.rules[i].test {
+                let v = e.eval(&|j| f64::from(counts[j]));
+                counts[i] = u32::from(v != 0.0 && !v.is_nan());
+            }
+        }
+        counts
+    }
+}
+
+/// Counts of regex engines in a rule set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Rules with a regex.
+    pub regexes: usize,
+    /// Of those, rules needing the bounded backtracking engine.
+    pub backtracking: usize,
+    /// Regexes compiled so far in this process.
+    pub compiled: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Part {
+    Body,
+    RawBody,
+    Full,
+    Uri,
+}
+
+/// The texts rules match, built on first need.
+struct Texts<'a> {
+    view: &'a MessageView,
+    body: std::cell::OnceCell<String>,
+    rawbody: std::cell::OnceCell<String>,
+    uris: std::cell::OnceCell<String>,
+}
+
+impl<'a> Texts<'a> {
+    fn new(view: &'a MessageView) -> Self {
+        Texts {
+            view,
+            body: std::cell::OnceCell::new(),
+            rawbody: std::cell::OnceCell::new(),
+            uris: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn get(&self, p: Part) -> &str {
+        match p {
+            Part::Body => self.body.get_or_init(|| body_paragraphs(self.view)),
+            Part::RawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
+            Part::Full => &self.view.raw,
+            Part::Uri => self.uris.get_or_init(|| {
+                let mut s = String::new();
+                for u in &self.view.urls {
+                    s.push_str(&u.url);
+                    s.push('\n');
+                }
+                s
+            }),
         }
     }
 }
+
+/// SpamAssassin's `body` form: the Subject, then each paragraph of visible text on one line.
+fn body_paragraphs(view: &MessageView) -> String {
+    let mut out = String::new();
+    if let Some(s) = &view.subject {
+        out.push_str(s.trim());
+        out.push('\n');
+    }
+    for part in &view.text_parts {
+        let mut in_para = false;
+        for line in part.text.lines() {
+            let line = line.trim();
+            if line.is_empty() {
+                if in_para {
+                    out.push('\n');
+                    in_para = false;
+                }
+                continue;
+            }
+            if in_para {
+                out.push(' ');
+            }
+            out.push_str(line);
+            in_para = true;
+        }
+        if in_para {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn uri_count(p: &Pattern, view: &MessageView, max: u32) -> u32 {
+    let mut n = 0;
+    for u in &view.urls {
+        let hit = if u.url.contains("://") || u.scheme == "mailto" {
+            p.is_match(&u.url)
+        } else {
+            p.is_match(&u.url) || p.is_match(&format!("{}://{}", u.scheme, u.url))
+        };
+        if hit {
+            n += 1;
+            if n >= max {
+                break;
+            }
+        }
+    }
+    n
+}
+
+/// The text a header rule matches; `None` when the header is missing.
+fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String> {
+    let names: &[&str] = match t.name.as_str() {
+        "ALL" => {
+            let mut s = String::new();
+            for h in &view.headers {
+                s.push_str(&h.name);
+                s.push_str(": ");
+                s.push_str(if t.raw { &h.raw } else { &h.decoded });
+                s.push('\n');
+            }
+            return Some(s);
+        }
+        n if n.eq_ignore_ascii_case("ToCc") => &["To", "Cc"],
+        "MESSAGEID" => &["Message-Id", "Resent-Message-Id", "X-Message-Id"],
+        "EnvelopeFrom" => &["Return-Path", "X-Envelope-From"],
+        _ => &[],
+    };
+    let single = [t.name.as_str()];
+    let names: &[&str] = if names.is_empty() { &single } else { names };
+    let mut values: Vec<&str> = Vec::new();
+    for n in names {
+        for h in view
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(n))
+        {
+            values.push(if t.raw { &h.raw } else { &h.decoded });
+        }
+    }
+    if t.first {
+        values.truncate(1);
+    } else if t.last && values.len() > 1 {
+        values.drain(..values.len() - 1);
+    }
+    if values.is_empty() {
+        return None;
+    }
+    if t.addr || t.display_name || t.host || t.domain {
+        let mut out: Vec<String> = Vec::new();
+        for v in values {
+            let (name, addr) = split_address(v);
+            let s = if t.display_name {
+                name
+            } else {
+                let host = addr.rsplit_once('@').map_or("", |(_, h)| h).to_owned();
+                if t.domain {
+                    crate::url::registrable_domain(&host).to_owned()
+                } else if t.host {
+                    host
+                } else {
+                    addr
+                }
+            };
+            out.push(s);
+        }
+        return Some(out.join("\n"));
+    }
+    Some(values.join("\n"))
+}
+
+/// Splits `"Name" <addr>` / `addr (Name)` / `addr` into (display name, address).
+fn split_address(v: &str) -> (String, String) {
+    let v = v.trim();
+    if let Some(lt) = v.rfind('<') {
+        let addr = v[lt + 1..]
+            .split('>')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        let name = v[..lt].trim().trim_matches('"').trim().to_owned();
+        return (name, addr);
+    }
+    if let Some(open) = v.find('(') {
+        let name = v[open + 1..]
+            .trim_end()
+            .trim_end_matches(')')
+            .trim()
+            .to_owned();
+        return (name, v[..open].trim().to_owned());
+    }
+    let addr = v
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .find(|w| w.contains('@'))
+        .unwrap_or(v)
+        .to_owned();
+    (String::new(), addr)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,114 @@
+//! Timing harness for the rules engine (not a test): start-up and per-message cost.
+//!
+//! `cargo run --release -p mailsift-classifier --example rules_timing -- [RULE_FILES...] [--msgs DIR_OR_INDEX]`
+//!
+//! Prints: load time, first-evaluation time (prefilter build + lazy regex compiles), and the mean
+//! per-message cost over the given messages (an `index` file of `spam|ham relpath` lines, or a
+//! directory of message files).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use mailsift::rules::{EvalContext, RuleSet, Severity};
+use mailsift::{Limits, MessageView};
+
+fn messages(arg: &str) -> Vec<Vec<u8>> {
+    let p = Path::new(arg);
+    let mut files: Vec<PathBuf> = Vec::new();
+    if p.is_dir() {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            files.push(e.path());
+        }
+        files.sort();
+    } else if let Ok(text) = std::fs::read_to_string(p) {
+        let base = p.parent().unwrap_or(Path::new("."));
+        for line in text.lines() {
+            if let Some((_, rel)) = line.split_once(' ') {
+                files.push(base.join(rel.trim()));
+            }
+        }
+    }
+    files.iter().filter_map(|f| std::fs::read(f).ok()).collect()
+}
+
+fn main() {
+    let mut files = Vec::new();
+    let mut msgs = Vec::new();
+    let mut args = std::env::args().skip(1);
+    let mut no_default = false;
+    while let Some(a) = args.next() {
+        if a == "--msgs" {
+            msgs = messages(&args.next().unwrap_or_default());
+        } else if a == "--no-default" {
+            no_default = true;
+        } else {
+            files.push(PathBuf::from(a));
+        }
+    }
+    let t = Instant::now();
+    let (rules, issues) = if no_default {
+        RuleSet::from_files(&files).expect("rule files readable")
+    } else if files.is_empty() {
+        (RuleSet::default_rules(), Vec::new())
+    } else {
+        RuleSet::default_rules()
+            .with_files(&files)
+            .expect("rule files readable")
+    };
+    let load = t.elapsed();
+    let errors = issues
+        .iter()
+        .filter(|i| i.severity == Severity::Error)
+        .count();
+    println!(
+        "rules: {} loaded, {} load errors, load {:.3} ms",
+        rules.len(),
+        errors,
+        load.as_secs_f64() * 1e3
+    );
+    let ctx = EvalContext::default();
+    let limits = Limits::default();
+    let first = msgs
+        .first()
+        .cloned()
+        .unwrap_or_else(|| b"Subject: hi\n\nhello world\n".to_vec());
+    let t = Instant::now();
+    rules.prepare_now();
+    println!("prefilter build {:.3} ms", t.elapsed().as_secs_f64() * 1e3);
+    let t = Instant::now();
+    let v = MessageView::parse(&first, &limits);
+    let parse1 = t.elapsed();
+    let t = Instant::now();
+    let hits = rules.evaluate(&v, &ctx);
+    let first_eval = t.elapsed();
+    println!(
+        "first message: parse {:.3} ms, evaluate {:.3} ms (prefilter build + compiles), {} hits; {:?}",
+        parse1.as_secs_f64() * 1e3,
+        first_eval.as_secs_f64() * 1e3,
+        hits.len(),
+        rules.engine_stats()
+    );
+    if msgs.len() > 1 {
+        let views: Vec<MessageView> = msgs
+            .iter()
+            .map(|m| MessageView::parse(m, &limits))
+            .collect();
+        // Warm: compile what these messages need.
+        for v in &views {
+            let _ = rules.evaluate(v, &ctx);
+        }
+        let t = Instant::now();
+        let mut total = 0usize;
+        for v in &views {
+            total += rules.evaluate(v, &ctx).len();
+        }
+        let el = t.elapsed();
+        println!(
+            "{} messages: {:.1} us/message warm ({} hits); {:?}",
+            views.len(),
+            el.as_secs_f64() * 1e6 / views.len() as f64,
+            total,
+            rules.engine_stats()
+        );
+    }
+}

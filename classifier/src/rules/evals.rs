@@ -1,0 +1,799 @@
+//! Built-in eval tests: what a regex cannot express, called from rules as `eval:NAME(args)`.
+//!
+//! Where SpamAssassin has a function of the same meaning, the same name and arguments are used,
+//! so its rule files work unchanged; the others are mailsift's own. Every test is registered once
+//! in [`EVALS`], with its signature and documentation (`mailsift rules show` prints them). An
+//! eval that a rule file names but this table lacks is reported by lint and the rule is skipped.
+//!
+//! Ranges follow SpamAssassin: `min <= x < max`; `'undef'` or `'inf'` leaves a side open.
+
+use std::collections::HashSet;
+
+use super::EvalContext;
+use crate::message::{MessageView, TextKind, TransferEncoding};
+
+/// An argument as written in `eval:name(...)`: quotes removed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Arg(pub String);
+
+impl Arg {
+    /// The argument as a number; `undef`/`inf` give infinity (an open bound).
+    fn num(&self) -> Result<f64, String> {
+        match self.0.as_str() {
+            "undef" | "inf" | "+inf" => Ok(f64::INFINITY),
+            "-inf" => Ok(f64::NEG_INFINITY),
+            s => s
+                .parse::<f64>()
+                .map_err(|_| format!("expected a number, got '{s}'")),
+        }
+    }
+}
+
+/// Everything an eval test sees.
+pub(crate) struct Env<'a> {
+    pub view: &'a MessageView,
+    pub ctx: &'a EvalContext,
+}
+
+type Check = fn(&[Arg]) -> Result<(), String>;
+type Run = fn(&Env<'_>, &[Arg]) -> bool;
+
+/// One built-in eval test.
+pub(crate) struct EvalDef {
+    /// The name used after `eval:`.
+    pub name: &'static str,
+    /// Argument list as documented, e.g. `(min_hours, max_hours)`.
+    pub signature: &'static str,
+    /// What it tests.
+    pub doc: &'static str,
+    check: Check,
+    run: Run,
+}
+
+impl EvalDef {
+    /// Validates arguments at load time.
+    pub(crate) fn check(&self, args: &[Arg]) -> Result<(), String> {
+        (self.check)(args)
+    }
+
+    /// Runs the test.
+    pub(crate) fn run(&self, env: &Env<'_>, args: &[Arg]) -> bool {
+        (self.run)(env, args)
+    }
+}
+
+impl std::fmt::Debug for EvalDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Looks up a built-in eval by name.
+pub(crate) fn find(name: &str) -> Option<&'static EvalDef> {
+    EVALS.iter().find(|e| e.name == name)
+}
+
+/// Parses `name(arg, 'arg', "arg")` into the name and arguments.
+pub(crate) fn parse_call(s: &str) -> Result<(String, Vec<Arg>), String> {
+    let s = s.trim();
+    let open = s
+        .find('(')
+        .ok_or_else(|| format!("eval call '{s}' has no argument list"))?;
+    let name = s[..open].trim();
+    let Some(inner) = s[open + 1..].trim_end().strip_suffix(')') else {
+        return Err(format!("eval call '{s}' has no closing ')'"));
+    };
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut had_any = false;
+    for c in inner.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                had_any = true;
+            }
+            (None, ',') => {
+                args.push(Arg(cur.trim().to_owned()));
+                cur.clear();
+                had_any = false;
+            }
+            (None, c) => {
+                if !c.is_whitespace() {
+                    had_any = true;
+                }
+                cur.push(c);
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(format!("eval call '{s}' has an unclosed quote"));
+    }
+    if had_any || !args.is_empty() {
+        args.push(Arg(cur.trim().to_owned()));
+    }
+    Ok((name.to_owned(), args))
+}
+
+fn arity(args: &[Arg], min: usize, max: usize) -> Result<(), String> {
+    if args.len() < min || args.len() > max {
+        return Err(if min == max {
+            format!("takes {min} argument(s), got {}", args.len())
+        } else {
+            format!("takes {min} to {max} arguments, got {}", args.len())
+        });
+    }
+    Ok(())
+}
+
+fn no_args(args: &[Arg]) -> Result<(), String> {
+    arity(args, 0, 0)
+}
+
+fn range_args(args: &[Arg]) -> Result<(), String> {
+    arity(args, 1, 2)?;
+    for a in args {
+        a.num()?;
+    }
+    Ok(())
+}
+
+fn one_num(args: &[Arg]) -> Result<(), String> {
+    arity(args, 1, 1)?;
+    args[0].num().map(|_| ())
+}
+
+/// `min <= x < max`, with a missing max open.
+fn in_range(x: f64, args: &[Arg], first: usize) -> bool {
+    let lo = args.get(first).and_then(|a| a.num().ok()).unwrap_or(0.0);
+    let lo = if lo == f64::INFINITY {
+        f64::NEG_INFINITY
+    } else {
+        lo
+    };
+    let hi = args
+        .get(first + 1)
+        .and_then(|a| a.num().ok())
+        .unwrap_or(f64::INFINITY);
+    x >= lo && x < hi
+}
+
+fn num(args: &[Arg], i: usize) -> f64 {
+    args.get(i).and_then(|a| a.num().ok()).unwrap_or(0.0)
+}
+
+const MIME_FLAGS: &[&str] = &[
+    "mime_base64_encoded_text",
+    "mime_attachment",
+    "mime_html",
+    "mime_html_only",
+    "mime_qp_long_line",
+];
+
+const HTML_SIGNALS: &[&str] = &[
+    "tags",
+    "images",
+    "links",
+    "fonts",
+    "forms",
+    "scripts",
+    "comments",
+    "visible_chars",
+    "invisible_chars",
+    "unknown_tags",
+];
+
+/// File name extensions that run code when opened on common desktops.
+const RISKY_EXTENSIONS: &[&str] = &[
+    "exe", "scr", "pif", "com", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta",
+    "cpl", "msi", "msp", "lnk", "reg", "jar", "ps1", "iso", "img", "chm", "shs",
+];
+
+/// The registry of built-in eval tests.
+pub(crate) static EVALS: &[EvalDef] = &[
+    EvalDef {
+        name: "check_bayes",
+        signature: "(min, max)",
+        doc: "The Bayes spam probability is in [min, max). SpamAssassin's BAYES_xx rules use it. \
+              Never hits when there is no Bayes result.",
+        check: |a| {
+            arity(a, 2, 2)?;
+            range_args(a)
+        },
+        run: |e, a| {
+            e.ctx.bayes_probability.is_some_and(|p| {
+                p >= num(a, 0) && (p < num(a, 1) || (num(a, 1) >= 1.0 && p <= 1.0))
+            })
+        },
+    },
+    EvalDef {
+        name: "check_for_mime",
+        signature: "('flag')",
+        doc: "A MIME property: 'mime_base64_encoded_text' (a text part sent as base64, which \
+              hides words from simple filters), 'mime_attachment' (any non-text part), \
+              'mime_html' (any HTML part), 'mime_html_only' (HTML parts and no plain text), \
+              'mime_qp_long_line' (a quoted-printable part with a line over 76 characters).",
+        check: |a| {
+            arity(a, 1, 1)?;
+            if MIME_FLAGS.contains(&a[0].0.as_str()) {
+                Ok(())
+            } else {
+                Err(format!("unsupported flag '{}'", a[0].0))
+            }
+        },
+        run: |e, a| match a[0].0.as_str() {
+            "mime_base64_encoded_text" => e
+                .view
+                .text_parts
+                .iter()
+                .any(|p| p.encoding == TransferEncoding::Base64),
+            "mime_attachment" => !e.view.attachments.is_empty(),
+            "mime_html" => has_html(e.view),
+            "mime_html_only" => html_only(e.view),
+            "mime_qp_long_line" => qp_long_line(e.view),
+            _ => false,
+        },
+    },
+    EvalDef {
+        name: "check_for_mime_html",
+        signature: "()",
+        doc: "The message has an HTML part.",
+        check: no_args,
+        run: |e, _| has_html(e.view),
+    },
+    EvalDef {
+        name: "check_for_mime_html_only",
+        signature: "()",
+        doc: "The message has HTML parts and no plain-text alternative.",
+        check: no_args,
+        run: |e, _| html_only(e.view),
+    },
+    EvalDef {
+        name: "html_image_only",
+        signature: "(min_chars, max_chars)",
+        doc: "HTML with at least one image and between min and max characters of visible text: \
+              a picture of the pitch with little text for a filter to read.",
+        check: range_args,
+        run: |e, a| {
+            let s = e.view.html_signals();
+            s.images > 0 && has_html(e.view) && in_range(f64::from(s.visible_chars), a, 0)
+        },
+    },
+    EvalDef {
+        name: "multipart_alternative_difference",
+        signature: "(min_pct, max_pct)",
+        doc: "Text/HTML part mismatch: the percentage of distinct words of the HTML part that \
+              are missing from the plain-text part is in [min, max]. Only for messages with \
+              both a plain and an HTML part.",
+        check: range_args,
+        run: |e, a| {
+            alternative_difference(e.view).is_some_and(|d| {
+                d >= num(a, 0) && (d < num(a, 1) || (d == 100.0 && num(a, 1) >= 100.0))
+            })
+        },
+    },
+    EvalDef {
+        name: "check_for_shifted_date",
+        signature: "(min_hours, max_hours)",
+        doc: "The Date header is between min and max hours after the time the message was \
+              received (the newest Received header's time, or the evaluation time when there \
+              is none); negative hours mean a date in the past. Needs a parseable Date.",
+        check: range_args,
+        run: |e, a| {
+            let Some(date) = e.view.date else {
+                return false;
+            };
+            let received = received_time(e.view).unwrap_or(e.ctx.now);
+            #[allow(clippy::cast_precision_loss)]
+            let hours = (date - received) as f64 / 3600.0;
+            let lo = args_lo(a);
+            let hi = a.get(1).and_then(|x| x.num().ok()).unwrap_or(f64::INFINITY);
+            hours >= lo && hours < hi
+        },
+    },
+    EvalDef {
+        name: "date_unparseable",
+        signature: "()",
+        doc: "A Date header is present but is not a valid RFC 5322 date.",
+        check: no_args,
+        run: |e, _| e.view.has_header("Date") && e.view.date.is_none(),
+    },
+    EvalDef {
+        name: "check_fromname_spoof",
+        signature: "()",
+        doc: "The From display name shows an email address whose domain differs from the \
+              real sender's domain (\"paypal.com <x@evil.example>\").",
+        check: no_args,
+        run: |e, _| fromname_spoof(e.view),
+    },
+    EvalDef {
+        name: "subject_is_all_caps",
+        signature: "()",
+        doc: "A shouting Subject: at least two words and ten letters, none of them lower case.",
+        check: no_args,
+        run: |e, _| e.view.subject.as_deref().is_some_and(shouting),
+    },
+    EvalDef {
+        name: "check_for_uppercase",
+        signature: "(min_pct, max_pct)",
+        doc: "The percentage of upper-case letters among the letters of the visible body \
+              (not the Subject) is in [min, max). Bodies under 200 letters never hit.",
+        check: range_args,
+        run: |e, a| uppercase_pct(e.view).is_some_and(|p| in_range(p, a, 0)),
+    },
+    EvalDef {
+        name: "recipient_count",
+        signature: "(min, max)",
+        doc: "The number of To and Cc addresses is in [min, max): mail to many visible \
+              recipients is typical of bulk senders.",
+        check: range_args,
+        run: |e, a| {
+            #[allow(clippy::cast_precision_loss)]
+            let n = (e.view.to.len() + e.view.cc.len()) as f64;
+            in_range(n, a, 0)
+        },
+    },
+    EvalDef {
+        name: "check_header_count_range",
+        signature: "('Header', min, max)",
+        doc: "The header field occurs between min and max times (inclusive).",
+        check: |a| {
+            arity(a, 2, 3)?;
+            a[1..].iter().try_for_each(|x| x.num().map(|_| ()))
+        },
+        run: |e, a| {
+            #[allow(clippy::cast_precision_loss)]
+            let n = e.view.header_values(&a[0].0).count() as f64;
+            n >= num(a, 1) && n <= a.get(2).and_then(|x| x.num().ok()).unwrap_or(f64::INFINITY)
+        },
+    },
+    EvalDef {
+        name: "check_illegal_chars",
+        signature: "('Header' or 'ALL', ratio, count)",
+        doc: "The header (or all headers) holds at least count raw 8-bit or control characters \
+              making up more than ratio of its length: unencoded binary in headers.",
+        check: |a| {
+            arity(a, 3, 3)?;
+            a[1].num()?;
+            a[2].num().map(|_| ())
+        },
+        run: |e, a| illegal_chars(e.view, &a[0].0, num(a, 1), num(a, 2)),
+    },
+    EvalDef {
+        name: "obfuscated_words",
+        signature: "(min)",
+        doc: "At least min words are written to dodge word filters: letters split by a \
+              repeated separator (v.i.a.g.r.a, F R E E), or digits and '$' standing in for \
+              letters inside a word (m0rtgage, ca$h).",
+        check: one_num,
+        run: |e, a| {
+            let text = e.view.body_text();
+            f64::from(obfuscated_word_count(&text)) >= num(a, 0)
+        },
+    },
+    EvalDef {
+        name: "uri_ip_host",
+        signature: "()",
+        doc: "A web link points at a bare IP address (or a decimal/hex-encoded one) rather \
+              than a host name.",
+        check: no_args,
+        run: |e, _| {
+            e.view
+                .urls
+                .iter()
+                .any(|u| (u.scheme == "http" || u.scheme == "https") && u.host_is_ip())
+        },
+    },
+    EvalDef {
+        name: "uri_text_mismatch",
+        signature: "()",
+        doc: "An HTML link's visible text is itself a web address, but on a different domain \
+              from where the link really goes: the phishing shape.",
+        check: no_args,
+        run: |e, _| link_text_mismatch(e.view),
+    },
+    EvalDef {
+        name: "html_invisible_text",
+        signature: "(min_chars)",
+        doc: "At least min characters of HTML text are hidden from the reader (display:none, \
+              tiny or white fonts): typical Bayes poison.",
+        check: one_num,
+        run: |e, a| f64::from(e.view.html_signals().invisible_chars) >= num(a, 0),
+    },
+    EvalDef {
+        name: "html_signal",
+        signature: "('signal', min, max)",
+        doc: "An HTML count summed over HTML parts is in [min, max). Signals: tags, images, \
+              links, fonts, forms, scripts, comments, visible_chars, invisible_chars, \
+              unknown_tags.",
+        check: |a| {
+            arity(a, 2, 3)?;
+            if !HTML_SIGNALS.contains(&a[0].0.as_str()) {
+                return Err(format!(
+                    "unknown signal '{}' (one of {})",
+                    a[0].0,
+                    HTML_SIGNALS.join(", ")
+                ));
+            }
+            a[1..].iter().try_for_each(|x| x.num().map(|_| ()))
+        },
+        run: |e, a| {
+            let s = e.view.html_signals();
+            let v = match a[0].0.as_str() {
+                "tags" => s.tags,
+                "images" => s.images,
+                "links" => s.links,
+                "fonts" => s.fonts,
+                "forms" => s.forms,
+                "scripts" => s.scripts,
+                "comments" => s.comments,
+                "visible_chars" => s.visible_chars,
+                "invisible_chars" => s.invisible_chars,
+                "unknown_tags" => s.unknown_tags,
+                _ => return false,
+            };
+            has_html(e.view) && in_range(f64::from(v), a, 1)
+        },
+    },
+    EvalDef {
+        name: "risky_attachment",
+        signature: "()",
+        doc: "An attachment whose file name ends in an extension that runs code when opened \
+              (.exe, .scr, .pif, .bat, .vbs, .js, .lnk, ...), or hides one behind a double \
+              extension (invoice.pdf.exe).",
+        check: no_args,
+        run: |e, _| {
+            e.view.attachments.iter().any(|a| {
+                a.name.as_deref().is_some_and(|n| {
+                    let n = n
+                        .trim()
+                        .trim_end_matches(['"', '.', ' '])
+                        .to_ascii_lowercase();
+                    n.rsplit_once('.')
+                        .is_some_and(|(_, ext)| RISKY_EXTENSIONS.contains(&ext))
+                })
+            })
+        },
+    },
+    EvalDef {
+        name: "check_for_missing_to_header",
+        signature: "()",
+        doc: "Neither To nor Apparently-To is present.",
+        check: no_args,
+        run: |e, _| !e.view.has_header("To") && !e.view.has_header("Apparently-To"),
+    },
+    EvalDef {
+        name: "check_no_relays",
+        signature: "()",
+        doc: "No Received headers at all: the message never passed a mail server (or they \
+              were stripped).",
+        check: no_args,
+        run: |e, _| !e.view.has_header("Received"),
+    },
+    EvalDef {
+        name: "check_body_length",
+        signature: "(max)",
+        doc: "The visible body (without Subject) has fewer than max characters.",
+        check: one_num,
+        run: |e, a| {
+            let n: usize = e.view.text_parts.iter().map(|p| p.text.trim().len()).sum();
+            #[allow(clippy::cast_precision_loss)]
+            let n = n as f64;
+            n < num(a, 0)
+        },
+    },
+];
+
+fn args_lo(a: &[Arg]) -> f64 {
+    match a.first().map(Arg::num) {
+        Some(Ok(x)) if x == f64::INFINITY => f64::NEG_INFINITY,
+        Some(Ok(x)) => x,
+        _ => f64::NEG_INFINITY,
+    }
+}
+
+fn has_html(v: &MessageView) -> bool {
+    v.text_parts.iter().any(|p| p.kind == TextKind::Html)
+}
+
+fn html_only(v: &MessageView) -> bool {
+    has_html(v)
+        && !v
+            .text_parts
+            .iter()
+            .any(|p| p.kind == TextKind::Plain && !p.text.trim().is_empty())
+}
+
+fn qp_long_line(v: &MessageView) -> bool {
+    // The decoded text no longer shows the encoded line lengths; look at the raw message.
+    v.text_parts
+        .iter()
+        .any(|p| p.encoding == TransferEncoding::QuotedPrintable)
+        && v.raw
+            .lines()
+            .skip_while(|l| !l.trim().is_empty())
+            .any(|l| l.trim_end().len() > 76 && !l.contains(' ') && l.contains('='))
+}
+
+fn words(s: &str) -> HashSet<String> {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3)
+        .take(20_000)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn alternative_difference(v: &MessageView) -> Option<f64> {
+    let plain: String = v
+        .text_parts
+        .iter()
+        .filter(|p| p.kind == TextKind::Plain)
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let html: String = v
+        .text_parts
+        .iter()
+        .filter(|p| p.kind == TextKind::Html)
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if plain.trim().is_empty() || html.trim().is_empty() {
+        return None;
+    }
+    let p = words(&plain);
+    let h = words(&html);
+    if h.is_empty() {
+        return None;
+    }
+    let missing = h.iter().filter(|w| !p.contains(*w)).count();
+    #[allow(clippy::cast_precision_loss)]
+    Some(missing as f64 * 100.0 / h.len() as f64)
+}
+
+fn received_time(v: &MessageView) -> Option<i64> {
+    let raw = v
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("Received"))?;
+    let (_, date) = raw.raw.rsplit_once(';')?;
+    mail_parser::DateTime::parse_rfc822(date.trim()).map(|d| d.to_timestamp())
+}
+
+fn fromname_spoof(v: &MessageView) -> bool {
+    let Some(from) = v.from.first() else {
+        return false;
+    };
+    let (Some(name), Some(domain)) = (from.name.as_deref(), from.domain()) else {
+        return false;
+    };
+    let Some(at) = name.find('@') else {
+        return false;
+    };
+    let shown: String = name[at + 1..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+        .collect::<String>()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if !shown.contains('.') || name[..at].trim().is_empty() {
+        return false;
+    }
+    crate::url::registrable_domain(&shown) != crate::url::registrable_domain(domain)
+}
+
+fn shouting(subject: &str) -> bool {
+    let letters = subject.chars().filter(|c| c.is_alphabetic()).count();
+    let words = subject
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count();
+    letters >= 10 && words >= 2 && !subject.chars().any(char::is_lowercase)
+}
+
+fn uppercase_pct(v: &MessageView) -> Option<f64> {
+    let mut letters = 0usize;
+    let mut upper = 0usize;
+    for p in &v.text_parts {
+        for c in p.text.chars() {
+            if c.is_alphabetic() {
+                letters += 1;
+                if c.is_uppercase() {
+                    upper += 1;
+                }
+            }
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    (letters >= 200).then(|| upper as f64 * 100.0 / letters as f64)
+}
+
+fn illegal_chars(v: &MessageView, header: &str, ratio: f64, count: f64) -> bool {
+    let text: String = if header == "ALL" {
+        v.headers
+            .iter()
+            .map(|h| h.raw.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        v.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(header))
+            .map(|h| h.raw.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if text.is_empty() {
+        return false;
+    }
+    let bad = text
+        .chars()
+        .filter(|c| !c.is_ascii() || (c.is_ascii_control() && *c != '\t' && *c != '\n'))
+        .count();
+    #[allow(clippy::cast_precision_loss)]
+    let r = bad as f64 / text.chars().count() as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let n = bad as f64;
+    n >= count && r > ratio
+}
+
+/// Counts obfuscated words in `text`.
+pub(crate) fn obfuscated_word_count(text: &str) -> u32 {
+    let mut count = 0u32;
+    let chars: Vec<char> = text.chars().take(200_000).collect();
+    let mut i = 0;
+    while i < chars.len() {
+        // (a) Single letters split by one repeated separator: v.i.a.g.r.a, F R E E M
+        if chars[i].is_ascii_alphabetic()
+            && (i == 0 || !chars[i - 1].is_alphanumeric())
+            && i + 1 < chars.len()
+        {
+            let sep = chars[i + 1];
+            if matches!(sep, '.' | '-' | '*' | '_' | '|' | ' ' | '~' | '+' | '=') {
+                let mut n = 1;
+                let mut j = i + 1;
+                while j + 1 < chars.len() && chars[j] == sep && chars[j + 1].is_ascii_alphabetic() {
+                    if j + 2 < chars.len() && chars[j + 2].is_alphanumeric() {
+                        break;
+                    }
+                    n += 1;
+                    j += 2;
+                }
+                let need = if sep == ' ' { 5 } else { 4 };
+                if n >= need {
+                    count += 1;
+                    i = j;
+                    continue;
+                }
+            }
+        }
+        // (b) A word with look-alike digits or '$' between letters: m0rtgage, V1AGRA, ca$h.
+        if chars[i].is_alphanumeric() && (i == 0 || !chars[i - 1].is_alphanumeric()) {
+            let start = i;
+            let mut j = i;
+            while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '$') {
+                j += 1;
+            }
+            if j < chars.len() && chars[j].is_alphanumeric() {
+                // Non-ASCII letters: not our concern.
+                while j < chars.len() && chars[j].is_alphanumeric() {
+                    j += 1;
+                }
+                i = j;
+                continue;
+            }
+            let w = &chars[start..j];
+            if looks_substituted(w) {
+                count += 1;
+            }
+            i = j.max(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+    count
+}
+
+fn looks_substituted(w: &[char]) -> bool {
+    if w.len() < 5 || w.len() > 20 {
+        return false;
+    }
+    let letters = w.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    let subs: Vec<usize> = w
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.is_ascii_alphabetic())
+        .map(|(k, _)| k)
+        .collect();
+    if subs.is_empty() || subs.len() > 2 || letters < 4 {
+        return false;
+    }
+    subs.iter().all(|&k| {
+        matches!(w[k], '0' | '1' | '3' | '$')
+            && k > 0
+            && k + 1 < w.len()
+            && w[k - 1].is_ascii_alphabetic()
+            && w[k + 1].is_ascii_alphabetic()
+    }) && {
+        // Same case on both sides of the word (V1AGRA or m0rtgage, not camelCase0Ids).
+        let lower = w.iter().filter(|c| c.is_ascii_lowercase()).count();
+        lower == 0 || lower == letters || (lower == letters - 1 && w[0].is_ascii_uppercase())
+    }
+}
+
+fn link_text_mismatch(v: &MessageView) -> bool {
+    v.urls.iter().any(|u| {
+        let Some(text) = u.link_text.as_deref() else {
+            return false;
+        };
+        if u.scheme != "http" && u.scheme != "https" {
+            return false;
+        }
+        let text = text.trim();
+        if text.contains(char::is_whitespace) || !text.contains('.') {
+            return false;
+        }
+        let lower = text.to_ascii_lowercase();
+        let shown = if lower.starts_with("http://") || lower.starts_with("https://") {
+            crate::url::Url::parse(text)
+        } else if lower.starts_with("www.") {
+            crate::url::Url::parse(&format!("http://{text}"))
+        } else {
+            None
+        };
+        shown.is_some_and(|s| !s.host.is_empty() && s.domain() != u.domain())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_calls() {
+        assert_eq!(
+            parse_call("check_for_shifted_date('96', 'undef')"),
+            Ok((
+                "check_for_shifted_date".to_owned(),
+                vec![Arg("96".into()), Arg("undef".into())]
+            ))
+        );
+        assert_eq!(parse_call("f()"), Ok(("f".to_owned(), vec![])));
+        assert_eq!(
+            parse_call("f(1, \"a,b\")"),
+            Ok(("f".to_owned(), vec![Arg("1".into()), Arg("a,b".into())]))
+        );
+        assert!(parse_call("f('x)").is_err());
+        assert!(parse_call("f").is_err());
+    }
+
+    #[test]
+    fn registry_names_unique_and_documented() {
+        let mut names: Vec<&str> = EVALS.iter().map(|e| e.name).collect();
+        names.sort_unstable();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len());
+        assert!(EVALS.iter().all(|e| e.doc.len() > 20));
+    }
+
+    #[test]
+    fn obfuscation_counter() {
+        assert_eq!(obfuscated_word_count("buy v.i.a.g.r.a now"), 1);
+        assert_eq!(obfuscated_word_count("F R E E offer"), 1);
+        assert_eq!(obfuscated_word_count("cheap m0rtgage and ca$h"), 2);
+        assert_eq!(
+            obfuscated_word_count("the U.S.A. uses win32 mp3 and IPv4, a b c"),
+            0
+        );
+    }
+
+    #[test]
+    fn shouting_subjects() {
+        assert!(shouting("MAKE MONEY FAST NOW"));
+        assert!(!shouting("Make money fast"));
+        assert!(!shouting("RE: FYI"));
+    }
+}

@@ -1,0 +1,478 @@
+//! Compiled rule patterns and the literal prefilter.
+//!
+//! A pattern is compiled on first use, not at load: a `classify` process matches one message,
+//! and most body rules are ruled out by the prefilter before their regex is ever needed.
+//!
+//! Engines, in order of preference:
+//! 1. `regex::bytes` with Unicode off (ASCII classes and case folding, as Perl has on SpamAssassin's
+//!    byte strings): linear time, and the lazy DFA never has to give up on non-ASCII text;
+//! 2. the same with Unicode on, for patterns that name Unicode code points or classes;
+//! 3. `fancy-regex` for look-around and back-references, with a backtracking limit so that no
+//!    pattern can take more than a bounded number of steps per match attempt.
+//!
+//! The prefilter: for each pattern, a set of lower-cased literals such that every match contains
+//! at least one of them (derived from the pattern's HIR). Body-like rules are matched together:
+//! one Aho-Corasick pass over the text finds which rules can possibly match, and only those run.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+use super::perlre::{self, Flags, Translated};
+
+/// Backtracking steps allowed to `fancy-regex` per match attempt. 100k steps take well under a
+/// millisecond; a pattern that needs more is treated as not matching (it would be pathological).
+const BACKTRACK_LIMIT: usize = 100_000;
+/// Compiled program size cap per regex (the `regex` default is 10 MiB).
+const SIZE_LIMIT: usize = 4 << 20;
+/// Lazy-DFA cache cap per regex.
+const DFA_SIZE_LIMIT: usize = 2 << 20;
+/// Literals shorter than this make a useless prefilter (they are everywhere).
+const MIN_PREFILTER_LEN: usize = 3;
+/// Bound on literal sets built while analysing a pattern.
+const MAX_SET: usize = 256;
+
+/// A compiled regex.
+#[derive(Debug, Clone)]
+pub(crate) enum Compiled {
+    /// The linear-time engine.
+    Linear(regex::bytes::Regex),
+    /// The bounded backtracking engine.
+    Backtracking(Box<fancy_regex::Regex>),
+}
+
+/// A rule's pattern: its translation, compiled lazily.
+#[derive(Debug, Clone)]
+pub(crate) struct Pattern {
+    /// The translated pattern.
+    pub translated: Translated,
+    /// `^`/`$` match at line starts/ends whatever the flags say (body and rawbody rules, where
+    /// SpamAssassin matches line by line or paragraph by paragraph).
+    pub line_anchors: bool,
+    compiled: OnceLock<Result<Compiled, String>>,
+    /// For backtracking patterns: a linear superset checked first (see
+    /// [`perlre::linear_approximation`]); `None` inside when it does not compile.
+    guard: OnceLock<Option<regex::bytes::Regex>>,
+}
+
+impl Pattern {
+    /// Wraps a translation; nothing is compiled yet.
+    pub(crate) fn new(translated: Translated, line_anchors: bool) -> Pattern {
+        Pattern {
+            translated,
+            line_anchors,
+            compiled: OnceLock::new(),
+            guard: OnceLock::new(),
+        }
+    }
+
+    fn flags(&self) -> Flags {
+        let mut f = self.translated.flags;
+        f.m |= self.line_anchors;
+        f
+    }
+
+    /// The pattern the literal prefilter and the guard are derived from: the pattern itself, or
+    /// its linear approximation when it needs backtracking.
+    fn linear_pattern(&self) -> Cow<'_, str> {
+        if self.translated.needs_backtracking {
+            Cow::Owned(perlre::linear_approximation(&self.translated.pattern))
+        } else {
+            Cow::Borrowed(&self.translated.pattern)
+        }
+    }
+
+    fn guard(&self) -> Option<&regex::bytes::Regex> {
+        self.guard
+            .get_or_init(|| {
+                let approx = perlre::linear_approximation(&self.translated.pattern);
+                regex::bytes::RegexBuilder::new(&Self::prefixed(self.flags(), &approx))
+                    .unicode(false)
+                    .size_limit(SIZE_LIMIT)
+                    .dfa_size_limit(DFA_SIZE_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    fn prefixed(f: Flags, pattern: &str) -> String {
+        let mut prefix = String::new();
+        for (on, c) in [(f.i, 'i'), (f.m, 'm'), (f.s, 's'), (f.x, 'x')] {
+            if on {
+                prefix.push(c);
+            }
+        }
+        if prefix.is_empty() {
+            pattern.to_owned()
+        } else {
+            format!("(?{prefix}){pattern}")
+        }
+    }
+
+    fn with_flags(&self) -> String {
+        let f = self.flags();
+        let mut prefix = String::new();
+        for (on, c) in [(f.i, 'i'), (f.m, 'm'), (f.s, 's'), (f.x, 'x')] {
+            if on {
+                prefix.push(c);
+            }
+        }
+        if prefix.is_empty() {
+            self.translated.pattern.clone()
+        } else {
+            format!("(?{prefix}){}", self.translated.pattern)
+        }
+    }
+
+    /// Compiles now (if not yet) and returns the engine or the error.
+    pub(crate) fn compiled(&self) -> Result<&Compiled, &str> {
+        self.compiled
+            .get_or_init(|| self.compile())
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// True when this pattern has been compiled already (for statistics).
+    pub(crate) fn is_compiled(&self) -> bool {
+        self.compiled.get().is_some()
+    }
+
+    fn compile(&self) -> Result<Compiled, String> {
+        let pattern = self.with_flags();
+        if !self.translated.needs_backtracking {
+            let mut last_err = String::new();
+            for unicode in [false, true] {
+                match regex::bytes::RegexBuilder::new(&pattern)
+                    .unicode(unicode)
+                    .size_limit(SIZE_LIMIT)
+                    .dfa_size_limit(DFA_SIZE_LIMIT)
+                    .build()
+                {
+                    Ok(re) => return Ok(Compiled::Linear(re)),
+                    Err(e) => last_err = e.to_string(),
+                }
+            }
+            // Fall through: some Perl-isms only the backtracking engine parses.
+            return fancy_regex::RegexBuilder::new(&pattern)
+                .backtrack_limit(BACKTRACK_LIMIT)
+                .delegate_size_limit(SIZE_LIMIT)
+                .delegate_dfa_size_limit(DFA_SIZE_LIMIT)
+                .build()
+                .map(|re| Compiled::Backtracking(Box::new(re)))
+                .map_err(|_| first_line(&last_err));
+        }
+        fancy_regex::RegexBuilder::new(&pattern)
+            .backtrack_limit(BACKTRACK_LIMIT)
+            .delegate_size_limit(SIZE_LIMIT)
+            .delegate_dfa_size_limit(DFA_SIZE_LIMIT)
+            .build()
+            .map(|re| Compiled::Backtracking(Box::new(re)))
+            .map_err(|e| first_line(&e.to_string()))
+    }
+
+    /// True if the pattern matches `text`. A pattern that failed to compile never matches; a
+    /// backtracking match that exceeds its step limit counts as no match.
+    pub(crate) fn is_match(&self, text: &str) -> bool {
+        match self.compiled() {
+            Ok(Compiled::Linear(re)) => re.is_match(text.as_bytes()),
+            Ok(Compiled::Backtracking(re)) => {
+                self.guard().is_none_or(|g| g.is_match(text.as_bytes()))
+                    && re.is_match(text).unwrap_or(false)
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Number of non-overlapping matches, at most `max`.
+    pub(crate) fn count(&self, text: &str, max: u32) -> u32 {
+        let n = match self.compiled() {
+            Ok(Compiled::Linear(re)) => re.find_iter(text.as_bytes()).take(max as usize).count(),
+            Ok(Compiled::Backtracking(_))
+                if self.guard().is_some_and(|g| !g.is_match(text.as_bytes())) =>
+            {
+                0
+            }
+            Ok(Compiled::Backtracking(re)) => re
+                .find_iter(text)
+                .take(max as usize)
+                .take_while(Result::is_ok)
+                .count(),
+            Err(_) => 0,
+        };
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Lower-cased literals of which every match contains at least one, if such a set of useful
+    /// length exists. `None` means "always run this pattern".
+    pub(crate) fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
+        let f = self.flags();
+        let hir = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .case_insensitive(f.i)
+            .multi_line(f.m)
+            .dot_matches_new_line(f.s)
+            .ignore_whitespace(f.x)
+            .octal(false)
+            .build()
+            .parse(&self.linear_pattern())
+            .ok()?;
+        let info = analyse(&hir);
+        let set = better(info.required, info.exact.and_then(non_empty))?;
+        (min_len(&set) >= MIN_PREFILTER_LEN).then_some(set)
+    }
+}
+
+fn first_line(s: &str) -> String {
+    // regex errors are multi-line with a caret diagram; the last line says what is wrong.
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
+        .to_owned()
+}
+
+type Set = Vec<Vec<u8>>;
+
+struct Info {
+    /// Every string the node can match, if that set is small and known.
+    exact: Option<Set>,
+    /// A set such that every match contains one of them.
+    required: Option<Set>,
+}
+
+fn min_len(set: &Set) -> usize {
+    set.iter().map(Vec::len).min().unwrap_or(0)
+}
+
+fn non_empty(set: Set) -> Option<Set> {
+    (!set.is_empty() && set.iter().all(|s| !s.is_empty())).then_some(set)
+}
+
+fn better(a: Option<Set>, b: Option<Set>) -> Option<Set> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let ka = (min_len(&a), std::cmp::Reverse(a.len()));
+            let kb = (min_len(&b), std::cmp::Reverse(b.len()));
+            Some(if kb > ka { b } else { a })
+        }
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn dedup(mut set: Set) -> Set {
+    set.sort();
+    set.dedup();
+    set
+}
+
+fn product(a: &Set, b: &Set) -> Option<Set> {
+    if a.len().saturating_mul(b.len()) > MAX_SET {
+        return None;
+    }
+    let mut out = Vec::with_capacity(a.len() * b.len());
+    for x in a {
+        for y in b {
+            let mut s = x.clone();
+            s.extend_from_slice(y);
+            out.push(s);
+        }
+    }
+    Some(dedup(out))
+}
+
+fn class_members(class: &Class) -> Option<Set> {
+    let mut out: Set = Vec::new();
+    match class {
+        Class::Bytes(c) => {
+            for r in c.ranges() {
+                if usize::from(r.end() - r.start()) >= 16 {
+                    return None;
+                }
+                for b in r.start()..=r.end() {
+                    out.push(vec![b.to_ascii_lowercase()]);
+                }
+            }
+        }
+        Class::Unicode(c) => {
+            for r in c.ranges() {
+                if (r.end() as u32 - r.start() as u32) >= 16 {
+                    return None;
+                }
+                for ch in r.start()..=r.end() {
+                    let mut buf = [0u8; 4];
+                    out.push(
+                        ch.to_ascii_lowercase()
+                            .encode_utf8(&mut buf)
+                            .as_bytes()
+                            .to_vec(),
+                    );
+                }
+            }
+        }
+    }
+    let out = dedup(out);
+    (out.len() <= 8).then_some(out)
+}
+
+fn analyse(hir: &Hir) -> Info {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Info {
+            exact: Some(vec![Vec::new()]),
+            required: None,
+        },
+        HirKind::Literal(lit) => {
+            let s = lit.0.to_ascii_lowercase();
+            Info {
+                exact: Some(vec![s.clone()]),
+                required: Some(vec![s]),
+            }
+        }
+        HirKind::Class(c) => Info {
+            exact: class_members(c),
+            required: None,
+        },
+        HirKind::Capture(c) => analyse(&c.sub),
+        HirKind::Repetition(rep) => {
+            let sub = analyse(&rep.sub);
+            if rep.min == 0 {
+                let exact = match (rep.max, sub.exact) {
+                    (Some(1), Some(mut e)) => {
+                        e.push(Vec::new());
+                        Some(dedup(e))
+                    }
+                    _ => None,
+                };
+                return Info {
+                    exact,
+                    required: None,
+                };
+            }
+            let required = better(sub.required, sub.exact.clone().and_then(non_empty));
+            let exact = if rep.max == Some(rep.min) && rep.min <= 8 {
+                sub.exact.and_then(|e| {
+                    let mut acc = vec![Vec::new()];
+                    for _ in 0..rep.min {
+                        acc = product(&acc, &e)?;
+                    }
+                    Some(acc)
+                })
+            } else {
+                None
+            };
+            Info { exact, required }
+        }
+        HirKind::Concat(children) => {
+            let mut run: Set = vec![Vec::new()];
+            let mut all_exact = true;
+            let mut best: Option<Set> = None;
+            for child in children {
+                let ci = analyse(child);
+                best = better(best, ci.required);
+                match ci.exact {
+                    Some(e) => match product(&run, &e) {
+                        Some(p) => run = p,
+                        None => {
+                            best = better(best, non_empty(std::mem::take(&mut run)));
+                            all_exact = false;
+                            run = e;
+                        }
+                    },
+                    None => {
+                        best = better(
+                            best,
+                            non_empty(std::mem::replace(&mut run, vec![Vec::new()])),
+                        );
+                        all_exact = false;
+                    }
+                }
+            }
+            let exact = all_exact.then(|| run.clone());
+            best = better(best, non_empty(run));
+            Info {
+                exact,
+                required: best,
+            }
+        }
+        HirKind::Alternation(children) => {
+            let mut exact: Option<Set> = Some(Vec::new());
+            let mut required: Option<Set> = Some(Vec::new());
+            for child in children {
+                let ci = analyse(child);
+                let child_req = better(ci.required, ci.exact.clone().and_then(non_empty));
+                required = match (required, child_req) {
+                    (Some(mut r), Some(c)) if r.len() + c.len() <= MAX_SET * 4 => {
+                        r.extend(c);
+                        Some(r)
+                    }
+                    _ => None,
+                };
+                exact = match (exact, ci.exact) {
+                    (Some(mut r), Some(c)) if r.len() + c.len() <= MAX_SET => {
+                        r.extend(c);
+                        Some(r)
+                    }
+                    _ => None,
+                };
+            }
+            Info {
+                exact: exact.map(dedup),
+                required: required.map(dedup),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::perlre::translate;
+    use super::*;
+
+    fn lits(re: &str, flags: &str) -> Option<Vec<String>> {
+        let p = Pattern::new(translate(re, flags).expect("translates"), false);
+        p.required_literals().map(|set| {
+            set.into_iter()
+                .map(|s| String::from_utf8_lossy(&s).into_owned())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn extracts_required_literals() {
+        assert_eq!(lits("click here", "i"), Some(vec!["click here".into()]));
+        assert_eq!(
+            lits("\\b(?:viagra|cialis)\\b", "i"),
+            Some(vec!["cialis".into(), "viagra".into()])
+        );
+        assert_eq!(lits("\\d+ dollars", ""), Some(vec![" dollars".into()]));
+        assert_eq!(lits("a.*b", ""), None);
+        assert_eq!(lits("(?:foo)?bar\\w+", ""), Some(vec!["bar".into()]));
+        assert_eq!(
+            lits("free[- ]?money", "i"),
+            Some(vec![
+                "free money".into(),
+                "free-money".into(),
+                "freemoney".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn engines_match_and_bound() {
+        let p = Pattern::new(translate("buy\\s+now", "i").expect("ok"), false);
+        assert!(p.is_match("please BUY  now"));
+        assert!(matches!(p.compiled(), Ok(Compiled::Linear(_))));
+        let p = Pattern::new(translate("foo(?!bar)", "").expect("ok"), false);
+        assert!(p.is_match("foobaz"));
+        assert!(!p.is_match("foobar"));
+        // Catastrophic backtracking is cut off, not run to the end.
+        let p = Pattern::new(translate("^(a+)+\\1$", "").expect("ok"), false);
+        let start = std::time::Instant::now();
+        assert!(!p.is_match(&format!("{}b", "a".repeat(40))));
+        assert!(start.elapsed().as_secs() < 5);
+    }
+}
