@@ -247,7 +247,8 @@ impl Engine {
     /// Overrides one setting by name, for experiments (`mailsift eval --set key=value`): the
     /// Bayes parameters (`unknown_strength`, `unknown_prob`, `min_dev`, `max_tokens`, `ramp`,
     /// `combiner`), the scoring (`required_score`, `bayes_weight`, `bayes_softness`,
-    /// `bayes_map`) and the tokenizer (`pairs` = `none|bigrams|osbN`, `min_word_chars`,
+    /// `bayes_map`, `bayes_tiebreak`), the rules (`rules` = `none|default`, to measure Bayes
+    /// alone) and the tokenizer (`pairs` = `none|bigrams|osbN`, `min_word_chars`,
     /// `max_word_chars`, `all_headers`, `received_hops`, `header_presence`, `urls`, `structure`,
     /// `keep_case`). Tokenizer overrides change the token stream, so they are for fresh models
     /// only.
@@ -272,6 +273,15 @@ impl Engine {
             "bayes_weight" => self.scoring.bayes_weight = parse(key, value)?,
             "bayes_softness" => self.scoring.bayes_softness = parse(key, value)?,
             "bayes_tiebreak" => self.scoring.bayes_tiebreak = parse(key, value)?,
+            "rules" => match value {
+                "none" => self.rules = RuleSet::default(),
+                "default" => self.rules = RuleSet::default_rules(),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "--set rules={value}: expected none or default"
+                    )));
+                }
+            },
             "bayes_map" => {
                 self.scoring.bayes_map = match value {
                     "tanh" => BayesMap::Tanh,
