@@ -1,7 +1,7 @@
 //! Concurrency and crash safety on one database file: classify loops running beside train,
 //! correct and forget loops for the same user lose nothing, count nothing twice and never fail
 //! with a lock error; several processes creating a new store at once agree on one schema; and
-//! SIGKILL at random points during `train` always leaves a store that passes `db check`.
+//! SIGKILL at random points during `train`, `correct` and `forget` always leaves a store that passes `db check`.
 
 mod common;
 
@@ -243,15 +243,17 @@ impl Rng {
 }
 
 #[test]
-fn sigkill_during_train_leaves_a_consistent_store() {
+fn sigkill_during_train_correct_forget_leaves_a_consistent_store() {
     let s = Scratch::new("crash");
     let db = s.path("bayes.db");
     let dir = s.path("mail");
     write_messages(&dir, true, 0..300);
     let dir = dir.to_str().expect("utf-8");
-    let train = |class: &str| {
+    let command = |args: &[&str]| {
         let mut c = cmd(&db);
-        c.args(["-q", "train", class, dir])
+        c.arg("-q")
+            .args(args)
+            .arg(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -269,12 +271,16 @@ fn sigkill_during_train_leaves_a_consistent_store() {
     assert!(status.success());
     let full = start.elapsed().as_millis() as u64;
     let mut rng = Rng::new();
-    let rounds = 16;
+    let rounds = 18;
     let mut killed = 0;
     for round in 0..rounds {
-        // Alternate the class so that later rounds flip every message: a write in every round.
-        let class = if round % 2 == 0 { "spam" } else { "ham" };
-        let mut child: std::process::Child = train(class).spawn().expect("spawn train");
+        // Learn, flip, forget in turn, so that every round writes to every message.
+        let args: &[&str] = match round % 3 {
+            0 => &["train", "spam"],
+            1 => &["correct", "ham"],
+            _ => &["forget"],
+        };
+        let mut child: std::process::Child = command(args).spawn().expect("spawn");
         std::thread::sleep(Duration::from_millis(rng.below(full + full / 4 + 1)));
         if child.try_wait().expect("try_wait").is_none() {
             child.kill().expect("SIGKILL");
@@ -287,7 +293,7 @@ fn sigkill_during_train_leaves_a_consistent_store() {
     }
     eprintln!("{killed} of {rounds} runs killed (a full run takes {full} ms)");
     // After all that, a run to completion gives exact counts.
-    let status = train("ham").status().expect("train");
+    let status = command(&["train", "ham"]).status().expect("train");
     assert!(status.success());
     assert_eq!(user_counts(&db, "(site-wide)"), (0, 300));
     assert_check_ok(&db);

@@ -183,6 +183,37 @@ fn pathological_inputs_pass_through() {
     }
 }
 
+#[test]
+fn training_on_malformed_mail_works_and_forgetting_it_restores_the_store() {
+    let s = Scratch::new("train-malformed");
+    let db = trained_store(&s);
+    let before = stats_rows(&stdout(&run(&db, &["stats"])));
+    // The fixture files one by one, and all of them again as one mbox (with a stray From_ line
+    // and a final message without a newline).
+    let mut mbox = Vec::new();
+    for (i, (_, raw)) in fixtures().iter().enumerate() {
+        mbox.extend_from_slice(
+            format!("From fuzz{i}@example.com Mon Jan  1 00:00:00 2024\n").as_bytes(),
+        );
+        mbox.extend_from_slice(raw);
+        mbox.extend_from_slice(b"\n");
+    }
+    mbox.extend_from_slice(b"From \nFrom: x\n\nlast message, no newline");
+    let mbox_path = s.path("malformed.mbox");
+    std::fs::write(&mbox_path, &mbox).expect("write mbox");
+    let m = mbox_path.to_str().expect("utf-8");
+    for args in [["-q", "train", "spam", FIXTURES], ["-q", "train", "ham", m]] {
+        let o = run(&db, &args);
+        assert_exit("train on malformed mail", &o, 0);
+    }
+    assert_exit("check", &run(&db, &["db", "check"]), 0);
+    // Learn then forget is the identity, whatever the input.
+    assert_exit("forget", &run(&db, &["-q", "forget", FIXTURES]), 0);
+    assert_exit("forget", &run(&db, &["-q", "forget", m]), 0);
+    assert_eq!(stats_rows(&stdout(&run(&db, &["stats"]))), before);
+    assert_exit("check", &run(&db, &["db", "check"]), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Fail-open per database fault, configuration error, panic and timeout
 // ---------------------------------------------------------------------------------------------
@@ -240,6 +271,52 @@ fn corrupt_database_degrades_to_rules() {
     let o = classify(&garbage, &["--fail-open-exit", "0"], MSG);
     assert_exit("garbage, --fail-open-exit 0", &o, 0);
     assert_annotated("garbage, --fail-open-exit 0", MSG, &o.stdout);
+}
+
+#[test]
+fn database_path_that_is_a_directory_degrades_to_rules() {
+    let s = Scratch::new("dir-as-db");
+    let o = classify(&s.0, &[], MSG);
+    assert_exit("directory as --db", &o, 3);
+    assert_annotated("directory as --db", MSG, &o.stdout);
+    assert!(!o.stderr.is_empty());
+}
+
+#[test]
+fn extreme_limits_in_configuration_still_pass_mail_through() {
+    let s = Scratch::new("zero-limits");
+    let db = trained_store(&s);
+    let cfg = s.path("zero.toml");
+    std::fs::write(
+        &cfg,
+        "[limits]\nmax_scan_bytes = 0\nmax_text_bytes = 0\nmax_parts = 0\nmax_mime_depth = 0\n\
+         max_headers = 0\nmax_header_bytes = 0\nmax_urls = 0\nmax_tokens = 0\n",
+    )
+    .expect("write config");
+    let cfg = cfg.to_str().expect("utf-8");
+    for (name, raw) in fixtures() {
+        let o = classify(&db, &["--config", cfg], &raw);
+        assert_exit(&name, &o, 0);
+        assert_annotated(&name, &raw, &o.stdout);
+    }
+}
+
+#[test]
+fn closed_standard_output_exits_74() {
+    let s = Scratch::new("epipe");
+    let mut c = cmd(&s.path("none.db"));
+    c.arg("classify")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    drop(child.stdout.take());
+    let big = synthetic(false, 1).repeat(20_000);
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = std::io::Write::write_all(&mut stdin, &big);
+    drop(stdin);
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(74), "stderr: {}", stderr(&o));
 }
 
 #[test]
@@ -315,44 +392,72 @@ fn locked_database_degrades_after_the_busy_timeout() {
 #[test]
 fn read_only_database_still_classifies() {
     use std::os::unix::fs::PermissionsExt;
-    let s = Scratch::new("readonly");
-    let db = trained_store(&s);
-    let spam = synthetic(true, 3);
-    let trained = classify(&db, &[], &spam);
-    assert_exit("writable", &trained, 0);
-    // File 0444 in a directory 0555, as an unprivileged user: nothing can be created next to it
-    // (no -shm, no -wal).
-    let dir = db.parent().expect("dir").to_owned();
-    let mut c = if is_root() {
-        let uid = 65534;
-        std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).expect("chown dir");
-        std::os::unix::fs::chown(&db, Some(uid), Some(uid)).expect("chown db");
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()]);
-        c
-    } else {
-        std::process::Command::new(bin())
-    };
-    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).expect("chmod db");
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).expect("chmod dir");
-    c.env_remove("MAILSIFT_DB")
-        .env("XDG_CONFIG_HOME", "/nonexistent-mailsift-test")
-        .arg("--db")
-        .arg(&db)
-        .arg("classify");
-    let o = run_with_input(c, &spam);
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
-    assert_exit("read-only", &o, 0);
-    assert!(o.stderr.is_empty(), "read-only: {}", stderr(&o));
-    assert_annotated("read-only", &spam, &o.stdout);
-    // The trained model was really used: same verdict line as with a writable store.
-    let status = |out: &[u8]| {
-        String::from_utf8_lossy(out)
-            .lines()
-            .find(|l| l.starts_with("X-Spam-Status:"))
-            .map(str::to_owned)
-    };
-    assert_eq!(status(&o.stdout), status(&trained.stdout));
+    // File 0444 in a writable directory (SQLite can create the -shm it needs), and in a
+    // directory 0555 (it cannot: no -shm, no -wal), as an unprivileged user.
+    for dir_writable in [true, false] {
+        let label = if dir_writable {
+            "read-only file"
+        } else {
+            "read-only file and directory"
+        };
+        let s = Scratch::new("readonly");
+        let db = trained_store(&s);
+        let spam = synthetic(true, 3);
+        let trained = classify(&db, &[], &spam);
+        assert_exit("writable", &trained, 0);
+        let dir = db.parent().expect("dir").to_owned();
+        let mut c = if is_root() {
+            let uid = 65534;
+            std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).expect("chown dir");
+            std::os::unix::fs::chown(&db, Some(uid), Some(uid)).expect("chown db");
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()]);
+            c
+        } else {
+            std::process::Command::new(bin())
+        };
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).expect("chmod db");
+        let dir_mode = if dir_writable { 0o755 } else { 0o555 };
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode))
+            .expect("chmod dir");
+        c.env_remove("MAILSIFT_DB")
+            .env("XDG_CONFIG_HOME", "/nonexistent-mailsift-test")
+            .arg("--db")
+            .arg(&db)
+            .arg("classify");
+        // As root, file modes stop nothing: the check runs as `nobody` through setpriv
+        // (util-linux), and fails loudly rather than silently passing if that is impossible.
+        let o = run_with_input(c, &spam);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+        assert_exit(label, &o, 0);
+        assert!(o.stderr.is_empty(), "{label}: {}", stderr(&o));
+        assert_annotated(label, &spam, &o.stdout);
+        // The trained model was really used: same verdict line as with a writable store.
+        // The whole X-Spam-Status field, unfolded (long test lists continue on the next line).
+        let status = |out: &[u8]| {
+            let text = String::from_utf8_lossy(out).into_owned();
+            let mut lines = text
+                .lines()
+                .skip_while(|l| !l.starts_with("X-Spam-Status:"));
+            let first = lines.next()?.to_owned();
+            let rest: Vec<&str> = lines
+                .take_while(|l| l.starts_with([' ', '\t']))
+                .map(str::trim)
+                .collect();
+            Some(
+                std::iter::once(first.as_str())
+                    .chain(rest)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        };
+        assert!(
+            status(&trained.stdout).is_some_and(|l| l.contains("BAYES_")),
+            "the trained store should give a Bayes verdict: {:?}",
+            status(&trained.stdout)
+        );
+        assert_eq!(status(&o.stdout), status(&trained.stdout), "{label}");
+    }
 }
 
 #[test]
@@ -488,18 +593,49 @@ fn limits_are_configurable() {
 }
 
 #[test]
-fn no_backtracking_regex_engine_is_linked() {
-    // Rules are matched with the `regex` crate, whose matching time is linear in the input for
-    // every pattern; a backtracking engine could be made to run for hours by one rule.
+fn no_regex_can_backtrack_without_bound() {
+    // Rules are matched with the `regex` crate (linear time). Perl-only constructs
+    // (look-around, back-references) fall back to `fancy-regex`, which backtracks: every
+    // builder of it must set a backtracking limit, and no unbounded engine may be linked.
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
         .expect("Cargo.lock");
-    for engine in ["fancy-regex", "pcre2", "onig", "pcre"] {
+    for engine in ["pcre2", "onig", "pcre"] {
         assert!(
             !lock.contains(&format!("name = \"{engine}\"")),
-            "backtracking regex engine {engine} is a dependency"
+            "unbounded backtracking regex engine {engine} is a dependency"
         );
     }
     assert!(lock.contains("name = \"regex\""));
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../classifier/src/rules/pattern.rs"
+    ))
+    .expect("pattern.rs");
+    let builders = src.matches("fancy_regex::RegexBuilder::new").count();
+    assert!(
+        builders > 0 && src.matches(".backtrack_limit(").count() >= builders,
+        "every fancy-regex builder needs a backtrack limit"
+    );
+    // Behaviour: a catastrophic pattern with look-ahead and a back-reference, against a long
+    // run of 'a's, returns (no match) instead of running for hours.
+    let (rules, issues) = mailsift::rules::RuleSet::load(&[(
+        "evil.cf".to_owned(),
+        "body EVIL_BACKTRACK /^(a|aa)+(?=b)\\1/\nscore EVIL_BACKTRACK 1.0\ndescribe EVIL_BACKTRACK catastrophic\n".to_owned(),
+    )]);
+    assert!(
+        rules.get("EVIL_BACKTRACK").is_some(),
+        "rule must load: {issues:?}"
+    );
+    let msg = format!("Subject: x\n\n{}c\n", "a".repeat(5000));
+    let view = mailsift::MessageView::parse(msg.as_bytes(), &mailsift::Limits::default());
+    let hits = rules.evaluate(
+        &view,
+        &mailsift::rules::EvalContext {
+            bayes_probability: None,
+            now: 0,
+        },
+    );
+    assert!(hits.iter().all(|h| h.name != "EVIL_BACKTRACK"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,6 +665,25 @@ fn incoming_x_spam_headers_are_removed() {
     let header_block = out.split("\n\n").next().unwrap_or("");
     assert_eq!(header_block.matches("X-Spam-Status:").count(), 1, "{out}");
     assert_annotated("spoofed", &raw, &o.stdout);
+}
+
+#[test]
+fn incoming_x_spam_headers_are_never_evidence() {
+    // Neither for Bayes (tokens) nor for the ledger (digest): a forged X-Spam-Status changes
+    // nothing about how a message is judged or learned.
+    let engine = mailsift::Engine::new();
+    let clean = b"From: a@example.com\nSubject: offer\n\nbuy now\n".to_vec();
+    let forged = b"From: a@example.com\nX-Spam-Status: No, score=-100 tests=ALL_TRUSTED\nX-Spam-Flag: NO\nSubject: offer\n\nbuy now\n".to_vec();
+    let (a, b) = (engine.analyze(&clean), engine.analyze(&forged));
+    assert_eq!(a.tokens, b.tokens, "X-Spam-* headers produced tokens");
+    assert_eq!(
+        a.digest, b.digest,
+        "X-Spam-* headers changed the ledger digest"
+    );
+    assert!(
+        !b.view.has_header("X-Spam-Status"),
+        "X-Spam-* headers reached the rules"
+    );
 }
 
 #[test]
@@ -593,10 +748,54 @@ fn database_and_backups_are_owner_only() {
         .output()
         .expect("run");
     assert_exit("backup with umask 000", &o, 0);
-    for p in [db.clone(), backup] {
+    let created_dir = db.parent().expect("dir").to_owned();
+    for p in [db.clone(), backup, created_dir] {
         let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
         assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", p.display());
     }
+}
+
+#[test]
+fn sql_is_never_built_by_string_formatting() {
+    // Every value reaches SQLite as a bound parameter; a format!-built statement would be the
+    // one place a user name, path or header could become SQL.
+    fn scan(dir: &Path, hits: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                scan(&p, hits);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).expect("read source");
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for (i, line) in code.lines().enumerate() {
+                    let l = line.to_ascii_uppercase();
+                    let built = l.contains("FORMAT!(\"")
+                        && [
+                            "SELECT ", "INSERT ", "UPDATE ", "DELETE ", "PRAGMA ", "VACUUM ",
+                            "ATTACH ",
+                        ]
+                        .iter()
+                        .any(|k| l.contains(&format!("FORMAT!(\"{k}")));
+                    let spliced = l.contains("EXECUTE_BATCH(&FORMAT!")
+                        || l.contains("EXECUTE(&FORMAT!")
+                        || l.contains("PREPARE(&FORMAT!")
+                        || l.contains("QUERY_ROW(&FORMAT!");
+                    if built || spliced {
+                        hits.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    let mut hits = Vec::new();
+    for dir in ["../classifier/src", "src"] {
+        scan(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut hits);
+    }
+    assert!(
+        hits.is_empty(),
+        "SQL built from strings:\n{}",
+        hits.join("\n")
+    );
 }
 
 #[test]
@@ -672,7 +871,8 @@ fn backup_reset_restore_round_trip() {
     let s = Scratch::new("backup");
     let db = trained_store(&s);
     let before = stdout(&run(&db, &["stats"]));
-    let backup = s.path("backup.db");
+    // A name SQL would choke on if it were spliced into a statement.
+    let backup = s.path("it's a \"backup\"; DROP TABLE tokens.db");
     let b = backup.to_str().expect("utf-8");
     assert_exit("backup", &run(&db, &["-q", "db", "backup", b]), 0);
     assert_exit(

@@ -13,14 +13,14 @@
 use serde::Deserialize;
 
 use crate::bayes::{BayesParams, BayesResult};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::headers;
 use crate::limits::Limits;
 use crate::message::MessageView;
 use crate::model::TokenCounts;
 use crate::rules::{EvalContext, RuleHit, RuleSet};
 use crate::store::{Action, Digest, LearnOp};
-use crate::tokenize::{Tokenizer, Tokens};
+use crate::tokenize::{Pairs, Tokenizer, Tokens};
 
 /// How rule points and Bayes evidence combine into one score.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -32,15 +32,49 @@ pub struct Scoring {
     pub bayes_weight: f64,
     /// Log-odds scale over which the Bayes contribution saturates.
     pub bayes_softness: f64,
+    /// The curve that maps Bayes log-odds into points.
+    pub bayes_map: BayesMap,
+    /// With [`BayesMap::Indicator`]: the share of the Bayes points that come from the
+    /// log-odds (`Ratio`) rather than from the indicator, to order messages the indicator ties.
+    pub bayes_tiebreak: f64,
+}
+
+/// The curve from Bayes log-odds `x = log_odds / bayes_softness` to a fraction of
+/// `bayes_weight`, in (−1, 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BayesMap {
+    /// `tanh(x)`: saturates (in f64, exactly ±1 beyond |x| ≈ 19).
+    Tanh,
+    /// `x / (1 + |x|)`: saturates slowly and never ties.
+    Ratio,
+    /// Robinson's indicator `2p − 1` (p = [`BayesResult::probability`]), which is near 0 when
+    /// the message has strong evidence both ways, with `Ratio` × 1e-3 added to break its ties
+    /// at ±1 (see [`Scoring::bayes_tiebreak`]).
+    Indicator,
+}
+
+impl BayesMap {
+    fn apply(self, x: f64, probability: f64, tiebreak: f64) -> f64 {
+        let ratio = x / (1.0 + x.abs());
+        match self {
+            BayesMap::Tanh => x.tanh(),
+            BayesMap::Ratio => ratio,
+            BayesMap::Indicator => (2.0 * probability - 1.0) * (1.0 - tiebreak) + tiebreak * ratio,
+        }
+    }
 }
 
 impl Default for Scoring {
     fn default() -> Self {
-        // Provenance: corpora/EXPERIMENTS.md ("bayes mapping").
+        // Provenance: corpora/EXPERIMENTS.md. Indicator over tanh: E3; weight 12 and
+        // tiebreak 0.3 with the default rules (required 5, SpamAssassin's): E11.
         Scoring {
             required_score: 5.0,
-            bayes_weight: 8.0,
+            bayes_weight: 12.0,
             bayes_softness: 20.0,
+            bayes_map: BayesMap::Indicator,
+            bayes_tiebreak: 0.3,
         }
     }
 }
@@ -210,6 +244,97 @@ impl Engine {
         }
     }
 
+    /// Overrides one setting by name, for experiments (`mailsift eval --set key=value`): the
+    /// Bayes parameters (`unknown_strength`, `unknown_prob`, `min_dev`, `max_tokens`, `ramp`,
+    /// `combiner`), the scoring (`required_score`, `bayes_weight`, `bayes_softness`,
+    /// `bayes_map`, `bayes_tiebreak`), the rules (`rules` = `none|default`, to measure Bayes
+    /// alone) and the tokenizer (`pairs` = `none|bigrams|osbN`, `min_word_chars`,
+    /// `max_word_chars`, `all_headers`, `received_hops`, `header_presence`, `urls`, `structure`,
+    /// `keep_case`). Tokenizer overrides change the token stream, so they are for fresh models
+    /// only.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value
+                .parse()
+                .map_err(|e| Error::Config(format!("--set {key}={value}: {e}")))
+        }
+        let mut tok = self.tokenizer.config().clone();
+        match key {
+            "unknown_strength" => self.bayes.unknown_strength = parse(key, value)?,
+            "unknown_prob" => self.bayes.unknown_prob = parse(key, value)?,
+            "min_dev" => self.bayes.min_dev = parse(key, value)?,
+            "max_tokens" => self.bayes.max_tokens = parse(key, value)?,
+            "ramp" => self.bayes.ramp = parse(key, value)?,
+            "combiner" => self.bayes.combiner = parse(key, value)?,
+            "required_score" => self.scoring.required_score = parse(key, value)?,
+            "bayes_weight" => self.scoring.bayes_weight = parse(key, value)?,
+            "bayes_softness" => self.scoring.bayes_softness = parse(key, value)?,
+            "bayes_tiebreak" => self.scoring.bayes_tiebreak = parse(key, value)?,
+            "rules" => match value {
+                "none" => self.rules = RuleSet::default(),
+                "default" => self.rules = RuleSet::default_rules(),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "--set rules={value}: expected none or default"
+                    )));
+                }
+            },
+            "bayes_map" => {
+                self.scoring.bayes_map = match value {
+                    "tanh" => BayesMap::Tanh,
+                    "ratio" => BayesMap::Ratio,
+                    "indicator" => BayesMap::Indicator,
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "--set bayes_map={value}: expected tanh, ratio or indicator"
+                        )));
+                    }
+                }
+            }
+            "pairs" => {
+                tok.pairs = match value {
+                    "none" => Pairs::None,
+                    "bigrams" => Pairs::Bigrams,
+                    _ => match value.strip_prefix("osb") {
+                        Some(n) => Pairs::Osb {
+                            window: parse(key, n)?,
+                        },
+                        None => {
+                            return Err(Error::Config(format!(
+                                "--set pairs={value}: expected none, bigrams or osbN"
+                            )));
+                        }
+                    },
+                }
+            }
+            "min_word_chars" => tok.min_word_chars = parse(key, value)?,
+            "max_word_chars" => tok.max_word_chars = parse(key, value)?,
+            "all_headers" => tok.all_headers = parse(key, value)?,
+            "received_hops" => tok.received_hops = parse(key, value)?,
+            "header_presence" => tok.header_presence = parse(key, value)?,
+            "urls" => tok.urls = parse(key, value)?,
+            "structure" => tok.structure = parse(key, value)?,
+            "keep_case" => tok.keep_case = parse(key, value)?,
+            "body_share" => self.bayes.body_share = parse(key, value)?,
+            "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
+            "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
+            "pools" => {
+                self.bayes.pools = parse(key, value)?;
+                tok.mark_pools = self.bayes.pools;
+            }
+            _ => {
+                return Err(Error::Config(format!(
+                    "--set {key}: unknown setting (see Engine::set for the list)"
+                )));
+            }
+        }
+        self.tokenizer = Tokenizer::new(tok);
+        Ok(())
+    }
+
     /// Parses, tokenizes and digests a message. Never fails, never panics.
     pub fn analyze(&self, raw: &[u8]) -> Analysis {
         let view = MessageView::parse(raw, &self.limits);
@@ -249,7 +374,13 @@ impl Engine {
         let bayes_points = if bayes.evidence.is_empty() {
             0.0
         } else {
-            bayes.confidence * s.bayes_weight * (bayes.log_odds / s.bayes_softness.max(1e-9)).tanh()
+            bayes.confidence
+                * s.bayes_weight
+                * s.bayes_map.apply(
+                    bayes.log_odds / s.bayes_softness.max(1e-9),
+                    bayes.probability,
+                    s.bayes_tiebreak.clamp(0.0, 1.0),
+                )
         };
         let rule_points: f64 = hits.iter().map(|h| h.score).sum();
         let score = rule_points + bayes_points;
@@ -305,6 +436,55 @@ mod tests {
             folded.replace("\n\t", "").replace(' ', ""),
             long.replace(' ', "")
         );
+    }
+
+    #[test]
+    fn indicator_points_keep_ranking_past_saturation() {
+        let engine = Engine::default();
+        let result = |probability: f64, log_odds: f64| BayesResult {
+            probability,
+            log_odds,
+            confidence: 1.0,
+            evidence: vec![crate::bayes::TokenEvidence {
+                hash: 1,
+                prob: 0.99,
+                counts: crate::bayes::Counts { spam: 1, ham: 0 },
+            }],
+            tokens_seen: 1,
+        };
+        let strong = engine.combine(result(1.0, 400.0), Vec::new());
+        let stronger = engine.combine(result(1.0, 800.0), Vec::new());
+        let unsure = engine.combine(result(0.5, 30.0), Vec::new());
+        let hammy = engine.combine(result(0.0, -400.0), Vec::new());
+        assert!(
+            stronger.score > strong.score,
+            "{} {}",
+            stronger.score,
+            strong.score
+        );
+        assert!(strong.score > unsure.score && unsure.score > 0.0);
+        assert!(hammy.score < 0.0);
+        assert!(stronger.score < engine.scoring.bayes_weight);
+        // No evidence, no points.
+        let none = engine.combine(BayesResult::neutral(), Vec::new());
+        assert_eq!(none.score, 0.0);
+    }
+
+    #[test]
+    fn experiment_overrides() {
+        let mut engine = Engine::default();
+        engine.set("min_dev", "0.2").expect("min_dev");
+        engine.set("bayes_map", "tanh").expect("bayes_map");
+        engine.set("pairs", "osb3").expect("pairs");
+        engine.set("pools", "false").expect("pools");
+        assert_eq!(engine.bayes.min_dev, 0.2);
+        assert_eq!(engine.scoring.bayes_map, BayesMap::Tanh);
+        assert_eq!(engine.tokenizer.config().pairs, Pairs::Osb { window: 3 });
+        assert!(!engine.bayes.pools && !engine.tokenizer.config().mark_pools);
+        for (k, v) in [("min_dev", "x"), ("bogus", "1"), ("pairs", "trigrams")] {
+            let err = engine.set(k, v).expect_err(k).to_string();
+            assert!(err.contains(k), "{err}");
+        }
     }
 
     #[test]

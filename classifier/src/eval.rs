@@ -3,8 +3,9 @@
 //! For each message of an index (`spam|ham PATH` per line, in order): classify it against the
 //! model trained so far, record `PATH SCORE VERDICT`, then train on its gold label — every
 //! message ([`TrainMode::All`]), only misclassified ones ([`TrainMode::Error`]), or those
-//! misclassified or within a margin of the threshold ([`TrainMode::Thick`]). The model starts
-//! empty.
+//! misclassified or within a margin of the threshold ([`TrainMode::Thick`]); the error-driven
+//! modes also train the first message of each class, since Bayes has no say until both classes
+//! are trained. The model starts empty.
 //!
 //! Parsing and tokenizing do not depend on the model, so they run ahead in parallel (rayon)
 //! in bounded chunks; only the Bayes lookup, the verdict and the training step are sequential.
@@ -18,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::engine::{Analysis, Engine};
 use crate::error::{Error, Result};
-use crate::model::MemoryModel;
+use crate::model::{MemoryModel, TokenCounts};
 use crate::rules::RuleHit;
 use crate::store::{Action, Class, Store};
 
@@ -121,8 +122,8 @@ pub fn run(
     let threshold = engine.scoring.required_score;
     let uses_bayes = engine.rules.uses_bayes();
     // Chunks bound memory; 512 messages keep both cores busy between sequential phases.
-    let analyse = |chunk: &[IndexEntry]| -> Vec<(Analysis, Vec<RuleHit>)> {
-        chunk
+    for chunk in index.chunks(512) {
+        let analysed: Vec<(Analysis, Vec<RuleHit>)> = chunk
             .par_iter()
             .map(|e| {
                 let bytes = std::fs::read(&e.path).unwrap_or_default();
@@ -134,49 +135,46 @@ pub fn run(
                 };
                 (a, hits)
             })
-            .collect()
-    };
-    let chunks: Vec<&[IndexEntry]> = index.chunks(512).collect();
-    let mut ahead = chunks.first().map(|c| analyse(c));
-    for (i, chunk) in chunks.iter().enumerate() {
-        let analysed = ahead.take().unwrap_or_default();
-        // The next chunk is analysed while this one is classified and trained on, in order.
-        std::thread::scope(|s| -> Result<()> {
-            let next = chunks.get(i + 1).map(|&c| s.spawn(move || analyse(c)));
-            for (entry, (analysis, hits)) in chunk.iter().zip(analysed) {
-                let bayes = engine.bayes(&analysis, &model)?;
-                let hits = if uses_bayes {
-                    engine.rule_hits(&analysis, Some(&bayes))
-                } else {
-                    hits
-                };
-                let verdict = engine.combine(bayes, hits);
-                let record = Record {
-                    gold: entry.gold,
-                    score: verdict.score,
-                    spam: verdict.is_spam,
-                };
-                on_result(entry, &record).map_err(|source| Error::Io {
-                    context: "cannot write results".into(),
-                    source,
-                })?;
-                let wrong = record.spam != (entry.gold == Class::Spam);
-                let train = match mode {
-                    TrainMode::All => true,
-                    TrainMode::Error => wrong,
-                    TrainMode::Thick { margin } => {
-                        wrong || (record.score - threshold).abs() < margin
-                    }
-                };
-                if train {
-                    model.apply(&analysis.op(Action::Learn(entry.gold)));
-                    trained += 1;
+            .collect();
+        for (entry, (analysis, hits)) in chunk.iter().zip(analysed) {
+            let bayes = engine.bayes(&analysis, &model)?;
+            let hits = if uses_bayes {
+                engine.rule_hits(&analysis, Some(&bayes))
+            } else {
+                hits
+            };
+            let verdict = engine.combine(bayes, hits);
+            let record = Record {
+                gold: entry.gold,
+                score: verdict.score,
+                spam: verdict.is_spam,
+            };
+            on_result(entry, &record).map_err(|source| Error::Io {
+                context: "cannot write results".into(),
+                source,
+            })?;
+            let wrong = record.spam != (entry.gold == Class::Spam);
+            // Bayes has no confidence until both classes are trained, and the verdict leans
+            // ham, so error-driven modes would otherwise never learn a ham: a class the model
+            // has not seen yet is always trained.
+            let totals = model.totals();
+            let unseen = match entry.gold {
+                Class::Spam => totals.spam == 0,
+                Class::Ham => totals.ham == 0,
+            };
+            let train = match mode {
+                TrainMode::All => true,
+                TrainMode::Error => wrong || unseen,
+                TrainMode::Thick { margin } => {
+                    wrong || unseen || (record.score - threshold).abs() < margin
                 }
-                records.push(record);
+            };
+            if train {
+                model.apply(&analysis.op(Action::Learn(entry.gold)));
+                trained += 1;
             }
-            ahead = next.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            Ok(())
-        })?;
+            records.push(record);
+        }
     }
     Ok(Run {
         records,
@@ -318,6 +316,36 @@ mod tests {
 
     fn r(gold: Class, score: f64, spam: bool) -> Record {
         Record { gold, score, spam }
+    }
+
+    #[test]
+    fn error_driven_modes_train_the_first_of_each_class() {
+        let dir = std::env::temp_dir().join(format!("mailsift-eval-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut index = Vec::new();
+        for i in 0..6 {
+            let (gold, body) = if i % 2 == 0 {
+                (Class::Ham, "lunch meeting agenda notes")
+            } else {
+                (Class::Spam, "cheap pills viagra casino")
+            };
+            let path = dir.join(format!("{i}.eml"));
+            std::fs::write(&path, format!("Subject: m{i}\n\n{body} {i}\n")).expect("write");
+            index.push(IndexEntry {
+                gold,
+                name: format!("{i}.eml"),
+                path,
+            });
+        }
+        let engine = Engine::default();
+        let run_error = run(&engine, &index, TrainMode::Error, |_, _| Ok(())).expect("run");
+        let totals = run_error.model.totals();
+        // Without the first-of-class rule no ham would ever be trained (the untrained model
+        // says ham, which is right for ham).
+        assert!(totals.ham >= 1 && totals.spam >= 1, "{totals:?}");
+        let run_all = run(&engine, &index, TrainMode::All, |_, _| Ok(())).expect("run");
+        assert_eq!(run_all.trained, 6);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -754,17 +754,17 @@ impl Store {
             )));
         }
         create_owner_only(dest)?;
-        let escaped = dest.to_string_lossy().replace('\'', "''");
+        let name = dest.to_str().ok_or_else(|| {
+            Error::Config(format!(
+                "{} is not a UTF-8 path: choose another backup file name",
+                dest.display()
+            ))
+        })?;
+        // The file name is a bound parameter, never spliced into SQL. Into an empty file, so it
+        // is owner-only from the first byte.
         self.conn
-            .execute_batch(&format!("VACUUM INTO '{escaped}'"))
-            .or_else(|e| {
-                // VACUUM INTO refuses an existing (even empty) file on some versions: retry after
-                // removing our placeholder.
-                let _ = std::fs::remove_file(dest);
-                self.conn
-                    .execute_batch(&format!("VACUUM INTO '{escaped}'"))
-                    .map_err(|_| e)
-            })?;
+            .execute("VACUUM INTO ?1", [name])
+            .map_err(|e| map_write_error(e, dest, 0))?;
         restrict_permissions(dest)?;
         Ok(())
     }
@@ -931,7 +931,15 @@ impl Store {
 /// Creates an empty file readable and writable by its owner only.
 fn create_owner_only(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        // Directories we create are private too (existing ones are left as they are).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(|source| Error::Io {
             context: format!("cannot create directory {}", dir.display()),
             source,
         })?;

@@ -20,7 +20,7 @@ use crate::message::{Mailbox, MessageView, TextKind, TransferEncoding};
 use crate::url::registrable_domain;
 
 /// The version of the token stream. Stored in the database; bump on every change.
-pub const TOKENIZER_VERSION: u32 = 1;
+pub const TOKENIZER_VERSION: u32 = 3;
 
 /// How word pairs are formed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,15 +49,38 @@ pub struct TokenizerConfig {
     pub max_word_chars: usize,
     /// Tokenize the words of all other header values under `h:<name>:`.
     pub all_headers: bool,
+    /// `Received` hops looked at (`rcvd:` and `ip:` tokens), outermost first.
+    pub received_hops: usize,
+    /// Emit `hdr:<name>` for each header field present.
+    pub header_presence: bool,
+    /// Emit URL tokens (`url:`, `urlp:`, `urls:`).
+    pub urls: bool,
+    /// Emit structure tokens (`meta:`, `html:`, `att:`).
+    pub structure: bool,
+    /// Keep the case of words (otherwise they are lower-cased).
+    pub keep_case: bool,
+    /// Mark each hash with its pool ([`HEADER_POOL_BIT`]) for Bayes's per-pool combining.
+    pub mark_pools: bool,
+    /// Put URL tokens in the body pool rather than the header pool.
+    pub urls_in_body_pool: bool,
 }
 
 impl Default for TokenizerConfig {
     fn default() -> Self {
         TokenizerConfig {
             pairs: Pairs::Bigrams,
-            min_word_chars: 2,
-            max_word_chars: 40,
+            // min 3 / max 20 over 2 / 40: corpora/EXPERIMENTS.md E7.
+            min_word_chars: 3,
+            max_word_chars: 20,
             all_headers: true,
+            received_hops: 8,
+            header_presence: true,
+            urls: true,
+            structure: true,
+            keep_case: false,
+            // v3: hashes carry their pool (corpora/EXPERIMENTS.md E8).
+            mark_pools: true,
+            urls_in_body_pool: false,
         }
     }
 }
@@ -91,6 +114,19 @@ pub fn hash_token(token: &str) -> u64 {
     xxh3_64(token.as_bytes())
 }
 
+/// With [`TokenizerConfig::mark_pools`], the top bit of a token hash says which pool it is in:
+/// set for namespaced tokens (headers, URLs, structure), clear for body words and pairs.
+pub const HEADER_POOL_BIT: u64 = 1 << 63;
+
+fn pooled_hash(token: &str, namespaced: bool, mark: bool) -> u64 {
+    let h = hash_token(token);
+    match (mark, namespaced) {
+        (false, _) => h,
+        (true, true) => h | HEADER_POOL_BIT,
+        (true, false) => h & !HEADER_POOL_BIT,
+    }
+}
+
 /// Turns a view into tokens.
 #[derive(Debug, Clone, Default)]
 pub struct Tokenizer {
@@ -111,7 +147,10 @@ impl Tokenizer {
     /// The distinct token hashes of a message, at most `max_tokens` of them.
     pub fn tokens(&self, view: &MessageView, max_tokens: usize) -> Tokens {
         let mut hashes = Vec::with_capacity(1024);
-        self.emit(view, &mut |t: &str| hashes.push(hash_token(t)));
+        let mark = self.config.mark_pools;
+        self.emit_pooled(view, &mut |t: &str, ns: bool| {
+            hashes.push(pooled_hash(t, ns, mark))
+        });
         hashes.sort_unstable();
         hashes.dedup();
         hashes.truncate(max_tokens);
@@ -121,7 +160,10 @@ impl Tokenizer {
     /// The distinct tokens with their text, sorted by hash (for `explain`).
     pub fn tokens_with_text(&self, view: &MessageView, max_tokens: usize) -> Vec<(u64, String)> {
         let mut out: Vec<(u64, String)> = Vec::with_capacity(1024);
-        self.emit(view, &mut |t: &str| out.push((hash_token(t), t.to_owned())));
+        let mark = self.config.mark_pools;
+        self.emit_pooled(view, &mut |t: &str, ns: bool| {
+            out.push((pooled_hash(t, ns, mark), t.to_owned()))
+        });
         out.sort_unstable_by_key(|(h, _)| *h);
         out.dedup_by_key(|(h, _)| *h);
         out.truncate(max_tokens);
@@ -130,16 +172,27 @@ impl Tokenizer {
 
     /// Calls `sink` with every token of the message (with repeats).
     pub fn emit(&self, view: &MessageView, sink: &mut dyn FnMut(&str)) {
+        self.emit_pooled(view, &mut |t: &str, _| sink(t));
+    }
+
+    /// Like [`Tokenizer::emit`], also saying whether each token is namespaced.
+    fn emit_pooled(&self, view: &MessageView, sink: &mut dyn FnMut(&str, bool)) {
         let mut buf = String::with_capacity(128);
+        let url_body = self.config.urls_in_body_pool;
         let mut emit = |prefix: &str, value: &str| {
             buf.clear();
             buf.push_str(prefix);
             buf.push_str(value);
-            sink(&buf);
+            let body = prefix.is_empty() || (url_body && prefix.starts_with("url"));
+            sink(&buf, !body);
         };
         self.headers(view, &mut emit);
-        self.urls(view, &mut emit);
-        self.structure(view, &mut emit);
+        if self.config.urls {
+            self.urls(view, &mut emit);
+        }
+        if self.config.structure {
+            self.structure(view, &mut emit);
+        }
         let mut words: Vec<String> = Vec::with_capacity(512);
         for part in &view.text_parts {
             words.clear();
@@ -179,7 +232,7 @@ impl Tokenizer {
                 emit("to:", addr);
             }
         }
-        for hop in view.received.iter().take(8) {
+        for hop in view.received.iter().take(self.config.received_hops) {
             for host in [&hop.from_host, &hop.by_host].into_iter().flatten() {
                 emit("rcvd:", registrable_domain(host));
             }
@@ -204,7 +257,9 @@ impl Tokenizer {
         }
         for field in &view.headers {
             let name = field.name.to_ascii_lowercase();
-            emit("hdr:", &name);
+            if self.config.header_presence {
+                emit("hdr:", &name);
+            }
             match name.as_str() {
                 "content-type" => {
                     let ct = field
@@ -363,8 +418,12 @@ impl Tokenizer {
                 char_bigrams(&text[s..e], out);
             }
             lower.clear();
-            for c in word.chars() {
-                lower.extend(c.to_lowercase());
+            if self.config.keep_case {
+                lower.push_str(word);
+            } else {
+                for c in word.chars() {
+                    lower.extend(c.to_lowercase());
+                }
             }
             let n = lower.chars().count();
             if n < self.config.min_word_chars {
@@ -542,6 +601,41 @@ mod tests {
         let t = texts(&format!("Subject: x\n\n{} 12345678901\n", "a".repeat(60)));
         assert!(t.iter().any(|x| x == "skip:a60"));
         assert!(t.iter().any(|x| x == "num:11"));
+    }
+
+    #[test]
+    fn hashes_carry_their_pool() {
+        let view = MessageView::parse(
+            b"Subject: hello there\n\nbody words here\n",
+            &Limits::default(),
+        );
+        let tok = Tokenizer::default();
+        let with_text = tok.tokens_with_text(&view, usize::MAX);
+        assert!(!with_text.is_empty());
+        let body = ["body", "words", "here", "body words", "words here"];
+        for (h, t) in &with_text {
+            assert_eq!(
+                h & HEADER_POOL_BIT == 0,
+                body.contains(&t.as_str()),
+                "{t:?}"
+            );
+        }
+        let hashes: Vec<u64> = with_text.iter().map(|(h, _)| *h).collect();
+        assert_eq!(tok.tokens(&view, usize::MAX).hashes, hashes);
+        let unmarked = Tokenizer::new(TokenizerConfig {
+            mark_pools: false,
+            ..TokenizerConfig::default()
+        });
+        let plain = unmarked.tokens_with_text(&view, usize::MAX);
+        assert!(plain.iter().all(|(h, t)| *h == hash_token(t)));
+    }
+
+    #[test]
+    fn short_words_are_dropped() {
+        let t = texts("Subject: x\n\nan ox ate the hay\n");
+        assert!(t.iter().any(|x| x == "ate"), "{t:?}");
+        assert!(t.iter().any(|x| x == "the hay"), "{t:?}");
+        assert!(!t.iter().any(|x| x == "an" || x == "ox"), "{t:?}");
     }
 
     #[test]

@@ -38,11 +38,21 @@ pub struct EvalArgs {
     /// Points either side of the threshold that --mode thick trains on.
     #[arg(long, default_value_t = 5.0)]
     pub margin: f64,
+    /// Experiment-only override of one engine setting, KEY=VALUE (repeatable); see
+    /// `Engine::set` and corpora/EXPERIMENTS.md.
+    #[arg(long = "set", value_name = "KEY=VALUE", hide = true)]
+    pub set: Vec<String>,
 }
 
 pub fn run(global: &Global, args: &EvalArgs) -> Result<i32> {
     let config = common::load_config(global)?;
-    let engine = common::engine_from(&config)?;
+    let mut engine = common::engine_from(&config)?;
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
+        engine.set(k.trim(), v.trim())?;
+    }
     let index = eval::read_index(&args.index)?;
     let file = std::fs::File::create(&args.results)
         .with_context(|| format!("cannot create {}", args.results.display()))?;

@@ -319,9 +319,13 @@ pub(crate) static EVALS: &[EvalDef] = &[
         name: "check_for_uppercase",
         signature: "(min_pct, max_pct)",
         doc: "The percentage of upper-case letters among the letters of the visible body \
-              (not the Subject) is in [min, max). Bodies under 200 letters never hit.",
+              (not the Subject) is in [min, max]. Bodies under 200 letters never hit.",
         check: range_args,
-        run: |e, a| uppercase_pct(e.view).is_some_and(|p| in_range(p, a, 0)),
+        run: |e, a| {
+            uppercase_pct(e.view).is_some_and(|p| {
+                p >= num(a, 0) && p <= a.get(1).and_then(|x| x.num().ok()).unwrap_or(f64::INFINITY)
+            })
+        },
     },
     EvalDef {
         name: "recipient_count",
@@ -365,7 +369,7 @@ pub(crate) static EVALS: &[EvalDef] = &[
         name: "obfuscated_words",
         signature: "(min)",
         doc: "At least min words are written to dodge word filters: letters split by a \
-              repeated separator (v.i.a.g.r.a, F R E E), or digits and '$' standing in for \
+              repeated separator (v.i.a.g.r.a, F R E E M E), or digits and '$' standing in for \
               letters inside a word (m0rtgage, ca$h).",
         check: one_num,
         run: |e, a| {
@@ -514,7 +518,19 @@ fn qp_long_line(v: &MessageView) -> bool {
         && v.raw
             .lines()
             .skip_while(|l| !l.trim().is_empty())
-            .any(|l| l.trim_end().len() > 76 && !l.contains(' ') && l.contains('='))
+            .any(|l| l.trim_end().len() > 76 && has_qp_escape(l))
+}
+
+/// True if the line holds a quoted-printable escape (`=3D`, `=20`, ...).
+fn has_qp_escape(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.windows(3).any(|w| {
+        w[0] == b'='
+            && w[1].is_ascii_hexdigit()
+            && w[2].is_ascii_hexdigit()
+            && !w[1].is_ascii_lowercase()
+            && !w[2].is_ascii_lowercase()
+    })
 }
 
 fn words(s: &str) -> HashSet<String> {
@@ -782,8 +798,9 @@ mod tests {
     #[test]
     fn obfuscation_counter() {
         assert_eq!(obfuscated_word_count("buy v.i.a.g.r.a now"), 1);
-        assert_eq!(obfuscated_word_count("F R E E offer"), 1);
-        assert_eq!(obfuscated_word_count("cheap m0rtgage and ca$h"), 2);
+        assert_eq!(obfuscated_word_count("F R E E M O N E Y offer"), 1);
+        assert_eq!(obfuscated_word_count("F R E E offer"), 0);
+        assert_eq!(obfuscated_word_count("cheap m0rtgage and ca$hback"), 2);
         assert_eq!(
             obfuscated_word_count("the U.S.A. uses win32 mp3 and IPv4, a b c"),
             0

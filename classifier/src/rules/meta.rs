@@ -318,17 +318,14 @@ impl Expr {
                                     x / y
                                 }
                             }
-                            Op::Or | Op::And => unreachable_zero(),
+                            // Handled above, with short-circuiting.
+                            Op::Or | Op::And => 0.0,
                         }
                     }
                 }
             }
         }
     }
-}
-
-fn unreachable_zero() -> f64 {
-    0.0
 }
 
 #[cfg(test)]

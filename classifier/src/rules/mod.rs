@@ -37,8 +37,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::AhoCorasick;
-
 use crate::message::MessageView;
 use evals::{Arg, EvalDef};
 use meta::Expr;
@@ -47,6 +45,50 @@ use pattern::Pattern;
 
 /// The default rule set, embedded in the binary.
 pub const DEFAULT_RULES: &str = include_str!("../../rules/default.cf");
+
+/// The default rules' prefilter literals, computed ahead of time (a test keeps the file
+/// current; regenerate with `MAILSIFT_UPDATE_PREFILTER=1 cargo test -p mailsift-classifier
+/// prefilter_table`). Saves parsing every regex at start-up; an entry is used only when its
+/// fingerprint matches the loaded rule's pattern, so a stale table costs time, never accuracy.
+const DEFAULT_PREFILTER: &str = include_str!("../../rules/default.prefilter");
+
+/// Parses a prefilter table: `NAME<TAB>FINGERPRINT<TAB>HEX HEX ...` or `... <TAB>-`.
+/// Rule name → (pattern fingerprint, literals or `None` for "always run").
+type PrefilterTable<'a> = HashMap<&'a str, (u64, Option<Vec<Vec<u8>>>)>;
+
+fn parse_prefilter_table(text: &str) -> PrefilterTable<'_> {
+    let mut out = HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let mut f = line.split('\t');
+        let (Some(name), Some(fp), Some(lits)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let Ok(fp) = u64::from_str_radix(fp, 16) else {
+            continue;
+        };
+        let lits = if lits == "-" {
+            None
+        } else {
+            let decoded: Option<Vec<Vec<u8>>> = lits.split(' ').map(unhex).collect();
+            match decoded {
+                Some(d) => Some(d),
+                None => continue,
+            }
+        };
+        out.insert(name, (fp, lits));
+    }
+    out
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
 
 /// What a rule looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -300,6 +342,8 @@ struct Inner {
     index: HashMap<String, usize>,
     sources: Vec<Source>,
     issues: Vec<LintIssue>,
+    /// Precomputed prefilter literals (the default set's table), if any.
+    precomputed: Option<&'static str>,
     prepared: OnceLock<Prepared>,
 }
 
@@ -310,7 +354,7 @@ struct Group {
     filtered: Vec<usize>,
     /// Rules that always run.
     always: Vec<usize>,
-    ac: Option<AhoCorasick>,
+    ac: Option<LitIndex>,
     /// pattern id → index into `filtered`.
     owner: Vec<usize>,
 }
@@ -396,6 +440,9 @@ impl RuleSet {
                     index,
                     sources,
                     issues: issues.clone(),
+                    // Entries are checked by fingerprint, so the default table is safe to
+                    // offer to any rule set that includes the default rules.
+                    precomputed: Some(DEFAULT_PREFILTER),
                     prepared: OnceLock::new(),
                 }),
             },
@@ -548,6 +595,33 @@ impl RuleSet {
         out
     }
 
+    /// The prefilter table for this rule set, in the format of `rules/default.prefilter`.
+    #[doc(hidden)]
+    pub fn prefilter_table(&self) -> String {
+        let mut out = String::from(
+            "# mailsift prefilter literals: NAME, pattern fingerprint, hex literals ('-': none).\n\
+             # Generated; see DEFAULT_PREFILTER in classifier/src/rules/mod.rs.\n",
+        );
+        for r in &self.inner.rules {
+            if let Test::Header { pattern, .. } | Test::Regex(pattern) = &r.test {
+                let lits = match pattern.required_literals() {
+                    None => "-".to_owned(),
+                    Some(l) => l
+                        .iter()
+                        .map(|x| x.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                };
+                out.push_str(&format!(
+                    "{}\t{:016x}\t{lits}\n",
+                    r.name,
+                    pattern.fingerprint()
+                ));
+            }
+        }
+        out
+    }
+
     /// How many rules use the backtracking engine and how many regexes are compiled so far.
     pub fn engine_stats(&self) -> EngineStats {
         let mut s = EngineStats::default();
@@ -592,33 +666,36 @@ impl RuleSet {
                 });
             }
         }
+        let table = self
+            .inner
+            .precomputed
+            .map(parse_prefilter_table)
+            .unwrap_or_default();
+        let literals = |r: &Rule, p: &Pattern| -> Option<Vec<Vec<u8>>> {
+            match table.get(r.name.as_str()) {
+                Some((fp, lits)) if *fp == p.fingerprint() => lits.clone(),
+                _ => p.required_literals(),
+            }
+        };
         let direct = (0..n)
             .filter(|&i| {
                 !matches!(self.inner.rules[i].test, Test::Meta(_)) && !self.inner.rules[i].disabled
             })
             .collect();
         let metas = self.meta_order();
-        let mut groups: HashMap<RuleKind, (Vec<usize>, Vec<usize>, Vec<Vec<u8>>, Vec<usize>)> =
-            HashMap::new();
+        /// Per kind while building: (filtered rules, always-run rules, literals, literal owner).
+        type Building = (Vec<usize>, Vec<usize>, Vec<Vec<u8>>, Vec<usize>);
+        let mut groups: HashMap<RuleKind, Building> = HashMap::new();
         let mut header_lits = HashMap::new();
         for (i, r) in self.inner.rules.iter().enumerate() {
             if r.disabled {
                 continue;
             }
-            let t0 = std::time::Instant::now();
             let lits = match &r.test {
-                Test::Regex(p) => p.required_literals(),
-                Test::Header { pattern, .. } => pattern.required_literals(),
+                Test::Regex(p) => literals(r, p),
+                Test::Header { pattern, .. } => literals(r, pattern),
                 _ => None,
             };
-            if std::env::var_os("MAILSIFT_PROFILE").is_some() {
-                eprintln!(
-                    "PREP {} {:?} {}",
-                    r.name,
-                    t0.elapsed(),
-                    lits.as_ref().map_or(0, Vec::len)
-                );
-            }
             match &r.test {
                 Test::Regex(_) => {
                     let g = groups.entry(r.kind).or_default();
@@ -646,26 +723,7 @@ impl RuleSet {
             let Some((filtered, always, lits, owner)) = groups.remove(&k) else {
                 return Group::default();
             };
-            let ac = if lits.is_empty() {
-                None
-            } else {
-                aho_corasick::AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .build(&lits)
-                    .ok()
-            };
-            // If the automaton cannot be built, every rule runs.
-            if ac.is_none() && !filtered.is_empty() {
-                let mut always = always;
-                always.extend(filtered);
-                always.sort_unstable();
-                return Group {
-                    filtered: Vec::new(),
-                    always,
-                    ac: None,
-                    owner: Vec::new(),
-                };
-            }
+            let ac = (!lits.is_empty()).then(|| LitIndex::new(&lits));
             Group {
                 filtered,
                 always,
@@ -673,11 +731,12 @@ impl RuleSet {
                 owner,
             }
         };
+        let body = take(RuleKind::Body);
         Prepared {
             needed,
             direct,
             metas,
-            body: take(RuleKind::Body),
+            body,
             rawbody: take(RuleKind::RawBody),
             full: take(RuleKind::Full),
             uri: take(RuleKind::Uri),
@@ -779,23 +838,21 @@ impl RuleSet {
                 continue;
             }
             let hay = texts.get(text);
-            for m in ac.find_overlapping_iter(hay.as_bytes()) {
-                let rule = group.filtered[group.owner[m.pattern().as_usize()]];
+            ac.scan(hay.as_bytes(), |id| {
+                let rule = group.filtered[group.owner[id]];
                 candidate[rule] = true;
-            }
+            });
         }
         for group in [&prep.body, &prep.rawbody, &prep.full, &prep.uri] {
             for &i in &group.always {
                 candidate[i] = true;
             }
         }
-        let profile = std::env::var_os("MAILSIFT_PROFILE").is_some();
         let mut hcache: HashMap<&str, (Option<String>, Option<String>)> = HashMap::new();
         for &i in &prep.direct {
             if !wanted(i) {
                 continue;
             }
-            let t0 = std::time::Instant::now();
             let r = &self.inner.rules[i];
             counts[i] = match &r.test {
                 Test::Regex(p) => {
@@ -845,9 +902,6 @@ impl RuleSet {
                 Test::Eval { def, args } => u32::from(def.run(&env, args)),
                 Test::Meta(_) => 0,
             };
-            if profile {
-                eprintln!("RUN {} {}", r.name, t0.elapsed().as_nanos());
-            }
         }
         for &i in &prep.metas {
             if !wanted(i) || self.inner.rules[i].disabled {
@@ -859,6 +913,79 @@ impl RuleSet {
             }
         }
         counts
+    }
+}
+
+/// The literal prefilter: finds which of a set of short lower-case literals occur in a text,
+/// case-insensitively. Indexed by each literal's first three bytes, with a bitmap to reject most
+/// positions at once. Building it is a few microseconds (an Aho-Corasick automaton over the same
+/// literals takes hundreds, which a one-message process cannot repay); scanning is one
+/// table probe per byte.
+#[derive(Debug, Clone)]
+struct LitIndex {
+    /// Bit per 12-bit hash of a three-byte prefix.
+    bloom: Vec<u64>,
+    /// (prefix, literal, id), sorted by prefix.
+    entries: Vec<([u8; 3], Box<[u8]>, usize)>,
+}
+
+impl LitIndex {
+    fn new(lits: &[Vec<u8>]) -> LitIndex {
+        let mut bloom = vec![0u64; 64];
+        let mut entries = Vec::with_capacity(lits.len());
+        for (id, l) in lits.iter().enumerate() {
+            if l.len() < 3 {
+                continue; // never produced (MIN_PREFILTER_LEN is 3)
+            }
+            let key = [
+                l[0].to_ascii_lowercase(),
+                l[1].to_ascii_lowercase(),
+                l[2].to_ascii_lowercase(),
+            ];
+            let h = Self::hash(key);
+            bloom[h >> 6] |= 1 << (h & 63);
+            entries.push((key, l.to_ascii_lowercase().into_boxed_slice(), id));
+        }
+        entries.sort_by_key(|e| e.0);
+        LitIndex { bloom, entries }
+    }
+
+    fn hash(k: [u8; 3]) -> usize {
+        let x = u32::from(k[0]) << 16 | u32::from(k[1]) << 8 | u32::from(k[2]);
+        (x.wrapping_mul(0x9E37_79B1) >> 20) as usize & 4095
+    }
+
+    /// Calls `found` with the id of every literal that occurs in `hay` (possibly repeatedly).
+    fn scan(&self, hay: &[u8], mut found: impl FnMut(usize)) {
+        if hay.len() < 3 {
+            return;
+        }
+        for i in 0..hay.len() - 2 {
+            let key = [
+                hay[i].to_ascii_lowercase(),
+                hay[i + 1].to_ascii_lowercase(),
+                hay[i + 2].to_ascii_lowercase(),
+            ];
+            let h = Self::hash(key);
+            if self.bloom[h >> 6] & (1 << (h & 63)) == 0 {
+                continue;
+            }
+            let start = self.entries.partition_point(|e| e.0 < key);
+            for (k, lit, id) in &self.entries[start..] {
+                if *k != key {
+                    break;
+                }
+                let rest = &hay[i..];
+                if rest.len() >= lit.len()
+                    && rest[..lit.len()]
+                        .iter()
+                        .zip(lit.iter())
+                        .all(|(a, b)| a.to_ascii_lowercase() == *b)
+                {
+                    found(*id);
+                }
+            }
+        }
     }
 }
 

@@ -1112,11 +1112,6 @@ impl HeaderTarget {
 }
 
 #[cfg(test)]
-pub(crate) fn for_tests_eval_if(cond: &str) -> Result<bool, String> {
-    eval_if(cond)
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 

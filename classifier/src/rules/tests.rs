@@ -1,1 +1,702 @@
+//! Tests of the rule language, the built-in evals and the default rule set.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
 use super::*;
+use crate::Limits;
+
+fn view(s: &str) -> MessageView {
+    MessageView::parse(s.as_bytes(), &Limits::default())
+}
+
+fn load(text: &str) -> (RuleSet, Vec<LintIssue>) {
+    RuleSet::load(&[("test.cf".to_owned(), text.to_owned())])
+}
+
+fn ctx() -> EvalContext {
+    EvalContext {
+        bayes_probability: None,
+        now: 1_033_466_400, // 2002-10-01 10:00 UTC, the fixtures' era
+    }
+}
+
+/// Names of all rules (sub-rules too) that hit `msg`.
+fn hits(rules: &RuleSet, msg: &str) -> Vec<String> {
+    rules
+        .evaluate_all(&view(msg), &ctx())
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn hit(rules: &str, msg: &str, name: &str) -> bool {
+    let (set, issues) = load(rules);
+    assert!(
+        issues.iter().all(|i| i.severity != Severity::Error),
+        "unexpected errors: {issues:?}"
+    );
+    hits(&set, msg).iter().any(|n| n == name)
+}
+
+const MSG: &str = "From: \"Alice Example\" <alice@example.org>\nTo: bob@example.com\n\
+    Cc: carol@example.net\nSubject: Cheap pills here\nDate: Tue, 1 Oct 2002 10:00:00 +0000\n\
+    Message-Id: <abc@example.org>\nX-Mailer: Foo 1.0\n\nBuy cheap pills now at \
+    http://shop.example.biz/buy today.\n\nSecond paragraph\nwrapped line.\n";
+
+// ------------------------------------------------------------------------------------------
+// The language
+
+#[test]
+fn header_match_negation_and_exists() {
+    assert!(hit("header A Subject =~ /cheap/i", MSG, "A"));
+    assert!(!hit("header A Subject =~ /cheap/", MSG, "A"));
+    assert!(hit("header A Subject !~ /viagra/i", MSG, "A"));
+    assert!(!hit("header A Subject !~ /pills/", MSG, "A"));
+    assert!(hit("header A exists:X-Mailer", MSG, "A"));
+    assert!(!hit("header A exists:X-Nope", MSG, "A"));
+    // A missing header is the empty string, or the if-unset value.
+    assert!(hit("header A X-Nope =~ /^$/", MSG, "A"));
+    assert!(hit(
+        "header A X-Nope =~ /^unset$/ [if-unset: unset]",
+        MSG,
+        "A"
+    ));
+    assert!(hit("header A X-Nope !~ /./", MSG, "A"));
+}
+
+#[test]
+fn header_modifiers_and_pseudo_headers() {
+    assert!(hit(
+        "header A From:addr =~ /^alice\\@example\\.org$/",
+        MSG,
+        "A"
+    ));
+    assert!(hit("header A From:name =~ /^Alice Example$/", MSG, "A"));
+    assert!(hit("header A From:domain =~ /^example\\.org$/", MSG, "A"));
+    assert!(hit("header A From:raw =~ /\"Alice Example\"/", MSG, "A"));
+    assert!(hit("header A ALL =~ /^X-Mailer: Foo/m", MSG, "A"));
+    assert!(hit("header A ToCc =~ /carol/", MSG, "A"));
+    assert!(hit("header A MESSAGEID =~ /abc/", MSG, "A"));
+    let (_, issues) = load("header A From:bogus =~ /x/");
+    assert!(issues[0].message.contains("':bogus'"), "{issues:?}");
+}
+
+#[test]
+fn body_rawbody_uri_full() {
+    assert!(hit("body A /cheap pills now/", MSG, "A"));
+    // The Subject is part of the body.
+    assert!(hit("body A /^Cheap pills here$/", MSG, "A"));
+    // Paragraphs are one line each: a wrapped line matches across the break.
+    assert!(hit("body A /^Second paragraph wrapped line\\.$/", MSG, "A"));
+    assert!(hit("rawbody A /paragraph\\nwrapped/", MSG, "A"));
+    assert!(hit(
+        "uri A /^http:\\/\\/shop\\.example\\.biz\\/buy$/",
+        MSG,
+        "A"
+    ));
+    assert!(!hit("uri A /example\\.org/", MSG, "A"));
+    assert!(hit("full A /^X-Mailer: Foo/m", MSG, "A"));
+    assert!(!hit("full A /^X-Mailer: Foo/", MSG, "A"));
+}
+
+#[test]
+fn flags_and_delimiters() {
+    assert!(hit("body A m{CHEAP\\s+PILLS}i", MSG, "A"));
+    assert!(hit("body A m!cheap pills!", MSG, "A"));
+    assert!(hit("body A /c h e a p/x", MSG, "A"));
+    assert!(hit("rawbody A /paragraph.wrapped/s", MSG, "A"));
+    assert!(!hit("rawbody A /paragraph.wrapped/", MSG, "A"));
+    let (_, issues) = load("body A /x/q");
+    assert!(issues[0].message.contains("flag 'q'"), "{issues:?}");
+}
+
+#[test]
+fn meta_boolean_and_arithmetic() {
+    let rules = "body __A /cheap/i\nbody __B /pills/\nbody __C /viagra/\n\
+        meta M1 __A && __B && !__C\nmeta M2 (__A + __B + __C) >= 2\nmeta M3 __A && __C\n\
+        meta M4 M1 || M3\nbody __D /\\bp\\w+/\ntflags __D multiple\nmeta M5 __D > 1\n";
+    let (set, issues) = load(rules);
+    assert!(issues.is_empty(), "{issues:?}");
+    let h = hits(&set, MSG);
+    for (name, expect) in [
+        ("M1", true),
+        ("M2", true),
+        ("M3", false),
+        ("M4", true),
+        ("M5", true),
+    ] {
+        assert_eq!(h.iter().any(|n| n == name), expect, "{name}: {h:?}");
+    }
+}
+
+#[test]
+fn meta_cycles_are_reported_and_skipped() {
+    let (set, issues) = load("meta A B\nmeta B A\nbody C /x/");
+    assert!(issues.iter().any(|i| i.message.contains("cycle")));
+    let _ = set.evaluate(&view(MSG), &ctx());
+}
+
+#[test]
+fn scores_describe_tflags() {
+    let (set, issues) = load(
+        "body A /cheap/i\nscore A 2.5\ndescribe A Cheap stuff\nbody B /pills/\n\
+         score B 1 2 3 4\nbody __C /x/\nbody T_D /x/\nbody E /x/\ntflags E nice bogus\n",
+    );
+    assert_eq!(set.get("A").map(|r| r.score), Some(2.5));
+    assert_eq!(set.get("A").map(|r| r.description), Some("Cheap stuff"));
+    // Four scores: the Bayes-on, network-off set.
+    assert_eq!(set.get("B").map(|r| r.score), Some(3.0));
+    assert_eq!(set.get("__C").map(|r| r.score), Some(0.0));
+    assert_eq!(set.get("T_D").map(|r| r.score), Some(0.01));
+    assert_eq!(set.get("E").map(|r| r.score), Some(1.0));
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.severity == Severity::Warning && i.message.contains("'bogus'"))
+    );
+}
+
+#[test]
+fn hits_sorted_and_zero_scores_hidden() {
+    let (set, _) = load(
+        "body A /cheap/i\nscore A 1\nbody B /pills/\nscore B 3\nbody C /buy/i\nscore C 1\n\
+         body Z /cheap/i\nscore Z 0\nbody __S /cheap/i\nmeta M __S\nscore M 1\n",
+    );
+    let names: Vec<String> = set
+        .evaluate(&view(MSG), &ctx())
+        .into_iter()
+        .map(|h| h.name)
+        .collect();
+    assert_eq!(names, ["B", "A", "C", "M"]);
+}
+
+#[test]
+fn later_sources_override() {
+    let (set, _) = RuleSet::load(&[
+        ("a.cf".into(), "body A /cheap/i\nscore A 1\n".into()),
+        ("b.cf".into(), "score A 4\nbody A /viagra/\n".into()),
+    ]);
+    assert_eq!(set.get("A").map(|r| r.score), Some(4.0));
+    assert_eq!(set.get("A").map(|r| r.origin), Some("b.cf"));
+    assert!(set.evaluate(&view(MSG), &ctx()).is_empty());
+}
+
+#[test]
+fn conditionals() {
+    let text = "ifplugin Mail::SpamAssassin::Plugin::DKIM\nbody A /x/\nendif\n\
+        if !plugin(Mail::SpamAssassin::Plugin::DKIM)\nbody B /cheap/i\nelse\nbody C /x/\nendif\n\
+        if (version >= 3.004000)\nifplugin Mail::SpamAssassin::Plugin::Bayes\nbody D /x/\nendif\n\
+        endif\nif frobnicate(1)\nbody E /x/\nendif\n";
+    let (set, issues) = load(text);
+    assert!(set.get("A").is_none());
+    assert!(set.get("B").is_some());
+    assert!(set.get("C").is_none());
+    assert!(set.get("D").is_some());
+    assert!(set.get("E").is_none());
+    // Rules in blocks that are off are reported, with their line.
+    let a = issues
+        .iter()
+        .find(|i| i.rule.as_deref() == Some("A"))
+        .expect("A reported");
+    assert_eq!((a.line, a.severity), (2, Severity::Error));
+    assert!(a.message.contains("DKIM"));
+    assert!(issues.iter().any(|i| i.message.contains("frobnicate")));
+    // The alternative branch defines C? No: C is in the else of a true condition, and since
+    // nothing else defines it, it is reported too.
+    assert!(issues.iter().any(|i| i.rule.as_deref() == Some("C")));
+}
+
+#[test]
+fn include_resolves_relative_to_the_file() {
+    let dir = std::env::temp_dir().join(format!("mailsift-rules-include-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).expect("temp dir");
+    std::fs::write(
+        dir.join("main.cf"),
+        "include sub/more.cf\nbody A /cheap/i\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("sub/more.cf"),
+        "body B /pills/\ninclude more.cf\ninclude missing.cf\n",
+    )
+    .expect("write");
+    let (set, issues) = RuleSet::from_files(&[dir.join("main.cf")]).expect("readable");
+    assert!(set.get("A").is_some() && set.get("B").is_some());
+    assert!(
+        issues.iter().any(|i| i.message.contains("deep")),
+        "{issues:?}"
+    );
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.message.contains("missing.cf") && i.line == 3),
+        "{issues:?}"
+    );
+    let err = RuleSet::from_files(&[dir.join("nope.cf")]).expect_err("missing file");
+    assert!(err.to_string().contains("nope.cf"));
+    let _ = std::fs::remove_dir_all(&dir);
+    // In-memory texts cannot include.
+    let (_, issues) = load("include other.cf");
+    assert!(issues[0].message.contains("not a file"));
+}
+
+#[test]
+fn bad_syntax_is_reported_with_line() {
+    let text = "# comment\n\nbody A /unterminated\nheader B Subject ~= /x/\nmeta C (A &&\n\
+        score D\nbdoy E /x/\nbody 9F /x/\nbody G eval:no_such_test()\n\
+        body H eval:check_for_uppercase('x')\nbody I /(?{ code })/\nheader J ALL-EXTERNAL =~ /x/\n\
+        mimeheader K Content-Type =~ /x/\nreport some text\nbody L /ok/\n";
+    let (set, issues) = load(text);
+    let line_of = |needle: &str| {
+        issues
+            .iter()
+            .find(|i| i.message.contains(needle))
+            .map(|i| i.line)
+    };
+    assert_eq!(line_of("no closing"), Some(3));
+    assert_eq!(line_of("=~"), Some(4));
+    assert_eq!(line_of("meta expression"), Some(5));
+    assert_eq!(line_of("score needs"), Some(6));
+    assert_eq!(line_of("did you mean 'body'"), Some(7));
+    assert_eq!(line_of("not a valid rule name"), Some(8));
+    assert_eq!(line_of("eval:no_such_test"), Some(9));
+    assert_eq!(line_of("expected a number"), Some(10));
+    assert_eq!(line_of("Perl-only"), Some(11));
+    assert_eq!(line_of("trust-path"), Some(12));
+    assert_eq!(line_of("'mimeheader'"), Some(13));
+    assert_eq!(line_of("'report'"), Some(14));
+    assert_eq!(set.len(), 1);
+    assert!(set.get("L").is_some());
+}
+
+#[test]
+fn perl_regex_features() {
+    // Look-around and back-references run on the bounded engine.
+    assert!(hit("body A /cheap(?= pills)/i", MSG, "A"));
+    assert!(!hit("body A /cheap(?! pills)/i", MSG, "A"));
+    assert!(hit("body A /(?<!\\w)pills(?=\\s)/", MSG, "A"));
+    assert!(hit(
+        "header A ALL =~ /^From:.*(example)\\.org[\\s\\S]*^Message-Id:.*\\1/mi",
+        MSG,
+        "A"
+    ));
+    // Perl's looser literal syntax.
+    assert!(hit("body A /here{/", "Subject: x\n\nhere{ we go\n", "A"));
+    assert!(hit("body A /[\\w-.]+\\@x/", "Subject: x\n\na-b.c@x\n", "A"));
+    assert!(hit("body A /\\<b\\>/", "Subject: x\n\n<b>\n", "A"));
+}
+
+#[test]
+fn set_scores_checks_names() {
+    let mut set = RuleSet::default_rules();
+    let mut over = BTreeMap::new();
+    over.insert("SUBJ_ALL_CAPS".to_owned(), 3.5);
+    set.set_scores(&over).expect("known rule");
+    assert_eq!(set.get("SUBJ_ALL_CAPS").map(|r| r.score), Some(3.5));
+    over.insert("SUBJ_ALL_CAP".to_owned(), 1.0);
+    let err = set.set_scores(&over).expect_err("unknown rule");
+    assert!(
+        err.to_string().contains("did you mean 'SUBJ_ALL_CAPS'"),
+        "{err}"
+    );
+    let mut bad = BTreeMap::new();
+    bad.insert("GTUBE".to_owned(), f64::NAN);
+    assert!(set.set_scores(&bad).is_err());
+}
+
+#[test]
+fn shared_clone_is_independent_after_set_scores() {
+    let a = RuleSet::default_rules();
+    let mut b = a.clone();
+    let mut over = BTreeMap::new();
+    over.insert("GTUBE".to_owned(), 1.0);
+    b.set_scores(&over).expect("known");
+    assert_eq!(a.get("GTUBE").map(|r| r.score), Some(1000.0));
+    assert_eq!(b.get("GTUBE").map(|r| r.score), Some(1.0));
+}
+
+// ------------------------------------------------------------------------------------------
+// Built-in evals
+
+#[test]
+fn every_eval_is_documented_and_exercised() {
+    // (eval call, kind, message, expected)
+    let html_img = "Subject: x\nContent-Type: text/html\n\n<html><body><img src=\"http://x.example/a.gif\">\
+                    Hi</body></html>\n";
+    let alt = |plain: &str, html: &str| {
+        format!(
+            "Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"b\"\n\n\
+             --b\nContent-Type: text/plain\n\n{plain}\n--b\nContent-Type: text/html\n\n\
+             <html><body>{html}</body></html>\n--b--\n"
+        )
+    };
+    let cases: Vec<(&str, &str, String, bool)> = vec![
+        ("check_bayes('0.9', '1.00')", "body", MSG.into(), false),
+        ("check_for_mime('mime_html')", "body", html_img.into(), true),
+        ("check_for_mime('mime_html')", "body", MSG.into(), false),
+        ("check_for_mime('mime_attachment')", "body", MSG.into(), false),
+        ("check_for_mime_html()", "body", html_img.into(), true),
+        ("check_for_mime_html_only()", "body", html_img.into(), true),
+        ("check_for_mime_html_only()", "body", alt("same words", "same words"), false),
+        ("html_image_only('0', '400')", "body", html_img.into(), true),
+        ("html_image_only('0', '1')", "body", html_img.into(), false),
+        (
+            "multipart_alternative_difference('90', '100')",
+            "body",
+            alt("see the HTML part", "totally different offer content"),
+            true,
+        ),
+        (
+            "multipart_alternative_difference('90', '100')",
+            "body",
+            alt("same words here", "same words here"),
+            false,
+        ),
+        ("check_for_shifted_date('12', 'undef')", "header", MSG.into(), false),
+        (
+            "check_for_shifted_date('undef', '-96')",
+            "header",
+            MSG.replace("1 Oct 2002", "1 Sep 2002"),
+            true,
+        ),
+        ("date_unparseable()", "header", MSG.replace("Tue, 1 Oct 2002", "soon"), true),
+        ("date_unparseable()", "header", MSG.into(), false),
+        (
+            "check_fromname_spoof()",
+            "header",
+            MSG.replace("\"Alice Example\"", "\"billing@bank.example\""),
+            true,
+        ),
+        ("check_fromname_spoof()", "header", MSG.into(), false),
+        ("subject_is_all_caps()", "header", MSG.replace("Cheap pills here", "CHEAP PILLS HERE"), true),
+        ("subject_is_all_caps()", "header", MSG.into(), false),
+        (
+            "check_for_uppercase('50', '100')",
+            "body",
+            format!("Subject: x\n\n{}\n", "BUY NOW ".repeat(40)),
+            true,
+        ),
+        ("check_for_uppercase('50', '100')", "body", MSG.into(), false),
+        ("recipient_count('2', '3')", "header", MSG.into(), true),
+        ("recipient_count('3')", "header", MSG.into(), false),
+        ("check_header_count_range('Cc', '1', '1')", "header", MSG.into(), true),
+        ("check_header_count_range('Received', '1', '5')", "header", MSG.into(), false),
+        (
+            "check_illegal_chars('Subject', '0.1', '2')",
+            "header",
+            MSG.replace("Cheap pills", "\u{e9}\u{e8}\u{ea} pills"),
+            true,
+        ),
+        ("check_illegal_chars('ALL', '0.01', '2')", "header", MSG.into(), false),
+        ("obfuscated_words('1')", "body", "Subject: x\n\nbuy v-i-a-g-r-a\n".into(), true),
+        ("obfuscated_words('1')", "body", MSG.into(), false),
+        ("uri_ip_host()", "body", "Subject: x\n\nsee http://3232235777/x\n".into(), true),
+        ("uri_ip_host()", "body", MSG.into(), false),
+        (
+            "uri_text_mismatch()",
+            "body",
+            "Subject: x\nContent-Type: text/html\n\n<a href=\"http://evil.example/\">www.bank.example</a>\n".into(),
+            true,
+        ),
+        (
+            "uri_text_mismatch()",
+            "body",
+            "Subject: x\nContent-Type: text/html\n\n<a href=\"http://www.bank.example/x\">www.bank.example</a>\n".into(),
+            false,
+        ),
+        (
+            "html_invisible_text('5')",
+            "body",
+            "Subject: x\nContent-Type: text/html\n\n<div style=\"display:none\">hidden words</div>shown\n".into(),
+            true,
+        ),
+        ("html_invisible_text('5')", "body", html_img.into(), false),
+        ("html_signal('images', '1', '2')", "body", html_img.into(), true),
+        ("html_signal('links', '1')", "body", html_img.into(), false),
+        (
+            "risky_attachment()",
+            "body",
+            "Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\n\
+             Content-Type: text/plain\n\nhi\n--b\nContent-Type: application/octet-stream\n\
+             Content-Disposition: attachment; filename=\"a.scr\"\n\nMZ\n--b--\n"
+                .into(),
+            true,
+        ),
+        ("risky_attachment()", "body", MSG.into(), false),
+        ("check_for_missing_to_header()", "header", "Subject: x\n\nhi\n".into(), true),
+        ("check_for_missing_to_header()", "header", MSG.into(), false),
+        ("check_no_relays()", "header", MSG.into(), true),
+        ("check_body_length('10')", "body", "Subject: x\n\nhi\n".into(), true),
+        ("check_body_length('10')", "body", MSG.into(), false),
+        (
+            "check_for_mime('mime_base64_encoded_text')",
+            "body",
+            "Subject: x\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n".into(),
+            true,
+        ),
+        (
+            "check_for_mime('mime_qp_long_line')",
+            "body",
+            format!(
+                "Subject: x\nContent-Transfer-Encoding: quoted-printable\n\n{}=3D\n",
+                "a".repeat(90)
+            ),
+            true,
+        ),
+    ];
+    let mut exercised: HashSet<&str> = HashSet::new();
+    for (call, kind, msg, expect) in &cases {
+        let rule = format!("{kind} T eval:{call}");
+        assert_eq!(hit(&rule, msg, "T"), *expect, "{call} on {msg:?}");
+        exercised.insert(call.split('(').next().unwrap_or(""));
+    }
+    for e in eval_tests() {
+        assert!(exercised.contains(e.name), "eval {} has no test", e.name);
+        assert!(e.doc.len() > 20 && e.signature.starts_with('('));
+    }
+}
+
+#[test]
+fn check_bayes_reads_the_context() {
+    let (set, _) = load("body B eval:check_bayes('0.99', '1.00')\nscore B 3.5\n");
+    let v = view(MSG);
+    let mut c = ctx();
+    assert!(set.evaluate(&v, &c).is_empty());
+    c.bayes_probability = Some(0.995);
+    assert_eq!(set.evaluate(&v, &c).len(), 1);
+    c.bayes_probability = Some(1.0);
+    assert_eq!(set.evaluate(&v, &c).len(), 1);
+    assert!(set.uses_bayes());
+    assert!(!RuleSet::default_rules().uses_bayes());
+}
+
+// ------------------------------------------------------------------------------------------
+// The default rule set
+
+#[test]
+fn default_set_lints_clean() {
+    let (set, issues) = RuleSet::load(&[("<default>".into(), DEFAULT_RULES.into())]);
+    assert!(issues.is_empty(), "{issues:#?}");
+    assert!(set.lint_patterns().is_empty(), "{:#?}", set.lint_patterns());
+    assert!(RuleSet::default_rules().issues().is_empty());
+    // Linear engine only: no rule of the default set needs backtracking.
+    assert_eq!(set.engine_stats().backtracking, 0);
+}
+
+/// Rule names defined in the default file, in order, with their keyword.
+fn default_definitions() -> Vec<(String, String)> {
+    DEFAULT_RULES
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let kw = w.next()?;
+            matches!(kw, "header" | "body" | "rawbody" | "uri" | "full" | "meta")
+                .then(|| (kw.to_owned(), w.next().unwrap_or("").to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn default_codes_unique_and_documented() {
+    let defs = default_definitions();
+    let mut seen = HashSet::new();
+    for (_, name) in &defs {
+        assert!(seen.insert(name.clone()), "{name} defined twice");
+    }
+    let set = RuleSet::default_rules();
+    let reported: Vec<_> = set.iter().filter(|r| !r.name.starts_with("__")).collect();
+    assert!(reported.len() >= 50, "only {} rules", reported.len());
+    for r in &reported {
+        assert!(!r.description.is_empty(), "{} has no description", r.name);
+        assert!(
+            DEFAULT_RULES
+                .lines()
+                .any(|l| l.split_whitespace().take(2).eq(["score", r.name])),
+            "{} has no score line",
+            r.name
+        );
+        assert!(r.score != 0.0, "{} scores 0", r.name);
+    }
+    for kind in [
+        RuleKind::Header,
+        RuleKind::Body,
+        RuleKind::Uri,
+        RuleKind::RawBody,
+        RuleKind::Meta,
+    ] {
+        assert!(reported.iter().any(|r| r.kind == kind), "no {kind:?} rule");
+    }
+}
+
+#[test]
+fn prefilter_table_is_current() {
+    let fresh = RuleSet::default_rules().prefilter_table();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/default.prefilter");
+    if std::env::var_os("MAILSIFT_UPDATE_PREFILTER").is_some() {
+        std::fs::write(&path, &fresh).expect("write table");
+        return;
+    }
+    assert!(
+        fresh == DEFAULT_PREFILTER,
+        "rules/default.prefilter is stale: run \
+         MAILSIFT_UPDATE_PREFILTER=1 cargo test -p mailsift-classifier prefilter_table"
+    );
+}
+
+#[test]
+fn precomputed_and_fresh_prefilters_agree() {
+    // The same messages give the same hits whether literals come from the table or not.
+    let with_table = RuleSet::default_rules();
+    let (fresh, _) = RuleSet::load(&[("<default>".into(), DEFAULT_RULES.into())]);
+    let mut fresh = fresh;
+    Arc::make_mut(&mut fresh.inner).precomputed = None;
+    for f in std::fs::read_dir(fixture_dir())
+        .expect("fixtures")
+        .flatten()
+    {
+        let raw = std::fs::read(f.path()).expect("read");
+        let v = MessageView::parse(&raw, &Limits::default());
+        assert_eq!(
+            with_table.evaluate_all(&v, &ctx()),
+            fresh.evaluate_all(&v, &ctx())
+        );
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Expect {
+    hit: Vec<String>,
+    miss: Vec<String>,
+}
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/fixtures")
+}
+
+#[test]
+fn default_rules_hit_and_miss_their_fixtures() {
+    let manifest: BTreeMap<String, Expect> = toml::from_str(
+        &std::fs::read_to_string(fixture_dir().join("manifest.toml")).expect("manifest"),
+    )
+    .expect("manifest parses");
+    let set = RuleSet::default_rules();
+    // Every reported rule has at least one positive and one negative fixture.
+    for r in set.iter().filter(|r| !r.name.starts_with("__")) {
+        let e = manifest
+            .get(r.name)
+            .unwrap_or_else(|| panic!("{} has no fixtures in manifest.toml", r.name));
+        assert!(
+            !e.hit.is_empty() && !e.miss.is_empty(),
+            "{}: need both",
+            r.name
+        );
+    }
+    let mut cache: BTreeMap<(String, bool), Vec<String>> = BTreeMap::new();
+    for (rule, e) in &manifest {
+        assert!(
+            set.get(rule).is_some(),
+            "manifest names unknown rule {rule}"
+        );
+        for (files, expect) in [(&e.hit, true), (&e.miss, false)] {
+            for f in files {
+                for crlf in [false, true] {
+                    let names = cache.entry((f.clone(), crlf)).or_insert_with(|| {
+                        let mut raw = std::fs::read(fixture_dir().join(f)).expect("fixture");
+                        if crlf {
+                            let mut out = Vec::with_capacity(raw.len() + raw.len() / 20);
+                            for &b in &raw {
+                                if b == b'\n' {
+                                    out.push(b'\r');
+                                }
+                                out.push(b);
+                            }
+                            raw = out;
+                        }
+                        let v = MessageView::parse(&raw, &Limits::default());
+                        set.evaluate_all(&v, &ctx())
+                            .into_iter()
+                            .map(str::to_owned)
+                            .collect()
+                    });
+                    assert_eq!(
+                        names.iter().any(|n| n == rule),
+                        expect,
+                        "{rule} on {f} (crlf={crlf}): hits {names:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gtube_is_spam() {
+    let raw = std::fs::read(fixture_dir().join("spam-gtube.eml")).expect("fixture");
+    let v = MessageView::parse(&raw, &Limits::default());
+    let hits = RuleSet::default_rules().evaluate(&v, &ctx());
+    assert_eq!(hits[0].name, "GTUBE");
+    assert!(hits.iter().map(|h| h.score).sum::<f64>() >= 1000.0);
+}
+
+#[test]
+fn default_set_is_quiet_on_ham_fixtures() {
+    let set = RuleSet::default_rules();
+    for f in ["ham-plain.eml", "ham-newsletter.eml", "ham-near-miss.eml"] {
+        let raw = std::fs::read(fixture_dir().join(f)).expect("fixture");
+        let v = MessageView::parse(&raw, &Limits::default());
+        let total: f64 = set.evaluate(&v, &ctx()).iter().map(|h| h.score).sum();
+        assert!(total < 1.0, "{f} scores {total}");
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Robustness
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn with_backtracking() -> RuleSet {
+        let extra = "body __BT /(\\w+) \\1/\nbody BT2 /(?<=a)b(?!c)/\n\
+                     header BT3 ALL =~ /^(?:.*\\n)*?Subject: (.*)\\n[\\s\\S]*\\1/m\n\
+                     meta BT4 __BT + BT2 > 0\n";
+        RuleSet::load(&[
+            ("<default>".into(), DEFAULT_RULES.into()),
+            ("extra.cf".into(), extra.into()),
+        ])
+        .0
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn evaluate_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let set = with_backtracking();
+            let v = MessageView::parse(&bytes, &Limits::default());
+            let _ = set.evaluate(&v, &ctx());
+            let _ = set.evaluate_all(&v, &ctx());
+        }
+
+        #[test]
+        fn evaluate_never_panics_on_mail_like_text(
+            subject in "[ -~]{0,60}",
+            body in "[ -~\\n<>=\"/]{0,600}",
+            html in any::<bool>(),
+        ) {
+            let set = with_backtracking();
+            let ct = if html { "text/html" } else { "text/plain" };
+            let msg = format!("From: a@b.c\nSubject: {subject}\nContent-Type: {ct}\n\n{body}\n");
+            let v = MessageView::parse(msg.as_bytes(), &Limits::default());
+            let _ = set.evaluate(&v, &ctx());
+        }
+
+        #[test]
+        fn rule_files_never_panic_the_loader(text in "[ -~\\n]{0,400}") {
+            let (set, _) = RuleSet::load(&[("p.cf".into(), text)]);
+            let _ = set.evaluate(&view(MSG), &ctx());
+            let _ = set.lint_patterns();
+        }
+    }
+}
