@@ -150,7 +150,7 @@ fn classify(
         Ok(c) => c,
         Err(e) => return Outcome::Failed(format!("{e}")),
     };
-    let engine: Engine = match common::engine_from(&config) {
+    let engine: Engine = match common::engine_with(&config, false) {
         Ok(e) => e,
         Err(e) => return Outcome::Failed(format!("{e:#}")),
     };

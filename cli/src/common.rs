@@ -58,8 +58,15 @@ pub fn load_config(global: &Global) -> Result<Config> {
     Ok(Config::load(global.config.as_deref())?)
 }
 
-/// Builds the engine from a configuration.
+/// Builds the engine from a configuration, reporting problems in extra rule files as one line
+/// on stderr (details: `mailsift rules lint`).
 pub fn engine_from(config: &Config) -> Result<Engine> {
+    engine_with(config, true)
+}
+
+/// Builds the engine; with `report_lint` false, problems in rule files are not printed
+/// (`classify` runs once per message: the mail log must not repeat them for every message).
+pub fn engine_with(config: &Config, report_lint: bool) -> Result<Engine> {
     let mut engine = Engine::new();
     engine.limits = config.limits.clone();
     engine.bayes = config.bayes.clone();
@@ -72,8 +79,21 @@ pub fn engine_from(config: &Config) -> Result<Engine> {
             .rules
             .with_files(&config.rule_files)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for issue in issues {
-            eprintln!("mailsift: warning: {issue}");
+        let serious = issues
+            .iter()
+            .filter(|i| i.severity != mailsift::rules::Severity::Info)
+            .count();
+        if report_lint && serious > 0 {
+            let files: Vec<String> = config
+                .rule_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            eprintln!(
+                "mailsift: warning: {serious} problem(s) in rule files (unsupported rules are skipped); \
+                 run 'mailsift rules lint {}' for details",
+                files.join(" ")
+            );
         }
         engine.rules = rules;
     }

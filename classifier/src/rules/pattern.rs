@@ -256,7 +256,9 @@ impl Pattern {
     }
 }
 
-/// Builds the linear engine lean: only the match span (no capture groups), no one-pass DFA, no literal prefilter of
+/// Builds the linear engine lean: only the match span (no capture groups), no one-pass DFA, no
+/// eagerly built full DFA (the lazy DFA builds only the states a message visits; building full
+/// DFAs was 19% of a one-message `classify` process under callgrind), no literal prefilter of
 /// its own (ours runs first). That makes compiling about five times cheaper than
 /// `regex::Regex::new`, which matters when a process matches a single message.
 fn linear(pattern: &str, unicode: bool) -> Result<meta::Regex, String> {
@@ -270,6 +272,7 @@ fn linear(pattern: &str, unicode: bool) -> Result<meta::Regex, String> {
             meta::Config::new()
                 .auto_prefilter(false)
                 .onepass(false)
+                .dfa(false)
                 .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit)
                 .nfa_size_limit(Some(SIZE_LIMIT))
                 .hybrid_cache_capacity(DFA_SIZE_LIMIT),
