@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::mpsc;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use mailsift::sources::{self, Item};
 use mailsift::store::Class;
@@ -130,14 +131,13 @@ fn for_each_batch(paths: &[PathBuf], mut f: impl FnMut(Vec<Item>) -> Result<()>)
     Ok(())
 }
 
-fn apply_batch(
-    engine: &Engine,
-    store: &mut Store,
-    user: Option<&str>,
-    items: Vec<Item>,
-    action: &Action,
-    summary: &mut Summary,
-) -> Result<()> {
+/// One analysed batch: the operations, and how many items could not be read.
+struct Analysed {
+    ops: Vec<LearnOp>,
+    unreadable: usize,
+}
+
+fn analyse(engine: &Engine, items: Vec<Item>, action: &Action) -> Analysed {
     let ops: Vec<Option<LearnOp>> = items
         .into_par_iter()
         .map(|item| match item.bytes {
@@ -148,12 +148,58 @@ fn apply_batch(
             }
         })
         .collect();
-    summary.unreadable += ops.iter().filter(|o| o.is_none()).count();
-    let ops: Vec<LearnOp> = ops.into_iter().flatten().collect();
-    for outcome in store.apply(user, &ops)? {
-        *summary.outcomes.entry(outcome).or_default() += 1;
+    let unreadable = ops.iter().filter(|o| o.is_none()).count();
+    Analysed {
+        ops: ops.into_iter().flatten().collect(),
+        unreadable,
     }
-    Ok(())
+}
+
+/// Reads and analyses batches on a second thread (in parallel, with rayon) while this thread
+/// applies the previous batch to the store: the single writer and the analysis overlap, so
+/// bulk training keeps both cores busy. At most three batches are alive at once (one being
+/// analysed, one queued, one being written), so memory does not grow with the input.
+fn learn_all(
+    engine: &Engine,
+    store: &mut Store,
+    user: Option<&str>,
+    paths: &[PathBuf],
+    action: &Action,
+    summary: &mut Summary,
+    mut progress: impl FnMut(usize),
+) -> Result<()> {
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<Analysed>(1);
+        let reader = s.spawn(move || {
+            for_each_batch(paths, |items| {
+                tx.send(analyse(engine, items, action))
+                    .map_err(|_| anyhow!("the database writer stopped"))
+            })
+        });
+        let mut written = Ok(());
+        for batch in rx.iter() {
+            summary.unreadable += batch.unreadable;
+            match store.apply(user, &batch.ops) {
+                Ok(outcomes) => {
+                    for outcome in outcomes {
+                        *summary.outcomes.entry(outcome).or_default() += 1;
+                    }
+                    progress(batch.ops.len() + batch.unreadable);
+                }
+                Err(e) => {
+                    written = Err(e.into());
+                    break;
+                }
+            }
+        }
+        // Stops the reader at its next batch if the writer failed.
+        drop(rx);
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("internal error: the message reader panicked")));
+        // The writer's error first: the reader's is then only "the writer stopped".
+        written.and(read)
+    })
 }
 
 pub fn train(global: &Global, args: &TrainArgs, kind: Kind) -> Result<i32> {
@@ -164,12 +210,15 @@ pub fn train(global: &Global, args: &TrainArgs, kind: Kind) -> Result<i32> {
     let mut summary = Summary::default();
     let mut progress = Progress::new(global.quiet);
     let action = Action::Learn(args.class);
-    for_each_batch(&args.paths, |items| {
-        let n = items.len();
-        apply_batch(&engine, &mut store, user, items, &action, &mut summary)?;
-        progress.tick(n);
-        Ok(())
-    })?;
+    learn_all(
+        &engine,
+        &mut store,
+        user,
+        &args.paths,
+        &action,
+        &mut summary,
+        |n| progress.tick(n),
+    )?;
     progress.end();
     if !global.quiet {
         summary.print();
@@ -186,16 +235,15 @@ pub fn forget(global: &Global, paths: &[PathBuf]) -> Result<i32> {
     let user = global.user()?;
     let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
     let mut summary = Summary::default();
-    for_each_batch(paths, |items| {
-        apply_batch(
-            &engine,
-            &mut store,
-            user,
-            items,
-            &Action::Forget,
-            &mut summary,
-        )
-    })?;
+    learn_all(
+        &engine,
+        &mut store,
+        user,
+        paths,
+        &Action::Forget,
+        &mut summary,
+        |_| {},
+    )?;
     if !global.quiet {
         summary.print();
     }
