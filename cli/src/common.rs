@@ -7,6 +7,16 @@ use anyhow::{Context, Result};
 use clap::Args;
 use mailsift::{Config, Engine, OpenMode, Store, StoreOptions};
 
+/// `println!` that returns write errors (a closed pipe, as in `mailsift eval | head`) instead of
+/// panicking; `main` turns a broken pipe into a quiet exit.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 /// Exit code for errors outside classify's filter path.
 pub const EXIT_ERROR: u8 = 2;
 

@@ -42,19 +42,20 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
                     if e.downcast_ref::<mailsift::Error>()
                         .is_some_and(|e| matches!(e, mailsift::Error::Empty(_))) =>
                 {
-                    println!("ok: empty database, nothing trained yet");
+                    crate::outln!("ok: empty database, nothing trained yet");
                     return Ok(0);
                 }
                 Err(e) => return Err(e),
             };
             let report = store.check()?;
             for p in &report.problems {
-                println!("problem: {p}");
+                crate::outln!("problem: {p}");
             }
             if report.problems.is_empty() {
-                println!(
+                crate::outln!(
                     "ok: {} ledger entries and {} token rows consistent",
-                    report.ledger_entries, report.token_rows
+                    report.ledger_entries,
+                    report.token_rows
                 );
                 Ok(0)
             } else {

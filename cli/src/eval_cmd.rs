@@ -94,22 +94,22 @@ pub fn run(global: &Global, args: &EvalArgs) -> Result<i32> {
         eval::persist(&run.model, &mut store)?;
     }
     let m = eval::metrics(&run.records);
-    println!(
+    crate::outln!(
         "messages      {} ({} ham, {} spam), trained on {}",
         m.ham + m.spam,
         m.ham,
         m.spam,
         run.trained
     );
-    println!("(1-AUC)%      {:.4}", m.one_minus_auc_pct);
-    println!("lam%          {:.3}", m.lam_pct);
-    println!("ham-miss%     {:.3}", m.ham_miss_pct);
-    println!("spam-miss%    {:.3}", m.spam_miss_pct);
-    println!(
+    crate::outln!("(1-AUC)%      {:.4}", m.one_minus_auc_pct);
+    crate::outln!("lam%          {:.3}", m.lam_pct);
+    crate::outln!("ham-miss%     {:.3}", m.ham_miss_pct);
+    crate::outln!("spam-miss%    {:.3}", m.spam_miss_pct);
+    crate::outln!(
         "spam-miss% at 0.1% ham-miss  {:.3}",
         m.spam_miss_at_01_ham_pct
     );
-    println!(
+    crate::outln!(
         "speed         {:.0} messages/s ({:.2} s)",
         (m.ham + m.spam) as f64 / run.seconds.max(1e-9),
         run.seconds
