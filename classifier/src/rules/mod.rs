@@ -350,8 +350,9 @@ struct Inner {
 /// Literal prefilter for one text kind.
 #[derive(Debug, Clone, Default)]
 struct Group {
-    /// Rules with a prefilter, by pattern id in `ac`.
-    filtered: Vec<usize>,
+    /// Rules with a prefilter, with the alternative (flat id into [`Prepared`]'s branch
+    /// candidates) when the rule is split (see [`Pattern::alternatives`]).
+    filtered: Vec<(usize, Option<usize>)>,
     /// Rules that always run.
     always: Vec<usize>,
     ac: Option<LitIndex>,
@@ -373,6 +374,32 @@ struct Prepared {
     uri: Group,
     /// Header rules' literal sets (lower-cased), by rule index.
     header_lits: HashMap<usize, Vec<Vec<u8>>>,
+    /// Rules matched alternative by alternative, by rule index.
+    splits: HashMap<usize, Split>,
+    /// Number of alternatives over all splits.
+    branches: usize,
+    /// Alternatives (flat ids) without literals: always run.
+    always_branches: Vec<usize>,
+}
+
+/// A rule matched as separately compiled alternatives, each behind its own literals.
+#[derive(Debug, Clone)]
+struct Split {
+    /// Flat id of the first alternative.
+    base: usize,
+    patterns: Vec<Pattern>,
+    /// Each alternative's literals (lower-cased); `None`: always run that alternative.
+    lits: Vec<Option<Vec<Vec<u8>>>>,
+}
+
+/// The pattern of a rule that may be matched alternative by alternative: header rules and
+/// single-hit body, rawbody and full rules (counting and per-URI matching stay whole).
+fn splittable(r: &Rule) -> Option<&Pattern> {
+    match &r.test {
+        Test::Header { pattern, .. } => Some(pattern),
+        Test::Regex(p) if r.kind != RuleKind::Uri && r.max_hits <= 1 => Some(p),
+        _ => None,
+    }
 }
 
 fn reader(p: &Path) -> std::io::Result<String> {
@@ -618,6 +645,23 @@ impl RuleSet {
                     pattern.fingerprint()
                 ));
             }
+            if let Some(alts) = splittable(r).and_then(Pattern::alternatives) {
+                for (k, a) in alts.iter().enumerate() {
+                    let lits = match a.required_literals() {
+                        None => "-".to_owned(),
+                        Some(l) => l
+                            .iter()
+                            .map(|x| x.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    };
+                    out.push_str(&format!(
+                        "{}|{k}\t{:016x}\t{lits}\n",
+                        r.name,
+                        a.fingerprint()
+                    ));
+                }
+            }
         }
         out
     }
@@ -671,12 +715,16 @@ impl RuleSet {
             .precomputed
             .map(parse_prefilter_table)
             .unwrap_or_default();
-        let literals = |r: &Rule, p: &Pattern| -> Option<Vec<Vec<u8>>> {
-            match table.get(r.name.as_str()) {
+        let literals_of = |name: &str, p: &Pattern| -> Option<Vec<Vec<u8>>> {
+            match table.get(name) {
                 Some((fp, lits)) if *fp == p.fingerprint() => lits.clone(),
                 _ => p.required_literals(),
             }
         };
+        let literals = |r: &Rule, p: &Pattern| literals_of(&r.name, p);
+        let mut splits: HashMap<usize, Split> = HashMap::new();
+        let mut branches = 0;
+        let mut always_branches = Vec::new();
         let direct = (0..n)
             .filter(|&i| {
                 !matches!(self.inner.rules[i].test, Test::Meta(_)) && !self.inner.rules[i].disabled
@@ -684,11 +732,57 @@ impl RuleSet {
             .collect();
         let metas = self.meta_order();
         /// Per kind while building: (filtered rules, always-run rules, literals, literal owner).
-        type Building = (Vec<usize>, Vec<usize>, Vec<Vec<u8>>, Vec<usize>);
+        type Building = (
+            Vec<(usize, Option<usize>)>,
+            Vec<usize>,
+            Vec<Vec<u8>>,
+            Vec<usize>,
+        );
         let mut groups: HashMap<RuleKind, Building> = HashMap::new();
         let mut header_lits = HashMap::new();
         for (i, r) in self.inner.rules.iter().enumerate() {
             if r.disabled {
+                continue;
+            }
+            // Split only when some alternative has literals (otherwise every alternative always
+            // runs, and one compile is cheaper than several).
+            let split = splittable(r)
+                .and_then(Pattern::alternatives)
+                .and_then(|alts| {
+                    let lits: Vec<_> = alts
+                        .iter()
+                        .enumerate()
+                        .map(|(k, a)| literals_of(&format!("{}|{k}", r.name), a))
+                        .collect();
+                    if lits.iter().all(Option::is_none) {
+                        return None;
+                    }
+                    Some(Split {
+                        base: 0,
+                        patterns: alts,
+                        lits,
+                    })
+                });
+            if let Some(mut sp) = split {
+                sp.base = branches;
+                branches += sp.patterns.len();
+                if let Test::Regex(_) = r.test {
+                    let g = groups.entry(r.kind).or_default();
+                    for (k, lits) in sp.lits.iter().enumerate() {
+                        let Some(lits) = lits else {
+                            always_branches.push(sp.base + k);
+                            g.1.push(i);
+                            continue;
+                        };
+                        let slot = g.0.len();
+                        g.0.push((i, Some(sp.base + k)));
+                        for l in lits {
+                            g.2.push(l.clone());
+                            g.3.push(slot);
+                        }
+                    }
+                }
+                splits.insert(i, sp);
                 continue;
             }
             let lits = match &r.test {
@@ -702,7 +796,7 @@ impl RuleSet {
                     match lits {
                         Some(lits) => {
                             let slot = g.0.len();
-                            g.0.push(i);
+                            g.0.push((i, None));
                             for l in lits {
                                 g.2.push(l);
                                 g.3.push(slot);
@@ -741,6 +835,9 @@ impl RuleSet {
             full: take(RuleKind::Full),
             uri: take(RuleKind::Uri),
             header_lits,
+            splits,
+            branches,
+            always_branches,
         }
     }
 
@@ -825,6 +922,10 @@ impl RuleSet {
         let env = evals::Env { view, ctx };
         // Prefilters: which filtered rules may match.
         let mut candidate = vec![false; self.inner.rules.len()];
+        let mut branch_candidate = vec![false; prep.branches];
+        for &b in &prep.always_branches {
+            branch_candidate[b] = true;
+        }
         for (group, text) in [
             (&prep.body, Part::Body),
             (&prep.rawbody, Part::RawBody),
@@ -834,13 +935,16 @@ impl RuleSet {
             let Some(ac) = &group.ac else {
                 continue;
             };
-            if !group.filtered.iter().any(|&i| wanted(i)) {
+            if !group.filtered.iter().any(|&(i, _)| wanted(i)) {
                 continue;
             }
             let hay = texts.get(text);
             ac.scan(hay.as_bytes(), |id| {
-                let rule = group.filtered[group.owner[id]];
+                let (rule, branch) = group.filtered[group.owner[id]];
                 candidate[rule] = true;
+                if let Some(b) = branch {
+                    branch_candidate[b] = true;
+                }
             });
         }
         for group in [&prep.body, &prep.rawbody, &prep.full, &prep.uri] {
@@ -854,54 +958,68 @@ impl RuleSet {
                 continue;
             }
             let r = &self.inner.rules[i];
-            counts[i] = match &r.test {
-                Test::Regex(p) => {
-                    if !candidate[i] {
-                        0
-                    } else if r.kind == RuleKind::Uri {
-                        uri_count(p, view, r.max_hits)
-                    } else {
-                        let part = match r.kind {
-                            RuleKind::RawBody => Part::RawBody,
-                            RuleKind::Full => Part::Full,
-                            _ => Part::Body,
-                        };
-                        let text = texts.get(part);
-                        if r.max_hits > 1 {
-                            p.count(text, r.max_hits)
+            counts[i] =
+                match &r.test {
+                    Test::Regex(p) => {
+                        if !candidate[i] {
+                            0
+                        } else if r.kind == RuleKind::Uri {
+                            uri_count(p, view, r.max_hits)
                         } else {
-                            u32::from(p.is_match(text))
+                            let part = match r.kind {
+                                RuleKind::RawBody => Part::RawBody,
+                                RuleKind::Full => Part::Full,
+                                _ => Part::Body,
+                            };
+                            let text = texts.get(part);
+                            if let Some(sp) = prep.splits.get(&i) {
+                                u32::from(sp.patterns.iter().enumerate().any(|(k, p)| {
+                                    branch_candidate[sp.base + k] && p.is_match(text)
+                                }))
+                            } else if r.max_hits > 1 {
+                                p.count(text, r.max_hits)
+                            } else {
+                                u32::from(p.is_match(text))
+                            }
                         }
                     }
-                }
-                Test::Header {
-                    target,
-                    pattern,
-                    negate,
-                    if_unset,
-                } => {
-                    let (value, lower) = hcache.entry(target.key.as_str()).or_insert_with(|| {
-                        let v = header_text(view, target);
-                        let l = v.as_deref().map(str::to_ascii_lowercase);
-                        (v, l)
-                    });
-                    let (value, lower): (&str, Cow<'_, str>) =
-                        match (value.as_deref(), if_unset.as_deref()) {
-                            (Some(v), _) => (v, Cow::Borrowed(lower.as_deref().unwrap_or(""))),
-                            (None, Some(u)) => (u, Cow::Owned(u.to_ascii_lowercase())),
-                            (None, None) => ("", Cow::Borrowed("")),
+                    Test::Header {
+                        target,
+                        pattern,
+                        negate,
+                        if_unset,
+                    } => {
+                        let (value, lower) =
+                            hcache.entry(target.key.as_str()).or_insert_with(|| {
+                                let v = header_text(view, target);
+                                let l = v.as_deref().map(str::to_ascii_lowercase);
+                                (v, l)
+                            });
+                        let (value, lower): (&str, Cow<'_, str>) =
+                            match (value.as_deref(), if_unset.as_deref()) {
+                                (Some(v), _) => (v, Cow::Borrowed(lower.as_deref().unwrap_or(""))),
+                                (None, Some(u)) => (u, Cow::Owned(u.to_ascii_lowercase())),
+                                (None, None) => ("", Cow::Borrowed("")),
+                            };
+                        let has = |lits: &[Vec<u8>]| {
+                            lits.iter()
+                                .any(|x| memchr::memmem::find(lower.as_bytes(), x).is_some())
                         };
-                    let may = prep.header_lits.get(&i).is_none_or(|lits| {
-                        lits.iter()
-                            .any(|x| memchr::memmem::find(lower.as_bytes(), x).is_some())
-                    });
-                    let m = may && pattern.is_match(value);
-                    u32::from(m != *negate)
-                }
-                Test::Exists(h) => u32::from(view.has_header(h)),
-                Test::Eval { def, args } => u32::from(def.run(&env, args)),
-                Test::Meta(_) => 0,
-            };
+                        let m = match prep.splits.get(&i) {
+                            Some(sp) => sp.patterns.iter().zip(&sp.lits).any(|(p, lits)| {
+                                lits.as_deref().is_none_or(has) && p.is_match(value)
+                            }),
+                            None => {
+                                prep.header_lits.get(&i).is_none_or(|lits| has(lits))
+                                    && pattern.is_match(value)
+                            }
+                        };
+                        u32::from(m != *negate)
+                    }
+                    Test::Exists(h) => u32::from(view.has_header(h)),
+                    Test::Eval { def, args } => u32::from(def.run(&env, args)),
+                    Test::Meta(_) => 0,
+                };
         }
         for &i in &prep.metas {
             if !wanted(i) || self.inner.rules[i].disabled {

@@ -195,6 +195,41 @@ impl Pattern {
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
+    /// The pattern split on its main alternation, when that is exact for [`Pattern::is_match`]:
+    /// `pre(?:A|B|C)post` matches a text exactly when one of `pre(?:A)post`, `pre(?:B)post`,
+    /// `pre(?:C)post` does (likewise a top-level `A|B|C`). Each alternative then gets its own
+    /// prefilter literals and is compiled only when they occur, instead of compiling a rule's
+    /// whole alternation because one of dozens of phrases appears somewhere in the message
+    /// (compiling was over half of a one-message `classify` process). Not for counting
+    /// matches (leftmost-first counts differ), for backtracking patterns, `x`-mode patterns or
+    /// inline flag groups (whose scope crosses `|`). `None` when not applicable.
+    pub(crate) fn alternatives(&self) -> Option<Vec<Pattern>> {
+        if self.translated.needs_backtracking || self.translated.flags.x {
+            return None;
+        }
+        let (pre, branches, post) = split_alternation(&self.translated.pattern)?;
+        Some(
+            branches
+                .into_iter()
+                .map(|b| {
+                    let pattern = if pre.is_empty() && post.is_empty() {
+                        b.to_owned()
+                    } else {
+                        format!("{pre}(?:{b}){post}")
+                    };
+                    Pattern::new(
+                        Translated {
+                            pattern,
+                            flags: self.translated.flags,
+                            needs_backtracking: false,
+                        },
+                        self.line_anchors,
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// A fingerprint of everything [`Pattern::required_literals`] depends on (translated
     /// pattern, flags, analysis version), for the precomputed prefilter table.
     pub(crate) fn fingerprint(&self) -> u64 {
@@ -279,6 +314,101 @@ fn linear(pattern: &str, unicode: bool) -> Result<meta::Regex, String> {
         )
         .build(pattern)
         .map_err(|e| first_line(&e.to_string()))
+}
+
+/// Finds the alternation to split a pattern (Rust `regex` syntax, not `x` mode) on: its
+/// top-level `|`s, else those directly inside the first unquantified top-level group that has
+/// any. Returns (prefix, alternatives, suffix); `None` for fewer than two alternatives, for
+/// unbalanced input, or when the pattern has a `(?` group other than `(?:` (flags).
+fn split_alternation(p: &str) -> Option<(&str, Vec<&str>, &str)> {
+    let b = p.as_bytes();
+    let mut depth = 0usize;
+    let mut class = 0usize;
+    let mut top: Vec<usize> = Vec::new();
+    // (group open index, content start, `|` positions directly inside) per top-level group.
+    let mut open: Option<(usize, usize, Vec<usize>)> = None;
+    let mut chosen: Option<(usize, usize, Vec<usize>, usize)> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' {
+            i += 2;
+            continue;
+        }
+        if class > 0 {
+            match c {
+                b'[' => class += 1,
+                b']' => class -= 1,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'[' => {
+                class = 1;
+                // A `]` right after `[` or `[^` is a literal.
+                if b.get(i + 1) == Some(&b'^') {
+                    i += 1;
+                }
+                if b.get(i + 1) == Some(&b']') {
+                    i += 1;
+                }
+            }
+            b'(' => {
+                let content = if b.get(i + 1) == Some(&b'?') {
+                    if b.get(i + 2) != Some(&b':') {
+                        return None;
+                    }
+                    i + 3
+                } else {
+                    i + 1
+                };
+                if depth == 0 {
+                    open = Some((i, content, Vec::new()));
+                }
+                depth += 1;
+                i = content;
+                continue;
+            }
+            b')' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    let (start, content, bars) = open.take()?;
+                    let quantified = matches!(b.get(i + 1), Some(b'?' | b'*' | b'+' | b'{'));
+                    if chosen.is_none() && !bars.is_empty() && !quantified {
+                        chosen = Some((start, content, bars, i));
+                    }
+                }
+            }
+            b'|' if depth == 0 => top.push(i),
+            b'|' if depth == 1 => {
+                if let Some((_, _, bars)) = open.as_mut() {
+                    bars.push(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if depth != 0 || class != 0 {
+        return None;
+    }
+    let cut = |from: usize, bars: &[usize], to: usize| -> Vec<&str> {
+        let mut out = Vec::with_capacity(bars.len() + 1);
+        let mut s = from;
+        for &x in bars {
+            out.push(&p[s..x]);
+            s = x + 1;
+        }
+        out.push(&p[s..to]);
+        out
+    };
+    if !top.is_empty() {
+        return Some(("", cut(0, &top, p.len()), ""));
+    }
+    let (start, content, bars, close) = chosen?;
+    Some((&p[..start], cut(content, &bars, close), &p[close + 1..]))
 }
 
 fn first_line(s: &str) -> String {
@@ -520,6 +650,41 @@ mod tests {
                 .map(|s| String::from_utf8_lossy(&s).into_owned())
                 .collect()
         })
+    }
+
+    #[test]
+    fn splits_alternations_where_exact() {
+        assert_eq!(
+            split_alternation(r"\b(?:a|b[|)]c|(?:d|e))\b"),
+            Some((r"\b", vec!["a", "b[|)]c", "(?:d|e)"], r"\b"))
+        );
+        assert_eq!(
+            split_alternation(r"x\||y"),
+            Some(("", vec![r"x\|", "y"], ""))
+        );
+        assert_eq!(
+            split_alternation("(?:a|b)+c|d"),
+            Some(("", vec!["(?:a|b)+c", "d"], ""))
+        );
+        // Quantified group, flag group, no alternation, unbalanced: not split.
+        assert_eq!(split_alternation("(?:a|b)*c"), None);
+        assert_eq!(split_alternation("(?i:a|b)"), None);
+        assert_eq!(split_alternation("abc"), None);
+        assert_eq!(split_alternation("(a|b"), None);
+        // Each alternative matches exactly what the whole does, alternative by alternative.
+        let whole = Pattern::new(translate(r"\bbuy (?:cheap|now)\b", "i").expect("ok"), false);
+        let alts = whole.alternatives().expect("splits");
+        for text in [
+            "Buy now!",
+            "buy cheap",
+            "buy nowhere",
+            "abuy now",
+            "nothing",
+        ] {
+            let any = alts.iter().any(|a| a.is_match(text));
+            assert_eq!(any, whole.is_match(text), "{text}");
+        }
+        assert!(alts.iter().any(|a| a.is_match("BUY CHEAP")));
     }
 
     #[test]
