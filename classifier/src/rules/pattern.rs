@@ -15,9 +15,10 @@
 //! one Aho-Corasick pass over the text finds which rules can possibly match, and only those run.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use regex_automata::meta;
+use regex_automata::util::pool::Pool;
+use regex_automata::{hybrid, meta};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 use super::perlre::{self, Flags, Translated};
@@ -55,6 +56,63 @@ pub(crate) struct Pattern {
     /// For backtracking patterns: a linear superset checked first (see
     /// [`perlre::linear_approximation`]); `None` inside when it does not compile.
     guard: OnceLock<Option<meta::Regex>>,
+    /// For [`Pattern::is_match`] on linear patterns: a forward-only lazy DFA; `None` inside
+    /// when it does not build (then the full engine answers).
+    forward: OnceLock<Option<Forward>>,
+}
+
+/// A forward-only lazy DFA with a pool of caches: answers "is there a match" without the
+/// reverse automaton, capture engines and the rest `meta::Regex` builds (which only `count`
+/// needs). About a fifth cheaper to build (callgrind), and a one-message process builds
+/// one per candidate rule.
+#[derive(Clone)]
+struct Forward {
+    dfa: hybrid::dfa::DFA,
+    caches: Arc<Pool<hybrid::dfa::Cache, CacheFn>>,
+}
+
+type CacheFn = Box<dyn Fn() -> hybrid::dfa::Cache + Send + Sync + std::panic::UnwindSafe>;
+
+impl std::fmt::Debug for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forward").finish_non_exhaustive()
+    }
+}
+
+impl Forward {
+    fn new(pattern: &str) -> Option<Forward> {
+        let dfa = hybrid::dfa::DFA::builder()
+            .syntax(
+                regex_automata::util::syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false),
+            )
+            .thompson(
+                regex_automata::nfa::thompson::Config::new()
+                    .utf8(false)
+                    .nfa_size_limit(Some(SIZE_LIMIT))
+                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
+            )
+            .configure(hybrid::dfa::Config::new().cache_capacity(DFA_SIZE_LIMIT))
+            .build(pattern)
+            .ok()?;
+        let for_cache = dfa.clone();
+        let create: CacheFn = Box::new(move || for_cache.create_cache());
+        Some(Forward {
+            dfa,
+            caches: Arc::new(Pool::new(create)),
+        })
+    }
+
+    /// `None` if the lazy DFA gave up (it is configured never to, in ASCII mode).
+    fn is_match(&self, text: &[u8]) -> Option<bool> {
+        let mut cache = self.caches.get();
+        let input = regex_automata::Input::new(text).earliest(true);
+        self.dfa
+            .try_search_fwd(&mut cache, &input)
+            .ok()
+            .map(|m| m.is_some())
+    }
 }
 
 impl Pattern {
@@ -65,6 +123,7 @@ impl Pattern {
             line_anchors,
             compiled: OnceLock::new(),
             guard: OnceLock::new(),
+            forward: OnceLock::new(),
         }
     }
 
@@ -132,7 +191,7 @@ impl Pattern {
 
     /// True when this pattern has been compiled already (for statistics).
     pub(crate) fn is_compiled(&self) -> bool {
-        self.compiled.get().is_some()
+        self.compiled.get().is_some() || matches!(self.forward.get(), Some(Some(_)))
     }
 
     fn compile(&self) -> Result<Compiled, String> {
@@ -166,6 +225,14 @@ impl Pattern {
     /// True if the pattern matches `text`. A pattern that failed to compile never matches; a
     /// backtracking match that exceeds its step limit counts as no match.
     pub(crate) fn is_match(&self, text: &str) -> bool {
+        if !self.translated.needs_backtracking {
+            let forward = self
+                .forward
+                .get_or_init(|| Forward::new(&self.with_flags()));
+            if let Some(m) = forward.as_ref().and_then(|f| f.is_match(text.as_bytes())) {
+                return m;
+            }
+        }
         match self.compiled() {
             Ok(Compiled::Linear(re)) => re.is_match(text.as_bytes()),
             Ok(Compiled::Backtracking(re)) => {
