@@ -971,68 +971,85 @@ impl RuleSet {
                 continue;
             }
             let r = &self.inner.rules[i];
-            counts[i] =
-                match &r.test {
-                    Test::Regex(p) => {
-                        if !candidate[i] {
-                            0
-                        } else if r.kind == RuleKind::Uri {
-                            uri_count(p, view, r.max_hits)
+            counts[i] = match &r.test {
+                Test::Regex(p) => {
+                    if !candidate[i] {
+                        0
+                    } else if r.kind == RuleKind::Uri {
+                        uri_count(p, view, r.max_hits)
+                    } else {
+                        let part = match r.kind {
+                            RuleKind::RawBody => Part::RawBody,
+                            RuleKind::Full => Part::Full,
+                            _ => Part::Body,
+                        };
+                        let text = texts.get(part);
+                        let split = prep.splits.get(&i);
+                        let mut alts = split.into_iter().flat_map(|sp| {
+                            (0..sp.patterns.len())
+                                .filter(|&k| branch_candidate[sp.base + k])
+                                .map(|k| &sp.patterns[k])
+                        });
+                        if let (Some(alt), None) = (alts.next(), alts.next()) {
+                            // One candidate alternative: compile and scan just that. With
+                            // more, one scan with the whole pattern is cheaper than several
+                            // (a warm process has it compiled; scanning every candidate
+                            // alternative made a corpus evaluation 4% more instructions).
+                            u32::from(alt.is_match(text))
+                        } else if r.max_hits > 1 {
+                            p.count(text, r.max_hits)
                         } else {
-                            let part = match r.kind {
-                                RuleKind::RawBody => Part::RawBody,
-                                RuleKind::Full => Part::Full,
-                                _ => Part::Body,
-                            };
-                            let text = texts.get(part);
-                            if let Some(sp) = prep.splits.get(&i) {
-                                u32::from(sp.patterns.iter().enumerate().any(|(k, p)| {
-                                    branch_candidate[sp.base + k] && p.is_match(text)
-                                }))
-                            } else if r.max_hits > 1 {
-                                p.count(text, r.max_hits)
-                            } else {
-                                u32::from(p.is_match(text))
-                            }
+                            u32::from(p.is_match(text))
                         }
                     }
-                    Test::Header {
-                        target,
-                        pattern,
-                        negate,
-                        if_unset,
-                    } => {
-                        let (value, lower) =
-                            hcache.entry(target.key.as_str()).or_insert_with(|| {
-                                let v = header_text(view, target);
-                                let l = v.as_deref().map(str::to_ascii_lowercase);
-                                (v, l)
-                            });
-                        let (value, lower): (&str, Cow<'_, str>) =
-                            match (value.as_deref(), if_unset.as_deref()) {
-                                (Some(v), _) => (v, Cow::Borrowed(lower.as_deref().unwrap_or(""))),
-                                (None, Some(u)) => (u, Cow::Owned(u.to_ascii_lowercase())),
-                                (None, None) => ("", Cow::Borrowed("")),
-                            };
-                        let has = |lits: &[Vec<u8>]| {
-                            lits.iter()
-                                .any(|x| memchr::memmem::find(lower.as_bytes(), x).is_some())
+                }
+                Test::Header {
+                    target,
+                    pattern,
+                    negate,
+                    if_unset,
+                } => {
+                    let (value, lower) = hcache.entry(target.key.as_str()).or_insert_with(|| {
+                        let v = header_text(view, target);
+                        let l = v.as_deref().map(str::to_ascii_lowercase);
+                        (v, l)
+                    });
+                    let (value, lower): (&str, Cow<'_, str>) =
+                        match (value.as_deref(), if_unset.as_deref()) {
+                            (Some(v), _) => (v, Cow::Borrowed(lower.as_deref().unwrap_or(""))),
+                            (None, Some(u)) => (u, Cow::Owned(u.to_ascii_lowercase())),
+                            (None, None) => ("", Cow::Borrowed("")),
                         };
-                        let m = match prep.splits.get(&i) {
-                            Some(sp) => sp.patterns.iter().zip(&sp.lits).any(|(p, lits)| {
-                                lits.as_deref().is_none_or(has) && p.is_match(value)
-                            }),
-                            None => {
-                                prep.header_lits.get(&i).is_none_or(|lits| has(lits))
-                                    && pattern.is_match(value)
+                    let has = |lits: &[Vec<u8>]| {
+                        lits.iter()
+                            .any(|x| memchr::memmem::find(lower.as_bytes(), x).is_some())
+                    };
+                    let m = match prep.splits.get(&i) {
+                        // As for body rules: one candidate alternative alone, several
+                        // with the whole pattern.
+                        Some(sp) => {
+                            let mut alts = sp
+                                .patterns
+                                .iter()
+                                .zip(&sp.lits)
+                                .filter(|(_, lits)| lits.as_deref().is_none_or(has));
+                            match (alts.next(), alts.next()) {
+                                (None, _) => false,
+                                (Some((alt, _)), None) => alt.is_match(value),
+                                (Some(_), Some(_)) => pattern.is_match(value),
                             }
-                        };
-                        u32::from(m != *negate)
-                    }
-                    Test::Exists(h) => u32::from(view.has_header(h)),
-                    Test::Eval { def, args } => u32::from(def.run(&env, args)),
-                    Test::Meta(_) => 0,
-                };
+                        }
+                        None => {
+                            prep.header_lits.get(&i).is_none_or(|lits| has(lits))
+                                && pattern.is_match(value)
+                        }
+                    };
+                    u32::from(m != *negate)
+                }
+                Test::Exists(h) => u32::from(view.has_header(h)),
+                Test::Eval { def, args } => u32::from(def.run(&env, args)),
+                Test::Meta(_) => 0,
+            };
         }
         for &i in &prep.metas {
             if !wanted(i) || self.inner.rules[i].disabled {
