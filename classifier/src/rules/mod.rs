@@ -80,14 +80,27 @@ fn parse_prefilter_table(text: &str) -> PrefilterTable<'_> {
     out
 }
 
+/// Decodes lower- or upper-case hex; `None` on anything else. Hand-rolled: the table is
+/// decoded once per process, and `from_str_radix` per byte pair made that about a million
+/// instructions of a one-message `classify` (callgrind).
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    let mut out = Vec::with_capacity(b.len() / 2);
+    for pair in b.chunks_exact(2) {
+        out.push(nibble(pair[0])? << 4 | nibble(pair[1])?);
+    }
+    Some(out)
 }
 
 /// What a rule looks at.
@@ -350,8 +363,9 @@ struct Inner {
 /// Literal prefilter for one text kind.
 #[derive(Debug, Clone, Default)]
 struct Group {
-    /// Rules with a prefilter, by pattern id in `ac`.
-    filtered: Vec<usize>,
+    /// Rules with a prefilter, with the alternative (flat id into [`Prepared`]'s branch
+    /// candidates) when the rule is split (see [`Pattern::alternatives`]).
+    filtered: Vec<(usize, Option<usize>)>,
     /// Rules that always run.
     always: Vec<usize>,
     ac: Option<LitIndex>,
@@ -373,6 +387,32 @@ struct Prepared {
     uri: Group,
     /// Header rules' literal sets (lower-cased), by rule index.
     header_lits: HashMap<usize, Vec<Vec<u8>>>,
+    /// Rules matched alternative by alternative, by rule index.
+    splits: HashMap<usize, Split>,
+    /// Number of alternatives over all splits.
+    branches: usize,
+    /// Alternatives (flat ids) without literals: always run.
+    always_branches: Vec<usize>,
+}
+
+/// A rule matched as separately compiled alternatives, each behind its own literals.
+#[derive(Debug, Clone)]
+struct Split {
+    /// Flat id of the first alternative.
+    base: usize,
+    patterns: Vec<Pattern>,
+    /// Each alternative's literals (lower-cased); `None`: always run that alternative.
+    lits: Vec<Option<Vec<Vec<u8>>>>,
+}
+
+/// The pattern of a rule that may be matched alternative by alternative: header rules and
+/// single-hit body, rawbody and full rules (counting and per-URI matching stay whole).
+fn splittable(r: &Rule) -> Option<&Pattern> {
+    match &r.test {
+        Test::Header { pattern, .. } => Some(pattern),
+        Test::Regex(p) if r.kind != RuleKind::Uri && r.max_hits <= 1 => Some(p),
+        _ => None,
+    }
 }
 
 fn reader(p: &Path) -> std::io::Result<String> {
@@ -618,6 +658,23 @@ impl RuleSet {
                     pattern.fingerprint()
                 ));
             }
+            if let Some(alts) = splittable(r).and_then(Pattern::alternatives) {
+                for (k, a) in alts.iter().enumerate() {
+                    let lits = match a.required_literals() {
+                        None => "-".to_owned(),
+                        Some(l) => l
+                            .iter()
+                            .map(|x| x.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    };
+                    out.push_str(&format!(
+                        "{}|{k}\t{:016x}\t{lits}\n",
+                        r.name,
+                        a.fingerprint()
+                    ));
+                }
+            }
         }
         out
     }
@@ -666,17 +723,21 @@ impl RuleSet {
                 });
             }
         }
-        let table = self
+        let mut table = self
             .inner
             .precomputed
             .map(parse_prefilter_table)
             .unwrap_or_default();
-        let literals = |r: &Rule, p: &Pattern| -> Option<Vec<Vec<u8>>> {
-            match table.get(r.name.as_str()) {
-                Some((fp, lits)) if *fp == p.fingerprint() => lits.clone(),
+        // Each entry is used once: taken out of the table, not cloned.
+        let mut literals_of = |name: &str, p: &Pattern| -> Option<Vec<Vec<u8>>> {
+            match table.remove(name) {
+                Some((fp, lits)) if fp == p.fingerprint() => lits,
                 _ => p.required_literals(),
             }
         };
+        let mut splits: HashMap<usize, Split> = HashMap::new();
+        let mut branches = 0;
+        let mut always_branches = Vec::new();
         let direct = (0..n)
             .filter(|&i| {
                 !matches!(self.inner.rules[i].test, Test::Meta(_)) && !self.inner.rules[i].disabled
@@ -684,16 +745,62 @@ impl RuleSet {
             .collect();
         let metas = self.meta_order();
         /// Per kind while building: (filtered rules, always-run rules, literals, literal owner).
-        type Building = (Vec<usize>, Vec<usize>, Vec<Vec<u8>>, Vec<usize>);
+        type Building = (
+            Vec<(usize, Option<usize>)>,
+            Vec<usize>,
+            Vec<Vec<u8>>,
+            Vec<usize>,
+        );
         let mut groups: HashMap<RuleKind, Building> = HashMap::new();
         let mut header_lits = HashMap::new();
         for (i, r) in self.inner.rules.iter().enumerate() {
             if r.disabled {
                 continue;
             }
+            // Split only when some alternative has literals (otherwise every alternative always
+            // runs, and one compile is cheaper than several).
+            let split = splittable(r)
+                .and_then(Pattern::alternatives)
+                .and_then(|alts| {
+                    let lits: Vec<_> = alts
+                        .iter()
+                        .enumerate()
+                        .map(|(k, a)| literals_of(&format!("{}|{k}", r.name), a))
+                        .collect();
+                    if lits.iter().all(Option::is_none) {
+                        return None;
+                    }
+                    Some(Split {
+                        base: 0,
+                        patterns: alts,
+                        lits,
+                    })
+                });
+            if let Some(mut sp) = split {
+                sp.base = branches;
+                branches += sp.patterns.len();
+                if let Test::Regex(_) = r.test {
+                    let g = groups.entry(r.kind).or_default();
+                    for (k, lits) in sp.lits.iter().enumerate() {
+                        let Some(lits) = lits else {
+                            always_branches.push(sp.base + k);
+                            g.1.push(i);
+                            continue;
+                        };
+                        let slot = g.0.len();
+                        g.0.push((i, Some(sp.base + k)));
+                        for l in lits {
+                            g.2.push(l.clone());
+                            g.3.push(slot);
+                        }
+                    }
+                }
+                splits.insert(i, sp);
+                continue;
+            }
             let lits = match &r.test {
-                Test::Regex(p) => literals(r, p),
-                Test::Header { pattern, .. } => literals(r, pattern),
+                Test::Regex(p) => literals_of(&r.name, p),
+                Test::Header { pattern, .. } => literals_of(&r.name, pattern),
                 _ => None,
             };
             match &r.test {
@@ -702,7 +809,7 @@ impl RuleSet {
                     match lits {
                         Some(lits) => {
                             let slot = g.0.len();
-                            g.0.push(i);
+                            g.0.push((i, None));
                             for l in lits {
                                 g.2.push(l);
                                 g.3.push(slot);
@@ -741,6 +848,9 @@ impl RuleSet {
             full: take(RuleKind::Full),
             uri: take(RuleKind::Uri),
             header_lits,
+            splits,
+            branches,
+            always_branches,
         }
     }
 
@@ -825,6 +935,10 @@ impl RuleSet {
         let env = evals::Env { view, ctx };
         // Prefilters: which filtered rules may match.
         let mut candidate = vec![false; self.inner.rules.len()];
+        let mut branch_candidate = vec![false; prep.branches];
+        for &b in &prep.always_branches {
+            branch_candidate[b] = true;
+        }
         for (group, text) in [
             (&prep.body, Part::Body),
             (&prep.rawbody, Part::RawBody),
@@ -834,13 +948,16 @@ impl RuleSet {
             let Some(ac) = &group.ac else {
                 continue;
             };
-            if !group.filtered.iter().any(|&i| wanted(i)) {
+            if !group.filtered.iter().any(|&(i, _)| wanted(i)) {
                 continue;
             }
             let hay = texts.get(text);
             ac.scan(hay.as_bytes(), |id| {
-                let rule = group.filtered[group.owner[id]];
+                let (rule, branch) = group.filtered[group.owner[id]];
                 candidate[rule] = true;
+                if let Some(b) = branch {
+                    branch_candidate[b] = true;
+                }
             });
         }
         for group in [&prep.body, &prep.rawbody, &prep.full, &prep.uri] {
@@ -867,7 +984,19 @@ impl RuleSet {
                             _ => Part::Body,
                         };
                         let text = texts.get(part);
-                        if r.max_hits > 1 {
+                        let split = prep.splits.get(&i);
+                        let mut alts = split.into_iter().flat_map(|sp| {
+                            (0..sp.patterns.len())
+                                .filter(|&k| branch_candidate[sp.base + k])
+                                .map(|k| &sp.patterns[k])
+                        });
+                        if let (Some(alt), None) = (alts.next(), alts.next()) {
+                            // One candidate alternative: compile and scan just that. With
+                            // more, one scan with the whole pattern is cheaper than several
+                            // (a warm process has it compiled; scanning every candidate
+                            // alternative made a corpus evaluation 4% more instructions).
+                            u32::from(alt.is_match(text))
+                        } else if r.max_hits > 1 {
                             p.count(text, r.max_hits)
                         } else {
                             u32::from(p.is_match(text))
@@ -891,11 +1020,30 @@ impl RuleSet {
                             (None, Some(u)) => (u, Cow::Owned(u.to_ascii_lowercase())),
                             (None, None) => ("", Cow::Borrowed("")),
                         };
-                    let may = prep.header_lits.get(&i).is_none_or(|lits| {
+                    let has = |lits: &[Vec<u8>]| {
                         lits.iter()
                             .any(|x| memchr::memmem::find(lower.as_bytes(), x).is_some())
-                    });
-                    let m = may && pattern.is_match(value);
+                    };
+                    let m = match prep.splits.get(&i) {
+                        // As for body rules: one candidate alternative alone, several
+                        // with the whole pattern.
+                        Some(sp) => {
+                            let mut alts = sp
+                                .patterns
+                                .iter()
+                                .zip(&sp.lits)
+                                .filter(|(_, lits)| lits.as_deref().is_none_or(has));
+                            match (alts.next(), alts.next()) {
+                                (None, _) => false,
+                                (Some((alt, _)), None) => alt.is_match(value),
+                                (Some(_), Some(_)) => pattern.is_match(value),
+                            }
+                        }
+                        None => {
+                            prep.header_lits.get(&i).is_none_or(|lits| has(lits))
+                                && pattern.is_match(value)
+                        }
+                    };
                     u32::from(m != *negate)
                 }
                 Test::Exists(h) => u32::from(view.has_header(h)),

@@ -15,9 +15,10 @@
 //! one Aho-Corasick pass over the text finds which rules can possibly match, and only those run.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use regex_automata::meta;
+use regex_automata::util::pool::Pool;
+use regex_automata::{hybrid, meta};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 use super::perlre::{self, Flags, Translated};
@@ -55,6 +56,63 @@ pub(crate) struct Pattern {
     /// For backtracking patterns: a linear superset checked first (see
     /// [`perlre::linear_approximation`]); `None` inside when it does not compile.
     guard: OnceLock<Option<meta::Regex>>,
+    /// For [`Pattern::is_match`] on linear patterns: a forward-only lazy DFA; `None` inside
+    /// when it does not build (then the full engine answers).
+    forward: OnceLock<Option<Forward>>,
+}
+
+/// A forward-only lazy DFA with a pool of caches: answers "is there a match" without the
+/// reverse automaton, capture engines and the rest `meta::Regex` builds (which only `count`
+/// needs). About a fifth cheaper to build (callgrind), and a one-message process builds
+/// one per candidate rule.
+#[derive(Clone)]
+struct Forward {
+    dfa: hybrid::dfa::DFA,
+    caches: Arc<Pool<hybrid::dfa::Cache, CacheFn>>,
+}
+
+type CacheFn = Box<dyn Fn() -> hybrid::dfa::Cache + Send + Sync + std::panic::UnwindSafe>;
+
+impl std::fmt::Debug for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forward").finish_non_exhaustive()
+    }
+}
+
+impl Forward {
+    fn new(pattern: &str) -> Option<Forward> {
+        let dfa = hybrid::dfa::DFA::builder()
+            .syntax(
+                regex_automata::util::syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false),
+            )
+            .thompson(
+                regex_automata::nfa::thompson::Config::new()
+                    .utf8(false)
+                    .nfa_size_limit(Some(SIZE_LIMIT))
+                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
+            )
+            .configure(hybrid::dfa::Config::new().cache_capacity(DFA_SIZE_LIMIT))
+            .build(pattern)
+            .ok()?;
+        let for_cache = dfa.clone();
+        let create: CacheFn = Box::new(move || for_cache.create_cache());
+        Some(Forward {
+            dfa,
+            caches: Arc::new(Pool::new(create)),
+        })
+    }
+
+    /// `None` if the lazy DFA gave up (it is configured never to, in ASCII mode).
+    fn is_match(&self, text: &[u8]) -> Option<bool> {
+        let mut cache = self.caches.get();
+        let input = regex_automata::Input::new(text).earliest(true);
+        self.dfa
+            .try_search_fwd(&mut cache, &input)
+            .ok()
+            .map(|m| m.is_some())
+    }
 }
 
 impl Pattern {
@@ -65,6 +123,7 @@ impl Pattern {
             line_anchors,
             compiled: OnceLock::new(),
             guard: OnceLock::new(),
+            forward: OnceLock::new(),
         }
     }
 
@@ -132,7 +191,7 @@ impl Pattern {
 
     /// True when this pattern has been compiled already (for statistics).
     pub(crate) fn is_compiled(&self) -> bool {
-        self.compiled.get().is_some()
+        self.compiled.get().is_some() || matches!(self.forward.get(), Some(Some(_)))
     }
 
     fn compile(&self) -> Result<Compiled, String> {
@@ -166,6 +225,14 @@ impl Pattern {
     /// True if the pattern matches `text`. A pattern that failed to compile never matches; a
     /// backtracking match that exceeds its step limit counts as no match.
     pub(crate) fn is_match(&self, text: &str) -> bool {
+        if !self.translated.needs_backtracking {
+            let forward = self
+                .forward
+                .get_or_init(|| Forward::new(&self.with_flags()));
+            if let Some(m) = forward.as_ref().and_then(|f| f.is_match(text.as_bytes())) {
+                return m;
+            }
+        }
         match self.compiled() {
             Ok(Compiled::Linear(re)) => re.is_match(text.as_bytes()),
             Ok(Compiled::Backtracking(re)) => {
@@ -193,6 +260,41 @@ impl Pattern {
             Err(_) => 0,
         };
         u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The pattern split on its main alternation, when that is exact for [`Pattern::is_match`]:
+    /// `pre(?:A|B|C)post` matches a text exactly when one of `pre(?:A)post`, `pre(?:B)post`,
+    /// `pre(?:C)post` does (likewise a top-level `A|B|C`). Each alternative then gets its own
+    /// prefilter literals and is compiled only when they occur, instead of compiling a rule's
+    /// whole alternation because one of dozens of phrases appears somewhere in the message
+    /// (compiling was over half of a one-message `classify` process). Not for counting
+    /// matches (leftmost-first counts differ), for backtracking patterns, `x`-mode patterns or
+    /// inline flag groups (whose scope crosses `|`). `None` when not applicable.
+    pub(crate) fn alternatives(&self) -> Option<Vec<Pattern>> {
+        if self.translated.needs_backtracking || self.translated.flags.x {
+            return None;
+        }
+        let (pre, branches, post) = split_alternation(&self.translated.pattern)?;
+        Some(
+            branches
+                .into_iter()
+                .map(|b| {
+                    let pattern = if pre.is_empty() && post.is_empty() {
+                        b.to_owned()
+                    } else {
+                        format!("{pre}(?:{b}){post}")
+                    };
+                    Pattern::new(
+                        Translated {
+                            pattern,
+                            flags: self.translated.flags,
+                            needs_backtracking: false,
+                        },
+                        self.line_anchors,
+                    )
+                })
+                .collect(),
+        )
     }
 
     /// A fingerprint of everything [`Pattern::required_literals`] depends on (translated
@@ -279,6 +381,101 @@ fn linear(pattern: &str, unicode: bool) -> Result<meta::Regex, String> {
         )
         .build(pattern)
         .map_err(|e| first_line(&e.to_string()))
+}
+
+/// Finds the alternation to split a pattern (Rust `regex` syntax, not `x` mode) on: its
+/// top-level `|`s, else those directly inside the first unquantified top-level group that has
+/// any. Returns (prefix, alternatives, suffix); `None` for fewer than two alternatives, for
+/// unbalanced input, or when the pattern has a `(?` group other than `(?:` (flags).
+fn split_alternation(p: &str) -> Option<(&str, Vec<&str>, &str)> {
+    let b = p.as_bytes();
+    let mut depth = 0usize;
+    let mut class = 0usize;
+    let mut top: Vec<usize> = Vec::new();
+    // (group open index, content start, `|` positions directly inside) per top-level group.
+    let mut open: Option<(usize, usize, Vec<usize>)> = None;
+    let mut chosen: Option<(usize, usize, Vec<usize>, usize)> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' {
+            i += 2;
+            continue;
+        }
+        if class > 0 {
+            match c {
+                b'[' => class += 1,
+                b']' => class -= 1,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'[' => {
+                class = 1;
+                // A `]` right after `[` or `[^` is a literal.
+                if b.get(i + 1) == Some(&b'^') {
+                    i += 1;
+                }
+                if b.get(i + 1) == Some(&b']') {
+                    i += 1;
+                }
+            }
+            b'(' => {
+                let content = if b.get(i + 1) == Some(&b'?') {
+                    if b.get(i + 2) != Some(&b':') {
+                        return None;
+                    }
+                    i + 3
+                } else {
+                    i + 1
+                };
+                if depth == 0 {
+                    open = Some((i, content, Vec::new()));
+                }
+                depth += 1;
+                i = content;
+                continue;
+            }
+            b')' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    let (start, content, bars) = open.take()?;
+                    let quantified = matches!(b.get(i + 1), Some(b'?' | b'*' | b'+' | b'{'));
+                    if chosen.is_none() && !bars.is_empty() && !quantified {
+                        chosen = Some((start, content, bars, i));
+                    }
+                }
+            }
+            b'|' if depth == 0 => top.push(i),
+            b'|' if depth == 1 => {
+                if let Some((_, _, bars)) = open.as_mut() {
+                    bars.push(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if depth != 0 || class != 0 {
+        return None;
+    }
+    let cut = |from: usize, bars: &[usize], to: usize| -> Vec<&str> {
+        let mut out = Vec::with_capacity(bars.len() + 1);
+        let mut s = from;
+        for &x in bars {
+            out.push(&p[s..x]);
+            s = x + 1;
+        }
+        out.push(&p[s..to]);
+        out
+    };
+    if !top.is_empty() {
+        return Some(("", cut(0, &top, p.len()), ""));
+    }
+    let (start, content, bars, close) = chosen?;
+    Some((&p[..start], cut(content, &bars, close), &p[close + 1..]))
 }
 
 fn first_line(s: &str) -> String {
@@ -520,6 +717,41 @@ mod tests {
                 .map(|s| String::from_utf8_lossy(&s).into_owned())
                 .collect()
         })
+    }
+
+    #[test]
+    fn splits_alternations_where_exact() {
+        assert_eq!(
+            split_alternation(r"\b(?:a|b[|)]c|(?:d|e))\b"),
+            Some((r"\b", vec!["a", "b[|)]c", "(?:d|e)"], r"\b"))
+        );
+        assert_eq!(
+            split_alternation(r"x\||y"),
+            Some(("", vec![r"x\|", "y"], ""))
+        );
+        assert_eq!(
+            split_alternation("(?:a|b)+c|d"),
+            Some(("", vec!["(?:a|b)+c", "d"], ""))
+        );
+        // Quantified group, flag group, no alternation, unbalanced: not split.
+        assert_eq!(split_alternation("(?:a|b)*c"), None);
+        assert_eq!(split_alternation("(?i:a|b)"), None);
+        assert_eq!(split_alternation("abc"), None);
+        assert_eq!(split_alternation("(a|b"), None);
+        // Each alternative matches exactly what the whole does, alternative by alternative.
+        let whole = Pattern::new(translate(r"\bbuy (?:cheap|now)\b", "i").expect("ok"), false);
+        let alts = whole.alternatives().expect("splits");
+        for text in [
+            "Buy now!",
+            "buy cheap",
+            "buy nowhere",
+            "abuy now",
+            "nothing",
+        ] {
+            let any = alts.iter().any(|a| a.is_match(text));
+            assert_eq!(any, whole.is_match(text), "{text}");
+        }
+        assert!(alts.iter().any(|a| a.is_match("BUY CHEAP")));
     }
 
     #[test]
