@@ -111,8 +111,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(args) => return ExitCode::from(classify::run(&cli.global, &args)),
         Command::Score { paths } => report::score(&cli.global, &paths),
-        Command::Train(args) => train::train(&cli.global, &args, train::Kind::Train),
-        Command::Correct(args) => train::train(&cli.global, &args, train::Kind::Correct),
+        Command::Train(args) => train::train(&cli.global, &args),
+        Command::Correct(args) => train::train(&cli.global, &args),
         Command::Forget { paths } => train::forget(&cli.global, &paths),
         Command::Stats => report::stats(&cli.global),
         Command::Explain { path, tokens } => report::explain(&cli.global, &path, tokens),

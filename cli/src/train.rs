@@ -34,15 +34,6 @@ fn parse_class(s: &str) -> Result<Class, String> {
     s.parse()
 }
 
-/// Which command is running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `train`.
-    Train,
-    /// `correct`.
-    Correct,
-}
-
 #[derive(Default)]
 struct Summary {
     outcomes: BTreeMap<Outcome, usize>,
@@ -202,7 +193,10 @@ fn learn_all(
     })
 }
 
-pub fn train(global: &Global, args: &TrainArgs, kind: Kind) -> Result<i32> {
+/// `train` and `correct`: learn as the given class; a message learned as the other class is
+/// flipped, one never learned is simply learned. `correct` is the same operation under the name
+/// a Junk-folder move uses, normally with `--user`.
+pub fn train(global: &Global, args: &TrainArgs) -> Result<i32> {
     let config = common::load_config(global)?;
     let engine = common::engine_from(&config)?;
     let user = global.user()?;
@@ -223,9 +217,6 @@ pub fn train(global: &Global, args: &TrainArgs, kind: Kind) -> Result<i32> {
     if !global.quiet {
         summary.print();
     }
-    // `correct` exists to fix mistakes: a message the user corrects that was never learned is
-    // simply learned, so there is nothing more to report than train does.
-    let _ = kind;
     Ok(if summary.unreadable > 0 { 2 } else { 0 })
 }
 
