@@ -754,12 +754,7 @@ impl Store {
             )));
         }
         create_owner_only(dest)?;
-        let name = dest.to_str().ok_or_else(|| {
-            Error::Config(format!(
-                "{} is not a UTF-8 path: choose another backup file name",
-                dest.display()
-            ))
-        })?;
+        let name = sql_path(dest, "choose another backup file name")?;
         // The file name is a bound parameter, never spliced into SQL. Into an empty file, so it
         // is owner-only from the first byte.
         self.conn
@@ -882,12 +877,7 @@ impl Store {
         let timeout_ms = self.options.busy_timeout.as_millis() as u64;
         let path = self.path.clone();
         let map = |e: rusqlite::Error| map_write_error(e, &path, timeout_ms);
-        let name = backup.to_str().ok_or_else(|| {
-            Error::Config(format!(
-                "{} is not a UTF-8 path: rename the backup file",
-                backup.display()
-            ))
-        })?;
+        let name = sql_path(backup, "rename the backup file")?;
         // ATTACH is not allowed inside a transaction: attach first, detach whatever happens.
         self.conn
             .execute("ATTACH DATABASE ?1 AS restore_source", [name])
@@ -926,6 +916,14 @@ impl Store {
             Ok(()) => detached.map(|_| ()).map_err(map),
         }
     }
+}
+
+/// A path as the text SQLite takes as a bound parameter (`VACUUM INTO ?1`, `ATTACH ?1`);
+/// non-UTF-8 paths are refused with `hint` rather than lossily converted (which could name
+/// another file).
+fn sql_path<'a>(path: &'a Path, hint: &str) -> Result<&'a str> {
+    path.to_str()
+        .ok_or_else(|| Error::Config(format!("{} is not a UTF-8 path: {hint}", path.display())))
 }
 
 /// Creates an empty file readable and writable by its owner only.

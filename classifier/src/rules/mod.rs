@@ -642,37 +642,25 @@ impl RuleSet {
             "# mailsift prefilter literals: NAME, pattern fingerprint, hex literals ('-': none).\n\
              # Generated; see DEFAULT_PREFILTER in classifier/src/rules/mod.rs.\n",
         );
+        // One row: name, pattern fingerprint, required literals in hex ('-': none).
+        let mut row = |name: &str, p: &Pattern| {
+            let lits = match p.required_literals() {
+                None => "-".to_owned(),
+                Some(l) => l
+                    .iter()
+                    .map(|x| x.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            out.push_str(&format!("{name}\t{:016x}\t{lits}\n", p.fingerprint()));
+        };
         for r in &self.inner.rules {
             if let Test::Header { pattern, .. } | Test::Regex(pattern) = &r.test {
-                let lits = match pattern.required_literals() {
-                    None => "-".to_owned(),
-                    Some(l) => l
-                        .iter()
-                        .map(|x| x.iter().map(|b| format!("{b:02x}")).collect::<String>())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                };
-                out.push_str(&format!(
-                    "{}\t{:016x}\t{lits}\n",
-                    r.name,
-                    pattern.fingerprint()
-                ));
+                row(&r.name, pattern);
             }
             if let Some(alts) = splittable(r).and_then(Pattern::alternatives) {
                 for (k, a) in alts.iter().enumerate() {
-                    let lits = match a.required_literals() {
-                        None => "-".to_owned(),
-                        Some(l) => l
-                            .iter()
-                            .map(|x| x.iter().map(|b| format!("{b:02x}")).collect::<String>())
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    };
-                    out.push_str(&format!(
-                        "{}|{k}\t{:016x}\t{lits}\n",
-                        r.name,
-                        a.fingerprint()
-                    ));
+                    row(&format!("{}|{k}", r.name), a);
                 }
             }
         }
