@@ -9,6 +9,7 @@ fn bin() -> Command {
     // Keep the user's real configuration and database out of the tests.
     c.env_remove("MAILSIFT_DB")
         .env_remove("MAILSIFT_USER")
+        .env_remove("MAILSIFT_SOCKET")
         .env("XDG_CONFIG_HOME", "/nonexistent")
         .env("HOME", "/nonexistent");
     c

@@ -421,6 +421,7 @@ fn read_only_database_still_classifies() {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode))
             .expect("chmod dir");
         c.env_remove("MAILSIFT_DB")
+            .env_remove("MAILSIFT_SOCKET")
             .env("XDG_CONFIG_HOME", "/nonexistent-mailsift-test")
             .arg("--db")
             .arg(&db)

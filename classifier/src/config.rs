@@ -144,13 +144,6 @@ impl Config {
     /// `explicit` (which must exist). Relative `rule_files` are resolved against the file that
     /// names them.
     pub fn load(explicit: Option<&Path>) -> Result<Config> {
-        let mut layers: Vec<PathBuf> = Vec::new();
-        if Path::new(SYSTEM_CONFIG).is_file() {
-            layers.push(PathBuf::from(SYSTEM_CONFIG));
-        }
-        if let Some(user) = user_config_path().filter(|p| p.is_file()) {
-            layers.push(user);
-        }
         if let Some(p) = explicit {
             if !p.is_file() {
                 return Err(Error::Config(format!(
@@ -158,8 +151,8 @@ impl Config {
                     p.display()
                 )));
             }
-            layers.push(p.to_owned());
         }
+        let layers = Self::layers(explicit);
         let mut merged = toml::Table::new();
         let mut origins = Vec::new();
         for path in &layers {
@@ -184,6 +177,43 @@ impl Config {
         }
         Self::from_table(merged, &origins.join(" + "))
     }
+
+    /// The files [`Config::load`] reads, in order: the system file and the user's file when
+    /// they exist, then `explicit`.
+    pub fn layers(explicit: Option<&Path>) -> Vec<PathBuf> {
+        let mut layers: Vec<PathBuf> = Vec::new();
+        if Path::new(SYSTEM_CONFIG).is_file() {
+            layers.push(PathBuf::from(SYSTEM_CONFIG));
+        }
+        if let Some(user) = user_config_path().filter(|p| p.is_file()) {
+            layers.push(user);
+        }
+        if let Some(p) = explicit {
+            layers.push(p.to_owned());
+        }
+        layers
+    }
+
+    /// A fingerprint of the configuration [`Config::load`] would read: the layer files' paths
+    /// and contents, without parsing them. Two processes with the same fingerprint load the
+    /// same configuration (as long as the rule files it names are unchanged), which is how
+    /// `mailsift classify` checks that a classify server is configured as it is. A layer that
+    /// cannot be read hashes as unreadable (loading it fails anyway).
+    pub fn fingerprint(explicit: Option<&Path>) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for path in Self::layers(explicit) {
+            h.update(path.as_os_str().as_encoded_bytes());
+            h.update(&[0]);
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    h.update(&(bytes.len() as u64).to_le_bytes());
+                    h.update(&bytes);
+                }
+                Err(_) => h.update(b"\xffunreadable"),
+            }
+        }
+        h.digest()
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +234,21 @@ mod tests {
             "{msg}"
         );
         assert!(Config::from_toml("[bayes]\nbogus = 1\n", "t").is_err());
+    }
+
+    #[test]
+    fn fingerprint_follows_the_explicit_file() {
+        let dir = std::env::temp_dir().join(format!("mailsift-fp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("c.toml");
+        std::fs::write(&f, "required_score = 5.0\n").expect("write");
+        let a = Config::fingerprint(Some(&f));
+        assert_eq!(a, Config::fingerprint(Some(&f)), "stable");
+        std::fs::write(&f, "required_score = 6.0\n").expect("write");
+        let b = Config::fingerprint(Some(&f));
+        assert_ne!(a, b, "content change");
+        assert_ne!(b, Config::fingerprint(None), "explicit layer counts");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! classified by rules alone when only the database failed, otherwise unchanged. The problem is
 //! reported on stderr and the exit code says what happened (see `mailsift --help`).
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use clap::Args;
 use mailsift::{Engine, MemoryModel, OpenMode, Verdict};
 
 use crate::common::{self, Global};
+use crate::{serve, wire};
 
 /// Exit code when the message was passed through because of an internal error.
 pub const EXIT_FAIL_OPEN: u8 = 3;
@@ -33,10 +36,18 @@ pub struct ClassifyArgs {
     /// Give up classifying after this many seconds and pass the message through unchanged.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    /// Classify through the `mailsift serve` server listening on this socket [default: the
+    /// database path + ".sock", used when it exists]. Without a server, or when it is down or
+    /// configured differently, the message is classified in-process (same result, slower).
+    #[arg(long, env = "MAILSIFT_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Always classify in-process, even when a server is listening.
+    #[arg(long, conflicts_with = "socket")]
+    pub no_server: bool,
 }
 
 /// What classification produced.
-enum Outcome {
+pub(crate) enum Outcome {
     /// Classified: the annotated message and whether it is spam; a warning if degraded.
     Done {
         output: Vec<u8>,
@@ -50,12 +61,18 @@ enum Outcome {
 pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
     // Quiet panics: the guard below reports them as one line.
     std::panic::set_hook(Box::new(|_| {}));
-    let mut input = Vec::new();
+    // Most mail fits: one or two reads instead of a doubling series from 32 bytes.
+    let mut input = Vec::with_capacity(64 << 10);
     if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
         eprintln!(
             "mailsift: cannot read the message from standard input: {e}; passing through what was read"
         );
         return finish(&input, EXIT_IO);
+    }
+    if !args.no_server {
+        if let Some(done) = via_server(global, args, &input) {
+            return done;
+        }
     }
     let input = std::sync::Arc::new(input);
     let (tx, rx) = mpsc::channel();
@@ -108,6 +125,11 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
                 }
             })
         });
+    deliver(outcome, &input, args)
+}
+
+/// Writes what classification produced and returns the exit code.
+fn deliver(outcome: Outcome, input: &[u8], args: &ClassifyArgs) -> u8 {
     match outcome {
         Outcome::Done {
             output,
@@ -123,9 +145,84 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
         }
         Outcome::Failed(why) => {
             eprintln!("mailsift: {why}; the message was passed through unchanged");
-            finish(&input, args.fail_open_exit)
+            finish(input, args.fail_open_exit)
         }
     }
+}
+
+/// Classifies through a `mailsift serve` server when one is listening: `Some(exit code)` when
+/// the message was delivered that way (classified, or passed through after a timeout), `None`
+/// to classify in-process. A server that is absent is the normal case and silent; one that
+/// refuses, fails or is configured differently is reported on stderr, and the message is then
+/// classified in-process, so nothing depends on the server being up.
+fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8]) -> Option<u8> {
+    let db = global.db_path().ok()?;
+    let (socket, explicit) = match &args.socket {
+        Some(s) => (s.clone(), true),
+        None => (serve::default_socket(&db), false),
+    };
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let request = wire::Request {
+        db: db.as_os_str().as_encoded_bytes().to_vec(),
+        user: global.user.clone(),
+        fingerprint: mailsift::Config::fingerprint(global.config.as_deref()),
+        message: Vec::new(),
+    };
+    let why = match ask_server(&socket, request, input, timeout) {
+        Ok(wire::Response::Done {
+            output,
+            spam,
+            warning,
+        }) => {
+            let outcome = Outcome::Done {
+                output,
+                spam,
+                warning,
+            };
+            return Some(deliver(outcome, input, args));
+        }
+        Ok(wire::Response::Mismatch(why)) | Ok(wire::Response::Failed(why)) => why,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            let outcome = Outcome::Failed(format!(
+                "the classify server at {} took longer than {} s",
+                socket.display(),
+                args.timeout
+            ));
+            return Some(deliver(outcome, input, args));
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound && !explicit => return None,
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+            format!(
+                "no server is listening ({e}): start 'mailsift serve' or remove the socket file"
+            )
+        }
+        Err(e) => e.to_string(),
+    };
+    eprintln!(
+        "mailsift: classify server {}: {why}; classifying in-process",
+        socket.display()
+    );
+    None
+}
+
+/// One request to the server.
+fn ask_server(
+    socket: &Path,
+    mut request: wire::Request,
+    input: &[u8],
+    timeout: Duration,
+) -> std::io::Result<wire::Response> {
+    if input.len() as u64 > wire::MAX_FIELD {
+        return Err(std::io::Error::other(
+            "the message is too large for the server",
+        ));
+    }
+    let mut stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    request.message = input.to_vec();
+    request.write(&mut stream)?;
+    wire::Response::read(&mut std::io::BufReader::new(stream))
 }
 
 fn finish(bytes: &[u8], code: u8) -> u8 {
@@ -154,12 +251,6 @@ fn classify(
         Ok(e) => e,
         Err(e) => return Outcome::Failed(format!("{e:#}")),
     };
-    if let Some(u) = user {
-        if let Err(e) = mailsift::store::validate_user(u) {
-            return Outcome::Failed(e.to_string());
-        }
-    }
-    let analysis = engine.analyze(input);
     // A database fault degrades to rules alone; the message still gets its headers.
     let store = db
         .map_err(|e| StoreFault {
@@ -173,6 +264,29 @@ fn classify(
                     untrained: e.is_untrained(),
                 })
         });
+    let outcome = classify_ready(&engine, &config, store.as_ref(), user, input);
+    // One message per process: the operating system frees everything at exit, faster than
+    // dropping the rule set, the analysis and the connection piece by piece.
+    std::mem::forget(engine);
+    std::mem::forget(store);
+    outcome
+}
+
+/// Classifies one message with a loaded engine and an opened store (or the reason there is
+/// none): the in-process path and the classify server share it, so both give the same bytes.
+pub(crate) fn classify_ready(
+    engine: &Engine,
+    config: &mailsift::Config,
+    store: Result<&mailsift::Store, &StoreFault>,
+    user: Option<&str>,
+    input: &[u8],
+) -> Outcome {
+    if let Some(u) = user {
+        if let Err(e) = mailsift::store::validate_user(u) {
+            return Outcome::Failed(e.to_string());
+        }
+    }
+    let analysis = engine.analyze(input);
     let (verdict, warning): (Verdict, Option<String>) = match store {
         Ok(store) => match store
             .model(user)
@@ -180,12 +294,12 @@ fn classify(
         {
             Ok(v) => (v, None),
             Err(e) => (
-                rules_only(&engine, &analysis),
+                rules_only(engine, &analysis),
                 Some(format!("{e}; classified by rules alone")),
             ),
         },
         Err(e) => {
-            let v = rules_only(&engine, &analysis);
+            let v = rules_only(engine, &analysis);
             // A store that was never trained is the normal state of a new install: not a fault.
             (
                 v,
@@ -202,10 +316,10 @@ fn classify(
 }
 
 /// Why the store could not be used.
-struct StoreFault {
-    message: String,
+pub(crate) struct StoreFault {
+    pub message: String,
     /// Missing or empty: a new install, not a fault.
-    untrained: bool,
+    pub untrained: bool,
 }
 
 /// Stack size of the classification thread.

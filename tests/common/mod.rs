@@ -70,6 +70,7 @@ pub fn cmd(db: &Path) -> Command {
     c.env_remove("MAILSIFT_DB")
         .env_remove("MAILSIFT_USER")
         .env_remove("MAILSIFT_DEBUG_FAULT")
+        .env_remove("MAILSIFT_SOCKET")
         .env("XDG_CONFIG_HOME", "/nonexistent-mailsift-test")
         .arg("--db")
         .arg(db);

@@ -1,0 +1,385 @@
+//! `mailsift serve`: a resident classifier for `mailsift classify` (the spamd/spamc
+//! arrangement).
+//!
+//! A `classify` process that opens the database, loads the rules and compiles the regexes it
+//! needs spends most of its time on that set-up, once per message. The server does it once:
+//! it keeps the engine (rules parsed, regexes compiled as they are first needed) and one
+//! read-only, memory-mapped store connection per worker thread, and answers requests on a Unix
+//! socket. `classify` finds it by default at the database path + ".sock" and falls back to
+//! classifying in-process whenever the server is absent, down, failing, or configured
+//! differently from the client, so mail never depends on it.
+//!
+//! The server re-reads its configuration (and rebuilds the engine) when a configuration layer
+//! or a rule file changes, checked at most once a second, and reopens the database when the
+//! file is replaced. Training goes on as before (`train`, `correct` write the database; the
+//! server's readers see each committed transaction).
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use mailsift::{Config, Engine, OpenMode, Store};
+
+use crate::classify::{self, Outcome, StoreFault};
+use crate::common::{self, Global};
+use crate::wire::{Request, Response};
+
+/// Options for `mailsift serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Socket to listen on [default: the database path + ".sock", where classify looks].
+    #[arg(long, env = "MAILSIFT_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Worker threads: how many messages are classified at once [default: the number of CPUs].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Permissions of the socket file, in octal. Whoever may connect can classify with any
+    /// user's model (not train): 0600 keeps it to the server's own user; 0660 adds its group.
+    #[arg(long, default_value = "600", value_parser = parse_mode, value_name = "MODE")]
+    pub socket_mode: u32,
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn parse_mode(s: &str) -> std::result::Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("'{s}' is not an octal file mode such as 600 or 660"))
+}
+
+/// Where `classify` and `serve` look for the socket by default: beside the database.
+pub fn default_socket(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".sock");
+    PathBuf::from(s)
+}
+
+/// How long a worker waits for a client to send its request or take the response.
+const CLIENT_IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the configuration and rule files are checked for changes, at most.
+const RELOAD_CHECK: Duration = Duration::from_secs(1);
+/// Stack of each worker (as for classify's worker: headroom, no recursion on input depth).
+const WORKER_STACK_BYTES: usize = 16 << 20;
+
+/// The loaded configuration and engine, replaced as a whole on reload.
+struct Loaded {
+    config: Config,
+    engine: Engine,
+    fingerprint: u64,
+    /// Modification times of the rule files the configuration names.
+    rule_stamps: Vec<Option<SystemTime>>,
+}
+
+struct Shared {
+    db: PathBuf,
+    /// The database path as the OS resolves it (when the file exists).
+    db_canonical: Option<PathBuf>,
+    config_path: Option<PathBuf>,
+    loaded: RwLock<Arc<Loaded>>,
+    last_check: Mutex<Instant>,
+}
+
+fn stamps(paths: &[PathBuf]) -> Vec<Option<SystemTime>> {
+    paths
+        .iter()
+        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .collect()
+}
+
+fn load(config_path: Option<&Path>) -> Result<Loaded> {
+    // Fingerprint first: a file changed between the two reads is then picked up next check.
+    let fingerprint = Config::fingerprint(config_path);
+    let config = Config::load(config_path)?;
+    let engine = common::engine_from(&config)?;
+    // Build the prefilter now, so the first message is as fast as the rest.
+    engine.rules.prepare_now();
+    let rule_stamps = stamps(&config.rule_files);
+    Ok(Loaded {
+        config,
+        engine,
+        fingerprint,
+        rule_stamps,
+    })
+}
+
+impl Shared {
+    fn current(&self) -> Arc<Loaded> {
+        let mut last = self.last_check.lock().unwrap_or_else(|p| p.into_inner());
+        if last.elapsed() >= RELOAD_CHECK {
+            *last = Instant::now();
+            drop(last);
+            let now = self
+                .loaded
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let changed = Config::fingerprint(self.config_path.as_deref()) != now.fingerprint
+                || stamps(&now.config.rule_files) != now.rule_stamps;
+            if changed {
+                match load(self.config_path.as_deref()) {
+                    Ok(l) => {
+                        eprintln!("mailsift serve: configuration changed; reloaded");
+                        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(l);
+                    }
+                    Err(e) => eprintln!(
+                        "mailsift serve: configuration changed but cannot be loaded ({e:#}); \
+                         still serving the previous one: fix it, clients whose configuration \
+                         differs classify in-process meanwhile"
+                    ),
+                }
+            }
+        }
+        self.loaded
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether `client_db` names the database this server serves.
+    fn same_db(&self, client_db: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(client_db) else {
+            return false;
+        };
+        let path = Path::new(text);
+        if path == self.db {
+            return true;
+        }
+        match (&self.db_canonical, std::fs::canonicalize(path)) {
+            (Some(mine), Ok(theirs)) => *mine == theirs,
+            _ => false,
+        }
+    }
+}
+
+/// A worker's store connection, with the identity of the file it was opened on.
+struct Conn {
+    store: Store,
+    file: (u64, u64),
+    /// When the token cache was last filled with the whole site-wide table.
+    preloaded: Instant,
+}
+
+/// How long after a fill the token cache may be filled again, once training has emptied it.
+/// A fill reads the whole token table (about 0.2 s for 666k tokens, measured in
+/// BENCHMARKS.md) and happens after a response is sent, while the other workers serve.
+const REFILL_AFTER: Duration = Duration::from_secs(30);
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The worker's connection, (re)opened when missing or when the file was replaced.
+fn connection<'a>(
+    conn: &'a mut Option<Conn>,
+    db: &Path,
+    config: &Config,
+) -> std::result::Result<&'a Store, StoreFault> {
+    let id = file_id(db);
+    if conn.as_ref().is_some_and(|c| Some(c.file) != id) {
+        *conn = None;
+    }
+    if conn.is_none() {
+        let mut store = Store::open(db, OpenMode::ReadOnly, common::store_options(config))
+            .map_err(|e| StoreFault {
+                message: e.to_string(),
+                untrained: e.is_untrained(),
+            })?;
+        // Not fatal: an untuned connection is only slower.
+        if store.tune_for_long_reader().is_ok() {
+            let _ = store.preload_token_cache();
+        }
+        let file = id.or_else(|| file_id(db)).unwrap_or_default();
+        *conn = Some(Conn {
+            store,
+            file,
+            preloaded: Instant::now(),
+        });
+    }
+    match conn {
+        Some(c) => Ok(&c.store),
+        None => Err(StoreFault {
+            message: "internal error: no store connection".into(),
+            untrained: false,
+        }),
+    }
+}
+
+fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Result<()> {
+    stream.set_read_timeout(Some(CLIENT_IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_IO_TIMEOUT))?;
+    let Some(request) =
+        Request::read(&mut std::io::BufReader::new(&stream)).context("cannot read the request")?
+    else {
+        return Ok(()); // connected and closed: a probe
+    };
+    let loaded = shared.current();
+    let response = if !shared.same_db(&request.db) {
+        Response::Mismatch(format!(
+            "it serves the database {}, not {}",
+            shared.db.display(),
+            String::from_utf8_lossy(&request.db)
+        ))
+    } else if request.fingerprint != loaded.fingerprint {
+        Response::Mismatch(
+            "its configuration differs from this process's (other files, or changed less \
+             than a second ago)"
+                .into(),
+        )
+    } else {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let store = connection(conn, &shared.db, &loaded.config);
+            classify::classify_ready(
+                &loaded.engine,
+                &loaded.config,
+                store.as_ref().copied(),
+                request.user.as_deref(),
+                &request.message,
+            )
+        }));
+        match result {
+            Ok(Outcome::Done {
+                output,
+                spam,
+                warning,
+            }) => {
+                if warning.is_some() {
+                    // A database fault: start from a fresh connection next time.
+                    *conn = None;
+                }
+                Response::Done {
+                    spam,
+                    warning,
+                    output,
+                }
+            }
+            Ok(Outcome::Failed(why)) => Response::Failed(why),
+            Err(_) => {
+                *conn = None;
+                Response::Failed("internal error (panic in the server)".into())
+            }
+        }
+    };
+    let sent = response
+        .write(&mut &stream)
+        .context("cannot send the response");
+    drop(stream);
+    // Training emptied the token cache: fill it again, at most every REFILL_AFTER.
+    if let Some(c) = conn {
+        if !c.store.token_cache_complete() && c.preloaded.elapsed() >= REFILL_AFTER {
+            c.preloaded = Instant::now();
+            let _ = c.store.preload_token_cache();
+        }
+    }
+    sent
+}
+
+fn worker(shared: &Shared, listener: &UnixListener, mut conn: Option<Conn>) {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if let Err(e) = serve_one(shared, &mut conn, stream) {
+                    eprintln!("mailsift serve: {e:#}");
+                }
+            }
+            Err(e) => {
+                eprintln!("mailsift serve: accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Refuses a socket path that is another file or has a server listening; removes a stale
+/// socket (a socket file nobody listens on).
+fn check_socket(socket: &Path) -> Result<()> {
+    if let Ok(meta) = std::fs::symlink_metadata(socket) {
+        if !meta.file_type().is_socket() {
+            bail!(
+                "{} exists and is not a socket: choose another path with --socket",
+                socket.display()
+            );
+        }
+        if UnixStream::connect(socket).is_ok() {
+            bail!(
+                "a server is already listening on {}: stop it first, or use another --socket",
+                socket.display()
+            );
+        }
+        std::fs::remove_file(socket)
+            .with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
+    }
+    Ok(())
+}
+
+/// Binds the socket with the given permissions.
+fn bind(socket: &Path, mode: u32) -> Result<UnixListener> {
+    let listener = UnixListener::bind(socket).with_context(|| {
+        format!(
+            "cannot listen on {} (the directory must exist and be writable; paths over 107 \
+             bytes need a shorter --socket)",
+            socket.display()
+        )
+    })?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the permissions of {}", socket.display()))?;
+    Ok(listener)
+}
+
+/// Runs the server until it is killed.
+pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
+    let db = global.db_path()?;
+    let socket = args.socket.clone().unwrap_or_else(|| default_socket(&db));
+    let loaded = load(global.config.as_deref())?;
+    let shared = Arc::new(Shared {
+        db_canonical: std::fs::canonicalize(&db).ok(),
+        db: db.clone(),
+        config_path: global.config.clone(),
+        loaded: RwLock::new(Arc::new(loaded)),
+        last_check: Mutex::new(Instant::now()),
+    });
+    check_socket(&socket)?;
+    // Resolved here, not as a clap default: a default is computed by every command's parse,
+    // and asking for the CPU count reads cgroup files (a cost in each classify process).
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    // Each worker's connection is opened (and its token cache filled) before the socket
+    // exists, so no client waits for that: until then, clients classify in-process.
+    let conns: Vec<Option<Conn>> = (0..threads)
+        .map(|_| {
+            let mut conn = None;
+            let _ = connection(&mut conn, &shared.db, &shared.current().config);
+            conn
+        })
+        .collect();
+    let listener = Arc::new(bind(&socket, args.socket_mode)?);
+    if !global.quiet {
+        eprintln!(
+            "mailsift serve: listening on {} for {} ({threads} worker thread(s))",
+            socket.display(),
+            db.display()
+        );
+    }
+    let mut handles = Vec::new();
+    for (i, conn) in conns.into_iter().enumerate() {
+        let shared = Arc::clone(&shared);
+        let listener = Arc::clone(&listener);
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("serve-{i}"))
+                .stack_size(WORKER_STACK_BYTES)
+                .spawn(move || worker(&shared, &listener, conn))
+                .context("cannot start a worker thread")?,
+        );
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    bail!("all worker threads stopped")
+}
