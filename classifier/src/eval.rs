@@ -121,6 +121,8 @@ pub fn run(
     let mut trained = 0;
     let threshold = engine.scoring.required_score;
     let uses_bayes = engine.rules.uses_bayes();
+    // Thousands of messages: the long-lived prefilter pays for itself.
+    engine.rules.prepare_now();
     // Chunks bound memory; 512 messages keep both cores busy between sequential phases.
     for chunk in index.chunks(512) {
         let analysed: Vec<(Analysis, Vec<RuleHit>)> = chunk

@@ -684,17 +684,21 @@ impl RuleSet {
         s
     }
 
-    /// Builds the prefilter now rather than on the first evaluation (for timing, or for a
-    /// long-running process that wants the first message to be as fast as the rest).
+    /// Builds the prefilter now rather than on the first evaluation, for a process that will
+    /// evaluate many messages (a server, an evaluation): the first message is then as fast as
+    /// the rest, and the literal prefilter is an Aho-Corasick automaton, which costs a few
+    /// hundred microseconds to build and scans several times faster than the index a
+    /// one-message process builds (measured in BENCHMARKS.md, "classify server"). Does nothing
+    /// if the rule set has been used already.
     pub fn prepare_now(&self) {
-        let _ = self.prepared();
+        let _ = self.inner.prepared.get_or_init(|| self.prepare(true));
     }
 
     fn prepared(&self) -> &Prepared {
-        self.inner.prepared.get_or_init(|| self.prepare())
+        self.inner.prepared.get_or_init(|| self.prepare(false))
     }
 
-    fn prepare(&self) -> Prepared {
+    fn prepare(&self, long_lived: bool) -> Prepared {
         let n = self.inner.rules.len();
         let mut needed = vec![false; n];
         let mut stack: Vec<usize> = (0..n).filter(|&i| self.inner.rules[i].reported()).collect();
@@ -818,7 +822,7 @@ impl RuleSet {
             let Some((filtered, always, lits, owner)) = groups.remove(&k) else {
                 return Group::default();
             };
-            let ac = (!lits.is_empty()).then(|| LitIndex::new(&lits));
+            let ac = (!lits.is_empty()).then(|| LitIndex::new(&lits, long_lived));
             Group {
                 filtered,
                 always,
@@ -1063,10 +1067,22 @@ struct LitIndex {
     bloom: Vec<u64>,
     /// (prefix, literal, id), sorted by prefix.
     entries: Vec<([u8; 3], Box<[u8]>, usize)>,
+    /// The same literals as an Aho-Corasick automaton, for a long-lived rule set (see
+    /// [`RuleSet::prepare_now`]); used instead of the index when present.
+    automaton: Option<aho_corasick::AhoCorasick>,
 }
 
 impl LitIndex {
-    fn new(lits: &[Vec<u8>]) -> LitIndex {
+    fn new(lits: &[Vec<u8>], automaton: bool) -> LitIndex {
+        let automaton = automaton
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(aho_corasick::MatchKind::Standard)
+                    .build(lits)
+                    .ok()
+            })
+            .flatten();
         let mut bloom = vec![0u64; 64];
         let mut entries = Vec::with_capacity(lits.len());
         for (id, l) in lits.iter().enumerate() {
@@ -1083,7 +1099,11 @@ impl LitIndex {
             entries.push((key, l.to_ascii_lowercase().into_boxed_slice(), id));
         }
         entries.sort_by_key(|e| e.0);
-        LitIndex { bloom, entries }
+        LitIndex {
+            bloom,
+            entries,
+            automaton,
+        }
     }
 
     fn hash(k: [u8; 3]) -> usize {
@@ -1093,6 +1113,12 @@ impl LitIndex {
 
     /// Calls `found` with the id of every literal that occurs in `hay` (possibly repeatedly).
     fn scan(&self, hay: &[u8], mut found: impl FnMut(usize)) {
+        if let Some(ac) = &self.automaton {
+            for m in ac.find_overlapping_iter(hay) {
+                found(m.pattern().as_usize());
+            }
+            return;
+        }
         if hay.len() < 3 {
             return;
         }

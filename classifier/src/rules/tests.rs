@@ -564,6 +564,53 @@ fn precomputed_and_fresh_prefilters_agree() {
     }
 }
 
+#[test]
+fn long_lived_prefilter_finds_what_the_index_finds() {
+    // The automaton (prepare_now) and the three-byte index report the same literals, case
+    // folded, overlapping and at the ends of the text.
+    let lits: Vec<Vec<u8>> = ["click here", "here", "viagra", "abc", "bcd", "xyz"]
+        .iter()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    let index = LitIndex::new(&lits, false);
+    let automaton = LitIndex::new(&lits, true);
+    assert!(automaton.automaton.is_some() && index.automaton.is_none());
+    for hay in [
+        "CLICK HERE now",
+        "abcd",
+        "xyz",
+        "ab",
+        "",
+        "Vi\u{e4}gra viAGRA \u{fc}here",
+        "no literal at all",
+    ] {
+        let mut a = Vec::new();
+        index.scan(hay.as_bytes(), |id| a.push(id));
+        let mut b = Vec::new();
+        automaton.scan(hay.as_bytes(), |id| b.push(id));
+        a.sort_unstable();
+        a.dedup();
+        b.sort_unstable();
+        b.dedup();
+        assert_eq!(a, b, "{hay:?}");
+    }
+    // And whole rule sets agree on the fixtures.
+    let one_shot = RuleSet::default_rules();
+    let long_lived = RuleSet::default_rules();
+    long_lived.prepare_now();
+    for f in std::fs::read_dir(fixture_dir())
+        .expect("fixtures")
+        .flatten()
+    {
+        let raw = std::fs::read(f.path()).expect("read");
+        let v = MessageView::parse(&raw, &Limits::default());
+        assert_eq!(
+            one_shot.evaluate_all(&v, &ctx()),
+            long_lived.evaluate_all(&v, &ctx())
+        );
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct Expect {
     hit: Vec<String>,
