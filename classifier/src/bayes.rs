@@ -139,7 +139,26 @@ pub struct BayesResult {
     pub evidence: Vec<TokenEvidence>,
     /// Tokens looked at (known and unknown).
     pub tokens_seen: usize,
+    /// With `pools`: the header pool's and the body pool's own results (the learned combiner's
+    /// per-pool features); both neutral without pools or evidence.
+    pub pools: [PoolResult; 2],
 }
+
+/// Fisher's combining over one pool of tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PoolResult {
+    /// Robinson's indicator `S − H` in [−1, 1]; 0 without evidence.
+    pub indicator: f64,
+    /// `ln Q_ham − ln Q_spam`; 0 without evidence.
+    pub log_odds: f64,
+    /// Tokens combined.
+    pub tokens: usize,
+}
+
+/// Index of the header pool in [`BayesResult::pools`].
+pub const HEADER_POOL: usize = 0;
+/// Index of the body pool in [`BayesResult::pools`].
+pub const BODY_POOL: usize = 1;
 
 impl BayesResult {
     /// The result when there is no evidence at all.
@@ -150,6 +169,7 @@ impl BayesResult {
             confidence: 0.0,
             evidence: Vec::new(),
             tokens_seen: 0,
+            pools: [PoolResult::default(); 2],
         }
     }
 }
@@ -214,6 +234,7 @@ impl BayesParams {
                 confidence,
                 evidence: ev,
                 tokens_seen: hashes.len(),
+                pools: [PoolResult::default(); 2],
             };
         }
         // Fisher's method on one set of tokens: (Robinson's indicator S − H, ln Q_ham − ln Q_spam).
@@ -228,11 +249,22 @@ impl BayesParams {
             let ln_q_ham = ln_chi2q(-2.0 * ln_h, n);
             (ln_q_ham.exp() - ln_q_spam.exp(), ln_q_ham - ln_q_spam)
         };
+        let mut pools = [PoolResult::default(); 2];
         let (indicator, log_odds) = if self.pools {
             let bit = crate::tokenize::HEADER_POOL_BIT;
             let in_header = ev.iter().filter(|e| e.hash & bit != 0).count();
             let (ih, lh) = fisher(&mut ev.iter().filter(|e| e.hash & bit != 0));
             let (ib, lb) = fisher(&mut ev.iter().filter(|e| e.hash & bit == 0));
+            pools[HEADER_POOL] = PoolResult {
+                indicator: ih,
+                log_odds: lh,
+                tokens: in_header,
+            };
+            pools[BODY_POOL] = PoolResult {
+                indicator: ib,
+                log_odds: lb,
+                tokens: ev.len() - in_header,
+            };
             // A pool without evidence does not dilute the other (E8: slightly better than
             // counting it as neutral).
             let b = match (in_header, ev.len() - in_header) {
@@ -251,6 +283,7 @@ impl BayesParams {
             confidence,
             evidence: ev,
             tokens_seen: hashes.len(),
+            pools,
         }
     }
 }
