@@ -427,7 +427,10 @@ impl Engine {
             .filter(|(f, _)| !f.name.starts_with("rule:"))
             .map(|(_, c)| c)
             .sum();
-        (self.verdict_from(bayes, bayes_points, score, hits), features)
+        (
+            self.verdict_from(bayes, bayes_points, score, hits),
+            features,
+        )
     }
 
     fn verdict_from(
@@ -523,6 +526,40 @@ mod tests {
         // No evidence, no points.
         let none = engine.combine(BayesResult::neutral(), Vec::new());
         assert_eq!(none.score, 0.0);
+    }
+
+    #[test]
+    fn untrained_learned_combination_scores_as_the_fixed_mapping() {
+        let mut engine = Engine::default();
+        engine.set("learn_rate", "0.1").expect("learn_rate");
+        let bayes = BayesResult {
+            probability: 0.8,
+            log_odds: 12.0,
+            confidence: 0.9,
+            evidence: vec![crate::bayes::TokenEvidence {
+                hash: 1,
+                prob: 0.99,
+                counts: crate::bayes::Counts { spam: 3, ham: 0 },
+            }],
+            tokens_seen: 1,
+            pools: [crate::bayes::PoolResult {
+                indicator: 0.6,
+                log_odds: 12.0,
+                tokens: 1,
+            }; 2],
+        };
+        let hits = vec![RuleHit {
+            name: "X".into(),
+            score: 1.5,
+            description: String::new(),
+        }];
+        let fixed = engine.combine(bayes.clone(), hits.clone());
+        let (learned, features) = engine.combine_learned(bayes, hits, &Combination::new());
+        assert!((fixed.score - learned.score).abs() < 1e-9);
+        assert!((fixed.bayes_points - learned.bayes_points).abs() < 1e-9);
+        // The Bayes value, four pool features (prior 0) and the rule.
+        assert_eq!(features.len(), 6);
+        assert_eq!(features[5].name, "rule:X");
     }
 
     #[test]

@@ -176,19 +176,14 @@ impl Combination {
         }
         let z = (d / params.temperature.max(1e-9)).clamp(-30.0, 30.0);
         let p = 1.0 / (1.0 + (-z).exp());
-        let g = if spam {
-            1.0 - p
-        } else {
-            -p * params.ham_cost
-        };
+        let g = if spam { 1.0 - p } else { -p * params.ham_cost };
         for f in features {
             if !params.rules && f.name.starts_with("rule:") {
                 continue;
             }
             let w = self.weight(f);
             let step = g * f.value - params.regularization * (w - f.prior);
-            self.weights
-                .insert(f.name.clone(), w + params.rate * step);
+            self.weights.insert(f.name.clone(), w + params.rate * step);
         }
         true
     }
@@ -275,6 +270,28 @@ mod tests {
         c.update(&p, &f, -100.0, 5.0, false);
         let w = c.weight(&f[1]);
         assert!(w < 10.0 && w > 2.0, "{w}");
+    }
+
+    #[test]
+    fn bulk_ham_then_bulk_spam_leaves_a_sane_combiner() {
+        // `train ham DIR` then `train spam DIR`: long one-class runs. Typical ham has hammy
+        // Bayes and no rule, typical spam spammy Bayes and a rule; both runs must leave both
+        // classes on their own side of the threshold.
+        let mut c = Combination::new();
+        let p = LearnParams {
+            rate: 0.05,
+            ..LearnParams::default()
+        };
+        let ham = feats(-0.8, false);
+        let spam = feats(0.8, true);
+        for f in std::iter::repeat_n(&ham, 3000).chain(std::iter::repeat_n(&spam, 3000)) {
+            let s = c.score(f);
+            let is_spam = f.len() == 2;
+            c.update(&p, f, s, 5.0, is_spam);
+        }
+        assert!(c.score(&ham) < 0.0, "{}", c.score(&ham));
+        assert!(c.score(&spam) > 5.0, "{}", c.score(&spam));
+        assert!(c.weight(&ham[0]) > 0.0);
     }
 
     #[test]
