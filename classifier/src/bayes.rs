@@ -8,9 +8,10 @@
 //! `S = 1 − Q(−2 Σ ln(1−f), 2m)`, `H = 1 − Q(−2 Σ ln f, 2m)`, Robinson's indicator `S − H`,
 //! where `Q` is the chi-square survival function. With `pools` (the default) this is done
 //! separately for namespaced tokens (headers, URLs, structure) and body words, and the two
-//! indicators are averaged: a spam relayed by a mailing list has strongly hammy headers and a
-//! strongly spammy body, and should come out uncertain rather than confidently ham. The
-//! spamminess is `(1 + indicator) / 2`; `log_odds` sums `ln Q_ham − ln Q_spam` over the pools.
+//! indicators are averaged (the body pool weighted `body_share`, 0.4): a spam relayed by a
+//! mailing list has strongly hammy headers and a strongly spammy body, and should come out
+//! uncertain rather than confidently ham. The spamminess is `(1 + indicator) / 2`; `log_odds`
+//! sums `ln Q_ham − ln Q_spam` over the pools.
 //!
 //! **While little is trained** there is no gate: with nothing trained every token is unknown
 //! (`f = x`), falls inside the minimum deviation and the result is exactly 0.5 with no
@@ -106,7 +107,10 @@ impl Default for BayesParams {
             combiner: Combiner::Fisher,
             // E8: separate header and body pools, (1-AUC)% 0.0532 → 0.0434 (seed 42).
             pools: true,
-            body_share: 0.5,
+            // E13: with the default rules, 0.4 wins or ties every figure on both orders (the
+            // learned combination of E12 moved weight from the body pool to the header pool on
+            // both); Bayes alone preferred 0.5 (E8).
+            body_share: 0.4,
             // E10: same ranking as the smaller count, and error-driven training no longer
             // deadlocks with a ham count stuck at 1.
             ramp_geometric: true,
@@ -381,8 +385,12 @@ mod tests {
             ..BayesParams::default()
         }
         .combine(&hashes, &counts, totals);
-        assert!((pooled.probability - 0.5).abs() < 0.05, "{pooled:?}");
-        assert!(single.probability < 0.4, "{single:?}");
+        // Each pool's indicator is near ±1, so the pooled probability is near the body's share:
+        // uncertain, where one pool says confidently ham.
+        let share = BayesParams::default().body_share;
+        assert!((pooled.probability - share).abs() < 0.05, "{pooled:?}");
+        assert!(pooled.probability > 0.3, "{pooled:?}");
+        assert!(single.probability < 0.3, "{single:?}");
         // Agreeing pools stay confident, and a pool without evidence does not dilute the other.
         let spam_counts = vec![Counts { spam: 60, ham: 0 }; 23];
         let all_spam = BayesParams::default().combine(&hashes, &spam_counts, totals);
