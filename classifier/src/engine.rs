@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::bayes::{BayesParams, BayesResult};
 use crate::error::{Error, Result};
 use crate::headers;
+use crate::learn::{self, Combination, Feature, LearnParams};
 use crate::limits::Limits;
 use crate::message::MessageView;
 use crate::model::TokenCounts;
@@ -233,6 +234,8 @@ pub struct Engine {
     pub scoring: Scoring,
     /// Heuristic rules.
     pub rules: RuleSet,
+    /// The learned combination's settings (experiments only; off by default).
+    pub learn: LearnParams,
 }
 
 impl Engine {
@@ -250,8 +253,10 @@ impl Engine {
     /// `bayes_map`, `bayes_tiebreak`), the rules (`rules` = `none|default`, to measure Bayes
     /// alone) and the tokenizer (`pairs` = `none|bigrams|osbN`, `min_word_chars`,
     /// `max_word_chars`, `all_headers`, `received_hops`, `header_presence`, `urls`, `structure`,
-    /// `keep_case`). Tokenizer overrides change the token stream, so they are for fresh models
-    /// only.
+    /// `keep_case`) and the learned combination (`learn_rate`, `learn_temperature`,
+    /// `learn_ham_cost`, `learn_regularization`, `learn_margin`, `learn_rules`, `learn_pools`;
+    /// see [`crate::learn`]). Tokenizer overrides change the token stream, so they are for
+    /// fresh models only.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T>
         where
@@ -319,6 +324,13 @@ impl Engine {
             "structure" => tok.structure = parse(key, value)?,
             "keep_case" => tok.keep_case = parse(key, value)?,
             "body_share" => self.bayes.body_share = parse(key, value)?,
+            "learn_rate" => self.learn.rate = parse(key, value)?,
+            "learn_temperature" => self.learn.temperature = parse(key, value)?,
+            "learn_ham_cost" => self.learn.ham_cost = parse(key, value)?,
+            "learn_regularization" => self.learn.regularization = parse(key, value)?,
+            "learn_margin" => self.learn.margin = parse(key, value)?,
+            "learn_rules" => self.learn.rules = parse(key, value)?,
+            "learn_pools" => self.learn.pools = parse(key, value)?,
             "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "pools" => {
@@ -383,7 +395,52 @@ impl Engine {
                 )
         };
         let rule_points: f64 = hits.iter().map(|h| h.score).sum();
-        let score = rule_points + bayes_points;
+        self.verdict_from(bayes, bayes_points, rule_points + bayes_points, hits)
+    }
+
+    /// The learned combination's features of a message (see [`crate::learn`]).
+    pub fn features(&self, bayes: &BayesResult, hits: &[RuleHit]) -> Vec<Feature> {
+        let s = &self.scoring;
+        let value = bayes.confidence
+            * s.bayes_map.apply(
+                bayes.log_odds / s.bayes_softness.max(1e-9),
+                bayes.probability,
+                s.bayes_tiebreak.clamp(0.0, 1.0),
+            );
+        learn::features(s, &self.learn, bayes, value, hits)
+    }
+
+    /// Combines Bayes evidence and rule hits with learned weights: the score is the sum of
+    /// the features' contributions. Also returns the features, for [`Combination::update`].
+    pub fn combine_learned(
+        &self,
+        bayes: BayesResult,
+        hits: Vec<RuleHit>,
+        combination: &Combination,
+    ) -> (Verdict, Vec<Feature>) {
+        let features = self.features(&bayes, &hits);
+        let contributions = combination.contributions(&features);
+        let score: f64 = contributions.iter().sum();
+        let bayes_points: f64 = features
+            .iter()
+            .zip(&contributions)
+            .filter(|(f, _)| !f.name.starts_with("rule:"))
+            .map(|(_, c)| c)
+            .sum();
+        (
+            self.verdict_from(bayes, bayes_points, score, hits),
+            features,
+        )
+    }
+
+    fn verdict_from(
+        &self,
+        bayes: BayesResult,
+        bayes_points: f64,
+        score: f64,
+        hits: Vec<RuleHit>,
+    ) -> Verdict {
+        let s = &self.scoring;
         let bayes_band = (!bayes.evidence.is_empty() && bayes.confidence > 0.0)
             .then(|| bayes_band(bayes.probability));
         Verdict {
@@ -451,6 +508,7 @@ mod tests {
                 counts: crate::bayes::Counts { spam: 1, ham: 0 },
             }],
             tokens_seen: 1,
+            pools: Default::default(),
         };
         let strong = engine.combine(result(1.0, 400.0), Vec::new());
         let stronger = engine.combine(result(1.0, 800.0), Vec::new());
@@ -468,6 +526,40 @@ mod tests {
         // No evidence, no points.
         let none = engine.combine(BayesResult::neutral(), Vec::new());
         assert_eq!(none.score, 0.0);
+    }
+
+    #[test]
+    fn untrained_learned_combination_scores_as_the_fixed_mapping() {
+        let mut engine = Engine::default();
+        engine.set("learn_rate", "0.1").expect("learn_rate");
+        let bayes = BayesResult {
+            probability: 0.8,
+            log_odds: 12.0,
+            confidence: 0.9,
+            evidence: vec![crate::bayes::TokenEvidence {
+                hash: 1,
+                prob: 0.99,
+                counts: crate::bayes::Counts { spam: 3, ham: 0 },
+            }],
+            tokens_seen: 1,
+            pools: [crate::bayes::PoolResult {
+                indicator: 0.6,
+                log_odds: 12.0,
+                tokens: 1,
+            }; 2],
+        };
+        let hits = vec![RuleHit {
+            name: "X".into(),
+            score: 1.5,
+            description: String::new(),
+        }];
+        let fixed = engine.combine(bayes.clone(), hits.clone());
+        let (learned, features) = engine.combine_learned(bayes, hits, &Combination::new());
+        assert!((fixed.score - learned.score).abs() < 1e-9);
+        assert!((fixed.bayes_points - learned.bayes_points).abs() < 1e-9);
+        // The Bayes value, four pool features (prior 0) and the rule.
+        assert_eq!(features.len(), 6);
+        assert_eq!(features[5].name, "rule:X");
     }
 
     #[test]

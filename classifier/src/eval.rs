@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use crate::engine::{Analysis, Engine};
 use crate::error::{Error, Result};
+use crate::learn::Combination;
 use crate::model::{MemoryModel, TokenCounts};
 use crate::rules::RuleHit;
 use crate::store::{Action, Class, Store};
@@ -123,6 +124,10 @@ pub fn run(
     let uses_bayes = engine.rules.uses_bayes();
     // Thousands of messages: the long-lived prefilter pays for itself.
     engine.rules.prepare_now();
+    // The learned combination (experiments, `--set learn_rate=...`): it learns from every
+    // message once its class is known, whatever the training mode of the token model.
+    let learning = engine.learn.enabled();
+    let mut combination = Combination::new();
     // Chunks bound memory; 512 messages keep both cores busy between sequential phases.
     for chunk in index.chunks(512) {
         let analysed: Vec<(Analysis, Vec<RuleHit>)> = chunk
@@ -145,7 +150,12 @@ pub fn run(
             } else {
                 hits
             };
-            let verdict = engine.combine(bayes, hits);
+            let (verdict, features) = if learning {
+                let (v, f) = engine.combine_learned(bayes, hits, &combination);
+                (v, Some(f))
+            } else {
+                (engine.combine(bayes, hits), None)
+            };
             let record = Record {
                 gold: entry.gold,
                 score: verdict.score,
@@ -174,6 +184,15 @@ pub fn run(
             if train {
                 model.apply(&analysis.op(Action::Learn(entry.gold)));
                 trained += 1;
+            }
+            if let Some(f) = &features {
+                combination.update(
+                    &engine.learn,
+                    f,
+                    record.score,
+                    threshold,
+                    entry.gold == Class::Spam,
+                );
             }
             records.push(record);
         }

@@ -26,6 +26,7 @@ pub mod error;
 pub mod eval;
 pub mod headers;
 pub mod html;
+pub mod learn;
 pub mod limits;
 pub mod message;
 pub mod model;
