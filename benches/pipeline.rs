@@ -214,6 +214,28 @@ fn pipeline(c: &mut Criterion) {
         })
     });
 
+    // The classify server's set-up: a long-lived rule set (Aho-Corasick prefilter) and a
+    // read-only connection tuned for long reads, its token cache filled (`mailsift serve`).
+    let server_engine = Engine::new();
+    server_engine.rules.prepare_now();
+    let mut server_store =
+        Store::open(&db, OpenMode::ReadOnly, StoreOptions::default()).expect("open bench store");
+    server_store.tune_for_long_reader().expect("tune");
+    assert!(server_store.preload_token_cache().expect("preload"));
+    g.bench_function("classify_server", |b| {
+        let model = server_store.model(None).expect("site model");
+        b.iter(|| {
+            let (spam, len) = corpus.sample.iter().fold((0, 0), |(s, n), m| {
+                let v = server_engine
+                    .classify(black_box(m), &model)
+                    .expect("classify");
+                let out = server_engine.annotate(m, &v, None);
+                (s + usize::from(v.is_spam), n + out.len())
+            });
+            assert_eq!((spam, len), (want_spam, want_out));
+        })
+    });
+
     let gold: Vec<mailsift::Class> = {
         let index = read_index(&corpus_dir().join("index")).expect("index");
         index[..SAMPLE].iter().map(|e| e.gold).collect()
@@ -239,6 +261,7 @@ fn pipeline(c: &mut Criterion) {
     g.finish();
 
     drop(store);
+    drop(server_store);
     remove_store(&db);
     let leftovers = std::fs::read_dir(std::env::temp_dir())
         .into_iter()
