@@ -293,3 +293,40 @@ fn socket_permissions_follow_socket_mode() {
         .mode();
     assert_eq!(mode & 0o777, 0o660);
 }
+
+#[test]
+fn a_server_that_does_not_answer_costs_half_the_timeout_then_in_process() {
+    let s = Scratch::new("serve-stuck");
+    let db = trained(&s);
+    // A "server" that accepts and never answers.
+    let sock = s.path("stuck.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+    let holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().take(1) {
+            held.push(c.expect("accept"));
+            std::thread::sleep(Duration::from_secs(4));
+        }
+    });
+    let m = synthetic(true, 700);
+    let started = Instant::now();
+    let o = classify(
+        &db,
+        &["--socket", sock.to_str().expect("utf-8"), "--timeout", "2"],
+        &m,
+    );
+    let took = started.elapsed();
+    let local = classify(&db, &["--no-server"], &m);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, local.stdout, "classified in-process");
+    assert!(
+        stderr(&o).contains("no answer within 1.0 s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "waited {took:?}"
+    );
+    holder.join().expect("holder");
+}

@@ -69,8 +69,10 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
         );
         return finish(&input, EXIT_IO);
     }
+    let started = std::time::Instant::now();
+    let timeout = Duration::from_secs(args.timeout.max(1));
     if !args.no_server {
-        if let Some(done) = via_server(global, args, &input) {
+        if let Some(done) = via_server(global, args, &input, timeout / 2) {
             return done;
         }
     }
@@ -112,7 +114,8 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
         return finish(&input, args.fail_open_exit);
     }
     let outcome = rx
-        .recv_timeout(Duration::from_secs(args.timeout.max(1)))
+        // What is left of --timeout (a server that did not answer used up to half of it).
+        .recv_timeout(timeout.saturating_sub(started.elapsed()))
         .unwrap_or_else(|e| {
             Outcome::Failed(match e {
                 mpsc::RecvTimeoutError::Timeout => {
@@ -151,24 +154,23 @@ fn deliver(outcome: Outcome, input: &[u8], args: &ClassifyArgs) -> u8 {
 }
 
 /// Classifies through a `mailsift serve` server when one is listening: `Some(exit code)` when
-/// the message was delivered that way (classified, or passed through after a timeout), `None`
-/// to classify in-process. A server that is absent is the normal case and silent; one that
-/// refuses, fails or is configured differently is reported on stderr, and the message is then
-/// classified in-process, so nothing depends on the server being up.
-fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8]) -> Option<u8> {
+/// the message was delivered that way, `None` to classify in-process. A server that is absent
+/// is the normal case and silent; one that refuses, fails, is configured differently or does
+/// not answer within `budget` (half of `--timeout`) is reported on stderr, and the message is
+/// then classified in-process, so nothing depends on the server being up.
+fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8], budget: Duration) -> Option<u8> {
     let db = global.db_path().ok()?;
     let (socket, explicit) = match &args.socket {
         Some(s) => (s.clone(), true),
         None => (serve::default_socket(&db), false),
     };
-    let timeout = Duration::from_secs(args.timeout.max(1));
     let request = wire::Request {
         db: db.as_os_str().as_encoded_bytes().to_vec(),
         user: global.user.clone(),
         fingerprint: mailsift::Config::fingerprint(global.config.as_deref()),
         message: Vec::new(),
     };
-    let why = match ask_server(&socket, request, input, timeout) {
+    let why = match ask_server(&socket, request, input, budget) {
         Ok(wire::Response::Done {
             output,
             spam,
@@ -183,12 +185,10 @@ fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8]) -> Option<u8> 
         }
         Ok(wire::Response::Mismatch(why)) | Ok(wire::Response::Failed(why)) => why,
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            let outcome = Outcome::Failed(format!(
-                "the classify server at {} took longer than {} s",
-                socket.display(),
-                args.timeout
-            ));
-            return Some(deliver(outcome, input, args));
+            format!(
+                "no answer within {:.1} s (half of --timeout); the server is overloaded or stuck",
+                budget.as_secs_f64()
+            )
         }
         Err(e) if e.kind() == ErrorKind::NotFound && !explicit => return None,
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
