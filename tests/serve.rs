@@ -330,3 +330,33 @@ fn a_server_that_does_not_answer_costs_half_the_timeout_then_in_process() {
     );
     holder.join().expect("holder");
 }
+
+#[test]
+fn garbage_and_probes_do_not_stop_the_server() {
+    use std::io::{Read, Write};
+    let s = Scratch::new("serve-garbage");
+    let db = trained(&s);
+    let server = Server::start(&db, &["--threads", "1"]);
+    let sock = server.socket.clone();
+    let m = synthetic(false, 800);
+    let local = classify(&db, &["--no-server"], &m);
+    let attempts: [&[u8]; 5] = [
+        b"",                                            // a probe: connect and close
+        b"GET / HTTP/1.0\r\n\r\n",                      // not our protocol
+        b"MSIFT1 q\xff\xff\xff\xff\xff\xff\xff\x7f",    // a huge length
+        b"MSIFT1 q\x04\x00\x00\x00\x00\x00\x00\x00/tm", // truncated
+        b"MSIFT1 q",                                    // magic only
+    ];
+    for bytes in attempts {
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+        c.write_all(bytes).expect("write");
+        c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        assert!(answer.is_empty(), "no answer to {bytes:?}");
+        // The next real client is served.
+        let o = classify(&db, &["--socket", sock.to_str().expect("utf-8")], &m);
+        assert_eq!(stderr(&o), "", "after {bytes:?}");
+        assert_eq!(o.stdout, local.stdout);
+    }
+}

@@ -249,6 +249,30 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = Request::read(&mut bytes.as_slice());
+            let _ = Response::read(&mut bytes.as_slice());
+            let mut framed = REQUEST_MAGIC.to_vec();
+            framed.extend_from_slice(&bytes);
+            let _ = Request::read(&mut framed.as_slice());
+        }
+
+        #[test]
+        fn any_request_round_trips(
+            db in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            user in proptest::option::of("[a-z]{1,8}"),
+            fingerprint in proptest::prelude::any::<u64>(),
+            message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let q = Request { db, user, fingerprint, message };
+            let mut buf = Vec::new();
+            q.write(&mut buf).expect("write");
+            proptest::prop_assert_eq!(Request::read(&mut buf.as_slice()).expect("read"), Some(q));
+        }
+    }
+
     #[test]
     fn rejects_bad_input_without_allocating_it() {
         assert!(Request::read(&mut &b"HTTP/1.1 200 OK\r\n"[..]).is_err());
