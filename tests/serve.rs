@@ -360,3 +360,36 @@ fn garbage_and_probes_do_not_stop_the_server() {
         assert_eq!(o.stdout, local.stdout);
     }
 }
+
+#[test]
+fn a_socket_planted_by_another_user_is_not_trusted() {
+    // Needs root to give the socket to another user; the suite runs as root in CI.
+    if !common::is_root() {
+        eprintln!("skipped: needs root to chown the socket");
+        return;
+    }
+    let s = Scratch::new("serve-planted");
+    let db = trained(&s);
+    let server = Server::start(&db, &[]);
+    let m = synthetic(true, 900);
+    let local = classify(&db, &["--no-server"], &m);
+    let nobody = std::process::Command::new("chown")
+        .arg("65534")
+        .arg(&server.socket)
+        .status()
+        .expect("chown");
+    assert!(nobody.success());
+    let o = classify(&db, &[], &m);
+    assert!(o.status.success());
+    assert_eq!(o.stdout, local.stdout, "classified in-process");
+    assert!(stderr(&o).contains("not trusted"), "{}", stderr(&o));
+    // Owned by the database's owner again: used.
+    let back = std::process::Command::new("chown")
+        .arg("0")
+        .arg(&server.socket)
+        .status()
+        .expect("chown");
+    assert!(back.success());
+    let o = classify(&db, &[], &m);
+    assert_eq!(stderr(&o), "");
+}

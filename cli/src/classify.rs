@@ -170,7 +170,11 @@ fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8], budget: Durati
         fingerprint: mailsift::Config::fingerprint(global.config.as_deref()),
         message: Vec::new(),
     };
-    let why = match ask_server(&socket, request, input, budget) {
+    let answer = match trusted_socket(&socket, &db) {
+        Ok(()) => ask_server(&socket, request, input, budget),
+        Err(e) => Err(e),
+    };
+    let why = match answer {
         Ok(wire::Response::Done {
             output,
             spam,
@@ -203,6 +207,30 @@ fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8], budget: Durati
         socket.display()
     );
     None
+}
+
+/// Whether the socket may be used. A server's answer replaces the message, so only a socket
+/// owned by root, by this process's user or by the database's owner (the directory's, while
+/// there is no database) is trusted: in a shared directory another user could otherwise plant
+/// a socket beside the database and rewrite mail.
+fn trusted_socket(socket: &Path, db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(socket)?.uid();
+    // This process's user, without libc: the owner of its /proc entry.
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let db_owner = std::fs::metadata(db)
+        .or_else(|_| std::fs::metadata(db.parent().unwrap_or(Path::new("."))))
+        .map(|m| m.uid())
+        .ok();
+    if owner == 0 || Some(owner) == me || Some(owner) == db_owner {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        ErrorKind::PermissionDenied,
+        format!(
+            "the socket belongs to uid {owner}, neither root, this user nor the database's              owner; not trusted (remove it, or start 'mailsift serve' as the database's owner)"
+        ),
+    ))
 }
 
 /// One request to the server.
