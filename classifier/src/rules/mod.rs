@@ -375,6 +375,8 @@ struct Group {
 
 #[derive(Debug, Clone)]
 struct Prepared {
+    /// Built by [`RuleSet::prepare_now`] for many messages: faster scanning, costlier set-up.
+    long_lived: bool,
     /// Whether a rule must be evaluated for normal scoring.
     needed: Vec<bool>,
     /// Non-meta rules in definition order.
@@ -832,6 +834,7 @@ impl RuleSet {
         };
         let body = take(RuleKind::Body);
         Prepared {
+            long_lived,
             needed,
             direct,
             metas,
@@ -987,11 +990,11 @@ impl RuleSet {
                             // more, one scan with the whole pattern is cheaper than several
                             // (a warm process has it compiled; scanning every candidate
                             // alternative made a corpus evaluation 4% more instructions).
-                            u32::from(alt.is_match(text))
+                            u32::from(alt.is_match_with(text, prep.long_lived))
                         } else if r.max_hits > 1 {
                             p.count(text, r.max_hits)
                         } else {
-                            u32::from(p.is_match(text))
+                            u32::from(p.is_match_with(text, prep.long_lived))
                         }
                     }
                 }
@@ -1027,13 +1030,13 @@ impl RuleSet {
                                 .filter(|(_, lits)| lits.as_deref().is_none_or(has));
                             match (alts.next(), alts.next()) {
                                 (None, _) => false,
-                                (Some((alt, _)), None) => alt.is_match(value),
-                                (Some(_), Some(_)) => pattern.is_match(value),
+                                (Some((alt, _)), None) => alt.is_match_with(value, prep.long_lived),
+                                (Some(_), Some(_)) => pattern.is_match_with(value, prep.long_lived),
                             }
                         }
                         None => {
                             prep.header_lits.get(&i).is_none_or(|lits| has(lits))
-                                && pattern.is_match(value)
+                                && pattern.is_match_with(value, prep.long_lived)
                         }
                     };
                     u32::from(m != *negate)

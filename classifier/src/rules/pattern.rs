@@ -80,7 +80,7 @@ impl std::fmt::Debug for Forward {
 }
 
 impl Forward {
-    fn new(pattern: &str) -> Option<Forward> {
+    fn new(pattern: &str, prefilter: bool) -> Option<Forward> {
         let dfa = hybrid::dfa::DFA::builder()
             .syntax(
                 regex_automata::util::syntax::Config::new()
@@ -93,7 +93,11 @@ impl Forward {
                     .nfa_size_limit(Some(SIZE_LIMIT))
                     .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
             )
-            .configure(hybrid::dfa::Config::new().cache_capacity(DFA_SIZE_LIMIT))
+            .configure(
+                hybrid::dfa::Config::new()
+                    .cache_capacity(DFA_SIZE_LIMIT)
+                    .prefilter(prefilter.then(|| prefix_prefilter(pattern)).flatten()),
+            )
             .build(pattern)
             .ok()?;
         let for_cache = dfa.clone();
@@ -225,10 +229,19 @@ impl Pattern {
     /// True if the pattern matches `text`. A pattern that failed to compile never matches; a
     /// backtracking match that exceeds its step limit counts as no match.
     pub(crate) fn is_match(&self, text: &str) -> bool {
+        self.is_match_with(text, false)
+    }
+
+    /// [`Pattern::is_match`]; with `prefilter`, the lazy DFA is built (if this is the first
+    /// use) with a prefilter over the literal prefixes of a match, when they are few: it scans
+    /// faster, but building it costs more than a one-message process saves (measured: +1.4 ms
+    /// per `classify --no-server` process, -10% of the rules' time in the classify server), so
+    /// only long-lived rule sets ask for it.
+    pub(crate) fn is_match_with(&self, text: &str, prefilter: bool) -> bool {
         if !self.translated.needs_backtracking {
             let forward = self
                 .forward
-                .get_or_init(|| Forward::new(&self.with_flags()));
+                .get_or_init(|| Forward::new(&self.with_flags(), prefilter));
             if let Some(m) = forward.as_ref().and_then(|f| f.is_match(text.as_bytes())) {
                 return m;
             }
@@ -363,6 +376,27 @@ impl Pattern {
 /// DFAs was 19% of a one-message `classify` process under callgrind), no literal prefilter of
 /// its own (ours runs first). That makes compiling about five times cheaper than
 /// `regex::Regex::new`, which matters when a process matches a single message.
+/// A prefilter over the literal prefixes every match starts with, when there is a small set of
+/// them: the lazy DFA then skips to candidate positions (memchr, memmem or Teddy) instead of
+/// stepping through every byte. `None` when a match can start anywhere.
+fn prefix_prefilter(pattern: &str) -> Option<regex_automata::util::prefilter::Prefilter> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let mut seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    seq.optimize_for_prefix_by_preference();
+    let lits = seq.literals()?;
+    if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
+        return None;
+    }
+    regex_automata::util::prefilter::Prefilter::new(regex_automata::MatchKind::LeftmostFirst, lits)
+        .filter(regex_automata::util::prefilter::Prefilter::is_fast)
+}
+
 fn linear(pattern: &str, unicode: bool) -> Result<meta::Regex, String> {
     meta::Regex::builder()
         .syntax(
