@@ -233,6 +233,9 @@ fn trusted_socket(socket: &Path, db: &Path) -> std::io::Result<()> {
     ))
 }
 
+/// How long `classify` polls for the server's answer before sleeping until it comes.
+const SPIN: Duration = Duration::from_millis(1);
+
 /// One request to the server.
 fn ask_server(
     socket: &Path,
@@ -250,7 +253,35 @@ fn ask_server(
     stream.set_write_timeout(Some(timeout))?;
     request.message = input.to_vec();
     request.write(&mut stream)?;
-    wire::Response::read(&mut std::io::BufReader::new(stream))
+    // Spin-then-block: poll for the first bytes of the answer for up to SPIN, yielding the CPU
+    // each time, and only then sleep in `read`. The server usually answers within half a
+    // millisecond, and waking a sleeping process costs a good part of that on a virtual
+    // machine (measured: 0.19 ms less wall time per message, for at most SPIN of client CPU;
+    // see BENCHMARKS.md, "The classify server").
+    // Small: zeroing it touches its pages (the rest of the answer is read through a buffer).
+    let mut first = vec![0u8; 8 << 10];
+    let mut got = 0;
+    stream.set_nonblocking(true)?;
+    let spin_until = std::time::Instant::now() + SPIN;
+    loop {
+        match stream.read(&mut first) {
+            Ok(n) => {
+                got = n;
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if std::time::Instant::now() >= spin_until {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    stream.set_nonblocking(false)?;
+    first.truncate(got);
+    wire::Response::read(&mut std::io::BufReader::new(first.as_slice().chain(stream)))
 }
 
 fn finish(bytes: &[u8], code: u8) -> u8 {

@@ -4,6 +4,7 @@ mod classify;
 mod common;
 mod db;
 mod eval_cmd;
+mod fastargs;
 mod report;
 mod rules_cmd;
 mod serve;
@@ -101,6 +102,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The delivery path: a plain `classify` command line skips clap (see fastargs.rs).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some((global, args)) = fastargs::classify_args(&argv, |n| std::env::var_os(n)) {
+        return ExitCode::from(classify::run(&global, &args));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
