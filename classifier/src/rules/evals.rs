@@ -340,6 +340,14 @@ pub(crate) static EVALS: &[EvalDef] = &[
         },
     },
     EvalDef {
+        name: "msgid_from_relay",
+        signature: "()",
+        doc: "The Message-Id carries a queue id that a Received header for SMTP names (`id X`): a \
+              relay made it up because the sending program wrote none.",
+        check: no_args,
+        run: |e, _| msgid_from_relay(e.view),
+    },
+    EvalDef {
         name: "check_header_count_range",
         signature: "('Header', min, max)",
         doc: "The header field occurs between min and max times (inclusive).",
@@ -763,6 +771,41 @@ fn link_text_mismatch(v: &MessageView) -> bool {
     })
 }
 
+/// The queue ids (`id X`, X of six or more letters and digits) of the Received headers for mail
+/// taken over SMTP (not a local submission), found again in the local part of the Message-Id.
+fn msgid_from_relay(v: &MessageView) -> bool {
+    let Some(mid) = v.header("Message-Id") else {
+        return false;
+    };
+    let local = mid.trim().trim_start_matches('<');
+    let local = local.split('@').next().unwrap_or("");
+    let tokens: Vec<&str> = local
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| t.len() >= 6)
+        .collect();
+    if tokens.is_empty() {
+        return false;
+    }
+    v.header_values("Received").any(|r| {
+        let lower = r.to_ascii_lowercase();
+        if !lower.contains("with esmtp") && !lower.contains("with smtp") {
+            return false;
+        }
+        let mut words = r.split_ascii_whitespace();
+        while let Some(w) = words.next() {
+            if w.eq_ignore_ascii_case("id") {
+                if let Some(id) = words.next() {
+                    let id = id.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+                    if id.len() >= 6 && tokens.contains(&id) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -812,5 +855,26 @@ mod tests {
         assert!(shouting("MAKE MONEY FAST NOW"));
         assert!(!shouting("Make money fast"));
         assert!(!shouting("RE: FYI"));
+    }
+
+    #[test]
+    fn msgid_from_relay_needs_an_smtp_relay_id() {
+        let msg = |rcvd: &str, mid: &str| {
+            let raw = format!("Received: {rcvd}\nMessage-Id: {mid}\nSubject: x\n\nbody\n");
+            MessageView::parse(raw.as_bytes(), &crate::limits::Limits::default())
+        };
+        let relay = "from a.example (a.example [192.0.2.1]) by mx.example (8.11.6/8.11.6) \
+                     with ESMTP id g7UJK2a12345; Fri, 30 Aug 2002 19:20:00 +0000";
+        let local = "(from user@localhost) by mx.example (8.12.5/8.12.5/Submit) \
+                     id g7UJK2a12345; Fri, 30 Aug 2002 19:20:00 +0000";
+        let made_up = "<200208301920.g7UJK2a12345@mx.example>";
+        assert!(msgid_from_relay(&msg(relay, made_up)));
+        // A local submission's id in the Message-Id is how sendmail's own `mail` writes it.
+        assert!(!msgid_from_relay(&msg(local, made_up)));
+        // A client's own Message-Id does not name the relay's queue id.
+        assert!(!msgid_from_relay(&msg(
+            relay,
+            "<3D99A1B2.5060708@a.example>"
+        )));
     }
 }

@@ -444,6 +444,16 @@ fn every_eval_is_documented_and_exercised() {
             ),
             true,
         ),
+        (
+            "msgid_from_relay()",
+            "header",
+            "Received: from a.example (a.example [192.0.2.1]) by mx.example with ESMTP id \
+             g7UJK2a12345; Fri, 30 Aug 2002 19:20:00 +0000\n\
+             Message-Id: <200208301920.g7UJK2a12345@mx.example>\nSubject: x\n\nhi\n"
+                .into(),
+            true,
+        ),
+        ("msgid_from_relay()", "header", MSG.into(), false),
     ];
     let mut exercised: HashSet<&str> = HashSet::new();
     for (call, kind, msg, expect) in &cases {
