@@ -228,7 +228,7 @@ fn trusted_socket(socket: &Path, db: &Path) -> std::io::Result<()> {
     Err(std::io::Error::new(
         ErrorKind::PermissionDenied,
         format!(
-            "the socket belongs to uid {owner}, neither root, this user nor the database's              owner; not trusted (remove it, or start 'mailsift serve' as the database's owner)"
+            "the socket belongs to uid {owner}, neither root, this user nor the database's owner; not trusted (remove it, or start 'mailsift serve' as the database's owner)"
         ),
     ))
 }
