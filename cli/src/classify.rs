@@ -164,16 +164,17 @@ fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8], budget: Durati
         Some(s) => (s.clone(), true),
         None => (serve::default_socket(&db), false),
     };
-    let request = wire::Request {
-        db: db.as_os_str().as_encoded_bytes().to_vec(),
-        user: global.user.clone(),
-        fingerprint: mailsift::Config::fingerprint(global.config.as_deref()),
-        message: Vec::new(),
-    };
-    let answer = match trusted_socket(&socket, &db) {
-        Ok(()) => ask_server(&socket, request, input, budget),
-        Err(e) => Err(e),
-    };
+    // The socket is checked first: without one (the usual case when no server runs), the
+    // configuration files are not read for the fingerprint.
+    let answer = trusted_socket(&socket, &db).and_then(|()| {
+        let request = wire::Request {
+            db: db.as_os_str().as_encoded_bytes().to_vec(),
+            user: global.user.clone(),
+            fingerprint: mailsift::Config::fingerprint(global.config.as_deref()),
+            message: std::borrow::Cow::Borrowed(input),
+        };
+        ask_server(&socket, &request, budget)
+    });
     let why = match answer {
         Ok(wire::Response::Done {
             output,
@@ -239,11 +240,10 @@ const SPIN: Duration = Duration::from_millis(1);
 /// One request to the server.
 fn ask_server(
     socket: &Path,
-    mut request: wire::Request,
-    input: &[u8],
+    request: &wire::Request,
     timeout: Duration,
 ) -> std::io::Result<wire::Response> {
-    if input.len() as u64 > wire::MAX_FIELD {
+    if request.message.len() as u64 > wire::MAX_FIELD {
         return Err(std::io::Error::other(
             "the message is too large for the server",
         ));
@@ -251,7 +251,6 @@ fn ask_server(
     let mut stream = UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    request.message = input.to_vec();
     request.write(&mut stream)?;
     // Spin-then-block: poll for the first bytes of the answer for up to SPIN, yielding the CPU
     // each time, and only then sleep in `read`. The server usually answers within half a

@@ -12,6 +12,7 @@
 //! against [`MAX_FIELD`] before anything is allocated, so a bad peer cannot make either side
 //! allocate more than that.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 
 const REQUEST_MAGIC: &[u8; 8] = b"MSIFT1 q";
@@ -20,9 +21,10 @@ const RESPONSE_MAGIC: &[u8; 8] = b"MSIFT1 r";
 /// The largest field either side accepts (a message over this is classified in-process).
 pub const MAX_FIELD: u64 = 1 << 31;
 
-/// What the client asks.
+/// What the client asks. The message is borrowed when writing (the client's input is not
+/// copied to build a request) and owned when read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
+pub struct Request<'a> {
     /// The database path, as the client resolved it.
     pub db: Vec<u8>,
     /// The user, if any.
@@ -30,7 +32,7 @@ pub struct Request {
     /// The client's configuration fingerprint.
     pub fingerprint: u64,
     /// The raw message.
-    pub message: Vec<u8>,
+    pub message: Cow<'a, [u8]>,
 }
 
 /// Response status.
@@ -103,7 +105,7 @@ fn magic(r: &mut impl Read, want: &[u8; 8]) -> io::Result<()> {
     Ok(())
 }
 
-impl Request {
+impl Request<'_> {
     /// Writes the request (in one buffered write).
     pub fn write(&self, w: &mut impl Write) -> io::Result<()> {
         let mut buf = Vec::with_capacity(self.message.len() + self.db.len() + 64);
@@ -118,7 +120,7 @@ impl Request {
 
     /// Reads a request; `Ok(None)` when the peer closed without sending anything (a
     /// connection test such as a monitoring probe).
-    pub fn read(r: &mut impl Read) -> io::Result<Option<Request>> {
+    pub fn read(r: &mut impl Read) -> io::Result<Option<Request<'static>>> {
         let mut first = [0u8; 1];
         loop {
             match r.read(&mut first) {
@@ -138,7 +140,7 @@ impl Request {
             db,
             user: (!user.is_empty()).then_some(user),
             fingerprint: u64::from_le_bytes(fp),
-            message,
+            message: Cow::Owned(message),
         }))
     }
 }
@@ -210,7 +212,7 @@ mod tests {
             db: b"/var/lib/mailsift/mailsift.db".to_vec(),
             user: Some("alice".into()),
             fingerprint: 0x0123_4567_89ab_cdef,
-            message: b"Subject: hi\r\n\r\nbody\xff\x00".to_vec(),
+            message: Cow::Borrowed(b"Subject: hi\r\n\r\nbody\xff\x00"),
         };
         let mut buf = Vec::new();
         q.write(&mut buf).expect("write");
@@ -266,7 +268,7 @@ mod tests {
             fingerprint in proptest::prelude::any::<u64>(),
             message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
         ) {
-            let q = Request { db, user, fingerprint, message };
+            let q = Request { db, user, fingerprint, message: Cow::Owned(message) };
             let mut buf = Vec::new();
             q.write(&mut buf).expect("write");
             proptest::prop_assert_eq!(Request::read(&mut buf.as_slice()).expect("read"), Some(q));
@@ -286,7 +288,7 @@ mod tests {
             db: b"db".to_vec(),
             user: None,
             fingerprint: 7,
-            message: b"m".to_vec(),
+            message: Cow::Borrowed(b"m"),
         };
         let mut full = Vec::new();
         q.write(&mut full).expect("write");
