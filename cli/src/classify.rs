@@ -22,6 +22,8 @@ use crate::{serve, wire};
 pub const EXIT_FAIL_OPEN: u8 = 3;
 /// Exit code when stdin could not be read or stdout written (sysexits EX_IOERR).
 pub const EXIT_IO: u8 = 74;
+/// `--timeout` when not given.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
 /// Options for `mailsift classify`.
 #[derive(Debug, Args)]
@@ -34,7 +36,7 @@ pub struct ClassifyArgs {
     #[arg(long, default_value_t = EXIT_FAIL_OPEN, value_name = "N")]
     pub fail_open_exit: u8,
     /// Give up classifying after this many seconds and pass the message through unchanged.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS, value_name = "SECS")]
     pub timeout: u64,
     /// Classify through the `mailsift serve` server listening on this socket [default: the
     /// database path + ".sock", used when it exists]. Without a server, or when it is down or
@@ -317,10 +319,7 @@ fn classify(
         })
         .and_then(|path| {
             mailsift::Store::open(&path, OpenMode::ReadOnly, common::store_options(&config))
-                .map_err(|e| StoreFault {
-                    message: e.to_string(),
-                    untrained: e.is_untrained(),
-                })
+                .map_err(|e| StoreFault::opening(&e))
         });
     let outcome = classify_ready(&engine, &config, store.as_ref(), user, input);
     // One message per process: the operating system frees everything at exit, faster than
@@ -378,6 +377,16 @@ pub(crate) struct StoreFault {
     pub message: String,
     /// Missing or empty: a new install, not a fault.
     pub untrained: bool,
+}
+
+impl StoreFault {
+    /// The store could not be opened.
+    pub fn opening(e: &mailsift::Error) -> StoreFault {
+        StoreFault {
+            message: e.to_string(),
+            untrained: e.is_untrained(),
+        }
+    }
 }
 
 /// Stack size of the classification thread.

@@ -11,7 +11,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use crate::classify::{ClassifyArgs, EXIT_FAIL_OPEN};
+use crate::classify::{ClassifyArgs, DEFAULT_TIMEOUT_SECS, EXIT_FAIL_OPEN};
 use crate::common::Global;
 
 /// Where an option may stand, as clap sees it: global options anywhere, classify's after the
@@ -135,7 +135,7 @@ pub fn classify_args(
         ClassifyArgs {
             exit_code,
             fail_open_exit: fail_open_exit.unwrap_or(EXIT_FAIL_OPEN),
-            timeout: timeout.unwrap_or(30),
+            timeout: timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
             socket,
             no_server,
         },

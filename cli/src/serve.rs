@@ -183,33 +183,24 @@ fn connection<'a>(
     config: &Config,
 ) -> std::result::Result<&'a Store, StoreFault> {
     let id = file_id(db);
-    if conn.as_ref().is_some_and(|c| Some(c.file) != id) {
-        *conn = None;
-    }
-    if conn.is_none() {
-        let mut store = Store::open(db, OpenMode::ReadOnly, common::store_options(config))
-            .map_err(|e| StoreFault {
-                message: e.to_string(),
-                untrained: e.is_untrained(),
-            })?;
-        // Not fatal: an untuned connection is only slower.
-        if store.tune_for_long_reader().is_ok() {
-            let _ = store.preload_token_cache();
+    let kept = conn.take().filter(|c| Some(c.file) == id);
+    let c = match kept {
+        Some(c) => c,
+        None => {
+            let mut store = Store::open(db, OpenMode::ReadOnly, common::store_options(config))
+                .map_err(|e| StoreFault::opening(&e))?;
+            // Not fatal: an untuned connection is only slower.
+            if store.tune_for_long_reader().is_ok() {
+                let _ = store.preload_token_cache();
+            }
+            Conn {
+                store,
+                file: id.or_else(|| file_id(db)).unwrap_or_default(),
+                preloaded: Instant::now(),
+            }
         }
-        let file = id.or_else(|| file_id(db)).unwrap_or_default();
-        *conn = Some(Conn {
-            store,
-            file,
-            preloaded: Instant::now(),
-        });
-    }
-    match conn {
-        Some(c) => Ok(&c.store),
-        None => Err(StoreFault {
-            message: "internal error: no store connection".into(),
-            untrained: false,
-        }),
-    }
+    };
+    Ok(&conn.insert(c).store)
 }
 
 fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Result<()> {
