@@ -187,19 +187,18 @@ impl Postfix {
             dir: dir.to_path_buf(),
             routes: out,
         };
+        // The master daemon keeps the descriptors it inherits: give it none to hold open.
         let o = Command::new("/usr/sbin/postfix")
             .arg("-c")
             .arg(&etc)
             .arg("start")
-            .output()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
             .expect("run postfix start");
-        if !o.status.success() {
-            return Err(format!(
-                "postfix start failed: {}{}\nlog:\n{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr),
-                pf.log()
-            ));
+        if !o.success() {
+            return Err(format!("postfix start failed ({o}); log:\n{}", pf.log()));
         }
         chmod(&dir.join("spool/maildrop"), 0o1733);
         chmod(&dir.join("spool/public"), 0o711);
@@ -311,16 +310,19 @@ pub struct Dovecot {
 impl Dovecot {
     /// Starts `dovecot -c CONFIG` (a config that listens on `port`, base_dir under `dir`).
     pub fn start(dir: &Path, config: &Path, port: u16) -> Result<Dovecot, String> {
+        // The daemon keeps the descriptors it inherits: give it none to hold open.
         let o = Command::new("/usr/sbin/dovecot")
             .arg("-c")
             .arg(config)
-            .output()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
             .expect("run dovecot");
-        if !o.status.success() {
+        if !o.success() {
             return Err(format!(
-                "dovecot failed to start: {}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
+                "dovecot failed to start ({o}): {}",
+                std::fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
             ));
         }
         let d = Dovecot {
