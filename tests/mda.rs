@@ -13,7 +13,7 @@ mod common;
 mod env;
 
 use common::Scratch;
-use env::servers::{smtp_send, Dovecot, Imap, Postfix};
+use env::servers::{Dovecot, Imap, Postfix, smtp_send};
 use env::{Corpus, Fault, Folder, Msg, User};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -40,14 +40,19 @@ fn field(m: &[u8], name: &str) -> Option<String> {
     header.split(|&b| b == b'\n').find_map(|l| {
         let l = String::from_utf8_lossy(l);
         let (n, value) = l.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
+        n.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
     })
 }
 
 /// Checks one case: every input delivered once, with its body, in the folder its verdict says.
 /// Returns the outcome for the table, or the problems found.
 fn check(fault: Fault, msgs: &[Msg], got: &[Got], expect: Expect) -> Result<String, String> {
-    let Expect { flags, strict_header, exact_verdict } = expect;
+    let Expect {
+        flags,
+        strict_header,
+        exact_verdict,
+    } = expect;
     let mut problems = Vec::new();
     let mut used = vec![false; got.len()];
     let (mut junk, mut unchanged, mut flagged) = (0, 0, 0);
@@ -79,9 +84,16 @@ fn check(fault: Fault, msgs: &[Msg], got: &[Got], expect: Expect) -> Result<Stri
             problems.push(format!("{}: header changed beyond X-Spam-*", m.name));
         }
         if fault.unchanged() && flag.is_some() {
-            problems.push(format!("{}: has X-Spam-Flag although mailsift never answered", m.name));
+            problems.push(format!(
+                "{}: has X-Spam-Flag although mailsift never answered",
+                m.name
+            ));
         }
-        let spam = if flags { flag_spam } else { folder == &Some(Folder::Junk) };
+        let spam = if flags {
+            flag_spam
+        } else {
+            folder == &Some(Folder::Junk)
+        };
         if flags && flag.is_none() && !fault.unchanged() {
             problems.push(format!("{}: no X-Spam-Flag", m.name));
         }
@@ -90,13 +102,19 @@ fn check(fault: Fault, msgs: &[Msg], got: &[Got], expect: Expect) -> Result<Stri
                 problems.push(format!("{}: in {f:?} with X-Spam-Flag {flag:?}", m.name));
             }
             if fault.unchanged() && *f != Folder::Inbox {
-                problems.push(format!("{}: in {f:?} although mailsift never answered", m.name));
+                problems.push(format!(
+                    "{}: in {f:?} although mailsift never answered",
+                    m.name
+                ));
             }
         }
         if fault.same_verdict() && flags && !exact_verdict {
             let bayes = field(bytes, "x-spam-bayes");
             if bayes.as_deref().is_none_or(|b| b == "0.5000") {
-                problems.push(format!("{}: X-Spam-Bayes {bayes:?}: the database was not used", m.name));
+                problems.push(format!(
+                    "{}: X-Spam-Bayes {bayes:?}: the database was not used",
+                    m.name
+                ));
             }
         }
         if fault.same_verdict() && exact_verdict && spam != m.verdict_spam {
@@ -110,7 +128,10 @@ fn check(fault: Fault, msgs: &[Msg], got: &[Got], expect: Expect) -> Result<Stri
     }
     for (i, u) in used.iter().enumerate() {
         if !u {
-            problems.push(format!("an unexpected message was delivered ({} bytes)", got[i].1.len()));
+            problems.push(format!(
+                "an unexpected message was delivered ({} bytes)",
+                got[i].1.len()
+            ));
         }
     }
     if !problems.is_empty() {
@@ -136,7 +157,11 @@ fn check(fault: Fault, msgs: &[Msg], got: &[Got], expect: Expect) -> Result<Stri
 
 /// Runs `deliver` for each message: in order for the clean run, all at once under a fault (a
 /// stopped server costs each message half of classify's timeout).
-fn deliver_all(msgs: &[Msg], parallel: bool, deliver: &(dyn Fn(&Msg) -> Result<(), String> + Sync)) -> Vec<String> {
+fn deliver_all(
+    msgs: &[Msg],
+    parallel: bool,
+    deliver: &(dyn Fn(&Msg) -> Result<(), String> + Sync),
+) -> Vec<String> {
     if !parallel {
         return msgs.iter().filter_map(|m| deliver(m).err()).collect();
     }
@@ -169,10 +194,15 @@ impl Local {
 
     fn program(self) -> Result<PathBuf, String> {
         match self {
-            Local::Procmail | Local::ProcmailExitCode => env::need(&["/usr/bin/procmail"], "procmail"),
+            Local::Procmail | Local::ProcmailExitCode => {
+                env::need(&["/usr/bin/procmail"], "procmail")
+            }
             Local::Maildrop => env::need(&["/usr/bin/maildrop"], "maildrop"),
             Local::DovecotLda => {
-                env::need(&["/usr/lib/dovecot/modules/sieve/lib90_sieve_extprograms_plugin.so"], "dovecot-sieve")?;
+                env::need(
+                    &["/usr/lib/dovecot/modules/sieve/lib90_sieve_extprograms_plugin.so"],
+                    "dovecot-sieve",
+                )?;
                 env::need(&["/usr/bin/sievec"], "dovecot-sieve")?;
                 env::need(&["/usr/lib/dovecot/dovecot-lda"], "dovecot-core")
             }
@@ -182,16 +212,28 @@ impl Local {
 
 /// `/usr/local/bin/mailsift` (as a command, not the reinject script's name) → `program`.
 fn bin_sub(program: &Path) -> (&'static str, String) {
-    ("/usr/local/bin/mailsift ", format!("{} ", program.display()))
+    (
+        "/usr/local/bin/mailsift ",
+        format!("{} ", program.display()),
+    )
 }
 
 /// Writes a private Dovecot configuration in `dir` using recipes/dovecot with its install paths
 /// replaced: the wrappers call `program`, mail lives in `homes`/USER/Maildir.
 fn dovecot_setup(dir: &Path, program: &Path, homes: &Path, port: u16, user: &User) -> PathBuf {
     let subs = [
-        ("/usr/lib/dovecot/sieve-filter", dir.join("sieve-filter").display().to_string()),
-        ("/usr/lib/dovecot/sieve-pipe", dir.join("sieve-pipe").display().to_string()),
-        ("/etc/dovecot/sieve", dir.join("sieve").display().to_string()),
+        (
+            "/usr/lib/dovecot/sieve-filter",
+            dir.join("sieve-filter").display().to_string(),
+        ),
+        (
+            "/usr/lib/dovecot/sieve-pipe",
+            dir.join("sieve-pipe").display().to_string(),
+        ),
+        (
+            "/etc/dovecot/sieve",
+            dir.join("sieve").display().to_string(),
+        ),
     ];
     let conf = env::substitute(&env::recipe("dovecot/90-mailsift.conf"), &subs);
     env::write(&dir.join("90-mailsift.conf"), conf.as_bytes(), 0o644);
@@ -228,14 +270,22 @@ fn dovecot_setup(dir: &Path, program: &Path, homes: &Path, port: u16, user: &Use
             .arg(dir.join(format!("sieve/{s}.sieve")))
             .output()
             .expect("run sievec");
-        assert!(o.status.success(), "sievec {s}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "sievec {s}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     config
 }
 
 /// (Re)writes the recipe's filter and pipe wrappers, calling `program`.
 fn dovecot_wrappers(dir: &Path, program: &Path) {
-    for w in ["sieve-filter/mailsift", "sieve-pipe/mailsift-learn-spam", "sieve-pipe/mailsift-learn-ham"] {
+    for w in [
+        "sieve-filter/mailsift",
+        "sieve-pipe/mailsift-learn-spam",
+        "sieve-pipe/mailsift-learn-ham",
+    ] {
         let text = env::substitute(&env::recipe(&format!("dovecot/{w}")), &[bin_sub(program)]);
         env::write(&dir.join(w), text.as_bytes(), 0o755);
     }
@@ -252,10 +302,19 @@ fn local_case(
     program: &Path,
     user: &User,
 ) -> Box<dyn Fn(&Msg) -> Result<(), String> + Sync> {
-    let (mda, home, user, name) = (mda.to_path_buf(), home.to_path_buf(), user.clone(), user.name.clone());
+    let (mda, home, user, name) = (
+        mda.to_path_buf(),
+        home.to_path_buf(),
+        user.clone(),
+        user.name.clone(),
+    );
     match kind {
         Local::Procmail | Local::ProcmailExitCode => {
-            let file = if kind == Local::Procmail { "procmailrc" } else { "procmailrc-exit-code" };
+            let file = if kind == Local::Procmail {
+                "procmailrc"
+            } else {
+                "procmailrc-exit-code"
+            };
             let rc = env::substitute(&env::recipe(file), &[bin_sub(program)]);
             env::write(&home.join(".procmailrc"), rc.as_bytes(), 0o644);
             // The recipe expects the user's Maildir to exist, as it does for anyone who gets mail.
@@ -278,7 +337,10 @@ fn local_case(
             // maildrop takes HOME from the password file: a top filter sets it, then includes the
             // recipe unchanged.
             let top = dir.join("top-mailfilter");
-            let text = format!("HOME=\"{h}\"\ninclude \"{h}/.mailfilter\"\n", h = home.display());
+            let text = format!(
+                "HOME=\"{h}\"\ninclude \"{h}/.mailfilter\"\n",
+                h = home.display()
+            );
             env::write(&top, text.as_bytes(), 0o600);
             user.own(&home);
             user.own(&top);
@@ -345,7 +407,11 @@ fn run_local(kind: Local) {
         user.own(&home);
         let arranged = env::arrange(fault, &real, &dir.join("bin"), &db, &user);
         let deliver = local_case(kind, &mda, &dir, &home, &arranged.program, &user);
-        let msgs = if fault == Fault::None { corpus.messages.clone() } else { corpus.few() };
+        let msgs = if fault == Fault::None {
+            corpus.messages.clone()
+        } else {
+            corpus.few()
+        };
         let started = Instant::now();
         let mut errors = deliver_all(&msgs, fault != Fault::None, &*deliver);
         drop(arranged);
@@ -360,7 +426,12 @@ fn run_local(kind: Local) {
         };
         match check(fault, &msgs, &got, expect) {
             Ok(outcome) if errors.is_empty() => {
-                eprintln!("{} / {}: {outcome} ({:.1}s)", kind.name(), fault.label(), started.elapsed().as_secs_f64());
+                eprintln!(
+                    "{} / {}: {outcome} ({:.1}s)",
+                    kind.name(),
+                    fault.label(),
+                    started.elapsed().as_secs_f64()
+                );
                 row.push(outcome);
             }
             Ok(_) => row.push("FAILED".into()),
@@ -371,7 +442,12 @@ fn run_local(kind: Local) {
         }
         if !errors.is_empty() {
             let log = std::fs::read_to_string(dir.join("lda.log")).unwrap_or_default();
-            failures.push(format!("{} / {}:\n{}\n{log}", kind.name(), fault.label(), errors.join("\n")));
+            failures.push(format!(
+                "{} / {}:\n{}\n{log}",
+                kind.name(),
+                fault.label(),
+                errors.join("\n")
+            ));
         }
     }
     println!("| {} |", row.join(" | "));

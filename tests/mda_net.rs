@@ -10,8 +10,14 @@ fn reinject_script(path: &Path, program: &Path, db: &Path) {
     let text = env::substitute(
         &env::recipe("postfix/mailsift-reinject"),
         &[
-            ("MAILSIFT=/usr/local/bin/mailsift\n", format!("MAILSIFT={}\n", program.display())),
-            ("MAILSIFT_DB=/var/lib/mailsift/site.db", format!("MAILSIFT_DB={}", db.display())),
+            (
+                "MAILSIFT=/usr/local/bin/mailsift\n",
+                format!("MAILSIFT={}\n", program.display()),
+            ),
+            (
+                "MAILSIFT_DB=/var/lib/mailsift/site.db",
+                format!("MAILSIFT_DB={}", db.display()),
+            ),
         ],
     );
     env::write(path, text.as_bytes(), 0o755);
@@ -52,18 +58,42 @@ fn postfix_reinject_recipe_delivers_every_message() {
     let started = Instant::now();
     let cases: Vec<(Fault, Vec<Msg>)> = Fault::ALL
         .into_iter()
-        .map(|f| (f, if f == Fault::None { corpus.messages.clone() } else { corpus.few() }))
+        .map(|f| {
+            (
+                f,
+                if f == Fault::None {
+                    corpus.messages.clone()
+                } else {
+                    corpus.few()
+                },
+            )
+        })
         .collect();
     let mut failures = Vec::new();
     for ((fault, msgs), route) in cases.iter().zip(&pf.routes) {
-        let send = |m: &Msg| smtp_send(route.port, &format!("{}@{}", m.name, route.domain), &m.bytes)
-            .map_err(|e| format!("{}: SMTP: {e}", m.name));
-        failures.extend(deliver_all(msgs, false, &send).into_iter().map(|e| format!("{}: {e}", fault.label())));
+        let send = |m: &Msg| {
+            smtp_send(
+                route.port,
+                &format!("{}@{}", m.name, route.domain),
+                &m.bytes,
+            )
+            .map_err(|e| format!("{}: SMTP: {e}", m.name))
+        };
+        failures.extend(
+            deliver_all(msgs, false, &send)
+                .into_iter()
+                .map(|e| format!("{}: {e}", fault.label())),
+        );
     }
     // Delivery is asynchronous: wait (bounded) until every route's Maildir has its messages.
     let want: usize = cases.iter().map(|(_, m)| m.len()).sum();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let count = || pf.routes.iter().map(|r| env::delivered(&r.maildir).len()).sum::<usize>();
+    let count = || {
+        pf.routes
+            .iter()
+            .map(|r| env::delivered(&r.maildir).len())
+            .sum::<usize>()
+    };
     while count() < want && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -72,7 +102,10 @@ fn postfix_reinject_recipe_delivers_every_message() {
     let log = pf.log();
     let mut row = vec!["Postfix `mailsift-reinject`".to_owned()];
     for ((fault, msgs), route) in cases.iter().zip(&pf.routes) {
-        let got: Vec<Got> = env::delivered(&route.maildir).into_iter().map(|(_, _, b)| (None, b)).collect();
+        let got: Vec<Got> = env::delivered(&route.maildir)
+            .into_iter()
+            .map(|(_, _, b)| (None, b))
+            .collect();
         let deferred = log
             .lines()
             .filter(|l| l.contains(&format!("@{}>", route.domain)) && !l.contains("status=sent"))
@@ -86,7 +119,10 @@ fn postfix_reinject_recipe_delivers_every_message() {
         match check(*fault, msgs, &got, expect) {
             Ok(outcome) if deferred == 0 => row.push(outcome),
             Ok(_) => {
-                failures.push(format!("{}: {deferred} deliveries deferred or bounced", fault.label()));
+                failures.push(format!(
+                    "{}: {deferred} deliveries deferred or bounced",
+                    fault.label()
+                ));
                 row.push("FAILED".into());
             }
             Err(e) => {
@@ -95,7 +131,10 @@ fn postfix_reinject_recipe_delivers_every_message() {
             }
         }
     }
-    eprintln!("Postfix: {want} messages through 6 routes in {:.1}s", elapsed.as_secs_f64());
+    eprintln!(
+        "Postfix: {want} messages through 6 routes in {:.1}s",
+        elapsed.as_secs_f64()
+    );
     println!("| {} |", row.join(" | "));
     let log_tail: Vec<&str> = log.lines().filter(|l| !l.contains("status=sent")).collect();
     assert!(
@@ -108,8 +147,15 @@ fn postfix_reinject_recipe_delivers_every_message() {
 
 /// The user's (spam, ham) counts in `db`.
 fn user_counts(db: &Path, user: &str) -> (u64, u64) {
-    let o = env::mailsift(db).args(["--user", user, "stats"]).output().expect("run stats");
-    assert!(o.status.success(), "stats: {}", String::from_utf8_lossy(&o.stderr));
+    let o = env::mailsift(db)
+        .args(["--user", user, "stats"])
+        .output()
+        .expect("run stats");
+    assert!(
+        o.status.success(),
+        "stats: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     common::stats_rows(&out)
         .into_iter()
@@ -120,7 +166,10 @@ fn user_counts(db: &Path, user: &str) -> (u64, u64) {
 /// Moves the first message of `from` to `to` over IMAP; returns how many each then holds.
 fn move_one(imap: &mut Imap, from: &str, to: &str) -> Result<(usize, usize), String> {
     imap.run(&format!("SELECT {from}"))?;
-    let uid = *imap.uids()?.first().ok_or_else(|| format!("{from} is empty"))?;
+    let uid = *imap
+        .uids()?
+        .first()
+        .ok_or_else(|| format!("{from} is empty"))?;
     imap.run(&format!("UID MOVE {uid} {to}"))?;
     let n_from = imap.uids()?.len();
     imap.run(&format!("SELECT {to}"))?;
@@ -133,7 +182,10 @@ fn imapsieve_recipe_retrains_on_moves() {
     for (p, pkg) in [
         ("/usr/sbin/dovecot", "dovecot-core"),
         ("/usr/lib/dovecot/imap", "dovecot-imapd"),
-        ("/usr/lib/dovecot/modules/sieve/lib90_sieve_imapsieve_plugin.so", "dovecot-sieve"),
+        (
+            "/usr/lib/dovecot/modules/sieve/lib90_sieve_imapsieve_plugin.so",
+            "dovecot-sieve",
+        ),
     ] {
         if let Err(skip) = env::need(&[p], pkg) {
             return eprintln!("IMAPSieve: {skip}");
@@ -165,8 +217,12 @@ fn imapsieve_recipe_retrains_on_moves() {
     let ham = corpus.messages.iter().filter(|m| !m.verdict_spam).take(5);
     for m in spam.chain(ham) {
         let mut c = user.command("/usr/lib/dovecot/dovecot-lda");
-        c.env("USER", &user.name).env("HOME", &home).arg("-c").arg(&config);
-        c.arg("-o").arg(format!("log_path={}", dir.join("lda.log").display()));
+        c.env("USER", &user.name)
+            .env("HOME", &home)
+            .arg("-c")
+            .arg(&config);
+        c.arg("-o")
+            .arg(format!("log_path={}", dir.join("lda.log").display()));
         let log = dir.join("lda.log");
         if !log.exists() {
             env::write(&log, b"", 0o644);
@@ -182,8 +238,16 @@ fn imapsieve_recipe_retrains_on_moves() {
     let mut failures = Vec::new();
     // The clean case: two moves into Junk (spam), two out of it (ham), one to Trash (nothing).
     let before = user_counts(&db, &user.name);
-    let mut step = |from: &str, to: &str| move_one(&mut imap, from, to).map_err(|e| format!("MOVE {from} -> {to}: {e}"));
-    let moves = [("INBOX", "Junk"), ("INBOX", "Junk"), ("Junk", "INBOX"), ("Junk", "INBOX"), ("Junk", "Trash")];
+    let mut step = |from: &str, to: &str| {
+        move_one(&mut imap, from, to).map_err(|e| format!("MOVE {from} -> {to}: {e}"))
+    };
+    let moves = [
+        ("INBOX", "Junk"),
+        ("INBOX", "Junk"),
+        ("Junk", "INBOX"),
+        ("Junk", "INBOX"),
+        ("Junk", "Trash"),
+    ];
     for (from, to) in moves {
         if let Err(e) = step(from, to) {
             failures.push(e);
@@ -193,17 +257,28 @@ fn imapsieve_recipe_retrains_on_moves() {
     if (after.0 - before.0, after.1 - before.1) == (2, 2) {
         row.push("2 moves in: spam +2; 2 out: ham +2; to Trash: nothing".into());
     } else {
-        failures.push(format!("counts went from {before:?} to {after:?}, want +2 spam, +2 ham"));
+        failures.push(format!(
+            "counts went from {before:?} to {after:?}, want +2 spam, +2 ham"
+        ));
         row.push("FAILED".into());
     }
     // Faults: the move must still succeed (retraining is lost, the message never is).
-    for fault in [Fault::Missing, Fault::Killed, Fault::UnreadableDbDir, Fault::CorruptDb] {
+    for fault in [
+        Fault::Missing,
+        Fault::Killed,
+        Fault::UnreadableDbDir,
+        Fault::CorruptDb,
+    ] {
         let bin = scratch.path(&format!("fault-bin-{fault:?}"));
         let program = match fault {
             Fault::Missing => bin.join("mailsift"),
             Fault::Killed => {
                 let p = bin.join("mailsift");
-                env::write(&p, b"#!/bin/sh\nhead -c 100 >/dev/null\nkill -KILL $$\n", 0o755);
+                env::write(
+                    &p,
+                    b"#!/bin/sh\nhead -c 100 >/dev/null\nkill -KILL $$\n",
+                    0o755,
+                );
                 p
             }
             Fault::UnreadableDbDir => {

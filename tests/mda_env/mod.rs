@@ -241,13 +241,20 @@ impl Corpus {
         std::fs::create_dir_all(&db_dir).expect("mkdir");
         let db = db_dir.join("mailsift.db");
         for (class, dir) in [("spam", "spam-2"), ("ham", "easy-ham-2")] {
-            let files: Vec<PathBuf> = sorted_files(&root.join(dir)).into_iter().take(200).collect();
+            let files: Vec<PathBuf> = sorted_files(&root.join(dir))
+                .into_iter()
+                .take(200)
+                .collect();
             let o = mailsift(&db)
                 .args(["--quiet", "train", class])
                 .args(&files)
                 .output()
                 .expect("run mailsift train");
-            assert!(o.status.success(), "train: {}", String::from_utf8_lossy(&o.stderr));
+            assert!(
+                o.status.success(),
+                "train: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
         }
         let msgs_dir = scratch.join("messages");
         std::fs::create_dir_all(&msgs_dir).expect("mkdir");
@@ -282,7 +289,11 @@ impl Corpus {
             .arg(&msgs_dir)
             .output()
             .expect("run mailsift score");
-        assert!(o.status.success(), "score: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "score: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
         for m in &mut messages {
             let line = out
@@ -527,9 +538,14 @@ pub enum Folder {
 /// The messages in a Maildir's `new/` and `cur/` (and its `.Junk` folder's), with their folder.
 pub fn delivered(maildir: &Path) -> Vec<(Folder, PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
-    for (folder, dir) in [(Folder::Inbox, maildir.to_path_buf()), (Folder::Junk, maildir.join(".Junk"))] {
+    for (folder, dir) in [
+        (Folder::Inbox, maildir.to_path_buf()),
+        (Folder::Junk, maildir.join(".Junk")),
+    ] {
         for sub in ["new", "cur"] {
-            let Ok(rd) = std::fs::read_dir(dir.join(sub)) else { continue };
+            let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
+                continue;
+            };
             for e in rd {
                 let p = e.expect("entry").path();
                 let bytes = std::fs::read(&p).expect("read delivered message");

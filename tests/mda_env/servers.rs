@@ -1,7 +1,7 @@
 //! Private instances of Postfix and Dovecot for the recipe tests, each in its own directory,
 //! listening on a free loopback port and stopped by PID; a small SMTP and IMAP client.
 
-use super::{chmod, write, User};
+use super::{User, chmod, write};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -77,13 +77,21 @@ impl Postfix {
     /// `routes`: (name, reinject script path) per content filter. The smtp/pipe lines come from
     /// recipes/postfix/master.cf.
     pub fn start(dir: &Path, user: &User, routes: &[(String, PathBuf)]) -> Result<Postfix, String> {
-        for (name, p) in [("postfix", "/usr/sbin/postfix"), ("master", "/usr/lib/postfix/sbin/master")] {
+        for (name, p) in [
+            ("postfix", "/usr/sbin/postfix"),
+            ("master", "/usr/lib/postfix/sbin/master"),
+        ] {
             if !Path::new(p).exists() {
-                return Err(format!("SKIP: Postfix {name} not found at {p}: run scripts/install-test-deps"));
+                return Err(format!(
+                    "SKIP: Postfix {name} not found at {p}: run scripts/install-test-deps"
+                ));
             }
         }
         if !user.switch {
-            return Err("SKIP: a private Postfix needs root (it starts as root and drops to its users)".into());
+            return Err(
+                "SKIP: a private Postfix needs root (it starts as root and drops to its users)"
+                    .into(),
+            );
         }
         let etc = dir.join("etc");
         let bin = dir.join("bin");
@@ -95,7 +103,10 @@ impl Postfix {
         chmod(dir, 0o755);
         user.own(&vmail);
         let postfix_uid = |what: &str| -> String {
-            let o = Command::new("id").args([what, "postfix"]).output().expect("id");
+            let o = Command::new("id")
+                .args([what, "postfix"])
+                .output()
+                .expect("id");
             String::from_utf8_lossy(&o.stdout).trim().to_owned()
         };
         std::os::unix::fs::chown(
@@ -119,7 +130,8 @@ impl Postfix {
         let mut domains = Vec::new();
         let mut master = String::new();
         let mut out = Vec::new();
-        let recipe = std::fs::read_to_string(super::recipe("postfix/master.cf")).expect("read recipe");
+        let recipe =
+            std::fs::read_to_string(super::recipe("postfix/master.cf")).expect("read recipe");
         for (name, script) in routes {
             let port = free_port();
             let domain = format!("{name}.test");
@@ -132,11 +144,20 @@ impl Postfix {
                 .collect::<Vec<_>>()
                 .join("\n");
             let lines = lines
-                .replace("smtp      inet  n       -       y", &format!("127.0.0.1:{port} inet n - n"))
-                .replace("content_filter=mailsift:", &format!("content_filter=mailsift-{name}:"))
+                .replace(
+                    "smtp      inet  n       -       y",
+                    &format!("127.0.0.1:{port} inet n - n"),
+                )
+                .replace(
+                    "content_filter=mailsift:",
+                    &format!("content_filter=mailsift-{name}:"),
+                )
                 .replace("mailsift  unix", &format!("mailsift-{name} unix"))
                 .replace("user=mailsift", &format!("user={}", user.name))
-                .replace("/usr/local/bin/mailsift-reinject", &script.display().to_string());
+                .replace(
+                    "/usr/local/bin/mailsift-reinject",
+                    &script.display().to_string(),
+                );
             master.push_str(&lines);
             master.push('\n');
             out.push(PostfixRoute {
@@ -278,7 +299,10 @@ pub fn smtp_send(port: u16, rcpt: &str, msg: &[u8]) -> Result<(), String> {
         if code == want {
             Ok(())
         } else {
-            Err(format!("{} answered {code}", String::from_utf8_lossy(cmd).trim()))
+            Err(format!(
+                "{} answered {code}",
+                String::from_utf8_lossy(cmd).trim()
+            ))
         }
     };
     step(b"", 220, &mut r)?;
