@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 /// What one delivery left behind: its folder (None: the recipe files nowhere, Postfix) and bytes.
 type Got = (Option<Folder>, Vec<u8>);
 
+/// Delivers one message through a recipe; Err says why it was not accepted.
+type Deliver = Box<dyn Fn(&Msg) -> Result<(), String> + Sync>;
+
 /// How a recipe's deliveries are checked.
 #[derive(Clone, Copy)]
 struct Expect {
@@ -301,7 +304,7 @@ fn local_case(
     home: &Path,
     program: &Path,
     user: &User,
-) -> Box<dyn Fn(&Msg) -> Result<(), String> + Sync> {
+) -> Deliver {
     let (mda, home, user, name) = (
         mda.to_path_buf(),
         home.to_path_buf(),

@@ -228,7 +228,9 @@ fn imapsieve_recipe_retrains_on_moves() {
             env::write(&log, b"", 0o644);
             user.own(&log);
         }
-        expect_zero(&m.name, env::feed(c, &m.bytes)).unwrap();
+        if let Err(e) = expect_zero(&m.name, env::feed(c, &m.bytes)) {
+            panic!("dovecot-lda: {e}");
+        }
     }
     let dovecot = Dovecot::start(&dir, &config, port).unwrap_or_else(|e| panic!("{e}"));
     let mut imap = Imap::login(port, &user.name, "secret").expect("IMAP login");
@@ -282,7 +284,7 @@ fn imapsieve_recipe_retrains_on_moves() {
                 p
             }
             Fault::UnreadableDbDir => {
-                env::chmod(db.parent().unwrap(), 0o000);
+                env::chmod(db.parent().expect("db dir"), 0o000);
                 real.clone()
             }
             _ => {
@@ -296,7 +298,7 @@ fn imapsieve_recipe_retrains_on_moves() {
         dovecot_wrappers(&dir, &program);
         let before = (step("INBOX", "Junk"), step("Junk", "INBOX"));
         if fault == Fault::UnreadableDbDir {
-            env::chmod(db.parent().unwrap(), 0o755);
+            env::chmod(db.parent().expect("db dir"), 0o755);
         }
         match before {
             (Ok(_), Ok(_)) => row.push("moves done, not learned".into()),

@@ -175,11 +175,9 @@ fn fail_open_exit_3_with_the_whole_message_is_injected() {
 #[test]
 fn sendmail_refusing_the_classified_copy_gets_the_original() {
     // Fails on a message carrying our field, accepts the original.
-    let sm = format!(
-        "#!/bin/sh\nt=$(cat)\nif printf '%s' \"$t\" | grep -q '^X-Spam-Flag'; then exit 1; fi\n\
-         printf '%s\\n' \"$t\" > \"$SENT.0\"\nexit 0\n"
-    );
-    let st = setup(None, &sm);
+    let sm = "#!/bin/sh\nt=$(cat)\nif printf '%s' \"$t\" | grep -q '^X-Spam-Flag'; then exit 1; fi\n\
+              printf '%s\\n' \"$t\" > \"$SENT.0\"\nexit 0\n";
+    let st = setup(None, sm);
     let (code, sent, err) = run(&st);
     assert_eq!((code, sent), (Some(0), vec![MSG.to_vec()]), "{err}");
 }

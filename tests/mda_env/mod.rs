@@ -269,7 +269,10 @@ impl Corpus {
                 if !bodies.insert(split(&bytes).1.to_vec()) {
                     continue;
                 }
-                let name = format!("{dir}-{}", f.file_name().unwrap().to_string_lossy());
+                let name = format!(
+                    "{dir}-{}",
+                    f.file_name().expect("file name").to_string_lossy()
+                );
                 std::fs::write(msgs_dir.join(&name), &bytes).expect("write message");
                 messages.push(Msg {
                     name,

@@ -117,7 +117,11 @@ impl Postfix {
         .expect("chown data");
         for e in std::fs::read_dir("/usr/sbin").expect("read /usr/sbin") {
             let p = e.expect("entry").path();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let name = p
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
             if name.starts_with("post") && name != "postdrop" {
                 std::os::unix::fs::symlink(&p, bin.join(&name)).expect("symlink");
             }
