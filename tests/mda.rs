@@ -479,3 +479,46 @@ fn dovecot_sieve_recipe_delivers_every_message() {
 
 #[path = "mda_net.rs"]
 mod net;
+
+/// Every line the README's "Delivery recipes" section quotes in a code block (one without a
+/// language tag) is a line of a file in recipes/: what users copy from the README is what these
+/// tests run.
+#[test]
+fn readme_quotes_the_tested_recipe_files() {
+    fn lines_under(dir: &Path, out: &mut std::collections::HashSet<String>) {
+        for e in std::fs::read_dir(dir).expect("read recipes dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                lines_under(&p, out);
+            } else {
+                let text = std::fs::read_to_string(&p).expect("read recipe");
+                out.extend(text.lines().map(str::to_owned));
+            }
+        }
+    }
+    let mut known = std::collections::HashSet::new();
+    lines_under(&env::repo().join("recipes"), &mut known);
+    let readme = std::fs::read_to_string(env::repo().join("README.md")).expect("read README");
+    let start = readme.find("\n## Delivery recipes\n").expect("the README has a Delivery recipes section");
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let (mut quoted, mut missing) = (0, Vec::new());
+    let mut block: Option<bool> = None;
+    for line in section.lines() {
+        if let Some(fence) = line.strip_prefix("```") {
+            block = match block {
+                None => Some(fence.is_empty()),
+                Some(_) => None,
+            };
+            continue;
+        }
+        if block == Some(true) && !line.trim().is_empty() {
+            quoted += 1;
+            if !known.contains(line) {
+                missing.push(line);
+            }
+        }
+    }
+    assert!(quoted > 30, "the section quotes only {quoted} recipe lines");
+    assert!(missing.is_empty(), "README lines not in any recipes/ file:\n{}", missing.join("\n"));
+}
