@@ -499,7 +499,9 @@ fn readme_quotes_the_tested_recipe_files() {
     let mut known = std::collections::HashSet::new();
     lines_under(&env::repo().join("recipes"), &mut known);
     let readme = std::fs::read_to_string(env::repo().join("README.md")).expect("read README");
-    let start = readme.find("\n## Delivery recipes\n").expect("the README has a Delivery recipes section");
+    let start = readme
+        .find("\n## Delivery recipes\n")
+        .expect("the README has a Delivery recipes section");
     let section = &readme[start + 1..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
     let (mut quoted, mut missing) = (0, Vec::new());
@@ -520,5 +522,9 @@ fn readme_quotes_the_tested_recipe_files() {
         }
     }
     assert!(quoted > 30, "the section quotes only {quoted} recipe lines");
-    assert!(missing.is_empty(), "README lines not in any recipes/ file:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "README lines not in any recipes/ file:\n{}",
+        missing.join("\n")
+    );
 }
