@@ -240,9 +240,9 @@ fn imapsieve_recipe_retrains_on_moves() {
     let mut failures = Vec::new();
     // The clean case: two moves into Junk (spam), two out of it (ham), one to Trash (nothing).
     let before = user_counts(&db, &user.name);
-    let mut step = |from: &str, to: &str| {
-        move_one(&mut imap, from, to).map_err(|e| format!("MOVE {from} -> {to}: {e}"))
-    };
+    fn step(imap: &mut Imap, from: &str, to: &str) -> Result<(usize, usize), String> {
+        move_one(imap, from, to).map_err(|e| format!("MOVE {from} -> {to}: {e}"))
+    }
     let moves = [
         ("INBOX", "Junk"),
         ("INBOX", "Junk"),
@@ -251,16 +251,29 @@ fn imapsieve_recipe_retrains_on_moves() {
         ("Junk", "Trash"),
     ];
     for (from, to) in moves {
-        if let Err(e) = step(from, to) {
+        if let Err(e) = step(&mut imap, from, to) {
             failures.push(e);
         }
     }
+    let moved = user_counts(&db, &user.name);
+    // A message appended to Junk (a client saving into it) is spam too.
+    let appended = corpus
+        .messages
+        .iter()
+        .rfind(|m| !m.verdict_spam)
+        .expect("a ham message");
+    if let Err(e) = imap.append("Junk", &appended.bytes) {
+        failures.push(e);
+    }
     let after = user_counts(&db, &user.name);
-    if (after.0 - before.0, after.1 - before.1) == (2, 2) {
-        row.push("2 moves in: spam +2; 2 out: ham +2; to Trash: nothing".into());
+    if (moved.0 - before.0, moved.1 - before.1, after.0 - moved.0) == (2, 2, 1) {
+        row.push(
+            "2 moves in: spam +2; 2 out: ham +2; to Trash: nothing; APPEND to Junk: spam +1".into(),
+        );
     } else {
         failures.push(format!(
-            "counts went from {before:?} to {after:?}, want +2 spam, +2 ham"
+            "counts went from {before:?} to {moved:?} after the moves, {after:?} after APPEND; \
+             want +2 spam, +2 ham, then +1 spam"
         ));
         row.push("FAILED".into());
     }
@@ -296,7 +309,10 @@ fn imapsieve_recipe_retrains_on_moves() {
         std::fs::create_dir_all(&bin).expect("mkdir");
         env::chmod(&bin, 0o755);
         dovecot_wrappers(&dir, &program);
-        let before = (step("INBOX", "Junk"), step("Junk", "INBOX"));
+        let before = (
+            step(&mut imap, "INBOX", "Junk"),
+            step(&mut imap, "Junk", "INBOX"),
+        );
         if fault == Fault::UnreadableDbDir {
             env::chmod(db.parent().expect("db dir"), 0o755);
         }

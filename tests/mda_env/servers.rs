@@ -417,6 +417,41 @@ impl Imap {
         }
     }
 
+    /// Appends `msg` (LF line ends, sent as CRLF) to `mailbox`.
+    pub fn append(&mut self, mailbox: &str, msg: &[u8]) -> Result<(), String> {
+        let mut data = Vec::with_capacity(msg.len() + 1024);
+        for line in msg.split_inclusive(|&b| b == b'\n') {
+            data.extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
+            data.extend_from_slice(b"\r\n");
+        }
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        let io = |e: std::io::Error| e.to_string();
+        self.w
+            .write_all(format!("{tag} APPEND {mailbox} {{{}}}\r\n", data.len()).as_bytes())
+            .map_err(io)?;
+        let mut line = String::new();
+        self.r.read_line(&mut line).map_err(io)?;
+        if !line.starts_with('+') {
+            return Err(format!("APPEND {mailbox}: {}", line.trim()));
+        }
+        self.w.write_all(&data).map_err(io)?;
+        self.w.write_all(b"\r\n").map_err(io)?;
+        loop {
+            line.clear();
+            if self.r.read_line(&mut line).map_err(io)? == 0 {
+                return Err("APPEND: connection closed".into());
+            }
+            if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+                return if rest.starts_with("OK") {
+                    Ok(())
+                } else {
+                    Err(format!("APPEND {mailbox}: {}", rest.trim()))
+                };
+            }
+        }
+    }
+
     /// The UIDs in the selected mailbox.
     pub fn uids(&mut self) -> Result<Vec<u32>, String> {
         let lines = self.run("UID SEARCH ALL")?;
