@@ -5,6 +5,7 @@ mod common;
 mod db;
 mod eval_cmd;
 mod fastargs;
+mod progress;
 mod report;
 mod rules_cmd;
 mod serve;

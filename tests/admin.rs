@@ -1,0 +1,217 @@
+//! What an administrator meets first: `score`'s output, the training summary and progress,
+//! errors that name their cause once, the configuration check, the man page and completions.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mailsift"));
+    c.env_remove("MAILSIFT_DB")
+        .env_remove("MAILSIFT_USER")
+        .env_remove("MAILSIFT_SOCKET")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env("HOME", "/nonexistent");
+    c
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpora/fixtures")
+        .join(name)
+}
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("mailsift-admin-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        TempDir(p)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn db(&self) -> String {
+        self.path("m.db").display().to_string()
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs with `stdin` as input; stdout and stderr are pipes (not a terminal).
+fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn score_numbers_only_multi_message_files_and_keeps_argument_order() {
+    let dir = TempDir::new("score");
+    let pills = std::fs::read(fixture("spam-pills.eml")).expect("fixture");
+    let meeting = std::fs::read(fixture("ham-meeting.eml")).expect("fixture");
+    // One message behind an mbox `From ` line: just PATH.
+    let single = dir.path("b-single");
+    let mut bytes = b"From a@example.com Mon Jan  1 00:00:00 2024\n".to_vec();
+    bytes.extend_from_slice(&meeting);
+    std::fs::write(&single, &bytes).expect("write");
+    // Two messages: PATH:1 and PATH:2.
+    let mbox = dir.path("c.mbox");
+    let mut bytes = b"From a@example.com Mon Jan  1 00:00:00 2024\n".to_vec();
+    bytes.extend_from_slice(&pills);
+    bytes.extend_from_slice(b"\nFrom b@example.com Mon Jan  1 00:00:00 2024\n");
+    bytes.extend_from_slice(&meeting);
+    std::fs::write(&mbox, &bytes).expect("write");
+    // A Maildir-style name with a colon is printed as it is.
+    let maildir = dir.path("1.mx:2,S");
+    std::fs::write(&maildir, &meeting).expect("write");
+    let gtube = fixture("gtube.eml");
+    // Argument order, not path order; '-' where it was given.
+    let out = run(
+        bin().args(["--db", &dir.db(), "score"]).args([
+            s(&mbox),
+            s(&maildir),
+            "-".into(),
+            s(&single),
+            s(&gtube),
+        ]),
+        &meeting,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    let rows: Vec<Vec<String>> = text(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
+    let paths: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            format!("{}:1", s(&mbox)),
+            format!("{}:2", s(&mbox)),
+            s(&maildir),
+            "-".into(),
+            s(&single),
+            s(&gtube),
+        ]
+    );
+    for r in &rows {
+        assert_eq!(r.len(), 3, "PATH<TAB>spam|ham<TAB>SCORE: {r:?}");
+        assert!(r[1] == "spam" || r[1] == "ham", "{r:?}");
+        r[2].parse::<f64>().expect("a score");
+    }
+    assert_eq!(rows[5][1], "spam", "GTUBE");
+}
+
+#[test]
+fn a_missing_path_is_named_once_with_its_cause() {
+    let dir = TempDir::new("missing");
+    let missing = dir.path("no-such-file");
+    for cmd in [&["score"][..], &["train", "spam"], &["forget"]] {
+        let out = run(
+            bin()
+                .args(["--db", &dir.db()])
+                .args(cmd)
+                .arg(&missing)
+                .arg(fixture("gtube.eml")),
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        let err = text(&out.stderr);
+        let first = err.lines().next().unwrap_or_default();
+        assert_eq!(
+            first,
+            format!(
+                "mailsift: skipping {}: No such file or directory (os error 2)",
+                s(&missing)
+            ),
+            "{cmd:?}"
+        );
+        assert_eq!(err.matches("no-such-file").count(), 1, "{cmd:?}: {err}");
+    }
+}
+
+#[test]
+fn training_summary_off_a_terminal_has_no_progress_and_counts_every_category() {
+    let dir = TempDir::new("summary");
+    let not_mail = dir.path("index.txt");
+    std::fs::write(&not_mail, "just some text\nwith no header\n").expect("write");
+    let args = |extra: &[&str]| {
+        let mut c = bin();
+        c.args(["--db", &dir.db()]).args(extra);
+        c
+    };
+    // stderr is a pipe: no progress bar, only the summary line.
+    let out = run(
+        args(&["train", "spam"])
+            .arg(fixture("spam-pills.eml"))
+            .arg(&not_mail),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        "mailsift: learned 1, already known 0, flipped 0, not mail 1, unreadable 0\n"
+    );
+    let out = run(args(&["train", "spam"]).arg(fixture("spam-pills.eml")), b"");
+    assert_eq!(
+        text(&out.stderr),
+        "mailsift: learned 0, already known 1, flipped 0, not mail 0, unreadable 0\n"
+    );
+    let out = run(args(&["correct", "ham"]).arg(fixture("spam-pills.eml")), b"");
+    assert_eq!(
+        text(&out.stderr),
+        "mailsift: learned 0, already known 0, flipped 1, not mail 0, unreadable 0\n"
+    );
+    let out = run(
+        args(&["forget"])
+            .arg(fixture("spam-pills.eml"))
+            .arg(fixture("gtube.eml")),
+        b"",
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "mailsift: forgotten 1, not learned before 1, not mail 0, unreadable 0\n"
+    );
+    // -q: nothing at all.
+    let out = run(
+        args(&["-q", "train", "ham"]).arg(fixture("ham-meeting.eml")),
+        b"",
+    );
+    assert_eq!(
+        (out.status.code(), text(&out.stderr), text(&out.stdout)),
+        (Some(0), String::new(), String::new())
+    );
+    // The file that is not mail was not learned: the store holds the one ham only.
+    let out = run(&mut args(&["stats"]), b"");
+    let stats = text(&out.stdout);
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["(site-wide)", "0", "1"]),
+        "{stats}"
+    );
+}
