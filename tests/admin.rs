@@ -181,7 +181,10 @@ fn training_summary_off_a_terminal_has_no_progress_and_counts_every_category() {
         text(&out.stderr),
         "mailsift: learned 0, already known 1, flipped 0, not mail 0, unreadable 0\n"
     );
-    let out = run(args(&["correct", "ham"]).arg(fixture("spam-pills.eml")), b"");
+    let out = run(
+        args(&["correct", "ham"]).arg(fixture("spam-pills.eml")),
+        b"",
+    );
     assert_eq!(
         text(&out.stderr),
         "mailsift: learned 0, already known 0, flipped 1, not mail 0, unreadable 0\n"
@@ -214,4 +217,65 @@ fn training_summary_off_a_terminal_has_no_progress_and_counts_every_category() {
             .any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["(site-wide)", "0", "1"]),
         "{stats}"
     );
+}
+
+#[test]
+fn man_pages_and_completions_are_generated_for_every_command() {
+    let dir = TempDir::new("man");
+    let commands = [
+        "classify",
+        "score",
+        "train",
+        "correct",
+        "forget",
+        "stats",
+        "explain",
+        "eval",
+        "rules",
+        "db",
+        "serve",
+        "man",
+        "completions",
+    ];
+    let out = run(bin().args(["man", "--dir"]).arg(dir.path("man1")), b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let main = std::fs::read_to_string(dir.path("man1/mailsift.1")).expect("mailsift.1");
+    for c in commands {
+        assert!(main.contains(&format!("mailsift\\-{c}(1)")), "{c}");
+        let page = dir.path(&format!("man1/mailsift-{c}.1"));
+        assert!(page.is_file(), "{}", page.display());
+    }
+    for nested in ["db-check", "db-backup", "rules-lint", "rules-show"] {
+        assert!(dir.path(&format!("man1/mailsift-{nested}.1")).is_file());
+    }
+    // Without --dir: the top-level page on stdout.
+    let out = run(bin().arg("man"), b"");
+    assert_eq!(text(&out.stdout), main);
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(bin().args(["completions", shell]), b"");
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = text(&out.stdout);
+        for c in commands {
+            assert!(script.contains(c), "{shell}: {c}");
+        }
+    }
+    let out = run(bin().args(["completions", "tcsh"]), b"");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn help_lists_every_exit_code_and_a_mistyped_flag_keeps_the_usage_line() {
+    let out = run(bin().arg("--help"), b"");
+    let help = text(&out.stdout);
+    assert!(help.contains("1  db check: problems found"), "{help}");
+    for flag in ["--verbose", "--quite"] {
+        let out = run(bin().args([flag, "stats"]), b"");
+        assert_eq!(out.status.code(), Some(2));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("\nUsage: mailsift [OPTIONS] <COMMAND>\n"),
+            "{flag}: {err}"
+        );
+        assert!(!err.contains("Usage: mailsift --"), "{flag}: {err}");
+    }
 }

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// List the rules: name, score, description.
+    #[command(after_long_help = "Examples:\n  mailsift rules list\n  mailsift rules list --all")]
     List {
         /// Also list `__` sub-rules and zero-scored rules.
         #[arg(long)]
@@ -41,6 +42,7 @@ pub enum RulesCommand {
     },
     /// Show one rule: its definition, score, description, origin and, for evals, the test's
     /// documentation.
+    #[command(after_long_help = "Example:\n  mailsift rules show HTML_FONT_HUGE")]
     Show {
         /// The rule name.
         name: String,
