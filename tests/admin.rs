@@ -279,3 +279,59 @@ fn help_lists_every_exit_code_and_a_mistyped_flag_keeps_the_usage_line() {
         assert!(!err.contains("Usage: mailsift --"), "{flag}: {err}");
     }
 }
+
+#[test]
+fn an_unknown_rule_in_scores_is_rejected_by_every_command_naming_the_file() {
+    let dir = TempDir::new("scores");
+    let cfg = dir.path("site.toml");
+    std::fs::write(&cfg, "[scores]\nHTML_FONT_SIZE_HUGE = 2.0\n").expect("write");
+    // A trained database, so stats and db check would otherwise succeed.
+    let out = run(
+        bin()
+            .args(["--db", &dir.db(), "train", "spam"])
+            .arg(fixture("spam-pills.eml")),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let want = format!(
+        "mailsift: {}: unknown rule 'HTML_FONT_SIZE_HUGE' in score overrides; did you mean 'HTML_FONT_HUGE'?",
+        s(&cfg)
+    );
+    let gtube = s(&fixture("gtube.eml"));
+    for args in [
+        vec!["stats"],
+        vec!["db", "check"],
+        vec!["score", &gtube],
+        vec!["train", "ham", &gtube],
+        vec!["explain", &gtube],
+        vec!["rules", "list"],
+    ] {
+        let out = run(
+            bin()
+                .args(["--db", &dir.db(), "--config"])
+                .arg(&cfg)
+                .args(&args),
+            b"",
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with(&want), "{args:?}: {err}");
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+    }
+    // classify fails open, and says the same.
+    let msg = std::fs::read(fixture("gtube.eml")).expect("fixture");
+    let out = run(
+        bin()
+            .args(["--db", &dir.db(), "--config"])
+            .arg(&cfg)
+            .arg("classify"),
+        &msg,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.stdout, msg);
+    assert!(
+        text(&out.stderr).contains(&want[10..]),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -68,6 +68,15 @@ pub fn load_config(global: &Global) -> Result<Config> {
     Ok(Config::load(global.config.as_deref())?)
 }
 
+/// Loads the configuration for a command that needs no engine (`stats`, `db`), checking it as
+/// fully as the others do: rule files and `[scores]` names too, so a configuration that
+/// `classify` would reject is never silently accepted.
+pub fn load_checked_config(global: &Global) -> Result<Config> {
+    let config = load_config(global)?;
+    engine_with(&config, false)?;
+    Ok(config)
+}
+
 /// Builds the engine from a configuration, reporting problems in extra rule files as one line
 /// on stderr (details: `mailsift rules lint`).
 pub fn engine_from(config: &Config) -> Result<Engine> {
@@ -107,10 +116,18 @@ pub fn engine_with(config: &Config, report_lint: bool) -> Result<Engine> {
         }
         engine.rules = rules;
     }
-    engine
-        .rules
-        .set_scores(&config.scores)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    engine.rules.set_scores(&config.scores).map_err(|e| {
+        // Name the file that holds the bad entry: that is where the user fixes it.
+        let name = match &e {
+            mailsift::rules::RulesError::UnknownRule { name, .. }
+            | mailsift::rules::RulesError::BadScore { name, .. } => Some(name.as_str()),
+            _ => None,
+        };
+        match name {
+            Some(n) => anyhow::anyhow!("{}: {e}", config.score_origin(n)),
+            None => anyhow::anyhow!("{e}"),
+        }
+    })?;
     Ok(engine)
 }
 

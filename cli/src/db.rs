@@ -41,7 +41,7 @@ pub enum DbCommand {
 }
 
 pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
-    let config = common::load_config(global)?;
+    let config = common::load_checked_config(global)?;
     match cmd {
         DbCommand::Check => {
             let store = match common::open_store(global, &config, OpenMode::ReadOnly) {

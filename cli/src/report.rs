@@ -156,7 +156,7 @@ pub fn explain(global: &Global, path: &Path, ntokens: usize) -> Result<i32> {
 }
 
 pub fn stats(global: &Global) -> Result<i32> {
-    let config = common::load_config(global)?;
+    let config = common::load_checked_config(global)?;
     let store = common::open_store(global, &config, OpenMode::ReadOnly)?;
     // A user sees the site-wide model and their own; without --user, everything.
     let user = global.user()?;
