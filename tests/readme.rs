@@ -96,3 +96,20 @@ fn the_classify_sample_is_what_the_binary_prints() {
          MAILSIFT_BLESS=1 cargo test -p mailsift-cli --test readme"
     );
 }
+
+#[test]
+fn the_systemd_unit_in_the_readme_is_the_one_installed() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let section = readme
+        .find("A systemd unit for a site-wide server")
+        .expect("the README's unit");
+    let (start, end) = fenced(&readme, section, "```ini");
+    let shipped = std::fs::read_to_string(root().join("dist/mailsift.service")).expect("unit");
+    let installed: String = shipped
+        .replace("@BINDIR@", "/usr/local/bin")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(&readme[start..end], installed);
+}
