@@ -107,6 +107,12 @@ pub fn user_config_path() -> Option<PathBuf> {
     Some(base.join("mailsift/config.toml"))
 }
 
+/// A TOML error as one message: the file, then toml's text without its trailing newline (which
+/// printed a blank line after every configuration error).
+fn toml_error(origin: &str, e: &toml::de::Error) -> Error {
+    Error::Config(format!("{origin}: {}", e.to_string().trim_end()))
+}
+
 fn merge(into: &mut toml::Table, from: toml::Table) {
     for (k, v) in from {
         match (into.get_mut(&k), v) {
@@ -122,14 +128,14 @@ impl Config {
     /// Parses one TOML document (for tests and embedding).
     pub fn from_toml(text: &str, origin: &str) -> Result<Config> {
         let table: toml::Table =
-            toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+            toml::from_str(text).map_err(|e| toml_error(origin, &e))?;
         Self::from_table(table, origin)
     }
 
     fn from_table(table: toml::Table, origin: &str) -> Result<Config> {
         let mut config: Config = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| Error::Config(format!("{origin}: {e}")))?;
+            .map_err(|e: toml::de::Error| toml_error(origin, &e))?;
         if !config.required_score.is_finite() {
             return Err(Error::Config(format!(
                 "{origin}: required_score must be a number"
@@ -180,7 +186,7 @@ impl Config {
                 source,
             })?;
             let mut table: toml::Table = toml::from_str(&text)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+                .map_err(|e| toml_error(&path.display().to_string(), &e))?;
             if let Some(toml::Value::Array(files)) = table.get_mut("rule_files") {
                 let base = path.parent().unwrap_or(Path::new("/"));
                 for f in files.iter_mut() {
@@ -255,6 +261,7 @@ mod tests {
             msg.contains("requried_score") && msg.contains("required_score"),
             "{msg}"
         );
+        assert!(msg.starts_with("t.toml: ") && !msg.ends_with('\n'), "{msg:?}");
         assert!(Config::from_toml("[bayes]\nbogus = 1\n", "t").is_err());
     }
 
