@@ -335,3 +335,111 @@ fn an_unknown_rule_in_scores_is_rejected_by_every_command_naming_the_file() {
         text(&out.stderr)
     );
 }
+
+/// `program` is installed (checked by running `program --version`).
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn on_a_terminal_train_draws_a_progress_bar_then_the_summary() {
+    // util-linux `script` gives the command a pseudo-terminal.
+    if !have("script") {
+        eprintln!("script (util-linux) is not installed: skipping the terminal test");
+        return;
+    }
+    let dir = TempDir::new("tty");
+    let cmd = format!(
+        "'{}' --db '{}' train ham '{}' '{}'",
+        env!("CARGO_BIN_EXE_mailsift"),
+        dir.db(),
+        s(&fixture("ham-meeting.eml")),
+        s(&fixture("ham-crlf.eml")),
+    );
+    let out = run(
+        Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("XDG_CONFIG_HOME", "/nonexistent")
+            .env("COLUMNS", "100"),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The bar (how far it got before the two messages were done depends on the machine), then
+    // the line cleared for the summary.
+    let screen = text(&out.stdout);
+    assert!(
+        screen.starts_with("mailsift: ")
+            && screen.contains(" messages, ")
+            && screen.contains("/s  ETA ")
+            && screen.contains("%  "),
+        "{screen:?}"
+    );
+    assert!(
+        screen.contains("\r\u{1b}[2Kmailsift: learned"),
+        "{screen:?}"
+    );
+    assert!(
+        screen
+            .contains("mailsift: learned 2, already known 0, flipped 0, not mail 0, unreadable 0"),
+        "{screen:?}"
+    );
+    // With -q, nothing at all, terminal or not.
+    let out = run(
+        Command::new("script")
+            .args(["-qec", &cmd.replace("train", "-q train"), "/dev/null"])
+            .env("XDG_CONFIG_HOME", "/nonexistent"),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        !text(&out.stdout).contains("mailsift:"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn bash_completes_the_commands_and_their_arguments() {
+    if !have("bash") {
+        eprintln!("bash is not installed: skipping the completion test");
+        return;
+    }
+    let dir = TempDir::new("complete");
+    let script = dir.path("mailsift.bash");
+    let out = run(bin().args(["completions", "bash"]), b"");
+    std::fs::write(&script, &out.stdout).expect("write");
+    // What bash does on `mailsift <TAB>`, `mailsift db <TAB>`, `mailsift train <TAB>`.
+    let complete = |words: &str| {
+        let line = format!(
+            "source '{}'; COMP_WORDS=({words} ''); COMP_CWORD=${{#COMP_WORDS[@]}}; \
+             ((COMP_CWORD--)); _mailsift mailsift '' ''; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            s(&script)
+        );
+        let out = Command::new("bash")
+            .args(["--norc", "-c", &line])
+            .output()
+            .expect("bash");
+        text(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let top = complete("mailsift");
+    for c in ["classify", "train", "score", "db", "man", "completions"] {
+        assert!(top.contains(&c.to_owned()), "{c}: {top:?}");
+    }
+    let db = complete("mailsift db");
+    for c in ["check", "backup", "restore", "reset"] {
+        assert!(db.contains(&c.to_owned()), "{c}: {db:?}");
+    }
+    let train = complete("mailsift train");
+    assert!(
+        train.contains(&"spam".to_owned()) && train.contains(&"ham".to_owned()),
+        "{train:?}"
+    );
+}

@@ -98,8 +98,7 @@ fn install_then_uninstall_into_a_temporary_prefix() {
     assert!(bash.contains("mailsift") && bash.contains("classify"));
     assert!(p("share/zsh/site-functions/_mailsift").is_file());
     assert!(p("share/fish/vendor_completions.d/mailsift.fish").is_file());
-    let unit =
-        std::fs::read_to_string(p("lib/systemd/system/mailsift.service")).expect("the unit");
+    let unit = std::fs::read_to_string(p("lib/systemd/system/mailsift.service")).expect("the unit");
     assert!(
         unit.contains(&format!("ExecStart={}/bin/mailsift ", prefix.display())),
         "{unit}"
@@ -149,7 +148,10 @@ fn install_then_uninstall_into_a_temporary_prefix() {
     );
     let out = install(&prefix, &etc, &recipes, &["--uninstall"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("keeping"));
-    assert_eq!(tree(&tmp.0.join("etc")), ["mailsift", "mailsift/config.toml"]);
+    assert_eq!(
+        tree(&tmp.0.join("etc")),
+        ["mailsift", "mailsift/config.toml"]
+    );
     assert!(!prefix.exists(), "{:?}", tree(&prefix));
 
     // Unchanged, install then uninstall leaves nothing at all.

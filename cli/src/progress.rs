@@ -56,6 +56,8 @@ impl Progress {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
             .with_style(style)
             .with_prefix("mailsift:");
+        // Drawn at once (not at the first tick), then redrawn five times a second.
+        bar.tick();
         bar.enable_steady_tick(Duration::from_millis(200));
         Progress {
             bar: Some(bar),

@@ -23,15 +23,18 @@ const BATCH: usize = 1000;
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// spam or ham.
-    #[arg(value_parser = parse_class)]
+    #[arg(value_parser = class_parser())]
     pub class: Class,
     /// Files, directories, Maildirs or mbox files; '-' reads one message from stdin.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
 }
 
-fn parse_class(s: &str) -> Result<Class, String> {
-    s.parse()
+/// `spam` or `ham`, listed as the possible values, so `--help`, the man page and the shell
+/// completions offer them.
+fn class_parser() -> impl clap::builder::TypedValueParser<Value = Class> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["spam", "ham"]).try_map(|s| s.parse::<Class>())
 }
 
 /// What a `train`, `correct` or `forget` run did, printed as one line on stderr at the end.
