@@ -443,3 +443,33 @@ fn bash_completes_the_commands_and_their_arguments() {
         "{train:?}"
     );
 }
+
+#[test]
+fn errors_about_missing_files_say_it_once_and_fittingly() {
+    let dir = TempDir::new("errors");
+    let missing = dir.path("missing.cf");
+    let out = run(bin().args(["rules", "lint"]).arg(&missing), b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "mailsift: cannot read rule file {}: No such file or directory (os error 2)\n",
+            s(&missing)
+        )
+    );
+    let backup = dir.path("missing-backup.db");
+    let out = run(
+        bin()
+            .args(["--db", &dir.db(), "db", "restore"])
+            .arg(&backup),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "mailsift: backup {} does not exist: check the path\n",
+            s(&backup)
+        )
+    );
+}

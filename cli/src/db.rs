@@ -89,6 +89,10 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
             Ok(0)
         }
         DbCommand::Restore { file } => {
+            // Checked here: the store's own message for a missing file says to train first.
+            if !file.is_file() {
+                bail!("backup {} does not exist: check the path", file.display());
+            }
             let backup =
                 mailsift::Store::open(file, OpenMode::ReadOnly, common::store_options(&config))
                     .with_context(|| format!("{} is not a usable backup", file.display()))?;

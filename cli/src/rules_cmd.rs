@@ -147,7 +147,14 @@ pub fn run(cmd: &RulesCommand, rules: &RuleSet) -> Result<i32> {
             let (set, mut issues) = if files.is_empty() {
                 (rules.clone(), rules.issues().to_vec())
             } else {
-                RuleSet::from_files(files)?
+                // The library's error carries its cause as text and as source: print it once,
+                // and without its hint about the configuration, which these files are not from.
+                RuleSet::from_files(files).map_err(|e| match e {
+                    mailsift::rules::RulesError::Read { path, source } => {
+                        anyhow::anyhow!("cannot read rule file {}: {source}", path.display())
+                    }
+                    e => anyhow::anyhow!("{e}"),
+                })?
             };
             issues.extend(set.lint_patterns());
             if !quiet {
