@@ -127,8 +127,7 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
 impl Config {
     /// Parses one TOML document (for tests and embedding).
     pub fn from_toml(text: &str, origin: &str) -> Result<Config> {
-        let table: toml::Table =
-            toml::from_str(text).map_err(|e| toml_error(origin, &e))?;
+        let table: toml::Table = toml::from_str(text).map_err(|e| toml_error(origin, &e))?;
         Self::from_table(table, origin)
     }
 
@@ -185,8 +184,8 @@ impl Config {
                 context: format!("cannot read config file {}", path.display()),
                 source,
             })?;
-            let mut table: toml::Table = toml::from_str(&text)
-                .map_err(|e| toml_error(&path.display().to_string(), &e))?;
+            let mut table: toml::Table =
+                toml::from_str(&text).map_err(|e| toml_error(&path.display().to_string(), &e))?;
             if let Some(toml::Value::Array(files)) = table.get_mut("rule_files") {
                 let base = path.parent().unwrap_or(Path::new("/"));
                 for f in files.iter_mut() {
@@ -261,7 +260,10 @@ mod tests {
             msg.contains("requried_score") && msg.contains("required_score"),
             "{msg}"
         );
-        assert!(msg.starts_with("t.toml: ") && !msg.ends_with('\n'), "{msg:?}");
+        assert!(
+            msg.starts_with("t.toml: ") && !msg.ends_with('\n'),
+            "{msg:?}"
+        );
         assert!(Config::from_toml("[bayes]\nbogus = 1\n", "t").is_err());
     }
 
