@@ -113,3 +113,36 @@ fn the_systemd_unit_in_the_readme_is_the_one_installed() {
         .collect();
     assert_eq!(&readme[start..end], installed);
 }
+
+#[test]
+fn the_training_summary_sample_is_what_train_prints() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let dir = std::env::temp_dir().join(format!("mailsift-readme-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "shopping list\n- milk\n").expect("write");
+    // `mailsift train spam spam.eml notes.txt`, as the README says.
+    let out = Command::new(env!("CARGO_BIN_EXE_mailsift"))
+        .env_remove("MAILSIFT_USER")
+        .env_remove("MAILSIFT_SOCKET")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .arg("--db")
+        .arg(dir.join("m.db"))
+        .args(["train", "spam"])
+        .arg(root().join("corpora/fixtures/spam-pills.eml"))
+        .arg(&notes)
+        .output()
+        .expect("run mailsift");
+    let _ = std::fs::remove_dir_all(&dir);
+    let printed = String::from_utf8_lossy(&out.stderr);
+    let line = printed.trim_end();
+    assert!(
+        readme.contains("`mailsift train spam spam.eml notes.txt` into a new"),
+        "the README's command"
+    );
+    assert!(
+        readme.contains(&format!("\n`{line}` (`forget`:")),
+        "README.md should show {line:?}"
+    );
+}
