@@ -162,3 +162,43 @@ fn install_then_uninstall_into_a_temporary_prefix() {
     assert!(!prefix.exists(), "{:?}", tree(&prefix));
     assert_eq!(tree(&etc), Vec::<String>::new());
 }
+
+#[test]
+fn setup_names_the_command_for_a_missing_npm_and_installs_nothing_without_the_flag() {
+    // A copy of scripts/setup in a fresh tree (no corpus laid out), with a PATH that has
+    // cargo and python3 but no npm and no apt-get.
+    let tmp = TempDir::new("setup");
+    let tree = tmp.0.join("repo");
+    std::fs::create_dir_all(tree.join("scripts")).expect("mkdir");
+    std::fs::copy(repo().join("scripts/setup"), tree.join("scripts/setup")).expect("copy");
+    let bin = tmp.0.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let which = |p: &str| {
+        let out = Command::new("bash")
+            .args(["-c", &format!("command -v {p}")])
+            .output()
+            .expect("bash");
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    };
+    for tool in ["bash", "dirname", "id", "cargo", "python3"] {
+        let path = which(tool);
+        if !path.is_file() {
+            eprintln!("{tool} not found: skipping the setup test");
+            return;
+        }
+        std::os::unix::fs::symlink(&path, bin.join(tool)).expect("symlink");
+    }
+    let out = Command::new(bin.join("bash"))
+        .arg(tree.join("scripts/setup"))
+        .env("PATH", &bin)
+        .output()
+        .expect("run setup");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nodejs npm not installed")
+            && err.contains("apt-get update && apt-get install -y nodejs npm")
+            && err.contains("scripts/setup --install-deps"),
+        "{err}"
+    );
+}
