@@ -33,7 +33,8 @@ Exit codes:
   0  success (classify: message written; with --exit-code, ham)
   1  classify --exit-code: the message is spam
   1  db check: problems found; rules lint: some rule or line is skipped
-  2  usage, configuration or database error (commands other than classify)
+  2  usage, configuration or database error (commands other than classify);
+     train, correct, forget, score: some input could not be read
   3  classify: internal error; the original message was written unchanged (fail-open),
      or, for a database fault, classified by rules alone; see --fail-open-exit
   74 classify: could not read standard input or write standard output";

@@ -3,7 +3,7 @@
 //! `scripts/install` writes both under the install prefix.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, ValueEnum};
@@ -40,10 +40,127 @@ fn command() -> clap::Command {
     crate::Cli::command()
 }
 
+/// The command tree as the pages describe it: `help` is a flag here, not a command with its own
+/// page (as in `clap_mangen::generate_to`), and built, so subcommands have their display names
+/// (`mailsift-db-check`).
+fn page_tree() -> clap::Command {
+    let mut cmd = command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// The top-level page's FILES and ENVIRONMENT sections.
+const FILES_AND_ENVIRONMENT: &str = "
+.SH FILES
+.TP
+/etc/mailsift/config.toml
+The site\\-wide configuration, read first.
+.TP
+$XDG_CONFIG_HOME/mailsift/config.toml (~/.config/mailsift/config.toml)
+The user's configuration, read next; then \\-\\-config PATH. Each later file overrides the keys it sets.
+.TP
+$XDG_DATA_HOME/mailsift/mailsift.db (~/.local/share/mailsift/mailsift.db)
+The token database when neither \\-\\-db nor MAILSIFT_DB names one.
+.TP
+DATABASE.sock
+The socket of the classify server (mailsift serve) for that database, where classify looks for it.
+.SH ENVIRONMENT
+.TP
+MAILSIFT_DB
+The token database, as \\-\\-db.
+.TP
+MAILSIFT_USER
+The user whose model is used and trained, as \\-\\-user.
+.TP
+MAILSIFT_SOCKET
+The classify server's socket, as \\-\\-socket of classify and serve.
+.TP
+XDG_CONFIG_HOME, XDG_DATA_HOME, HOME
+Where the user's configuration and the default database are.";
+
+/// Escapes one line of text for roff.
+fn roff_line(line: &str) -> String {
+    let text = line.replace('\\', "\\e").replace('-', "\\-");
+    if text.starts_with(['.', '\'']) {
+        format!("\\&{text}")
+    } else {
+        text
+    }
+}
+
+/// The after-help text (`Examples:` and, on the top page, `Exit codes:` blocks) as man sections,
+/// kept line for line (no filling: the examples are aligned columns).
+fn after_help_sections(text: &str) -> String {
+    let mut out = String::new();
+    for block in text.split("\n\n") {
+        let mut lines = block.lines();
+        let title = match lines.next() {
+            Some(first) if first.ends_with(':') => {
+                match first.trim_end_matches(':').to_uppercase().as_str() {
+                    "EXAMPLE" | "EXAMPLES" => "EXAMPLES".to_owned(),
+                    "EXIT CODES" => "EXIT STATUS".to_owned(),
+                    other => other.to_owned(),
+                }
+            }
+            _ => {
+                lines = block.lines();
+                "NOTES".to_owned()
+            }
+        };
+        out.push_str(&format!("\n.SH {title}\n.nf"));
+        for line in lines {
+            out.push('\n');
+            out.push_str(&roff_line(line));
+        }
+        out.push_str("\n.fi");
+    }
+    out
+}
+
+/// Renders one page: clap_mangen's, with its single "EXTRA" block of after-help text replaced
+/// by EXAMPLES (and EXIT STATUS) sections and, on the top-level page, FILES and ENVIRONMENT.
+fn render_page(cmd: &clap::Command, top: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
+    let page = String::from_utf8_lossy(&buf).into_owned();
+    let mut sections = cmd
+        .get_after_long_help()
+        .map(|h| after_help_sections(&h.to_string()))
+        .unwrap_or_default();
+    if top {
+        sections.push_str(FILES_AND_ENVIRONMENT);
+    }
+    const EXTRA: &str = "\n.SH EXTRA\n";
+    let (start, end) = match page.find(EXTRA) {
+        Some(start) => {
+            let rest = start + EXTRA.len();
+            let end = page[rest..].find("\n.SH ").map_or(page.len(), |e| rest + e);
+            (start, end)
+        }
+        None => {
+            let at = page.find("\n.SH VERSION").unwrap_or(page.len());
+            (at, at)
+        }
+    };
+    out.write_all(page[..start].as_bytes())?;
+    out.write_all(sections.as_bytes())?;
+    out.write_all(page[end..].as_bytes())
+}
+
 /// Renders the top-level page, mailsift.1.
 fn render_main(out: &mut dyn Write) -> std::io::Result<()> {
-    // As in clap_mangen::generate_to: `help` is a flag here, not a command with its own page.
-    clap_mangen::Man::new(command().disable_help_subcommand(true)).render(out)
+    render_page(&page_tree(), true, out)
+}
+
+/// Writes `NAME.1` for `cmd` and every command under it into `dir`.
+fn write_pages(cmd: &clap::Command, top: bool, dir: &Path) -> std::io::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_pages(sub, false, dir)?;
+    }
+    let name = cmd.get_display_name().unwrap_or(cmd.get_name());
+    let mut file = std::fs::File::create(dir.join(format!("{name}.1")))?;
+    render_page(cmd, top, &mut file)?;
+    file.flush()
 }
 
 /// `mailsift man`.
@@ -57,7 +174,7 @@ pub fn man(args: &ManArgs) -> Result<i32> {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            clap_mangen::generate_to(command(), dir)
+            write_pages(&page_tree(), true, dir)
                 .with_context(|| format!("cannot write the manual pages into {}", dir.display()))?;
         }
     }
@@ -136,6 +253,35 @@ mod tests {
         }
         assert!(!page.contains("mailsift\\-help(1)"), "no page for help");
         assert!(page.contains("db check: problems found"), "exit codes");
+        for section in [
+            ".SH EXAMPLES",
+            ".SH EXIT STATUS",
+            ".SH FILES",
+            ".SH ENVIRONMENT",
+        ] {
+            assert!(page.contains(&format!("\n{section}\n")), "{section}");
+        }
+        assert!(!page.contains(".SH EXTRA") && page.contains("\n.SH VERSION\n"));
+        assert!(page.contains("\n.nf\n  mailsift train spam ~/Maildir/.Junk "));
+        assert!(page.contains("MAILSIFT_DB") && page.contains("/etc/mailsift/config.toml"));
+    }
+
+    #[test]
+    fn every_command_page_has_its_examples_as_a_section() {
+        let dir = std::env::temp_dir().join(format!("mailsift-man-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        write_pages(&page_tree(), true, &dir).expect("write pages");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let page = std::fs::read_to_string(&path).expect("page");
+            assert!(page.contains("\n.SH EXAMPLES\n.nf\n"), "{}", path.display());
+            assert!(!page.contains(".SH EXTRA"), "{}", path.display());
+            n += 1;
+        }
+        assert!(n > 15, "{n} pages");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
