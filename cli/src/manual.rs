@@ -142,9 +142,9 @@ fn render_page(cmd: &clap::Command, top: bool, out: &mut dyn Write) -> std::io::
             (at, at)
         }
     };
-    out.write_all(page[..start].as_bytes())?;
+    out.write_all(&page.as_bytes()[..start])?;
     out.write_all(sections.as_bytes())?;
-    out.write_all(page[end..].as_bytes())
+    out.write_all(&page.as_bytes()[end..])
 }
 
 /// Renders the top-level page, mailsift.1.
