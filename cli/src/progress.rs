@@ -39,23 +39,30 @@ impl Progress {
             .map(|m| m.len())
             .sum();
         let count = std::sync::Arc::clone(&messages);
-        let style = ProgressStyle::with_template(
-            "{prefix} {wide_bar} {percent:>3}%  {messages}  ETA {eta}",
+        // Only standard input (no file to measure): a spinner with the count and rate.
+        let template = if total > 0 {
+            "{prefix} {wide_bar} {percent:>3}%  {messages}  ETA {eta}"
+        } else {
+            "{prefix} {spinner} {messages}"
+        };
+        let style = ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "messages",
+                move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let n = count.load(Ordering::Relaxed);
+                    let secs = state.elapsed().as_secs_f64();
+                    let rate = if secs > 0.0 { n as f64 / secs } else { 0.0 };
+                    let _ = write!(w, "{n} messages, {rate:.0}/s");
+                },
+            )
+            .progress_chars("=> ");
+        let bar = ProgressBar::with_draw_target(
+            (total > 0).then_some(total),
+            ProgressDrawTarget::stderr(),
         )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .with_key(
-            "messages",
-            move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let n = count.load(Ordering::Relaxed);
-                let secs = state.elapsed().as_secs_f64();
-                let rate = if secs > 0.0 { n as f64 / secs } else { 0.0 };
-                let _ = write!(w, "{n} messages, {rate:.0}/s");
-            },
-        )
-        .progress_chars("=> ");
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-            .with_style(style)
-            .with_prefix("mailsift:");
+        .with_style(style)
+        .with_prefix("mailsift:");
         // Drawn at once (not at the first tick), then redrawn five times a second.
         bar.tick();
         bar.enable_steady_tick(Duration::from_millis(200));
@@ -109,6 +116,10 @@ mod tests {
             (bar.position(), p.messages.load(Ordering::Relaxed)),
             (15, 1)
         );
+        p.finish();
+        // Standard input alone: no total, a spinner.
+        let p = Progress::with_terminal(true, &[PathBuf::from("-")]);
+        assert_eq!(p.bar.as_ref().and_then(ProgressBar::length), None);
         p.finish();
         let _ = std::fs::remove_dir_all(&dir);
     }
