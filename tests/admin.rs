@@ -457,6 +457,24 @@ fn errors_about_missing_files_say_it_once_and_fittingly() {
             s(&missing)
         )
     );
+    // A library error that shows its cause and also returns it as its source.
+    let index = dir.path("missing-index");
+    let out = run(
+        bin()
+            .args(["eval", "--results"])
+            .arg(dir.path("r"))
+            .arg("--index")
+            .arg(&index),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "mailsift: cannot read index {}: No such file or directory (os error 2)\n",
+            s(&index)
+        )
+    );
     let backup = dir.path("missing-backup.db");
     let out = run(
         bin()

@@ -168,3 +168,42 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// An error with its causes, `: `-separated as `{:#}` prints them, leaving out a cause whose
+/// text is already in the message: library errors that show their cause and also return it
+/// from `source()` printed it twice (`cannot read index X: No such file...: No such file...`).
+pub fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_prints_each_cause_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let doubled = mailsift::Error::Io {
+            context: "cannot read index x".into(),
+            source: io(),
+        };
+        let e = anyhow::Error::new(doubled);
+        assert_eq!(
+            format!("{e:#}"),
+            "cannot read index x: No such file: No such file"
+        );
+        assert_eq!(chain(&e), "cannot read index x: No such file");
+        let e = anyhow::Error::new(io()).context("opening y");
+        assert_eq!(chain(&e), "opening y: No such file");
+    }
+}

@@ -162,7 +162,7 @@ fn main() -> ExitCode {
     // Reject a bad user name before anything touches the database (classify fails open itself).
     if !matches!(cli.command, Command::Classify(_)) {
         if let Err(e) = cli.global.user() {
-            eprintln!("mailsift: {e:#}");
+            eprintln!("mailsift: {}", common::chain(&e));
             return ExitCode::from(EXIT_ERROR);
         }
     }
@@ -189,7 +189,7 @@ fn main() -> ExitCode {
             if common::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("mailsift: {e:#}");
+            eprintln!("mailsift: {}", common::chain(&e));
             ExitCode::from(EXIT_ERROR)
         }
     }
