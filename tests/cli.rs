@@ -215,7 +215,10 @@ fn train_correct_forget_stats_score_explain() {
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stderr), "mailsift: 2 learned, 0 unreadable\n");
+    assert_eq!(
+        text(&out.stderr),
+        "mailsift: learned 2, already known 0, flipped 0, not mail 0, unreadable 0\n"
+    );
     assert_eq!(text(&out.stdout), "");
     let out = run(
         bin().args([
@@ -228,7 +231,10 @@ fn train_correct_forget_stats_score_explain() {
         ]),
         b"",
     );
-    assert_eq!(text(&out.stderr), "mailsift: 2 learned, 0 unreadable\n");
+    assert_eq!(
+        text(&out.stderr),
+        "mailsift: learned 2, already known 0, flipped 0, not mail 0, unreadable 0\n"
+    );
     // Learning again is a no-op; through stdin too.
     let out = run(
         bin().args(["--db", &db, "train", "ham", "-"]),
@@ -238,7 +244,7 @@ fn train_correct_forget_stats_score_explain() {
         (out.status.code(), text(&out.stderr)),
         (
             Some(0),
-            "mailsift: 0 learned, 1 already known, 0 unreadable\n".into()
+            "mailsift: learned 0, already known 1, flipped 0, not mail 0, unreadable 0\n".into()
         )
     );
     // The per-user correction flow.
@@ -256,7 +262,10 @@ fn train_correct_forget_stats_score_explain() {
     );
     assert_eq!(
         (out.status.code(), text(&out.stderr)),
-        (Some(0), "mailsift: 1 learned, 0 unreadable\n".into())
+        (
+            Some(0),
+            "mailsift: learned 1, already known 0, flipped 0, not mail 0, unreadable 0\n".into()
+        )
     );
     let out = run(
         bin().args(["--db", &db, "correct", "spam", &f("ham-crlf.eml")]),
@@ -266,7 +275,7 @@ fn train_correct_forget_stats_score_explain() {
         (out.status.code(), text(&out.stderr)),
         (
             Some(0),
-            "mailsift: 0 learned, 1 flipped, 0 unreadable\n".into()
+            "mailsift: learned 0, already known 0, flipped 1, not mail 0, unreadable 0\n".into()
         )
     );
     let out = run(
@@ -275,7 +284,7 @@ fn train_correct_forget_stats_score_explain() {
     );
     assert_eq!(
         text(&out.stderr),
-        "mailsift: 0 learned, 1 forgotten, 1 not learned before, 0 unreadable\n"
+        "mailsift: forgotten 1, not learned before 1, not mail 0, unreadable 0\n"
     );
     // Stats: site-wide now 2 spam + 1 ham; alice 1 spam.
     let out = run(bin().args(["--db", &db, "stats"]), b"");
@@ -389,7 +398,10 @@ fn trained_on_the_corpus_it_classifies_held_out_mail() {
         cmd.args(["--db", &db, "train", class]).args(&files);
         let out = run(&mut cmd, b"");
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        assert_eq!(text(&out.stderr), "mailsift: 200 learned, 0 unreadable\n");
+        assert_eq!(
+            text(&out.stderr),
+            "mailsift: learned 200, already known 0, flipped 0, not mail 0, unreadable 0\n"
+        );
     }
     let test_index = std::fs::read_to_string(dir.join("index-test")).expect("index");
     let (mut right, mut total) = (0, 0);

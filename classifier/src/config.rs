@@ -73,6 +73,10 @@ pub struct Config {
     pub limits: Limits,
     /// Store settings.
     pub store: StoreConfig,
+    /// Which file set each `[scores]` entry (the last layer that names it), so an unknown rule
+    /// name is reported against the file to fix.
+    #[serde(skip)]
+    score_origins: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -86,6 +90,7 @@ impl Default for Config {
             bayes: BayesParams::default(),
             limits: Limits::default(),
             store: StoreConfig::default(),
+            score_origins: BTreeMap::new(),
         }
     }
 }
@@ -102,6 +107,12 @@ pub fn user_config_path() -> Option<PathBuf> {
     Some(base.join("mailsift/config.toml"))
 }
 
+/// A TOML error as one message: the file, then toml's text without its trailing newline (which
+/// printed a blank line after every configuration error).
+fn toml_error(origin: &str, e: &toml::de::Error) -> Error {
+    Error::Config(format!("{origin}: {}", e.to_string().trim_end()))
+}
+
 fn merge(into: &mut toml::Table, from: toml::Table) {
     for (k, v) in from {
         match (into.get_mut(&k), v) {
@@ -116,15 +127,14 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
 impl Config {
     /// Parses one TOML document (for tests and embedding).
     pub fn from_toml(text: &str, origin: &str) -> Result<Config> {
-        let table: toml::Table =
-            toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        let table: toml::Table = toml::from_str(text).map_err(|e| toml_error(origin, &e))?;
         Self::from_table(table, origin)
     }
 
     fn from_table(table: toml::Table, origin: &str) -> Result<Config> {
         let mut config: Config = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| Error::Config(format!("{origin}: {e}")))?;
+            .map_err(|e: toml::de::Error| toml_error(origin, &e))?;
         if !config.required_score.is_finite() {
             return Err(Error::Config(format!(
                 "{origin}: required_score must be a number"
@@ -137,7 +147,20 @@ impl Config {
             )));
         }
         config.rule_files.retain(|p| !p.as_os_str().is_empty());
+        config.score_origins = config
+            .scores
+            .keys()
+            .map(|k| (k.clone(), origin.to_owned()))
+            .collect();
         Ok(config)
+    }
+
+    /// The configuration file that set the score override for `rule` (for error messages);
+    /// "the configuration" for a rule no file names.
+    pub fn score_origin(&self, rule: &str) -> &str {
+        self.score_origins
+            .get(rule)
+            .map_or("the configuration", String::as_str)
     }
 
     /// Loads the layered configuration: system file, user file (both optional), then
@@ -155,13 +178,14 @@ impl Config {
         let layers = Self::layers(explicit);
         let mut merged = toml::Table::new();
         let mut origins = Vec::new();
+        let mut score_origins = BTreeMap::new();
         for path in &layers {
             let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
                 context: format!("cannot read config file {}", path.display()),
                 source,
             })?;
-            let mut table: toml::Table = toml::from_str(&text)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            let mut table: toml::Table =
+                toml::from_str(&text).map_err(|e| toml_error(&path.display().to_string(), &e))?;
             if let Some(toml::Value::Array(files)) = table.get_mut("rule_files") {
                 let base = path.parent().unwrap_or(Path::new("/"));
                 for f in files.iter_mut() {
@@ -171,11 +195,14 @@ impl Config {
                 }
             }
             // Each file must be valid on its own, so errors name the right file.
-            Self::from_table(table.clone(), &path.display().to_string())?;
+            let layer = Self::from_table(table.clone(), &path.display().to_string())?;
+            score_origins.extend(layer.score_origins);
             merge(&mut merged, table);
             origins.push(path.display().to_string());
         }
-        Self::from_table(merged, &origins.join(" + "))
+        let mut config = Self::from_table(merged, &origins.join(" + "))?;
+        config.score_origins = score_origins;
+        Ok(config)
     }
 
     /// The files [`Config::load`] reads, in order: the system file and the user's file when
@@ -233,6 +260,10 @@ mod tests {
             msg.contains("requried_score") && msg.contains("required_score"),
             "{msg}"
         );
+        assert!(
+            msg.starts_with("t.toml: ") && !msg.ends_with('\n'),
+            "{msg:?}"
+        );
         assert!(Config::from_toml("[bayes]\nbogus = 1\n", "t").is_err());
     }
 
@@ -249,6 +280,20 @@ mod tests {
         assert_ne!(a, b, "content change");
         assert_ne!(b, Config::fingerprint(None), "explicit layer counts");
         std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn each_score_override_remembers_the_file_that_set_it() {
+        let dir = std::env::temp_dir().join(format!("mailsift-cfg-origin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let file = dir.join("site.toml");
+        std::fs::write(&file, "[scores]\nNO_SUCH_RULE = 1.0\n").expect("write");
+        let c = Config::load(Some(&file)).expect("parses");
+        assert_eq!(c.score_origin("NO_SUCH_RULE"), file.display().to_string());
+        assert_eq!(c.score_origin("OTHER"), "the configuration");
+        let c = Config::from_toml("[scores]\nX = 1.0\n", "t.toml").expect("parses");
+        assert_eq!(c.score_origin("X"), "t.toml");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -7,31 +7,32 @@ use std::path::{Path, PathBuf};
 /// One message read from a source, or why it could not be read.
 #[derive(Debug)]
 pub struct Item {
-    /// Where it came from: a path, or `path:N` for the N-th message of an mbox file.
+    /// Where it came from: a path, or `path:N` for the N-th message of an mbox file that holds
+    /// more than one (a file with a single message, mbox `From ` line or not, is just `path`).
     pub label: String,
     /// The raw bytes.
     pub bytes: io::Result<Vec<u8>>,
 }
 
-/// Expands paths into the message files they hold: a file is itself; a Maildir gives the files
-/// in `cur/` and `new/`; any other directory gives all regular files under it (recursively,
-/// skipping dot-files and Maildir `tmp/`), in sorted order.
-pub fn expand(paths: &[PathBuf]) -> Vec<io::Result<PathBuf>> {
+/// A path that could not be listed or read, with the error (which does not repeat the path).
+pub type PathError = (PathBuf, io::Error);
+
+/// Expands paths into the message files they hold, in argument order: a file is itself; a
+/// Maildir gives the files in `cur/` and `new/`; any other directory gives all regular files
+/// under it (recursively, skipping dot-files and Maildir `tmp/`), in sorted order.
+pub fn expand(paths: &[PathBuf]) -> Vec<Result<PathBuf, PathError>> {
     let mut out = Vec::new();
     for p in paths {
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => walk(p, &mut out, 0),
             Ok(_) => out.push(Ok(p.clone())),
-            Err(e) => out.push(Err(io::Error::new(
-                e.kind(),
-                format!("{}: {e}", p.display()),
-            ))),
+            Err(e) => out.push(Err((p.clone(), e))),
         }
     }
     out
 }
 
-fn walk(dir: &Path, out: &mut Vec<io::Result<PathBuf>>, depth: usize) {
+fn walk(dir: &Path, out: &mut Vec<Result<PathBuf, PathError>>, depth: usize) {
     if depth > 32 {
         return;
     }
@@ -39,10 +40,7 @@ fn walk(dir: &Path, out: &mut Vec<io::Result<PathBuf>>, depth: usize) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            out.push(Err(io::Error::new(
-                e.kind(),
-                format!("{}: {e}", dir.display()),
-            )));
+            out.push(Err((dir.to_owned(), e)));
             return;
         }
     };
@@ -112,22 +110,29 @@ pub fn split_mbox(bytes: &[u8]) -> Vec<Vec<u8>> {
     messages
 }
 
-/// Reads every message under `paths` (files, directories, Maildirs, mbox files), calling `f`
-/// with each. Unreadable files are reported as items with an error, not skipped silently.
+/// Reads every message under `paths` (files, directories, Maildirs, mbox files), in argument
+/// order, calling `f` with each. Unreadable files are reported as items with an error (labelled
+/// with the path alone, so the error is not repeated), not skipped silently.
 pub fn for_each_message(paths: &[PathBuf], mut f: impl FnMut(Item)) {
     for entry in expand(paths) {
         match entry {
-            Err(e) => f(Item {
-                label: e.to_string(),
+            Err((path, e)) => f(Item {
+                label: path.display().to_string(),
                 bytes: Err(e),
             }),
             Ok(path) => {
                 let label = path.display().to_string();
                 match std::fs::read(&path) {
                     Ok(bytes) if is_mbox(&bytes) => {
-                        for (i, m) in split_mbox(&bytes).into_iter().enumerate() {
+                        let messages = split_mbox(&bytes);
+                        let numbered = messages.len() > 1;
+                        for (i, m) in messages.into_iter().enumerate() {
                             f(Item {
-                                label: format!("{label}:{}", i + 1),
+                                label: if numbered {
+                                    format!("{label}:{}", i + 1)
+                                } else {
+                                    label.clone()
+                                },
                                 bytes: Ok(m),
                             });
                         }
@@ -150,6 +155,41 @@ mod tests {
         assert_eq!(msgs.len(), 2);
         assert_eq!(msgs[0], b"Subject: one\n\nhello\nFrom the start\n");
         assert_eq!(msgs[1], b"Subject: two\n\nbye\n");
+    }
+
+    #[test]
+    fn numbers_messages_only_in_a_file_that_holds_several() {
+        let dir = std::env::temp_dir().join(format!("mailsift-mbox-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let one = dir.join("one");
+        let two = dir.join("two.mbox");
+        let missing = dir.join("missing");
+        std::fs::write(&one, "From a@b Mon Jan  1 00:00:00 2024\nSubject: a\n\nx\n")
+            .expect("write");
+        std::fs::write(
+            &two,
+            "From a@b Mon Jan  1 00:00:00 2024\nSubject: a\n\nx\n\nFrom c@d Mon Jan  1 00:00:00 2024\nSubject: b\n\ny\n",
+        )
+        .expect("write");
+        let mut seen = Vec::new();
+        for_each_message(&[two.clone(), missing.clone(), one.clone()], |item| {
+            seen.push((item.label, item.bytes.map_err(|e| e.to_string())));
+        });
+        let labels: Vec<&str> = seen.iter().map(|(l, _)| l.as_str()).collect();
+        let (one, two, missing) = (
+            one.display().to_string(),
+            two.display().to_string(),
+            missing.display().to_string(),
+        );
+        assert_eq!(
+            labels,
+            [format!("{two}:1"), format!("{two}:2"), missing.clone(), one]
+        );
+        // The error names the cause once; the label carries the path.
+        let err = seen[2].1.as_ref().expect_err("missing file");
+        assert!(!err.contains(&missing), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -309,12 +309,12 @@ fn classify(
     };
     let engine: Engine = match common::engine_with(&config, false) {
         Ok(e) => e,
-        Err(e) => return Outcome::Failed(format!("{e:#}")),
+        Err(e) => return Outcome::Failed(common::chain(&e)),
     };
     // A database fault degrades to rules alone; the message still gets its headers.
     let store = db
         .map_err(|e| StoreFault {
-            message: format!("{e:#}"),
+            message: common::chain(&e),
             untrained: false,
         })
         .and_then(|path| {

@@ -68,6 +68,15 @@ pub fn load_config(global: &Global) -> Result<Config> {
     Ok(Config::load(global.config.as_deref())?)
 }
 
+/// Loads the configuration for a command that needs no engine (`stats`, `db`), checking it as
+/// fully as the others do: rule files and `[scores]` names too, so a configuration that
+/// `classify` would reject is never silently accepted.
+pub fn load_checked_config(global: &Global) -> Result<Config> {
+    let config = load_config(global)?;
+    engine_with(&config, false)?;
+    Ok(config)
+}
+
 /// Builds the engine from a configuration, reporting problems in extra rule files as one line
 /// on stderr (details: `mailsift rules lint`).
 pub fn engine_from(config: &Config) -> Result<Engine> {
@@ -107,10 +116,18 @@ pub fn engine_with(config: &Config, report_lint: bool) -> Result<Engine> {
         }
         engine.rules = rules;
     }
-    engine
-        .rules
-        .set_scores(&config.scores)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    engine.rules.set_scores(&config.scores).map_err(|e| {
+        // Name the file that holds the bad entry: that is where the user fixes it.
+        let name = match &e {
+            mailsift::rules::RulesError::UnknownRule { name, .. }
+            | mailsift::rules::RulesError::BadScore { name, .. } => Some(name.as_str()),
+            _ => None,
+        };
+        match name {
+            Some(n) => anyhow::anyhow!("{}: {e}", config.score_origin(n)),
+            None => anyhow::anyhow!("{e}"),
+        }
+    })?;
     Ok(engine)
 }
 
@@ -150,4 +167,43 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// An error with its causes, `: `-separated as `{:#}` prints them, leaving out a cause whose
+/// text is already in the message: library errors that show their cause and also return it
+/// from `source()` printed it twice (`cannot read index X: No such file...: No such file...`).
+pub fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_prints_each_cause_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let doubled = mailsift::Error::Io {
+            context: "cannot read index x".into(),
+            source: io(),
+        };
+        let e = anyhow::Error::new(doubled);
+        assert_eq!(
+            format!("{e:#}"),
+            "cannot read index x: No such file: No such file"
+        );
+        assert_eq!(chain(&e), "cannot read index x: No such file");
+        let e = anyhow::Error::new(io()).context("opening y");
+        assert_eq!(chain(&e), "opening y: No such file");
+    }
 }

@@ -11,18 +11,28 @@ use crate::common::{self, Global};
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Check SQLite integrity and that every count matches the learned-message ledger.
+    ///
+    /// Exit code 0 when the database is sound, 1 when problems are found (each is printed).
+    #[command(
+        after_long_help = "Examples:\n  mailsift db check\n  mailsift --db /var/lib/mailsift/site.db db check"
+    )]
     Check,
     /// Write a consistent copy of the database to FILE (safe while mailsift runs).
+    #[command(after_long_help = "Example:\n  mailsift db backup /var/backups/mailsift.db")]
     Backup {
         /// The backup file to create (must not exist).
         file: PathBuf,
     },
     /// Replace the database with a backup (checked first).
+    #[command(after_long_help = "Example:\n  mailsift db restore /var/backups/mailsift.db")]
     Restore {
         /// A file written by 'mailsift db backup'.
         file: PathBuf,
     },
     /// Forget everything learned for --user (or the site-wide model without --user).
+    #[command(
+        after_long_help = "Examples:\n  mailsift --user alice db reset --yes\n  mailsift db reset --yes"
+    )]
     Reset {
         /// Confirm: without it nothing is deleted.
         #[arg(long)]
@@ -31,7 +41,7 @@ pub enum DbCommand {
 }
 
 pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
-    let config = common::load_config(global)?;
+    let config = common::load_checked_config(global)?;
     match cmd {
         DbCommand::Check => {
             let store = match common::open_store(global, &config, OpenMode::ReadOnly) {
@@ -79,6 +89,10 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
             Ok(0)
         }
         DbCommand::Restore { file } => {
+            // Checked here: the store's own message for a missing file says to train first.
+            if !file.is_file() {
+                bail!("backup {} does not exist: check the path", file.display());
+            }
             let backup =
                 mailsift::Store::open(file, OpenMode::ReadOnly, common::store_options(&config))
                     .with_context(|| format!("{} is not a usable backup", file.display()))?;

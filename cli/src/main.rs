@@ -5,6 +5,8 @@ mod common;
 mod db;
 mod eval_cmd;
 mod fastargs;
+mod manual;
+mod progress;
 mod report;
 mod rules_cmd;
 mod serve;
@@ -30,14 +32,19 @@ Examples:
 Exit codes:
   0  success (classify: message written; with --exit-code, ham)
   1  classify --exit-code: the message is spam
-  2  usage, configuration or database error (commands other than classify)
+  1  db check: problems found; rules lint: some rule or line is skipped
+  2  usage, configuration or database error (commands other than classify);
+     train, correct, forget, score: some input could not be read
   3  classify: internal error; the original message was written unchanged (fail-open),
      or, for a database fault, classified by rules alone; see --fail-open-exit
   74 classify: could not read standard input or write standard output";
 
 /// A spam filter combining a naive-Bayes token store with SpamAssassin-style rules.
 #[derive(Debug, Parser)]
+// override_usage: clap's error usage otherwise puts a suggested flag in the usage line
+// (`mailsift --verbose` printed `Usage: mailsift --version <COMMAND>`).
 #[command(name = "mailsift", version, about, long_about = None, after_long_help = AFTER_HELP)]
+#[command(override_usage = "mailsift [OPTIONS] <COMMAND>")]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -57,6 +64,12 @@ enum Command {
     )]
     Classify(classify::ClassifyArgs),
     /// Print PATH<TAB>spam|ham<TAB>SCORE for each message.
+    ///
+    /// Messages are printed in argument order (a directory's files sorted by name). A message
+    /// of an mbox file that holds several is PATH:N, the N-th from 1.
+    #[command(
+        after_long_help = "Examples:\n  mailsift score ~/Maildir/new\n  mailsift --user alice score inbox.mbox message.eml\n  mailsift score - < message.eml"
+    )]
     Score {
         /// Files, directories, Maildirs or mbox files.
         #[arg(required = true)]
@@ -68,16 +81,28 @@ enum Command {
     )]
     Train(train::TrainArgs),
     /// Re-learn messages as the given class for this user (what a Junk-folder move triggers).
+    #[command(
+        after_long_help = "Examples:\n  mailsift --user alice correct spam ~/Maildir/.Junk/cur/1700000000.M1P2.host:2,S\n  mailsift --user alice correct ham - < message.eml"
+    )]
     Correct(train::TrainArgs),
     /// Forget messages that were learned for this user.
+    #[command(
+        after_long_help = "Examples:\n  mailsift forget message.eml\n  mailsift --user alice forget ~/Maildir/.Junk"
+    )]
     Forget {
         /// Files, directories, Maildirs or mbox files; '-' for stdin.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
     /// Messages learned per class and user, tokens, database size, tokenizer version.
+    #[command(
+        after_long_help = "Examples:\n  mailsift stats\n  mailsift --db /var/lib/mailsift/site.db --user alice stats"
+    )]
     Stats,
     /// Show the verdict on a message with its evidence: rule hits and the strongest tokens.
+    #[command(
+        after_long_help = "Examples:\n  mailsift explain message.eml\n  mailsift --user alice explain --tokens 30 - < message.eml"
+    )]
     Explain {
         /// The message file ('-' for stdin).
         path: PathBuf,
@@ -86,12 +111,21 @@ enum Command {
         tokens: usize,
     },
     /// Run the TREC spam-track online protocol over an index and report accuracy.
+    #[command(
+        after_long_help = "Example:\n  mailsift eval --index corpora/spamassassin/index --results /tmp/results"
+    )]
     Eval(eval_cmd::EvalArgs),
     /// Inspect and check the rules.
     #[command(subcommand)]
+    #[command(
+        after_long_help = "Examples:\n  mailsift rules list\n  mailsift rules show HTML_FONT_HUGE\n  mailsift rules lint /etc/mailsift/local.cf"
+    )]
     Rules(rules_cmd::RulesCommand),
     /// Check, back up, restore or reset the token database.
     #[command(subcommand)]
+    #[command(
+        after_long_help = "Examples:\n  mailsift db check\n  mailsift db backup /var/backups/mailsift.db\n  mailsift --user alice db reset --yes"
+    )]
     Db(db::DbCommand),
     /// Run a resident classifier that `mailsift classify` hands messages to (much faster per
     /// message: no start-up work; classify falls back to in-process whenever it is down).
@@ -99,6 +133,16 @@ enum Command {
         after_long_help = "Examples:\n  mailsift serve                      listen on <database>.sock, where classify looks\n  mailsift --db /var/lib/mailsift/mailsift.db serve --socket-mode 660"
     )]
     Serve(serve::ServeArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    #[command(
+        after_long_help = "Examples:\n  mailsift man | man -l -\n  mailsift man --dir /usr/local/share/man/man1"
+    )]
+    Man(manual::ManArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    #[command(
+        after_long_help = "Examples:\n  mailsift completions bash > /usr/local/share/bash-completion/completions/mailsift\n  mailsift completions zsh > /usr/local/share/zsh/site-functions/_mailsift\n  mailsift completions fish > ~/.config/fish/completions/mailsift.fish"
+    )]
+    Completions(manual::CompletionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -118,7 +162,7 @@ fn main() -> ExitCode {
     // Reject a bad user name before anything touches the database (classify fails open itself).
     if !matches!(cli.command, Command::Classify(_)) {
         if let Err(e) = cli.global.user() {
-            eprintln!("mailsift: {e:#}");
+            eprintln!("mailsift: {}", common::chain(&e));
             return ExitCode::from(EXIT_ERROR);
         }
     }
@@ -136,6 +180,8 @@ fn main() -> ExitCode {
         }
         Command::Db(cmd) => db::run(&cli.global, &cmd),
         Command::Serve(args) => serve::run(&cli.global, &args),
+        Command::Man(args) => manual::man(&args),
+        Command::Completions(args) => manual::completions(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
@@ -143,7 +189,7 @@ fn main() -> ExitCode {
             if common::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("mailsift: {e:#}");
+            eprintln!("mailsift: {}", common::chain(&e));
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -45,30 +45,32 @@ pub fn score(global: &Global, paths: &[PathBuf]) -> Result<i32> {
             )?;
             Ok(())
         };
-        for p in paths.iter().filter(|p| p.as_os_str() == "-") {
-            each("-", &common::read_message(p)?)?;
-        }
-        let files: Vec<PathBuf> = paths
-            .iter()
-            .filter(|p| p.as_os_str() != "-")
-            .cloned()
-            .collect();
-        sources::for_each_message(&files, |item| {
+        // In argument order: '-' (stdin) where it was given, each path's messages in turn.
+        for p in paths {
             if err.is_some() {
-                return;
+                break;
             }
-            match item.bytes {
-                Ok(b) => {
-                    if let Err(e) = each(&item.label, &b) {
-                        err = Some(e);
+            if p.as_os_str() == "-" {
+                each("-", &common::read_message(p)?)?;
+                continue;
+            }
+            sources::for_each_message(std::slice::from_ref(p), |item| {
+                if err.is_some() {
+                    return;
+                }
+                match item.bytes {
+                    Ok(b) => {
+                        if let Err(e) = each(&item.label, &b) {
+                            err = Some(e);
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("mailsift: skipping {}: {e}", item.label);
+                        failed = true;
                     }
                 }
-                Err(e) => {
-                    eprintln!("mailsift: skipping {}: {e}", item.label);
-                    failed = true;
-                }
-            }
-        });
+            });
+        }
         if let Some(e) = err {
             return Err(e);
         }
@@ -154,7 +156,7 @@ pub fn explain(global: &Global, path: &Path, ntokens: usize) -> Result<i32> {
 }
 
 pub fn stats(global: &Global) -> Result<i32> {
-    let config = common::load_config(global)?;
+    let config = common::load_checked_config(global)?;
     let store = common::open_store(global, &config, OpenMode::ReadOnly)?;
     // A user sees the site-wide model and their own; without --user, everything.
     let user = global.user()?;

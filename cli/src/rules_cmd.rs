@@ -15,6 +15,7 @@ use rayon::prelude::*;
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// List the rules: name, score, description.
+    #[command(after_long_help = "Examples:\n  mailsift rules list\n  mailsift rules list --all")]
     List {
         /// Also list `__` sub-rules and zero-scored rules.
         #[arg(long)]
@@ -41,6 +42,7 @@ pub enum RulesCommand {
     },
     /// Show one rule: its definition, score, description, origin and, for evals, the test's
     /// documentation.
+    #[command(after_long_help = "Example:\n  mailsift rules show HTML_FONT_HUGE")]
     Show {
         /// The rule name.
         name: String,
@@ -145,7 +147,14 @@ pub fn run(cmd: &RulesCommand, rules: &RuleSet) -> Result<i32> {
             let (set, mut issues) = if files.is_empty() {
                 (rules.clone(), rules.issues().to_vec())
             } else {
-                RuleSet::from_files(files)?
+                // The library's error carries its cause as text and as source: print it once,
+                // and without its hint about the configuration, which these files are not from.
+                RuleSet::from_files(files).map_err(|e| match e {
+                    mailsift::rules::RulesError::Read { path, source } => {
+                        anyhow::anyhow!("cannot read rule file {}: {source}", path.display())
+                    }
+                    e => anyhow::anyhow!("{e}"),
+                })?
             };
             issues.extend(set.lint_patterns());
             if !quiet {

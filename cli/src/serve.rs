@@ -277,7 +277,7 @@ fn worker(shared: &Shared, listener: &UnixListener, mut conn: Option<Conn>) {
         match listener.accept() {
             Ok((stream, _)) => {
                 if let Err(e) = serve_one(shared, &mut conn, stream) {
-                    eprintln!("mailsift serve: {e:#}");
+                    eprintln!("mailsift serve: {}", common::chain(&e));
                 }
             }
             Err(e) => {

@@ -2,7 +2,6 @@
 //! then applied in one write transaction per batch.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
@@ -14,6 +13,7 @@ use mailsift::{Action, Engine, LearnOp, OpenMode, Outcome, Store};
 use rayon::prelude::*;
 
 use crate::common::{self, Global};
+use crate::progress::Progress;
 
 /// Messages per write transaction. Bounds memory (analyses are dropped after each batch) while
 /// keeping transactions few; 1000 was the knee in BENCHMARKS.md's bulk-training runs.
@@ -23,65 +23,56 @@ const BATCH: usize = 1000;
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// spam or ham.
-    #[arg(value_parser = parse_class)]
+    #[arg(value_parser = class_parser())]
     pub class: Class,
     /// Files, directories, Maildirs or mbox files; '-' reads one message from stdin.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
 }
 
-fn parse_class(s: &str) -> Result<Class, String> {
-    s.parse()
+/// `spam` or `ham`, listed as the possible values, so `--help`, the man page and the shell
+/// completions offer them.
+fn class_parser() -> impl clap::builder::TypedValueParser<Value = Class> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["spam", "ham"]).try_map(|s| s.parse::<Class>())
 }
 
+/// What a `train`, `correct` or `forget` run did, printed as one line on stderr at the end.
+/// Every category of the command is shown, zeros included, always in the same order, so the
+/// line reads the same from run to run and scripts can parse it.
 #[derive(Default)]
 struct Summary {
     outcomes: BTreeMap<Outcome, usize>,
+    /// Files that are not a message (no header block): skipped, not learned.
+    not_mail: usize,
     unreadable: usize,
 }
 
 impl Summary {
-    fn print(&self) {
+    fn line(&self, action: &Action) -> String {
         let n = |o: Outcome| self.outcomes.get(&o).copied().unwrap_or(0);
-        let mut parts = Vec::new();
-        for (label, count) in [
-            ("learned", n(Outcome::Learned)),
-            ("already known", n(Outcome::AlreadyKnown)),
-            ("flipped", n(Outcome::Flipped)),
-            ("forgotten", n(Outcome::Forgotten)),
-            ("not learned before", n(Outcome::NotLearned)),
-            ("unreadable", self.unreadable),
-        ] {
-            if count > 0 || label == "learned" || label == "unreadable" {
-                parts.push(format!("{count} {label}"));
-            }
-        }
-        eprintln!("mailsift: {}", parts.join(", "));
+        let counts: &[(&str, usize)] = match action {
+            Action::Forget => &[
+                ("forgotten", n(Outcome::Forgotten)),
+                ("not learned before", n(Outcome::NotLearned)),
+            ],
+            _ => &[
+                ("learned", n(Outcome::Learned)),
+                ("already known", n(Outcome::AlreadyKnown)),
+                ("flipped", n(Outcome::Flipped)),
+            ],
+        };
+        let parts: Vec<String> = counts
+            .iter()
+            .chain(&[("not mail", self.not_mail), ("unreadable", self.unreadable)])
+            .map(|(label, count)| format!("{label} {count}"))
+            .collect();
+        format!("mailsift: {}", parts.join(", "))
     }
-}
 
-struct Progress {
-    enabled: bool,
-    done: usize,
-}
-
-impl Progress {
-    fn new(quiet: bool) -> Self {
-        Progress {
-            enabled: !quiet && std::io::stderr().is_terminal(),
-            done: 0,
-        }
-    }
-    fn tick(&mut self, n: usize) {
-        self.done += n;
-        if self.enabled {
-            eprint!("\rmailsift: {} messages...", self.done);
-        }
-    }
-    fn end(&self) {
-        if self.enabled {
-            eprint!("\r\x1b[K");
-        }
+    /// Exit status: 2 when some input could not be read, else 0.
+    fn code(&self) -> i32 {
+        if self.unreadable > 0 { 2 } else { 0 }
     }
 }
 
@@ -122,28 +113,53 @@ fn for_each_batch(paths: &[PathBuf], mut f: impl FnMut(Vec<Item>) -> Result<()>)
     Ok(())
 }
 
-/// One analysed batch: the operations, and how many items could not be read.
+/// One analysed batch: the operations, and how many items were skipped.
 struct Analysed {
     ops: Vec<LearnOp>,
+    not_mail: usize,
     unreadable: usize,
 }
 
-fn analyse(engine: &Engine, items: Vec<Item>, action: &Action) -> Analysed {
-    let ops: Vec<Option<LearnOp>> = items
+/// What became of one item.
+enum Read {
+    Op(LearnOp),
+    NotMail,
+    Unreadable,
+}
+
+fn analyse(engine: &Engine, items: Vec<Item>, action: &Action, progress: &Progress) -> Analysed {
+    let read: Vec<Read> = items
         .into_par_iter()
         .map(|item| match item.bytes {
-            Ok(bytes) => Some(engine.analyze(&bytes).op(action.clone())),
+            // The same test as classify's: input that does not start with a header field is
+            // not a message (a stray file in a Maildir, an index, a binary).
+            Ok(bytes) if mailsift::headers::header_block(&bytes).is_none() => {
+                progress.message(bytes.len());
+                Read::NotMail
+            }
+            Ok(bytes) => {
+                progress.message(bytes.len());
+                Read::Op(engine.analyze(&bytes).op(action.clone()))
+            }
             Err(e) => {
                 eprintln!("mailsift: skipping {}: {e}", item.label);
-                None
+                Read::Unreadable
             }
         })
         .collect();
-    let unreadable = ops.iter().filter(|o| o.is_none()).count();
-    Analysed {
-        ops: ops.into_iter().flatten().collect(),
-        unreadable,
+    let mut out = Analysed {
+        ops: Vec::with_capacity(read.len()),
+        not_mail: 0,
+        unreadable: 0,
+    };
+    for r in read {
+        match r {
+            Read::Op(op) => out.ops.push(op),
+            Read::NotMail => out.not_mail += 1,
+            Read::Unreadable => out.unreadable += 1,
+        }
     }
+    out
 }
 
 /// Reads and analyses batches on a second thread (in parallel, with rayon) while this thread
@@ -157,25 +173,25 @@ fn learn_all(
     paths: &[PathBuf],
     action: &Action,
     summary: &mut Summary,
-    mut progress: impl FnMut(usize),
+    progress: &Progress,
 ) -> Result<()> {
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::sync_channel::<Analysed>(1);
         let reader = s.spawn(move || {
             for_each_batch(paths, |items| {
-                tx.send(analyse(engine, items, action))
+                tx.send(analyse(engine, items, action, progress))
                     .map_err(|_| anyhow!("the database writer stopped"))
             })
         });
         let mut written = Ok(());
         for batch in rx.iter() {
             summary.unreadable += batch.unreadable;
+            summary.not_mail += batch.not_mail;
             match store.apply(user, &batch.ops) {
                 Ok(outcomes) => {
                     for outcome in outcomes {
                         *summary.outcomes.entry(outcome).or_default() += 1;
                     }
-                    progress(batch.ops.len() + batch.unreadable);
                 }
                 Err(e) => {
                     written = Err(e.into());
@@ -197,46 +213,57 @@ fn learn_all(
 /// flipped, one never learned is simply learned. `correct` is the same operation under the name
 /// a Junk-folder move uses, normally with `--user`.
 pub fn train(global: &Global, args: &TrainArgs) -> Result<i32> {
-    let config = common::load_config(global)?;
-    let engine = common::engine_from(&config)?;
-    let user = global.user()?;
-    let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
-    let mut summary = Summary::default();
-    let mut progress = Progress::new(global.quiet);
-    let action = Action::Learn(args.class);
-    learn_all(
-        &engine,
-        &mut store,
-        user,
-        &args.paths,
-        &action,
-        &mut summary,
-        |n| progress.tick(n),
-    )?;
-    progress.end();
-    if !global.quiet {
-        summary.print();
-    }
-    Ok(if summary.unreadable > 0 { 2 } else { 0 })
+    run(global, &args.paths, &Action::Learn(args.class))
 }
 
+/// `forget`: unlearn messages (exactly what learning them added).
 pub fn forget(global: &Global, paths: &[PathBuf]) -> Result<i32> {
+    run(global, paths, &Action::Forget)
+}
+
+fn run(global: &Global, paths: &[PathBuf], action: &Action) -> Result<i32> {
     let config = common::load_config(global)?;
     let engine = common::engine_from(&config)?;
     let user = global.user()?;
     let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
     let mut summary = Summary::default();
-    learn_all(
+    let progress = Progress::new(global.quiet, paths);
+    let result = learn_all(
         &engine,
         &mut store,
         user,
         paths,
-        &Action::Forget,
+        action,
         &mut summary,
-        |_| {},
-    )?;
+        &progress,
+    );
+    progress.finish();
+    result?;
     if !global.quiet {
-        summary.print();
+        eprintln!("{}", summary.line(action));
     }
-    Ok(if summary.unreadable > 0 { 2 } else { 0 })
+    Ok(summary.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_shows_every_category_of_the_command_zeros_included() {
+        let mut s = Summary::default();
+        assert_eq!(
+            s.line(&Action::Learn(Class::Spam)),
+            "mailsift: learned 0, already known 0, flipped 0, not mail 0, unreadable 0"
+        );
+        s.outcomes.insert(Outcome::Forgotten, 2);
+        s.not_mail = 1;
+        assert_eq!(
+            s.line(&Action::Forget),
+            "mailsift: forgotten 2, not learned before 0, not mail 1, unreadable 0"
+        );
+        assert_eq!(s.code(), 0);
+        s.unreadable = 1;
+        assert_eq!(s.code(), 2);
+    }
 }
