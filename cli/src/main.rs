@@ -5,6 +5,7 @@ mod common;
 mod db;
 mod eval_cmd;
 mod fastargs;
+mod milter;
 mod report;
 mod rules_cmd;
 mod serve;
@@ -99,6 +100,12 @@ enum Command {
         after_long_help = "Examples:\n  mailsift serve                      listen on <database>.sock, where classify looks\n  mailsift --db /var/lib/mailsift/mailsift.db serve --socket-mode 660"
     )]
     Serve(serve::ServeArgs),
+    /// Classify during the SMTP session as a Postfix/Sendmail milter: add the X-Spam-* headers,
+    /// or reject spam at the end of DATA (no bounce, no backscatter).
+    #[command(
+        after_long_help = "Examples:\n  mailsift milter --listen 127.0.0.1:11332\n  mailsift milter --listen unix:/run/mailsift/milter.sock --reject-score 12\n\nPostfix main.cf:\n  smtpd_milters = inet:127.0.0.1:11332\n  milter_default_action = accept\n  milter_protocol = 6"
+    )]
+    Milter(milter::MilterArgs),
 }
 
 fn main() -> ExitCode {
@@ -136,6 +143,7 @@ fn main() -> ExitCode {
         }
         Command::Db(cmd) => db::run(&cli.global, &cmd),
         Command::Serve(args) => serve::run(&cli.global, &args),
+        Command::Milter(args) => milter::run(&cli.global, &args),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
