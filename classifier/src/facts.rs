@@ -28,6 +28,8 @@ pub struct SmtpFacts {
     pub auth_user: Option<String>,
     /// The receiving MTA's host name.
     pub mta_name: Option<String>,
+    /// The receiving MTA's software (`Postfix`), for the field's `by` comment.
+    pub mta_software: Option<String>,
     /// The MTA's queue id for the message.
     pub queue_id: Option<String>,
 }
@@ -68,7 +70,13 @@ impl SmtpFacts {
             .mta_name
             .as_deref()
             .map_or_else(|| "localhost".into(), clean);
-        f.push_str(&format!("\n\tby {by} (mailsift milter) with {with}"));
+        let software = self
+            .mta_software
+            .as_deref()
+            .map(clean)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "mailsift milter".into());
+        f.push_str(&format!("\n\tby {by} ({software}) with {with}"));
         if let Some(id) = self
             .queue_id
             .as_deref()
@@ -175,6 +183,7 @@ mod tests {
             rcpt_to: vec!["b@example.net".into()],
             auth_user: None,
             mta_name: Some("mail.example.net".into()),
+            mta_software: None,
             queue_id: Some("4ABC".into()),
         }
     }
@@ -205,6 +214,15 @@ mod tests {
         };
         let f = auth.received_field("D").expect("field");
         assert!(f.contains("(unknown [192.0.2.7])"), "{f}");
+        let postfix = SmtpFacts {
+            mta_software: Some("Postfix".into()),
+            ..facts()
+        };
+        let pf = postfix.received_field("D").expect("field");
+        assert!(
+            pf.contains("by mail.example.net (Postfix) with ESMTP id 4ABC"),
+            "{pf}"
+        );
         assert!(f.contains("(Authenticated sender: alice)"), "{f}");
         assert!(f.contains("with ESMTPA"), "{f}");
         assert!(!f.contains("for <"), "{f}");

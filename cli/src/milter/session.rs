@@ -5,8 +5,11 @@
 //! The rebuilt message is the message as the MTA will deliver it, in SMTP's CRLF form: each
 //! header field as `name:value` (the MTA is asked to keep the space after the colon, so the
 //! field comes back byte for byte; folded lines are rejoined with CRLF), an empty line, then
-//! the body chunks as sent. Postfix includes the `Received:` field it adds, so `classify` at
-//! delivery and the milter see the same bytes and give the same headers.
+//! the body chunks as sent. Postfix does not hand milters the `Received:` field it adds on
+//! top; the engine's view gets one built from the SMTP facts in Postfix's layout (see
+//! [`SmtpFacts::rules_view`]), so `classify` at delivery, which sees Postfix's own, and the
+//! milter judge the same message (tests/milter.rs checks the delivered headers against
+//! `classify`'s for the same bytes).
 
 use mailsift::SmtpFacts;
 use mailsift::config::{MilterConfig, RecipientUser, SpamAction};
@@ -193,6 +196,10 @@ impl<'a> Session<'a> {
                     let v = text(&value);
                     match name.as_slice() {
                         b"j" => self.facts.mta_name = Some(v),
+                        // "Postfix 3.7.11": the software, for the Received field's comment.
+                        b"v" => {
+                            self.facts.mta_software = v.split_whitespace().next().map(str::to_owned)
+                        }
                         b"i" => self.facts.queue_id = Some(v),
                         b"{auth_authen}" if !v.is_empty() => self.facts.auth_user = Some(v),
                         b"{client_addr}" if self.facts.client_ip.is_none() => {
@@ -268,7 +275,11 @@ impl<'a> Session<'a> {
             },
             Command::QuitNewConnection => {
                 self.reset_message();
-                self.facts = SmtpFacts::default();
+                self.facts = SmtpFacts {
+                    mta_name: self.facts.mta_name.take(),
+                    mta_software: self.facts.mta_software.take(),
+                    ..SmtpFacts::default()
+                };
                 Step::default()
             }
             Command::Unknown(_) => Step::reply(Reply::Continue),

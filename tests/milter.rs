@@ -1,0 +1,280 @@
+//! `mailsift milter` against a real Postfix (a private instance started here; see
+//! tests/postfix/mod.rs): spam over the reject score gets the 5xx at the end of DATA and nothing
+//! is queued; ham and lower-scoring spam are delivered with exactly the headers `classify`
+//! writes and the body byte for byte; a stopped or killed milter never stops mail
+//! (`milter_default_action = accept`). Skips, saying why, without Postfix or root.
+
+mod common;
+mod postfix;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::{Scratch, cmd};
+use postfix::{Postfix, Sink, Smtp, crlf, free_port, wait_port};
+
+/// A running `mailsift milter`, killed when dropped.
+struct Milter {
+    child: Child,
+    port: u16,
+}
+
+impl Milter {
+    fn start(db: &Path, extra: &[&str]) -> Milter {
+        let port = free_port();
+        let child = cmd(db)
+            .arg("milter")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--threads")
+            .arg("2")
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(match std::env::var_os("MAILSIFT_TEST_MILTER_LOG") {
+                Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
+                None => Stdio::null(),
+            })
+            .spawn()
+            .expect("spawn mailsift milter");
+        wait_port(port, "mailsift milter");
+        Milter { child, port }
+    }
+
+    fn signal(&self, sig: &str) -> bool {
+        std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Milter {
+    fn drop(&mut self) {
+        let _ = self.signal("CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Header block and body of a CRLF message.
+fn split(msg: &[u8]) -> (&[u8], &[u8]) {
+    let at = msg
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header block");
+    (&msg[..at + 2], &msg[at + 4..])
+}
+
+fn field<'a>(msg: &'a [u8], name: &str) -> Option<&'a str> {
+    let (head, _) = split(msg);
+    std::str::from_utf8(head).ok()?.split("\r\n").find_map(|l| {
+        l.split_once(':')
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    })
+}
+
+fn skip() -> bool {
+    if let Some(why) = postfix::unavailable() {
+        eprintln!("skipped: {why}");
+        return true;
+    }
+    false
+}
+
+/// Postfix settings that keep the delivered bytes what the milter saw: no headers added for
+/// local clients, no rewriting.
+const NO_REWRITE: &str = "local_header_rewrite_clients =\nalways_add_missing_headers = no\n";
+
+#[test]
+fn postfix_rejects_spam_at_end_of_data_and_delivers_the_rest_with_classifys_headers() {
+    if skip() {
+        return;
+    }
+    let scratch = Scratch::new("milter-pf");
+    let db = scratch.path("mailsift.db");
+    let milter = Milter::start(&db, &["--reject-score", "15"]);
+    let sink = Sink::start();
+    let pf = Postfix::start(
+        &scratch.path("postfix"),
+        sink.port,
+        &format!("inet:127.0.0.1:{}", milter.port),
+        NO_REWRITE,
+    );
+    // Over the reject score: 550 5.7.1 at the end of DATA.
+    for spam in [
+        "corpora/fixtures/gtube.eml",
+        "corpora/fixtures/spam-pills.eml",
+    ] {
+        let r = Smtp::send(
+            pf.smtp_port,
+            "s@spam.example",
+            &["bob@example.test"],
+            &fixture(spam),
+        )
+        .expect("smtp");
+        assert!(r.starts_with("550 5.7.1 "), "{spam}: {r}\n{}", pf.log());
+        assert!(r.contains("rejected as spam"), "{spam}: {r}");
+    }
+    // Under it: delivered.
+    let accepted = [
+        "corpora/fixtures/ham-meeting.eml",
+        "corpora/fixtures/ham-crlf.eml",
+        "corpora/fixtures/spam-lottery.eml",
+        "tests/fixtures/malformed/spoofed-x-spam.eml",
+    ];
+    for name in accepted {
+        let r = Smtp::send(
+            pf.smtp_port,
+            "a@example.org",
+            &["bob@example.test"],
+            &fixture(name),
+        )
+        .expect("smtp");
+        assert!(r.starts_with("250"), "{name}: {r}\n{}", pf.log());
+    }
+    let got = sink.wait_for(accepted.len(), 30);
+    assert_eq!(got.len(), accepted.len(), "delivered\n{}", pf.log());
+    for name in accepted {
+        let original = crlf(&fixture(name));
+        let (_, body) = split(&original);
+        let delivered = got
+            .iter()
+            .find(|m| split(m).1 == body)
+            .unwrap_or_else(|| panic!("{name}: no delivered message with its body byte for byte"));
+        assert!(
+            field(delivered, "X-Spam-Status").is_some(),
+            "{name}: headers added"
+        );
+        // Exactly what classify writes for the delivered bytes: same X-Spam-* fields, the
+        // incoming ones gone, nothing else changed.
+        let out = cmd(&db)
+            .args(["classify", "--no-server"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().expect("stdin").write_all(delivered)?;
+                c.wait_with_output()
+            })
+            .expect("classify");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(delivered),
+            "{name}: the milter's headers are classify's"
+        );
+    }
+    let lottery = got
+        .iter()
+        .find(|m| m.windows(7).any(|w| w == b"lottery") || field(m, "X-Spam-Flag") == Some("YES"))
+        .expect("the lottery spam");
+    assert_eq!(
+        field(lottery, "X-Spam-Flag"),
+        Some("YES"),
+        "spam under the reject score is marked"
+    );
+    let spoofed = got
+        .iter()
+        .find(|m| field(m, "Subject") == Some("totally legitimate"))
+        .expect("spoofed");
+    let head = String::from_utf8_lossy(split(spoofed).0).to_ascii_lowercase();
+    assert!(
+        !head.contains("x-spam-report")
+            && !head.contains("x-spam-level")
+            && !head.contains("x-spam-checker"),
+        "incoming X-Spam-* removed:\n{head}"
+    );
+    assert_eq!(head.matches("x-spam-flag").count(), 1, "{head}");
+    // Nothing of the rejected mail stays in the queue.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        pf.queued().is_empty(),
+        "queued: {:?}\n{}",
+        pf.queued(),
+        pf.log()
+    );
+    assert_eq!(
+        sink.wait_for(accepted.len() + 1, 1).len(),
+        accepted.len(),
+        "no more deliveries"
+    );
+}
+
+#[test]
+fn postfix_accepts_mail_when_the_milter_is_stopped_or_killed() {
+    if skip() {
+        return;
+    }
+    let scratch = Scratch::new("milter-down");
+    let db = scratch.path("mailsift.db");
+    let mut milter = Milter::start(&db, &["--reject-score", "15"]);
+    let sink = Sink::start();
+    let pf = Postfix::start(
+        &scratch.path("postfix"),
+        sink.port,
+        &format!("inet:127.0.0.1:{}", milter.port),
+        NO_REWRITE,
+    );
+    let gtube = fixture("corpora/fixtures/gtube.eml");
+    let open = |port| {
+        let mut c = Smtp::connect(port).expect("connect");
+        c.cmd("EHLO client.example.org").expect("ehlo");
+        c.cmd("MAIL FROM:<s@spam.example>").expect("mail");
+        c.cmd("RCPT TO:<bob@example.test>").expect("rcpt");
+        c
+    };
+    // Stopped in mid-session (after RCPT): Postfix waits milter_content_timeout, then accepts.
+    let mut c = open(pf.smtp_port);
+    assert!(milter.signal("STOP"));
+    let r = c.data(&gtube).expect("data");
+    assert!(r.starts_with("250"), "stopped milter: {r}\n{}", pf.log());
+    let _ = c.cmd("QUIT");
+    assert!(milter.signal("CONT"));
+    // Running again: rejected again (new sessions use it).
+    let r = Smtp::send(
+        pf.smtp_port,
+        "s@spam.example",
+        &["bob@example.test"],
+        &gtube,
+    )
+    .expect("smtp");
+    assert!(r.starts_with("550 5.7.1"), "resumed milter: {r}");
+    // Killed in mid-session.
+    let mut c = open(pf.smtp_port);
+    let _ = milter.child.kill();
+    let _ = milter.child.wait();
+    let r = c.data(&gtube).expect("data");
+    assert!(r.starts_with("250"), "killed milter: {r}\n{}", pf.log());
+    let _ = c.cmd("QUIT");
+    // And while it is down.
+    let r = Smtp::send(
+        pf.smtp_port,
+        "s@spam.example",
+        &["bob@example.test"],
+        &gtube,
+    )
+    .expect("smtp");
+    assert!(r.starts_with("250"), "milter down: {r}");
+    let got = sink.wait_for(3, 30);
+    assert_eq!(got.len(), 3, "all accepted mail delivered\n{}", pf.log());
+    assert!(
+        got.iter().all(|m| field(m, "X-Spam-Flag").is_none()),
+        "passed on unclassified"
+    );
+    assert!(
+        pf.log().contains("milter"),
+        "Postfix logged the milter failures"
+    );
+}
