@@ -4,6 +4,9 @@
 //! writes and the body byte for byte; a stopped or killed milter never stops mail
 //! (`milter_default_action = accept`). Skips, saying why, without Postfix or root.
 
+#[allow(dead_code)] // the MTA's side of the wire format, as the milter itself uses it
+#[path = "../cli/src/milter/codec.rs"]
+mod codec;
 mod common;
 mod postfix;
 
@@ -23,10 +26,16 @@ struct Milter {
 impl Milter {
     fn start(db: &Path, extra: &[&str]) -> Milter {
         let port = free_port();
-        let child = cmd(db)
+        let child = Self::spawn(db, &format!("127.0.0.1:{port}"), extra);
+        wait_port(port, "mailsift milter");
+        Milter { child, port }
+    }
+
+    fn spawn(db: &Path, listen: &str, extra: &[&str]) -> Child {
+        cmd(db)
             .arg("milter")
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(listen)
             .arg("--threads")
             .arg("2")
             .args(extra)
@@ -37,9 +46,7 @@ impl Milter {
                 None => Stdio::null(),
             })
             .spawn()
-            .expect("spawn mailsift milter");
-        wait_port(port, "mailsift milter");
-        Milter { child, port }
+            .expect("spawn mailsift milter")
     }
 
     fn signal(&self, sig: &str) -> bool {
@@ -277,4 +284,169 @@ fn postfix_accepts_mail_when_the_milter_is_stopped_or_killed() {
         pf.log().contains("milter"),
         "Postfix logged the milter failures"
     );
+}
+
+/// An MTA's side of one connection, over any stream.
+struct Mta<S: std::io::Read + std::io::Write> {
+    s: S,
+}
+
+impl<S: std::io::Read + std::io::Write> Mta<S> {
+    fn send(&mut self, c: &codec::Command) {
+        self.s.write_all(&c.encode()).expect("send");
+    }
+
+    fn reply(&mut self) -> codec::Reply {
+        let (code, data) = codec::read_packet(&mut self.s)
+            .expect("read")
+            .expect("a reply");
+        codec::Reply::decode(code, &data).expect("decode")
+    }
+
+    /// Replies up to and including the final one of the message.
+    fn final_replies(&mut self) -> Vec<codec::Reply> {
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            let r = self.reply();
+            let last = !matches!(
+                r,
+                codec::Reply::AddHeader { .. }
+                    | codec::Reply::ChangeHeader { .. }
+                    | codec::Reply::Quarantine(_)
+            );
+            out.push(r);
+            if last {
+                break;
+            }
+        }
+        out
+    }
+
+    /// One message as Postfix sends it (no replies expected before the end of the body).
+    fn message(&mut self, msg: &[u8], rcpt: &str) {
+        use codec::Command as C;
+        self.send(&C::Mail(vec![b"<a@example.org>".to_vec()]));
+        self.send(&C::Rcpt(vec![format!("<{rcpt}>").into_bytes()]));
+        self.send(&C::Data);
+        let msg = crlf(msg);
+        let (head, body) = split(&msg);
+        let head = String::from_utf8_lossy(head)
+            .replace("\r\n\t", "\n\t")
+            .replace("\r\n ", "\n ");
+        for line in head.split("\r\n").filter(|l| !l.is_empty()) {
+            let (n, v) = line.split_once(':').expect("field");
+            self.send(&C::Header {
+                name: n.as_bytes().to_vec(),
+                value: v.as_bytes().to_vec(),
+            });
+        }
+        self.send(&C::EndOfHeaders);
+        self.send(&C::Body(body.to_vec()));
+        self.send(&C::EndOfBody(Vec::new()));
+    }
+}
+
+/// Without Postfix: the milter over a Unix socket, driven as Postfix drives it.
+#[test]
+fn speaks_the_protocol_over_a_unix_socket() {
+    use codec::{Command as C, Reply as R};
+    let scratch = Scratch::new("milter-unix");
+    let db = scratch.path("mailsift.db");
+    let socket = scratch.path("milter.sock");
+    let child = Milter::spawn(
+        &db,
+        &format!("unix:{}", socket.display()),
+        &["--reject-score", "15"],
+    );
+    let mut milter = Milter { child, port: 0 };
+    let started = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "milter did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut mta = Mta { s: stream };
+    // Postfix 3.7's offer.
+    mta.send(&C::OptNeg {
+        version: 6,
+        actions: 0x1ff,
+        protocol: 0x1f_ffff,
+    });
+    let R::OptNeg {
+        version,
+        actions,
+        protocol,
+    } = mta.reply()
+    else {
+        panic!("no negotiation reply");
+    };
+    assert_eq!((version, actions), (6, 0x31));
+    assert_ne!(protocol & 0x10_0000, 0, "leading space kept");
+    mta.send(&C::Macro {
+        stage: b'C',
+        pairs: vec![(b"j".to_vec(), b"mx.example.net".to_vec())],
+    });
+    mta.send(&C::Connect {
+        hostname: b"client.example.org".to_vec(),
+        family: b'4',
+        port: 40000,
+        address: b"192.0.2.9".to_vec(),
+    });
+    mta.send(&C::Helo(b"client.example.org".to_vec()));
+    mta.message(&fixture("corpora/fixtures/gtube.eml"), "bob@example.test");
+    let r = mta.final_replies();
+    assert!(
+        matches!(&r[..], [R::Smtp(c)] if c.starts_with("550 5.7.1 ")),
+        "{r:?}"
+    );
+    // The same connection, the next message: spoofed X-Spam-* fields deleted, ours added.
+    mta.message(
+        &fixture("tests/fixtures/malformed/spoofed-x-spam.eml"),
+        "bob@example.test",
+    );
+    let r = mta.final_replies();
+    assert_eq!(r.last(), Some(&R::Continue), "{r:?}");
+    let deleted: Vec<&str> = r
+        .iter()
+        .filter_map(|x| match x {
+            R::ChangeHeader { name, value, .. } if value.is_empty() => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deleted.len(), 5, "{r:?}");
+    assert!(r.iter().any(|x| matches!(x, R::AddHeader { name, value } if name == "X-Spam-Status" && value.starts_with(" No, score="))), "{r:?}");
+    mta.send(&C::Quit);
+    // Garbage closes that connection only.
+    let mut bad = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    use std::io::{Read, Write};
+    bad.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    bad.write_all(b"\xff\xff\xff\xffGET / HTTP/1.0\r\n\r\n")
+        .expect("write");
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        bad.read(&mut buf).expect("closed"),
+        0,
+        "closed without a reply"
+    );
+    let again = std::os::unix::net::UnixStream::connect(&socket).expect("still serving");
+    again
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut mta = Mta { s: again };
+    mta.send(&C::OptNeg {
+        version: 6,
+        actions: 0x1ff,
+        protocol: 0,
+    });
+    assert!(matches!(mta.reply(), R::OptNeg { .. }));
+    let _ = milter.child.kill();
+    let _ = milter.child.wait();
+    let _ = milter.signal("CONT");
 }

@@ -307,6 +307,28 @@ mod tests {
     }
 
     #[test]
+    fn milter_section_parses_and_is_checked() {
+        let c = Config::from_toml(
+            "[milter]\nlisten = \"127.0.0.1:11332\"\nreject_score = 12.0\nspam_action = \"quarantine\"\nrecipient_user = \"address\"\n",
+            "t",
+        )
+        .expect("valid");
+        assert_eq!(c.milter.listen.as_deref(), Some("127.0.0.1:11332"));
+        assert_eq!(c.milter.reject_score, Some(12.0));
+        assert_eq!(c.milter.tempfail_score, None);
+        assert_eq!(c.milter.spam_action, SpamAction::Quarantine);
+        assert_eq!(c.milter.recipient_user, RecipientUser::Address);
+        assert_eq!(
+            Config::default().milter.reject_score,
+            None,
+            "never reject by default"
+        );
+        assert!(Config::from_toml("[milter]\nreject_scor = 1.0\n", "t").is_err());
+        assert!(Config::from_toml("[milter]\nspam_action = \"bounce\"\n", "t").is_err());
+        assert!(Config::from_toml("[milter]\nreject_score = nan\n", "t").is_err());
+    }
+
+    #[test]
     fn fingerprint_follows_the_explicit_file() {
         let dir = std::env::temp_dir().join(format!("mailsift-fp-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");

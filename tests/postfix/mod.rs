@@ -324,6 +324,9 @@ impl Smtp {
     pub fn connect(port: u16) -> std::io::Result<Smtp> {
         let s = TcpStream::connect(("127.0.0.1", port))?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        // The final dot goes in its own write: without this, Nagle's algorithm holds it until
+        // the server's delayed ACK of the message (40 ms) and every latency includes that.
+        s.set_nodelay(true)?;
         let w = s.try_clone()?;
         let mut c = Smtp {
             r: BufReader::new(s),
@@ -357,9 +360,14 @@ impl Smtp {
 
     /// DATA, the message (dot-stuffed, CRLF), and the reply to the final dot.
     pub fn data(&mut self, msg: &[u8]) -> std::io::Result<String> {
+        self.data_timed(msg).map(|(r, _)| r)
+    }
+
+    /// As [`Smtp::data`], with the time from the final dot sent to its reply read.
+    pub fn data_timed(&mut self, msg: &[u8]) -> std::io::Result<(String, Duration)> {
         let go = self.cmd("DATA")?;
         if !go.starts_with("354") {
-            return Ok(go);
+            return Ok((go, Duration::ZERO));
         }
         let mut out = Vec::with_capacity(msg.len() + 64);
         for line in crlf(msg).split_inclusive(|&b| b == b'\n') {
@@ -371,9 +379,11 @@ impl Smtp {
         if !out.ends_with(b"\r\n") {
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(b".\r\n");
         self.w.write_all(&out)?;
-        self.reply()
+        self.w.write_all(b".\r\n")?;
+        let sent = Instant::now();
+        let r = self.reply()?;
+        Ok((r, sent.elapsed()))
     }
 
     /// A whole transaction; returns the reply to the end of DATA.

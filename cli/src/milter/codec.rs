@@ -136,7 +136,7 @@ pub enum Reply {
     /// `t`: temporary failure with the MTA's default 4xx.
     Tempfail,
     /// `y`: reject or tempfail with this SMTP reply (`550 5.7.1 text`).
-    ReplyCode(String),
+    Smtp(String),
     /// `h`: append a header field.
     AddHeader {
         /// Field name.
@@ -404,7 +404,7 @@ impl Reply {
             Reply::Accept => b'a',
             Reply::Reject => b'r',
             Reply::Tempfail => b't',
-            Reply::ReplyCode(t) => {
+            Reply::Smtp(t) => {
                 text(&mut d, t);
                 b'y'
             }
@@ -443,7 +443,7 @@ impl Reply {
             b'a' => Reply::Accept,
             b'r' => Reply::Reject,
             b't' => Reply::Tempfail,
-            b'y' => Reply::ReplyCode(s(strings(data).into_iter().next())),
+            b'y' => Reply::Smtp(s(strings(data).into_iter().next())),
             b'h' => {
                 let mut p = strings(data).into_iter();
                 Reply::AddHeader {
@@ -537,7 +537,7 @@ mod tests {
             Reply::Accept,
             Reply::Reject,
             Reply::Tempfail,
-            Reply::ReplyCode("550 5.7.1 spam".into()),
+            Reply::Smtp("550 5.7.1 spam".into()),
             Reply::AddHeader {
                 name: "X-Spam-Flag".into(),
                 value: " YES".into(),

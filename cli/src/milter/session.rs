@@ -33,6 +33,8 @@ pub struct Judgement {
     pub subject_tag: Option<String>,
     /// A degradation to log (e.g. rules alone after a database fault).
     pub warning: Option<String>,
+    /// How long the engine took, in microseconds (logged).
+    pub micros: u64,
 }
 
 /// Classifies a rebuilt message with the SMTP facts and the user's model (`None`: site-wide).
@@ -338,12 +340,16 @@ impl<'a> Session<'a> {
             }
         };
         let who = user.as_deref().unwrap_or("site");
-        let mut log = format!("{id}: score={:.1} model={who}", j.score);
+        let mut log = format!(
+            "{id}: score={:.1} model={who} classify={:.2}ms",
+            j.score,
+            j.micros as f64 / 1000.0
+        );
         let p = self.policy;
         if p.reject_score.is_some_and(|r| j.score >= r) {
             log.push_str(" rejected");
             return Step {
-                replies: vec![Reply::ReplyCode(format!(
+                replies: vec![Reply::Smtp(format!(
                     "550 5.7.1 Message rejected as spam (score {:.1})",
                     j.score
                 ))],
@@ -354,7 +360,7 @@ impl<'a> Session<'a> {
         if p.tempfail_score.is_some_and(|t| j.score >= t) {
             log.push_str(" deferred");
             return Step {
-                replies: vec![Reply::ReplyCode(format!(
+                replies: vec![Reply::Smtp(format!(
                     "451 4.7.1 Message deferred as likely spam (score {:.1}), try again later",
                     j.score
                 ))],

@@ -13,10 +13,13 @@ use crate::classify::{self, Outcome, StoreFault};
 const POSTFIX_ACTIONS: u32 = 0x1ff;
 const POSTFIX_PROTOCOL: u32 = 0x1f_ffff;
 
+/// What a judge was asked: the message, the facts, the user.
+type Asked = (Vec<u8>, SmtpFacts, Option<String>);
+
 /// A judge that records what it was asked and answers with a fixed score.
 struct Fixed {
     score: f64,
-    seen: RefCell<Vec<(Vec<u8>, SmtpFacts, Option<String>)>>,
+    seen: RefCell<Vec<Asked>>,
 }
 
 impl Fixed {
@@ -42,6 +45,7 @@ impl Judge for Fixed {
             )],
             subject_tag: None,
             warning: None,
+            micros: 0,
         })
     }
 }
@@ -339,7 +343,7 @@ fn actions_follow_the_score_bands() {
     let (r, log) = final_replies(&p, 20.0);
     assert_eq!(
         r,
-        [Reply::ReplyCode(
+        [Reply::Smtp(
             "550 5.7.1 Message rejected as spam (score 20.0)".into()
         )]
     );
@@ -349,12 +353,12 @@ fn actions_follow_the_score_bands() {
     );
     let (r, _) = final_replies(&p, 15.0);
     assert!(
-        matches!(&r[..], [Reply::ReplyCode(c)] if c.starts_with("550 5.7.1 ")),
+        matches!(&r[..], [Reply::Smtp(c)] if c.starts_with("550 5.7.1 ")),
         "at the score: {r:?}"
     );
     let (r, _) = final_replies(&p, 12.0);
     assert!(
-        matches!(&r[..], [Reply::ReplyCode(c)] if c.starts_with("451 4.7.1 ")),
+        matches!(&r[..], [Reply::Smtp(c)] if c.starts_with("451 4.7.1 ")),
         "{r:?}"
     );
     // Spam under the bands: the incoming X-Spam-* fields deleted (last first), ours added.
@@ -392,7 +396,7 @@ fn actions_follow_the_score_bands() {
     );
     // No reject score: never rejected.
     let (r, _) = final_replies(&MilterConfig::default(), 1000.0);
-    assert!(!r.iter().any(|x| matches!(x, Reply::ReplyCode(_))), "{r:?}");
+    assert!(!r.iter().any(|x| matches!(x, Reply::Smtp(_))), "{r:?}");
 }
 
 #[test]
@@ -468,6 +472,7 @@ impl Judge for EngineJudge {
             fields: v.header_fields(),
             subject_tag: self.subject_tag.clone(),
             warning,
+            micros: 0,
         })
     }
 }
@@ -497,8 +502,10 @@ fn headers_are_the_ones_classify_writes() {
     assert!(messages.len() >= 6);
     let mut spam_seen = false;
     for tag in [None, Some("[SPAM]")] {
-        let mut config = mailsift::Config::default();
-        config.subject_tag = tag.map(str::to_owned);
+        let config = mailsift::Config {
+            subject_tag: tag.map(str::to_owned),
+            ..mailsift::Config::default()
+        };
         let judge = EngineJudge {
             engine: Engine::new(),
             subject_tag: config.subject_tag.clone(),
