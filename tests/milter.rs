@@ -450,3 +450,87 @@ fn speaks_the_protocol_over_a_unix_socket() {
     let _ = milter.child.wait();
     let _ = milter.signal("CONT");
 }
+
+/// The SMTP facts reach the rules: a rule on the hop's `Received:` field (which the delivered
+/// message does not carry from the milter) sees the client IP and the authenticated user.
+#[test]
+fn smtp_facts_reach_the_rules() {
+    use codec::{Command as C, Reply as R};
+    let scratch = Scratch::new("milter-facts");
+    let db = scratch.path("mailsift.db");
+    let rules = scratch.path("local.cf");
+    std::fs::write(
+        &rules,
+        "header MILTER_FACT_AUTH Received =~ /\\(Authenticated sender: alice\\)/\n\
+         describe MILTER_FACT_AUTH the milter's client authenticated as alice\n\
+         score MILTER_FACT_AUTH 30\n\
+         header MILTER_FACT_IP Received =~ /\\[198\\.51\\.100\\.23\\]/\n\
+         describe MILTER_FACT_IP the milter's client address\n\
+         score MILTER_FACT_IP 0.5\n",
+    )
+    .expect("rules");
+    let config = scratch.path("config.toml");
+    std::fs::write(&config, format!("rule_files = [\"{}\"]\n", rules.display())).expect("config");
+    let socket = scratch.path("milter.sock");
+    let config_arg = config.display().to_string();
+    let child = Milter::spawn(
+        &db,
+        &format!("unix:{}", socket.display()),
+        &["--reject-score", "15", "--config", &config_arg],
+    );
+    let _milter = Milter { child, port: 0 };
+    let started = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "milter did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ham = fixture("corpora/fixtures/ham-meeting.eml");
+    let run = |auth: Option<&str>| {
+        let s = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut mta = Mta { s };
+        mta.send(&C::OptNeg {
+            version: 6,
+            actions: 0x1ff,
+            protocol: 0x1f_ffff,
+        });
+        mta.reply();
+        mta.send(&C::Connect {
+            hostname: b"relay.example.org".to_vec(),
+            family: b'4',
+            port: 40000,
+            address: b"198.51.100.23".to_vec(),
+        });
+        mta.send(&C::Helo(b"relay.example.org".to_vec()));
+        if let Some(user) = auth {
+            mta.send(&C::Macro {
+                stage: b'M',
+                pairs: vec![(b"{auth_authen}".to_vec(), user.as_bytes().to_vec())],
+            });
+        }
+        mta.message(&ham, "bob@example.test");
+        mta.final_replies()
+    };
+    let r = run(Some("alice"));
+    assert!(
+        matches!(&r[..], [R::Smtp(c)] if c.starts_with("550 5.7.1 ")),
+        "auth user seen: {r:?}"
+    );
+    let r = run(None);
+    let status = r
+        .iter()
+        .find_map(|x| match x {
+            R::AddHeader { name, value } if name == "X-Spam-Status" => Some(value.clone()),
+            _ => None,
+        })
+        .expect("X-Spam-Status added");
+    assert!(
+        status.contains("MILTER_FACT_IP"),
+        "client IP seen: {status}"
+    );
+    assert!(!status.contains("MILTER_FACT_AUTH"), "{status}");
+}
