@@ -41,10 +41,10 @@ impl Milter {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(match std::env::var_os("MAILSIFT_TEST_MILTER_LOG") {
-                Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
-                None => Stdio::null(),
-            })
+            // Its log, beside the database.
+            .stderr(Stdio::from(
+                std::fs::File::create(db.with_extension("milter.log")).expect("log file"),
+            ))
             .spawn()
             .expect("spawn mailsift milter")
     }
@@ -220,6 +220,45 @@ fn postfix_rejects_spam_at_end_of_data_and_delivers_the_rest_with_classifys_head
 }
 
 #[test]
+fn postfix_holds_quarantined_spam() {
+    if skip() {
+        return;
+    }
+    let scratch = Scratch::new("milter-hold");
+    let db = scratch.path("mailsift.db");
+    let milter = Milter::start(&db, &["--quarantine", "--reject-score", "15"]);
+    let sink = Sink::start();
+    let pf = Postfix::start(
+        &scratch.path("postfix"),
+        sink.port,
+        &format!("inet:127.0.0.1:{}", milter.port),
+        NO_REWRITE,
+    );
+    // 5.7 points: spam, under the reject score: accepted, then held.
+    let spam = fixture("corpora/fixtures/spam-lottery.eml");
+    let r = Smtp::send(pf.smtp_port, "s@spam.example", &["bob@example.test"], &spam).expect("smtp");
+    assert!(r.starts_with("250"), "{r}\n{}", pf.log());
+    let ham = fixture("corpora/fixtures/ham-meeting.eml");
+    let r = Smtp::send(pf.smtp_port, "a@example.org", &["bob@example.test"], &ham).expect("smtp");
+    assert!(r.starts_with("250"), "{r}");
+    let got = sink.wait_for(2, 5);
+    assert_eq!(got.len(), 1, "only the ham is delivered\n{}", pf.log());
+    assert_eq!(field(&got[0], "X-Spam-Flag"), Some("NO"));
+    let held: Vec<_> = pf
+        .queued()
+        .into_iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "hold"))
+        .collect();
+    assert_eq!(
+        held.len(),
+        1,
+        "the spam is in the hold queue: {:?}\n{}",
+        pf.queued(),
+        pf.log()
+    );
+}
+
+#[test]
 fn postfix_accepts_mail_when_the_milter_is_stopped_or_killed() {
     if skip() {
         return;
@@ -324,9 +363,15 @@ impl<S: std::io::Read + std::io::Write> Mta<S> {
 
     /// One message as Postfix sends it (no replies expected before the end of the body).
     fn message(&mut self, msg: &[u8], rcpt: &str) {
+        self.message_to(msg, &[rcpt]);
+    }
+
+    fn message_to(&mut self, msg: &[u8], rcpts: &[&str]) {
         use codec::Command as C;
         self.send(&C::Mail(vec![b"<a@example.org>".to_vec()]));
-        self.send(&C::Rcpt(vec![format!("<{rcpt}>").into_bytes()]));
+        for rcpt in rcpts {
+            self.send(&C::Rcpt(vec![format!("<{rcpt}>").into_bytes()]));
+        }
         self.send(&C::Data);
         let msg = crlf(msg);
         let (head, body) = split(&msg);
@@ -421,6 +466,19 @@ fn speaks_the_protocol_over_a_unix_socket() {
         .collect();
     assert_eq!(deleted.len(), 5, "{r:?}");
     assert!(r.iter().any(|x| matches!(x, R::AddHeader { name, value } if name == "X-Spam-Status" && value.starts_with(" No, score="))), "{r:?}");
+    // Two recipients: the site-wide model; one: the recipient's (logged per message).
+    mta.message_to(
+        &fixture("corpora/fixtures/ham-meeting.eml"),
+        &["carol@example.test", "dave@example.test"],
+    );
+    assert_eq!(mta.final_replies().last(), Some(&R::Continue));
+    let log = std::fs::read_to_string(db.with_extension("milter.log")).expect("log");
+    let models: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("model=").nth(1)?.split(' ').next())
+        .collect();
+    assert_eq!(models, ["bob", "bob", "site"], "{log}");
+    assert!(log.contains("rejected"), "{log}");
     mta.send(&C::Quit);
     // Garbage closes that connection only.
     let mut bad = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
