@@ -32,8 +32,16 @@ impl Milter {
     }
 
     fn spawn(db: &Path, listen: &str, extra: &[&str]) -> Child {
-        cmd(db)
-            .arg("milter")
+        Self::spawn_with(db, listen, extra, None)
+    }
+
+    /// With `fault`, a debug build's MAILSIFT_DEBUG_FAULT (panic or hang in classification).
+    fn spawn_with(db: &Path, listen: &str, extra: &[&str], fault: Option<&str>) -> Child {
+        let mut c = cmd(db);
+        if let Some(f) = fault {
+            c.env("MAILSIFT_DEBUG_FAULT", f);
+        }
+        c.arg("milter")
             .arg("--listen")
             .arg(listen)
             .arg("--threads")
@@ -591,4 +599,73 @@ fn smtp_facts_reach_the_rules() {
         "client IP seen: {status}"
     );
     assert!(!status.contains("MILTER_FACT_AUTH"), "{status}");
+}
+
+/// A classification that panics or hangs past `timeout_secs` is answered "continue" (the
+/// message goes on unclassified), with a log line; the milter keeps serving.
+#[test]
+fn a_panicking_or_hung_classification_lets_mail_through() {
+    use codec::{Command as C, Reply as R};
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: fault injection exists in debug builds only");
+        return;
+    }
+    for fault in ["panic", "hang"] {
+        let scratch = Scratch::new("milter-fault");
+        let db = scratch.path("mailsift.db");
+        let config = scratch.path("config.toml");
+        std::fs::write(&config, "[milter]\ntimeout_secs = 1\n").expect("config");
+        let socket = scratch.path("milter.sock");
+        let config_arg = config.display().to_string();
+        let child = Milter::spawn_with(
+            &db,
+            &format!("unix:{}", socket.display()),
+            &["--reject-score", "15", "--config", &config_arg],
+            Some(fault),
+        );
+        let _milter = Milter { child, port: 0 };
+        let started = std::time::Instant::now();
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "milter did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let s = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut mta = Mta { s };
+        mta.send(&C::OptNeg {
+            version: 6,
+            actions: 0x1ff,
+            protocol: 0x1f_ffff,
+        });
+        mta.reply();
+        for _ in 0..2 {
+            let sent = std::time::Instant::now();
+            mta.message(&fixture("corpora/fixtures/gtube.eml"), "bob@example.test");
+            assert_eq!(
+                mta.final_replies(),
+                [R::Continue],
+                "{fault}: GTUBE passed on unclassified"
+            );
+            assert!(
+                sent.elapsed() < Duration::from_secs(10),
+                "{fault}: within the timeout"
+            );
+        }
+        let log = std::fs::read_to_string(db.with_extension("milter.log")).expect("log");
+        let want = if fault == "panic" {
+            "panic"
+        } else {
+            "longer than 1 s"
+        };
+        assert_eq!(
+            log.matches("passed on unclassified").count(),
+            2,
+            "{fault}: {log}"
+        );
+        assert!(log.contains(want), "{fault}: {log}");
+    }
 }

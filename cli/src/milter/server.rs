@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use mailsift::SmtpFacts;
@@ -82,6 +82,8 @@ struct Job {
     facts: SmtpFacts,
     user: Option<String>,
     answer: SyncSender<Result<Judgement, String>>,
+    /// After this nobody waits for the answer: a worker that falls behind skips the job.
+    deadline: Instant,
 }
 
 /// The [`Judge`] the sessions use: hands the message to a worker and waits, at most `timeout`.
@@ -103,6 +105,7 @@ impl Judge for Pool {
             facts: facts.clone(),
             user: user.map(str::to_owned),
             answer: tx,
+            deadline: Instant::now() + self.timeout,
         };
         self.jobs
             .lock()
@@ -133,7 +136,8 @@ fn now() -> i64 {
 /// facts (see [`SmtpFacts::rules_view`]); the headers come from the same verdict `classify`
 /// annotates with.
 fn classify_job(shared: &Shared, conn: &mut Option<Conn>, job: &Job) -> Result<Judgement, String> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    classify::debug_fault(); // debug builds: MAILSIFT_DEBUG_FAULT=panic|hang, for the tests
     let loaded = shared.current();
     let store = serve::connection(conn, &shared.db, &loaded.config);
     let date = mailsift::facts::rfc5322_date(now());
@@ -163,6 +167,9 @@ fn worker(shared: &Shared, jobs: &Mutex<Receiver<Job>>, mut conn: Option<Conn>) 
             Ok(job) => job,
             Err(_) => return,
         };
+        if Instant::now() >= job.deadline {
+            continue; // the session already passed the message on
+        }
         let result = catch_unwind(AssertUnwindSafe(|| classify_job(shared, &mut conn, &job)))
             .unwrap_or_else(|_| {
                 conn = None;
