@@ -77,6 +77,8 @@ pub struct Config {
     /// name is reported against the file to fix.
     #[serde(skip)]
     score_origins: BTreeMap<String, String>,
+    /// `mailsift milter` settings.
+    pub milter: MilterConfig,
 }
 
 impl Default for Config {
@@ -91,6 +93,64 @@ impl Default for Config {
             limits: Limits::default(),
             store: StoreConfig::default(),
             score_origins: BTreeMap::new(),
+            milter: MilterConfig::default(),
+        }
+    }
+}
+
+/// What `mailsift milter` does with spam below the reject score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpamAction {
+    /// Accept it with the X-Spam-* headers (delivery sorts it).
+    #[default]
+    Accept,
+    /// Accept it with the headers and put it on hold (Postfix's hold queue).
+    Quarantine,
+}
+
+/// Which user's model `mailsift milter` uses for a message with exactly one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecipientUser {
+    /// The local part, lower-cased, without a `+extension`: `Alice+lists@example.org` → `alice`.
+    #[default]
+    LocalPart,
+    /// The whole address, lower-cased: `alice@example.org`.
+    Address,
+    /// Always the site-wide model.
+    None,
+}
+
+/// The `[milter]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MilterConfig {
+    /// Where to listen: `HOST:PORT`, `inet:PORT@HOST`, `unix:PATH` or a socket path.
+    pub listen: Option<String>,
+    /// Spam (score at or above `required_score`) below the reject and tempfail scores.
+    pub spam_action: SpamAction,
+    /// Score at or above which the message is rejected with `550 5.7.1` (none: never).
+    pub reject_score: Option<f64>,
+    /// Score at or above which (and below `reject_score`) the message is deferred with
+    /// `451 4.7.1` (none: never).
+    pub tempfail_score: Option<f64>,
+    /// Whose model classifies a message with one recipient.
+    pub recipient_user: RecipientUser,
+    /// Seconds classification may take before the message is passed on unclassified.
+    pub timeout_secs: u64,
+}
+
+impl Default for MilterConfig {
+    fn default() -> Self {
+        MilterConfig {
+            listen: None,
+            spam_action: SpamAction::Accept,
+            reject_score: None,
+            tempfail_score: None,
+            recipient_user: RecipientUser::LocalPart,
+            // Under Postfix's milter_content_timeout (300 s) and command timeout (30 s).
+            timeout_secs: 20,
         }
     }
 }
@@ -145,6 +205,16 @@ impl Config {
                 "{origin}: score for {} must be a finite number",
                 bad.0
             )));
+        }
+        for (name, v) in [
+            ("reject_score", config.milter.reject_score),
+            ("tempfail_score", config.milter.tempfail_score),
+        ] {
+            if v.is_some_and(|v| !v.is_finite()) {
+                return Err(Error::Config(format!(
+                    "{origin}: [milter] {name} must be a number"
+                )));
+            }
         }
         config.rule_files.retain(|p| !p.as_os_str().is_empty());
         config.score_origins = config
@@ -265,6 +335,28 @@ mod tests {
             "{msg:?}"
         );
         assert!(Config::from_toml("[bayes]\nbogus = 1\n", "t").is_err());
+    }
+
+    #[test]
+    fn milter_section_parses_and_is_checked() {
+        let c = Config::from_toml(
+            "[milter]\nlisten = \"127.0.0.1:11332\"\nreject_score = 12.0\nspam_action = \"quarantine\"\nrecipient_user = \"address\"\n",
+            "t",
+        )
+        .expect("valid");
+        assert_eq!(c.milter.listen.as_deref(), Some("127.0.0.1:11332"));
+        assert_eq!(c.milter.reject_score, Some(12.0));
+        assert_eq!(c.milter.tempfail_score, None);
+        assert_eq!(c.milter.spam_action, SpamAction::Quarantine);
+        assert_eq!(c.milter.recipient_user, RecipientUser::Address);
+        assert_eq!(
+            Config::default().milter.reject_score,
+            None,
+            "never reject by default"
+        );
+        assert!(Config::from_toml("[milter]\nreject_scor = 1.0\n", "t").is_err());
+        assert!(Config::from_toml("[milter]\nspam_action = \"bounce\"\n", "t").is_err());
+        assert!(Config::from_toml("[milter]\nreject_score = nan\n", "t").is_err());
     }
 
     #[test]

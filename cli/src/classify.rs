@@ -338,13 +338,30 @@ pub(crate) fn classify_ready(
     user: Option<&str>,
     input: &[u8],
 ) -> Outcome {
+    match verdict_ready(engine, store, user, input) {
+        Ok((verdict, warning)) => Outcome::Done {
+            output: engine.annotate(input, &verdict, config.subject_tag.as_deref()),
+            spam: verdict.is_spam,
+            warning,
+        },
+        Err(why) => Outcome::Failed(why),
+    }
+}
+
+/// The verdict on one message (the bytes the rules and Bayes see), with a warning when it was
+/// degraded to rules alone: the one engine call behind classify, the classify server and the
+/// milter. `Err` when the user name is invalid.
+pub(crate) fn verdict_ready(
+    engine: &Engine,
+    store: Result<&mailsift::Store, &StoreFault>,
+    user: Option<&str>,
+    input: &[u8],
+) -> Result<(Verdict, Option<String>), String> {
     if let Some(u) = user {
-        if let Err(e) = mailsift::store::validate_user(u) {
-            return Outcome::Failed(e.to_string());
-        }
+        mailsift::store::validate_user(u).map_err(|e| e.to_string())?;
     }
     let analysis = engine.analyze(input);
-    let (verdict, warning): (Verdict, Option<String>) = match store {
+    Ok(match store {
         Ok(store) => match store
             .model(user)
             .and_then(|m| engine.verdict(&analysis, &m))
@@ -363,13 +380,7 @@ pub(crate) fn classify_ready(
                 (!e.untrained).then(|| format!("{}; classified by rules alone", e.message)),
             )
         }
-    };
-    let output = engine.annotate(input, &verdict, config.subject_tag.as_deref());
-    Outcome::Done {
-        output,
-        spam: verdict.is_spam,
-        warning,
-    }
+    })
 }
 
 /// Why the store could not be used.
@@ -396,7 +407,7 @@ const WORKER_STACK_BYTES: usize = 16 << 20;
 /// `MAILSIFT_DEBUG_FAULT=panic` the classifier panics, with `MAILSIFT_DEBUG_FAULT=hang` it never
 /// finishes. Release builds (`cargo build --release`, packages) contain no trace of it, and
 /// nothing in a message can reach it.
-fn debug_fault() {
+pub(crate) fn debug_fault() {
     #[cfg(debug_assertions)]
     match std::env::var("MAILSIFT_DEBUG_FAULT").as_deref() {
         Ok("panic") => panic!("injected by MAILSIFT_DEBUG_FAULT"),

@@ -7,6 +7,7 @@ mod eval_cmd;
 mod fastargs;
 mod manual;
 mod progress;
+mod milter;
 mod report;
 mod rules_cmd;
 mod serve;
@@ -143,6 +144,12 @@ enum Command {
         after_long_help = "Examples:\n  mailsift completions bash > /usr/local/share/bash-completion/completions/mailsift\n  mailsift completions zsh > /usr/local/share/zsh/site-functions/_mailsift\n  mailsift completions fish > ~/.config/fish/completions/mailsift.fish"
     )]
     Completions(manual::CompletionsArgs),
+    /// Classify during the SMTP session as a Postfix/Sendmail milter: add the X-Spam-* headers,
+    /// or reject spam at the end of DATA (no bounce, no backscatter).
+    #[command(
+        after_long_help = "Examples:\n  mailsift milter --listen 127.0.0.1:11332\n  mailsift milter --listen unix:/run/mailsift/milter.sock --reject-score 12\n\nPostfix main.cf:\n  smtpd_milters = inet:127.0.0.1:11332\n  milter_default_action = accept\n  milter_protocol = 6"
+    )]
+    Milter(milter::MilterArgs),
 }
 
 fn main() -> ExitCode {
@@ -182,6 +189,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&cli.global, &args),
         Command::Man(args) => manual::man(&args),
         Command::Completions(args) => manual::completions(&args),
+        Command::Milter(args) => milter::run(&cli.global, &args),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -48,7 +48,7 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-fn parse_mode(s: &str) -> std::result::Result<u32, String> {
+pub(crate) fn parse_mode(s: &str) -> std::result::Result<u32, String> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8)
         .ok()
         .filter(|m| *m <= 0o777)
@@ -70,16 +70,16 @@ const RELOAD_CHECK: Duration = Duration::from_secs(1);
 const WORKER_STACK_BYTES: usize = 16 << 20;
 
 /// The loaded configuration and engine, replaced as a whole on reload.
-struct Loaded {
-    config: Config,
-    engine: Engine,
+pub(crate) struct Loaded {
+    pub(crate) config: Config,
+    pub(crate) engine: Engine,
     fingerprint: u64,
     /// Modification times of the rule files the configuration names.
     rule_stamps: Vec<Option<SystemTime>>,
 }
 
-struct Shared {
-    db: PathBuf,
+pub(crate) struct Shared {
+    pub(crate) db: PathBuf,
     /// The database path as the OS resolves it (when the file exists).
     db_canonical: Option<PathBuf>,
     config_path: Option<PathBuf>,
@@ -111,7 +111,20 @@ fn load(config_path: Option<&Path>) -> Result<Loaded> {
 }
 
 impl Shared {
-    fn current(&self) -> Arc<Loaded> {
+    /// Loads the configuration and engine once, for a resident front end (`serve`, `milter`).
+    pub(crate) fn new(db: PathBuf, config_path: Option<PathBuf>) -> Result<Shared> {
+        let loaded = load(config_path.as_deref())?;
+        Ok(Shared {
+            db_canonical: std::fs::canonicalize(&db).ok(),
+            db,
+            config_path,
+            loaded: RwLock::new(Arc::new(loaded)),
+            last_check: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// The current configuration and engine, reloaded when a file changed.
+    pub(crate) fn current(&self) -> Arc<Loaded> {
         let mut last = self.last_check.lock().unwrap_or_else(|p| p.into_inner());
         if last.elapsed() >= RELOAD_CHECK {
             *last = Instant::now();
@@ -160,7 +173,7 @@ impl Shared {
 }
 
 /// A worker's store connection, with the identity of the file it was opened on.
-struct Conn {
+pub(crate) struct Conn {
     store: Store,
     file: (u64, u64),
     /// When the token cache was last filled with the whole site-wide table.
@@ -177,7 +190,7 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
 }
 
 /// The worker's connection, (re)opened when missing or when the file was replaced.
-fn connection<'a>(
+pub(crate) fn connection<'a>(
     conn: &'a mut Option<Conn>,
     db: &Path,
     config: &Config,
@@ -262,14 +275,19 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
         .write(&mut &stream)
         .context("cannot send the response");
     drop(stream);
-    // Training emptied the token cache: fill it again, at most every REFILL_AFTER.
+    refill(conn);
+    sent
+}
+
+/// Training emptied the token cache: fill it again, at most every REFILL_AFTER (call it after
+/// answering, not while a client waits).
+pub(crate) fn refill(conn: &mut Option<Conn>) {
     if let Some(c) = conn {
         if !c.store.token_cache_complete() && c.preloaded.elapsed() >= REFILL_AFTER {
             c.preloaded = Instant::now();
             let _ = c.store.preload_token_cache();
         }
     }
-    sent
 }
 
 fn worker(shared: &Shared, listener: &UnixListener, mut conn: Option<Conn>) {
@@ -290,7 +308,7 @@ fn worker(shared: &Shared, listener: &UnixListener, mut conn: Option<Conn>) {
 
 /// Refuses a socket path that is another file or has a server listening; removes a stale
 /// socket (a socket file nobody listens on).
-fn check_socket(socket: &Path) -> Result<()> {
+pub(crate) fn check_socket(socket: &Path) -> Result<()> {
     if let Ok(meta) = std::fs::symlink_metadata(socket) {
         if !meta.file_type().is_socket() {
             bail!(
@@ -311,7 +329,7 @@ fn check_socket(socket: &Path) -> Result<()> {
 }
 
 /// Binds the socket with the given permissions.
-fn bind(socket: &Path, mode: u32) -> Result<UnixListener> {
+pub(crate) fn bind(socket: &Path, mode: u32) -> Result<UnixListener> {
     let listener = UnixListener::bind(socket).with_context(|| {
         format!(
             "cannot listen on {} (the directory must exist and be writable; paths over 107 \
@@ -328,14 +346,7 @@ fn bind(socket: &Path, mode: u32) -> Result<UnixListener> {
 pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     let db = global.db_path()?;
     let socket = args.socket.clone().unwrap_or_else(|| default_socket(&db));
-    let loaded = load(global.config.as_deref())?;
-    let shared = Arc::new(Shared {
-        db_canonical: std::fs::canonicalize(&db).ok(),
-        db: db.clone(),
-        config_path: global.config.clone(),
-        loaded: RwLock::new(Arc::new(loaded)),
-        last_check: Mutex::new(Instant::now()),
-    });
+    let shared = Arc::new(Shared::new(db.clone(), global.config.clone())?);
     check_socket(&socket)?;
     // Resolved here, not as a clap default: a default is computed by every command's parse,
     // and asking for the CPU count reads cgroup files (a cost in each classify process).
