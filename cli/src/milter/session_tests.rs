@@ -502,10 +502,8 @@ fn headers_are_the_ones_classify_writes() {
     assert!(messages.len() >= 6);
     let mut spam_seen = false;
     for tag in [None, Some("[SPAM]")] {
-        let config = mailsift::Config {
-            subject_tag: tag.map(str::to_owned),
-            ..mailsift::Config::default()
-        };
+        let mut config = mailsift::Config::default();
+        config.subject_tag = tag.map(str::to_owned);
         let judge = EngineJudge {
             engine: Engine::new(),
             subject_tag: config.subject_tag.clone(),
