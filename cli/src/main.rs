@@ -8,6 +8,7 @@ mod fastargs;
 mod report;
 mod rules_cmd;
 mod serve;
+mod spamd;
 mod train;
 mod wire;
 

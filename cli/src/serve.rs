@@ -42,6 +42,8 @@ pub struct ServeArgs {
     /// user's model (not train): 0600 keeps it to the server's own user; 0660 adds its group.
     #[arg(long, default_value = "600", value_parser = parse_mode, value_name = "MODE")]
     pub socket_mode: u32,
+    #[command(flatten)]
+    pub spamd: crate::spamd::SpamdArgs,
 }
 
 fn default_threads() -> usize {
@@ -70,16 +72,16 @@ const RELOAD_CHECK: Duration = Duration::from_secs(1);
 const WORKER_STACK_BYTES: usize = 16 << 20;
 
 /// The loaded configuration and engine, replaced as a whole on reload.
-struct Loaded {
-    config: Config,
-    engine: Engine,
+pub(crate) struct Loaded {
+    pub(crate) config: Config,
+    pub(crate) engine: Engine,
     fingerprint: u64,
     /// Modification times of the rule files the configuration names.
     rule_stamps: Vec<Option<SystemTime>>,
 }
 
-struct Shared {
-    db: PathBuf,
+pub(crate) struct Shared {
+    pub(crate) db: PathBuf,
     /// The database path as the OS resolves it (when the file exists).
     db_canonical: Option<PathBuf>,
     config_path: Option<PathBuf>,
@@ -111,7 +113,7 @@ fn load(config_path: Option<&Path>) -> Result<Loaded> {
 }
 
 impl Shared {
-    fn current(&self) -> Arc<Loaded> {
+    pub(crate) fn current(&self) -> Arc<Loaded> {
         let mut last = self.last_check.lock().unwrap_or_else(|p| p.into_inner());
         if last.elapsed() >= RELOAD_CHECK {
             *last = Instant::now();
@@ -160,7 +162,7 @@ impl Shared {
 }
 
 /// A worker's store connection, with the identity of the file it was opened on.
-struct Conn {
+pub(crate) struct Conn {
     store: Store,
     file: (u64, u64),
     /// When the token cache was last filled with the whole site-wide table.
@@ -177,7 +179,7 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
 }
 
 /// The worker's connection, (re)opened when missing or when the file was replaced.
-fn connection<'a>(
+pub(crate) fn connection<'a>(
     conn: &'a mut Option<Conn>,
     db: &Path,
     config: &Config,
@@ -262,14 +264,19 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
         .write(&mut &stream)
         .context("cannot send the response");
     drop(stream);
-    // Training emptied the token cache: fill it again, at most every REFILL_AFTER.
+    refill_if_due(conn);
+    sent
+}
+
+/// Training emptied the token cache: fill it again, at most every REFILL_AFTER (after the
+/// answer is sent).
+pub(crate) fn refill_if_due(conn: &mut Option<Conn>) {
     if let Some(c) = conn {
         if !c.store.token_cache_complete() && c.preloaded.elapsed() >= REFILL_AFTER {
             c.preloaded = Instant::now();
             let _ = c.store.preload_token_cache();
         }
     }
-    sent
 }
 
 fn worker(shared: &Shared, listener: &UnixListener, mut conn: Option<Conn>) {
@@ -349,6 +356,10 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
             conn
         })
         .collect();
+    // The spamd front end, when asked for (--listen-spamd, [spamd] listen): bound before the
+    // private socket, so a bad address fails the start.
+    let spamd = crate::spamd::Settings::new(&args.spamd, &shared.current().config.spamd)?;
+    crate::spamd::start(&shared, spamd, threads, global.quiet)?;
     let listener = Arc::new(bind(&socket, args.socket_mode)?);
     if !global.quiet {
         eprintln!(
