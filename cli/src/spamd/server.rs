@@ -164,6 +164,11 @@ pub(crate) fn start(
         active: AtomicUsize::new(0),
     });
     for (addr, listener) in listeners {
+        // The bound port, when the address asked for any (port 0, as tests do).
+        let addr = match &listener {
+            Listener::Tcp(l) => l.local_addr().map_or(addr, ListenAddr::Tcp),
+            Listener::Unix(_) => addr,
+        };
         if !quiet {
             eprintln!(
                 "mailsift serve: spamd protocol on {addr}{}",
