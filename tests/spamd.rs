@@ -576,6 +576,58 @@ fn exims_exact_requests_get_replies_exim_can_parse() {
 }
 
 #[test]
+fn amavis_spamd_client_request_and_reading() {
+    // Amavis::SpamControl::SpamdClient (amavisd-new 2.13): "SYMBOLS SPAMC/1.3", a
+    // Content-length, a pseudo header section it prepends, the message with CRLF line ends,
+    // and no half-close: it reads the reply until the server closes.
+    let s = Scratch::new("spamd-amavis");
+    let db = trained(&s);
+    let server = Spamd::start(&db, &[]);
+    for (i, m) in samples().iter().enumerate().take(6) {
+        let prefix = "Return-Path: <sender@example.org>\r\nX-Envelope-To: <rcpt@example.com>\r\nX-Amavis-PolicyBank: \r\nX-Amavis-MessageSize: 1234\r\n";
+        let text = String::from_utf8_lossy(m)
+            .replace("\r\n", "\n")
+            .replace('\n', "\r\n");
+        let body = format!("{prefix}{text}");
+        let local = classified(&db, None, body.as_bytes());
+        let spam = local.status.code() == Some(1);
+        let (_, tests) = verdict_of(&local.stdout);
+        let mut conn = server.connect();
+        conn.write_all(
+            format!(
+                "SYMBOLS SPAMC/1.3\r\nContent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .expect("send");
+        let reply = String::from_utf8_lossy(&read_all(conn)).into_owned();
+        // Its reading: status line, "name: value" lines up to the empty line, then the body.
+        let (head, rest) = reply.split_once("\r\n\r\n").expect("empty line");
+        let mut lines = head.split("\r\n");
+        let status: Vec<&str> = lines.next().expect("status").splitn(3, ' ').collect();
+        assert_eq!(&status[..2], ["SPAMD/1.1", "0"], "sample {i}");
+        let attr: std::collections::HashMap<String, String> = lines
+            .map(|l| {
+                let (k, v) = l.split_once(':').expect("name: value");
+                (k.trim().to_lowercase(), v.trim().to_owned())
+            })
+            .collect();
+        assert_eq!(attr["content-length"], rest.len().to_string(), "sample {i}");
+        let fields: Vec<&str> = attr["spam"].split(' ').collect();
+        assert_eq!(
+            (fields[1], fields[3]),
+            (";", "/"),
+            "sample {i}: {}",
+            attr["spam"]
+        );
+        let level: f64 = fields[2].parse().expect("score");
+        assert_eq!(level >= 5.0, spam, "sample {i}");
+        assert_eq!(rest, tests.join(","), "sample {i}: tests");
+    }
+}
+
+#[test]
 fn bad_requests_get_error_replies_and_the_server_carries_on() {
     let s = Scratch::new("spamd-bad");
     let cfg = s.path("c.toml");
