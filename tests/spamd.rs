@@ -628,6 +628,68 @@ fn amavis_spamd_client_request_and_reading() {
 }
 
 #[test]
+fn spamassassins_perl_client_works_too() {
+    // Mail::SpamAssassin::Client (in the spamassassin package): no half-close, and a CRLF
+    // past its Content-length, which the server must not answer with a reset.
+    let have = Command::new("perl")
+        .args(["-MMail::SpamAssassin::Client", "-e", "1"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!(
+            "skipping: Mail::SpamAssassin::Client is not installed (run scripts/install-test-deps)"
+        );
+        return;
+    }
+    let s = Scratch::new("spamd-perl");
+    let db = trained(&s);
+    let server = Spamd::start(&db, &["--allow-tell"]);
+    let script = r#"
+use Mail::SpamAssassin::Client;
+my $msg = do { local $/; <STDIN> };
+my $c = Mail::SpamAssassin::Client->new({host => '127.0.0.1', port => $ARGV[0], username => 'carol'});
+print "ping=", ($c->ping() ? 1 : 0), "\n";
+my $r = $c->check($msg);
+print "check=$r->{isspam} $r->{score}/$r->{threshold}\n";
+$r = $c->process($msg);
+print "len=", length($r->{message}), " cl=$r->{content_length}\n";
+open(my $f, '>', $ARGV[1]) or die; binmode $f; print $f $r->{message}; close $f;
+print "learn=", ($c->learn($msg, 0) ? 1 : 0), "\n";
+print "again=", ($c->learn($msg, 0) ? 1 : 0), "\n";
+print "forget=", ($c->learn($msg, 2) ? 1 : 0), "\n";
+"#;
+    for (i, m) in samples().iter().enumerate().take(4) {
+        let out_file = s.path(&format!("perl-{i}.out"));
+        let mut c = Command::new("perl");
+        c.args([
+            "-e",
+            script,
+            &server.port.to_string(),
+            out_file.to_str().expect("utf-8"),
+        ]);
+        let o = run_with_input(c, m);
+        assert!(o.status.success(), "sample {i}: {}", stderr(&o));
+        let text = common::stdout(&o);
+        let local = classified(&db, Some("carol"), m);
+        let spam = local.status.code() == Some(1);
+        assert!(text.contains("ping=1\n"), "{text}");
+        assert!(
+            text.contains(&format!("check={} ", if spam { "True" } else { "False" })),
+            "sample {i}: {text}"
+        );
+        assert_eq!(
+            std::fs::read(&out_file).expect("message"),
+            local.stdout,
+            "sample {i}"
+        );
+        assert!(
+            text.contains("learn=1\nagain=0\nforget=1\n"),
+            "sample {i}: {text}"
+        );
+    }
+}
+
+#[test]
 fn bad_requests_get_error_replies_and_the_server_carries_on() {
     let s = Scratch::new("spamd-bad");
     let cfg = s.path("c.toml");

@@ -31,7 +31,7 @@ use crate::serve::{self, Conn, Shared};
 /// Stack of a connection thread: it classifies, so the same headroom as serve's workers
 /// (reserved address space; only what is touched becomes resident).
 const STACK_BYTES: usize = 16 << 20;
-/// How long an error reply waits for the client to finish sending before closing, so that the
+/// How long the server waits, after its reply, for the client to close first, so that the
 /// client reads the reply instead of a connection reset.
 const DRAIN: Duration = Duration::from_secs(1);
 
@@ -306,12 +306,12 @@ fn handle(ctx: &Ctx, stream: Stream) {
             deadline: Instant::now() + timeout,
         },
     );
-    let (reply, complete) = match codec::read_request(&mut reader, ctx.settings.max_size) {
+    let reply = match codec::read_request(&mut reader, ctx.settings.max_size) {
         Ok(None) => return, // connected and closed: a probe
-        Ok(Some(request)) => (answer(ctx, &request), true),
+        Ok(Some(request)) => answer(ctx, &request),
         Err(ReadError::Wire(e)) => {
             eprintln!("mailsift serve: spamd: {}", e.text);
-            (e.reply(), false)
+            e.reply()
         }
         Err(ReadError::Io(e))
             if matches!(
@@ -327,7 +327,7 @@ fn handle(ctx: &Ctx, stream: Stream) {
                 ),
             );
             eprintln!("mailsift serve: spamd: {}", e.text);
-            (e.reply(), false)
+            e.reply()
         }
         Err(ReadError::Io(_)) => return, // the client went away
     };
@@ -335,14 +335,15 @@ fn handle(ctx: &Ctx, stream: Stream) {
         return;
     }
     stream.shutdown_write();
-    if !complete {
-        // Let the client finish sending, so it reads the reply rather than a reset.
-        reader.get_mut().deadline = Instant::now() + DRAIN;
-        let _ = std::io::copy(
-            &mut reader.take(ctx.settings.max_size as u64),
-            &mut std::io::sink(),
-        );
-    }
+    // A lingering close: read until the client closes (it does once it has the reply; spamc,
+    // Exim and Amavis all do) or DRAIN passes. Closing with unread input (a request cut short
+    // by an error; the CRLF Mail::SpamAssassin::Client sends past its Content-length) would
+    // send a reset, and the client could lose the reply.
+    reader.get_mut().deadline = Instant::now() + DRAIN;
+    let _ = std::io::copy(
+        &mut reader.take(ctx.settings.max_size as u64),
+        &mut std::io::sink(),
+    );
     // Training emptied a token cache: refill one idle connection now that the reply is out.
     ctx.pool.with(Duration::ZERO, serve::refill_if_due);
 }
