@@ -394,3 +394,37 @@ fn bad_requests_get_error_replies_and_the_server_carries_on() {
         assert!(o.stdout == m, "safe fallback");
     }
 }
+
+#[test]
+fn a_panic_while_classifying_is_an_error_reply_and_spamc_delivers_unfiltered() {
+    // Debug builds only: MAILSIFT_DEBUG_FAULT=panic makes classification panic.
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    let s = Scratch::new("spamd-panic");
+    let db = trained(&s);
+    let server = Spamd::start_with(&db, &[], &[("MAILSIFT_DEBUG_FAULT", "panic")])
+        .unwrap_or_else(|e| panic!("serve did not start: {e}"));
+    let m = synthetic(true, 800);
+    let mut req = format!("CHECK SPAMC/1.5\r\nContent-length: {}\r\n\r\n", m.len()).into_bytes();
+    req.extend_from_slice(&m);
+    for _ in 0..3 {
+        let reply = server.raw(&req);
+        assert!(
+            reply.starts_with(b"SPAMD/1.0 70 Internal error: panic"),
+            "{:?}",
+            String::from_utf8_lossy(&reply)
+        );
+    }
+    assert_eq!(
+        server.raw(b"PING SPAMC/1.5\r\n\r\n"),
+        b"SPAMD/1.5 0 PONG\r\n"
+    );
+    if have_spamc() {
+        let o = server.spamc(&[], &m);
+        assert!(
+            o.stdout == m,
+            "spamc's safe fallback passes the message through"
+        );
+    }
+}

@@ -428,7 +428,7 @@ const WORKER_STACK_BYTES: usize = 16 << 20;
 /// `MAILSIFT_DEBUG_FAULT=panic` the classifier panics, with `MAILSIFT_DEBUG_FAULT=hang` it never
 /// finishes. Release builds (`cargo build --release`, packages) contain no trace of it, and
 /// nothing in a message can reach it.
-fn debug_fault() {
+pub(crate) fn debug_fault() {
     #[cfg(debug_assertions)]
     match std::env::var("MAILSIFT_DEBUG_FAULT").as_deref() {
         Ok("panic") => panic!("injected by MAILSIFT_DEBUG_FAULT"),

@@ -29,7 +29,13 @@ impl Spamd {
 
     /// Starts the server; `Err` with its stderr when it exits or never listens.
     pub fn try_start(db: &Path, extra: &[&str]) -> Result<Spamd, String> {
+        Self::start_with(db, extra, &[])
+    }
+
+    /// Starts the server with extra environment variables.
+    pub fn start_with(db: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Spamd, String> {
         let mut c = cmd(db);
+        c.envs(env.iter().copied());
         c.arg("serve")
             .arg("--socket")
             .arg(format!("{}.sock", db.display()))

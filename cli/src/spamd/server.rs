@@ -274,18 +274,23 @@ fn accept_loop(ctx: &Arc<Ctx>, listener: &Listener) {
             );
             continue;
         }
-        let worker = Arc::clone(ctx);
+        let slot = Slot(Arc::clone(ctx));
         let spawned = std::thread::Builder::new()
             .name("spamd-conn".into())
             .stack_size(STACK_BYTES)
-            .spawn(move || {
-                handle(&worker, stream);
-                worker.active.fetch_sub(1, Ordering::AcqRel);
-            });
+            .spawn(move || handle(&slot.0, stream));
         if let Err(e) = spawned {
-            ctx.active.fetch_sub(1, Ordering::AcqRel);
             eprintln!("mailsift serve: spamd: cannot start a connection thread: {e}");
         }
+    }
+}
+
+/// One of the `max_connections`: given back when dropped, however the connection ends.
+struct Slot(Arc<Ctx>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -351,12 +356,13 @@ fn handle(ctx: &Ctx, stream: Stream) {
 /// The reply to a well-formed request.
 fn answer(ctx: &Ctx, request: &Request) -> Vec<u8> {
     let head = &request.head;
-    let result = match head.verb {
+    let result = catch_unwind(AssertUnwindSafe(|| match head.verb {
         Verb::Ping => Ok(codec::pong(head.dialect)),
         Verb::Skip => Ok(Vec::new()),
         Verb::Tell => tell(ctx, request),
         _ => scan(ctx, request),
-    };
+    }))
+    .unwrap_or_else(|_| Err(internal("panic while answering")));
     result.unwrap_or_else(|e| {
         eprintln!("mailsift serve: spamd: {}", e.text);
         e.reply()
@@ -390,6 +396,7 @@ fn scan(ctx: &Ctx, request: &Request) -> Result<Vec<u8>, WireError> {
     let (engine, config) = (&loaded.engine, &loaded.config);
     let run = |conn: &mut Option<Conn>| {
         let result = catch_unwind(AssertUnwindSafe(|| {
+            classify::debug_fault();
             let store = serve::connection(conn, &ctx.shared.db, config);
             classify::scan(engine, store.as_ref().copied(), user, &request.message)
         }));
