@@ -343,6 +343,8 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
         loaded: RwLock::new(Arc::new(loaded)),
         last_check: Mutex::new(Instant::now()),
     });
+    // The spamd front end's settings (--listen-spamd, [spamd]), checked before any slow set-up.
+    let spamd = crate::spamd::Settings::new(&args.spamd, &shared.current().config.spamd)?;
     check_socket(&socket)?;
     // Resolved here, not as a clap default: a default is computed by every command's parse,
     // and asking for the CPU count reads cgroup files (a cost in each classify process).
@@ -356,9 +358,8 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
             conn
         })
         .collect();
-    // The spamd front end, when asked for (--listen-spamd, [spamd] listen): bound before the
-    // private socket, so a bad address fails the start.
-    let spamd = crate::spamd::Settings::new(&args.spamd, &shared.current().config.spamd)?;
+    // The spamd front end, when asked for: bound before the private socket, so that a bad
+    // address fails the start.
     crate::spamd::start(&shared, spamd, threads, global.quiet)?;
     let listener = Arc::new(bind(&socket, args.socket_mode)?);
     if !global.quiet {
