@@ -439,3 +439,39 @@ fn a_panic_while_classifying_is_an_error_reply_and_spamc_delivers_unfiltered() {
         );
     }
 }
+
+#[test]
+fn a_client_that_sends_past_its_content_length_still_reads_the_whole_reply() {
+    // Bytes past the Content-length that arrive while the message is classified, no
+    // half-close, and a client slow to read a large reply: closing with those bytes unread
+    // would make the kernel send a reset and drop the part of the reply not yet sent.
+    let s = Scratch::new("spamd-linger");
+    let db = s.path("none.db");
+    let server = Spamd::start(&db, &[]);
+    let line = "filler text for a large message, more words and more words\n";
+    let m = format!("Subject: big\n\n{}", line.repeat(50_000)).into_bytes();
+    let mut req = format!("PROCESS SPAMC/1.5\r\nContent-length: {}\r\n\r\n", m.len()).into_bytes();
+    req.extend_from_slice(&m);
+    let mut conn = server.connect();
+    conn.write_all(&req).expect("send");
+    // The extra CRLF (as Mail::SpamAssassin::Client sends it), after the request was read.
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = conn.write_all(b"\r\n");
+    std::thread::sleep(Duration::from_millis(2000));
+    let mut reply = Vec::new();
+    let got = std::io::Read::read_to_end(&mut conn, &mut reply);
+    assert!(got.is_ok(), "{got:?} after {} bytes", reply.len());
+    let text = String::from_utf8_lossy(&reply[..200.min(reply.len())]).into_owned();
+    let declared: usize = text
+        .split("Content-length: ")
+        .nth(1)
+        .and_then(|r| r.split("\r\n").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no Content-length in {text:?}"));
+    let body = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head")
+        + 4;
+    assert_eq!(reply.len() - body, declared, "the whole message came back");
+}
