@@ -306,6 +306,32 @@ fn header_part_stops_after_the_empty_line() {
 
 proptest::proptest! {
     #[test]
+    fn requests_as_clients_write_them_parse_back(
+        verb in proptest::sample::select(vec!["CHECK", "SYMBOLS", "REPORT", "REPORT_IFSPAM", "PROCESS", "HEADERS", "TELL"]),
+        version in proptest::sample::select(vec!["1.2", "1.3", "1.5"]),
+        user in proptest::option::of("[A-Za-z0-9._@+-]{1,16}"),
+        compress in proptest::prelude::any::<bool>(),
+        message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+    ) {
+        let body = if compress { zlib(&message) } else { message.clone() };
+        let mut req = format!("{verb} SPAMC/{version}\r\n");
+        if let Some(u) = &user {
+            req.push_str(&format!("User: {u}\r\n"));
+        }
+        if compress {
+            req.push_str("Compress: zlib\r\n");
+        }
+        req.push_str(&format!("Content-length: {}\r\n\r\n", body.len()));
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(&body);
+        let r = request(&bytes, 4096).expect("valid").expect("some");
+        proptest::prop_assert_eq!(r.head.user, user);
+        proptest::prop_assert_eq!(r.head.zlib, compress);
+        proptest::prop_assert_eq!(r.head.version, version.parse::<f64>().expect("number"));
+        proptest::prop_assert_eq!(r.message, message);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
         let _ = request(&bytes, 256);
         for prefix in [
