@@ -23,6 +23,11 @@
 //! [store]
 //! busy_timeout_ms = 10000
 //! user_weight = 1
+//!
+//! [spamd]                           # mailsift serve's spamd protocol front end
+//! listen = ["127.0.0.1:783", "/run/mailsift/spamd.sock"]
+//! allow_from = ["127.0.0.1", "::1"] # TCP clients allowed (default: loopback)
+//! allow_tell = false                # spamc -L (learn / forget)
 //! ```
 
 use std::collections::BTreeMap;
@@ -53,6 +58,43 @@ impl Default for StoreConfig {
     }
 }
 
+/// The spamd protocol front end of `mailsift serve` (see `mailsift serve --help`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpamdConfig {
+    /// Addresses to listen on: `HOST:PORT` or an absolute Unix socket path.
+    pub listen: Vec<String>,
+    /// Client addresses or networks (`192.0.2.0/24`) allowed on TCP; empty: loopback only.
+    pub allow_from: Vec<String>,
+    /// Accept TELL (learn, correct, forget).
+    pub allow_tell: bool,
+    /// Largest message accepted, in bytes (after decompression).
+    pub max_size: usize,
+    /// Seconds a client has to send its whole request.
+    pub timeout_secs: u64,
+    /// Connections served at once; more are told to retry later.
+    pub max_connections: usize,
+    /// Permissions of spamd Unix sockets, in octal (`"660"`).
+    pub socket_mode: String,
+}
+
+impl Default for SpamdConfig {
+    fn default() -> Self {
+        SpamdConfig {
+            listen: Vec::new(),
+            allow_from: Vec::new(),
+            allow_tell: false,
+            // 16 MiB: well over spamc's 500 KB default --max-size and ordinary mail, and a
+            // bound on memory (max_connections requests at once).
+            max_size: 16 << 20,
+            timeout_secs: 30,
+            max_connections: 64,
+            // Like a loopback TCP port: every local user's spamc may connect.
+            socket_mode: "666".into(),
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -79,6 +121,8 @@ pub struct Config {
     score_origins: BTreeMap<String, String>,
     /// `mailsift milter` settings.
     pub milter: MilterConfig,
+    /// The spamd protocol front end of `mailsift serve`.
+    pub spamd: SpamdConfig,
 }
 
 impl Default for Config {
@@ -94,6 +138,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             score_origins: BTreeMap::new(),
             milter: MilterConfig::default(),
+            spamd: SpamdConfig::default(),
         }
     }
 }
@@ -335,6 +380,15 @@ mod tests {
             "{msg:?}"
         );
         assert!(Config::from_toml("[bayes]\nbogus = 1\n", "t").is_err());
+        let c = Config::from_toml(
+            "[spamd]\nlisten = [\"127.0.0.1:783\"]\nallow_tell = true\n",
+            "t",
+        )
+        .expect("spamd section");
+        assert_eq!(c.spamd.listen, ["127.0.0.1:783"]);
+        assert!(c.spamd.allow_tell && c.spamd.max_size == SpamdConfig::default().max_size);
+        let err = Config::from_toml("[spamd]\nlisen = []\n", "t").expect_err("typo");
+        assert!(err.to_string().contains("lisen"), "{err}");
     }
 
     #[test]

@@ -330,7 +330,8 @@ fn classify(
 }
 
 /// Classifies one message with a loaded engine and an opened store (or the reason there is
-/// none): the in-process path and the classify server share it, so both give the same bytes.
+/// none): the in-process path and every server front end (classify's socket, spamd) share it,
+/// so all give the same bytes.
 pub(crate) fn classify_ready(
     engine: &Engine,
     config: &mailsift::Config,
@@ -338,30 +339,49 @@ pub(crate) fn classify_ready(
     user: Option<&str>,
     input: &[u8],
 ) -> Outcome {
-    match verdict_ready(engine, store, user, input) {
-        Ok((verdict, warning)) => Outcome::Done {
-            output: engine.annotate(input, &verdict, config.subject_tag.as_deref()),
-            spam: verdict.is_spam,
-            warning,
+    match scan(engine, store, user, input) {
+        Ok(scanned) => Outcome::Done {
+            output: annotated(engine, config, input, &scanned.verdict),
+            spam: scanned.verdict.is_spam,
+            warning: scanned.warning,
         },
         Err(why) => Outcome::Failed(why),
     }
 }
 
-/// The verdict on one message (the bytes the rules and Bayes see), with a warning when it was
-/// degraded to rules alone: the one engine call behind classify, the classify server and the
-/// milter. `Err` when the user name is invalid.
+/// [`scan`] as a pair (the milter's call).
 pub(crate) fn verdict_ready(
     engine: &Engine,
     store: Result<&mailsift::Store, &StoreFault>,
     user: Option<&str>,
     input: &[u8],
 ) -> Result<(Verdict, Option<String>), String> {
+    scan(engine, store, user, input).map(|s| (s.verdict, s.warning))
+}
+
+/// A verdict, and the degradation behind it if any.
+pub(crate) struct Scanned {
+    pub verdict: Verdict,
+    /// A database fault: the verdict is by rules alone.
+    pub warning: Option<String>,
+}
+
+/// The verdict on one message for a user; `Err` says why there is none (pass the message
+/// through unchanged). Front ends that answer with a verdict only (spamd's CHECK) stop here;
+/// the message bytes come from [`annotated`].
+pub(crate) fn scan(
+    engine: &Engine,
+    store: Result<&mailsift::Store, &StoreFault>,
+    user: Option<&str>,
+    input: &[u8],
+) -> Result<Scanned, String> {
     if let Some(u) = user {
-        mailsift::store::validate_user(u).map_err(|e| e.to_string())?;
+        if let Err(e) = mailsift::store::validate_user(u) {
+            return Err(e.to_string());
+        }
     }
     let analysis = engine.analyze(input);
-    Ok(match store {
+    let (verdict, warning): (Verdict, Option<String>) = match store {
         Ok(store) => match store
             .model(user)
             .and_then(|m| engine.verdict(&analysis, &m))
@@ -380,7 +400,18 @@ pub(crate) fn verdict_ready(
                 (!e.untrained).then(|| format!("{}; classified by rules alone", e.message)),
             )
         }
-    })
+    };
+    Ok(Scanned { verdict, warning })
+}
+
+/// The message as delivered with this verdict: what `classify` writes.
+pub(crate) fn annotated(
+    engine: &Engine,
+    config: &mailsift::Config,
+    input: &[u8],
+    verdict: &Verdict,
+) -> Vec<u8> {
+    engine.annotate(input, verdict, config.subject_tag.as_deref())
 }
 
 /// Why the store could not be used.

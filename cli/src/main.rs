@@ -6,11 +6,12 @@ mod db;
 mod eval_cmd;
 mod fastargs;
 mod manual;
-mod progress;
 mod milter;
+mod progress;
 mod report;
 mod rules_cmd;
 mod serve;
+mod spamd;
 mod train;
 mod wire;
 

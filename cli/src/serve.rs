@@ -42,6 +42,8 @@ pub struct ServeArgs {
     /// user's model (not train): 0600 keeps it to the server's own user; 0660 adds its group.
     #[arg(long, default_value = "600", value_parser = parse_mode, value_name = "MODE")]
     pub socket_mode: u32,
+    #[command(flatten)]
+    pub spamd: crate::spamd::SpamdArgs,
 }
 
 fn default_threads() -> usize {
@@ -275,13 +277,13 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
         .write(&mut &stream)
         .context("cannot send the response");
     drop(stream);
-    refill(conn);
+    refill_if_due(conn);
     sent
 }
 
-/// Training emptied the token cache: fill it again, at most every REFILL_AFTER (call it after
-/// answering, not while a client waits).
-pub(crate) fn refill(conn: &mut Option<Conn>) {
+/// Training emptied the token cache: fill it again, at most every REFILL_AFTER (after the
+/// answer is sent).
+pub(crate) fn refill_if_due(conn: &mut Option<Conn>) {
     if let Some(c) = conn {
         if !c.store.token_cache_complete() && c.preloaded.elapsed() >= REFILL_AFTER {
             c.preloaded = Instant::now();
@@ -347,6 +349,8 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     let db = global.db_path()?;
     let socket = args.socket.clone().unwrap_or_else(|| default_socket(&db));
     let shared = Arc::new(Shared::new(db.clone(), global.config.clone())?);
+    // The spamd front end's settings (--listen-spamd, [spamd]), checked before any slow set-up.
+    let spamd = crate::spamd::Settings::new(&args.spamd, &shared.current().config.spamd)?;
     check_socket(&socket)?;
     // Resolved here, not as a clap default: a default is computed by every command's parse,
     // and asking for the CPU count reads cgroup files (a cost in each classify process).
@@ -360,6 +364,9 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
             conn
         })
         .collect();
+    // The spamd front end, when asked for: bound before the private socket, so that a bad
+    // address fails the start.
+    crate::spamd::start(&shared, spamd, threads, global.quiet)?;
     let listener = Arc::new(bind(&socket, args.socket_mode)?);
     if !global.quiet {
         eprintln!(

@@ -177,7 +177,7 @@ fn worker(shared: &Shared, jobs: &Mutex<Receiver<Job>>, mut conn: Option<Conn>) 
             });
         // The session may have given up waiting: then nobody reads this.
         let _ = job.answer.send(result);
-        serve::refill(&mut conn);
+        serve::refill_if_due(&mut conn);
     }
 }
 
