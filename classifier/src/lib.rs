@@ -27,6 +27,7 @@ pub mod eval;
 pub mod headers;
 pub mod html;
 pub mod learn;
+pub mod ledger;
 pub mod limits;
 pub mod message;
 pub mod model;
