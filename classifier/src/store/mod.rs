@@ -39,6 +39,7 @@ pub use sqlite::SCHEMA_VERSION;
 mod backend;
 mod check;
 pub mod sqlite;
+mod sqlite_backend;
 mod sqlite_files;
 #[cfg(test)]
 mod sqlite_tests;
