@@ -38,6 +38,8 @@ pub use sqlite::SCHEMA_VERSION;
 
 mod backend;
 mod check;
+pub mod redis;
+mod redis_io;
 pub mod sqlite;
 mod sqlite_backend;
 mod sqlite_files;
@@ -126,6 +128,12 @@ pub fn validate_user(name: &str) -> Result<()> {
     }
 }
 
+/// True when `--db` names a Redis or Valkey server rather than a file: `redis://`, `rediss://`,
+/// `redis+unix://` or `unix://`.
+pub fn is_redis_url(location: &Path) -> bool {
+    location.to_str().is_some_and(redis::is_url)
+}
+
 /// An open token store.
 #[derive(Debug)]
 pub struct Store {
@@ -136,13 +144,17 @@ pub struct Store {
 #[derive(Debug)]
 enum Kind {
     Sqlite(sqlite::Sqlite),
+    Redis(Box<redis::Redis>),
 }
 
 impl Store {
     /// Opens (or, with [`OpenMode::ReadWrite`], creates) a store: a SQLite file, or a Redis
     /// server when `path` is a Redis URL (see [`is_redis_url`]).
     pub fn open(path: &Path, mode: OpenMode, options: StoreOptions) -> Result<Store> {
-        let backend = Kind::Sqlite(sqlite::Sqlite::open(path, mode, &options)?);
+        let backend = match path.to_str().filter(|s| redis::is_url(s)) {
+            Some(url) => Kind::Redis(Box::new(redis::Redis::open(url, mode, &options)?)),
+            None => Kind::Sqlite(sqlite::Sqlite::open(path, mode, &options)?),
+        };
         let mut store = Store { backend, options };
         store.check_tokenizer(mode)?;
         Ok(store)
@@ -157,12 +169,14 @@ impl Store {
     fn b(&self) -> &dyn Backend {
         match &self.backend {
             Kind::Sqlite(s) => s,
+            Kind::Redis(r) => r.as_ref(),
         }
     }
 
     fn b_mut(&mut self) -> &mut dyn Backend {
         match &mut self.backend {
             Kind::Sqlite(s) => s,
+            Kind::Redis(r) => r.as_mut(),
         }
     }
 
@@ -170,12 +184,16 @@ impl Store {
     fn sqlite(&self, what: &str, instead: &str) -> Result<&sqlite::Sqlite> {
         match &self.backend {
             Kind::Sqlite(s) => Ok(s),
+            Kind::Redis(_) => Err(Error::Config(format!(
+                "{what} works on SQLite files only, and {} is a Redis server: {instead}",
+                self.path().display()
+            ))),
         }
     }
 
     /// True when the store lives on a server (Redis) rather than in a local file.
     pub fn is_remote(&self) -> bool {
-        false
+        matches!(self.backend, Kind::Redis(_))
     }
 
     /// Tunes a long-lived reader (the classify server); see
@@ -184,6 +202,7 @@ impl Store {
     pub fn tune_for_long_reader(&mut self) -> Result<()> {
         match &mut self.backend {
             Kind::Sqlite(s) => s.tune_for_long_reader(),
+            Kind::Redis(_) => Ok(()),
         }
     }
 
@@ -192,6 +211,7 @@ impl Store {
     pub fn preload_token_cache(&self) -> Result<bool> {
         match &self.backend {
             Kind::Sqlite(s) => s.preload_token_cache(),
+            Kind::Redis(_) => Ok(false),
         }
     }
 
@@ -199,6 +219,7 @@ impl Store {
     pub fn token_cache_complete(&self) -> bool {
         match &self.backend {
             Kind::Sqlite(s) => s.token_cache_complete(),
+            Kind::Redis(_) => false,
         }
     }
 
@@ -365,6 +386,7 @@ impl Store {
         self.sqlite("'db restore'", "use 'mailsift db import FILE'")?;
         match &mut self.backend {
             Kind::Sqlite(s) => s.restore_from(backup),
+            Kind::Redis(_) => Ok(()),
         }
     }
 
@@ -373,6 +395,7 @@ impl Store {
     pub(crate) fn as_sqlite(&self) -> Option<&sqlite::Sqlite> {
         match &self.backend {
             Kind::Sqlite(s) => Some(s),
+            Kind::Redis(_) => None,
         }
     }
 }

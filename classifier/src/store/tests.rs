@@ -32,8 +32,7 @@ pub(super) fn subjects(options: StoreOptions) -> Vec<Subject> {
         store: Store::open_in_memory(options.clone()).expect("open sqlite"),
         server: None,
     }];
-    if false {
-        let server = redis_server::RedisServer::start().expect("redis");
+    if let Some(server) = redis_server::RedisServer::start() {
         let url = format!("{}?prefix=t:", server.url(3));
         let store = Store::open(Path::new(&url), OpenMode::ReadWrite, options).expect("open redis");
         v.push(Subject {
@@ -246,5 +245,40 @@ fn copy_to_moves_every_model_between_backends() {
         let mut back = Store::open_in_memory(StoreOptions::default()).expect("back");
         store.copy_to(&mut back).expect("import");
         assert_eq!(dump_all(&back), want, "{name}");
+    }
+}
+
+#[test]
+fn redis_check_detects_tampering_and_reports_a_server_gone() {
+    for Subject {
+        mut store, server, ..
+    } in subjects(StoreOptions {
+        busy_timeout: Duration::from_secs(2),
+        ..StoreOptions::default()
+    }) {
+        let Some(mut server) = server else { continue };
+        store
+            .apply(None, &[op(1, &[1, 2], Action::Learn(Class::Spam))])
+            .expect("learn");
+        assert!(store.check().expect("check").problems.is_empty());
+        assert!(
+            server
+                .command("SELECT 3\r\nHSET t:{site}:totals spam 7")
+                .contains(":0")
+        );
+        let report = store.check().expect("check");
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(report.problems[0].contains("7 spam messages counted, ledger has 1"));
+        server.stop();
+        let err = store
+            .model(None)
+            .and_then(|m| m.read(&[1], &mut Vec::new()));
+        assert!(
+            matches!(err, Err(Error::Redis { .. })),
+            "a stopped server is a Redis error: {err:?}"
+        );
+        let url = format!("{}?prefix=t:", server.url(3));
+        let err = Store::open(Path::new(&url), OpenMode::ReadOnly, StoreOptions::default());
+        assert!(matches!(err, Err(Error::Redis { .. })), "{err:?}");
     }
 }
