@@ -1,4 +1,4 @@
-//! `mailsift db`: check, backup, restore, reset.
+//! `mailsift db`: check, backup, restore, reset, export, import.
 
 use std::path::PathBuf;
 
@@ -20,6 +20,18 @@ pub enum DbCommand {
     /// Replace the database with a backup (checked first).
     Restore {
         /// A file written by 'mailsift db backup'.
+        file: PathBuf,
+    },
+    /// Copy every model (site-wide and per user, with ledgers) to FILE: a new SQLite file, or
+    /// a Redis URL. Works from either backend: the way to back up a Redis store.
+    Export {
+        /// A SQLite file to create (must not exist), or a redis:// URL to replace.
+        file: PathBuf,
+    },
+    /// Replace every model with those in FILE (written by 'db export' or 'db backup', or a
+    /// redis:// URL), checked before and after.
+    Import {
+        /// A SQLite store file, or a redis:// URL.
         file: PathBuf,
     },
     /// Forget everything learned for --user (or the site-wide model without --user).
@@ -136,6 +148,30 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
                     "mailsift: restored {} from {}",
                     dest.display(),
                     file.display()
+                );
+            }
+            Ok(0)
+        }
+        DbCommand::Export { file } => {
+            let store = common::open_store(global, &config, OpenMode::ReadOnly)?;
+            crate::db_move::export(&store, file, &config)?;
+            if !global.quiet {
+                eprintln!(
+                    "mailsift: exported {} to {}",
+                    store.path().display(),
+                    file.display()
+                );
+            }
+            Ok(0)
+        }
+        DbCommand::Import { file } => {
+            let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
+            crate::db_move::import(&mut store, file, &config)?;
+            if !global.quiet {
+                eprintln!(
+                    "mailsift: imported {} into {}",
+                    file.display(),
+                    store.path().display()
                 );
             }
             Ok(0)

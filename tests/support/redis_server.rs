@@ -28,6 +28,8 @@ pub fn redis_server_program() -> Option<PathBuf> {
 pub struct RedisServer {
     child: Child,
     dir: PathBuf,
+    program: PathBuf,
+    extra: Vec<String>,
     /// Its TCP port on 127.0.0.1.
     pub port: u16,
 }
@@ -35,6 +37,12 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a server, or returns `None` when redis-server is not installed.
     pub fn start() -> Option<RedisServer> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments (which may turn persistence on, in its own
+    /// directory).
+    pub fn start_with(extra: &[&str]) -> Option<RedisServer> {
         let program = redis_server_program()?;
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -47,23 +55,13 @@ impl RedisServer {
         // A few attempts: another process may take the free port between probe and bind.
         for _ in 0..5 {
             let port = free_port();
-            let log = std::fs::File::create(dir.join("redis.log")).expect("redis log");
-            let child = Command::new(&program)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(&dir)
-                .arg("--unixsocket")
-                .arg(dir.join("redis.sock"))
-                .args(["--unixsocketperm", "700"])
-                .stdin(Stdio::null())
-                .stdout(log)
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start redis-server");
+            let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            let child = spawn(&program, &dir, port, &extra);
             let mut server = RedisServer {
                 child,
                 dir: dir.clone(),
+                program: program.clone(),
+                extra,
                 port,
             };
             if server.wait_ready() {
@@ -75,6 +73,13 @@ impl RedisServer {
             "redis-server did not start; see {}",
             dir.join("redis.log").display()
         );
+    }
+
+    /// Starts the server again (after [`RedisServer::stop`]) on the same port and directory.
+    pub fn restart(&mut self) -> bool {
+        self.stop();
+        self.child = spawn(&self.program, &self.dir, self.port, &self.extra);
+        self.wait_ready()
     }
 
     /// Waits (at most 10 s) until the server answers PING.
@@ -134,6 +139,28 @@ impl Drop for RedisServer {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn spawn(program: &Path, dir: &Path, port: u16, extra: &[String]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("redis.log"))
+        .expect("redis log");
+    Command::new(program)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--unixsocket")
+        .arg(dir.join("redis.sock"))
+        .args(["--unixsocketperm", "700"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server")
 }
 
 /// A loopback port nobody listens on right now.
