@@ -14,7 +14,8 @@ pub(super) struct Keys {
     pub meta: String,
     pub users: String,
     pub totals: String,
-    pub tokens: String,
+    pub spam: String,
+    pub ham: String,
     pub ledger: String,
 }
 
@@ -28,7 +29,8 @@ impl Keys {
             meta: format!("{prefix}{{site}}:meta"),
             users: format!("{prefix}{{site}}:users"),
             totals: format!("{prefix}{tag}:totals"),
-            tokens: format!("{prefix}{tag}:tokens"),
+            spam: format!("{prefix}{tag}:spam"),
+            ham: format!("{prefix}{tag}:ham"),
             ledger: format!("{prefix}{tag}:ledger"),
         }
     }
@@ -68,14 +70,9 @@ pub(super) fn parse_ledger(v: &[u8]) -> Option<LedgerRow> {
     })
 }
 
-/// A token value `"SPAM HAM"`.
-pub(super) fn parse_counts(v: &[u8]) -> Option<Counts> {
-    let s = std::str::from_utf8(v).ok()?;
-    let (a, b) = s.split_once(' ')?;
-    Some(Counts {
-        spam: a.parse().ok()?,
-        ham: b.parse().ok()?,
-    })
+/// A count as stored (a decimal integer).
+fn parse_count(v: &[u8]) -> Option<u32> {
+    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
 fn parse_field(f: &[u8]) -> Option<u64> {
@@ -132,10 +129,11 @@ fn int(v: &redis::Value) -> Option<i64> {
     }
 }
 
-fn counts(v: &redis::Value) -> Option<Counts> {
+fn count(v: &redis::Value) -> Option<u32> {
     match v {
-        redis::Value::Nil => Some(Counts::default()),
-        redis::Value::BulkString(b) => parse_counts(b),
+        redis::Value::Nil => Some(0),
+        redis::Value::BulkString(b) => parse_count(b),
+        redis::Value::Int(i) => u32::try_from(*i).ok(),
         _ => None,
     }
 }
@@ -155,7 +153,7 @@ pub(super) fn parse_read(
     site: &mut [Counts],
     mine: &mut [Counts],
 ) -> Option<ReadTotals> {
-    let want = 4 + n * if with_user { 2 } else { 1 };
+    let want = 4 + n * if with_user { 4 } else { 2 };
     if reply.len() != want {
         return None;
     }
@@ -163,13 +161,20 @@ pub(super) fn parse_read(
         site: totals(int(&reply[0])?, int(&reply[1])?),
         user: totals(int(&reply[2])?, int(&reply[3])?),
     };
-    for (out, v) in site.iter_mut().zip(&reply[4..4 + n]) {
-        *out = counts(v)?;
-    }
-    if with_user {
-        for (out, v) in mine.iter_mut().zip(&reply[4 + n..]) {
-            *out = counts(v)?;
+    let fill = |out: &mut [Counts], at: usize| -> Option<()> {
+        let spam = &reply[at..at + n];
+        let ham = &reply[at + n..at + 2 * n];
+        for ((o, s), h) in out.iter_mut().zip(spam).zip(ham) {
+            *o = Counts {
+                spam: count(s)?,
+                ham: count(h)?,
+            };
         }
+        Some(())
+    };
+    fill(site, 4)?;
+    if with_user {
+        fill(mine, 4 + 2 * n)?;
     }
     Some(t)
 }
@@ -213,14 +218,22 @@ pub(super) fn dump(store: &Redis, user: Option<&str>) -> Result<ModelDump> {
         totals: totals(s.unwrap_or(0), h.unwrap_or(0)),
         ..ModelDump::default()
     };
-    for (f, v) in scan(store, &k.tokens)? {
-        let (Some(hash), Some(c)) = (parse_field(&f), parse_counts(&v)) else {
-            return Err(store.corrupt(format!("unreadable token entry in {}", k.tokens)));
-        };
-        dump.tokens.push((hash, c));
+    let mut tokens: crate::model::TokenMap<Counts> = Default::default();
+    for (key, spam) in [(&k.spam, true), (&k.ham, false)] {
+        for (f, v) in scan(store, key)? {
+            let (Some(hash), Some(n)) = (parse_field(&f), parse_count(&v)) else {
+                return Err(store.corrupt(format!("unreadable token entry in {key}")));
+            };
+            let c = tokens.entry(hash).or_default();
+            if spam {
+                c.spam = n;
+            } else {
+                c.ham = n;
+            }
+        }
     }
+    dump.tokens = tokens.into_iter().collect();
     dump.tokens.sort_unstable_by_key(|t| t.0);
-    dump.tokens.dedup_by_key(|t| t.0);
     for (f, v) in scan(store, &k.ledger)? {
         let (Ok(d), Some(row)) = (Digest::try_from(f.as_slice()), parse_ledger(&v)) else {
             return Err(store.corrupt(format!("unreadable ledger entry in {}", k.ledger)));
@@ -243,21 +256,29 @@ pub(super) fn load(store: &Redis, dump: &ModelDump) -> Result<()> {
         }
         p.cmd("DEL")
             .arg(&k.totals)
-            .arg(&k.tokens)
+            .arg(&k.spam)
+            .arg(&k.ham)
             .arg(&k.ledger)
             .ignore();
         p.query::<()>(c)
     })?;
-    for part in dump.tokens.chunks(STEP) {
-        store.run(|c| {
-            let mut cmd = redis::cmd("HSET");
-            cmd.arg(&k.tokens);
-            for (h, n) in part {
-                cmd.arg(&h.to_be_bytes()[..])
-                    .arg(format!("{} {}", n.spam, n.ham));
-            }
-            cmd.query::<()>(c)
-        })?;
+    for (key, spam) in [(&k.spam, true), (&k.ham, false)] {
+        let counts: Vec<(u64, u32)> = dump
+            .tokens
+            .iter()
+            .map(|(h, c)| (*h, if spam { c.spam } else { c.ham }))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        for part in counts.chunks(STEP) {
+            store.run(|c| {
+                let mut cmd = redis::cmd("HSET");
+                cmd.arg(key);
+                for (h, n) in part {
+                    cmd.arg(&h.to_be_bytes()[..]).arg(*n);
+                }
+                cmd.query::<()>(c)
+            })?;
+        }
     }
     for part in dump.ledger.chunks(STEP) {
         store.run(|c| {
@@ -276,6 +297,13 @@ pub(super) fn load(store: &Redis, dump: &ModelDump) -> Result<()> {
             .arg(dump.totals.spam)
             .arg("ham")
             .arg(dump.totals.ham)
+            .arg("tokens")
+            .arg(
+                dump.tokens
+                    .iter()
+                    .filter(|(_, c)| *c != Counts::default())
+                    .count(),
+            )
             .query::<()>(c)
     })
 }

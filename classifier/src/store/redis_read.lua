@@ -1,8 +1,8 @@
 -- mailsift: read one message's evidence in one call.
--- KEYS: totals, tokens of the site-wide model [, totals, tokens of the user's model]
+-- KEYS: totals, spam, ham of the site-wide model [, totals, spam, ham of the user's model]
 -- ARGV: the message's token fields (8-byte big-endian hashes)
--- Returns the site totals (spam, ham), the user totals (spam, ham), then per field the site's
--- value, then (with a user) per field the user's value; a value is "SPAM HAM" or nil.
+-- Returns the site totals (spam, ham), the user totals (spam, ham), then per model and class
+-- (site spam, site ham [, user spam, user ham]) one count per field, nil when absent.
 local out = {}
 local function totals(key)
   local t = redis.call('HMGET', key, 'spam', 'ham')
@@ -23,7 +23,11 @@ local function counts(key)
   end
 end
 totals(KEYS[1])
-if #KEYS >= 4 then totals(KEYS[3]) else out[3] = 0; out[4] = 0 end
+if #KEYS >= 6 then totals(KEYS[4]) else out[3] = 0; out[4] = 0 end
 counts(KEYS[2])
-if #KEYS >= 4 then counts(KEYS[4]) end
+counts(KEYS[3])
+if #KEYS >= 6 then
+  counts(KEYS[5])
+  counts(KEYS[6])
+end
 return out
