@@ -305,3 +305,72 @@ fn redis_down_fails_open_like_a_corrupt_database() {
         "{err}"
     );
 }
+
+fn connections_received(server: &RedisServer) -> u64 {
+    let info = server.command("INFO stats");
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no connection count in {info:?}"))
+}
+
+#[test]
+fn the_classify_server_keeps_one_connection_and_sees_training_at_once() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let s = Scratch::new("redis-serve");
+    let url = PathBuf::from(server.url(4));
+    let spam = write_messages(&s.path("spam"), true, 0..10);
+    let ham = write_messages(&s.path("ham"), false, 0..10);
+    for (class, set) in [("spam", &spam), ("ham", &ham)] {
+        let mut a = vec!["-q", "train", class];
+        a.extend(paths(set));
+        ok(&run(&url, &a), "train");
+    }
+    // Without --socket there is no database path to put the socket beside.
+    let o = run(&url, &["serve"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--socket"), "{}", stderr(&o));
+    let socket = s.path("classify.sock");
+    let sock = socket.to_str().expect("utf-8");
+    let mut c = cmd(&url);
+    c.args(["serve", "--threads", "1", "--socket", sock])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut serve = c.spawn().expect("spawn serve");
+    let started = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let m = synthetic(false, 500);
+    let first = classify(&url, &["--socket", sock], &m);
+    let before = connections_received(&server);
+    let mut via_server = Vec::new();
+    for _ in 0..3 {
+        let o = classify(&url, &["--socket", sock], &m);
+        assert_eq!(stderr(&o), "");
+        via_server.push(o.stdout);
+    }
+    // One more connection: the INFO command of this test. The server reused its own, and no
+    // client classified in-process (that would connect).
+    assert_eq!(connections_received(&server), before + 1);
+    assert!(via_server.iter().all(|o| *o == first.stdout));
+    // Training by another host counts at the next message.
+    let more = write_messages(&s.path("more"), true, 500..530);
+    let mut a = vec!["-q", "train", "spam"];
+    a.extend(paths(&more));
+    ok(&run(&url, &a), "train more");
+    let after = classify(&url, &["--socket", sock], &m);
+    let local = classify(&url, &["--no-server"], &m);
+    assert_eq!(stderr(&after), "");
+    assert_eq!(after.stdout, local.stdout);
+    assert_ne!(after.stdout, first.stdout, "training changed the figures");
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
