@@ -117,9 +117,16 @@ pub(super) fn plan_args(
         inv.arg(&d[..]);
     }
     inv.arg(plan.totals.0).arg(plan.totals.1);
+    let mut blob = Vec::with_capacity(plan.deltas.len() * 16);
     for &(h, ds, dh) in &plan.deltas {
-        inv.arg(&h.to_be_bytes()[..]).arg(ds).arg(dh);
+        blob.extend_from_slice(&h.to_be_bytes());
+        for d in [ds, dh] {
+            // Offset by 2^31; a batch changes a count by at most its number of messages.
+            let d = d.clamp(-(1 << 31), (1 << 31) - 1) + (1 << 31);
+            blob.extend_from_slice(&(d as u32).to_be_bytes());
+        }
     }
+    inv.arg(blob);
 }
 
 fn int(v: &redis::Value) -> Option<i64> {
