@@ -143,7 +143,7 @@ pub struct Store {
 
 #[derive(Debug)]
 enum Kind {
-    Sqlite(sqlite::Sqlite),
+    Sqlite(Box<sqlite::Sqlite>),
     Redis(Box<redis::Redis>),
 }
 
@@ -153,7 +153,7 @@ impl Store {
     pub fn open(path: &Path, mode: OpenMode, options: StoreOptions) -> Result<Store> {
         let backend = match path.to_str().filter(|s| redis::is_url(s)) {
             Some(url) => Kind::Redis(Box::new(redis::Redis::open(url, mode, &options)?)),
-            None => Kind::Sqlite(sqlite::Sqlite::open(path, mode, &options)?),
+            None => Kind::Sqlite(Box::new(sqlite::Sqlite::open(path, mode, &options)?)),
         };
         let mut store = Store { backend, options };
         store.check_tokenizer(mode)?;
@@ -162,20 +162,20 @@ impl Store {
 
     /// A private in-memory store (tests, experiments).
     pub fn open_in_memory(options: StoreOptions) -> Result<Store> {
-        let backend = Kind::Sqlite(sqlite::Sqlite::open_in_memory(&options)?);
+        let backend = Kind::Sqlite(Box::new(sqlite::Sqlite::open_in_memory(&options)?));
         Ok(Store { backend, options })
     }
 
     fn b(&self) -> &dyn Backend {
         match &self.backend {
-            Kind::Sqlite(s) => s,
+            Kind::Sqlite(s) => s.as_ref(),
             Kind::Redis(r) => r.as_ref(),
         }
     }
 
     fn b_mut(&mut self) -> &mut dyn Backend {
         match &mut self.backend {
-            Kind::Sqlite(s) => s,
+            Kind::Sqlite(s) => s.as_mut(),
             Kind::Redis(r) => r.as_mut(),
         }
     }

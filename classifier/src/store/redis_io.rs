@@ -189,12 +189,15 @@ pub(super) fn parse_read(
 /// Fields per `HSCAN` step and per `HSET` when loading.
 const STEP: usize = 2000;
 
+/// A hash's fields and values, as `HSCAN` returns them.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Every field and value of a hash, by `HSCAN` (the server stays responsive).
-fn scan(store: &Redis, key: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+fn scan(store: &Redis, key: &str) -> Result<Fields> {
     let mut out = Vec::new();
     let mut cursor: u64 = 0;
     loop {
-        let (next, items): (u64, Vec<(Vec<u8>, Vec<u8>)>) = store.run(|c| {
+        let (next, items): (u64, Fields) = store.run(|c| {
             redis::cmd("HSCAN")
                 .arg(key)
                 .arg(cursor)
