@@ -168,6 +168,21 @@ fn export_and_import_move_a_model_between_sqlite_and_redis() {
         &["db", "backup", s.path("x.db").to_str().expect("utf-8")],
     );
     assert!(stderr(&o).contains("db export"), "{}", stderr(&o));
+    // Damage is found, the hint names import, and importing the export repairs it.
+    server.command("SELECT 2\r\nHSET mailsift:{site}:totals spam 999");
+    let o = run(&url, &["db", "check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("999 spam messages counted"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("mailsift db import"), "{}", stderr(&o));
+    ok(
+        &run(&url, &["db", "import", back.to_str().expect("utf-8")]),
+        "import again",
+    );
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 40 ledger entries"));
     // The same message scores the same on both.
     let m = spam[7].to_str().expect("utf-8");
     assert_eq!(

@@ -71,8 +71,13 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
                 );
                 Ok(0)
             } else {
+                let fix = if store.is_remote() {
+                    "import an export ('mailsift db import FILE')"
+                } else {
+                    "restore a backup ('mailsift db restore')"
+                };
                 eprintln!(
-                    "mailsift: {} problem(s) found: restore a backup ('mailsift db restore') or retrain",
+                    "mailsift: {} problem(s) found: {fix} or retrain",
                     report.problems.len()
                 );
                 Ok(1)
