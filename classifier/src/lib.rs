@@ -1,4 +1,5 @@
-//! mailsift: decide whether an email is spam by combining a naive-Bayes token store (SQLite)
+//! mailsift: decide whether an email is spam by combining a naive-Bayes token store (SQLite, or
+//! Redis/Valkey shared by several hosts: [`store`])
 //! with SpamAssassin-style heuristic rules.
 //!
 //! The pipeline is a chain of named types; every stage but the store is pure:
