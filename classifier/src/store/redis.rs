@@ -526,3 +526,44 @@ impl Backend for Redis {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_prefixes_and_passwords() {
+        assert!(is_url("redis://h:6379/2") && is_url("redis+unix:///run/r.sock"));
+        assert!(!is_url("/var/lib/mailsift/site.db") && !is_url("redis.db"));
+        assert_eq!(
+            split_prefix("redis://h/1?prefix=site1:&protocol=resp3"),
+            (
+                "redis://h/1?protocol=resp3".to_owned(),
+                Some("site1:".to_owned())
+            )
+        );
+        assert_eq!(
+            split_prefix("redis://h/1"),
+            ("redis://h/1".to_owned(), None)
+        );
+        assert_eq!(redact("redis://:s3cret@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(redact("redis://bob:s3cret@h/0"), "redis://bob:***@h/0");
+        let err = Redis::open("rediss://h/0", OpenMode::ReadOnly, &StoreOptions::default());
+        assert!(matches!(err, Err(Error::Redis { ref detail, .. }) if detail.contains("no TLS")));
+        let err = Redis::open(
+            "redis://:s3cret@127.0.0.1:1/0?prefix={x}",
+            OpenMode::ReadOnly,
+            &StoreOptions::default(),
+        );
+        match err {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("braces") && !text.contains("s3cret"),
+                    "{text}"
+                );
+            }
+            Ok(_) => panic!("a prefix with braces is refused"),
+        }
+    }
+}
