@@ -3,13 +3,23 @@
 //! - the annotated message is the input with our headers added (and incoming X-Spam-* removed);
 //! - learn then forget leaves the store exactly as it was; learning twice is a no-op;
 //!   a flip equals forget + learn;
-//! - the in-memory model used by `eval` agrees with the SQLite store on every outcome and count.
+//! - the in-memory model used by `eval` agrees with the store on every outcome and count.
+//!
+//! The store properties run on SQLite and on a private redis-server (skipped with a message
+//! when it is not installed).
 
 use mailsift::bayes::Counts;
 use mailsift::store::{Action, Class, LearnOp};
 use mailsift::tokenize::Tokens;
-use mailsift::{Engine, MemoryModel, Store, StoreOptions, TokenCounts};
+use mailsift::{Engine, MemoryModel, OpenMode, Store, StoreOptions, TokenCounts};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+use redis_server::RedisServer;
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -113,54 +123,118 @@ fn snapshot(model: &dyn TokenCounts) -> (mailsift::bayes::Totals, Vec<Counts>) {
     (model.totals(), counts)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: cases() / 4 + 1, ..ProptestConfig::default() })]
-
-    #[test]
-    fn store_and_memory_model_agree_and_stay_consistent(workload in ops(), batched in any::<bool>()) {
-        let mut store = Store::open_in_memory(StoreOptions::default()).expect("store");
-        let mut memory = MemoryModel::new();
-        let ops: Vec<LearnOp> = workload.iter().map(|&(id, a, _)| op(id, a)).collect();
-        let store_outcomes = if batched {
-            store.apply(None, &ops).expect("apply")
-        } else {
-            ops.iter().flat_map(|o| store.apply(None, std::slice::from_ref(o)).expect("apply")).collect()
-        };
-        let memory_outcomes: Vec<_> = ops.iter().map(|o| memory.apply(o)).collect();
-        prop_assert_eq!(store_outcomes, memory_outcomes);
-        prop_assert_eq!(snapshot(&store.model(None).expect("model")), snapshot(&memory));
-        let report = store.check().expect("check");
-        prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
+/// A fresh, empty store on each backend: SQLite in memory, and a key prefix of its own on the
+/// private Redis server when there is one.
+fn fresh(server: &Option<RedisServer>) -> Vec<Store> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let mut v = vec![Store::open_in_memory(StoreOptions::default()).expect("store")];
+    if let Some(server) = server {
+        let url = format!(
+            "{}?prefix=p{}:",
+            server.url(0),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        v.push(
+            Store::open(
+                Path::new(&url),
+                OpenMode::ReadWrite,
+                StoreOptions::default(),
+            )
+            .expect("redis store"),
+        );
     }
+    v
+}
 
-    #[test]
-    fn learn_then_forget_is_identity_and_learning_twice_is_a_no_op(
-        prefix in ops(), id in 0u8..6, class in 0u8..2,
-    ) {
-        let mut store = Store::open_in_memory(StoreOptions::default()).expect("store");
-        let prefix: Vec<LearnOp> = prefix.iter().map(|&(i, a, _)| op(i, a)).filter(|o| o.digest[0] != id).collect();
-        store.apply(None, &prefix).expect("prefix");
-        let before = snapshot(&store.model(None).expect("model"));
-        store.apply(None, &[op(id, class)]).expect("learn");
-        let once = snapshot(&store.model(None).expect("model"));
-        store.apply(None, &[op(id, class)]).expect("learn again");
-        prop_assert_eq!(&snapshot(&store.model(None).expect("model")), &once);
-        store.apply(None, &[op(id, 2)]).expect("forget");
-        prop_assert_eq!(snapshot(&store.model(None).expect("model")), before);
+/// Runs a property over `strategy` with the store cases' configuration; one private
+/// redis-server serves every case and is stopped when the test ends.
+fn check_property<S: Strategy>(
+    strategy: S,
+    test: impl Fn(&Option<RedisServer>, S::Value) -> Result<(), TestCaseError>,
+) {
+    let server = RedisServer::start();
+    let config = ProptestConfig {
+        cases: cases() / 4 + 1,
+        ..ProptestConfig::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    if let Err(e) = runner.run(&strategy, |v| test(&server, v)) {
+        panic!("{e}");
     }
+}
 
-    #[test]
-    fn flip_equals_forget_then_learn(prefix in ops(), id in 0u8..6) {
-        let prefix: Vec<LearnOp> = prefix.iter().map(|&(i, a, _)| op(i, a)).filter(|o| o.digest[0] != id).collect();
-        let mut flipped = Store::open_in_memory(StoreOptions::default()).expect("store");
-        flipped.apply(None, &prefix).expect("prefix");
-        flipped.apply(None, &[op(id, 0)]).expect("spam");
-        flipped.apply(None, &[op(id, 1)]).expect("flip to ham");
-        let mut manual = Store::open_in_memory(StoreOptions::default()).expect("store");
-        manual.apply(None, &prefix).expect("prefix");
-        manual.apply(None, &[op(id, 0)]).expect("spam");
-        manual.apply(None, &[op(id, 2)]).expect("forget");
-        manual.apply(None, &[op(id, 1)]).expect("ham");
-        prop_assert_eq!(snapshot(&flipped.model(None).expect("m")), snapshot(&manual.model(None).expect("m")));
-    }
+#[test]
+fn store_and_memory_model_agree_and_stay_consistent() {
+    check_property((ops(), any::<bool>()), |server, (workload, batched)| {
+        for mut store in fresh(server) {
+            let mut memory = MemoryModel::new();
+            let ops: Vec<LearnOp> = workload.iter().map(|&(id, a, _)| op(id, a)).collect();
+            let store_outcomes = if batched {
+                store.apply(None, &ops).expect("apply")
+            } else {
+                ops.iter()
+                    .flat_map(|o| store.apply(None, std::slice::from_ref(o)).expect("apply"))
+                    .collect()
+            };
+            let memory_outcomes: Vec<_> = ops.iter().map(|o| memory.apply(o)).collect();
+            prop_assert_eq!(store_outcomes, memory_outcomes);
+            prop_assert_eq!(
+                snapshot(&store.model(None).expect("model")),
+                snapshot(&memory)
+            );
+            // The distinct-token figure of `stats` (a counter the Redis script keeps).
+            let stats = store.stats(None).expect("stats");
+            prop_assert_eq!(stats.users[0].tokens, memory.token_count() as u64);
+            let report = store.check().expect("check");
+            prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn learn_then_forget_is_identity_and_learning_twice_is_a_no_op() {
+    check_property((ops(), 0u8..6, 0u8..2), |server, (prefix, id, class)| {
+        for mut store in fresh(server) {
+            let prefix: Vec<LearnOp> = prefix
+                .iter()
+                .map(|&(i, a, _)| op(i, a))
+                .filter(|o| o.digest[0] != id)
+                .collect();
+            store.apply(None, &prefix).expect("prefix");
+            let before = snapshot(&store.model(None).expect("model"));
+            store.apply(None, &[op(id, class)]).expect("learn");
+            let once = snapshot(&store.model(None).expect("model"));
+            store.apply(None, &[op(id, class)]).expect("learn again");
+            prop_assert_eq!(&snapshot(&store.model(None).expect("model")), &once);
+            store.apply(None, &[op(id, 2)]).expect("forget");
+            prop_assert_eq!(snapshot(&store.model(None).expect("model")), before);
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn flip_equals_forget_then_learn() {
+    check_property((ops(), 0u8..6), |server, (prefix, id)| {
+        let prefix: Vec<LearnOp> = prefix
+            .iter()
+            .map(|&(i, a, _)| op(i, a))
+            .filter(|o| o.digest[0] != id)
+            .collect();
+        for (mut flipped, mut manual) in fresh(server).into_iter().zip(fresh(server)) {
+            flipped.apply(None, &prefix).expect("prefix");
+            flipped.apply(None, &[op(id, 0)]).expect("spam");
+            flipped.apply(None, &[op(id, 1)]).expect("flip to ham");
+            manual.apply(None, &prefix).expect("prefix");
+            manual.apply(None, &[op(id, 0)]).expect("spam");
+            manual.apply(None, &[op(id, 2)]).expect("forget");
+            manual.apply(None, &[op(id, 1)]).expect("ham");
+            prop_assert_eq!(
+                snapshot(&flipped.model(None).expect("m")),
+                snapshot(&manual.model(None).expect("m"))
+            );
+        }
+        Ok(())
+    });
 }

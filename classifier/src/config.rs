@@ -23,6 +23,7 @@
 //! [store]
 //! busy_timeout_ms = 10000
 //! user_weight = 1
+//! db = "redis://mail-redis.example:6379/0"   # or a file path; --db and MAILSIFT_DB win
 //!
 //! [spamd]                           # mailsift serve's spamd protocol front end
 //! listen = ["127.0.0.1:783", "/run/mailsift/spamd.sock"]
@@ -47,6 +48,8 @@ pub struct StoreConfig {
     pub busy_timeout_ms: u64,
     /// Weight of a user's own training against the site-wide model.
     pub user_weight: u32,
+    /// The store: a SQLite file or a Redis URL, when neither `--db` nor `MAILSIFT_DB` is set.
+    pub db: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -54,6 +57,7 @@ impl Default for StoreConfig {
         StoreConfig {
             busy_timeout_ms: 10_000,
             user_weight: 1,
+            db: None,
         }
     }
 }

@@ -16,11 +16,11 @@ use crate::bayes::{BayesParams, BayesResult};
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::learn::{self, Combination, Feature, LearnParams};
+use crate::ledger::{Action, Digest, LearnOp};
 use crate::limits::Limits;
 use crate::message::MessageView;
 use crate::model::TokenCounts;
 use crate::rules::{EvalContext, RuleHit, RuleSet};
-use crate::store::{Action, Digest, LearnOp};
 use crate::tokenize::{Pairs, Tokenizer, Tokens};
 
 /// How rule points and Bayes evidence combine into one score.
@@ -362,10 +362,8 @@ impl Engine {
     /// Bayes evidence for an analysed message.
     pub fn bayes(&self, analysis: &Analysis, model: &dyn TokenCounts) -> Result<BayesResult> {
         let mut counts = Vec::new();
-        model.lookup(&analysis.tokens.hashes, &mut counts)?;
-        Ok(self
-            .bayes
-            .combine(&analysis.tokens.hashes, &counts, model.totals()))
+        let totals = model.read(&analysis.tokens.hashes, &mut counts)?;
+        Ok(self.bayes.combine(&analysis.tokens.hashes, &counts, totals))
     }
 
     /// Rule hits for an analysed message.

@@ -83,6 +83,16 @@ pub enum Error {
     /// The user has no data in the store.
     #[error("unknown user {0:?}: nothing has been trained for this user yet")]
     UnknownUser(String),
+    /// The Redis (or Valkey) server could not be reached or refused a command.
+    #[error(
+        "cannot use the Redis store at {location}: {detail}; check that the server runs and accepts this client, and --db / MAILSIFT_DB"
+    )]
+    Redis {
+        /// The server's URL (without a password).
+        location: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// Any other SQLite failure.
     #[error("token database error: {0}")]
     Sqlite(#[from] rusqlite::Error),

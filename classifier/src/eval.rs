@@ -207,36 +207,27 @@ pub fn run(
 
 /// Writes a model to a fresh store as the site-wide model (eval's `--state`).
 pub fn persist(model: &MemoryModel, store: &mut Store) -> Result<()> {
-    let conn = store.conn_mut();
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    {
-        let mut tok =
-            tx.prepare("INSERT INTO tokens (hash, user_id, spam, ham) VALUES (?1, 0, ?2, ?3)")?;
-        let mut tokens: Vec<_> = model.tokens().collect();
-        tokens.sort_unstable_by_key(|(h, _)| *h as i64);
-        for (h, c) in tokens {
-            tok.execute(rusqlite::params![h as i64, c.spam, c.ham])?;
-        }
-        let mut led = tx.prepare(
-            "INSERT INTO ledger (user_id, digest, class, ntokens, tokensum, learned_at) VALUES (0, ?1, ?2, ?3, ?4, 0)",
-        )?;
-        for (d, e) in model.ledger() {
-            let class = i64::from(e.class == Class::Spam);
-            led.execute(rusqlite::params![
-                &d[..],
-                class,
-                e.ntokens as i64,
-                e.tokensum as i64
-            ])?;
-        }
-        let t = crate::model::TokenCounts::totals(model);
-        tx.execute(
-            "UPDATE totals SET nspam = ?1, nham = ?2 WHERE user_id = 0",
-            rusqlite::params![t.spam as i64, t.ham as i64],
-        )?;
-    }
-    tx.commit()?;
-    Ok(())
+    let mut tokens: Vec<(u64, crate::bayes::Counts)> = model.tokens().collect();
+    tokens.sort_unstable_by_key(|t| t.0);
+    let mut ledger: Vec<(crate::ledger::Digest, crate::store::LedgerRow)> = model
+        .ledger()
+        .map(|(d, e)| {
+            let row = crate::store::LedgerRow {
+                class: e.class,
+                ntokens: e.ntokens,
+                tokensum: e.tokensum,
+                learned_at: 0,
+            };
+            (*d, row)
+        })
+        .collect();
+    ledger.sort_unstable_by_key(|e| e.0);
+    store.load(&crate::store::ModelDump {
+        user: None,
+        totals: crate::model::TokenCounts::totals(model),
+        tokens,
+        ledger,
+    })
 }
 
 /// The TREC figures.

@@ -4,7 +4,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-use crate::store::Digest;
+use crate::ledger::Digest;
 
 /// Where the header block is and how its lines end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! mailsift: decide whether an email is spam by combining a naive-Bayes token store (SQLite)
+//! mailsift: decide whether an email is spam by combining a naive-Bayes token store (SQLite, or
+//! Redis/Valkey shared by several hosts: [`store`])
 //! with SpamAssassin-style heuristic rules.
 //!
 //! The pipeline is a chain of named types; every stage but the store is pure:
@@ -28,6 +29,7 @@ pub mod facts;
 pub mod headers;
 pub mod html;
 pub mod learn;
+pub mod ledger;
 pub mod limits;
 pub mod message;
 pub mod model;

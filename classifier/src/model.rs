@@ -11,7 +11,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::bayes::{Counts, Totals};
 use crate::error::Result;
-use crate::store::{Action, Class, Digest, LearnOp, Outcome};
+use crate::ledger::{Class, Digest, LearnOp, Outcome, decide};
 
 /// Token counts a classifier can read.
 pub trait TokenCounts {
@@ -19,6 +19,13 @@ pub trait TokenCounts {
     fn totals(&self) -> Totals;
     /// Counts for each hash, in order, into `out` (cleared first).
     fn lookup(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<()>;
+    /// The totals and the counts of `hashes` together: [`TokenCounts::lookup`] then
+    /// [`TokenCounts::totals`]. A remote store reads both in one round trip (the classifier
+    /// calls this).
+    fn read(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<Totals> {
+        self.lookup(hashes, out)?;
+        Ok(self.totals())
+    }
 }
 
 /// Token hashes are already uniformly distributed: hash them no further.
@@ -70,18 +77,15 @@ impl MemoryModel {
     /// Applies one operation with the store's semantics (idempotent learn, flip, exact forget).
     pub fn apply(&mut self, op: &LearnOp) -> Outcome {
         let existing = self.ledger.get(&op.digest).map(|e| e.class);
-        let outcome = match (&op.action, existing) {
-            (Action::Learn(_), None) => Outcome::Learned,
-            (Action::Learn(c), Some(old)) if old == *c => return Outcome::AlreadyKnown,
-            (Action::Learn(_), Some(_)) => Outcome::Flipped,
-            (Action::Forget, Some(_)) => Outcome::Forgotten,
-            (Action::Forget, None) => return Outcome::NotLearned,
-        };
-        if let Some(old) = existing {
+        let (outcome, remove, add) = decide(&op.action, existing);
+        if remove.is_none() && add.is_none() {
+            return outcome;
+        }
+        if let Some(old) = remove {
             self.add(&op.tokens.hashes, old, false);
             self.ledger.remove(&op.digest);
         }
-        if let Action::Learn(c) = op.action {
+        if let Some(c) = add {
             self.add(&op.tokens.hashes, c, true);
             self.ledger.insert(
                 op.digest,

@@ -43,6 +43,12 @@ impl Global {
         if let Some(p) = &self.db {
             return Ok(p.clone());
         }
+        // `[store] db` in the configuration (e.g. one Redis URL for every host).
+        if let Ok(config) = Config::load(self.config.as_deref()) {
+            if let Some(p) = config.store.db {
+                return Ok(p);
+            }
+        }
         let base = std::env::var_os("XDG_DATA_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)

@@ -1,4 +1,4 @@
-//! `mailsift db`: check, backup, restore, reset.
+//! `mailsift db`: check, backup, restore, reset, export, import.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,18 @@ pub enum DbCommand {
     #[command(after_long_help = "Example:\n  mailsift db restore /var/backups/mailsift.db")]
     Restore {
         /// A file written by 'mailsift db backup'.
+        file: PathBuf,
+    },
+    /// Copy every model (site-wide and per user, with ledgers) to FILE: a new SQLite file, or
+    /// a Redis URL. Works from either backend: the way to back up a Redis store.
+    Export {
+        /// A SQLite file to create (must not exist), or a redis:// URL to replace.
+        file: PathBuf,
+    },
+    /// Replace every model with those in FILE (written by 'db export' or 'db backup', or a
+    /// redis:// URL), checked before and after.
+    Import {
+        /// A SQLite store file, or a redis:// URL.
         file: PathBuf,
     },
     /// Forget everything learned for --user (or the site-wide model without --user).
@@ -69,8 +81,13 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
                 );
                 Ok(0)
             } else {
+                let fix = if store.is_remote() {
+                    "import an export ('mailsift db import FILE')"
+                } else {
+                    "restore a backup ('mailsift db restore')"
+                };
                 eprintln!(
-                    "mailsift: {} problem(s) found: restore a backup ('mailsift db restore') or retrain",
+                    "mailsift: {} problem(s) found: {fix} or retrain",
                     report.problems.len()
                 );
                 Ok(1)
@@ -150,6 +167,30 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
                     "mailsift: restored {} from {}",
                     dest.display(),
                     file.display()
+                );
+            }
+            Ok(0)
+        }
+        DbCommand::Export { file } => {
+            let store = common::open_store(global, &config, OpenMode::ReadOnly)?;
+            crate::db_move::export(&store, file, &config)?;
+            if !global.quiet {
+                eprintln!(
+                    "mailsift: exported {} to {}",
+                    store.path().display(),
+                    file.display()
+                );
+            }
+            Ok(0)
+        }
+        DbCommand::Import { file } => {
+            let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
+            crate::db_move::import(&mut store, file, &config)?;
+            if !global.quiet {
+                eprintln!(
+                    "mailsift: imported {} into {}",
+                    file.display(),
+                    store.path().display()
                 );
             }
             Ok(0)

@@ -3,6 +3,7 @@
 mod classify;
 mod common;
 mod db;
+mod db_move;
 mod eval_cmd;
 mod fastargs;
 mod manual;

@@ -198,7 +198,10 @@ pub(crate) fn connection<'a>(
     config: &Config,
 ) -> std::result::Result<&'a Store, StoreFault> {
     let id = file_id(db);
-    let kept = conn.take().filter(|c| Some(c.file) == id);
+    // A Redis store has no file: its connection is kept (it reconnects by itself).
+    let kept = conn
+        .take()
+        .filter(|c| Some(c.file) == id || (id.is_none() && c.store.is_remote()));
     let c = match kept {
         Some(c) => c,
         None => {
@@ -347,6 +350,12 @@ pub(crate) fn bind(socket: &Path, mode: u32) -> Result<UnixListener> {
 /// Runs the server until it is killed.
 pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     let db = global.db_path()?;
+    if args.socket.is_none() && mailsift::store::is_redis_url(&db) {
+        anyhow::bail!(
+            "the store is a Redis server ({}): give the socket to listen on with --socket PATH, and the same --socket to classify",
+            db.display()
+        );
+    }
     let socket = args.socket.clone().unwrap_or_else(|| default_socket(&db));
     let shared = Arc::new(Shared::new(db.clone(), global.config.clone())?);
     // The spamd front end's settings (--listen-spamd, [spamd]), checked before any slow set-up.

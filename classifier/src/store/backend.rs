@@ -1,0 +1,97 @@
+//! The narrow interface a storage backend implements.
+//!
+//! A backend only reads counts and ledger entries and applies batches of writes. What the writes
+//! are (idempotent learn, flip, exact forget) is decided by [`crate::ledger::plan`]; how a user's
+//! model layers on the site-wide one and what makes a store consistent is decided in
+//! [`super::Store`] and [`super::check`]. Each backend only makes its writes atomic in its own
+//! way (an SQLite write transaction, a Redis script that checks the ledger it was planned on).
+
+use std::path::Path;
+
+use crate::bayes::{Counts, Totals};
+use crate::error::Result;
+use crate::ledger::{Class, Digest, LearnOp, Outcome};
+
+use super::UserStats;
+
+/// One ledger entry as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerRow {
+    /// The class it was learned as.
+    pub class: Class,
+    /// How many distinct tokens the message had.
+    pub ntokens: u64,
+    /// Wrapping sum of its token hashes.
+    pub tokensum: u64,
+    /// When it was learned (Unix seconds; 0 when unknown).
+    pub learned_at: i64,
+}
+
+/// Everything one model (the site-wide one or one user's) holds: what `db export` writes, what
+/// `db import` and `db check` read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelDump {
+    /// The user; `None` for the site-wide model.
+    pub user: Option<String>,
+    /// Messages learned per class.
+    pub totals: Totals,
+    /// Every token with its counts, sorted by hash.
+    pub tokens: Vec<(u64, Counts)>,
+    /// Every ledger entry, sorted by digest.
+    pub ledger: Vec<(Digest, LedgerRow)>,
+}
+
+/// Counts read for one message: the site-wide model's and the user's, kept apart (the store
+/// weighs them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadTotals {
+    /// The site-wide model's totals.
+    pub site: Totals,
+    /// The user's own totals (zero without a user).
+    pub user: Totals,
+}
+
+/// A storage backend.
+pub trait Backend: std::fmt::Debug {
+    /// Where the store is: a file path, or a Redis URL without its password.
+    fn location(&self) -> &Path;
+    /// A value from the store's metadata (`tokenizer_version`, `created_by`, ...).
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    /// Sets a metadata value.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    /// The schema version of the stored layout.
+    fn schema_version(&self) -> Result<i64>;
+    /// Ledger entries over all models.
+    fn ledger_len(&self) -> Result<u64>;
+    /// The totals of the site-wide model and of `user`'s.
+    fn totals(&self, user: Option<&str>) -> Result<ReadTotals>;
+    /// The counts of `hashes` (any order, duplicates allowed) in the site-wide model into
+    /// `site` and in `user`'s into `mine` (both zeroed, as long as `hashes`). Returns the totals
+    /// too when the backend read them in the same round trip.
+    fn read(
+        &self,
+        user: Option<&str>,
+        hashes: &[u64],
+        site: &mut [Counts],
+        mine: &mut [Counts],
+    ) -> Result<Option<ReadTotals>>;
+    /// The class a message is learned as in `user`'s model (or the site-wide one).
+    fn learned_class(&self, user: Option<&str>, digest: &Digest) -> Result<Option<Class>>;
+    /// Reads the ledger for `ops`, plans them with [`crate::ledger::plan`] and applies the plan
+    /// atomically against the ledger it was planned on.
+    fn apply(&mut self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>>;
+    /// The users with a model, sorted (not the site-wide one).
+    fn users(&self) -> Result<Vec<String>>;
+    /// Statistics of the site-wide model (first) and every user, or of `only` that user.
+    fn user_stats(&self, only: Option<&str>) -> Result<Vec<UserStats>>;
+    /// Storage used, in bytes.
+    fn bytes(&self) -> Result<u64>;
+    /// Problems the storage itself finds (SQLite's integrity check); empty when sound.
+    fn integrity(&self) -> Result<Vec<String>>;
+    /// Everything in one model.
+    fn dump(&self, user: Option<&str>) -> Result<ModelDump>;
+    /// Replaces one model with `dump`.
+    fn load(&mut self, dump: &ModelDump) -> Result<()>;
+    /// Removes everything learned in one model.
+    fn reset(&mut self, user: Option<&str>) -> Result<()>;
+}

@@ -1,0 +1,569 @@
+//! The Redis (or Valkey) backend: one model shared by every host that points `--db` at the
+//! same server.
+//!
+//! # URLs
+//! `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`, `redis+unix:///PATH[?db=DB]` (also `valkey://`,
+//! `valkey+unix://`, `unix://`), each with an optional `?prefix=NAME:` for the keys (default
+//! `mailsift:`), so several sites can share one server. `rediss://` (TLS) is refused with a
+//! message: this build has no TLS client (reach a remote server through a Unix socket or a TLS
+//! tunnel such as stunnel).
+//!
+//! # Keys (schema 1)
+//! Every model's keys share one hash tag, so in a Redis Cluster a model lives in one slot and
+//! per-user models spread over the cluster: `{site}` for the site-wide model, `{u:NAME}` for
+//! user NAME. With the prefix `P`:
+//! - `P{site}:meta`: hash `tokenizer_version`, `schema`, `created_by`.
+//! - `P{site}:users`: set of the users with a model.
+//! - `P{M}:totals`: hash `spam`, `ham` (messages learned), `tokens` (distinct tokens).
+//! - `P{M}:spam`, `P{M}:ham`: hashes from the token's 8-byte big-endian hash to the number of
+//!   spam (ham) messages containing it; a zero count is no field. Learning is one `HINCRBY`
+//!   per token and class.
+//! - `P{M}:ledger`: hash from the 16-byte digest to `"CLASS NTOKENS TOKENSUM LEARNED_AT"`
+//!   (`CLASS` is `s` or `h`).
+//!
+//! # One round trip per message
+//! Classifying reads both models' totals and every token's counts with one `EVALSHA` of
+//! `redis_read.lua` (reloaded with `SCRIPT LOAD` on `NOSCRIPT`). A batch of learn/forget
+//! operations reads the ledger (`HMGET`, pipelined with the user's registration), plans the
+//! writes ([`crate::ledger::plan`]) and applies them with one `EVALSHA` of `redis_apply.lua`, which
+//! first checks that the ledger still holds what the plan was made from: if another host
+//! changed one of those entries meanwhile, nothing is written and the batch is planned again.
+//! So two hosts learning at once never double-count or lose a count, and a server killed
+//! mid-batch leaves every script call applied whole or not at all.
+//!
+//! # Expiry and memory
+//! Nothing expires: a model is the sum of its ledger, and expiring tokens would break the exact
+//! forget. Tokens leave when their counts reach zero (forget, flip). Memory is measured in
+//! BENCHMARKS.md ("Redis store"); run the server with `maxmemory-policy noeviction`, so a full
+//! server refuses training (reported, retried later) instead of evicting parts of a model.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use redis::{Client, Connection, Script};
+
+use crate::bayes::Counts;
+use crate::error::{Error, Result};
+use crate::ledger::{Class, Digest, LearnOp, Outcome};
+use crate::tokenize::TOKENIZER_VERSION;
+
+use super::backend::{Backend, ModelDump, ReadTotals};
+use super::redis_io::{self, Keys};
+use super::{OpenMode, StoreOptions, UserStats};
+
+/// The key layout version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The key prefix when the URL names none.
+pub const DEFAULT_PREFIX: &str = "mailsift:";
+
+/// Whether `location` is a Redis or Valkey URL rather than a file path.
+pub fn is_url(location: &str) -> bool {
+    [
+        "redis://",
+        "rediss://",
+        "valkey://",
+        "valkeys://",
+        "redis+unix://",
+        "valkey+unix://",
+        "unix://",
+    ]
+    .iter()
+    .any(|p| location.starts_with(p))
+}
+
+/// An open Redis store.
+pub struct Redis {
+    client: Client,
+    /// Dropped after a connection-level error, reconnected on the next command.
+    conn: RefCell<Option<Connection>>,
+    location: PathBuf,
+    pub(super) prefix: String,
+    timeout: Duration,
+    read_script: Script,
+    apply_script: Script,
+    /// The tokenizer version read with the schema when opening: classify then needs no
+    /// second metadata command.
+    tokenizer: RefCell<Option<String>>,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("location", &self.location)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Splits `?prefix=...` off a URL; the rest goes to the client.
+fn split_prefix(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut prefix = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("prefix=") {
+            Some(p) => {
+                prefix = Some(p.to_owned());
+                false
+            }
+            None => !kv.is_empty(),
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, prefix)
+}
+
+/// The URL with any password replaced, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((cred, host)) if !cred.is_empty() => {
+            let user = cred.split_once(':').map_or(cred, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Redis {
+    /// Connects to the server named by `url` and checks (or, read-write, creates) the store's
+    /// metadata.
+    pub fn open(url: &str, mode: OpenMode, options: &StoreOptions) -> Result<Redis> {
+        let location = PathBuf::from(redact(url));
+        let fail = |detail: String| Error::Redis {
+            location: location.display().to_string(),
+            detail,
+        };
+        if url.starts_with("rediss://") || url.starts_with("valkeys://") {
+            return Err(fail(
+                "this build has no TLS client: use redis:// over a trusted network, a Unix socket \
+                 (redis+unix:///path), or a TLS tunnel such as stunnel"
+                    .into(),
+            ));
+        }
+        let (client_url, prefix) = split_prefix(url);
+        let prefix = prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+        if prefix.contains(['{', '}']) || prefix.len() > 64 {
+            return Err(fail(format!(
+                "key prefix {prefix:?} must be at most 64 characters without braces"
+            )));
+        }
+        let client = Client::open(client_url.as_str()).map_err(|e| fail(e.to_string()))?;
+        let store = Redis {
+            client,
+            conn: RefCell::new(None),
+            location,
+            prefix,
+            timeout: options.busy_timeout,
+            read_script: Script::new(include_str!("redis_read.lua")),
+            apply_script: Script::new(include_str!("redis_apply.lua")),
+            tokenizer: RefCell::new(None),
+        };
+        store.init(mode)?;
+        Ok(store)
+    }
+
+    fn init(&self, mode: OpenMode) -> Result<()> {
+        let meta = self.keys(None).meta;
+        let (schema, tokenizer): (Option<i64>, Option<String>) = self.run(|c| {
+            redis::cmd("HMGET")
+                .arg(&meta)
+                .arg("schema")
+                .arg("tokenizer_version")
+                .query(c)
+        })?;
+        *self.tokenizer.borrow_mut() = tokenizer;
+        match schema {
+            Some(v) if v > SCHEMA_VERSION => Err(Error::SchemaTooNew {
+                path: self.location.clone(),
+                found: v,
+                supported: SCHEMA_VERSION,
+            }),
+            Some(_) => Ok(()),
+            None if mode == OpenMode::ReadOnly => Err(Error::Empty(self.location.clone())),
+            None => self.run(|c| {
+                redis::pipe()
+                    .atomic()
+                    .cmd("HSETNX")
+                    .arg(&meta)
+                    .arg("tokenizer_version")
+                    .arg(TOKENIZER_VERSION)
+                    .ignore()
+                    .cmd("HSETNX")
+                    .arg(&meta)
+                    .arg("created_by")
+                    .arg(concat!("mailsift ", env!("CARGO_PKG_VERSION")))
+                    .ignore()
+                    .cmd("HSETNX")
+                    .arg(&meta)
+                    .arg("schema")
+                    .arg(SCHEMA_VERSION)
+                    .ignore()
+                    .query::<()>(c)
+            }),
+        }
+    }
+
+    /// The keys of one model.
+    pub(super) fn keys(&self, user: Option<&str>) -> Keys {
+        Keys::new(&self.prefix, user)
+    }
+
+    /// Runs `f` on the connection (connecting first if needed); a connection-level error drops
+    /// the connection so that the next call reconnects.
+    pub(super) fn run<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let mut slot = self.conn.borrow_mut();
+        if slot.is_none() {
+            let conn = self
+                .client
+                .get_connection_with_timeout(self.timeout)
+                .and_then(|c| {
+                    c.set_read_timeout(Some(self.timeout))?;
+                    c.set_write_timeout(Some(self.timeout))?;
+                    Ok(c)
+                })
+                .map_err(|e| self.error(&e))?;
+            *slot = Some(conn);
+        }
+        let Some(conn) = slot.as_mut() else {
+            return Err(self.error_text("no connection".into()));
+        };
+        f(conn).map_err(|e| {
+            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                *slot = None;
+            }
+            self.error(&e)
+        })
+    }
+
+    fn error(&self, e: &redis::RedisError) -> Error {
+        let mut detail = e.to_string();
+        if e.is_timeout() {
+            detail = format!("no answer within {} ms", self.timeout.as_millis());
+        }
+        self.error_text(detail)
+    }
+
+    pub(super) fn error_text(&self, detail: String) -> Error {
+        Error::Redis {
+            location: self.location.display().to_string(),
+            detail,
+        }
+    }
+
+    pub(super) fn corrupt(&self, detail: String) -> Error {
+        Error::Corrupt {
+            path: self.location.clone(),
+            detail,
+        }
+    }
+
+    fn model_keys(&self) -> Result<Vec<Keys>> {
+        let mut v = vec![self.keys(None)];
+        for u in self.users()? {
+            v.push(self.keys(Some(&u)));
+        }
+        Ok(v)
+    }
+
+    /// Applies one chunk of operations: read the ledger, plan, apply if the ledger is unchanged.
+    fn apply_chunk(&self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
+        let keys = self.keys(user);
+        let digests = crate::ledger::digests(ops);
+        let users = self.keys(None).users;
+        // Bounded: each retry means another host changed one of these very messages.
+        for _ in 0..100 {
+            let raw: Vec<Option<Vec<u8>>> = self.run(|c| {
+                let mut p = redis::pipe();
+                if let Some(name) = user {
+                    p.cmd("SADD").arg(&users).arg(name).ignore();
+                }
+                p.cmd("HMGET").arg(&keys.ledger);
+                for d in &digests {
+                    p.arg(&d[..]);
+                }
+                // HMGET needs a field: an empty batch asks for one that cannot exist.
+                if digests.is_empty() {
+                    p.arg("");
+                }
+                let (v,): (Vec<Option<Vec<u8>>>,) = p.query(c)?;
+                Ok(v)
+            })?;
+            let mut known = Vec::with_capacity(digests.len());
+            for (d, v) in digests.iter().zip(&raw) {
+                let class = match v {
+                    None => None,
+                    Some(v) => Some(
+                        redis_io::parse_ledger(v)
+                            .ok_or_else(|| {
+                                self.corrupt(format!("unreadable ledger entry in {}", keys.ledger))
+                            })?
+                            .class,
+                    ),
+                };
+                known.push((*d, class));
+            }
+            let plan = crate::ledger::plan(ops, &known);
+            if plan.is_empty() {
+                return Ok(plan.outcomes);
+            }
+            let mut inv = self.apply_script.prepare_invoke();
+            inv.key(&keys.totals)
+                .key(&keys.spam)
+                .key(&keys.ham)
+                .key(&keys.ledger);
+            redis_io::plan_args(&mut inv, &known, &plan);
+            let applied: i64 = self.run(|c| inv.invoke(c))?;
+            if applied == 1 {
+                return Ok(plan.outcomes);
+            }
+        }
+        Err(self.error_text(
+            "the ledger kept changing under this batch (100 attempts): try again".into(),
+        ))
+    }
+}
+
+/// Token occurrences per script call when training in bulk (about 150 messages of the
+/// SpamAssassin corpus): a call runs alone on the server, so it is kept to some milliseconds
+/// of work, while merging the deltas of many messages saves most of the per-token updates.
+const CHUNK_TOKENS: usize = 50_000;
+
+impl Backend for Redis {
+    fn location(&self) -> &Path {
+        &self.location
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        if key == "tokenizer_version" {
+            if let Some(v) = self.tokenizer.borrow().clone() {
+                return Ok(Some(v));
+            }
+        }
+        let meta = self.keys(None).meta;
+        self.run(|c| redis::cmd("HGET").arg(&meta).arg(key).query(c))
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        if key == "tokenizer_version" {
+            *self.tokenizer.borrow_mut() = None;
+        }
+        let meta = self.keys(None).meta;
+        self.run(|c| redis::cmd("HSET").arg(&meta).arg(key).arg(value).query(c))
+    }
+
+    fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .meta("schema")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SCHEMA_VERSION))
+    }
+
+    fn ledger_len(&self) -> Result<u64> {
+        let keys = self.model_keys()?;
+        let lens: Vec<u64> = self.run(|c| {
+            let mut p = redis::pipe();
+            for k in &keys {
+                p.cmd("HLEN").arg(&k.ledger);
+            }
+            p.query(c)
+        })?;
+        Ok(lens.iter().sum())
+    }
+
+    fn totals(&self, user: Option<&str>) -> Result<ReadTotals> {
+        let mut none = [];
+        let t = self.read(user, &[], &mut [], &mut none)?;
+        Ok(t.unwrap_or_default())
+    }
+
+    fn read(
+        &self,
+        user: Option<&str>,
+        hashes: &[u64],
+        site: &mut [Counts],
+        mine: &mut [Counts],
+    ) -> Result<Option<ReadTotals>> {
+        let mut inv = self.read_script.prepare_invoke();
+        let s = self.keys(None);
+        inv.key(&s.totals).key(&s.spam).key(&s.ham);
+        if let Some(u) = user {
+            let k = self.keys(Some(u));
+            inv.key(&k.totals).key(&k.spam).key(&k.ham);
+        }
+        for h in hashes {
+            inv.arg(&h.to_be_bytes()[..]);
+        }
+        let reply: Vec<redis::Value> = self.run(|c| inv.invoke(c))?;
+        redis_io::parse_read(&reply, hashes.len(), user.is_some(), site, mine)
+            .map(Some)
+            .ok_or_else(|| self.corrupt("unreadable token counts".into()))
+    }
+
+    fn learned_class(&self, user: Option<&str>, digest: &Digest) -> Result<Option<Class>> {
+        let ledger = self.keys(user).ledger;
+        let v: Option<Vec<u8>> =
+            self.run(|c| redis::cmd("HGET").arg(&ledger).arg(&digest[..]).query(c))?;
+        match v {
+            None => Ok(None),
+            Some(v) => redis_io::parse_ledger(&v)
+                .map(|e| Some(e.class))
+                .ok_or_else(|| self.corrupt(format!("unreadable ledger entry in {ledger}"))),
+        }
+    }
+
+    fn apply(&mut self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
+        let mut outcomes = Vec::with_capacity(ops.len());
+        if ops.is_empty() {
+            // Still registers the user, as SQLite does.
+            self.apply_chunk(user, ops)?;
+        }
+        let mut start = 0;
+        while start < ops.len() {
+            let mut end = start;
+            let mut tokens = 0;
+            while end < ops.len()
+                && (end == start || tokens + ops[end].tokens.len() <= CHUNK_TOKENS)
+            {
+                tokens += ops[end].tokens.len();
+                end += 1;
+            }
+            outcomes.extend(self.apply_chunk(user, &ops[start..end])?);
+            start = end;
+        }
+        Ok(outcomes)
+    }
+
+    fn users(&self) -> Result<Vec<String>> {
+        let users = self.keys(None).users;
+        let mut v: Vec<String> = self.run(|c| redis::cmd("SMEMBERS").arg(&users).query(c))?;
+        v.sort();
+        Ok(v)
+    }
+
+    fn user_stats(&self, only: Option<&str>) -> Result<Vec<UserStats>> {
+        let names: Vec<Option<String>> = match only {
+            Some(u) => vec![Some(u.to_owned())],
+            None => std::iter::once(None)
+                .chain(self.users()?.into_iter().map(Some))
+                .collect(),
+        };
+        let keys: Vec<Keys> = names.iter().map(|n| self.keys(n.as_deref())).collect();
+        let rows: Vec<(Option<u64>, Option<u64>, Option<u64>)> = self.run(|c| {
+            let mut p = redis::pipe();
+            for k in &keys {
+                p.cmd("HMGET")
+                    .arg(&k.totals)
+                    .arg("spam")
+                    .arg("ham")
+                    .arg("tokens");
+            }
+            p.query(c)
+        })?;
+        Ok(names
+            .into_iter()
+            .zip(rows)
+            .map(|(n, (s, h, t))| UserStats {
+                name: n.unwrap_or_default(),
+                spam: s.unwrap_or(0),
+                ham: h.unwrap_or(0),
+                tokens: t.unwrap_or(0),
+            })
+            .collect())
+    }
+
+    fn bytes(&self) -> Result<u64> {
+        let keys = self.model_keys()?;
+        let sizes: Vec<Option<u64>> = self.run(|c| {
+            let mut p = redis::pipe();
+            for k in &keys {
+                for key in [&k.totals, &k.spam, &k.ham, &k.ledger] {
+                    p.cmd("MEMORY").arg("USAGE").arg(key);
+                }
+            }
+            p.query(c)
+        })?;
+        Ok(sizes.into_iter().flatten().sum())
+    }
+
+    fn integrity(&self) -> Result<Vec<String>> {
+        Ok(match self.meta("tokenizer_version")? {
+            Some(_) => Vec::new(),
+            None => vec![format!("{} has no tokenizer version", self.keys(None).meta)],
+        })
+    }
+
+    fn dump(&self, user: Option<&str>) -> Result<ModelDump> {
+        redis_io::dump(self, user)
+    }
+
+    fn load(&mut self, dump: &ModelDump) -> Result<()> {
+        redis_io::load(self, dump)
+    }
+
+    fn reset(&mut self, user: Option<&str>) -> Result<()> {
+        let k = self.keys(user);
+        self.run(|c| {
+            redis::cmd("DEL")
+                .arg(&k.totals)
+                .arg(&k.spam)
+                .arg(&k.ham)
+                .arg(&k.ledger)
+                .query(c)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_prefixes_and_passwords() {
+        assert!(is_url("redis://h:6379/2") && is_url("redis+unix:///run/r.sock"));
+        assert!(!is_url("/var/lib/mailsift/site.db") && !is_url("redis.db"));
+        assert_eq!(
+            split_prefix("redis://h/1?prefix=site1:&protocol=resp3"),
+            (
+                "redis://h/1?protocol=resp3".to_owned(),
+                Some("site1:".to_owned())
+            )
+        );
+        assert_eq!(
+            split_prefix("redis://h/1"),
+            ("redis://h/1".to_owned(), None)
+        );
+        assert_eq!(redact("redis://:s3cret@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(redact("redis://bob:s3cret@h/0"), "redis://bob:***@h/0");
+        let err = Redis::open("rediss://h/0", OpenMode::ReadOnly, &StoreOptions::default());
+        assert!(matches!(err, Err(Error::Redis { ref detail, .. }) if detail.contains("no TLS")));
+        let err = Redis::open(
+            "redis://:s3cret@127.0.0.1:1/0?prefix={x}",
+            OpenMode::ReadOnly,
+            &StoreOptions::default(),
+        );
+        match err {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("braces") && !text.contains("s3cret"),
+                    "{text}"
+                );
+            }
+            Ok(_) => panic!("a prefix with braces is refused"),
+        }
+    }
+}

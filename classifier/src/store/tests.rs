@@ -1,0 +1,284 @@
+//! The store's test suite, run on every backend: SQLite in memory, and a private
+//! `redis-server` when one is installed (skipped with a message otherwise).
+
+use super::*;
+use crate::model::MemoryModel;
+use crate::tokenize::Tokens;
+
+#[path = "../../../tests/support/redis_server.rs"]
+mod redis_server;
+
+pub(super) fn op(d: u8, hashes: &[u64], action: Action) -> LearnOp {
+    LearnOp {
+        digest: [d; 16],
+        tokens: Tokens {
+            hashes: hashes.to_vec(),
+        },
+        action,
+    }
+}
+
+/// A store under test, with whatever keeps its backend alive.
+pub(super) struct Subject {
+    pub name: &'static str,
+    pub store: Store,
+    pub server: Option<redis_server::RedisServer>,
+}
+
+/// A fresh, empty store on each backend.
+pub(super) fn subjects(options: StoreOptions) -> Vec<Subject> {
+    let mut v = vec![Subject {
+        name: "sqlite",
+        store: Store::open_in_memory(options.clone()).expect("open sqlite"),
+        server: None,
+    }];
+    if let Some(server) = redis_server::RedisServer::start() {
+        let url = format!("{}?prefix=t:", server.url(3));
+        let store = Store::open(Path::new(&url), OpenMode::ReadWrite, options).expect("open redis");
+        v.push(Subject {
+            name: "redis",
+            store,
+            server: Some(server),
+        });
+    }
+    v
+}
+
+/// Everything learn/forget can change: every model's dump.
+fn dump_all(store: &Store) -> Vec<ModelDump> {
+    let mut users: Vec<Option<String>> = vec![None];
+    users.extend(store.b().users().expect("users").into_iter().map(Some));
+    users
+        .iter()
+        .map(|u| {
+            let mut d = store.dump(u.as_deref()).expect("dump");
+            for (_, e) in &mut d.ledger {
+                e.learned_at = 0;
+            }
+            d
+        })
+        .filter(|d| d.totals != Totals::default() || !d.tokens.is_empty() || !d.ledger.is_empty())
+        .collect()
+}
+
+#[test]
+fn learn_is_idempotent_flip_and_forget_are_exact() {
+    for Subject {
+        name, mut store, ..
+    } in subjects(StoreOptions::default())
+    {
+        let s = &mut store;
+        let before = dump_all(s);
+        let out = s
+            .apply(None, &[op(1, &[1, 2, 3], Action::Learn(Class::Spam))])
+            .expect("learn");
+        assert_eq!(out, [Outcome::Learned], "{name}");
+        let after_one = dump_all(s);
+        let out = s
+            .apply(None, &[op(1, &[1, 2, 3], Action::Learn(Class::Spam))])
+            .expect("again");
+        assert_eq!(out, [Outcome::AlreadyKnown], "{name}");
+        assert_eq!(dump_all(s), after_one, "{name}");
+        let out = s
+            .apply(None, &[op(1, &[1, 2, 3], Action::Learn(Class::Ham))])
+            .expect("flip");
+        assert_eq!(out, [Outcome::Flipped], "{name}");
+        assert_eq!(
+            s.learned_class(None, &[1; 16]).expect("class"),
+            Some(Class::Ham),
+            "{name}"
+        );
+        let m = s.model(None).expect("model");
+        let mut c = Vec::new();
+        let totals = m.read(&[1, 9], &mut c).expect("read");
+        assert_eq!(totals, Totals { spam: 0, ham: 1 }, "{name}");
+        assert_eq!(m.totals(), Totals { spam: 0, ham: 1 }, "{name}");
+        assert_eq!(c, [Counts { spam: 0, ham: 1 }, Counts::default()], "{name}");
+        assert!(s.check().expect("check").problems.is_empty(), "{name}");
+        let out = s
+            .apply(
+                None,
+                &[
+                    op(1, &[1, 2, 3], Action::Forget),
+                    op(7, &[1], Action::Forget),
+                ],
+            )
+            .expect("forget");
+        assert_eq!(out, [Outcome::Forgotten, Outcome::NotLearned], "{name}");
+        assert_eq!(dump_all(s), before, "{name}");
+        assert_eq!(s.learned_class(None, &[1; 16]).expect("class"), None);
+    }
+}
+
+#[test]
+fn users_combine_with_site_and_are_isolated() {
+    let options = StoreOptions {
+        user_weight: 2,
+        ..StoreOptions::default()
+    };
+    for Subject {
+        name, mut store, ..
+    } in subjects(options)
+    {
+        let s = &mut store;
+        s.apply(None, &[op(1, &[10, 11], Action::Learn(Class::Spam))])
+            .expect("site");
+        s.apply(Some("alice"), &[op(2, &[10], Action::Learn(Class::Ham))])
+            .expect("alice");
+        let mut c = Vec::new();
+        let alice = s.model(Some("alice")).expect("alice model");
+        assert_eq!(alice.totals(), Totals { spam: 1, ham: 2 }, "{name}");
+        alice.lookup(&[10, 11], &mut c).expect("lookup");
+        assert_eq!(
+            c,
+            [Counts { spam: 1, ham: 2 }, Counts { spam: 1, ham: 0 }],
+            "{name}"
+        );
+        let bob = s.model(Some("bob")).expect("bob model");
+        assert_eq!(bob.totals(), Totals { spam: 1, ham: 0 }, "{name}");
+        bob.lookup(&[10], &mut c).expect("lookup");
+        assert_eq!(c, [Counts { spam: 1, ham: 0 }], "{name}");
+        let stats = s.stats(Some("alice")).expect("stats");
+        assert_eq!(stats.users.len(), 1, "{name}");
+        assert_eq!(stats.users[0].ham, 1, "{name}");
+        assert_eq!(stats.users[0].tokens, 1, "{name}");
+        let all = s.stats(None).expect("stats");
+        let names: Vec<&str> = all.users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["", "alice"], "{name}");
+        assert_eq!(all.tokenizer_version, TOKENIZER_VERSION);
+        assert!(matches!(
+            s.model(Some("../etc")),
+            Err(Error::InvalidUser(_))
+        ));
+        assert!(s.check().expect("check").problems.is_empty(), "{name}");
+        // Resetting alice leaves the site model alone.
+        s.reset(Some("alice")).expect("reset");
+        let alice = s.model(Some("alice")).expect("alice model");
+        assert_eq!(alice.totals(), Totals { spam: 1, ham: 0 }, "{name}");
+        assert!(s.check().expect("check").problems.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn batched_lookup_matches_memory_model_in_any_order() {
+    // Hashes above i64::MAX are stored negative in SQLite: key order differs from u64 order.
+    let big = u64::MAX - 5;
+    let ops = [
+        op(1, &[3, 7, big, 1 << 63], Action::Learn(Class::Spam)),
+        op(2, &[7, big, 42], Action::Learn(Class::Ham)),
+    ];
+    let options = StoreOptions {
+        user_weight: 3,
+        ..StoreOptions::default()
+    };
+    for Subject {
+        name, mut store, ..
+    } in subjects(options)
+    {
+        let s = &mut store;
+        let mut mem = MemoryModel::new();
+        s.apply(None, &ops).expect("learn");
+        for o in &ops {
+            mem.apply(o);
+        }
+        s.apply(
+            Some("carol"),
+            &[op(3, &[big, 5], Action::Learn(Class::Spam))],
+        )
+        .expect("carol");
+        // Unsorted, with duplicates and unknown hashes.
+        let query = [big, 9, 7, 1 << 63, 7, 3, 0, big, 42];
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        s.model(None)
+            .expect("model")
+            .lookup(&query, &mut got)
+            .expect("lookup");
+        mem.lookup(&query, &mut want).expect("memory lookup");
+        assert_eq!(got, want, "{name}");
+        assert_eq!(got[0], Counts { spam: 1, ham: 1 }, "{name}");
+        let carol = s.model(Some("carol")).expect("carol model");
+        let totals = carol.read(&query, &mut got).expect("lookup");
+        assert_eq!(totals, Totals { spam: 4, ham: 1 }, "{name}");
+        assert_eq!(got[0], Counts { spam: 4, ham: 1 }, "{name}");
+        assert_eq!(got[7], got[0], "{name}");
+        assert_eq!(got[2], Counts { spam: 1, ham: 1 }, "{name}");
+        let totals = s
+            .model(None)
+            .expect("model")
+            .read(&[], &mut got)
+            .expect("empty lookup");
+        assert!(got.is_empty(), "{name}");
+        assert_eq!(totals, Totals { spam: 1, ham: 1 }, "{name}");
+    }
+}
+
+#[test]
+fn copy_to_moves_every_model_between_backends() {
+    let mut all = subjects(StoreOptions::default());
+    {
+        let src = &mut all[0].store;
+        src.apply(
+            None,
+            &[
+                op(1, &[1, 2, u64::MAX], Action::Learn(Class::Spam)),
+                op(2, &[2, 3], Action::Learn(Class::Ham)),
+            ],
+        )
+        .expect("site");
+        src.apply(Some("dave"), &[op(3, &[4], Action::Learn(Class::Spam))])
+            .expect("dave");
+    }
+    let want = dump_all(&all[0].store);
+    let mut copy = Store::open_in_memory(StoreOptions::default()).expect("copy");
+    copy.apply(Some("stale"), &[op(9, &[9], Action::Learn(Class::Ham))])
+        .expect("stale");
+    all[0].store.copy_to(&mut copy).expect("copy");
+    assert_eq!(dump_all(&copy), want);
+    assert!(copy.check().expect("check").problems.is_empty());
+    for Subject {
+        name, mut store, ..
+    } in all.into_iter().skip(1)
+    {
+        copy.copy_to(&mut store).expect("export");
+        assert_eq!(dump_all(&store), want, "{name}");
+        assert!(store.check().expect("check").problems.is_empty(), "{name}");
+        let mut back = Store::open_in_memory(StoreOptions::default()).expect("back");
+        store.copy_to(&mut back).expect("import");
+        assert_eq!(dump_all(&back), want, "{name}");
+    }
+}
+
+#[test]
+fn redis_check_detects_tampering_and_reports_a_server_gone() {
+    for Subject {
+        mut store, server, ..
+    } in subjects(StoreOptions {
+        busy_timeout: Duration::from_secs(2),
+        ..StoreOptions::default()
+    }) {
+        let Some(mut server) = server else { continue };
+        store
+            .apply(None, &[op(1, &[1, 2], Action::Learn(Class::Spam))])
+            .expect("learn");
+        assert!(store.check().expect("check").problems.is_empty());
+        assert!(
+            server
+                .command("SELECT 3\r\nHSET t:{site}:totals spam 7")
+                .contains(":0")
+        );
+        let report = store.check().expect("check");
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(report.problems[0].contains("7 spam messages counted, ledger has 1"));
+        server.stop();
+        let err = store
+            .model(None)
+            .and_then(|m| m.read(&[1], &mut Vec::new()));
+        assert!(
+            matches!(err, Err(Error::Redis { .. })),
+            "a stopped server is a Redis error: {err:?}"
+        );
+        let url = format!("{}?prefix=t:", server.url(3));
+        let err = Store::open(Path::new(&url), OpenMode::ReadOnly, StoreOptions::default());
+        assert!(matches!(err, Err(Error::Redis { .. })), "{err:?}");
+    }
+}

@@ -1,0 +1,391 @@
+//! The CLI on a Redis store, against a private `redis-server` (skipped with a message when it
+//! is not installed: run scripts/install-test-deps): every command gives the same answers as on
+//! SQLite; export and import move a model both ways; four "hosts" training at once and
+//! correct/forget races leave totals equal to the ledger; a server killed mid-train leaves a
+//! consistent model; a server that is down makes classify fail open like a corrupt database.
+
+mod common;
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use redis_server::RedisServer;
+
+fn ok(o: &Output, what: &str) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{what}: {}{}",
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+fn paths(p: &[PathBuf]) -> Vec<&str> {
+    p.iter().map(|p| p.to_str().expect("utf-8")).collect()
+}
+
+/// The same session of commands; returns everything they printed that must not depend on the
+/// backend.
+fn session(db: &Path, s: &Scratch) -> Vec<String> {
+    let spam = write_messages(&s.path("spam"), true, 0..30);
+    let ham = write_messages(&s.path("ham"), false, 0..30);
+    let mine = write_messages(&s.path("mine"), false, 200..206);
+    let mut seen = Vec::new();
+    for (class, set) in [("spam", &spam), ("ham", &ham)] {
+        let mut a = vec!["-q", "train", class];
+        a.extend(paths(set));
+        ok(&run(db, &a), "train");
+    }
+    // Learning again is a no-op.
+    let mut a = vec!["-q", "train", "spam"];
+    a.extend(paths(&spam[..5]));
+    ok(&run(db, &a), "train again");
+    let mut a = vec!["-q", "--user", "alice", "train", "ham"];
+    a.extend(paths(&mine));
+    ok(&run(db, &a), "train alice");
+    let mut a = vec!["-q", "--user", "alice", "correct", "spam"];
+    a.extend(paths(&mine[..2]));
+    ok(&run(db, &a), "correct");
+    let mut a = vec!["-q", "--user", "alice", "forget"];
+    a.extend(paths(&mine[2..3]));
+    ok(&run(db, &a), "forget");
+    for m in [&spam[3], &ham[4], &mine[5]] {
+        let msg = std::fs::read(m).expect("read");
+        for user in [None, Some("alice")] {
+            let mut args = vec![];
+            if let Some(u) = user {
+                args.extend(["--user", u]);
+            }
+            let o = classify(db, &args, &msg);
+            assert_eq!(o.status.code(), Some(0), "classify: {}", stderr(&o));
+            assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+            seen.push(stdout(&o));
+            let mut a = args.clone();
+            a.extend(["score", m.to_str().expect("utf-8")]);
+            seen.push(ok(&run(db, &a), "score"));
+            let mut a = args.clone();
+            a.extend(["explain", m.to_str().expect("utf-8")]);
+            seen.push(ok(&run(db, &a), "explain"));
+        }
+    }
+    let rows = stats_rows(&ok(&run(db, &["stats"]), "stats"));
+    seen.push(format!("{rows:?}"));
+    assert!(ok(&run(db, &["db", "check"]), "check").starts_with("ok:"));
+    ok(
+        &run(db, &["--user", "alice", "db", "reset", "--yes"]),
+        "reset",
+    );
+    let rows = stats_rows(&ok(&run(db, &["stats"]), "stats"));
+    seen.push(format!("{rows:?}"));
+    assert!(ok(&run(db, &["db", "check"]), "check").starts_with("ok:"));
+    seen
+}
+
+#[test]
+fn every_command_answers_the_same_on_redis_as_on_sqlite() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let s = Scratch::new("redis-same");
+    let file = session(&s.path("bayes.db"), &s);
+    let url = PathBuf::from(server.url(1));
+    let redis = session(&url, &s);
+    assert_eq!(file.len(), redis.len());
+    for (a, b) in file.iter().zip(&redis) {
+        assert_eq!(a, b);
+    }
+    // The stats show the corrected and forgotten messages: 30/30 site, alice 2 spam + 3 ham.
+    assert!(
+        redis[redis.len() - 2].contains("(\"alice\", 2, 3)"),
+        "{}",
+        redis[redis.len() - 2]
+    );
+    // A Unix socket and a key prefix reach the same kind of store, apart from the default one.
+    let unix = PathBuf::from(format!("{}?prefix=other:", server.unix_url()));
+    let o = run(&unix, &["stats"]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "nothing trained under this prefix yet"
+    );
+    assert!(stderr(&o).contains("train first"), "{}", stderr(&o));
+    let spam = write_messages(&s.path("u"), true, 500..502);
+    let mut a = vec!["-q", "train", "spam"];
+    a.extend(paths(&spam));
+    ok(&run(&unix, &a), "train over the socket");
+    let rows = stats_rows(&ok(&run(&unix, &["stats"]), "stats"));
+    assert_eq!(rows[0].1, 2);
+    // TLS is refused with a clear message.
+    let o = run(Path::new("rediss://127.0.0.1:1/0"), &["stats"]);
+    assert!(stderr(&o).contains("no TLS"), "{}", stderr(&o));
+}
+
+#[test]
+fn export_and_import_move_a_model_between_sqlite_and_redis() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let s = Scratch::new("redis-move");
+    let file = s.path("bayes.db");
+    let spam = write_messages(&s.path("spam"), true, 0..20);
+    let ham = write_messages(&s.path("ham"), false, 0..20);
+    for (class, set, user) in [("spam", &spam, None), ("ham", &ham, Some("bob"))] {
+        let mut a = vec!["-q"];
+        if let Some(u) = user {
+            a.extend(["--user", u]);
+        }
+        a.extend(["train", class]);
+        a.extend(paths(set));
+        ok(&run(&file, &a), "train");
+    }
+    let want = ok(&run(&file, &["stats"]), "stats");
+    let url = PathBuf::from(server.url(2));
+    ok(
+        &run(&url, &["db", "import", file.to_str().expect("utf-8")]),
+        "import",
+    );
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 40 ledger entries"));
+    let rows = |o: &str| stats_rows(o);
+    assert_eq!(rows(&ok(&run(&url, &["stats"]), "stats")), rows(&want));
+    let back = s.path("back.db");
+    ok(
+        &run(&url, &["db", "export", back.to_str().expect("utf-8")]),
+        "export",
+    );
+    assert!(ok(&run(&back, &["db", "check"]), "check").starts_with("ok: 40 ledger entries"));
+    assert_eq!(rows(&ok(&run(&back, &["stats"]), "stats")), rows(&want));
+    // Export refuses to overwrite a file; backup names export on Redis.
+    let o = run(&url, &["db", "export", back.to_str().expect("utf-8")]);
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    let o = run(
+        &url,
+        &["db", "backup", s.path("x.db").to_str().expect("utf-8")],
+    );
+    assert!(stderr(&o).contains("db export"), "{}", stderr(&o));
+    // Damage is found, the hint names import, and importing the export repairs it.
+    server.command("SELECT 2\r\nHSET mailsift:{site}:totals spam 999");
+    let o = run(&url, &["db", "check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("999 spam messages counted"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("mailsift db import"), "{}", stderr(&o));
+    ok(
+        &run(&url, &["db", "import", back.to_str().expect("utf-8")]),
+        "import again",
+    );
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 40 ledger entries"));
+    // The same message scores the same on both.
+    let m = spam[7].to_str().expect("utf-8");
+    assert_eq!(
+        ok(&run(&url, &["score", m]), "score"),
+        ok(&run(&back, &["score", m]), "score")
+    );
+}
+
+/// Runs `mailsift ARGS` as a child process, stdout discarded.
+fn spawn(db: &Path, args: &[&str]) -> std::process::Child {
+    let mut c = cmd(db);
+    c.arg("-q").args(args);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c.spawn().expect("spawn mailsift")
+}
+
+#[test]
+fn four_hosts_training_at_once_keep_totals_equal_to_the_ledger() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let s = Scratch::new("redis-hosts");
+    let url = PathBuf::from(server.url(0));
+    let to_correct = write_messages(&s.path("c"), false, 900..910);
+    let to_forget = write_messages(&s.path("f"), true, 900..910);
+    for (class, set) in [("ham", &to_correct), ("spam", &to_forget)] {
+        let mut a = vec!["-q", "train", class];
+        a.extend(paths(set));
+        ok(&run(&url, &a), "setup");
+    }
+    let sets: Vec<(bool, Vec<PathBuf>)> = (0..4)
+        .map(|k| {
+            let spam = k % 2 == 0;
+            (
+                spam,
+                write_messages(&s.path(&format!("h{k}")), spam, k * 100..k * 100 + 40),
+            )
+        })
+        .collect();
+    let mut children = Vec::new();
+    for (spam, set) in &sets {
+        // Each host trains its own messages, 8 at a time, so the processes interleave.
+        for group in set.chunks(8) {
+            let mut a = vec!["train", if *spam { "spam" } else { "ham" }];
+            a.extend(paths(group));
+            children.push(spawn(&url, &a));
+        }
+    }
+    // Races on the same messages: two correctors and two forgetters.
+    for _ in 0..2 {
+        let mut a = vec!["correct", "spam"];
+        a.extend(paths(&to_correct));
+        children.push(spawn(&url, &a));
+        let mut a = vec!["forget"];
+        a.extend(paths(&to_forget));
+        children.push(spawn(&url, &a));
+    }
+    for c in children {
+        let o = c.wait_with_output().expect("wait");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    // 80 spam + 10 corrected; 80 ham; the 10 forgotten are gone.
+    let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
+    assert_eq!((rows[0].1, rows[0].2), (90, 80), "{rows:?}");
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 170 ledger entries"));
+}
+
+#[test]
+fn a_server_killed_mid_train_leaves_a_consistent_model() {
+    // Persistence on for this test only (append-only file, fsync always, in the server's own
+    // temporary directory): what survives the kill must be whole script calls.
+    let Some(mut server) =
+        RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
+    else {
+        return;
+    };
+    let s = Scratch::new("redis-kill");
+    let url = PathBuf::from(server.url(0));
+    let spam = write_messages(&s.path("spam"), true, 0..400);
+    let mut a = vec!["train", "spam"];
+    a.extend(paths(&spam));
+    let child = spawn(&url, &a);
+    // Kill once training has visibly started (bounded wait), then restart from the file.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if server
+            .command("HGET mailsift:{site}:totals spam")
+            .contains('$')
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.stop();
+    let o = child.wait_with_output().expect("wait");
+    assert!(
+        server.restart(),
+        "redis-server restarts from its append-only file"
+    );
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok:"));
+    let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
+    if o.status.code() != Some(0) {
+        assert!(stderr(&o).contains("Redis"), "{}", stderr(&o));
+        assert!(rows[0].1 < 400, "{rows:?}");
+    }
+    // Training again completes the model: the ledger skips what was kept.
+    ok(&run(&url, &[&["-q"][..], &a].concat()), "train again");
+    let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
+    assert_eq!(rows[0].1, 400);
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 400 ledger entries"));
+}
+
+#[test]
+fn redis_down_fails_open_like_a_corrupt_database() {
+    if redis_server::redis_server_program().is_none() {
+        return;
+    }
+    let url = PathBuf::from(format!("redis://127.0.0.1:{}/0", redis_server::free_port()));
+    let msg = synthetic(true, 1);
+    let started = Instant::now();
+    let o = classify(&url, &["--timeout", "5"], &msg);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "within the timeout"
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_annotated("redis down", &msg, &o.stdout);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("mailsift: cannot use the Redis store at redis://127.0.0.1:")
+            && err.contains("classified by rules alone")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+fn connections_received(server: &RedisServer) -> u64 {
+    let info = server.command("INFO stats");
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no connection count in {info:?}"))
+}
+
+#[test]
+fn the_classify_server_keeps_one_connection_and_sees_training_at_once() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let s = Scratch::new("redis-serve");
+    let url = PathBuf::from(server.url(4));
+    let spam = write_messages(&s.path("spam"), true, 0..10);
+    let ham = write_messages(&s.path("ham"), false, 0..10);
+    for (class, set) in [("spam", &spam), ("ham", &ham)] {
+        let mut a = vec!["-q", "train", class];
+        a.extend(paths(set));
+        ok(&run(&url, &a), "train");
+    }
+    // Without --socket there is no database path to put the socket beside.
+    let o = run(&url, &["serve"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--socket"), "{}", stderr(&o));
+    let socket = s.path("classify.sock");
+    let sock = socket.to_str().expect("utf-8");
+    let mut c = cmd(&url);
+    c.args(["serve", "--threads", "1", "--socket", sock])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut serve = c.spawn().expect("spawn serve");
+    let started = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let m = synthetic(false, 500);
+    let first = classify(&url, &["--socket", sock], &m);
+    let before = connections_received(&server);
+    let mut via_server = Vec::new();
+    for _ in 0..3 {
+        let o = classify(&url, &["--socket", sock], &m);
+        assert_eq!(stderr(&o), "");
+        via_server.push(o.stdout);
+    }
+    // One more connection: the INFO command of this test. The server reused its own, and no
+    // client classified in-process (that would connect).
+    assert_eq!(connections_received(&server), before + 1);
+    assert!(via_server.iter().all(|o| *o == first.stdout));
+    // Training by another host counts at the next message.
+    let more = write_messages(&s.path("more"), true, 500..530);
+    let mut a = vec!["-q", "train", "spam"];
+    a.extend(paths(&more));
+    ok(&run(&url, &a), "train more");
+    let after = classify(&url, &["--socket", sock], &m);
+    let local = classify(&url, &["--no-server"], &m);
+    assert_eq!(stderr(&after), "");
+    assert_eq!(after.stdout, local.stdout);
+    assert_ne!(after.stdout, first.stdout, "training changed the figures");
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
