@@ -31,8 +31,8 @@ Exit codes:
   0  success (classify: message written; with --exit-code, ham)
   1  classify --exit-code: the message is spam
   2  usage, configuration or database error (commands other than classify)
-  3  classify: internal error; the original message was written unchanged (fail-open),
-     or, for a database fault, classified by rules alone; see --fail-open-exit
+  3  classify: internal error or usage error; the original message was written unchanged
+     (fail-open), or, for a database fault, classified by rules alone; see --fail-open-exit
   74 classify: could not read standard input or write standard output";
 
 /// A spam filter combining a naive-Bayes token store with SpamAssassin-style rules.
@@ -110,6 +110,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // Filter mode stays fail-open even for a command line clap rejects.
+            if e.use_stderr() && fastargs::names_classify(&argv) {
+                let code = fastargs::fail_open_exit(&argv);
+                return ExitCode::from(classify::pass_through_usage_error(&e, code));
+            }
             let code = if e.use_stderr() { EXIT_ERROR } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);

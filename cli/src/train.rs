@@ -38,6 +38,8 @@ fn parse_class(s: &str) -> Result<Class, String> {
 struct Summary {
     outcomes: BTreeMap<Outcome, usize>,
     unreadable: usize,
+    /// Files that are not mail messages (index files, lists, binaries), skipped.
+    not_mail: usize,
 }
 
 impl Summary {
@@ -51,6 +53,7 @@ impl Summary {
             ("forgotten", n(Outcome::Forgotten)),
             ("not learned before", n(Outcome::NotLearned)),
             ("unreadable", self.unreadable),
+            ("not mail", self.not_mail),
         ] {
             if count > 0 || label == "learned" || label == "unreadable" {
                 parts.push(format!("{count} {label}"));
@@ -122,27 +125,34 @@ fn for_each_batch(paths: &[PathBuf], mut f: impl FnMut(Vec<Item>) -> Result<()>)
     Ok(())
 }
 
-/// One analysed batch: the operations, and how many items could not be read.
+/// One analysed batch: the operations, how many items could not be read and how many were
+/// not mail.
 struct Analysed {
     ops: Vec<LearnOp>,
     unreadable: usize,
+    not_mail: usize,
 }
 
 fn analyse(engine: &Engine, items: Vec<Item>, action: &Action) -> Analysed {
-    let ops: Vec<Option<LearnOp>> = items
+    let ops: Vec<Result<LearnOp, bool>> = items
         .into_par_iter()
         .map(|item| match item.bytes {
-            Ok(bytes) => Some(engine.analyze(&bytes).op(action.clone())),
+            Ok(bytes) if sources::is_message(&bytes) => {
+                Ok(engine.analyze(&bytes).op(action.clone()))
+            }
+            Ok(_) => Err(false),
             Err(e) => {
                 eprintln!("mailsift: skipping {}: {e}", item.label);
-                None
+                Err(true)
             }
         })
         .collect();
-    let unreadable = ops.iter().filter(|o| o.is_none()).count();
+    let unreadable = ops.iter().filter(|o| matches!(o, Err(true))).count();
+    let not_mail = ops.iter().filter(|o| matches!(o, Err(false))).count();
     Analysed {
         ops: ops.into_iter().flatten().collect(),
         unreadable,
+        not_mail,
     }
 }
 
@@ -170,12 +180,13 @@ fn learn_all(
         let mut written = Ok(());
         for batch in rx.iter() {
             summary.unreadable += batch.unreadable;
+            summary.not_mail += batch.not_mail;
             match store.apply(user, &batch.ops) {
                 Ok(outcomes) => {
                     for outcome in outcomes {
                         *summary.outcomes.entry(outcome).or_default() += 1;
                     }
-                    progress(batch.ops.len() + batch.unreadable);
+                    progress(batch.ops.len() + batch.unreadable + batch.not_mail);
                 }
                 Err(e) => {
                     written = Err(e.into());
