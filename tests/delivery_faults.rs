@@ -30,7 +30,11 @@ fn usage_errors_in_filter_mode_pass_the_message_through() {
         (vec!["classify", "--timeout", "soon"], 3, "soon"),
         (vec!["classify", "extra-argument"], 3, "extra-argument"),
         // The code asked for is used when it parses, whatever else is wrong.
-        (vec!["classify", "--fail-open-exit", "0", "--bogus"], 0, "--bogus"),
+        (
+            vec!["classify", "--fail-open-exit", "0", "--bogus"],
+            0,
+            "--bogus",
+        ),
         (vec!["-x", "classify", "--fail-open-exit=75"], 75, "-x"),
     ] {
         let mut c = cmd(&db);
@@ -163,7 +167,11 @@ fn a_server_that_reads_slowly_cannot_hold_a_large_message() {
     assert_eq!(code(&o), Some(0), "{}", stderr(&o));
     assert_annotated("server that reads slowly", &big, &o.stdout);
     assert!(stderr(&o).contains("no answer within"), "{}", stderr(&o));
-    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 // ---- 4. Only "no such file" is a new install -------------------------------------------------
@@ -232,7 +240,8 @@ fn an_empty_or_invalid_user_fails_open_the_same_with_and_without_a_server() {
         c.env("MAILSIFT_USER", user).arg("classify");
         let env_remote = run_with_input(c, MSG);
         let mut c = cmd(&db);
-        c.env("MAILSIFT_USER", user).args(["classify", "--no-server"]);
+        c.env("MAILSIFT_USER", user)
+            .args(["classify", "--no-server"]);
         let env_local = run_with_input(c, MSG);
         assert_eq!(code(&env_remote), code(&env_local), "env {user:?}");
         assert_eq!(env_remote.stdout, env_local.stdout, "env {user:?}");
@@ -253,7 +262,9 @@ fn spam_field_names(header: &[&[u8]]) -> Vec<String> {
         .iter()
         .filter_map(|l| {
             let colon = l.iter().position(|&b| b == b':')?;
-            let name = String::from_utf8_lossy(&l[..colon]).trim().to_ascii_lowercase();
+            let name = String::from_utf8_lossy(&l[..colon])
+                .trim()
+                .to_ascii_lowercase();
             name.starts_with("x-spam-").then_some(name)
         })
         .collect()
@@ -276,7 +287,12 @@ fn incoming_spam_fields_in_odd_forms_are_stripped() {
         sorted.sort();
         assert_eq!(
             sorted,
-            ["x-spam-bayes", "x-spam-flag", "x-spam-score", "x-spam-status"],
+            [
+                "x-spam-bayes",
+                "x-spam-flag",
+                "x-spam-score",
+                "x-spam-status"
+            ],
             "{:?} -> {:?}",
             String::from_utf8_lossy(input),
             String::from_utf8_lossy(&o.stdout)

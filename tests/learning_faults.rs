@@ -60,7 +60,10 @@ fn a_message_is_learned_once_whether_by_path_or_by_stdin() {
     saved.extend_from_slice(&msg);
     let file = s.path("saved.eml");
     std::fs::write(&file, &saved).expect("write");
-    ok("train by path", &run(&db, &["-q", "train", "spam", file.to_str().expect("utf-8")]));
+    ok(
+        "train by path",
+        &run(&db, &["-q", "train", "spam", file.to_str().expect("utf-8")]),
+    );
     // The IMAPSieve retraining path pipes the same file in.
     let mut c = cmd(&db);
     c.args(["-q", "train", "spam", "-"]);
@@ -87,13 +90,20 @@ fn the_last_message_of_an_mbox_is_the_same_message_as_its_own_file() {
     }
     let path = s.path("inbox.mbox");
     std::fs::write(&path, &mbox).expect("write");
-    ok("train mbox", &run(&db, &["-q", "train", "ham", path.to_str().expect("utf-8")]));
+    ok(
+        "train mbox",
+        &run(&db, &["-q", "train", "ham", path.to_str().expect("utf-8")]),
+    );
     assert_eq!(site_counts(&db), (0, 2));
     // The last message, on its own (as a Maildir holds it), corrected and then forgotten.
     let mut c = cmd(&db);
     c.args(["-q", "correct", "spam", "-"]);
     ok("correct", &run_with_input(c, &b));
-    assert_eq!(site_counts(&db), (1, 1), "the correction missed the learned message");
+    assert_eq!(
+        site_counts(&db),
+        (1, 1),
+        "the correction missed the learned message"
+    );
     let mut c = cmd(&db);
     c.args(["-q", "forget", "-"]);
     ok("forget", &run_with_input(c, &b));
@@ -112,8 +122,11 @@ fn training_a_dovecot_maildir_learns_only_the_messages() {
         std::fs::create_dir_all(maildir.join(sub)).expect("mkdir");
     }
     for i in 0..3 {
-        std::fs::write(maildir.join(format!("cur/{i}.host:2,S")), synthetic(false, i))
-            .expect("write");
+        std::fs::write(
+            maildir.join(format!("cur/{i}.host:2,S")),
+            synthetic(false, i),
+        )
+        .expect("write");
     }
     // What Dovecot and others keep beside the messages.
     std::fs::write(
@@ -185,13 +198,23 @@ fn backup_replaces_an_earlier_backup_and_a_failed_one_leaves_nothing() {
     ok("first backup", &run(&db, &["db", "backup", b]));
     // The cron job's second night: same path.
     let more = write_messages(&s.path("spam"), true, 0..5);
-    ok("train", &run(&db, &["-q", "train", "spam", more[0].to_str().expect("utf-8")]));
+    ok(
+        "train",
+        &run(
+            &db,
+            &["-q", "train", "spam", more[0].to_str().expect("utf-8")],
+        ),
+    );
     ok("second backup", &run(&db, &["db", "backup", b]));
     assert_eq!(site_counts(&backup), (1, 30), "the backup is the new one");
     // Onto the live database: refused.
     let o = run(&db, &["db", "backup", db.to_str().expect("utf-8")]);
     assert_eq!(code(&o), Some(2));
-    assert!(stderr(&o).contains("is the database itself"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is the database itself"),
+        "{}",
+        stderr(&o)
+    );
     // A backup that fails (file size limit, as a full disk would) leaves no file at all,
     // and the earlier backup stays as it was.
     let fresh = s.path("backups/fresh.db");
@@ -208,7 +231,11 @@ fn backup_replaces_an_earlier_backup_and_a_failed_one_leaves_nothing() {
         assert_ne!(code(&o), Some(0), "the backup cannot fit in 1 KiB");
     }
     assert!(!fresh.exists(), "a failed backup left a file");
-    assert_eq!(site_counts(&backup), (1, 30), "a failed backup damaged the earlier one");
+    assert_eq!(
+        site_counts(&backup),
+        (1, 30),
+        "a failed backup damaged the earlier one"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(s.path("backups"))
         .expect("ls")
         .filter_map(|e| e.ok())
@@ -246,7 +273,11 @@ fn an_include_loop_is_a_clear_error_in_every_command() {
     ] {
         let o = run_bounded(&db, &args, Duration::from_secs(20));
         assert_eq!(code(&o), Some(2), "{args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains("include loop"), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("include loop"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
     }
     let started = Instant::now();
     let o = classify(&db, &["--config", cfg, "--timeout", "60"], &msg);
@@ -264,7 +295,13 @@ fn restore_refuses_a_fifo_and_the_live_database() {
     let s = Scratch::new("restore-sources");
     let db = s.path("m.db");
     let files = write_messages(&s.path("ham"), false, 0..3);
-    ok("train", &run(&db, &["-q", "train", "ham", files[0].to_str().expect("utf-8")]));
+    ok(
+        "train",
+        &run(
+            &db,
+            &["-q", "train", "ham", files[0].to_str().expect("utf-8")],
+        ),
+    );
     let fifo = s.path("backup.fifo");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
@@ -280,6 +317,10 @@ fn restore_refuses_a_fifo_and_the_live_database() {
     assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
     let o = run(&db, &["db", "restore", db.to_str().expect("utf-8")]);
     assert_eq!(code(&o), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("is the database itself"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is the database itself"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(site_counts(&db), (0, 1), "the database is unchanged");
 }

@@ -126,7 +126,12 @@ fn a_socket_planted_in_a_shared_directory_is_not_trusted() {
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
     let db = shared.join("x.db");
     let socket = shared.join("x.db.sock");
-    let _server = plant(&db, &socket, NOBODY, b"Subject: rewritten by another user\n\n");
+    let _server = plant(
+        &db,
+        &socket,
+        NOBODY,
+        b"Subject: rewritten by another user\n\n",
+    );
     let o = classify(&db, &[], MSG);
     assert!(
         !contains(&o.stdout, b"rewritten"),
@@ -151,7 +156,12 @@ fn the_database_owners_server_is_trusted_in_its_own_directory() {
     std::os::unix::fs::chown(&site, Some(NOBODY), Some(NOBODY)).expect("chown");
     let db = site.join("x.db");
     let socket = site.join("x.db.sock");
-    let _server = plant(&db, &socket, NOBODY, b"Subject: from the owner's server\n\n");
+    let _server = plant(
+        &db,
+        &socket,
+        NOBODY,
+        b"Subject: from the owner's server\n\n",
+    );
     // Root trusts every socket; drop to another user for the client side.
     let Some(c) = client_as_other_user(&db) else {
         return;

@@ -197,6 +197,41 @@ pub fn is_message(bytes: &[u8]) -> bool {
         })
 }
 
+/// The form in which a message is learned (and forgotten): without a leading mbox `From `
+/// line, ending in exactly one line ending (the blank line that separates mbox messages, or a
+/// missing final newline, is how the message travelled, not the message). Every learning
+/// path tokenizes this form, so the same message gives the same digest
+/// ([`crate::headers::digest`] ignores the same differences) and the same tokens, however it
+/// was delivered: what `forget` or a flip subtracts is exactly what was added.
+pub fn learning_form(mut bytes: Vec<u8>) -> Vec<u8> {
+    let content_end = bytes
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |p| p + 1);
+    if content_end == 0 {
+        bytes.clear();
+        return bytes;
+    }
+    let eol: &[u8] = if bytes[content_end..].starts_with(b"\r\n") {
+        b"\r\n"
+    } else {
+        b"\n"
+    };
+    let tail_ok = bytes.len() == content_end + eol.len() && bytes[content_end..] == *eol;
+    if !tail_ok {
+        bytes.truncate(content_end);
+        bytes.extend_from_slice(eol);
+    }
+    if is_mbox(&bytes) {
+        let first_line = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |p| p + 1);
+        bytes.drain(..first_line);
+    }
+    bytes
+}
+
 /// Reads every message under `paths` (files, directories, Maildirs, mbox files), calling `f`
 /// with each. Unreadable files are reported as items with an error, not skipped silently. An
 /// mbox is read one message at a time (memory does not grow with its size).
@@ -323,6 +358,34 @@ mod tests {
         }
         assert_eq!(n, 200);
         assert_eq!(split_mbox(&mbox).len(), 200);
+    }
+
+    #[test]
+    fn learning_form_drops_the_envelope_and_extra_line_endings() {
+        for (raw, want) in [
+            (&b"Subject: a\n\nx\n"[..], &b"Subject: a\n\nx\n"[..]),
+            (b"Subject: a\n\nx", b"Subject: a\n\nx\n"),
+            (b"Subject: a\n\nx\n\n\n", b"Subject: a\n\nx\n"),
+            (b"Subject: a\r\n\r\nx\r\n\r\n", b"Subject: a\r\n\r\nx\r\n"),
+            (
+                b"From a@b Mon Jan  1 2024\nSubject: a\n\nx\n\n",
+                b"Subject: a\n\nx\n",
+            ),
+            (b"\n\n", b""),
+        ] {
+            assert_eq!(
+                learning_form(raw.to_vec()),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+            assert_eq!(
+                crate::headers::digest(raw),
+                crate::headers::digest(want),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 
     #[test]

@@ -137,9 +137,9 @@ fn analyse(engine: &Engine, items: Vec<Item>, action: &Action) -> Analysed {
     let ops: Vec<Result<LearnOp, bool>> = items
         .into_par_iter()
         .map(|item| match item.bytes {
-            Ok(bytes) if sources::is_message(&bytes) => {
-                Ok(engine.analyze(&bytes).op(action.clone()))
-            }
+            Ok(bytes) if sources::is_message(&bytes) => Ok(engine
+                .analyze(&sources::learning_form(bytes))
+                .op(action.clone())),
             Ok(_) => Err(false),
             Err(e) => {
                 eprintln!("mailsift: skipping {}: {e}", item.label);
