@@ -36,6 +36,12 @@ fn usage_errors_in_filter_mode_pass_the_message_through() {
             "--bogus",
         ),
         (vec!["-x", "classify", "--fail-open-exit=75"], 75, "-x"),
+        // A classify option before the subcommand, with its value.
+        (
+            vec!["--socket", "/nonexistent/s", "classify"],
+            3,
+            "--socket",
+        ),
     ] {
         let mut c = cmd(&db);
         c.args(&args);

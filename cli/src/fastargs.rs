@@ -142,19 +142,29 @@ pub fn classify_args(
     ))
 }
 
-/// Whether the command line asks for `classify` (its first word that is not an option or a
-/// global option's value): a command line clap rejects is then still filter mode, and the
-/// message must pass through (see [`fail_open_exit`]).
+/// The subcommands, as clap knows them.
+const SUBCOMMANDS: &[&str] = &[
+    "classify", "score", "train", "correct", "forget", "stats", "explain", "eval", "rules", "db",
+    "serve", "help",
+];
+
+/// Whether the command line asks for `classify`: its first word that names a subcommand
+/// (skipping options and global options' values, and any other word, which may be the value
+/// of a misplaced or unknown option) is `classify`. A command line clap rejects is then still
+/// filter mode, and the message must pass through (see [`fail_open_exit`]).
 pub fn names_classify(args: &[OsString]) -> bool {
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_encoded_bytes();
         i += 1;
         match arg {
-            b"--" => return args.get(i).is_some_and(|a| a == "classify"),
             b"--db" | b"--user" | b"--config" => i += 1,
             _ if arg.starts_with(b"-") => {}
-            _ => return arg == b"classify",
+            _ => {
+                if let Some(cmd) = SUBCOMMANDS.iter().find(|c| c.as_bytes() == arg) {
+                    return *cmd == "classify";
+                }
+            }
         }
     }
     false
@@ -262,12 +272,28 @@ mod tests {
     }
 
     #[test]
+    fn the_subcommand_list_is_clap_s() {
+        use clap::CommandFactory;
+        let mut names: Vec<String> = crate::Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        names.push("help".into());
+        names.sort();
+        let mut ours: Vec<String> = SUBCOMMANDS.iter().map(|s| (*s).to_owned()).collect();
+        ours.sort();
+        assert_eq!(ours, names);
+    }
+
+    #[test]
     fn a_rejected_classify_command_line_is_still_filter_mode() {
         for line in [
             vec!["classify", "--no-such-flag"],
             vec!["--user", "-list@example.com", "classify"],
             vec!["--db", "classify.db", "classify", "x"],
             vec!["-q", "classify", "--fail-open-exit", "abc"],
+            vec!["--socket", "/run/m.sock", "classify"],
+            vec!["--bogus", "value", "classify"],
         ] {
             assert!(names_classify(&os(&line)), "{line:?}");
         }
@@ -276,6 +302,7 @@ mod tests {
             vec!["train", "classify"],
             vec!["--db", "classify"],
             vec!["--bogus"],
+            vec!["db", "backup", "classify"],
         ] {
             assert!(!names_classify(&os(&line)), "{line:?}");
         }
