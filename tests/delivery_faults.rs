@@ -170,14 +170,20 @@ fn a_server_that_reads_slowly_cannot_hold_a_large_message() {
     big.extend(std::iter::repeat_n(b"line of body text\n".as_slice(), 60_000).flatten());
     let started = Instant::now();
     let o = classify(&db, &["--timeout", "6"], &big);
-    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
-    assert_annotated("server that reads slowly", &big, &o.stdout);
-    assert!(stderr(&o).contains("no answer within"), "{}", stderr(&o));
+    // Without one deadline this takes the server's 60 s (1 MiB at 20 KiB/s).
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );
+    assert!(stderr(&o).contains("no answer within"), "{}", stderr(&o));
+    // The other half of --timeout went to classifying in-process: classified, or (a slow
+    // debug build on a busy machine) passed through unchanged at the timeout.
+    match code(&o) {
+        Some(0) => assert_annotated("server that reads slowly", &big, &o.stdout),
+        Some(3) => assert!(o.stdout == big && stderr(&o).contains("longer than 6 s")),
+        other => panic!("exit {other:?}: {}", stderr(&o)),
+    }
 }
 
 // ---- 4. Only "no such file" is a new install -------------------------------------------------

@@ -73,12 +73,12 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
     }
     let started = std::time::Instant::now();
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let input = std::sync::Arc::new(input);
     if !args.no_server {
         if let Some(done) = via_server(global, args, &input, timeout / 2) {
             return done;
         }
     }
+    let input = std::sync::Arc::new(input);
     let (tx, rx) = mpsc::channel();
     let worker = {
         let input = std::sync::Arc::clone(&input);
@@ -180,12 +180,7 @@ fn deliver(outcome: Outcome, input: &[u8], args: &ClassifyArgs) -> u8 {
 /// is the normal case and silent; one that refuses, fails, is configured differently or does
 /// not answer within `budget` (half of `--timeout`) is reported on stderr, and the message is
 /// then classified in-process, so nothing depends on the server being up.
-fn via_server(
-    global: &Global,
-    args: &ClassifyArgs,
-    input: &std::sync::Arc<Vec<u8>>,
-    budget: Duration,
-) -> Option<u8> {
+fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8], budget: Duration) -> Option<u8> {
     // An invalid user fails open in-process; a server must not turn it into a verdict (the
     // protocol cannot even carry an empty name).
     if global
@@ -203,14 +198,13 @@ fn via_server(
     // The socket is checked first: without one (the usual case when no server runs), the
     // configuration files are not read for the fingerprint.
     let answer = trusted_socket(&socket, &db).and_then(|()| {
-        exchange(
-            socket.clone(),
-            db.as_os_str().as_encoded_bytes().to_vec(),
-            global.user.clone(),
-            global.config.clone(),
-            std::sync::Arc::clone(input),
-            budget,
-        )
+        let request = wire::Request {
+            db: db.as_os_str().as_encoded_bytes().to_vec(),
+            user: global.user.clone(),
+            fingerprint: mailsift::Config::fingerprint(global.config.as_deref()),
+            message: std::borrow::Cow::Borrowed(input),
+        };
+        ask_server(&socket, &request, std::time::Instant::now() + budget)
     });
     let why = match answer {
         Ok(wire::Response::Done {
@@ -289,47 +283,33 @@ fn controls_database(uid: u32, db: &Path) -> bool {
     dir_private && entry_owner == uid
 }
 
-/// The whole exchange with the server (connect, request, answer), bounded by one deadline:
-/// `budget` from now. It runs on its own thread, so nothing the server does (accept late,
-/// read slowly, answer a byte at a time, stop) holds this process longer than that: at the
-/// deadline the thread is left behind (it ends with the process) and the caller goes on
-/// in-process with the rest of `--timeout`.
-fn exchange(
-    socket: PathBuf,
-    db: Vec<u8>,
-    user: Option<String>,
-    config: Option<PathBuf>,
-    input: std::sync::Arc<Vec<u8>>,
-    budget: Duration,
-) -> std::io::Result<wire::Response> {
-    let deadline = std::time::Instant::now() + budget;
+/// Connects to the server by `deadline`. `connect` on a Unix socket has no timeout of its
+/// own and blocks while the server's accept queue is full (a stopped server, thousands of
+/// connections queued), so it runs on a thread of its own: at the deadline that thread is left
+/// behind (it ends with the process) and the caller goes on in-process. A live server accepts
+/// at once, so the thread has usually connected before the brief poll below ends: no sleep,
+/// no wake-up on the common path.
+fn connect_by(socket: &Path, deadline: std::time::Instant) -> std::io::Result<UnixStream> {
     let (tx, rx) = mpsc::sync_channel(1);
+    let path = socket.to_owned();
     std::thread::Builder::new()
-        .name("server".into())
+        .name("connect".into())
         .spawn(move || {
-            let request = wire::Request {
-                db,
-                user,
-                fingerprint: mailsift::Config::fingerprint(config.as_deref()),
-                message: std::borrow::Cow::Borrowed(input.as_slice()),
-            };
-            let _ = tx.send(ask_server(&socket, &request, deadline));
+            let _ = tx.send(UnixStream::connect(&path));
         })?;
-    // The answer usually comes within half a millisecond: poll for it briefly (as ask_server
-    // does on the socket) before sleeping, which costs a wake-up.
     let spin_until = std::time::Instant::now() + SPIN;
     while std::time::Instant::now() < spin_until {
         match rx.try_recv() {
-            Ok(answer) => return answer,
+            Ok(connected) => return connected,
             Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
             Err(mpsc::TryRecvError::Disconnected) => break,
         }
     }
     match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
-        Ok(answer) => answer,
+        Ok(connected) => connected,
         Err(mpsc::RecvTimeoutError::Timeout) => Err(ErrorKind::TimedOut.into()),
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(std::io::Error::other(
-            "internal error: the server exchange stopped without a result",
+            "internal error: the connecting thread stopped without a result",
         )),
     }
 }
@@ -360,10 +340,15 @@ impl Read for Deadlined<'_> {
     }
 }
 
+/// The most one write to the server sends. The kernel applies a socket's send timeout to
+/// each chunk of a write it waits for, not to the call: one large write to a server that
+/// reads slowly can take many times the timeout. A write of one chunk waits at most once.
+const WRITE_CHUNK: usize = 16 << 10;
+
 impl Write for Deadlined<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.stream.set_write_timeout(Some(self.left()?))?;
-        (&mut &*self.stream).write(buf)
+        (&mut &*self.stream).write(&buf[..buf.len().min(WRITE_CHUNK)])
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -384,7 +369,8 @@ fn ask_server(
             "the message is too large for the server",
         ));
     }
-    let stream = UnixStream::connect(socket)?;
+    // One deadline for the whole exchange: connecting, sending, receiving.
+    let stream = connect_by(socket, deadline)?;
     let mut bounded = Deadlined {
         stream: &stream,
         deadline,
