@@ -212,6 +212,7 @@ fn a_database_path_that_cannot_be_reached_is_a_fault_not_a_new_install() {
 fn a_database_directory_that_cannot_be_entered_is_a_fault() {
     use std::os::unix::fs::PermissionsExt;
     let s = Scratch::new("no-enter");
+    std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let dir = s.path("private");
     std::fs::create_dir(&dir).expect("mkdir");
     let db = dir.join("m.db");

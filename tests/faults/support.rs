@@ -24,6 +24,10 @@ pub fn as_nobody(db: &Path) -> Option<Command> {
         eprintln!("skipped: setpriv (util-linux) is not installed");
         return None;
     }
+    if !others_can_run(Path::new(crate::common::bin())) {
+        eprintln!("skipped: other users cannot run the test binary where it was built");
+        return None;
+    }
     let mut c = Command::new("/usr/bin/setpriv");
     c.args([
         "--reuid=65534",
@@ -40,6 +44,16 @@ pub fn as_nobody(db: &Path) -> Option<Command> {
     .arg("--db")
     .arg(db);
     Some(c)
+}
+
+/// Whether a user other than the owner can execute `bin`: it and every directory above it
+/// allow others to execute (search).
+pub fn others_can_run(bin: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    bin.ancestors().all(|p| {
+        p.as_os_str().is_empty()
+            || std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+    })
 }
 
 /// A `mailsift serve` started by a test, killed when dropped.
