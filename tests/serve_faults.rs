@@ -51,6 +51,19 @@ fn serve_refuses_a_database_whose_commits_it_cannot_see() {
         "stderr must say why: {err}"
     );
     assert!(!socket.exists(), "no socket: clients classify in-process");
+    // A directory it may write, but a -shm it may not (left by another user's training).
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::write(dir.join("m.db-shm"), b"").expect("write -shm");
+    std::fs::set_permissions(dir.join("m.db-shm"), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
+    let Some(c) = as_nobody(&db) else { return };
+    let mut server = Server::spawn(c, &socket);
+    let Some((status, err)) = server.wait_exit(Duration::from_secs(30)) else {
+        panic!("serve with a -shm file it cannot write must refuse to start");
+    };
+    assert!(!status.success());
+    assert!(err.contains("m.db-shm") && err.contains("stale"), "{err}");
+    std::fs::remove_file(dir.join("m.db-shm")).expect("rm -shm");
     // As the directory's owner it serves.
     let _ok = Server::start(&db, &socket);
 }

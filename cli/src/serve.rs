@@ -321,6 +321,24 @@ fn check_sees_commits(db: &Path) -> Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    let beside = |suffix: &str| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    let writable = |p: &Path| std::fs::OpenOptions::new().write(true).open(p);
+    // An existing -shm this user cannot write: SQLite reads without it, from a snapshot.
+    let shm = beside("-shm");
+    if shm.exists() {
+        if let Err(e) = writable(&shm) {
+            bail!(
+                "this user cannot write {} ({e}), so the server would not see what training \
+                 commits and would answer from a stale model: run 'mailsift serve' as the \
+                 database's owner (clients classify in-process meanwhile)",
+                shm.display()
+            );
+        }
+    }
     let name = db
         .file_name()
         .map(|n| n.to_string_lossy())
@@ -338,16 +356,8 @@ fn check_sees_commits(db: &Path) -> Result<()> {
         Err(e) => e,
     };
     // The directory is read-only to us: enough only while both files exist and we can
-    // write them.
-    let writable = |suffix: &str| {
-        let mut p = db.as_os_str().to_owned();
-        p.push(suffix);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(PathBuf::from(p))
-            .is_ok()
-    };
-    if db.exists() && writable("-wal") && writable("-shm") {
+    // write them (the -shm was checked above).
+    if db.exists() && shm.exists() && writable(&beside("-wal")).is_ok() {
         return Ok(());
     }
     bail!(
