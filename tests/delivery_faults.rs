@@ -186,6 +186,58 @@ fn a_server_that_reads_slowly_cannot_hold_a_large_message() {
     }
 }
 
+#[test]
+fn a_server_whose_accept_queue_is_full_cannot_hold_classify() {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
+    let s = Scratch::new("full-queue");
+    let db = s.path("m.db");
+    let socket = s.path("m.db.sock");
+    // A listener that never accepts, with the smallest queue, filled by a first client: as a
+    // stopped server with thousands of deliveries queued would be.
+    let listener =
+        rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None).expect("socket");
+    let addr = SocketAddrUnix::new(socket.as_path()).expect("address");
+    rustix::net::bind(&listener, &addr).expect("bind");
+    rustix::net::listen(&listener, 0).expect("listen");
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        let c = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            rustix::net::SocketFlags::NONBLOCK,
+            None,
+        )
+        .expect("socket");
+        if rustix::net::connect(&c, &addr).is_err() {
+            break; // the queue is full
+        }
+        queued.push(c);
+    }
+    let mut c = cmd(&db);
+    c.args(["classify", "--timeout", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(MSG).expect("write");
+    drop(stdin);
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("classify blocked connecting to a server whose queue is full");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().expect("output");
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    assert_annotated("full accept queue", MSG, &o.stdout);
+    assert!(stderr(&o).contains("no answer within"), "{}", stderr(&o));
+    drop(queued);
+}
+
 // ---- 4. Only "no such file" is a new install -------------------------------------------------
 
 #[test]

@@ -283,34 +283,40 @@ fn controls_database(uid: u32, db: &Path) -> bool {
     dir_private && entry_owner == uid
 }
 
-/// Connects to the server by `deadline`. `connect` on a Unix socket has no timeout of its
-/// own and blocks while the server's accept queue is full (a stopped server, thousands of
-/// connections queued), so it runs on a thread of its own: at the deadline that thread is left
-/// behind (it ends with the process) and the caller goes on in-process. A live server accepts
-/// at once, so the thread has usually connected before the brief poll below ends: no sleep,
-/// no wake-up on the common path.
+/// How long `classify` waits before trying again to connect to a server whose accept queue
+/// is full.
+const CONNECT_RETRY: Duration = Duration::from_millis(10);
+
+/// Connects to the server by `deadline`. `UnixStream::connect` has no timeout and blocks for
+/// as long as the server's accept queue is full (a stopped server with thousands of
+/// connections queued), so the socket is connected non-blocking: a full queue then answers
+/// EAGAIN at once, and the connection is tried again every [`CONNECT_RETRY`] until the
+/// deadline. (rustix: safe bindings for `socket(2)` and `connect(2)`, which std does not
+/// offer for an unconnected Unix socket; unsafe code is forbidden here.)
 fn connect_by(socket: &Path, deadline: std::time::Instant) -> std::io::Result<UnixStream> {
-    let (tx, rx) = mpsc::sync_channel(1);
-    let path = socket.to_owned();
-    std::thread::Builder::new()
-        .name("connect".into())
-        .spawn(move || {
-            let _ = tx.send(UnixStream::connect(&path));
-        })?;
-    let spin_until = std::time::Instant::now() + SPIN;
-    while std::time::Instant::now() < spin_until {
-        match rx.try_recv() {
-            Ok(connected) => return connected,
-            Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
-            Err(mpsc::TryRecvError::Disconnected) => break,
+    use rustix::io::Errno;
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let addr = SocketAddrUnix::new(socket)?;
+    loop {
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )?;
+        match rustix::net::connect(&fd, &addr) {
+            Ok(()) => {
+                let stream = UnixStream::from(fd);
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Err(Errno::AGAIN) if std::time::Instant::now() + CONNECT_RETRY < deadline => {
+                std::thread::sleep(CONNECT_RETRY);
+            }
+            Err(Errno::AGAIN) => return Err(ErrorKind::TimedOut.into()),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
-    }
-    match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
-        Ok(connected) => connected,
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(ErrorKind::TimedOut.into()),
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err(std::io::Error::other(
-            "internal error: the connecting thread stopped without a result",
-        )),
     }
 }
 
