@@ -31,9 +31,56 @@ fn line_end(raw: &[u8], from: usize) -> usize {
         .map_or(raw.len(), |p| from + p + 1)
 }
 
+/// Where the colon of a header field line is: a name of printable ASCII, then (RFC 5322's
+/// obsolete syntax, which mail readers still accept) optional spaces or tabs before the colon.
 fn field_name_len(line: &[u8]) -> Option<usize> {
     let colon = line.iter().position(|&b| b == b':')?;
-    (colon > 0 && line[..colon].iter().all(|&b| (33..=126).contains(&b))).then_some(colon)
+    let name = &line[..colon];
+    let len = name
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |p| p + 1);
+    (len > 0 && name[..len].iter().all(|&b| (33..=126).contains(&b))).then_some(colon)
+}
+
+/// Incoming `X-Spam-*` fields (with their continuation lines) after the header block, up to
+/// the first empty line: a line that is not a field ends the block for mailsift, but mail
+/// readers that read the header up to the empty line would still find these there.
+fn spam_fields_after_block(raw: &[u8], block: &HeaderBlock) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut pos = block.end;
+    let mut in_spam_field = false;
+    while pos < raw.len() {
+        let end = line_end(raw, pos);
+        let line = &raw[pos..end];
+        if line == b"\n" || line == b"\r\n" {
+            break;
+        }
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if in_spam_field {
+                if let Some(last) = out.last_mut() {
+                    last.1 = end;
+                }
+            }
+        } else {
+            in_spam_field = field_name_len(line).is_some_and(|n| is_spam_header(&line[..n]));
+            if in_spam_field {
+                out.push((pos, end));
+            }
+        }
+        pos = end;
+    }
+    out
+}
+
+/// Copies `raw[from..]` to `out` without the `cut` ranges (sorted, inside `raw[from..]`).
+fn copy_without(out: &mut Vec<u8>, raw: &[u8], from: usize, cut: &[(usize, usize)]) {
+    let mut pos = from;
+    for &(start, end) in cut {
+        out.extend_from_slice(&raw[pos..start]);
+        pos = end;
+    }
+    out.extend_from_slice(&raw[pos..]);
 }
 
 /// Finds the header block. `None` when the input does not start with a header field (or an
@@ -102,7 +149,12 @@ pub fn strip_spam_headers(raw: &[u8]) -> Vec<u8> {
             out.extend_from_slice(&raw[f.start..f.end]);
         }
     }
-    out.extend_from_slice(&raw[block.end..]);
+    copy_without(
+        &mut out,
+        raw,
+        block.end,
+        &spam_fields_after_block(raw, &block),
+    );
     out
 }
 
@@ -159,7 +211,12 @@ pub fn rewrite(raw: &[u8], added: &[(String, String)], subject_tag: Option<&str>
         }
         out.extend_from_slice(eol);
     }
-    out.extend_from_slice(&raw[block.end..]);
+    copy_without(
+        &mut out,
+        raw,
+        block.end,
+        &spam_fields_after_block(raw, &block),
+    );
     out
 }
 
@@ -167,16 +224,35 @@ pub fn rewrite(raw: &[u8], added: &[(String, String)], subject_tag: Option<&str>
 /// removed and CRLF turned into LF, truncated to 16 bytes. So a message learned from a Maildir
 /// and the same message piped in with CRLF endings, or after mailsift added its headers, are
 /// the same message.
+///
+/// How the message reached mailsift does not change it either: a leading mbox `From ` line
+/// (a message saved by an MDA, piped in as it is) is not part of the message, and trailing
+/// empty lines (the blank line that separates messages in an mbox) are not counted: the
+/// digest is taken over the message ending in exactly one newline. A message as a Maildir
+/// holds it (no `From ` line, one final newline) keeps the digest earlier versions gave it,
+/// so existing ledgers stay valid.
 pub fn digest(raw: &[u8]) -> Digest {
-    let stripped = strip_spam_headers(raw);
+    let envelope = if raw.starts_with(b"From ") {
+        line_end(raw, 0)
+    } else {
+        0
+    };
+    let stripped = strip_spam_headers(&raw[envelope..]);
+    let body_end = stripped
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |p| p + 1);
     let mut hasher = Sha256::new();
-    let mut rest: &[u8] = &stripped;
+    let mut rest: &[u8] = &stripped[..body_end];
     while let Some(p) = rest.windows(2).position(|w| w == b"\r\n") {
         hasher.update(&rest[..p]);
         hasher.update(b"\n");
         rest = &rest[p + 2..];
     }
     hasher.update(rest);
+    if body_end > 0 {
+        hasher.update(b"\n");
+    }
     let full = hasher.finalize();
     let mut d = [0u8; 16];
     d.copy_from_slice(&full[..16]);
@@ -255,6 +331,55 @@ mod tests {
         assert_eq!(
             rewrite(b"Subject: x\r", &added, None),
             b"Subject: x\r\nX-A: 1\n"
+        );
+    }
+
+    #[test]
+    fn digest_ignores_how_the_message_was_delivered() {
+        let plain = digest(b"Subject: x\n\nbody\n");
+        for delivered in [
+            &b"From a@b Mon Jan  1 00:00:00 2024\nSubject: x\n\nbody\n"[..],
+            b"Subject: x\n\nbody\n\n",
+            b"From a@b Mon Jan  1 00:00:00 2024\r\nSubject: x\r\n\r\nbody\r\n\r\n",
+            b"Subject: x\n\nbody",
+        ] {
+            assert_eq!(
+                digest(delivered),
+                plain,
+                "{:?}",
+                String::from_utf8_lossy(delivered)
+            );
+        }
+        assert_ne!(digest(b"Subject: x\n\nbody2\n"), plain);
+        // The Maildir form keeps the digest of earlier versions (the ledger stays valid):
+        // SHA-256 of the bytes themselves, truncated.
+        let full = Sha256::digest(b"Subject: x\n\nbody\n");
+        assert_eq!(plain[..], full[..16]);
+    }
+
+    #[test]
+    fn spam_fields_are_stripped_in_every_form_a_reader_accepts() {
+        let added = [("X-Spam-Flag".to_owned(), "YES".to_owned())];
+        // Space before the colon (RFC 5322 obsolete syntax).
+        let out = rewrite(
+            b"Subject: x\nX-Spam-Flag : NO\nX-Spam-Score\t: -5\n\nb\n",
+            &added,
+            None,
+        );
+        assert_eq!(out, b"Subject: x\nX-Spam-Flag: YES\n\nb\n");
+        // After a line that is not a field, up to the empty line.
+        let out = rewrite(
+            b"Subject: x\nnot a field\nX-Spam-Flag: NO\n\tmore\nX-Other: 1\n\nX-Spam-Flag: body\n",
+            &added,
+            None,
+        );
+        assert_eq!(
+            out,
+            b"Subject: x\nX-Spam-Flag: YES\nnot a field\nX-Other: 1\n\nX-Spam-Flag: body\n"
+        );
+        assert_eq!(
+            strip_spam_headers(b"Subject: x\nnot a field\nX-Spam-Flag: NO\n\nb"),
+            b"Subject: x\nnot a field\n\nb"
         );
     }
 

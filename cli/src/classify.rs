@@ -133,6 +133,26 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
     deliver(outcome, &input, args)
 }
 
+/// Filter mode with a command line that does not parse (an unknown option, a bad value): the
+/// message still goes through, unchanged, with the reason on stderr and `code` (the
+/// `--fail-open-exit` asked for when it parses, else [`EXIT_FAIL_OPEN`]).
+pub fn pass_through_usage_error(e: &clap::Error, code: u8) -> u8 {
+    let rendered = e.to_string();
+    let first = rendered.lines().next().unwrap_or("invalid command line");
+    let why = first.strip_prefix("error: ").unwrap_or(first);
+    let mut input = Vec::new();
+    if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
+        eprintln!(
+            "mailsift: cannot read the message from standard input: {e}; passing through what was read"
+        );
+        return finish(&input, EXIT_IO);
+    }
+    eprintln!(
+        "mailsift: usage error: {why} (see 'mailsift classify --help'); the message was passed through unchanged"
+    );
+    finish(&input, code)
+}
+
 /// Writes what classification produced and returns the exit code.
 fn deliver(outcome: Outcome, input: &[u8], args: &ClassifyArgs) -> u8 {
     match outcome {
@@ -161,6 +181,15 @@ fn deliver(outcome: Outcome, input: &[u8], args: &ClassifyArgs) -> u8 {
 /// not answer within `budget` (half of `--timeout`) is reported on stderr, and the message is
 /// then classified in-process, so nothing depends on the server being up.
 fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8], budget: Duration) -> Option<u8> {
+    // An invalid user fails open in-process; a server must not turn it into a verdict (the
+    // protocol cannot even carry an empty name).
+    if global
+        .user
+        .as_deref()
+        .is_some_and(|u| mailsift::store::validate_user(u).is_err())
+    {
+        return None;
+    }
     let db = global.db_path().ok()?;
     let (socket, explicit) = match &args.socket {
         Some(s) => (s.clone(), true),
@@ -175,7 +204,7 @@ fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8], budget: Durati
             fingerprint: mailsift::Config::fingerprint(global.config.as_deref()),
             message: std::borrow::Cow::Borrowed(input),
         };
-        ask_server(&socket, &request, budget)
+        ask_server(&socket, &request, std::time::Instant::now() + budget)
     });
     let why = match answer {
         Ok(wire::Response::Done {
@@ -213,27 +242,123 @@ fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8], budget: Durati
 }
 
 /// Whether the socket may be used. A server's answer replaces the message, so only a socket
-/// owned by root, by this process's user or by the database's owner (the directory's, while
-/// there is no database) is trusted: in a shared directory another user could otherwise plant
-/// a socket beside the database and rewrite mail.
+/// owned by root, by this process's user, or by a user who controls the database is trusted:
+/// in a shared directory another user could otherwise plant a socket (and an empty file at
+/// the database path) and rewrite mail.
 fn trusted_socket(socket: &Path, db: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let owner = std::fs::metadata(socket)?.uid();
     // This process's user, without libc: the owner of its /proc entry.
     let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
-    let db_owner = std::fs::metadata(db)
-        .or_else(|_| std::fs::metadata(db.parent().unwrap_or(Path::new("."))))
-        .map(|m| m.uid())
-        .ok();
-    if owner == 0 || Some(owner) == me || Some(owner) == db_owner {
+    if owner == 0 || Some(owner) == me || controls_database(owner, db) {
         return Ok(());
     }
     Err(std::io::Error::new(
         ErrorKind::PermissionDenied,
         format!(
-            "the socket belongs to uid {owner}, neither root, this user nor the database's owner; not trusted (remove it, or start 'mailsift serve' as the database's owner)"
+            "the socket belongs to uid {owner}, which is neither root, this user, nor the owner \
+             of the database in a directory no one else can write; not trusted (remove it, or \
+             start 'mailsift serve' as the database's owner)"
         ),
     ))
+}
+
+/// Whether `uid` controls what is at the database path: the database file (the directory,
+/// while there is none) is `uid`'s, and its directory belongs to `uid` or root and is writable
+/// by no one else. Only then can no third user have put that file there: in a shared
+/// (sticky, world-writable) directory anyone can create the database path before its user
+/// does, so owning it proves nothing.
+fn controls_database(uid: u32, db: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(d) = std::fs::metadata(dir) else {
+        return false;
+    };
+    let dir_private = (d.uid() == uid || d.uid() == 0) && d.mode() & 0o022 == 0;
+    // The entry itself (a symbolic link is its owner's choice of target).
+    let entry_owner = std::fs::symlink_metadata(db).map_or(d.uid(), |m| m.uid());
+    dir_private && entry_owner == uid
+}
+
+/// How long `classify` waits before trying again to connect to a server whose accept queue
+/// is full.
+const CONNECT_RETRY: Duration = Duration::from_millis(10);
+
+/// Connects to the server by `deadline`. `UnixStream::connect` has no timeout and blocks for
+/// as long as the server's accept queue is full (a stopped server with thousands of
+/// connections queued), so the socket is connected non-blocking: a full queue then answers
+/// EAGAIN at once, and the connection is tried again every [`CONNECT_RETRY`] until the
+/// deadline. (rustix: safe bindings for `socket(2)` and `connect(2)`, which std does not
+/// offer for an unconnected Unix socket; unsafe code is forbidden here.)
+fn connect_by(socket: &Path, deadline: std::time::Instant) -> std::io::Result<UnixStream> {
+    use rustix::io::Errno;
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let addr = SocketAddrUnix::new(socket)?;
+    loop {
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )?;
+        match rustix::net::connect(&fd, &addr) {
+            Ok(()) => {
+                let stream = UnixStream::from(fd);
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Err(Errno::AGAIN) if std::time::Instant::now() + CONNECT_RETRY < deadline => {
+                std::thread::sleep(CONNECT_RETRY);
+            }
+            Err(Errno::AGAIN) => return Err(ErrorKind::TimedOut.into()),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A socket whose every read and write gets only what is left until one deadline (the
+/// socket's own timeouts are per call: a peer trickling bytes would renew them forever).
+struct Deadlined<'a> {
+    stream: &'a UnixStream,
+    deadline: std::time::Instant,
+}
+
+impl Deadlined<'_> {
+    fn left(&self) -> std::io::Result<Duration> {
+        let left = self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        Ok(left)
+    }
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.left()?))?;
+        (&mut &*self.stream).read(buf)
+    }
+}
+
+/// The most one write to the server sends. The kernel applies a socket's send timeout to
+/// each chunk of a write it waits for, not to the call: one large write to a server that
+/// reads slowly can take many times the timeout. A write of one chunk waits at most once.
+const WRITE_CHUNK: usize = 16 << 10;
+
+impl Write for Deadlined<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.left()?))?;
+        (&mut &*self.stream).write(&buf[..buf.len().min(WRITE_CHUNK)])
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// How long `classify` polls for the server's answer before sleeping until it comes.
@@ -243,17 +368,20 @@ const SPIN: Duration = Duration::from_millis(1);
 fn ask_server(
     socket: &Path,
     request: &wire::Request,
-    timeout: Duration,
+    deadline: std::time::Instant,
 ) -> std::io::Result<wire::Response> {
     if request.message.len() as u64 > wire::MAX_FIELD {
         return Err(std::io::Error::other(
             "the message is too large for the server",
         ));
     }
-    let mut stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    request.write(&mut stream)?;
+    // One deadline for the whole exchange: connecting, sending, receiving.
+    let stream = connect_by(socket, deadline)?;
+    let mut bounded = Deadlined {
+        stream: &stream,
+        deadline,
+    };
+    request.write(&mut bounded)?;
     // Spin-then-block: poll for the first bytes of the answer for up to SPIN, yielding the CPU
     // each time, and only then sleep in `read`. The server usually answers within half a
     // millisecond, and waking a sleeping process costs a good part of that on a virtual
@@ -265,7 +393,7 @@ fn ask_server(
     stream.set_nonblocking(true)?;
     let spin_until = std::time::Instant::now() + SPIN;
     loop {
-        match stream.read(&mut first) {
+        match (&stream).read(&mut first) {
             Ok(n) => {
                 got = n;
                 break;
@@ -282,7 +410,9 @@ fn ask_server(
     }
     stream.set_nonblocking(false)?;
     first.truncate(got);
-    wire::Response::read(&mut std::io::BufReader::new(first.as_slice().chain(stream)))
+    wire::Response::read(&mut std::io::BufReader::new(
+        first.as_slice().chain(bounded),
+    ))
 }
 
 fn finish(bytes: &[u8], code: u8) -> u8 {

@@ -27,7 +27,14 @@ pub struct Global {
     #[arg(long, global = true, env = "MAILSIFT_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Use (and train) this user's model on top of the site-wide one.
-    #[arg(long, global = true, env = "MAILSIFT_USER", value_name = "NAME")]
+    // A name may start with '-' (the documented character set allows it): taken as the value.
+    #[arg(
+        long,
+        global = true,
+        env = "MAILSIFT_USER",
+        value_name = "NAME",
+        allow_hyphen_values = true
+    )]
     pub user: Option<String>,
     /// Configuration file, read after /etc/mailsift/config.toml and the user's file.
     #[arg(long, global = true, value_name = "PATH")]

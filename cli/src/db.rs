@@ -1,6 +1,6 @@
 //! `mailsift db`: check, backup, restore, reset, export, import.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -20,7 +20,8 @@ pub enum DbCommand {
     /// Write a consistent copy of the database to FILE (safe while mailsift runs).
     #[command(after_long_help = "Example:\n  mailsift db backup /var/backups/mailsift.db")]
     Backup {
-        /// The backup file to create (must not exist).
+        /// The backup file to write. An earlier backup there is replaced, only once the new
+        /// one is complete (a failed backup leaves the earlier one as it was).
         file: PathBuf,
     },
     /// Replace the database with a backup (checked first).
@@ -94,6 +95,12 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
             }
         }
         DbCommand::Backup { file } => {
+            if same_file(file, &global.db_path()?) {
+                bail!(
+                    "{} is the database itself: give the backup another path",
+                    file.display()
+                );
+            }
             let store = common::open_store(global, &config, OpenMode::ReadOnly)?;
             store.backup(file)?;
             if !global.quiet {
@@ -110,6 +117,7 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
             if !file.is_file() {
                 bail!("backup {} does not exist: check the path", file.display());
             }
+            check_restore_source(file, &global.db_path()?)?;
             let backup =
                 mailsift::Store::open(file, OpenMode::ReadOnly, common::store_options(&config))
                     .with_context(|| format!("{} is not a usable backup", file.display()))?;
@@ -210,4 +218,33 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// Whether two paths name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// A restore reads a backup file: not a FIFO or a device (SQLite would wait on it for ever),
+/// and not the live database itself.
+fn check_restore_source(file: &Path, db: &Path) -> Result<()> {
+    let meta = std::fs::metadata(file)
+        .with_context(|| format!("cannot read the backup {}", file.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "{} is not a regular file (a pipe, device or directory): give the file written by 'mailsift db backup'",
+            file.display()
+        );
+    }
+    if same_file(file, db) {
+        bail!(
+            "{} is the database itself: give the file written by 'mailsift db backup'",
+            file.display()
+        );
+    }
+    Ok(())
 }

@@ -142,6 +142,67 @@ pub fn classify_args(
     ))
 }
 
+/// The subcommands, as clap knows them.
+const SUBCOMMANDS: &[&str] = &[
+    "classify",
+    "score",
+    "train",
+    "correct",
+    "forget",
+    "stats",
+    "explain",
+    "eval",
+    "rules",
+    "db",
+    "serve",
+    "milter",
+    "man",
+    "completions",
+    "help",
+];
+
+/// Whether the command line asks for `classify`: its first word that names a subcommand
+/// (skipping options and global options' values, and any other word, which may be the value
+/// of a misplaced or unknown option) is `classify`. A command line clap rejects is then still
+/// filter mode, and the message must pass through (see [`fail_open_exit`]).
+pub fn names_classify(args: &[OsString]) -> bool {
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_encoded_bytes();
+        i += 1;
+        match arg {
+            b"--db" | b"--user" | b"--config" => i += 1,
+            _ if arg.starts_with(b"-") => {}
+            _ => {
+                if let Some(cmd) = SUBCOMMANDS.iter().find(|c| c.as_bytes() == arg) {
+                    return *cmd == "classify";
+                }
+            }
+        }
+    }
+    false
+}
+
+/// The fail-open exit code a rejected classify command line asked for: the last
+/// `--fail-open-exit N` that parses, else the documented default.
+pub fn fail_open_exit(args: &[OsString]) -> u8 {
+    let mut code = EXIT_FAIL_OPEN;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].to_str().unwrap_or("");
+        i += 1;
+        let value = match arg.strip_prefix("--fail-open-exit") {
+            Some("") => args.get(i).and_then(|v| v.to_str()),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        if let Some(n) = value.and_then(|v| v.parse::<u8>().ok()) {
+            code = n;
+        }
+    }
+    code
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +282,60 @@ mod tests {
         ] {
             assert_eq!(fast(&os(&line)), None, "{line:?}");
         }
+    }
+
+    #[test]
+    fn the_subcommand_list_is_clap_s() {
+        use clap::CommandFactory;
+        let mut names: Vec<String> = crate::Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        names.push("help".into());
+        names.sort();
+        let mut ours: Vec<String> = SUBCOMMANDS.iter().map(|s| (*s).to_owned()).collect();
+        ours.sort();
+        assert_eq!(ours, names);
+    }
+
+    #[test]
+    fn a_rejected_classify_command_line_is_still_filter_mode() {
+        for line in [
+            vec!["classify", "--no-such-flag"],
+            vec!["--user", "-list@example.com", "classify"],
+            vec!["--db", "classify.db", "classify", "x"],
+            vec!["-q", "classify", "--fail-open-exit", "abc"],
+            vec!["--socket", "/run/m.sock", "classify"],
+            vec!["--bogus", "value", "classify"],
+        ] {
+            assert!(names_classify(&os(&line)), "{line:?}");
+        }
+        for line in [
+            vec![],
+            vec!["train", "classify"],
+            vec!["--db", "classify"],
+            vec!["--bogus"],
+            vec!["db", "backup", "classify"],
+        ] {
+            assert!(!names_classify(&os(&line)), "{line:?}");
+        }
+        assert_eq!(
+            fail_open_exit(&os(&["classify", "--fail-open-exit", "0"])),
+            0
+        );
+        assert_eq!(
+            fail_open_exit(&os(&["classify", "--fail-open-exit=75"])),
+            75
+        );
+        assert_eq!(
+            fail_open_exit(&os(&["classify", "--fail-open-exit", "abc"])),
+            3
+        );
+        assert_eq!(
+            fail_open_exit(&os(&["classify", "--fail-open-exit=300"])),
+            3
+        );
+        assert_eq!(fail_open_exit(&os(&["classify", "--bad"])), 3);
     }
 
     #[test]

@@ -38,8 +38,8 @@ Exit codes:
   1  db check: problems found; rules lint: some rule or line is skipped
   2  usage, configuration or database error (commands other than classify);
      train, correct, forget, score: some input could not be read
-  3  classify: internal error; the original message was written unchanged (fail-open),
-     or, for a database fault, classified by rules alone; see --fail-open-exit
+  3  classify: internal error or usage error; the original message was written unchanged
+     (fail-open), or, for a database fault, classified by rules alone; see --fail-open-exit
   74 classify: could not read standard input or write standard output";
 
 /// A spam filter combining a naive-Bayes token store with SpamAssassin-style rules.
@@ -163,6 +163,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // Filter mode stays fail-open even for a command line clap rejects.
+            if e.use_stderr() && fastargs::names_classify(&argv) {
+                let code = fastargs::fail_open_exit(&argv);
+                return ExitCode::from(classify::pass_through_usage_error(&e, code));
+            }
             let code = if e.use_stderr() { EXIT_ERROR } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);

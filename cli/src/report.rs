@@ -32,6 +32,7 @@ pub fn score(global: &Global, paths: &[PathBuf]) -> Result<i32> {
     let config = common::load_config(global)?;
     let engine = common::engine_from(&config)?;
     let mut failed = false;
+    let mut not_mail = 0usize;
     with_model(global, &config, |model| {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         let mut err = None;
@@ -59,6 +60,7 @@ pub fn score(global: &Global, paths: &[PathBuf]) -> Result<i32> {
                     return;
                 }
                 match item.bytes {
+                    Ok(b) if !sources::is_message(&b) => not_mail += 1,
                     Ok(b) => {
                         if let Err(e) = each(&item.label, &b) {
                             err = Some(e);
@@ -77,6 +79,9 @@ pub fn score(global: &Global, paths: &[PathBuf]) -> Result<i32> {
         out.flush()?;
         Ok(())
     })?;
+    if not_mail > 0 && !global.quiet {
+        eprintln!("mailsift: {not_mail} not mail, skipped (files that are not mail messages)");
+    }
     Ok(if failed { 2 } else { 0 })
 }
 

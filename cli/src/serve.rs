@@ -333,6 +333,89 @@ pub(crate) fn check_socket(socket: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to serve a database whose commits this process might not see. A reader of a WAL
+/// database needs to write its shared-memory index (`-shm`, created in the database's
+/// directory): without that, SQLite falls back to reading a snapshot (see
+/// `Store::read_only_snapshot`), and a long-lived server would go on answering from a model
+/// that training by others has since changed. A one-message `classify` can live with that; a
+/// server cannot.
+fn check_sees_commits(db: &Path) -> Result<()> {
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let beside = |suffix: &str| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    let writable = |p: &Path| std::fs::OpenOptions::new().write(true).open(p);
+    // An existing -shm this user cannot write: SQLite reads without it, from a snapshot.
+    let shm = beside("-shm");
+    if shm.exists() {
+        if let Err(e) = writable(&shm) {
+            bail!(
+                "this user cannot write {} ({e}), so the server would not see what training \
+                 commits and would answer from a stale model: run 'mailsift serve' as the \
+                 database's owner (clients classify in-process meanwhile)",
+                shm.display()
+            );
+        }
+    }
+    let name = db
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let probe = dir.join(format!(".{name}.serve-check-{}", std::process::id()));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    let why = match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    // The directory is read-only to us: enough only while both files exist and we can
+    // write them (the -shm was checked above).
+    if db.exists() && shm.exists() && writable(&beside("-wal")).is_ok() {
+        return Ok(());
+    }
+    bail!(
+        "this user cannot write the database's directory {} ({why}), nor its -wal and -shm \
+         files, so the server would not see what training commits and would answer from a \
+         stale model: run 'mailsift serve' as the database's owner (clients classify \
+         in-process meanwhile)",
+        dir.display()
+    )
+}
+
+/// Removes the socket when SIGTERM or SIGINT arrives, if it is still the one this server
+/// bound (another server may have replaced it since), then ends the process with that signal.
+fn remove_socket_on_signal(
+    mut signals: signal_hook::iterator::Signals,
+    socket: &Path,
+) -> Result<()> {
+    let ours = file_id(socket);
+    let socket = socket.to_owned();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                if ours.is_some() && file_id(&socket) == ours {
+                    let _ = std::fs::remove_file(&socket);
+                }
+                // Die of the signal as before, as a service manager expects.
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+                std::process::exit(128 + signal);
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
+}
+
 /// Binds the socket with the given permissions.
 pub(crate) fn bind(socket: &Path, mode: u32) -> Result<UnixListener> {
     let listener = UnixListener::bind(socket).with_context(|| {
@@ -360,6 +443,9 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     let shared = Arc::new(Shared::new(db.clone(), global.config.clone())?);
     // The spamd front end's settings (--listen-spamd, [spamd]), checked before any slow set-up.
     let spamd = crate::spamd::Settings::new(&args.spamd, &shared.current().config.spamd)?;
+    if !mailsift::store::is_redis_url(&db) {
+        check_sees_commits(&db)?;
+    }
     check_socket(&socket)?;
     // Resolved here, not as a clap default: a default is computed by every command's parse,
     // and asking for the CPU count reads cgroup files (a cost in each classify process).
@@ -376,7 +462,14 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     // The spamd front end, when asked for: bound before the private socket, so that a bad
     // address fails the start.
     crate::spamd::start(&shared, spamd, threads, global.quiet)?;
+    // Registered before the socket exists: a SIGTERM from then on removes it.
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("cannot handle SIGTERM and SIGINT")?;
     let listener = Arc::new(bind(&socket, args.socket_mode)?);
+    remove_socket_on_signal(signals, &socket)?;
     if !global.quiet {
         eprintln!(
             "mailsift serve: listening on {} for {} ({threads} worker thread(s))",

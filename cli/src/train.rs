@@ -131,15 +131,19 @@ fn analyse(engine: &Engine, items: Vec<Item>, action: &Action, progress: &Progre
     let read: Vec<Read> = items
         .into_par_iter()
         .map(|item| match item.bytes {
-            // The same test as classify's: input that does not start with a header field is
-            // not a message (a stray file in a Maildir, an index, a binary).
-            Ok(bytes) if mailsift::headers::header_block(&bytes).is_none() => {
+            // A file that is not a message (no header block naming a field every message
+            // carries: a stray file in a Maildir, an index, a binary) is skipped and counted.
+            Ok(bytes) if !sources::is_message(&bytes) => {
                 progress.message(bytes.len());
                 Read::NotMail
             }
             Ok(bytes) => {
                 progress.message(bytes.len());
-                Read::Op(engine.analyze(&bytes).op(action.clone()))
+                Read::Op(
+                    engine
+                        .analyze(&sources::learning_form(bytes))
+                        .op(action.clone()),
+                )
             }
             Err(e) => {
                 eprintln!("mailsift: skipping {}: {e}", item.label);

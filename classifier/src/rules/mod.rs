@@ -203,6 +203,9 @@ pub enum RulesError {
         /// `; did you mean 'X'?`, or empty.
         hint: String,
     },
+    /// Rule files include each other in a loop (or include far too many files).
+    #[error("{0}: remove the include that closes the loop (see 'rule_files' in the configuration)")]
+    IncludeLoop(String),
     /// A score override is not a finite number.
     #[error("score for rule '{name}' must be a finite number, got {score}")]
     BadScore {
@@ -461,7 +464,10 @@ impl RuleSet {
                 path: Some(p.clone()),
             });
         }
-        Ok(Self::build(srcs))
+        match Self::build_checked(srcs) {
+            (_, _, Some(why)) => Err(RulesError::IncludeLoop(why)),
+            (rules, issues, None) => Ok((rules, issues)),
+        }
     }
 
     /// Loads only the given files (no default rules), for `mailsift rules lint FILES`.
@@ -470,10 +476,17 @@ impl RuleSet {
     }
 
     fn build(sources: Vec<Source>) -> (RuleSet, Vec<LintIssue>) {
+        let (rules, issues, _) = Self::build_checked(sources);
+        (rules, issues)
+    }
+
+    /// [`RuleSet::build`], and the include loop that makes the files unusable, if any.
+    fn build_checked(sources: Vec<Source>) -> (RuleSet, Vec<LintIssue>, Option<String>) {
         let mut b = Builder::new(&reader);
         for s in &sources {
             b.add_source(s);
         }
+        let fatal = b.fatal.take();
         let (rules, index, issues) = b.finish();
         (
             RuleSet {
@@ -489,6 +502,7 @@ impl RuleSet {
                 }),
             },
             issues,
+            fatal,
         )
     }
 

@@ -19,6 +19,9 @@ use super::{HeaderTarget, LintIssue, Rule, RuleKind, Severity, Test};
 const EMULATED_VERSION: f64 = 4.0;
 /// Nesting limit for `include`.
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Files read through `include` in one load, at most: without a loop, files that include the
+/// same files several times over could still multiply to millions of reads.
+const MAX_INCLUDES: usize = 1000;
 
 /// Plugins whose rules mailsift can evaluate (some of their evals may still be missing; those
 /// rules are reported one by one).
@@ -180,6 +183,11 @@ pub(crate) struct Builder<'r> {
     ignored: BTreeMap<(String, String), (usize, usize)>,
     pending: Pending,
     reader: Reader<'r>,
+    /// The files being read, outermost first (an `include` of one of them is a loop).
+    include_stack: Vec<PathBuf>,
+    includes: usize,
+    /// An include loop (or too many includes): loading fails with this.
+    pub fatal: Option<String>,
 }
 
 struct Cond {
@@ -204,6 +212,9 @@ impl<'r> Builder<'r> {
             ignored: BTreeMap::new(),
             pending: Pending::default(),
             reader,
+            include_stack: Vec::new(),
+            includes: 0,
+            fatal: None,
         }
     }
 
@@ -219,7 +230,14 @@ impl<'r> Builder<'r> {
 
     /// Parses one source (and what it includes).
     pub(crate) fn add_source(&mut self, src: &Source) {
+        if let Some(p) = &src.path {
+            self.include_stack
+                .push(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
+        }
         self.add_text(&src.origin, &src.text, src.path.as_deref(), 0);
+        if src.path.is_some() {
+            self.include_stack.pop();
+        }
     }
 
     fn add_text(&mut self, origin: &str, text: &str, path: Option<&Path>, depth: usize) {
@@ -494,10 +512,37 @@ impl<'r> Builder<'r> {
         let full = base
             .parent()
             .map_or_else(|| PathBuf::from(target), |d| d.join(target));
+        if self.fatal.is_some() {
+            return;
+        }
+        let key = std::fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
+        if self.include_stack.contains(&key) {
+            let chain: Vec<String> = self
+                .include_stack
+                .iter()
+                .chain(std::iter::once(&key))
+                .map(|p| p.display().to_string())
+                .collect();
+            let why = format!("include loop: {}", chain.join(" includes "));
+            self.issue(Severity::Error, origin, line, None, why.clone());
+            self.fatal = Some(why);
+            return;
+        }
+        self.includes += 1;
+        if self.includes > MAX_INCLUDES {
+            let why = format!(
+                "more than {MAX_INCLUDES} files included (the same files included over and over?)"
+            );
+            self.issue(Severity::Error, origin, line, None, why.clone());
+            self.fatal = Some(why);
+            return;
+        }
         match (self.reader)(&full) {
             Ok(text) => {
                 let o = full.display().to_string();
+                self.include_stack.push(key);
                 self.add_text(&o, &text, Some(&full), depth + 1);
+                self.include_stack.pop();
             }
             Err(e) => self.issue(
                 Severity::Error,

@@ -371,7 +371,8 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a consistent copy of a SQLite store to `dest` (which must not exist), owner-only.
+    /// Writes a consistent copy of a SQLite store to `dest`, owner-only, through a temporary
+    /// file renamed into place (an earlier backup there is replaced; a failure leaves none).
     pub fn backup(&self, dest: &Path) -> Result<()> {
         self.sqlite(
             "'db backup'",

@@ -95,7 +95,7 @@ impl Sqlite {
     /// Opens (or, with [`OpenMode::ReadWrite`], creates) a store.
     pub fn open(path: &Path, mode: OpenMode, options: &StoreOptions) -> Result<Sqlite> {
         let options = options.clone();
-        let exists = path.exists();
+        let exists = super::sqlite_files::path_exists(path)?;
         if !exists && mode == OpenMode::ReadOnly {
             return Err(Error::Missing(path.to_owned()));
         }

@@ -1,7 +1,7 @@
 //! The SQLite backend's file handling: opening while another process creates the store, a
 //! read-only snapshot of a store in a directory we cannot write, backup and restore.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -63,23 +63,36 @@ impl Sqlite {
 }
 
 impl Sqlite {
-    /// Writes a consistent copy of the database to `dest` (which must not exist), owner-only.
+    /// Writes a consistent copy of the database to `dest`, owner-only. The copy is written to
+    /// a temporary file beside `dest` and renamed over it when complete: an earlier backup at
+    /// `dest` is replaced, and a backup that fails (disk full) leaves no partial file.
     pub fn backup(&self, dest: &Path) -> Result<()> {
-        if dest.exists() {
+        if std::fs::symlink_metadata(dest).is_ok_and(|m| !m.is_file()) {
             return Err(Error::Config(format!(
-                "{} already exists: choose a new backup file name",
+                "{} exists and is not a regular file: choose another backup file name",
                 dest.display()
             )));
         }
-        create_owner_only(dest)?;
-        let name = sql_path(dest, "choose another backup file name")?;
-        // The file name is a bound parameter, never spliced into SQL. Into an empty file, so it
-        // is owner-only from the first byte.
-        self.conn
-            .execute("VACUUM INTO ?1", [name])
-            .map_err(|e| map_write_error(e, dest, 0))?;
-        restrict_permissions(dest)?;
-        Ok(())
+        let tmp = backup_temp_path(dest);
+        let _ = std::fs::remove_file(&tmp);
+        create_owner_only(&tmp)?;
+        let written = (|| {
+            let name = sql_path(&tmp, "choose another backup file name")?;
+            // The file name is a bound parameter, never spliced into SQL. Into an empty file,
+            // so it is owner-only from the first byte.
+            self.conn
+                .execute("VACUUM INTO ?1", [name])
+                .map_err(|e| map_write_error(e, dest, 0))?;
+            restrict_permissions(&tmp)?;
+            std::fs::rename(&tmp, dest).map_err(|source| Error::Io {
+                context: format!("cannot move the backup into place as {}", dest.display()),
+                source,
+            })
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Replaces everything in this store with the contents of `backup` (a file written by
@@ -139,6 +152,32 @@ impl Sqlite {
 pub(super) fn sql_path<'a>(path: &'a Path, hint: &str) -> Result<&'a str> {
     path.to_str()
         .ok_or_else(|| Error::Config(format!("{} is not a UTF-8 path: {hint}", path.display())))
+}
+
+/// Where a backup to `dest` is written before it is renamed into place: a hidden file in the
+/// same directory (a rename does not cross file systems), named for this process.
+fn backup_temp_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map_or_else(|| "backup".into(), |n| n.to_string_lossy().into_owned());
+    dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Whether the database file exists. Only "no such file" means it does not (a new install);
+/// any other answer (a directory that cannot be entered, a path through a regular file) is a
+/// fault to report, not an empty model to classify with.
+pub(super) fn path_exists(path: &Path) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(Error::Io {
+            context: format!(
+                "cannot reach the database {} (check the permissions of its directories)",
+                path.display()
+            ),
+            source,
+        }),
+    }
 }
 
 /// Creates an empty file readable and writable by its owner only.
