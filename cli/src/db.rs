@@ -32,12 +32,18 @@ pub enum DbCommand {
     },
     /// Copy every model (site-wide and per user, with ledgers) to FILE: a new SQLite file, or
     /// a Redis URL. Works from either backend: the way to back up a Redis store.
+    #[command(
+        after_long_help = "Examples:\n  mailsift --db redis://127.0.0.1:6379/0 db export /var/backups/mailsift.db\n  mailsift --db /var/lib/mailsift/site.db db export redis://127.0.0.1:6379/0"
+    )]
     Export {
         /// A SQLite file to create (must not exist), or a redis:// URL to replace.
         file: PathBuf,
     },
     /// Replace every model with those in FILE (written by 'db export' or 'db backup', or a
     /// redis:// URL), checked before and after.
+    #[command(
+        after_long_help = "Examples:\n  mailsift --db redis://127.0.0.1:6379/0 db import /var/lib/mailsift/site.db\n  mailsift --db /var/lib/mailsift/site.db db import /var/backups/mailsift.db"
+    )]
     Import {
         /// A SQLite store file, or a redis:// URL.
         file: PathBuf,
