@@ -145,11 +145,16 @@ fn samples(from_corpus: bool) -> Vec<(String, Vec<u8>)> {
         "crlf",
         "lf",
         "long-folded-header",
+        "mbox-from-line",
+        "8bit-headers",
+        "mixed-eol",
+        "crlf-headers-lf-body",
+        "headers-only",
     ] {
         let rel = format!("tests/fixtures/malformed/{f}.eml");
         v.push((rel.clone(), read(&rel)));
     }
-    for (i, spam) in [(900, true), (901, false)] {
+    for (i, spam) in [(900, true), (901, false), (902, true), (903, false)] {
         let m = synthetic(spam, i);
         v.push((format!("synthetic {i} (CRLF)"), crlf(&m)));
         v.push((format!("synthetic {i}"), m));
