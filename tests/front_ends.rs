@@ -11,8 +11,8 @@
 //!   `CHECK`: `Spam: True/False ; score / 5.0` equal to classify's `X-Spam-Flag` / `X-Spam-Score`
 //!   (or its exit code where classify adds no header);
 //! - the milter, driven as Postfix drives it: its header changes applied to the message as the
-//!   MTA holds it give exactly what classify writes for those bytes, and its verdict is
-//!   classify's for the message as given (see `check_milter` for the limits of the wire form).
+//!   MTA holds it (CRLF, no mbox `From ` line) give exactly what classify writes for those
+//!   bytes (see `check_milter` for the limits of the wire form).
 //!
 //! And one message per user (`--user alice`, spamd `User: alice`, milter single recipient
 //! `alice@example.test`) against a database where alice has her own model.
@@ -368,15 +368,11 @@ fn check(fe: &FrontEnds, label: &str, m: &[u8], user: Option<&str>) -> (bool, bo
         );
     }
     // (d) the milter.
-    let rcpt = match user {
-        Some(u) => format!("{u}@example.test"),
-        // Two recipients: the site-wide model, as classify without --user.
-        None => String::new(),
-    };
-    let rcpts: Vec<&str> = if user.is_some() {
-        vec![&rcpt]
-    } else {
-        vec!["bob@example.test", "carol@example.test"]
+    // One recipient selects that user's model; two, the site-wide one (classify without --user).
+    let rcpt = user.map(|u| format!("{u}@example.test"));
+    let rcpts: Vec<&str> = match &rcpt {
+        Some(r) => vec![r],
+        None => vec!["bob@example.test", "carol@example.test"],
     };
     let tagged = check_milter(fe, label, m, user, &rcpts);
     (spam, tagged)
