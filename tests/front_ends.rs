@@ -400,8 +400,8 @@ fn spamd_check(fe: &FrontEnds, label: &str, user: Option<&str>, m: &[u8]) -> (bo
 /// milter's result is compared byte for byte with classify's output for those wire bytes, which
 /// are the message itself for the CRLF samples. (Its verdict is not compared with classify's for
 /// the LF original: the rules can see an LF message and its CRLF form differently; e.g. the
-/// MIME parser reads `Date: 03 Jul 01 4:12:06 PM` followed by `Message-Id:` as one field with
-/// LF only, so spam-2/00063 scores 15.4 as LF and 16.9 as CRLF under every front end alike.)
+/// header parsing loses a `Message-Id:` that follows `Date: 03 Jul 01 4:12:06 PM` with LF
+/// only, so spam-2/00063 scores 15.4 as LF and 16.9 as CRLF under every front end alike.)
 /// Without a header block, classify writes the input back untouched (fail-open) while the MTA
 /// always has a (here empty) header block to add fields to: then the body is kept byte for
 /// byte, and the verdict and score are classify's and spamd's for the bytes the milter judges
