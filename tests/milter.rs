@@ -8,6 +8,8 @@
 #[path = "../cli/src/milter/codec.rs"]
 mod codec;
 mod common;
+#[path = "common/milter_client.rs"]
+mod milter_client;
 mod postfix;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::{Scratch, cmd};
+use milter_client::{Mta, split};
 use postfix::{Postfix, Sink, Smtp, crlf, free_port, wait_port};
 
 /// A running `mailsift milter`, killed when dropped.
@@ -80,15 +83,6 @@ fn fixture(name: &str) -> Vec<u8> {
         .join("..")
         .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// Header block and body of a CRLF message.
-fn split(msg: &[u8]) -> (&[u8], &[u8]) {
-    let at = msg
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header block");
-    (&msg[..at + 2], &msg[at + 4..])
 }
 
 fn field<'a>(msg: &'a [u8], name: &str) -> Option<&'a str> {
@@ -331,72 +325,6 @@ fn postfix_accepts_mail_when_the_milter_is_stopped_or_killed() {
         pf.log().contains("milter"),
         "Postfix logged the milter failures"
     );
-}
-
-/// An MTA's side of one connection, over any stream.
-struct Mta<S: std::io::Read + std::io::Write> {
-    s: S,
-}
-
-impl<S: std::io::Read + std::io::Write> Mta<S> {
-    fn send(&mut self, c: &codec::Command) {
-        self.s.write_all(&c.encode()).expect("send");
-    }
-
-    fn reply(&mut self) -> codec::Reply {
-        let (code, data) = codec::read_packet(&mut self.s)
-            .expect("read")
-            .expect("a reply");
-        codec::Reply::decode(code, &data).expect("decode")
-    }
-
-    /// Replies up to and including the final one of the message.
-    fn final_replies(&mut self) -> Vec<codec::Reply> {
-        let mut out = Vec::new();
-        for _ in 0..100 {
-            let r = self.reply();
-            let last = !matches!(
-                r,
-                codec::Reply::AddHeader { .. }
-                    | codec::Reply::ChangeHeader { .. }
-                    | codec::Reply::Quarantine(_)
-            );
-            out.push(r);
-            if last {
-                break;
-            }
-        }
-        out
-    }
-
-    /// One message as Postfix sends it (no replies expected before the end of the body).
-    fn message(&mut self, msg: &[u8], rcpt: &str) {
-        self.message_to(msg, &[rcpt]);
-    }
-
-    fn message_to(&mut self, msg: &[u8], rcpts: &[&str]) {
-        use codec::Command as C;
-        self.send(&C::Mail(vec![b"<a@example.org>".to_vec()]));
-        for rcpt in rcpts {
-            self.send(&C::Rcpt(vec![format!("<{rcpt}>").into_bytes()]));
-        }
-        self.send(&C::Data);
-        let msg = crlf(msg);
-        let (head, body) = split(&msg);
-        let head = String::from_utf8_lossy(head)
-            .replace("\r\n\t", "\n\t")
-            .replace("\r\n ", "\n ");
-        for line in head.split("\r\n").filter(|l| !l.is_empty()) {
-            let (n, v) = line.split_once(':').expect("field");
-            self.send(&C::Header {
-                name: n.as_bytes().to_vec(),
-                value: v.as_bytes().to_vec(),
-            });
-        }
-        self.send(&C::EndOfHeaders);
-        self.send(&C::Body(body.to_vec()));
-        self.send(&C::EndOfBody(Vec::new()));
-    }
 }
 
 /// Without Postfix: the milter over a Unix socket, driven as Postfix drives it.
