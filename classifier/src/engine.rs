@@ -342,6 +342,7 @@ impl Engine {
             "learn_pools" => self.learn.pools = parse(key, value)?,
             "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
+            "recipients" => tok.recipients = parse(key, value)?,
             "pools" => {
                 self.bayes.pools = parse(key, value)?;
                 tok.mark_pools = self.bayes.pools;

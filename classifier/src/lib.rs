@@ -30,6 +30,7 @@ pub mod learn;
 pub mod limits;
 pub mod message;
 pub mod model;
+pub mod recipients;
 pub mod rules;
 pub mod sources;
 pub mod store;

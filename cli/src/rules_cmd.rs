@@ -282,8 +282,12 @@ fn stats(
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
-            let score: f64 =
-                rules.evaluate(&view, &ctx).iter().map(|h| h.score).sum::<f64>() * scale;
+            let score: f64 = rules
+                .evaluate(&view, &ctx)
+                .iter()
+                .map(|h| h.score)
+                .sum::<f64>()
+                * scale;
             Ok((e.spam, names, score))
         })
         .collect::<Result<_>>()?;
