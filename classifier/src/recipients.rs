@@ -205,7 +205,9 @@ mod store_version_tests {
             drop(c);
             let opened = Store::open(&path, OpenMode::ReadWrite, StoreOptions::default());
             if trained {
-                let err = opened.err().expect("a trained v3 store must be refused");
+                let Err(err) = opened else {
+                    panic!("a trained v3 store must be refused");
+                };
                 assert!(
                     matches!(
                         err,
