@@ -244,6 +244,8 @@ pub struct Engine {
     pub rules: RuleSet,
     /// The learned combination's settings (experiments only; off by default).
     pub learn: LearnParams,
+    /// The discriminative token learner's settings (experiments only; off by default).
+    pub token_lr: crate::logreg::TokenLrParams,
 }
 
 impl Engine {
@@ -343,6 +345,8 @@ impl Engine {
             "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "recipients" => tok.recipients = parse(key, value)?,
+            "lr_weight" => self.token_lr.weight = parse(key, value)?,
+            "lr_rate" => self.token_lr.rate = parse(key, value)?,
             "pools" => {
                 self.bayes.pools = parse(key, value)?;
                 tok.mark_pools = self.bayes.pools;

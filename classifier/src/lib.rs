@@ -28,6 +28,7 @@ pub mod headers;
 pub mod html;
 pub mod learn;
 pub mod limits;
+pub mod logreg;
 pub mod message;
 pub mod model;
 pub mod recipients;
