@@ -104,7 +104,7 @@ mod tests {
         let spam = [1u64, 2, 3];
         let ham = [3u64, 4, 5];
         assert_eq!(lr.points(&params, &spam), 0.0);
-        for _ in 0..50 {
+        for _ in 0..200 {
             lr.update(&params, &spam, true);
             lr.update(&params, &ham, false);
         }
