@@ -434,3 +434,38 @@ fn trained_on_the_corpus_it_classifies_held_out_mail() {
         "{right}/{total} correct after training on 400 messages"
     );
 }
+
+/// Issue 11: with an empty store the rules count at `rules_only_scale` of their points, and
+/// explain says so.
+#[test]
+fn empty_store_scales_the_rules_and_explain_says_so() {
+    let t = TempDir::new("rules-scale");
+    let pills = fixtures().join("spam-pills.eml").display().to_string();
+    let out = run(bin().args(["--db", &t.db(), "explain", &pills]), b"");
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    let k = mailsift::Scoring::default().rules_only_scale;
+    assert!(
+        s.contains(&format!("the rules count at {k} of their points")),
+        "{s}"
+    );
+    // The score is the rules' points times the scale.
+    let listed: f64 = s
+        .lines()
+        .skip_while(|l| !l.starts_with("Rules ("))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty() && !l.contains("(the rules count"))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .sum();
+    let score: f64 = s
+        .split("(score ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .expect("score");
+    assert!(listed > 0.0, "{s}");
+    assert!(
+        (score - listed * k).abs() < 0.02,
+        "{score} vs {listed} x {k}\n{s}"
+    );
+}

@@ -128,6 +128,9 @@ pub fn run(
     // message once its class is known, whatever the training mode of the token model.
     let learning = engine.learn.enabled();
     let mut combination = Combination::new();
+    // The discriminative token learner (experiments, `--set lr_weight=...`, E21).
+    let mut token_lr = crate::logreg::TokenLr::new();
+    let lr = &engine.token_lr;
     // Chunks bound memory; 512 messages keep both cores busy between sequential phases.
     for chunk in index.chunks(512) {
         let analysed: Vec<(Analysis, Vec<RuleHit>)> = chunk
@@ -156,10 +159,18 @@ pub fn run(
             } else {
                 (engine.combine(bayes, hits), None)
             };
+            let mut score = verdict.score;
+            if lr.enabled() {
+                score += token_lr.points(lr, &analysis.tokens.hashes);
+            }
             let record = Record {
                 gold: entry.gold,
-                score: verdict.score,
-                spam: verdict.is_spam,
+                score,
+                spam: if lr.enabled() {
+                    score >= threshold
+                } else {
+                    verdict.is_spam
+                },
             };
             on_result(entry, &record).map_err(|source| Error::Io {
                 context: "cannot write results".into(),
@@ -184,6 +195,9 @@ pub fn run(
             if train {
                 model.apply(&analysis.op(Action::Learn(entry.gold)));
                 trained += 1;
+            }
+            if lr.enabled() {
+                token_lr.update(lr, &analysis.tokens.hashes, entry.gold == Class::Spam);
             }
             if let Some(f) = &features {
                 combination.update(

@@ -1,7 +1,8 @@
 //! The tokenizer: a [`MessageView`] becomes a set of namespaced tokens, hashed to 64 bits.
 //!
 //! Tokens are namespaced by where they came from, so "free" in a Subject and "free" in the body
-//! are different evidence: `subj:`, `from:`, `to:`, `rt:`, `rcvd:`, `ip:`, `ct:`, `mailer:`,
+//! are different evidence: `subj:`, `from:`, `to:`, `rt:`, `rcpt:` and `rcpt|` (recipients and
+//! their pairing with the sender or list, see [`crate::recipients`]), `rcvd:`, `ip:`, `ct:`, `mailer:`,
 //! `mid:`, `hdr:` (header presence), `url:` and `urlp:` (URL hosts and path pieces), `html:`,
 //! `att:`, `meta:`; body words have no prefix, and word pairs are `a b` (adjacent) or
 //! `a ~N b` (orthogonal sparse bigrams, N words apart).
@@ -20,7 +21,7 @@ use crate::message::{Mailbox, MessageView, TextKind, TransferEncoding};
 use crate::url::registrable_domain;
 
 /// The version of the token stream. Stored in the database; bump on every change.
-pub const TOKENIZER_VERSION: u32 = 3;
+pub const TOKENIZER_VERSION: u32 = 4;
 
 /// How word pairs are formed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,8 @@ pub struct TokenizerConfig {
     pub mark_pools: bool,
     /// Put URL tokens in the body pool rather than the header pool.
     pub urls_in_body_pool: bool,
+    /// Emit recipient tokens and recipient × sender/list pairs ([`crate::recipients`]).
+    pub recipients: bool,
 }
 
 impl Default for TokenizerConfig {
@@ -81,6 +84,8 @@ impl Default for TokenizerConfig {
             // v3: hashes carry their pool (corpora/EXPERIMENTS.md E8).
             mark_pools: true,
             urls_in_body_pool: false,
+            // v4: recipient tokens and pairs (corpora/EXPERIMENTS.md E20).
+            recipients: true,
         }
     }
 }
@@ -216,6 +221,9 @@ impl Tokenizer {
         }
         mailbox_tokens("from:", &view.from, emit);
         mailbox_tokens("rt:", &view.reply_to, emit);
+        if self.config.recipients {
+            crate::recipients::recipient_tokens(view, emit);
+        }
         for mb in view.from.iter().take(4) {
             if let Some(name) = &mb.name {
                 words.clear();

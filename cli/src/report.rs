@@ -112,6 +112,13 @@ pub fn explain(global: &Global, path: &Path, ntokens: usize) -> Result<i32> {
     for h in &verdict.hits {
         writeln!(out, "  {:>7.2}  {:<24} {}", h.score, h.name, h.description)?;
     }
+    let scale = engine.rule_scale(&verdict.bayes);
+    if scale < 1.0 && !verdict.hits.is_empty() {
+        writeln!(
+            out,
+            "  (the rules count at {scale} of their points until Bayes has learned both classes)"
+        )?;
+    }
     let b = &verdict.bayes;
     writeln!(out)?;
     writeln!(

@@ -274,6 +274,8 @@ fn stats(
 ) -> Result<String> {
     let entries = read_index(index)?;
     let limits = Limits::default();
+    // With an empty store the engine counts the rules' points at this share (E19).
+    let scale = mailsift::Scoring::default().rules_only_scale;
     let ctx = EvalContext {
         bayes_probability: None,
         ..EvalContext::default()
@@ -289,7 +291,12 @@ fn stats(
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
-            let score: f64 = rules.evaluate(&view, &ctx).iter().map(|h| h.score).sum();
+            let score: f64 = rules
+                .evaluate(&view, &ctx)
+                .iter()
+                .map(|h| h.score)
+                .sum::<f64>()
+                * scale;
             Ok((e.spam, names, score))
         })
         .collect::<Result<_>>()?;
@@ -367,7 +374,7 @@ fn stats(
     let flagged_ham = results.iter().filter(|r| !r.0 && r.2 >= required).count();
     let _ = writeln!(
         s,
-        "\nrules alone at required_score {required}: spam flagged {flagged_spam}/{n_spam} ({:.2}%), \
+        "\nrules alone (empty store: points x {scale}) at required_score {required}: spam flagged {flagged_spam}/{n_spam} ({:.2}%), \
          ham flagged {flagged_ham}/{n_ham} ({:.2}%)",
         pct(flagged_spam, n_spam),
         pct(flagged_ham, n_ham)

@@ -1,0 +1,230 @@
+//! Recipient-aware tokens (tokenizer v4, corpora/EXPERIMENTS.md E20): who the message was
+//! delivered to, and that recipient paired with the sender's or the list's identity.
+//!
+//! One newsletter can be ham for one recipient and spam for another: same sender, same content,
+//! a different recipient. A site-wide model learns that only if the recipient and the pairing
+//! are evidence of their own:
+//! - `rcpt:ADDR`: the delivery recipients, from `Delivered-To`, `X-Original-To` and
+//!   `Envelope-To` (which MDAs write from the envelope), else the `To` addresses;
+//! - `rcpt|ADDR|list:ID`: a recipient with the `List-Id` of the list that sent the message;
+//! - `rcpt|ADDR|from:DOMAIN`: a recipient with the sender's registrable domain;
+//! - `rcpt|ADDR|from:ADDR`: a recipient with the sender's address.
+//!
+//! At most [`MAX_RECIPIENTS`] recipients are paired.
+
+use crate::message::MessageView;
+use crate::url::registrable_domain;
+
+/// Recipients looked at per message.
+pub const MAX_RECIPIENTS: usize = 4;
+
+/// The address in a header value such as `<a@b.example>` or `a@b.example (comment)`, lowercased.
+fn address_of(value: &str) -> Option<String> {
+    let v = value.trim();
+    let inner = match (v.find('<'), v.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v.split_whitespace().next().unwrap_or(""),
+    };
+    let inner = inner.trim();
+    (inner.contains('@') && inner.len() <= 254 && !inner.contains(char::is_whitespace))
+        .then(|| inner.to_ascii_lowercase())
+}
+
+/// The identity in a `List-Id` value: the part in angle brackets, else the whole, lowercased.
+fn list_id(value: &str) -> Option<String> {
+    let v = value.trim();
+    let id = match (v.rfind('<'), v.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v,
+    };
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.chars().take(128).collect::<String>().to_lowercase())
+}
+
+/// Emits the recipient tokens of a message (see the module documentation).
+pub fn recipient_tokens(view: &MessageView, emit: &mut dyn FnMut(&str, &str)) {
+    let mut rcpts: Vec<String> = Vec::new();
+    let mut list: Option<String> = None;
+    for field in &view.headers {
+        let name = field.name.to_ascii_lowercase();
+        match name.as_str() {
+            "delivered-to" | "x-original-to" | "envelope-to" => {
+                if let Some(a) = address_of(&field.decoded) {
+                    if rcpts.len() < MAX_RECIPIENTS && !rcpts.contains(&a) {
+                        rcpts.push(a);
+                    }
+                }
+            }
+            "list-id" if list.is_none() => list = list_id(&field.decoded),
+            _ => {}
+        }
+    }
+    if rcpts.is_empty() {
+        for mb in view.to.iter() {
+            if let Some(a) = &mb.address {
+                let a = a.to_ascii_lowercase();
+                if rcpts.len() < MAX_RECIPIENTS && !rcpts.contains(&a) {
+                    rcpts.push(a);
+                }
+            }
+        }
+    }
+    let sender = view
+        .from
+        .first()
+        .and_then(|mb| mb.address.as_deref())
+        .map(str::to_ascii_lowercase);
+    let mut buf = String::with_capacity(128);
+    for r in &rcpts {
+        emit("rcpt:", r);
+        let mut pair = |what: &str, id: &str| {
+            buf.clear();
+            buf.push_str(r);
+            buf.push('|');
+            buf.push_str(what);
+            buf.push_str(id);
+            emit("rcpt|", &buf);
+        };
+        if let Some(id) = &list {
+            pair("list:", id);
+        }
+        if let Some(s) = &sender {
+            if let Some((_, domain)) = s.rsplit_once('@') {
+                pair("from:", registrable_domain(domain));
+            }
+            pair("from:", s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::Limits;
+
+    fn tokens(msg: &str) -> Vec<String> {
+        let view = MessageView::parse(msg.as_bytes(), &Limits::default());
+        let mut out = Vec::new();
+        recipient_tokens(&view, &mut |p, v| out.push(format!("{p}{v}")));
+        out
+    }
+
+    #[test]
+    fn delivery_headers_pair_with_list_and_sender() {
+        let t = tokens(
+            "Delivered-To: Alice@Example.org\nX-Original-To: <list-alice@example.org>\n\
+             List-Id: News for all <news.lists.example.com>\nFrom: News <news@mail.shop.example.com>\n\
+             To: everyone@lists.example.com\nSubject: x\n\nbody\n",
+        );
+        for want in [
+            "rcpt:alice@example.org",
+            "rcpt:list-alice@example.org",
+            "rcpt|alice@example.org|list:news.lists.example.com",
+            "rcpt|alice@example.org|from:example.com",
+            "rcpt|alice@example.org|from:news@mail.shop.example.com",
+            "rcpt|list-alice@example.org|list:news.lists.example.com",
+        ] {
+            assert!(t.iter().any(|x| x == want), "{want} not in {t:?}");
+        }
+        // To is used only without delivery headers.
+        assert!(!t.iter().any(|x| x.contains("everyone@")), "{t:?}");
+    }
+
+    #[test]
+    fn to_is_the_recipient_without_delivery_headers() {
+        let t = tokens("From: a@b.example\nTo: Bob <bob@c.example>\nSubject: x\n\nbody\n");
+        assert!(t.iter().any(|x| x == "rcpt:bob@c.example"), "{t:?}");
+        assert!(
+            t.iter().any(|x| x == "rcpt|bob@c.example|from:a@b.example"),
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn the_same_newsletter_differs_by_recipient() {
+        let msg = |to: &str| {
+            tokens(&format!(
+                "Delivered-To: {to}\nFrom: n@news.example\nSubject: x\n\nbody\n"
+            ))
+        };
+        let (a, b) = (msg("a@site.example"), msg("b@site.example"));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), b.len());
+    }
+
+    #[test]
+    fn odd_values_are_ignored_and_capped() {
+        let many: String = (0..20)
+            .map(|i| format!("Delivered-To: u{i}@x.example\n"))
+            .collect();
+        let t = tokens(&format!(
+            "{many}Delivered-To: not an address\nList-Id: <>\n\nb\n"
+        ));
+        assert_eq!(
+            t.iter().filter(|x| x.starts_with("rcpt:")).count(),
+            MAX_RECIPIENTS
+        );
+        assert!(!t.iter().any(|x| x.contains("list:")), "{t:?}");
+    }
+}
+
+#[cfg(test)]
+mod store_version_tests {
+    use crate::engine::Engine;
+    use crate::error::Error;
+    use crate::store::{Action, Class, OpenMode, Store, StoreOptions};
+    use crate::tokenize::TOKENIZER_VERSION;
+
+    /// A store trained with tokenizer v3 (before the recipient tokens) is refused with the
+    /// retrain hint; an untrained one is taken over.
+    #[test]
+    fn v3_stores_are_refused_with_a_hint_or_taken_over_when_empty() {
+        assert_eq!(TOKENIZER_VERSION, 4);
+        let dir = std::env::temp_dir().join(format!("mailsift-v3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let engine = Engine::default();
+        for trained in [true, false] {
+            let path = dir.join(format!("t{trained}.db"));
+            let _ = std::fs::remove_file(&path);
+            {
+                let mut store =
+                    Store::open(&path, OpenMode::ReadWrite, StoreOptions::default()).expect("open");
+                if trained {
+                    let op = engine
+                        .analyze(b"Subject: hi\n\nhello world\n")
+                        .op(Action::Learn(Class::Ham));
+                    store.apply(None, &[op]).expect("learn");
+                }
+            }
+            let c = rusqlite::Connection::open(&path).expect("sqlite");
+            c.execute(
+                "UPDATE meta SET value = '3' WHERE key = 'tokenizer_version'",
+                [],
+            )
+            .expect("set v3");
+            drop(c);
+            let opened = Store::open(&path, OpenMode::ReadWrite, StoreOptions::default());
+            if trained {
+                let Err(err) = opened else {
+                    panic!("a trained v3 store must be refused");
+                };
+                assert!(
+                    matches!(
+                        err,
+                        Error::TokenizerMismatch {
+                            found: 3,
+                            expected: 4,
+                            ..
+                        }
+                    ),
+                    "{err}"
+                );
+                assert!(err.to_string().contains("retrain"), "{err}");
+            } else {
+                let store = opened.expect("an empty v3 store is taken over");
+                assert_eq!(store.tokenizer_version().expect("version"), 4);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
