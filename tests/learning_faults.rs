@@ -147,7 +147,7 @@ fn training_a_dovecot_maildir_learns_only_the_messages() {
     let o = run(&db, &["train", "ham", m]);
     ok("train", &o);
     assert!(
-        stderr(&o).contains("3 learned") && stderr(&o).contains("6 not mail"),
+        stderr(&o).contains("learned 3,") && stderr(&o).contains("not mail 6"),
         "{}",
         stderr(&o)
     );
@@ -180,7 +180,7 @@ fn a_large_mbox_trains_every_message() {
     std::fs::write(&path, &mbox).expect("write");
     let o = run(&db, &["train", "spam", path.to_str().expect("utf-8")]);
     ok("train", &o);
-    assert!(stderr(&o).contains("2500 learned"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("learned 2500,"), "{}", stderr(&o));
 }
 
 // ---- 13. db backup: temp file and rename ----------------------------------------------------

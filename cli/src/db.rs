@@ -120,7 +120,7 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
         }
         DbCommand::Restore { file } => {
             // Checked here: the store's own message for a missing file says to train first.
-            if !file.is_file() {
+            if !file.exists() {
                 bail!("backup {} does not exist: check the path", file.display());
             }
             check_restore_source(file, &global.db_path()?)?;
