@@ -180,16 +180,21 @@ pub fn run(cmd: &RulesCommand, rules: &RuleSet) -> Result<i32> {
             all,
             list_errors,
         } => {
-            let report = stats(rules, index, *required_score, *all, *list_errors)?;
+            // Rules alone, as SpamAssassin without Bayes and network tests: score set 0.
+            let mut rules = rules.clone();
+            rules.set_score_set(0);
+            let report = stats(&rules, index, *required_score, *all, *list_errors)?;
             out.write_all(report.as_bytes())?;
             Ok(0)
         }
         RulesCommand::Hits { index, files } => {
-            let set = if files.is_empty() {
+            let mut set = if files.is_empty() {
                 rules.clone()
             } else {
                 RuleSet::from_files(files)?.0
             };
+            // Rules alone, as SpamAssassin without Bayes and network tests: score set 0.
+            set.set_score_set(0);
             out.write_all(hits(&set, index)?.as_bytes())?;
             Ok(0)
         }

@@ -23,10 +23,14 @@
 //! * `body` is the Subject and the visible text, one paragraph per line; `rawbody` the decoded
 //!   parts before HTML reduction; `full` the raw message; `uri` each URL in turn.
 //! * A rule without a `score` line scores 1.0; `__NAME` sub-rules score 0 and are never reported;
-//!   `T_NAME` testing rules score 0.01. Four scores on a `score` line are SpamAssassin's score
-//!   sets: mailsift uses the third (Bayes on, network tests off).
+//!   `T_NAME` testing rules score 0.01, an unscored `tflags nice` rule -1. Four scores on a
+//!   `score` line are SpamAssassin's score sets: mailsift uses set 2 (Bayes on, network tests
+//!   off); `rules hits` and `rules stats` (rules alone) use set 0 ([`RuleSet::set_score_set`]).
+//! * `eval:check_bayes` rules (SpamAssassin's BAYES_*) never hit: mailsift's own Bayes score
+//!   stands for them.
 
 mod evals;
+mod htext;
 mod meta;
 mod parse;
 mod pattern;
@@ -39,9 +43,14 @@ use std::sync::{Arc, OnceLock};
 
 use crate::message::MessageView;
 use evals::{Arg, EvalDef};
+use htext::header_text;
 use meta::Expr;
 use parse::{Builder, Source};
 use pattern::Pattern;
+
+/// The SpamAssassin score set rules load with: 2, Bayes on and network tests off, as mailsift
+/// runs (its own Bayes score is always part of the total).
+const DEFAULT_SCORE_SET: usize = 2;
 
 /// The default rule set, embedded in the binary.
 pub const DEFAULT_RULES: &str = include_str!("../../rules/default.cf");
@@ -309,7 +318,8 @@ pub(crate) enum Test {
         negate: bool,
         if_unset: Option<String>,
     },
-    Exists(String),
+    /// `exists:NAME`: the header (or pseudo-header, such as `ToCc`) is present.
+    Exists(HeaderTarget),
     Regex(Pattern),
     Eval {
         def: &'static EvalDef,
@@ -324,12 +334,17 @@ pub(crate) struct Rule {
     pub kind: RuleKind,
     pub test: Test,
     pub score: f64,
+    /// The rule's scores in SpamAssassin's four score sets; `None` once a user override
+    /// fixed the score.
+    pub set_scores: Option<[f64; 4]>,
     pub description: String,
     pub origin: String,
     pub line: usize,
     pub source: String,
     /// 1 normally; more with `tflags multiple` (hit counts feed meta arithmetic).
     pub max_hits: u32,
+    /// `tflags nosubject`: a body rule that does not see the Subject line.
+    pub no_subject: bool,
     /// Skipped (cycle, or redefined by an unsupported line): never hits.
     pub disabled: bool,
 }
@@ -351,6 +366,8 @@ pub struct RuleSet {
 
 #[derive(Debug, Clone, Default)]
 struct Inner {
+    /// The SpamAssassin score set in use (see [`RuleSet::set_score_set`]).
+    score_set: usize,
     rules: Vec<Rule>,
     index: HashMap<String, usize>,
     sources: Vec<Source>,
@@ -474,10 +491,11 @@ impl RuleSet {
         for s in &sources {
             b.add_source(s);
         }
-        let (rules, index, issues) = b.finish();
+        let (rules, index, issues) = b.finish(DEFAULT_SCORE_SET);
         (
             RuleSet {
                 inner: Arc::new(Inner {
+                    score_set: DEFAULT_SCORE_SET,
                     rules,
                     index,
                     sources,
@@ -531,11 +549,27 @@ impl RuleSet {
         for (name, &score) in overrides {
             if let Some(&i) = inner.index.get(name) {
                 inner.rules[i].score = score;
+                inner.rules[i].set_scores = None;
             }
         }
         // Which rules need evaluating may have changed.
         inner.prepared = OnceLock::new();
         Ok(())
+    }
+
+    /// Switches to one of SpamAssassin's score sets: 0 without Bayes or network tests, 1 with
+    /// network tests, 2 with Bayes (the default: mailsift always adds its Bayes score), 3 with
+    /// both. Rules given one score (and scores overridden with [`RuleSet::set_scores`]) keep it.
+    pub fn set_score_set(&mut self, set: usize) {
+        let set = set.min(3);
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.score_set = set;
+        for r in &mut inner.rules {
+            if let Some(s) = r.set_scores {
+                r.score = s[set];
+            }
+        }
+        inner.prepared = OnceLock::new();
     }
 
     /// True when some rule reads the Bayes probability (`eval:check_bayes`), so rules must run
@@ -976,6 +1010,7 @@ impl RuleSet {
                         let part = match r.kind {
                             RuleKind::RawBody => Part::RawBody,
                             RuleKind::Full => Part::Full,
+                            _ if r.no_subject => Part::BodyNoSubject,
                             _ => Part::Body,
                         };
                         let text = texts.get(part);
@@ -1041,7 +1076,18 @@ impl RuleSet {
                     };
                     u32::from(m != *negate)
                 }
-                Test::Exists(h) => u32::from(view.has_header(h)),
+                Test::Exists(t) => u32::from(match t.name.as_str() {
+                    "ALL" => true,
+                    _ => hcache
+                        .entry(t.key.as_str())
+                        .or_insert_with(|| {
+                            let v = header_text(view, t);
+                            let l = v.as_deref().map(str::to_ascii_lowercase);
+                            (v, l)
+                        })
+                        .0
+                        .is_some(),
+                }),
                 Test::Eval { def, args } => u32::from(def.run(&env, args)),
                 Test::Meta(_) => 0,
             };
@@ -1168,6 +1214,8 @@ pub struct EngineStats {
 #[derive(Clone, Copy)]
 enum Part {
     Body,
+    /// The body without its first line, the Subject (`tflags nosubject`).
+    BodyNoSubject,
     RawBody,
     Full,
     Uri,
@@ -1194,6 +1242,13 @@ impl<'a> Texts<'a> {
     fn get(&self, p: Part) -> &str {
         match p {
             Part::Body => self.body.get_or_init(|| body_paragraphs(self.view)),
+            Part::BodyNoSubject => {
+                let body = self.get(Part::Body);
+                match self.view.subject {
+                    Some(_) => body.split_once('\n').map_or("", |(_, rest)| rest),
+                    None => body,
+                }
+            }
             Part::RawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
             Part::Full => &self.view.raw,
             Part::Uri => self.uris.get_or_init(|| {
@@ -1255,96 +1310,6 @@ fn uri_count(p: &Pattern, view: &MessageView, max: u32) -> u32 {
         }
     }
     n
-}
-
-/// The text a header rule matches; `None` when the header is missing.
-fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String> {
-    let names: &[&str] = match t.name.as_str() {
-        "ALL" => {
-            let mut s = String::new();
-            for h in &view.headers {
-                s.push_str(&h.name);
-                s.push_str(": ");
-                s.push_str(if t.raw { &h.raw } else { &h.decoded });
-                s.push('\n');
-            }
-            return Some(s);
-        }
-        n if n.eq_ignore_ascii_case("ToCc") => &["To", "Cc"],
-        "MESSAGEID" => &["Message-Id", "Resent-Message-Id", "X-Message-Id"],
-        "EnvelopeFrom" => &["Return-Path", "X-Envelope-From"],
-        _ => &[],
-    };
-    let single = [t.name.as_str()];
-    let names: &[&str] = if names.is_empty() { &single } else { names };
-    let mut values: Vec<&str> = Vec::new();
-    for n in names {
-        for h in view
-            .headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case(n))
-        {
-            values.push(if t.raw { &h.raw } else { &h.decoded });
-        }
-    }
-    if t.first {
-        values.truncate(1);
-    } else if t.last && values.len() > 1 {
-        values.drain(..values.len() - 1);
-    }
-    if values.is_empty() {
-        return None;
-    }
-    if t.addr || t.display_name || t.host || t.domain {
-        let mut out: Vec<String> = Vec::new();
-        for v in values {
-            let (name, addr) = split_address(v);
-            let s = if t.display_name {
-                name
-            } else {
-                let host = addr.rsplit_once('@').map_or("", |(_, h)| h).to_owned();
-                if t.domain {
-                    crate::url::registrable_domain(&host).to_owned()
-                } else if t.host {
-                    host
-                } else {
-                    addr
-                }
-            };
-            out.push(s);
-        }
-        return Some(out.join("\n"));
-    }
-    Some(values.join("\n"))
-}
-
-/// Splits `"Name" <addr>` / `addr (Name)` / `addr` into (display name, address).
-fn split_address(v: &str) -> (String, String) {
-    let v = v.trim();
-    if let Some(lt) = v.rfind('<') {
-        let addr = v[lt + 1..]
-            .split('>')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_owned();
-        let name = v[..lt].trim().trim_matches('"').trim().to_owned();
-        return (name, addr);
-    }
-    if let Some(open) = v.find('(') {
-        let name = v[open + 1..]
-            .trim_end()
-            .trim_end_matches(')')
-            .trim()
-            .to_owned();
-        return (name, v[..open].trim().to_owned());
-    }
-    let addr = v
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .find(|w| w.contains('@'))
-        .unwrap_or(v)
-        .to_owned();
-    (String::new(), addr)
 }
 
 #[cfg(test)]
