@@ -29,7 +29,9 @@
 //! * `eval:check_bayes` rules (SpamAssassin's BAYES_*) never hit: mailsift's own Bayes score
 //!   stands for them.
 
+mod dates;
 mod evals;
+mod evals_html;
 mod htext;
 mod meta;
 mod parse;
@@ -288,7 +290,7 @@ pub struct EvalTestDoc {
 
 /// The built-in eval tests, in registry order.
 pub fn eval_tests() -> impl Iterator<Item = EvalTestDoc> {
-    evals::EVALS.iter().map(|e| EvalTestDoc {
+    evals::all().map(|e| EvalTestDoc {
         name: e.name,
         signature: e.signature,
         doc: e.doc,

@@ -335,6 +335,8 @@ fn every_eval_is_documented_and_exercised() {
     let cases: Vec<(&str, &str, String, bool)> = vec![
         ("check_bayes('0.9', '1.00')", "body", MSG.into(), false),
         ("check_for_mime('mime_html')", "body", html_img.into(), true),
+        ("html_tag_exists('html')", "body", html_img.into(), true),
+        ("html_tag_exists('html')", "body", MSG.into(), false),
         ("check_for_mime('mime_html')", "body", MSG.into(), false),
         ("check_for_mime('mime_attachment')", "body", MSG.into(), false),
         ("check_for_mime_html()", "body", html_img.into(), true),
@@ -358,7 +360,10 @@ fn every_eval_is_documented_and_exercised() {
         (
             "check_for_shifted_date('undef', '-96')",
             "header",
-            MSG.replace("1 Oct 2002", "1 Sep 2002"),
+            format!(
+                "Received: from a by b; Tue, 1 Oct 2002 10:00:00 +0000\n{}",
+                MSG.replace("1 Oct 2002", "1 Sep 2002")
+            ),
             true,
         ),
         ("date_unparseable()", "header", MSG.replace("Tue, 1 Oct 2002", "soon"), true),

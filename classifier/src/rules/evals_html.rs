@@ -1,0 +1,57 @@
+//! SpamAssassin's HTMLEval tests over the HTML parts' markup.
+
+use super::evals::{Arg, Env, EvalDef, arity};
+use crate::message::TextKind;
+
+/// The HTMLEval tests, registered beside [`super::evals::EVALS`].
+pub(crate) static HTML_EVALS: &[EvalDef] = &[EvalDef {
+    name: "html_tag_exists",
+    signature: "(tag)",
+    doc: "Some HTML part opens the tag (`<tag` followed by a space, `>` or `/`, any case), as \
+          SpamAssassin's HTMLEval html_tag_exists.",
+    check: |a| {
+        arity(a, 1, 1)?;
+        if a[0].0.is_empty() || !a[0].0.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(format!("'{}' is not a tag name", a[0].0));
+        }
+        Ok(())
+    },
+    run: |e, a| tag_exists(e, a),
+}];
+
+fn tag_exists(e: &Env<'_>, a: &[Arg]) -> bool {
+    let tag = a[0].0.to_ascii_lowercase();
+    e.view
+        .text_parts
+        .iter()
+        .filter(|p| p.kind == TextKind::Html)
+        .any(|p| opens_tag(&p.raw, tag.as_bytes()))
+}
+
+/// True when `html` contains `<tag` followed by whitespace, `>` or `/` (case-insensitive).
+fn opens_tag(html: &str, tag: &[u8]) -> bool {
+    let b = html.as_bytes();
+    memchr::memchr_iter(b'<', b).any(|i| {
+        let rest = &b[i + 1..];
+        rest.len() > tag.len()
+            && rest[..tag.len()].eq_ignore_ascii_case(tag)
+            && matches!(rest[tag.len()], b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/')
+    }) || (b.len() > tag.len() && {
+        // `<tag` at the very end of the text.
+        let end = &b[b.len() - tag.len() - 1..];
+        end[0] == b'<' && end[1..].eq_ignore_ascii_case(tag)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_opened_tags_only() {
+        assert!(opens_tag("<HTML><body>", b"html"));
+        assert!(opens_tag("x <html lang=en>", b"html"));
+        assert!(!opens_tag("<htmlx> </html>", b"html"));
+        assert!(!opens_tag("plain text", b"html"));
+    }
+}
