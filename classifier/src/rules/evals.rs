@@ -256,10 +256,11 @@ pub(crate) static EVALS: &[EvalDef] = &[
         run: |e, _| html_only(e.view),
     },
     EvalDef {
-        name: "html_image_only",
+        name: "html_image_visible_text",
         signature: "(min_chars, max_chars)",
         doc: "HTML with at least one image and between min and max characters of visible text: \
-              a picture of the pitch with little text for a filter to read.",
+              a picture of the pitch with little text for a filter to read. (SpamAssassin's \
+              html_image_only measures the HTML source instead.)",
         check: range_args,
         run: |e, a| {
             let s = e.view.html_signals();

@@ -4,20 +4,56 @@ use super::evals::{Arg, Env, EvalDef, arity};
 use crate::message::TextKind;
 
 /// The HTMLEval tests, registered beside [`super::evals::EVALS`].
-pub(crate) static HTML_EVALS: &[EvalDef] = &[EvalDef {
-    name: "html_tag_exists",
-    signature: "(tag)",
-    doc: "Some HTML part opens the tag (`<tag` followed by a space, `>` or `/`, any case), as \
-          SpamAssassin's HTMLEval html_tag_exists.",
-    check: |a| {
-        arity(a, 1, 1)?;
-        if a[0].0.is_empty() || !a[0].0.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(format!("'{}' is not a tag name", a[0].0));
-        }
-        Ok(())
+pub(crate) static HTML_EVALS: &[EvalDef] = &[
+    EvalDef {
+        name: "html_image_only",
+        signature: "(min_len, max_len)",
+        doc: "Some HTML part has an image (`<img`) and a source length (characters of the \
+              decoded HTML, markup included) in (min, max], as SpamAssassin's HTMLEval \
+              html_image_only.",
+        check: |a| {
+            arity(a, 2, 2)?;
+            for x in a {
+                x.0.parse::<f64>()
+                    .map_err(|_| format!("expected a number, got '{}'", x.0))?;
+            }
+            Ok(())
+        },
+        run: |e, a| image_only(e, a),
     },
-    run: |e, a| tag_exists(e, a),
-}];
+    EvalDef {
+        name: "html_tag_exists",
+        signature: "(tag)",
+        doc: "Some HTML part opens the tag (`<tag` followed by a space, `>` or `/`, any case), as \
+          SpamAssassin's HTMLEval html_tag_exists.",
+        check: |a| {
+            arity(a, 1, 1)?;
+            if a[0].0.is_empty() || !a[0].0.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(format!("'{}' is not a tag name", a[0].0));
+            }
+            Ok(())
+        },
+        run: |e, a| tag_exists(e, a),
+    },
+];
+
+fn image_only(e: &Env<'_>, a: &[Arg]) -> bool {
+    let bound = |i: usize| {
+        a.get(i)
+            .and_then(|x| x.0.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (min, max) = (bound(0), bound(1));
+    e.view
+        .text_parts
+        .iter()
+        .filter(|p| p.kind == TextKind::Html && opens_tag(&p.raw, b"img"))
+        .any(|p| {
+            #[allow(clippy::cast_precision_loss)]
+            let len = p.raw.chars().count() as f64;
+            len > min && len <= max
+        })
+}
 
 fn tag_exists(e: &Env<'_>, a: &[Arg]) -> bool {
     let tag = a[0].0.to_ascii_lowercase();

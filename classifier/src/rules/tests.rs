@@ -342,8 +342,10 @@ fn every_eval_is_documented_and_exercised() {
         ("check_for_mime_html()", "body", html_img.into(), true),
         ("check_for_mime_html_only()", "body", html_img.into(), true),
         ("check_for_mime_html_only()", "body", alt("same words", "same words"), false),
+        ("html_image_visible_text('0', '400')", "body", html_img.into(), true),
+        ("html_image_visible_text('0', '1')", "body", html_img.into(), false),
         ("html_image_only('0', '400')", "body", html_img.into(), true),
-        ("html_image_only('0', '1')", "body", html_img.into(), false),
+        ("html_image_only('0', '40')", "body", html_img.into(), false),
         (
             "multipart_alternative_difference('90', '100')",
             "body",
