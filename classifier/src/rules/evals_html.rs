@@ -1,10 +1,31 @@
-//! SpamAssassin's HTMLEval tests over the HTML parts' markup.
+//! SpamAssassin's own tests that mailsift's first evals did not have: HTMLEval over the HTML
+//! parts' markup, and HeaderEval's envelope check.
 
 use super::evals::{Arg, Env, EvalDef, arity};
 use crate::message::TextKind;
 
 /// The HTMLEval tests, registered beside [`super::evals::EVALS`].
 pub(crate) static HTML_EVALS: &[EvalDef] = &[
+    EvalDef {
+        name: "check_for_matching_env_and_hdr_from",
+        signature: "()",
+        doc: "The envelope sender (EnvelopeFrom: X-Envelope-From, Envelope-Sender or \
+              Return-Path above the Received lines) is the From address, ignoring case; two \
+              missing addresses match, as in SpamAssassin's HeaderEval.",
+        check: |a| arity(a, 0, 0),
+        run: |e, _| {
+            let env = super::htext::envelope_from(e.view).unwrap_or_default();
+            let from = e
+                .view
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("From"))
+                .and_then(|h| super::htext::first_mailbox(&h.raw))
+                .map(|(_, a)| a)
+                .unwrap_or_default();
+            env.eq_ignore_ascii_case(&from)
+        },
+    },
     EvalDef {
         name: "html_image_only",
         signature: "(min_len, max_len)",

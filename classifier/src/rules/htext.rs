@@ -112,7 +112,19 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
             "X-Original-Message-ID",
             "Message-Id",
         ],
-        n if n.eq_ignore_ascii_case("EnvelopeFrom") => &["Return-Path", "X-Envelope-From"],
+        n if n.eq_ignore_ascii_case("EnvelopeFrom") => {
+            let env = envelope_from(view)?;
+            return Some(if t.host || t.domain {
+                let host = env.rsplit_once('@').map(|(_, h)| h.to_owned())?;
+                if t.domain {
+                    crate::url::registrable_domain(&host).to_owned()
+                } else {
+                    host
+                }
+            } else {
+                env
+            });
+        }
         _ => &[],
     };
     let single = [t.name.as_str()];
@@ -154,6 +166,48 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
     }
     let texts: Vec<String> = values.into_iter().map(value).collect();
     Some(texts.join("\n"))
+}
+
+/// The envelope sender as SpamAssassin finds it without a trust path: the first
+/// X-Envelope-From, Envelope-Sender or Return-Path address, each only when it comes before
+/// every Received header (a later one was added on the way, so is not trusted); none when an
+/// X-Sender header and fetchmail's Received line show the message was fetched.
+pub(crate) fn envelope_from(view: &MessageView) -> Option<String> {
+    let first_received = view
+        .headers
+        .iter()
+        .position(|h| h.name.eq_ignore_ascii_case("Received"));
+    let fetched = view
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("Received") && h.raw.contains("(fetchmail"));
+    let x_sender = view
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("X-Sender"))
+        .and_then(|h| first_mailbox(&h.raw));
+    if fetched && x_sender.is_some_and(|(_, a)| a.contains('@')) {
+        return None;
+    }
+    for name in ["X-Envelope-From", "Envelope-Sender", "Return-Path"] {
+        let Some((i, h)) = view
+            .headers
+            .iter()
+            .enumerate()
+            .find(|(_, h)| h.name.eq_ignore_ascii_case(name))
+        else {
+            continue;
+        };
+        if first_received.is_some_and(|r| r < i) {
+            if name == "X-Envelope-From" {
+                return None;
+            }
+            continue;
+        }
+        // `Return-Path: <>` is the null sender: an empty address.
+        return Some(first_mailbox(&h.raw).map(|(_, a)| a).unwrap_or_default());
+    }
+    None
 }
 
 /// The first mailbox of an address list: (display name, address), comments and quotes
@@ -243,6 +297,15 @@ mod tests {
         assert_eq!(decode_words("=?iso-8859-1?q?a?= =?iso-8859-1?q?b?="), "ab");
         assert_eq!(decode_words("x =?bogus"), "x =?bogus");
         assert_eq!(decode_words("=?utf-8?b?w6k=?="), "é");
+    }
+
+    #[test]
+    fn envelope_sender_only_from_before_the_received_lines() {
+        let v = |s: &str| MessageView::parse(s.as_bytes(), &crate::Limits::default());
+        let m = v("Return-Path: <a@x.org>\nReceived: from b by c\nFrom: a@x.org\n\nx\n");
+        assert_eq!(envelope_from(&m).as_deref(), Some("a@x.org"));
+        let m = v("Received: from b by c\nReturn-Path: <a@x.org>\nFrom: a@x.org\n\nx\n");
+        assert_eq!(envelope_from(&m), None);
     }
 
     #[test]

@@ -337,6 +337,8 @@ fn every_eval_is_documented_and_exercised() {
         ("check_for_mime('mime_html')", "body", html_img.into(), true),
         ("html_tag_exists('html')", "body", html_img.into(), true),
         ("html_tag_exists('html')", "body", MSG.into(), false),
+        ("check_for_matching_env_and_hdr_from()", "header", format!("Return-Path: <alice@example.org>\n{MSG}"), true),
+        ("check_for_matching_env_and_hdr_from()", "header", MSG.into(), false),
         ("check_for_mime('mime_html')", "body", MSG.into(), false),
         ("check_for_mime('mime_attachment')", "body", MSG.into(), false),
         ("check_for_mime_html()", "body", html_img.into(), true),
