@@ -136,7 +136,12 @@ mod tests {
         // No update yet: the packaged rules.
         let names = |v: Vec<PathBuf>| -> Vec<String> {
             v.iter()
-                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .map(|p| {
+                    p.file_name()
+                        .expect("a file name")
+                        .to_string_lossy()
+                        .into_owned()
+                })
                 .collect()
         };
         assert_eq!(

@@ -519,7 +519,7 @@ fn score_sets_and_nice_defaults() {
     assert!(!names.contains(&"O".to_owned()));
     // A user override sticks across score sets.
     set.set_scores(&BTreeMap::from([("A".to_owned(), 7.0)]))
-        .unwrap();
+        .expect("A exists");
     set.set_score_set(2);
     assert_eq!(score(&set, "A"), Some(7.0));
 }
