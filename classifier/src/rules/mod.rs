@@ -34,10 +34,12 @@ mod evals;
 mod evals_html;
 mod htext;
 mod installed;
+mod litindex;
 mod meta;
 mod parse;
 mod pattern;
 mod perlre;
+mod texts;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -48,9 +50,11 @@ use crate::message::MessageView;
 use evals::{Arg, EvalDef};
 use htext::header_text;
 pub use installed::{SpamAssassinRules, installed_rule_files};
+use litindex::LitIndex;
 use meta::Expr;
 use parse::{Builder, Source};
 use pattern::Pattern;
+use texts::{Part, Texts, uri_count};
 
 /// The SpamAssassin score set rules load with: 2, Bayes on and network tests off, as mailsift
 /// runs (its own Bayes score is always part of the total).
@@ -1109,101 +1113,6 @@ impl RuleSet {
     }
 }
 
-/// The literal prefilter: finds which of a set of short lower-case literals occur in a text,
-/// case-insensitively. Indexed by each literal's first three bytes, with a bitmap to reject most
-/// positions at once. Building it is a few microseconds (an Aho-Corasick automaton over the same
-/// literals takes hundreds, which a one-message process cannot repay); scanning is one
-/// table probe per byte.
-#[derive(Debug, Clone)]
-struct LitIndex {
-    /// Bit per 12-bit hash of a three-byte prefix.
-    bloom: Vec<u64>,
-    /// (prefix, literal, id), sorted by prefix.
-    entries: Vec<([u8; 3], Box<[u8]>, usize)>,
-    /// The same literals as an Aho-Corasick automaton, for a long-lived rule set (see
-    /// [`RuleSet::prepare_now`]); used instead of the index when present.
-    automaton: Option<aho_corasick::AhoCorasick>,
-}
-
-impl LitIndex {
-    fn new(lits: &[Vec<u8>], automaton: bool) -> LitIndex {
-        let automaton = automaton
-            .then(|| {
-                aho_corasick::AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(aho_corasick::MatchKind::Standard)
-                    .build(lits)
-                    .ok()
-            })
-            .flatten();
-        let mut bloom = vec![0u64; 64];
-        let mut entries = Vec::with_capacity(lits.len());
-        for (id, l) in lits.iter().enumerate() {
-            if l.len() < 3 {
-                continue; // never produced (MIN_PREFILTER_LEN is 3)
-            }
-            let key = [
-                l[0].to_ascii_lowercase(),
-                l[1].to_ascii_lowercase(),
-                l[2].to_ascii_lowercase(),
-            ];
-            let h = Self::hash(key);
-            bloom[h >> 6] |= 1 << (h & 63);
-            entries.push((key, l.to_ascii_lowercase().into_boxed_slice(), id));
-        }
-        entries.sort_by_key(|e| e.0);
-        LitIndex {
-            bloom,
-            entries,
-            automaton,
-        }
-    }
-
-    fn hash(k: [u8; 3]) -> usize {
-        let x = u32::from(k[0]) << 16 | u32::from(k[1]) << 8 | u32::from(k[2]);
-        (x.wrapping_mul(0x9E37_79B1) >> 20) as usize & 4095
-    }
-
-    /// Calls `found` with the id of every literal that occurs in `hay` (possibly repeatedly).
-    fn scan(&self, hay: &[u8], mut found: impl FnMut(usize)) {
-        if let Some(ac) = &self.automaton {
-            for m in ac.find_overlapping_iter(hay) {
-                found(m.pattern().as_usize());
-            }
-            return;
-        }
-        if hay.len() < 3 {
-            return;
-        }
-        for i in 0..hay.len() - 2 {
-            let key = [
-                hay[i].to_ascii_lowercase(),
-                hay[i + 1].to_ascii_lowercase(),
-                hay[i + 2].to_ascii_lowercase(),
-            ];
-            let h = Self::hash(key);
-            if self.bloom[h >> 6] & (1 << (h & 63)) == 0 {
-                continue;
-            }
-            let start = self.entries.partition_point(|e| e.0 < key);
-            for (k, lit, id) in &self.entries[start..] {
-                if *k != key {
-                    break;
-                }
-                let rest = &hay[i..];
-                if rest.len() >= lit.len()
-                    && rest[..lit.len()]
-                        .iter()
-                        .zip(lit.iter())
-                        .all(|(a, b)| a.to_ascii_lowercase() == *b)
-                {
-                    found(*id);
-                }
-            }
-        }
-    }
-}
-
 /// Counts of regex engines in a rule set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EngineStats {
@@ -1213,107 +1122,6 @@ pub struct EngineStats {
     pub backtracking: usize,
     /// Regexes compiled so far in this process.
     pub compiled: usize,
-}
-
-#[derive(Clone, Copy)]
-enum Part {
-    Body,
-    /// The body without its first line, the Subject (`tflags nosubject`).
-    BodyNoSubject,
-    RawBody,
-    Full,
-    Uri,
-}
-
-/// The texts rules match, built on first need.
-struct Texts<'a> {
-    view: &'a MessageView,
-    body: std::cell::OnceCell<String>,
-    rawbody: std::cell::OnceCell<String>,
-    uris: std::cell::OnceCell<String>,
-}
-
-impl<'a> Texts<'a> {
-    fn new(view: &'a MessageView) -> Self {
-        Texts {
-            view,
-            body: std::cell::OnceCell::new(),
-            rawbody: std::cell::OnceCell::new(),
-            uris: std::cell::OnceCell::new(),
-        }
-    }
-
-    fn get(&self, p: Part) -> &str {
-        match p {
-            Part::Body => self.body.get_or_init(|| body_paragraphs(self.view)),
-            Part::BodyNoSubject => {
-                let body = self.get(Part::Body);
-                match self.view.subject {
-                    Some(_) => body.split_once('\n').map_or("", |(_, rest)| rest),
-                    None => body,
-                }
-            }
-            Part::RawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
-            Part::Full => &self.view.raw,
-            Part::Uri => self.uris.get_or_init(|| {
-                let mut s = String::new();
-                for u in &self.view.urls {
-                    s.push_str(&u.url);
-                    s.push('\n');
-                }
-                s
-            }),
-        }
-    }
-}
-
-/// SpamAssassin's `body` form: the Subject, then each paragraph of visible text on one line.
-fn body_paragraphs(view: &MessageView) -> String {
-    let mut out = String::new();
-    if let Some(s) = &view.subject {
-        out.push_str(s.trim());
-        out.push('\n');
-    }
-    for part in &view.text_parts {
-        let mut in_para = false;
-        for line in part.text.lines() {
-            let line = line.trim();
-            if line.is_empty() {
-                if in_para {
-                    out.push('\n');
-                    in_para = false;
-                }
-                continue;
-            }
-            if in_para {
-                out.push(' ');
-            }
-            out.push_str(line);
-            in_para = true;
-        }
-        if in_para {
-            out.push('\n');
-        }
-    }
-    out
-}
-
-fn uri_count(p: &Pattern, view: &MessageView, max: u32) -> u32 {
-    let mut n = 0;
-    for u in &view.urls {
-        let hit = if u.url.contains("://") || u.scheme == "mailto" {
-            p.is_match(&u.url)
-        } else {
-            p.is_match(&u.url) || p.is_match(&format!("{}://{}", u.scheme, u.url))
-        };
-        if hit {
-            n += 1;
-            if n >= max {
-                break;
-            }
-        }
-    }
-    n
 }
 
 #[cfg(test)]
