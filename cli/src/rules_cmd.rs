@@ -256,6 +256,40 @@ fn lint_summary(set: &RuleSet, issues: &[LintIssue]) -> String {
         .collect();
     skipped.sort_unstable();
     skipped.dedup();
+    // Skipped rules that need the network (SpamAssassin's DNS, checksum and authentication
+    // plugins): mailsift, like SpamAssassin with `dns_available no`, never runs them.
+    const NETWORK: &[&str] = &[
+        "network",
+        "DNSEval",
+        "URIDNSBL",
+        "AskDNS",
+        "HashBL",
+        "Razor2",
+        "Pyzor",
+        "DCC",
+        "SpamCop",
+        "DKIM",
+        "SPF",
+        "DMARC",
+        "Dmarc",
+        "ASN",
+        "URILocalBL",
+    ];
+    let mut network: Vec<&str> = issues
+        .iter()
+        .filter(|i| i.severity == Severity::Error)
+        .filter(|i| {
+            NETWORK.iter().any(|p| {
+                i.message.contains(&format!("plugin {p} is not"))
+                    || i.message.contains(&format!("{p} test"))
+                    || (*p == "network" && i.message.contains("network ("))
+            })
+        })
+        .filter_map(|i| i.rule.as_deref())
+        .filter(|r| skipped.binary_search(r).is_ok())
+        .collect();
+    network.sort_unstable();
+    network.dedup();
     let never = issues
         .iter()
         .filter(|i| i.severity == Severity::Error && i.message.contains("never hits"))
@@ -278,6 +312,18 @@ fn lint_summary(set: &RuleSet, issues: &[LintIssue]) -> String {
             loaded as f64 * 100.0 / total as f64
         },
         skipped.len()
+    );
+    let local = total - network.len();
+    let _ = writeln!(
+        s,
+        "of the {local} rules that need no network, {loaded} supported ({:.1}%); {} skipped need \
+         the network",
+        if local == 0 {
+            100.0
+        } else {
+            loaded as f64 * 100.0 / local as f64
+        },
+        network.len()
     );
     let _ = writeln!(
         s,
