@@ -87,3 +87,29 @@ fn a_missing_spamassassin_rules_path_is_a_clear_error() {
     assert!(err.contains("spamassassin_rules"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn lint_counts_rules_that_need_the_network_apart() {
+    let dir = temp("lint");
+    let f = dir.join("net.cf");
+    std::fs::write(
+        &f,
+        "body LOCAL_ONE /pills/\naskdns NET_ONE _SENDERDOMAIN_ A /./\n",
+    )
+    .expect("write");
+    let o = bin()
+        .args(["rules", "lint", "-q"])
+        .arg(&f)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let text = out(&o);
+    assert!(text.contains("1 of 2 rules supported"), "{text}");
+    assert!(
+        text.contains(
+            "of the 1 rules that need no network, 1 supported (100.0%); 1 skipped need the network"
+        ),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
