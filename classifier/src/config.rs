@@ -10,6 +10,7 @@
 //! required_score = 5.0
 //! subject_tag = "[SPAM]"            # prefix the Subject of spam
 //! rule_files = ["/etc/mailsift/local.cf"]
+//! spamassassin_rules = "off"        # or "auto", or a SpamAssassin rules directory
 //!
 //! [scores]                          # per-rule overrides
 //! HTML_ONLY = 0.5
@@ -109,6 +110,10 @@ pub struct Config {
     pub subject_tag: Option<String>,
     /// Extra SpamAssassin-syntax rule files, loaded after the built-in rules.
     pub rule_files: Vec<PathBuf>,
+    /// SpamAssassin's own rules: `"off"` (default), `"auto"` (the rules the installed
+    /// SpamAssassin uses, see [`crate::rules::SpamAssassinRules`]) or a directory or file.
+    /// Loaded after the built-in rules and before `rule_files`.
+    pub spamassassin_rules: String,
     /// Per-rule score overrides.
     pub scores: BTreeMap<String, f64>,
     /// Points a fully confident Bayes verdict is worth (see [`crate::engine::Scoring`]).
@@ -135,6 +140,7 @@ impl Default for Config {
             required_score: crate::engine::Scoring::default().required_score,
             subject_tag: None,
             rule_files: Vec::new(),
+            spamassassin_rules: "off".to_owned(),
             scores: BTreeMap::new(),
             bayes_weight: None,
             bayes: BayesParams::default(),

@@ -277,8 +277,15 @@ fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<H
                 HeaderValue::Address(addr) => format_address(addr),
                 _ => raw_value.clone(),
             };
+            // The name as written (mail-parser spells known fields its own way).
+            let fstart = (h.offset_field as usize).min(start);
+            let written = std::str::from_utf8(&raw[fstart..start])
+                .ok()
+                .and_then(|s| s.split(':').next())
+                .map(str::trim)
+                .filter(|n| n.eq_ignore_ascii_case(h.name.as_str()));
             HeaderField {
-                name: cap(h.name.as_str(), 256).into_owned(),
+                name: cap(written.unwrap_or(h.name.as_str()), 256).into_owned(),
                 raw: raw_value,
                 decoded,
             }

@@ -106,25 +106,28 @@ pub fn engine_with(config: &Config, report_lint: bool) -> Result<Engine> {
     if let Some(w) = config.bayes_weight {
         engine.scoring.bayes_weight = w;
     }
-    if !config.rule_files.is_empty() {
+    let mut files = mailsift::rules::SpamAssassinRules::parse(&config.spamassassin_rules)
+        .files()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "spamassassin_rules = \"{}\": {e}; set \"auto\", \"off\" or a rules directory",
+                config.spamassassin_rules
+            )
+        })?;
+    files.extend(config.rule_files.iter().cloned());
+    if !files.is_empty() {
         let (rules, issues) = engine
             .rules
-            .with_files(&config.rule_files)
+            .with_files(&files)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let serious = issues
             .iter()
             .filter(|i| i.severity != mailsift::rules::Severity::Info)
             .count();
         if report_lint && serious > 0 {
-            let files: Vec<String> = config
-                .rule_files
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
             eprintln!(
                 "mailsift: warning: {serious} problem(s) in rule files (unsupported rules are skipped); \
-                 run 'mailsift rules lint {}' for details",
-                files.join(" ")
+                 run 'mailsift rules lint' for details"
             );
         }
         engine.rules = rules;

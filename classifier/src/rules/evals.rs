@@ -46,8 +46,8 @@ pub(crate) struct EvalDef {
     pub signature: &'static str,
     /// What it tests.
     pub doc: &'static str,
-    check: Check,
-    run: Run,
+    pub(crate) check: Check,
+    pub(crate) run: Run,
 }
 
 impl EvalDef {
@@ -70,7 +70,12 @@ impl std::fmt::Debug for EvalDef {
 
 /// Looks up a built-in eval by name.
 pub(crate) fn find(name: &str) -> Option<&'static EvalDef> {
-    EVALS.iter().find(|e| e.name == name)
+    all().find(|e| e.name == name)
+}
+
+/// Every built-in eval test, in registry order.
+pub(crate) fn all() -> impl Iterator<Item = &'static EvalDef> {
+    EVALS.iter().chain(super::evals_html::HTML_EVALS.iter())
 }
 
 /// Parses `name(arg, 'arg', "arg")` into the name and arguments.
@@ -117,7 +122,7 @@ pub(crate) fn parse_call(s: &str) -> Result<(String, Vec<Arg>), String> {
     Ok((name.to_owned(), args))
 }
 
-fn arity(args: &[Arg], min: usize, max: usize) -> Result<(), String> {
+pub(crate) fn arity(args: &[Arg], min: usize, max: usize) -> Result<(), String> {
     if args.len() < min || args.len() > max {
         return Err(if min == max {
             format!("takes {min} argument(s), got {}", args.len())
@@ -128,7 +133,7 @@ fn arity(args: &[Arg], min: usize, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn no_args(args: &[Arg]) -> Result<(), String> {
+pub(crate) fn no_args(args: &[Arg]) -> Result<(), String> {
     arity(args, 0, 0)
 }
 
@@ -251,10 +256,11 @@ pub(crate) static EVALS: &[EvalDef] = &[
         run: |e, _| html_only(e.view),
     },
     EvalDef {
-        name: "html_image_only",
+        name: "html_image_visible_text",
         signature: "(min_chars, max_chars)",
         doc: "HTML with at least one image and between min and max characters of visible text: \
-              a picture of the pitch with little text for a filter to read.",
+              a picture of the pitch with little text for a filter to read. (SpamAssassin's \
+              html_image_only measures the HTML source instead.)",
         check: range_args,
         run: |e, a| {
             let s = e.view.html_signals();
@@ -278,16 +284,13 @@ pub(crate) static EVALS: &[EvalDef] = &[
         name: "check_for_shifted_date",
         signature: "(min_hours, max_hours)",
         doc: "The Date header is between min and max hours after the time the message was \
-              received (the newest Received header's time, or the evaluation time when there \
-              is none); negative hours mean a date in the past. Needs a parseable Date.",
+              received, as SpamAssassin measures it: the smallest difference between the Date \
+              and any Received header's time (0 without either); negative hours mean a date \
+              in the past.",
         check: range_args,
         run: |e, a| {
-            let Some(date) = e.view.date else {
-                return false;
-            };
-            let received = received_time(e.view).unwrap_or(e.ctx.now);
             #[allow(clippy::cast_precision_loss)]
-            let hours = (date - received) as f64 / 3600.0;
+            let hours = super::dates::date_diff(e.view) as f64 / 3600.0;
             let lo = args_lo(a);
             let hi = a.get(1).and_then(|x| x.num().ok()).unwrap_or(f64::INFINITY);
             hours >= lo && hours < hi
@@ -577,15 +580,6 @@ fn alternative_difference(v: &MessageView) -> Option<f64> {
     Some(missing as f64 * 100.0 / h.len() as f64)
 }
 
-fn received_time(v: &MessageView) -> Option<i64> {
-    let raw = v
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("Received"))?;
-    let (_, date) = raw.raw.rsplit_once(';')?;
-    mail_parser::DateTime::parse_rfc822(date.trim()).map(|d| d.to_timestamp())
-}
-
 fn fromname_spoof(v: &MessageView) -> bool {
     let Some(from) = v.from.first() else {
         return false;
@@ -830,12 +824,12 @@ mod tests {
 
     #[test]
     fn registry_names_unique_and_documented() {
-        let mut names: Vec<&str> = EVALS.iter().map(|e| e.name).collect();
+        let mut names: Vec<&str> = all().map(|e| e.name).collect();
         names.sort_unstable();
         let n = names.len();
         names.dedup();
         assert_eq!(n, names.len());
-        assert!(EVALS.iter().all(|e| e.doc.len() > 20));
+        assert!(all().all(|e| e.doc.len() > 20));
     }
 
     #[test]

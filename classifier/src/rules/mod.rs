@@ -23,14 +23,24 @@
 //! * `body` is the Subject and the visible text, one paragraph per line; `rawbody` the decoded
 //!   parts before HTML reduction; `full` the raw message; `uri` each URL in turn.
 //! * A rule without a `score` line scores 1.0; `__NAME` sub-rules score 0 and are never reported;
-//!   `T_NAME` testing rules score 0.01. Four scores on a `score` line are SpamAssassin's score
-//!   sets: mailsift uses the third (Bayes on, network tests off).
+//!   `T_NAME` testing rules score 0.01, an unscored `tflags nice` rule -1. Four scores on a
+//!   `score` line are SpamAssassin's score sets: mailsift uses set 2 (Bayes on, network tests
+//!   off); `rules hits` and `rules stats` (rules alone) use set 0 ([`RuleSet::set_score_set`]).
+//! * `eval:check_bayes` rules (SpamAssassin's BAYES_*) never hit: mailsift's own Bayes score
+//!   stands for them.
 
+mod dates;
 mod evals;
+mod evals_html;
+mod htext;
+mod installed;
+mod litindex;
 mod meta;
 mod parse;
 mod pattern;
 mod perlre;
+mod prepare;
+mod texts;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -39,9 +49,17 @@ use std::sync::{Arc, OnceLock};
 
 use crate::message::MessageView;
 use evals::{Arg, EvalDef};
+use htext::header_text;
+pub use installed::{SpamAssassinRules, installed_rule_files};
+use litindex::LitIndex;
 use meta::Expr;
 use parse::{Builder, Source};
 use pattern::Pattern;
+use texts::{Part, Texts, uri_count};
+
+/// The SpamAssassin score set rules load with: 2, Bayes on and network tests off, as mailsift
+/// runs (its own Bayes score is always part of the total).
+const DEFAULT_SCORE_SET: usize = 2;
 
 /// The default rule set, embedded in the binary.
 pub const DEFAULT_RULES: &str = include_str!("../../rules/default.cf");
@@ -282,7 +300,7 @@ pub struct EvalTestDoc {
 
 /// The built-in eval tests, in registry order.
 pub fn eval_tests() -> impl Iterator<Item = EvalTestDoc> {
-    evals::EVALS.iter().map(|e| EvalTestDoc {
+    evals::all().map(|e| EvalTestDoc {
         name: e.name,
         signature: e.signature,
         doc: e.doc,
@@ -312,7 +330,8 @@ pub(crate) enum Test {
         negate: bool,
         if_unset: Option<String>,
     },
-    Exists(String),
+    /// `exists:NAME`: the header (or pseudo-header, such as `ToCc`) is present.
+    Exists(HeaderTarget),
     Regex(Pattern),
     Eval {
         def: &'static EvalDef,
@@ -327,12 +346,17 @@ pub(crate) struct Rule {
     pub kind: RuleKind,
     pub test: Test,
     pub score: f64,
+    /// The rule's scores in SpamAssassin's four score sets; `None` once a user override
+    /// fixed the score.
+    pub set_scores: Option<[f64; 4]>,
     pub description: String,
     pub origin: String,
     pub line: usize,
     pub source: String,
     /// 1 normally; more with `tflags multiple` (hit counts feed meta arithmetic).
     pub max_hits: u32,
+    /// `tflags nosubject`: a body rule that does not see the Subject line.
+    pub no_subject: bool,
     /// Skipped (cycle, or redefined by an unsupported line): never hits.
     pub disabled: bool,
 }
@@ -354,6 +378,8 @@ pub struct RuleSet {
 
 #[derive(Debug, Clone, Default)]
 struct Inner {
+    /// The SpamAssassin score set in use (see [`RuleSet::set_score_set`]).
+    score_set: usize,
     rules: Vec<Rule>,
     index: HashMap<String, usize>,
     sources: Vec<Source>,
@@ -487,10 +513,11 @@ impl RuleSet {
             b.add_source(s);
         }
         let fatal = b.fatal.take();
-        let (rules, index, issues) = b.finish();
+        let (rules, index, issues) = b.finish(DEFAULT_SCORE_SET);
         (
             RuleSet {
                 inner: Arc::new(Inner {
+                    score_set: DEFAULT_SCORE_SET,
                     rules,
                     index,
                     sources,
@@ -545,11 +572,27 @@ impl RuleSet {
         for (name, &score) in overrides {
             if let Some(&i) = inner.index.get(name) {
                 inner.rules[i].score = score;
+                inner.rules[i].set_scores = None;
             }
         }
         // Which rules need evaluating may have changed.
         inner.prepared = OnceLock::new();
         Ok(())
+    }
+
+    /// Switches to one of SpamAssassin's score sets: 0 without Bayes or network tests, 1 with
+    /// network tests, 2 with Bayes (the default: mailsift always adds its Bayes score), 3 with
+    /// both. Rules given one score (and scores overridden with [`RuleSet::set_scores`]) keep it.
+    pub fn set_score_set(&mut self, set: usize) {
+        let set = set.min(3);
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.score_set = set;
+        for r in &mut inner.rules {
+            if let Some(s) = r.set_scores {
+                r.score = s[set];
+            }
+        }
+        inner.prepared = OnceLock::new();
     }
 
     /// True when some rule reads the Bayes probability (`eval:check_bayes`), so rules must run
@@ -714,190 +757,6 @@ impl RuleSet {
         self.inner.prepared.get_or_init(|| self.prepare(false))
     }
 
-    fn prepare(&self, long_lived: bool) -> Prepared {
-        let n = self.inner.rules.len();
-        let mut needed = vec![false; n];
-        let mut stack: Vec<usize> = (0..n).filter(|&i| self.inner.rules[i].reported()).collect();
-        while let Some(i) = stack.pop() {
-            if needed[i] {
-                continue;
-            }
-            needed[i] = true;
-            if let Test::Meta(e) = &self.inner.rules[i].test {
-                e.for_each_index(&mut |j| {
-                    if !needed[j] {
-                        stack.push(j);
-                    }
-                });
-            }
-        }
-        let mut table = self
-            .inner
-            .precomputed
-            .map(parse_prefilter_table)
-            .unwrap_or_default();
-        // Each entry is used once: taken out of the table, not cloned.
-        let mut literals_of = |name: &str, p: &Pattern| -> Option<Vec<Vec<u8>>> {
-            match table.remove(name) {
-                Some((fp, lits)) if fp == p.fingerprint() => lits,
-                _ => p.required_literals(),
-            }
-        };
-        let mut splits: HashMap<usize, Split> = HashMap::new();
-        let mut branches = 0;
-        let mut always_branches = Vec::new();
-        let direct = (0..n)
-            .filter(|&i| {
-                !matches!(self.inner.rules[i].test, Test::Meta(_)) && !self.inner.rules[i].disabled
-            })
-            .collect();
-        let metas = self.meta_order();
-        /// Per kind while building: (filtered rules, always-run rules, literals, literal owner).
-        type Building = (
-            Vec<(usize, Option<usize>)>,
-            Vec<usize>,
-            Vec<Vec<u8>>,
-            Vec<usize>,
-        );
-        let mut groups: HashMap<RuleKind, Building> = HashMap::new();
-        let mut header_lits = HashMap::new();
-        for (i, r) in self.inner.rules.iter().enumerate() {
-            if r.disabled {
-                continue;
-            }
-            // Split only when some alternative has literals (otherwise every alternative always
-            // runs, and one compile is cheaper than several).
-            let split = splittable(r)
-                .and_then(Pattern::alternatives)
-                .and_then(|alts| {
-                    let lits: Vec<_> = alts
-                        .iter()
-                        .enumerate()
-                        .map(|(k, a)| literals_of(&format!("{}|{k}", r.name), a))
-                        .collect();
-                    if lits.iter().all(Option::is_none) {
-                        return None;
-                    }
-                    Some(Split {
-                        base: 0,
-                        patterns: alts,
-                        lits,
-                    })
-                });
-            if let Some(mut sp) = split {
-                sp.base = branches;
-                branches += sp.patterns.len();
-                if let Test::Regex(_) = r.test {
-                    let g = groups.entry(r.kind).or_default();
-                    for (k, lits) in sp.lits.iter().enumerate() {
-                        let Some(lits) = lits else {
-                            always_branches.push(sp.base + k);
-                            g.1.push(i);
-                            continue;
-                        };
-                        let slot = g.0.len();
-                        g.0.push((i, Some(sp.base + k)));
-                        for l in lits {
-                            g.2.push(l.clone());
-                            g.3.push(slot);
-                        }
-                    }
-                }
-                splits.insert(i, sp);
-                continue;
-            }
-            let lits = match &r.test {
-                Test::Regex(p) => literals_of(&r.name, p),
-                Test::Header { pattern, .. } => literals_of(&r.name, pattern),
-                _ => None,
-            };
-            match &r.test {
-                Test::Regex(_) => {
-                    let g = groups.entry(r.kind).or_default();
-                    match lits {
-                        Some(lits) => {
-                            let slot = g.0.len();
-                            g.0.push((i, None));
-                            for l in lits {
-                                g.2.push(l);
-                                g.3.push(slot);
-                            }
-                        }
-                        None => g.1.push(i),
-                    }
-                }
-                Test::Header { .. } => {
-                    if let Some(l) = lits {
-                        header_lits.insert(i, l);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut take = |k: RuleKind| -> Group {
-            let Some((filtered, always, lits, owner)) = groups.remove(&k) else {
-                return Group::default();
-            };
-            let ac = (!lits.is_empty()).then(|| LitIndex::new(&lits, long_lived));
-            Group {
-                filtered,
-                always,
-                ac,
-                owner,
-            }
-        };
-        let body = take(RuleKind::Body);
-        Prepared {
-            long_lived,
-            needed,
-            direct,
-            metas,
-            body,
-            rawbody: take(RuleKind::RawBody),
-            full: take(RuleKind::Full),
-            uri: take(RuleKind::Uri),
-            header_lits,
-            splits,
-            branches,
-            always_branches,
-        }
-    }
-
-    /// Meta rules ordered so that each comes after the metas it uses (cycles were disabled at
-    /// load).
-    fn meta_order(&self) -> Vec<usize> {
-        let n = self.inner.rules.len();
-        let mut done = vec![false; n];
-        let mut order = Vec::new();
-        for start in 0..n {
-            if done[start] || !matches!(self.inner.rules[start].test, Test::Meta(_)) {
-                continue;
-            }
-            let mut stack = vec![(start, false)];
-            while let Some((i, expanded)) = stack.pop() {
-                if done[i] {
-                    continue;
-                }
-                if expanded {
-                    done[i] = true;
-                    if matches!(self.inner.rules[i].test, Test::Meta(_)) {
-                        order.push(i);
-                    }
-                    continue;
-                }
-                stack.push((i, true));
-                if let Test::Meta(e) = &self.inner.rules[i].test {
-                    e.for_each_index(&mut |j| {
-                        if !done[j] {
-                            stack.push((j, false));
-                        }
-                    });
-                }
-            }
-        }
-        order
-    }
-
     /// Evaluates the rules on a message: the scoring hits, sorted by (score descending, name).
     /// Zero-scored rules and `__` sub-rules are evaluated when a meta needs them but are not
     /// reported.
@@ -990,6 +849,7 @@ impl RuleSet {
                         let part = match r.kind {
                             RuleKind::RawBody => Part::RawBody,
                             RuleKind::Full => Part::Full,
+                            _ if r.no_subject => Part::BodyNoSubject,
                             _ => Part::Body,
                         };
                         let text = texts.get(part);
@@ -1055,7 +915,18 @@ impl RuleSet {
                     };
                     u32::from(m != *negate)
                 }
-                Test::Exists(h) => u32::from(view.has_header(h)),
+                Test::Exists(t) => u32::from(match t.name.as_str() {
+                    "ALL" => true,
+                    _ => hcache
+                        .entry(t.key.as_str())
+                        .or_insert_with(|| {
+                            let v = header_text(view, t);
+                            let l = v.as_deref().map(str::to_ascii_lowercase);
+                            (v, l)
+                        })
+                        .0
+                        .is_some(),
+                }),
                 Test::Eval { def, args } => u32::from(def.run(&env, args)),
                 Test::Meta(_) => 0,
             };
@@ -1073,101 +944,6 @@ impl RuleSet {
     }
 }
 
-/// The literal prefilter: finds which of a set of short lower-case literals occur in a text,
-/// case-insensitively. Indexed by each literal's first three bytes, with a bitmap to reject most
-/// positions at once. Building it is a few microseconds (an Aho-Corasick automaton over the same
-/// literals takes hundreds, which a one-message process cannot repay); scanning is one
-/// table probe per byte.
-#[derive(Debug, Clone)]
-struct LitIndex {
-    /// Bit per 12-bit hash of a three-byte prefix.
-    bloom: Vec<u64>,
-    /// (prefix, literal, id), sorted by prefix.
-    entries: Vec<([u8; 3], Box<[u8]>, usize)>,
-    /// The same literals as an Aho-Corasick automaton, for a long-lived rule set (see
-    /// [`RuleSet::prepare_now`]); used instead of the index when present.
-    automaton: Option<aho_corasick::AhoCorasick>,
-}
-
-impl LitIndex {
-    fn new(lits: &[Vec<u8>], automaton: bool) -> LitIndex {
-        let automaton = automaton
-            .then(|| {
-                aho_corasick::AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(aho_corasick::MatchKind::Standard)
-                    .build(lits)
-                    .ok()
-            })
-            .flatten();
-        let mut bloom = vec![0u64; 64];
-        let mut entries = Vec::with_capacity(lits.len());
-        for (id, l) in lits.iter().enumerate() {
-            if l.len() < 3 {
-                continue; // never produced (MIN_PREFILTER_LEN is 3)
-            }
-            let key = [
-                l[0].to_ascii_lowercase(),
-                l[1].to_ascii_lowercase(),
-                l[2].to_ascii_lowercase(),
-            ];
-            let h = Self::hash(key);
-            bloom[h >> 6] |= 1 << (h & 63);
-            entries.push((key, l.to_ascii_lowercase().into_boxed_slice(), id));
-        }
-        entries.sort_by_key(|e| e.0);
-        LitIndex {
-            bloom,
-            entries,
-            automaton,
-        }
-    }
-
-    fn hash(k: [u8; 3]) -> usize {
-        let x = u32::from(k[0]) << 16 | u32::from(k[1]) << 8 | u32::from(k[2]);
-        (x.wrapping_mul(0x9E37_79B1) >> 20) as usize & 4095
-    }
-
-    /// Calls `found` with the id of every literal that occurs in `hay` (possibly repeatedly).
-    fn scan(&self, hay: &[u8], mut found: impl FnMut(usize)) {
-        if let Some(ac) = &self.automaton {
-            for m in ac.find_overlapping_iter(hay) {
-                found(m.pattern().as_usize());
-            }
-            return;
-        }
-        if hay.len() < 3 {
-            return;
-        }
-        for i in 0..hay.len() - 2 {
-            let key = [
-                hay[i].to_ascii_lowercase(),
-                hay[i + 1].to_ascii_lowercase(),
-                hay[i + 2].to_ascii_lowercase(),
-            ];
-            let h = Self::hash(key);
-            if self.bloom[h >> 6] & (1 << (h & 63)) == 0 {
-                continue;
-            }
-            let start = self.entries.partition_point(|e| e.0 < key);
-            for (k, lit, id) in &self.entries[start..] {
-                if *k != key {
-                    break;
-                }
-                let rest = &hay[i..];
-                if rest.len() >= lit.len()
-                    && rest[..lit.len()]
-                        .iter()
-                        .zip(lit.iter())
-                        .all(|(a, b)| a.to_ascii_lowercase() == *b)
-                {
-                    found(*id);
-                }
-            }
-        }
-    }
-}
-
 /// Counts of regex engines in a rule set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EngineStats {
@@ -1177,188 +953,6 @@ pub struct EngineStats {
     pub backtracking: usize,
     /// Regexes compiled so far in this process.
     pub compiled: usize,
-}
-
-#[derive(Clone, Copy)]
-enum Part {
-    Body,
-    RawBody,
-    Full,
-    Uri,
-}
-
-/// The texts rules match, built on first need.
-struct Texts<'a> {
-    view: &'a MessageView,
-    body: std::cell::OnceCell<String>,
-    rawbody: std::cell::OnceCell<String>,
-    uris: std::cell::OnceCell<String>,
-}
-
-impl<'a> Texts<'a> {
-    fn new(view: &'a MessageView) -> Self {
-        Texts {
-            view,
-            body: std::cell::OnceCell::new(),
-            rawbody: std::cell::OnceCell::new(),
-            uris: std::cell::OnceCell::new(),
-        }
-    }
-
-    fn get(&self, p: Part) -> &str {
-        match p {
-            Part::Body => self.body.get_or_init(|| body_paragraphs(self.view)),
-            Part::RawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
-            Part::Full => &self.view.raw,
-            Part::Uri => self.uris.get_or_init(|| {
-                let mut s = String::new();
-                for u in &self.view.urls {
-                    s.push_str(&u.url);
-                    s.push('\n');
-                }
-                s
-            }),
-        }
-    }
-}
-
-/// SpamAssassin's `body` form: the Subject, then each paragraph of visible text on one line.
-fn body_paragraphs(view: &MessageView) -> String {
-    let mut out = String::new();
-    if let Some(s) = &view.subject {
-        out.push_str(s.trim());
-        out.push('\n');
-    }
-    for part in &view.text_parts {
-        let mut in_para = false;
-        for line in part.text.lines() {
-            let line = line.trim();
-            if line.is_empty() {
-                if in_para {
-                    out.push('\n');
-                    in_para = false;
-                }
-                continue;
-            }
-            if in_para {
-                out.push(' ');
-            }
-            out.push_str(line);
-            in_para = true;
-        }
-        if in_para {
-            out.push('\n');
-        }
-    }
-    out
-}
-
-fn uri_count(p: &Pattern, view: &MessageView, max: u32) -> u32 {
-    let mut n = 0;
-    for u in &view.urls {
-        let hit = if u.url.contains("://") || u.scheme == "mailto" {
-            p.is_match(&u.url)
-        } else {
-            p.is_match(&u.url) || p.is_match(&format!("{}://{}", u.scheme, u.url))
-        };
-        if hit {
-            n += 1;
-            if n >= max {
-                break;
-            }
-        }
-    }
-    n
-}
-
-/// The text a header rule matches; `None` when the header is missing.
-fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String> {
-    let names: &[&str] = match t.name.as_str() {
-        "ALL" => {
-            let mut s = String::new();
-            for h in &view.headers {
-                s.push_str(&h.name);
-                s.push_str(": ");
-                s.push_str(if t.raw { &h.raw } else { &h.decoded });
-                s.push('\n');
-            }
-            return Some(s);
-        }
-        n if n.eq_ignore_ascii_case("ToCc") => &["To", "Cc"],
-        "MESSAGEID" => &["Message-Id", "Resent-Message-Id", "X-Message-Id"],
-        "EnvelopeFrom" => &["Return-Path", "X-Envelope-From"],
-        _ => &[],
-    };
-    let single = [t.name.as_str()];
-    let names: &[&str] = if names.is_empty() { &single } else { names };
-    let mut values: Vec<&str> = Vec::new();
-    for n in names {
-        for h in view
-            .headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case(n))
-        {
-            values.push(if t.raw { &h.raw } else { &h.decoded });
-        }
-    }
-    if t.first {
-        values.truncate(1);
-    } else if t.last && values.len() > 1 {
-        values.drain(..values.len() - 1);
-    }
-    if values.is_empty() {
-        return None;
-    }
-    if t.addr || t.display_name || t.host || t.domain {
-        let mut out: Vec<String> = Vec::new();
-        for v in values {
-            let (name, addr) = split_address(v);
-            let s = if t.display_name {
-                name
-            } else {
-                let host = addr.rsplit_once('@').map_or("", |(_, h)| h).to_owned();
-                if t.domain {
-                    crate::url::registrable_domain(&host).to_owned()
-                } else if t.host {
-                    host
-                } else {
-                    addr
-                }
-            };
-            out.push(s);
-        }
-        return Some(out.join("\n"));
-    }
-    Some(values.join("\n"))
-}
-
-/// Splits `"Name" <addr>` / `addr (Name)` / `addr` into (display name, address).
-fn split_address(v: &str) -> (String, String) {
-    let v = v.trim();
-    if let Some(lt) = v.rfind('<') {
-        let addr = v[lt + 1..]
-            .split('>')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_owned();
-        let name = v[..lt].trim().trim_matches('"').trim().to_owned();
-        return (name, addr);
-    }
-    if let Some(open) = v.find('(') {
-        let name = v[open + 1..]
-            .trim_end()
-            .trim_end_matches(')')
-            .trim()
-            .to_owned();
-        return (name, v[..open].trim().to_owned());
-    }
-    let addr = v
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .find(|w| w.contains('@'))
-        .unwrap_or(v)
-        .to_owned();
-    (String::new(), addr)
 }
 
 #[cfg(test)]

@@ -149,7 +149,8 @@ fn scores_describe_tflags() {
     assert_eq!(set.get("B").map(|r| r.score), Some(3.0));
     assert_eq!(set.get("__C").map(|r| r.score), Some(0.0));
     assert_eq!(set.get("T_D").map(|r| r.score), Some(0.01));
-    assert_eq!(set.get("E").map(|r| r.score), Some(1.0));
+    // An unscored `tflags nice` rule scores -1, as in SpamAssassin.
+    assert_eq!(set.get("E").map(|r| r.score), Some(-1.0));
     assert!(
         issues
             .iter()
@@ -338,13 +339,19 @@ fn every_eval_is_documented_and_exercised() {
     let cases: Vec<(&str, &str, String, bool)> = vec![
         ("check_bayes('0.9', '1.00')", "body", MSG.into(), false),
         ("check_for_mime('mime_html')", "body", html_img.into(), true),
+        ("html_tag_exists('html')", "body", html_img.into(), true),
+        ("html_tag_exists('html')", "body", MSG.into(), false),
+        ("check_for_matching_env_and_hdr_from()", "header", format!("Return-Path: <alice@example.org>\n{MSG}"), true),
+        ("check_for_matching_env_and_hdr_from()", "header", MSG.into(), false),
         ("check_for_mime('mime_html')", "body", MSG.into(), false),
         ("check_for_mime('mime_attachment')", "body", MSG.into(), false),
         ("check_for_mime_html()", "body", html_img.into(), true),
         ("check_for_mime_html_only()", "body", html_img.into(), true),
         ("check_for_mime_html_only()", "body", alt("same words", "same words"), false),
+        ("html_image_visible_text('0', '400')", "body", html_img.into(), true),
+        ("html_image_visible_text('0', '1')", "body", html_img.into(), false),
         ("html_image_only('0', '400')", "body", html_img.into(), true),
-        ("html_image_only('0', '1')", "body", html_img.into(), false),
+        ("html_image_only('0', '40')", "body", html_img.into(), false),
         (
             "multipart_alternative_difference('90', '100')",
             "body",
@@ -361,7 +368,10 @@ fn every_eval_is_documented_and_exercised() {
         (
             "check_for_shifted_date('undef', '-96')",
             "header",
-            MSG.replace("1 Oct 2002", "1 Sep 2002"),
+            format!(
+                "Received: from a by b; Tue, 1 Oct 2002 10:00:00 +0000\n{}",
+                MSG.replace("1 Oct 2002", "1 Sep 2002")
+            ),
             true,
         ),
         ("date_unparseable()", "header", MSG.replace("Tue, 1 Oct 2002", "soon"), true),
@@ -472,17 +482,50 @@ fn every_eval_is_documented_and_exercised() {
 }
 
 #[test]
-fn check_bayes_reads_the_context() {
-    let (set, _) = load("body B eval:check_bayes('0.99', '1.00')\nscore B 3.5\n");
+fn check_bayes_rules_never_hit_so_bayes_is_not_counted_twice() {
+    let (set, issues) = load(
+        "body BAYES_99 eval:check_bayes('0.99', '1.00')\nscore BAYES_99 3.5\n\
+         meta NOT_BAYES !BAYES_99\n",
+    );
     let v = view(MSG);
     let mut c = ctx();
-    assert!(set.evaluate(&v, &c).is_empty());
     c.bayes_probability = Some(0.995);
-    assert_eq!(set.evaluate(&v, &c).len(), 1);
-    c.bayes_probability = Some(1.0);
-    assert_eq!(set.evaluate(&v, &c).len(), 1);
-    assert!(set.uses_bayes());
-    assert!(!RuleSet::default_rules().uses_bayes());
+    let names: Vec<String> = set.evaluate(&v, &c).into_iter().map(|h| h.name).collect();
+    // The rule stays defined (the meta over it is kept) but does not hit.
+    assert_eq!(names, ["NOT_BAYES"]);
+    assert!(!set.uses_bayes());
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.rule.as_deref() == Some("BAYES_99") && i.message.contains("own Bayes"))
+    );
+}
+
+#[test]
+fn score_sets_and_nice_defaults() {
+    let rules = "body A /pills/\nscore A 1 2 3 4\nbody N /pills/\ntflags N nice\n\
+                 body P /pills/\nbody O /pills/\nscore O 0 0 2.5 0\n";
+    let (mut set, _) = load(rules);
+    let score = |set: &RuleSet, n: &str| set.get(n).map(|r| r.score);
+    // Set 2 (Bayes on, network off) by default.
+    assert_eq!(score(&set, "A"), Some(3.0));
+    assert_eq!(score(&set, "N"), Some(-1.0));
+    assert_eq!(score(&set, "P"), Some(1.0));
+    set.set_score_set(0);
+    assert_eq!(score(&set, "A"), Some(1.0));
+    assert_eq!(score(&set, "N"), Some(-1.0));
+    // Zero in set 0: not reported.
+    let names: Vec<String> = set
+        .evaluate(&view(MSG), &ctx())
+        .into_iter()
+        .map(|h| h.name)
+        .collect();
+    assert!(!names.contains(&"O".to_owned()));
+    // A user override sticks across score sets.
+    set.set_scores(&BTreeMap::from([("A".to_owned(), 7.0)]))
+        .expect("A exists");
+    set.set_score_set(2);
+    assert_eq!(score(&set, "A"), Some(7.0));
 }
 
 // ------------------------------------------------------------------------------------------

@@ -10,10 +10,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::evals;
-use super::meta::{self, Expr};
+use super::meta;
 use super::pattern::Pattern;
 use super::perlre;
 use super::{HeaderTarget, LintIssue, Rule, RuleKind, Severity, Test};
+
+mod finish;
+mod replace;
+mod syntax;
+pub(crate) use syntax::edit_distance;
+use syntax::{
+    eval_if, eval_if_with, is_rule_keyword, parse_if_unset, split_word, strip_comment, valid_name,
+};
 
 /// The SpamAssassin version this emulates for `if (version >= N)`.
 const EMULATED_VERSION: f64 = 4.0;
@@ -35,6 +43,42 @@ const EMULATED_PLUGINS: &[&str] = &[
     "FromNameSpoof",
     "RelayEval",
     "ReplaceTags",
+];
+
+/// The plugins SpamAssassin 4.0.1 loads as installed (the `loadplugin` lines of Debian's
+/// /etc/spamassassin/*.pre); `loadplugin` lines in the rule files add to them. A rule defined
+/// only under a plugin outside this list is undefined in SpamAssassin too, so a meta over it is
+/// dropped (SpamAssassin drops metas with undefined dependencies).
+const SPAMASSASSIN_PLUGINS: &[&str] = &[
+    "AskDNS",
+    "AutoLearnThreshold",
+    "Bayes",
+    "BodyEval",
+    "Check",
+    "DKIM",
+    "DMARC",
+    "DNSEval",
+    "FreeMail",
+    "HTMLEval",
+    "HTTPSMismatch",
+    "HashBL",
+    "HeaderEval",
+    "ImageInfo",
+    "MIMEEval",
+    "MIMEHeader",
+    "Pyzor",
+    "Razor2",
+    "RelayEval",
+    "ReplaceTags",
+    "Rule2XSBody",
+    "SPF",
+    "SpamCop",
+    "URIDNSBL",
+    "URIDetail",
+    "URIEval",
+    "VBounce",
+    "WLBLEval",
+    "WelcomeListSubject",
 ];
 
 /// `can(...)` features this emulation has.
@@ -160,14 +204,12 @@ pub(crate) type Reader<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
 
 #[derive(Default)]
 struct Pending {
-    scores: HashMap<String, (f64, String, usize)>,
+    /// Per rule: its scores in SpamAssassin's four score sets (one value is all four).
+    scores: HashMap<String, ([f64; 4], String, usize)>,
     describes: HashMap<String, String>,
     tflags: HashMap<String, (String, String, usize)>,
-    replace_tags: HashMap<String, String>,
+    replace: replace::Tags,
     replace_rules: HashSet<String>,
-    replace_pre: String,
-    replace_inter: String,
-    replace_post: String,
 }
 
 /// Accumulates rules and issues across sources.
@@ -179,6 +221,10 @@ pub(crate) struct Builder<'r> {
     skipped: HashMap<String, String>,
     /// Rules defined only inside inactive `ifplugin`/`if` blocks: name → (origin, line, why).
     inactive: BTreeMap<String, (String, usize, String)>,
+    /// Of those, the ones SpamAssassin itself defines (its plugin is loaded there).
+    sa_defined: HashSet<String>,
+    /// Plugins loaded by `loadplugin` lines, besides [`SPAMASSASSIN_PLUGINS`].
+    sa_plugins: HashSet<String>,
     /// Ignored settings seen: (origin, keyword) → (first line, count).
     ignored: BTreeMap<(String, String), (usize, usize)>,
     pending: Pending,
@@ -193,6 +239,11 @@ pub(crate) struct Builder<'r> {
 struct Cond {
     /// Whether lines here are active (this and all enclosing conditions hold).
     active: bool,
+    /// Whether SpamAssassin, with its own plugins, reads the lines here.
+    sa_active: bool,
+    /// Whether SpamAssassin reads the enclosing block, and this condition's value there.
+    sa_parent: bool,
+    sa_value: bool,
     /// Whether the enclosing block is active (for `else`).
     parent_active: bool,
     /// The condition's value.
@@ -209,6 +260,8 @@ impl<'r> Builder<'r> {
             issues: Vec::new(),
             skipped: HashMap::new(),
             inactive: BTreeMap::new(),
+            sa_defined: HashSet::new(),
+            sa_plugins: HashSet::new(),
             ignored: BTreeMap::new(),
             pending: Pending::default(),
             reader,
@@ -252,8 +305,17 @@ impl<'r> Builder<'r> {
             let (kw, rest) = split_word(line);
             let kw_lower = kw.to_ascii_lowercase();
             let active = conds.last().is_none_or(|c| c.active);
+            let sa_active = conds.last().is_none_or(|c| c.sa_active);
             match kw_lower.as_str() {
                 "ifplugin" | "if" => {
+                    let sa_has =
+                        |p: &str| SPAMASSASSIN_PLUGINS.contains(&p) || self.sa_plugins.contains(p);
+                    let sa_value = if kw_lower == "ifplugin" {
+                        let name = rest.split_whitespace().next().unwrap_or("");
+                        sa_has(name.rsplit("::").next().unwrap_or(name))
+                    } else {
+                        eval_if_with(rest, &sa_has, &|_| true).unwrap_or(false)
+                    };
                     let (value, why) = if kw_lower == "ifplugin" {
                         let name = rest.split_whitespace().next().unwrap_or("");
                         let short = name.rsplit("::").next().unwrap_or(name);
@@ -280,6 +342,9 @@ impl<'r> Builder<'r> {
                     };
                     conds.push(Cond {
                         active: active && value,
+                        sa_active: sa_active && sa_value,
+                        sa_parent: sa_active,
+                        sa_value,
                         parent_active: active,
                         value,
                         why,
@@ -289,6 +354,8 @@ impl<'r> Builder<'r> {
                     Some(c) => {
                         c.value = !c.value;
                         c.active = c.parent_active && c.value;
+                        c.sa_value = !c.sa_value;
+                        c.sa_active = c.sa_parent && c.sa_value;
                     }
                     None => self.issue(
                         Severity::Error,
@@ -320,6 +387,9 @@ impl<'r> Builder<'r> {
                             .find(|c| !c.value)
                             .map(|c| c.why.clone())
                             .unwrap_or_default();
+                        if sa_active {
+                            self.sa_defined.insert(name.to_owned());
+                        }
                         self.inactive.entry(name.to_owned()).or_insert((
                             origin.to_owned(),
                             lineno,
@@ -373,9 +443,13 @@ impl<'r> Builder<'r> {
                     .collect();
                 match (name.is_empty(), parsed) {
                     (false, Ok(v)) if v.len() == 1 || v.len() == 4 => {
-                        // Four scores are SpamAssassin's score sets (Bayes off/on x network
-                        // off/on); mailsift always has Bayes and never network tests: set 2.
-                        let s = if v.len() == 4 { v[2] } else { v[0] };
+                        // Four scores are SpamAssassin's score sets: set 0 without Bayes or
+                        // network tests, 1 with network tests, 2 with Bayes, 3 with both.
+                        let s = if v.len() == 4 {
+                            [v[0], v[1], v[2], v[3]]
+                        } else {
+                            [v[0]; 4]
+                        };
                         self.pending
                             .scores
                             .insert(name.to_owned(), (s, origin.to_owned(), line));
@@ -413,21 +487,20 @@ impl<'r> Builder<'r> {
                 );
             }
             "include" => self.include(origin, line, rest.trim(), path, depth),
+            "loadplugin" | "tryplugin" => {
+                let name = rest.split_whitespace().next().unwrap_or("");
+                let short = name.rsplit("::").next().unwrap_or(name);
+                self.sa_plugins.insert(short.to_owned());
+            }
             "replace_tag" | "replace_pre" | "replace_inter" | "replace_post" => {
                 let (name, value) = split_word(rest);
-                let value = value.trim().to_owned();
-                match kw {
-                    "replace_tag" => {
-                        self.pending.replace_tags.insert(name.to_owned(), value);
-                    }
-                    "replace_pre" => {
-                        self.pending.replace_pre = format!("{name} {value}").trim().to_owned();
-                    }
-                    "replace_inter" => {
-                        self.pending.replace_inter = format!("{name} {value}").trim().to_owned();
-                    }
-                    _ => self.pending.replace_post = format!("{name} {value}").trim().to_owned(),
-                }
+                let map = match kw {
+                    "replace_tag" => &mut self.pending.replace.tags,
+                    "replace_pre" => &mut self.pending.replace.pre,
+                    "replace_inter" => &mut self.pending.replace.inter,
+                    _ => &mut self.pending.replace.post,
+                };
+                map.insert(name.to_owned(), value.trim().to_owned());
             }
             "replace_rules" => {
                 for name in rest.split_whitespace() {
@@ -599,17 +672,35 @@ impl<'r> Builder<'r> {
             }
         };
         self.skipped.remove(name);
+        // SpamAssassin's BAYES_* rules read SpamAssassin's own Bayes; mailsift's Bayes adds its
+        // own points (and names its band BAYES_xx in tests=), so running them too would count
+        // the same evidence twice. They stay defined (metas over them are kept, as in
+        // SpamAssassin with Bayes off) but never hit.
+        let own_bayes = matches!(&test, Test::Eval { def, .. } if def.name == "check_bayes");
+        if own_bayes {
+            self.issue(
+                Severity::Info,
+                origin,
+                line,
+                Some(name),
+                "eval:check_bayes never hits: mailsift's own Bayes score stands for it (no \
+                 double count)"
+                    .into(),
+            );
+        }
         let rule = Rule {
             name: name.to_owned(),
             kind,
             test,
             score: 0.0,
+            set_scores: None,
             description: String::new(),
             origin: origin.to_owned(),
             line,
             source: format!("{kw} {name} {def}"),
             max_hits: 1,
-            disabled: false,
+            no_subject: false,
+            disabled: own_bayes,
         };
         match self.index.get(name) {
             Some(&i) => self.rules[i] = rule,
@@ -627,82 +718,16 @@ impl<'r> Builder<'r> {
         line_anchors: bool,
     ) -> Result<(Pattern, String), String> {
         let (body, flags, rest) = perlre::split_delimited(text)?;
-        let body = if self.pending.replace_rules.contains(name) {
-            self.replace_tags(body)?
-        } else {
-            Cow::Borrowed(body)
+        let body = match self.pending.replace_rules.contains(name) {
+            true => self
+                .pending
+                .replace
+                .apply(body)
+                .map_or(Cow::Borrowed(body), Cow::Owned),
+            false => Cow::Borrowed(body),
         };
         let t = perlre::translate(&body, flags)?;
         Ok((Pattern::new(t, line_anchors), rest.trim().to_owned()))
-    }
-
-    /// Applies `replace_tag`s: `<TAG>` becomes its value; between two adjacent tags
-    /// `replace_inter` is inserted, and `replace_pre`/`replace_post` wrap each tag.
-    fn replace_tags<'a>(&self, body: &'a str) -> Result<Cow<'a, str>, String> {
-        let mut out = String::with_capacity(body.len() * 2);
-        let mut rest = body;
-        let mut prev_was_tag = false;
-        let mut replaced = false;
-        while let Some(start) = rest.find('<') {
-            let after = &rest[start + 1..];
-            let end = after.find('>');
-            let tag = end.map(|e| &after[..e]);
-            match tag.and_then(|t| self.pending.replace_tags.get(t).map(|v| (t, v))) {
-                Some((t, value)) => {
-                    if start > 0 {
-                        prev_was_tag = false;
-                    }
-                    out.push_str(&rest[..start]);
-                    if prev_was_tag {
-                        out.push_str(&self.pending.replace_inter);
-                    }
-                    out.push_str(&self.pending.replace_pre);
-                    out.push_str(&self.expand_nested(value, 0)?);
-                    out.push_str(&self.pending.replace_post);
-                    rest = &after[t.len() + 1..];
-                    prev_was_tag = true;
-                    replaced = true;
-                }
-                None => {
-                    out.push_str(&rest[..=start]);
-                    rest = after;
-                    prev_was_tag = false;
-                }
-            }
-        }
-        out.push_str(rest);
-        Ok(if replaced {
-            Cow::Owned(out)
-        } else {
-            Cow::Borrowed(body)
-        })
-    }
-
-    fn expand_nested(&self, value: &str, depth: usize) -> Result<String, String> {
-        if depth > 8 {
-            return Err("replace_tag values nest too deeply".into());
-        }
-        let mut out = String::new();
-        let mut rest = value;
-        while let Some(start) = rest.find('<') {
-            let after = &rest[start + 1..];
-            match after
-                .find('>')
-                .and_then(|e| self.pending.replace_tags.get(&after[..e]).map(|v| (e, v)))
-            {
-                Some((e, v)) => {
-                    out.push_str(&rest[..start]);
-                    out.push_str(&self.expand_nested(v, depth + 1)?);
-                    rest = &after[e + 1..];
-                }
-                None => {
-                    out.push_str(&rest[..=start]);
-                    rest = after;
-                }
-            }
-        }
-        out.push_str(rest);
-        Ok(out)
     }
 
     fn rule_test(&self, kind: RuleKind, name: &str, def: &str) -> Result<Test, String> {
@@ -727,7 +752,7 @@ impl<'r> Builder<'r> {
                 if h.is_empty() || h.contains(char::is_whitespace) {
                     return Err("exists: needs one header name".into());
                 }
-                return Ok(Test::Exists(h.to_owned()));
+                return HeaderTarget::parse(h).map(Test::Exists);
             }
             let (field, rest) = split_word(def);
             let rest = rest.trim_start();
@@ -754,405 +779,6 @@ impl<'r> Builder<'r> {
             return Err(format!("unexpected text after the pattern: '{tail}'"));
         }
         Ok(Test::Regex(pattern))
-    }
-
-    /// Applies scores, descriptions and tflags; resolves metas; reports leftovers.
-    pub(crate) fn finish(mut self) -> (Vec<Rule>, HashMap<String, usize>, Vec<LintIssue>) {
-        let pending = std::mem::take(&mut self.pending);
-        for rule in &mut self.rules {
-            rule.score = match pending.scores.get(&rule.name) {
-                Some((s, _, _)) => *s,
-                // SpamAssassin's defaults: sub-rules score nothing, testing rules 0.01.
-                None if rule.name.starts_with("__") => 0.0,
-                None if rule.name.starts_with("T_") => 0.01,
-                None => 1.0,
-            };
-            if let Some(d) = pending.describes.get(&rule.name) {
-                rule.description.clone_from(d);
-            }
-        }
-        let mut tflag_issues = Vec::new();
-        for (name, (flags, origin, line)) in &pending.tflags {
-            let Some(&i) = self.index.get(name) else {
-                continue;
-            };
-            for f in flags.split_whitespace() {
-                if f == "multiple" {
-                    if self.rules[i].max_hits == 1 {
-                        self.rules[i].max_hits = 1000;
-                    }
-                } else if let Some(n) = f.strip_prefix("maxhits=") {
-                    match n.parse::<u32>() {
-                        Ok(n) if n > 0 => self.rules[i].max_hits = n.min(1000),
-                        _ => tflag_issues.push((
-                            origin.clone(),
-                            *line,
-                            name.clone(),
-                            format!("bad tflags '{f}'"),
-                        )),
-                    }
-                } else if !KNOWN_TFLAGS.contains(&f) && !f.starts_with("range=") {
-                    tflag_issues.push((
-                        origin.clone(),
-                        *line,
-                        name.clone(),
-                        format!("tflags '{f}' is not supported; rule kept without it"),
-                    ));
-                }
-            }
-        }
-        for (o, l, n, m) in tflag_issues {
-            self.issue(Severity::Warning, &o, l, Some(&n), m);
-        }
-        // Resolve meta references.
-        let index = &self.index;
-        let skipped = &self.skipped;
-        let inactive = &self.inactive;
-        let mut meta_issues = Vec::new();
-        for rule in &mut self.rules {
-            let Test::Meta(expr) = &mut rule.test else {
-                continue;
-            };
-            let mut missing: Vec<String> = Vec::new();
-            expr.for_each_ref_mut(&mut |name, idx| {
-                *idx = index.get(name).copied();
-                if idx.is_none() && !missing.iter().any(|m| m == name) {
-                    missing.push(name.to_owned());
-                }
-            });
-            if !missing.is_empty() {
-                let what: Vec<String> = missing
-                    .iter()
-                    .map(|m| {
-                        if skipped.contains_key(m) {
-                            format!("{m} (unsupported)")
-                        } else if let Some((_, _, why)) = inactive.get(m) {
-                            format!("{m} ({why})")
-                        } else {
-                            format!("{m} (undefined)")
-                        }
-                    })
-                    .collect();
-                meta_issues.push((
-                    rule.origin.clone(),
-                    rule.line,
-                    rule.name.clone(),
-                    format!("meta uses rules that never hit here: {}", what.join(", ")),
-                ));
-            }
-        }
-        for (o, l, n, m) in meta_issues {
-            self.issue(Severity::Warning, &o, l, Some(&n), m);
-        }
-        // Disabled rules count as not hitting in metas.
-        let disabled: HashSet<usize> = self
-            .rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.disabled)
-            .map(|(i, _)| i)
-            .collect();
-        if !disabled.is_empty() {
-            for rule in &mut self.rules {
-                if let Test::Meta(expr) = &mut rule.test {
-                    expr.for_each_ref_mut(&mut |_, idx| {
-                        if idx.is_some_and(|i| disabled.contains(&i)) {
-                            *idx = None;
-                        }
-                    });
-                }
-            }
-        }
-        self.break_cycles();
-        // Rules defined only in inactive blocks.
-        let inactive = std::mem::take(&mut self.inactive);
-        for (name, (origin, line, why)) in inactive {
-            if !self.index.contains_key(&name)
-                && !self.skipped.contains_key(&name)
-                && !name.is_empty()
-            {
-                self.issue(
-                    Severity::Error,
-                    &origin,
-                    line,
-                    Some(&name),
-                    format!("inside a block that is off ({why}); rule skipped"),
-                );
-            }
-        }
-        // Scores for rules nobody defined: typos in user files matter, SpamAssassin's own
-        // 50_scores.cf lists network rules.
-        let mut orphan: Vec<(String, usize, String)> = pending
-            .scores
-            .iter()
-            .filter(|(n, _)| !self.index.contains_key(*n) && !self.skipped.contains_key(*n))
-            .map(|(n, (_, o, l))| (o.clone(), *l, n.clone()))
-            .collect();
-        orphan.sort();
-        for (o, l, n) in orphan {
-            self.issue(
-                Severity::Info,
-                &o,
-                l,
-                Some(&n),
-                format!("score for '{n}', which no loaded file defines"),
-            );
-        }
-        for ((origin, kw), (line, count)) in std::mem::take(&mut self.ignored) {
-            self.issue(
-                Severity::Info,
-                &origin,
-                line,
-                None,
-                format!("setting '{kw}' ({count} line(s)) does not apply to mailsift; ignored"),
-            );
-        }
-        self.issues
-            .sort_by(|a, b| (&a.origin, a.line).cmp(&(&b.origin, b.line)));
-        (self.rules, self.index, self.issues)
-    }
-
-    /// Disables meta rules that depend on themselves.
-    fn break_cycles(&mut self) {
-        let n = self.rules.len();
-        // 0 = unvisited, 1 = on stack, 2 = done
-        let mut state = vec![0u8; n];
-        let mut cyclic = Vec::new();
-        for start in 0..n {
-            if state[start] != 0 {
-                continue;
-            }
-            // Iterative DFS: (node, children, next child).
-            let mut stack: Vec<(usize, Vec<usize>, usize)> = vec![(start, self.deps(start), 0)];
-            state[start] = 1;
-            while let Some((node, children, next)) = stack.last_mut() {
-                if *next < children.len() {
-                    let c = children[*next];
-                    *next += 1;
-                    match state[c] {
-                        0 => {
-                            state[c] = 1;
-                            let d = self.deps(c);
-                            stack.push((c, d, 0));
-                        }
-                        1 => cyclic.push(*node),
-                        _ => {}
-                    }
-                } else {
-                    state[*node] = 2;
-                    stack.pop();
-                }
-            }
-        }
-        cyclic.sort_unstable();
-        cyclic.dedup();
-        for i in cyclic {
-            self.rules[i].disabled = true;
-            let (o, l, name) = (
-                self.rules[i].origin.clone(),
-                self.rules[i].line,
-                self.rules[i].name.clone(),
-            );
-            self.issue(
-                Severity::Error,
-                &o,
-                l,
-                Some(&name),
-                "meta rule depends on itself (a cycle); rule skipped".into(),
-            );
-            if let Test::Meta(e) = &mut self.rules[i].test {
-                *e = Expr::Num(0.0);
-            }
-        }
-    }
-
-    fn deps(&self, i: usize) -> Vec<usize> {
-        let mut v = Vec::new();
-        if let Test::Meta(e) = &self.rules[i].test {
-            e.for_each_index(&mut |j| v.push(j));
-        }
-        v
-    }
-}
-
-fn is_rule_keyword(kw: &str) -> bool {
-    matches!(kw, "header" | "body" | "rawbody" | "uri" | "full" | "meta")
-        || UNSUPPORTED_RULE_TYPES.iter().any(|(k, _)| *k == kw)
-}
-
-fn parse_if_unset(tail: &str) -> Result<Option<String>, String> {
-    let tail = tail.trim();
-    if tail.is_empty() {
-        return Ok(None);
-    }
-    let inner = tail
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .map(str::trim)
-        .and_then(|t| t.strip_prefix("if-unset:"));
-    match inner {
-        Some(v) => Ok(Some(v.trim().to_owned())),
-        None => Err(format!("unexpected text after the pattern: '{tail}'")),
-    }
-}
-
-/// Removes a `#` comment; `\#` is a literal `#` (as in SpamAssassin).
-fn strip_comment(line: &str) -> Cow<'_, str> {
-    let bytes = line.as_bytes();
-    let mut i = 0;
-    let mut has_escape = false;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if bytes.get(i + 1) == Some(&b'#') => {
-                has_escape = true;
-                i += 2;
-            }
-            b'#' => {
-                let kept = &line[..i];
-                return if has_escape {
-                    Cow::Owned(kept.replace("\\#", "#"))
-                } else {
-                    Cow::Borrowed(kept)
-                };
-            }
-            _ => i += 1,
-        }
-    }
-    if has_escape {
-        Cow::Owned(line.replace("\\#", "#"))
-    } else {
-        Cow::Borrowed(line)
-    }
-}
-
-fn split_word(s: &str) -> (&str, &str) {
-    let s = s.trim_start();
-    match s.find(char::is_whitespace) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, ""),
-    }
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !name.as_bytes()[0].is_ascii_digit()
-}
-
-/// Evaluates an `if` condition: `version`, `perl_version`, `can(X)`, `plugin(X)` with `!`,
-/// `&&`, `||`, comparisons and parentheses.
-fn eval_if(cond: &str) -> Result<bool, String> {
-    let mut s = String::with_capacity(cond.len());
-    let mut rest = cond;
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix("perl_version") {
-            s.push_str("5.036");
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix("version") {
-            s.push_str(&format!("{EMULATED_VERSION:.6}"));
-            rest = r;
-        } else if let Some(r) = rest
-            .strip_prefix("can(")
-            .or_else(|| rest.strip_prefix("plugin("))
-        {
-            let is_can = rest.starts_with("can(");
-            let end = r.find(')').ok_or("missing ')'")?;
-            let arg = r[..end].trim();
-            let short = arg.rsplit("::").next().unwrap_or(arg);
-            let yes = if is_can {
-                FEATURES.contains(&short)
-            } else {
-                EMULATED_PLUGINS.contains(&short)
-            };
-            s.push_str(if yes { "1" } else { "0" });
-            rest = &r[end + 1..];
-        } else {
-            let c = rest.chars().next().unwrap_or(' ');
-            s.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    let e = meta::parse(&s)?;
-    let mut bad = None;
-    let mut e2 = e.clone();
-    e2.for_each_ref_mut(&mut |n, _| bad = Some(n.to_owned()));
-    if let Some(n) = bad {
-        return Err(format!("unknown term '{n}'"));
-    }
-    Ok(e.eval(&|_| 0.0) != 0.0)
-}
-
-/// Levenshtein distance, for "did you mean" hints.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
-/// Parses `exists:`-free header targets: `Subject`, `From:addr`, `ALL`, `ToCc:raw`.
-impl HeaderTarget {
-    fn parse(field: &str) -> Result<HeaderTarget, String> {
-        let mut parts = field.split(':');
-        let name = parts.next().unwrap_or("").to_owned();
-        if name.is_empty() {
-            return Err("header rule needs a field name".into());
-        }
-        const PSEUDO_UNSUPPORTED: &[&str] = &[
-            "ALL-TRUSTED",
-            "ALL-UNTRUSTED",
-            "ALL-INTERNAL",
-            "ALL-EXTERNAL",
-            "X-Spam-Relays-Trusted",
-            "X-Spam-Relays-Untrusted",
-            "X-Spam-Relays-Internal",
-            "X-Spam-Relays-External",
-            "X-Spam-Last-External",
-            "X-Spam-Last-Trusted",
-        ];
-        if PSEUDO_UNSUPPORTED
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(&name))
-        {
-            return Err(format!(
-                "pseudo-header '{name}' needs SpamAssassin's trust-path analysis, which mailsift \
-                 does not do"
-            ));
-        }
-        let mut t = HeaderTarget {
-            key: field.to_owned(),
-            name,
-            raw: false,
-            addr: false,
-            display_name: false,
-            host: false,
-            domain: false,
-            first: false,
-            last: false,
-        };
-        for m in parts {
-            match m {
-                "raw" => t.raw = true,
-                "addr" => t.addr = true,
-                "name" => t.display_name = true,
-                "host" => t.host = true,
-                "domain" => t.domain = true,
-                "first" => t.first = true,
-                "last" => t.last = true,
-                other => return Err(format!("header modifier ':{other}' is not supported")),
-            }
-        }
-        Ok(t)
     }
 }
 

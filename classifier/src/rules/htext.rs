@@ -1,0 +1,325 @@
+//! The text a `header` rule matches, as SpamAssassin builds it (`PerMsgStatus::get`).
+//!
+//! * A field's value is its original text, unfolded and trimmed, with RFC 2047 encoded words
+//!   decoded, except in the fields SpamAssassin leaves encoded (Received, Message-ID, Date,
+//!   MIME-Version, References, In-Reply-To, List-*). Nothing is re-serialised: `<>` and quotes
+//!   stay as written.
+//! * `:raw` is the value as written (unfolded, not decoded).
+//! * Several instances of a field are joined by newlines; `ALL` is every field as
+//!   `Name: value` lines, names as written.
+//! * `:addr` and `:name` take the first address (or display name) of the field's first value
+//!   that has one, `:host` and `:domain` its host; a missing one is the empty string.
+
+use std::borrow::Cow;
+
+use mail_parser::parsers::MessageStream;
+
+use super::HeaderTarget;
+use crate::message::{HeaderField, MessageView};
+
+/// Fields SpamAssassin does not RFC 2047-decode (its bugs 6945 and 7249).
+fn keeps_encoding(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "received"
+            | "message-id"
+            | "resent-message-id"
+            | "date"
+            | "resent-date"
+            | "mime-version"
+            | "references"
+            | "in-reply-to"
+    ) || n.starts_with("list-")
+}
+
+/// A field's value as SpamAssassin's header rules see it.
+pub(crate) fn decoded(h: &HeaderField) -> Cow<'_, str> {
+    if keeps_encoding(&h.name) || !h.raw.contains("=?") {
+        Cow::Borrowed(&h.raw)
+    } else {
+        Cow::Owned(decode_words(&h.raw))
+    }
+}
+
+/// Decodes RFC 2047 encoded words; whitespace between two adjacent encoded words is dropped.
+/// Malformed words stay as written.
+pub(crate) fn decode_words(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    // Output length just after the last decoded word, and the input position then: whitespace
+    // alone between it and the next encoded word is dropped.
+    let mut after_word: Option<(usize, usize)> = None;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && bytes.get(i + 1) == Some(&b'?') {
+            let mut stream = MessageStream::new(&bytes[i + 1..]);
+            if let Some(text) = stream.decode_rfc2047() {
+                let used = stream.offset();
+                if let Some((len, at)) = after_word {
+                    if bytes[at..i].iter().all(|b| b.is_ascii_whitespace()) {
+                        out.truncate(len);
+                    }
+                }
+                out.push_str(&text);
+                i += 1 + used;
+                after_word = Some((out.len(), i));
+                continue;
+            }
+        }
+        // Copy one UTF-8 character.
+        let len = utf8_len(bytes[i]);
+        let end = (i + len).min(bytes.len());
+        out.push_str(s.get(i..end).unwrap_or(""));
+        i = end;
+    }
+    out
+}
+
+fn utf8_len(b: u8) -> usize {
+    match b {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
+}
+
+/// The text a header rule matches; `None` when the header is missing.
+pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String> {
+    let value = |h: &HeaderField| -> String {
+        if t.raw {
+            h.raw.clone()
+        } else {
+            decoded(h).into_owned()
+        }
+    };
+    if t.name == "ALL" {
+        let mut s = String::new();
+        for h in &view.headers {
+            s.push_str(&h.name);
+            s.push_str(": ");
+            s.push_str(&value(h));
+            s.push('\n');
+        }
+        return Some(s);
+    }
+    let names: &[&str] = match t.name.as_str() {
+        n if n.eq_ignore_ascii_case("ToCc") => &["To", "Cc"],
+        "MESSAGEID" => &[
+            "X-Message-Id",
+            "Resent-Message-Id",
+            "X-Original-Message-ID",
+            "Message-Id",
+        ],
+        n if n.eq_ignore_ascii_case("EnvelopeFrom") => {
+            let env = envelope_from(view)?;
+            return Some(if t.host || t.domain {
+                let host = env.rsplit_once('@').map(|(_, h)| h.to_owned())?;
+                if t.domain {
+                    crate::url::registrable_domain(&host).to_owned()
+                } else {
+                    host
+                }
+            } else {
+                env
+            });
+        }
+        _ => &[],
+    };
+    let single = [t.name.as_str()];
+    let names: &[&str] = if names.is_empty() { &single } else { names };
+    let mut values: Vec<&HeaderField> = Vec::new();
+    for n in names {
+        values.extend(
+            view.headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(n)),
+        );
+    }
+    if t.first {
+        values.truncate(1);
+    } else if t.last && values.len() > 1 {
+        values.drain(..values.len() - 1);
+    }
+    if values.is_empty() {
+        return None;
+    }
+    if t.addr || t.display_name || t.host || t.domain {
+        // SpamAssassin reads addresses from the raw value and returns the first one.
+        let first = values.iter().find_map(|h| {
+            let (name, addr) = first_mailbox(&h.raw)?;
+            if t.display_name {
+                let n = if t.raw { name } else { decode_words(&name) };
+                return Some(n.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+            let host = addr.rsplit_once('@').map(|(_, h)| h.to_owned());
+            Some(if t.domain {
+                crate::url::registrable_domain(host.as_deref()?).to_owned()
+            } else if t.host {
+                host?
+            } else {
+                addr
+            })
+        });
+        return first;
+    }
+    let texts: Vec<String> = values.into_iter().map(value).collect();
+    Some(texts.join("\n"))
+}
+
+/// The envelope sender as SpamAssassin finds it without a trust path: the first
+/// X-Envelope-From, Envelope-Sender or Return-Path address, each only when it comes before
+/// every Received header (a later one was added on the way, so is not trusted); none when an
+/// X-Sender header and fetchmail's Received line show the message was fetched.
+pub(crate) fn envelope_from(view: &MessageView) -> Option<String> {
+    let first_received = view
+        .headers
+        .iter()
+        .position(|h| h.name.eq_ignore_ascii_case("Received"));
+    let fetched = view
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("Received") && h.raw.contains("(fetchmail"));
+    let x_sender = view
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("X-Sender"))
+        .and_then(|h| first_mailbox(&h.raw));
+    if fetched && x_sender.is_some_and(|(_, a)| a.contains('@')) {
+        return None;
+    }
+    for name in ["X-Envelope-From", "Envelope-Sender", "Return-Path"] {
+        let Some((i, h)) = view
+            .headers
+            .iter()
+            .enumerate()
+            .find(|(_, h)| h.name.eq_ignore_ascii_case(name))
+        else {
+            continue;
+        };
+        if first_received.is_some_and(|r| r < i) {
+            if name == "X-Envelope-From" {
+                return None;
+            }
+            continue;
+        }
+        // `Return-Path: <>` is the null sender: an empty address.
+        return Some(first_mailbox(&h.raw).map(|(_, a)| a).unwrap_or_default());
+    }
+    None
+}
+
+/// The first mailbox of an address list: (display name, address), comments and quotes
+/// removed from the name. `None` when the list has no mailbox.
+pub(crate) fn first_mailbox(v: &str) -> Option<(String, String)> {
+    // Split at the first top-level comma (outside quotes, <> and comments).
+    let (mut depth_angle, mut depth_paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
+    let mut end = v.len();
+    for (i, c) in v.char_indices() {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' => esc = true,
+            '"' if depth_paren == 0 => quoted = !quoted,
+            '(' if !quoted => depth_paren += 1,
+            ')' if !quoted => depth_paren = depth_paren.saturating_sub(1),
+            '<' if !quoted && depth_paren == 0 => depth_angle += 1,
+            '>' if !quoted && depth_paren == 0 => depth_angle = depth_angle.saturating_sub(1),
+            ',' | ';' if !quoted && depth_paren == 0 && depth_angle == 0 => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let m = v[..end].trim();
+    if m.is_empty() {
+        return if end < v.len() {
+            first_mailbox(&v[end + 1..])
+        } else {
+            None
+        };
+    }
+    // A group ("undisclosed-recipients:") has no mailbox before its colon.
+    if let Some(lt) = m.find('<') {
+        let addr = m[lt + 1..]
+            .split('>')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        let name = strip_comments(&m[..lt]);
+        let name = name.trim().trim_matches('"').trim().to_owned();
+        return Some((name, addr));
+    }
+    // addr (Name)
+    let name = m
+        .find('(')
+        .map(|o| {
+            m[o + 1..]
+                .trim_end()
+                .trim_end_matches(')')
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_default();
+    let addr = strip_comments(m).trim().to_owned();
+    if addr.is_empty() || addr.ends_with(':') {
+        return None;
+    }
+    Some((name, addr))
+}
+
+fn strip_comments(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut depth = 0u32;
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_words_decode_and_join() {
+        assert_eq!(decode_words("=?utf-8?q?caf=C3=A9?= ok"), "café ok");
+        assert_eq!(decode_words("=?iso-8859-1?q?a?= =?iso-8859-1?q?b?="), "ab");
+        assert_eq!(decode_words("x =?bogus"), "x =?bogus");
+        assert_eq!(decode_words("=?utf-8?b?w6k=?="), "é");
+    }
+
+    #[test]
+    fn envelope_sender_only_from_before_the_received_lines() {
+        let v = |s: &str| MessageView::parse(s.as_bytes(), &crate::Limits::default());
+        let m = v("Return-Path: <a@x.org>\nReceived: from b by c\nFrom: a@x.org\n\nx\n");
+        assert_eq!(envelope_from(&m).as_deref(), Some("a@x.org"));
+        let m = v("Received: from b by c\nReturn-Path: <a@x.org>\nFrom: a@x.org\n\nx\n");
+        assert_eq!(envelope_from(&m), None);
+    }
+
+    #[test]
+    fn first_mailboxes() {
+        let f = |s: &str| first_mailbox(s);
+        assert_eq!(
+            f("\"Doe, John\" <j@x.org>, b@y.org"),
+            Some(("Doe, John".into(), "j@x.org".into()))
+        );
+        assert_eq!(
+            f("a@x.org (Alice), b@y"),
+            Some(("Alice".into(), "a@x.org".into()))
+        );
+        assert_eq!(f("undisclosed-recipients:;"), None);
+        assert_eq!(f(", <b@y>"), Some((String::new(), "b@y".into())));
+    }
+}

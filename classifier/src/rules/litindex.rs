@@ -1,0 +1,96 @@
+//! The literal prefilter index (see [`LitIndex`]).
+
+/// The literal prefilter: finds which of a set of short lower-case literals occur in a text,
+/// case-insensitively. Indexed by each literal's first three bytes, with a bitmap to reject most
+/// positions at once. Building it is a few microseconds (an Aho-Corasick automaton over the same
+/// literals takes hundreds, which a one-message process cannot repay); scanning is one
+/// table probe per byte.
+#[derive(Debug, Clone)]
+pub(super) struct LitIndex {
+    /// Bit per 12-bit hash of a three-byte prefix.
+    bloom: Vec<u64>,
+    /// (prefix, literal, id), sorted by prefix.
+    entries: Vec<([u8; 3], Box<[u8]>, usize)>,
+    /// The same literals as an Aho-Corasick automaton, for a long-lived rule set (see
+    /// [`super::RuleSet::prepare_now`]); used instead of the index when present.
+    pub(super) automaton: Option<aho_corasick::AhoCorasick>,
+}
+
+impl LitIndex {
+    pub(super) fn new(lits: &[Vec<u8>], automaton: bool) -> LitIndex {
+        let automaton = automaton
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(aho_corasick::MatchKind::Standard)
+                    .build(lits)
+                    .ok()
+            })
+            .flatten();
+        let mut bloom = vec![0u64; 64];
+        let mut entries = Vec::with_capacity(lits.len());
+        for (id, l) in lits.iter().enumerate() {
+            if l.len() < 3 {
+                continue; // never produced (MIN_PREFILTER_LEN is 3)
+            }
+            let key = [
+                l[0].to_ascii_lowercase(),
+                l[1].to_ascii_lowercase(),
+                l[2].to_ascii_lowercase(),
+            ];
+            let h = Self::hash(key);
+            bloom[h >> 6] |= 1 << (h & 63);
+            entries.push((key, l.to_ascii_lowercase().into_boxed_slice(), id));
+        }
+        entries.sort_by_key(|e| e.0);
+        LitIndex {
+            bloom,
+            entries,
+            automaton,
+        }
+    }
+
+    fn hash(k: [u8; 3]) -> usize {
+        let x = u32::from(k[0]) << 16 | u32::from(k[1]) << 8 | u32::from(k[2]);
+        (x.wrapping_mul(0x9E37_79B1) >> 20) as usize & 4095
+    }
+
+    /// Calls `found` with the id of every literal that occurs in `hay` (possibly repeatedly).
+    pub(super) fn scan(&self, hay: &[u8], mut found: impl FnMut(usize)) {
+        if let Some(ac) = &self.automaton {
+            for m in ac.find_overlapping_iter(hay) {
+                found(m.pattern().as_usize());
+            }
+            return;
+        }
+        if hay.len() < 3 {
+            return;
+        }
+        for i in 0..hay.len() - 2 {
+            let key = [
+                hay[i].to_ascii_lowercase(),
+                hay[i + 1].to_ascii_lowercase(),
+                hay[i + 2].to_ascii_lowercase(),
+            ];
+            let h = Self::hash(key);
+            if self.bloom[h >> 6] & (1 << (h & 63)) == 0 {
+                continue;
+            }
+            let start = self.entries.partition_point(|e| e.0 < key);
+            for (k, lit, id) in &self.entries[start..] {
+                if *k != key {
+                    break;
+                }
+                let rest = &hay[i..];
+                if rest.len() >= lit.len()
+                    && rest[..lit.len()]
+                        .iter()
+                        .zip(lit.iter())
+                        .all(|(a, b)| a.to_ascii_lowercase() == *b)
+                {
+                    found(*id);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Preparing a rule set for evaluation: which rules are needed, the literal prefilters per text
+//! kind, rules split into alternatives, and the order of the metas.
+
+use std::collections::HashMap;
+
+use super::*;
+
+impl RuleSet {
+    pub(super) fn prepare(&self, long_lived: bool) -> Prepared {
+        let n = self.inner.rules.len();
+        let mut needed = vec![false; n];
+        let mut stack: Vec<usize> = (0..n).filter(|&i| self.inner.rules[i].reported()).collect();
+        while let Some(i) = stack.pop() {
+            if needed[i] {
+                continue;
+            }
+            needed[i] = true;
+            if let Test::Meta(e) = &self.inner.rules[i].test {
+                e.for_each_index(&mut |j| {
+                    if !needed[j] {
+                        stack.push(j);
+                    }
+                });
+            }
+        }
+        let mut table = self
+            .inner
+            .precomputed
+            .map(parse_prefilter_table)
+            .unwrap_or_default();
+        // Each entry is used once: taken out of the table, not cloned.
+        let mut literals_of = |name: &str, p: &Pattern| -> Option<Vec<Vec<u8>>> {
+            match table.remove(name) {
+                Some((fp, lits)) if fp == p.fingerprint() => lits,
+                _ => p.required_literals(),
+            }
+        };
+        let mut splits: HashMap<usize, Split> = HashMap::new();
+        let mut branches = 0;
+        let mut always_branches = Vec::new();
+        let direct = (0..n)
+            .filter(|&i| {
+                !matches!(self.inner.rules[i].test, Test::Meta(_)) && !self.inner.rules[i].disabled
+            })
+            .collect();
+        let metas = self.meta_order();
+        /// Per kind while building: (filtered rules, always-run rules, literals, literal owner).
+        type Building = (
+            Vec<(usize, Option<usize>)>,
+            Vec<usize>,
+            Vec<Vec<u8>>,
+            Vec<usize>,
+        );
+        let mut groups: HashMap<RuleKind, Building> = HashMap::new();
+        let mut header_lits = HashMap::new();
+        for (i, r) in self.inner.rules.iter().enumerate() {
+            if r.disabled {
+                continue;
+            }
+            // Split only when some alternative has literals (otherwise every alternative always
+            // runs, and one compile is cheaper than several).
+            let split = splittable(r)
+                .and_then(Pattern::alternatives)
+                .and_then(|alts| {
+                    let lits: Vec<_> = alts
+                        .iter()
+                        .enumerate()
+                        .map(|(k, a)| literals_of(&format!("{}|{k}", r.name), a))
+                        .collect();
+                    if lits.iter().all(Option::is_none) {
+                        return None;
+                    }
+                    Some(Split {
+                        base: 0,
+                        patterns: alts,
+                        lits,
+                    })
+                });
+            if let Some(mut sp) = split {
+                sp.base = branches;
+                branches += sp.patterns.len();
+                if let Test::Regex(_) = r.test {
+                    let g = groups.entry(r.kind).or_default();
+                    for (k, lits) in sp.lits.iter().enumerate() {
+                        let Some(lits) = lits else {
+                            always_branches.push(sp.base + k);
+                            g.1.push(i);
+                            continue;
+                        };
+                        let slot = g.0.len();
+                        g.0.push((i, Some(sp.base + k)));
+                        for l in lits {
+                            g.2.push(l.clone());
+                            g.3.push(slot);
+                        }
+                    }
+                }
+                splits.insert(i, sp);
+                continue;
+            }
+            let lits = match &r.test {
+                Test::Regex(p) => literals_of(&r.name, p),
+                Test::Header { pattern, .. } => literals_of(&r.name, pattern),
+                _ => None,
+            };
+            match &r.test {
+                Test::Regex(_) => {
+                    let g = groups.entry(r.kind).or_default();
+                    match lits {
+                        Some(lits) => {
+                            let slot = g.0.len();
+                            g.0.push((i, None));
+                            for l in lits {
+                                g.2.push(l);
+                                g.3.push(slot);
+                            }
+                        }
+                        None => g.1.push(i),
+                    }
+                }
+                Test::Header { .. } => {
+                    if let Some(l) = lits {
+                        header_lits.insert(i, l);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut take = |k: RuleKind| -> Group {
+            let Some((filtered, always, lits, owner)) = groups.remove(&k) else {
+                return Group::default();
+            };
+            let ac = (!lits.is_empty()).then(|| LitIndex::new(&lits, long_lived));
+            Group {
+                filtered,
+                always,
+                ac,
+                owner,
+            }
+        };
+        let body = take(RuleKind::Body);
+        Prepared {
+            long_lived,
+            needed,
+            direct,
+            metas,
+            body,
+            rawbody: take(RuleKind::RawBody),
+            full: take(RuleKind::Full),
+            uri: take(RuleKind::Uri),
+            header_lits,
+            splits,
+            branches,
+            always_branches,
+        }
+    }
+
+    /// Meta rules ordered so that each comes after the metas it uses (cycles were disabled at
+    /// load).
+    fn meta_order(&self) -> Vec<usize> {
+        let n = self.inner.rules.len();
+        let mut done = vec![false; n];
+        let mut order = Vec::new();
+        for start in 0..n {
+            if done[start] || !matches!(self.inner.rules[start].test, Test::Meta(_)) {
+                continue;
+            }
+            let mut stack = vec![(start, false)];
+            while let Some((i, expanded)) = stack.pop() {
+                if done[i] {
+                    continue;
+                }
+                if expanded {
+                    done[i] = true;
+                    if matches!(self.inner.rules[i].test, Test::Meta(_)) {
+                        order.push(i);
+                    }
+                    continue;
+                }
+                stack.push((i, true));
+                if let Test::Meta(e) = &self.inner.rules[i].test {
+                    e.for_each_index(&mut |j| {
+                        if !done[j] {
+                            stack.push((j, false));
+                        }
+                    });
+                }
+            }
+        }
+        order
+    }
+}

@@ -1,0 +1,115 @@
+//! `spamassassin_rules` and `rules hits`: SpamAssassin rule files loaded with their score sets.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mailsift"));
+    c.env_remove("MAILSIFT_DB")
+        .env_remove("MAILSIFT_USER")
+        .env_remove("MAILSIFT_SOCKET")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env("HOME", "/nonexistent");
+    c
+}
+
+fn temp(tag: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("mailsift-sarules-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).expect("mkdir");
+    p
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const RULES: &str = "body SA_PILLS /pills/i\nscore SA_PILLS 1.5 1.6 4.5 4.6\n\
+                     body BAYES_99 eval:check_bayes('0.99', '1.00')\nscore BAYES_99 3.5\n";
+const MSG: &str = "From: a@example.org\nTo: b@example.com\nSubject: pills\n\ncheap pills\n";
+
+fn setup(dir: &Path) -> PathBuf {
+    let rules = dir.join("sa");
+    std::fs::create_dir_all(&rules).expect("mkdir");
+    std::fs::write(rules.join("50_test.cf"), RULES).expect("write");
+    let cfg = dir.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!("spamassassin_rules = \"{}\"\n", rules.display()),
+    )
+    .expect("write");
+    std::fs::write(dir.join("msg.eml"), MSG).expect("write");
+    std::fs::write(dir.join("index"), "spam msg.eml\n").expect("write");
+    cfg
+}
+
+#[test]
+fn spamassassin_rules_load_with_score_set_2_and_rules_hits_uses_set_0() {
+    let dir = temp("sets");
+    let cfg = setup(&dir);
+    let cfg = cfg.to_str().expect("utf-8");
+    let o = bin()
+        .args(["--config", cfg, "rules", "show", "SA_PILLS"])
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{o:?}");
+    assert!(out(&o).contains("score:       4.5"), "{}", out(&o));
+    // Rules alone: SpamAssassin's set 0; BAYES_99 never hits.
+    let index = dir.join("index");
+    let o = bin()
+        .args(["--config", cfg, "rules", "hits", "--index"])
+        .arg(&index)
+        .arg(dir.join("sa/50_test.cf"))
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{o:?}");
+    let line = out(&o)
+        .lines()
+        .find(|l| l.starts_with("spam\t"))
+        .map(str::to_owned)
+        .expect("a message line");
+    assert!(line.ends_with("\t1.500\tSA_PILLS"), "{line}");
+    assert!(!line.contains("BAYES_99"), "{line}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_missing_spamassassin_rules_path_is_a_clear_error() {
+    let dir = temp("missing");
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, "spamassassin_rules = \"/nonexistent/sa-rules.cf\"\n").expect("write");
+    let o = bin()
+        .args(["--config", cfg.to_str().expect("utf-8"), "rules", "list"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("spamassassin_rules"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn lint_counts_rules_that_need_the_network_apart() {
+    let dir = temp("lint");
+    let f = dir.join("net.cf");
+    std::fs::write(
+        &f,
+        "body LOCAL_ONE /pills/\naskdns NET_ONE _SENDERDOMAIN_ A /./\n",
+    )
+    .expect("write");
+    let o = bin()
+        .args(["rules", "lint", "-q"])
+        .arg(&f)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let text = out(&o);
+    assert!(text.contains("1 of 2 rules supported"), "{text}");
+    assert!(
+        text.contains(
+            "of the 1 rules that need no network, 1 supported (100.0%); 1 skipped need the network"
+        ),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
