@@ -73,8 +73,10 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
     }
     let started = std::time::Instant::now();
     let timeout = Duration::from_secs(args.timeout.max(1));
+    // Once: without --db it reads the configuration files for `[store] db`.
+    let db = global.db_path();
     if !args.no_server {
-        if let Some(done) = via_server(global, args, &input, timeout / 2) {
+        if let Some(done) = via_server(global, db.as_ref().ok(), args, &input, timeout / 2) {
             return done;
         }
     }
@@ -82,7 +84,6 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
     let (tx, rx) = mpsc::channel();
     let worker = {
         let input = std::sync::Arc::clone(&input);
-        let db = global.db_path();
         let user = global.user.clone();
         let config_path = global.config.clone();
         std::thread::Builder::new()
@@ -180,7 +181,13 @@ fn deliver(outcome: Outcome, input: &[u8], args: &ClassifyArgs) -> u8 {
 /// is the normal case and silent; one that refuses, fails, is configured differently or does
 /// not answer within `budget` (half of `--timeout`) is reported on stderr, and the message is
 /// then classified in-process, so nothing depends on the server being up.
-fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8], budget: Duration) -> Option<u8> {
+fn via_server(
+    global: &Global,
+    db: Option<&PathBuf>,
+    args: &ClassifyArgs,
+    input: &[u8],
+    budget: Duration,
+) -> Option<u8> {
     // An invalid user fails open in-process; a server must not turn it into a verdict (the
     // protocol cannot even carry an empty name).
     if global
@@ -190,14 +197,14 @@ fn via_server(global: &Global, args: &ClassifyArgs, input: &[u8], budget: Durati
     {
         return None;
     }
-    let db = global.db_path().ok()?;
+    let db = db?;
     let (socket, explicit) = match &args.socket {
         Some(s) => (s.clone(), true),
-        None => (serve::default_socket(&db), false),
+        None => (serve::default_socket(db), false),
     };
     // The socket is checked first: without one (the usual case when no server runs), the
     // configuration files are not read for the fingerprint.
-    let answer = trusted_socket(&socket, &db).and_then(|()| {
+    let answer = trusted_socket(&socket, db).and_then(|()| {
         let request = wire::Request {
             db: db.as_os_str().as_encoded_bytes().to_vec(),
             user: global.user.clone(),
@@ -477,16 +484,6 @@ pub(crate) fn classify_ready(
         },
         Err(why) => Outcome::Failed(why),
     }
-}
-
-/// [`scan`] as a pair (the milter's call).
-pub(crate) fn verdict_ready(
-    engine: &Engine,
-    store: Result<&mailsift::Store, &StoreFault>,
-    user: Option<&str>,
-    input: &[u8],
-) -> Result<(Verdict, Option<String>), String> {
-    scan(engine, store, user, input).map(|s| (s.verdict, s.warning))
 }
 
 /// A verdict, and the degradation behind it if any.

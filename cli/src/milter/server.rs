@@ -142,7 +142,7 @@ fn classify_job(shared: &Shared, conn: &mut Option<Conn>, job: &Job) -> Result<J
     let store = serve::connection(conn, &shared.db, &loaded.config);
     let date = mailsift::facts::rfc5322_date(now());
     let view = job.facts.rules_view(&job.message, &date);
-    let (verdict, warning) = classify::verdict_ready(
+    let classify::Scanned { verdict, warning } = classify::scan(
         &loaded.engine,
         store.as_ref().copied(),
         job.user.as_deref(),

@@ -465,7 +465,10 @@ struct EngineJudge {
 impl Judge for EngineJudge {
     fn judge(&self, m: &[u8], _: &SmtpFacts, user: Option<&str>) -> Result<Judgement, String> {
         let fault = untrained();
-        let (v, warning) = classify::verdict_ready(&self.engine, Err(&fault), user, m)?;
+        let classify::Scanned {
+            verdict: v,
+            warning,
+        } = classify::scan(&self.engine, Err(&fault), user, m)?;
         Ok(Judgement {
             score: v.score,
             is_spam: v.is_spam,
