@@ -234,6 +234,7 @@ fn man_pages_and_completions_are_generated_for_every_command() {
         "rules",
         "db",
         "serve",
+        "milter",
         "man",
         "completions",
     ];
