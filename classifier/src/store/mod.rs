@@ -39,6 +39,8 @@ pub use sqlite::SCHEMA_VERSION;
 mod backend;
 mod check;
 pub mod redis;
+mod redis_cluster;
+mod redis_conn;
 mod redis_io;
 pub mod sqlite;
 mod sqlite_backend;
@@ -129,7 +131,7 @@ pub fn validate_user(name: &str) -> Result<()> {
 }
 
 /// True when `--db` names a Redis or Valkey server rather than a file: `redis://`, `rediss://`,
-/// `redis+unix://` or `unix://`.
+/// `redis+unix://`, `unix://` or `redis+cluster://`.
 pub fn is_redis_url(location: &Path) -> bool {
     location.to_str().is_some_and(redis::is_url)
 }

@@ -2,11 +2,11 @@
 //! same server.
 //!
 //! # URLs
-//! `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`, `redis+unix:///PATH[?db=DB]` (also `valkey://`,
-//! `valkey+unix://`, `unix://`), each with an optional `?prefix=NAME:` for the keys (default
-//! `mailsift:`), so several sites can share one server. `rediss://` (TLS) is refused with a
-//! message: this build has no TLS client (reach a remote server through a Unix socket or a TLS
-//! tunnel such as stunnel).
+//! `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`, `rediss://` (TLS), `redis+unix:///PATH[?db=DB]`
+//! and `redis+cluster://HOST:PORT,HOST:PORT` (a Redis Cluster), each with an optional
+//! `?prefix=NAME:` for the keys (default `mailsift:`), so several sites can share one server;
+//! TLS settings (`ca=`, `cert=`, `key=`, `insecure=1`) and the cluster's routing are in
+//! [`super::redis_conn`] and [`super::redis_cluster`].
 //!
 //! # Keys (schema 1)
 //! Every model's keys share one hash tag, so in a Redis Cluster a model lives in one slot and
@@ -41,7 +41,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use redis::{Client, Connection, Script};
+use redis::Script;
 
 use crate::bayes::Counts;
 use crate::error::{Error, Result};
@@ -49,6 +49,7 @@ use crate::ledger::{Class, Digest, LearnOp, Outcome};
 use crate::tokenize::TOKENIZER_VERSION;
 
 use super::backend::{Backend, ModelDump, ReadTotals};
+use super::redis_conn::{self, Conn, Target};
 use super::redis_io::{self, Keys};
 use super::{OpenMode, StoreOptions, UserStats};
 
@@ -58,26 +59,13 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// The key prefix when the URL names none.
 pub const DEFAULT_PREFIX: &str = "mailsift:";
 
-/// Whether `location` is a Redis or Valkey URL rather than a file path.
-pub fn is_url(location: &str) -> bool {
-    [
-        "redis://",
-        "rediss://",
-        "valkey://",
-        "valkeys://",
-        "redis+unix://",
-        "valkey+unix://",
-        "unix://",
-    ]
-    .iter()
-    .any(|p| location.starts_with(p))
-}
+pub use super::redis_conn::is_url;
 
 /// An open Redis store.
 pub struct Redis {
-    client: Client,
+    target: Target,
     /// Dropped after a connection-level error, reconnected on the next command.
-    conn: RefCell<Option<Connection>>,
+    conn: RefCell<Option<Conn>>,
     location: PathBuf,
     pub(super) prefix: String,
     timeout: Duration,
@@ -95,30 +83,6 @@ impl std::fmt::Debug for Redis {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
-}
-
-/// Splits `?prefix=...` off a URL; the rest goes to the client.
-fn split_prefix(url: &str) -> (String, Option<String>) {
-    let Some((base, query)) = url.split_once('?') else {
-        return (url.to_owned(), None);
-    };
-    let mut prefix = None;
-    let rest: Vec<&str> = query
-        .split('&')
-        .filter(|kv| match kv.strip_prefix("prefix=") {
-            Some(p) => {
-                prefix = Some(p.to_owned());
-                false
-            }
-            None => !kv.is_empty(),
-        })
-        .collect();
-    let url = if rest.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", rest.join("&"))
-    };
-    (url, prefix)
 }
 
 /// The URL with any password replaced, for messages.
@@ -144,23 +108,10 @@ impl Redis {
             location: location.display().to_string(),
             detail,
         };
-        if url.starts_with("rediss://") || url.starts_with("valkeys://") {
-            return Err(fail(
-                "this build has no TLS client: use redis:// over a trusted network, a Unix socket \
-                 (redis+unix:///path), or a TLS tunnel such as stunnel"
-                    .into(),
-            ));
-        }
-        let (client_url, prefix) = split_prefix(url);
-        let prefix = prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
-        if prefix.contains(['{', '}']) || prefix.len() > 64 {
-            return Err(fail(format!(
-                "key prefix {prefix:?} must be at most 64 characters without braces"
-            )));
-        }
-        let client = Client::open(client_url.as_str()).map_err(|e| fail(e.to_string()))?;
+        let redis_conn::Endpoint { target, prefix } =
+            redis_conn::parse(url, options.busy_timeout).map_err(fail)?;
         let store = Redis {
-            client,
+            target,
             conn: RefCell::new(None),
             location,
             prefix,
@@ -221,20 +172,12 @@ impl Redis {
 
     /// Runs `f` on the connection (connecting first if needed); a connection-level error drops
     /// the connection so that the next call reconnects.
-    pub(super) fn run<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
-    ) -> Result<T> {
+    pub(super) fn run<T>(&self, f: impl FnOnce(&mut Conn) -> redis::RedisResult<T>) -> Result<T> {
         let mut slot = self.conn.borrow_mut();
         if slot.is_none() {
             let conn = self
-                .client
-                .get_connection_with_timeout(self.timeout)
-                .and_then(|c| {
-                    c.set_read_timeout(Some(self.timeout))?;
-                    c.set_write_timeout(Some(self.timeout))?;
-                    Ok(c)
-                })
+                .target
+                .connect(self.timeout)
                 .map_err(|e| self.error(&e))?;
             *slot = Some(conn);
         }
@@ -250,7 +193,7 @@ impl Redis {
     }
 
     fn error(&self, e: &redis::RedisError) -> Error {
-        let mut detail = e.to_string();
+        let mut detail = redis_conn::describe(e);
         if e.is_timeout() {
             detail = format!("no answer within {} ms", self.timeout.as_millis());
         }
@@ -397,6 +340,13 @@ impl Backend for Redis {
         site: &mut [Counts],
         mine: &mut [Counts],
     ) -> Result<Option<ReadTotals>> {
+        if let (Some(u), true) = (user, self.target.is_cluster()) {
+            // Two hash tags, two cluster slots: one script call per model.
+            let script = &self.read_script;
+            let site = super::redis_cluster::read_model(self, script, None, hashes, site)?;
+            let user = super::redis_cluster::read_model(self, script, Some(u), hashes, mine)?;
+            return Ok(Some(ReadTotals { site, user }));
+        }
         let mut inv = self.read_script.prepare_invoke();
         let s = self.keys(None);
         inv.key(&s.totals).key(&s.spam).key(&s.ham);
@@ -533,23 +483,8 @@ mod tests {
 
     #[test]
     fn urls_prefixes_and_passwords() {
-        assert!(is_url("redis://h:6379/2") && is_url("redis+unix:///run/r.sock"));
-        assert!(!is_url("/var/lib/mailsift/site.db") && !is_url("redis.db"));
-        assert_eq!(
-            split_prefix("redis://h/1?prefix=site1:&protocol=resp3"),
-            (
-                "redis://h/1?protocol=resp3".to_owned(),
-                Some("site1:".to_owned())
-            )
-        );
-        assert_eq!(
-            split_prefix("redis://h/1"),
-            ("redis://h/1".to_owned(), None)
-        );
         assert_eq!(redact("redis://:s3cret@h:6379/0"), "redis://:***@h:6379/0");
         assert_eq!(redact("redis://bob:s3cret@h/0"), "redis://bob:***@h/0");
-        let err = Redis::open("rediss://h/0", OpenMode::ReadOnly, &StoreOptions::default());
-        assert!(matches!(err, Err(Error::Redis { ref detail, .. }) if detail.contains("no TLS")));
         let err = Redis::open(
             "redis://:s3cret@127.0.0.1:1/0?prefix={x}",
             OpenMode::ReadOnly,
