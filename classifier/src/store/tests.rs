@@ -4,7 +4,10 @@
 use super::*;
 use crate::model::MemoryModel;
 use crate::tokenize::Tokens;
+use std::collections::BTreeSet;
 
+#[path = "../../../tests/support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "../../../tests/support/redis_server.rs"]
 mod redis_server;
 
@@ -23,6 +26,9 @@ pub(super) struct Subject {
     pub name: &'static str,
     pub store: Store,
     pub server: Option<redis_server::RedisServer>,
+    /// A Redis Cluster shared with the other tests running now (each subject has its own
+    /// key prefix on it).
+    pub cluster: Option<std::sync::Arc<redis_cluster::RedisCluster>>,
 }
 
 /// A fresh, empty store on each backend.
@@ -31,14 +37,31 @@ pub(super) fn subjects(options: StoreOptions) -> Vec<Subject> {
         name: "sqlite",
         store: Store::open_in_memory(options.clone()).expect("open sqlite"),
         server: None,
+        cluster: None,
     }];
     if let Some(server) = redis_server::RedisServer::start() {
         let url = format!("{}?prefix=t:", server.url(3));
-        let store = Store::open(Path::new(&url), OpenMode::ReadWrite, options).expect("open redis");
+        let store =
+            Store::open(Path::new(&url), OpenMode::ReadWrite, options.clone()).expect("open redis");
         v.push(Subject {
             name: "redis",
             store,
             server: Some(server),
+            cluster: None,
+        });
+    }
+    if let Some(cluster) = redis_cluster::RedisCluster::shared() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let url = format!("{}?prefix=t{n}:", cluster.url());
+        let store =
+            Store::open(Path::new(&url), OpenMode::ReadWrite, options).expect("open redis cluster");
+        v.push(Subject {
+            name: "redis-cluster",
+            store,
+            server: None,
+            cluster: Some(cluster),
         });
     }
     v
@@ -280,5 +303,51 @@ fn redis_check_detects_tampering_and_reports_a_server_gone() {
         let url = format!("{}?prefix=t:", server.url(3));
         let err = Store::open(Path::new(&url), OpenMode::ReadOnly, StoreOptions::default());
         assert!(matches!(err, Err(Error::Redis { .. })), "{err:?}");
+    }
+}
+
+#[test]
+fn a_cluster_spreads_user_models_over_its_nodes() {
+    for Subject {
+        mut store, cluster, ..
+    } in subjects(StoreOptions {
+        user_weight: 1,
+        ..StoreOptions::default()
+    }) {
+        let Some(cluster) = cluster else { continue };
+        // By the cluster's own slot map: {site} and {u:carol}, {u:dave} fall on three nodes.
+        let site = cluster.node_of("{site}");
+        let carol = cluster.node_of("{u:carol}");
+        let dave = cluster.node_of("{u:dave}");
+        assert_eq!([site, carol, dave].iter().collect::<BTreeSet<_>>().len(), 3);
+        store
+            .apply(None, &[op(1, &[1, 2], Action::Learn(Class::Spam))])
+            .expect("site");
+        for (d, user) in [(2, "carol"), (3, "dave")] {
+            store
+                .apply(Some(user), &[op(d, &[2, 3], Action::Learn(Class::Ham))])
+                .expect("user");
+        }
+        let keys = cluster.keys_per_node("*:{*}:totals");
+        for (node, tag) in [(site, "{site}"), (carol, "{u:carol}"), (dave, "{u:dave}")] {
+            for (i, held) in keys.iter().enumerate() {
+                let here = held.iter().any(|k| k.contains(tag));
+                assert_eq!(here, i == node, "{tag} on node {i}: {keys:?}");
+            }
+        }
+        // Classify reads both models (two slots, two script calls) and layers them.
+        let mut c = Vec::new();
+        let m = store.model(Some("dave")).expect("dave");
+        assert_eq!(m.totals(), Totals { spam: 1, ham: 1 });
+        m.lookup(&[1, 2, 3], &mut c).expect("lookup");
+        assert_eq!(
+            c,
+            [
+                Counts { spam: 1, ham: 0 },
+                Counts { spam: 1, ham: 1 },
+                Counts { spam: 0, ham: 1 }
+            ]
+        );
+        assert!(store.check().expect("check").problems.is_empty());
     }
 }
