@@ -46,7 +46,12 @@ pub(super) struct Endpoint {
 /// A client for a single server or for a cluster: connections are made from it.
 pub(super) enum Target {
     /// One server (TCP, TLS or a Unix socket).
-    Single(Client),
+    Single {
+        /// Its client.
+        client: Client,
+        /// Whether it is reached over TLS.
+        tls: bool,
+    },
     /// A Redis Cluster.
     Cluster(ClusterClient),
 }
@@ -55,8 +60,8 @@ pub(super) enum Target {
 pub(super) enum Conn {
     /// To one server.
     Single(Connection),
-    /// To every node of a cluster, routed by slot.
-    Cluster(ClusterConnection),
+    /// To every node of a cluster, routed by slot (boxed: it holds the slot map).
+    Cluster(Box<ClusterConnection>),
 }
 
 /// What the URL asks for besides the address.
@@ -245,7 +250,10 @@ pub(super) fn parse(url: &str, timeout: Duration) -> Result<Endpoint, String> {
             Some(c) => Client::build_with_tls(client_url.as_str(), c),
             None => Client::open(client_url.as_str()),
         };
-        Target::Single(client.map_err(|e| e.to_string())?)
+        Target::Single {
+            client: client.map_err(|e| e.to_string())?,
+            tls,
+        }
     };
     let prefix = s
         .prefix
@@ -322,8 +330,23 @@ impl Target {
     /// Opens a connection whose every wait is bounded by `timeout`.
     pub fn connect(&self, timeout: Duration) -> RedisResult<Conn> {
         match self {
-            Target::Single(client) => {
-                let c = client.get_connection_with_timeout(timeout)?;
+            Target::Single { client, tls } => {
+                let c = client.get_connection_with_timeout(timeout).map_err(|e| {
+                    match e.is_timeout() && *tls {
+                        // A plain port reads a TLS greeting as the start of a command line and
+                        // waits for the rest: the handshake times out.
+                        true => RedisError::from((
+                            redis::ErrorKind::Io,
+                            "no TLS answer",
+                            format!(
+                                "the server did not complete a TLS handshake within {} ms: is this \
+                                 its tls-port? Use redis:// for a plain port",
+                                timeout.as_millis()
+                            ),
+                        )),
+                        false => e,
+                    }
+                })?;
                 c.set_read_timeout(Some(timeout))?;
                 c.set_write_timeout(Some(timeout))?;
                 Ok(Conn::Single(c))
@@ -331,7 +354,7 @@ impl Target {
             Target::Cluster(client) => {
                 let c = client.get_connection()?;
                 c.set_write_timeout(Some(timeout))?;
-                Ok(Conn::Cluster(c))
+                Ok(Conn::Cluster(Box::new(c)))
             }
         }
     }
@@ -396,7 +419,7 @@ pub(super) fn describe(e: &RedisError) -> String {
     let text = e.to_string();
     let hint = if text.contains("UnknownIssuer") || text.contains("BadSignature") {
         "the server's certificate is not signed by a CA this host trusts: give the CA that \
-         signed it with ?ca=/path/to/ca.pem (or add it to the system's roots)"
+         signed it with ?ca=/path/to/ca.pem, or add that CA to the system's roots"
     } else if text.contains("NotValidForName") || text.contains("not valid for name") {
         "the server's certificate does not name the host in the URL: connect by a name (or \
          IP address) that the certificate lists"
@@ -408,6 +431,8 @@ pub(super) fn describe(e: &RedisError) -> String {
          certificate: give ?cert=/path/client.pem&key=/path/client.key"
     } else if text.contains("corrupt message") || text.contains("InvalidContentType") {
         "the server did not answer in TLS: is this its tls-port? Use redis:// for a plain port"
+    } else if text.contains("reset by peer") {
+        "if this port speaks TLS only, use rediss://"
     } else if text.contains("PEM") || text.contains("private key") {
         "the certificate or key file could not be used: give PEM files (ca=, cert=, key=)"
     } else {
