@@ -317,4 +317,15 @@ fn a_node_down_makes_classify_fail_open_within_the_timeout() {
             && err.lines().count() == 1,
         "{err}"
     );
+    // Training into that model fails with the same message and exit 2.
+    let more = write_messages(&s.path("more"), true, 10..12);
+    let mut a = vec!["--user", "dave", "train", "spam"];
+    a.extend(paths(&more));
+    let o = run(&url, &a);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("mailsift: cannot use the Redis store at redis+cluster://"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -3,9 +3,12 @@
 //! when either is missing: run scripts/install-test-deps): classify, train and stats work with
 //! the private CA and a client certificate; the server's certificate is checked by default
 //! (against the system's roots, which do not hold the test CA), and each way of getting TLS
-//! wrong fails with what to do; a wrong CA makes classify fail open within the timeout.
+//! wrong fails with what to do; a wrong CA makes classify fail open within the timeout. A
+//! Redis Cluster whose nodes and bus speak TLS works through `rediss+cluster://`.
 
 mod common;
+#[path = "support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/redis_tls.rs"]
@@ -190,4 +193,81 @@ fn a_wrong_ca_makes_classify_fail_open_within_the_timeout() {
             && err.lines().count() == 1,
         "{err}"
     );
+}
+
+#[test]
+fn a_tls_cluster_works_through_rediss_cluster() {
+    if redis_server::redis_server_program().is_none() || !redis_tls::have_openssl() {
+        return;
+    }
+    let s = Scratch::new("redis-tls-cluster");
+    let pki_dir = s.path("pki");
+    std::fs::create_dir_all(&pki_dir).expect("pki dir");
+    let pki = redis_tls::make_pki(&pki_dir);
+    let (ca, cert, key) = (
+        pki.ca.to_str().expect("utf-8"),
+        pki.server_cert.to_str().expect("utf-8"),
+        pki.server_key.to_str().expect("utf-8"),
+    );
+    let server_args = [
+        "--tls-cert-file",
+        cert,
+        "--tls-key-file",
+        key,
+        "--tls-ca-cert-file",
+        ca,
+        "--tls-auth-clients",
+        "no",
+    ];
+    let cli_args = ["--tls", "--cacert", ca];
+    let Some(cluster) = redis_cluster::RedisCluster::start_with(Some((&server_args, &cli_args)))
+    else {
+        return;
+    };
+    let url = PathBuf::from(format!("{}?ca={ca}", cluster.url()));
+    assert!(
+        url.to_str()
+            .expect("utf-8")
+            .starts_with("rediss+cluster://")
+    );
+    let spam = write_messages(&s.path("spam"), true, 0..10);
+    let ham = write_messages(&s.path("ham"), false, 0..10);
+    for (class, set, user) in [("spam", &spam, None), ("ham", &ham, Some("dave"))] {
+        let mut a = vec!["-q"];
+        if let Some(u) = user {
+            a.extend(["--user", u]);
+        }
+        a.extend(["train", class]);
+        a.extend(paths(set));
+        ok(&run(&url, &a), "train");
+    }
+    let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
+    assert_eq!(
+        rows,
+        [
+            ("(site-wide)".to_owned(), 10, 0),
+            ("dave".to_owned(), 0, 10)
+        ]
+    );
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 20 ledger entries"));
+    // dave's model sits on its own node, not the site's: the per-user read went there over TLS.
+    let (site, dave) = (cluster.node_of("{site}"), cluster.node_of("{u:dave}"));
+    assert_ne!(site, dave);
+    let keys = cluster.keys_per_node("mailsift:*");
+    assert!(
+        keys[dave].iter().any(|k| k == "mailsift:{u:dave}:ledger"),
+        "{keys:?}"
+    );
+    let o = classify(
+        &url,
+        &["--user", "dave"],
+        &std::fs::read(&ham[3]).expect("read"),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    // The wrong CA: every node's certificate is refused.
+    let wrong = format!("{}?ca={}", cluster.url(), pki.other_ca.display());
+    let o = run(Path::new(&wrong), &["stats"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("?ca="), "{}", stderr(&o));
 }

@@ -17,6 +17,9 @@ use super::redis_server::RedisServer;
 pub struct RedisCluster {
     /// The nodes (primaries, a third of the slots each).
     pub nodes: Vec<RedisServer>,
+    /// The port clients use on each node: its TLS port on a TLS cluster, else `nodes[i].port`.
+    pub client_ports: Vec<u16>,
+    tls: bool,
 }
 
 fn redis_cli() -> Option<PathBuf> {
@@ -37,10 +40,18 @@ impl RedisCluster {
     /// Starts and forms a cluster, or returns `None` (with the reason printed) when redis-server
     /// or redis-cli is not installed.
     pub fn start() -> Option<RedisCluster> {
+        Self::start_with(None)
+    }
+
+    /// Starts a cluster whose nodes and cluster bus speak TLS only when `tls` gives the
+    /// servers' TLS arguments (certificate, key, CA) and redis-cli's (`--tls --cacert ...`).
+    /// Each node keeps a plain port on loopback for the test's own commands.
+    pub fn start_with(tls: Option<(&[&str], &[&str])>) -> Option<RedisCluster> {
         let cli = redis_cli()?;
         let mut nodes = Vec::new();
+        let mut client_ports = Vec::new();
         for _ in 0..3 {
-            nodes.push(RedisServer::start_with(&[
+            let mut args: Vec<String> = [
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
@@ -48,12 +59,31 @@ impl RedisCluster {
                 // A node that stops answering is marked failed after 2 s (the default is 15).
                 "--cluster-node-timeout",
                 "2000",
-            ])?);
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            // The bus port would be the client port + 10,000, past 65,535 for a high free port.
+            let bus_port = super::redis_server::free_port();
+            args.extend(["--cluster-port".to_owned(), bus_port.to_string()]);
+            let tls_port = super::redis_server::free_port();
+            if let Some((server_args, _)) = tls {
+                args.extend(["--tls-port".to_owned(), tls_port.to_string()]);
+                args.extend(["--tls-cluster".to_owned(), "yes".to_owned()]);
+                args.extend(server_args.iter().map(|s| s.to_string()));
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let node = RedisServer::start_with(&args)?;
+            client_ports.push(if tls.is_some() { tls_port } else { node.port });
+            nodes.push(node);
         }
         let mut create = Command::new(cli);
+        if let Some((_, cli_args)) = tls {
+            create.args(cli_args);
+        }
         create.args(["--cluster", "create"]);
-        for n in &nodes {
-            create.arg(format!("127.0.0.1:{}", n.port));
+        for p in &client_ports {
+            create.arg(format!("127.0.0.1:{p}"));
         }
         create
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -80,7 +110,11 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cluster = RedisCluster { nodes };
+        let cluster = RedisCluster {
+            nodes,
+            client_ports,
+            tls: tls.is_some(),
+        };
         let started = Instant::now();
         while !cluster
             .nodes
@@ -109,14 +143,15 @@ impl RedisCluster {
         Some(c)
     }
 
-    /// The cluster's URL, listing every node.
+    /// The cluster's URL, listing every node (`rediss+cluster://` on a TLS cluster).
     pub fn url(&self) -> String {
         let nodes: Vec<String> = self
-            .nodes
+            .client_ports
             .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
+            .map(|p| format!("127.0.0.1:{p}"))
             .collect();
-        format!("redis+cluster://{}", nodes.join(","))
+        let s = if self.tls { "rediss" } else { "redis" };
+        format!("{s}+cluster://{}", nodes.join(","))
     }
 
     /// The node (index into `nodes`) that holds `key`'s slot, as the cluster says.
@@ -145,7 +180,10 @@ impl RedisCluster {
                 matches!((a.parse::<u32>(), b.parse::<u32>()), (Ok(a), Ok(b)) if a <= slot && slot <= b)
             });
             if holds {
-                if let Some(i) = self.nodes.iter().position(|n| n.port == port) {
+                // A TLS node lists itself by its plain port, the others by their TLS ports.
+                let i = (0..self.nodes.len())
+                    .find(|&i| self.client_ports[i] == port || self.nodes[i].port == port);
+                if let Some(i) = i {
                     return i;
                 }
             }

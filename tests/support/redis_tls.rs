@@ -14,7 +14,8 @@ use super::redis_server::{RedisServer, free_port};
 pub struct Pki {
     /// The CA certificate that signed the server's and the client's.
     pub ca: PathBuf,
-    /// The server's certificate (for 127.0.0.1 and localhost) and key.
+    /// The server's certificate (for 127.0.0.1 and localhost; also a client certificate, as
+    /// cluster nodes show it to each other on the cluster bus) and key.
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
     /// A client certificate and key.
@@ -53,7 +54,7 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-fn have_openssl() -> bool {
+pub fn have_openssl() -> bool {
     let ok = Command::new("openssl")
         .arg("version")
         .stdout(Stdio::null())
@@ -128,7 +129,7 @@ pub fn make_pki(dir: &Path) -> Pki {
         "server",
         "localhost",
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+         extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
     );
     make_leaf(
         dir,
