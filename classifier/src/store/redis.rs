@@ -193,11 +193,11 @@ impl Redis {
     }
 
     fn error(&self, e: &redis::RedisError) -> Error {
-        let mut detail = redis_conn::describe(e);
+        let mut detail = e.to_string();
         if e.is_timeout() {
             detail = format!("no answer within {} ms", self.timeout.as_millis());
         }
-        self.error_text(detail)
+        self.error_text(redis_conn::with_hint(e, detail))
     }
 
     pub(super) fn error_text(&self, detail: String) -> Error {

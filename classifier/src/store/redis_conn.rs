@@ -414,8 +414,8 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// The error's text, with what to do when it is a TLS problem we recognise.
-pub(super) fn describe(e: &RedisError) -> String {
+/// `detail` (the error's text), with what to do when `e` is a TLS problem we recognise.
+pub(super) fn with_hint(e: &RedisError, detail: String) -> String {
     let text = e.to_string();
     let hint = if text.contains("UnknownIssuer") || text.contains("BadSignature") {
         "the server's certificate is not signed by a CA this host trusts: give the CA that \
@@ -436,9 +436,9 @@ pub(super) fn describe(e: &RedisError) -> String {
     } else if text.contains("PEM") || text.contains("private key") {
         "the certificate or key file could not be used: give PEM files (ca=, cert=, key=)"
     } else {
-        return text;
+        return detail;
     };
-    format!("{text} ({hint})")
+    format!("{detail} ({hint})")
 }
 
 #[cfg(test)]
@@ -519,12 +519,13 @@ mod tests {
         let e = RedisError::from(std::io::Error::other(
             "invalid peer certificate: UnknownIssuer",
         ));
-        assert!(describe(&e).contains("?ca="), "{}", describe(&e));
+        let d = with_hint(&e, e.to_string());
+        assert!(d.contains("UnknownIssuer") && d.contains("?ca="), "{d}");
         let e = RedisError::from(std::io::Error::other(
             "received fatal alert: CertificateRequired",
         ));
-        assert!(describe(&e).contains("?cert="));
+        assert!(with_hint(&e, e.to_string()).contains("?cert="));
         let e = RedisError::from(std::io::Error::other("connection refused"));
-        assert_eq!(describe(&e), "connection refused");
+        assert_eq!(with_hint(&e, e.to_string()), "connection refused");
     }
 }
