@@ -14,7 +14,7 @@
 //! file is replaced. Training goes on as before (`train`, `correct` write the database; the
 //! server's readers see each committed transaction).
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,7 @@ use mailsift::{Config, Engine, OpenMode, Store};
 
 use crate::classify::{self, Outcome, StoreFault};
 use crate::common::{self, Global};
+use crate::unix_socket;
 use crate::wire::{Request, Response};
 
 /// Options for `mailsift serve`.
@@ -113,8 +114,13 @@ fn load(config_path: Option<&Path>) -> Result<Loaded> {
 }
 
 impl Shared {
-    /// Loads the configuration and engine once, for a resident front end (`serve`, `milter`).
+    /// Loads the configuration and engine once, for a resident front end (`serve` with its
+    /// spamd listeners, `milter`), after checking that it will see every commit to the database
+    /// (see [`check_sees_commits`]).
     pub(crate) fn new(db: PathBuf, config_path: Option<PathBuf>) -> Result<Shared> {
+        if !mailsift::store::is_redis_url(&db) {
+            check_sees_commits(&db)?;
+        }
         let loaded = load(config_path.as_deref())?;
         Ok(Shared {
             db_canonical: std::fs::canonicalize(&db).ok(),
@@ -311,28 +317,6 @@ fn worker(shared: &Shared, listener: &UnixListener, mut conn: Option<Conn>) {
     }
 }
 
-/// Refuses a socket path that is another file or has a server listening; removes a stale
-/// socket (a socket file nobody listens on).
-pub(crate) fn check_socket(socket: &Path) -> Result<()> {
-    if let Ok(meta) = std::fs::symlink_metadata(socket) {
-        if !meta.file_type().is_socket() {
-            bail!(
-                "{} exists and is not a socket: choose another path with --socket",
-                socket.display()
-            );
-        }
-        if UnixStream::connect(socket).is_ok() {
-            bail!(
-                "a server is already listening on {}: stop it first, or use another --socket",
-                socket.display()
-            );
-        }
-        std::fs::remove_file(socket)
-            .with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
-    }
-    Ok(())
-}
-
 /// Refuses to serve a database whose commits this process might not see. A reader of a WAL
 /// database needs to write its shared-memory index (`-shm`, created in the database's
 /// directory): without that, SQLite falls back to reading a snapshot (see
@@ -392,44 +376,6 @@ fn check_sees_commits(db: &Path) -> Result<()> {
     )
 }
 
-/// Removes the socket when SIGTERM or SIGINT arrives, if it is still the one this server
-/// bound (another server may have replaced it since), then ends the process with that signal.
-fn remove_socket_on_signal(
-    mut signals: signal_hook::iterator::Signals,
-    socket: &Path,
-) -> Result<()> {
-    let ours = file_id(socket);
-    let socket = socket.to_owned();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                if ours.is_some() && file_id(&socket) == ours {
-                    let _ = std::fs::remove_file(&socket);
-                }
-                // Die of the signal as before, as a service manager expects.
-                let _ = signal_hook::low_level::emulate_default_handler(signal);
-                std::process::exit(128 + signal);
-            }
-        })
-        .context("cannot start the signal thread")?;
-    Ok(())
-}
-
-/// Binds the socket with the given permissions.
-pub(crate) fn bind(socket: &Path, mode: u32) -> Result<UnixListener> {
-    let listener = UnixListener::bind(socket).with_context(|| {
-        format!(
-            "cannot listen on {} (the directory must exist and be writable; paths over 107 \
-             bytes need a shorter --socket)",
-            socket.display()
-        )
-    })?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot set the permissions of {}", socket.display()))?;
-    Ok(listener)
-}
-
 /// Runs the server until it is killed.
 pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     let db = global.db_path()?;
@@ -443,10 +389,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     let shared = Arc::new(Shared::new(db.clone(), global.config.clone())?);
     // The spamd front end's settings (--listen-spamd, [spamd]), checked before any slow set-up.
     let spamd = crate::spamd::Settings::new(&args.spamd, &shared.current().config.spamd)?;
-    if !mailsift::store::is_redis_url(&db) {
-        check_sees_commits(&db)?;
-    }
-    check_socket(&socket)?;
+    unix_socket::check(&socket, "--socket")?;
     // Resolved here, not as a clap default: a default is computed by every command's parse,
     // and asking for the CPU count reads cgroup files (a cost in each classify process).
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
@@ -459,17 +402,16 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
             conn
         })
         .collect();
+    // Registered before any socket exists: a SIGTERM from then on removes them all.
+    unix_socket::remove_on_signal()?;
     // The spamd front end, when asked for: bound before the private socket, so that a bad
     // address fails the start.
     crate::spamd::start(&shared, spamd, threads, global.quiet)?;
-    // Registered before the socket exists: a SIGTERM from then on removes it.
-    let signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .context("cannot handle SIGTERM and SIGINT")?;
-    let listener = Arc::new(bind(&socket, args.socket_mode)?);
-    remove_socket_on_signal(signals, &socket)?;
+    let listener = Arc::new(unix_socket::bind(
+        &socket,
+        args.socket_mode,
+        "classify clients",
+    )?);
     if !global.quiet {
         eprintln!(
             "mailsift serve: listening on {} for {} ({threads} worker thread(s))",

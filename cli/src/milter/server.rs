@@ -353,8 +353,8 @@ pub fn serve(
             }
         }
         Listen::Unix(path) => {
-            serve::check_socket(path)?;
-            let listener: UnixListener = serve::bind(path, socket_mode)?;
+            crate::unix_socket::check(path, "--listen")?;
+            let listener: UnixListener = crate::unix_socket::bind(path, socket_mode, "the MTA")?;
             if !quiet {
                 eprintln!("mailsift milter: listening on {}", path.display());
             }
