@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use mailsift::store::SharedTokenCache;
 use mailsift::{Config, Engine, OpenMode, Store};
 
 use crate::classify::{self, Outcome, StoreFault};
@@ -88,6 +89,11 @@ pub(crate) struct Shared {
     config_path: Option<PathBuf>,
     loaded: RwLock<Arc<Loaded>>,
     last_check: Mutex<Instant>,
+    /// The one token cache every worker of every front end in this process reads through
+    /// (SQLite), with the identity of the file it caches: a replaced file gets a new one.
+    token_cache: Mutex<Option<(FileId, Arc<SharedTokenCache>)>>,
+    /// When the token cache was last filled with the whole site-wide table.
+    filled: Mutex<Option<Instant>>,
 }
 
 fn stamps(paths: &[PathBuf]) -> Vec<Option<SystemTime>> {
@@ -128,6 +134,8 @@ impl Shared {
             config_path,
             loaded: RwLock::new(Arc::new(loaded)),
             last_check: Mutex::new(Instant::now()),
+            token_cache: Mutex::new(None),
+            filled: Mutex::new(None),
         })
     }
 
@@ -180,12 +188,13 @@ impl Shared {
     }
 }
 
+/// A file's identity: (device, inode).
+type FileId = (u64, u64);
+
 /// A worker's store connection, with the identity of the file it was opened on.
 pub(crate) struct Conn {
     store: Store,
     file: (u64, u64),
-    /// When the token cache was last filled with the whole site-wide table.
-    preloaded: Instant,
 }
 
 /// How long after a fill the token cache may be filled again, once training has emptied it.
@@ -200,9 +209,10 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
 /// The worker's connection, (re)opened when missing or when the file was replaced.
 pub(crate) fn connection<'a>(
     conn: &'a mut Option<Conn>,
-    db: &Path,
+    shared: &Shared,
     config: &Config,
 ) -> std::result::Result<&'a Store, StoreFault> {
+    let db = &shared.db;
     let id = file_id(db);
     // A Redis store has no file: its connection is kept (it reconnects by itself).
     let kept = conn
@@ -213,18 +223,42 @@ pub(crate) fn connection<'a>(
         None => {
             let mut store = Store::open(db, OpenMode::ReadOnly, common::store_options(config))
                 .map_err(|e| StoreFault::opening(&e))?;
+            let file = id.or_else(|| file_id(db)).unwrap_or_default();
             // Not fatal: an untuned connection is only slower.
-            if store.tune_for_long_reader().is_ok() {
-                let _ = store.preload_token_cache();
+            if let Some(cache) = shared.token_cache_for(file, &store) {
+                if store.share_token_cache(&cache).is_ok() && !store.token_cache_complete() {
+                    shared.fill_token_cache(&store);
+                }
             }
-            Conn {
-                store,
-                file: id.or_else(|| file_id(db)).unwrap_or_default(),
-                preloaded: Instant::now(),
-            }
+            Conn { store, file }
         }
     };
     Ok(&conn.insert(c).store)
+}
+
+impl Shared {
+    /// The process's token cache for the database file `file`, made when there is none for
+    /// it yet (at start, or after the file was replaced); `None` on Redis or when the cache
+    /// cannot be opened (workers then read without one).
+    fn token_cache_for(&self, file: FileId, store: &Store) -> Option<Arc<SharedTokenCache>> {
+        if store.is_remote() {
+            return None;
+        }
+        let mut slot = self.token_cache.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some((f, cache)) if *f == file => Some(Arc::clone(cache)),
+            _ => {
+                let cache = SharedTokenCache::open(&self.db).ok()?;
+                *slot = Some((file, Arc::clone(&cache)));
+                Some(cache)
+            }
+        }
+    }
+
+    fn fill_token_cache(&self, store: &Store) {
+        *self.filled.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        let _ = store.preload_token_cache();
+    }
 }
 
 fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Result<()> {
@@ -250,7 +284,7 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
         )
     } else {
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let store = connection(conn, &shared.db, &loaded.config);
+            let store = connection(conn, shared, &loaded.config);
             classify::classify_ready(
                 &loaded.engine,
                 &loaded.config,
@@ -286,17 +320,24 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
         .write(&mut &stream)
         .context("cannot send the response");
     drop(stream);
-    refill_if_due(conn);
+    refill_if_due(shared, conn);
     sent
 }
 
-/// Training emptied the token cache: fill it again, at most every REFILL_AFTER (after the
-/// answer is sent).
-pub(crate) fn refill_if_due(conn: &mut Option<Conn>) {
+/// Training emptied the token cache: fill it again, at most every REFILL_AFTER for the whole
+/// process (after the answer is sent).
+pub(crate) fn refill_if_due(shared: &Shared, conn: &Option<Conn>) {
     if let Some(c) = conn {
-        if !c.store.token_cache_complete() && c.preloaded.elapsed() >= REFILL_AFTER {
-            c.preloaded = Instant::now();
-            let _ = c.store.preload_token_cache();
+        if c.store.token_cache_complete() {
+            return;
+        }
+        let due = shared
+            .filled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|t| t.elapsed() >= REFILL_AFTER);
+        if due {
+            shared.fill_token_cache(&c.store);
         }
     }
 }
@@ -398,7 +439,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     let conns: Vec<Option<Conn>> = (0..threads)
         .map(|_| {
             let mut conn = None;
-            let _ = connection(&mut conn, &shared.db, &shared.current().config);
+            let _ = connection(&mut conn, &shared, &shared.current().config);
             conn
         })
         .collect();

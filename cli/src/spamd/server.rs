@@ -148,7 +148,7 @@ pub(crate) fn start(
     let conns = (0..threads)
         .map(|_| {
             let mut conn = None;
-            let _ = serve::connection(&mut conn, &shared.db, &shared.current().config);
+            let _ = serve::connection(&mut conn, shared, &shared.current().config);
             conn
         })
         .collect();
@@ -318,7 +318,8 @@ fn handle(ctx: &Ctx, stream: Stream) {
         &mut std::io::sink(),
     );
     // Training emptied a token cache: refill one idle connection now that the reply is out.
-    ctx.pool.with(Duration::ZERO, serve::refill_if_due);
+    ctx.pool
+        .with(Duration::ZERO, |c| serve::refill_if_due(&ctx.shared, c));
 }
 
 /// The reply to a well-formed request.
@@ -365,7 +366,7 @@ fn scan(ctx: &Ctx, request: &Request) -> Result<Vec<u8>, WireError> {
     let run = |conn: &mut Option<Conn>| {
         let result = catch_unwind(AssertUnwindSafe(|| {
             classify::debug_fault();
-            let store = serve::connection(conn, &ctx.shared.db, config);
+            let store = serve::connection(conn, &ctx.shared, config);
             classify::scan(engine, store.as_ref().copied(), user, &request.message)
         }));
         match &result {
