@@ -6,38 +6,7 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
-use mailsift::{Action, Class, Engine, MemoryModel};
 use proptest::prelude::*;
-
-fn cases(default: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-/// An engine and a model trained on synthetic mail, so Bayes takes part in the score.
-fn setup() -> &'static (Engine, MemoryModel) {
-    static SETUP: OnceLock<(Engine, MemoryModel)> = OnceLock::new();
-    SETUP.get_or_init(|| {
-        let engine = Engine::new();
-        let mut model = MemoryModel::new();
-        for i in 0..30 {
-            for spam in [true, false] {
-                let a = engine.analyze(&common::synthetic(spam, i));
-                let class = if spam { Class::Spam } else { Class::Ham };
-                model.apply(&a.op(Action::Learn(class)));
-            }
-        }
-        (engine, model)
-    })
-}
 
 fn to_crlf(lf: &[u8]) -> Vec<u8> {
     lf.split(|&b| b == b'\n')
@@ -62,7 +31,7 @@ struct Seen {
 }
 
 fn seen(raw: &[u8]) -> Seen {
-    let (engine, model) = setup();
+    let (engine, model) = common::trained_engine();
     let analysis = engine.analyze(raw);
     let verdict = engine.verdict(&analysis, model).expect("in-memory model");
     let view = &analysis.view;
@@ -218,7 +187,7 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(cases(384))]
+    #![proptest_config(common::proptest_cases(384))]
 
     #[test]
     fn lf_and_crlf_twins_get_the_same_verdict(lf in message()) {
@@ -232,7 +201,7 @@ proptest! {
 fn message_id_after_a_pm_date_is_seen_with_lf() {
     let lf = b"Date: 03 Jul 01 4:12:06 PM\nMessage-Id: <abc>\nSubject: x\n\nhello\n";
     assert_twins(lf);
-    let (engine, _) = setup();
+    let (engine, _) = common::trained_engine();
     let view = engine.analyze(lf).view;
     assert_eq!(view.message_id.as_deref(), Some("abc"));
     let names: Vec<&str> = view.headers.iter().map(|h| h.name.as_str()).collect();
@@ -247,7 +216,7 @@ fn nested_content_type_after_a_one_letter_zone_is_seen() {
                Content-Type: message/rfc822\n\nDate: Tue, 1 Oct 2002 10:00:00 Z\n\
                Content-Type: text/html\n\n<p>Click <a href=\"http://x.example.biz/\">here</a></p>\n--b--\n";
     assert_twins(lf);
-    let (engine, _) = setup();
+    let (engine, _) = common::trained_engine();
     let view = engine.analyze(lf).view;
     assert!(
         view.text_parts
