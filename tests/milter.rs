@@ -60,6 +60,21 @@ impl Milter {
             .expect("spawn mailsift milter")
     }
 
+    /// Starts one on the Unix socket `socket` and waits until it listens.
+    fn start_unix(db: &Path, socket: &Path, extra: &[&str], fault: Option<&str>) -> Milter {
+        let child = Self::spawn_with(db, &format!("unix:{}", socket.display()), extra, fault);
+        let milter = Milter { child, port: 0 };
+        let started = std::time::Instant::now();
+        while std::os::unix::net::UnixStream::connect(socket).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "milter did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        milter
+    }
+
     fn signal(&self, sig: &str) -> bool {
         std::process::Command::new("kill")
             .arg(format!("-{sig}"))
@@ -76,6 +91,24 @@ impl Drop for Milter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An MTA's connection to the milter's Unix socket.
+fn connect_unix(socket: &Path) -> Mta<std::os::unix::net::UnixStream> {
+    let s = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    Mta { s }
+}
+
+/// Postfix 3.7's option negotiation; its reply.
+fn negotiate<S: std::io::Read + std::io::Write>(mta: &mut Mta<S>) -> codec::Reply {
+    mta.send(&codec::Command::OptNeg {
+        version: 6,
+        actions: 0x1ff,
+        protocol: 0x1f_ffff,
+    });
+    mta.reply()
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -336,36 +369,13 @@ fn speaks_the_protocol_over_a_unix_socket() {
     let scratch = Scratch::new("milter-unix");
     let db = scratch.path("mailsift.db");
     let socket = scratch.path("milter.sock");
-    let child = Milter::spawn(
-        &db,
-        &format!("unix:{}", socket.display()),
-        &["--reject-score", "15"],
-    );
-    let mut milter = Milter { child, port: 0 };
-    let started = std::time::Instant::now();
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "milter did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut mta = Mta { s: stream };
-    // Postfix 3.7's offer.
-    mta.send(&C::OptNeg {
-        version: 6,
-        actions: 0x1ff,
-        protocol: 0x1f_ffff,
-    });
+    let mut milter = Milter::start_unix(&db, &socket, &["--reject-score", "15"], None);
+    let mut mta = connect_unix(&socket);
     let R::OptNeg {
         version,
         actions,
         protocol,
-    } = mta.reply()
+    } = negotiate(&mut mta)
     else {
         panic!("no negotiation reply");
     };
@@ -431,11 +441,7 @@ fn speaks_the_protocol_over_a_unix_socket() {
         0,
         "closed without a reply"
     );
-    let again = std::os::unix::net::UnixStream::connect(&socket).expect("still serving");
-    again
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut mta = Mta { s: again };
+    let mut mta = connect_unix(&socket);
     mta.send(&C::OptNeg {
         version: 6,
         actions: 0x1ff,
@@ -469,32 +475,16 @@ fn smtp_facts_reach_the_rules() {
     std::fs::write(&config, format!("rule_files = [\"{}\"]\n", rules.display())).expect("config");
     let socket = scratch.path("milter.sock");
     let config_arg = config.display().to_string();
-    let child = Milter::spawn(
+    let _milter = Milter::start_unix(
         &db,
-        &format!("unix:{}", socket.display()),
+        &socket,
         &["--reject-score", "15", "--config", &config_arg],
+        None,
     );
-    let _milter = Milter { child, port: 0 };
-    let started = std::time::Instant::now();
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "milter did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let ham = fixture("corpora/fixtures/ham-meeting.eml");
     let run = |auth: Option<&str>| {
-        let s = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut mta = Mta { s };
-        mta.send(&C::OptNeg {
-            version: 6,
-            actions: 0x1ff,
-            protocol: 0x1f_ffff,
-        });
-        mta.reply();
+        let mut mta = connect_unix(&socket);
+        negotiate(&mut mta);
         mta.send(&C::Connect {
             hostname: b"relay.example.org".to_vec(),
             family: b'4',
@@ -535,7 +525,7 @@ fn smtp_facts_reach_the_rules() {
 /// message goes on unclassified), with a log line; the milter keeps serving.
 #[test]
 fn a_panicking_or_hung_classification_lets_mail_through() {
-    use codec::{Command as C, Reply as R};
+    use codec::Reply as R;
     if !cfg!(debug_assertions) {
         eprintln!("skipped: fault injection exists in debug builds only");
         return;
@@ -547,31 +537,14 @@ fn a_panicking_or_hung_classification_lets_mail_through() {
         std::fs::write(&config, "[milter]\ntimeout_secs = 1\n").expect("config");
         let socket = scratch.path("milter.sock");
         let config_arg = config.display().to_string();
-        let child = Milter::spawn_with(
+        let _milter = Milter::start_unix(
             &db,
-            &format!("unix:{}", socket.display()),
+            &socket,
             &["--reject-score", "15", "--config", &config_arg],
             Some(fault),
         );
-        let _milter = Milter { child, port: 0 };
-        let started = std::time::Instant::now();
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "milter did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let s = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut mta = Mta { s };
-        mta.send(&C::OptNeg {
-            version: 6,
-            actions: 0x1ff,
-            protocol: 0x1f_ffff,
-        });
-        mta.reply();
+        let mut mta = connect_unix(&socket);
+        negotiate(&mut mta);
         for _ in 0..2 {
             let sent = std::time::Instant::now();
             mta.message(&fixture("corpora/fixtures/gtube.eml"), "bob@example.test");
