@@ -6,16 +6,13 @@ mod common;
 #[path = "faults/support.rs"]
 mod support;
 
-use std::io::Read;
 use std::net::TcpStream;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use support::{NOBODY, as_nobody};
+use support::{Server, as_nobody, database_only_root_writes};
 
 /// Where a front end listens.
 enum Addr {
@@ -40,65 +37,18 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A front end process started by a test, killed when dropped.
-struct Resident(Child);
-
-impl Resident {
-    fn spawn(mut c: Command, args: &[&str]) -> Resident {
-        c.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        Resident(c.spawn().expect("spawn mailsift"))
-    }
-
-    fn wait_listening(&mut self, addrs: &[&Addr]) {
-        let started = Instant::now();
-        while !addrs.iter().all(|a| a.answers()) {
-            if let Some((status, err)) = self.wait_exit(Duration::ZERO) {
-                panic!("it ended before listening ({status:?}): {err}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+/// Waits until the front end answers on every address (or fails if it ends first).
+fn wait_listening(server: &mut Server, addrs: &[&Addr]) {
+    let started = Instant::now();
+    while !addrs.iter().all(|a| a.answers()) {
+        if let Some((status, err)) = server.wait_exit(Duration::ZERO) {
+            panic!("it ended before listening ({status:?}): {err}");
         }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.0.id().to_string())
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill -{name} failed");
-    }
-
-    /// Waits up to `limit` for the process to end: its status and stderr, or `None`.
-    fn wait_exit(&mut self, limit: Duration) -> Option<(ExitStatus, String)> {
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = self.0.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                return Some((status, err));
-            }
-            if started.elapsed() >= limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Resident {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -123,7 +73,7 @@ fn sigterm_and_sigint_remove_every_unix_socket_and_close_tcp_listeners() {
             unreachable!()
         };
         let tcp = format!("127.0.0.1:{port}");
-        let mut serve = Resident::spawn(
+        let mut serve = Server::spawn_args(
             cmd(&db),
             &[
                 "serve",
@@ -137,7 +87,7 @@ fn sigterm_and_sigint_remove_every_unix_socket_and_close_tcp_listeners() {
                 &tcp,
             ],
         );
-        serve.wait_listening(&[&own, &spamd_unix, &spamd_tcp]);
+        wait_listening(&mut serve, &[&own, &spamd_unix, &spamd_tcp]);
         // milter, once on a Unix socket and once on TCP.
         let milter_unix = Addr::Unix(s.path("milter.sock"));
         let Addr::Unix(milter_path) = &milter_unix else {
@@ -151,8 +101,8 @@ fn sigterm_and_sigint_remove_every_unix_socket_and_close_tcp_listeners() {
             (format!("127.0.0.1:{milter_port}"), &milter_tcp),
         ] {
             let mut m =
-                Resident::spawn(cmd(&db), &["milter", "--threads", "1", "--listen", &listen]);
-            m.wait_listening(&[addr]);
+                Server::spawn_args(cmd(&db), &["milter", "--threads", "1", "--listen", &listen]);
+            wait_listening(&mut m, &[addr]);
             milters.push(m);
         }
         for (name, mut r) in std::iter::once(("serve", serve)).chain(
@@ -186,25 +136,8 @@ fn sigterm_and_sigint_remove_every_unix_socket_and_close_tcp_listeners() {
 #[test]
 fn every_resident_front_end_refuses_a_database_whose_commits_it_cannot_see() {
     let s = Scratch::new("lifecycle-readonly-dir");
-    std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     // A database in a directory only its owner (root) can write; the front ends run as nobody.
-    let dir = s.path("site");
-    std::fs::create_dir(&dir).expect("mkdir");
-    let db = dir.join("m.db");
-    let o = run(
-        &db,
-        &[
-            "train",
-            "ham",
-            path_str(&write_messages(&s.path("ham"), false, 0..3)[0]),
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "train: {}", stderr(&o));
-    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    // Sockets where nobody may create them.
-    let run_dir = s.path("run");
-    std::fs::create_dir(&run_dir).expect("mkdir");
-    std::os::unix::fs::chown(&run_dir, Some(NOBODY), Some(NOBODY)).ok();
+    let (db, run_dir) = database_only_root_writes(&s);
     let serve_socket = run_dir.join("m.sock");
     let spamd_socket = run_dir.join("spamd.sock");
     let milter_socket = run_dir.join("milter.sock");
@@ -224,7 +157,7 @@ fn every_resident_front_end_refuses_a_database_whose_commits_it_cannot_see() {
     ];
     for (name, args) in front_ends {
         let Some(c) = as_nobody(&db) else { return };
-        let mut r = Resident::spawn(c, &args);
+        let mut r = Server::spawn_args(c, &args);
         let Some((status, err)) = r.wait_exit(Duration::from_secs(30)) else {
             panic!("{name} as a user who cannot write the database directory must refuse to start");
         };
