@@ -3,6 +3,7 @@
 //! SIGTERM or SIGINT removes every Unix socket they bound and closes their TCP listeners.
 
 mod common;
+mod postfix;
 #[path = "faults/support.rs"]
 mod support;
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
+use postfix::free_port;
 use support::{Server, as_nobody, database_only_root_writes};
 
 /// Where a front end listens.
@@ -27,14 +29,6 @@ impl Addr {
             Addr::Tcp(port) => TcpStream::connect(("127.0.0.1", *port)).is_ok(),
         }
     }
-}
-
-/// A port nobody listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
 }
 
 /// Waits until the front end answers on every address (or fails if it ends first).
