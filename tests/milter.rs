@@ -139,16 +139,20 @@ fn skip() -> bool {
 /// local clients, no rewriting.
 const NO_REWRITE: &str = "local_header_rewrite_clients =\nalways_add_missing_headers = no\n";
 
-#[test]
-fn postfix_rejects_spam_at_end_of_data_and_delivers_the_rest_with_classifys_headers() {
-    if skip() {
-        return;
-    }
-    let scratch = Scratch::new("milter-pf");
+/// A milter started with `args` on an empty store, and a private Postfix that calls it and
+/// relays to a sink.
+struct Rig {
+    pf: Postfix,
+    sink: Sink,
+    milter: Milter,
+    db: PathBuf,
+    _scratch: Scratch,
+}
+
+fn rig(tag: &str, args: &[&str]) -> Rig {
+    let scratch = Scratch::new(tag);
     let db = scratch.path("mailsift.db");
-    // An empty store: the rules alone, at their rules-only scale (GTUBE scores 651, spam-pills
-    // 10.5, spam-lottery 3.7, the ham 0).
-    let milter = Milter::start(&db, &["--reject-score", "11"]);
+    let milter = Milter::start(&db, args);
     let sink = Sink::start();
     let pf = Postfix::start(
         &scratch.path("postfix"),
@@ -156,6 +160,30 @@ fn postfix_rejects_spam_at_end_of_data_and_delivers_the_rest_with_classifys_head
         &format!("inet:127.0.0.1:{}", milter.port),
         NO_REWRITE,
     );
+    Rig {
+        pf,
+        sink,
+        milter,
+        db,
+        _scratch: scratch,
+    }
+}
+
+#[test]
+fn postfix_rejects_spam_at_end_of_data_and_delivers_the_rest_with_classifys_headers() {
+    if skip() {
+        return;
+    }
+    // An empty store: the rules alone, at their rules-only scale (GTUBE scores 651, spam-pills
+    // 10.5, spam-lottery 3.7, the ham 0).
+    // Bound last to first: Postfix stops first, the scratch directory goes last.
+    let Rig {
+        _scratch,
+        db,
+        milter: _milter,
+        sink,
+        pf,
+    } = rig("milter-pf", &["--reject-score", "11"]);
     // Over the reject score: 550 5.7.1 at the end of DATA.
     let spam = "corpora/fixtures/gtube.eml";
     let r = Smtp::send(
@@ -261,16 +289,14 @@ fn postfix_holds_quarantined_spam() {
     if skip() {
         return;
     }
-    let scratch = Scratch::new("milter-hold");
-    let db = scratch.path("mailsift.db");
-    let milter = Milter::start(&db, &["--quarantine", "--reject-score", "15"]);
-    let sink = Sink::start();
-    let pf = Postfix::start(
-        &scratch.path("postfix"),
-        sink.port,
-        &format!("inet:127.0.0.1:{}", milter.port),
-        NO_REWRITE,
-    );
+    // Bound last to first: Postfix stops first, the scratch directory goes last.
+    let Rig {
+        _scratch,
+        db: _,
+        milter: _milter,
+        sink,
+        pf,
+    } = rig("milter-hold", &["--quarantine", "--reject-score", "15"]);
     // 10.5 points (rules alone, empty store): spam, under the reject score: accepted, then held.
     let spam = fixture("corpora/fixtures/spam-pills.eml");
     let r = Smtp::send(pf.smtp_port, "s@spam.example", &["bob@example.test"], &spam).expect("smtp");
@@ -300,16 +326,14 @@ fn postfix_accepts_mail_when_the_milter_is_stopped_or_killed() {
     if skip() {
         return;
     }
-    let scratch = Scratch::new("milter-down");
-    let db = scratch.path("mailsift.db");
-    let mut milter = Milter::start(&db, &["--reject-score", "15"]);
-    let sink = Sink::start();
-    let pf = Postfix::start(
-        &scratch.path("postfix"),
-        sink.port,
-        &format!("inet:127.0.0.1:{}", milter.port),
-        NO_REWRITE,
-    );
+    // Bound last to first: Postfix stops first, the scratch directory goes last.
+    let Rig {
+        _scratch,
+        db: _,
+        mut milter,
+        sink,
+        pf,
+    } = rig("milter-down", &["--reject-score", "15"]);
     let gtube = fixture("corpora/fixtures/gtube.eml");
     let open = |port| {
         let mut c = Smtp::connect(port).expect("connect");
