@@ -202,6 +202,20 @@ pub fn write_messages(dir: &Path, spam: bool, range: std::ops::Range<usize>) -> 
         .collect()
 }
 
+/// `m.db` in `s`, trained on `n` synthetic messages of each class (files in `s`'s ham/ and
+/// spam/).
+pub fn trained_db(s: &Scratch, n: usize) -> PathBuf {
+    let db = s.path("m.db");
+    for (class, spam) in [("ham", false), ("spam", true)] {
+        let files = write_messages(&s.path(class), spam, 0..n);
+        let mut args = vec!["train", class];
+        args.extend(files.iter().map(|p| p.to_str().expect("utf-8 path")));
+        let o = run(&db, &args);
+        assert!(o.status.success(), "train: {}", stderr(&o));
+    }
+    db
+}
+
 /// Parses `mailsift stats` output into (model, spam, ham) rows.
 pub fn stats_rows(out: &str) -> Vec<(String, u64, u64)> {
     out.lines()
