@@ -1,63 +1,17 @@
 //! What an administrator meets first: `score`'s output, the training summary and progress,
 //! errors that name their cause once, the configuration check, the man page and completions.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mailsift"));
-    c.env_remove("MAILSIFT_DB")
-        .env_remove("MAILSIFT_USER")
-        .env_remove("MAILSIFT_SOCKET")
-        .env("XDG_CONFIG_HOME", "/nonexistent")
-        .env("HOME", "/nonexistent");
-    c
-}
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{Scratch, bare, run_piped as run};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../corpora/fixtures")
         .join(name)
-}
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("mailsift-admin-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("mkdir");
-        TempDir(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn db(&self) -> String {
-        self.path("m.db").display().to_string()
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs with `stdin` as input; stdout and stderr are pipes (not a terminal).
-fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().expect("wait");
-    writer.join().expect("writer");
-    out
 }
 
 fn text(b: &[u8]) -> String {
@@ -70,7 +24,7 @@ fn s(p: &Path) -> String {
 
 #[test]
 fn score_numbers_only_multi_message_files_and_keeps_argument_order() {
-    let dir = TempDir::new("score");
+    let dir = Scratch::new("score");
     let pills = std::fs::read(fixture("spam-pills.eml")).expect("fixture");
     let meeting = std::fs::read(fixture("ham-meeting.eml")).expect("fixture");
     // One message behind an mbox `From ` line: just PATH.
@@ -91,7 +45,7 @@ fn score_numbers_only_multi_message_files_and_keeps_argument_order() {
     let gtube = fixture("gtube.eml");
     // Argument order, not path order; '-' where it was given.
     let out = run(
-        bin().args(["--db", &dir.db(), "score"]).args([
+        bare().args(["--db", &dir.db(), "score"]).args([
             s(&mbox),
             s(&maildir),
             "-".into(),
@@ -128,11 +82,11 @@ fn score_numbers_only_multi_message_files_and_keeps_argument_order() {
 
 #[test]
 fn a_missing_path_is_named_once_with_its_cause() {
-    let dir = TempDir::new("missing");
+    let dir = Scratch::new("missing");
     let missing = dir.path("no-such-file");
     for cmd in [&["score"][..], &["train", "spam"], &["forget"]] {
         let out = run(
-            bin()
+            bare()
                 .args(["--db", &dir.db()])
                 .args(cmd)
                 .arg(&missing)
@@ -156,11 +110,11 @@ fn a_missing_path_is_named_once_with_its_cause() {
 
 #[test]
 fn training_summary_off_a_terminal_has_no_progress_and_counts_every_category() {
-    let dir = TempDir::new("summary");
+    let dir = Scratch::new("summary");
     let not_mail = dir.path("index.txt");
     std::fs::write(&not_mail, "just some text\nwith no header\n").expect("write");
     let args = |extra: &[&str]| {
-        let mut c = bin();
+        let mut c = bare();
         c.args(["--db", &dir.db()]).args(extra);
         c
     };
@@ -221,7 +175,7 @@ fn training_summary_off_a_terminal_has_no_progress_and_counts_every_category() {
 
 #[test]
 fn man_pages_and_completions_are_generated_for_every_command() {
-    let dir = TempDir::new("man");
+    let dir = Scratch::new("man");
     let commands = [
         "classify",
         "score",
@@ -238,7 +192,7 @@ fn man_pages_and_completions_are_generated_for_every_command() {
         "man",
         "completions",
     ];
-    let out = run(bin().args(["man", "--dir"]).arg(dir.path("man1")), b"");
+    let out = run(bare().args(["man", "--dir"]).arg(dir.path("man1")), b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let main = std::fs::read_to_string(dir.path("man1/mailsift.1")).expect("mailsift.1");
     for c in commands {
@@ -250,27 +204,27 @@ fn man_pages_and_completions_are_generated_for_every_command() {
         assert!(dir.path(&format!("man1/mailsift-{nested}.1")).is_file());
     }
     // Without --dir: the top-level page on stdout.
-    let out = run(bin().arg("man"), b"");
+    let out = run(bare().arg("man"), b"");
     assert_eq!(text(&out.stdout), main);
     for shell in ["bash", "zsh", "fish"] {
-        let out = run(bin().args(["completions", shell]), b"");
+        let out = run(bare().args(["completions", shell]), b"");
         assert_eq!(out.status.code(), Some(0), "{shell}");
         let script = text(&out.stdout);
         for c in commands {
             assert!(script.contains(c), "{shell}: {c}");
         }
     }
-    let out = run(bin().args(["completions", "tcsh"]), b"");
+    let out = run(bare().args(["completions", "tcsh"]), b"");
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn help_lists_every_exit_code_and_a_mistyped_flag_keeps_the_usage_line() {
-    let out = run(bin().arg("--help"), b"");
+    let out = run(bare().arg("--help"), b"");
     let help = text(&out.stdout);
     assert!(help.contains("1  db check: problems found"), "{help}");
     for flag in ["--verbose", "--quite"] {
-        let out = run(bin().args([flag, "stats"]), b"");
+        let out = run(bare().args([flag, "stats"]), b"");
         assert_eq!(out.status.code(), Some(2));
         let err = text(&out.stderr);
         assert!(
@@ -283,12 +237,12 @@ fn help_lists_every_exit_code_and_a_mistyped_flag_keeps_the_usage_line() {
 
 #[test]
 fn an_unknown_rule_in_scores_is_rejected_by_every_command_naming_the_file() {
-    let dir = TempDir::new("scores");
+    let dir = Scratch::new("scores");
     let cfg = dir.path("site.toml");
     std::fs::write(&cfg, "[scores]\nHTML_FONT_SIZE_HUGE = 2.0\n").expect("write");
     // A trained database, so stats and db check would otherwise succeed.
     let out = run(
-        bin()
+        bare()
             .args(["--db", &dir.db(), "train", "spam"])
             .arg(fixture("spam-pills.eml")),
         b"",
@@ -308,7 +262,7 @@ fn an_unknown_rule_in_scores_is_rejected_by_every_command_naming_the_file() {
         vec!["rules", "list"],
     ] {
         let out = run(
-            bin()
+            bare()
                 .args(["--db", &dir.db(), "--config"])
                 .arg(&cfg)
                 .args(&args),
@@ -322,7 +276,7 @@ fn an_unknown_rule_in_scores_is_rejected_by_every_command_naming_the_file() {
     // classify fails open, and says the same.
     let msg = std::fs::read(fixture("gtube.eml")).expect("fixture");
     let out = run(
-        bin()
+        bare()
             .args(["--db", &dir.db(), "--config"])
             .arg(&cfg)
             .arg("classify"),
@@ -354,7 +308,7 @@ fn on_a_terminal_train_draws_a_progress_bar_then_the_summary() {
         eprintln!("script (util-linux) is not installed: skipping the terminal test");
         return;
     }
-    let dir = TempDir::new("tty");
+    let dir = Scratch::new("tty");
     let cmd = format!(
         "'{}' --db '{}' train ham '{}' '{}'",
         env!("CARGO_BIN_EXE_mailsift"),
@@ -410,9 +364,9 @@ fn bash_completes_the_commands_and_their_arguments() {
         eprintln!("bash is not installed: skipping the completion test");
         return;
     }
-    let dir = TempDir::new("complete");
+    let dir = Scratch::new("complete");
     let script = dir.path("mailsift.bash");
-    let out = run(bin().args(["completions", "bash"]), b"");
+    let out = run(bare().args(["completions", "bash"]), b"");
     std::fs::write(&script, &out.stdout).expect("write");
     // What bash does on `mailsift <TAB>`, `mailsift db <TAB>`, `mailsift train <TAB>`.
     let complete = |words: &str| {
@@ -447,9 +401,9 @@ fn bash_completes_the_commands_and_their_arguments() {
 
 #[test]
 fn errors_about_missing_files_say_it_once_and_fittingly() {
-    let dir = TempDir::new("errors");
+    let dir = Scratch::new("errors");
     let missing = dir.path("missing.cf");
-    let out = run(bin().args(["rules", "lint"]).arg(&missing), b"");
+    let out = run(bare().args(["rules", "lint"]).arg(&missing), b"");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         text(&out.stderr),
@@ -461,7 +415,7 @@ fn errors_about_missing_files_say_it_once_and_fittingly() {
     // A library error that shows its cause and also returns it as its source.
     let index = dir.path("missing-index");
     let out = run(
-        bin()
+        bare()
             .args(["eval", "--results"])
             .arg(dir.path("r"))
             .arg("--index")
@@ -478,7 +432,7 @@ fn errors_about_missing_files_say_it_once_and_fittingly() {
     );
     let backup = dir.path("missing-backup.db");
     let out = run(
-        bin()
+        bare()
             .args(["--db", &dir.db(), "db", "restore"])
             .arg(&backup),
         b"",

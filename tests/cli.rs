@@ -1,19 +1,10 @@
 //! CLI integration tests: each checks stdout, stderr and the exit code together.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mailsift"));
-    // Keep the user's real configuration and database out of the tests.
-    c.env_remove("MAILSIFT_DB")
-        .env_remove("MAILSIFT_USER")
-        .env_remove("MAILSIFT_SOCKET")
-        .env("XDG_CONFIG_HOME", "/nonexistent")
-        .env("HOME", "/nonexistent");
-    c
-}
+use std::path::{Path, PathBuf};
+
+use common::{Scratch, bare, run_piped as run};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/fixtures")
@@ -21,41 +12,6 @@ fn fixtures() -> PathBuf {
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixtures().join(name)).expect("fixture")
-}
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("mailsift-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("mkdir");
-        TempDir(p)
-    }
-    fn db(&self) -> String {
-        self.0.join("m.db").display().to_string()
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().expect("wait");
-    writer.join().expect("writer");
-    out
 }
 
 fn text(b: &[u8]) -> String {
@@ -79,10 +35,10 @@ fn assert_annotated(input: &[u8], output: &[u8]) -> String {
 
 #[test]
 fn classify_adds_headers_and_keeps_every_body_byte() {
-    let dir = TempDir::new("classify");
+    let dir = Scratch::new("classify");
     for name in ["ham-meeting.eml", "ham-crlf.eml", "spam-pills.eml"] {
         let input = fixture(name);
-        let out = run(bin().args(["--db", &dir.db(), "classify"]), &input);
+        let out = run(bare().args(["--db", &dir.db(), "classify"]), &input);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -117,10 +73,10 @@ fn classify_adds_headers_and_keeps_every_body_byte() {
 
 #[test]
 fn classify_strips_forged_spam_headers() {
-    let dir = TempDir::new("forged");
+    let dir = Scratch::new("forged");
     let input =
         b"From: a@b.example\nX-Spam-Flag: NO\nX-Spam-Status: No, score=-100\nSubject: hi\n\nbody\n";
-    let out = run(bin().args(["--db", &dir.db(), "classify"]), input);
+    let out = run(bare().args(["--db", &dir.db(), "classify"]), input);
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
     assert!(!s.contains("score=-100"), "{s}");
@@ -130,10 +86,10 @@ fn classify_strips_forged_spam_headers() {
 
 #[test]
 fn exit_code_option_and_gtube() {
-    let dir = TempDir::new("exitcode");
+    let dir = Scratch::new("exitcode");
     let gtube = fixture("gtube.eml");
     let out = run(
-        bin().args(["--db", &dir.db(), "classify", "--exit-code"]),
+        bare().args(["--db", &dir.db(), "classify", "--exit-code"]),
         &gtube,
     );
     assert_eq!(
@@ -143,14 +99,14 @@ fn exit_code_option_and_gtube() {
     );
     assert!(text(&out.stdout).contains("X-Spam-Flag: YES"));
     assert!(text(&out.stdout).contains("GTUBE"));
-    let out = run(bin().args(["--db", &dir.db(), "classify"]), &gtube);
+    let out = run(bare().args(["--db", &dir.db(), "classify"]), &gtube);
     assert_eq!(
         out.status.code(),
         Some(0),
         "without --exit-code, 0 whatever the verdict"
     );
     let out = run(
-        bin().args(["--db", &dir.db(), "classify", "--exit-code"]),
+        bare().args(["--db", &dir.db(), "classify", "--exit-code"]),
         &fixture("ham-meeting.eml"),
     );
     assert_eq!(out.status.code(), Some(0));
@@ -159,12 +115,12 @@ fn exit_code_option_and_gtube() {
 
 #[test]
 fn bad_config_fails_open_with_the_original_message() {
-    let dir = TempDir::new("badconfig");
+    let dir = Scratch::new("badconfig");
     let cfg = dir.0.join("bad.toml");
     std::fs::write(&cfg, "requried_score = 3\n").expect("write");
     let input = fixture("ham-meeting.eml");
     let out = run(
-        bin().args([
+        bare().args([
             "--db",
             &dir.db(),
             "--config",
@@ -183,7 +139,7 @@ fn bad_config_fails_open_with_the_original_message() {
         "{err}"
     );
     let out = run(
-        bin().args([
+        bare().args([
             "--db",
             &dir.db(),
             "--config",
@@ -200,11 +156,11 @@ fn bad_config_fails_open_with_the_original_message() {
 
 #[test]
 fn train_correct_forget_stats_score_explain() {
-    let dir = TempDir::new("train");
+    let dir = Scratch::new("train");
     let db = dir.db();
     let f = |n: &str| fixtures().join(n).display().to_string();
     let out = run(
-        bin().args([
+        bare().args([
             "--db",
             &db,
             "train",
@@ -221,7 +177,7 @@ fn train_correct_forget_stats_score_explain() {
     );
     assert_eq!(text(&out.stdout), "");
     let out = run(
-        bin().args([
+        bare().args([
             "--db",
             &db,
             "train",
@@ -237,7 +193,7 @@ fn train_correct_forget_stats_score_explain() {
     );
     // Learning again is a no-op; through stdin too.
     let out = run(
-        bin().args(["--db", &db, "train", "ham", "-"]),
+        bare().args(["--db", &db, "train", "ham", "-"]),
         &fixture("ham-meeting.eml"),
     );
     assert_eq!(
@@ -249,7 +205,7 @@ fn train_correct_forget_stats_score_explain() {
     );
     // The per-user correction flow.
     let out = run(
-        bin().args([
+        bare().args([
             "--db",
             &db,
             "--user",
@@ -268,7 +224,7 @@ fn train_correct_forget_stats_score_explain() {
         )
     );
     let out = run(
-        bin().args(["--db", &db, "correct", "spam", &f("ham-crlf.eml")]),
+        bare().args(["--db", &db, "correct", "spam", &f("ham-crlf.eml")]),
         b"",
     );
     assert_eq!(
@@ -279,7 +235,7 @@ fn train_correct_forget_stats_score_explain() {
         )
     );
     let out = run(
-        bin().args(["--db", &db, "forget", &f("ham-crlf.eml"), &f("gtube.eml")]),
+        bare().args(["--db", &db, "forget", &f("ham-crlf.eml"), &f("gtube.eml")]),
         b"",
     );
     assert_eq!(
@@ -287,7 +243,7 @@ fn train_correct_forget_stats_score_explain() {
         "mailsift: forgotten 1, not learned before 1, not mail 0, unreadable 0\n"
     );
     // Stats: site-wide now 2 spam + 1 ham; alice 1 spam.
-    let out = run(bin().args(["--db", &db, "stats"]), b"");
+    let out = run(bare().args(["--db", &db, "stats"]), b"");
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
     assert!(
@@ -302,11 +258,11 @@ fn train_correct_forget_stats_score_explain() {
     );
     assert!(s.contains("tokenizer version"));
     // Another user sees the site-wide model and their own figures, not alice's.
-    let out = run(bin().args(["--db", &db, "--user", "bob", "stats"]), b"");
+    let out = run(bare().args(["--db", &db, "--user", "bob", "stats"]), b"");
     assert!(!text(&out.stdout).contains("alice"));
     // Score: PATH<TAB>spam|ham<TAB>SCORE.
     let out = run(
-        bin().args(["--db", &db, "score", &f("gtube.eml"), &f("ham-meeting.eml")]),
+        bare().args(["--db", &db, "score", &f("gtube.eml"), &f("ham-meeting.eml")]),
         b"",
     );
     assert_eq!(out.status.code(), Some(0));
@@ -322,7 +278,7 @@ fn train_correct_forget_stats_score_explain() {
     );
     // Explain shows rule hits and token evidence.
     let out = run(
-        bin().args(["--db", &db, "explain", &f("spam-pills.eml")]),
+        bare().args(["--db", &db, "explain", &f("spam-pills.eml")]),
         b"",
     );
     assert_eq!(out.status.code(), Some(0));
@@ -335,30 +291,30 @@ fn train_correct_forget_stats_score_explain() {
         "{s}"
     );
     // db check agrees with everything above.
-    let out = run(bin().args(["--db", &db, "db", "check"]), b"");
+    let out = run(bare().args(["--db", &db, "db", "check"]), b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(text(&out.stdout).starts_with("ok: "));
 }
 
 #[test]
 fn usage_errors_exit_2_with_a_hint() {
-    let out = run(bin().args(["train", "spamm", "x"]), b"");
+    let out = run(bare().args(["train", "spamm", "x"]), b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("spam"), "{}", text(&out.stderr));
     let out = run(
-        bin().args(["--user", "../../etc", "--db", "/tmp/x.db", "stats"]),
+        bare().args(["--user", "../../etc", "--db", "/tmp/x.db", "stats"]),
         b"",
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid user name"));
-    let out = run(bin().args(["--db", "/nonexistent/dir/m.db", "stats"]), b"");
+    let out = run(bare().args(["--db", "/nonexistent/dir/m.db", "stats"]), b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("does not exist: train first"),
         "{}",
         text(&out.stderr)
     );
-    let out = run(bin().arg("--help"), b"");
+    let out = run(bare().arg("--help"), b"");
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("Examples:") && text(&out.stdout).contains("Exit codes:"));
 }
@@ -380,7 +336,7 @@ fn corpus() -> Option<PathBuf> {
 #[test]
 fn trained_on_the_corpus_it_classifies_held_out_mail() {
     let Some(dir) = corpus() else { return };
-    let tmp = TempDir::new("corpus");
+    let tmp = Scratch::new("corpus");
     let db = tmp.db();
     let index = std::fs::read_to_string(dir.join("index-tune")).expect("index");
     let entries: Vec<(String, PathBuf)> = index
@@ -394,7 +350,7 @@ fn trained_on_the_corpus_it_classifies_held_out_mail() {
             .take(200)
             .map(|(_, p)| p.display().to_string())
             .collect();
-        let mut cmd = bin();
+        let mut cmd = bare();
         cmd.args(["--db", &db, "train", class]).args(&files);
         let out = run(&mut cmd, b"");
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -408,7 +364,10 @@ fn trained_on_the_corpus_it_classifies_held_out_mail() {
     for line in test_index.lines().take(60) {
         let (class, rel) = line.split_once(' ').expect("index line");
         let input = std::fs::read(dir.join(rel)).expect("message");
-        let out = run(bin().args(["--db", &db, "classify", "--exit-code"]), &input);
+        let out = run(
+            bare().args(["--db", &db, "classify", "--exit-code"]),
+            &input,
+        );
         let code = out.status.code();
         assert!(
             code == Some(0) || code == Some(1),
@@ -439,9 +398,9 @@ fn trained_on_the_corpus_it_classifies_held_out_mail() {
 /// explain says so.
 #[test]
 fn empty_store_scales_the_rules_and_explain_says_so() {
-    let t = TempDir::new("rules-scale");
+    let t = Scratch::new("rules-scale");
     let pills = fixtures().join("spam-pills.eml").display().to_string();
-    let out = run(bin().args(["--db", &t.db(), "explain", &pills]), b"");
+    let out = run(bare().args(["--db", &t.db(), "explain", &pills]), b"");
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
     let k = mailsift::Scoring::default().rules_only_scale;

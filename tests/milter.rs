@@ -60,6 +60,21 @@ impl Milter {
             .expect("spawn mailsift milter")
     }
 
+    /// Starts one on the Unix socket `socket` and waits until it listens.
+    fn start_unix(db: &Path, socket: &Path, extra: &[&str], fault: Option<&str>) -> Milter {
+        let child = Self::spawn_with(db, &format!("unix:{}", socket.display()), extra, fault);
+        let milter = Milter { child, port: 0 };
+        let started = std::time::Instant::now();
+        while std::os::unix::net::UnixStream::connect(socket).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "milter did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        milter
+    }
+
     fn signal(&self, sig: &str) -> bool {
         std::process::Command::new("kill")
             .arg(format!("-{sig}"))
@@ -76,6 +91,24 @@ impl Drop for Milter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An MTA's connection to the milter's Unix socket.
+fn connect_unix(socket: &Path) -> Mta<std::os::unix::net::UnixStream> {
+    let s = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    Mta { s }
+}
+
+/// Postfix 3.7's option negotiation; its reply.
+fn negotiate<S: std::io::Read + std::io::Write>(mta: &mut Mta<S>) -> codec::Reply {
+    mta.send(&codec::Command::OptNeg {
+        version: 6,
+        actions: 0x1ff,
+        protocol: 0x1f_ffff,
+    });
+    mta.reply()
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -106,16 +139,20 @@ fn skip() -> bool {
 /// local clients, no rewriting.
 const NO_REWRITE: &str = "local_header_rewrite_clients =\nalways_add_missing_headers = no\n";
 
-#[test]
-fn postfix_rejects_spam_at_end_of_data_and_delivers_the_rest_with_classifys_headers() {
-    if skip() {
-        return;
-    }
-    let scratch = Scratch::new("milter-pf");
+/// A milter started with `args` on an empty store, and a private Postfix that calls it and
+/// relays to a sink.
+struct Rig {
+    pf: Postfix,
+    sink: Sink,
+    milter: Milter,
+    db: PathBuf,
+    _scratch: Scratch,
+}
+
+fn rig(tag: &str, args: &[&str]) -> Rig {
+    let scratch = Scratch::new(tag);
     let db = scratch.path("mailsift.db");
-    // An empty store: the rules alone, at their rules-only scale (GTUBE scores 651, spam-pills
-    // 10.5, spam-lottery 3.7, the ham 0).
-    let milter = Milter::start(&db, &["--reject-score", "11"]);
+    let milter = Milter::start(&db, args);
     let sink = Sink::start();
     let pf = Postfix::start(
         &scratch.path("postfix"),
@@ -123,6 +160,30 @@ fn postfix_rejects_spam_at_end_of_data_and_delivers_the_rest_with_classifys_head
         &format!("inet:127.0.0.1:{}", milter.port),
         NO_REWRITE,
     );
+    Rig {
+        pf,
+        sink,
+        milter,
+        db,
+        _scratch: scratch,
+    }
+}
+
+#[test]
+fn postfix_rejects_spam_at_end_of_data_and_delivers_the_rest_with_classifys_headers() {
+    if skip() {
+        return;
+    }
+    // An empty store: the rules alone, at their rules-only scale (GTUBE scores 651, spam-pills
+    // 10.5, spam-lottery 3.7, the ham 0).
+    // Bound last to first: Postfix stops first, the scratch directory goes last.
+    let Rig {
+        _scratch,
+        db,
+        milter: _milter,
+        sink,
+        pf,
+    } = rig("milter-pf", &["--reject-score", "11"]);
     // Over the reject score: 550 5.7.1 at the end of DATA.
     let spam = "corpora/fixtures/gtube.eml";
     let r = Smtp::send(
@@ -228,16 +289,14 @@ fn postfix_holds_quarantined_spam() {
     if skip() {
         return;
     }
-    let scratch = Scratch::new("milter-hold");
-    let db = scratch.path("mailsift.db");
-    let milter = Milter::start(&db, &["--quarantine", "--reject-score", "15"]);
-    let sink = Sink::start();
-    let pf = Postfix::start(
-        &scratch.path("postfix"),
-        sink.port,
-        &format!("inet:127.0.0.1:{}", milter.port),
-        NO_REWRITE,
-    );
+    // Bound last to first: Postfix stops first, the scratch directory goes last.
+    let Rig {
+        _scratch,
+        db: _,
+        milter: _milter,
+        sink,
+        pf,
+    } = rig("milter-hold", &["--quarantine", "--reject-score", "15"]);
     // 10.5 points (rules alone, empty store): spam, under the reject score: accepted, then held.
     let spam = fixture("corpora/fixtures/spam-pills.eml");
     let r = Smtp::send(pf.smtp_port, "s@spam.example", &["bob@example.test"], &spam).expect("smtp");
@@ -267,16 +326,14 @@ fn postfix_accepts_mail_when_the_milter_is_stopped_or_killed() {
     if skip() {
         return;
     }
-    let scratch = Scratch::new("milter-down");
-    let db = scratch.path("mailsift.db");
-    let mut milter = Milter::start(&db, &["--reject-score", "15"]);
-    let sink = Sink::start();
-    let pf = Postfix::start(
-        &scratch.path("postfix"),
-        sink.port,
-        &format!("inet:127.0.0.1:{}", milter.port),
-        NO_REWRITE,
-    );
+    // Bound last to first: Postfix stops first, the scratch directory goes last.
+    let Rig {
+        _scratch,
+        db: _,
+        mut milter,
+        sink,
+        pf,
+    } = rig("milter-down", &["--reject-score", "15"]);
     let gtube = fixture("corpora/fixtures/gtube.eml");
     let open = |port| {
         let mut c = Smtp::connect(port).expect("connect");
@@ -336,36 +393,13 @@ fn speaks_the_protocol_over_a_unix_socket() {
     let scratch = Scratch::new("milter-unix");
     let db = scratch.path("mailsift.db");
     let socket = scratch.path("milter.sock");
-    let child = Milter::spawn(
-        &db,
-        &format!("unix:{}", socket.display()),
-        &["--reject-score", "15"],
-    );
-    let mut milter = Milter { child, port: 0 };
-    let started = std::time::Instant::now();
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "milter did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut mta = Mta { s: stream };
-    // Postfix 3.7's offer.
-    mta.send(&C::OptNeg {
-        version: 6,
-        actions: 0x1ff,
-        protocol: 0x1f_ffff,
-    });
+    let mut milter = Milter::start_unix(&db, &socket, &["--reject-score", "15"], None);
+    let mut mta = connect_unix(&socket);
     let R::OptNeg {
         version,
         actions,
         protocol,
-    } = mta.reply()
+    } = negotiate(&mut mta)
     else {
         panic!("no negotiation reply");
     };
@@ -431,11 +465,7 @@ fn speaks_the_protocol_over_a_unix_socket() {
         0,
         "closed without a reply"
     );
-    let again = std::os::unix::net::UnixStream::connect(&socket).expect("still serving");
-    again
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut mta = Mta { s: again };
+    let mut mta = connect_unix(&socket);
     mta.send(&C::OptNeg {
         version: 6,
         actions: 0x1ff,
@@ -469,32 +499,16 @@ fn smtp_facts_reach_the_rules() {
     std::fs::write(&config, format!("rule_files = [\"{}\"]\n", rules.display())).expect("config");
     let socket = scratch.path("milter.sock");
     let config_arg = config.display().to_string();
-    let child = Milter::spawn(
+    let _milter = Milter::start_unix(
         &db,
-        &format!("unix:{}", socket.display()),
+        &socket,
         &["--reject-score", "15", "--config", &config_arg],
+        None,
     );
-    let _milter = Milter { child, port: 0 };
-    let started = std::time::Instant::now();
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "milter did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let ham = fixture("corpora/fixtures/ham-meeting.eml");
     let run = |auth: Option<&str>| {
-        let s = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut mta = Mta { s };
-        mta.send(&C::OptNeg {
-            version: 6,
-            actions: 0x1ff,
-            protocol: 0x1f_ffff,
-        });
-        mta.reply();
+        let mut mta = connect_unix(&socket);
+        negotiate(&mut mta);
         mta.send(&C::Connect {
             hostname: b"relay.example.org".to_vec(),
             family: b'4',
@@ -535,7 +549,7 @@ fn smtp_facts_reach_the_rules() {
 /// message goes on unclassified), with a log line; the milter keeps serving.
 #[test]
 fn a_panicking_or_hung_classification_lets_mail_through() {
-    use codec::{Command as C, Reply as R};
+    use codec::Reply as R;
     if !cfg!(debug_assertions) {
         eprintln!("skipped: fault injection exists in debug builds only");
         return;
@@ -547,31 +561,14 @@ fn a_panicking_or_hung_classification_lets_mail_through() {
         std::fs::write(&config, "[milter]\ntimeout_secs = 1\n").expect("config");
         let socket = scratch.path("milter.sock");
         let config_arg = config.display().to_string();
-        let child = Milter::spawn_with(
+        let _milter = Milter::start_unix(
             &db,
-            &format!("unix:{}", socket.display()),
+            &socket,
             &["--reject-score", "15", "--config", &config_arg],
             Some(fault),
         );
-        let _milter = Milter { child, port: 0 };
-        let started = std::time::Instant::now();
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "milter did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let s = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut mta = Mta { s };
-        mta.send(&C::OptNeg {
-            version: 6,
-            actions: 0x1ff,
-            protocol: 0x1f_ffff,
-        });
-        mta.reply();
+        let mut mta = connect_unix(&socket);
+        negotiate(&mut mta);
         for _ in 0..2 {
             let sent = std::time::Instant::now();
             mta.message(&fixture("corpora/fixtures/gtube.eml"), "bob@example.test");

@@ -8,38 +8,9 @@ mod common;
 
 use std::sync::OnceLock;
 
-use mailsift::{Action, Class, Engine, MemoryModel};
 use proptest::prelude::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/malformed");
-
-fn cases(default: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-/// An engine and a model trained on synthetic mail, so Bayes has something to say.
-fn setup() -> &'static (Engine, MemoryModel) {
-    static SETUP: OnceLock<(Engine, MemoryModel)> = OnceLock::new();
-    SETUP.get_or_init(|| {
-        let engine = Engine::new();
-        let mut model = MemoryModel::new();
-        for i in 0..30 {
-            for spam in [true, false] {
-                let a = engine.analyze(&common::synthetic(spam, i));
-                let class = if spam { Class::Spam } else { Class::Ham };
-                model.apply(&a.op(Action::Learn(class)));
-            }
-        }
-        (engine, model)
-    })
-}
 
 /// Seeds for mutation: every malformed fixture and some well-formed messages.
 fn seeds() -> &'static Vec<Vec<u8>> {
@@ -72,7 +43,7 @@ fn seeds() -> &'static Vec<Vec<u8>> {
 
 /// Runs the whole pipeline on `input` and checks the fail-open output contract.
 fn check_pipeline(input: &[u8]) {
-    let (engine, model) = setup();
+    let (engine, model) = common::trained_engine();
     let analysis = engine.analyze(input);
     let verdict = engine
         .verdict(&analysis, model)
@@ -215,7 +186,7 @@ fn message_shaped() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(cases(512))]
+    #![proptest_config(common::proptest_cases(512))]
 
     #[test]
     fn arbitrary_bytes(input in proptest::collection::vec(any::<u8>(), 0..4096)) {
@@ -240,7 +211,7 @@ proptest! {
 
 proptest! {
     // Each case runs the real binary: fewer cases, same contract, through the panic guard.
-    #![proptest_config(cases(24))]
+    #![proptest_config(common::proptest_cases(24))]
 
     #[test]
     fn cli_classify_on_mutated_messages(

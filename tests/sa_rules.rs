@@ -1,24 +1,11 @@
 //! `spamassassin_rules` and `rules hits`: SpamAssassin rule files loaded with their score sets.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mailsift"));
-    c.env_remove("MAILSIFT_DB")
-        .env_remove("MAILSIFT_USER")
-        .env_remove("MAILSIFT_SOCKET")
-        .env("XDG_CONFIG_HOME", "/nonexistent")
-        .env("HOME", "/nonexistent");
-    c
-}
-
-fn temp(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("mailsift-sarules-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).expect("mkdir");
-    p
-}
+use common::{Scratch, bare};
 
 fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -45,10 +32,11 @@ fn setup(dir: &Path) -> PathBuf {
 
 #[test]
 fn spamassassin_rules_load_with_score_set_2_and_rules_hits_uses_set_0() {
-    let dir = temp("sets");
+    let scratch = Scratch::new("sarules-sets");
+    let dir = scratch.0.clone();
     let cfg = setup(&dir);
     let cfg = cfg.to_str().expect("utf-8");
-    let o = bin()
+    let o = bare()
         .args(["--config", cfg, "rules", "show", "SA_PILLS"])
         .output()
         .expect("run");
@@ -56,7 +44,7 @@ fn spamassassin_rules_load_with_score_set_2_and_rules_hits_uses_set_0() {
     assert!(out(&o).contains("score:       4.5"), "{}", out(&o));
     // Rules alone: SpamAssassin's set 0; BAYES_99 never hits.
     let index = dir.join("index");
-    let o = bin()
+    let o = bare()
         .args(["--config", cfg, "rules", "hits", "--index"])
         .arg(&index)
         .arg(dir.join("sa/50_test.cf"))
@@ -70,34 +58,34 @@ fn spamassassin_rules_load_with_score_set_2_and_rules_hits_uses_set_0() {
         .expect("a message line");
     assert!(line.ends_with("\t1.500\tSA_PILLS"), "{line}");
     assert!(!line.contains("BAYES_99"), "{line}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn a_missing_spamassassin_rules_path_is_a_clear_error() {
-    let dir = temp("missing");
+    let scratch = Scratch::new("sarules-missing");
+    let dir = scratch.0.clone();
     let cfg = dir.join("config.toml");
     std::fs::write(&cfg, "spamassassin_rules = \"/nonexistent/sa-rules.cf\"\n").expect("write");
-    let o = bin()
+    let o = bare()
         .args(["--config", cfg.to_str().expect("utf-8"), "rules", "list"])
         .output()
         .expect("run");
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("spamassassin_rules"), "{err}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn lint_counts_rules_that_need_the_network_apart() {
-    let dir = temp("lint");
+    let scratch = Scratch::new("sarules-lint");
+    let dir = scratch.0.clone();
     let f = dir.join("net.cf");
     std::fs::write(
         &f,
         "body LOCAL_ONE /pills/\naskdns NET_ONE _SENDERDOMAIN_ A /./\n",
     )
     .expect("write");
-    let o = bin()
+    let o = bare()
         .args(["rules", "lint", "-q"])
         .arg(&f)
         .output()
@@ -111,5 +99,4 @@ fn lint_counts_rules_that_need_the_network_apart() {
         ),
         "{text}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Scratch, classify, cmd, run, stderr, synthetic, write_messages};
+use common::{Scratch, classify, cmd, run, stderr, synthetic, trained_db, write_messages};
 
 /// A running `mailsift serve`, killed when dropped.
 struct Server {
@@ -63,20 +63,6 @@ impl Drop for Server {
     }
 }
 
-/// A store trained on a few synthetic messages of each class.
-fn trained(s: &Scratch) -> PathBuf {
-    let db = s.path("m.db");
-    let ham = write_messages(&s.path("ham"), false, 0..20);
-    let spam = write_messages(&s.path("spam"), true, 0..20);
-    for (class, files) in [("ham", &ham), ("spam", &spam)] {
-        let mut args = vec!["train", class];
-        args.extend(files.iter().map(|p| p.to_str().expect("utf-8 path")));
-        let o = run(&db, &args);
-        assert!(o.status.success(), "train: {}", stderr(&o));
-    }
-    db
-}
-
 fn samples() -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = (100..104)
         .flat_map(|i| [synthetic(true, i), synthetic(false, i)])
@@ -90,7 +76,7 @@ fn samples() -> Vec<Vec<u8>> {
 #[test]
 fn server_answers_with_the_in_process_bytes() {
     let s = Scratch::new("serve-same");
-    let db = trained(&s);
+    let db = trained_db(&s, 20);
     let server = Server::start(&db, &[]);
     let sock = server.socket.to_str().expect("utf-8");
     for (i, m) in samples().iter().enumerate() {
@@ -119,7 +105,7 @@ fn server_answers_with_the_in_process_bytes() {
 #[test]
 fn concurrent_clients_all_get_their_own_message() {
     let s = Scratch::new("serve-conc");
-    let db = trained(&s);
+    let db = trained_db(&s, 20);
     let _server = Server::start(&db, &["--threads", "2"]);
     let handles: Vec<_> = (0..8)
         .map(|t| {
@@ -143,7 +129,7 @@ fn concurrent_clients_all_get_their_own_message() {
 #[test]
 fn falls_back_to_in_process_when_the_server_cannot_serve() {
     let s = Scratch::new("serve-fallback");
-    let db = trained(&s);
+    let db = trained_db(&s, 20);
     let m = synthetic(true, 400);
     let local = classify(&db, &["--no-server"], &m);
     assert!(local.status.success());
@@ -215,7 +201,7 @@ fn falls_back_to_in_process_when_the_server_cannot_serve() {
 #[test]
 fn server_sees_training_and_a_replaced_database() {
     let s = Scratch::new("serve-fresh");
-    let db = trained(&s);
+    let db = trained_db(&s, 20);
     // One worker, so the requests below share one connection and its token cache.
     let _server = Server::start(&db, &["--threads", "1"]);
     let m = synthetic(false, 500);
@@ -237,7 +223,7 @@ fn server_sees_training_and_a_replaced_database() {
 
     // The database file replaced by another (restore from elsewhere, or rm + retrain).
     let other = Scratch::new("serve-other");
-    let fresh = trained(&other);
+    let fresh = trained_db(&other, 20);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
@@ -285,7 +271,7 @@ fn serve_reports_bad_arguments() {
 fn socket_permissions_follow_socket_mode() {
     use std::os::unix::fs::PermissionsExt;
     let s = Scratch::new("serve-mode");
-    let db = trained(&s);
+    let db = trained_db(&s, 20);
     let server = Server::start(&db, &["--socket-mode", "660"]);
     let mode = std::fs::metadata(&server.socket)
         .expect("socket")
@@ -297,7 +283,7 @@ fn socket_permissions_follow_socket_mode() {
 #[test]
 fn a_server_that_does_not_answer_costs_half_the_timeout_then_in_process() {
     let s = Scratch::new("serve-stuck");
-    let db = trained(&s);
+    let db = trained_db(&s, 20);
     // A "server" that accepts and never answers.
     let sock = s.path("stuck.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
@@ -335,7 +321,7 @@ fn a_server_that_does_not_answer_costs_half_the_timeout_then_in_process() {
 fn garbage_and_probes_do_not_stop_the_server() {
     use std::io::{Read, Write};
     let s = Scratch::new("serve-garbage");
-    let db = trained(&s);
+    let db = trained_db(&s, 20);
     let server = Server::start(&db, &["--threads", "1"]);
     let sock = server.socket.clone();
     let m = synthetic(false, 800);
@@ -369,7 +355,7 @@ fn a_socket_planted_by_another_user_is_not_trusted() {
         return;
     }
     let s = Scratch::new("serve-planted");
-    let db = trained(&s);
+    let db = trained_db(&s, 20);
     let server = Server::start(&db, &[]);
     let m = synthetic(true, 900);
     let local = classify(&db, &["--no-server"], &m);

@@ -6,7 +6,7 @@ mod common;
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -14,31 +14,14 @@ use support::*;
 
 const MSG: &[u8] = b"From: a@example.com\nTo: b@example.org\nSubject: hello\n\nbody\n";
 
-fn train(db: &Path, class: &str, files: &[PathBuf]) {
-    let mut args = vec!["train", class];
-    args.extend(files.iter().map(|p| p.to_str().expect("utf-8")));
-    let o = run(db, &args);
-    assert_eq!(o.status.code(), Some(0), "train: {}", stderr(&o));
-}
-
 // ---- 5. A server that could not see commits refuses to serve --------------------------------
 
 #[test]
 fn serve_refuses_a_database_whose_commits_it_cannot_see() {
     let s = Scratch::new("serve-readonly-dir");
-    std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     // The database in a directory only root can write; the server runs as nobody.
-    let dir = s.path("site");
-    std::fs::create_dir(&dir).expect("mkdir");
-    let db = dir.join("m.db");
-    train(&db, "ham", &write_messages(&s.path("ham"), false, 0..5));
-    train(&db, "spam", &write_messages(&s.path("spam"), true, 0..5));
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    // The socket where nobody may create it.
-    let run_dir = s.path("run");
-    std::fs::create_dir(&run_dir).expect("mkdir");
-    std::os::unix::fs::chown(&run_dir, Some(NOBODY), Some(NOBODY)).ok();
+    let (db, run_dir) = database_only_root_writes(&s);
+    let dir = db.parent().expect("dir").to_owned();
     let socket = run_dir.join("m.sock");
     let Some(c) = as_nobody(&db) else { return };
     let mut server = Server::spawn(c, &socket);

@@ -154,7 +154,7 @@ impl MessageView {
             raw: String::from_utf8_lossy(scanned).into_owned(),
             ..MessageView::default()
         };
-        let parser = MessageParser::new().default_header_text();
+        let parser = parser();
         // mail-parser is best effort and should not panic, but it is third-party code handed
         // hostile bytes (its debug assertions do fire on some malformed nesting, see the
         // tests): a panic inside it counts as "no structure found", not as a crash.
@@ -182,7 +182,7 @@ impl MessageView {
         view.cc = mailboxes(message.cc());
         view.reply_to = mailboxes(message.reply_to());
         view.message_id = message.message_id().map(str::to_owned);
-        view.date = message.date().map(|d| d.to_timestamp());
+        view.date = date_of(scanned, root);
         view.received = message
             .received_all()
             .take(limits.max_headers)
@@ -255,6 +255,89 @@ impl MessageView {
     }
 }
 
+/// The parser configuration, built once.
+///
+/// It is mail-parser's built-in choice of parser per field, with one change: `Date` and
+/// `Resent-Date` are read raw and parsed by [`date_of`]. mail-parser 0.11's date parser reads two
+/// bytes past a one- or two-letter zone (`4:12:06 PM`, `10:00:00 Z`, `UT`) without looking at
+/// them; with LF line ends those bytes are the line end and the next field's first byte, so the
+/// next field (a Message-Id, or the blank line that ends the header) became part of the date,
+/// and the same message scored differently with LF and CRLF. The raw reader finds the field's
+/// end right; parsing the unfolded value afterwards leaves nothing to read past.
+///
+/// mail-parser uses its built-in table only while the map is empty, so the map lists every
+/// field that table names, with the same parser; any other field is read raw, as there.
+fn parser() -> &'static MessageParser {
+    static PARSER: std::sync::OnceLock<MessageParser> = std::sync::OnceLock::new();
+    PARSER.get_or_init(|| {
+        use HeaderName as H;
+        let mut p = MessageParser::new().default_header_raw();
+        for name in [
+            H::Subject,
+            H::Comments,
+            H::ContentDescription,
+            H::ContentLocation,
+            H::ContentTransferEncoding,
+        ] {
+            p = p.header_text(name);
+        }
+        for name in [
+            H::From,
+            H::To,
+            H::Cc,
+            H::Bcc,
+            H::ReplyTo,
+            H::Sender,
+            H::ResentTo,
+            H::ResentFrom,
+            H::ResentBcc,
+            H::ResentCc,
+            H::ResentSender,
+            H::ListArchive,
+            H::ListHelp,
+            H::ListId,
+            H::ListOwner,
+            H::ListPost,
+            H::ListSubscribe,
+            H::ListUnsubscribe,
+        ] {
+            p = p.header_address(name);
+        }
+        for name in [
+            H::MessageId,
+            H::References,
+            H::InReplyTo,
+            H::ReturnPath,
+            H::ContentId,
+            H::ResentMessageId,
+        ] {
+            p = p.header_id(name);
+        }
+        p.header_comma_separated(H::Keywords)
+            .header_comma_separated(H::ContentLanguage)
+            .header_received(H::Received)
+            .header_content_type(H::ContentType)
+            .header_content_type(H::ContentDisposition)
+            .header_raw(H::MimeVersion)
+            .header_raw(H::Date)
+            .header_raw(H::ResentDate)
+    })
+}
+
+/// The last `Date` field's time (mail-parser's choice of field), parsed from its unfolded
+/// value, as seconds since the Unix epoch.
+fn date_of(raw: &[u8], root: &MessagePart<'_>) -> Option<i64> {
+    let h = root
+        .headers
+        .iter()
+        .rev()
+        .find(|h| h.name == HeaderName::Date)?;
+    let start = (h.offset_start as usize).min(raw.len());
+    let end = (h.offset_end as usize).clamp(start, raw.len());
+    let value = unfold(&String::from_utf8_lossy(&raw[start..end]));
+    mail_parser::DateTime::parse_rfc822(&value).map(|d| d.to_timestamp())
+}
+
 fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<HeaderField> {
     root.headers
         .iter()
@@ -272,7 +355,12 @@ fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<H
             let end = end.min(start.saturating_add(limits.max_header_bytes));
             let raw_value = unfold(&String::from_utf8_lossy(&raw[start..end]));
             let decoded = match &h.value {
-                HeaderValue::Text(t) => cap(t, limits.max_header_bytes).into_owned(),
+                // Read raw (see `parser`): the unfolded value, as when they were parsed as dates.
+                _ if matches!(h.name, HeaderName::Date | HeaderName::ResentDate) => {
+                    raw_value.clone()
+                }
+                // A field read raw keeps its folding: as LF, whatever the message's line ends.
+                HeaderValue::Text(t) => cap(t, limits.max_header_bytes).replace("\r\n", "\n"),
                 HeaderValue::TextList(list) => list.join(", "),
                 HeaderValue::Address(addr) => format_address(addr),
                 _ => raw_value.clone(),

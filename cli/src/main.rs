@@ -14,6 +14,7 @@ mod rules_cmd;
 mod serve;
 mod spamd;
 mod train;
+mod unix_socket;
 mod wire;
 
 use std::path::PathBuf;

@@ -14,7 +14,7 @@
 //! file is replaced. Training goes on as before (`train`, `correct` write the database; the
 //! server's readers see each committed transaction).
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -23,10 +23,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use mailsift::store::SharedTokenCache;
 use mailsift::{Config, Engine, OpenMode, Store};
 
 use crate::classify::{self, Outcome, StoreFault};
 use crate::common::{self, Global};
+use crate::unix_socket;
 use crate::wire::{Request, Response};
 
 /// Options for `mailsift serve`.
@@ -87,6 +89,11 @@ pub(crate) struct Shared {
     config_path: Option<PathBuf>,
     loaded: RwLock<Arc<Loaded>>,
     last_check: Mutex<Instant>,
+    /// The one token cache every worker of every front end in this process reads through
+    /// (SQLite), with the identity of the file it caches: a replaced file gets a new one.
+    token_cache: Mutex<Option<(FileId, Arc<SharedTokenCache>)>>,
+    /// When the token cache was last filled with the whole site-wide table.
+    filled: Mutex<Option<Instant>>,
 }
 
 fn stamps(paths: &[PathBuf]) -> Vec<Option<SystemTime>> {
@@ -113,8 +120,13 @@ fn load(config_path: Option<&Path>) -> Result<Loaded> {
 }
 
 impl Shared {
-    /// Loads the configuration and engine once, for a resident front end (`serve`, `milter`).
+    /// Loads the configuration and engine once, for a resident front end (`serve` with its
+    /// spamd listeners, `milter`), after checking that it will see every commit to the database
+    /// (see [`check_sees_commits`]).
     pub(crate) fn new(db: PathBuf, config_path: Option<PathBuf>) -> Result<Shared> {
+        if !mailsift::store::is_redis_url(&db) {
+            check_sees_commits(&db)?;
+        }
         let loaded = load(config_path.as_deref())?;
         Ok(Shared {
             db_canonical: std::fs::canonicalize(&db).ok(),
@@ -122,6 +134,8 @@ impl Shared {
             config_path,
             loaded: RwLock::new(Arc::new(loaded)),
             last_check: Mutex::new(Instant::now()),
+            token_cache: Mutex::new(None),
+            filled: Mutex::new(None),
         })
     }
 
@@ -174,12 +188,13 @@ impl Shared {
     }
 }
 
+/// A file's identity: (device, inode).
+type FileId = (u64, u64);
+
 /// A worker's store connection, with the identity of the file it was opened on.
 pub(crate) struct Conn {
     store: Store,
     file: (u64, u64),
-    /// When the token cache was last filled with the whole site-wide table.
-    preloaded: Instant,
 }
 
 /// How long after a fill the token cache may be filled again, once training has emptied it.
@@ -194,9 +209,10 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
 /// The worker's connection, (re)opened when missing or when the file was replaced.
 pub(crate) fn connection<'a>(
     conn: &'a mut Option<Conn>,
-    db: &Path,
+    shared: &Shared,
     config: &Config,
 ) -> std::result::Result<&'a Store, StoreFault> {
+    let db = &shared.db;
     let id = file_id(db);
     // A Redis store has no file: its connection is kept (it reconnects by itself).
     let kept = conn
@@ -207,18 +223,42 @@ pub(crate) fn connection<'a>(
         None => {
             let mut store = Store::open(db, OpenMode::ReadOnly, common::store_options(config))
                 .map_err(|e| StoreFault::opening(&e))?;
+            let file = id.or_else(|| file_id(db)).unwrap_or_default();
             // Not fatal: an untuned connection is only slower.
-            if store.tune_for_long_reader().is_ok() {
-                let _ = store.preload_token_cache();
+            if let Some(cache) = shared.token_cache_for(file, &store) {
+                if store.share_token_cache(&cache).is_ok() && !store.token_cache_complete() {
+                    shared.fill_token_cache(&store);
+                }
             }
-            Conn {
-                store,
-                file: id.or_else(|| file_id(db)).unwrap_or_default(),
-                preloaded: Instant::now(),
-            }
+            Conn { store, file }
         }
     };
     Ok(&conn.insert(c).store)
+}
+
+impl Shared {
+    /// The process's token cache for the database file `file`, made when there is none for
+    /// it yet (at start, or after the file was replaced); `None` on Redis or when the cache
+    /// cannot be opened (workers then read without one).
+    fn token_cache_for(&self, file: FileId, store: &Store) -> Option<Arc<SharedTokenCache>> {
+        if store.is_remote() {
+            return None;
+        }
+        let mut slot = self.token_cache.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some((f, cache)) if *f == file => Some(Arc::clone(cache)),
+            _ => {
+                let cache = SharedTokenCache::open(&self.db).ok()?;
+                *slot = Some((file, Arc::clone(&cache)));
+                Some(cache)
+            }
+        }
+    }
+
+    fn fill_token_cache(&self, store: &Store) {
+        *self.filled.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        let _ = store.preload_token_cache();
+    }
 }
 
 fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Result<()> {
@@ -244,7 +284,7 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
         )
     } else {
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let store = connection(conn, &shared.db, &loaded.config);
+            let store = connection(conn, shared, &loaded.config);
             classify::classify_ready(
                 &loaded.engine,
                 &loaded.config,
@@ -280,17 +320,24 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
         .write(&mut &stream)
         .context("cannot send the response");
     drop(stream);
-    refill_if_due(conn);
+    refill_if_due(shared, conn);
     sent
 }
 
-/// Training emptied the token cache: fill it again, at most every REFILL_AFTER (after the
-/// answer is sent).
-pub(crate) fn refill_if_due(conn: &mut Option<Conn>) {
+/// Training emptied the token cache: fill it again, at most every REFILL_AFTER for the whole
+/// process (after the answer is sent).
+pub(crate) fn refill_if_due(shared: &Shared, conn: &Option<Conn>) {
     if let Some(c) = conn {
-        if !c.store.token_cache_complete() && c.preloaded.elapsed() >= REFILL_AFTER {
-            c.preloaded = Instant::now();
-            let _ = c.store.preload_token_cache();
+        if c.store.token_cache_complete() {
+            return;
+        }
+        let due = shared
+            .filled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|t| t.elapsed() >= REFILL_AFTER);
+        if due {
+            shared.fill_token_cache(&c.store);
         }
     }
 }
@@ -309,28 +356,6 @@ fn worker(shared: &Shared, listener: &UnixListener, mut conn: Option<Conn>) {
             }
         }
     }
-}
-
-/// Refuses a socket path that is another file or has a server listening; removes a stale
-/// socket (a socket file nobody listens on).
-pub(crate) fn check_socket(socket: &Path) -> Result<()> {
-    if let Ok(meta) = std::fs::symlink_metadata(socket) {
-        if !meta.file_type().is_socket() {
-            bail!(
-                "{} exists and is not a socket: choose another path with --socket",
-                socket.display()
-            );
-        }
-        if UnixStream::connect(socket).is_ok() {
-            bail!(
-                "a server is already listening on {}: stop it first, or use another --socket",
-                socket.display()
-            );
-        }
-        std::fs::remove_file(socket)
-            .with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
-    }
-    Ok(())
 }
 
 /// Refuses to serve a database whose commits this process might not see. A reader of a WAL
@@ -392,44 +417,6 @@ fn check_sees_commits(db: &Path) -> Result<()> {
     )
 }
 
-/// Removes the socket when SIGTERM or SIGINT arrives, if it is still the one this server
-/// bound (another server may have replaced it since), then ends the process with that signal.
-fn remove_socket_on_signal(
-    mut signals: signal_hook::iterator::Signals,
-    socket: &Path,
-) -> Result<()> {
-    let ours = file_id(socket);
-    let socket = socket.to_owned();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                if ours.is_some() && file_id(&socket) == ours {
-                    let _ = std::fs::remove_file(&socket);
-                }
-                // Die of the signal as before, as a service manager expects.
-                let _ = signal_hook::low_level::emulate_default_handler(signal);
-                std::process::exit(128 + signal);
-            }
-        })
-        .context("cannot start the signal thread")?;
-    Ok(())
-}
-
-/// Binds the socket with the given permissions.
-pub(crate) fn bind(socket: &Path, mode: u32) -> Result<UnixListener> {
-    let listener = UnixListener::bind(socket).with_context(|| {
-        format!(
-            "cannot listen on {} (the directory must exist and be writable; paths over 107 \
-             bytes need a shorter --socket)",
-            socket.display()
-        )
-    })?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot set the permissions of {}", socket.display()))?;
-    Ok(listener)
-}
-
 /// Runs the server until it is killed.
 pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     let db = global.db_path()?;
@@ -443,10 +430,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     let shared = Arc::new(Shared::new(db.clone(), global.config.clone())?);
     // The spamd front end's settings (--listen-spamd, [spamd]), checked before any slow set-up.
     let spamd = crate::spamd::Settings::new(&args.spamd, &shared.current().config.spamd)?;
-    if !mailsift::store::is_redis_url(&db) {
-        check_sees_commits(&db)?;
-    }
-    check_socket(&socket)?;
+    unix_socket::check(&socket, "--socket")?;
     // Resolved here, not as a clap default: a default is computed by every command's parse,
     // and asking for the CPU count reads cgroup files (a cost in each classify process).
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
@@ -455,21 +439,20 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<i32> {
     let conns: Vec<Option<Conn>> = (0..threads)
         .map(|_| {
             let mut conn = None;
-            let _ = connection(&mut conn, &shared.db, &shared.current().config);
+            let _ = connection(&mut conn, &shared, &shared.current().config);
             conn
         })
         .collect();
+    // Registered before any socket exists: a SIGTERM from then on removes them all.
+    unix_socket::remove_on_signal()?;
     // The spamd front end, when asked for: bound before the private socket, so that a bad
     // address fails the start.
     crate::spamd::start(&shared, spamd, threads, global.quiet)?;
-    // Registered before the socket exists: a SIGTERM from then on removes it.
-    let signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .context("cannot handle SIGTERM and SIGINT")?;
-    let listener = Arc::new(bind(&socket, args.socket_mode)?);
-    remove_socket_on_signal(signals, &socket)?;
+    let listener = Arc::new(unix_socket::bind(
+        &socket,
+        args.socket_mode,
+        "classify clients",
+    )?);
     if !global.quiet {
         eprintln!(
             "mailsift serve: listening on {} for {} ({threads} worker thread(s))",

@@ -79,6 +79,11 @@ pub fn cmd(db: &Path) -> Command {
 
 /// Runs a command with `input` on stdin and returns its output.
 pub fn run_with_input(mut c: Command, input: &[u8]) -> Output {
+    run_piped(&mut c, input)
+}
+
+/// Runs `c` with `input` on stdin, stdout and stderr piped (not a terminal); its output.
+pub fn run_piped(c: &mut Command, input: &[u8]) -> Output {
     c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -197,6 +202,20 @@ pub fn write_messages(dir: &Path, spam: bool, range: std::ops::Range<usize>) -> 
         .collect()
 }
 
+/// `m.db` in `s`, trained on `n` synthetic messages of each class (files in `s`'s ham/ and
+/// spam/).
+pub fn trained_db(s: &Scratch, n: usize) -> PathBuf {
+    let db = s.path("m.db");
+    for (class, spam) in [("ham", false), ("spam", true)] {
+        let files = write_messages(&s.path(class), spam, 0..n);
+        let mut args = vec!["train", class];
+        args.extend(files.iter().map(|p| p.to_str().expect("utf-8 path")));
+        let o = run(&db, &args);
+        assert!(o.status.success(), "train: {}", stderr(&o));
+    }
+    db
+}
+
 /// Parses `mailsift stats` output into (model, spam, ham) rows.
 pub fn stats_rows(out: &str) -> Vec<(String, u64, u64)> {
     out.lines()
@@ -221,4 +240,56 @@ pub fn is_root() -> bool {
     std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
+}
+
+// ---- Commands built from scratch (no --db), for the CLI and administrator tests ----------
+
+/// A `mailsift` command with none of the user's configuration, database, socket or home.
+pub fn bare() -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove("MAILSIFT_DB")
+        .env_remove("MAILSIFT_USER")
+        .env_remove("MAILSIFT_SOCKET")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env("HOME", "/nonexistent");
+    c
+}
+
+impl Scratch {
+    /// `m.db` inside, as a command-line argument.
+    pub fn db(&self) -> String {
+        self.path("m.db").display().to_string()
+    }
+}
+
+// ---- Property tests: case counts and a trained in-memory model ----------------------------
+
+/// `default` cases, or PROPTEST_CASES when set; no regression files.
+pub fn proptest_cases(default: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
+
+/// An engine and a model trained on 30 + 30 synthetic messages, so Bayes has something to say.
+pub fn trained_engine() -> &'static (mailsift::Engine, mailsift::MemoryModel) {
+    use mailsift::{Action, Class, Engine, MemoryModel};
+    static SETUP: std::sync::OnceLock<(Engine, MemoryModel)> = std::sync::OnceLock::new();
+    SETUP.get_or_init(|| {
+        let engine = Engine::new();
+        let mut model = MemoryModel::new();
+        for i in 0..30 {
+            for spam in [true, false] {
+                let a = engine.analyze(&synthetic(spam, i));
+                let class = if spam { Class::Spam } else { Class::Ham };
+                model.apply(&a.op(Action::Learn(class)));
+            }
+        }
+        (engine, model)
+    })
 }

@@ -56,9 +56,10 @@ pub fn others_can_run(bin: &Path) -> bool {
     })
 }
 
-/// A `mailsift serve` started by a test, killed when dropped.
+/// A resident `mailsift` (`serve`, `milter`) started by a test, killed when dropped.
 pub struct Server {
     pub child: Child,
+    /// The private socket of a `serve` (empty for other front ends).
     pub socket: PathBuf,
 }
 
@@ -66,16 +67,22 @@ impl Server {
     /// Starts `c` (a `mailsift --db ... ` command) as `serve --socket SOCKET`, without
     /// waiting for it to listen.
     pub fn spawn(mut c: Command, socket: &Path) -> Server {
-        c.arg("serve")
-            .arg("--socket")
-            .arg(socket)
+        c.arg("serve").arg("--socket").arg(socket);
+        let mut server = Server::spawn_args(c, &[]);
+        server.socket = socket.to_owned();
+        server
+    }
+
+    /// Starts `c` with `args` (any resident command), without waiting for it to listen.
+    pub fn spawn_args(mut c: Command, args: &[&str]) -> Server {
+        c.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let child = c.spawn().expect("spawn mailsift serve");
+        let child = c.spawn().expect("spawn mailsift");
         Server {
             child,
-            socket: socket.to_owned(),
+            socket: PathBuf::new(),
         }
     }
 
@@ -98,10 +105,11 @@ impl Server {
         }
     }
 
-    /// Waits up to `limit` for the process to end; its exit status and stderr, or `None`.
+    /// Waits up to `limit` for the process to end; its exit status and stderr, or `None`
+    /// (a zero `limit` looks once).
     pub fn wait_exit(&mut self, limit: Duration) -> Option<(std::process::ExitStatus, String)> {
         let started = Instant::now();
-        while started.elapsed() < limit {
+        loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let mut err = String::new();
                 if let Some(mut e) = self.child.stderr.take() {
@@ -109,9 +117,11 @@ impl Server {
                 }
                 return Some((status, err));
             }
+            if started.elapsed() >= limit {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        None
     }
 
     /// Sends a signal to the server (by its PID).
@@ -203,4 +213,33 @@ pub fn trickle(stream: &mut UnixStream, bytes: &[u8], gap: Duration, limit: Dura
         }
         std::thread::sleep(gap);
     }
+}
+
+/// A trained database in a directory only root (its owner) can write, for front ends run
+/// [`as_nobody`]: they cannot see what training commits there. Also a directory nobody may
+/// create sockets in. Returns (database, socket directory).
+pub fn database_only_root_writes(s: &crate::common::Scratch) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let dir = s.path("site");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let db = dir.join("m.db");
+    for (class, spam) in [("ham", false), ("spam", true)] {
+        let files = crate::common::write_messages(&s.path(class), spam, 0..5);
+        let mut args = vec!["train", class];
+        args.extend(files.iter().map(|p| p.to_str().expect("utf-8")));
+        let o = crate::common::run(&db, &args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "train: {}",
+            crate::common::stderr(&o)
+        );
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let run_dir = s.path("run");
+    std::fs::create_dir(&run_dir).expect("mkdir");
+    std::os::unix::fs::chown(&run_dir, Some(NOBODY), Some(NOBODY)).ok();
+    (db, run_dir)
 }

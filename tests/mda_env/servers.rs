@@ -1,20 +1,17 @@
 //! Private instances of Postfix and Dovecot for the recipe tests, each in its own directory,
 //! listening on a free loopback port and stopped by PID; a small SMTP and IMAP client.
 
+#[path = "../postfix/conf.rs"]
+mod conf;
+
+pub use conf::free_port;
+
 use super::{User, chmod, write};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A free loopback port (bound, then released for the server to take).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a loopback port")
-        .port()
-}
 
 fn read_pid(file: &Path) -> Option<u32> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
@@ -40,15 +37,7 @@ fn stop_pid(pid: u32) {
 
 /// Waits (bounded) until `port` accepts connections.
 fn wait_port(port: u16, what: &str, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on 127.0.0.1:{port}; log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    conf::wait_port(port, what, Some(log));
 }
 
 /// One smtpd port of the private Postfix, with its own content filter service.
@@ -171,38 +160,22 @@ impl Postfix {
             });
         }
         master.push_str(MASTER_BASE);
+        master.push_str(conf::MASTER_CF_COMMON);
         write(&etc.join("master.cf"), master.as_bytes(), 0o644);
         write(&etc.join("vmailbox"), maps.as_bytes(), 0o644);
         let main = format!(
-            "compatibility_level = 3.6\n\
+            "{common}\
              queue_directory = {d}/spool\n\
              data_directory = {d}/data\n\
              command_directory = {d}/bin\n\
-             mail_owner = postfix\n\
-             setgid_group = postdrop\n\
-             inet_interfaces = loopback-only\n\
-             inet_protocols = ipv4\n\
-             myhostname = mailsift-test.localdomain\n\
-             mydomain = localdomain\n\
              myorigin = localdomain\n\
-             mydestination =\n\
-             mynetworks = 127.0.0.0/8\n\
              virtual_mailbox_domains = {domains}\n\
              virtual_mailbox_base = {d}/vmail\n\
              virtual_mailbox_maps = texthash:{d}/etc/vmailbox\n\
              virtual_uid_maps = static:{uid}\n\
              virtual_gid_maps = static:{gid}\n\
-             virtual_minimum_uid = 1\n\
-             maillog_file = {d}/maillog\n\
-             maillog_file_prefixes = {d}\n\
-             alias_maps =\n\
-             alias_database =\n\
-             local_recipient_maps =\n\
-             biff = no\n\
-             smtputf8_enable = no\n\
-             queue_run_delay = 1s\n\
-             minimal_backoff_time = 1s\n\
-             maximal_backoff_time = 2s\n",
+             virtual_minimum_uid = 1\n",
+            common = conf::main_cf_common(dir),
             domains = domains.join(" "),
             uid = user.uid,
             gid = user.gid,
@@ -250,27 +223,10 @@ impl Drop for Postfix {
     }
 }
 
-/// The services a Postfix instance needs besides the recipe's, none chrooted.
+/// The services a Postfix instance needs besides the recipe's and the common ones.
 const MASTER_BASE: &str = "\
 pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000    0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
 virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
 ";
 
 /// Reads one SMTP reply; returns its code.

@@ -14,6 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod conf;
+
+pub use conf::free_port;
+
 const MASTER: &str = "/usr/lib/postfix/sbin/master";
 
 /// Why Postfix cannot run here, if it cannot.
@@ -39,24 +43,9 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
-/// A free loopback TCP port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Waits until something accepts connections on the port.
 pub fn wait_port(port: u16, what: &str) {
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{what} did not start listening on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    conf::wait_port(port, what, None);
 }
 
 /// An SMTP server that accepts every message and keeps it (dot-unstuffed, CRLF as received).
@@ -167,38 +156,19 @@ impl Postfix {
         assert!(chown.success());
         let smtp_port = free_port();
         let main_cf = format!(
-            "compatibility_level = 3.6
-queue_directory = {queue}
+            "{common}queue_directory = {queue}
 data_directory = {data}
 command_directory = /usr/sbin
 daemon_directory = /usr/lib/postfix/sbin
 meta_directory = /etc/postfix
 shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mailsift-test.localdomain
-mydomain = localdomain
 myorigin = $myhostname
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
 relay_domains = example.test
 transport_maps = inline:{{ example.test=smtp:[127.0.0.1]:{sink_port} }}
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtp_dns_support_level = disabled
 smtp_tls_security_level = none
 smtpd_tls_security_level = none
-alias_maps =
-alias_database =
-local_recipient_maps =
-biff = no
-smtputf8_enable = no
-maillog_file = {dir}/maillog
-maillog_file_prefixes = {dir}
-queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
 smtpd_milters = {milter}
 milter_protocol = 6
 milter_default_action = accept
@@ -207,32 +177,16 @@ milter_command_timeout = 3s
 milter_content_timeout = 3s
 {extra}
 ",
+            common = conf::main_cf_common(dir),
             queue = queue.display(),
             data = data.display(),
-            dir = dir.display(),
         );
         std::fs::write(etc.join("main.cf"), main_cf).expect("main.cf");
         let master_cf = format!(
             "127.0.0.1:{smtp_port} inet n - n - - smtpd
-cleanup unix n - n - 0 cleanup
-qmgr unix n - n 300 1 qmgr
-rewrite unix - - n - - trivial-rewrite
-bounce unix - - n - 0 bounce
-defer unix - - n - 0 bounce
-trace unix - - n - 0 bounce
-verify unix - - n - 1 verify
-flush unix n - n 1000? 0 flush
-proxymap unix - - n - - proxymap
-smtp unix - - n - - smtp
 relay unix - - n - - smtp
-showq unix n - n - - showq
-error unix - - n - - error
-retry unix - - n - - error
-discard unix - - n - - discard
-anvil unix - - n - 1 anvil
-scache unix - - n - 1 scache
-postlog unix-dgram n - n - 1 postlogd
-"
+{}",
+            conf::MASTER_CF_COMMON
         );
         std::fs::write(etc.join("master.cf"), master_cf).expect("master.cf");
         // Creates the queue's subdirectories with their owners and modes.

@@ -11,9 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::{
-    self, Scratch, classify, cmd, run, run_with_input, stderr, synthetic, write_messages,
-};
+use crate::common::{self, Scratch, classify, cmd, run, run_with_input, stderr, synthetic};
 
 /// A running `mailsift serve` with a spamd TCP listener on a free loopback port.
 pub struct Spamd {
@@ -142,18 +140,9 @@ pub fn have_spamc() -> bool {
     ok
 }
 
-/// A store trained on synthetic messages of each class.
+/// A store trained on 20 synthetic messages of each class.
 pub fn trained(s: &Scratch) -> PathBuf {
-    let db = s.path("m.db");
-    let ham = write_messages(&s.path("ham"), false, 0..20);
-    let spam = write_messages(&s.path("spam"), true, 0..20);
-    for (class, files) in [("ham", &ham), ("spam", &spam)] {
-        let mut args = vec!["train", class];
-        args.extend(files.iter().map(|p| p.to_str().expect("utf-8 path")));
-        let o = run(&db, &args);
-        assert!(o.status.success(), "train: {}", stderr(&o));
-    }
-    db
+    crate::common::trained_db(s, 20)
 }
 
 /// Messages of both classes, LF and CRLF, plus the SpamAssassin corpus's first few when present.

@@ -35,6 +35,7 @@ use crate::tokenize::TOKENIZER_VERSION;
 pub use crate::ledger::{Action, Class, Digest, LearnOp, Outcome};
 pub use backend::{Backend, LedgerRow, ModelDump, ReadTotals};
 pub use sqlite::SCHEMA_VERSION;
+pub use token_cache::SharedTokenCache;
 
 mod backend;
 mod check;
@@ -49,6 +50,7 @@ mod sqlite_files;
 mod sqlite_tests;
 #[cfg(test)]
 mod tests;
+mod token_cache;
 
 /// Options for opening a store.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,6 +206,15 @@ impl Store {
     pub fn tune_for_long_reader(&mut self) -> Result<()> {
         match &mut self.backend {
             Kind::Sqlite(s) => s.tune_for_long_reader(),
+            Kind::Redis(_) => Ok(()),
+        }
+    }
+
+    /// As [`Store::tune_for_long_reader`], with one token cache for every reader of this
+    /// store the process attaches to `cache` (see [`SharedTokenCache`]). On Redis, nothing.
+    pub fn share_token_cache(&mut self, cache: &std::sync::Arc<SharedTokenCache>) -> Result<()> {
+        match &mut self.backend {
+            Kind::Sqlite(s) => s.share_token_cache(cache),
             Kind::Redis(_) => Ok(()),
         }
     }

@@ -16,16 +16,17 @@
 //! writer; the ledger is read and the plan applied inside that one transaction.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::bayes::{Counts, Totals};
 use crate::error::{Error, Result};
 use crate::ledger::{Class, LearnOp, Outcome, Plan};
-use crate::model::TokenMap;
 use crate::tokenize::TOKENIZER_VERSION;
 
 use super::sqlite_files::create_owner_only;
+use super::token_cache::{SharedTokenCache, TokenCache};
 use super::{OpenMode, StoreOptions, validate_user};
 
 /// The schema version this build writes and reads.
@@ -50,23 +51,15 @@ pub struct Sqlite {
     pub(super) options: StoreOptions,
     /// Site-wide token counts already read, for a long-lived reader (see
     /// [`Sqlite::tune_for_long_reader`]); `None` otherwise.
-    cache: Option<std::cell::RefCell<TokenCache>>,
+    cache: Option<Cache>,
 }
 
-/// Token counts read from the site-wide model, valid while `PRAGMA data_version` stays the same
-/// (it changes when any other connection commits, e.g. `train` or `correct`).
-#[derive(Debug, Default)]
-struct TokenCache {
-    version: i64,
-    site: TokenMap<Counts>,
-    /// The whole site-wide table is in `site` (see [`Sqlite::preload_token_cache`]): a token
-    /// missing from it is absent from the store, no query needed.
-    complete: bool,
+/// A long-lived reader's token cache: its own, or one shared by the process's readers.
+#[derive(Debug)]
+enum Cache {
+    Own(std::cell::RefCell<TokenCache>),
+    Shared(Arc<SharedTokenCache>),
 }
-
-/// Entries the token cache holds before it starts over (16 bytes each plus the table: about
-/// 40 MiB at most). The site model of the SpamAssassin corpus has 666k tokens.
-const TOKEN_CACHE_MAX: usize = 1 << 20;
 
 pub(super) fn h2i(h: u64) -> i64 {
     h as i64
@@ -143,7 +136,15 @@ impl Sqlite {
         let _: i64 = self
             .conn
             .query_row("PRAGMA mmap_size = 1073741824", [], |r| r.get(0))?;
-        self.cache = Some(std::cell::RefCell::new(TokenCache::default()));
+        self.cache = Some(Cache::Own(Default::default()));
+        Ok(())
+    }
+
+    /// As [`Sqlite::tune_for_long_reader`], with the token cache shared by every reader the
+    /// process attaches to `cache` (one copy of the counts for all of them).
+    pub fn share_token_cache(&mut self, cache: &Arc<SharedTokenCache>) -> Result<()> {
+        self.tune_for_long_reader()?;
+        self.cache = Some(Cache::Shared(Arc::clone(cache)));
         Ok(())
     }
 
@@ -154,46 +155,31 @@ impl Sqlite {
     /// holds or there is no cache. Takes about 0.2 s and 17 MiB for the 666k tokens of the
     /// SpamAssassin corpus.
     pub fn preload_token_cache(&self) -> Result<bool> {
-        let Some(cache) = &self.cache else {
-            return Ok(false);
-        };
-        let tx = self.conn.unchecked_transaction()?;
-        let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        let rows: i64 = tx.query_row("SELECT count(*) FROM tokens WHERE user_id = 0", [], |r| {
-            r.get(0)
-        })?;
-        if rows as u64 > TOKEN_CACHE_MAX as u64 {
-            return Ok(false);
+        match &self.cache {
+            None => Ok(false),
+            Some(Cache::Shared(shared)) => shared.fill(&self.conn),
+            Some(Cache::Own(cache)) => {
+                // One read transaction: the rows and the version are one snapshot.
+                let tx = self.conn.unchecked_transaction()?;
+                let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+                let Some(site) = super::token_cache::read_site_table(&tx)? else {
+                    return Ok(false);
+                };
+                tx.commit()?;
+                cache.borrow_mut().fill(version, site);
+                Ok(true)
+            }
         }
-        let mut site = TokenMap::default();
-        site.reserve(rows as usize);
-        let mut stmt = tx.prepare("SELECT hash, spam, ham FROM tokens WHERE user_id = 0")?;
-        let mut q = stmt.query([])?;
-        while let Some(r) = q.next()? {
-            site.insert(
-                i2h(r.get(0)?),
-                Counts {
-                    spam: r.get::<_, i64>(1)? as u32,
-                    ham: r.get::<_, i64>(2)? as u32,
-                },
-            );
-        }
-        drop(q);
-        drop(stmt);
-        // One read transaction: the rows and the version are one snapshot.
-        tx.commit()?;
-        *cache.borrow_mut() = TokenCache {
-            version,
-            site,
-            complete: true,
-        };
-        Ok(true)
     }
 
     /// Whether the token cache holds the whole site-wide table (see
     /// [`Sqlite::preload_token_cache`]) as of the last lookup.
     pub fn token_cache_complete(&self) -> bool {
-        self.cache.as_ref().is_some_and(|c| c.borrow().complete)
+        match &self.cache {
+            None => false,
+            Some(Cache::Own(c)) => c.borrow().complete,
+            Some(Cache::Shared(c)) => c.complete(),
+        }
     }
 
     /// A private in-memory store (tests, experiments).
@@ -502,49 +488,19 @@ impl Sqlite {
     }
 
     /// [`TokenCounts::lookup`] through the token cache (site-wide model only).
-    fn lookup_cached(
-        &self,
-        cache: &std::cell::RefCell<TokenCache>,
-        hashes: &[u64],
-        out: &mut [Counts],
-    ) -> Result<()> {
-        let version: i64 = self
-            .conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        let mut cache = cache.borrow_mut();
-        if cache.version != version {
-            cache.site.clear();
-            cache.version = version;
-            cache.complete = false;
-        }
-        let mut missing: Vec<u64> = Vec::new();
-        let mut at: Vec<usize> = Vec::new();
-        for (i, h) in hashes.iter().enumerate() {
-            match cache.site.get(h) {
-                Some(c) => out[i] = *c,
-                None => {
-                    missing.push(*h);
-                    at.push(i);
-                }
+    fn lookup_cached(&self, cache: &Cache, hashes: &[u64], out: &mut [Counts]) -> Result<()> {
+        let query =
+            |missing: &[u64], found: &mut [Counts]| self.query(None, missing, found, &mut []);
+        match cache {
+            Cache::Own(cache) => {
+                let version: i64 = self
+                    .conn
+                    .prepare_cached("PRAGMA data_version")?
+                    .query_row([], |r| r.get(0))?;
+                cache.borrow_mut().lookup(version, hashes, out, query)
             }
+            Cache::Shared(shared) => shared.lookup(hashes, out, query),
         }
-        if missing.is_empty() || cache.complete {
-            // With the whole table cached, a missing token is absent: `out` holds zeros.
-            return Ok(());
-        }
-        let mut found = vec![Counts::default(); missing.len()];
-        self.query(None, &missing, &mut found, &mut [])?;
-        if cache.site.len() + missing.len() > TOKEN_CACHE_MAX {
-            cache.site.clear();
-            cache.complete = false;
-        }
-        for ((h, c), i) in missing.iter().zip(&found).zip(at) {
-            out[i] = *c;
-            // Absent tokens too (zero counts): most of a message's rare tokens are absent.
-            cache.site.insert(*h, *c);
-        }
-        Ok(())
     }
 
     /// Reads the counts of `hashes` from SQLite: the site-wide model's into `site`, user

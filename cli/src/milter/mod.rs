@@ -81,6 +81,8 @@ pub fn run(global: &Global, args: &MilterArgs) -> Result<i32> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // From here on SIGTERM and SIGINT remove the Unix socket (bound in `serve`) as they stop.
+    crate::unix_socket::remove_on_signal()?;
     let pool = server::start_pool(
         &shared,
         threads,

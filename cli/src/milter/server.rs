@@ -139,7 +139,7 @@ fn classify_job(shared: &Shared, conn: &mut Option<Conn>, job: &Job) -> Result<J
     let started = Instant::now();
     classify::debug_fault(); // debug builds: MAILSIFT_DEBUG_FAULT=panic|hang, for the tests
     let loaded = shared.current();
-    let store = serve::connection(conn, &shared.db, &loaded.config);
+    let store = serve::connection(conn, shared, &loaded.config);
     let date = mailsift::facts::rfc5322_date(now());
     let view = job.facts.rules_view(&job.message, &date);
     let classify::Scanned { verdict, warning } = classify::scan(
@@ -177,7 +177,7 @@ fn worker(shared: &Shared, jobs: &Mutex<Receiver<Job>>, mut conn: Option<Conn>) 
             });
         // The session may have given up waiting: then nobody reads this.
         let _ = job.answer.send(result);
-        serve::refill_if_due(&mut conn);
+        serve::refill_if_due(shared, &conn);
     }
 }
 
@@ -188,7 +188,7 @@ pub fn start_pool(shared: &Arc<Shared>, threads: usize, timeout: Duration) -> Re
     let rx = Arc::new(Mutex::new(rx));
     for i in 0..threads.max(1) {
         let mut conn = None;
-        let _ = serve::connection(&mut conn, &shared.db, &shared.current().config);
+        let _ = serve::connection(&mut conn, shared, &shared.current().config);
         let shared = Arc::clone(shared);
         let rx = Arc::clone(&rx);
         std::thread::Builder::new()
@@ -353,8 +353,8 @@ pub fn serve(
             }
         }
         Listen::Unix(path) => {
-            serve::check_socket(path)?;
-            let listener: UnixListener = serve::bind(path, socket_mode)?;
+            crate::unix_socket::check(path, "--listen")?;
+            let listener: UnixListener = crate::unix_socket::bind(path, socket_mode, "the MTA")?;
             if !quiet {
                 eprintln!("mailsift milter: listening on {}", path.display());
             }

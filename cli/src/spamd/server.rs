@@ -11,15 +11,13 @@
 
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use mailsift::{Action, OpenMode, Outcome, Store};
 
 use super::codec::{self, Dialect, ExCode, ReadError, Request, Scores, Verb, WireError};
@@ -150,7 +148,7 @@ pub(crate) fn start(
     let conns = (0..threads)
         .map(|_| {
             let mut conn = None;
-            let _ = serve::connection(&mut conn, &shared.db, &shared.current().config);
+            let _ = serve::connection(&mut conn, shared, &shared.current().config);
             conn
         })
         .collect();
@@ -199,41 +197,11 @@ fn bind(addr: &ListenAddr, mode: u32) -> Result<Listener> {
             format!("cannot listen for spamd clients on {a} (in use, or a privileged port?)")
         })?)),
         ListenAddr::Unix(path) => {
-            remove_stale(path)?;
-            let l = UnixListener::bind(path).with_context(|| {
-                format!(
-                    "cannot listen for spamd clients on {} (the directory must exist and be \
-                     writable)",
-                    path.display()
-                )
-            })?;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-                .with_context(|| format!("cannot set the permissions of {}", path.display()))?;
+            crate::unix_socket::check(path, "--listen-spamd path")?;
+            let l = crate::unix_socket::bind(path, mode, "spamd clients")?;
             Ok(Listener::Unix(l))
         }
     }
-}
-
-/// Removes a socket file nobody listens on; refuses another kind of file or a live socket.
-fn remove_stale(path: &Path) -> Result<()> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Ok(());
-    };
-    if !meta.file_type().is_socket() {
-        bail!(
-            "{} exists and is not a socket: choose another --listen-spamd path",
-            path.display()
-        );
-    }
-    if UnixStream::connect(path).is_ok() {
-        bail!(
-            "a server is already listening on {}: stop it first, or choose another \
-             --listen-spamd path",
-            path.display()
-        );
-    }
-    std::fs::remove_file(path)
-        .with_context(|| format!("cannot remove the stale socket {}", path.display()))
 }
 
 fn accept_loop(ctx: &Arc<Ctx>, listener: &Listener) {
@@ -350,7 +318,8 @@ fn handle(ctx: &Ctx, stream: Stream) {
         &mut std::io::sink(),
     );
     // Training emptied a token cache: refill one idle connection now that the reply is out.
-    ctx.pool.with(Duration::ZERO, serve::refill_if_due);
+    ctx.pool
+        .with(Duration::ZERO, |c| serve::refill_if_due(&ctx.shared, c));
 }
 
 /// The reply to a well-formed request.
@@ -397,7 +366,7 @@ fn scan(ctx: &Ctx, request: &Request) -> Result<Vec<u8>, WireError> {
     let run = |conn: &mut Option<Conn>| {
         let result = catch_unwind(AssertUnwindSafe(|| {
             classify::debug_fault();
-            let store = serve::connection(conn, &ctx.shared.db, config);
+            let store = serve::connection(conn, &ctx.shared, config);
             classify::scan(engine, store.as_ref().copied(), user, &request.message)
         }));
         match &result {
