@@ -345,8 +345,17 @@ impl Engine {
             "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "recipients" => tok.recipients = parse(key, value)?,
-            "lr_weight" => self.token_lr.weight = parse(key, value)?,
-            "lr_rate" => self.token_lr.rate = parse(key, value)?,
+            k if k.starts_with("lr_") => {
+                if !self
+                    .token_lr
+                    .set(k, value)
+                    .map_err(|e| Error::Config(format!("--set {k}={value}: {e}")))?
+                {
+                    return Err(Error::Config(format!(
+                        "--set {k}: unknown setting (see TokenLrParams::set)"
+                    )));
+                }
+            }
             "pools" => {
                 self.bayes.pools = parse(key, value)?;
                 tok.mark_pools = self.bayes.pools;
