@@ -372,7 +372,15 @@ impl Engine {
 
     /// Parses, tokenizes and digests a message. Never fails, never panics.
     pub fn analyze(&self, raw: &[u8]) -> Analysis {
-        let view = MessageView::parse(raw, &self.limits);
+        self.analyze_for(raw, &[])
+    }
+
+    /// [`Engine::analyze`] for a message the MTA delivers to these envelope recipients
+    /// (`classify --recipient`, a milter's RCPT TO): they become its first recipient tokens
+    /// ([`crate::recipients`]). The digest is the message's alone.
+    pub fn analyze_for(&self, raw: &[u8], recipients: &[String]) -> Analysis {
+        let mut view = MessageView::parse(raw, &self.limits);
+        view.envelope_to = recipients.to_vec();
         let tokens = self.tokenizer.tokens(&view, self.limits.max_tokens);
         let digest = headers::digest(raw);
         Analysis {
