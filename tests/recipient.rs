@@ -77,7 +77,12 @@ fn classify_score_and_explain_use_the_envelope_recipient() {
         "bob {bob}, no recipient {nobody}, alice {alice}"
     );
     // Repeated: both recipients' evidence, between the two.
-    let both = by(&["--recipient", "alice@example.org", "--recipient", "bob@example.org"]);
+    let both = by(&[
+        "--recipient",
+        "alice@example.org",
+        "--recipient",
+        "bob@example.org",
+    ]);
     assert!(alice < both && both < bob, "{alice} {both} {bob}");
     // A value that is not an address is ignored.
     assert_eq!(by(&["--recipient", ""]), nobody);
@@ -89,7 +94,12 @@ fn classify_score_and_explain_use_the_envelope_recipient() {
         let o = run_with_input(c, &msg);
         assert!(o.status.success(), "{}", stderr(&o));
         let out = stdout(&o);
-        out.trim().rsplit('\t').next().expect("score").parse().expect("number")
+        out.trim()
+            .rsplit('\t')
+            .next()
+            .expect("score")
+            .parse()
+            .expect("number")
     };
     assert!((score(&["--recipient", "bob@example.org"]) - bob).abs() < 0.01);
     assert!((score(&["--recipient", "alice@example.org"]) - alice).abs() < 0.01);
@@ -98,7 +108,11 @@ fn classify_score_and_explain_use_the_envelope_recipient() {
     c.args(["explain", "-", "--recipient", "bob@example.org"]);
     let o = run_with_input(c, &msg);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("rcpt:bob@example.org"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("rcpt:bob@example.org"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// A running `mailsift serve`, killed when dropped.
@@ -122,7 +136,10 @@ fn serve(db: &Path, socket: &Path) -> Server {
     let server = Server(c.spawn().expect("spawn mailsift serve"));
     let started = Instant::now();
     while std::os::unix::net::UnixStream::connect(socket).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     server
