@@ -169,7 +169,7 @@ pub fn run(
             };
             let mut score = verdict.score;
             if let Some(f) = &lr_features {
-                score += token_lr.points(lr, f);
+                score += token_lr.points(lr, f, verdict.bayes.confidence);
             }
             let record = Record {
                 gold: entry.gold,

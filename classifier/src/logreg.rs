@@ -64,6 +64,9 @@ pub struct TokenLrParams {
     /// Character 4-grams of the first this many bytes of the visible text as extra features
     /// (0: tokens only).
     pub char4_bytes: usize,
+    /// `Fuse::Add` points scaled by the Bayes confidence ramp (0 until both classes are
+    /// trained), so an untrained learner does not speak.
+    pub ramp: bool,
 }
 
 impl Default for TokenLrParams {
@@ -79,6 +82,7 @@ impl Default for TokenLrParams {
             ham_cost: 1.0,
             fuse: Fuse::Add,
             char4_bytes: 0,
+            ramp: false,
         }
     }
 }
@@ -106,6 +110,7 @@ impl TokenLrParams {
             "lr_l2" => self.l2 = num(value)?,
             "lr_ham_cost" => self.ham_cost = num(value)?,
             "lr_char4" => self.char4_bytes = num(value)?,
+            "lr_ramp" => self.ramp = num(value)?,
             "lr_algo" => {
                 self.algo = match value {
                     "sgd" => Algo::Sgd,
@@ -215,10 +220,12 @@ impl TokenLr {
         1.0 / (1.0 + (-z.clamp(-30.0, 30.0)).exp())
     }
 
-    /// Points to add to the score (`Fuse::Add`; 0 with `Fuse::Indicator`).
-    pub fn points(&self, params: &TokenLrParams, features: &[u64]) -> f64 {
+    /// Points to add to the score (`Fuse::Add`; 0 with `Fuse::Indicator`); `confidence` is
+    /// the Bayes confidence, used with [`TokenLrParams::ramp`].
+    pub fn points(&self, params: &TokenLrParams, features: &[u64], confidence: f64) -> f64 {
+        let ramp = if params.ramp { confidence } else { 1.0 };
         match params.fuse {
-            Fuse::Add => params.weight * (2.0 * self.probability(params, features) - 1.0),
+            Fuse::Add => ramp * params.weight * (2.0 * self.probability(params, features) - 1.0),
             Fuse::Indicator => 0.0,
         }
     }
@@ -282,7 +289,7 @@ mod tests {
         let mut lr = TokenLr::new();
         let spam = [1u64, 2, 3];
         let ham = [3u64, 4, 5];
-        assert_eq!(lr.points(params, &spam), 0.0);
+        assert_eq!(lr.points(params, &spam, 1.0), 0.0);
         for _ in 0..200 {
             lr.update(params, &spam, true);
             lr.update(params, &ham, false);
@@ -304,7 +311,16 @@ mod tests {
             ..TokenLrParams::default()
         };
         let lr = separates(&params);
-        assert!(lr.points(&params, &[1, 2, 3]) > 3.0 && lr.points(&params, &[3, 4, 5]) < -3.0);
+        assert!(lr.points(&params, &[1, 2, 3], 1.0) > 3.0);
+        assert!(lr.points(&params, &[3, 4, 5], 1.0) < -3.0);
+        // With the ramp, the points follow the Bayes confidence.
+        let ramped = TokenLrParams {
+            ramp: true,
+            ..params.clone()
+        };
+        assert_eq!(lr.points(&ramped, &[1, 2, 3], 0.0), 0.0);
+        let half = lr.points(&ramped, &[1, 2, 3], 0.5);
+        assert!((half - 0.5 * lr.points(&params, &[1, 2, 3], 1.0)).abs() < 1e-12);
     }
 
     #[test]
@@ -349,7 +365,7 @@ mod tests {
             "{wa} {wb}"
         );
         // Indicator: no points of its own; the Bayes probability moves halfway to the learner's.
-        assert_eq!(b.points(&params, &[7]), 0.0);
+        assert_eq!(b.points(&params, &[7], 1.0), 0.0);
         let mut bayes = BayesResult::neutral();
         bayes.probability = 1.0;
         bayes.evidence.push(crate::bayes::TokenEvidence {
