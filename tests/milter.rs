@@ -165,10 +165,10 @@ fn postfix_rejects_spam_at_end_of_data_and_delivers_the_rest_with_classifys_head
             field(delivered, "X-Spam-Status").is_some(),
             "{name}: headers added"
         );
-        // Exactly what classify writes for the delivered bytes: same X-Spam-* fields, the
-        // incoming ones gone, nothing else changed.
+        // Exactly what classify writes for the delivered bytes and the envelope recipient:
+        // same X-Spam-* fields, the incoming ones gone, nothing else changed.
         let out = cmd(&db)
-            .args(["classify", "--no-server"])
+            .args(["classify", "--no-server", "--recipient", "bob@example.test"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
