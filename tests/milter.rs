@@ -226,10 +226,10 @@ fn postfix_rejects_spam_at_end_of_data_and_delivers_the_rest_with_classifys_head
             field(delivered, "X-Spam-Status").is_some(),
             "{name}: headers added"
         );
-        // Exactly what classify writes for the delivered bytes: same X-Spam-* fields, the
-        // incoming ones gone, nothing else changed.
+        // Exactly what classify writes for the delivered bytes and the envelope recipient:
+        // same X-Spam-* fields, the incoming ones gone, nothing else changed.
         let out = cmd(&db)
-            .args(["classify", "--no-server"])
+            .args(["classify", "--no-server", "--recipient", "bob@example.test"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -595,4 +595,68 @@ fn a_panicking_or_hung_classification_lets_mail_through() {
         );
         assert!(log.contains(want), "{fault}: {log}");
     }
+}
+
+/// The envelope recipient (RCPT TO) is recipient evidence, as `classify --recipient`: the same
+/// newsletter, trained as ham for alice and spam for bob, scores by who it is sent to.
+#[test]
+fn the_envelope_recipient_is_evidence() {
+    use codec::Reply as R;
+    let scratch = Scratch::new("milter-rcpt");
+    let db = scratch.path("mailsift.db");
+    let newsletter = |i: usize, delivered: &str| {
+        format!(
+            "{delivered}From: Shop News <news@shop.example.com>\r\nTo: subscribers@shop.example.com\r\n\
+             Subject: This week at the shop\r\nMessage-ID: <{i}@shop.example.com>\r\n\r\n\
+             Garden chairs, lamps and green tea at the shop this week.\r\n"
+        )
+        .into_bytes()
+    };
+    for (class, rcpt, base) in [
+        ("ham", "alice@example.test", 0),
+        ("spam", "bob@example.test", 100),
+    ] {
+        let dir = scratch.path(class);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for i in base..base + 12 {
+            let m = newsletter(i, &format!("Delivered-To: {rcpt}\r\n"));
+            std::fs::write(dir.join(format!("{i}.eml")), m).expect("write");
+        }
+        let o = common::run(&db, &["train", class, dir.to_str().expect("utf-8")]);
+        assert!(o.status.success(), "train: {}", common::stderr(&o));
+    }
+    let socket = scratch.path("milter.sock");
+    let child = Milter::spawn(&db, &format!("unix:{}", socket.display()), &[]);
+    let _milter = Milter { child, port: 0 };
+    let started = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "milter did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let msg = newsletter(500, "");
+    let score = |rcpt: &str| -> f64 {
+        let s = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut mta = Mta { s };
+        mta.send(&codec::Command::OptNeg {
+            version: 6,
+            actions: 0x1ff,
+            protocol: 0x1f_ffff,
+        });
+        mta.reply();
+        mta.message(&msg, rcpt);
+        let r = mta.final_replies();
+        r.iter()
+            .find_map(|x| match x {
+                R::AddHeader { name, value } if name == "X-Spam-Score" => value.trim().parse().ok(),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no X-Spam-Score in {r:?}"))
+    };
+    let (alice, bob) = (score("alice@example.test"), score("bob@example.test"));
+    assert!(bob > alice + 2.0, "bob {bob}, alice {alice}");
 }

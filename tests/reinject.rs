@@ -215,3 +215,22 @@ fn an_unusable_temp_directory_exits_75_without_injecting() {
     assert_eq!(out.status.code(), Some(75), "{}", common::stderr(&out));
     assert!(!st.s.path("sent.0").exists(), "nothing may be injected");
 }
+
+#[test]
+fn classify_gets_the_envelope_recipients() {
+    // A stand-in classify that records its arguments and writes the message back unchanged.
+    let st = setup(
+        Some("#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$SENT.classify\"\ncat\n"),
+        &recorder(0),
+    );
+    let (code, sent, err) = run(&st);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(sent.len(), 1);
+    let args = std::fs::read_to_string(st.s.path("sent.classify")).expect("classify args");
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(
+        args[args.len() - 2..],
+        ["classify", "--recipient=rcpt@example.org"],
+        "{args:?}"
+    );
+}

@@ -329,9 +329,9 @@ fn garbage_and_probes_do_not_stop_the_server() {
     let attempts: [&[u8]; 5] = [
         b"",                                            // a probe: connect and close
         b"GET / HTTP/1.0\r\n\r\n",                      // not our protocol
-        b"MSIFT1 q\xff\xff\xff\xff\xff\xff\xff\x7f",    // a huge length
-        b"MSIFT1 q\x04\x00\x00\x00\x00\x00\x00\x00/tm", // truncated
-        b"MSIFT1 q",                                    // magic only
+        b"MSIFT2 q\xff\xff\xff\xff\xff\xff\xff\x7f",    // a huge length
+        b"MSIFT2 q\x04\x00\x00\x00\x00\x00\x00\x00/tm", // truncated
+        b"MSIFT2 q",                                    // magic only
     ];
     for bytes in attempts {
         let mut c = std::os::unix::net::UnixStream::connect(&sock).expect("connect");

@@ -345,8 +345,17 @@ impl Engine {
             "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "recipients" => tok.recipients = parse(key, value)?,
-            "lr_weight" => self.token_lr.weight = parse(key, value)?,
-            "lr_rate" => self.token_lr.rate = parse(key, value)?,
+            k if k.starts_with("lr_") => {
+                if !self
+                    .token_lr
+                    .set(k, value)
+                    .map_err(|e| Error::Config(format!("--set {k}={value}: {e}")))?
+                {
+                    return Err(Error::Config(format!(
+                        "--set {k}: unknown setting (see TokenLrParams::set)"
+                    )));
+                }
+            }
             "pools" => {
                 self.bayes.pools = parse(key, value)?;
                 tok.mark_pools = self.bayes.pools;
@@ -363,7 +372,15 @@ impl Engine {
 
     /// Parses, tokenizes and digests a message. Never fails, never panics.
     pub fn analyze(&self, raw: &[u8]) -> Analysis {
-        let view = MessageView::parse(raw, &self.limits);
+        self.analyze_for(raw, &[])
+    }
+
+    /// [`Engine::analyze`] for a message the MTA delivers to these envelope recipients
+    /// (`classify --recipient`, a milter's RCPT TO): they become its first recipient tokens
+    /// ([`crate::recipients`]). The digest is the message's alone.
+    pub fn analyze_for(&self, raw: &[u8], recipients: &[String]) -> Analysis {
+        let mut view = MessageView::parse(raw, &self.limits);
+        view.envelope_to = recipients.to_vec();
         let tokens = self.tokenizer.tokens(&view, self.limits.max_tokens);
         let digest = headers::digest(raw);
         Analysis {

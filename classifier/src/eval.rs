@@ -128,7 +128,7 @@ pub fn run(
     // message once its class is known, whatever the training mode of the token model.
     let learning = engine.learn.enabled();
     let mut combination = Combination::new();
-    // The discriminative token learner (experiments, `--set lr_weight=...`, E21).
+    // The discriminative token learner (experiments, `--set lr_weight=...`, E21, E24).
     let mut token_lr = crate::logreg::TokenLr::new();
     let lr = &engine.token_lr;
     // Chunks bound memory; 512 messages keep both cores busy between sequential phases.
@@ -153,6 +153,14 @@ pub fn run(
             } else {
                 hits
             };
+            // The token learner (E21, E24): its features, and the Bayes probability it fuses.
+            let lr_features = lr
+                .enabled()
+                .then(|| lr.features(&analysis.tokens.hashes, &analysis.view));
+            let bayes = match &lr_features {
+                Some(f) => token_lr.fuse(lr, f, bayes),
+                None => bayes,
+            };
             let (verdict, features) = if learning {
                 let (v, f) = engine.combine_learned(bayes, hits, &combination);
                 (v, Some(f))
@@ -160,8 +168,8 @@ pub fn run(
                 (engine.combine(bayes, hits), None)
             };
             let mut score = verdict.score;
-            if lr.enabled() {
-                score += token_lr.points(lr, &analysis.tokens.hashes);
+            if let Some(f) = &lr_features {
+                score += token_lr.points(lr, f, verdict.bayes.confidence);
             }
             let record = Record {
                 gold: entry.gold,
@@ -196,8 +204,8 @@ pub fn run(
                 model.apply(&analysis.op(Action::Learn(entry.gold)));
                 trained += 1;
             }
-            if lr.enabled() {
-                token_lr.update(lr, &analysis.tokens.hashes, entry.gold == Class::Spam);
+            if let Some(f) = &lr_features {
+                token_lr.update(lr, f, entry.gold == Class::Spam);
             }
             if let Some(f) = &features {
                 combination.update(

@@ -139,6 +139,10 @@ pub struct MessageView {
     pub unparsed: bool,
     /// True when some part had a decoding problem (bad base64/QP, unknown charset).
     pub encoding_problem: bool,
+    /// The envelope recipients the MTA gave with the message (`classify --recipient`, a
+    /// milter's RCPT TO), lower-cased; never read from the message itself (see
+    /// [`crate::Engine::analyze_for`]). Empty after [`MessageView::parse`].
+    pub envelope_to: Vec<String>,
 }
 
 impl MessageView {

@@ -4,8 +4,10 @@
 //! One newsletter can be ham for one recipient and spam for another: same sender, same content,
 //! a different recipient. A site-wide model learns that only if the recipient and the pairing
 //! are evidence of their own:
-//! - `rcpt:ADDR`: the delivery recipients, from `Delivered-To`, `X-Original-To` and
-//!   `Envelope-To` (which MDAs write from the envelope), else the `To` addresses;
+//! - `rcpt:ADDR`: the delivery recipients: the envelope recipients the MTA gave
+//!   ([`MessageView::envelope_to`], from `classify --recipient` or a milter's RCPT TO), then
+//!   `Delivered-To`, `X-Original-To` and `Envelope-To` (which MDAs write from the envelope);
+//!   else the `To` addresses;
 //! - `rcpt|ADDR|list:ID`: a recipient with the `List-Id` of the list that sent the message;
 //! - `rcpt|ADDR|from:DOMAIN`: a recipient with the sender's registrable domain;
 //! - `rcpt|ADDR|from:ADDR`: a recipient with the sender's address.
@@ -19,7 +21,7 @@ use crate::url::registrable_domain;
 pub const MAX_RECIPIENTS: usize = 4;
 
 /// The address in a header value such as `<a@b.example>` or `a@b.example (comment)`, lowercased.
-fn address_of(value: &str) -> Option<String> {
+pub fn address_of(value: &str) -> Option<String> {
     let v = value.trim();
     let inner = match (v.find('<'), v.rfind('>')) {
         (Some(a), Some(b)) if a < b => &v[a + 1..b],
@@ -44,6 +46,11 @@ fn list_id(value: &str) -> Option<String> {
 /// Emits the recipient tokens of a message (see the module documentation).
 pub fn recipient_tokens(view: &MessageView, emit: &mut dyn FnMut(&str, &str)) {
     let mut rcpts: Vec<String> = Vec::new();
+    for a in view.envelope_to.iter().filter_map(|r| address_of(r)) {
+        if rcpts.len() < MAX_RECIPIENTS && !rcpts.contains(&a) {
+            rcpts.push(a);
+        }
+    }
     let mut list: Option<String> = None;
     for field in &view.headers {
         let name = field.name.to_ascii_lowercase();
@@ -128,6 +135,26 @@ mod tests {
         }
         // To is used only without delivery headers.
         assert!(!t.iter().any(|x| x.contains("everyone@")), "{t:?}");
+    }
+
+    #[test]
+    fn envelope_recipients_come_first_and_replace_to() {
+        let msg = "From: News <news@shop.example.com>\nTo: everyone@lists.example.com\n\
+                   Subject: x\n\nbody\n";
+        let mut view = MessageView::parse(msg.as_bytes(), &Limits::default());
+        view.envelope_to = vec!["<Carol@Example.org>".into(), "not an address".into()];
+        let mut t = Vec::new();
+        recipient_tokens(&view, &mut |p, v| t.push(format!("{p}{v}")));
+        for want in [
+            "rcpt:carol@example.org",
+            "rcpt|carol@example.org|from:example.com",
+            "rcpt|carol@example.org|from:news@shop.example.com",
+        ] {
+            assert!(t.iter().any(|x| x == want), "{want} not in {t:?}");
+        }
+        // The envelope recipient is the delivery recipient: To is not used beside it.
+        assert!(!t.iter().any(|x| x.contains("everyone@")), "{t:?}");
+        assert!(!t.iter().any(|x| x.contains("not an")), "{t:?}");
     }
 
     #[test]

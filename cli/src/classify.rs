@@ -46,6 +46,12 @@ pub struct ClassifyArgs {
     /// Always classify in-process, even when a server is listening.
     #[arg(long, conflicts_with = "socket")]
     pub no_server: bool,
+    /// The envelope recipient the MTA delivers this message to (repeatable), e.g. Postfix
+    /// pipe's ${recipient} or local(8)'s $ORIGINAL_RECIPIENT: it is recipient evidence beside
+    /// Delivered-To, so a site-wide model can learn that a newsletter is ham for one
+    /// recipient and spam for another. Values without an '@' are ignored.
+    #[arg(long, value_name = "ADDR")]
+    pub recipient: Vec<String>,
 }
 
 /// What classification produced.
@@ -86,6 +92,7 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
         let input = std::sync::Arc::clone(&input);
         let user = global.user.clone();
         let config_path = global.config.clone();
+        let recipients = args.recipient.clone();
         std::thread::Builder::new()
             .name("classify".into())
             // Headroom over the 2 MB default: the library does not recurse on input-derived
@@ -95,7 +102,13 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> u8 {
             .spawn(move || {
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     debug_fault();
-                    classify(&input, db, user.as_deref(), config_path.as_deref())
+                    classify(
+                        &input,
+                        db,
+                        user.as_deref(),
+                        config_path.as_deref(),
+                        &recipients,
+                    )
                 }));
                 let outcome = result.unwrap_or_else(|p| {
                     let msg = p
@@ -209,6 +222,7 @@ fn via_server(
             db: db.as_os_str().as_encoded_bytes().to_vec(),
             user: global.user.clone(),
             fingerprint: mailsift::Config::fingerprint(global.config.as_deref()),
+            recipients: args.recipient.clone(),
             message: std::borrow::Cow::Borrowed(input),
         };
         ask_server(&socket, &request, std::time::Instant::now() + budget)
@@ -439,6 +453,7 @@ fn classify(
     db: anyhow::Result<std::path::PathBuf>,
     user: Option<&str>,
     config_path: Option<&std::path::Path>,
+    recipients: &[String],
 ) -> Outcome {
     let config = match mailsift::Config::load(config_path) {
         Ok(c) => c,
@@ -458,7 +473,7 @@ fn classify(
             mailsift::Store::open(&path, OpenMode::ReadOnly, common::store_options(&config))
                 .map_err(|e| StoreFault::opening(&e))
         });
-    let outcome = classify_ready(&engine, &config, store.as_ref(), user, input);
+    let outcome = classify_ready(&engine, &config, store.as_ref(), user, recipients, input);
     // One message per process: the operating system frees everything at exit, faster than
     // dropping the rule set, the analysis and the connection piece by piece.
     std::mem::forget(engine);
@@ -474,9 +489,10 @@ pub(crate) fn classify_ready(
     config: &mailsift::Config,
     store: Result<&mailsift::Store, &StoreFault>,
     user: Option<&str>,
+    recipients: &[String],
     input: &[u8],
 ) -> Outcome {
-    match scan(engine, store, user, input) {
+    match scan(engine, store, user, recipients, input) {
         Ok(scanned) => Outcome::Done {
             output: annotated(engine, config, input, &scanned.verdict),
             spam: scanned.verdict.is_spam,
@@ -493,13 +509,15 @@ pub(crate) struct Scanned {
     pub warning: Option<String>,
 }
 
-/// The verdict on one message for a user; `Err` says why there is none (pass the message
+/// The verdict on one message for a user, delivered to `recipients` (the envelope
+/// recipients, when the front end knows them); `Err` says why there is none (pass the message
 /// through unchanged). Front ends that answer with a verdict only (spamd's CHECK) stop here;
 /// the message bytes come from [`annotated`].
 pub(crate) fn scan(
     engine: &Engine,
     store: Result<&mailsift::Store, &StoreFault>,
     user: Option<&str>,
+    recipients: &[String],
     input: &[u8],
 ) -> Result<Scanned, String> {
     if let Some(u) = user {
@@ -507,7 +525,7 @@ pub(crate) fn scan(
             return Err(e.to_string());
         }
     }
-    let analysis = engine.analyze(input);
+    let analysis = engine.analyze_for(input, recipients);
     let (verdict, warning): (Verdict, Option<String>) = match store {
         Ok(store) => match store
             .model(user)

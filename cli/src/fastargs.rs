@@ -37,6 +37,7 @@ pub fn classify_args(
     let mut timeout: Option<u64> = None;
     let mut socket: Option<PathBuf> = None;
     let mut no_server = false;
+    let mut recipient: Vec<String> = Vec::new();
     let mut seen_classify = false;
     let mut i = 0;
     while i < args.len() {
@@ -53,7 +54,9 @@ pub fn classify_args(
         let (scope, takes_value) = match name {
             "--db" | "--user" | "--config" => (Scope::Global, true),
             "-q" | "--quiet" => (Scope::Global, false),
-            "--fail-open-exit" | "--timeout" | "--socket" => (Scope::Classify, true),
+            "--fail-open-exit" | "--timeout" | "--socket" | "--recipient" => {
+                (Scope::Classify, true)
+            }
             "--exit-code" | "--no-server" => (Scope::Classify, false),
             _ => return None,
         };
@@ -96,6 +99,8 @@ pub fn classify_args(
                 timeout = Some(v.to_str()?.parse().ok()?);
             }
             ("--socket", Some(v)) if socket.is_none() => socket = Some(PathBuf::from(v)),
+            // Repeatable, as clap's Vec: each one is kept, in order.
+            ("--recipient", Some(v)) => recipient.push(v.to_str()?.to_owned()),
             _ => return None,
         }
     }
@@ -138,6 +143,7 @@ pub fn classify_args(
             timeout: timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
             socket,
             no_server,
+            recipient,
         },
     ))
 }
@@ -252,6 +258,14 @@ mod tests {
             ],
             vec!["classify", "--socket", "/run/m.sock", "--timeout=9"],
             vec!["classify", "--no-server", "--quiet"],
+            vec!["classify", "--recipient", "a@example.org"],
+            vec![
+                "classify",
+                "--recipient=a@example.org",
+                "--exit-code",
+                "--recipient",
+                "b@example.net",
+            ],
         ] {
             let args = os(&line);
             let f = fast(&args);
@@ -279,6 +293,9 @@ mod tests {
             vec!["classify", "extra"],
             vec!["classify", "--exit-code=yes"],
             vec!["classify", "-x"],
+            vec!["--recipient", "a@b", "classify"],
+            vec!["classify", "--recipient"],
+            vec!["classify", "--recipient", ""],
         ] {
             assert_eq!(fast(&os(&line)), None, "{line:?}");
         }
@@ -373,7 +390,8 @@ mod tests {
                     "classify", "--db", "--db=/a.db", "/b.db", "--user", "alice", "--user=x",
                     "--config", "/c.toml", "-q", "--quiet", "--exit-code", "--fail-open-exit",
                     "0", "3", "256", "--timeout", "30", "--timeout=7", "--socket", "/s.sock",
-                    "--no-server", "train", "--help", "-", "", "--db=", "spam",
+                    "--no-server", "train", "--help", "-", "", "--db=", "spam", "--recipient",
+                    "a@x.example", "--recipient=b@y.example",
                 ]),
                 0..7,
             )

@@ -78,6 +78,9 @@ enum Command {
         /// Files, directories, Maildirs or mbox files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// The envelope recipient, as `classify --recipient` (repeatable).
+        #[arg(long, value_name = "ADDR")]
+        recipient: Vec<String>,
     },
     /// Learn messages as spam or ham (files, directories, Maildirs, mbox; '-' for stdin).
     #[command(
@@ -113,6 +116,9 @@ enum Command {
         /// How many tokens to show in each direction.
         #[arg(long, default_value_t = 15)]
         tokens: usize,
+        /// The envelope recipient, as `classify --recipient` (repeatable).
+        #[arg(long, value_name = "ADDR")]
+        recipient: Vec<String>,
     },
     /// Run the TREC spam-track online protocol over an index and report accuracy.
     #[command(
@@ -183,12 +189,16 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Classify(args) => return ExitCode::from(classify::run(&cli.global, &args)),
-        Command::Score { paths } => report::score(&cli.global, &paths),
+        Command::Score { paths, recipient } => report::score(&cli.global, &paths, &recipient),
         Command::Train(args) => train::train(&cli.global, &args),
         Command::Correct(args) => train::train(&cli.global, &args),
         Command::Forget { paths } => train::forget(&cli.global, &paths),
         Command::Stats => report::stats(&cli.global),
-        Command::Explain { path, tokens } => report::explain(&cli.global, &path, tokens),
+        Command::Explain {
+            path,
+            tokens,
+            recipient,
+        } => report::explain(&cli.global, &path, tokens, &recipient),
         Command::Eval(args) => eval_cmd::run(&cli.global, &args),
         Command::Rules(cmd) => {
             common::load_engine(&cli.global).and_then(|e| rules_cmd::run(&cmd, &e.rules))

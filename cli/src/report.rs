@@ -28,7 +28,7 @@ fn with_model<T>(
     }
 }
 
-pub fn score(global: &Global, paths: &[PathBuf]) -> Result<i32> {
+pub fn score(global: &Global, paths: &[PathBuf], recipients: &[String]) -> Result<i32> {
     let config = common::load_config(global)?;
     let engine = common::engine_from(&config)?;
     let mut failed = false;
@@ -37,7 +37,7 @@ pub fn score(global: &Global, paths: &[PathBuf]) -> Result<i32> {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         let mut err = None;
         let mut each = |label: &str, bytes: &[u8]| -> Result<()> {
-            let v = engine.classify(bytes, model)?;
+            let v = engine.verdict(&engine.analyze_for(bytes, recipients), model)?;
             writeln!(
                 out,
                 "{label}\t{}\t{:.3}",
@@ -85,11 +85,11 @@ pub fn score(global: &Global, paths: &[PathBuf]) -> Result<i32> {
     Ok(if failed { 2 } else { 0 })
 }
 
-pub fn explain(global: &Global, path: &Path, ntokens: usize) -> Result<i32> {
+pub fn explain(global: &Global, path: &Path, ntokens: usize, recipients: &[String]) -> Result<i32> {
     let config = common::load_config(global)?;
     let engine = common::engine_from(&config)?;
     let raw = common::read_message(path)?;
-    let analysis = engine.analyze(&raw);
+    let analysis = engine.analyze_for(&raw, recipients);
     let verdict = with_model(global, &config, |model| {
         Ok(engine.verdict(&analysis, model)?)
     })?;

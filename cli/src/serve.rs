@@ -290,6 +290,7 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
                 &loaded.config,
                 store.as_ref().copied(),
                 request.user.as_deref(),
+                &request.recipients,
                 &request.message,
             )
         }));

@@ -1,9 +1,12 @@
 //! The classify server's protocol: one request and one response per connection, over a Unix
 //! stream socket.
 //!
-//! Request:  `MSIFT1 q` magic (8 bytes), then the fields `db` (the database path the client
+//! Request:  `MSIFT2 q` magic (8 bytes), then the fields `db` (the database path the client
 //! would open), `user` (empty: none), `fingerprint` (u64: [`mailsift::Config::fingerprint`] of
-//! the client's configuration) and `message` (the raw bytes).
+//! the client's configuration), `recipients` (a u64 count, at most [`MAX_RECIPIENTS`], then
+//! each as a byte string: `classify --recipient`) and `message` (the raw bytes). Version 2
+//! added `recipients`: a server of version 1 answers a version-2 client "bad magic", and the
+//! client classifies in-process.
 //! Response: `MSIFT1 r` magic, a status byte, then for [`Status::Done`] a spam byte, the
 //! `warning` field (empty: none) and the annotated message; for the other statuses one text
 //! field saying why.
@@ -15,11 +18,14 @@
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
 
-const REQUEST_MAGIC: &[u8; 8] = b"MSIFT1 q";
+const REQUEST_MAGIC: &[u8; 8] = b"MSIFT2 q";
 const RESPONSE_MAGIC: &[u8; 8] = b"MSIFT1 r";
 
 /// The largest field either side accepts (a message over this is classified in-process).
 pub const MAX_FIELD: u64 = 1 << 31;
+
+/// The most envelope recipients a request carries.
+pub const MAX_RECIPIENTS: u64 = 1024;
 
 /// What the client asks. The message is borrowed when writing (the client's input is not
 /// copied to build a request) and owned when read.
@@ -31,6 +37,8 @@ pub struct Request<'a> {
     pub user: Option<String>,
     /// The client's configuration fingerprint.
     pub fingerprint: u64,
+    /// The envelope recipients given to `classify --recipient`.
+    pub recipients: Vec<String>,
     /// The raw message.
     pub message: Cow<'a, [u8]>,
 }
@@ -113,6 +121,11 @@ impl Request<'_> {
         put(&mut buf, &self.db)?;
         put(&mut buf, self.user.as_deref().unwrap_or("").as_bytes())?;
         buf.extend_from_slice(&self.fingerprint.to_le_bytes());
+        let n = self.recipients.len().min(MAX_RECIPIENTS as usize);
+        buf.extend_from_slice(&(n as u64).to_le_bytes());
+        for r in &self.recipients[..n] {
+            put(&mut buf, r.as_bytes())?;
+        }
         put(&mut buf, &self.message)?;
         w.write_all(&buf)?;
         w.flush()
@@ -135,11 +148,25 @@ impl Request<'_> {
         let user = get_text(r)?;
         let mut fp = [0u8; 8];
         r.read_exact(&mut fp)?;
+        let mut n = [0u8; 8];
+        r.read_exact(&mut n)?;
+        let n = u64::from_le_bytes(n);
+        if n > MAX_RECIPIENTS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{n} recipients is over the limit"),
+            ));
+        }
+        let mut recipients = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            recipients.push(get_text(r)?);
+        }
         let message = get(r)?;
         Ok(Some(Request {
             db,
             user: (!user.is_empty()).then_some(user),
             fingerprint: u64::from_le_bytes(fp),
+            recipients,
             message: Cow::Owned(message),
         }))
     }
@@ -212,6 +239,7 @@ mod tests {
             db: b"/var/lib/mailsift/mailsift.db".to_vec(),
             user: Some("alice".into()),
             fingerprint: 0x0123_4567_89ab_cdef,
+            recipients: vec!["alice@example.org".into(), "b@example.net".into()],
             message: Cow::Borrowed(b"Subject: hi\r\n\r\nbody\xff\x00"),
         };
         let mut buf = Vec::new();
@@ -220,7 +248,11 @@ mod tests {
             Request::read(&mut buf.as_slice()).expect("read"),
             Some(q.clone())
         );
-        let none = Request { user: None, ..q };
+        let none = Request {
+            user: None,
+            recipients: Vec::new(),
+            ..q
+        };
         let mut buf = Vec::new();
         none.write(&mut buf).expect("write");
         assert_eq!(
@@ -266,9 +298,10 @@ mod tests {
             db in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
             user in proptest::option::of("[a-z]{1,8}"),
             fingerprint in proptest::prelude::any::<u64>(),
+            recipients in proptest::collection::vec("[a-z@.\n]{0,12}", 0..4),
             message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
         ) {
-            let q = Request { db, user, fingerprint, message: Cow::Owned(message) };
+            let q = Request { db, user, fingerprint, recipients, message: Cow::Owned(message) };
             let mut buf = Vec::new();
             q.write(&mut buf).expect("write");
             proptest::prop_assert_eq!(Request::read(&mut buf.as_slice()).expect("read"), Some(q));
@@ -283,11 +316,19 @@ mod tests {
         buf.extend_from_slice(&u64::MAX.to_le_bytes());
         let err = Request::read(&mut buf.as_slice()).expect_err("over limit");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        // So does a recipient count over its limit.
+        let mut buf = REQUEST_MAGIC.to_vec();
+        buf.extend_from_slice(&[0u8; 16]); // empty db and user
+        buf.extend_from_slice(&7u64.to_le_bytes()); // fingerprint
+        buf.extend_from_slice(&u64::MAX.to_le_bytes());
+        let err = Request::read(&mut buf.as_slice()).expect_err("too many recipients");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         // Truncated: every prefix of a valid request is an error, never a short request.
         let q = Request {
             db: b"db".to_vec(),
             user: None,
             fingerprint: 7,
+            recipients: vec!["r@x".into()],
             message: Cow::Borrowed(b"m"),
         };
         let mut full = Vec::new();

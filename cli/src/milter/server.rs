@@ -146,6 +146,7 @@ fn classify_job(shared: &Shared, conn: &mut Option<Conn>, job: &Job) -> Result<J
         &loaded.engine,
         store.as_ref().copied(),
         job.user.as_deref(),
+        &job.facts.rcpt_to,
         &view,
     )?;
     if warning.is_some() {

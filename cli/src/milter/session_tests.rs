@@ -463,12 +463,12 @@ struct EngineJudge {
 }
 
 impl Judge for EngineJudge {
-    fn judge(&self, m: &[u8], _: &SmtpFacts, user: Option<&str>) -> Result<Judgement, String> {
+    fn judge(&self, m: &[u8], f: &SmtpFacts, user: Option<&str>) -> Result<Judgement, String> {
         let fault = untrained();
         let classify::Scanned {
             verdict: v,
             warning,
-        } = classify::scan(&self.engine, Err(&fault), user, m)?;
+        } = classify::scan(&self.engine, Err(&fault), user, &f.rcpt_to, m)?;
         Ok(Judgement {
             score: v.score,
             is_spam: v.is_spam,
@@ -516,9 +516,14 @@ fn headers_are_the_ones_classify_writes() {
             let mut s = Session::new(&p);
             s.handle(optneg(POSTFIX_PROTOCOL), &judge);
             let replies = transaction(&mut s, &judge, msg, &["b@example.net"]);
-            let Outcome::Done { output, spam, .. } =
-                classify::classify_ready(&judge.engine, &config, Err(&untrained()), Some("b"), msg)
-            else {
+            let Outcome::Done { output, spam, .. } = classify::classify_ready(
+                &judge.engine,
+                &config,
+                Err(&untrained()),
+                Some("b"),
+                &["b@example.net".to_owned()],
+                msg,
+            ) else {
                 panic!("classify failed");
             };
             spam_seen |= spam;

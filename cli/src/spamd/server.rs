@@ -367,7 +367,9 @@ fn scan(ctx: &Ctx, request: &Request) -> Result<Vec<u8>, WireError> {
         let result = catch_unwind(AssertUnwindSafe(|| {
             classify::debug_fault();
             let store = serve::connection(conn, &ctx.shared, config);
-            classify::scan(engine, store.as_ref().copied(), user, &request.message)
+            // The spamd protocol carries no envelope recipient (spamc has no option for it):
+            // the message's own Delivered-To/X-Original-To are the recipient evidence.
+            classify::scan(engine, store.as_ref().copied(), user, &[], &request.message)
         }));
         match &result {
             // A database fault: start from a fresh connection next time.

@@ -1,0 +1,166 @@
+//! `--recipient`: the envelope recipient an MTA or MDA gives is recipient evidence
+//! (corpora/EXPERIMENTS.md E20), for `classify` in-process and through `mailsift serve`, and
+//! for `score` and `explain`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Scratch, classify, cmd, run, run_with_input, stderr, stdout};
+
+/// The same newsletter, delivered to `rcpt` (a `Delivered-To` field when `delivered`).
+fn newsletter(i: usize, rcpt: Option<&str>) -> Vec<u8> {
+    let delivered = rcpt.map_or(String::new(), |r| format!("Delivered-To: {r}\n"));
+    format!(
+        "{delivered}From: Shop News <news@shop.example.com>\nTo: subscribers@shop.example.com\n\
+         Subject: This week at the shop\nMessage-ID: <{i}@shop.example.com>\n\
+         Date: Mon, 2 Feb 2026 10:00:00 +0000\n\n\
+         Garden chairs, lamps and green tea at the shop this week.\n"
+    )
+    .into_bytes()
+}
+
+/// A store where the newsletter is ham for alice and spam for bob.
+fn trained(s: &Scratch) -> PathBuf {
+    let db = s.path("m.db");
+    for (class, rcpt, base) in [
+        ("ham", "alice@example.org", 0),
+        ("spam", "bob@example.org", 100),
+    ] {
+        let dir = s.path(class);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let mut args = vec!["train".to_owned(), class.to_owned()];
+        for i in base..base + 12 {
+            let p = dir.join(format!("{i}.eml"));
+            std::fs::write(&p, newsletter(i, Some(rcpt))).expect("write");
+            args.push(p.to_str().expect("utf-8").to_owned());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&db, &args);
+        assert!(o.status.success(), "train: {}", stderr(&o));
+    }
+    db
+}
+
+/// The X-Spam-Score of a classified message.
+fn x_spam_score(out: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(out);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Spam-Score: "))
+        .unwrap_or_else(|| panic!("no X-Spam-Score in {text}"));
+    line.trim().parse().expect("score")
+}
+
+#[test]
+fn classify_score_and_explain_use_the_envelope_recipient() {
+    let s = Scratch::new("rcpt-cli");
+    let db = trained(&s);
+    // Not delivered yet: no Delivered-To; only the envelope says who it is for.
+    let msg = newsletter(500, None);
+    let by = |extra: &[&str]| {
+        let mut args = vec!["--no-server"];
+        args.extend_from_slice(extra);
+        let o = classify(&db, &args, &msg);
+        assert!(o.status.success(), "{}", stderr(&o));
+        x_spam_score(&o.stdout)
+    };
+    let (alice, bob, nobody) = (
+        by(&["--recipient", "alice@example.org"]),
+        by(&["--recipient=<Bob@Example.org>"]),
+        by(&[]),
+    );
+    assert!(
+        bob > nobody + 1.0 && nobody > alice + 1.0,
+        "bob {bob}, no recipient {nobody}, alice {alice}"
+    );
+    // Repeated: both recipients' evidence, between the two.
+    let both = by(&[
+        "--recipient",
+        "alice@example.org",
+        "--recipient",
+        "bob@example.org",
+    ]);
+    assert!(alice < both && both < bob, "{alice} {both} {bob}");
+    // A value that is not an address is ignored.
+    assert_eq!(by(&["--recipient", ""]), nobody);
+
+    // score: the same figures.
+    let score = |extra: &[&str]| -> f64 {
+        let mut c = cmd(&db);
+        c.arg("score").arg("-").args(extra);
+        let o = run_with_input(c, &msg);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        out.trim()
+            .rsplit('\t')
+            .next()
+            .expect("score")
+            .parse()
+            .expect("number")
+    };
+    assert!((score(&["--recipient", "bob@example.org"]) - bob).abs() < 0.01);
+    assert!((score(&["--recipient", "alice@example.org"]) - alice).abs() < 0.01);
+    // explain shows the recipient's tokens as evidence.
+    let mut c = cmd(&db);
+    c.args(["explain", "-", "--recipient", "bob@example.org"]);
+    let o = run_with_input(c, &msg);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("rcpt:bob@example.org"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A running `mailsift serve`, killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(db: &Path, socket: &Path) -> Server {
+    let mut c = cmd(db);
+    c.arg("serve")
+        .arg("--socket")
+        .arg(socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let server = Server(c.spawn().expect("spawn mailsift serve"));
+    let started = Instant::now();
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+#[test]
+fn the_server_gets_the_recipient_too() {
+    let s = Scratch::new("rcpt-serve");
+    let db = trained(&s);
+    let socket = s.path("m.sock");
+    let _server = serve(&db, &socket);
+    let sock = socket.to_str().expect("utf-8");
+    let msg = newsletter(600, None);
+    let mut seen = Vec::new();
+    for rcpt in ["alice@example.org", "bob@example.org"] {
+        let remote = classify(&db, &["--socket", sock, "--recipient", rcpt], &msg);
+        let local = classify(&db, &["--no-server", "--recipient", rcpt], &msg);
+        // With --socket, a server that cannot answer says so on stderr.
+        assert_eq!(stderr(&remote), "", "the server did not answer");
+        assert_eq!(remote.stdout, local.stdout, "{rcpt}: bytes differ");
+        seen.push(x_spam_score(&remote.stdout));
+    }
+    assert!(seen[1] > seen[0] + 1.0, "{seen:?}");
+}
