@@ -514,6 +514,10 @@ impl Backend for Redis {
         redis_io::load(self, dump)
     }
 
+    fn prune(&mut self, user: Option<&str>, max_count: u32) -> Result<u64> {
+        self.prune_model(user, max_count)
+    }
+
     fn reset(&mut self, user: Option<&str>) -> Result<()> {
         let k = self.keys(user);
         self.run(|c| {

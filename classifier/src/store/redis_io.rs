@@ -71,7 +71,7 @@ pub(super) fn parse_ledger(v: &[u8]) -> Option<LedgerRow> {
 }
 
 /// A count as stored (a decimal integer).
-fn parse_count(v: &[u8]) -> Option<u32> {
+pub(super) fn parse_count(v: &[u8]) -> Option<u32> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
@@ -216,16 +216,20 @@ fn scan(store: &Redis, key: &str) -> Result<Fields> {
 /// Everything in one model. HSCAN may return a field twice: duplicates are dropped.
 pub(super) fn dump(store: &Redis, user: Option<&str>) -> Result<ModelDump> {
     let k = store.keys(user);
-    let (s, h): (Option<i64>, Option<i64>) = store.run(|c| {
+    let v: Vec<Option<i64>> = store.run(|c| {
         redis::cmd("HMGET")
             .arg(&k.totals)
             .arg("spam")
             .arg("ham")
+            .arg(&super::redis_prune::FIELDS[..])
             .query(c)
     })?;
+    let pruned = super::redis_prune::from_fields(&v[2..])
+        .ok_or_else(|| store.corrupt(format!("unreadable pruned sums in {}", k.totals)))?;
     let mut dump = ModelDump {
         user: user.map(str::to_owned),
-        totals: totals(s.unwrap_or(0), h.unwrap_or(0)),
+        totals: totals(v[0].unwrap_or(0), v[1].unwrap_or(0)),
+        pruned,
         ..ModelDump::default()
     };
     let mut tokens: crate::model::TokenMap<Counts> = Default::default();
@@ -301,9 +305,14 @@ pub(super) fn load(store: &Redis, dump: &ModelDump) -> Result<()> {
         })?;
     }
     store.run(|c| {
-        redis::cmd("HSET")
-            .arg(&k.totals)
-            .arg("spam")
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(&k.totals);
+        if !dump.pruned.is_empty() {
+            for (f, v) in super::redis_prune::to_fields(&dump.pruned) {
+                cmd.arg(f).arg(v);
+            }
+        }
+        cmd.arg("spam")
             .arg(dump.totals.spam)
             .arg("ham")
             .arg(dump.totals.ham)
