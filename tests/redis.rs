@@ -389,3 +389,48 @@ fn the_classify_server_keeps_one_connection_and_sees_training_at_once() {
     let _ = serve.kill();
     let _ = serve.wait();
 }
+
+#[test]
+fn a_full_server_refuses_training_whole_and_db_prune_still_runs() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let s = Scratch::new("redis-full");
+    let url = PathBuf::from(server.url(2));
+    let spam = write_messages(&s.path("s"), true, 0..20);
+    let ham = write_messages(&s.path("h"), false, 0..20);
+    let mut a = vec!["-q", "train", "spam"];
+    a.extend(paths(&spam));
+    ok(&run(&url, &a), "train");
+    // Over maxmemory with the default policy, noeviction: every write that could grow memory
+    // is refused.
+    assert!(server.command("CONFIG SET maxmemory 1").starts_with("+OK"));
+    let mut a = vec!["train", "ham"];
+    a.extend(paths(&ham));
+    let o = run(&url, &a);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is full (maxmemory reached)") && stderr(&o).contains("db prune"),
+        "{}",
+        stderr(&o)
+    );
+    let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
+    assert_eq!((rows[0].1, rows[0].2), (20, 0), "{rows:?}");
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 20 ledger entries"));
+    // Pruning only deletes, so it runs on a full server, and the store still checks out.
+    let o = run(&url, &["db", "prune"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("mailsift: pruned "), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("pruned 0 tokens"), "{}", stderr(&o));
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 20 ledger entries"));
+    assert!(server.command("CONFIG SET maxmemory 0").starts_with("+OK"));
+    let mut a = vec!["-q", "train", "ham"];
+    a.extend(paths(&ham));
+    ok(&run(&url, &a), "train after room was made");
+    let mut a = vec!["-q", "forget"];
+    a.extend(paths(&spam[..5]));
+    ok(&run(&url, &a), "forget pruned messages");
+    let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
+    assert_eq!((rows[0].1, rows[0].2), (15, 20), "{rows:?}");
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 35 ledger entries"));
+}

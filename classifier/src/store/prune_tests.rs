@@ -11,6 +11,13 @@ fn consistent(store: &Store, name: &str, when: &str) {
         "{name}, {when}: {:?}",
         report.problems
     );
+    // The distinct-token count `stats` shows (kept by the scripts on Redis) follows the counts.
+    let stats = store.stats(None).expect("stats");
+    for u in &stats.users {
+        let user = (!u.name.is_empty()).then_some(u.name.as_str());
+        let tokens = store.dump(user).expect("dump").tokens.len() as u64;
+        assert_eq!(u.tokens, tokens, "{name}, {when}: tokens of {:?}", u.name);
+    }
 }
 
 fn counts(store: &Store, user: Option<&str>, hashes: &[u64]) -> Vec<Counts> {
@@ -49,6 +56,7 @@ fn prune_removes_rare_tokens_and_the_store_still_checks_out() {
             ],
         )
         .expect("erin");
+        consistent(s, name, "after learning");
         let report = s.prune(None, 1).expect("prune");
         assert_eq!(
             report,

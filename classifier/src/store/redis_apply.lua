@@ -74,19 +74,35 @@ for i = 1, #blob - 15, 16 do
   dh[nt] = ((h1 * 256 + h2) * 256 + h3) * 256 + h4 - 2147483648
 end
 if nt == 0 then return 1 end
--- The counts before, for every field of the batch, from both hashes.
-local function counts(key)
+-- The counts before: each field's count in the class it changes (one HMGET per slice), then
+-- its count in the other class only where that decides whether the token appears or goes
+-- (a count going from zero or to zero): a lookup in a large hash is most of the cost here.
+local function counts(key, want)
   local out = {}
-  for i = 1, nt, SLICE do
-    local j = math.min(i + SLICE - 1, nt)
-    local part = redis.call('HMGET', key, unpack(fields, i, j))
+  local list, at = {}, {}
+  for i = 1, nt do
+    if want(i) then
+      list[#list + 1] = fields[i]
+      at[#at + 1] = i
+    end
+  end
+  for i = 1, #list, SLICE do
+    local j = math.min(i + SLICE - 1, #list)
+    local part = redis.call('HMGET', key, unpack(list, i, j))
     for k = i, j do
-      out[k] = tonumber(part[k - i + 1]) or 0
+      out[at[k]] = tonumber(part[k - i + 1]) or 0
     end
   end
   return out
 end
-local old_s, old_h = counts(KEYS[2]), counts(KEYS[3])
+local old_s = counts(KEYS[2], function(i) return ds[i] ~= 0 end)
+local old_h = counts(KEYS[3], function(i) return dh[i] ~= 0 end)
+local function edge(old, d)
+  if d == 0 then return false end
+  return old == 0 or old + d <= 0
+end
+local other_s = counts(KEYS[2], function(i) return ds[i] == 0 and edge(old_h[i], dh[i]) end)
+local other_h = counts(KEYS[3], function(i) return dh[i] == 0 and edge(old_s[i], ds[i]) end)
 -- Counts clamp at zero and a count at zero is removed. `distinct` follows the number of tokens
 -- with any count. A decrease below zero (a forget of a message whose token was pruned) is
 -- taken off the model's pruned sums (see redis_prune.lua), so the counts, the pruned sums and
@@ -103,20 +119,25 @@ local function update(i, old, d, sets, dels, class)
   end
   if new > 0 then
     sets[#sets + 1] = fields[i]
-    sets[#sets + 1] = new
+    sets[#sets + 1] = string.format('%d', new)
   elseif old > 0 then
     dels[#dels + 1] = fields[i]
   end
   return new
 end
 for i = 1, nt do
-  local s0, h0 = old_s[i], old_h[i]
-  local s1 = update(i, s0, ds[i], sets_s, dels_s, 's')
-  local h1 = update(i, h0, dh[i], sets_h, dels_h, 'h')
-  local before = s0 > 0 or h0 > 0
-  local after = s1 > 0 or h1 > 0
-  if after and not before then distinct = distinct + 1 end
-  if before and not after then distinct = distinct - 1 end
+  local s0 = old_s[i] or other_s[i]
+  local h0 = old_h[i] or other_h[i]
+  local s1 = update(i, s0 or 0, ds[i], sets_s, dels_s, 's')
+  local h1 = update(i, h0 or 0, dh[i], sets_h, dels_h, 'h')
+  -- A count not read (nil) did not change and is not zero-crossing-relevant: the token has
+  -- a count in the class that changed both before and after.
+  if s0 ~= nil and h0 ~= nil then
+    local before = s0 > 0 or h0 > 0
+    local after = s1 > 0 or h1 > 0
+    if after and not before then distinct = distinct + 1 end
+    if before and not after then distinct = distinct - 1 end
+  end
 end
 sliced('HSET', KEYS[2], sets_s)
 sliced('HDEL', KEYS[2], dels_s)
