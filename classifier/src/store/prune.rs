@@ -1,10 +1,13 @@
 //! `db prune`: the policy for tokens that stopped being useful.
 //!
 //! # Policy: hapax pruning, on demand
-//! Most of a trained model's tokens were seen in one message only (hapaxes: 69% of the 666k
-//! tokens of the SpamAssassin corpus, BENCHMARKS.md "Redis store"). One sighting moves a
-//! token's probability only part of the way from the unknown-word value, and a token that never
-//! comes back never decides anything; yet each costs a row (SQLite) or a hash field (Redis).
+//! Most of a trained model's tokens were seen in one message only (hapaxes: 447,736 of the
+//! 672,198 tokens of the whole SpamAssassin corpus, 67%). One sighting moves a token's
+//! probability only part of the way from the unknown-word value, and a token that never comes
+//! back never decides anything; yet each costs a row (SQLite) or a hash field (Redis). Trained
+//! on the tuning half of the corpus and pruned (418k -> 123k tokens), the model made the same
+//! number of errors on the held-out half (22 of 2,985; 2 verdicts changed; BENCHMARKS.md
+//! "Redis store").
 //! [`Store::prune`] removes every token whose counts in both classes together are at most
 //! `max_count` (1 by default: the hapaxes), in the site-wide model and every user's, or one
 //! user's. A token seen again after pruning is simply learned again from zero.

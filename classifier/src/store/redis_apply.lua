@@ -7,10 +7,6 @@
 --       (8-byte hash) then the spam and ham changes as 4-byte big-endian numbers offset by 2^31
 --       (one argument for the whole batch: parsing many small arguments cost more than the
 --       updates)
--- The token counts are read with a few HMGET and written with a few HSET and HDEL over slices
--- of fields, never one command per token: a command called from a script costs about a
--- microsecond of setup, which for a bulk batch was most of the server's time (BENCHMARKS.md,
--- "Redis store").
 local a = 1
 local function take()
   local v = ARGV[a]
@@ -64,85 +60,36 @@ end
 total('spam', tonumber(take()))
 total('ham', tonumber(take()))
 local blob = take() or ''
-local fields, ds, dh = {}, {}, {}
-local nt = 0
-for i = 1, #blob - 15, 16 do
-  nt = nt + 1
-  fields[nt] = string.sub(blob, i, i + 7)
-  local s1, s2, s3, s4, h1, h2, h3, h4 = string.byte(blob, i + 8, i + 15)
-  ds[nt] = ((s1 * 256 + s2) * 256 + s3) * 256 + s4 - 2147483648
-  dh[nt] = ((h1 * 256 + h2) * 256 + h3) * 256 + h4 - 2147483648
-end
-if nt == 0 then return 1 end
--- The counts before: each field's count in the class it changes (one HMGET per slice), then
--- its count in the other class only where that decides whether the token appears or goes
--- (a count going from zero or to zero): a lookup in a large hash is most of the cost here.
-local function counts(key, want)
-  local out = {}
-  local list, at = {}, {}
-  for i = 1, nt do
-    if want(i) then
-      list[#list + 1] = fields[i]
-      at[#at + 1] = i
-    end
-  end
-  for i = 1, #list, SLICE do
-    local j = math.min(i + SLICE - 1, #list)
-    local part = redis.call('HMGET', key, unpack(list, i, j))
-    for k = i, j do
-      out[at[k]] = tonumber(part[k - i + 1]) or 0
-    end
-  end
-  return out
-end
-local old_s = counts(KEYS[2], function(i) return ds[i] ~= 0 end)
-local old_h = counts(KEYS[3], function(i) return dh[i] ~= 0 end)
-local function edge(old, d)
-  if d == 0 then return false end
-  return old == 0 or old + d <= 0
-end
-local other_s = counts(KEYS[2], function(i) return ds[i] == 0 and edge(old_h[i], dh[i]) end)
-local other_h = counts(KEYS[3], function(i) return dh[i] == 0 and edge(old_s[i], ds[i]) end)
--- Counts clamp at zero and a count at zero is removed. `distinct` follows the number of tokens
--- with any count. A decrease below zero (a forget of a message whose token was pruned) is
--- taken off the model's pruned sums (see redis_prune.lua), so the counts, the pruned sums and
--- the ledger still add up.
+-- Counts clamp at zero and a count at zero is removed; `distinct` follows the number of tokens
+-- with any count (a token is in the spam hash, the ham hash or both). One HINCRBY per token and
+-- class, and an HEXISTS of the other class only when a count appears or goes: a lookup in a
+-- hash of many fields is most of the server's time, and reading every count first with HMGET
+-- and writing with HSET made more lookups, not fewer (BENCHMARKS.md, "Redis store").
+-- A decrease below zero (a forget of a message whose token was pruned) is taken off the
+-- model's pruned sums (see redis_prune.lua), so counts, pruned sums and ledger still add up.
 local distinct = 0
-local sets_s, dels_s, sets_h, dels_h = {}, {}, {}, {}
 local clamped = {}
-local function update(i, old, d, sets, dels, class)
-  if d == 0 then return old end
-  local new = old + d
-  if new < 0 then
-    clamped[#clamped + 1] = {fields[i], class, -new}
-    new = 0
-  end
-  if new > 0 then
-    sets[#sets + 1] = fields[i]
-    sets[#sets + 1] = string.format('%d', new)
-  elseif old > 0 then
-    dels[#dels + 1] = fields[i]
-  end
-  return new
-end
-for i = 1, nt do
-  local s0 = old_s[i] or other_s[i]
-  local h0 = old_h[i] or other_h[i]
-  local s1 = update(i, s0 or 0, ds[i], sets_s, dels_s, 's')
-  local h1 = update(i, h0 or 0, dh[i], sets_h, dels_h, 'h')
-  -- A count not read (nil) did not change and is not zero-crossing-relevant: the token has
-  -- a count in the class that changed both before and after.
-  if s0 ~= nil and h0 ~= nil then
-    local before = s0 > 0 or h0 > 0
-    local after = s1 > 0 or h1 > 0
-    if after and not before then distinct = distinct + 1 end
-    if before and not after then distinct = distinct - 1 end
+local function bump(key, other, field, d, class)
+  if d == 0 then return end
+  local r = redis.call('HINCRBY', key, field, d)
+  local old = r - d
+  if r <= 0 then
+    redis.call('HDEL', key, field)
+    if r < 0 then clamped[#clamped + 1] = {field, class, -r} end
+    if old > 0 and redis.call('HEXISTS', other, field) == 0 then distinct = distinct - 1 end
+  elseif old <= 0 and redis.call('HEXISTS', other, field) == 0 then
+    distinct = distinct + 1
   end
 end
-sliced('HSET', KEYS[2], sets_s)
-sliced('HDEL', KEYS[2], dels_s)
-sliced('HSET', KEYS[3], sets_h)
-sliced('HDEL', KEYS[3], dels_h)
+local function num(i)
+  local b1, b2, b3, b4 = string.byte(blob, i, i + 3)
+  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4 - 2147483648
+end
+for i = 1, #blob - 15, 16 do
+  local field = string.sub(blob, i, i + 7)
+  bump(KEYS[2], KEYS[3], field, num(i + 8), 's')
+  bump(KEYS[3], KEYS[2], field, num(i + 12), 'h')
+end
 if distinct ~= 0 then total('tokens', distinct) end
 if #clamped > 0 then
   -- Pruned sums per class: occurrences, and the token-hash checksum (the sum of hash x count,
