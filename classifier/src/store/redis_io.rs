@@ -190,7 +190,7 @@ pub(super) fn parse_read(
 const STEP: usize = 2000;
 
 /// A hash's fields and values, as `HSCAN` returns them.
-type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+pub(super) type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Every field and value of a hash, by `HSCAN` (the server stays responsive).
 fn scan(store: &Redis, key: &str) -> Result<Fields> {

@@ -64,7 +64,7 @@ impl Redis {
         for key in [&k.spam, &k.ham] {
             let mut cursor: u64 = 0;
             loop {
-                let (next, items): (u64, Vec<(Vec<u8>, Vec<u8>)>) = self.run(|c| {
+                let (next, items): (u64, redis_io::Fields) = self.run(|c| {
                     redis::cmd("HSCAN")
                         .arg(key)
                         .arg(cursor)
