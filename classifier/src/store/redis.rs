@@ -17,8 +17,8 @@
 //! - `P{M}:totals`: hash `spam`, `ham` (messages learned), `tokens` (distinct tokens), and
 //!   after a `db prune` the pruned sums (`pruned_s`, `pruned_s_hi`, ...: [`super::redis_prune`]).
 //! - `P{M}:spam`, `P{M}:ham`: hashes from the token's 8-byte big-endian hash to the number of
-//!   spam (ham) messages containing it; a zero count is no field. Learning reads a batch's
-//!   counts with a few `HMGET` and writes them with a few `HSET` and `HDEL` in the script.
+//!   spam (ham) messages containing it; a zero count is no field. Learning is one `HINCRBY`
+//!   per token and class after merging a batch's deltas.
 //! - `P{M}:ledger`: hash from the 16-byte digest to `"CLASS NTOKENS TOKENSUM LEARNED_AT"`
 //!   (`CLASS` is `s` or `h`).
 //!

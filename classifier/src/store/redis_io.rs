@@ -224,11 +224,14 @@ pub(super) fn dump(store: &Redis, user: Option<&str>) -> Result<ModelDump> {
             .arg(&super::redis_prune::FIELDS[..])
             .query(c)
     })?;
-    let pruned = super::redis_prune::from_fields(&v[2..])
-        .ok_or_else(|| store.corrupt(format!("unreadable pruned sums in {}", k.totals)))?;
+    let unreadable = || store.corrupt(format!("unreadable totals in {}", k.totals));
+    let (Some(t), Some(rest)) = (v.get(..2), v.get(2..)) else {
+        return Err(unreadable());
+    };
+    let pruned = super::redis_prune::from_fields(rest).ok_or_else(unreadable)?;
     let mut dump = ModelDump {
         user: user.map(str::to_owned),
-        totals: totals(v[0].unwrap_or(0), v[1].unwrap_or(0)),
+        totals: totals(t[0].unwrap_or(0), t[1].unwrap_or(0)),
         pruned,
         ..ModelDump::default()
     };
