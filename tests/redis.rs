@@ -270,10 +270,9 @@ fn a_server_killed_mid_train_leaves_a_consistent_model() {
     // Kill once training has visibly started (bounded wait), then restart from the file.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
-        if server
-            .command("HGET mailsift:{site}:totals spam")
-            .contains('$')
-        {
+        // A bulk reply with a value; "$-1" is nil (nothing learned yet).
+        let reply = server.command("HGET mailsift:{site}:totals spam");
+        if reply.starts_with('$') && !reply.starts_with("$-1") {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -388,4 +387,54 @@ fn the_classify_server_keeps_one_connection_and_sees_training_at_once() {
     assert_ne!(after.stdout, first.stdout, "training changed the figures");
     let _ = serve.kill();
     let _ = serve.wait();
+}
+
+#[test]
+fn a_full_server_refuses_training_whole_and_db_prune_still_runs() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let s = Scratch::new("redis-full");
+    let url = PathBuf::from(server.url(2));
+    let spam = write_messages(&s.path("s"), true, 0..20);
+    let ham = write_messages(&s.path("h"), false, 0..20);
+    let mut a = vec!["-q", "train", "spam"];
+    a.extend(paths(&spam));
+    ok(&run(&url, &a), "train");
+    // Over maxmemory with the default policy, noeviction: every write that could grow memory
+    // is refused.
+    assert!(server.command("CONFIG SET maxmemory 1").starts_with("+OK"));
+    let mut a = vec!["train", "ham"];
+    a.extend(paths(&ham));
+    let o = run(&url, &a);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is full (maxmemory reached)") && stderr(&o).contains("db prune"),
+        "{}",
+        stderr(&o)
+    );
+    let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
+    assert_eq!((rows[0].1, rows[0].2), (20, 0), "{rows:?}");
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 20 ledger entries"));
+    // Reading still works: classify loads its script and reads.
+    assert!(server.command("SCRIPT FLUSH").starts_with("+OK"));
+    let o = classify(&url, &[], &std::fs::read(&ham[0]).expect("read"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    // Pruning only deletes, so it runs on a full server, and the store still checks out.
+    let o = run(&url, &["db", "prune"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("mailsift: pruned "), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("pruned 0 tokens"), "{}", stderr(&o));
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 20 ledger entries"));
+    assert!(server.command("CONFIG SET maxmemory 0").starts_with("+OK"));
+    let mut a = vec!["-q", "train", "ham"];
+    a.extend(paths(&ham));
+    ok(&run(&url, &a), "train after room was made");
+    let mut a = vec!["-q", "forget"];
+    a.extend(paths(&spam[..5]));
+    ok(&run(&url, &a), "forget pruned messages");
+    let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
+    assert_eq!((rows[0].1, rows[0].2), (15, 20), "{rows:?}");
+    assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 35 ledger entries"));
 }

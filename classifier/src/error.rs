@@ -93,6 +93,15 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+    /// The Redis server refused a write because it reached `maxmemory` (with
+    /// `maxmemory-policy noeviction`); the refused call wrote nothing.
+    #[error(
+        "the Redis store at {location} is full (maxmemory reached): nothing of the refused batch was written; raise maxmemory, or remove rare tokens with 'mailsift db prune', then run the command again"
+    )]
+    RedisFull {
+        /// The server's URL (without a password).
+        location: String,
+    },
     /// Any other SQLite failure.
     #[error("token database error: {0}")]
     Sqlite(#[from] rusqlite::Error),

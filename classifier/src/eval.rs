@@ -249,6 +249,7 @@ pub fn persist(model: &MemoryModel, store: &mut Store) -> Result<()> {
         totals: crate::model::TokenCounts::totals(model),
         tokens,
         ledger,
+        pruned: Default::default(),
     })
 }
 

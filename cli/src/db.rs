@@ -57,6 +57,26 @@ pub enum DbCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Remove tokens seen in at most N messages (default 1: hapaxes) from every model, or from
+    /// --user's; `db check` still passes after it. Run it from time to time (e.g. monthly) to
+    /// keep a model's size down.
+    #[command(
+        after_long_help = "What it removes: tokens whose spam and ham counts together are at most --max-count, in the
+site-wide model and every user's (only --user's with --user). The counts removed stay
+accounted for, so 'db check' still proves every count; a pruned token seen again is learned
+again from zero. Training may go on meanwhile. On SQLite the file keeps its size (the freed
+pages are reused); on Redis the memory is freed at once.
+
+Examples:
+  mailsift db prune
+  mailsift --db redis://127.0.0.1:6379/0 db prune --max-count 2
+  mailsift --user alice db prune"
+    )]
+    Prune {
+        /// Remove tokens seen in at most this many messages (1 to 1000).
+        #[arg(long, default_value_t = 1)]
+        max_count: u32,
+    },
 }
 
 pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
@@ -221,6 +241,17 @@ pub fn run(global: &Global, cmd: &DbCommand) -> Result<i32> {
             }
             let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
             store.reset(global.user()?)?;
+            Ok(0)
+        }
+        DbCommand::Prune { max_count } => {
+            let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
+            let report = store.prune(global.user()?, *max_count)?;
+            if !global.quiet {
+                eprintln!(
+                    "mailsift: pruned {} tokens seen in at most {max_count} message(s) from {} model(s)",
+                    report.tokens, report.models
+                );
+            }
             Ok(0)
         }
     }

@@ -19,6 +19,13 @@ use crate::progress::Progress;
 /// keeping transactions few; 1000 was the knee in BENCHMARKS.md's bulk-training runs.
 const BATCH: usize = 1000;
 
+/// Messages per batch on a Redis store. Each batch is applied by one or a few script calls of
+/// about 50,000 token occurrences (`CHUNK_TOKENS` in the store) whatever the batch size, so
+/// nothing is gained by waiting for 1,000 messages; small batches let the analysis of the next
+/// one overlap the server's work on this one from the start, instead of the first and last
+/// thousand messages each running alone (BENCHMARKS.md, "Redis store").
+const REMOTE_BATCH: usize = 100;
+
 /// Options for `train` and `correct`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -77,7 +84,11 @@ impl Summary {
 }
 
 /// Reads messages from paths (or stdin for '-'), in batches.
-fn for_each_batch(paths: &[PathBuf], mut f: impl FnMut(Vec<Item>) -> Result<()>) -> Result<()> {
+fn for_each_batch(
+    paths: &[PathBuf],
+    size: usize,
+    mut f: impl FnMut(Vec<Item>) -> Result<()>,
+) -> Result<()> {
     let (stdin, files): (Vec<&PathBuf>, Vec<&PathBuf>) =
         paths.iter().partition(|p| p.as_os_str() == "-");
     if stdin.len() > 1 {
@@ -91,14 +102,14 @@ fn for_each_batch(paths: &[PathBuf], mut f: impl FnMut(Vec<Item>) -> Result<()>)
         }])?;
     }
     let files: Vec<PathBuf> = files.into_iter().cloned().collect();
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::with_capacity(size);
     let mut err = None;
     sources::for_each_message(&files, |item| {
         if err.is_some() {
             return;
         }
         batch.push(item);
-        if batch.len() >= BATCH {
+        if batch.len() >= size {
             if let Err(e) = f(std::mem::take(&mut batch)) {
                 err = Some(e);
             }
@@ -179,10 +190,15 @@ fn learn_all(
     summary: &mut Summary,
     progress: &Progress,
 ) -> Result<()> {
+    let size = if store.is_remote() {
+        REMOTE_BATCH
+    } else {
+        BATCH
+    };
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::sync_channel::<Analysed>(1);
         let reader = s.spawn(move || {
-            for_each_batch(paths, |items| {
+            for_each_batch(paths, size, |items| {
                 tx.send(analyse(engine, items, action, progress))
                     .map_err(|_| anyhow!("the database writer stopped"))
             })

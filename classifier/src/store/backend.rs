@@ -39,6 +39,43 @@ pub struct ModelDump {
     pub tokens: Vec<(u64, Counts)>,
     /// Every ledger entry, sorted by digest.
     pub ledger: Vec<(Digest, LedgerRow)>,
+    /// What `db prune` removed from the token counts (see [`super::prune`]).
+    pub pruned: Pruned,
+}
+
+/// The sums of the counts that `db prune` removed from one class of one model, less what a
+/// later forget of those messages would have taken off them: with these, the token counts still
+/// add up to exactly what the ledger says was learned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrunedSums {
+    /// Token occurrences removed (negative only in an inconsistent store).
+    pub occurrences: i64,
+    /// Wrapping sum of hash x count over the removed counts.
+    pub checksum: u64,
+}
+
+impl PrunedSums {
+    /// Adds `n` occurrences of token `hash` (`n` negative takes them off).
+    pub fn add(&mut self, hash: u64, n: i64) {
+        self.occurrences += n;
+        self.checksum = self.checksum.wrapping_add(hash.wrapping_mul(n as u64));
+    }
+}
+
+/// The pruned sums of one model, per class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Spam counts removed.
+    pub spam: PrunedSums,
+    /// Ham counts removed.
+    pub ham: PrunedSums,
+}
+
+impl Pruned {
+    /// True when nothing was ever pruned.
+    pub fn is_empty(&self) -> bool {
+        *self == Pruned::default()
+    }
 }
 
 /// Counts read for one message: the site-wide model's and the user's, kept apart (the store
@@ -94,4 +131,8 @@ pub trait Backend: std::fmt::Debug {
     fn load(&mut self, dump: &ModelDump) -> Result<()>;
     /// Removes everything learned in one model.
     fn reset(&mut self, user: Option<&str>) -> Result<()>;
+    /// Removes the tokens of one model whose counts (spam and ham together) are at most
+    /// `max_count`, adding what they held to the model's pruned sums, atomically per step
+    /// (learning may go on meanwhile). Returns how many tokens were removed.
+    fn prune(&mut self, user: Option<&str>, max_count: u32) -> Result<u64>;
 }

@@ -63,12 +63,22 @@ pub(super) fn check_model(dump: &ModelDump, report: &mut CheckReport) {
             e.checksum = e.checksum.wrapping_add(hash.wrapping_mul(u64::from(n)));
         }
     }
-    for (class, n) in [
-        (Class::Spam, dump.totals.spam),
-        (Class::Ham, dump.totals.ham),
+    for (class, n, pruned) in [
+        (Class::Spam, dump.totals.spam, dump.pruned.spam),
+        (Class::Ham, dump.totals.ham, dump.pruned.ham),
     ] {
         let ledger = from_ledger[slot(class)];
-        let tokens = from_tokens[slot(class)];
+        let mut tokens = from_tokens[slot(class)];
+        // Counts `db prune` removed still count: they were learned.
+        if pruned.occurrences < 0 {
+            report.problems.push(format!(
+                "{label}: forgetting took {} more {} token counts than were pruned",
+                -pruned.occurrences,
+                class.as_str()
+            ));
+        }
+        tokens.occurrences = tokens.occurrences.wrapping_add(pruned.occurrences as u64);
+        tokens.checksum = tokens.checksum.wrapping_add(pruned.checksum);
         if n != ledger.messages {
             report.problems.push(format!(
                 "{label}: {} {} messages counted, ledger has {}",

@@ -33,19 +33,24 @@ use crate::model::TokenCounts;
 use crate::tokenize::TOKENIZER_VERSION;
 
 pub use crate::ledger::{Action, Class, Digest, LearnOp, Outcome};
-pub use backend::{Backend, LedgerRow, ModelDump, ReadTotals};
+pub use backend::{Backend, LedgerRow, ModelDump, Pruned, PrunedSums, ReadTotals};
 pub use sqlite::SCHEMA_VERSION;
 pub use token_cache::SharedTokenCache;
 
 mod backend;
 mod check;
+pub mod prune;
+#[cfg(test)]
+mod prune_tests;
 pub mod redis;
 mod redis_cluster;
 mod redis_conn;
 mod redis_io;
+mod redis_prune;
 pub mod sqlite;
 mod sqlite_backend;
 mod sqlite_files;
+mod sqlite_prune;
 #[cfg(test)]
 mod sqlite_tests;
 #[cfg(test)]

@@ -14,10 +14,11 @@
 //! user NAME. With the prefix `P`:
 //! - `P{site}:meta`: hash `tokenizer_version`, `schema`, `created_by`.
 //! - `P{site}:users`: set of the users with a model.
-//! - `P{M}:totals`: hash `spam`, `ham` (messages learned), `tokens` (distinct tokens).
+//! - `P{M}:totals`: hash `spam`, `ham` (messages learned), `tokens` (distinct tokens), and
+//!   after a `db prune` the pruned sums (`pruned_s`, `pruned_s_hi`, ...: [`super::redis_prune`]).
 //! - `P{M}:spam`, `P{M}:ham`: hashes from the token's 8-byte big-endian hash to the number of
 //!   spam (ham) messages containing it; a zero count is no field. Learning is one `HINCRBY`
-//!   per token and class.
+//!   per token and class after merging a batch's deltas.
 //! - `P{M}:ledger`: hash from the 16-byte digest to `"CLASS NTOKENS TOKENSUM LEARNED_AT"`
 //!   (`CLASS` is `s` or `h`).
 //!
@@ -32,10 +33,12 @@
 //! mid-batch leaves every script call applied whole or not at all.
 //!
 //! # Expiry and memory
-//! Nothing expires: a model is the sum of its ledger, and expiring tokens would break the exact
-//! forget. Tokens leave when their counts reach zero (forget, flip). Memory is measured in
-//! BENCHMARKS.md ("Redis store"); run the server with `maxmemory-policy noeviction`, so a full
-//! server refuses training (reported, retried later) instead of evicting parts of a model.
+//! Nothing expires by itself: a Redis TTL covers whole keys (a model), not the fields of a hash.
+//! `db prune` removes rare tokens on demand and keeps `db check` exact ([`super::prune`]). The
+//! pruned sums are fields of `P{M}:totals` ([`super::redis_prune`]). Memory per million tokens
+//! is measured in BENCHMARKS.md ("Redis store"); run the server with `maxmemory-policy
+//! noeviction`, so that a full server refuses training (reported as [`Error::RedisFull`],
+//! nothing of the refused batch written) instead of evicting parts of a model.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -193,6 +196,11 @@ impl Redis {
     }
 
     fn error(&self, e: &redis::RedisError) -> Error {
+        if e.code() == Some("OOM") {
+            return Error::RedisFull {
+                location: self.location.display().to_string(),
+            };
+        }
         let mut detail = e.to_string();
         if e.is_timeout() {
             detail = format!("no answer within {} ms", self.timeout.as_millis());
@@ -462,6 +470,10 @@ impl Backend for Redis {
 
     fn load(&mut self, dump: &ModelDump) -> Result<()> {
         redis_io::load(self, dump)
+    }
+
+    fn prune(&mut self, user: Option<&str>, max_count: u32) -> Result<u64> {
+        self.prune_model(user, max_count)
     }
 
     fn reset(&mut self, user: Option<&str>) -> Result<()> {

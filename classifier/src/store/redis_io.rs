@@ -71,7 +71,7 @@ pub(super) fn parse_ledger(v: &[u8]) -> Option<LedgerRow> {
 }
 
 /// A count as stored (a decimal integer).
-fn parse_count(v: &[u8]) -> Option<u32> {
+pub(super) fn parse_count(v: &[u8]) -> Option<u32> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
@@ -190,7 +190,7 @@ pub(super) fn parse_read(
 const STEP: usize = 2000;
 
 /// A hash's fields and values, as `HSCAN` returns them.
-type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+pub(super) type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Every field and value of a hash, by `HSCAN` (the server stays responsive).
 fn scan(store: &Redis, key: &str) -> Result<Fields> {
@@ -216,16 +216,23 @@ fn scan(store: &Redis, key: &str) -> Result<Fields> {
 /// Everything in one model. HSCAN may return a field twice: duplicates are dropped.
 pub(super) fn dump(store: &Redis, user: Option<&str>) -> Result<ModelDump> {
     let k = store.keys(user);
-    let (s, h): (Option<i64>, Option<i64>) = store.run(|c| {
+    let v: Vec<Option<i64>> = store.run(|c| {
         redis::cmd("HMGET")
             .arg(&k.totals)
             .arg("spam")
             .arg("ham")
+            .arg(&super::redis_prune::FIELDS[..])
             .query(c)
     })?;
+    let unreadable = || store.corrupt(format!("unreadable totals in {}", k.totals));
+    let (Some(t), Some(rest)) = (v.get(..2), v.get(2..)) else {
+        return Err(unreadable());
+    };
+    let pruned = super::redis_prune::from_fields(rest).ok_or_else(unreadable)?;
     let mut dump = ModelDump {
         user: user.map(str::to_owned),
-        totals: totals(s.unwrap_or(0), h.unwrap_or(0)),
+        totals: totals(t[0].unwrap_or(0), t[1].unwrap_or(0)),
+        pruned,
         ..ModelDump::default()
     };
     let mut tokens: crate::model::TokenMap<Counts> = Default::default();
@@ -301,9 +308,14 @@ pub(super) fn load(store: &Redis, dump: &ModelDump) -> Result<()> {
         })?;
     }
     store.run(|c| {
-        redis::cmd("HSET")
-            .arg(&k.totals)
-            .arg("spam")
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(&k.totals);
+        if !dump.pruned.is_empty() {
+            for (f, v) in super::redis_prune::to_fields(&dump.pruned) {
+                cmd.arg(f).arg(v);
+            }
+        }
+        cmd.arg("spam")
             .arg(dump.totals.spam)
             .arg("ham")
             .arg(dump.totals.ham)

@@ -459,11 +459,27 @@ fn apply_deltas(
     let mut prune = tx.prepare_cached(
         "DELETE FROM tokens WHERE hash = ?1 AND user_id = ?2 AND spam = 0 AND ham = 0",
     )?;
+    let mut old =
+        tx.prepare_cached("SELECT spam, ham FROM tokens WHERE hash = ?1 AND user_id = ?2")?;
+    // What a decrease below zero takes off the pruned sums (a forget of a message whose token
+    // `db prune` removed).
+    let mut clamped = super::backend::Pruned::default();
     for &&(h, ds, dh) in &sorted {
+        if ds < 0 || dh < 0 {
+            let (s0, h0): (i64, i64) = old
+                .query_row(params![h2i(h), user_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .unwrap_or((0, 0));
+            clamped.spam.add(h, (s0 + ds).min(0));
+            clamped.ham.add(h, (h0 + dh).min(0));
+        }
         upsert.execute(params![h2i(h), user_id, ds, dh])?;
         if ds < 0 || dh < 0 {
             prune.execute(params![h2i(h), user_id])?;
         }
+    }
+    if !clamped.is_empty() {
+        super::sqlite_prune::add(tx, user_id, &clamped)?;
     }
     Ok(())
 }

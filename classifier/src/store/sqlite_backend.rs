@@ -193,6 +193,7 @@ impl Backend for Sqlite {
             ));
         }
         dump.ledger.sort_unstable_by_key(|e| e.0);
+        dump.pruned = super::sqlite_prune::read(&self.conn, id, &self.path)?;
         Ok(dump)
     }
 
@@ -237,6 +238,7 @@ impl Backend for Sqlite {
                 "UPDATE totals SET nspam = ?2, nham = ?3 WHERE user_id = ?1",
                 params![id, dump.totals.spam as i64, dump.totals.ham as i64],
             )?;
+            super::sqlite_prune::write(&tx, id, &dump.pruned)?;
             Ok(())
         })()
         .map_err(map)?;
@@ -257,7 +259,12 @@ impl Backend for Sqlite {
             "UPDATE totals SET nspam = 0, nham = 0 WHERE user_id = ?1",
             [id],
         )?;
+        super::sqlite_prune::write(&tx, id, &super::backend::Pruned::default())?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn prune(&mut self, user: Option<&str>, max_count: u32) -> Result<u64> {
+        self.prune_model(user, max_count)
     }
 }
