@@ -139,11 +139,8 @@ fn analyse(engine: &Engine, items: Vec<Item>, action: &Action, progress: &Progre
             }
             Ok(bytes) => {
                 progress.message(bytes.len());
-                Read::Op(
-                    engine
-                        .analyze(&sources::learning_form(bytes))
-                        .op(action.clone()),
-                )
+                let analysis = engine.analyze(&sources::learning_form(bytes));
+                Read::Op(engine.op(&analysis, action.clone()))
             }
             Err(e) => {
                 eprintln!("mailsift: skipping {}: {e}", item.label);

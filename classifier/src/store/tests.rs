@@ -14,6 +14,7 @@ pub(super) fn op(d: u8, hashes: &[u64], action: Action) -> LearnOp {
         tokens: Tokens {
             hashes: hashes.to_vec(),
         },
+        rules: Vec::new(),
         action,
     }
 }
