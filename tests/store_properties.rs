@@ -106,7 +106,7 @@ fn ops() -> impl Strategy<Value = Vec<(u8, u8, u8)>> {
 /// versions (a rule added, one dropped), as they may between a learn and its forget.
 fn rule_set(id: u8, version: u8) -> Vec<u64> {
     let mut v: Vec<u64> = (0..8u8)
-        .filter(|r| (r + id + version) % 3 == 0 || (*r == version && id % 2 == 0))
+        .filter(|r| (r + id + version).is_multiple_of(3) || (*r == version && id.is_multiple_of(2)))
         .map(|r| rule_token(&format!("RULE_{r}")))
         .collect();
     v.sort_unstable();

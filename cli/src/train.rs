@@ -225,6 +225,11 @@ pub fn forget(global: &Global, paths: &[PathBuf]) -> Result<i32> {
 fn run(global: &Global, paths: &[PathBuf], action: &Action) -> Result<i32> {
     let config = common::load_config(global)?;
     let engine = common::engine_from(&config)?;
+    // The learned combination runs the rules on every learned message: for many messages
+    // the long-lived prefilter pays for itself (see `RuleSet::prepare_now`).
+    if engine.combination.enabled && (paths.len() > 1 || paths.iter().any(|p| p.is_dir())) {
+        engine.rules.prepare_now();
+    }
     let user = global.user()?;
     let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
     let mut summary = Summary::default();

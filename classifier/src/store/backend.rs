@@ -48,7 +48,7 @@ pub(super) fn rules_to_blob(rules: &[u64]) -> Vec<u8> {
 
 /// The rule pseudo-tokens of a blob made by [`rules_to_blob`]; `None` when it is not one.
 pub(super) fn rules_from_blob(blob: &[u8]) -> Option<Vec<u64>> {
-    if blob.len() % 8 != 0 {
+    if !blob.len().is_multiple_of(8) {
         return None;
     }
     Some(
