@@ -173,4 +173,12 @@ fn a_schema_v1_store_is_read_as_it_is_and_migrated_when_written() {
     let check = ok(&run(&db, &["db", "check"]));
     // Five learned by v1, one by v2; three of them forgotten.
     assert!(check.starts_with("ok: 3 ledger entries"), "{check}");
+    // A version 1 backup restores into a version 2 store, consistent.
+    let fresh = t.path("fresh.db");
+    ok(&run(&fresh, &["train", "spam", pills.to_str().expect("p")]));
+    let v1 = root().join("tests/fixtures/store/schema-v1.db");
+    ok(&run(&fresh, &["db", "restore", v1.to_str().expect("p")]));
+    let check = ok(&run(&fresh, &["db", "check"]));
+    assert!(check.starts_with("ok: 5 ledger entries"), "{check}");
+    assert!(ok(&run(&fresh, &["stats"])).contains("schema version    2"));
 }

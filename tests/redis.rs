@@ -270,10 +270,9 @@ fn a_server_killed_mid_train_leaves_a_consistent_model() {
     // Kill once training has visibly started (bounded wait), then restart from the file.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
-        if server
-            .command("HGET mailsift:{site}:totals spam")
-            .contains('$')
-        {
+        // A bulk-string reply with a value (`$-1` is nil: nothing learned yet).
+        let reply = server.command("HGET mailsift:{site}:totals spam");
+        if reply.starts_with('$') && !reply.starts_with("$-1") {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));

@@ -169,6 +169,40 @@ mod tests {
     }
 
     #[test]
+    fn classify_reads_rule_evidence_with_the_tokens_and_agrees_with_eval() {
+        use crate::ledger::{Action, Class};
+        let engine = crate::Engine::new();
+        let mut model = crate::MemoryModel::new();
+        let pills: &[u8] =
+            b"From: a@b.example\nTo: undisclosed-recipients:;\nSubject: CHEAP PILLS NOW!!!\n\n\
+            Buy viagra online, no prescription!!! Click here to be removed.\n";
+        let ham: &[u8] = b"From: c@d.example\nSubject: lunch\n\nSee you at noon.\n";
+        for i in 0..6 {
+            let variant = |m: &[u8]| [format!("X-N: {i}\n").as_bytes(), m].concat();
+            for (m, class) in [(variant(pills), Class::Ham), (variant(ham), Class::Spam)] {
+                let a = engine.analyze(&m);
+                model.apply(&engine.op(&a, Action::Learn(class)));
+            }
+        }
+        let a = engine.analyze(pills);
+        // One lookup (classify) and two (eval's order: Bayes, then the rule evidence).
+        let fused = engine.verdict(&a, &model).expect("verdict");
+        let bayes = engine.bayes(&a, &model).expect("bayes");
+        let hits = engine.rule_hits(&a, Some(&bayes));
+        let apart = engine.combine_with(bayes, hits, &model).expect("combine");
+        assert!(!fused.hits.is_empty());
+        assert_eq!(fused.weights, apart.weights);
+        assert_eq!(fused.score, apart.score);
+        // Most of its rules hit only messages learned as ham here: they stopped counting; none
+        // counts more than its configured score.
+        let zero = fused.weights.iter().filter(|w| **w == 0.0).count();
+        assert!(zero * 2 > fused.weights.len(), "{:?}", fused.weights);
+        for (h, w) in fused.hits.iter().zip(&fused.weights) {
+            assert!(*w >= 0.0 && *w <= h.score, "{}: {w}", h.name);
+        }
+    }
+
+    #[test]
     fn pseudo_tokens_are_sorted_distinct_and_skip_unscored_rules() {
         let hit = |name: &str, score| RuleHit {
             name: name.into(),

@@ -554,6 +554,22 @@ impl Engine {
 
     /// Classifies an analysed message against a model.
     pub fn verdict(&self, analysis: &Analysis, model: &dyn TokenCounts) -> Result<Verdict> {
+        if self.combination.enabled && !self.rules.uses_bayes() {
+            // No rule needs the Bayes result: the rules run first, and their pseudo-tokens are
+            // read with the message's tokens in one lookup (one round trip on Redis).
+            let hits = self.rule_hits(analysis, None);
+            let n = analysis.tokens.hashes.len();
+            let mut hashes = Vec::with_capacity(n + hits.len());
+            hashes.extend_from_slice(&analysis.tokens.hashes);
+            hashes.extend(hits.iter().map(|h| crate::combination::rule_token(&h.name)));
+            let mut counts = Vec::new();
+            let totals = model.read(&hashes, &mut counts)?;
+            let bayes = self
+                .bayes
+                .combine(&analysis.tokens.hashes, &counts[..n], totals);
+            let weights = self.combination.weights(&hits, &counts[n..], totals);
+            return Ok(self.combine_weighted(bayes, hits, weights));
+        }
         let bayes = self.bayes(analysis, model)?;
         let hits = self.rule_hits(analysis, Some(&bayes));
         self.combine_with(bayes, hits, model)

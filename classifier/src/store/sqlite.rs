@@ -316,13 +316,13 @@ impl Sqlite {
         Ok(())
     }
 
-    /// The ledger's `rules` column as a select expression: empty in a version 1 store opened
-    /// read-only (not migrated).
-    pub(super) fn rules_column(&self) -> Result<&'static str> {
+    /// Whether the ledger has its `rules` column: not in a version 1 store opened read-only
+    /// (not migrated), whose entries then read as having none.
+    pub(super) fn has_rules_column(&self) -> Result<bool> {
         let version: i64 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        Ok(if version >= 2 { "rules" } else { "x''" })
+        Ok(version >= 2)
     }
 
     fn create_schema(&mut self) -> Result<()> {

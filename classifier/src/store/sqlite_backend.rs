@@ -170,10 +170,11 @@ impl Backend for Sqlite {
             ));
         }
         dump.tokens.sort_unstable_by_key(|t| t.0);
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT digest, class, ntokens, tokensum, learned_at, {} FROM ledger WHERE user_id = ?1",
-            self.rules_column()?
-        ))?;
+        let mut stmt = self.conn.prepare(if self.has_rules_column()? {
+            "SELECT digest, class, ntokens, tokensum, learned_at, rules FROM ledger WHERE user_id = ?1"
+        } else {
+            "SELECT digest, class, ntokens, tokensum, learned_at, x'' FROM ledger WHERE user_id = ?1"
+        })?;
         let mut rows = stmt.query([id])?;
         while let Some(r) = rows.next()? {
             let blob: Vec<u8> = r.get(0)?;
