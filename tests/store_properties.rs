@@ -3,12 +3,16 @@
 //! - the annotated message is the input with our headers added (and incoming X-Spam-* removed);
 //! - learn then forget leaves the store exactly as it was; learning twice is a no-op;
 //!   a flip equals forget + learn;
-//! - the in-memory model used by `eval` agrees with the store on every outcome and count.
+//! - the in-memory model used by `eval` agrees with the store on every outcome and count;
+//! - the learned combination's evidence (rule pseudo-tokens) after any learn/flip/forget
+//!   sequence equals that of learning only the surviving messages, even when the rules a
+//!   message hits change between its learn and its forget or flip.
 //!
 //! The store properties run on SQLite and on a private redis-server (skipped with a message
 //! when it is not installed).
 
 use mailsift::bayes::Counts;
+use mailsift::combination::rule_token;
 use mailsift::store::{Action, Class, LearnOp};
 use mailsift::tokenize::Tokens;
 use mailsift::{Engine, MemoryModel, OpenMode, Store, StoreOptions, TokenCounts};
@@ -94,8 +98,24 @@ proptest! {
 
 /// A small random learn/forget workload over a few messages and token sets.
 fn ops() -> impl Strategy<Value = Vec<(u8, u8, u8)>> {
-    // (message id 0..6, action 0=spam 1=ham 2=forget, unused)
-    proptest::collection::vec((0u8..6, 0u8..3, any::<u8>()), 0..40)
+    // (message id 0..6, action 0=spam 1=ham 2=forget, version of the rules 0..3)
+    proptest::collection::vec((0u8..6, 0u8..3, 0u8..3), 0..40)
+}
+
+/// The rule pseudo-tokens message `id` hits under rule-set `version`: the rules change between
+/// versions (a rule added, one dropped), as they may between a learn and its forget.
+fn rule_set(id: u8, version: u8) -> Vec<u64> {
+    let mut v: Vec<u64> = (0..8u8)
+        .filter(|r| (r + id + version).is_multiple_of(3) || (*r == version && id.is_multiple_of(2)))
+        .map(|r| rule_token(&format!("RULE_{r}")))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn all_rule_tokens() -> Vec<u64> {
+    (0..8u8).map(|r| rule_token(&format!("RULE_{r}"))).collect()
 }
 
 fn token_set(id: u8) -> Tokens {
@@ -109,9 +129,14 @@ fn token_set(id: u8) -> Tokens {
 }
 
 fn op(id: u8, action: u8) -> LearnOp {
+    op_v(id, action, 0)
+}
+
+fn op_v(id: u8, action: u8, version: u8) -> LearnOp {
     LearnOp {
         digest: [id; 16],
         tokens: token_set(id),
+        rules: rule_set(id, version),
         action: match action {
             0 => Action::Learn(Class::Spam),
             1 => Action::Learn(Class::Ham),
@@ -121,7 +146,8 @@ fn op(id: u8, action: u8) -> LearnOp {
 }
 
 fn snapshot(model: &dyn TokenCounts) -> (mailsift::bayes::Totals, Vec<Counts>) {
-    let all: Vec<u64> = (0..6).flat_map(|i| token_set(i).hashes).collect();
+    let mut all: Vec<u64> = (0..6).flat_map(|i| token_set(i).hashes).collect();
+    all.extend(all_rule_tokens());
     let mut counts = Vec::new();
     model.lookup(&all, &mut counts).expect("lookup");
     (model.totals(), counts)
@@ -172,7 +198,7 @@ fn store_and_memory_model_agree_and_stay_consistent() {
     check_property((ops(), any::<bool>()), |server, (workload, batched)| {
         for mut store in fresh(server) {
             let mut memory = MemoryModel::new();
-            let ops: Vec<LearnOp> = workload.iter().map(|&(id, a, _)| op(id, a)).collect();
+            let ops: Vec<LearnOp> = workload.iter().map(|&(id, a, v)| op_v(id, a, v)).collect();
             let store_outcomes = if batched {
                 store.apply(None, &ops).expect("apply")
             } else {
@@ -211,7 +237,10 @@ fn learn_then_forget_is_identity_and_learning_twice_is_a_no_op() {
             let once = snapshot(&store.model(None).expect("model"));
             store.apply(None, &[op(id, class)]).expect("learn again");
             prop_assert_eq!(&snapshot(&store.model(None).expect("model")), &once);
-            store.apply(None, &[op(id, 2)]).expect("forget");
+            // Forgotten under other rules: what the ledger recorded is taken away.
+            store
+                .apply(None, &[op_v(id, 2, 1 + class)])
+                .expect("forget");
             prop_assert_eq!(snapshot(&store.model(None).expect("model")), before);
         }
         Ok(())
@@ -238,6 +267,58 @@ fn flip_equals_forget_then_learn() {
                 snapshot(&flipped.model(None).expect("m")),
                 snapshot(&manual.model(None).expect("m"))
             );
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn combination_evidence_equals_learning_only_the_survivors() {
+    check_property((ops(), any::<bool>()), |server, (workload, batched)| {
+        // The ledger's meaning, written out: which messages survive, as which class, with the
+        // rules of the operation that last learned them (a flip learns the new rules).
+        let mut survivors: std::collections::BTreeMap<u8, (u8, u8)> = Default::default();
+        for &(id, a, v) in &workload {
+            match (a, survivors.get(&id)) {
+                (2, _) => {
+                    survivors.remove(&id);
+                }
+                (a, Some(&(old, _))) if old == a => {}
+                (a, _) => {
+                    survivors.insert(id, (a, v));
+                }
+            }
+        }
+        let only: Vec<LearnOp> = survivors
+            .iter()
+            .map(|(&id, &(a, v))| op_v(id, a, v))
+            .collect();
+        for (mut store, mut reference) in fresh(server).into_iter().zip(fresh(server)) {
+            let ops: Vec<LearnOp> = workload.iter().map(|&(id, a, v)| op_v(id, a, v)).collect();
+            if batched {
+                store.apply(None, &ops).expect("apply");
+            } else {
+                for o in &ops {
+                    store.apply(None, std::slice::from_ref(o)).expect("apply");
+                }
+            }
+            reference.apply(None, &only).expect("survivors");
+            let rules = all_rule_tokens();
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            let model = store.model(None).expect("model");
+            let totals = model.read(&rules, &mut got).expect("read");
+            let ref_model = reference.model(None).expect("model");
+            let ref_totals = ref_model.read(&rules, &mut want).expect("read");
+            prop_assert_eq!(totals, ref_totals);
+            prop_assert_eq!(&got, &want);
+            // The learned weights follow from those counts alone.
+            let p = mailsift::combination::CombinationParams::default();
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert_eq!(p.weight(2.0, *g, totals), p.weight(2.0, *w, ref_totals));
+            }
+            prop_assert_eq!(snapshot(&model), snapshot(&ref_model));
+            let report = store.check().expect("check");
+            prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
         }
         Ok(())
     });

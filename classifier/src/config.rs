@@ -132,6 +132,8 @@ pub struct Config {
     pub milter: MilterConfig,
     /// The spamd protocol front end of `mailsift serve`.
     pub spamd: SpamdConfig,
+    /// The learned per-site and per-user rule weights (`[combination]`, issue 11).
+    pub combination: crate::combination::CombinationParams,
 }
 
 impl Default for Config {
@@ -149,6 +151,7 @@ impl Default for Config {
             score_origins: BTreeMap::new(),
             milter: MilterConfig::default(),
             spamd: SpamdConfig::default(),
+            combination: Default::default(),
         }
     }
 }

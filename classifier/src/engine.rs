@@ -101,11 +101,13 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    /// The operation that learns (or forgets) this message.
+    /// The operation that learns (or forgets) this message's tokens, without rule evidence:
+    /// [`Engine::op`] adds the rule pseudo-tokens of the learned combination.
     pub fn op(&self, action: Action) -> LearnOp {
         LearnOp {
             digest: self.digest,
             tokens: self.tokens.clone(),
+            rules: Vec::new(),
             action,
         }
     }
@@ -128,6 +130,10 @@ pub struct Verdict {
     pub bayes_band: Option<&'static str>,
     /// Rule hits, sorted by (score desc, name).
     pub hits: Vec<RuleHit>,
+    /// The weight each hit counted for (same order as `hits`): its configured score, or the
+    /// learned combination's weight for it ([`crate::combination`]). Before
+    /// [`Engine::rule_scale`].
+    pub weights: Vec<f64>,
 }
 
 impl Verdict {
@@ -246,6 +252,8 @@ pub struct Engine {
     pub learn: LearnParams,
     /// The discriminative token learner's settings (experiments only; off by default).
     pub token_lr: crate::logreg::TokenLrParams,
+    /// The learned per-site and per-user rule weights (on by default; issue 11, E23).
+    pub combination: crate::combination::CombinationParams,
 }
 
 impl Engine {
@@ -345,6 +353,9 @@ impl Engine {
             "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "recipients" => tok.recipients = parse(key, value)?,
+            "combination" => self.combination.enabled = parse(key, value)?,
+            "combination_strength" => self.combination.prior_strength = parse(key, value)?,
+            "combination_ratio" => self.combination.full_ratio = parse(key, value)?,
             k if k.starts_with("lr_") => {
                 if !self
                     .token_lr
@@ -409,8 +420,68 @@ impl Engine {
         self.rules.evaluate(&analysis.view, &ctx)
     }
 
-    /// Combines Bayes evidence and rule hits into a verdict.
+    /// The operation that learns (or forgets) an analysed message: its tokens and, with the
+    /// learned combination on, the pseudo-tokens of the rules it hits (the rules run here,
+    /// without Bayes, so a rule that tests the Bayes probability is not learned).
+    pub fn op(&self, analysis: &Analysis, action: Action) -> LearnOp {
+        let hits = if self.combination.enabled {
+            self.rule_hits(analysis, None)
+        } else {
+            Vec::new()
+        };
+        self.op_with_hits(analysis, &hits, action)
+    }
+
+    /// [`Engine::op`] with the rule hits already known.
+    pub fn op_with_hits(&self, analysis: &Analysis, hits: &[RuleHit], action: Action) -> LearnOp {
+        let mut op = analysis.op(action);
+        if self.combination.enabled {
+            op.rules = crate::combination::rule_tokens(hits);
+        }
+        op
+    }
+
+    /// The weight each hit counts for against `model`: the learned combination's
+    /// ([`crate::combination`]), or the configured scores when it is off.
+    pub fn rule_weights(&self, hits: &[RuleHit], model: &dyn TokenCounts) -> Result<Vec<f64>> {
+        if !self.combination.enabled || hits.is_empty() {
+            return Ok(hits.iter().map(|h| h.score).collect());
+        }
+        let tokens: Vec<u64> = hits
+            .iter()
+            .map(|h| crate::combination::rule_token(&h.name))
+            .collect();
+        let mut counts = Vec::new();
+        let totals = model.read(&tokens, &mut counts)?;
+        Ok(self.combination.weights(hits, &counts, totals))
+    }
+
+    /// Combines Bayes evidence and rule hits into a verdict, each hit counting its learned
+    /// weight against `model` ([`Engine::rule_weights`]).
+    pub fn combine_with(
+        &self,
+        bayes: BayesResult,
+        hits: Vec<RuleHit>,
+        model: &dyn TokenCounts,
+    ) -> Result<Verdict> {
+        let weights = self.rule_weights(&hits, model)?;
+        Ok(self.combine_weighted(bayes, hits, weights))
+    }
+
+    /// Combines Bayes evidence and rule hits into a verdict, each hit counting its configured
+    /// score.
     pub fn combine(&self, bayes: BayesResult, hits: Vec<RuleHit>) -> Verdict {
+        let weights = hits.iter().map(|h| h.score).collect();
+        self.combine_weighted(bayes, hits, weights)
+    }
+
+    /// Combines Bayes evidence and rule hits, hit `i` counting `weights[i]` points.
+    pub fn combine_weighted(
+        &self,
+        bayes: BayesResult,
+        hits: Vec<RuleHit>,
+        weights: Vec<f64>,
+    ) -> Verdict {
         let s = &self.scoring;
         let bayes_points = if bayes.evidence.is_empty() {
             0.0
@@ -423,8 +494,10 @@ impl Engine {
                     s.bayes_tiebreak.clamp(0.0, 1.0),
                 )
         };
-        let rule_points = hits.iter().map(|h| h.score).sum::<f64>() * self.rule_scale(&bayes);
-        self.verdict_from(bayes, bayes_points, rule_points + bayes_points, hits)
+        let rule_points = weights.iter().sum::<f64>() * self.rule_scale(&bayes);
+        let mut v = self.verdict_from(bayes, bayes_points, rule_points + bayes_points, hits);
+        v.weights = weights;
+        v
     }
 
     /// The factor on the rules' points for this Bayes result: [`Scoring::rules_only_scale`]
@@ -483,6 +556,7 @@ impl Engine {
         let s = &self.scoring;
         let bayes_band = (!bayes.evidence.is_empty() && bayes.confidence > 0.0)
             .then(|| bayes_band(bayes.probability));
+        let weights = hits.iter().map(|h| h.score).collect();
         Verdict {
             is_spam: score >= s.required_score,
             score,
@@ -491,14 +565,31 @@ impl Engine {
             bayes_points,
             bayes_band,
             hits,
+            weights,
         }
     }
 
     /// Classifies an analysed message against a model.
     pub fn verdict(&self, analysis: &Analysis, model: &dyn TokenCounts) -> Result<Verdict> {
+        if self.combination.enabled && !self.rules.uses_bayes() {
+            // No rule needs the Bayes result: the rules run first, and their pseudo-tokens are
+            // read with the message's tokens in one lookup (one round trip on Redis).
+            let hits = self.rule_hits(analysis, None);
+            let n = analysis.tokens.hashes.len();
+            let mut hashes = Vec::with_capacity(n + hits.len());
+            hashes.extend_from_slice(&analysis.tokens.hashes);
+            hashes.extend(hits.iter().map(|h| crate::combination::rule_token(&h.name)));
+            let mut counts = Vec::new();
+            let totals = model.read(&hashes, &mut counts)?;
+            let bayes = self
+                .bayes
+                .combine(&analysis.tokens.hashes, &counts[..n], totals);
+            let weights = self.combination.weights(&hits, &counts[n..], totals);
+            return Ok(self.combine_weighted(bayes, hits, weights));
+        }
         let bayes = self.bayes(analysis, model)?;
         let hits = self.rule_hits(analysis, Some(&bayes));
-        Ok(self.combine(bayes, hits))
+        self.combine_with(bayes, hits, model)
     }
 
     /// Classifies raw message bytes against a model.

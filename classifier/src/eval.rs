@@ -138,16 +138,15 @@ pub fn run(
             .map(|e| {
                 let bytes = std::fs::read(&e.path).unwrap_or_default();
                 let a = engine.analyze(&bytes);
-                let hits = if uses_bayes {
-                    Vec::new()
-                } else {
-                    engine.rule_hits(&a, None)
-                };
+                let hits = engine.rule_hits(&a, None);
                 (a, hits)
             })
             .collect();
         for (entry, (analysis, hits)) in chunk.iter().zip(analysed) {
             let bayes = engine.bayes(&analysis, &model)?;
+            // The rule pseudo-tokens learned with the message: its hits without Bayes, as
+            // `train` learns them (the learned combination, E23).
+            let op = engine.op_with_hits(&analysis, &hits, Action::Learn(entry.gold));
             let hits = if uses_bayes {
                 engine.rule_hits(&analysis, Some(&bayes))
             } else {
@@ -165,7 +164,7 @@ pub fn run(
                 let (v, f) = engine.combine_learned(bayes, hits, &combination);
                 (v, Some(f))
             } else {
-                (engine.combine(bayes, hits), None)
+                (engine.combine_with(bayes, hits, &model)?, None)
             };
             let mut score = verdict.score;
             if let Some(f) = &lr_features {
@@ -201,7 +200,7 @@ pub fn run(
                 }
             };
             if train {
-                model.apply(&analysis.op(Action::Learn(entry.gold)));
+                model.apply(&op);
                 trained += 1;
             }
             if let Some(f) = &lr_features {
@@ -239,6 +238,7 @@ pub fn persist(model: &MemoryModel, store: &mut Store) -> Result<()> {
                 ntokens: e.ntokens,
                 tokensum: e.tokensum,
                 learned_at: 0,
+                rules: e.rules.clone(),
             };
             (*d, row)
         })

@@ -65,6 +65,11 @@ pub struct LearnOp {
     pub digest: Digest,
     /// Its tokens.
     pub tokens: Tokens,
+    /// The pseudo-tokens of the rules it hits ([`crate::combination::rule_token`]), sorted
+    /// and distinct: learned with the tokens so that each rule's hits per class are counted
+    /// beside them. When the message is forgotten or flipped, the ones its ledger entry
+    /// recorded are taken away instead (the rules may have changed since).
+    pub rules: Vec<u64>,
     /// What to do.
     pub action: Action,
 }
@@ -126,30 +131,29 @@ pub fn digests(ops: &[LearnOp]) -> Vec<Digest> {
     d
 }
 
-/// Applies [`decide`] to each operation in order, starting from the ledger classes `known`
+/// Applies [`decide`] to each operation in order, starting from the ledger entries `known`
 /// (one per digest of [`digests`], in that order). Operations later in the batch see the
 /// effect of earlier ones on the same digest.
-pub fn plan(ops: &[LearnOp], known: &[(Digest, Option<Class>)]) -> Plan {
+///
+/// Taking a message away removes its tokens and the rule pseudo-tokens its ledger entry
+/// recorded (not the ones its operation carries: the rules may have changed since it was
+/// learned), so the counts always equal the sum of what the ledger says was learned.
+pub fn plan(ops: &[LearnOp], known: &[(Digest, Option<LedgerEntry>)]) -> Plan {
     let mut state: HashMap<Digest, (Option<LedgerEntry>, bool)> = known
         .iter()
-        .map(|(d, c)| {
-            let entry = c.map(|class| LedgerEntry {
-                class,
-                ntokens: 0,
-                tokensum: 0,
-            });
-            (*d, (entry, false))
-        })
+        .map(|(d, e)| (*d, (e.clone(), false)))
         .collect();
     let mut deltas: crate::model::TokenMap<(i64, i64)> = Default::default();
     let mut totals = (0i64, 0i64);
     let mut outcomes = Vec::with_capacity(ops.len());
     for op in ops {
         let slot = state.entry(op.digest).or_insert((None, false));
-        let (outcome, remove, add) = decide(&op.action, slot.0.map(|e| e.class));
-        for (class, sign) in [(remove, -1i64), (add, 1)] {
+        let (outcome, remove, add) = decide(&op.action, slot.0.as_ref().map(|e| e.class));
+        let stored: &[u64] = slot.0.as_ref().map_or(&[], |e| &e.rules);
+        let stored = stored.to_vec();
+        for (class, sign, rules) in [(remove, -1i64, &stored), (add, 1, &op.rules)] {
             let Some(class) = class else { continue };
-            for &h in &op.tokens.hashes {
+            for &h in op.tokens.hashes.iter().chain(rules.iter()) {
                 let d = deltas.entry(h).or_insert((0, 0));
                 match class {
                     Class::Spam => d.0 += sign,
@@ -162,11 +166,7 @@ pub fn plan(ops: &[LearnOp], known: &[(Digest, Option<Class>)]) -> Plan {
             }
         }
         if remove.is_some() || add.is_some() {
-            slot.0 = add.map(|class| LedgerEntry {
-                class,
-                ntokens: op.tokens.len() as u64,
-                tokensum: op.tokens.checksum(),
-            });
+            slot.0 = add.map(|class| LedgerEntry::new(class, &op.tokens, &op.rules));
             slot.1 = true;
         }
         outcomes.push(outcome);
@@ -201,6 +201,7 @@ mod tests {
             tokens: Tokens {
                 hashes: hashes.to_vec(),
             },
+            rules: Vec::new(),
             action,
         }
     }
@@ -227,13 +228,14 @@ mod tests {
         assert_eq!(p.totals, (0, 1));
         assert_eq!(p.deltas, [(1, 0, 1), (2, 0, 1)]);
         assert_eq!(p.ledger.len(), 1);
-        assert_eq!(p.ledger[0].1.map(|e| e.class), Some(Class::Ham));
+        assert_eq!(p.ledger[0].1.as_ref().map(|e| e.class), Some(Class::Ham));
     }
 
     #[test]
     fn forget_of_a_known_message_deletes_its_entry() {
         let ops = [op(5, &[9], Action::Forget)];
-        let p = plan(&ops, &[([5; 16], Some(Class::Spam))]);
+        let learned = LedgerEntry::new(Class::Spam, &Tokens { hashes: vec![9] }, &[]);
+        let p = plan(&ops, &[([5; 16], Some(learned))]);
         assert_eq!(p.outcomes, [Outcome::Forgotten]);
         assert_eq!(p.ledger, [([5; 16], None)]);
         assert_eq!(p.deltas, [(9, -1, 0)]);

@@ -12,7 +12,7 @@
 //! let engine = Engine::new();
 //! let mut store = Store::open("bayes.db".as_ref(), OpenMode::ReadWrite, StoreOptions::default())?;
 //! let spam = b"Subject: cheap pills\n\nBuy now!\n";
-//! store.apply(None, &[engine.analyze(spam).op(Action::Learn(Class::Spam))])?;
+//! store.apply(None, &[engine.op(&engine.analyze(spam), Action::Learn(Class::Spam))])?;
 //! let verdict = engine.classify(b"Subject: hello\n\nLunch?\n", &store.model(None)?)?;
 //! println!("spam={} score={:.1}", verdict.is_spam, verdict.score);
 //! # Ok(()) }
@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod bayes;
+pub mod combination;
 pub mod config;
 pub mod engine;
 pub mod error;

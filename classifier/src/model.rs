@@ -50,14 +50,30 @@ impl Hasher for IdentityHasher {
 pub type TokenMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
 
 /// One learned message in the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
     /// The class it was learned as.
     pub class: Class,
-    /// How many distinct tokens it had.
+    /// How many distinct tokens it had, rule pseudo-tokens included.
     pub ntokens: u64,
-    /// Wrapping sum of its token hashes.
+    /// Wrapping sum of its token hashes, rule pseudo-tokens included.
     pub tokensum: u64,
+    /// The rule pseudo-tokens learned with it (see [`crate::ledger::LearnOp::rules`]).
+    pub rules: Vec<u64>,
+}
+
+impl LedgerEntry {
+    /// The entry for a message learned as `class` with `tokens` and rule pseudo-tokens `rules`.
+    pub fn new(class: Class, tokens: &crate::tokenize::Tokens, rules: &[u64]) -> LedgerEntry {
+        LedgerEntry {
+            class,
+            ntokens: (tokens.len() + rules.len()) as u64,
+            tokensum: rules
+                .iter()
+                .fold(tokens.checksum(), |s, &h| s.wrapping_add(h)),
+            rules: rules.to_vec(),
+        }
+    }
 }
 
 /// An in-memory token model with a ledger.
@@ -82,19 +98,16 @@ impl MemoryModel {
             return outcome;
         }
         if let Some(old) = remove {
+            // The rule pseudo-tokens it was learned with, not today's (see `ledger::plan`).
+            let stored = self.ledger.remove(&op.digest).map(|e| e.rules);
             self.add(&op.tokens.hashes, old, false);
-            self.ledger.remove(&op.digest);
+            self.add_tokens(stored.as_deref().unwrap_or_default(), old, false);
         }
         if let Some(c) = add {
             self.add(&op.tokens.hashes, c, true);
-            self.ledger.insert(
-                op.digest,
-                LedgerEntry {
-                    class: c,
-                    ntokens: op.tokens.len() as u64,
-                    tokensum: op.tokens.checksum(),
-                },
-            );
+            self.add_tokens(&op.rules, c, true);
+            self.ledger
+                .insert(op.digest, LedgerEntry::new(c, &op.tokens, &op.rules));
         }
         outcome
     }
@@ -109,6 +122,10 @@ impl MemoryModel {
         } else {
             total.saturating_sub(1)
         };
+        self.add_tokens(hashes, class, up);
+    }
+
+    fn add_tokens(&mut self, hashes: &[u64], class: Class, up: bool) {
         for &h in hashes {
             let c = self.tokens.entry(h).or_default();
             let slot = match class {

@@ -106,6 +106,7 @@ pub fn engine_with(config: &Config, report_lint: bool) -> Result<Engine> {
     if let Some(w) = config.bayes_weight {
         engine.scoring.bayes_weight = w;
     }
+    engine.combination = config.combination.clone();
     let mut files = mailsift::rules::SpamAssassinRules::parse(&config.spamassassin_rules)
         .files()
         .map_err(|e| {

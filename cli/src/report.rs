@@ -108,9 +108,19 @@ pub fn explain(global: &Global, path: &Path, ntokens: usize, recipients: &[Strin
         verdict.required
     )?;
     writeln!(out)?;
-    writeln!(out, "Rules ({} hit):", verdict.hits.len())?;
-    for h in &verdict.hits {
-        writeln!(out, "  {:>7.2}  {:<24} {}", h.score, h.name, h.description)?;
+    // Each hit's configured score, then the weight the learned combination gives it on this
+    // store (the configured score while the store has no evidence on the rule).
+    writeln!(
+        out,
+        "Rules ({} hit; configured score, learned weight):",
+        verdict.hits.len()
+    )?;
+    for (h, w) in verdict.hits.iter().zip(&verdict.weights) {
+        writeln!(
+            out,
+            "  {:>7.2} {:>7.2}  {:<24} {}",
+            h.score, w, h.name, h.description
+        )?;
     }
     let scale = engine.rule_scale(&verdict.bayes);
     if scale < 1.0 && !verdict.hits.is_empty() {

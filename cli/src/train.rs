@@ -150,11 +150,8 @@ fn analyse(engine: &Engine, items: Vec<Item>, action: &Action, progress: &Progre
             }
             Ok(bytes) => {
                 progress.message(bytes.len());
-                Read::Op(
-                    engine
-                        .analyze(&sources::learning_form(bytes))
-                        .op(action.clone()),
-                )
+                let analysis = engine.analyze(&sources::learning_form(bytes));
+                Read::Op(engine.op(&analysis, action.clone()))
             }
             Err(e) => {
                 eprintln!("mailsift: skipping {}: {e}", item.label);
@@ -244,6 +241,11 @@ pub fn forget(global: &Global, paths: &[PathBuf]) -> Result<i32> {
 fn run(global: &Global, paths: &[PathBuf], action: &Action) -> Result<i32> {
     let config = common::load_config(global)?;
     let engine = common::engine_from(&config)?;
+    // The learned combination runs the rules on every learned message: for many messages
+    // the long-lived prefilter pays for itself (see `RuleSet::prepare_now`).
+    if engine.combination.enabled && (paths.len() > 1 || paths.iter().any(|p| p.is_dir())) {
+        engine.rules.prepare_now();
+    }
     let user = global.user()?;
     let mut store = common::open_store(global, &config, OpenMode::ReadWrite)?;
     let mut summary = Summary::default();

@@ -15,16 +15,47 @@ use crate::ledger::{Class, Digest, LearnOp, Outcome};
 use super::UserStats;
 
 /// One ledger entry as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerRow {
     /// The class it was learned as.
     pub class: Class,
-    /// How many distinct tokens the message had.
+    /// How many distinct tokens the message had, rule pseudo-tokens included.
     pub ntokens: u64,
-    /// Wrapping sum of its token hashes.
+    /// Wrapping sum of its token hashes, rule pseudo-tokens included.
     pub tokensum: u64,
     /// When it was learned (Unix seconds; 0 when unknown).
     pub learned_at: i64,
+    /// The rule pseudo-tokens learned with it (schema v2; none in entries made by v1).
+    pub rules: Vec<u64>,
+}
+
+impl LedgerRow {
+    /// The ledger entry without its date.
+    pub fn entry(&self) -> crate::model::LedgerEntry {
+        crate::model::LedgerEntry {
+            class: self.class,
+            ntokens: self.ntokens,
+            tokensum: self.tokensum,
+            rules: self.rules.clone(),
+        }
+    }
+}
+
+/// Rule pseudo-tokens as a SQLite blob: 8 bytes each, big-endian.
+pub(super) fn rules_to_blob(rules: &[u64]) -> Vec<u8> {
+    rules.iter().flat_map(|h| h.to_be_bytes()).collect()
+}
+
+/// The rule pseudo-tokens of a blob made by [`rules_to_blob`]; `None` when it is not one.
+pub(super) fn rules_from_blob(blob: &[u8]) -> Option<Vec<u64>> {
+    if !blob.len().is_multiple_of(8) {
+        return None;
+    }
+    Some(
+        blob.chunks_exact(8)
+            .map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()))
+            .collect(),
+    )
 }
 
 /// Everything one model (the site-wide one or one user's) holds: what `db export` writes, what

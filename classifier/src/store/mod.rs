@@ -5,6 +5,9 @@
 //!   (totals), every token's counts (messages containing it per class, keyed by the token's
 //!   64-bit hash), and a ledger of learned messages keyed by a digest of their content.
 //! - Metadata: the tokenizer version the counts were made with.
+//! - The learned combination's evidence: one pseudo-token per rule, counting the learned
+//!   messages that hit it, in the same token table; each ledger entry lists the ones its
+//!   message added (schema v2; see [`crate::combination`]).
 //!
 //! # Semantics, the same on every backend
 //! - Learning a message again as the same class is a no-op, as the other class a flip (forget +

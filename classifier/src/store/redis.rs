@@ -8,7 +8,7 @@
 //! TLS settings (`ca=`, `cert=`, `key=`, `insecure=1`) and the cluster's routing are in
 //! [`super::redis_conn`] and [`super::redis_cluster`].
 //!
-//! # Keys (schema 1)
+//! # Keys (schema 2)
 //! Every model's keys share one hash tag, so in a Redis Cluster a model lives in one slot and
 //! per-user models spread over the cluster: `{site}` for the site-wide model, `{u:NAME}` for
 //! user NAME. With the prefix `P`:
@@ -20,7 +20,7 @@
 //!   spam (ham) messages containing it; a zero count is no field. Learning is one `HINCRBY`
 //!   per token and class after merging a batch's deltas.
 //! - `P{M}:ledger`: hash from the 16-byte digest to `"CLASS NTOKENS TOKENSUM LEARNED_AT"`
-//!   (`CLASS` is `s` or `h`).
+//!   (`CLASS` is `s` or `h`), then `" RULE,RULE,..."` when the message hit rules (schema 2).
 //!
 //! # One round trip per message
 //! Classifying reads both models' totals and every token's counts with one `EVALSHA` of
@@ -56,8 +56,11 @@ use super::redis_conn::{self, Conn, Target};
 use super::redis_io::{self, Keys};
 use super::{OpenMode, StoreOptions, UserStats};
 
-/// The key layout version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The key layout version this build writes and reads. 2 (issue 11): a ledger entry may end
+/// with the rule pseudo-tokens learned with it (see `redis_io::ledger_value`); a version 1
+/// store's entries have none and read as such, so migrating it is recording the new version,
+/// done when it is opened for writing.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The key prefix when the URL names none.
 pub const DEFAULT_PREFIX: &str = "mailsift:";
@@ -142,6 +145,13 @@ impl Redis {
                 path: self.location.clone(),
                 found: v,
                 supported: SCHEMA_VERSION,
+            }),
+            Some(v) if v < SCHEMA_VERSION && mode == OpenMode::ReadWrite => self.run(|c| {
+                redis::cmd("HSET")
+                    .arg(&meta)
+                    .arg("schema")
+                    .arg(SCHEMA_VERSION)
+                    .query::<()>(c)
             }),
             Some(_) => Ok(()),
             None if mode == OpenMode::ReadOnly => Err(Error::Empty(self.location.clone())),
@@ -255,17 +265,17 @@ impl Redis {
             })?;
             let mut known = Vec::with_capacity(digests.len());
             for (d, v) in digests.iter().zip(&raw) {
-                let class = match v {
+                let entry = match v {
                     None => None,
                     Some(v) => Some(
                         redis_io::parse_ledger(v)
                             .ok_or_else(|| {
                                 self.corrupt(format!("unreadable ledger entry in {}", keys.ledger))
                             })?
-                            .class,
+                            .entry(),
                     ),
                 };
-                known.push((*d, class));
+                known.push((*d, entry));
             }
             let plan = crate::ledger::plan(ops, &known);
             if plan.is_empty() {

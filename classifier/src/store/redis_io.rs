@@ -43,15 +43,21 @@ fn class_char(c: Class) -> &'static str {
     }
 }
 
-/// `"CLASS NTOKENS TOKENSUM LEARNED_AT"`.
+/// `"CLASS NTOKENS TOKENSUM LEARNED_AT"`, then `" RULE,RULE,..."` (the rule pseudo-tokens in
+/// decimal) when it has any (schema v2; a v1 entry has none).
 pub(super) fn ledger_value(row: &LedgerRow) -> String {
-    format!(
+    let mut v = format!(
         "{} {} {} {}",
         class_char(row.class),
         row.ntokens,
         row.tokensum,
         row.learned_at
-    )
+    );
+    for (i, h) in row.rules.iter().enumerate() {
+        v.push(if i == 0 { ' ' } else { ',' });
+        v.push_str(&h.to_string());
+    }
+    v
 }
 
 pub(super) fn parse_ledger(v: &[u8]) -> Option<LedgerRow> {
@@ -67,6 +73,13 @@ pub(super) fn parse_ledger(v: &[u8]) -> Option<LedgerRow> {
         ntokens: it.next()?.parse().ok()?,
         tokensum: it.next()?.parse().ok()?,
         learned_at: it.next()?.parse().ok()?,
+        rules: match it.next() {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|h| h.parse().ok())
+                .collect::<Option<Vec<u64>>>()?,
+        },
     })
 }
 
@@ -85,21 +98,22 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The arguments of `redis_apply.lua` for `plan`, made from the ledger classes `known`.
+/// The arguments of `redis_apply.lua` for `plan`, made from the ledger entries `known`.
 pub(super) fn plan_args(
     inv: &mut redis::ScriptInvocation<'_>,
-    known: &[(Digest, Option<Class>)],
+    known: &[(Digest, Option<crate::model::LedgerEntry>)],
     plan: &Plan,
 ) {
     inv.arg(known.len());
-    for (d, c) in known {
-        inv.arg(&d[..]).arg(c.map_or("", class_char));
+    for (d, e) in known {
+        inv.arg(&d[..])
+            .arg(e.as_ref().map_or("", |e| class_char(e.class)));
     }
     let now = now();
     let puts: Vec<_> = plan
         .ledger
         .iter()
-        .filter_map(|(d, e)| e.map(|e| (d, e)))
+        .filter_map(|(d, e)| e.as_ref().map(|e| (d, e)))
         .collect();
     inv.arg(puts.len());
     for (d, e) in puts {
@@ -108,6 +122,7 @@ pub(super) fn plan_args(
             ntokens: e.ntokens,
             tokensum: e.tokensum,
             learned_at: now,
+            rules: e.rules.clone(),
         };
         inv.arg(&d[..]).arg(ledger_value(&row));
     }

@@ -1,14 +1,21 @@
 //! The SQLite backend: one file, many users.
 //!
-//! # Layout (schema version 1, `PRAGMA user_version`)
+//! # Layout (schema version 2, `PRAGMA user_version`)
 //! - `meta(key, value)`: `tokenizer_version`, `created_by`.
 //! - `users(id, name)`: id 0 is the site-wide model (empty name); other ids are per-user models.
 //! - `totals(user_id, nspam, nham)`: messages learned per class.
 //! - `tokens(hash, user_id, spam, ham)`: messages containing each token, keyed by the token's
 //!   64-bit hash (stored as a signed integer, bit for bit). `hash` comes first so that one index
 //!   seek finds a token's site-wide and per-user rows together.
-//! - `ledger(user_id, digest, class, ntokens, tokensum, learned_at)`: every learned message,
-//!   keyed by a digest of its content (semantics in [`crate::ledger`] and [`super`]).
+//! - `ledger(user_id, digest, class, ntokens, tokensum, learned_at, rules)`: every learned
+//!   message, keyed by a digest of its content (semantics in [`crate::ledger`] and [`super`]);
+//!   `rules` holds the rule pseudo-tokens learned with it (8 bytes each, big-endian; see
+//!   [`crate::combination`]).
+//!
+//! Version 1 had no `rules` column. A version 1 store is migrated when it is opened for
+//! writing (the column is added, empty: nothing learned by version 1 added rule
+//! pseudo-tokens, so the counts stay exactly what the ledger says); read-only commands read it
+//! as it is.
 //!
 //! # Concurrency
 //! WAL mode: readers never block the writer or each other. Writers take the write lock at the
@@ -23,14 +30,17 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use crate::bayes::{Counts, Totals};
 use crate::error::{Error, Result};
 use crate::ledger::{Class, LearnOp, Outcome, Plan};
+use crate::model::LedgerEntry;
 use crate::tokenize::TOKENIZER_VERSION;
 
+use super::backend::{rules_from_blob, rules_to_blob};
 use super::sqlite_files::create_owner_only;
 use super::token_cache::{SharedTokenCache, TokenCache};
 use super::{OpenMode, StoreOptions, validate_user};
 
-/// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes and reads (2: the ledger's `rules`, issue 11; it
+/// migrates version 1, see the module docs).
+pub const SCHEMA_VERSION: i64 = 2;
 
 pub(super) fn class_to_sql(class: Class) -> i64 {
     match class {
@@ -272,8 +282,34 @@ impl Sqlite {
                 return Err(Error::Empty(self.path.clone()));
             }
             self.create_schema()?;
+        } else if version < SCHEMA_VERSION && mode == OpenMode::ReadWrite {
+            self.migrate()?;
         }
         Ok(())
+    }
+
+    /// Migrates a version 1 store to version 2 (the ledger's `rules` column), in one write
+    /// transaction; another process may have done it while this one waited for the lock.
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 1 {
+            tx.execute_batch("ALTER TABLE ledger ADD COLUMN rules BLOB NOT NULL DEFAULT x''")?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Whether the ledger has its `rules` column: not in a version 1 store opened read-only
+    /// (not migrated), whose entries then read as having none.
+    pub(super) fn has_rules_column(&self) -> Result<bool> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok(version >= 2)
     }
 
     fn create_schema(&mut self) -> Result<()> {
@@ -294,7 +330,8 @@ impl Sqlite {
                      PRIMARY KEY (hash, user_id)) WITHOUT ROWID;
                  CREATE TABLE ledger (user_id INTEGER NOT NULL, digest BLOB NOT NULL,
                      class INTEGER NOT NULL, ntokens INTEGER NOT NULL, tokensum INTEGER NOT NULL,
-                     learned_at INTEGER NOT NULL, PRIMARY KEY (user_id, digest)) WITHOUT ROWID;
+                     learned_at INTEGER NOT NULL, rules BLOB NOT NULL DEFAULT x'',
+                     PRIMARY KEY (user_id, digest)) WITHOUT ROWID;
                  INSERT INTO users (id, name) VALUES (0, '');
                  INSERT INTO totals (user_id) VALUES (0);",
             )?;
@@ -348,15 +385,36 @@ impl Sqlite {
         let mut known = Vec::new();
         {
             let mut get = tx
-                .prepare_cached("SELECT class FROM ledger WHERE user_id = ?1 AND digest = ?2")
+                .prepare_cached(
+                    "SELECT class, ntokens, tokensum, rules FROM ledger
+                     WHERE user_id = ?1 AND digest = ?2",
+                )
                 .map_err(map)?;
             for d in crate::ledger::digests(ops) {
-                let class = get
-                    .query_row(params![user_id, &d[..]], |r| r.get::<_, i64>(0))
+                let row = get
+                    .query_row(params![user_id, &d[..]], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, Vec<u8>>(3)?,
+                        ))
+                    })
                     .optional()
-                    .map_err(map)?
-                    .map(class_from_sql);
-                known.push((d, class));
+                    .map_err(map)?;
+                let entry = match row {
+                    None => None,
+                    Some((class, ntokens, tokensum, rules)) => Some(LedgerEntry {
+                        class: class_from_sql(class),
+                        ntokens: ntokens as u64,
+                        tokensum: i2h(tokensum),
+                        rules: rules_from_blob(&rules).ok_or_else(|| Error::Corrupt {
+                            path: self.path.clone(),
+                            detail: "a ledger entry's rules are not whole 8-byte hashes".into(),
+                        })?,
+                    }),
+                };
+                known.push((d, entry));
             }
         }
         let plan = crate::ledger::plan(ops, &known);
@@ -411,8 +469,8 @@ fn write_plan(
     now: i64,
 ) -> rusqlite::Result<()> {
     let mut put = tx.prepare_cached(
-        "INSERT OR REPLACE INTO ledger (user_id, digest, class, ntokens, tokensum, learned_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT OR REPLACE INTO ledger (user_id, digest, class, ntokens, tokensum, learned_at, rules)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let mut del = tx.prepare_cached("DELETE FROM ledger WHERE user_id = ?1 AND digest = ?2")?;
     for (digest, entry) in &plan.ledger {
@@ -424,7 +482,8 @@ fn write_plan(
                     class_to_sql(e.class),
                     e.ntokens as i64,
                     h2i(e.tokensum),
-                    now
+                    now,
+                    rules_to_blob(&e.rules)
                 ])?;
             }
             None => {

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::ledger::{Class, Digest, LearnOp, Outcome};
 
 use super::UserStats;
-use super::backend::{Backend, LedgerRow, ModelDump, ReadTotals};
+use super::backend::{Backend, LedgerRow, ModelDump, ReadTotals, rules_from_blob, rules_to_blob};
 use super::sqlite::{Sqlite, class_from_sql, class_to_sql, h2i, i2h, map_write_error};
 
 impl Backend for Sqlite {
@@ -170,9 +170,11 @@ impl Backend for Sqlite {
             ));
         }
         dump.tokens.sort_unstable_by_key(|t| t.0);
-        let mut stmt = self.conn.prepare(
-            "SELECT digest, class, ntokens, tokensum, learned_at FROM ledger WHERE user_id = ?1",
-        )?;
+        let mut stmt = self.conn.prepare(if self.has_rules_column()? {
+            "SELECT digest, class, ntokens, tokensum, learned_at, rules FROM ledger WHERE user_id = ?1"
+        } else {
+            "SELECT digest, class, ntokens, tokensum, learned_at, x'' FROM ledger WHERE user_id = ?1"
+        })?;
         let mut rows = stmt.query([id])?;
         while let Some(r) = rows.next()? {
             let blob: Vec<u8> = r.get(0)?;
@@ -189,6 +191,12 @@ impl Backend for Sqlite {
                     ntokens: r.get::<_, i64>(2)? as u64,
                     tokensum: i2h(r.get(3)?),
                     learned_at: r.get(4)?,
+                    rules: rules_from_blob(&r.get::<_, Vec<u8>>(5)?).ok_or_else(|| {
+                        Error::Corrupt {
+                            path: self.path.clone(),
+                            detail: "a ledger entry's rules are not whole 8-byte hashes".into(),
+                        }
+                    })?,
                 },
             ));
         }
@@ -221,8 +229,8 @@ impl Backend for Sqlite {
                 tok.execute(params![h2i(*h), id, c.spam, c.ham])?;
             }
             let mut led = tx.prepare_cached(
-                "INSERT INTO ledger (user_id, digest, class, ntokens, tokensum, learned_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO ledger (user_id, digest, class, ntokens, tokensum, learned_at, rules)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for (d, e) in &dump.ledger {
                 led.execute(params![
@@ -231,7 +239,8 @@ impl Backend for Sqlite {
                     class_to_sql(e.class),
                     e.ntokens as i64,
                     h2i(e.tokensum),
-                    e.learned_at
+                    e.learned_at,
+                    rules_to_blob(&e.rules)
                 ])?;
             }
             tx.execute(

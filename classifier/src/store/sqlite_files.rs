@@ -116,9 +116,22 @@ impl Sqlite {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let version: i64 =
                 tx.query_row("PRAGMA restore_source.user_version", [], |r| r.get(0))?;
-            if version != SCHEMA_VERSION {
-                return Err(rusqlite::Error::InvalidQuery);
-            }
+            // A version 1 backup (before the ledger's `rules`) restores with empty rules.
+            let ledger = match version {
+                1 => {
+                    "INSERT INTO main.ledger (user_id, digest, class, ntokens, tokensum,
+                         learned_at, rules)
+                     SELECT user_id, digest, class, ntokens, tokensum, learned_at, x''
+                     FROM restore_source.ledger;"
+                }
+                SCHEMA_VERSION => {
+                    "INSERT INTO main.ledger (user_id, digest, class, ntokens, tokensum,
+                         learned_at, rules)
+                     SELECT user_id, digest, class, ntokens, tokensum, learned_at, rules
+                     FROM restore_source.ledger;"
+                }
+                _ => return Err(rusqlite::Error::InvalidQuery),
+            };
             tx.execute_batch(
                 "DELETE FROM main.ledger; DELETE FROM main.tokens; DELETE FROM main.totals;
                  DELETE FROM main.users; DELETE FROM main.meta;
@@ -127,18 +140,16 @@ impl Sqlite {
                  INSERT INTO main.totals (user_id, nspam, nham)
                      SELECT user_id, nspam, nham FROM restore_source.totals;
                  INSERT INTO main.tokens (hash, user_id, spam, ham)
-                     SELECT hash, user_id, spam, ham FROM restore_source.tokens;
-                 INSERT INTO main.ledger (user_id, digest, class, ntokens, tokensum, learned_at)
-                     SELECT user_id, digest, class, ntokens, tokensum, learned_at
-                     FROM restore_source.ledger;",
+                     SELECT hash, user_id, spam, ham FROM restore_source.tokens;",
             )?;
+            tx.execute_batch(ledger)?;
             tx.commit()
         })();
         let detached = self.conn.execute("DETACH DATABASE restore_source", []);
         match copied {
             Err(rusqlite::Error::InvalidQuery) => Err(Error::Corrupt {
                 path: backup.to_owned(),
-                detail: format!("not a schema v{SCHEMA_VERSION} mailsift backup"),
+                detail: format!("not a schema v1 or v{SCHEMA_VERSION} mailsift backup"),
             }),
             Err(e) => Err(map(e)),
             Ok(()) => detached.map(|_| ()).map_err(map),

@@ -17,6 +17,7 @@ pub(super) fn op(d: u8, hashes: &[u64], action: Action) -> LearnOp {
         tokens: Tokens {
             hashes: hashes.to_vec(),
         },
+        rules: Vec::new(),
         action,
     }
 }
@@ -350,4 +351,39 @@ fn a_cluster_spreads_user_models_over_its_nodes() {
         );
         assert!(store.check().expect("check").problems.is_empty());
     }
+}
+
+#[test]
+fn a_schema_1_redis_store_is_migrated_on_write_and_its_entries_forget_exactly() {
+    let Some(server) = redis_server::RedisServer::start() else {
+        eprintln!("skipped: redis-server is not installed (scripts/install-test-deps)");
+        return;
+    };
+    let url = format!("{}?prefix=mig:", server.url(5));
+    let open = |mode| Store::open(Path::new(&url), mode, StoreOptions::default()).expect("open");
+    let mut store = open(OpenMode::ReadWrite);
+    // What schema 1 wrote: entries without rule pseudo-tokens, and `schema` 1 in the meta.
+    let v1 = op(7, &[11, 12, 13], Action::Learn(Class::Spam));
+    store.apply(None, std::slice::from_ref(&v1)).expect("learn");
+    store.b_mut().set_meta("schema", "1").expect("meta");
+    drop(store);
+    let reader = open(OpenMode::ReadOnly);
+    assert_eq!(reader.stats(None).expect("stats").schema_version, 1);
+    assert!(reader.check().expect("check").problems.is_empty());
+    drop(reader);
+    let mut store = open(OpenMode::ReadWrite);
+    assert_eq!(
+        store.stats(None).expect("stats").schema_version,
+        SCHEMA_VERSION
+    );
+    assert_eq!(redis::SCHEMA_VERSION, 2);
+    // Forgotten by a build that learns rule evidence: the entry recorded none, none is taken.
+    let mut forget = op(7, &[11, 12, 13], Action::Forget);
+    forget.rules = vec![crate::combination::rule_token("SOME_RULE")];
+    assert_eq!(
+        store.apply(None, &[forget]).expect("forget"),
+        [Outcome::Forgotten]
+    );
+    assert!(dump_all(&store).is_empty());
+    assert!(store.check().expect("check").problems.is_empty());
 }

@@ -9,7 +9,9 @@ pub fn symbols(v: &Verdict) -> String {
     v.test_names().join(",")
 }
 
-/// Each test hit with its points: the Bayes band (when Bayes had evidence) and the rules.
+/// Each test hit with its points: the Bayes band (when Bayes had evidence) and the rules, each
+/// rule with the weight it counted (the learned combination's, see `mailsift explain` for the
+/// configured score beside it).
 pub fn tests(v: &Verdict) -> Vec<(&str, f64, &str)> {
     let mut out = Vec::with_capacity(v.hits.len() + 1);
     if let Some(band) = v.bayes_band {
@@ -18,7 +20,8 @@ pub fn tests(v: &Verdict) -> Vec<(&str, f64, &str)> {
     out.extend(
         v.hits
             .iter()
-            .map(|h| (h.name.as_str(), h.score, h.description.as_str())),
+            .zip(&v.weights)
+            .map(|(h, w)| (h.name.as_str(), *w, h.description.as_str())),
     );
     out
 }

@@ -456,7 +456,8 @@ fn tell(ctx: &Ctx, request: &Request) -> Result<Vec<u8>, WireError> {
             OpenMode::ReadWrite,
             common::store_options(&loaded.config),
         )?;
-        let op = loaded.engine.analyze(&request.message).op(action);
+        let analysis = loaded.engine.analyze(&request.message);
+        let op = loaded.engine.op(&analysis, action);
         store.apply(user, &[op])
     }))
     .map_err(|_| internal("panic while learning"))?
