@@ -33,6 +33,29 @@ impl Arg {
 pub(crate) struct Env<'a> {
     pub view: &'a MessageView,
     pub ctx: &'a EvalContext,
+    /// The plugin settings of the rule set (address lists, free-mail domains, ...).
+    pub conf: &'a super::plugconf::PluginConf,
+    parts: std::cell::OnceCell<Vec<super::mimeparts::MimePart>>,
+}
+
+impl<'a> Env<'a> {
+    pub(crate) fn new(
+        view: &'a MessageView,
+        ctx: &'a EvalContext,
+        conf: &'a super::plugconf::PluginConf,
+    ) -> Self {
+        Env {
+            view,
+            ctx,
+            conf,
+            parts: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The MIME parts as SpamAssassin walks them, computed on first need.
+    pub(crate) fn parts(&self) -> &[super::mimeparts::MimePart] {
+        self.parts.get_or_init(|| super::mimeparts::walk(self.view))
+    }
 }
 
 type Check = fn(&[Arg]) -> Result<(), String>;
@@ -75,7 +98,10 @@ pub(crate) fn find(name: &str) -> Option<&'static EvalDef> {
 
 /// Every built-in eval test, in registry order.
 pub(crate) fn all() -> impl Iterator<Item = &'static EvalDef> {
-    EVALS.iter().chain(super::evals_html::HTML_EVALS.iter())
+    EVALS
+        .iter()
+        .chain(super::evals_html::HTML_EVALS.iter())
+        .chain(super::plugin_evals())
 }
 
 /// Parses `name(arg, 'arg', "arg")` into the name and arguments.
