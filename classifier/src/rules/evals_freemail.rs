@@ -37,7 +37,16 @@ fn is_freemail(e: &Env<'_>, addr: &str) -> bool {
 /// The free-mail addresses of the body, or none when the body has too many addresses.
 fn body_freemails(e: &Env<'_>) -> Vec<String> {
     let text: Vec<&str> = e.view.text_parts.iter().map(|p| p.text.as_str()).collect();
-    let all = addrs_in(&text.join("\n"));
+    let mut all = addrs_in(&text.join("\n"));
+    // Addresses of mailto: links count too, visible or not.
+    for u in e.view.urls.iter().filter(|u| u.scheme == "mailto") {
+        let target = u.url.split_once(':').map_or("", |(_, r)| r);
+        for a in addrs_in(target.split('?').next().unwrap_or("")) {
+            if !all.contains(&a) {
+                all.push(a);
+            }
+        }
+    }
     if all.len() > MAX_BODY_EMAILS {
         return Vec::new();
     }
@@ -233,6 +242,10 @@ mod tests {
         let many = "From: joe@gmail.com\nSubject: s\n\na@yahoo.com b@x.example c@x.example \
                     d@x.example e@x.example f@x.example\n";
         assert!(!has(&hits(many), "FM_REPLY"));
+        // A mailto: link counts as a body address even when its text does not show it.
+        let html = "From: joe@gmail.com\nReply-To: joe@gmail.com\nSubject: s\n\
+                    Content-Type: text/html\n\n<a href=\"mailto:abuse@yahoo.com?s=x\">here</a>\n";
+        assert!(has(&hits(html), "FM_REPLYTO"), "{:?}", hits(html));
     }
 
     #[test]

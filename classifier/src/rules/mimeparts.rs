@@ -10,7 +10,7 @@
 use crate::message::MessageView;
 
 /// Parts walked per message, at most.
-const MAX_PARTS: usize = 1000;
+pub(crate) const MAX_PARTS: usize = 1000;
 /// Nesting depth, at most.
 const MAX_DEPTH: usize = 30;
 
@@ -28,11 +28,9 @@ pub(crate) struct MimePart {
     pub container: bool,
     /// The body as written (still transfer-encoded), for leaves; empty for containers.
     pub body: String,
-    /// Whether the Content-Disposition is `attachment`.
-    pub attachment: bool,
-    /// Whether the part names a file (`name=` in Content-Type or `filename=` in
-    /// Content-Disposition).
-    pub named: bool,
+    /// Nesting depth: 0 for the message itself; a part's descendants follow it with greater
+    /// depths.
+    pub depth: usize,
 }
 
 impl MimePart {
@@ -67,13 +65,6 @@ pub(crate) fn walk(view: &MessageView) -> Vec<MimePart> {
             .find(|(n, _)| n.eq_ignore_ascii_case("Content-Transfer-Encoding"))
             .map(|(_, v)| v.trim().to_ascii_lowercase())
             .unwrap_or_default();
-        let disp = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("Content-Disposition"))
-            .map(|(_, v)| v.to_ascii_lowercase())
-            .unwrap_or_default();
-        let named = param(ct, "name").is_some() || param(&disp, "filename").is_some();
-        let attachment = disp.trim_start().starts_with("attachment");
         let mut children: Vec<&str> = Vec::new();
         let container = if depth < MAX_DEPTH && ctype.starts_with("multipart/") {
             if let Some(b) = param(ct, "boundary") {
@@ -96,8 +87,7 @@ pub(crate) fn walk(view: &MessageView) -> Vec<MimePart> {
             } else {
                 body.to_owned()
             },
-            attachment,
-            named,
+            depth,
         });
         for c in children.into_iter().rev() {
             stack.push((c, depth + 1));
@@ -251,7 +241,10 @@ mod tests {
         );
         assert_eq!(parts[2].body, "hello");
         assert_eq!(parts[3].cte, "quoted-printable");
-        assert!(parts[4].attachment && parts[4].named);
+        assert_eq!(
+            parts.iter().map(|p| p.depth).collect::<Vec<_>>(),
+            [0, 1, 2, 2, 1]
+        );
         assert_eq!(
             parts[1].values("content-type").next(),
             Some("multipart/alternative;\n\tboundary=YY")

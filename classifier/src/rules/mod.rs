@@ -34,6 +34,7 @@ mod evals;
 mod evals_html;
 // SpamAssassin plugins emulated beyond the core evals (issue #12).
 mod evals_freemail;
+mod evals_mime;
 mod evals_wlbl;
 mod mimeheader;
 mod mimeparts;

@@ -348,6 +348,53 @@ fn every_eval_is_documented_and_exercised() {
         ("check_for_mime_html()", "body", html_img.into(), true),
         ("check_for_mime_html_only()", "body", html_img.into(), true),
         ("check_for_mime_html_only()", "body", alt("same words", "same words"), false),
+        // SpamAssassin counts an empty text part; mailsift's own measure does not.
+        ("check_for_mime_html_only()", "body", alt("", "only html words"), false),
+        ("mailsift_html_only()", "body", alt("", "only html words"), true),
+        ("mailsift_html_only()", "body", alt("same words", "same words"), false),
+        ("mailsift_mime('mime_html')", "body", html_img.into(), true),
+        (
+            "mailsift_alternative_difference('90', '100')",
+            "body",
+            alt("see the HTML part", "totally different offer content"),
+            true,
+        ),
+        (
+            "multipart_alternative_difference_count('1.5', '1')",
+            "body",
+            alt("many more words in the text part", "few words"),
+            true,
+        ),
+        (
+            "multipart_alternative_difference_count('1.5', '1')",
+            "body",
+            alt("same words", "same words"),
+            false,
+        ),
+        // An attachment is what Content-Disposition says, not any non-text part.
+        (
+            "check_for_mime('mime_attachment')",
+            "body",
+            "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\
+             Content-Type: image/gif\nContent-Disposition: inline\n\nR0lG\n--b--\n"
+                .into(),
+            false,
+        ),
+        (
+            "check_for_mime('mime_attachment')",
+            "body",
+            "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\
+             Content-Type: text/plain\nContent-Disposition: attachment\n\nhi\n--b--\n"
+                .into(),
+            true,
+        ),
+        (
+            "check_for_mime('mime_qp_count')",
+            "body",
+            "Subject: x\nContent-Transfer-Encoding: quoted-printable\n\nhi=3D\n".into(),
+            true,
+        ),
+        ("check_for_mime('mime_base64_count')", "body", MSG.into(), false),
         ("html_image_visible_text('0', '400')", "body", html_img.into(), true),
         ("html_image_visible_text('0', '1')", "body", html_img.into(), false),
         ("html_image_only('0', '400')", "body", html_img.into(), true),
@@ -990,4 +1037,25 @@ fn plugin_eval_cases() -> Vec<(&'static str, &'static str, String, bool)> {
         v.push((wl, call, bad, false));
     }
     v
+}
+
+#[test]
+fn plugins_spamassassin_does_not_load_are_off_here_too() {
+    // Debian's .pre files leave FromNameSpoof commented out: SpamAssassin skips these blocks,
+    // so rules in them are neither run nor counted as missing (info, not error).
+    let text = "ifplugin Mail::SpamAssassin::Plugin::FromNameSpoof\n\
+        header A eval:check_fromname_spoof()\nendif\n\
+        ifplugin Mail::SpamAssassin::Plugin::FreeMail\nbody B /cheap/i\nendif\n";
+    let (set, issues) = load(text);
+    assert!(set.get("A").is_none() && set.get("B").is_some());
+    let a = issues
+        .iter()
+        .find(|i| i.rule.as_deref() == Some("A"))
+        .expect("A reported");
+    assert_eq!(a.severity, Severity::Info, "{a:?}");
+    // A `loadplugin` line turns it on, as in SpamAssassin.
+    let (set, _) = load(&format!(
+        "loadplugin Mail::SpamAssassin::Plugin::FromNameSpoof\n{text}"
+    ));
+    assert!(set.get("A").is_some());
 }

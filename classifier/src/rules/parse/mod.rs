@@ -316,10 +316,17 @@ impl<'r> Builder<'r> {
                     let (value, why) = if kw_lower == "ifplugin" {
                         let name = rest.split_whitespace().next().unwrap_or("");
                         let short = name.rsplit("::").next().unwrap_or(name);
-                        (
-                            EMULATED_PLUGINS.contains(&short),
-                            format!("plugin {short} is not emulated"),
-                        )
+                        // A plugin SpamAssassin does not load (FromNameSpoof in Debian's
+                        // .pre files, unless a `loadplugin` line adds it) is off there, so
+                        // here too.
+                        match (EMULATED_PLUGINS.contains(&short), sa_value) {
+                            (true, true) => (true, String::new()),
+                            (_, false) => (
+                                false,
+                                format!("plugin {short} is not loaded by SpamAssassin either"),
+                            ),
+                            (false, true) => (false, format!("plugin {short} is not emulated")),
+                        }
                     } else {
                         match eval_if(rest) {
                             Ok(v) => (v, format!("condition '{rest}' is false here")),
