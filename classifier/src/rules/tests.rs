@@ -501,7 +501,7 @@ fn every_eval_is_documented_and_exercised() {
             "body",
             format!(
                 "Subject: x\nContent-Transfer-Encoding: quoted-printable\n\n{}=3D\n",
-                "a".repeat(90)
+                "a".repeat(80)
             ),
             true,
         ),
