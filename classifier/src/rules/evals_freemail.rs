@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::evals::{Arg, Env, EvalDef, arity};
-use super::evals_wlbl::{addrs_in, all_from_addrs, get_addr, get_text};
+use super::evals_wlbl::{addrs_in, all_from_addrs, get_addr, get_text, header_addrs};
 use super::pattern::Pattern;
 use super::perlre;
 
@@ -119,6 +119,7 @@ fn freemail_replyto(e: &Env<'_>, what: &str) -> bool {
 /// The registrable domain of an address (empty without one).
 fn addr_domain(a: &str) -> String {
     a.rsplit_once('@')
+        .filter(|(l, d)| !l.is_empty() && d.contains('.'))
         .map(|(_, d)| crate::url::registrable_domain(d.trim_end_matches('.')).to_ascii_lowercase())
         .unwrap_or_default()
 }
@@ -145,7 +146,7 @@ pub(crate) static FREEMAIL_EVALS: &[EvalDef] = &[
             arity(a, 1, 2)?;
             check_regex(a.get(1))
         },
-        run: |e, a| any_freemail(e, &addrs_in(&get_text(e, &a[0].0)), a.get(1)),
+        run: |e, a| any_freemail(e, &header_addrs(&get_text(e, &a[0].0)), a.get(1)),
     },
     EvalDef {
         name: "check_freemail_body",
@@ -254,5 +255,8 @@ mod tests {
         assert!(has(&h, "FROM_DIFF"), "{h:?}");
         let h = hits("Return-Path: <b@news.shop.example>\nFrom: a@shop.example\n\nx\n");
         assert!(!has(&h, "FROM_DIFF"), "same registrable domain: {h:?}");
+        // A From without a real domain has no domain to differ.
+        let h = hits("Return-Path: <b@yahoo.com>\nFrom: \"A\" <\"\"@NODOMAIN>\n\nx\n");
+        assert!(!has(&h, "FROM_DIFF"), "{h:?}");
     }
 }

@@ -47,12 +47,73 @@ pub(crate) fn addrs_in(text: &str) -> Vec<String> {
     out
 }
 
+/// The addresses of an address-list header text (several fields joined by newlines): each
+/// mailbox's address, never an address-looking display name; lower case, without duplicates.
+pub(crate) fn header_addrs(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        // Mailboxes one by one: first_mailbox takes the first, then skip past its comma.
+        while !rest.trim().is_empty() && out.len() < 1000 {
+            let Some((_, addr)) = htext::first_mailbox(rest) else {
+                break;
+            };
+            let a = addr.trim().to_ascii_lowercase();
+            if valid_addr(&a) && !out.contains(&a) {
+                out.push(a);
+            }
+            match top_level_comma(rest) {
+                Some(i) => rest = &rest[i + 1..],
+                None => break,
+            }
+        }
+    }
+    out
+}
+
+/// `local@domain.tld` with the characters addresses use in practice.
+fn valid_addr(a: &str) -> bool {
+    let Some((local, domain)) = a.split_once('@') else {
+        return false;
+    };
+    let ok_local = |c: char| c.is_ascii_alphanumeric() || "._=+-'/".contains(c);
+    !local.is_empty()
+        && local.chars().all(ok_local)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+/// The first comma outside quotes, angle brackets and comments.
+fn top_level_comma(v: &str) -> Option<usize> {
+    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
+    for (i, c) in v.char_indices() {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' => esc = true,
+            '"' if paren == 0 => quoted = !quoted,
+            '(' if !quoted => paren += 1,
+            ')' if !quoted => paren = paren.saturating_sub(1),
+            '<' if !quoted && paren == 0 => angle += 1,
+            '>' if !quoted && paren == 0 => angle = angle.saturating_sub(1),
+            ',' if !quoted && paren == 0 && angle == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// SpamAssassin's `all_from_addrs`: the Resent-From addresses when that header is there, else
 /// From, Envelope-Sender, Resent-Sender, X-Envelope-From and the envelope sender.
 pub(crate) fn all_from_addrs(e: &Env<'_>) -> Vec<String> {
     let resent = get_text(e, "Resent-From");
     if !resent.trim().is_empty() {
-        return addrs_in(&resent);
+        return header_addrs(&resent);
     }
     let mut out: Vec<String> = Vec::new();
     for f in [
@@ -63,7 +124,7 @@ pub(crate) fn all_from_addrs(e: &Env<'_>) -> Vec<String> {
         "EnvelopeFrom",
     ] {
         let a = get_addr(e, f);
-        if !a.is_empty() && !out.contains(&a) {
+        if valid_addr(&a) && !out.contains(&a) {
             out.push(a);
         }
     }
@@ -75,7 +136,7 @@ pub(crate) fn all_from_addrs(e: &Env<'_>) -> Vec<String> {
 fn all_to_addrs(e: &Env<'_>) -> Vec<String> {
     let resent = format!("{}\n{}", get_text(e, "Resent-To"), get_text(e, "Resent-Cc"));
     if !resent.trim().is_empty() {
-        return addrs_in(&resent);
+        return header_addrs(&resent);
     }
     let fields = [
         "To",
@@ -92,7 +153,7 @@ fn all_to_addrs(e: &Env<'_>) -> Vec<String> {
         "X-Real-To",
     ];
     let text: Vec<String> = fields.iter().map(|f| get_text(e, f)).collect();
-    addrs_in(&text.join("\n"))
+    header_addrs(&text.join("\n"))
 }
 
 fn list_arg(a: &[Arg]) -> Result<(), String> {
@@ -205,7 +266,7 @@ pub(crate) static WLBL_EVALS: &[EvalDef] = &[
         check: list_arg,
         run: |e, a| {
             let list = a[0].0.to_ascii_uppercase();
-            addrs_in(&get_text(e, "Reply-To"))
+            header_addrs(&get_text(e, "Reply-To"))
                 .iter()
                 .any(|x| e.conf.addr_listed(&list, x))
         },
@@ -391,5 +452,18 @@ mod tests {
             !h.contains(&"MY_RELAY".to_owned()),
             "not in a Received line: {h:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    #[test]
+    fn header_addresses_are_mailboxes_not_display_names() {
+        assert_eq!(
+            super::header_addrs("\"x1@free.example\" <real@corp.example>, b@c.example (B)"),
+            ["real@corp.example", "b@c.example"]
+        );
+        assert!(super::header_addrs("\"Odd\" <\"\"@NODOMAIN>").is_empty());
+        assert!(super::header_addrs("odd%CUSTOM@yahoo.com").is_empty());
     }
 }
