@@ -106,7 +106,7 @@ fn freemail_replyto(e: &Env<'_>, what: &str) -> bool {
         if !reply_fm {
             return false;
         }
-    } else if (!reply.is_empty() && !reply_fm) || (!from_fm && !reply_fm) {
+    } else if !reply_fm && (!reply.is_empty() || !from_fm) {
         return false;
     }
     if from_fm && reply_fm && from != reply {

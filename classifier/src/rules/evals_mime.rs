@@ -248,7 +248,7 @@ fn tokens(text: &str) -> HashMap<&str, usize> {
 fn alternative_difference(e: &Env<'_>) -> Option<(f64, usize, usize)> {
     let parts = e.parts();
     let types: Vec<&str> = parts.iter().map(|p| p.ctype.as_str()).collect();
-    if !types.iter().any(|t| *t == "multipart/alternative")
+    if !types.contains(&"multipart/alternative")
         || types == ["multipart/alternative", "text/html", "text/calendar"]
     {
         return None;
