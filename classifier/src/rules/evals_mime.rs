@@ -321,6 +321,15 @@ fn body_length(e: &Env<'_>) -> usize {
     0
 }
 
+/// Whether SpamAssassin runs its HTML parser on some part (HTMLEval's `html_test('html')`,
+/// HTML_MESSAGE): a text/html part. (SpamAssassin 4.0.1 does not render a text/plain part that
+/// opens with `<html>` as HTML: measured on the SpamAssassin corpus, 4 such messages.)
+fn html_rendered(e: &Env<'_>) -> bool {
+    e.parts()
+        .iter()
+        .any(|p| !p.container && p.ctype == "text/html")
+}
+
 /// The MIME evals, replacing mailsift's first approximations of the same names.
 pub(crate) static MIME_EVALS: &[EvalDef] = &[
     EvalDef {
@@ -395,6 +404,21 @@ pub(crate) static MIME_EVALS: &[EvalDef] = &[
         },
     },
     EvalDef {
+        name: "html_test",
+        signature: "('html')",
+        doc: "'html': SpamAssassin renders some part as HTML (a text/html part): \
+              HTML_MESSAGE. The other HTMLEval \
+              html_test names are not emulated yet (their rules are skipped).",
+        check: |a| {
+            arity(a, 1, 1)?;
+            match a[0].0.as_str() {
+                "html" => Ok(()),
+                t => Err(format!("html_test('{t}') is not emulated (only 'html')")),
+            }
+        },
+        run: |e, _| html_rendered(e),
+    },
+    EvalDef {
         name: "check_body_length",
         signature: "(max)",
         doc: "The body as received (after the header, still encoded) is at most max bytes \
@@ -451,6 +475,22 @@ mod tests {
              Content-Type: text/plain\n\n\n--b\nContent-Type: text/html\n\n<p>x</p>\n--b--\n",
         );
         assert_eq!((f.html, f.text), (1, 1), "an empty text part still counts");
+    }
+
+    #[test]
+    fn html_message_is_any_part_rendered_as_html() {
+        let run = |raw: &str| {
+            let v = crate::message::MessageView::parse(
+                raw.as_bytes(),
+                &crate::limits::Limits::default(),
+            );
+            let ctx = crate::rules::EvalContext::default();
+            let conf = super::super::plugconf::PluginConf::default();
+            html_rendered(&Env::new(&v, &ctx, &conf))
+        };
+        assert!(run("Subject: x\nContent-Type: text/html\n\n<p>hi</p>\n"));
+        assert!(!run("Subject: x\n\n<html><body>hi</body></html>\n"));
+        assert!(!run("Subject: x\n\nplain text that mentions <b>bold</b>\n"));
     }
 
     #[test]

@@ -395,6 +395,8 @@ fn every_eval_is_documented_and_exercised() {
             true,
         ),
         ("check_for_mime('mime_base64_count')", "body", MSG.into(), false),
+        ("html_test('html')", "body", html_img.into(), true),
+        ("html_test('html')", "body", MSG.into(), false),
         ("html_image_visible_text('0', '400')", "body", html_img.into(), true),
         ("html_image_visible_text('0', '1')", "body", html_img.into(), false),
         ("html_image_only('0', '400')", "body", html_img.into(), true),
