@@ -33,6 +33,29 @@ impl Arg {
 pub(crate) struct Env<'a> {
     pub view: &'a MessageView,
     pub ctx: &'a EvalContext,
+    /// The plugin settings of the rule set (address lists, free-mail domains, ...).
+    pub conf: &'a super::plugconf::PluginConf,
+    parts: std::cell::OnceCell<Vec<super::mimeparts::MimePart>>,
+}
+
+impl<'a> Env<'a> {
+    pub(crate) fn new(
+        view: &'a MessageView,
+        ctx: &'a EvalContext,
+        conf: &'a super::plugconf::PluginConf,
+    ) -> Self {
+        Env {
+            view,
+            ctx,
+            conf,
+            parts: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The MIME parts as SpamAssassin walks them, computed on first need.
+    pub(crate) fn parts(&self) -> &[super::mimeparts::MimePart] {
+        self.parts.get_or_init(|| super::mimeparts::walk(self.view))
+    }
 }
 
 type Check = fn(&[Arg]) -> Result<(), String>;
@@ -75,7 +98,11 @@ pub(crate) fn find(name: &str) -> Option<&'static EvalDef> {
 
 /// Every built-in eval test, in registry order.
 pub(crate) fn all() -> impl Iterator<Item = &'static EvalDef> {
-    EVALS.iter().chain(super::evals_html::HTML_EVALS.iter())
+    EVALS
+        .iter()
+        .chain(super::evals_html::HTML_EVALS.iter())
+        .chain(super::evals_mime::MIME_EVALS.iter())
+        .chain(super::plugin_evals())
 }
 
 /// Parses `name(arg, 'arg', "arg")` into the name and arguments.
@@ -214,9 +241,10 @@ pub(crate) static EVALS: &[EvalDef] = &[
         },
     },
     EvalDef {
-        name: "check_for_mime",
+        name: "mailsift_mime",
         signature: "('flag')",
-        doc: "A MIME property: 'mime_base64_encoded_text' (a text part sent as base64, which \
+        doc: "mailsift's own reading of a MIME property (SpamAssassin's check_for_mime \
+              measures otherwise; see evals_mime.rs): 'mime_base64_encoded_text' (a text part sent as base64, which \
               hides words from simple filters), 'mime_attachment' (any non-text part), \
               'mime_html' (any HTML part), 'mime_html_only' (HTML parts and no plain text), \
               'mime_qp_long_line' (a quoted-printable part with a line over 76 characters).",
@@ -242,16 +270,10 @@ pub(crate) static EVALS: &[EvalDef] = &[
         },
     },
     EvalDef {
-        name: "check_for_mime_html",
+        name: "mailsift_html_only",
         signature: "()",
-        doc: "The message has an HTML part.",
-        check: no_args,
-        run: |e, _| has_html(e.view),
-    },
-    EvalDef {
-        name: "check_for_mime_html_only",
-        signature: "()",
-        doc: "The message has HTML parts and no plain-text alternative.",
+        doc: "The message has HTML parts and no plain-text alternative with text in it \
+              (SpamAssassin's check_for_mime_html_only counts empty text parts too).",
         check: no_args,
         run: |e, _| html_only(e.view),
     },
@@ -268,9 +290,10 @@ pub(crate) static EVALS: &[EvalDef] = &[
         },
     },
     EvalDef {
-        name: "multipart_alternative_difference",
+        name: "mailsift_alternative_difference",
         signature: "(min_pct, max_pct)",
-        doc: "Text/HTML part mismatch: the percentage of distinct words of the HTML part that \
+        doc: "mailsift's own text/HTML mismatch (SpamAssassin's \
+              multipart_alternative_difference counts words otherwise): the percentage of distinct words of the HTML part that \
               are missing from the plain-text part is in [min, max]. Only for messages with \
               both a plain and an HTML part.",
         check: range_args,
@@ -486,18 +509,6 @@ pub(crate) static EVALS: &[EvalDef] = &[
               were stripped).",
         check: no_args,
         run: |e, _| !e.view.has_header("Received"),
-    },
-    EvalDef {
-        name: "check_body_length",
-        signature: "(max)",
-        doc: "The visible body (without Subject) has fewer than max characters.",
-        check: one_num,
-        run: |e, a| {
-            let n: usize = e.view.text_parts.iter().map(|p| p.text.trim().len()).sum();
-            #[allow(clippy::cast_precision_loss)]
-            let n = n as f64;
-            n < num(a, 0)
-        },
     },
 ];
 

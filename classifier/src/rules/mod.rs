@@ -32,6 +32,20 @@
 mod dates;
 mod evals;
 mod evals_html;
+// SpamAssassin plugins emulated beyond the core evals (issue #12).
+mod evals_freemail;
+mod evals_mime;
+mod evals_wlbl;
+mod mimeheader;
+mod mimeparts;
+mod plugconf;
+
+/// The evals of the emulated plugins, after [`evals::EVALS`] and the HTML evals.
+fn plugin_evals() -> impl Iterator<Item = &'static EvalDef> {
+    evals_wlbl::WLBL_EVALS
+        .iter()
+        .chain(evals_freemail::FREEMAIL_EVALS.iter())
+}
 mod htext;
 mod installed;
 mod litindex;
@@ -338,6 +352,8 @@ pub(crate) enum Test {
         args: Vec<Arg>,
     },
     Meta(Expr),
+    /// `mimeheader`: a header of any MIME part (MIMEHeader plugin).
+    MimeHeader(mimeheader::MimeHeaderTest),
 }
 
 #[derive(Debug, Clone)]
@@ -386,6 +402,8 @@ struct Inner {
     issues: Vec<LintIssue>,
     /// Precomputed prefilter literals (the default set's table), if any.
     precomputed: Option<&'static str>,
+    /// Plugin settings read from the rule files (lists, free-mail domains).
+    conf: Arc<plugconf::PluginConf>,
     prepared: OnceLock<Prepared>,
 }
 
@@ -513,6 +531,7 @@ impl RuleSet {
             b.add_source(s);
         }
         let fatal = b.fatal.take();
+        let conf = Arc::new(std::mem::take(&mut b.conf));
         let (rules, index, issues) = b.finish(DEFAULT_SCORE_SET);
         (
             RuleSet {
@@ -525,6 +544,7 @@ impl RuleSet {
                     // Entries are checked by fingerprint, so the default table is safe to
                     // offer to any rule set that includes the default rules.
                     precomputed: Some(DEFAULT_PREFILTER),
+                    conf,
                     prepared: OnceLock::new(),
                 }),
             },
@@ -679,6 +699,7 @@ impl RuleSet {
         for r in &self.inner.rules {
             let p = match &r.test {
                 Test::Header { pattern, .. } | Test::Regex(pattern) => pattern,
+                Test::MimeHeader(m) => &m.pattern,
                 _ => continue,
             };
             if let Err(e) = p.compiled() {
@@ -800,7 +821,7 @@ impl RuleSet {
         let mut counts = vec![0u32; self.inner.rules.len()];
         let wanted = |i: usize| all || prep.needed[i];
         let texts = Texts::new(view);
-        let env = evals::Env { view, ctx };
+        let env = evals::Env::new(view, ctx, &self.inner.conf);
         // Prefilters: which filtered rules may match.
         let mut candidate = vec![false; self.inner.rules.len()];
         let mut branch_candidate = vec![false; prep.branches];
@@ -928,6 +949,7 @@ impl RuleSet {
                         .is_some(),
                 }),
                 Test::Eval { def, args } => u32::from(def.run(&env, args)),
+                Test::MimeHeader(m) => u32::from(m.matches(&env, prep.long_lived)),
                 Test::Meta(_) => 0,
             };
         }

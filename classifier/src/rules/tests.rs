@@ -251,7 +251,7 @@ fn bad_syntax_is_reported_with_line() {
     let text = "# comment\n\nbody A /unterminated\nheader B Subject ~= /x/\nmeta C (A &&\n\
         score D\nbdoy E /x/\nbody 9F /x/\nbody G eval:no_such_test()\n\
         body H eval:check_for_uppercase('x')\nbody I /(?{ code })/\nheader J ALL-EXTERNAL =~ /x/\n\
-        mimeheader K Content-Type =~ /x/\nreport some text\nbody L /ok/\n";
+        uri_detail K text =~ /x/\nreport some text\nbody L /ok/\n";
     let (set, issues) = load(text);
     let line_of = |needle: &str| {
         issues
@@ -269,7 +269,7 @@ fn bad_syntax_is_reported_with_line() {
     assert_eq!(line_of("expected a number"), Some(10));
     assert_eq!(line_of("Perl-only"), Some(11));
     assert_eq!(line_of("trust-path"), Some(12));
-    assert_eq!(line_of("'mimeheader'"), Some(13));
+    assert_eq!(line_of("'uri_detail'"), Some(13));
     assert_eq!(line_of("'report'"), Some(14));
     assert_eq!(set.len(), 1);
     assert!(set.get("L").is_some());
@@ -348,6 +348,55 @@ fn every_eval_is_documented_and_exercised() {
         ("check_for_mime_html()", "body", html_img.into(), true),
         ("check_for_mime_html_only()", "body", html_img.into(), true),
         ("check_for_mime_html_only()", "body", alt("same words", "same words"), false),
+        // SpamAssassin counts an empty text part; mailsift's own measure does not.
+        ("check_for_mime_html_only()", "body", alt("", "only html words"), false),
+        ("mailsift_html_only()", "body", alt("", "only html words"), true),
+        ("mailsift_html_only()", "body", alt("same words", "same words"), false),
+        ("mailsift_mime('mime_html')", "body", html_img.into(), true),
+        (
+            "mailsift_alternative_difference('90', '100')",
+            "body",
+            alt("see the HTML part", "totally different offer content"),
+            true,
+        ),
+        (
+            "multipart_alternative_difference_count('1.5', '1')",
+            "body",
+            alt("many more words in the text part", "few words"),
+            true,
+        ),
+        (
+            "multipart_alternative_difference_count('1.5', '1')",
+            "body",
+            alt("same words", "same words"),
+            false,
+        ),
+        // An attachment is what Content-Disposition says, not any non-text part.
+        (
+            "check_for_mime('mime_attachment')",
+            "body",
+            "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\
+             Content-Type: image/gif\nContent-Disposition: inline\n\nR0lG\n--b--\n"
+                .into(),
+            false,
+        ),
+        (
+            "check_for_mime('mime_attachment')",
+            "body",
+            "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\
+             Content-Type: text/plain\nContent-Disposition: attachment\n\nhi\n--b--\n"
+                .into(),
+            true,
+        ),
+        (
+            "check_for_mime('mime_qp_count')",
+            "body",
+            "Subject: x\nContent-Transfer-Encoding: quoted-printable\n\nhi=3D\n".into(),
+            true,
+        ),
+        ("check_for_mime('mime_base64_count')", "body", MSG.into(), false),
+        ("html_test('html')", "body", html_img.into(), true),
+        ("html_test('html')", "body", MSG.into(), false),
         ("html_image_visible_text('0', '400')", "body", html_img.into(), true),
         ("html_image_visible_text('0', '1')", "body", html_img.into(), false),
         ("html_image_only('0', '400')", "body", html_img.into(), true),
@@ -454,7 +503,7 @@ fn every_eval_is_documented_and_exercised() {
             "body",
             format!(
                 "Subject: x\nContent-Transfer-Encoding: quoted-printable\n\n{}=3D\n",
-                "a".repeat(90)
+                "a".repeat(80)
             ),
             true,
         ),
@@ -473,6 +522,12 @@ fn every_eval_is_documented_and_exercised() {
     for (call, kind, msg, expect) in &cases {
         let rule = format!("{kind} T eval:{call}");
         assert_eq!(hit(&rule, msg, "T"), *expect, "{call} on {msg:?}");
+        exercised.insert(call.split('(').next().unwrap_or(""));
+    }
+    // The plugin evals read settings of the rule files (issue #12).
+    for (settings, call, msg, expect) in plugin_eval_cases() {
+        let rule = format!("{settings}\nheader T eval:{call}");
+        assert_eq!(hit(&rule, &msg, "T"), expect, "{call} on {msg:?}");
         exercised.insert(call.split('(').next().unwrap_or(""));
     }
     for e in eval_tests() {
@@ -800,4 +855,209 @@ mod props {
             let _ = set.lint_patterns();
         }
     }
+}
+
+/// (settings, eval call, message, expected) for the evals of the emulated plugins.
+fn plugin_eval_cases() -> Vec<(&'static str, &'static str, String, bool)> {
+    let from = |f: &str, extra: &str| format!("From: {f}\n{extra}Subject: s\n\nhello\n");
+    let wl = "welcomelist_from *@good.example\nblocklist_from *@bad.example\n\
+              def_welcomelist_from *@def.example\nwelcomelist_to me@*\nblocklist_to no@*\n\
+              more_spam_to more@*\nall_spam_to all@*\nenlist_addrlist (L) *@l.example\n\
+              welcomelist_uri_host good.example\nblocklist_uri_host bad.example\n\
+              enlist_uri_host (H) example";
+    let fm = "freemail_domains gmail.com";
+    let relays = "welcomelist_bounce_relays mx.me.example";
+    let bounce = "From: daemon@x.example\nSubject: s\n\nReceived: from a by mx.me.example\n";
+    let link = |h: &str| format!("From: a@x.example\nSubject: s\n\nhttp://www.{h}/x\n");
+    let mut v = vec![
+        (wl, "check_from_in_list('L')", from("a@l.example", ""), true),
+        (
+            wl,
+            "check_from_in_list('L')",
+            from("a@m.example", ""),
+            false,
+        ),
+        (
+            wl,
+            "check_to_in_list('L')",
+            from("a@x.example", "To: b@l.example\n"),
+            true,
+        ),
+        (
+            wl,
+            "check_replyto_in_list('L')",
+            from("a@x", "Reply-To: r@l.example\n"),
+            true,
+        ),
+        (wl, "check_uri_host_listed('H')", link("x.example"), true),
+        (wl, "check_uri_host_listed('H')", link("x.test"), false),
+        (
+            wl,
+            "have_any_bounce_relays()",
+            from("a@x.example", ""),
+            false,
+        ),
+        (
+            relays,
+            "have_any_bounce_relays()",
+            from("a@x.example", ""),
+            true,
+        ),
+        (
+            relays,
+            "check_welcomelist_bounce_relays()",
+            bounce.into(),
+            true,
+        ),
+        (
+            relays,
+            "check_whitelist_bounce_relays()",
+            bounce.into(),
+            true,
+        ),
+        (
+            relays,
+            "check_welcomelist_bounce_relays()",
+            from("a@x", ""),
+            false,
+        ),
+        (fm, "check_freemail_from()", from("a@gmail.com", ""), true),
+        (
+            fm,
+            "check_freemail_from()",
+            from("a@corp.example", ""),
+            false,
+        ),
+        (
+            fm,
+            "check_freemail_header('Reply-To')",
+            from("a@x", "Reply-To: b@gmail.com\n"),
+            true,
+        ),
+        (
+            fm,
+            "check_freemail_body()",
+            from("a@x", "") + "mail me: z@gmail.com\n",
+            true,
+        ),
+        (
+            fm,
+            "check_freemail_replyto()",
+            from("a@gmail.com", "Reply-To: b@gmail.com\n"),
+            true,
+        ),
+        (
+            fm,
+            "check_equal_from_domains()",
+            from("a@x.example", "Return-Path: <b@y.example>\n"),
+            true,
+        ),
+    ];
+    for (call, good, bad) in [
+        (
+            "check_uri_host_in_welcomelist()",
+            link("good.example"),
+            link("bad.example"),
+        ),
+        (
+            "check_uri_host_in_whitelist()",
+            link("good.example"),
+            link("bad.example"),
+        ),
+        (
+            "check_uri_host_in_blocklist()",
+            link("bad.example"),
+            link("good.example"),
+        ),
+        (
+            "check_uri_host_in_blacklist()",
+            link("bad.example"),
+            link("good.example"),
+        ),
+        (
+            "check_from_in_welcomelist()",
+            from("a@good.example", ""),
+            from("a@bad.example", ""),
+        ),
+        (
+            "check_from_in_whitelist()",
+            from("a@good.example", ""),
+            from("a@bad.example", ""),
+        ),
+        (
+            "check_from_in_blocklist()",
+            from("a@bad.example", ""),
+            from("a@good.example", ""),
+        ),
+        (
+            "check_from_in_blacklist()",
+            from("a@bad.example", ""),
+            from("a@good.example", ""),
+        ),
+        (
+            "check_from_in_default_welcomelist()",
+            from("a@def.example", ""),
+            from("a@x", ""),
+        ),
+        (
+            "check_from_in_default_whitelist()",
+            from("a@def.example", ""),
+            from("a@x", ""),
+        ),
+        (
+            "check_to_in_welcomelist()",
+            from("a@x", "To: me@x.example\n"),
+            from("a@x", "To: no@x.example\n"),
+        ),
+        (
+            "check_to_in_whitelist()",
+            from("a@x", "To: me@x.example\n"),
+            from("a@x", "To: no@x.example\n"),
+        ),
+        (
+            "check_to_in_blocklist()",
+            from("a@x", "To: no@x.example\n"),
+            from("a@x", "To: me@x.example\n"),
+        ),
+        (
+            "check_to_in_blacklist()",
+            from("a@x", "To: no@x.example\n"),
+            from("a@x", "To: me@x.example\n"),
+        ),
+        (
+            "check_to_in_more_spam()",
+            from("a@x", "To: more@x.example\n"),
+            from("a@x", "To: me@x.example\n"),
+        ),
+        (
+            "check_to_in_all_spam()",
+            from("a@x", "To: all@x.example\n"),
+            from("a@x", "To: me@x.example\n"),
+        ),
+    ] {
+        v.push((wl, call, good, true));
+        v.push((wl, call, bad, false));
+    }
+    v
+}
+
+#[test]
+fn plugins_spamassassin_does_not_load_are_off_here_too() {
+    // Debian's .pre files leave FromNameSpoof commented out: SpamAssassin skips these blocks,
+    // so rules in them are neither run nor counted as missing (info, not error).
+    let text = "ifplugin Mail::SpamAssassin::Plugin::FromNameSpoof\n\
+        header A eval:check_fromname_spoof()\nendif\n\
+        ifplugin Mail::SpamAssassin::Plugin::FreeMail\nbody B /cheap/i\nendif\n";
+    let (set, issues) = load(text);
+    assert!(set.get("A").is_none() && set.get("B").is_some());
+    let a = issues
+        .iter()
+        .find(|i| i.rule.as_deref() == Some("A"))
+        .expect("A reported");
+    assert_eq!(a.severity, Severity::Info, "{a:?}");
+    // A `loadplugin` line turns it on, as in SpamAssassin.
+    let (set, _) = load(&format!(
+        "loadplugin Mail::SpamAssassin::Plugin::FromNameSpoof\n{text}"
+    ));
+    assert!(set.get("A").is_some());
 }

@@ -161,12 +161,18 @@ impl Builder<'_> {
                 && !self.skipped.contains_key(&name)
                 && !name.is_empty()
             {
+                // A rule SpamAssassin does not define either (its plugin is not loaded there,
+                // or its `if` is false there too) is not one mailsift lacks.
+                let (sev, also) = match self.sa_defined.contains(&name) {
+                    true => (Severity::Error, ""),
+                    false => (Severity::Info, ", as in SpamAssassin"),
+                };
                 self.issue(
-                    Severity::Error,
+                    sev,
                     &origin,
                     line,
                     Some(&name),
-                    format!("inside a block that is off ({why}); rule skipped"),
+                    format!("inside a block that is off ({why}){also}; rule skipped"),
                 );
             }
         }
@@ -217,7 +223,11 @@ impl Builder<'_> {
                 continue;
             }
             let def = r.source.splitn(3, ' ').nth(2).unwrap_or("").to_owned();
-            match self.rule_test(r.kind, &name, &def) {
+            let parsed = match r.source.starts_with("mimeheader ") {
+                true => super::super::mimeheader::parse(self, &name, &def),
+                false => self.rule_test(r.kind, &name, &def),
+            };
+            match parsed {
                 Ok(t) => self.rules[i].test = t,
                 Err(msg) => {
                     let (o, l) = (r.origin.clone(), r.line);

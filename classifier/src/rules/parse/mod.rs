@@ -43,6 +43,11 @@ const EMULATED_PLUGINS: &[&str] = &[
     "FromNameSpoof",
     "RelayEval",
     "ReplaceTags",
+    // Issue #12: plugins emulated locally (their settings in super::plugconf).
+    "VBounce",
+    "WLBLEval",
+    "FreeMail",
+    "MIMEHeader",
 ];
 
 /// The plugins SpamAssassin 4.0.1 loads as installed (the `loadplugin` lines of Debian's
@@ -109,9 +114,6 @@ const IGNORED_SETTINGS: &[&str] = &[
     "add_header",
     "clear_headers",
     "remove_header",
-    "freemail_domains",
-    "freemail_whitelist",
-    "freemail_welcomelist",
     "util_rb_tld",
     "util_rb_2tld",
     "util_rb_3tld",
@@ -122,10 +124,6 @@ const IGNORED_SETTINGS: &[&str] = &[
     "def_welcomelist_from_dkim",
     "def_whitelist_from_spf",
     "def_welcomelist_from_spf",
-    "whitelist_from",
-    "welcomelist_from",
-    "blacklist_from",
-    "blocklist_from",
     "bayes_ignore_header",
     "bayes_stopword_en",
     "url_shortener",
@@ -153,10 +151,6 @@ const IGNORED_SETTINGS: &[&str] = &[
 
 /// Rule types SpamAssassin has and mailsift does not evaluate; a rule of these types is skipped.
 const UNSUPPORTED_RULE_TYPES: &[(&str, &str)] = &[
-    (
-        "mimeheader",
-        "MIME part headers are not exposed to rules; use 'header' or an eval",
-    ),
     ("uri_detail", "needs the URIDetail plugin"),
     ("askdns", "network (DNS) test"),
     ("urirhssub", "network (DNS blocklist) test"),
@@ -228,6 +222,8 @@ pub(crate) struct Builder<'r> {
     /// Ignored settings seen: (origin, keyword) → (first line, count).
     ignored: BTreeMap<(String, String), (usize, usize)>,
     pending: Pending,
+    /// Plugin settings (address lists, free-mail domains, bounce relays).
+    pub(crate) conf: super::plugconf::PluginConf,
     reader: Reader<'r>,
     /// The files being read, outermost first (an `include` of one of them is a loop).
     include_stack: Vec<PathBuf>,
@@ -264,6 +260,7 @@ impl<'r> Builder<'r> {
             sa_plugins: HashSet::new(),
             ignored: BTreeMap::new(),
             pending: Pending::default(),
+            conf: super::plugconf::PluginConf::default(),
             reader,
             include_stack: Vec::new(),
             includes: 0,
@@ -319,10 +316,17 @@ impl<'r> Builder<'r> {
                     let (value, why) = if kw_lower == "ifplugin" {
                         let name = rest.split_whitespace().next().unwrap_or("");
                         let short = name.rsplit("::").next().unwrap_or(name);
-                        (
-                            EMULATED_PLUGINS.contains(&short),
-                            format!("plugin {short} is not emulated"),
-                        )
+                        // A plugin SpamAssassin does not load (FromNameSpoof in Debian's
+                        // .pre files, unless a `loadplugin` line adds it) is off there, so
+                        // here too.
+                        match (EMULATED_PLUGINS.contains(&short), sa_value) {
+                            (true, true) => (true, String::new()),
+                            (_, false) => (
+                                false,
+                                format!("plugin {short} is not loaded by SpamAssassin either"),
+                            ),
+                            (false, true) => (false, format!("plugin {short} is not emulated")),
+                        }
                     } else {
                         match eval_if(rest) {
                             Ok(v) => (v, format!("condition '{rest}' is false here")),
@@ -426,7 +430,7 @@ impl<'r> Builder<'r> {
         depth: usize,
     ) {
         match kw {
-            "header" | "body" | "rawbody" | "uri" | "full" | "meta" => {
+            "header" | "body" | "rawbody" | "uri" | "full" | "meta" | "mimeheader" => {
                 self.rule_line(origin, line, kw, rest);
             }
             "score" => {
@@ -517,6 +521,15 @@ impl<'r> Builder<'r> {
                 );
             }
             _ => {
+                // A plugin setting (super::plugconf): applied, or reported when malformed.
+                match self.conf.setting(kw, rest) {
+                    Some(Ok(())) => return,
+                    Some(Err(e)) => {
+                        let msg = format!("{e}; line ignored");
+                        return self.issue(Severity::Error, origin, line, None, msg);
+                    }
+                    None => {}
+                }
                 if let Some((_, why)) = UNSUPPORTED_RULE_TYPES.iter().find(|(k, _)| *k == kw) {
                     let name = rest.split_whitespace().next().unwrap_or("");
                     self.skip(
@@ -657,14 +670,18 @@ impl<'r> Builder<'r> {
         }
         let def = def.trim();
         let kind = match kw {
-            "header" => RuleKind::Header,
+            "header" | "mimeheader" => RuleKind::Header,
             "body" => RuleKind::Body,
             "rawbody" => RuleKind::RawBody,
             "uri" => RuleKind::Uri,
             "full" => RuleKind::Full,
             _ => RuleKind::Meta,
         };
-        let test = match self.rule_test(kind, name, def) {
+        let parsed = match kw {
+            "mimeheader" => super::mimeheader::parse(self, name, def),
+            _ => self.rule_test(kind, name, def),
+        };
+        let test = match parsed {
             Ok(t) => t,
             Err(msg) => {
                 self.skip(origin, line, name, msg);
@@ -711,7 +728,7 @@ impl<'r> Builder<'r> {
         }
     }
 
-    fn pattern(
+    pub(crate) fn pattern(
         &self,
         name: &str,
         text: &str,
@@ -801,7 +818,7 @@ mod tests {
             Ok(true)
         );
         assert_eq!(
-            eval_if("!plugin(Mail::SpamAssassin::Plugin::MIMEHeader)"),
+            eval_if("!plugin(Mail::SpamAssassin::Plugin::DCC)"),
             Ok(true)
         );
         assert_eq!(

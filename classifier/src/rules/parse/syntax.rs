@@ -8,8 +8,10 @@ use super::super::meta;
 use super::{EMULATED_PLUGINS, EMULATED_VERSION, FEATURES, UNSUPPORTED_RULE_TYPES};
 
 pub(super) fn is_rule_keyword(kw: &str) -> bool {
-    matches!(kw, "header" | "body" | "rawbody" | "uri" | "full" | "meta")
-        || UNSUPPORTED_RULE_TYPES.iter().any(|(k, _)| *k == kw)
+    matches!(
+        kw,
+        "header" | "body" | "rawbody" | "uri" | "full" | "meta" | "mimeheader"
+    ) || UNSUPPORTED_RULE_TYPES.iter().any(|(k, _)| *k == kw)
 }
 
 pub(super) fn parse_if_unset(tail: &str) -> Result<Option<String>, String> {
@@ -142,7 +144,7 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Parses `exists:`-free header targets: `Subject`, `From:addr`, `ALL`, `ToCc:raw`.
 impl HeaderTarget {
-    pub(super) fn parse(field: &str) -> Result<HeaderTarget, String> {
+    pub(crate) fn parse(field: &str) -> Result<HeaderTarget, String> {
         let mut parts = field.split(':');
         let name = parts.next().unwrap_or("").to_owned();
         if name.is_empty() {

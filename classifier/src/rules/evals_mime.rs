@@ -1,0 +1,501 @@
+//! SpamAssassin's MIME measurements (MIMEEval's `check_for_mime` flags, BodyEval's
+//! `multipart_alternative_difference` and `check_body_length`), measured as SpamAssassin
+//! measures them: over every MIME part, the message's own header included
+//! ([`super::mimeparts`]), on the encoded lines.
+//!
+//! * Parts are counted by their Content-Type: `text/html` as HTML, any other `text/*` as text
+//!   (a missing Content-Type is `text/plain`), whatever their content; so an empty text part
+//!   still makes a message not HTML-only.
+//! * An attachment is a part whose Content-Disposition says `attachment` (inline images are
+//!   not attachments).
+//! * A base64 text part is "encoded text" when its charset is US-ASCII (or absent) and its
+//!   disposition is not `attachment`/`inline`.
+//! * A quoted-printable line is long over 77 characters, line break not counted (SpamAssassin
+//!   4.0.1 does not flag lines of exactly 77, measured on the SpamAssassin corpus).
+
+use std::collections::HashMap;
+
+use super::evals::{Arg, Env, EvalDef, arity};
+use super::mimeparts::{MimePart, param};
+
+/// The `check_for_mime` flags.
+const FLAGS: &[&str] = &[
+    "mime_attachment",
+    "mime_base64_blanks",
+    "mime_base64_count",
+    "mime_base64_encoded_text",
+    "mime_base64_no_name",
+    "mime_bad_iso_charset",
+    "mime_body_html_count",
+    "mime_body_text_count",
+    "mime_faraway_charset",
+    "mime_html",
+    "mime_html_only",
+    "mime_qp_count",
+    "mime_qp_long_line",
+    "mimepart_limit_exceeded",
+];
+
+/// Names of US-ASCII: base64 for such text only hides words (SpamAssassin 4.0.1 measured: an
+/// iso-8859-1 base64 part does not hit MIME_BASE64_TEXT).
+const ASCII_CHARSETS: &[&str] = &[
+    "us-ascii",
+    "ansi_x3.4-1968",
+    "iso-ir-6",
+    "ansi_x3.4-1986",
+    "iso_646.irv:1991",
+    "ascii",
+    "iso646-us",
+    "ibm367",
+    "cp367",
+    "csascii",
+];
+
+/// What MIMEEval measures over the parts.
+#[derive(Debug, Default)]
+struct Facts {
+    html: usize,
+    text: usize,
+    base64: usize,
+    qp: usize,
+    attachments: usize,
+    base64_text: bool,
+    base64_no_name: bool,
+    base64_blanks: bool,
+    bad_iso_charset: bool,
+    qp_long_line: bool,
+}
+
+fn facts(parts: &[MimePart]) -> Facts {
+    let mut f = Facts::default();
+    for p in parts {
+        let ct = p.values("Content-Type").next().unwrap_or("");
+        let charset = param(ct, "charset")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let name = param(ct, "name");
+        let cd = p
+            .values("Content-Disposition")
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if p.ctype == "text/html" {
+            f.html += 1;
+        } else if p.ctype.starts_with("text") {
+            f.text += 1;
+        }
+        let b64 = p.cte.contains("base64");
+        if b64 {
+            f.base64 += 1;
+        } else if p.cte.contains("quoted-printable") {
+            f.qp += 1;
+        }
+        if cd.contains("attachment") {
+            f.attachments += 1;
+        }
+        if p.ctype.starts_with("text")
+            && b64
+            && (charset.is_empty() || ASCII_CHARSETS.iter().any(|c| charset.contains(c)))
+            && !(cd.starts_with("attachment") || cd.starts_with("inline"))
+        {
+            f.base64_text = true;
+        }
+        if b64 && name.is_none() {
+            f.base64_no_name = true;
+        }
+        if bad_iso(&charset) {
+            f.bad_iso_charset = true;
+        }
+        if p.container {
+            continue;
+        }
+        let mut previous_blank = false;
+        for line in p.body.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if b64 {
+                let blank = line.trim().is_empty();
+                f.base64_blanks |= blank && previous_blank;
+                previous_blank = blank;
+            }
+            if p.cte == "quoted-printable" && !line.starts_with("SPAM: ") && line.len() > 77 {
+                f.qp_long_line = true;
+            }
+        }
+    }
+    f
+}
+
+/// `iso-X-Y` charsets other than iso-8859-N and iso-2022-jp/kr.
+fn bad_iso(charset: &str) -> bool {
+    let Some(rest) = charset.find("iso-").map(|i| &charset[i + 4..]) else {
+        return false;
+    };
+    let mut it = rest.splitn(3, '-');
+    let (Some(a), Some(b)) = (it.next(), it.next()) else {
+        return false;
+    };
+    if a.is_empty() || b.is_empty() || a.contains(char::is_whitespace) {
+        return false;
+    }
+    let ok = (a == "8859" && b.len() <= 2 && b.bytes().take_while(u8::is_ascii_digit).count() >= 1)
+        || (a == "2022" && (b.starts_with("jp") || b.starts_with("kr")));
+    !ok
+}
+
+fn flag(e: &Env<'_>, name: &str) -> bool {
+    let parts = e.parts();
+    let f = facts(parts);
+    match name {
+        "mime_attachment" => f.attachments > 0,
+        "mime_base64_blanks" => f.base64_blanks,
+        "mime_base64_count" => f.base64 > 0,
+        "mime_base64_encoded_text" => f.base64_text,
+        "mime_base64_no_name" => f.base64_no_name,
+        "mime_bad_iso_charset" => f.bad_iso_charset,
+        "mime_body_html_count" => f.html > 0,
+        "mime_body_text_count" => f.text > 0,
+        "mime_html" => f.html > 0,
+        "mime_html_only" => f.html > 0 && f.text == 0,
+        "mime_qp_count" => f.qp > 0,
+        "mime_qp_long_line" => f.qp_long_line,
+        "mimepart_limit_exceeded" => parts.len() >= super::mimeparts::MAX_PARTS,
+        // `ok_locales all` (the default): no charset is far away.
+        _ => false,
+    }
+}
+
+/// Decodes a leaf's body (base64 or quoted-printable; others as they are) to text, reading
+/// bytes as UTF-8, or as Latin-1 when they are not valid UTF-8.
+fn decoded_text(p: &MimePart) -> String {
+    let bytes = match p.cte.as_str() {
+        c if c.contains("base64") => base64(&p.body),
+        c if c.contains("quoted-printable") => quoted_printable(&p.body),
+        _ => p.body.as_bytes().to_vec(),
+    };
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+fn base64(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in s.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    out
+}
+
+fn quoted_printable(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' {
+            let hex = |c: u8| (c as char).to_digit(16);
+            match (b.get(i + 1), b.get(i + 2)) {
+                (Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                    out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                    i += 3;
+                    continue;
+                }
+                (Some(b'\r'), Some(b'\n')) => {
+                    i += 3;
+                    continue;
+                }
+                (Some(b'\n'), _) => {
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Word counts of a rendered text: whitespace-separated tokens with a word character.
+fn tokens(text: &str) -> HashMap<&str, usize> {
+    let mut m = HashMap::new();
+    for w in text.split_whitespace() {
+        if w.bytes().any(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            *m.entry(w).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+/// BodyEval's measure: (highest difference %, HTML words, text words) over the
+/// multipart/alternative parts; `None` when there is none (or only a meeting request).
+fn alternative_difference(e: &Env<'_>) -> Option<(f64, usize, usize)> {
+    let parts = e.parts();
+    let types: Vec<&str> = parts.iter().map(|p| p.ctype.as_str()).collect();
+    if !types.contains(&"multipart/alternative")
+        || types == ["multipart/alternative", "text/html", "text/calendar"]
+    {
+        return None;
+    }
+    let mut best = (0.0f64, 0usize, 0usize);
+    for (i, ma) in parts.iter().enumerate() {
+        if ma.ctype != "multipart/alternative" {
+            continue;
+        }
+        let inside = parts[i + 1..]
+            .iter()
+            .take_while(|p| p.depth > ma.depth)
+            .filter(|p| !p.container && p.ctype.starts_with("text"));
+        let (mut html_text, mut plain_text, mut img) = (String::new(), String::new(), false);
+        for p in inside {
+            let t = decoded_text(p);
+            if p.ctype == "text/html" {
+                img |= t.to_ascii_lowercase().contains("<img");
+                html_text.push_str(&crate::html::reduce(&t, 0).text);
+                html_text.push('\n');
+            } else {
+                plain_text.push_str(&t);
+                plain_text.push('\n');
+            }
+        }
+        let mut html = tokens(&html_text);
+        if html.is_empty() && img {
+            html.insert("\n", 1);
+        }
+        let orig = html.len();
+        if orig == 0 {
+            continue;
+        }
+        let text = tokens(&plain_text);
+        best.1 = orig;
+        best.2 = text.len();
+        html.retain(|w, n| text.get(w).is_none_or(|t| *n > *t));
+        #[allow(clippy::cast_precision_loss)]
+        let diff = html.len() as f64 * 100.0 / orig as f64;
+        best.0 = best.0.max(diff);
+    }
+    Some(best)
+}
+
+fn num(a: &Arg) -> f64 {
+    a.0.parse().unwrap_or(0.0)
+}
+
+fn nums(a: &[Arg]) -> Result<(), String> {
+    a.iter().try_for_each(|x| {
+        x.0.parse::<f64>()
+            .map(|_| ())
+            .or_else(|_| match x.0.as_str() {
+                "undef" => Ok(()),
+                s => Err(format!("expected a number, got '{s}'")),
+            })
+    })
+}
+
+/// The length of the message body as received (after the header), in bytes.
+fn body_length(e: &Env<'_>) -> usize {
+    let raw = e.view.raw.as_str();
+    let mut pos = 0;
+    for line in raw.split_inclusive('\n') {
+        pos += line.len();
+        if line.trim_end_matches(['\r', '\n']).is_empty() {
+            return raw.len() - pos;
+        }
+    }
+    0
+}
+
+/// Whether SpamAssassin runs its HTML parser on some part (HTMLEval's `html_test('html')`,
+/// HTML_MESSAGE): a text/html part. (SpamAssassin 4.0.1 does not render a text/plain part that
+/// opens with `<html>` as HTML: measured on the SpamAssassin corpus, 4 such messages.)
+fn html_rendered(e: &Env<'_>) -> bool {
+    e.parts()
+        .iter()
+        .any(|p| !p.container && p.ctype == "text/html")
+}
+
+/// The MIME evals, replacing mailsift's first approximations of the same names.
+pub(crate) static MIME_EVALS: &[EvalDef] = &[
+    EvalDef {
+        name: "check_for_mime",
+        signature: "('flag')",
+        doc: "A MIME property, as SpamAssassin's MIMEEval measures it over every part: \
+              'mime_attachment' (a Content-Disposition: attachment), 'mime_base64_encoded_text' \
+              (a base64 text/* part in US-ASCII, not marked inline or attachment), \
+              'mime_qp_long_line' (a quoted-printable line over 77 characters), 'mime_html', \
+              'mime_html_only' (text/html parts and no other text/* part, empty or not), \
+              'mime_base64_count', 'mime_qp_count', 'mime_base64_no_name', \
+              'mime_base64_blanks', 'mime_bad_iso_charset', 'mime_body_html_count', \
+              'mime_body_text_count', 'mimepart_limit_exceeded', 'mime_faraway_charset' \
+              (never: ok_locales is 'all').",
+        check: |a| {
+            arity(a, 1, 1)?;
+            if FLAGS.contains(&a[0].0.as_str()) {
+                Ok(())
+            } else {
+                Err(format!("unsupported flag '{}'", a[0].0))
+            }
+        },
+        run: |e, a| flag(e, &a[0].0),
+    },
+    EvalDef {
+        name: "check_for_mime_html",
+        signature: "()",
+        doc: "The message has a text/html part (MIMEEval).",
+        check: |a| arity(a, 0, 0),
+        run: |e, _| flag(e, "mime_html"),
+    },
+    EvalDef {
+        name: "check_for_mime_html_only",
+        signature: "()",
+        doc: "The message has text/html parts and no other text/* part, even an empty one \
+              (MIMEEval).",
+        check: |a| arity(a, 0, 0),
+        run: |e, _| flag(e, "mime_html_only"),
+    },
+    EvalDef {
+        name: "multipart_alternative_difference",
+        signature: "(min_pct, max_pct)",
+        doc: "In a multipart/alternative, the percentage of distinct words of the rendered \
+              HTML that the text part lacks (or has fewer times) is in (min, max], or [0, max] \
+              for min 0; the highest over the alternatives (BodyEval).",
+        check: |a| {
+            arity(a, 2, 2)?;
+            nums(a)
+        },
+        run: |e, a| {
+            alternative_difference(e).is_some_and(|(d, _, _)| {
+                let (min, max) = (num(&a[0]), &a[1]);
+                (min == 0.0 || d > min) && (max.0 == "undef" || d <= num(max))
+            })
+        },
+    },
+    EvalDef {
+        name: "multipart_alternative_difference_count",
+        signature: "(ratio, min_html)",
+        doc: "In a multipart/alternative, the HTML part has more than min_html distinct words \
+              and the text part more than ratio times as many (BodyEval).",
+        check: |a| {
+            arity(a, 2, 2)?;
+            nums(a)
+        },
+        run: |e, a| {
+            alternative_difference(e).is_some_and(|(_, html, text)| {
+                #[allow(clippy::cast_precision_loss)]
+                let (h, t) = (html as f64, text as f64);
+                h > num(&a[1]) && t / h > num(&a[0])
+            })
+        },
+    },
+    EvalDef {
+        name: "html_test",
+        signature: "('html')",
+        doc: "'html': SpamAssassin renders some part as HTML (a text/html part): \
+              HTML_MESSAGE. The other HTMLEval \
+              html_test names are not emulated yet (their rules are skipped).",
+        check: |a| {
+            arity(a, 1, 1)?;
+            match a[0].0.as_str() {
+                "html" => Ok(()),
+                t => Err(format!("html_test('{t}') is not emulated (only 'html')")),
+            }
+        },
+        run: |e, _| html_rendered(e),
+    },
+    EvalDef {
+        name: "check_body_length",
+        signature: "(max)",
+        doc: "The body as received (after the header, still encoded) is at most max bytes \
+              (BodyEval).",
+        check: |a| {
+            arity(a, 1, 1)?;
+            nums(a)
+        },
+        run: |e, a| {
+            #[allow(clippy::cast_precision_loss)]
+            let n = body_length(e) as f64;
+            n <= num(&a[0])
+        },
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_charsets() {
+        assert!(!bad_iso("iso-8859-1") && !bad_iso("iso-2022-jp") && !bad_iso("utf-8"));
+        assert!(bad_iso("iso-10646-ucs-2"));
+    }
+
+    fn facts_of(raw: &str) -> Facts {
+        let v =
+            crate::message::MessageView::parse(raw.as_bytes(), &crate::limits::Limits::default());
+        facts(&super::super::mimeparts::walk(&v))
+    }
+
+    #[test]
+    fn measured_as_spamassassin_measures() {
+        let qp = |n: usize| {
+            format!(
+                "Subject: x\nContent-Transfer-Encoding: quoted-printable\n\n{}=\nend\n",
+                "a".repeat(n)
+            )
+        };
+        // 77 characters with the soft break are allowed; 78 are not.
+        assert!(!facts_of(&qp(76)).qp_long_line);
+        assert!(facts_of(&qp(77)).qp_long_line);
+        let b64 = |cs: &str| {
+            format!(
+                "Subject: x\nContent-Type: text/plain; charset={cs}\n\
+                 Content-Transfer-Encoding: base64\n\naGVsbG8=\n"
+            )
+        };
+        assert!(facts_of(&b64("us-ascii")).base64_text);
+        assert!(!facts_of(&b64("iso-8859-1")).base64_text);
+        let f = facts_of(
+            "Subject: x\nContent-Type: multipart/alternative; boundary=b\n\n--b\n\
+             Content-Type: text/plain\n\n\n--b\nContent-Type: text/html\n\n<p>x</p>\n--b--\n",
+        );
+        assert_eq!((f.html, f.text), (1, 1), "an empty text part still counts");
+    }
+
+    #[test]
+    fn html_message_is_any_part_rendered_as_html() {
+        let run = |raw: &str| {
+            let v = crate::message::MessageView::parse(
+                raw.as_bytes(),
+                &crate::limits::Limits::default(),
+            );
+            let ctx = crate::rules::EvalContext::default();
+            let conf = super::super::plugconf::PluginConf::default();
+            html_rendered(&Env::new(&v, &ctx, &conf))
+        };
+        assert!(run("Subject: x\nContent-Type: text/html\n\n<p>hi</p>\n"));
+        assert!(!run("Subject: x\n\n<html><body>hi</body></html>\n"));
+        assert!(!run("Subject: x\n\nplain text that mentions <b>bold</b>\n"));
+    }
+
+    #[test]
+    fn decoders() {
+        assert_eq!(base64("aGVs\nbG8="), b"hello");
+        assert_eq!(quoted_printable("a=3Db=\nc"), b"a=bc");
+    }
+}

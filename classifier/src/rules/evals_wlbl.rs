@@ -1,0 +1,469 @@
+//! SpamAssassin's WLBLEval (welcome- and blocklists of addresses and URI hosts) and VBounce
+//! (bounce relays) evals, over the lists the rule files set (see [`super::plugconf`]).
+//!
+//! Only what needs no trust path: `welcomelist_from_rcvd`, `def_welcomelist_auth` and the SPF
+//! and DKIM welcomelists depend on relays or authentication results, so the evals here do not
+//! read them (with no such lines configured, as in the stock rules, this changes nothing).
+
+use super::evals::{Arg, Env, EvalDef, arity, no_args};
+use super::{HeaderTarget, htext};
+
+/// `X:addr` as SpamAssassin's `get` returns it (empty when missing).
+pub(crate) fn get_addr(e: &Env<'_>, field: &str) -> String {
+    HeaderTarget::parse(&format!("{field}:addr"))
+        .ok()
+        .and_then(|t| htext::header_text(e.view, &t))
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// A header's text as a header rule sees it (several instances joined by newlines).
+pub(crate) fn get_text(e: &Env<'_>, field: &str) -> String {
+    HeaderTarget::parse(field)
+        .ok()
+        .and_then(|t| htext::header_text(e.view, &t))
+        .unwrap_or_default()
+}
+
+/// Every address-looking token of a header text (`local@domain.tld`), lower case, in order,
+/// without duplicates.
+pub(crate) fn addrs_in(text: &str) -> Vec<String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.+=/!#$%&'*?^`{|}~@".contains(c);
+    let mut out: Vec<String> = Vec::new();
+    for tok in text.split(|c: char| !ok(c)) {
+        let tok = tok.trim_matches(|c: char| c == '.' || c == '\'');
+        let Some((local, domain)) = tok.split_once('@') else {
+            continue;
+        };
+        if local.is_empty() || domain.is_empty() || domain.contains('@') || !domain.contains('.') {
+            continue;
+        }
+        let a = tok.to_ascii_lowercase();
+        if !out.contains(&a) && out.len() < 1000 {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// The addresses of an address-list header text (several fields joined by newlines): each
+/// mailbox's address, never an address-looking display name; lower case, without duplicates.
+pub(crate) fn header_addrs(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        // Mailboxes one by one: first_mailbox takes the first, then skip past its comma.
+        while !rest.trim().is_empty() && out.len() < 1000 {
+            let Some((_, addr)) = htext::first_mailbox(rest) else {
+                break;
+            };
+            let a = addr.trim().to_ascii_lowercase();
+            if valid_addr(&a) && !out.contains(&a) {
+                out.push(a);
+            }
+            match top_level_comma(rest) {
+                Some(i) => rest = &rest[i + 1..],
+                None => break,
+            }
+        }
+    }
+    out
+}
+
+/// `local@domain.tld` with the characters addresses use in practice.
+fn valid_addr(a: &str) -> bool {
+    let Some((local, domain)) = a.split_once('@') else {
+        return false;
+    };
+    let ok_local = |c: char| c.is_ascii_alphanumeric() || "._=+-'/".contains(c);
+    !local.is_empty()
+        && local.chars().all(ok_local)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+/// The first comma outside quotes, angle brackets and comments.
+fn top_level_comma(v: &str) -> Option<usize> {
+    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
+    for (i, c) in v.char_indices() {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' => esc = true,
+            '"' if paren == 0 => quoted = !quoted,
+            '(' if !quoted => paren += 1,
+            ')' if !quoted => paren = paren.saturating_sub(1),
+            '<' if !quoted && paren == 0 => angle += 1,
+            '>' if !quoted && paren == 0 => angle = angle.saturating_sub(1),
+            ',' if !quoted && paren == 0 && angle == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// SpamAssassin's `all_from_addrs`: the Resent-From addresses when that header is there, else
+/// From, Envelope-Sender, Resent-Sender, X-Envelope-From and the envelope sender.
+pub(crate) fn all_from_addrs(e: &Env<'_>) -> Vec<String> {
+    let resent = get_text(e, "Resent-From");
+    if !resent.trim().is_empty() {
+        return header_addrs(&resent);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for f in [
+        "From",
+        "Envelope-Sender",
+        "Resent-Sender",
+        "X-Envelope-From",
+        "EnvelopeFrom",
+    ] {
+        let a = get_addr(e, f);
+        if valid_addr(&a) && !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// SpamAssassin's `all_to_addrs`: Resent-To and Resent-Cc when present, else the recipient
+/// headers.
+fn all_to_addrs(e: &Env<'_>) -> Vec<String> {
+    let resent = format!("{}\n{}", get_text(e, "Resent-To"), get_text(e, "Resent-Cc"));
+    if !resent.trim().is_empty() {
+        return header_addrs(&resent);
+    }
+    let fields = [
+        "To",
+        "Cc",
+        "Apparently-To",
+        "Delivered-To",
+        "Envelope-Recipients",
+        "Apparently-Resent-To",
+        "X-Envelope-To",
+        "Envelope-To",
+        "X-Delivered-To",
+        "X-Original-To",
+        "X-Rcpt-To",
+        "X-Real-To",
+    ];
+    let text: Vec<String> = fields.iter().map(|f| get_text(e, f)).collect();
+    header_addrs(&text.join("\n"))
+}
+
+fn list_arg(a: &[Arg]) -> Result<(), String> {
+    arity(a, 1, 1)?;
+    if a[0].0.is_empty() {
+        return Err("needs a list name".into());
+    }
+    Ok(())
+}
+
+fn from_in(e: &Env<'_>, list: &str) -> bool {
+    all_from_addrs(e)
+        .iter()
+        .any(|a| e.conf.addr_listed(list, a))
+}
+
+fn to_in(e: &Env<'_>, list: &str) -> bool {
+    all_to_addrs(e).iter().any(|a| e.conf.addr_listed(list, a))
+}
+
+/// Whether a URI host of the message is on the `enlist_uri_host` list: the most specific
+/// entry among the host and its parent domains decides (`!host` excludes).
+fn uri_host_listed(e: &Env<'_>, list: &str) -> bool {
+    let Some(m) = e.conf.uri_hosts.get(list) else {
+        return false;
+    };
+    e.view.urls.iter().any(|u| {
+        let mut h = u.host.trim_end_matches('.');
+        loop {
+            if let Some(&listed) = m.get(h) {
+                return listed;
+            }
+            match h.split_once('.') {
+                Some((_, parent)) if !parent.is_empty() => h = parent,
+                _ => return false,
+            }
+        }
+    })
+}
+
+/// The bounced message's Received lines, quoted in the body: a host on the bounce relays.
+fn bounce_relay_found(e: &Env<'_>) -> bool {
+    if e.conf.bounce_relays.is_empty() {
+        return false;
+    }
+    let body = e.view.raw_body();
+    let mut in_rcvd = false;
+    for line in body.lines() {
+        let is_start = line
+            .get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case("received:"));
+        if is_start {
+            in_rcvd = true;
+        } else if !(in_rcvd && line.starts_with([' ', '\t'])) {
+            in_rcvd = false;
+            continue;
+        }
+        let hit = line
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .filter(|w| w.contains('.'))
+            .any(|w| {
+                e.conf
+                    .bounce_relays
+                    .iter()
+                    .any(|g| super::plugconf::glob_match(g, w, true))
+            });
+        if hit {
+            return true;
+        }
+    }
+    false
+}
+
+macro_rules! list_eval {
+    ($name:expr, $doc:expr, $f:expr) => {
+        EvalDef {
+            name: $name,
+            signature: "()",
+            doc: $doc,
+            check: no_args,
+            run: $f,
+        }
+    };
+}
+
+/// The WLBLEval and VBounce evals, registered beside [`super::evals::EVALS`].
+pub(crate) static WLBL_EVALS: &[EvalDef] = &[
+    EvalDef {
+        name: "check_from_in_list",
+        signature: "('LIST')",
+        doc: "A sender address (SpamAssassin's all_from_addrs: Resent-From, else From, \
+              Envelope-Sender, Resent-Sender, X-Envelope-From, the envelope sender) matches a \
+              glob of `enlist_addrlist (LIST)` (WLBLEval).",
+        check: list_arg,
+        run: |e, a| from_in(e, &a[0].0.to_ascii_uppercase()),
+    },
+    EvalDef {
+        name: "check_to_in_list",
+        signature: "('LIST')",
+        doc: "A recipient address (To, Cc and the other recipient headers) matches a glob of \
+              `enlist_addrlist (LIST)` (WLBLEval).",
+        check: list_arg,
+        run: |e, a| to_in(e, &a[0].0.to_ascii_uppercase()),
+    },
+    EvalDef {
+        name: "check_replyto_in_list",
+        signature: "('LIST')",
+        doc: "An address of the Reply-To header matches a glob of `enlist_addrlist (LIST)` \
+              (WLBLEval).",
+        check: list_arg,
+        run: |e, a| {
+            let list = a[0].0.to_ascii_uppercase();
+            header_addrs(&get_text(e, "Reply-To"))
+                .iter()
+                .any(|x| e.conf.addr_listed(&list, x))
+        },
+    },
+    EvalDef {
+        name: "check_uri_host_listed",
+        signature: "('LIST')",
+        doc: "A link's host, or a parent domain of it, is on `enlist_uri_host (LIST)`; the most \
+              specific entry decides, `!host` excludes (WLBLEval).",
+        check: list_arg,
+        run: |e, a| uri_host_listed(e, &a[0].0.to_ascii_uppercase()),
+    },
+    list_eval!(
+        "check_uri_host_in_blocklist",
+        "A link's host is on `blocklist_uri_host` (the BLOCK host list).",
+        |e, _| uri_host_listed(e, "BLOCK")
+    ),
+    list_eval!(
+        "check_uri_host_in_blacklist",
+        "Old name of check_uri_host_in_blocklist.",
+        |e, _| uri_host_listed(e, "BLOCK")
+    ),
+    list_eval!(
+        "check_uri_host_in_welcomelist",
+        "A link's host is on `welcomelist_uri_host` (the WELCOME host list).",
+        |e, _| uri_host_listed(e, "WELCOME")
+    ),
+    list_eval!(
+        "check_uri_host_in_whitelist",
+        "Old name of check_uri_host_in_welcomelist.",
+        |e, _| uri_host_listed(e, "WELCOME")
+    ),
+    list_eval!(
+        "check_from_in_blocklist",
+        "A sender address matches `blocklist_from` (less `unblocklist_from`).",
+        |e, _| from_in(e, "BLOCK_FROM")
+    ),
+    list_eval!(
+        "check_from_in_blacklist",
+        "Old name of check_from_in_blocklist.",
+        |e, _| from_in(e, "BLOCK_FROM")
+    ),
+    list_eval!(
+        "check_from_in_welcomelist",
+        "A sender address matches `welcomelist_from` (less `unwelcomelist_from`; the \
+         `_rcvd` variant needs the trust path and is not read).",
+        |e, _| from_in(e, "WELCOME_FROM")
+    ),
+    list_eval!(
+        "check_from_in_whitelist",
+        "Old name of check_from_in_welcomelist.",
+        |e, _| from_in(e, "WELCOME_FROM")
+    ),
+    list_eval!(
+        "check_from_in_default_welcomelist",
+        "A sender address matches `def_welcomelist_from` (the `_rcvd` and `_auth` variants \
+         need the trust path or authentication results and are not read).",
+        |e, _| from_in(e, "DEF_WELCOME_FROM")
+    ),
+    list_eval!(
+        "check_from_in_default_whitelist",
+        "Old name of check_from_in_default_welcomelist.",
+        |e, _| from_in(e, "DEF_WELCOME_FROM")
+    ),
+    list_eval!(
+        "check_to_in_blocklist",
+        "A recipient address matches `blocklist_to`.",
+        |e, _| to_in(e, "BLOCK_TO")
+    ),
+    list_eval!(
+        "check_to_in_blacklist",
+        "Old name of check_to_in_blocklist.",
+        |e, _| to_in(e, "BLOCK_TO")
+    ),
+    list_eval!(
+        "check_to_in_welcomelist",
+        "A recipient address matches `welcomelist_to`.",
+        |e, _| to_in(e, "WELCOME_TO")
+    ),
+    list_eval!(
+        "check_to_in_whitelist",
+        "Old name of check_to_in_welcomelist.",
+        |e, _| to_in(e, "WELCOME_TO")
+    ),
+    list_eval!(
+        "check_to_in_more_spam",
+        "A recipient address matches `more_spam_to`.",
+        |e, _| to_in(e, "MORE_SPAM_TO")
+    ),
+    list_eval!(
+        "check_to_in_all_spam",
+        "A recipient address matches `all_spam_to`.",
+        |e, _| to_in(e, "ALL_SPAM_TO")
+    ),
+    list_eval!(
+        "have_any_bounce_relays",
+        "Some `welcomelist_bounce_relays` host is configured (VBounce).",
+        |e, _| !e.conf.bounce_relays.is_empty()
+    ),
+    list_eval!(
+        "check_welcomelist_bounce_relays",
+        "A Received line quoted in the body (the bounced message's header) names a host of \
+         `welcomelist_bounce_relays`: a bounce of mail this site really sent (VBounce).",
+        |e, _| bounce_relay_found(e)
+    ),
+    list_eval!(
+        "check_whitelist_bounce_relays",
+        "Old name of check_welcomelist_bounce_relays.",
+        |e, _| bounce_relay_found(e)
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use crate::limits::Limits;
+    use crate::message::MessageView;
+    use crate::rules::{EvalContext, RuleSet};
+
+    fn hits(rules: &str, raw: &str) -> Vec<String> {
+        let (rs, issues) = RuleSet::load(&[("t.cf".into(), rules.into())]);
+        assert!(
+            issues
+                .iter()
+                .all(|i| i.severity != crate::rules::Severity::Error),
+            "{issues:?}"
+        );
+        let v = MessageView::parse(raw.as_bytes(), &Limits::default());
+        rs.evaluate_all(&v, &EvalContext::default())
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    const RULES: &str = "enlist_addrlist (BANKS) *@bank.example *@*.bank.example\n\
+        header FROM_BANK eval:check_from_in_list('BANKS')\n\
+        header REPLY_BANK eval:check_replyto_in_list('BANKS')\n\
+        enlist_uri_host (SUSP) top !good.top\n\
+        header URI_SUSP eval:check_uri_host_listed('SUSP')\n\
+        welcomelist_from *@friend.example\n\
+        header WL eval:check_from_in_welcomelist()\n\
+        blocklist_to victim@*\n\
+        header BL_TO eval:check_to_in_blocklist()\n\
+        body HAVE_RELAYS eval:have_any_bounce_relays()\n\
+        body MY_RELAY eval:check_welcomelist_bounce_relays()\n";
+
+    #[test]
+    fn address_and_host_lists() {
+        let h = hits(
+            RULES,
+            "From: Bank <alerts@mail.bank.example>\nTo: victim@x.example\n\
+             Subject: s\n\nsee http://login.evil.top/ now\n",
+        );
+        assert!(h.contains(&"FROM_BANK".to_owned()), "{h:?}");
+        assert!(h.contains(&"URI_SUSP".to_owned()), "{h:?}");
+        assert!(h.contains(&"BL_TO".to_owned()), "{h:?}");
+        assert!(!h.contains(&"WL".to_owned()) && !h.contains(&"REPLY_BANK".to_owned()));
+        assert!(!h.contains(&"HAVE_RELAYS".to_owned()));
+        let h = hits(
+            RULES,
+            "From: a@friend.example\nReply-To: x <y@bank.example>\nSubject: s\n\n\
+             http://www.good.top/\n",
+        );
+        assert!(h.contains(&"WL".to_owned()) && h.contains(&"REPLY_BANK".to_owned()));
+        assert!(
+            !h.contains(&"URI_SUSP".to_owned()),
+            "!good.top excludes: {h:?}"
+        );
+    }
+
+    #[test]
+    fn bounce_relays_in_the_quoted_header() {
+        let rules = format!("{RULES}welcomelist_bounce_relays mx*.mine.example\n");
+        let bounce = "From: MAILER-DAEMON@x.example\nSubject: failure\n\n\
+                      ------ original message ------\n\
+                      Received: from out.example\n\tby mx2.mine.example (Postfix)\n\n";
+        let h = hits(&rules, bounce);
+        assert!(h.contains(&"HAVE_RELAYS".to_owned()) && h.contains(&"MY_RELAY".to_owned()));
+        let h = hits(
+            &rules,
+            "From: a@b.example\nSubject: s\n\nmx2.mine.example\n",
+        );
+        assert!(
+            !h.contains(&"MY_RELAY".to_owned()),
+            "not in a Received line: {h:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    #[test]
+    fn header_addresses_are_mailboxes_not_display_names() {
+        assert_eq!(
+            super::header_addrs("\"x1@free.example\" <real@corp.example>, b@c.example (B)"),
+            ["real@corp.example", "b@c.example"]
+        );
+        assert!(super::header_addrs("\"Odd\" <\"\"@NODOMAIN>").is_empty());
+        assert!(super::header_addrs("odd%CUSTOM@yahoo.com").is_empty());
+    }
+}

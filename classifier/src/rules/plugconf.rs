@@ -1,0 +1,260 @@
+//! Settings of the SpamAssassin plugins mailsift emulates, read from the rule files: address
+//! and host lists (WLBLEval), bounce relays (VBounce), free-mail domains (FreeMail).
+//!
+//! SpamAssassin's list entries are file globs, not regexes: `*` is any run of characters, `?`
+//! one character, everything else literal, case-insensitive, anchored at both ends (FreeMail's
+//! domain globs do not let `*` or `?` cross a dot).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Upper bound on entries per list, so a hostile configuration cannot grow memory without end.
+const MAX_ENTRIES: usize = 100_000;
+
+/// The plugin settings of one rule set.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PluginConf {
+    /// `welcomelist_bounce_relays` / `whitelist_bounce_relays`: host globs.
+    pub bounce_relays: Vec<String>,
+    /// `enlist_addrlist (LIST) glob...`, and the address lists below by their list names.
+    pub addrlists: BTreeMap<String, Vec<String>>,
+    /// `enlist_uri_host (LIST) host...`: host → listed (`false` for a `!host` exclusion).
+    pub uri_hosts: BTreeMap<String, BTreeMap<String, bool>>,
+    /// `freemail_domains` without wildcards (lower case).
+    pub freemail_exact: BTreeSet<String>,
+    /// `freemail_domains` with `*` or `?` (lower case).
+    pub freemail_globs: Vec<String>,
+    /// `freemail_welcomelist` / `freemail_whitelist`: addresses or domains never free mail.
+    pub freemail_welcome: BTreeSet<String>,
+}
+
+/// The address lists the WLBLEval evals read, by setting name (old names map to new lists).
+const ADDR_SETTINGS: &[(&str, &str)] = &[
+    ("welcomelist_from", "WELCOME_FROM"),
+    ("whitelist_from", "WELCOME_FROM"),
+    ("blocklist_from", "BLOCK_FROM"),
+    ("blacklist_from", "BLOCK_FROM"),
+    ("def_welcomelist_from", "DEF_WELCOME_FROM"),
+    ("def_whitelist_from", "DEF_WELCOME_FROM"),
+    ("welcomelist_to", "WELCOME_TO"),
+    ("whitelist_to", "WELCOME_TO"),
+    ("blocklist_to", "BLOCK_TO"),
+    ("blacklist_to", "BLOCK_TO"),
+    ("more_spam_to", "MORE_SPAM_TO"),
+    ("all_spam_to", "ALL_SPAM_TO"),
+];
+
+/// `un...` settings: remove entries from a list.
+const UNLIST_SETTINGS: &[(&str, &str)] = &[
+    ("unwelcomelist_from", "WELCOME_FROM"),
+    ("unwhitelist_from", "WELCOME_FROM"),
+    ("unblocklist_from", "BLOCK_FROM"),
+    ("unblacklist_from", "BLOCK_FROM"),
+];
+
+impl PluginConf {
+    /// Applies one setting line if it is one of ours: `None` when `kw` is not a plugin
+    /// setting handled here, `Some(Err)` when it is but the line is malformed.
+    pub(crate) fn setting(&mut self, kw: &str, rest: &str) -> Option<Result<(), String>> {
+        let words = || rest.split_whitespace().map(str::to_ascii_lowercase);
+        match kw {
+            "welcomelist_bounce_relays" | "whitelist_bounce_relays" => {
+                push_all(&mut self.bounce_relays, words());
+            }
+            "freemail_domains" => {
+                for w in words() {
+                    if w.contains(['*', '?']) {
+                        if self.freemail_globs.len() < MAX_ENTRIES {
+                            self.freemail_globs.push(w);
+                        }
+                    } else if self.freemail_exact.len() < MAX_ENTRIES {
+                        self.freemail_exact.insert(w);
+                    }
+                }
+            }
+            "freemail_welcomelist" | "freemail_whitelist" => {
+                for w in words() {
+                    if self.freemail_welcome.len() < MAX_ENTRIES {
+                        self.freemail_welcome.insert(w);
+                    }
+                }
+            }
+            "enlist_addrlist" | "delist_addrlist" => {
+                let (list, entries) = match list_name(rest) {
+                    Ok(x) => x,
+                    Err(e) => return Some(Err(format!("{kw}: {e}"))),
+                };
+                let v = self.addrlists.entry(list).or_default();
+                let entries = entries.split_whitespace().map(str::to_ascii_lowercase);
+                if kw == "enlist_addrlist" {
+                    push_all(v, entries);
+                } else {
+                    let gone: Vec<String> = entries.collect();
+                    v.retain(|e| !gone.contains(e));
+                }
+            }
+            "enlist_uri_host" | "delist_uri_host" => {
+                let (list, entries) = match list_name(rest) {
+                    Ok(x) => x,
+                    Err(e) => return Some(Err(format!("{kw}: {e}"))),
+                };
+                self.uri_host_entries(kw == "enlist_uri_host", &list, entries);
+            }
+            "welcomelist_uri_host" | "whitelist_uri_host" => {
+                self.uri_host_entries(true, "WELCOME", rest);
+            }
+            "blocklist_uri_host" | "blacklist_uri_host" => {
+                self.uri_host_entries(true, "BLOCK", rest);
+            }
+            _ => {
+                if let Some((_, list)) = ADDR_SETTINGS.iter().find(|(k, _)| *k == kw) {
+                    // `welcomelist_from addr...`; a `_rcvd` variant needs the relays and is
+                    // a different setting, not handled here.
+                    let v = self.addrlists.entry((*list).to_owned()).or_default();
+                    push_all(v, words());
+                } else if let Some((_, list)) = UNLIST_SETTINGS.iter().find(|(k, _)| *k == kw) {
+                    let gone: Vec<String> = words().collect();
+                    if let Some(v) = self.addrlists.get_mut(*list) {
+                        v.retain(|e| !gone.contains(e));
+                    }
+                } else {
+                    return None;
+                }
+            }
+        }
+        Some(Ok(()))
+    }
+
+    fn uri_host_entries(&mut self, add: bool, list: &str, entries: &str) {
+        let m = self.uri_hosts.entry(list.to_owned()).or_default();
+        for e in entries.split_whitespace() {
+            let e = e.to_ascii_lowercase();
+            let (host, listed) = match e.strip_prefix('!') {
+                Some(h) => (h.to_owned(), false),
+                None => (e, true),
+            };
+            if add {
+                if m.len() < MAX_ENTRIES {
+                    m.insert(host, listed);
+                }
+            } else {
+                m.remove(&host);
+            }
+        }
+    }
+
+    /// True when `addr` matches a glob of the address list `list`.
+    pub(crate) fn addr_listed(&self, list: &str, addr: &str) -> bool {
+        self.addrlists
+            .get(list)
+            .is_some_and(|v| v.iter().any(|g| glob_match(g, addr, true)))
+    }
+
+    /// True when `domain` is a free-mail domain per `freemail_domains`.
+    pub(crate) fn freemail_domain(&self, domain: &str) -> bool {
+        let d = domain.to_ascii_lowercase();
+        self.freemail_exact.contains(&d)
+            || self.freemail_globs.iter().any(|g| glob_match(g, &d, false))
+    }
+}
+
+fn push_all(v: &mut Vec<String>, items: impl Iterator<Item = String>) {
+    for i in items {
+        if v.len() >= MAX_ENTRIES {
+            break;
+        }
+        if !v.contains(&i) {
+            v.push(i);
+        }
+    }
+}
+
+/// `(NAME) rest` → (NAME upper-cased, rest).
+fn list_name(rest: &str) -> Result<(String, &str), String> {
+    let rest = rest.trim_start();
+    let inner = rest
+        .strip_prefix('(')
+        .and_then(|r| r.split_once(')'))
+        .ok_or("expected '(LISTNAME) entries...'")?;
+    let name = inner.0.trim();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(format!(
+            "'{name}' is not a list name (letters, digits, '_')"
+        ));
+    }
+    Ok((name.to_ascii_uppercase(), inner.1))
+}
+
+/// Matches a SpamAssassin file glob against `s`, ASCII case-insensitively. With
+/// `cross_dots` false, `*` and `?` do not match a `.` (FreeMail's domains).
+pub(crate) fn glob_match(pat: &str, s: &str, cross_dots: bool) -> bool {
+    let (p, s) = (pat.as_bytes(), s.as_bytes());
+    let (mut pi, mut si) = (0usize, 0usize);
+    // The last `*` seen and the text position it is currently taken to end at.
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        let c = s[si];
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+            continue;
+        }
+        if pi < p.len()
+            && ((p[pi] == b'?' && (cross_dots || c != b'.')) || p[pi].eq_ignore_ascii_case(&c))
+        {
+            pi += 1;
+            si += 1;
+            continue;
+        }
+        // Let the last star swallow one more character, if it may.
+        match star {
+            Some((sp, ss)) if cross_dots || s[ss] != b'.' => {
+                pi = sp + 1;
+                si = ss + 1;
+                star = Some((sp, ss + 1));
+            }
+            _ => return false,
+        }
+    }
+    p[pi..].iter().all(|&b| b == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_as_spamassassin() {
+        assert!(glob_match("*@paypal.com", "service@PayPal.com", true));
+        assert!(glob_match("*@*.paypal.com", "a@mail.paypal.com", true));
+        assert!(!glob_match("*@*.paypal.com", "a@paypal.com", true));
+        assert!(glob_match("a?c", "abc", true));
+        assert!(!glob_match("a?c", "abbc", true));
+        // FreeMail: wildcards stay inside one label.
+        assert!(glob_match("yahoo.*", "yahoo.de", false));
+        assert!(!glob_match("yahoo.*", "yahoo.co.uk", false));
+        assert!(glob_match("yahoo.*.*", "yahoo.co.uk", false));
+        assert!(glob_match("hotmail.co.??", "hotmail.co.uk", false));
+    }
+
+    #[test]
+    fn settings_fill_lists() {
+        let mut c = PluginConf::default();
+        assert!(
+            c.setting("enlist_addrlist", "(BANKS) *@bank.example")
+                .is_some()
+        );
+        assert!(c.addr_listed("BANKS", "x@bank.example"));
+        assert!(!c.addr_listed("BANKS", "x@other.example"));
+        assert!(matches!(
+            c.setting("enlist_addrlist", "BANKS x"),
+            Some(Err(_))
+        ));
+        c.setting("whitelist_from", "*@friend.example");
+        assert!(c.addr_listed("WELCOME_FROM", "me@friend.example"));
+        c.setting("unwelcomelist_from", "*@friend.example");
+        assert!(!c.addr_listed("WELCOME_FROM", "me@friend.example"));
+        c.setting("freemail_domains", "gmail.com yahoo.*");
+        assert!(c.freemail_domain("GMail.com") && c.freemail_domain("yahoo.fr"));
+        assert!(c.setting("score", "X 1").is_none());
+    }
+}
