@@ -29,6 +29,7 @@
 //! * `eval:check_bayes` rules (SpamAssassin's BAYES_*) never hit: mailsift's own Bayes score
 //!   stands for them.
 
+mod cache;
 mod dates;
 mod evals;
 mod evals_html;
@@ -386,6 +387,8 @@ struct Inner {
     issues: Vec<LintIssue>,
     /// Precomputed prefilter literals (the default set's table), if any.
     precomputed: Option<&'static str>,
+    /// Prefilter literals read back from a cache (see [`RuleSet::use_prefilter_cache`]).
+    cached_prefilter: Option<Arc<str>>,
     prepared: OnceLock<Prepared>,
 }
 
@@ -402,8 +405,15 @@ struct Group {
     owner: Vec<usize>,
 }
 
+/// One prefilter table row: rule (or `RULE|k` alternative) name, pattern fingerprint, literals.
+type TableRow = (String, u64, Option<Vec<Vec<u8>>>);
+
 #[derive(Debug, Clone)]
 struct Prepared {
+    /// Every literal set the prefilter uses, for a prefilter cache.
+    rows: Vec<TableRow>,
+    /// How many of `rows` were computed (not found in a table).
+    computed: usize,
     /// Built by [`RuleSet::prepare_now`] for many messages: faster scanning, costlier set-up.
     long_lived: bool,
     /// Whether a rule must be evaluated for normal scoring.
@@ -525,6 +535,7 @@ impl RuleSet {
                     // Entries are checked by fingerprint, so the default table is safe to
                     // offer to any rule set that includes the default rules.
                     precomputed: Some(DEFAULT_PREFILTER),
+                    cached_prefilter: None,
                     prepared: OnceLock::new(),
                 }),
             },
