@@ -1,9 +1,9 @@
 //! Timing harness for the rules engine (not a test): start-up and per-message cost.
 //!
-//! `cargo run --release -p mailsift-classifier --example rules_timing -- [RULE_FILES...] [--msgs DIR_OR_INDEX] [--repeat N]`
+//! `cargo run --release -p mailsift-classifier --example rules_timing -- [RULE_FILES...] [--msgs DIR_OR_INDEX] [--repeat N] [--cache FILE]`
 //!
 //! Prints: load time, first-evaluation time (prefilter build + lazy regex compiles), and the mean
-//! per-message cost over the given messages (`--repeat N` times, for a profiler) (an `index` file of `spam|ham relpath` lines, or a
+//! per-message cost over the given messages (`--repeat N` times, for a profiler). `--cache FILE`: read the prefilter cache from FILE, or write it there (an `index` file of `spam|ham relpath` lines, or a
 //! directory of message files).
 
 use std::path::{Path, PathBuf};
@@ -46,9 +46,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut no_default = false;
     let mut repeat = 1usize;
+    let mut cache: Option<PathBuf> = None;
     while let Some(a) = args.next() {
         if a == "--msgs" {
             msgs = messages(&args.next().unwrap_or_default());
+        } else if a == "--cache" {
+            cache = args.next().map(PathBuf::from);
         } else if a == "--repeat" {
             repeat = args.next().and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
         } else if a == "--no-default" {
@@ -67,6 +70,10 @@ fn main() {
             .with_files(&files)
             .expect("rule files readable")
     };
+    let mut rules = rules;
+    if let Some(text) = cache.as_ref().and_then(|c| std::fs::read_to_string(c).ok()) {
+        println!("prefilter cache used: {}", rules.use_prefilter_cache(&text));
+    }
     let load = t.elapsed();
     let load_cpu = cpu_ms() - c;
     let errors = issues
@@ -88,10 +95,14 @@ fn main() {
     let (t, c) = (Instant::now(), cpu_ms());
     rules.prepare_now();
     println!(
-        "prefilter build {:.3} ms (cold; cpu {:.3} ms)",
+        "prefilter build {:.3} ms (cold; cpu {:.3} ms; {:?} literal sets computed)",
         t.elapsed().as_secs_f64() * 1e3,
-        cpu_ms() - c
+        cpu_ms() - c,
+        rules.prefilter_computed()
     );
+    if let (Some(path), Some(text)) = (&cache, rules.prefilter_cache()) {
+        std::fs::write(path, text).expect("write the prefilter cache");
+    }
     if files.is_empty() {
         // Steady state, without first-touch effects: fresh default sets, load + prefilter.
         let t = Instant::now();
