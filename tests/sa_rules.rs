@@ -100,3 +100,74 @@ fn lint_counts_rules_that_need_the_network_apart() {
         "{text}"
     );
 }
+
+/// The prefilter cache of SpamAssassin rule sets (issue #12, speed): the first process writes
+/// it, later ones read it, and a corrupt one is ignored and rewritten, with the same verdict.
+#[test]
+fn classify_keeps_the_rules_prefilter_in_a_cache_that_never_changes_the_verdict() {
+    use std::io::Write;
+    let scratch = Scratch::new("cache");
+    let dir = scratch.0.clone();
+    let cfg = setup(&dir);
+    let cache = dir.join("cache");
+    let classify = || {
+        let mut child = bare()
+            .env("XDG_CACHE_HOME", &cache)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--db")
+            .arg(dir.join("none.db"))
+            .args(["classify", "--no-server"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(MSG.as_bytes())
+            .expect("write");
+        let o = child.wait_with_output().expect("run");
+        assert!(o.status.success(), "{o:?}");
+        let status: Vec<String> = out(&o)
+            .lines()
+            .filter(|l| l.starts_with("X-Spam-Status"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(status.len(), 1, "{}", out(&o));
+        status[0].clone()
+    };
+    let cache_file = || {
+        let files: Vec<PathBuf> = std::fs::read_dir(cache.join("mailsift"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert_eq!(files.len(), 1, "one cache file: {files:?}");
+        files[0].clone()
+    };
+    let first = classify();
+    assert!(first.contains("score="), "{first}");
+    let file = cache_file();
+    let text = std::fs::read_to_string(&file).expect("read cache");
+    assert!(text.starts_with("# mailsift prefilter cache v1 "), "{text}");
+    assert!(
+        text.contains("SA_PILLS\t"),
+        "the loaded rule's literals: {text}"
+    );
+    assert_eq!(classify(), first, "read back");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        text,
+        "not rewritten"
+    );
+    // Corrupt it (a literal changed, the checksum left as it was): ignored, then rebuilt.
+    std::fs::write(&file, text.replace("SA_PILLS\t", "SA_PILLS\t0")).expect("corrupt");
+    assert_eq!(classify(), first, "a corrupt cache changes nothing");
+    assert_eq!(
+        std::fs::read_to_string(cache_file()).expect("read"),
+        text,
+        "rebuilt"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

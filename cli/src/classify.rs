@@ -474,6 +474,8 @@ fn classify(
                 .map_err(|e| StoreFault::opening(&e))
         });
     let outcome = classify_ready(&engine, &config, store.as_ref(), user, recipients, input);
+    // Rules beyond the built-in set: keep their prefilter for the next process.
+    crate::rules_cache::save(&engine.rules);
     // One message per process: the operating system frees everything at exit, faster than
     // dropping the rule set, the analysis and the connection piece by piece.
     std::mem::forget(engine);

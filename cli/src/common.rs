@@ -132,6 +132,8 @@ pub fn engine_with(config: &Config, report_lint: bool) -> Result<Engine> {
             );
         }
         engine.rules = rules;
+        // Literals of these rules' prefilter, from an earlier process (issue #12, speed).
+        crate::rules_cache::load(&mut engine.rules);
     }
     engine.rules.set_scores(&config.scores).map_err(|e| {
         // Name the file that holds the bad entry: that is where the user fixes it.

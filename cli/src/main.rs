@@ -11,6 +11,8 @@ mod milter;
 mod progress;
 mod report;
 mod rules_cmd;
+// The prefilter cache of rule sets beyond the built-in one (issue #12, speed).
+mod rules_cache;
 mod serve;
 mod spamd;
 mod train;

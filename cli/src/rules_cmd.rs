@@ -200,11 +200,14 @@ pub fn run(cmd: &RulesCommand, rules: &RuleSet) -> Result<i32> {
             let mut set = if files.is_empty() {
                 rules.clone()
             } else {
-                RuleSet::from_files(files)?.0
+                let mut set = RuleSet::from_files(files)?.0;
+                crate::rules_cache::load(&mut set);
+                set
             };
             // Rules alone, as SpamAssassin without Bayes and network tests: score set 0.
             set.set_score_set(0);
             out.write_all(hits(&set, index)?.as_bytes())?;
+            crate::rules_cache::save(&set);
             Ok(0)
         }
     }

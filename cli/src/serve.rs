@@ -110,6 +110,7 @@ fn load(config_path: Option<&Path>) -> Result<Loaded> {
     let engine = common::engine_from(&config)?;
     // Build the prefilter now, so the first message is as fast as the rest.
     engine.rules.prepare_now();
+    crate::rules_cache::save(&engine.rules);
     let rule_stamps = stamps(&config.rule_files);
     Ok(Loaded {
         config,

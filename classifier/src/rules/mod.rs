@@ -29,6 +29,7 @@
 //! * `eval:check_bayes` rules (SpamAssassin's BAYES_*) never hit: mailsift's own Bayes score
 //!   stands for them.
 
+mod cache;
 mod dates;
 mod evals;
 mod evals_html;
@@ -404,6 +405,8 @@ struct Inner {
     precomputed: Option<&'static str>,
     /// Plugin settings read from the rule files (lists, free-mail domains).
     conf: Arc<plugconf::PluginConf>,
+    /// Prefilter literals read back from a cache (see [`RuleSet::use_prefilter_cache`]).
+    cached_prefilter: Option<Arc<str>>,
     prepared: OnceLock<Prepared>,
 }
 
@@ -420,8 +423,15 @@ struct Group {
     owner: Vec<usize>,
 }
 
+/// One prefilter table row: rule (or `RULE|k` alternative) name, pattern fingerprint, literals.
+type TableRow = (String, u64, Option<Vec<Vec<u8>>>);
+
 #[derive(Debug, Clone)]
 struct Prepared {
+    /// Every literal set the prefilter uses, for a prefilter cache.
+    rows: Vec<TableRow>,
+    /// How many of `rows` were computed (not found in a table).
+    computed: usize,
     /// Built by [`RuleSet::prepare_now`] for many messages: faster scanning, costlier set-up.
     long_lived: bool,
     /// Whether a rule must be evaluated for normal scoring.
@@ -545,6 +555,7 @@ impl RuleSet {
                     // offer to any rule set that includes the default rules.
                     precomputed: Some(DEFAULT_PREFILTER),
                     conf,
+                    cached_prefilter: None,
                     prepared: OnceLock::new(),
                 }),
             },

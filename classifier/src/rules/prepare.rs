@@ -28,12 +28,27 @@ impl RuleSet {
             .precomputed
             .map(parse_prefilter_table)
             .unwrap_or_default();
+        // A prefilter cache read back (see cache.rs) adds to the default table; entries of
+        // either are used only when their fingerprint matches.
+        if let Some(cached) = self.inner.cached_prefilter.as_deref() {
+            table.extend(parse_prefilter_table(cached));
+        }
+        // Every literal set used, and how many were computed rather than found in a table:
+        // what a prefilter cache saves.
+        let mut rows: Vec<TableRow> = Vec::new();
+        let mut computed = 0usize;
         // Each entry is used once: taken out of the table, not cloned.
         let mut literals_of = |name: &str, p: &Pattern| -> Option<Vec<Vec<u8>>> {
-            match table.remove(name) {
-                Some((fp, lits)) if fp == p.fingerprint() => lits,
-                _ => p.required_literals(),
-            }
+            let fp = p.fingerprint();
+            let lits = match table.remove(name) {
+                Some((f, lits)) if f == fp => lits,
+                _ => {
+                    computed += 1;
+                    p.required_literals()
+                }
+            };
+            rows.push((name.to_owned(), fp, lits.clone()));
+            lits
         };
         let mut splits: HashMap<usize, Split> = HashMap::new();
         let mut branches = 0;
@@ -140,6 +155,8 @@ impl RuleSet {
         };
         let body = take(RuleKind::Body);
         Prepared {
+            rows,
+            computed,
             long_lived,
             needed,
             direct,

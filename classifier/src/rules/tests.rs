@@ -14,7 +14,7 @@ fn load(text: &str) -> (RuleSet, Vec<LintIssue>) {
     RuleSet::load(&[("test.cf".to_owned(), text.to_owned())])
 }
 
-fn ctx() -> EvalContext {
+pub(super) fn ctx() -> EvalContext {
     EvalContext {
         bayes_probability: None,
         now: 1_033_466_400, // 2002-10-01 10:00 UTC, the fixtures' era
@@ -667,7 +667,7 @@ fn precomputed_and_fresh_prefilters_agree() {
 }
 
 /// Both rule sets give the same hits on every rule fixture.
-fn assert_same_hits_on_fixtures(a: &RuleSet, b: &RuleSet) {
+pub(super) fn assert_same_hits_on_fixtures(a: &RuleSet, b: &RuleSet) {
     for f in std::fs::read_dir(fixture_dir())
         .expect("fixtures")
         .flatten()
