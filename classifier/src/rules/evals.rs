@@ -33,6 +33,8 @@ impl Arg {
 pub(crate) struct Env<'a> {
     pub view: &'a MessageView,
     pub ctx: &'a EvalContext,
+    /// The Received chain split by trust, computed on first use.
+    pub trust: &'a super::trust::LazyTrust<'a>,
 }
 
 type Check = fn(&[Arg]) -> Result<(), String>;
@@ -75,7 +77,10 @@ pub(crate) fn find(name: &str) -> Option<&'static EvalDef> {
 
 /// Every built-in eval test, in registry order.
 pub(crate) fn all() -> impl Iterator<Item = &'static EvalDef> {
-    EVALS.iter().chain(super::evals_html::HTML_EVALS.iter())
+    EVALS
+        .iter()
+        .chain(super::evals_html::HTML_EVALS.iter())
+        .chain(super::evals_trust::TRUST_EVALS.iter())
 }
 
 /// Parses `name(arg, 'arg', "arg")` into the name and arguments.
@@ -478,14 +483,6 @@ pub(crate) static EVALS: &[EvalDef] = &[
         doc: "Neither To nor Apparently-To is present.",
         check: no_args,
         run: |e, _| !e.view.has_header("To") && !e.view.has_header("Apparently-To"),
-    },
-    EvalDef {
-        name: "check_no_relays",
-        signature: "()",
-        doc: "No Received headers at all: the message never passed a mail server (or they \
-              were stripped).",
-        check: no_args,
-        run: |e, _| !e.view.has_header("Received"),
     },
     EvalDef {
         name: "check_body_length",

@@ -32,6 +32,7 @@
 mod dates;
 mod evals;
 mod evals_html;
+mod evals_trust;
 mod htext;
 mod installed;
 mod litindex;
@@ -40,7 +41,9 @@ mod parse;
 mod pattern;
 mod perlre;
 mod prepare;
+mod relays;
 mod texts;
+mod trust;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -56,6 +59,7 @@ use meta::Expr;
 use parse::{Builder, Source};
 use pattern::Pattern;
 use texts::{Part, Texts, uri_count};
+pub use trust::{NetSet, Networks};
 
 /// The SpamAssassin score set rules load with: 2, Bayes on and network tests off, as mailsift
 /// runs (its own Bayes score is always part of the total).
@@ -386,6 +390,8 @@ struct Inner {
     issues: Vec<LintIssue>,
     /// Precomputed prefilter literals (the default set's table), if any.
     precomputed: Option<&'static str>,
+    /// The trust-path settings (`trusted_networks` and friends).
+    networks: Networks,
     prepared: OnceLock<Prepared>,
 }
 
@@ -513,6 +519,7 @@ impl RuleSet {
             b.add_source(s);
         }
         let fatal = b.fatal.take();
+        let networks = std::mem::take(&mut b.networks);
         let (rules, index, issues) = b.finish(DEFAULT_SCORE_SET);
         (
             RuleSet {
@@ -525,6 +532,7 @@ impl RuleSet {
                     // Entries are checked by fingerprint, so the default table is safe to
                     // offer to any rule set that includes the default rules.
                     precomputed: Some(DEFAULT_PREFILTER),
+                    networks,
                     prepared: OnceLock::new(),
                 }),
             },
@@ -593,6 +601,21 @@ impl RuleSet {
             }
         }
         inner.prepared = OnceLock::new();
+    }
+
+    /// Applies a trust-path setting (`trusted_networks`, `internal_networks`, `msa_networks`,
+    /// or a `clear_*` form) on top of what the rule files said; an error names the bad entry.
+    pub fn set_networks(&mut self, keyword: &str, value: &str) -> Result<(), String> {
+        let inner = Arc::make_mut(&mut self.inner);
+        match inner.networks.apply(keyword, value)? {
+            true => Ok(()),
+            false => Err(format!("'{keyword}' is not a trust-path setting")),
+        }
+    }
+
+    /// The trust-path settings in force.
+    pub fn networks(&self) -> &Networks {
+        &self.inner.networks
     }
 
     /// True when some rule reads the Bayes probability (`eval:check_bayes`), so rules must run
@@ -800,7 +823,12 @@ impl RuleSet {
         let mut counts = vec![0u32; self.inner.rules.len()];
         let wanted = |i: usize| all || prep.needed[i];
         let texts = Texts::new(view);
-        let env = evals::Env { view, ctx };
+        let trust = trust::LazyTrust::new(view, &self.inner.networks);
+        let env = evals::Env {
+            view,
+            ctx,
+            trust: &trust,
+        };
         // Prefilters: which filtered rules may match.
         let mut candidate = vec![false; self.inner.rules.len()];
         let mut branch_candidate = vec![false; prep.branches];
@@ -879,7 +907,9 @@ impl RuleSet {
                     if_unset,
                 } => {
                     let (value, lower) = hcache.entry(target.key.as_str()).or_insert_with(|| {
-                        let v = header_text(view, target);
+                        let v = trust
+                            .pseudo_header(&target.name)
+                            .or_else(|| header_text(view, target));
                         let l = v.as_deref().map(str::to_ascii_lowercase);
                         (v, l)
                     });
@@ -920,7 +950,9 @@ impl RuleSet {
                     _ => hcache
                         .entry(t.key.as_str())
                         .or_insert_with(|| {
-                            let v = header_text(view, t);
+                            let v = trust
+                                .pseudo_header(&t.name)
+                                .or_else(|| header_text(view, t));
                             let l = v.as_deref().map(str::to_ascii_lowercase);
                             (v, l)
                         })

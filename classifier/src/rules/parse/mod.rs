@@ -144,8 +144,6 @@ const IGNORED_SETTINGS: &[&str] = &[
     "fns_ignore_dkim",
     "fns_check",
     "dns_block_rule",
-    "trusted_networks",
-    "internal_networks",
     "use_bayes",
     "bayes_auto_learn",
     "skip_rbl_checks",
@@ -234,6 +232,8 @@ pub(crate) struct Builder<'r> {
     includes: usize,
     /// An include loop (or too many includes): loading fails with this.
     pub fatal: Option<String>,
+    /// `trusted_networks`, `internal_networks`, `msa_networks` and their `clear_*` lines.
+    pub networks: super::trust::Networks,
 }
 
 struct Cond {
@@ -268,6 +268,7 @@ impl<'r> Builder<'r> {
             include_stack: Vec::new(),
             includes: 0,
             fatal: None,
+            networks: Default::default(),
         }
     }
 
@@ -505,6 +506,22 @@ impl<'r> Builder<'r> {
             "replace_rules" => {
                 for name in rest.split_whitespace() {
                     self.pending.replace_rules.insert(name.to_owned());
+                }
+            }
+            "trusted_networks"
+            | "internal_networks"
+            | "msa_networks"
+            | "clear_trusted_networks"
+            | "clear_internal_networks"
+            | "clear_msa_networks" => {
+                if let Err(e) = self.networks.apply(kw, rest) {
+                    self.issue(
+                        Severity::Error,
+                        origin,
+                        line,
+                        None,
+                        format!("{kw}: {e}; the rest of the line is ignored"),
+                    );
                 }
             }
             "replace_start" | "replace_end" => {

@@ -1,0 +1,94 @@
+use super::*;
+use crate::Limits;
+
+fn view(headers: &str) -> MessageView {
+    MessageView::parse(
+        format!("{headers}Subject: x\n\nbody\n").as_bytes(),
+        &Limits::default(),
+    )
+}
+
+const CHAIN: &str = "Received: from mx.example.net (mx.example.net [10.0.0.2]) by inbox.example.net (Postfix) with ESMTP id A1X; Wed, 2 Dec 2026 05:14:52 +0000\n\
+Received: from out.sender.example (out.sender.example [198.51.100.7]) by mx.example.net (Postfix) with ESMTP id B2X; Wed, 2 Dec 2026 05:14:51 +0000\n\
+Received: from pc (unknown [203.0.113.50]) by out.sender.example (Postfix) with SMTP id C3X; Wed, 2 Dec 2026 05:14:50 +0000\n";
+
+#[test]
+fn inferred_boundary_is_the_first_public_relay() {
+    let v = view(CHAIN);
+    let t = Trust::of(&v, &Networks::default());
+    assert_eq!(t.trusted.len(), 1);
+    assert_eq!(t.untrusted.len(), 2);
+    assert_eq!(t.internal.len(), 1);
+    assert!(t.trusted[0].internal && !t.untrusted[0].internal);
+    assert_eq!(t.last_trusted, 0);
+    let untrusted = t.pseudo_header(&v, "X-Spam-Relays-Untrusted").unwrap();
+    assert!(
+        untrusted.starts_with("[ ip=198.51.100.7 rdns=out.sender.example helo=out.sender.example by=mx.example.net ident= envfrom= intl=0 id=B2X auth= msa=0 ] [ ip=203.0.113.50 rdns= helo=pc "),
+        "{untrusted}"
+    );
+    // ALL-EXTERNAL starts at the boundary's Received line.
+    let ext = t.pseudo_header(&v, "ALL-EXTERNAL").unwrap();
+    assert!(
+        ext.starts_with("Received: from out.sender.example"),
+        "{ext}"
+    );
+    assert!(ext.contains("Subject: x"));
+    let tr = t.pseudo_header(&v, "ALL-TRUSTED").unwrap();
+    assert!(
+        tr.contains("[10.0.0.2]") && tr.contains("[198.51.100.7]") && !tr.contains("Subject"),
+        "{tr}"
+    );
+}
+
+#[test]
+fn configured_networks_move_the_boundary() {
+    let v = view(CHAIN);
+    let mut n = Networks::default();
+    n.apply("trusted_networks", "10.0.0.0/8 198.51.100.0/24")
+        .unwrap();
+    let t = Trust::of(&v, &n);
+    assert_eq!((t.trusted.len(), t.untrusted.len()), (2, 1));
+    // internal_networks unset: trusted serves for both.
+    assert_eq!(t.internal.len(), 2);
+    n.apply("internal_networks", "10.").unwrap();
+    let t = Trust::of(&v, &n);
+    assert_eq!((t.internal.len(), t.external.len()), (1, 2));
+    // clear_* forgets them.
+    n.apply("clear_trusted_networks", "").unwrap();
+    n.apply("clear_internal_networks", "").unwrap();
+    assert!(n.inferred());
+}
+
+#[test]
+fn msa_extends_trust_to_older_relays() {
+    let v = view(CHAIN);
+    let mut n = Networks::default();
+    n.apply("trusted_networks", "10.0.0.0/8 198.51.100.7")
+        .unwrap();
+    n.apply("msa_networks", "198.51.100.7").unwrap();
+    let t = Trust::of(&v, &n);
+    assert_eq!((t.trusted.len(), t.untrusted.len()), (3, 0));
+    assert!(t.trusted[1].msa);
+}
+
+#[test]
+fn authenticated_relays_are_trusted_when_inferring() {
+    let v = view(
+        "Received: from pc (unknown [203.0.113.50]) by smtp.example.net (Postfix) with ESMTPSA id C3X; Wed, 2 Dec 2026 05:14:50 +0000\n",
+    );
+    let t = Trust::of(&v, &Networks::default());
+    assert_eq!((t.trusted.len(), t.untrusted.len()), (1, 0));
+}
+
+#[test]
+fn netsets() {
+    let mut s = NetSet::default();
+    for e in ["!10.0.1.5", "10.0.1/24", "2001:db8::/32", "192.168."] {
+        s.add(e).unwrap();
+    }
+    assert!(s.contains("10.0.1.4") && !s.contains("10.0.1.5") && !s.contains("10.0.2.1"));
+    assert!(s.contains("2001:db8:1::9") && s.contains("[IPv6:2001:db8::1]"));
+    assert!(s.contains("192.168.77.1") && !s.contains("192.169.0.1"));
+    assert!(s.add("nonsense").is_err() && s.add("10.0.0.0/33").is_err());
+    assert!(NetSet::loopback().contains("127.0.0.2") && NetSet::loopback().contains("::1"));
+}
