@@ -15,7 +15,25 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use regex::Regex;
+/// A compiled layout. Perl's semantics (look-ahead included) with a step limit: a pattern
+/// that runs out of steps is taken as not matching.
+struct Regex(fancy_regex::Regex);
+
+impl Regex {
+    fn is_match(&self, s: &str) -> bool {
+        self.0.is_match(s).unwrap_or(false)
+    }
+
+    fn captures<'t>(&self, s: &'t str) -> Option<Captures<'t>> {
+        self.0.captures(s).ok().flatten()
+    }
+
+    fn find(&self, s: &str) -> Option<std::ops::Range<usize>> {
+        self.0.find(s).ok().flatten().map(|m| m.start()..m.end())
+    }
+}
+
+type Captures<'t> = fancy_regex::Captures<'t, str>;
 
 /// One hop of the Received chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,6 +94,9 @@ pub(crate) enum Parsed {
     Skipped,
     /// A client part without a recognisable client address.
     Unparseable,
+    /// A mail fetcher's hand-over (`with POP3`, `with IMAP`): the hops above it are the
+    /// user's own delivery, so the trust path restarts below it.
+    Fetched,
 }
 
 /// An IPv4 address, or an IPv6 one (optionally `IPv6:`-prefixed, with an optional embedded
@@ -284,25 +305,25 @@ static SHAPES: &[Shape] = &[
     // qmail: `rdns (HELO helo) (ident@[ip]) by host with SMTP`.
     s(
         "",
-        r"^(\S+) \((?:HELO|EHLO) ([^ ()]*)\) \((\S*)@\[?({IP})\]?\)(?: \(envelope-sender <\S+>\))? by (\S+)(?: \(.+\))* with (?:.* )?(?:SMTP|QMQP)",
+        r"^(\S+) \((?:HELO|EHLO) ([^ ()]*)\) \((\S*)@\[?({IP})\]?\)(?: \(envelope-sender <\S+>\))? by (\S+)(?: \(.+\))* with (?:.* )?(?:SMTP|QMQP)(?! id )",
         &[Rdns, Helo, Ident, Ip, By],
         true,
     ),
     s(
         "",
-        r"^(\S+) \((?:HELO|EHLO) ([^ ()]*)\) \(\[?({IP})\]?\)(?: \(envelope-sender <\S+>\))? by (\S+)(?: \(.+\))* with (?:.* )?(?:SMTP|QMQP)",
+        r"^(\S+) \((?:HELO|EHLO) ([^ ()]*)\) \(\[?({IP})\]?\)(?: \(envelope-sender <\S+>\))? by (\S+)(?: \(.+\))* with (?:.* )?(?:SMTP|QMQP)(?! id )",
         &[Rdns, Helo, Ip, By],
         true,
     ),
     s(
         "",
-        r"^(\S+) \((\S*)@\[?({IP})\]?\)(?: \(envelope-sender <\S+>\))? by (\S+)(?: \(.+\))* with (?:.* )?(?:SMTP|QMQP)",
+        r"^(\S+) \((\S*)@\[?({IP})\]?\)(?: \(envelope-sender <\S+>\))? by (\S+)(?: \(.+\))* with (?:.* )?(?:SMTP|QMQP)(?! id )",
         &[HeloRdns, Ident, Ip, By],
         true,
     ),
     s(
         "",
-        r"^(\S+) \(\[?({IP})\]?\)(?: \(envelope-sender <\S+>\))? by (\S+)(?: \(.+\))* with (?:.* )?(?:SMTP|QMQP)",
+        r"^(\S+) \(\[?({IP})\]?\)(?: \(envelope-sender <\S+>\))? by (\S+)(?: \(.+\))* with (?:.* )?(?:SMTP|QMQP)(?! id )",
         &[HeloRdns, Ip, By],
         true,
     ),
@@ -581,6 +602,8 @@ struct Misc {
     exim_by: Regex,
     hotmail: Regex,
     claiming: Regex,
+    bracket_comment: Regex,
+    rdns_paren_ip: Regex,
     yahoo: Regex,
     xoip: Regex,
     caps: Regex,
@@ -596,7 +619,10 @@ struct Misc {
 
 fn re(p: &str) -> Regex {
     // The patterns are constants of this file; a test compiles every one.
-    Regex::new(&p.replace("{IP}", IP)).unwrap_or_else(|e| panic!("bad relay pattern {p}: {e}"))
+    let built = fancy_regex::RegexBuilder::new(&p.replace("{IP}", IP))
+        .backtrack_limit(100_000)
+        .build();
+    Regex(built.unwrap_or_else(|e| panic!("bad relay pattern {p}: {e}")))
 }
 
 fn opt(p: &str) -> Option<Regex> {
@@ -641,6 +667,8 @@ fn compiled() -> &'static Compiled {
             exim_by: re(r"by (\S+) "),
             hotmail: re(r"by (\S+\.hotmail\.msn\.com) "),
             claiming: re(r#"^(\S+)\(({IP})\)(?:, claiming to be "(\S+)")? via \S+ by (\S+),"#),
+            bracket_comment: re(r"^\[({IP})\] \(([^)]+)\) by (\S+) "),
+            rdns_paren_ip: re(r"^(\S+) \((?:\S+@)?({IP})\) by (\S+) with "),
             yahoo: re(r"^(\S+) \((\S+)@({IP}) with login\) by (\S+\.yahoo\.com) with SMTP"),
             xoip: re(r"^X-Originating-IP: ({IP})$"),
             caps: re(r"^(\S+) \((\S+) \[({IP})\]\) BY (\S+) (?:\([^)]+\) WITH SMTP )?ID <?(\S+?)>?(?: FOR <[^>]+>)?$"),
@@ -671,7 +699,7 @@ struct Work {
 }
 
 impl Work {
-    fn take(&mut self, fields: &[F], caps: &regex::Captures<'_>, dns: bool) {
+    fn take(&mut self, fields: &[F], caps: &Captures<'_>, dns: bool) {
         for (k, f) in fields.iter().enumerate() {
             let v = caps.get(k + 1).map_or("", |m| m.as_str()).to_owned();
             match f {
@@ -750,7 +778,7 @@ pub(crate) fn parse_received(value: &str) -> Parsed {
         }
     }
     if let Some(d) = m.date.find(&line) {
-        line.truncate(d.start());
+        line.truncate(d.start);
     }
     let line = line.replace(")by ", ") by ");
     let mut w = Work::default();
@@ -770,9 +798,8 @@ pub(crate) fn parse_received(value: &str) -> Parsed {
     w.auth = auth_of(c, &line);
     let done = if let Some(rest) = line.strip_prefix("from ") {
         match from_part(c, rest, &mut w) {
-            Some(true) => true,
-            Some(false) => false,
-            None => return Parsed::Skipped,
+            Ok(done) => done,
+            Err(p) => return p,
         }
     } else if let Some(rest) = line.strip_prefix("FROM ") {
         if let Some(caps) = m.caps.captures(rest) {
@@ -847,9 +874,9 @@ fn auth_of(c: &Compiled, line: &str) -> String {
     String::new()
 }
 
-/// The part after `from `: `Some(true)` when a layout fitted, `Some(false)` when none did
+/// The part after `from `: `Ok(true)` when a layout fitted, `Ok(false)` when none did
 /// (the generic fallback follows), `None` when the field is to be skipped.
-fn from_part(c: &Compiled, rest: &str, w: &mut Work) -> Option<bool> {
+fn from_part(c: &Compiled, rest: &str, w: &mut Work) -> Result<bool, Parsed> {
     let m = &c.misc;
     if let Some(caps) = m.envfrom.captures(rest) {
         w.envfrom = Some(caps[1].to_owned());
@@ -860,14 +887,14 @@ fn from_part(c: &Compiled, rest: &str, w: &mut Work) -> Option<bool> {
         if let Some(caps) = m.squirrel.captures(rest) {
             w.ip = caps[1].to_owned();
             w.by = caps[2].to_owned();
-            return Some(true);
+            return Ok(true);
         }
     }
     if rest.contains("aol.com") && rest.contains("with HTTP (WebMailUI)") {
         if let Some(caps) = m.aol.captures(rest) {
             w.ip = caps[1].to_owned();
             w.by = caps[2].to_owned();
-            return Some(true);
+            return Ok(true);
         }
     }
     if let Some(k) = c.special.iter().position(|(when, _)| when.is_match(rest)) {
@@ -876,17 +903,17 @@ fn from_part(c: &Compiled, rest: &str, w: &mut Work) -> Option<bool> {
             && rest.starts_with("mail pickup service by ")
             && rest.ends_with(" with Microsoft SMTPSVC")
         {
-            return None;
+            return Err(Parsed::Skipped);
         }
         if marker == "Exim" {
             if let Some(r) = exim(m, rest, w) {
-                return r;
+                return r.ok_or(Parsed::Skipped);
             }
         } else if try_shapes(&c.special[k].1, list, rest, w) {
             if marker.contains("Microsoft SMTP Server") {
                 w.id.clear();
             }
-            return Some(true);
+            return Ok(true);
         }
     }
     if let Some(caps) = m.hotmail.captures(rest) {
@@ -898,51 +925,68 @@ fn from_part(c: &Compiled, rest: &str, w: &mut Work) -> Option<bool> {
         {
             w.ip = ip.to_owned();
         }
-        return Some(true);
+        return Ok(true);
     }
     if try_shapes(&c.shapes, SHAPES, rest, w) {
-        return Some(true);
+        return Ok(true);
     }
     if rest.contains("with POP3") || rest.contains("with IMAP") {
-        return None;
+        return Err(Parsed::Fetched);
     }
     if try_shapes(&c.late, SHAPES_LATE, rest, w) {
-        return Some(true);
+        return Ok(true);
     }
     if rest.contains(" with BSMTP") && rest.split(' ').nth(1) == Some("by") {
-        return None;
+        return Err(Parsed::Skipped);
     }
     if try_shapes(&c.last, SHAPES_LAST, rest, w) {
-        return Some(true);
+        return Ok(true);
     }
     if rest.contains("(Content Technologies ") && rest.split(' ').nth(2) == Some("by") {
-        return None;
+        return Err(Parsed::Skipped);
     }
     if try_shapes(&c.tail, SHAPES_TAIL, rest, w) {
-        return Some(true);
+        return Ok(true);
+    }
+    // `[ip] (helo=x ident=y) by host`: the comment holds the other fields, if any.
+    if let Some(caps) = m.bracket_comment.captures(rest) {
+        w.ip = caps[1].to_owned();
+        w.by = caps[3].to_owned();
+        for part in caps[2].split_whitespace() {
+            if let Some(h) = part.strip_prefix("helo=") {
+                w.helo = h.to_owned();
+            } else if let Some(i) = part.strip_prefix("ident=") {
+                w.ident = i.to_owned();
+            }
+        }
+        return Ok(true);
+    }
+    if let Some(caps) = m.rdns_paren_ip.captures(rest) {
+        w.take(&[Rdns, Ip, By], &caps, false);
+        return Ok(true);
     }
     if let Some(caps) = m.claiming.captures(rest) {
         w.take(&[Rdns, Ip, Helo, By], &caps, caps[1] != *"UNKNOWN");
-        return Some(true);
+        return Ok(true);
     }
     if let Some(caps) = m.yahoo.captures(rest) {
         w.take(&[Helo, Skip, Ip, By], &caps, false);
-        return Some(true);
+        return Ok(true);
     }
     if let Some(caps) = m.xoip.captures(rest) {
         w.ip = caps[1].to_owned();
         w.by.clear();
-        return Some(true);
+        return Ok(true);
     }
     if c.local.iter().any(|r| r.is_match(rest)) {
-        return None;
+        return Err(Parsed::Skipped);
     }
     if w.helo.is_empty() {
         if let Some(caps) = m.leading_word.captures(rest) {
             w.helo = caps[1].to_owned();
         }
     }
-    Some(false)
+    Ok(false)
 }
 
 /// Exim's layouts: `Some(r)` when decided, `None` to go on with the common layouts.

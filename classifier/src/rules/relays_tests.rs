@@ -190,3 +190,17 @@ fn private_ranges() {
         assert!(!is_private(ip), "{ip}");
     }
 }
+
+#[test]
+fn sendmail_smtp_with_id_is_not_read_as_qmail() {
+    // qmail's layout says `with SMTP` without an id; sendmail's `with SMTP id X` takes the
+    // sendmail reading, in which the MTA looked the name up and found none.
+    let r = relay(
+        "from lists.example.net.au ([203.0.113.12]) by dogma.example.org (8.11.6/8.11.6) with SMTP id g7UFbiZ31242 for <x@example.org>; Fri, 30 Aug 2002 16:37:45 +0100",
+    );
+    assert_eq!(
+        (r.helo.as_str(), r.rdns.as_str()),
+        ("lists.example.net.au", "")
+    );
+    assert!(r.no_reverse_dns);
+}

@@ -237,6 +237,9 @@ impl Trust {
         };
         let inferred = nets.inferred();
         let (mut in_trusted, mut in_internal, mut found_msa) = (true, true, false);
+        // A fetcher's marker inside the trusted part restarts the path: what was above it
+        // was the user's own delivery from the mailbox.
+        let mut allow_fetch_marker = true;
         for h in view
             .headers
             .iter()
@@ -247,6 +250,11 @@ impl Trust {
                 other => {
                     if other == Parsed::Unparseable {
                         out.unparseable += 1;
+                    }
+                    if other == Parsed::Fetched && allow_fetch_marker {
+                        out.trusted.clear();
+                        out.internal.clear();
+                        out.external.clear();
                     }
                     out.last_trusted += i64::from(in_trusted);
                     out.last_internal += i64::from(in_internal);
@@ -273,6 +281,7 @@ impl Trust {
                 }
             }
             relay.internal = in_internal;
+            allow_fetch_marker = in_trusted;
             if in_trusted {
                 out.last_trusted += 1;
                 out.trusted.push(relay.clone());

@@ -92,3 +92,34 @@ fn netsets() {
     assert!(s.add("nonsense").is_err() && s.add("10.0.0.0/33").is_err());
     assert!(NetSet::loopback().contains("127.0.0.2") && NetSet::loopback().contains("::1"));
 }
+
+#[test]
+fn a_fetchers_marker_restarts_the_path() {
+    let v = view(
+        "Received: from localhost (localhost [127.0.0.1]) by box.example (Postfix) with ESMTP id 5B22044155; Mon, 2 Sep 2002 07:29:06 -0400\n\
+Received: from pop.example [192.0.2.1] by localhost with IMAP (fetchmail-5.9.0) for me@localhost (single-drop); Mon, 02 Sep 2002 12:29:06 +0100\n\
+Received: (from user@localhost) by mx.example.org (8.11.6/8.11.6) id g7DN0Gi21994 for me; Wed, 14 Aug 2002 00:00:16 +0100\n",
+    );
+    let t = Trust::of(&v, &Networks::default());
+    assert!(t.trusted.is_empty() && t.untrusted.is_empty() && t.unparseable == 0);
+}
+
+#[test]
+fn zz_dump_relays_from_env() {
+    let Ok(list) = std::env::var("DUMP_RELAYS") else {
+        return;
+    };
+    let mut out = String::new();
+    for path in std::fs::read_to_string(list).unwrap().lines() {
+        let raw = std::fs::read(path).unwrap();
+        let v = MessageView::parse(&raw, &Limits::default());
+        let t = Trust::of(&v, &Networks::default());
+        out.push_str(&format!("== {path}\n"));
+        for h in ["Trusted", "Untrusted", "Internal", "External"] {
+            let name = format!("X-Spam-Relays-{h}");
+            out.push_str(&format!("{h}: {}\n", t.pseudo_header(&v, &name).unwrap()));
+        }
+        out.push_str(&format!("unparseable: {}\n", t.unparseable));
+    }
+    std::fs::write(std::env::var("DUMP_OUT").unwrap(), out).unwrap();
+}
