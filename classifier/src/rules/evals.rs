@@ -81,6 +81,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static EvalDef> {
         .iter()
         .chain(super::evals_html::HTML_EVALS.iter())
         .chain(super::evals_trust::TRUST_EVALS.iter())
+        .chain(super::evals_rcvd::RCVD_EVALS.iter())
 }
 
 /// Parses `name(arg, 'arg', "arg")` into the name and arguments.

@@ -32,6 +32,7 @@
 mod dates;
 mod evals;
 mod evals_html;
+mod evals_rcvd;
 mod evals_trust;
 mod htext;
 mod installed;

@@ -101,7 +101,7 @@ pub(crate) enum Parsed {
 
 /// An IPv4 address, or an IPv6 one (optionally `IPv6:`-prefixed, with an optional embedded
 /// IPv4 tail). Candidates are validated after matching.
-const IP: &str = r"(?:(?:[Ii][Pp][Vv]6:)?(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?|\d{1,3}(?:\.\d{1,3}){3})";
+pub(crate) const IP: &str = r"(?:(?:[Ii][Pp][Vv]6:)?(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?|\d{1,3}(?:\.\d{1,3}){3})";
 
 /// Which capture group fills which field of a layout.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -478,6 +478,72 @@ fn every_eval_is_documented_and_exercised() {
             true,
         ),
         ("check_for_no_rdns_dotcom_helo()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_fake_aol_relay_in_rcvd()",
+            "header",
+            format!("{}{MSG}", RCVD_PUBLIC.replace("by mx.example.net", "by rly-xa01.mx.aol.com")),
+            true,
+        ),
+        ("check_for_fake_aol_relay_in_rcvd()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_forged_hotmail_received_headers()",
+            "header",
+            format!("{}{MSG}", RCVD_PUBLIC.replace("from out.example.com", "from mx.hotmail.com")),
+            true,
+        ),
+        ("check_for_forged_hotmail_received_headers()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_no_hotmail_received_headers()",
+            "header",
+            format!("{RCVD_PUBLIC}{}", MSG.replace("alice@example.org", "alice@hotmail.com")),
+            true,
+        ),
+        ("check_for_no_hotmail_received_headers()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_forged_eudoramail_received_headers()",
+            "header",
+            format!("{RCVD_PUBLIC}{}", MSG.replace("alice@example.org", "alice@eudoramail.com")),
+            true,
+        ),
+        ("check_for_forged_eudoramail_received_headers()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_forged_yahoo_received_headers()",
+            "header",
+            format!("{RCVD_PUBLIC}{}", MSG.replace("alice@example.org", "alice@yahoo.com")),
+            true,
+        ),
+        (
+            "check_for_forged_yahoo_received_headers()",
+            "header",
+            format!(
+                "{}{}",
+                RCVD_PUBLIC.replace("out.example.com (out.example.com", "web1.yahoo.com (web1.mail.yahoo.com"),
+                MSG.replace("alice@example.org", "alice@yahoo.com")
+            ),
+            false,
+        ),
+        (
+            "check_for_forged_juno_received_headers()",
+            "header",
+            format!("{RCVD_PUBLIC}{}", MSG.replace("alice@example.org", "alice@juno.com")),
+            true,
+        ),
+        ("check_for_forged_juno_received_headers()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_forged_gmail_received_headers()",
+            "header",
+            format!("{RCVD_PUBLIC}{}", MSG.replace("alice@example.org", "alice@gmail.com")),
+            true,
+        ),
+        (
+            "check_for_forged_gmail_received_headers()",
+            "header",
+            format!(
+                "X-Received: by 10.1.2.3 with SMTP id abc123\n{RCVD_PUBLIC}{}",
+                MSG.replace("alice@example.org", "alice@gmail.com")
+            ),
+            false,
+        ),
         ("check_body_length('10')", "body", "Subject: x\n\nhi\n".into(), true),
         ("check_body_length('10')", "body", MSG.into(), false),
         (
