@@ -403,6 +403,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn trust_networks_are_checked_and_reach_the_rules() {
+        let c = Config::from_toml(
+            "trusted_networks = [\"192.0.2.0/24\", \"!192.0.2.9\"]\nmsa_networks = [\"10.\"]\n",
+            "site.toml",
+        )
+        .expect("valid");
+        assert_eq!(c.trusted_networks.len(), 2);
+        let mut rules = crate::rules::RuleSet::default();
+        for (key, list) in c.networks() {
+            rules.set_networks(key, &list.join(" ")).expect("valid entries");
+        }
+        assert!(!rules.networks().inferred());
+        let err = Config::from_toml("internal_networks = [\"300.1.2.3\"]\n", "site.toml")
+            .expect_err("bad entry");
+        let msg = err.to_string();
+        assert!(msg.contains("site.toml") && msg.contains("300.1.2.3"), "{msg}");
+    }
+
+    #[test]
     fn parses_and_rejects_unknown_keys() {
         let c = Config::from_toml("required_score = 6.5\nsubject_tag = \"[SPAM]\"\n[scores]\nFOO = 1.5\n[bayes]\nmin_dev = 0.2\n", "t")
             .expect("valid");
