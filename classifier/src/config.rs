@@ -412,13 +412,18 @@ mod tests {
         assert_eq!(c.trusted_networks.len(), 2);
         let mut rules = crate::rules::RuleSet::default();
         for (key, list) in c.networks() {
-            rules.set_networks(key, &list.join(" ")).expect("valid entries");
+            rules
+                .set_networks(key, &list.join(" "))
+                .expect("valid entries");
         }
         assert!(!rules.networks().inferred());
         let err = Config::from_toml("internal_networks = [\"300.1.2.3\"]\n", "site.toml")
             .expect_err("bad entry");
         let msg = err.to_string();
-        assert!(msg.contains("site.toml") && msg.contains("300.1.2.3"), "{msg}");
+        assert!(
+            msg.contains("site.toml") && msg.contains("300.1.2.3"),
+            "{msg}"
+        );
     }
 
     #[test]
