@@ -99,6 +99,12 @@ pub(crate) enum Parsed {
     Fetched,
 }
 
+/// Why a field's `from` part ends the parse without a relay.
+enum Stop {
+    Skip,
+    Fetch,
+}
+
 /// An IPv4 address, or an IPv6 one (optionally `IPv6:`-prefixed, with an optional embedded
 /// IPv4 tail). Candidates are validated after matching.
 pub(crate) const IP: &str = r"(?:(?:[Ii][Pp][Vv]6:)?(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?|\d{1,3}(?:\.\d{1,3}){3})";
@@ -799,7 +805,8 @@ pub(crate) fn parse_received(value: &str) -> Parsed {
     let done = if let Some(rest) = line.strip_prefix("from ") {
         match from_part(c, rest, &mut w) {
             Ok(done) => done,
-            Err(p) => return p,
+            Err(Stop::Skip) => return Parsed::Skipped,
+            Err(Stop::Fetch) => return Parsed::Fetched,
         }
     } else if let Some(rest) = line.strip_prefix("FROM ") {
         if let Some(caps) = m.caps.captures(rest) {
@@ -876,7 +883,7 @@ fn auth_of(c: &Compiled, line: &str) -> String {
 
 /// The part after `from `: `Ok(true)` when a layout fitted, `Ok(false)` when none did
 /// (the generic fallback follows), `None` when the field is to be skipped.
-fn from_part(c: &Compiled, rest: &str, w: &mut Work) -> Result<bool, Parsed> {
+fn from_part(c: &Compiled, rest: &str, w: &mut Work) -> Result<bool, Stop> {
     let m = &c.misc;
     if let Some(caps) = m.envfrom.captures(rest) {
         w.envfrom = Some(caps[1].to_owned());
@@ -903,11 +910,11 @@ fn from_part(c: &Compiled, rest: &str, w: &mut Work) -> Result<bool, Parsed> {
             && rest.starts_with("mail pickup service by ")
             && rest.ends_with(" with Microsoft SMTPSVC")
         {
-            return Err(Parsed::Skipped);
+            return Err(Stop::Skip);
         }
         if marker == "Exim" {
             if let Some(r) = exim(m, rest, w) {
-                return r.ok_or(Parsed::Skipped);
+                return r.ok_or(Stop::Skip);
             }
         } else if try_shapes(&c.special[k].1, list, rest, w) {
             if marker.contains("Microsoft SMTP Server") {
@@ -931,19 +938,19 @@ fn from_part(c: &Compiled, rest: &str, w: &mut Work) -> Result<bool, Parsed> {
         return Ok(true);
     }
     if rest.contains("with POP3") || rest.contains("with IMAP") {
-        return Err(Parsed::Fetched);
+        return Err(Stop::Fetch);
     }
     if try_shapes(&c.late, SHAPES_LATE, rest, w) {
         return Ok(true);
     }
     if rest.contains(" with BSMTP") && rest.split(' ').nth(1) == Some("by") {
-        return Err(Parsed::Skipped);
+        return Err(Stop::Skip);
     }
     if try_shapes(&c.last, SHAPES_LAST, rest, w) {
         return Ok(true);
     }
     if rest.contains("(Content Technologies ") && rest.split(' ').nth(2) == Some("by") {
-        return Err(Parsed::Skipped);
+        return Err(Stop::Skip);
     }
     if try_shapes(&c.tail, SHAPES_TAIL, rest, w) {
         return Ok(true);
@@ -979,7 +986,7 @@ fn from_part(c: &Compiled, rest: &str, w: &mut Work) -> Result<bool, Parsed> {
         return Ok(true);
     }
     if c.local.iter().any(|r| r.is_match(rest)) {
-        return Err(Parsed::Skipped);
+        return Err(Stop::Skip);
     }
     if w.helo.is_empty() {
         if let Some(caps) = m.leading_word.captures(rest) {
