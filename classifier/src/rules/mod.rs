@@ -20,6 +20,10 @@
 //!   field are joined by newlines; a missing header is the empty string, or the `[if-unset: X]`
 //!   value. `ALL` is every header as `Name: value` lines; `ToCc` is To and Cc; `MESSAGEID` is
 //!   Message-Id, Resent-Message-Id and X-Message-Id; `EnvelopeFrom` is Return-Path.
+//! * The trust path ([`Networks`]): `X-Spam-Relays-Trusted`/`-Untrusted`/`-Internal`/`-External`
+//!   and `ALL-TRUSTED`/`-UNTRUSTED`/`-INTERNAL`/`-EXTERNAL` are the Received chain parsed and
+//!   split as SpamAssassin does (`trusted_networks`, `internal_networks`, `msa_networks`, or its
+//!   inference when they are unset).
 //! * `body` is the Subject and the visible text, one paragraph per line; `rawbody` the decoded
 //!   parts before HTML reduction; `full` the raw message; `uri` each URL in turn.
 //! * A rule without a `score` line scores 1.0; `__NAME` sub-rules score 0 and are never reported;
