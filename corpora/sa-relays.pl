@@ -3,7 +3,7 @@
 #   == PATH
 #   Trusted: ...  Untrusted: ...  Internal: ...  External: ...  (X-Spam-Relays-*)
 #   unparseable: N
-# Only SpamAssassin's metadata extraction runs: no rules, no network, no user state. Used by
+# Only SpamAssassin's metadata extraction runs (with the stock default preferences): no rules, no network, no user state. Used by
 # the trust-path test in classifier/src/rules/trust_tests.rs to compare mailsift's relays.
 use strict;
 use warnings;
@@ -13,6 +13,13 @@ use Mail::SpamAssassin::PerMsgStatus;
 
 my $dir = tempdir(CLEANUP => 1);
 mkdir "$dir/$_" for qw(site rules home);
+# The stock default preferences (originating_ip_headers) apply, as in a real run.
+for my $prefs (glob('/var/lib/spamassassin/*/*/10_default_prefs.cf'),
+               '/usr/share/spamassassin/10_default_prefs.cf') {
+  next unless -f $prefs;
+  system('cp', $prefs, "$dir/rules/") == 0 or die "cannot copy $prefs";
+  last;
+}
 my $sa = Mail::SpamAssassin->new({
   local_tests_only => 1, dont_copy_prefs => 1, userprefs_filename => '/dev/null',
   site_rules_filename => "$dir/site", rules_filename => "$dir/rules",

@@ -149,6 +149,9 @@ pub struct Networks {
     msa: NetSet,
     trusted_configured: bool,
     internal_configured: bool,
+    /// `originating_ip_headers`: single-line headers (X-Originating-IP, ...) whose address
+    /// counts as the oldest relay (webmail services record the user's address there).
+    originating: Vec<String>,
 }
 
 impl Default for Networks {
@@ -159,6 +162,7 @@ impl Default for Networks {
             msa: NetSet::default(),
             trusted_configured: false,
             internal_configured: false,
+            originating: Vec::new(),
         }
     }
 }
@@ -190,6 +194,22 @@ impl Networks {
             }
             "clear_msa_networks" => {
                 self.msa = NetSet::default();
+                return Ok(true);
+            }
+            "originating_ip_headers" => {
+                for name in value.split_whitespace() {
+                    if !self
+                        .originating
+                        .iter()
+                        .any(|n| n.eq_ignore_ascii_case(name))
+                    {
+                        self.originating.push(name.to_owned());
+                    }
+                }
+                return Ok(true);
+            }
+            "clear_originating_ip_headers" => {
+                self.originating.clear();
                 return Ok(true);
             }
             _ => return Ok(false),
@@ -240,12 +260,26 @@ impl Trust {
         // A fetcher's marker inside the trusted part restarts the path: what was above it
         // was the user's own delivery from the mailbox.
         let mut allow_fetch_marker = true;
-        for h in view
+        let mut fields: Vec<std::borrow::Cow<'_, str>> = view
             .headers
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case("Received"))
-        {
-            let mut relay = match parse_received(&h.raw) {
+            .map(|h| std::borrow::Cow::Borrowed(h.raw.as_str()))
+            .collect();
+        // The originating-IP headers become the oldest hops, as SpamAssassin adds them.
+        for name in &nets.originating {
+            let first = view
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name));
+            if let Some(ip) = first.and_then(|h| first_ip(&h.raw)) {
+                fields.push(std::borrow::Cow::Owned(format!(
+                    "from X-Originating-IP: {ip}"
+                )));
+            }
+        }
+        for field in &fields {
+            let mut relay = match parse_received(field) {
                 Parsed::Relay(r) => r,
                 other => {
                     if other == Parsed::Unparseable {
@@ -343,6 +377,27 @@ impl<'a> LazyTrust<'a> {
         }
         self.get().pseudo_header(self.view, name)
     }
+}
+
+/// The first IPv4 address (or bracketed IPv6 one) in a header value.
+fn first_ip(v: &str) -> Option<String> {
+    let bytes = v.as_bytes();
+    for (i, _) in v.char_indices() {
+        let at_boundary = i == 0 || !bytes[i - 1].is_ascii_digit() && bytes[i - 1] != b'.';
+        if !at_boundary || !bytes[i].is_ascii_digit() {
+            continue;
+        }
+        let end = v[i..]
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .map_or(v.len(), |e| i + e);
+        let cand = v[i..end].trim_end_matches('.');
+        if cand.parse::<std::net::Ipv4Addr>().is_ok() {
+            return Some(cand.to_owned());
+        }
+    }
+    v.split(['[', ']'])
+        .find(|p| p.contains(':') && parse_ip(p).is_some())
+        .map(|p| parse_ip(p).map_or_else(String::new, |ip| ip.to_string()))
 }
 
 /// Whether a header name is one of the trust pseudo-headers.

@@ -85,6 +85,7 @@ const SPAMASSASSIN_PLUGINS: &[&str] = &[
 const FEATURES: &[&str] = &[
     "feature_bug6558_free",
     "feature_welcomelist_blocklist",
+    "feature_originating_ip_headers",
     "perl_min_version_5010000",
     "has_check_body_length",
 ];
@@ -136,8 +137,6 @@ const IGNORED_SETTINGS: &[&str] = &[
     "uridnsbl_skip_domain",
     "dns_local_ports_avoid",
     "redirector_pattern",
-    "originating_ip_headers",
-    "clear_originating_ip_headers",
     "ok_locales",
     "ok_languages",
     "fns_ignore_headers",
@@ -513,7 +512,9 @@ impl<'r> Builder<'r> {
             | "msa_networks"
             | "clear_trusted_networks"
             | "clear_internal_networks"
-            | "clear_msa_networks" => {
+            | "clear_msa_networks"
+            | "originating_ip_headers"
+            | "clear_originating_ip_headers" => {
                 if let Err(e) = self.networks.apply(kw, rest) {
                     self.issue(
                         Severity::Error,
