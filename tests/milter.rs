@@ -492,7 +492,10 @@ fn smtp_facts_reach_the_rules() {
          score MILTER_FACT_AUTH 30\n\
          header MILTER_FACT_IP Received =~ /\\[198\\.51\\.100\\.23\\]/\n\
          describe MILTER_FACT_IP the milter's client address\n\
-         score MILTER_FACT_IP 0.5\n",
+         score MILTER_FACT_IP 0.5\n\
+         header MILTER_FACT_RELAY X-Spam-Relays-Untrusted =~ /^\\[ ip=198\\.51\\.100\\.23 rdns=relay\\.example\\.org helo=relay\\.example\\.org by=\\S+ /\n\
+         describe MILTER_FACT_RELAY the milter's client is the trust path's first untrusted relay\n\
+         score MILTER_FACT_RELAY 0.5\n",
     )
     .expect("rules");
     let config = scratch.path("config.toml");
@@ -541,6 +544,10 @@ fn smtp_facts_reach_the_rules() {
     assert!(
         status.contains("MILTER_FACT_IP"),
         "client IP seen: {status}"
+    );
+    assert!(
+        status.contains("MILTER_FACT_RELAY"),
+        "client IP, rDNS and HELO in the trust path: {status}"
     );
     assert!(!status.contains("MILTER_FACT_AUTH"), "{status}");
 }

@@ -11,6 +11,9 @@
 //! subject_tag = "[SPAM]"            # prefix the Subject of spam
 //! rule_files = ["/etc/mailsift/local.cf"]
 //! spamassassin_rules = "off"        # or "auto", or a SpamAssassin rules directory
+//! trusted_networks = ["192.0.2.0/24"]   # relays that do not forge headers (SpamAssassin's
+//! internal_networks = ["192.0.2.0/24"]  # trust path; unset: inferred), and the site's own
+//! msa_networks = []                     # MXes; MSAs whose older hops take their status
 //!
 //! [scores]                          # per-rule overrides
 //! HTML_ONLY = 0.5
@@ -128,6 +131,13 @@ pub struct Config {
     /// name is reported against the file to fix.
     #[serde(skip)]
     score_origins: BTreeMap<String, String>,
+    /// SpamAssassin's `trusted_networks`: relays that do not forge header data
+    /// (`IP[/len]`, `a.b.`, `!IP` entries); added to what rule files say.
+    pub trusted_networks: Vec<String>,
+    /// SpamAssassin's `internal_networks`: the site's own MXes and relays.
+    pub internal_networks: Vec<String>,
+    /// SpamAssassin's `msa_networks`: submission servers (older hops take their status).
+    pub msa_networks: Vec<String>,
     /// `mailsift milter` settings.
     pub milter: MilterConfig,
     /// The spamd protocol front end of `mailsift serve`.
@@ -149,6 +159,9 @@ impl Default for Config {
             limits: Limits::default(),
             store: StoreConfig::default(),
             score_origins: BTreeMap::new(),
+            trusted_networks: Vec::new(),
+            internal_networks: Vec::new(),
+            msa_networks: Vec::new(),
             milter: MilterConfig::default(),
             spamd: SpamdConfig::default(),
             combination: Default::default(),
@@ -274,6 +287,13 @@ impl Config {
                 )));
             }
         }
+        for (key, list) in config.networks() {
+            let mut set = crate::rules::NetSet::default();
+            for entry in list {
+                set.add(entry)
+                    .map_err(|e| Error::Config(format!("{origin}: {key}: {e}")))?;
+            }
+        }
         config.rule_files.retain(|p| !p.as_os_str().is_empty());
         config.score_origins = config
             .scores
@@ -281,6 +301,16 @@ impl Config {
             .map(|k| (k.clone(), origin.to_owned()))
             .collect();
         Ok(config)
+    }
+
+    /// The trust-path settings as (SpamAssassin keyword, entries), for
+    /// [`crate::rules::RuleSet::set_networks`].
+    pub fn networks(&self) -> [(&'static str, &[String]); 3] {
+        [
+            ("trusted_networks", &self.trusted_networks),
+            ("internal_networks", &self.internal_networks),
+            ("msa_networks", &self.msa_networks),
+        ]
     }
 
     /// The configuration file that set the score override for `rule` (for error messages);
@@ -374,6 +404,30 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trust_networks_are_checked_and_reach_the_rules() {
+        let c = Config::from_toml(
+            "trusted_networks = [\"192.0.2.0/24\", \"!192.0.2.9\"]\nmsa_networks = [\"10.\"]\n",
+            "site.toml",
+        )
+        .expect("valid");
+        assert_eq!(c.trusted_networks.len(), 2);
+        let mut rules = crate::rules::RuleSet::default();
+        for (key, list) in c.networks() {
+            rules
+                .set_networks(key, &list.join(" "))
+                .expect("valid entries");
+        }
+        assert!(!rules.networks().inferred());
+        let err = Config::from_toml("internal_networks = [\"300.1.2.3\"]\n", "site.toml")
+            .expect_err("bad entry");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("site.toml") && msg.contains("300.1.2.3"),
+            "{msg}"
+        );
+    }
 
     #[test]
     fn parses_and_rejects_unknown_keys() {

@@ -135,6 +135,14 @@ pub fn engine_with(config: &Config, report_lint: bool) -> Result<Engine> {
         // Literals of these rules' prefilter, from an earlier process (issue #12, speed).
         crate::rules_cache::load(&mut engine.rules);
     }
+    for (key, list) in config.networks() {
+        if !list.is_empty() {
+            engine
+                .rules
+                .set_networks(key, &list.join(" "))
+                .map_err(|e| anyhow::anyhow!("configuration {key}: {e}"))?;
+        }
+    }
     engine.rules.set_scores(&config.scores).map_err(|e| {
         // Name the file that holds the bad entry: that is where the user fixes it.
         let name = match &e {

@@ -35,6 +35,8 @@ pub(crate) struct Env<'a> {
     pub ctx: &'a EvalContext,
     /// The plugin settings of the rule set (address lists, free-mail domains, ...).
     pub conf: &'a super::plugconf::PluginConf,
+    /// The Received chain split by trust, computed on first use.
+    pub trust: &'a super::trust::LazyTrust<'a>,
     parts: std::cell::OnceCell<Vec<super::mimeparts::MimePart>>,
 }
 
@@ -43,11 +45,13 @@ impl<'a> Env<'a> {
         view: &'a MessageView,
         ctx: &'a EvalContext,
         conf: &'a super::plugconf::PluginConf,
+        trust: &'a super::trust::LazyTrust<'a>,
     ) -> Self {
         Env {
             view,
             ctx,
             conf,
+            trust,
             parts: std::cell::OnceCell::new(),
         }
     }
@@ -103,6 +107,8 @@ pub(crate) fn all() -> impl Iterator<Item = &'static EvalDef> {
         .chain(super::evals_html::HTML_EVALS.iter())
         .chain(super::evals_mime::MIME_EVALS.iter())
         .chain(super::plugin_evals())
+        .chain(super::evals_trust::TRUST_EVALS.iter())
+        .chain(super::evals_rcvd::RCVD_EVALS.iter())
 }
 
 /// Parses `name(arg, 'arg', "arg")` into the name and arguments.
@@ -501,14 +507,6 @@ pub(crate) static EVALS: &[EvalDef] = &[
         doc: "Neither To nor Apparently-To is present.",
         check: no_args,
         run: |e, _| !e.view.has_header("To") && !e.view.has_header("Apparently-To"),
-    },
-    EvalDef {
-        name: "check_no_relays",
-        signature: "()",
-        doc: "No Received headers at all: the message never passed a mail server (or they \
-              were stripped).",
-        check: no_args,
-        run: |e, _| !e.view.has_header("Received"),
     },
 ];
 

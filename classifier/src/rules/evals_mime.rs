@@ -486,7 +486,9 @@ mod tests {
             );
             let ctx = crate::rules::EvalContext::default();
             let conf = super::super::plugconf::PluginConf::default();
-            html_rendered(&Env::new(&v, &ctx, &conf))
+            let nets = super::super::trust::Networks::default();
+            let trust = super::super::trust::LazyTrust::new(&v, &nets);
+            html_rendered(&Env::new(&v, &ctx, &conf, &trust))
         };
         assert!(run("Subject: x\nContent-Type: text/html\n\n<p>hi</p>\n"));
         assert!(!run("Subject: x\n\n<html><body>hi</body></html>\n"));

@@ -20,6 +20,10 @@
 //!   field are joined by newlines; a missing header is the empty string, or the `[if-unset: X]`
 //!   value. `ALL` is every header as `Name: value` lines; `ToCc` is To and Cc; `MESSAGEID` is
 //!   Message-Id, Resent-Message-Id and X-Message-Id; `EnvelopeFrom` is Return-Path.
+//! * The trust path ([`Networks`]): `X-Spam-Relays-Trusted`/`-Untrusted`/`-Internal`/`-External`
+//!   and `ALL-TRUSTED`/`-UNTRUSTED`/`-INTERNAL`/`-EXTERNAL` are the Received chain parsed and
+//!   split as SpamAssassin does (`trusted_networks`, `internal_networks`, `msa_networks`, or its
+//!   inference when they are unset).
 //! * `body` is the Subject and the visible text, one paragraph per line; `rawbody` the decoded
 //!   parts before HTML reduction; `full` the raw message; `uri` each URL in turn.
 //! * A rule without a `score` line scores 1.0; `__NAME` sub-rules score 0 and are never reported;
@@ -47,6 +51,8 @@ fn plugin_evals() -> impl Iterator<Item = &'static EvalDef> {
         .iter()
         .chain(evals_freemail::FREEMAIL_EVALS.iter())
 }
+mod evals_rcvd;
+mod evals_trust;
 mod htext;
 mod installed;
 mod litindex;
@@ -55,7 +61,9 @@ mod parse;
 mod pattern;
 mod perlre;
 mod prepare;
+mod relays;
 mod texts;
+mod trust;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -71,6 +79,7 @@ use meta::Expr;
 use parse::{Builder, Source};
 use pattern::Pattern;
 use texts::{Part, Texts, uri_count};
+pub use trust::{NetSet, Networks};
 
 /// The SpamAssassin score set rules load with: 2, Bayes on and network tests off, as mailsift
 /// runs (its own Bayes score is always part of the total).
@@ -407,6 +416,8 @@ struct Inner {
     conf: Arc<plugconf::PluginConf>,
     /// Prefilter literals read back from a cache (see [`RuleSet::use_prefilter_cache`]).
     cached_prefilter: Option<Arc<str>>,
+    /// The trust-path settings (`trusted_networks` and friends).
+    networks: Networks,
     prepared: OnceLock<Prepared>,
 }
 
@@ -542,6 +553,7 @@ impl RuleSet {
         }
         let fatal = b.fatal.take();
         let conf = Arc::new(std::mem::take(&mut b.conf));
+        let networks = std::mem::take(&mut b.networks);
         let (rules, index, issues) = b.finish(DEFAULT_SCORE_SET);
         (
             RuleSet {
@@ -556,6 +568,7 @@ impl RuleSet {
                     precomputed: Some(DEFAULT_PREFILTER),
                     conf,
                     cached_prefilter: None,
+                    networks,
                     prepared: OnceLock::new(),
                 }),
             },
@@ -624,6 +637,21 @@ impl RuleSet {
             }
         }
         inner.prepared = OnceLock::new();
+    }
+
+    /// Applies a trust-path setting (`trusted_networks`, `internal_networks`, `msa_networks`,
+    /// or a `clear_*` form) on top of what the rule files said; an error names the bad entry.
+    pub fn set_networks(&mut self, keyword: &str, value: &str) -> Result<(), String> {
+        let inner = Arc::make_mut(&mut self.inner);
+        match inner.networks.apply(keyword, value)? {
+            true => Ok(()),
+            false => Err(format!("'{keyword}' is not a trust-path setting")),
+        }
+    }
+
+    /// The trust-path settings in force.
+    pub fn networks(&self) -> &Networks {
+        &self.inner.networks
     }
 
     /// True when some rule reads the Bayes probability (`eval:check_bayes`), so rules must run
@@ -832,7 +860,8 @@ impl RuleSet {
         let mut counts = vec![0u32; self.inner.rules.len()];
         let wanted = |i: usize| all || prep.needed[i];
         let texts = Texts::new(view);
-        let env = evals::Env::new(view, ctx, &self.inner.conf);
+        let trust = trust::LazyTrust::new(view, &self.inner.networks);
+        let env = evals::Env::new(view, ctx, &self.inner.conf, &trust);
         // Prefilters: which filtered rules may match.
         let mut candidate = vec![false; self.inner.rules.len()];
         let mut branch_candidate = vec![false; prep.branches];
@@ -911,7 +940,9 @@ impl RuleSet {
                     if_unset,
                 } => {
                     let (value, lower) = hcache.entry(target.key.as_str()).or_insert_with(|| {
-                        let v = header_text(view, target);
+                        let v = trust
+                            .pseudo_header(&target.name)
+                            .or_else(|| header_text(view, target));
                         let l = v.as_deref().map(str::to_ascii_lowercase);
                         (v, l)
                     });
@@ -952,7 +983,9 @@ impl RuleSet {
                     _ => hcache
                         .entry(t.key.as_str())
                         .or_insert_with(|| {
-                            let v = header_text(view, t);
+                            let v = trust
+                                .pseudo_header(&t.name)
+                                .or_else(|| header_text(view, t));
                             let l = v.as_deref().map(str::to_ascii_lowercase);
                             (v, l)
                         })

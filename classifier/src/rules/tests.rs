@@ -246,6 +246,13 @@ fn include_resolves_relative_to_the_file() {
     assert!(issues[0].message.contains("not a file"));
 }
 
+/// A Received line from a public relay (untrusted when nothing is configured).
+const RCVD_PUBLIC: &str = "Received: from out.example.com (out.example.com [198.51.100.7]) by \
+    mx.example.net (Postfix) with ESMTP id ABC123; Wed, 2 Dec 2026 05:14:51 +0000\n";
+/// A Received line from a private-network relay (trusted when nothing is configured).
+const RCVD_PRIVATE: &str = "Received: from lan.example.net (lan.example.net [10.0.0.2]) by \
+    inbox.example.net (Postfix) with ESMTP id DEF456; Wed, 2 Dec 2026 05:14:52 +0000\n";
+
 #[test]
 fn bad_syntax_is_reported_with_line() {
     let text = "# comment\n\nbody A /unterminated\nheader B Subject ~= /x/\nmeta C (A &&\n\
@@ -271,8 +278,9 @@ fn bad_syntax_is_reported_with_line() {
     assert_eq!(line_of("trust-path"), Some(12));
     assert_eq!(line_of("'uri_detail'"), Some(13));
     assert_eq!(line_of("'report'"), Some(14));
-    assert_eq!(set.len(), 1);
-    assert!(set.get("L").is_some());
+    // Line 12 reads a trust-path pseudo-header: supported.
+    assert_eq!(set.len(), 2);
+    assert!(set.get("L").is_some() && set.get("J").is_some());
 }
 
 #[test]
@@ -490,6 +498,102 @@ fn every_eval_is_documented_and_exercised() {
         ("check_for_missing_to_header()", "header", "Subject: x\n\nhi\n".into(), true),
         ("check_for_missing_to_header()", "header", MSG.into(), false),
         ("check_no_relays()", "header", MSG.into(), true),
+        ("check_no_relays()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        ("check_all_trusted()", "header", format!("{RCVD_PRIVATE}{MSG}"), true),
+        ("check_all_trusted()", "header", format!("{RCVD_PRIVATE}{RCVD_PUBLIC}{MSG}"), false),
+        ("check_relays_unparseable()", "header", format!("Received: from somewhere odd\n{MSG}"), true),
+        ("check_relays_unparseable()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "helo_ip_mismatch()",
+            "header",
+            format!("{}{MSG}", RCVD_PUBLIC.replace("from out.example.com", "from 203.0.113.99")),
+            true,
+        ),
+        ("helo_ip_mismatch()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_forged_received_trail()",
+            "header",
+            format!(
+                "{RCVD_PUBLIC}{}{}{MSG}",
+                RCVD_PUBLIC.replace("by mx.example.net", "by relay.aol.com"),
+                RCVD_PUBLIC.replace("by mx.example.net", "by mx.yahoo.com")
+            ),
+            true,
+        ),
+        ("check_for_forged_received_trail()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_no_rdns_dotcom_helo()",
+            "header",
+            format!("{}{MSG}", RCVD_PUBLIC.replace("out.example.com (out.example.com", "mx.hotmail.com (unknown")),
+            true,
+        ),
+        ("check_for_no_rdns_dotcom_helo()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_fake_aol_relay_in_rcvd()",
+            "header",
+            format!("{}{MSG}", RCVD_PUBLIC.replace("by mx.example.net", "by rly-xa01.mx.aol.com")),
+            true,
+        ),
+        ("check_for_fake_aol_relay_in_rcvd()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_forged_hotmail_received_headers()",
+            "header",
+            format!("{}{MSG}", RCVD_PUBLIC.replace("from out.example.com", "from mx.hotmail.com")),
+            true,
+        ),
+        ("check_for_forged_hotmail_received_headers()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_no_hotmail_received_headers()",
+            "header",
+            format!("{RCVD_PUBLIC}{}", MSG.replace("alice@example.org", "alice@hotmail.com")),
+            true,
+        ),
+        ("check_for_no_hotmail_received_headers()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_forged_eudoramail_received_headers()",
+            "header",
+            format!("{RCVD_PUBLIC}{}", MSG.replace("alice@example.org", "alice@eudoramail.com")),
+            true,
+        ),
+        ("check_for_forged_eudoramail_received_headers()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_forged_yahoo_received_headers()",
+            "header",
+            format!("{RCVD_PUBLIC}{}", MSG.replace("alice@example.org", "alice@yahoo.com")),
+            true,
+        ),
+        (
+            "check_for_forged_yahoo_received_headers()",
+            "header",
+            format!(
+                "{}{}",
+                RCVD_PUBLIC.replace("out.example.com (out.example.com", "web1.yahoo.com (web1.mail.yahoo.com"),
+                MSG.replace("alice@example.org", "alice@yahoo.com")
+            ),
+            false,
+        ),
+        (
+            "check_for_forged_juno_received_headers()",
+            "header",
+            format!("{RCVD_PUBLIC}{}", MSG.replace("alice@example.org", "alice@juno.com")),
+            true,
+        ),
+        ("check_for_forged_juno_received_headers()", "header", format!("{RCVD_PUBLIC}{MSG}"), false),
+        (
+            "check_for_forged_gmail_received_headers()",
+            "header",
+            format!("{RCVD_PUBLIC}{}", MSG.replace("alice@example.org", "alice@gmail.com")),
+            true,
+        ),
+        (
+            "check_for_forged_gmail_received_headers()",
+            "header",
+            format!(
+                "X-Received: by 10.1.2.3 with SMTP id abc123\n{RCVD_PUBLIC}{}",
+                MSG.replace("alice@example.org", "alice@gmail.com")
+            ),
+            false,
+        ),
         ("check_body_length('10')", "body", "Subject: x\n\nhi\n".into(), true),
         ("check_body_length('10')", "body", MSG.into(), false),
         (

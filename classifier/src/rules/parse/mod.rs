@@ -90,6 +90,7 @@ const SPAMASSASSIN_PLUGINS: &[&str] = &[
 const FEATURES: &[&str] = &[
     "feature_bug6558_free",
     "feature_welcomelist_blocklist",
+    "feature_originating_ip_headers",
     "perl_min_version_5010000",
     "has_check_body_length",
 ];
@@ -134,16 +135,12 @@ const IGNORED_SETTINGS: &[&str] = &[
     "uridnsbl_skip_domain",
     "dns_local_ports_avoid",
     "redirector_pattern",
-    "originating_ip_headers",
-    "clear_originating_ip_headers",
     "ok_locales",
     "ok_languages",
     "fns_ignore_headers",
     "fns_ignore_dkim",
     "fns_check",
     "dns_block_rule",
-    "trusted_networks",
-    "internal_networks",
     "use_bayes",
     "bayes_auto_learn",
     "skip_rbl_checks",
@@ -230,6 +227,8 @@ pub(crate) struct Builder<'r> {
     includes: usize,
     /// An include loop (or too many includes): loading fails with this.
     pub fatal: Option<String>,
+    /// `trusted_networks`, `internal_networks`, `msa_networks` and their `clear_*` lines.
+    pub networks: super::trust::Networks,
 }
 
 struct Cond {
@@ -265,6 +264,7 @@ impl<'r> Builder<'r> {
             include_stack: Vec::new(),
             includes: 0,
             fatal: None,
+            networks: Default::default(),
         }
     }
 
@@ -509,6 +509,24 @@ impl<'r> Builder<'r> {
             "replace_rules" => {
                 for name in rest.split_whitespace() {
                     self.pending.replace_rules.insert(name.to_owned());
+                }
+            }
+            "trusted_networks"
+            | "internal_networks"
+            | "msa_networks"
+            | "clear_trusted_networks"
+            | "clear_internal_networks"
+            | "clear_msa_networks"
+            | "originating_ip_headers"
+            | "clear_originating_ip_headers" => {
+                if let Err(e) = self.networks.apply(kw, rest) {
+                    self.issue(
+                        Severity::Error,
+                        origin,
+                        line,
+                        None,
+                        format!("{kw}: {e}; the rest of the line is ignored"),
+                    );
                 }
             }
             "replace_start" | "replace_end" => {

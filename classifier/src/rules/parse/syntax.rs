@@ -150,27 +150,6 @@ impl HeaderTarget {
         if name.is_empty() {
             return Err("header rule needs a field name".into());
         }
-        const PSEUDO_UNSUPPORTED: &[&str] = &[
-            "ALL-TRUSTED",
-            "ALL-UNTRUSTED",
-            "ALL-INTERNAL",
-            "ALL-EXTERNAL",
-            "X-Spam-Relays-Trusted",
-            "X-Spam-Relays-Untrusted",
-            "X-Spam-Relays-Internal",
-            "X-Spam-Relays-External",
-            "X-Spam-Last-External",
-            "X-Spam-Last-Trusted",
-        ];
-        if PSEUDO_UNSUPPORTED
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(&name))
-        {
-            return Err(format!(
-                "pseudo-header '{name}' needs SpamAssassin's trust-path analysis, which mailsift \
-                 does not do"
-            ));
-        }
         let mut t = HeaderTarget {
             key: field.to_owned(),
             name,

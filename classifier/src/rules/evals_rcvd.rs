@@ -1,0 +1,343 @@
+//! Eval tests that read the Received chain as text, for the free-mail services whose own
+//! Received lines are well known: a From address at the service with no such line is forged.
+//! Same names and meaning as SpamAssassin's HeaderEval tests.
+
+use std::sync::OnceLock;
+
+use super::HeaderTarget;
+use super::evals::{Env, EvalDef, no_args};
+use super::htext::header_text;
+use super::relays::IP;
+use crate::message::MessageView;
+
+/// A pattern compiled once; `{IP}` stands for an address. Perl semantics (back-references
+/// included) with a step limit: running out of steps is "no match".
+struct Rx {
+    pattern: &'static str,
+    cell: OnceLock<Option<fancy_regex::Regex>>,
+}
+
+impl Rx {
+    const fn new(pattern: &'static str) -> Rx {
+        Rx {
+            pattern,
+            cell: OnceLock::new(),
+        }
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        self.cell
+            .get_or_init(|| {
+                fancy_regex::RegexBuilder::new(&self.pattern.replace("{IP}", IP))
+                    .backtrack_limit(100_000)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+            .is_some_and(|r| r.is_match(s).unwrap_or(false))
+    }
+}
+
+/// A header as SpamAssassin's `get` returns it (`None` when absent); `addr` for `:addr`.
+fn get(view: &MessageView, name: &str, addr: bool) -> Option<String> {
+    let t = HeaderTarget {
+        key: String::new(),
+        name: name.to_owned(),
+        raw: false,
+        addr,
+        display_name: false,
+        host: false,
+        domain: false,
+        first: false,
+        last: false,
+    };
+    header_text(view, &t)
+}
+
+fn text(view: &MessageView, name: &str) -> String {
+    get(view, name, false).unwrap_or_default()
+}
+
+fn squeezed(view: &MessageView, name: &str) -> String {
+    text(view, name)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn from_addr_ends(view: &MessageView, re: &Rx) -> bool {
+    re.is_match(&get(view, "From", true).unwrap_or_default())
+}
+
+pub(crate) static RCVD_EVALS: &[EvalDef] = &[
+    EvalDef {
+        name: "check_for_fake_aol_relay_in_rcvd",
+        signature: "()",
+        doc: "A Received line names an AOL relay (rly-xx00.) that is not in AOL's own layout.",
+        check: no_args,
+        run: |e, _| fake_aol(e),
+    },
+    EvalDef {
+        name: "check_for_forged_hotmail_received_headers",
+        signature: "()",
+        doc: "A Received line claims a hotmail.com sender, yet none of Hotmail's own Received \
+              layouts (with an X-Originating-IP) is there.",
+        check: no_args,
+        run: |e, _| hotmail(e.view) == Hotmail::Forged,
+    },
+    EvalDef {
+        name: "check_for_no_hotmail_received_headers",
+        signature: "()",
+        doc: "From a hotmail.com address, yet no Received line from Hotmail.",
+        check: no_args,
+        run: |e, _| hotmail(e.view) == Hotmail::Missing,
+    },
+    EvalDef {
+        name: "check_for_forged_eudoramail_received_headers",
+        signature: "()",
+        doc: "From a eudoramail.com address, without Eudoramail's own Received line and \
+              X-Sender-Ip.",
+        check: no_args,
+        run: |e, _| eudoramail(e.view),
+    },
+    EvalDef {
+        name: "check_for_forged_yahoo_received_headers",
+        signature: "()",
+        doc: "From a yahoo.com address, yet no relay with a yahoo.com rDNS and no Received \
+              line in one of Yahoo's own layouts.",
+        check: no_args,
+        run: |e, _| yahoo(e),
+    },
+    EvalDef {
+        name: "check_for_forged_juno_received_headers",
+        signature: "()",
+        doc: "From a juno.com address, without Juno's own Received lines and X-Mailer.",
+        check: no_args,
+        run: |e, _| juno(e.view),
+    },
+    EvalDef {
+        name: "check_for_forged_gmail_received_headers",
+        signature: "()",
+        doc: "From a gmail.com address, without Google's X-Received, submission Received \
+              line, or X-Gm-Message-State and X-Google-Smtp-Source headers.",
+        check: no_args,
+        run: |e, _| gmail(e.view),
+    },
+];
+
+fn fake_aol(e: &Env<'_>) -> bool {
+    static RLY: Rx = Rx::new(r"(?i) rly-[a-z][a-z]\d\d\.");
+    static VIA: Rx = Rx::new(r"/AOL-\d+\.\d+\.\d+\)");
+    static OWN: Rx = Rx::new(r"ESMTP id (?:RELAY|MAILRELAY|MAILIN)");
+    let r = squeezed(e.view, "Received");
+    RLY.is_match(&r) && !VIA.is_match(&r) && !OWN.is_match(&r)
+}
+
+/// Lists and gateways that strip Received lines: the forgery tests do not apply.
+fn gated_through_received_remover(view: &MessageView) -> bool {
+    static EZMLM: Rx = Rx::new(r"(?m)^contact \S+@\S+; run by ezmlm$");
+    static DLTO: Rx = Rx::new(r"(?m)^mailing list \S+@\S+");
+    static QMAIL: Rx = Rx::new(r"qmail \d+ invoked (?:from network|by .{3,20})\); \d+ ... \d+");
+    static MSN: Rx = Rx::new(r"from groups\.msn\.com \(\S+\.msn\.com ");
+    if get(view, "Mailing-List", false).is_some_and(|t| EZMLM.is_match(&t))
+        && DLTO.is_match(&text(view, "Delivered-To"))
+        && QMAIL.is_match(&text(view, "Received"))
+    {
+        return true;
+    }
+    match get(view, "Received", false) {
+        None => true,
+        Some(r) => MSN.is_match(&r),
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum Hotmail {
+    Fine,
+    Forged,
+    Missing,
+}
+
+fn hotmail(view: &MessageView) -> Hotmail {
+    static PICKUP: Rx =
+        Rx::new(r"from mail pickup service by hotmail\.com with Microsoft SMTPSVC;");
+    static IPRX: Rx = Rx::new(r"{IP}");
+    static ORIGINATOR: Rx = Rx::new(r"hotmail\.com|msonline\-outlook");
+    static OWN_IP: [Rx; 4] = [
+        Rx::new(r"from (?:\S*\.)?hotmail.com \(\S+\.hotmail(?:\.msn)?\.com[ \)]"),
+        Rx::new(r"from \S*\.hotmail.com \(\[{IP}\][ \):]"),
+        Rx::new(r"from \S+ by \S+\.hotmail(?:\.msn)?\.com with HTTP;"),
+        Rx::new(r"from \[66\.218.\S+\] by \S+\.yahoo\.com"),
+    ];
+    static OWN_ORIG: [Rx; 2] = [
+        Rx::new(
+            r"from \S*\.outbound\.protection\.outlook\.com \(\S+\.outbound\.protection\.outlook\.com[ \)]",
+        ),
+        Rx::new(r"from \S*\.(?:eur|nam)prd\d+\.prod\.outlook\.com \({IP}\)"),
+    ];
+    static CLAIMS: Rx = Rx::new(r"(?:from |HELO |helo=)\S*hotmail\.com\b");
+    static FROM_HOTMAIL: Rx = Rx::new(r"(?i)\bhotmail\.com$");
+    let rcvd = squeezed(view, "Received");
+    if PICKUP.is_match(&rcvd) || msn_groups(view) || gated_through_received_remover(view) {
+        return Hotmail::Fine;
+    }
+    let ip = get(view, "X-Originating-Ip", false).is_some_and(|v| IPRX.is_match(&v));
+    let orig = get(view, "X-OriginatorOrg", false).is_some_and(|v| ORIGINATOR.is_match(&v));
+    if (ip && OWN_IP.iter().any(|r| r.is_match(&rcvd)))
+        || (orig && OWN_ORIG.iter().any(|r| r.is_match(&rcvd)))
+    {
+        return Hotmail::Fine;
+    }
+    if CLAIMS.is_match(&rcvd) {
+        Hotmail::Forged
+    } else if from_addr_ends(view, &FROM_HOTMAIL) {
+        Hotmail::Missing
+    } else {
+        Hotmail::Fine
+    }
+}
+
+/// A genuine MSN Groups message (list address, pickup line, matching Message-Id).
+fn msn_groups(view: &MessageView) -> bool {
+    let to = text(view, "To");
+    let Some(list) = to
+        .split('<')
+        .nth(1)
+        .and_then(|s| s.split('>').next())
+        .and_then(|a| {
+            a.to_ascii_lowercase()
+                .strip_suffix("@groups.msn.com")
+                .map(str::to_owned)
+        })
+    else {
+        return false;
+    };
+    let rcvd = text(view, "Received");
+    let Some(server) = rcvd
+        .split("from mail pickup service by ")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !(c.is_alphanumeric() || c == '.')).next())
+        .filter(|s| s.ends_with("groups.msn.com"))
+    else {
+        return false;
+    };
+    let msgid = text(view, "Message-Id");
+    if list == "notifications" {
+        msgid.starts_with('<') && msgid.contains(&format!("@{server}>"))
+    } else {
+        msgid.starts_with(&format!("<{list}-")) && msgid.contains("@groups.msn.com>") && {
+            let env = get(view, "EnvelopeFrom", true).unwrap_or_default();
+            env.contains(&format!("{list}-bounce@groups.msn.com"))
+        }
+    }
+}
+
+fn eudoramail(view: &MessageView) -> bool {
+    static FROM: Rx = Rx::new(r"(?i)\beudoramail\.com$");
+    static IPRX: Rx = Rx::new(r"{IP}");
+    static OWN: Rx = Rx::new(r"by \S*whowhere.com;");
+    if !from_addr_ends(view, &FROM) || gated_through_received_remover(view) {
+        return false;
+    }
+    let ip = get(view, "X-Sender-Ip", false).is_some_and(|v| IPRX.is_match(&v));
+    !(ip && OWN.is_match(&squeezed(view, "Received")))
+}
+
+fn yahoo(e: &Env<'_>) -> bool {
+    static FROM: Rx = Rx::new(r"(?i)\byahoo\.com$");
+    static TRUSTED_RDNS: Rx = Rx::new(r" rdns=\S+\.yahoo\.com ");
+    static UNTRUSTED_RDNS: Rx = Rx::new(r"^[^\]]+ rdns=\S+\.yahoo\.com ");
+    static OWN: [Rx; 5] = [
+        Rx::new(r"by web\S+\.mail\S*\.yahoo\.com via HTTP"),
+        Rx::new(r"by sonic\S+\.consmr\.mail\S*\.yahoo\.com with HTTP"),
+        Rx::new(r"by smtp\S+\.yahoo\.com with SMTP"),
+        Rx::new(r"from \[{IP}\] by \S+\.(?:groups|scd|dcn)\.yahoo\.com with NNFMP"),
+        Rx::new(r"by \w+\.\w+\.yahoo\.com \(\d+\.\d+\.\d+/\d+\.\d+\.\d+\)(?: with ESMTP)? id \w+"),
+    ];
+    static BULK: Rx = Rx::new(r"\bmailer\d+\.bulk\.scd\.yahoo\.com\b");
+    static REPLY: Rx = Rx::new(r"(?i)@reply\.yahoo\.com$");
+    let view = e.view;
+    if !from_addr_ends(view, &FROM) {
+        return false;
+    }
+    let mut rcvd = text(view, "Received");
+    if !text(view, "Resent-From").is_empty() && !text(view, "Resent-To").is_empty() {
+        let x = text(view, "X-Received");
+        if !x.is_empty() {
+            rcvd = x;
+        }
+    }
+    let rcvd = rcvd.split_whitespace().collect::<Vec<_>>().join(" ");
+    if gated_through_received_remover(view) {
+        return false;
+    }
+    let trusted = e
+        .trust
+        .pseudo_header("X-Spam-Relays-Trusted")
+        .unwrap_or_default();
+    let untrusted = e
+        .trust
+        .pseudo_header("X-Spam-Relays-Untrusted")
+        .unwrap_or_default();
+    if TRUSTED_RDNS.is_match(&trusted) || UNTRUSTED_RDNS.is_match(&untrusted) {
+        return false;
+    }
+    if OWN.iter().any(|r| r.is_match(&rcvd)) {
+        return false;
+    }
+    !(BULK.is_match(&rcvd) && from_addr_ends(view, &REPLY))
+}
+
+fn juno(view: &MessageView) -> bool {
+    static FROM: Rx = Rx::new(r"(?i)\bjuno\.com$");
+    static OWN: Rx = Rx::new(r"from.*\b(?:juno|untd)\.com.*[\[\(]{IP}[\]\)].*by");
+    static COOKIE: Rx = Rx::new(r" cookie\.(?:juno|untd)\.com ");
+    static MAILCOM: Rx = Rx::new(r"from.*\bmail\.com.*\[{IP}\].*by");
+    static XM_MAILCOM: Rx = Rx::new(r"\bmail\.com");
+    static WEBMAIL: Rx = Rx::new(r"from (webmail\S+\.untd\.com) \(\1 \[{IP}\]\) by");
+    static XM_WEBMAIL: Rx = Rx::new(r"^Webmail Version \d");
+    static IPRX: Rx = Rx::new(r"{IP}");
+    if !from_addr_ends(view, &FROM) || gated_through_received_remover(view) {
+        return false;
+    }
+    let xorig = text(view, "X-Originating-IP");
+    let xmailer = text(view, "X-Mailer");
+    let rcvd = text(view, "Received");
+    if !xorig.is_empty() {
+        if !OWN.is_match(&rcvd) && !COOKIE.is_match(&rcvd) {
+            return true;
+        }
+        return !xmailer.contains("Juno ");
+    }
+    if MAILCOM.is_match(&rcvd) {
+        if !XM_MAILCOM.is_match(&xmailer) {
+            return true;
+        }
+    } else if WEBMAIL.is_match(&rcvd) {
+        if !XM_WEBMAIL.is_match(&xmailer) {
+            return true;
+        }
+    } else {
+        return true;
+    }
+    !IPRX.is_match(&xorig)
+}
+
+fn gmail(view: &MessageView) -> bool {
+    // Google's header lengths: a genuine X-Gm-Message-State and X-Google-Smtp-Source are at
+    // least 60 characters (SpamAssassin's GOOGLE_*_LENGTH_MIN).
+    const STATE_MIN: usize = 60;
+    static FROM: Rx = Rx::new(r"(?i)\bgmail\.com$");
+    static XR_V4: Rx = Rx::new(r"by 10\.\S+ with SMTP id \S+");
+    static XR_V6: Rx = Rx::new(r"by 2002:a\d\d:\w+:\S+ with SMTP id \S+");
+    static SUBMIT: Rx = Rx::new(r"by smtp\.googlemail\.com with ESMTPSA id \S+");
+    if !from_addr_ends(view, &FROM) {
+        return false;
+    }
+    let xr = text(view, "X-Received");
+    if XR_V4.is_match(&xr) || XR_V6.is_match(&xr) || SUBMIT.is_match(&text(view, "Received")) {
+        return false;
+    }
+    !(text(view, "X-Gm-Message-State").len() >= STATE_MIN
+        && text(view, "X-Google-Smtp-Source").len() >= STATE_MIN)
+}
