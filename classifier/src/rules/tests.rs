@@ -275,7 +275,6 @@ fn bad_syntax_is_reported_with_line() {
     assert_eq!(line_of("eval:no_such_test"), Some(9));
     assert_eq!(line_of("expected a number"), Some(10));
     assert_eq!(line_of("Perl-only"), Some(11));
-    assert_eq!(line_of("trust-path"), Some(12));
     assert_eq!(line_of("'uri_detail'"), Some(13));
     assert_eq!(line_of("'report'"), Some(14));
     // Line 12 reads a trust-path pseudo-header: supported.
