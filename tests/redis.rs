@@ -9,26 +9,11 @@ mod common;
 mod redis_server;
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
 use redis_server::RedisServer;
-
-fn ok(o: &Output, what: &str) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{what}: {}{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
-
-fn paths(p: &[PathBuf]) -> Vec<&str> {
-    p.iter().map(|p| p.to_str().expect("utf-8")).collect()
-}
 
 /// The same session of commands; returns everything they printed that must not depend on the
 /// backend.
@@ -192,14 +177,6 @@ fn export_and_import_move_a_model_between_sqlite_and_redis() {
 }
 
 /// Runs `mailsift ARGS` as a child process, stdout discarded.
-fn spawn(db: &Path, args: &[&str]) -> std::process::Child {
-    let mut c = cmd(db);
-    c.arg("-q").args(args);
-    c.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    c.spawn().expect("spawn mailsift")
-}
 
 #[test]
 fn four_hosts_training_at_once_keep_totals_equal_to_the_ledger() {
@@ -230,17 +207,17 @@ fn four_hosts_training_at_once_keep_totals_equal_to_the_ledger() {
         for group in set.chunks(8) {
             let mut a = vec!["train", if *spam { "spam" } else { "ham" }];
             a.extend(paths(group));
-            children.push(spawn(&url, &a));
+            children.push(spawn_quiet(&url, &a));
         }
     }
     // Races on the same messages: two correctors and two forgetters.
     for _ in 0..2 {
         let mut a = vec!["correct", "spam"];
         a.extend(paths(&to_correct));
-        children.push(spawn(&url, &a));
+        children.push(spawn_quiet(&url, &a));
         let mut a = vec!["forget"];
         a.extend(paths(&to_forget));
-        children.push(spawn(&url, &a));
+        children.push(spawn_quiet(&url, &a));
     }
     for c in children {
         let o = c.wait_with_output().expect("wait");
@@ -266,7 +243,7 @@ fn a_server_killed_mid_train_leaves_a_consistent_model() {
     let spam = write_messages(&s.path("spam"), true, 0..400);
     let mut a = vec!["train", "spam"];
     a.extend(paths(&spam));
-    let child = spawn(&url, &a);
+    let child = spawn_quiet(&url, &a);
     // Kill once training has visibly started (bounded wait), then restart from the file.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {

@@ -12,26 +12,10 @@ mod redis_cluster;
 mod redis_server;
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use redis_cluster::RedisCluster;
-
-fn ok(o: &Output, what: &str) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{what}: {}{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
-
-fn paths(p: &[PathBuf]) -> Vec<&str> {
-    p.iter().map(|p| p.to_str().expect("utf-8")).collect()
-}
 
 fn train(db: &Path, user: Option<&str>, verb: &[&str], set: &[PathBuf]) {
     let mut a = vec!["-q"];
@@ -233,14 +217,6 @@ fn export_and_import_move_a_model_between_sqlite_and_a_cluster() {
 }
 
 /// Runs `mailsift ARGS` as a child process, stdout discarded.
-fn spawn(db: &Path, args: &[&str]) -> std::process::Child {
-    let mut c = cmd(db);
-    c.arg("-q").args(args);
-    c.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    c.spawn().expect("spawn mailsift")
-}
 
 #[test]
 fn hosts_training_at_once_on_a_cluster_keep_totals_equal_to_the_ledger() {
@@ -262,20 +238,20 @@ fn hosts_training_at_once_on_a_cluster_keep_totals_equal_to_the_ledger() {
         for group in set.chunks(8) {
             let mut a = vec!["train", if spam { "spam" } else { "ham" }];
             a.extend(paths(group));
-            children.push(spawn(&url, &a));
+            children.push(spawn_quiet(&url, &a));
             let mut a = vec!["--user", "dave", "train", if spam { "spam" } else { "ham" }];
             a.extend(paths(group));
-            children.push(spawn(&url, &a));
+            children.push(spawn_quiet(&url, &a));
         }
     }
     // Races on the same messages: two correctors and two forgetters.
     for _ in 0..2 {
         let mut a = vec!["correct", "spam"];
         a.extend(paths(&to_correct));
-        children.push(spawn(&url, &a));
+        children.push(spawn_quiet(&url, &a));
         let mut a = vec!["forget"];
         a.extend(paths(&to_forget));
-        children.push(spawn(&url, &a));
+        children.push(spawn_quiet(&url, &a));
     }
     for c in children {
         let o = c.wait_with_output().expect("wait");

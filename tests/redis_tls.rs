@@ -15,26 +15,10 @@ mod redis_server;
 mod redis_tls;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
 use redis_tls::TlsServer;
-
-fn ok(o: &Output, what: &str) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{what}: {}{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
-
-fn paths(p: &[PathBuf]) -> Vec<&str> {
-    p.iter().map(|p| p.to_str().expect("utf-8")).collect()
-}
 
 /// `stats` on `url`, which must fail (within a 2 s timeout); returns its one-line error.
 fn refused(url: &str) -> String {

@@ -122,6 +122,34 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Asserts that a command exited 0 (naming `what`, with its output, when it did not) and
+/// returns its stdout.
+pub fn ok(o: &Output, what: &str) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{what}: {}{}",
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+/// Paths as command-line arguments.
+pub fn paths(p: &[PathBuf]) -> Vec<&str> {
+    p.iter().map(|p| p.to_str().expect("utf-8")).collect()
+}
+
+/// Starts `mailsift -q ARGS` on `db` in the background: no stdin, stdout dropped, stderr kept.
+pub fn spawn_quiet(db: &Path, args: &[&str]) -> std::process::Child {
+    let mut c = cmd(db);
+    c.arg("-q").args(args);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c.spawn().expect("spawn mailsift")
+}
+
 /// Asserts the fail-open contract for a classified message: when the input has a header block,
 /// the output is the input with `X-Spam-*` fields removed and ours added at the end of the
 /// header block — every other byte unchanged; without a header block, the output is the input.
