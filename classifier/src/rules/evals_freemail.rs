@@ -190,9 +190,6 @@ pub(crate) static FREEMAIL_EVALS: &[EvalDef] = &[
 
 #[cfg(test)]
 mod tests {
-    use crate::limits::Limits;
-    use crate::message::MessageView;
-    use crate::rules::{EvalContext, RuleSet};
 
     const RULES: &str = "freemail_domains gmail.com yahoo.* hotmail.co.??\n\
         freemail_welcomelist friend@gmail.com\n\
@@ -204,18 +201,7 @@ mod tests {
         header FROM_DIFF eval:check_equal_from_domains()\n";
 
     fn hits(raw: &str) -> Vec<String> {
-        let (rs, issues) = RuleSet::load(&[("t.cf".into(), RULES.into())]);
-        assert!(
-            issues
-                .iter()
-                .all(|i| i.severity != crate::rules::Severity::Error),
-            "{issues:?}"
-        );
-        let v = MessageView::parse(raw.as_bytes(), &Limits::default());
-        rs.evaluate_all(&v, &EvalContext::default())
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
+        crate::rules::tests::hits_now(RULES, raw)
     }
 
     fn has(h: &[String], r: &str) -> bool {

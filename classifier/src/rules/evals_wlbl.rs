@@ -381,24 +381,8 @@ pub(crate) static WLBL_EVALS: &[EvalDef] = &[
 
 #[cfg(test)]
 mod tests {
-    use crate::limits::Limits;
-    use crate::message::MessageView;
-    use crate::rules::{EvalContext, RuleSet};
 
-    fn hits(rules: &str, raw: &str) -> Vec<String> {
-        let (rs, issues) = RuleSet::load(&[("t.cf".into(), rules.into())]);
-        assert!(
-            issues
-                .iter()
-                .all(|i| i.severity != crate::rules::Severity::Error),
-            "{issues:?}"
-        );
-        let v = MessageView::parse(raw.as_bytes(), &Limits::default());
-        rs.evaluate_all(&v, &EvalContext::default())
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
-    }
+    use crate::rules::tests::hits_now as hits;
 
     const RULES: &str = "enlist_addrlist (BANKS) *@bank.example *@*.bank.example\n\
         header FROM_BANK eval:check_from_in_list('BANKS')\n\

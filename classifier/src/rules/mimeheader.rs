@@ -95,24 +95,8 @@ fn cleaned(v: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::limits::Limits;
-    use crate::message::MessageView;
-    use crate::rules::{EvalContext, RuleSet};
 
-    fn hits(rules: &str, raw: &str) -> Vec<String> {
-        let (rs, issues) = RuleSet::load(&[("t.cf".into(), rules.into())]);
-        assert!(
-            issues
-                .iter()
-                .all(|i| i.severity != crate::rules::Severity::Error),
-            "{issues:?}"
-        );
-        let v = MessageView::parse(raw.as_bytes(), &Limits::default());
-        rs.evaluate_all(&v, &EvalContext::default())
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
-    }
+    use crate::rules::tests::hits_now as hits;
 
     const MSG: &str = "From: a@b.example\nSubject: x\nContent-Type: multipart/mixed; \
                        boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nhi\n--B\n\

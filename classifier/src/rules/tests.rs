@@ -30,13 +30,28 @@ fn hits(rules: &RuleSet, msg: &str) -> Vec<String> {
         .collect()
 }
 
-fn hit(rules: &str, msg: &str, name: &str) -> bool {
+/// Loads `rules`, which must have no errors.
+fn load_clean(rules: &str) -> RuleSet {
     let (set, issues) = load(rules);
     assert!(
         issues.iter().all(|i| i.severity != Severity::Error),
         "unexpected errors: {issues:?}"
     );
-    hits(&set, msg).iter().any(|n| n == name)
+    set
+}
+
+fn hit(rules: &str, msg: &str, name: &str) -> bool {
+    hits(&load_clean(rules), msg).iter().any(|n| n == name)
+}
+
+/// Names of all rules that hit `raw` under the default evaluation context (the current time),
+/// with `rules` loaded without errors: for the plugin modules' own tests.
+pub(super) fn hits_now(rules: &str, raw: &str) -> Vec<String> {
+    load_clean(rules)
+        .evaluate_all(&view(raw), &EvalContext::default())
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 const MSG: &str = "From: \"Alice Example\" <alice@example.org>\nTo: bob@example.com\n\
