@@ -144,6 +144,8 @@ pub struct Config {
     pub spamd: SpamdConfig,
     /// The learned per-site and per-user rule weights (`[combination]`, issue 11).
     pub combination: crate::combination::CombinationParams,
+    /// The token learner (`[learner]`, E25; off unless `weight` is set).
+    pub learner: crate::logreg::TokenLrParams,
 }
 
 impl Default for Config {
@@ -165,6 +167,7 @@ impl Default for Config {
             milter: MilterConfig::default(),
             spamd: SpamdConfig::default(),
             combination: Default::default(),
+            learner: Default::default(),
         }
     }
 }

@@ -49,10 +49,12 @@ pub mod redis;
 mod redis_cluster;
 mod redis_conn;
 mod redis_io;
+mod redis_lr;
 mod redis_prune;
 pub mod sqlite;
 mod sqlite_backend;
 mod sqlite_files;
+mod sqlite_lr;
 mod sqlite_prune;
 #[cfg(test)]
 mod sqlite_tests;
@@ -432,7 +434,12 @@ pub struct StoreModel<'a> {
 }
 
 impl StoreModel<'_> {
-    fn read_into(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<Option<Totals>> {
+    fn read_into(
+        &self,
+        hashes: &[u64],
+        out: &mut Vec<Counts>,
+        lr: Option<&mut crate::logreg::LrRead>,
+    ) -> Result<Option<Totals>> {
         out.clear();
         out.resize(hashes.len(), Counts::default());
         let mut mine = vec![Counts::default(); if self.user.is_some() { hashes.len() } else { 0 }];
@@ -440,7 +447,7 @@ impl StoreModel<'_> {
         let read = self
             .store
             .b()
-            .read(user, hashes, out, &mut mine[..])?
+            .read(user, hashes, out, &mut mine[..], lr)?
             .map(|t| self.store.combine(t));
         // The user's counts weigh `user_weight` times the site's.
         let w = self.store.options.user_weight;
@@ -474,11 +481,23 @@ impl TokenCounts for StoreModel<'_> {
     }
 
     fn lookup(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<()> {
-        self.read_into(hashes, out).map(|_| ())
+        self.read_into(hashes, out, None).map(|_| ())
     }
 
     fn read(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<Totals> {
-        match self.read_into(hashes, out)? {
+        match self.read_into(hashes, out, None)? {
+            Some(t) => Ok(t),
+            None => Ok(self.totals()),
+        }
+    }
+
+    fn read_lr(
+        &self,
+        hashes: &[u64],
+        out: &mut Vec<Counts>,
+        lr: &mut crate::logreg::LrRead,
+    ) -> Result<Totals> {
+        match self.read_into(hashes, out, Some(lr))? {
             Some(t) => Ok(t),
             None => Ok(self.totals()),
         }
