@@ -24,6 +24,9 @@
 //! [limits]                          # see mailsift::Limits
 //! max_scan_bytes = 1048576
 //!
+//! [learner]                       # the token learner (off: weight 0), see mailsift::logreg
+//! weight = 0.0
+//!
 //! [store]
 //! busy_timeout_ms = 10000
 //! user_weight = 1
