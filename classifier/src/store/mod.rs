@@ -8,6 +8,9 @@
 //! - The learned combination's evidence: one pseudo-token per rule, counting the learned
 //!   messages that hit it, in the same token table; each ledger entry lists the ones its
 //!   message added (schema v2; see [`crate::combination`]).
+//! - The token learner's state (E25, [`crate::logreg`]): per model, one slot per token beside
+//!   its counts, a bias, and per ledger entry the gradient of its step, so that forget and flip
+//!   undo it (SQLite schema 3; Redis's own `P{M}:lr` keys). A token's slot goes with its counts.
 //!
 //! # Semantics, the same on every backend
 //! - Learning a message again as the same class is a no-op, as the other class a flip (forget +
