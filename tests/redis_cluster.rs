@@ -163,7 +163,16 @@ fn every_command_answers_the_same_on_a_cluster_as_on_sqlite() {
     // Classifying for a user reads two slots: two script calls; without a user, one. Opening
     // the store reads its metadata (one HMGET); the rest is the cluster client's start-up.
     let msg = synthetic(true, 7);
-    for (args, scripts) in [(&["--user", "dave"][..], 2), (&[][..], 1)] {
+    // The token learner's slots (E25) come in the same script calls.
+    let learner = s.path("learner.toml");
+    std::fs::write(&learner, "[learner]\nweight = 1\n").expect("config");
+    let learner = learner.to_str().expect("utf-8");
+    for (args, scripts) in [
+        (&["--user", "dave"][..], 2),
+        (&[][..], 1),
+        (&["--config", learner, "--user", "dave"][..], 2),
+        (&["--config", learner][..], 1),
+    ] {
         let mut o = None;
         let sent = sent_while(&cluster, || o = Some(classify(&url, args, &msg)));
         let o = o.expect("ran");

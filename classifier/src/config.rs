@@ -24,6 +24,9 @@
 //! [limits]                          # see mailsift::Limits
 //! max_scan_bytes = 1048576
 //!
+//! [learner]                       # the token learner (off: weight 0), see mailsift::logreg
+//! weight = 0.0
+//!
 //! [store]
 //! busy_timeout_ms = 10000
 //! user_weight = 1
@@ -144,6 +147,8 @@ pub struct Config {
     pub spamd: SpamdConfig,
     /// The learned per-site and per-user rule weights (`[combination]`, issue 11).
     pub combination: crate::combination::CombinationParams,
+    /// The token learner (`[learner]`, E25; off unless `weight` is set).
+    pub learner: crate::logreg::TokenLrParams,
 }
 
 impl Default for Config {
@@ -165,6 +170,7 @@ impl Default for Config {
             milter: MilterConfig::default(),
             spamd: SpamdConfig::default(),
             combination: Default::default(),
+            learner: Default::default(),
         }
     }
 }

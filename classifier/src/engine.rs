@@ -109,6 +109,7 @@ impl Analysis {
             tokens: self.tokens.clone(),
             rules: Vec::new(),
             action,
+            lr: None,
         }
     }
 }
@@ -134,6 +135,8 @@ pub struct Verdict {
     /// learned combination's weight for it ([`crate::combination`]). Before
     /// [`Engine::rule_scale`].
     pub weights: Vec<f64>,
+    /// Points the token learner added to `score` ([`crate::logreg`]; 0 while it is off).
+    pub lr_points: f64,
 }
 
 impl Verdict {
@@ -438,7 +441,49 @@ impl Engine {
         if self.combination.enabled {
             op.rules = crate::combination::rule_tokens(hits);
         }
+        op.lr = self.token_lr.enabled().then_some(self.token_lr);
         op
+    }
+
+    /// Reads `hashes`' counts, and with the token learner on its slots too (one round trip).
+    fn read_model(
+        &self,
+        model: &dyn TokenCounts,
+        hashes: &[u64],
+        counts: &mut Vec<crate::bayes::Counts>,
+        lr: &mut crate::logreg::LrRead,
+    ) -> Result<crate::bayes::Totals> {
+        if self.token_lr.enabled() {
+            model.read_lr(hashes, counts, lr)
+        } else {
+            model.read(hashes, counts)
+        }
+    }
+
+    /// Bayes evidence for an analysed message and, with the token learner on, its margin
+    /// (one read of the model).
+    pub fn bayes_lr(
+        &self,
+        analysis: &Analysis,
+        model: &dyn TokenCounts,
+    ) -> Result<(BayesResult, Option<f64>)> {
+        let hashes = &analysis.tokens.hashes;
+        let (mut counts, mut lr) = (Vec::new(), crate::logreg::LrRead::default());
+        let totals = self.read_model(model, hashes, &mut counts, &mut lr)?;
+        let margin = self
+            .token_lr
+            .enabled()
+            .then(|| lr.margin(&self.token_lr, hashes.len()));
+        Ok((self.bayes.combine(hashes, &counts, totals), margin))
+    }
+
+    /// Adds the token learner's points for `margin` to a verdict (E25).
+    pub fn add_learner(&self, verdict: &mut Verdict, margin: Option<f64>) {
+        if let Some(m) = margin {
+            verdict.lr_points = self.token_lr.points(m);
+            verdict.score += verdict.lr_points;
+            verdict.is_spam = verdict.score >= verdict.required;
+        }
     }
 
     /// The weight each hit counts for against `model`: the learned combination's
@@ -566,6 +611,7 @@ impl Engine {
             bayes_band,
             hits,
             weights,
+            lr_points: 0.0,
         }
     }
 
@@ -579,17 +625,25 @@ impl Engine {
             let mut hashes = Vec::with_capacity(n + hits.len());
             hashes.extend_from_slice(&analysis.tokens.hashes);
             hashes.extend(hits.iter().map(|h| crate::combination::rule_token(&h.name)));
-            let mut counts = Vec::new();
-            let totals = model.read(&hashes, &mut counts)?;
+            let (mut counts, mut lr) = (Vec::new(), crate::logreg::LrRead::default());
+            let totals = self.read_model(model, &hashes, &mut counts, &mut lr)?;
             let bayes = self
                 .bayes
                 .combine(&analysis.tokens.hashes, &counts[..n], totals);
             let weights = self.combination.weights(&hits, &counts[n..], totals);
-            return Ok(self.combine_weighted(bayes, hits, weights));
+            let mut v = self.combine_weighted(bayes, hits, weights);
+            let margin = self
+                .token_lr
+                .enabled()
+                .then(|| lr.margin(&self.token_lr, n));
+            self.add_learner(&mut v, margin);
+            return Ok(v);
         }
-        let bayes = self.bayes(analysis, model)?;
+        let (bayes, margin) = self.bayes_lr(analysis, model)?;
         let hits = self.rule_hits(analysis, Some(&bayes));
-        self.combine_with(bayes, hits, model)
+        let mut v = self.combine_with(bayes, hits, model)?;
+        self.add_learner(&mut v, margin);
+        Ok(v)
     }
 
     /// Classifies raw message bytes against a model.

@@ -128,9 +128,6 @@ pub fn run(
     // message once its class is known, whatever the training mode of the token model.
     let learning = engine.learn.enabled();
     let mut combination = Combination::new();
-    // The discriminative token learner (experiments, `--set lr_weight=...`, E21, E24).
-    let mut token_lr = crate::logreg::TokenLr::new();
-    let lr = &engine.token_lr;
     // Chunks bound memory; 512 messages keep both cores busy between sequential phases.
     for chunk in index.chunks(512) {
         let analysed: Vec<(Analysis, Vec<RuleHit>)> = chunk
@@ -143,7 +140,9 @@ pub fn run(
             })
             .collect();
         for (entry, (analysis, hits)) in chunk.iter().zip(analysed) {
-            let bayes = engine.bayes(&analysis, &model)?;
+            // With the token learner on, its margin is read with the counts, as classify
+            // reads it (E25); its step is taken by `model.apply`, as a store takes it.
+            let (bayes, margin) = engine.bayes_lr(&analysis, &model)?;
             // The rule pseudo-tokens learned with the message: its hits without Bayes, as
             // `train` learns them (the learned combination, E23).
             let op = engine.op_with_hits(&analysis, &hits, Action::Learn(entry.gold));
@@ -152,32 +151,17 @@ pub fn run(
             } else {
                 hits
             };
-            // The token learner (E21, E24): its features, and the Bayes probability it fuses.
-            let lr_features = lr
-                .enabled()
-                .then(|| lr.features(&analysis.tokens.hashes, &analysis.view));
-            let bayes = match &lr_features {
-                Some(f) => token_lr.fuse(lr, f, bayes),
-                None => bayes,
-            };
-            let (verdict, features) = if learning {
+            let (mut verdict, features) = if learning {
                 let (v, f) = engine.combine_learned(bayes, hits, &combination);
                 (v, Some(f))
             } else {
                 (engine.combine_with(bayes, hits, &model)?, None)
             };
-            let mut score = verdict.score;
-            if let Some(f) = &lr_features {
-                score += token_lr.points(lr, f, verdict.bayes.confidence);
-            }
+            engine.add_learner(&mut verdict, margin);
             let record = Record {
                 gold: entry.gold,
-                score,
-                spam: if lr.enabled() {
-                    score >= threshold
-                } else {
-                    verdict.is_spam
-                },
+                score: verdict.score,
+                spam: verdict.is_spam,
             };
             on_result(entry, &record).map_err(|source| Error::Io {
                 context: "cannot write results".into(),
@@ -202,9 +186,6 @@ pub fn run(
             if train {
                 model.apply(&op);
                 trained += 1;
-            }
-            if let Some(f) = &lr_features {
-                token_lr.update(lr, f, entry.gold == Class::Spam);
             }
             if let Some(f) = &features {
                 combination.update(

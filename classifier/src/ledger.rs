@@ -72,6 +72,9 @@ pub struct LearnOp {
     pub rules: Vec<u64>,
     /// What to do.
     pub action: Action,
+    /// The token learner's settings when it is on ([`crate::logreg`]): the store then steps
+    /// (or undoes) the learner with the counts, in the same transaction.
+    pub lr: Option<crate::logreg::TokenLrParams>,
 }
 
 /// What happened to one [`LearnOp`].
@@ -203,6 +206,7 @@ mod tests {
             },
             rules: Vec::new(),
             action,
+            lr: None,
         }
     }
 

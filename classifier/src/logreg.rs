@@ -1,57 +1,47 @@
-//! A discriminative token learner, for experiments (corpora/EXPERIMENTS.md E21, E24): online
-//! logistic regression over the same hashed tokens Bayes counts (optionally with character
-//! 4-grams of the start of the visible text), fused into the score beside Bayes and the rules.
-//! Off by default (`weight` 0); `mailsift eval --set lr_weight=W ...` turns it on for a run.
-//! Its weights live in memory for the run only: nothing is persisted while it is not a default.
+//! The discriminative token learner (corpora/EXPERIMENTS.md E21, E24, E25): online logistic
+//! regression over the same hashed tokens Bayes counts, trained with FTRL-proximal and fused
+//! into the score as added points, persisted per model beside the counts.
 //!
-//! Each feature is binary. The margin is `z = bias + Σ w[feature]`, the probability
-//! `p = σ(z)` (`|z|` clipped at 30). After the gold label `y` is known, one step on the
-//! logistic loss, its gradient `g = c × (p − y)` scaled by `c` = [`TokenLrParams::ham_cost`]
-//! for ham (a ham pushed up costs more than a spam let through):
-//! - [`Algo::Sgd`] (E21): `w −= rate × g` for every feature and the bias;
-//! - [`Algo::Ftrl`] (FTRL-proximal, McMahan et al. 2013): per-coordinate rates
-//!   `rate / (beta + √Σg²)`, so a token seen in thousands of messages stops moving while a
-//!   new one learns fast; `l1` keeps rare features at exactly 0, `l2` shrinks.
+//! Each token is a binary feature, plus a bias. A model (the site-wide one, or a user's) holds
+//! FTRL's `z` and `n` (Σg²) per token as a [`Slot`]. The margin of a message is
+//! `m = Σ w(site slots) + Σ w(user slots)` over its tokens and the two biases (the user's
+//! learner adds to the site's, as the user's counts add to the site's), with the weight
+//! `w = −(z − sign(z) l1) / ((β + √n) / α + l2)` (0 while `|z| ≤ l1`); the probability is
+//! `p = σ(m)` and the score gets `weight × (2p − 1)` points.
 //!
-//! How it reaches the score ([`Fuse`]): `Add` puts `weight × (2p − 1)` points beside the
-//! others (E21); `Indicator` mixes `p` into the Bayes probability,
-//! `p' = (1 − weight) × p_bayes + weight × p`, which then goes through the same indicator
-//! curve, Bayes weight and confidence ramp as Bayes alone (so `weight` is a share in [0, 1]).
+//! After a message is learned as class `y`, one FTRL step (McMahan et al. 2013) with the
+//! gradient `g = c × (p − y)` (`c` = [`TokenLrParams::ham_cost`] for ham, 1 for spam) updates
+//! the model the message is learned in: for every token and the bias,
+//! `σ = (√(n + g²) − √n) / α`, `z += g − σ w`, `n += g²`. The per-token rate shrinks as a token
+//! is seen more, so frequent tokens stop moving and new ones learn fast.
+//!
+//! # Forget and flip: the step undone
+//! FTRL's step depends on the state it was taken from, so it is undone rather than
+//! recomputed: the ledger keeps each learned message's `g` (as `f32`) and a forget applies the
+//! exact inverse of the step with that `g`: `n₀ = n − g²`, and, with `l1` 0, solving
+//! `z = z₀ + g − σ w(z₀, n₀)` for `z₀` (linear: `z₀ = (z − g) / (1 + σ / d₀)`,
+//! `d₀ = (β + √n₀) / α + l2`; piecewise linear with `l1`). Learn then forget of the last
+//! message learned gives back every slot up to `f32` rounding (property-tested); a forget of
+//! an older message leaves the state within what the messages learned since then moved it,
+//! because their steps were taken from a state that included it. A flip is the undo then a
+//! step toward the new class. Messages learned while the learner was off have no `g` and are
+//! not undone from it.
 
 use std::collections::HashMap;
 
-use crate::bayes::BayesResult;
-use crate::message::MessageView;
+use crate::ledger::{Action, Class, Digest, LearnOp, decide};
+use crate::model::{LedgerEntry, TokenMap};
 
-/// The update rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algo {
-    /// Plain stochastic gradient descent, one rate for every feature.
-    Sgd,
-    /// FTRL-proximal with per-coordinate rates.
-    Ftrl,
-}
-
-/// How the learner's probability enters the score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fuse {
-    /// `weight × (2p − 1)` points added.
-    Add,
-    /// Mixed into the Bayes probability with share `weight`.
-    Indicator,
-}
-
-/// Settings of the token learner.
-#[derive(Debug, Clone, PartialEq)]
+/// The learner's settings (`[learner]` in the configuration; `lr_*` keys of
+/// [`crate::Engine::set`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TokenLrParams {
-    /// Points at full confidence (`Add`) or share of the Bayes probability (`Indicator`);
-    /// 0 turns the learner off.
+    /// Points at full confidence; 0 turns the learner off (nothing read, nothing learned).
     pub weight: f64,
-    /// Step size per message (`Sgd`), or FTRL's alpha.
+    /// FTRL's alpha (per-coordinate rate `rate / (beta + √Σg²)`).
     pub rate: f64,
-    /// The update rule.
-    pub algo: Algo,
-    /// FTRL's beta (per-coordinate rate `rate / (beta + √Σg²)`).
+    /// FTRL's beta.
     pub beta: f64,
     /// FTRL's L1 strength.
     pub l1: f64,
@@ -59,345 +49,397 @@ pub struct TokenLrParams {
     pub l2: f64,
     /// Factor on the gradient of a ham message.
     pub ham_cost: f64,
-    /// How the probability enters the score.
-    pub fuse: Fuse,
-    /// Character 4-grams of the first this many bytes of the visible text as extra features
-    /// (0: tokens only).
-    pub char4_bytes: usize,
-    /// `Fuse::Add` points scaled by the Bayes confidence ramp (0 until both classes are
-    /// trained), so an untrained learner does not speak.
-    pub ramp: bool,
 }
+
+// The settings carried by a [`LearnOp`] compare bit for bit; none is NaN (`set` refuses it).
+impl Eq for TokenLrParams {}
 
 impl Default for TokenLrParams {
     fn default() -> Self {
-        // E21, E24: off by default (no setting won on every cell of the matrix).
+        // E24: α 0.1, β 1 (FTRL's rates); E25: ham cost 2.5, which with weight 1 wins or ties
+        // every figure of every cell persisted (3, E24's, loses one); off by default (weight
+        // 0): the store grows by half, over issue 11's 20% (corpora/EXPERIMENTS.md E25).
         TokenLrParams {
             weight: 0.0,
-            rate: 0.02,
-            algo: Algo::Sgd,
+            rate: 0.1,
             beta: 1.0,
             l1: 0.0,
             l2: 0.0,
-            ham_cost: 1.0,
-            fuse: Fuse::Add,
-            char4_bytes: 0,
-            ramp: false,
+            ham_cost: 2.5,
         }
     }
 }
 
 impl TokenLrParams {
-    /// True when the learner contributes to the score.
+    /// True when the learner contributes to the score and learns.
     pub fn enabled(&self) -> bool {
         self.weight != 0.0
     }
 
-    /// Sets one `lr_*` experiment key (see [`crate::Engine::set`]); `Ok(false)` for a key that
-    /// is not the learner's.
+    /// Sets one `lr_*` key; `Ok(false)` for a key that is not the learner's.
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool, String> {
-        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String>
-        where
-            T::Err: std::fmt::Display,
-        {
-            v.parse().map_err(|e: T::Err| e.to_string())
-        }
-        match key {
-            "lr_weight" => self.weight = num(value)?,
-            "lr_rate" => self.rate = num(value)?,
-            "lr_beta" => self.beta = num(value)?,
-            "lr_l1" => self.l1 = num(value)?,
-            "lr_l2" => self.l2 = num(value)?,
-            "lr_ham_cost" => self.ham_cost = num(value)?,
-            "lr_char4" => self.char4_bytes = num(value)?,
-            "lr_ramp" => self.ramp = num(value)?,
-            "lr_algo" => {
-                self.algo = match value {
-                    "sgd" => Algo::Sgd,
-                    "ftrl" => Algo::Ftrl,
-                    _ => return Err("expected sgd or ftrl".into()),
-                }
-            }
-            "lr_fuse" => {
-                self.fuse = match value {
-                    "add" => Fuse::Add,
-                    "indicator" => Fuse::Indicator,
-                    _ => return Err("expected add or indicator".into()),
-                }
+        let slot = match key {
+            "lr_weight" => &mut self.weight,
+            "lr_rate" => &mut self.rate,
+            "lr_beta" => &mut self.beta,
+            "lr_l1" => &mut self.l1,
+            "lr_l2" => &mut self.l2,
+            "lr_ham_cost" => &mut self.ham_cost,
+            // E24's alternatives lost and were removed in E25.
+            "lr_algo" | "lr_fuse" | "lr_char4" | "lr_ramp" => {
+                return Err("removed in E25 (the persisted learner is FTRL, added points)".into());
             }
             _ => return Ok(false),
+        };
+        let v: f64 = value.parse().map_err(|e| format!("{e}"))?;
+        if !v.is_finite() || (key != "lr_weight" && v < 0.0) {
+            return Err("expected a finite number (not negative, except lr_weight)".into());
         }
+        *slot = v;
         Ok(true)
     }
 
-    /// The learner's features of a message: its token hashes, plus character 4-grams of the
-    /// start of its visible text when asked; sorted and distinct.
-    pub fn features(&self, hashes: &[u64], view: &MessageView) -> Vec<u64> {
-        if self.char4_bytes == 0 {
-            return hashes.to_vec();
-        }
-        let mut out = hashes.to_vec();
-        let mut text: Vec<u8> = Vec::with_capacity(self.char4_bytes);
-        let mut space = true;
-        'parts: for part in &view.text_parts {
-            for &b in part.text.as_bytes() {
-                if text.len() >= self.char4_bytes {
-                    break 'parts;
-                }
-                // Whitespace runs collapse to one space; ASCII is lower-cased.
-                if b.is_ascii_whitespace() {
-                    if !space {
-                        text.push(b' ');
-                    }
-                    space = true;
-                } else {
-                    text.push(b.to_ascii_lowercase());
-                    space = false;
-                }
-            }
-        }
-        // Seeded apart from the tokenizer's hashes, so a 4-gram never aliases a token.
-        out.extend(
-            text.windows(4)
-                .map(|w| xxhash_rust::xxh3::xxh3_64_with_seed(w, 0x6334_6772_616d)),
-        );
-        out.sort_unstable();
-        out.dedup();
-        out
+    fn denominator(&self, n: f64) -> f64 {
+        (self.beta + n.max(0.0).sqrt()) / self.rate.max(1e-12) + self.l2
+    }
+
+    /// Points for a margin: `weight × (2σ(m) − 1)`.
+    pub fn points(&self, margin: f64) -> f64 {
+        self.weight * (2.0 * sigmoid(margin) - 1.0)
     }
 }
 
-/// One feature's state: its weight (SGD), or FTRL's `z` and `n` (Σg²).
-#[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    w: f32,
-    z: f32,
-    n: f32,
+/// `1 / (1 + e^−m)`, `|m|` clipped at 30.
+pub fn sigmoid(margin: f64) -> f64 {
+    1.0 / (1.0 + (-margin.clamp(-30.0, 30.0)).exp())
 }
 
-/// The learner's state: one slot per feature hash, and a bias.
+/// One feature's state: FTRL's `z` and `n` (Σg²).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Slot {
+    /// FTRL's `z`.
+    pub z: f32,
+    /// FTRL's `n`, the sum of squared gradients.
+    pub n: f32,
+}
+
+// Slots are never NaN: `from_bits` and the steps keep them finite.
+impl Eq for Slot {}
+
+impl Slot {
+    /// The slot as stored: `z`'s bits then `n`'s, one 64-bit number.
+    pub fn to_bits(self) -> u64 {
+        (u64::from(self.z.to_bits()) << 32) | u64::from(self.n.to_bits())
+    }
+
+    /// A stored slot; anything not finite (a damaged value) reads as zero.
+    pub fn from_bits(bits: u64) -> Slot {
+        let s = Slot {
+            z: f32::from_bits((bits >> 32) as u32),
+            n: f32::from_bits(bits as u32),
+        };
+        if s.z.is_finite() && s.n.is_finite() && s.n >= 0.0 {
+            s
+        } else {
+            Slot::default()
+        }
+    }
+
+    /// True when the slot holds nothing (never trained, or trained and undone to f32 dust).
+    pub fn is_empty(self) -> bool {
+        self.z.abs() < 1e-7 && self.n < 1e-12
+    }
+
+    /// The feature's weight.
+    pub fn weight(self, params: &TokenLrParams) -> f64 {
+        let z = f64::from(self.z);
+        if z.abs() <= params.l1 {
+            0.0
+        } else {
+            -(z - z.signum() * params.l1) / params.denominator(f64::from(self.n))
+        }
+    }
+
+    fn step(&mut self, params: &TokenLrParams, g: f64) {
+        let w = self.weight(params);
+        let n = f64::from(self.n);
+        let sigma = ((n + g * g).sqrt() - n.sqrt()) / params.rate.max(1e-12);
+        self.z = (f64::from(self.z) + g - sigma * w) as f32;
+        self.n = (n + g * g) as f32;
+    }
+
+    /// The inverse of [`Slot::step`] with the same `g` (see the module docs).
+    fn unstep(&mut self, params: &TokenLrParams, g: f64) {
+        let (z1, n1) = (f64::from(self.z), f64::from(self.n));
+        // What is left of n after taking g² off; f32 rounding of a first step leaves dust.
+        let n0 = n1 - g * g;
+        let n0 = if n0 <= n1 * 1e-6 { 0.0 } else { n0 };
+        let sigma = (n1.sqrt() - n0.sqrt()) / params.rate.max(1e-12);
+        let k = sigma / params.denominator(n0);
+        // z1 = z0 + g − σ w(z0): w is 0 inside ±l1, linear beyond it on each side.
+        let inside = z1 - g;
+        let z0 = if inside.abs() <= params.l1 {
+            inside
+        } else {
+            let s = inside.signum();
+            (inside + k * s * params.l1) / (1.0 + k)
+        };
+        self.z = z0 as f32;
+        self.n = n0 as f32;
+        if self.is_empty() {
+            *self = Slot::default();
+        }
+    }
+}
+
+/// The learner's slots read for one message: per hash, the site-wide model's and the user's;
+/// and the two biases.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LrRead {
+    /// The site-wide model's slot of each hash.
+    pub site: Vec<Slot>,
+    /// The user's slot of each hash (empty without a user).
+    pub user: Vec<Slot>,
+    /// The site-wide model's bias, then the user's.
+    pub bias: [Slot; 2],
+}
+
+impl LrRead {
+    /// Zeroes everything for `n` hashes (`user`: whether a user's slots are read too).
+    pub fn reset(&mut self, n: usize, user: bool) {
+        self.site.clear();
+        self.site.resize(n, Slot::default());
+        self.user.clear();
+        self.user.resize(if user { n } else { 0 }, Slot::default());
+        self.bias = Default::default();
+    }
+
+    /// The margin over the first `n` hashes read (the message's tokens) and the biases.
+    pub fn margin(&self, params: &TokenLrParams, n: usize) -> f64 {
+        let w = |s: &Slot| s.weight(params);
+        self.bias.iter().map(w).sum::<f64>()
+            + self.site.iter().take(n).map(w).sum::<f64>()
+            + self.user.iter().take(n).map(w).sum::<f64>()
+    }
+}
+
+/// One model's learner state (all of it for `eval`'s in-memory model; the slots of one batch's
+/// tokens for a store), with the site-wide model's when it is a user's.
 #[derive(Debug, Clone, Default)]
-pub struct TokenLr {
-    slots: HashMap<u64, Slot>,
-    bias: Slot,
+pub struct LrState {
+    /// The model's slots (absent: zero).
+    pub slots: TokenMap<Slot>,
+    /// The model's bias.
+    pub bias: Slot,
+    /// The site-wide model's slots when the model is a user's (read only).
+    pub base: TokenMap<Slot>,
+    /// The site-wide model's bias when the model is a user's.
+    pub base_bias: Slot,
+    /// The gradient each learned message's step was taken with, by digest.
+    pub grads: HashMap<Digest, f32>,
 }
 
-impl TokenLr {
-    /// An untrained learner (every weight 0: p = 0.5, no points).
-    pub fn new() -> Self {
-        TokenLr::default()
-    }
-
-    fn weight(params: &TokenLrParams, s: &Slot) -> f64 {
-        match params.algo {
-            Algo::Sgd => f64::from(s.w),
-            Algo::Ftrl => {
-                let z = f64::from(s.z);
-                if z.abs() <= params.l1 {
-                    0.0
-                } else {
-                    let rate = params.rate.max(1e-12);
-                    -(z - z.signum() * params.l1)
-                        / ((params.beta + f64::from(s.n).sqrt()) / rate + params.l2)
-                }
-            }
-        }
-    }
-
-    /// The margin `z` for these features.
-    pub fn margin(&self, params: &TokenLrParams, features: &[u64]) -> f64 {
-        Self::weight(params, &self.bias)
+impl LrState {
+    fn margin(&self, params: &TokenLrParams, features: &[u64]) -> f64 {
+        let w = |m: &TokenMap<Slot>, h: &u64| m.get(h).map_or(0.0, |s| s.weight(params));
+        self.bias.weight(params)
+            + self.base_bias.weight(params)
             + features
                 .iter()
-                .filter_map(|h| self.slots.get(h))
-                .map(|s| Self::weight(params, s))
+                .map(|h| w(&self.slots, h) + w(&self.base, h))
                 .sum::<f64>()
     }
 
-    /// The probability that a message with these features is spam.
-    pub fn probability(&self, params: &TokenLrParams, features: &[u64]) -> f64 {
-        let z = self.margin(params, features);
-        1.0 / (1.0 + (-z.clamp(-30.0, 30.0)).exp())
-    }
-
-    /// Points to add to the score (`Fuse::Add`; 0 with `Fuse::Indicator`); `confidence` is
-    /// the Bayes confidence, used with [`TokenLrParams::ramp`].
-    pub fn points(&self, params: &TokenLrParams, features: &[u64], confidence: f64) -> f64 {
-        let ramp = if params.ramp { confidence } else { 1.0 };
-        match params.fuse {
-            Fuse::Add => ramp * params.weight * (2.0 * self.probability(params, features) - 1.0),
-            Fuse::Indicator => 0.0,
+    /// One step toward `class` for a message with these (distinct) features; returns its `g`.
+    pub fn learn(&mut self, params: &TokenLrParams, features: &[u64], class: Class) -> f32 {
+        let (y, cost) = match class {
+            Class::Spam => (1.0, 1.0),
+            Class::Ham => (0.0, params.ham_cost),
+        };
+        let g = cost * (sigmoid(self.margin(params, features)) - y);
+        if g == 0.0 || !g.is_finite() {
+            return 0.0;
         }
-    }
-
-    /// The Bayes result with the learner's probability mixed in (`Fuse::Indicator`), else
-    /// unchanged.
-    pub fn fuse(
-        &self,
-        params: &TokenLrParams,
-        features: &[u64],
-        mut bayes: BayesResult,
-    ) -> BayesResult {
-        if params.fuse == Fuse::Indicator && !bayes.evidence.is_empty() {
-            let m = params.weight.clamp(0.0, 1.0);
-            bayes.probability =
-                (1.0 - m) * bayes.probability + m * self.probability(params, features);
+        self.bias.step(params, g);
+        for h in features {
+            self.slots.entry(*h).or_default().step(params, g);
         }
-        bayes
+        // Stored as f32: the undo's g differs from the step's by f32 rounding only.
+        g as f32
     }
 
-    /// One online step toward the gold label.
-    pub fn update(&mut self, params: &TokenLrParams, features: &[u64], spam: bool) {
-        let y = if spam { 1.0 } else { 0.0 };
-        let cost = if spam { 1.0 } else { params.ham_cost };
-        let g = cost * (self.probability(params, features) - y);
+    /// Undoes the step of a message learned with gradient `g`.
+    pub fn unlearn(&mut self, params: &TokenLrParams, features: &[u64], g: f32) {
         if g == 0.0 || !g.is_finite() {
             return;
         }
-        let step = |s: &mut Slot| match params.algo {
-            Algo::Sgd => s.w -= (params.rate * g) as f32,
-            Algo::Ftrl => {
-                let w = Self::weight(params, s);
-                let n = f64::from(s.n);
-                let sigma = ((n + g * g).sqrt() - n.sqrt()) / params.rate.max(1e-12);
-                s.z += (g - sigma * w) as f32;
-                s.n += (g * g) as f32;
-            }
-        };
-        step(&mut self.bias);
+        self.bias.unstep(params, f64::from(g));
         for h in features {
-            step(self.slots.entry(*h).or_default());
+            if let Some(s) = self.slots.get_mut(h) {
+                s.unstep(params, f64::from(g));
+                if s.is_empty() {
+                    self.slots.remove(h);
+                }
+            }
         }
     }
 
-    /// Features with a slot.
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// True before any update.
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+    /// Applies the learner's part of a batch, as [`crate::ledger::plan`] plans its counts
+    /// against the ledger entries `known` (every digest of `ops`): an undo for each message
+    /// forgotten or flipped (with its stored `g`), a step for each message learned (its `g`
+    /// kept in [`LrState::grads`]). Operations without learner settings change nothing here.
+    pub fn apply_ops(&mut self, ops: &[LearnOp], known: &[(Digest, Option<LedgerEntry>)]) {
+        let mut class: HashMap<Digest, Option<Class>> = known
+            .iter()
+            .map(|(d, e)| (*d, e.as_ref().map(|e| e.class)))
+            .collect();
+        for op in ops {
+            let current = class.entry(op.digest).or_default();
+            let (_, remove, add) = decide(&op.action, *current);
+            if remove.is_none() && add.is_none() {
+                continue;
+            }
+            *current = add;
+            let Some(params) = &op.lr else {
+                // The learner is off: the message has no step to undo later.
+                self.grads.remove(&op.digest);
+                continue;
+            };
+            if remove.is_some() {
+                if let Some(g) = self.grads.remove(&op.digest) {
+                    self.unlearn(params, &op.tokens.hashes, g);
+                }
+            }
+            if let Some(c) = add {
+                let g = self.learn(params, &op.tokens.hashes, c);
+                self.grads.insert(op.digest, g);
+            }
+            debug_assert!(matches!(op.action, Action::Learn(_) | Action::Forget));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokenize::Tokens;
 
-    fn separates(params: &TokenLrParams) -> TokenLr {
-        let mut lr = TokenLr::new();
-        let spam = [1u64, 2, 3];
-        let ham = [3u64, 4, 5];
-        assert_eq!(lr.points(params, &spam, 1.0), 0.0);
+    fn on() -> TokenLrParams {
+        TokenLrParams {
+            weight: 1.0,
+            ..TokenLrParams::default()
+        }
+    }
+
+    fn op(d: u8, hashes: &[u64], action: Action) -> LearnOp {
+        LearnOp {
+            digest: [d; 16],
+            tokens: Tokens {
+                hashes: hashes.to_vec(),
+            },
+            rules: Vec::new(),
+            action,
+            lr: Some(on()),
+        }
+    }
+
+    #[test]
+    fn learns_to_separate_and_frequent_features_slow_down() {
+        let p = TokenLrParams {
+            ham_cost: 1.0,
+            rate: 0.5,
+            ..on()
+        };
+        let mut s = LrState::default();
         for _ in 0..200 {
-            lr.update(params, &spam, true);
-            lr.update(params, &ham, false);
+            s.learn(&p, &[1, 2, 3], Class::Spam);
+            s.learn(&p, &[3, 4, 5], Class::Ham);
         }
-        assert!(lr.probability(params, &spam) > 0.9);
-        assert!(lr.probability(params, &ham) < 0.1);
-        // A token seen in both stays nearer 0 than one seen in one class.
-        let w = |h: u64| TokenLr::weight(params, &lr.slots[&h]).abs();
+        assert!(sigmoid(s.margin(&p, &[1, 2, 3])) > 0.9);
+        assert!(sigmoid(s.margin(&p, &[3, 4, 5])) < 0.1);
+        let w = |h: u64| s.slots[&h].weight(&p).abs();
         assert!(w(3) < w(1), "{} {}", w(3), w(1));
-        assert_eq!(lr.len(), 5);
-        lr
+        assert!(s.slots[&1].n > 0.0);
+        // Untrained: no points.
+        assert_eq!(p.points(LrState::default().margin(&p, &[1])), 0.0);
     }
 
     #[test]
-    fn sgd_learns_to_separate_and_stays_neutral_untrained() {
-        let params = TokenLrParams {
-            weight: 4.0,
-            rate: 0.1,
-            ..TokenLrParams::default()
-        };
-        let lr = separates(&params);
-        assert!(lr.points(&params, &[1, 2, 3], 1.0) > 3.0);
-        assert!(lr.points(&params, &[3, 4, 5], 1.0) < -3.0);
-        // With the ramp, the points follow the Bayes confidence.
-        let ramped = TokenLrParams {
-            ramp: true,
-            ..params.clone()
-        };
-        assert_eq!(lr.points(&ramped, &[1, 2, 3], 0.0), 0.0);
-        let half = lr.points(&ramped, &[1, 2, 3], 0.5);
-        assert!((half - 0.5 * lr.points(&params, &[1, 2, 3], 1.0)).abs() < 1e-12);
-    }
-
-    #[test]
-    fn ftrl_learns_and_frequent_features_slow_down() {
-        let mut params = TokenLrParams {
-            weight: 4.0,
-            rate: 0.1,
-            algo: Algo::Ftrl,
-            ..TokenLrParams::default()
-        };
-        params.set("lr_l1", "0.01").expect("l1");
-        let lr = separates(&params);
-        // Σg² grows with every message a feature is in: its rate shrinks.
-        assert!(lr.slots[&1].n > 0.0);
-        // L1: a feature whose |z| stays under l1 has weight exactly 0.
-        let quiet = Slot {
-            z: 0.005,
-            ..Slot::default()
-        };
-        assert_eq!(TokenLr::weight(&params, &quiet), 0.0);
-    }
-
-    #[test]
-    fn ham_cost_and_indicator_fusion() {
-        let mut params = TokenLrParams::default();
-        for (k, v) in [
-            ("lr_weight", "0.5"),
-            ("lr_fuse", "indicator"),
-            ("lr_ham_cost", "3"),
-        ] {
-            assert_eq!(params.set(k, v), Ok(true), "{k}");
-        }
-        assert_eq!(params.set("min_dev", "0.1"), Ok(false));
-        assert!(params.set("lr_algo", "adam").is_err());
-        // A ham step is three times a spam step from the same start.
-        let (mut a, mut b) = (TokenLr::new(), TokenLr::new());
-        a.update(&params, &[7], true);
-        b.update(&params, &[7], false);
-        let (wa, wb) = (a.slots[&7].w, b.slots[&7].w);
+    fn a_ham_step_is_ham_cost_times_a_spam_step() {
+        let p = on();
+        let (mut a, mut b) = (LrState::default(), LrState::default());
+        let ga = a.learn(&p, &[7], Class::Spam);
+        let gb = b.learn(&p, &[7], Class::Ham);
         assert!(
-            (f64::from(wb) + 3.0 * f64::from(wa)).abs() < 1e-6,
-            "{wa} {wb}"
+            (f64::from(gb) + p.ham_cost * f64::from(ga)).abs() < 1e-6 && p.ham_cost > 1.0,
+            "{ga} {gb}"
         );
-        // Indicator: no points of its own; the Bayes probability moves halfway to the learner's.
-        assert_eq!(b.points(&params, &[7], 1.0), 0.0);
-        let mut bayes = BayesResult::neutral();
-        bayes.probability = 1.0;
-        bayes.evidence.push(crate::bayes::TokenEvidence {
-            hash: 7,
-            prob: 0.9,
-            counts: crate::bayes::Counts { spam: 1, ham: 0 },
-        });
-        let p = b.probability(&params, &[7]);
-        let fused = b.fuse(&params, &[7], bayes);
-        assert!((fused.probability - (0.5 + 0.5 * p)).abs() < 1e-12);
     }
 
     #[test]
-    fn char4_features_from_the_start_of_the_text() {
-        let view = MessageView::parse(
-            b"Subject: x\r\n\r\nAbcd  EFGH ijkl\r\n",
-            &crate::limits::Limits::default(),
-        );
-        let off = TokenLrParams::default();
-        assert_eq!(off.features(&[9, 3], &view), vec![9, 3]);
-        let on = TokenLrParams {
-            char4_bytes: 6,
-            ..TokenLrParams::default()
-        };
-        // "abcd e": three 4-grams, after the two tokens, sorted.
-        let f = on.features(&[9, 3], &view);
-        assert_eq!(f.len(), 5, "{f:?}");
-        assert!(f.windows(2).all(|w| w[0] < w[1]));
+    fn undo_of_the_last_step_restores_every_slot() {
+        for l1 in [0.0, 0.05] {
+            let p = TokenLrParams { l1, ..on() };
+            let mut s = LrState::default();
+            for i in 0..50u64 {
+                let class = if i % 3 == 0 { Class::Ham } else { Class::Spam };
+                s.learn(&p, &[i % 7, 10 + i % 5, 20], class);
+            }
+            let before = s.clone();
+            let g = s.learn(&p, &[1, 2, 20, 99], Class::Ham);
+            assert!(g != 0.0);
+            s.unlearn(&p, &[1, 2, 20, 99], g);
+            assert!(!s.slots.contains_key(&99), "a new feature is gone again");
+            for (h, b) in &before.slots {
+                let a = s.slots[h];
+                assert!(
+                    (a.z - b.z).abs() < 1e-5 && (a.n - b.n).abs() < 1e-5,
+                    "{h}: {a:?} {b:?}"
+                );
+            }
+            assert!((s.bias.z - before.bias.z).abs() < 1e-5);
+        }
     }
 
     #[test]
-    fn off_by_default() {
-        assert!(!TokenLrParams::default().enabled());
+    fn ops_follow_the_ledger() {
+        let mut s = LrState::default();
+        let ops = [
+            op(1, &[1, 2], Action::Learn(Class::Spam)),
+            op(1, &[1, 2], Action::Learn(Class::Spam)),
+            op(1, &[1, 2], Action::Learn(Class::Ham)),
+            op(2, &[3], Action::Forget),
+            op(1, &[1, 2], Action::Forget),
+        ];
+        s.apply_ops(&ops[..1], &[([1; 16], None)]);
+        let once = s.clone();
+        // Learned again as the same class: no step.
+        let known = LedgerEntry::new(Class::Spam, &ops[0].tokens, &[]);
+        s.apply_ops(&ops[1..2], &[([1; 16], Some(known.clone()))]);
+        assert_eq!(s.slots, once.slots);
+        // Flip: the spam step undone, a ham step from nothing (g = ham cost × 0.5).
+        s.apply_ops(&ops[2..3], &[([1; 16], Some(known.clone()))]);
+        let g = (on().ham_cost * 0.5) as f32;
+        assert_eq!(s.grads[&[1; 16]], g, "{s:?}");
+        assert_eq!(s.slots[&1], Slot { z: g, n: g * g });
+        // Forget: back to nothing.
+        let ham = LedgerEntry::new(Class::Ham, &ops[0].tokens, &[]);
+        s.apply_ops(&ops[3..], &[([1; 16], Some(ham)), ([2; 16], None)]);
+        assert!(s.slots.is_empty(), "{:?}", s.slots);
+        assert!(s.grads.is_empty());
+    }
+
+    #[test]
+    fn settings_and_storage() {
+        let mut p = TokenLrParams::default();
+        assert!(!p.enabled());
+        assert_eq!(p.set("lr_weight", "1"), Ok(true));
+        assert!(p.enabled());
+        assert_eq!(p.set("min_dev", "0.1"), Ok(false));
+        assert!(p.set("lr_algo", "sgd").is_err());
+        assert!(p.set("lr_rate", "NaN").is_err());
+        let s = Slot { z: -1.5, n: 2.25 };
+        assert_eq!(Slot::from_bits(s.to_bits()), s);
+        assert_eq!(Slot::from_bits(u64::MAX), Slot::default());
     }
 }

@@ -26,6 +26,17 @@ pub trait TokenCounts {
         self.lookup(hashes, out)?;
         Ok(self.totals())
     }
+    /// [`TokenCounts::read`], and the token learner's slots of `hashes` into `lr`, in the
+    /// same round trip ([`crate::logreg`]). A model without a learner reads zeros.
+    fn read_lr(
+        &self,
+        hashes: &[u64],
+        out: &mut Vec<Counts>,
+        lr: &mut crate::logreg::LrRead,
+    ) -> Result<Totals> {
+        lr.reset(hashes.len(), false);
+        self.read(hashes, out)
+    }
 }
 
 /// Token hashes are already uniformly distributed: hash them no further.
@@ -82,6 +93,8 @@ pub struct MemoryModel {
     tokens: TokenMap<Counts>,
     ledger: HashMap<Digest, LedgerEntry>,
     totals: Totals,
+    /// The token learner's state, stepped by operations that carry its settings.
+    lr: crate::logreg::LrState,
 }
 
 impl MemoryModel {
@@ -97,6 +110,7 @@ impl MemoryModel {
         if remove.is_none() && add.is_none() {
             return outcome;
         }
+        let known = [(op.digest, self.ledger.get(&op.digest).cloned())];
         if let Some(old) = remove {
             // The rule pseudo-tokens it was learned with, not today's (see `ledger::plan`).
             let stored = self.ledger.remove(&op.digest).map(|e| e.rules);
@@ -108,6 +122,13 @@ impl MemoryModel {
             self.add_tokens(&op.rules, c, true);
             self.ledger
                 .insert(op.digest, LedgerEntry::new(c, &op.tokens, &op.rules));
+        }
+        self.lr.apply_ops(std::slice::from_ref(op), &known);
+        // As in a store, a token's learner slot goes with its counts.
+        for h in &op.tokens.hashes {
+            if !self.tokens.contains_key(h) {
+                self.lr.slots.remove(h);
+            }
         }
         outcome
     }
@@ -172,5 +193,28 @@ impl TokenCounts for MemoryModel {
                 .map(|h| self.tokens.get(h).copied().unwrap_or_default()),
         );
         Ok(())
+    }
+
+    fn read_lr(
+        &self,
+        hashes: &[u64],
+        out: &mut Vec<Counts>,
+        lr: &mut crate::logreg::LrRead,
+    ) -> Result<Totals> {
+        lr.reset(0, false);
+        lr.site.extend(
+            hashes
+                .iter()
+                .map(|h| self.lr.slots.get(h).copied().unwrap_or_default()),
+        );
+        lr.bias[0] = self.lr.bias;
+        self.read(hashes, out)
+    }
+}
+
+impl MemoryModel {
+    /// The token learner's state.
+    pub fn learner(&self) -> &crate::logreg::LrState {
+        &self.lr
     }
 }

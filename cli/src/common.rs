@@ -107,6 +107,7 @@ pub fn engine_with(config: &Config, report_lint: bool) -> Result<Engine> {
         engine.scoring.bayes_weight = w;
     }
     engine.combination = config.combination.clone();
+    engine.token_lr = config.learner;
     let mut files = mailsift::rules::SpamAssassinRules::parse(&config.spamassassin_rules)
         .files()
         .map_err(|e| {

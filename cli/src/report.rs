@@ -173,6 +173,15 @@ pub fn explain(global: &Global, path: &Path, ntokens: usize, recipients: &[Strin
     };
     show(&mut out, "towards spam", true)?;
     show(&mut out, "towards ham", false)?;
+    // The token learner (`[learner] weight`, E25): its points, when it is on.
+    if engine.token_lr.enabled() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Token learner: {:>+7.2} points (weight {})",
+            verdict.lr_points, engine.token_lr.weight
+        )?;
+    }
     out.flush()?;
     Ok(0)
 }

@@ -135,13 +135,15 @@ pub trait Backend: std::fmt::Debug {
     fn totals(&self, user: Option<&str>) -> Result<ReadTotals>;
     /// The counts of `hashes` (any order, duplicates allowed) in the site-wide model into
     /// `site` and in `user`'s into `mine` (both zeroed, as long as `hashes`). Returns the totals
-    /// too when the backend read them in the same round trip.
+    /// too when the backend read them in the same round trip. With `lr`, the token learner's
+    /// slots of `hashes` and the biases too, in the same round trip ([`crate::logreg`]).
     fn read(
         &self,
         user: Option<&str>,
         hashes: &[u64],
         site: &mut [Counts],
         mine: &mut [Counts],
+        lr: Option<&mut crate::logreg::LrRead>,
     ) -> Result<Option<ReadTotals>>;
     /// The class a message is learned as in `user`'s model (or the site-wide one).
     fn learned_class(&self, user: Option<&str>, digest: &Digest) -> Result<Option<Class>>;

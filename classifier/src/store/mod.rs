@@ -8,6 +8,9 @@
 //! - The learned combination's evidence: one pseudo-token per rule, counting the learned
 //!   messages that hit it, in the same token table; each ledger entry lists the ones its
 //!   message added (schema v2; see [`crate::combination`]).
+//! - The token learner's state (E25, [`crate::logreg`]): per model, one slot per token beside
+//!   its counts, a bias, and per ledger entry the gradient of its step, so that forget and flip
+//!   undo it (SQLite schema 3; Redis's own `P{M}:lr` keys). A token's slot goes with its counts.
 //!
 //! # Semantics, the same on every backend
 //! - Learning a message again as the same class is a no-op, as the other class a flip (forget +
@@ -49,10 +52,12 @@ pub mod redis;
 mod redis_cluster;
 mod redis_conn;
 mod redis_io;
+mod redis_lr;
 mod redis_prune;
 pub mod sqlite;
 mod sqlite_backend;
 mod sqlite_files;
+mod sqlite_lr;
 mod sqlite_prune;
 #[cfg(test)]
 mod sqlite_tests;
@@ -432,7 +437,12 @@ pub struct StoreModel<'a> {
 }
 
 impl StoreModel<'_> {
-    fn read_into(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<Option<Totals>> {
+    fn read_into(
+        &self,
+        hashes: &[u64],
+        out: &mut Vec<Counts>,
+        lr: Option<&mut crate::logreg::LrRead>,
+    ) -> Result<Option<Totals>> {
         out.clear();
         out.resize(hashes.len(), Counts::default());
         let mut mine = vec![Counts::default(); if self.user.is_some() { hashes.len() } else { 0 }];
@@ -440,7 +450,7 @@ impl StoreModel<'_> {
         let read = self
             .store
             .b()
-            .read(user, hashes, out, &mut mine[..])?
+            .read(user, hashes, out, &mut mine[..], lr)?
             .map(|t| self.store.combine(t));
         // The user's counts weigh `user_weight` times the site's.
         let w = self.store.options.user_weight;
@@ -474,11 +484,23 @@ impl TokenCounts for StoreModel<'_> {
     }
 
     fn lookup(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<()> {
-        self.read_into(hashes, out).map(|_| ())
+        self.read_into(hashes, out, None).map(|_| ())
     }
 
     fn read(&self, hashes: &[u64], out: &mut Vec<Counts>) -> Result<Totals> {
-        match self.read_into(hashes, out)? {
+        match self.read_into(hashes, out, None)? {
+            Some(t) => Ok(t),
+            None => Ok(self.totals()),
+        }
+    }
+
+    fn read_lr(
+        &self,
+        hashes: &[u64],
+        out: &mut Vec<Counts>,
+        lr: &mut crate::logreg::LrRead,
+    ) -> Result<Totals> {
+        match self.read_into(hashes, out, Some(lr))? {
             Some(t) => Ok(t),
             None => Ok(self.totals()),
         }

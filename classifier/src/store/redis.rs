@@ -21,6 +21,11 @@
 //!   per token and class after merging a batch's deltas.
 //! - `P{M}:ledger`: hash from the 16-byte digest to `"CLASS NTOKENS TOKENSUM LEARNED_AT"`
 //!   (`CLASS` is `s` or `h`), then `" RULE,RULE,..."` when the message hit rules (schema 2).
+//! - `P{M}:lr`: the token learner's state (E25; absent: nothing learned yet, so no migration):
+//!   the 8-byte token fields to their [`crate::logreg::Slot`] (8 bytes, big-endian), `bias`,
+//!   and each learned message's 16-byte digest to the gradient of its step (4 bytes, an `f32`),
+//!   read by the same `redis_read.lua` call as the counts and written by the same
+//!   `redis_apply.lua` call (see [`super::redis_lr`]).
 //!
 //! # One round trip per message
 //! Classifying reads both models' totals and every token's counts with one `EVALSHA` of
@@ -281,12 +286,16 @@ impl Redis {
             if plan.is_empty() {
                 return Ok(plan.outcomes);
             }
+            // The token learner's writes (E25): planned from the state read now.
+            let lr = super::redis_lr::plan_writes(self, user, ops, &known, &plan)?;
             let mut inv = self.apply_script.prepare_invoke();
             inv.key(&keys.totals)
                 .key(&keys.spam)
                 .key(&keys.ham)
-                .key(&keys.ledger);
+                .key(&keys.ledger)
+                .key(&keys.lr);
             redis_io::plan_args(&mut inv, &known, &plan);
+            inv.arg(lr);
             let applied: i64 = self.run(|c| inv.invoke(c))?;
             if applied == 1 {
                 return Ok(plan.outcomes);
@@ -347,7 +356,7 @@ impl Backend for Redis {
 
     fn totals(&self, user: Option<&str>) -> Result<ReadTotals> {
         let mut none = [];
-        let t = self.read(user, &[], &mut [], &mut none)?;
+        let t = self.read(user, &[], &mut [], &mut none, None)?;
         Ok(t.unwrap_or_default())
     }
 
@@ -357,28 +366,63 @@ impl Backend for Redis {
         hashes: &[u64],
         site: &mut [Counts],
         mine: &mut [Counts],
+        mut lr: Option<&mut crate::logreg::LrRead>,
     ) -> Result<Option<ReadTotals>> {
+        if let Some(lr) = lr.as_deref_mut() {
+            lr.reset(hashes.len(), user.is_some());
+        }
         if let (Some(u), true) = (user, self.target.is_cluster()) {
             // Two hash tags, two cluster slots: one script call per model.
             let script = &self.read_script;
-            let site = super::redis_cluster::read_model(self, script, None, hashes, site)?;
-            let user = super::redis_cluster::read_model(self, script, Some(u), hashes, mine)?;
+            let (site_lr, user_lr) = match lr {
+                Some(l) => {
+                    let [b0, b1] = &mut l.bias;
+                    (Some((&mut l.site[..], b0)), Some((&mut l.user[..], b1)))
+                }
+                None => (None, None),
+            };
+            let site = super::redis_cluster::read_model(self, script, None, hashes, site, site_lr)?;
+            let user =
+                super::redis_cluster::read_model(self, script, Some(u), hashes, mine, user_lr)?;
             return Ok(Some(ReadTotals { site, user }));
         }
         let mut inv = self.read_script.prepare_invoke();
         let s = self.keys(None);
         inv.key(&s.totals).key(&s.spam).key(&s.ham);
-        if let Some(u) = user {
-            let k = self.keys(Some(u));
+        let k = user.map(|u| self.keys(Some(u)));
+        if let Some(k) = &k {
             inv.key(&k.totals).key(&k.spam).key(&k.ham);
+        }
+        if lr.is_some() {
+            inv.key(&s.lr);
+            if let Some(k) = &k {
+                inv.key(&k.lr);
+            }
         }
         for h in hashes {
             inv.arg(&h.to_be_bytes()[..]);
         }
         let reply: Vec<redis::Value> = self.run(|c| inv.invoke(c))?;
-        redis_io::parse_read(&reply, hashes.len(), user.is_some(), site, mine)
-            .map(Some)
-            .ok_or_else(|| self.corrupt("unreadable token counts".into()))
+        let n = hashes.len();
+        let counts = 4 + n * if user.is_some() { 4 } else { 2 };
+        let totals = redis_io::parse_read(
+            reply.get(..counts).unwrap_or_default(),
+            n,
+            user.is_some(),
+            site,
+            mine,
+        )
+        .ok_or_else(|| self.corrupt("unreadable token counts".into()))?;
+        if let Some(lr) = lr {
+            let rest = reply.get(counts..).unwrap_or_default();
+            let bad = || self.corrupt("unreadable token learner slots".into());
+            let (a, b) = rest.split_at(rest.len().min(n + 1));
+            lr.bias[0] = super::redis_lr::parse_slots(a, &mut lr.site).ok_or_else(bad)?;
+            if user.is_some() {
+                lr.bias[1] = super::redis_lr::parse_slots(b, &mut lr.user).ok_or_else(bad)?;
+            }
+        }
+        Ok(Some(totals))
     }
 
     fn learned_class(&self, user: Option<&str>, digest: &Digest) -> Result<Option<Class>> {
@@ -458,7 +502,7 @@ impl Backend for Redis {
         let sizes: Vec<Option<u64>> = self.run(|c| {
             let mut p = redis::pipe();
             for k in &keys {
-                for key in [&k.totals, &k.spam, &k.ham, &k.ledger] {
+                for key in [&k.totals, &k.spam, &k.ham, &k.ledger, &k.lr] {
                     p.cmd("MEMORY").arg("USAGE").arg(key);
                 }
             }
@@ -494,6 +538,7 @@ impl Backend for Redis {
                 .arg(&k.spam)
                 .arg(&k.ham)
                 .arg(&k.ledger)
+                .arg(&k.lr)
                 .query(c)
         })
     }

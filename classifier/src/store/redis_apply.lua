@@ -1,12 +1,13 @@
 -- mailsift: apply a planned batch of learn/forget operations to one model, atomically, if the
 -- ledger is still what the plan was made from (otherwise change nothing and return 0).
--- KEYS: totals, spam, ham, ledger of one model (one hash tag: one cluster slot)
+-- KEYS: totals, spam, ham, ledger [, token learner] of one model (one hash tag: one cluster slot)
 -- ARGV: nchecks, (digest, class '' | 's' | 'h') * nchecks,
 --       nputs, (digest, entry) * nputs, ndels, digest * ndels,
 --       dspam, dham, then the token deltas in one string: per token 16 bytes, the field
 --       (8-byte hash) then the spam and ham changes as 4-byte big-endian numbers offset by 2^31
 --       (one argument for the whole batch: parsing many small arguments cost more than the
---       updates)
+--       updates), then with the learner's key its writes in one string: per field, its
+--       length (1 byte), the field, the value's length (1 byte; 0 removes the field), the value
 local a = 1
 local function take()
   local v = ARGV[a]
@@ -114,5 +115,24 @@ if #clamped > 0 then
   end
   redis.call('HSET', KEYS[1], 'pruned_s', acc[1], 'pruned_s_hi', acc[2], 'pruned_s_lo', acc[3],
     'pruned_h', acc[4], 'pruned_h_hi', acc[5], 'pruned_h_lo', acc[6])
+end
+-- The token learner's slots, bias and message gradients (E25), written by the client's plan.
+local lr = take()
+if KEYS[5] and lr then
+  local i = 1
+  while i <= #lr do
+    local fl = string.byte(lr, i)
+    local field = string.sub(lr, i + 1, i + fl)
+    local vl = string.byte(lr, i + fl + 1)
+    -- A token's slot goes with its counts, as a SQLite row does.
+    local gone = fl == 8 and redis.call('HEXISTS', KEYS[2], field) == 0
+      and redis.call('HEXISTS', KEYS[3], field) == 0
+    if vl == 0 or gone then
+      redis.call('HDEL', KEYS[5], field)
+    else
+      redis.call('HSET', KEYS[5], field, string.sub(lr, i + fl + 2, i + fl + 1 + vl))
+    end
+    i = i + fl + 2 + vl
+  end
 end
 return 1

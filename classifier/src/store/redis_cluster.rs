@@ -142,17 +142,29 @@ pub(super) fn read_model(
     user: Option<&str>,
     hashes: &[u64],
     out: &mut [Counts],
+    lr: Option<(&mut [crate::logreg::Slot], &mut crate::logreg::Slot)>,
 ) -> Result<Totals> {
     let k = store.keys(user);
     let mut inv = script.prepare_invoke();
     inv.key(&k.totals).key(&k.spam).key(&k.ham);
+    if lr.is_some() {
+        inv.key(&k.lr);
+    }
     for h in hashes {
         inv.arg(&h.to_be_bytes()[..]);
     }
     let reply: Vec<Value> = store.run(|c| inv.invoke(c))?;
-    redis_io::parse_read(&reply, hashes.len(), false, out, &mut [])
+    let n = hashes.len();
+    let counts = reply.get(..4 + 2 * n).unwrap_or_default();
+    let totals = redis_io::parse_read(counts, n, false, out, &mut [])
         .map(|t| t.site)
-        .ok_or_else(|| store.corrupt("unreadable token counts".into()))
+        .ok_or_else(|| store.corrupt("unreadable token counts".into()))?;
+    if let Some((slots, bias)) = lr {
+        let rest = reply.get(4 + 2 * n..).unwrap_or_default();
+        *bias = super::redis_lr::parse_slots(rest, slots)
+            .ok_or_else(|| store.corrupt("unreadable token learner slots".into()))?;
+    }
+    Ok(totals)
 }
 
 #[cfg(test)]
@@ -189,7 +201,7 @@ mod tests {
             let site = Keys::new(prefix, None);
             // redis_read.lua without a user, redis_apply.lua, init's transaction on meta.
             let read = [&site.totals, &site.spam, &site.ham];
-            let apply = [&site.totals, &site.spam, &site.ham, &site.ledger];
+            let apply = [&site.totals, &site.spam, &site.ham, &site.ledger, &site.lr];
             let one = |keys: &[&String]| {
                 keys.iter()
                     .map(|k| slot(k.as_bytes()))
@@ -202,7 +214,10 @@ mod tests {
             let mut user_slots = BTreeSet::new();
             for n in names {
                 let u = Keys::new(prefix, Some(n));
-                assert!(one(&[&u.totals, &u.spam, &u.ham, &u.ledger]), "{prefix}{n}");
+                assert!(
+                    one(&[&u.totals, &u.spam, &u.ham, &u.ledger, &u.lr]),
+                    "{prefix}{n}"
+                );
                 user_slots.insert(slot(u.totals.as_bytes()));
             }
             // Per-user models spread over slots, away from the site-wide model's.

@@ -17,6 +17,8 @@ pub(super) struct Keys {
     pub spam: String,
     pub ham: String,
     pub ledger: String,
+    /// The token learner's state (E25, [`super::redis_lr`]).
+    pub lr: String,
 }
 
 impl Keys {
@@ -32,6 +34,7 @@ impl Keys {
             spam: format!("{prefix}{tag}:spam"),
             ham: format!("{prefix}{tag}:ham"),
             ledger: format!("{prefix}{tag}:ledger"),
+            lr: format!("{prefix}{tag}:lr"),
         }
     }
 }
@@ -291,6 +294,7 @@ pub(super) fn load(store: &Redis, dump: &ModelDump) -> Result<()> {
             .arg(&k.spam)
             .arg(&k.ham)
             .arg(&k.ledger)
+            .arg(&k.lr)
             .ignore();
         p.query::<()>(c)
     })?;

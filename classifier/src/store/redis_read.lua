@@ -1,8 +1,10 @@
 -- mailsift: read one message's evidence in one call.
 -- KEYS: totals, spam, ham of the site-wide model [, totals, spam, ham of the user's model]
+--       [, the token learner's key of each of those models (E25)]
 -- ARGV: the message's token fields (8-byte big-endian hashes)
 -- Returns the site totals (spam, ham), the user totals (spam, ham), then per model and class
--- (site spam, site ham [, user spam, user ham]) one count per field, nil when absent.
+-- (site spam, site ham [, user spam, user ham]) one count per field, nil when absent; then,
+-- with the learner's keys, per model its slot of each field and its bias (nil when absent).
 local out = {}
 local function totals(key)
   local t = redis.call('HMGET', key, 'spam', 'ham')
@@ -26,8 +28,15 @@ totals(KEYS[1])
 if #KEYS >= 6 then totals(KEYS[4]) else out[3] = 0; out[4] = 0 end
 counts(KEYS[2])
 counts(KEYS[3])
+local models = 1
 if #KEYS >= 6 then
+  models = 2
   counts(KEYS[5])
   counts(KEYS[6])
+end
+-- The token learner (E25): its own key per model, read in this same call.
+for i = 3 * models + 1, #KEYS do
+  counts(KEYS[i])
+  out[#out + 1] = redis.call('HGET', KEYS[i], 'bias')
 end
 return out

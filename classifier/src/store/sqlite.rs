@@ -1,18 +1,24 @@
 //! The SQLite backend: one file, many users.
 //!
-//! # Layout (schema version 2, `PRAGMA user_version`)
+//! # Layout (schema version 3, `PRAGMA user_version`)
 //! - `meta(key, value)`: `tokenizer_version`, `created_by`.
 //! - `users(id, name)`: id 0 is the site-wide model (empty name); other ids are per-user models.
-//! - `totals(user_id, nspam, nham)`: messages learned per class.
-//! - `tokens(hash, user_id, spam, ham)`: messages containing each token, keyed by the token's
-//!   64-bit hash (stored as a signed integer, bit for bit). `hash` comes first so that one index
-//!   seek finds a token's site-wide and per-user rows together.
-//! - `ledger(user_id, digest, class, ntokens, tokensum, learned_at, rules)`: every learned
+//! - `totals(user_id, nspam, nham, lr)`: messages learned per class; `lr` the token learner's
+//!   bias ([`crate::logreg`], its `z` and `n` as one [`crate::logreg::Slot::to_bits`] number;
+//!   NULL: none).
+//! - `tokens(hash, user_id, spam, ham, lr)`: messages containing each token, keyed by the
+//!   token's 64-bit hash (stored as a signed integer, bit for bit), and the token learner's slot
+//!   (NULL: none; a column rather than a table of its own, so that the row the counts are read
+//!   from holds it too: no second seek per token, 9 bytes a row). `hash` comes first so that one
+//!   index seek finds a token's site-wide and per-user rows together.
+//! - `ledger(user_id, digest, class, ntokens, tokensum, learned_at, rules, lr_grad)`: every learned
 //!   message, keyed by a digest of its content (semantics in [`crate::ledger`] and [`super`]);
 //!   `rules` holds the rule pseudo-tokens learned with it (8 bytes each, big-endian; see
-//!   [`crate::combination`]).
+//!   [`crate::combination`]); `lr_grad` the gradient of the token learner's step for it (NULL:
+//!   learned with the learner off), which a forget undoes.
 //!
-//! Version 1 had no `rules` column. A version 1 store is migrated when it is opened for
+//! Version 2 had no `lr` and `lr_grad` columns; it is migrated like version 1, the columns added
+//! empty (the learner starts from zero). Version 1 had no `rules` column. A version 1 store is migrated when it is opened for
 //! writing (the column is added, empty: nothing learned by version 1 added rule
 //! pseudo-tokens, so the counts stay exactly what the ledger says); read-only commands read it
 //! as it is.
@@ -38,9 +44,9 @@ use super::sqlite_files::create_owner_only;
 use super::token_cache::{SharedTokenCache, TokenCache};
 use super::{OpenMode, StoreOptions, validate_user};
 
-/// The schema version this build writes and reads (2: the ledger's `rules`, issue 11; it
-/// migrates version 1, see the module docs).
-pub const SCHEMA_VERSION: i64 = 2;
+/// The schema version this build writes and reads (2: the ledger's `rules`, issue 11; 3: the
+/// token learner's columns, E25; it migrates versions 1 and 2, see the module docs).
+pub const SCHEMA_VERSION: i64 = 3;
 
 pub(super) fn class_to_sql(class: Class) -> i64 {
     match class {
@@ -288,8 +294,9 @@ impl Sqlite {
         Ok(())
     }
 
-    /// Migrates a version 1 store to version 2 (the ledger's `rules` column), in one write
-    /// transaction; another process may have done it while this one waited for the lock.
+    /// Migrates a version 1 or 2 store to version 3 (the ledger's `rules` column, the token
+    /// learner's columns), in one write transaction; another process may have done it while
+    /// this one waited for the lock.
     fn migrate(&mut self) -> Result<()> {
         let tx = self
             .conn
@@ -297,6 +304,13 @@ impl Sqlite {
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version == 1 {
             tx.execute_batch("ALTER TABLE ledger ADD COLUMN rules BLOB NOT NULL DEFAULT x''")?;
+        }
+        if (1..=2).contains(&version) {
+            tx.execute_batch(
+                "ALTER TABLE tokens ADD COLUMN lr INTEGER;
+                 ALTER TABLE totals ADD COLUMN lr INTEGER;
+                 ALTER TABLE ledger ADD COLUMN lr_grad REAL;",
+            )?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()?;
@@ -312,6 +326,16 @@ impl Sqlite {
         Ok(version >= 2)
     }
 
+    /// Whether the store has the token learner's columns (version 3; not in an older store
+    /// opened read-only, whose learner then reads as empty).
+    pub(super) fn has_lr_columns(&self) -> Result<bool> {
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA user_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok(version >= 3)
+    }
+
     fn create_schema(&mut self) -> Result<()> {
         let tx = self
             .conn
@@ -324,13 +348,13 @@ impl Sqlite {
                  CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
                  CREATE TABLE totals (user_id INTEGER PRIMARY KEY,
                      nspam INTEGER NOT NULL DEFAULT 0 CHECK (nspam >= 0),
-                     nham INTEGER NOT NULL DEFAULT 0 CHECK (nham >= 0));
+                     nham INTEGER NOT NULL DEFAULT 0 CHECK (nham >= 0), lr INTEGER);
                  CREATE TABLE tokens (hash INTEGER NOT NULL, user_id INTEGER NOT NULL,
                      spam INTEGER NOT NULL CHECK (spam >= 0), ham INTEGER NOT NULL CHECK (ham >= 0),
-                     PRIMARY KEY (hash, user_id)) WITHOUT ROWID;
+                     lr INTEGER, PRIMARY KEY (hash, user_id)) WITHOUT ROWID;
                  CREATE TABLE ledger (user_id INTEGER NOT NULL, digest BLOB NOT NULL,
                      class INTEGER NOT NULL, ntokens INTEGER NOT NULL, tokensum INTEGER NOT NULL,
-                     learned_at INTEGER NOT NULL, rules BLOB NOT NULL DEFAULT x'',
+                     learned_at INTEGER NOT NULL, rules BLOB NOT NULL DEFAULT x'', lr_grad REAL,
                      PRIMARY KEY (user_id, digest)) WITHOUT ROWID;
                  INSERT INTO users (id, name) VALUES (0, '');
                  INSERT INTO totals (user_id) VALUES (0);",
@@ -383,10 +407,11 @@ impl Sqlite {
             o => o,
         })?;
         let mut known = Vec::new();
+        let mut grads = std::collections::HashMap::new();
         {
             let mut get = tx
                 .prepare_cached(
-                    "SELECT class, ntokens, tokensum, rules FROM ledger
+                    "SELECT class, ntokens, tokensum, rules, lr_grad FROM ledger
                      WHERE user_id = ?1 AND digest = ?2",
                 )
                 .map_err(map)?;
@@ -398,13 +423,17 @@ impl Sqlite {
                             r.get::<_, i64>(1)?,
                             r.get::<_, i64>(2)?,
                             r.get::<_, Vec<u8>>(3)?,
+                            r.get::<_, Option<f64>>(4)?,
                         ))
                     })
                     .optional()
                     .map_err(map)?;
+                if let Some(g) = row.as_ref().and_then(|r| r.4) {
+                    grads.insert(d, g as f32);
+                }
                 let entry = match row {
                     None => None,
-                    Some((class, ntokens, tokensum, rules)) => Some(LedgerEntry {
+                    Some((class, ntokens, tokensum, rules, _)) => Some(LedgerEntry {
                         class: class_from_sql(class),
                         ntokens: ntokens as u64,
                         tokensum: i2h(tokensum),
@@ -414,11 +443,22 @@ impl Sqlite {
                         })?,
                     }),
                 };
+
                 known.push((d, entry));
             }
         }
         let plan = crate::ledger::plan(ops, &known);
-        write_plan(&tx, user_id, &plan, now()).map_err(map)?;
+        // The token learner's part, in the same transaction (E25).
+        let lr = match ops.iter().find_map(|o| o.lr) {
+            None => None,
+            Some(_) => {
+                let (mut state, touched) =
+                    super::sqlite_lr::read_state(&tx, user_id, ops, grads).map_err(map)?;
+                state.apply_ops(ops, &known);
+                Some((state, touched))
+            }
+        };
+        write_plan(&tx, user_id, &plan, now(), lr.as_ref()).map_err(map)?;
         tx.commit().map_err(map)?;
         Ok(plan.outcomes)
     }
@@ -467,10 +507,12 @@ fn write_plan(
     user_id: i64,
     plan: &Plan,
     now: i64,
+    lr: Option<&super::sqlite_lr::Stepped>,
 ) -> rusqlite::Result<()> {
     let mut put = tx.prepare_cached(
-        "INSERT OR REPLACE INTO ledger (user_id, digest, class, ntokens, tokensum, learned_at, rules)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR REPLACE INTO ledger (user_id, digest, class, ntokens, tokensum, learned_at, rules,
+             lr_grad)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let mut del = tx.prepare_cached("DELETE FROM ledger WHERE user_id = ?1 AND digest = ?2")?;
     for (digest, entry) in &plan.ledger {
@@ -483,7 +525,9 @@ fn write_plan(
                     e.ntokens as i64,
                     h2i(e.tokensum),
                     now,
-                    rules_to_blob(&e.rules)
+                    rules_to_blob(&e.rules),
+                    lr.and_then(|(s, _)| s.grads.get(digest))
+                        .map(|&g| f64::from(g))
                 ])?;
             }
             None => {
@@ -491,7 +535,10 @@ fn write_plan(
             }
         }
     }
-    apply_deltas(tx, user_id, &plan.deltas)?;
+    apply_deltas(tx, user_id, &plan.deltas, lr)?;
+    if let Some((state, _)) = lr {
+        super::sqlite_lr::write_bias(tx, user_id, state.bias)?;
+    }
     let (dspam, dham) = plan.totals;
     tx.execute(
         "UPDATE totals SET nspam = max(nspam + ?2, 0), nham = max(nham + ?3, 0) WHERE user_id = ?1",
@@ -506,14 +553,18 @@ fn apply_deltas(
     tx: &rusqlite::Transaction<'_>,
     user_id: i64,
     deltas: &[(u64, i64, i64)],
+    lr: Option<&super::sqlite_lr::Stepped>,
 ) -> rusqlite::Result<()> {
     let mut sorted: Vec<&(u64, i64, i64)> =
         deltas.iter().filter(|d| (d.1, d.2) != (0, 0)).collect();
     // In key order (hashes stored signed): the B-tree is walked left to right.
     sorted.sort_unstable_by_key(|d| h2i(d.0));
+    // ?5: the token learner's new slot when ?6 (the learner stepped this token), else as is.
     let mut upsert = tx.prepare_cached(
-        "INSERT INTO tokens (hash, user_id, spam, ham) VALUES (?1, ?2, max(?3, 0), max(?4, 0))
-         ON CONFLICT (hash, user_id) DO UPDATE SET spam = max(spam + ?3, 0), ham = max(ham + ?4, 0)",
+        "INSERT INTO tokens (hash, user_id, spam, ham, lr)
+             VALUES (?1, ?2, max(?3, 0), max(?4, 0), ?5)
+         ON CONFLICT (hash, user_id) DO UPDATE SET spam = max(spam + ?3, 0), ham = max(ham + ?4, 0),
+             lr = CASE WHEN ?6 THEN ?5 ELSE lr END",
     )?;
     let mut prune = tx.prepare_cached(
         "DELETE FROM tokens WHERE hash = ?1 AND user_id = ?2 AND spam = 0 AND ham = 0",
@@ -532,7 +583,8 @@ fn apply_deltas(
             clamped.spam.add(h, (s0 + ds).min(0));
             clamped.ham.add(h, (h0 + dh).min(0));
         }
-        upsert.execute(params![h2i(h), user_id, ds, dh])?;
+        let (slot, stepped) = super::sqlite_lr::slot_of(lr, h);
+        upsert.execute(params![h2i(h), user_id, ds, dh, slot, stepped])?;
         if ds < 0 || dh < 0 {
             prune.execute(params![h2i(h), user_id])?;
         }
@@ -546,26 +598,33 @@ fn apply_deltas(
 impl Sqlite {
     /// The counts of `hashes` in the site-wide model (through the token cache when there is
     /// one) and in user `own`'s.
+    /// With `lr`, the token learner's slots too, read from the same rows (not through the
+    /// cache, which holds counts only).
     pub(super) fn read_counts(
         &self,
         own: Option<i64>,
         hashes: &[u64],
         site: &mut [Counts],
         mine: &mut [Counts],
+        lr: Option<&mut crate::logreg::LrRead>,
     ) -> Result<()> {
         if hashes.is_empty() {
             return Ok(());
         }
-        match (&self.cache, own) {
-            (Some(cache), None) => self.lookup_cached(cache, hashes, site),
-            _ => self.query(own, hashes, site, mine),
+        let lr = match lr {
+            Some(l) if self.has_lr_columns()? => Some(l),
+            _ => None,
+        };
+        match (&self.cache, own, lr) {
+            (Some(cache), None, None) => self.lookup_cached(cache, hashes, site),
+            (_, _, lr) => self.query(own, hashes, site, mine, lr),
         }
     }
 
     /// [`TokenCounts::lookup`] through the token cache (site-wide model only).
     fn lookup_cached(&self, cache: &Cache, hashes: &[u64], out: &mut [Counts]) -> Result<()> {
         let query =
-            |missing: &[u64], found: &mut [Counts]| self.query(None, missing, found, &mut []);
+            |missing: &[u64], found: &mut [Counts]| self.query(None, missing, found, &mut [], None);
         match cache {
             Cache::Own(cache) => {
                 let version: i64 = self
@@ -586,6 +645,7 @@ impl Sqlite {
         hashes: &[u64],
         site: &mut [Counts],
         mine: &mut [Counts],
+        mut lr: Option<&mut crate::logreg::LrRead>,
     ) -> Result<()> {
         // (key as stored, position in `hashes`), in key order; rows come back in this order.
         let mut order: Vec<(i64, usize)> = hashes
@@ -606,31 +666,36 @@ impl Sqlite {
         let keys: rusqlite::vtab::array::Array = std::rc::Rc::new(keys);
         let conn = &self.conn;
         let mut stmt;
-        let mut rows = match own {
-            None => {
+        // The learner's column only when asked (a store older than version 3 has none).
+        let mut rows = match (own, lr.is_some()) {
+            (None, false) => {
                 stmt = conn.prepare_cached(
                     "SELECT t.hash, t.user_id, t.spam, t.ham FROM rarray(?1) AS a
                      CROSS JOIN tokens AS t ON t.hash = a.value AND t.user_id = 0",
                 )?;
                 stmt.query(params![keys])?
             }
-            Some(uid) => {
+            (Some(uid), false) => {
                 stmt = conn.prepare_cached(
                     "SELECT t.hash, t.user_id, t.spam, t.ham FROM rarray(?1) AS a
                      CROSS JOIN tokens AS t ON t.hash = a.value AND t.user_id IN (0, ?2)",
                 )?;
                 stmt.query(params![keys, uid])?
             }
+            (own, true) => {
+                stmt = conn.prepare_cached(
+                    "SELECT t.hash, t.user_id, t.spam, t.ham, t.lr FROM rarray(?1) AS a
+                     CROSS JOIN tokens AS t ON t.hash = a.value AND t.user_id IN (0, ?2)",
+                )?;
+                stmt.query(params![keys, own.unwrap_or(0)])?
+            }
         };
         // Rows arrive in key order, so the search window only moves forward.
         let mut from = 0;
         while let Some(r) = rows.next()? {
             let key: i64 = r.get(0)?;
-            let out = if r.get::<_, i64>(1)? == 0 {
-                &mut *site
-            } else {
-                &mut *mine
-            };
+            let is_site = r.get::<_, i64>(1)? == 0;
+            let out = if is_site { &mut *site } else { &mut *mine };
             let spam = r.get::<_, i64>(2)? as u32;
             let ham = r.get::<_, i64>(3)? as u32;
             from += order[from..].partition_point(|&(k, _)| k < key);
@@ -639,6 +704,17 @@ impl Sqlite {
                 let c = &mut out[i];
                 c.spam = c.spam.saturating_add(spam);
                 c.ham = c.ham.saturating_add(ham);
+            }
+            if let Some(lr) = lr.as_deref_mut() {
+                let slot = r
+                    .get::<_, Option<i64>>(4)?
+                    .map_or_else(Default::default, |b| crate::logreg::Slot::from_bits(i2h(b)));
+                let out = if is_site { &mut lr.site } else { &mut lr.user };
+                for &(_, i) in order[from..].iter().take_while(|&&(k, _)| k == key) {
+                    if let Some(s) = out.get_mut(i) {
+                        *s = slot;
+                    }
+                }
             }
         }
         Ok(())

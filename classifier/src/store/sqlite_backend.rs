@@ -62,9 +62,14 @@ impl Backend for Sqlite {
         hashes: &[u64],
         site: &mut [Counts],
         mine: &mut [Counts],
+        mut lr: Option<&mut crate::logreg::LrRead>,
     ) -> Result<Option<ReadTotals>> {
         let own = self.own_id(user)?;
-        self.read_counts(own, hashes, site, mine)?;
+        if let Some(lr) = lr.as_deref_mut() {
+            lr.reset(hashes.len(), user.is_some());
+            lr.bias = super::sqlite_lr::read_bias(self, own)?;
+        }
+        self.read_counts(own, hashes, site, mine, lr)?;
         Ok(None)
     }
 
@@ -244,7 +249,7 @@ impl Backend for Sqlite {
                 ])?;
             }
             tx.execute(
-                "UPDATE totals SET nspam = ?2, nham = ?3 WHERE user_id = ?1",
+                "UPDATE totals SET nspam = ?2, nham = ?3, lr = NULL WHERE user_id = ?1",
                 params![id, dump.totals.spam as i64, dump.totals.ham as i64],
             )?;
             super::sqlite_prune::write(&tx, id, &dump.pruned)?;
@@ -265,7 +270,7 @@ impl Backend for Sqlite {
         tx.execute("DELETE FROM tokens WHERE user_id = ?1", [id])?;
         tx.execute("DELETE FROM ledger WHERE user_id = ?1", [id])?;
         tx.execute(
-            "UPDATE totals SET nspam = 0, nham = 0 WHERE user_id = ?1",
+            "UPDATE totals SET nspam = 0, nham = 0, lr = NULL WHERE user_id = ?1",
             [id],
         )?;
         super::sqlite_prune::write(&tx, id, &super::backend::Pruned::default())?;

@@ -124,11 +124,22 @@ impl Sqlite {
                      SELECT user_id, digest, class, ntokens, tokensum, learned_at, x''
                      FROM restore_source.ledger;"
                 }
-                SCHEMA_VERSION => {
+                // Version 2 (before the token learner's columns) restores with none.
+                2 => {
                     "INSERT INTO main.ledger (user_id, digest, class, ntokens, tokensum,
                          learned_at, rules)
                      SELECT user_id, digest, class, ntokens, tokensum, learned_at, rules
                      FROM restore_source.ledger;"
+                }
+                SCHEMA_VERSION => {
+                    "INSERT INTO main.ledger (user_id, digest, class, ntokens, tokensum,
+                         learned_at, rules, lr_grad)
+                     SELECT user_id, digest, class, ntokens, tokensum, learned_at, rules, lr_grad
+                     FROM restore_source.ledger;
+                     UPDATE main.tokens SET lr = (SELECT s.lr FROM restore_source.tokens AS s
+                         WHERE s.hash = main.tokens.hash AND s.user_id = main.tokens.user_id);
+                     UPDATE main.totals SET lr = (SELECT s.lr FROM restore_source.totals AS s
+                         WHERE s.user_id = main.totals.user_id);"
                 }
                 _ => return Err(rusqlite::Error::InvalidQuery),
             };
@@ -149,7 +160,7 @@ impl Sqlite {
         match copied {
             Err(rusqlite::Error::InvalidQuery) => Err(Error::Corrupt {
                 path: backup.to_owned(),
-                detail: format!("not a schema v1 or v{SCHEMA_VERSION} mailsift backup"),
+                detail: format!("not a schema v1 to v{SCHEMA_VERSION} mailsift backup"),
             }),
             Err(e) => Err(map(e)),
             Ok(()) => detached.map(|_| ()).map_err(map),

@@ -136,3 +136,58 @@ fn on_disk_store_roundtrip_and_errors() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A schema 2 store (before the token learner's columns, E25) is read as it is, its learner
+/// reading as empty, and migrated to 3 on the first write; then the learner is stored.
+#[test]
+fn a_schema_2_store_gets_the_learner_columns_on_the_first_write() {
+    let dir = std::env::temp_dir().join(format!("mailsift-v2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("v2.db");
+    let mut store = Store::open(&path, OpenMode::ReadWrite, StoreOptions::default()).expect("new");
+    store
+        .apply(None, &[op(1, &[10, 11], Action::Learn(Class::Spam))])
+        .expect("learn");
+    // What schema 2 had: no learner columns.
+    store
+        .as_sqlite()
+        .expect("sqlite")
+        .conn
+        .execute_batch(
+            "ALTER TABLE tokens DROP COLUMN lr; ALTER TABLE totals DROP COLUMN lr;
+             ALTER TABLE ledger DROP COLUMN lr_grad; PRAGMA user_version = 2;",
+        )
+        .expect("make v2");
+    drop(store);
+    let params = crate::logreg::TokenLrParams {
+        weight: 1.0,
+        ..Default::default()
+    };
+    let read = |s: &Store| {
+        let mut lr = crate::logreg::LrRead::default();
+        let mut counts = Vec::new();
+        s.model(None)
+            .expect("model")
+            .read_lr(&[10, 11], &mut counts, &mut lr)
+            .expect("read");
+        (counts, lr.margin(&params, 2))
+    };
+    let reader = Store::open(&path, OpenMode::ReadOnly, StoreOptions::default()).expect("ro");
+    assert_eq!(reader.stats(None).expect("stats").schema_version, 2);
+    assert_eq!(read(&reader), (vec![Counts { spam: 1, ham: 0 }; 2], 0.0));
+    drop(reader);
+    let mut store = Store::open(&path, OpenMode::ReadWrite, StoreOptions::default()).expect("rw");
+    assert_eq!(store.stats(None).expect("stats").schema_version, 3);
+    let learn = LearnOp {
+        lr: Some(params),
+        ..op(2, &[10, 11], Action::Learn(Class::Spam))
+    };
+    store.apply(None, &[learn]).expect("learn with the learner");
+    let (counts, margin) = read(&store);
+    assert_eq!(counts, vec![Counts { spam: 2, ham: 0 }; 2]);
+    assert!(margin > 0.0, "{margin}");
+    assert!(store.check().expect("check").problems.is_empty());
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}

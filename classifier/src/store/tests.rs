@@ -19,6 +19,7 @@ pub(super) fn op(d: u8, hashes: &[u64], action: Action) -> LearnOp {
         },
         rules: Vec::new(),
         action,
+        lr: None,
     }
 }
 
@@ -374,8 +375,9 @@ fn a_schema_1_redis_store_is_migrated_on_write_and_its_entries_forget_exactly() 
     let mut store = open(OpenMode::ReadWrite);
     assert_eq!(
         store.stats(None).expect("stats").schema_version,
-        SCHEMA_VERSION
+        redis::SCHEMA_VERSION
     );
+    // The token learner's keys (E25) need no Redis migration: absent means nothing learned.
     assert_eq!(redis::SCHEMA_VERSION, 2);
     // Forgotten by a build that learns rule evidence: the entry recorded none, none is taken.
     let mut forget = op(7, &[11, 12, 13], Action::Forget);
@@ -386,4 +388,54 @@ fn a_schema_1_redis_store_is_migrated_on_write_and_its_entries_forget_exactly() 
     );
     assert!(dump_all(&store).is_empty());
     assert!(store.check().expect("check").problems.is_empty());
+}
+
+/// The token learner (E25) on every backend, the Redis Cluster's one-call-per-model read
+/// included: a user's slots add to the site's, for that user only; forget undoes the step.
+#[test]
+fn the_token_learner_layers_per_user_and_forget_undoes_it() {
+    let params = crate::logreg::TokenLrParams {
+        weight: 1.0,
+        ..Default::default()
+    };
+    let with_lr = |d: u8, hashes: &[u64], action: Action| LearnOp {
+        lr: Some(params),
+        ..op(d, hashes, action)
+    };
+    let margin = |store: &Store, user: Option<&str>| {
+        let mut lr = crate::logreg::LrRead::default();
+        let model = store.model(user).expect("model");
+        model
+            .read_lr(&[1, 2, 3], &mut Vec::new(), &mut lr)
+            .expect("read");
+        lr.margin(&params, 3)
+    };
+    for Subject {
+        name, mut store, ..
+    } in subjects(StoreOptions::default())
+    {
+        let s = &mut store;
+        assert_eq!(margin(s, None), 0.0, "{name}");
+        s.apply(None, &[with_lr(1, &[1, 2, 3], Action::Learn(Class::Spam))])
+            .expect("site spam");
+        let site = margin(s, None);
+        assert!(site > 0.0, "{name}: {site}");
+        // Alice's ham moves her margin below the site's; Bob's stays the site's.
+        s.apply(
+            Some("alice"),
+            &[with_lr(2, &[1, 2, 3], Action::Learn(Class::Ham))],
+        )
+        .expect("alice ham");
+        let alice = margin(s, Some("alice"));
+        assert!(alice < site, "{name}: {alice} {site}");
+        assert_eq!(margin(s, Some("bob")), site, "{name}");
+        assert_eq!(margin(s, None), site, "{name}");
+        s.apply(Some("alice"), &[with_lr(2, &[1, 2, 3], Action::Forget)])
+            .expect("alice forget");
+        assert!((margin(s, Some("alice")) - site).abs() < 1e-6, "{name}");
+        s.apply(None, &[with_lr(1, &[1, 2, 3], Action::Forget)])
+            .expect("site forget");
+        assert!(margin(s, None).abs() < 1e-6, "{name}");
+        assert!(s.check().expect("check").problems.is_empty(), "{name}");
+    }
 }
