@@ -143,6 +143,41 @@ fn pathological() -> Vec<(&'static str, Vec<u8>)> {
     cases
 }
 
+/// A multipart message that ends inside its base64 text part (no closing boundary; an empty
+/// line before the base64 lines, as some bulk mailers write): mail-parser 0.11 leaves such a
+/// part undecoded, and before E26 the rules and Bayes saw base64 letters instead of its words.
+#[test]
+fn an_unterminated_base64_part_is_decoded_for_the_rules() {
+    let s = Scratch::new("unterminated");
+    let lf = "From: a@b.example\nTo: c@d.example\nSubject: news\nMIME-Version: 1.0\n\
+              Content-Type: multipart/mixed; boundary=\"xx\"\n\n--xx\n\
+              Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: base64\n\n\n\
+              SGVsbG8gZnJpZW5kLA0KVG8gYmUgcmVtb3ZlZCBmcm9tIG91ciBtYWlsaW5n\n\
+              IGxpc3QsIGNsaWNrIGhlcmUgYW5kIHJlcGx5IHdpdGggUkVNT1ZFIGluIHRo\n\
+              ZSBzdWJqZWN0Lg0K\n\n";
+    for (label, raw) in [
+        ("lf", lf.as_bytes().to_vec()),
+        ("crlf", to_crlf(lf.as_bytes())),
+    ] {
+        let path = s.path(&format!("{label}.eml"));
+        std::fs::write(&path, &raw).expect("write");
+        let db = s.path("empty.db");
+        let o = run(&db, &["explain", path.to_str().expect("utf-8")]);
+        assert_exit(label, &o, 0);
+        let out = stdout(&o);
+        // "To be removed from our mailing list", "Hello friend": only in the decoded text.
+        assert!(out.contains("REMOVE_INSTRUCT"), "{label}: {out}");
+        assert!(out.contains("DEAR_SOMEONE"), "{label}: {out}");
+        let o = classify(&db, &[], &raw);
+        assert_exit(label, &o, 0);
+        assert!(contains(&o.stdout, b"REMOVE_INSTRUCT"), "{label}");
+        assert!(
+            o.stdout.ends_with(&raw[raw.len() - 20..]),
+            "{label}: body unchanged"
+        );
+    }
+}
+
 #[test]
 fn pathological_inputs_pass_through() {
     let s = Scratch::new("pathological");
