@@ -13,6 +13,7 @@
 use serde::Deserialize;
 
 use crate::bayes::{BayesParams, BayesResult};
+use crate::combination;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::learn::{self, Combination, Feature, LearnParams};
@@ -22,6 +23,8 @@ use crate::message::MessageView;
 use crate::model::TokenCounts;
 use crate::rules::{EvalContext, RuleHit, RuleSet};
 use crate::tokenize::{Pairs, Tokenizer, Tokens};
+
+mod bayes_weight;
 
 /// How rule points and Bayes evidence combine into one score.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -134,6 +137,9 @@ pub struct Verdict {
     /// learned combination's weight for it ([`crate::combination`]). Before
     /// [`Engine::rule_scale`].
     pub weights: Vec<f64>,
+    /// The share of its points towards spam that the Bayes evidence counted for: 1, or the
+    /// learned combination's weight for its band ([`crate::combination`], E26).
+    pub bayes_factor: f64,
 }
 
 impl Verdict {
@@ -217,6 +223,11 @@ fn fold(value: &str, width: usize) -> String {
         }
     }
     out
+}
+
+/// The band of a Bayes result when Bayes had a say (evidence and some confidence).
+pub fn band_of(bayes: &BayesResult) -> Option<&'static str> {
+    (!bayes.evidence.is_empty() && bayes.confidence > 0.0).then(|| bayes_band(bayes.probability))
 }
 
 /// SpamAssassin's Bayes bands.
@@ -356,6 +367,8 @@ impl Engine {
             "combination" => self.combination.enabled = parse(key, value)?,
             "combination_strength" => self.combination.prior_strength = parse(key, value)?,
             "combination_ratio" => self.combination.full_ratio = parse(key, value)?,
+            "combination_bayes" => self.combination.bayes = parse(key, value)?,
+            "combination_bayes_ratio" => self.combination.bayes_ratio = parse(key, value)?,
             k if k.starts_with("lr_") => {
                 if !self
                     .token_lr
@@ -464,8 +477,24 @@ impl Engine {
         hits: Vec<RuleHit>,
         model: &dyn TokenCounts,
     ) -> Result<Verdict> {
-        let weights = self.rule_weights(&hits, model)?;
-        Ok(self.combine_weighted(bayes, hits, weights))
+        let band = self.learned_band(&bayes);
+        let mut tokens: Vec<u64> = hits
+            .iter()
+            .map(|h| combination::rule_token(&h.name))
+            .collect();
+        if band.is_some() {
+            tokens.extend(combination::bayes_tokens());
+        }
+        if !self.combination.enabled || tokens.is_empty() {
+            return Ok(self.combine(bayes, hits));
+        }
+        let mut counts = Vec::new();
+        let totals = model.read(&tokens, &mut counts)?;
+        let weights = self.combination.weights(&hits, &counts, totals);
+        let mut v = self.combine_weighted(bayes, hits, weights);
+        let factor = self.combination.bayes_factor(band, &counts[v.hits.len()..]);
+        self.scale_bayes(&mut v, factor);
+        Ok(v)
     }
 
     /// Combines Bayes evidence and rule hits into a verdict, each hit counting its configured
@@ -554,8 +583,7 @@ impl Engine {
         hits: Vec<RuleHit>,
     ) -> Verdict {
         let s = &self.scoring;
-        let bayes_band = (!bayes.evidence.is_empty() && bayes.confidence > 0.0)
-            .then(|| bayes_band(bayes.probability));
+        let bayes_band = band_of(&bayes);
         let weights = hits.iter().map(|h| h.score).collect();
         Verdict {
             is_spam: score >= s.required_score,
@@ -566,6 +594,7 @@ impl Engine {
             bayes_band,
             hits,
             weights,
+            bayes_factor: 1.0,
         }
     }
 
@@ -578,14 +607,24 @@ impl Engine {
             let n = analysis.tokens.hashes.len();
             let mut hashes = Vec::with_capacity(n + hits.len());
             hashes.extend_from_slice(&analysis.tokens.hashes);
-            hashes.extend(hits.iter().map(|h| crate::combination::rule_token(&h.name)));
+            hashes.extend(hits.iter().map(|h| combination::rule_token(&h.name)));
+            // Every learned band's pseudo-token too: the band is known only after Bayes.
+            if self.combination.learns_bayes() {
+                hashes.extend(combination::bayes_tokens());
+            }
             let mut counts = Vec::new();
             let totals = model.read(&hashes, &mut counts)?;
             let bayes = self
                 .bayes
                 .combine(&analysis.tokens.hashes, &counts[..n], totals);
-            let weights = self.combination.weights(&hits, &counts[n..], totals);
-            return Ok(self.combine_weighted(bayes, hits, weights));
+            let m = n + hits.len();
+            let weights = self.combination.weights(&hits, &counts[n..m], totals);
+            let factor = self
+                .combination
+                .bayes_factor(self.learned_band(&bayes), &counts[m..]);
+            let mut v = self.combine_weighted(bayes, hits, weights);
+            self.scale_bayes(&mut v, factor);
+            return Ok(v);
         }
         let bayes = self.bayes(analysis, model)?;
         let hits = self.rule_hits(analysis, Some(&bayes));
