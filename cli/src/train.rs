@@ -239,10 +239,7 @@ fn record_bayes(
     ops: &mut [LearnOp],
 ) -> Result<()> {
     if engine.combination.learns_bayes() {
-        let model = store.model(user)?;
-        for op in ops {
-            engine.record_bayes(op, &model)?;
-        }
+        engine.record_bayes_batch(ops, &store.model(user)?)?;
     }
     Ok(())
 }
