@@ -68,6 +68,20 @@ fn rule_lines(explain: &str) -> Vec<(f64, f64, String)> {
         .collect()
 }
 
+/// `explain`'s Bayes weight line as (configured, learned).
+fn bayes_weight(explain: &str) -> (f64, f64) {
+    let line = explain
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("weight: configured "))
+        .unwrap_or_else(|| panic!("no Bayes weight line: {explain}"));
+    let (configured, rest) = line.split_once(", learned ").expect("learned");
+    let learned = rest.split_whitespace().next().expect("value");
+    (
+        configured.parse().expect("configured"),
+        learned.parse().expect("learned"),
+    )
+}
+
 /// `n` distinct messages (distinct digests) with the body and rules of `fixture`.
 fn variants(dir: &TempDir, fixture: &str, n: usize) -> Vec<String> {
     let raw = std::fs::read(root().join("corpora/fixtures").join(fixture)).expect("fixture");
@@ -135,6 +149,76 @@ fn a_rule_that_misfires_on_a_sites_mail_stops_counting_after_a_few_corrections()
     let again = rule_lines(&ok(&run(&db, &["explain", pills])));
     assert_eq!(again, before);
     assert!(ok(&run(&db, &["db", "check"])).starts_with("ok"));
+}
+
+#[test]
+fn a_site_where_bayes_misfires_learns_a_lower_bayes_weight_and_forget_restores_it() {
+    let t = TempDir::new("bayes");
+    let db = t.path("b.db");
+    // Sixty words only the spam uses; this site's newsletters carry five of them each.
+    let word = |j: usize| {
+        format!(
+            "offer{}{}",
+            (b'a' + (j / 26) as u8) as char,
+            (b'a' + (j % 26) as u8) as char
+        )
+    };
+    let all: Vec<String> = (0..60).map(word).collect();
+    let write = |name: String, subject: String, body: String| {
+        let p = t.path(&name);
+        let m = format!(
+            "From: x{name}@sender.example\nTo: site@example.org\nSubject: {subject}\n\n{body}\n"
+        );
+        std::fs::write(&p, m).expect("write");
+        p
+    };
+    let spam = |i: usize| write(format!("spam{i}"), format!("deal {i}"), all.join(" "));
+    let ham = |i: usize| {
+        write(
+            format!("ham{i}"),
+            format!("lunch {i}"),
+            format!("see you at noon, notes {i}"),
+        )
+    };
+    let letter = |i: usize| {
+        let words: Vec<String> = (0..5).map(|k| word((i * 7) % 55 + k)).collect();
+        write(format!("letter{i}"), format!("n{i}"), words.join(" "))
+    };
+    let train = |class: &str, paths: Vec<String>| {
+        let mut args = vec!["train", class];
+        args.extend(paths.iter().map(String::as_str));
+        ok(&run(&db, &args));
+        paths
+    };
+    // The first batches see an empty or one-class store: no Bayes band is recorded for them.
+    train("spam", (0..20).map(spam).collect());
+    train("ham", (0..40).map(ham).collect());
+    // From now on each learned message records the band Bayes gave it.
+    train("spam", (20..40).map(spam).collect());
+    train("ham", (40..60).map(ham).collect());
+    let probe = spam(1000);
+    let before = ok(&run(&db, &["explain", &probe]));
+    let (configured, learned) = bayes_weight(&before);
+    assert_eq!(configured, 12.0);
+    assert_eq!(learned, configured, "{before}");
+    // The site's newsletters, learned as ham although Bayes calls them spam, in the band
+    // its spam fall in.
+    let letters = train("ham", (0..30).map(letter).collect());
+    let after = ok(&run(&db, &["explain", &probe]));
+    let (_, lower) = bayes_weight(&after);
+    assert!(lower < 0.6 * configured, "{after}");
+    // Forgetting them takes the evidence away exactly.
+    let mut args = vec!["forget"];
+    args.extend(letters.iter().map(String::as_str));
+    ok(&run(&db, &args));
+    assert_eq!(ok(&run(&db, &["explain", &probe])), before);
+    assert!(ok(&run(&db, &["db", "check"])).starts_with("ok"));
+    // Off by configuration: the configured weight again.
+    train("ham", letters);
+    let conf = t.path("off.toml");
+    std::fs::write(&conf, "[combination]\nbayes = false\n").expect("config");
+    let off = ok(&run(&db, &["--config", &conf, "explain", &probe]));
+    assert_eq!(bayes_weight(&off), (configured, configured), "{off}");
 }
 
 #[test]

@@ -4,9 +4,10 @@
 //! - learn then forget leaves the store exactly as it was; learning twice is a no-op;
 //!   a flip equals forget + learn;
 //! - the in-memory model used by `eval` agrees with the store on every outcome and count;
-//! - the learned combination's evidence (rule pseudo-tokens) after any learn/flip/forget
-//!   sequence equals that of learning only the surviving messages, even when the rules a
-//!   message hits change between its learn and its forget or flip;
+//! - the learned combination's evidence (rule pseudo-tokens, and the Bayes band pseudo-tokens
+//!   of the learned Bayes weight) after any learn/flip/forget sequence equals that of learning
+//!   only the surviving messages, even when the rules a message hits, or the Bayes band it had,
+//!   change between its learn and its forget or flip;
 //! - the token learner (E25): learn then forget of a message leaves every slot of the learner
 //!   within ε = 1e-4 × (1 + |value|) of where it was (its step undone), site-wide and for a
 //!   user, while the counts stay exact; the stores' learner equals the in-memory model's.
@@ -15,7 +16,7 @@
 //! when it is not installed).
 
 use mailsift::bayes::Counts;
-use mailsift::combination::rule_token;
+use mailsift::combination::{ANY_BAND, LEARNED_BANDS, bayes_token, bayes_tokens, rule_token};
 use mailsift::store::{Action, Class, LearnOp};
 use mailsift::tokenize::Tokens;
 use mailsift::{Engine, MemoryModel, OpenMode, Store, StoreOptions, TokenCounts};
@@ -106,19 +107,30 @@ fn ops() -> impl Strategy<Value = Vec<(u8, u8, u8)>> {
 }
 
 /// The rule pseudo-tokens message `id` hits under rule-set `version`: the rules change between
-/// versions (a rule added, one dropped), as they may between a learn and its forget.
+/// versions (a rule added, one dropped), as they may between a learn and its forget. With them,
+/// the Bayes band pseudo-tokens it records (E26): a band that depends on the version too, as
+/// the model before it does, or none.
 fn rule_set(id: u8, version: u8) -> Vec<u64> {
     let mut v: Vec<u64> = (0..8u8)
         .filter(|r| (r + id + version).is_multiple_of(3) || (*r == version && id.is_multiple_of(2)))
         .map(|r| rule_token(&format!("RULE_{r}")))
         .collect();
+    let band = usize::from(id + 2 * version) % (LEARNED_BANDS.len() + 2);
+    if band <= LEARNED_BANDS.len() {
+        v.push(bayes_token(ANY_BAND));
+        if let Some(b) = LEARNED_BANDS.get(band) {
+            v.push(bayes_token(b));
+        }
+    }
     v.sort_unstable();
     v.dedup();
     v
 }
 
 fn all_rule_tokens() -> Vec<u64> {
-    (0..8u8).map(|r| rule_token(&format!("RULE_{r}"))).collect()
+    let mut v: Vec<u64> = (0..8u8).map(|r| rule_token(&format!("RULE_{r}"))).collect();
+    v.extend(bayes_tokens());
+    v
 }
 
 fn token_set(id: u8) -> Tokens {
@@ -319,6 +331,11 @@ fn combination_evidence_equals_learning_only_the_survivors() {
             let p = mailsift::combination::CombinationParams::default();
             for (g, w) in got.iter().zip(&want) {
                 prop_assert_eq!(p.weight(2.0, *g, totals), p.weight(2.0, *w, ref_totals));
+            }
+            // So do the learned Bayes weights of every band.
+            for band in LEARNED_BANDS {
+                let (g, w) = (&got[got.len() - 6..], &want[want.len() - 6..]);
+                prop_assert_eq!(p.bayes_factor(Some(band), g), p.bayes_factor(Some(band), w));
             }
             prop_assert_eq!(snapshot(&model), snapshot(&ref_model));
             let report = store.check().expect("check");

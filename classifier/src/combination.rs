@@ -28,11 +28,27 @@
 //! configured score nor changes sign (the prior is an upper bound, so a learned combination
 //! cannot make the rules flag more ham than they would alone). Without both classes trained
 //! there is no evidence and the weight is the configured score.
+//!
+//! # The Bayes evidence's weight (E26)
+//! The Bayes evidence is learned the same way, as if each SpamAssassin band on the spam side
+//! (`BAYES_60` … `BAYES_999`, [`LEARNED_BANDS`]) were a rule: a learned message whose Bayes
+//! probability *at learn time* (against the model before it) fell in such a band also learns
+//! that band's pseudo-token ([`bayes_token`]), recorded in its ledger entry with the rule
+//! pseudo-tokens, so forget and flip undo it exactly (no new storage, no ledger format change:
+//! the entry's list of pseudo-tokens holds it). A message classified in band `b` then gets
+//! the share `f_b = clamp(L'_b / ln R_B, 0, 1)` of its positive Bayes points, with `L'_b` the
+//! band's shrunk log-odds computed exactly as a rule's of configured score 1 (same `K`;
+//! `R_B` = [`CombinationParams::bayes_ratio`]), its rates taken over the learned messages that
+//! had a band at all ([`ANY_BAND`], also recorded): `bayes_weight` is the prior, and on a site where Bayes keeps saying spam on mail the site
+//! learns as ham, the band's weight falls. Only points towards spam are learned: Bayes points
+//! towards ham always count `bayes_weight`, so the learned weight can only lower a score,
+//! never raise one (it cannot make the filter flag more ham than the prior would).
 
 use serde::Deserialize;
 
 use crate::bayes::Counts;
 use crate::bayes::Totals;
+use crate::ledger::{Action, LearnOp};
 use crate::rules::RuleHit;
 use crate::tokenize::hash_token;
 
@@ -48,6 +64,11 @@ pub struct CombinationParams {
     /// `R`: the ratio of hit rates (own class over the other) at and above which a rule keeps
     /// its configured score.
     pub full_ratio: f64,
+    /// Learn the Bayes evidence's weight per band too (see the module docs; E26).
+    pub bayes: bool,
+    /// `R` for the Bayes bands: the ratio of a band's rates (spam over ham) at and above
+    /// which Bayes evidence in it keeps all its points.
+    pub bayes_ratio: f64,
 }
 
 impl Default for CombinationParams {
@@ -59,6 +80,10 @@ impl Default for CombinationParams {
             enabled: true,
             prior_strength: 10.0,
             full_ratio: 2.0,
+            // E26 (corpora/EXPERIMENTS.md): on, R_B 10; every R_B from 2 to 100 ties the
+            // configured weight on every cell of the matrix (1000 loses on SpamAssassin seed 7).
+            bayes: true,
+            bayes_ratio: 10.0,
         }
     }
 }
@@ -81,10 +106,85 @@ pub fn rule_tokens(hits: &[RuleHit]) -> Vec<u64> {
     v
 }
 
+/// The SpamAssassin bands ([`crate::engine::bayes_band`]) whose Bayes points are learned:
+/// the spam side, probability 0.6 and above.
+pub const LEARNED_BANDS: [&str; 5] = ["BAYES_60", "BAYES_80", "BAYES_95", "BAYES_99", "BAYES_999"];
+
+/// The pseudo-token that counts the learned messages Bayes put in `band` when they were
+/// learned (a namespace apart from the rules' and the tokenizer's).
+pub fn bayes_token(band: &str) -> u64 {
+    hash_token(&format!("\u{1}bayes:{band}"))
+}
+
+/// The pseudo-token name that counts every learned message Bayes had a say on (any band):
+/// the denominator of the bands' rates.
+pub const ANY_BAND: &str = "any";
+
+/// The pseudo-tokens a classification reads for the learned Bayes weight: each of
+/// [`LEARNED_BANDS`] in order, then [`ANY_BAND`].
+pub fn bayes_tokens() -> [u64; 6] {
+    let mut t = [0; 6];
+    for (slot, band) in t.iter_mut().zip(LEARNED_BANDS.iter().chain([&ANY_BAND])) {
+        *slot = bayes_token(band);
+    }
+    t
+}
+
+/// The learned band among a verdict's band ([`crate::Verdict::bayes_band`], present when
+/// Bayes had a say): the band if it is one of [`LEARNED_BANDS`].
+pub fn learned_band(band: Option<&'static str>) -> Option<&'static str> {
+    band.filter(|b| LEARNED_BANDS.contains(b))
+}
+
 impl CombinationParams {
+    /// True when the Bayes evidence's weight is learned (the combination and its Bayes part on).
+    pub fn learns_bayes(&self) -> bool {
+        self.enabled && self.bayes
+    }
+
+    /// Adds to a learning operation the Bayes pseudo-tokens of its message at learn time
+    /// (`band`, its band against the model before it, as [`crate::engine::band_of`] gives it):
+    /// [`ANY_BAND`]'s whenever Bayes had a say, and the band's own when it is learned (see
+    /// [`learned_band`]). `op.rules` stays sorted and distinct. Nothing for a forget or with
+    /// the setting off.
+    pub fn record_bayes(&self, op: &mut LearnOp, band: Option<&'static str>) {
+        if !self.learns_bayes() || !matches!(op.action, Action::Learn(_)) || band.is_none() {
+            return;
+        }
+        for b in [Some(ANY_BAND), learned_band(band)].into_iter().flatten() {
+            let t = bayes_token(b);
+            if let Err(i) = op.rules.binary_search(&t) {
+                op.rules.insert(i, t);
+            }
+        }
+    }
+
+    /// The share (0 to 1) of its positive points that Bayes evidence in `band` counts for,
+    /// given the counts of [`bayes_tokens`] (in order): 1 outside the learned bands, without
+    /// evidence, or with the setting off. A band's rates are taken over the messages that had
+    /// a Bayes band when they were learned (the counts of [`ANY_BAND`]), not over every
+    /// learned message: a bulk `train` records no band for its first batch.
+    pub fn bayes_factor(&self, band: Option<&str>, counts: &[Counts]) -> f64 {
+        let i = band.and_then(|b| LEARNED_BANDS.iter().position(|x| *x == b));
+        match (i, counts.get(LEARNED_BANDS.len())) {
+            (Some(i), Some(any)) if self.learns_bayes() => {
+                let within = Totals {
+                    spam: u64::from(any.spam),
+                    ham: u64::from(any.ham),
+                };
+                self.weight_at(self.bayes_ratio, 1.0, counts[i], within)
+            }
+            _ => 1.0,
+        }
+    }
+
     /// The learned weight of a rule with configured score `score`, hit by `hits` of the
     /// model's messages, `totals` in all (see the module docs for the formula).
     pub fn weight(&self, score: f64, hits: Counts, totals: Totals) -> f64 {
+        self.weight_at(self.full_ratio, score, hits, totals)
+    }
+
+    fn weight_at(&self, full_ratio: f64, score: f64, hits: Counts, totals: Totals) -> f64 {
         if !self.enabled || score == 0.0 || totals.spam == 0 || totals.ham == 0 {
             return score;
         }
@@ -97,7 +197,7 @@ impl CombinationParams {
         if score < 0.0 {
             l = -l;
         }
-        let full = self.full_ratio.max(1.0 + 1e-9).ln();
+        let full = full_ratio.max(1.0 + 1e-9).ln();
         let k = self.prior_strength.max(0.0);
         let shrunk = (k * 2.0 * full + n * l) / (k + n);
         score * (shrunk / full).clamp(0.0, 1.0)
@@ -200,6 +300,149 @@ mod tests {
         for (h, w) in fused.hits.iter().zip(&fused.weights) {
             assert!(*w >= 0.0 && *w <= h.score, "{}: {w}", h.name);
         }
+    }
+
+    /// Runs the online protocol (classify, then learn with the band of that moment) over
+    /// `mail`, returning each verdict's Bayes factor.
+    fn online(
+        engine: &crate::Engine,
+        model: &mut crate::MemoryModel,
+        mail: &[(Vec<u8>, bool)],
+    ) -> Vec<f64> {
+        use crate::ledger::{Action, Class};
+        let mut factors = Vec::new();
+        for (raw, spam) in mail {
+            let a = engine.analyze(raw);
+            let v = engine.verdict(&a, &*model).expect("verdict");
+            factors.push(v.bayes_factor);
+            let class = if *spam { Class::Spam } else { Class::Ham };
+            let mut op = engine.op(&a, Action::Learn(class));
+            engine.combination.record_bayes(&mut op, v.bayes_band);
+            model.apply(&op);
+        }
+        factors
+    }
+
+    #[test]
+    fn a_site_where_bayes_misfires_learns_a_lower_bayes_weight() {
+        let mut engine = crate::Engine::new();
+        engine.set("rules", "none").expect("rules");
+        // Sixty words only the spam uses, until this site's newsletters: each newsletter has
+        // five of them and nothing else, and the site learns it as ham.
+        let word = |j: usize| {
+            format!(
+                "offer{}{}",
+                (b'a' + (j / 26) as u8) as char,
+                (b'a' + (j % 26) as u8) as char
+            )
+        };
+        let spam = |i: usize| {
+            let words: Vec<String> = (0..60).map(word).collect();
+            format!("Subject: deal {i}\n\n{}\n", words.join(" ")).into_bytes()
+        };
+        let ham =
+            |i: usize| format!("Subject: lunch {i}\n\nsee you at noon, notes {i}\n").into_bytes();
+        let letter = |i: usize| {
+            let words: Vec<String> = (0..5).map(|k| word((i * 7) % 55 + k)).collect();
+            format!("Subject: n{i}\n\n{}\n", words.join(" ")).into_bytes()
+        };
+        let mut mail = Vec::new();
+        for i in 0..80 {
+            mail.push((spam(i), true));
+            mail.push((ham(i), false));
+            if i >= 20 && i % 2 == 0 {
+                mail.push((letter(i), false));
+            }
+        }
+        let mut site = crate::MemoryModel::new();
+        let factors = online(&engine, &mut site, &mail);
+        assert!(factors.iter().all(|f| (0.0..=1.0).contains(f)));
+        // A new newsletter: Bayes says spam, in the band where this site has learned that
+        // Bayes saying so is often wrong here (a third of its ham was learned in it).
+        let probe = engine.analyze(&letter(1001));
+        let v = engine.verdict(&probe, &site).expect("verdict");
+        let band = v.bayes_band;
+        assert!(band.is_some_and(|b| LEARNED_BANDS.contains(&b)), "{band:?}");
+        assert!(v.bayes_factor < 0.6, "{band:?} {}", v.bayes_factor);
+        // Eval's two-step path (Bayes, then the rule and band evidence) agrees.
+        let bayes = engine.bayes(&probe, &site).expect("bayes");
+        let apart = engine
+            .combine_with(bayes, Vec::new(), &site)
+            .expect("combine");
+        assert_eq!((apart.bayes_factor, apart.score), (v.bayes_factor, v.score));
+        // The same mail without the newsletters: Bayes keeps its configured weight.
+        let mut control = crate::MemoryModel::new();
+        let plain: Vec<_> = mail
+            .iter()
+            .filter(|(r, s)| *s || r.starts_with(b"Subject: lunch"))
+            .cloned()
+            .collect();
+        online(&engine, &mut control, &plain);
+        let c = engine.verdict(&probe, &control).expect("verdict");
+        assert!(c.bayes_band.is_some_and(|b| LEARNED_BANDS.contains(&b)));
+        assert_eq!(c.bayes_factor, 1.0);
+        // The spam shares the band, so it counts less too, but is still flagged.
+        let s = engine
+            .verdict(&engine.analyze(&spam(1000)), &site)
+            .expect("verdict");
+        assert!(
+            s.is_spam && s.bayes_factor < 1.0,
+            "{} {}",
+            s.score,
+            s.bayes_factor
+        );
+        // Only points towards spam are learned: a ham's negative points are untouched.
+        let h = engine
+            .verdict(&engine.analyze(&ham(1000)), &site)
+            .expect("verdict");
+        assert!(h.bayes_points < 0.0 && h.bayes_factor == 1.0);
+        // The setting off: the configured weight, same model.
+        let mut off = engine.clone();
+        off.set("combination_bayes", "false").expect("set");
+        let o = off.verdict(&probe, &site).expect("verdict");
+        assert_eq!(o.bayes_factor, 1.0);
+        assert!(o.score > v.score && o.bayes_points > v.bayes_points);
+        assert!((v.bayes_points - o.bayes_points * v.bayes_factor).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bayes_pseudo_tokens_are_recorded_only_for_learning_with_a_band() {
+        use crate::ledger::{Action, Class};
+        let p = CombinationParams::default();
+        let mut op = crate::Engine::new()
+            .analyze(b"Subject: x\n\ny\n")
+            .op(Action::Learn(Class::Ham));
+        op.rules = vec![0, u64::MAX];
+        p.record_bayes(&mut op, Some("BAYES_99"));
+        let mut want = vec![0, u64::MAX, bayes_token("BAYES_99"), bayes_token(ANY_BAND)];
+        want.sort_unstable();
+        assert_eq!(op.rules, want);
+        p.record_bayes(&mut op, Some("BAYES_99"));
+        assert_eq!(op.rules, want, "distinct");
+        // A ham-side band counts only in the denominator; no band, nothing.
+        let mut op2 = op.clone();
+        op2.rules.clear();
+        p.record_bayes(&mut op2, Some("BAYES_00"));
+        assert_eq!(op2.rules, [bayes_token(ANY_BAND)]);
+        op2.rules.clear();
+        p.record_bayes(&mut op2, None);
+        assert!(op2.rules.is_empty());
+        op2.action = Action::Forget;
+        p.record_bayes(&mut op2, Some("BAYES_99"));
+        assert!(op2.rules.is_empty());
+        // A band hit as often (in proportion) by ham as by spam loses its weight; one hit
+        // mostly by spam keeps it; never above the prior.
+        let any = c(1000, 1000);
+        let at = |band: Counts| {
+            let mut counts = vec![c(0, 0); 5];
+            counts[3] = band;
+            counts.push(any);
+            p.bayes_factor(Some("BAYES_99"), &counts)
+        };
+        assert_eq!(at(c(900, 10)), 1.0);
+        assert!(at(c(600, 400)) < 0.3, "{}", at(c(600, 400)));
+        assert!(at(c(6, 4)) > at(c(600, 400)), "shrunk toward the prior");
+        assert_eq!(p.bayes_factor(Some("BAYES_50"), &[c(0, 9); 6]), 1.0);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use serde::Deserialize;
 
 use crate::bayes::{BayesParams, BayesResult};
+use crate::combination;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::learn::{self, Combination, Feature, LearnParams};
@@ -22,6 +23,8 @@ use crate::message::MessageView;
 use crate::model::TokenCounts;
 use crate::rules::{EvalContext, RuleHit, RuleSet};
 use crate::tokenize::{Pairs, Tokenizer, Tokens};
+
+mod bayes_weight;
 
 /// How rule points and Bayes evidence combine into one score.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -137,6 +140,9 @@ pub struct Verdict {
     pub weights: Vec<f64>,
     /// Points the token learner added to `score` ([`crate::logreg`]; 0 while it is off).
     pub lr_points: f64,
+    /// The share of its points towards spam that the Bayes evidence counted for: 1, or the
+    /// learned combination's weight for its band ([`crate::combination`], E26).
+    pub bayes_factor: f64,
 }
 
 impl Verdict {
@@ -220,6 +226,11 @@ fn fold(value: &str, width: usize) -> String {
         }
     }
     out
+}
+
+/// The band of a Bayes result when Bayes had a say (evidence and some confidence).
+pub fn band_of(bayes: &BayesResult) -> Option<&'static str> {
+    (!bayes.evidence.is_empty() && bayes.confidence > 0.0).then(|| bayes_band(bayes.probability))
 }
 
 /// SpamAssassin's Bayes bands.
@@ -359,6 +370,8 @@ impl Engine {
             "combination" => self.combination.enabled = parse(key, value)?,
             "combination_strength" => self.combination.prior_strength = parse(key, value)?,
             "combination_ratio" => self.combination.full_ratio = parse(key, value)?,
+            "combination_bayes" => self.combination.bayes = parse(key, value)?,
+            "combination_bayes_ratio" => self.combination.bayes_ratio = parse(key, value)?,
             k if k.starts_with("lr_") => {
                 if !self
                     .token_lr
@@ -509,8 +522,24 @@ impl Engine {
         hits: Vec<RuleHit>,
         model: &dyn TokenCounts,
     ) -> Result<Verdict> {
-        let weights = self.rule_weights(&hits, model)?;
-        Ok(self.combine_weighted(bayes, hits, weights))
+        let band = self.learned_band(&bayes);
+        let mut tokens: Vec<u64> = hits
+            .iter()
+            .map(|h| combination::rule_token(&h.name))
+            .collect();
+        if band.is_some() {
+            tokens.extend(combination::bayes_tokens());
+        }
+        if !self.combination.enabled || tokens.is_empty() {
+            return Ok(self.combine(bayes, hits));
+        }
+        let mut counts = Vec::new();
+        let totals = model.read(&tokens, &mut counts)?;
+        let weights = self.combination.weights(&hits, &counts, totals);
+        let mut v = self.combine_weighted(bayes, hits, weights);
+        let factor = self.combination.bayes_factor(band, &counts[v.hits.len()..]);
+        self.scale_bayes(&mut v, factor);
+        Ok(v)
     }
 
     /// Combines Bayes evidence and rule hits into a verdict, each hit counting its configured
@@ -599,8 +628,7 @@ impl Engine {
         hits: Vec<RuleHit>,
     ) -> Verdict {
         let s = &self.scoring;
-        let bayes_band = (!bayes.evidence.is_empty() && bayes.confidence > 0.0)
-            .then(|| bayes_band(bayes.probability));
+        let bayes_band = band_of(&bayes);
         let weights = hits.iter().map(|h| h.score).collect();
         Verdict {
             is_spam: score >= s.required_score,
@@ -612,6 +640,7 @@ impl Engine {
             hits,
             weights,
             lr_points: 0.0,
+            bayes_factor: 1.0,
         }
     }
 
@@ -624,14 +653,23 @@ impl Engine {
             let n = analysis.tokens.hashes.len();
             let mut hashes = Vec::with_capacity(n + hits.len());
             hashes.extend_from_slice(&analysis.tokens.hashes);
-            hashes.extend(hits.iter().map(|h| crate::combination::rule_token(&h.name)));
+            hashes.extend(hits.iter().map(|h| combination::rule_token(&h.name)));
+            // Every learned band's pseudo-token too: the band is known only after Bayes.
+            if self.combination.learns_bayes() {
+                hashes.extend(combination::bayes_tokens());
+            }
             let (mut counts, mut lr) = (Vec::new(), crate::logreg::LrRead::default());
             let totals = self.read_model(model, &hashes, &mut counts, &mut lr)?;
             let bayes = self
                 .bayes
                 .combine(&analysis.tokens.hashes, &counts[..n], totals);
-            let weights = self.combination.weights(&hits, &counts[n..], totals);
+            let m = n + hits.len();
+            let weights = self.combination.weights(&hits, &counts[n..m], totals);
+            let factor = self
+                .combination
+                .bayes_factor(self.learned_band(&bayes), &counts[m..]);
             let mut v = self.combine_weighted(bayes, hits, weights);
+            self.scale_bayes(&mut v, factor);
             let margin = self
                 .token_lr
                 .enabled()
@@ -660,142 +698,4 @@ impl Engine {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn folding_keeps_lines_short_and_content_intact() {
-        let long = format!(
-            "Yes, score=12.0 required=5.0 tests={} version=x",
-            (0..30)
-                .map(|i| format!("RULE_{i}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let folded = fold(&long, 60);
-        assert!(folded.split("\n\t").all(|l| l.len() <= 60), "{folded}");
-        assert_eq!(
-            folded.replace("\n\t", "").replace(' ', ""),
-            long.replace(' ', "")
-        );
-    }
-
-    #[test]
-    fn indicator_points_keep_ranking_past_saturation() {
-        let engine = Engine::default();
-        let result = |probability: f64, log_odds: f64| BayesResult {
-            probability,
-            log_odds,
-            confidence: 1.0,
-            evidence: vec![crate::bayes::TokenEvidence {
-                hash: 1,
-                prob: 0.99,
-                counts: crate::bayes::Counts { spam: 1, ham: 0 },
-            }],
-            tokens_seen: 1,
-            pools: Default::default(),
-        };
-        let strong = engine.combine(result(1.0, 400.0), Vec::new());
-        let stronger = engine.combine(result(1.0, 800.0), Vec::new());
-        let unsure = engine.combine(result(0.5, 30.0), Vec::new());
-        let hammy = engine.combine(result(0.0, -400.0), Vec::new());
-        assert!(
-            stronger.score > strong.score,
-            "{} {}",
-            stronger.score,
-            strong.score
-        );
-        assert!(strong.score > unsure.score && unsure.score > 0.0);
-        assert!(hammy.score < 0.0);
-        assert!(stronger.score < engine.scoring.bayes_weight);
-        // No evidence, no points.
-        let none = engine.combine(BayesResult::neutral(), Vec::new());
-        assert_eq!(none.score, 0.0);
-    }
-
-    #[test]
-    fn untrained_learned_combination_scores_as_the_fixed_mapping() {
-        let mut engine = Engine::default();
-        engine.set("learn_rate", "0.1").expect("learn_rate");
-        let bayes = BayesResult {
-            probability: 0.8,
-            log_odds: 12.0,
-            confidence: 0.9,
-            evidence: vec![crate::bayes::TokenEvidence {
-                hash: 1,
-                prob: 0.99,
-                counts: crate::bayes::Counts { spam: 3, ham: 0 },
-            }],
-            tokens_seen: 1,
-            pools: [crate::bayes::PoolResult {
-                indicator: 0.6,
-                log_odds: 12.0,
-                tokens: 1,
-            }; 2],
-        };
-        let hits = vec![RuleHit {
-            name: "X".into(),
-            score: 1.5,
-            description: String::new(),
-        }];
-        let fixed = engine.combine(bayes.clone(), hits.clone());
-        let (learned, features) = engine.combine_learned(bayes, hits, &Combination::new());
-        assert!((fixed.score - learned.score).abs() < 1e-9);
-        assert!((fixed.bayes_points - learned.bayes_points).abs() < 1e-9);
-        // The Bayes value, four pool features (prior 0) and the rule.
-        assert_eq!(features.len(), 6);
-        assert_eq!(features[5].name, "rule:X");
-    }
-
-    #[test]
-    fn rules_count_less_while_bayes_has_no_say() {
-        let engine = Engine::default();
-        let hit = vec![RuleHit {
-            name: "X".into(),
-            score: 4.0,
-            description: String::new(),
-        }];
-        let k = engine.scoring.rules_only_scale;
-        assert!(k > 0.0 && k < 1.0);
-        // Empty store: the rules-only share.
-        let empty = engine.combine(BayesResult::neutral(), hit.clone());
-        assert!((empty.score - 4.0 * k).abs() < 1e-12, "{}", empty.score);
-        // A fully confident store without evidence for this message: the configured points.
-        let mut trained = BayesResult::neutral();
-        trained.confidence = 1.0;
-        assert!((engine.combine(trained.clone(), hit.clone()).score - 4.0).abs() < 1e-12);
-        // Any confidence: Bayes has a say, the rules count in full.
-        trained.confidence = 0.05;
-        assert!((engine.combine(trained.clone(), hit.clone()).score - 4.0).abs() < 1e-12);
-        // bayes_weight 0 means rules alone, whatever the store.
-        let mut rules_alone = Engine::default();
-        rules_alone.set("bayes_weight", "0").expect("bayes_weight");
-        trained.confidence = 1.0;
-        assert!((rules_alone.combine(trained, hit).score - 4.0 * k).abs() < 1e-12);
-    }
-
-    #[test]
-    fn experiment_overrides() {
-        let mut engine = Engine::default();
-        engine.set("min_dev", "0.2").expect("min_dev");
-        engine.set("bayes_map", "tanh").expect("bayes_map");
-        engine.set("pairs", "osb3").expect("pairs");
-        engine.set("pools", "false").expect("pools");
-        assert_eq!(engine.bayes.min_dev, 0.2);
-        assert_eq!(engine.scoring.bayes_map, BayesMap::Tanh);
-        assert_eq!(engine.tokenizer.config().pairs, Pairs::Osb { window: 3 });
-        assert!(!engine.bayes.pools && !engine.tokenizer.config().mark_pools);
-        for (k, v) in [("min_dev", "x"), ("bogus", "1"), ("pairs", "trigrams")] {
-            let err = engine.set(k, v).expect_err(k).to_string();
-            assert!(err.contains(k), "{err}");
-        }
-    }
-
-    #[test]
-    fn bands() {
-        assert_eq!(bayes_band(0.0), "BAYES_00");
-        assert_eq!(bayes_band(0.5), "BAYES_50");
-        assert_eq!(bayes_band(0.995), "BAYES_99");
-        assert_eq!(bayes_band(1.0), "BAYES_999");
-    }
-}
+mod tests;

@@ -145,7 +145,10 @@ pub fn run(
             let (bayes, margin) = engine.bayes_lr(&analysis, &model)?;
             // The rule pseudo-tokens learned with the message: its hits without Bayes, as
             // `train` learns them (the learned combination, E23).
-            let op = engine.op_with_hits(&analysis, &hits, Action::Learn(entry.gold));
+            let mut op = engine.op_with_hits(&analysis, &hits, Action::Learn(entry.gold));
+            // With them, the band Bayes gives it before it is learned (E26).
+            let band = crate::engine::band_of(&bayes);
+            engine.combination.record_bayes(&mut op, band);
             let hits = if uses_bayes {
                 engine.rule_hits(&analysis, Some(&bayes))
             } else {

@@ -11,6 +11,9 @@ use crate::html::{self, HtmlSignals};
 use crate::limits::Limits;
 use crate::url::{self, Url};
 
+mod recover;
+use recover::{Recovered, recover_base64};
+
 /// One header field of the top-level message, in the order it appears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderField {
@@ -502,6 +505,45 @@ fn drop_flat(message: mail_parser::Message<'_>) {
     }
 }
 
+/// Adds a decoded text part (HTML reduced to its visible text) and its URLs to the view.
+fn push_text(
+    view: &mut MessageView,
+    part: &MessagePart<'_>,
+    raw: String,
+    is_html: bool,
+    limits: &Limits,
+) {
+    let encoding = transfer_encoding(part);
+    let (_, charset) = content_type_of(part);
+    if is_html {
+        let reduced = html::reduce(&raw, limits.max_urls);
+        for u in reduced.urls.iter().cloned() {
+            if view.urls.len() < limits.max_urls {
+                view.urls.push(u);
+            }
+        }
+        view.text_parts.push(TextPart {
+            kind: TextKind::Html,
+            text: reduced.text,
+            raw,
+            encoding,
+            charset,
+            html: reduced.signals,
+        });
+    } else {
+        let room = limits.max_urls.saturating_sub(view.urls.len());
+        view.urls.extend(url::find_in_text(&raw, room));
+        view.text_parts.push(TextPart {
+            kind: TextKind::Plain,
+            text: raw.clone(),
+            raw,
+            encoding,
+            charset,
+            html: HtmlSignals::default(),
+        });
+    }
+}
+
 /// Walks the MIME tree iteratively (no recursion, so deep nesting cannot overflow the stack).
 fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits: &Limits) {
     use mail_parser::MimeHeaders;
@@ -517,7 +559,25 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
         };
         view.part_count += 1;
         view.mime_depth = view.mime_depth.max(depth);
-        view.encoding_problem |= part.is_encoding_problem;
+        let recovered = recover_base64(part);
+        view.encoding_problem |= part.is_encoding_problem && recovered.is_none();
+        if let Some(r) = recovered {
+            match r {
+                Recovered::Text { .. } if text_bytes >= limits.max_text_bytes => {}
+                Recovered::Text { html, text } => {
+                    let budget = limits.max_text_bytes - text_bytes;
+                    let raw = cap(&text, budget).into_owned();
+                    text_bytes += raw.len();
+                    push_text(view, part, raw, html, limits);
+                }
+                Recovered::Binary(size) => view.attachments.push(Attachment {
+                    name: part.attachment_name().map(str::to_owned),
+                    content_type: content_type_of(part).0,
+                    size,
+                }),
+            }
+            continue;
+        }
         match &part.body {
             PartType::Multipart(children) => {
                 if depth < limits.max_mime_depth {
@@ -534,7 +594,7 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
             }
             PartType::Text(text) | PartType::Html(text) => {
                 let is_html = matches!(part.body, PartType::Html(_));
-                let (ctype, charset) = content_type_of(part);
+                let (ctype, _) = content_type_of(part);
                 let is_attachment = part
                     .content_disposition()
                     .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
@@ -552,34 +612,7 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                 let budget = limits.max_text_bytes - text_bytes;
                 let raw = cap(text, budget).into_owned();
                 text_bytes += raw.len();
-                let encoding = transfer_encoding(part);
-                if is_html {
-                    let reduced = html::reduce(&raw, limits.max_urls);
-                    for u in reduced.urls.iter().cloned() {
-                        if view.urls.len() < limits.max_urls {
-                            view.urls.push(u);
-                        }
-                    }
-                    view.text_parts.push(TextPart {
-                        kind: TextKind::Html,
-                        text: reduced.text,
-                        raw,
-                        encoding,
-                        charset,
-                        html: reduced.signals,
-                    });
-                } else {
-                    let room = limits.max_urls.saturating_sub(view.urls.len());
-                    view.urls.extend(url::find_in_text(&raw, room));
-                    view.text_parts.push(TextPart {
-                        kind: TextKind::Plain,
-                        text: raw.clone(),
-                        raw,
-                        encoding,
-                        charset,
-                        html: HtmlSignals::default(),
-                    });
-                }
+                push_text(view, part, raw, is_html, limits);
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 let (ctype, _) = content_type_of(part);

@@ -145,6 +145,19 @@ pub fn explain(global: &Global, path: &Path, ntokens: usize, recipients: &[Strin
         b.evidence.len(),
         b.tokens_seen
     )?;
+    // The Bayes weight: configured, and what the learned combination makes of it on this store
+    // for this message's band (points towards ham always count the configured weight).
+    let configured = engine.scoring.bayes_weight;
+    writeln!(
+        out,
+        "  weight: configured {configured:.2}, learned {:.2}{}",
+        configured * verdict.bayes_factor,
+        if verdict.bayes_points > 0.0 || verdict.bayes_factor < 1.0 {
+            ""
+        } else {
+            " (towards ham: always the configured weight)"
+        }
+    )?;
     let show = |out: &mut dyn Write, title: &str, spammy: bool| -> Result<()> {
         let mut ev: Vec<_> = b
             .evidence

@@ -201,9 +201,15 @@ fn learn_all(
             })
         });
         let mut written = Ok(());
-        for batch in rx.iter() {
+        for mut batch in rx.iter() {
             summary.unreadable += batch.unreadable;
             summary.not_mail += batch.not_mail;
+            // The learned Bayes weight (E26): each message learns the band Bayes gives it
+            // against the model before this batch.
+            if let Err(e) = record_bayes(engine, store, user, &mut batch.ops) {
+                written = Err(e);
+                break;
+            }
             match store.apply(user, &batch.ops) {
                 Ok(outcomes) => {
                     for outcome in outcomes {
@@ -224,6 +230,18 @@ fn learn_all(
         // The writer's error first: the reader's is then only "the writer stopped".
         written.and(read)
     })
+}
+
+fn record_bayes(
+    engine: &Engine,
+    store: &Store,
+    user: Option<&str>,
+    ops: &mut [LearnOp],
+) -> Result<()> {
+    if engine.combination.learns_bayes() {
+        engine.record_bayes_batch(ops, &store.model(user)?)?;
+    }
+    Ok(())
 }
 
 /// `train` and `correct`: learn as the given class; a message learned as the other class is

@@ -321,3 +321,27 @@ pub fn trained_engine() -> &'static (mailsift::Engine, mailsift::MemoryModel) {
         (engine, model)
     })
 }
+
+/// Asserts a process's exit code, showing its stderr otherwise.
+pub fn assert_exit(label: &str, o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{label}: exit status {:?}, stderr: {}",
+        o.status,
+        stderr(o)
+    );
+}
+
+/// Trains a small store: 20 spam and 20 ham synthetic messages.
+pub fn trained_store(s: &Scratch) -> PathBuf {
+    let db = s.path("bayes.db");
+    let spam = write_messages(&s.path("spam"), true, 0..20);
+    let ham = write_messages(&s.path("ham"), false, 0..20);
+    for (class, dir) in [("spam", &spam[0]), ("ham", &ham[0])] {
+        let dir = dir.parent().expect("dir").to_str().expect("utf-8");
+        let o = run(&db, &["-q", "train", class, dir]);
+        assert_exit("train", &o, 0);
+    }
+    db
+}

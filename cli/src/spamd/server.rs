@@ -457,7 +457,8 @@ fn tell(ctx: &Ctx, request: &Request) -> Result<Vec<u8>, WireError> {
             common::store_options(&loaded.config),
         )?;
         let analysis = loaded.engine.analyze(&request.message);
-        let op = loaded.engine.op(&analysis, action);
+        let mut op = loaded.engine.op(&analysis, action);
+        loaded.engine.record_bayes(&mut op, &store.model(user)?)?;
         store.apply(user, &[op])
     }))
     .map_err(|_| internal("panic while learning"))?
