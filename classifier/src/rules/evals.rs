@@ -44,6 +44,7 @@ pub(crate) struct Env<'a> {
     /// The Received chain split by trust, computed on first use.
     pub trust: &'a super::trust::LazyTrust<'a>,
     parts: std::cell::OnceCell<Vec<super::mimeparts::MimePart>>,
+    html: std::cell::OnceCell<Vec<super::sahtml::HtmlStats>>,
 }
 
 impl<'a> Env<'a> {
@@ -59,12 +60,25 @@ impl<'a> Env<'a> {
             conf,
             trust,
             parts: std::cell::OnceCell::new(),
+            html: std::cell::OnceCell::new(),
         }
     }
 
     /// The MIME parts as SpamAssassin walks them, computed on first need.
     pub(crate) fn parts(&self) -> &[super::mimeparts::MimePart] {
         self.parts.get_or_init(|| super::mimeparts::walk(self.view))
+    }
+
+    /// Each HTML part measured as SpamAssassin's HTML renderer measures it, on first need.
+    pub(crate) fn html(&self) -> &[super::sahtml::HtmlStats] {
+        self.html.get_or_init(|| {
+            self.view
+                .text_parts
+                .iter()
+                .filter(|p| p.kind == crate::message::TextKind::Html)
+                .map(|p| super::sahtml::analyse(&p.raw))
+                .collect()
+        })
     }
 }
 

@@ -44,6 +44,8 @@ mod evals_wlbl;
 mod mimeheader;
 mod mimeparts;
 mod plugconf;
+mod sahtml;
+mod sahtml_color;
 
 /// The evals of the emulated plugins, after [`evals::EVALS`] and the HTML evals.
 fn plugin_evals() -> impl Iterator<Item = &'static EvalDef> {

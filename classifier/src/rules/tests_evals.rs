@@ -15,6 +15,9 @@ fn every_eval_is_documented_and_exercised() {
              <html><body>{html}</body></html>\n--b--\n"
         )
     };
+    let html_open =
+        |body: &str| format!("Subject: x\nContent-Type: text/html\n\n<html>{body}</html>\n");
+    let html = |body: &str| html_open(&format!("<body>{body}</body>"));
     let cases: Vec<(&str, &str, String, bool)> = vec![
         ("check_bayes('0.9', '1.00')", "body", MSG.into(), false),
         ("check_for_mime('mime_html')", "body", html_img.into(), true),
@@ -292,6 +295,43 @@ fn every_eval_is_documented_and_exercised() {
             true,
         ),
         ("msgid_from_relay()", "header", MSG.into(), false),
+        // Outlook Express's Message-Id time token (01c26931 is 1 Oct 2002 10:00 UTC).
+        (
+            "check_outlook_message_id()",
+            "header",
+            "Message-Id: <000801c26931$1f2b3c40$0100a8c0@pc>\nDate: Tue, 1 Oct 2002 10:00:00 +0000\n\nx\n".into(),
+            false,
+        ),
+        (
+            "check_outlook_message_id()",
+            "header",
+            "Message-Id: <000801c16931$1f2b3c40$0100a8c0@pc>\nDate: Tue, 1 Oct 2002 10:00:00 +0000\n\nx\n".into(),
+            true,
+        ),
+        (
+            "check_outlook_message_id()",
+            "header",
+            "Received: from a by b; Tue, 1 Oct 2002 10:00:00 +0000\n\
+             Message-Id: <000801c26931$1f2b3c40$0100a8c0@pc>\nDate: Mon, 1 Jan 2001 00:00:00 +0000\n\nx\n"
+                .into(),
+            false,
+        ),
+        // HTMLEval over SpamAssassin's HTML parse (sahtml.rs).
+        ("html_range('max_size', '5', '6')", "body", html(r#"<font size="6">Big</font>"#), true),
+        ("html_range('max_size', '5', '6')", "body", html(r#"<font size="+1">x</font>"#), false),
+        ("html_range('obfuscation_ratio', '.1', 'inf')", "body", html("fr<b>ee</b> st<i>uff</i>"), true),
+        ("html_range('obfuscation_ratio', '.1', 'inf')", "body", html("free <b>stuff</b>"), false),
+        ("html_eval('length', '< 384')", "body", html("short"), true),
+        ("html_eval('length', '< 384')", "body", html(&"long ".repeat(100)), false),
+        ("html_tag_balance('body', '!= 0')", "body", html_open("<body>no end"), true),
+        ("html_tag_balance('body', '!= 0')", "body", html("closed"), false),
+        ("html_text_match('comment', '<!(?!-).{0,6}>')", "body", html("a<!1>b"), true),
+        ("html_text_match('comment', '<!(?!-).{0,6}>')", "body", html("a<!-- long comment -->b"), false),
+        ("html_image_ratio('0.000', '0.002')", "body", html(r#"<img src="a.gif" width="400" height="300">Hi"#), true),
+        ("html_image_ratio('0.000', '0.002')", "body", html("Hi there, no image"), false),
+        ("html_test('font_low_contrast')", "body", html(r##"<font color="#fefefe">hidden</font>"##), true),
+        ("html_test('font_low_contrast')", "body", html(r#"<font color="red">seen</font>"#), false),
+        ("html_charset_faraway()", "body", html(r#"<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">x"#), false),
     ];
     let mut exercised: HashSet<&str> = HashSet::new();
     for (call, kind, msg, expect) in &cases {
