@@ -25,7 +25,7 @@ impl Rx {
         }
     }
 
-    fn is_match(&self, s: &str) -> bool {
+    fn compiled(&self) -> Option<&fancy_regex::Regex> {
         self.cell
             .get_or_init(|| {
                 fancy_regex::RegexBuilder::new(&self.pattern.replace("{IP}", IP))
@@ -34,7 +34,17 @@ impl Rx {
                     .ok()
             })
             .as_ref()
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        self.compiled()
             .is_some_and(|r| r.is_match(s).unwrap_or(false))
+    }
+
+    /// The first group of the first match.
+    fn captures1(&self, s: &str) -> Option<String> {
+        let c = self.compiled()?.captures(s).ok().flatten()?;
+        Some(c.get(1)?.as_str().to_owned())
     }
 }
 
@@ -69,7 +79,49 @@ fn from_addr_ends(view: &MessageView, re: &Rx) -> bool {
     re.is_match(&get(view, "From", true).unwrap_or_default())
 }
 
+/// HeaderEval's `check_outlook_message_id`: a Message-Id in Outlook Express's form
+/// (`<` 12 hex digits `$` 8 `$` 8 `@`) whose time token (digits 5-12) is not within 250 of
+/// the value Outlook derives from the Date header, nor from the oldest Received header's time.
+fn outlook_msgid_invalid(view: &MessageView) -> bool {
+    static ID: Rx = Rx::new(r"^<[0-9a-f]{4}([0-9a-f]{8})\$[0-9a-f]{8}\$[0-9a-f]{8}@");
+    static RCVD: Rx = Rx::new(r"(\s.?\d+ \S\S\S \d+ \d+:\d+:\d+ \S+).*?\n?\z");
+    const FUDGE: i64 = 250;
+    let id = text(view, "MESSAGEID");
+    let Some(token) = ID
+        .captures1(&id)
+        .and_then(|h| i64::from_str_radix(&h, 16).ok())
+    else {
+        return false;
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    let expected = |t: i64| (t as f64 * 0.002_328_306_436_538_7 + 27_111_902.832_984_9) as i64;
+    let date = super::dates::parse_rfc822(&text(view, "Date")).unwrap_or(0);
+    if (token - expected(date)).abs() < FUDGE {
+        return false;
+    }
+    // All Received headers, each ending in a line break, as SpamAssassin's `get` joins them;
+    // Perl's `$` (end, or before a final line break) only lets a date on the last line (the
+    // oldest header) match.
+    let mut rcvd = text(view, "Received");
+    if !rcvd.is_empty() {
+        rcvd.push('\n');
+    }
+    let when = RCVD
+        .captures1(&rcvd)
+        .and_then(|d| super::dates::parse_rfc822(&d))
+        .unwrap_or(0);
+    (token - expected(when)).abs() >= FUDGE
+}
+
 pub(crate) static RCVD_EVALS: &[EvalDef] = &[
+    EvalDef {
+        name: "check_outlook_message_id",
+        signature: "()",
+        doc: "The Message-Id has Outlook Express's form but its time token matches neither \
+              the Date header nor the oldest Received time (HeaderEval, MSGID_OUTLOOK_INVALID).",
+        check: no_args,
+        run: |e, _| outlook_msgid_invalid(e.view),
+    },
     EvalDef {
         name: "check_for_fake_aol_relay_in_rcvd",
         signature: "()",
