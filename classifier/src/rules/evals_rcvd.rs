@@ -113,7 +113,29 @@ fn outlook_msgid_invalid(view: &MessageView) -> bool {
     (token - expected(when)).abs() >= FUDGE
 }
 
+/// HeaderEval's `check_unresolved_template`: a header line (of SpamAssassin's `ALL`, decoded
+/// and unfolded) holds `%` and two capitals, a mail merge's unfilled field, outside the
+/// address, subject and message-id headers where such text is normal.
+fn unresolved_template(view: &MessageView) -> bool {
+    static FIELD: Rx = Rx::new(r"%[A-Z][A-Z_-]");
+    static EXEMPT: Rx = Rx::new(
+        r"(?i)^(?:X-VMS-To|X-UIDL|X-Face|To|Cc|From|Subject|References|In-Reply-To|(?:X-|Resent-|X-Original-)?Message-Id):",
+    );
+    text(view, "ALL")
+        .split('\n')
+        .any(|line| FIELD.is_match(line) && !EXEMPT.is_match(line))
+}
+
 pub(crate) static RCVD_EVALS: &[EvalDef] = &[
+    EvalDef {
+        name: "check_unresolved_template",
+        signature: "()",
+        doc: "A header other than To, Cc, From, Subject, References, In-Reply-To, the \
+              Message-Ids, X-VMS-To, X-UIDL and X-Face holds `%` and two capitals, an unfilled \
+              template field (HeaderEval, UNRESOLVED_TEMPLATE).",
+        check: no_args,
+        run: |e, _| unresolved_template(e.view),
+    },
     EvalDef {
         name: "check_outlook_message_id",
         signature: "()",

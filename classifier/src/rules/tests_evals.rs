@@ -316,6 +316,18 @@ fn every_eval_is_documented_and_exercised() {
                 .into(),
             false,
         ),
+        (
+            "check_unresolved_template()",
+            "header",
+            "X-Mailer: %CUSTOM_MAILER\nSubject: x\n\nbody\n".into(),
+            true,
+        ),
+        (
+            "check_unresolved_template()",
+            "header",
+            "Subject: 50%OFF %NAME\nX-Rate: 5%\n\nbody\n".into(),
+            false,
+        ),
         // HTMLEval over SpamAssassin's HTML parse (sahtml.rs).
         ("html_range('max_size', '5', '6')", "body", html(r#"<font size="6">Big</font>"#), true),
         ("html_range('max_size', '5', '6')", "body", html(r#"<font size="+1">x</font>"#), false),
