@@ -116,6 +116,30 @@ fn body_rawbody_uri_full() {
 }
 
 #[test]
+fn uri_rules_see_addresses_in_the_text_as_mailto() {
+    // SpamAssassin's URI list holds `mailto:` for each address written in the text.
+    let rule = "uri A /^mailto:list-unsubscribe@example\\.com$/i";
+    let msg = |body: &str| format!("From: a@b.example\nSubject: s\n\n{body}\n");
+    assert!(hit(
+        rule,
+        &msg("To leave, mail (list-unsubscribe@example.com)."),
+        "A"
+    ));
+    assert!(hit(rule, &msg("E-mail:list-unsubscribe@example.com"), "A"));
+    assert!(!hit(
+        rule,
+        &msg("see http://x.example/list-unsubscribe@example.com"),
+        "A"
+    ));
+    let any = "uri B /^mailto:/";
+    assert!(!hit(
+        any,
+        &msg("user@localhost and a/b@example.com and Vi@gra"),
+        "B"
+    ));
+}
+
+#[test]
 fn flags_and_delimiters() {
     assert!(hit("body A m{CHEAP\\s+PILLS}i", MSG, "A"));
     assert!(hit("body A m!cheap pills!", MSG, "A"));
