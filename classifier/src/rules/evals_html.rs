@@ -188,6 +188,42 @@ pub(crate) static HTML_EVALS: &[EvalDef] = &[
         },
     },
     EvalDef {
+        name: "html_title_subject_ratio",
+        signature: "(ratio)",
+        doc: "For some HTML part, its longest title is more than ratio times as long as the \
+              Subject (each Subject header with its line break, as SpamAssassin's `get` \
+              returns it); never without a Subject (HTMLEval).",
+        check: |a| {
+            arity(a, 1, 1)?;
+            nums(a)
+        },
+        run: |e, a| {
+            let subject: usize = e
+                .view
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("Subject"))
+                .map(|h| super::htext::decoded(h).chars().count() + 1)
+                .sum();
+            if subject == 0 {
+                return false;
+            }
+            let ratio = bound(&a[0]);
+            e.html().iter().any(|h| {
+                let longest = h
+                    .titles
+                    .iter()
+                    .filter(|t| !t.is_empty() && t.as_str() != "0")
+                    .map(|t| t.chars().count())
+                    .max()
+                    .unwrap_or(0);
+                #[allow(clippy::cast_precision_loss)]
+                let r = longest as f64 / subject as f64;
+                r > ratio
+            })
+        },
+    },
+    EvalDef {
         name: "html_charset_faraway",
         signature: "()",
         doc: "An HTML `<meta>` charset outside ok_locales: never, since mailsift's ok_locales \
