@@ -8,10 +8,20 @@ use crate::message::MessageView;
 /// Local delivery and fetchmail hops at the top are left out, and so is a zero difference
 /// to the oldest Received header when there are several. 0 when either side is missing.
 pub(crate) fn date_diff(view: &MessageView) -> i64 {
-    let Some(date) = date_header_time(view) else {
+    date_diff_by(view, parse_date)
+}
+
+/// [`date_diff`] with SpamAssassin's own date parser ([`parse_rfc822`]): a Date without a
+/// zone, or with one it cannot read (`+05-30`), is taken as UTC, as SpamAssassin takes it.
+pub(crate) fn date_diff_sa(view: &MessageView) -> i64 {
+    date_diff_by(view, parse_rfc822)
+}
+
+fn date_diff_by(view: &MessageView, parse: fn(&str) -> Option<i64>) -> i64 {
+    let Some(date) = date_header_time(view, parse) else {
         return 0;
     };
-    let times = received_times(view);
+    let times = received_times(view, parse);
     if times.is_empty() {
         return 0;
     }
@@ -25,7 +35,7 @@ pub(crate) fn date_diff(view: &MessageView) -> i64 {
         .unwrap_or(0)
 }
 
-fn date_header_time(view: &MessageView) -> Option<i64> {
+fn date_header_time(view: &MessageView, parse: fn(&str) -> Option<i64>) -> Option<i64> {
     for name in ["Resent-Date", "Date"] {
         for h in view
             .headers
@@ -36,7 +46,7 @@ fn date_header_time(view: &MessageView) -> Option<i64> {
             if v.is_empty() {
                 continue;
             }
-            if let Some(t) = parse_date(&v) {
+            if let Some(t) = parse(&v) {
                 return Some(t);
             }
         }
@@ -50,7 +60,7 @@ fn parse_date(s: &str) -> Option<i64> {
 
 /// The times of the Received headers, newest first, as SpamAssassin finds them: the first
 /// `D Mon YYYY HH:MM:SS ZONE` in each header.
-fn received_times(view: &MessageView) -> Vec<i64> {
+fn received_times(view: &MessageView, parse: fn(&str) -> Option<i64>) -> Vec<i64> {
     let mut rcvd: Vec<String> = view
         .headers
         .iter()
@@ -72,11 +82,13 @@ fn received_times(view: &MessageView) -> Vec<i64> {
             rcvd.drain(..2);
         }
     }
-    rcvd.iter().filter_map(|r| received_date(r)).collect()
+    rcvd.iter()
+        .filter_map(|r| received_date(r, parse))
+        .collect()
 }
 
 /// The first ` D Mon YYYY HH:MM:SS ZONE` in a Received header, parsed.
-fn received_date(r: &str) -> Option<i64> {
+fn received_date(r: &str, parse: fn(&str) -> Option<i64>) -> Option<i64> {
     let words: Vec<&str> = r.split_whitespace().collect();
     for i in 0..words.len().saturating_sub(4) {
         let day = words[i].trim_start_matches(|c: char| !c.is_ascii_digit());
@@ -92,7 +104,7 @@ fn received_date(r: &str) -> Option<i64> {
                 .all(|b| b.is_ascii_digit() || b == b':');
         if ok {
             let zone = words[i + 4];
-            if let Some(t) = parse_date(&format!(
+            if let Some(t) = parse(&format!(
                 "{day} {} {} {} {zone}",
                 words[i + 1],
                 words[i + 2],
@@ -313,6 +325,19 @@ mod tests {
                  Received: from c by a; Tue, 1 Oct 2002 07:00:00 +0000\n\
                  Date: Tue, 1 Oct 2002 07:00:00 +0000\n\nbody\n";
         assert_eq!(diff(m), -3 * 3600);
+    }
+
+    #[test]
+    fn spamassassins_reading_of_odd_zones() {
+        let m = "Received: from a by b; Tue, 1 Oct 2002 10:00:00 +0000\n\
+                 Date: Tue, 1 Oct 2002 14:00:00 +05-30\nSubject: x\n\nbody\n";
+        let v = MessageView::parse(m.as_bytes(), &Limits::default());
+        // SpamAssassin cannot read `+05-30` and takes the time as UTC: 4 hours ahead.
+        assert_eq!(date_diff_sa(&v), 4 * 3600);
+        let m = "Received: from a by b; Tue, 1 Oct 2002 10:00:00 +0000\n\
+                 Date: Tue, 1 Oct 2002 04:00:00\nSubject: x\n\nbody\n";
+        let v = MessageView::parse(m.as_bytes(), &Limits::default());
+        assert_eq!(date_diff_sa(&v), -6 * 3600);
     }
 
     #[test]

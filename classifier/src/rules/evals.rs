@@ -334,16 +334,19 @@ pub(crate) static EVALS: &[EvalDef] = &[
         signature: "(min_hours, max_hours)",
         doc: "The Date header is between min and max hours after the time the message was \
               received, as SpamAssassin measures it: the smallest difference between the Date \
-              and any Received header's time (0 without either); negative hours mean a date \
+              and any Received header's time (0 without either), both read by SpamAssassin's \
+              date parser (no zone, or one it cannot read, is UTC); negative hours mean a date \
               in the past.",
         check: range_args,
-        run: |e, a| {
-            #[allow(clippy::cast_precision_loss)]
-            let hours = super::dates::date_diff(e.view) as f64 / 3600.0;
-            let lo = args_lo(a);
-            let hi = a.get(1).and_then(|x| x.num().ok()).unwrap_or(f64::INFINITY);
-            hours >= lo && hours < hi
-        },
+        run: |e, a| shifted(super::dates::date_diff_sa(e.view), a),
+    },
+    EvalDef {
+        name: "mailsift_shifted_date",
+        signature: "(min_hours, max_hours)",
+        doc: "As check_for_shifted_date, with the dates read by mail-parser (a Date without a \
+              readable zone is not taken as UTC): mailsift's own DATE_IN_FUTURE.",
+        check: range_args,
+        run: |e, a| shifted(super::dates::date_diff(e.view), a),
     },
     EvalDef {
         name: "date_unparseable",
@@ -529,6 +532,15 @@ pub(crate) static EVALS: &[EvalDef] = &[
         run: |e, _| !e.view.has_header("To") && !e.view.has_header("Apparently-To"),
     },
 ];
+
+/// Whether a date difference in seconds is in [min, max) hours.
+fn shifted(diff: i64, a: &[Arg]) -> bool {
+    #[allow(clippy::cast_precision_loss)]
+    let hours = diff as f64 / 3600.0;
+    let lo = args_lo(a);
+    let hi = a.get(1).and_then(|x| x.num().ok()).unwrap_or(f64::INFINITY);
+    hours >= lo && hours < hi
+}
 
 fn args_lo(a: &[Arg]) -> f64 {
     match a.first().map(Arg::num) {

@@ -96,6 +96,16 @@ fn every_eval_is_documented_and_exercised() {
             false,
         ),
         ("check_for_shifted_date('12', 'undef')", "header", MSG.into(), false),
+        ("mailsift_shifted_date('12', 'undef')", "header", MSG.into(), false),
+        (
+            "mailsift_shifted_date('12', 'undef')",
+            "header",
+            format!(
+                "Received: from a by b; Mon, 30 Sep 2002 10:00:00 +0000\n{}",
+                MSG
+            ),
+            true,
+        ),
         (
             "check_for_shifted_date('undef', '-96')",
             "header",
@@ -343,6 +353,18 @@ fn every_eval_is_documented_and_exercised() {
         ("html_image_ratio('0.000', '0.002')", "body", html("Hi there, no image"), false),
         ("html_test('font_low_contrast')", "body", html(r##"<font color="#fefefe">hidden</font>"##), true),
         ("html_test('font_low_contrast')", "body", html(r#"<font color="red">seen</font>"#), false),
+        (
+            "html_title_subject_ratio('3.5')",
+            "body",
+            html("<title>A much longer title than the subject line</title>x"),
+            true,
+        ),
+        (
+            "html_title_subject_ratio('3.5')",
+            "body",
+            html("<title>Short</title>x"),
+            false,
+        ),
         ("html_charset_faraway()", "body", html(r#"<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">x"#), false),
     ];
     let mut exercised: HashSet<&str> = HashSet::new();
