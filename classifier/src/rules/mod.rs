@@ -907,7 +907,7 @@ impl RuleSet {
                     if !candidate[i] {
                         0
                     } else if r.kind == RuleKind::Uri {
-                        uri_count(p, &texts, r.max_hits)
+                        uri_count(p, &texts, r.max_hits, r.origin != "<default>")
                     } else {
                         let part = match r.kind {
                             RuleKind::RawBody => Part::RawBody,

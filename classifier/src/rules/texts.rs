@@ -185,9 +185,10 @@ fn strip_mail_prefix(local: &str) -> &str {
     local
 }
 
-/// How many URIs (links, then the text's addresses as `mailto:`) the pattern matches, up to
-/// `max`.
-pub(super) fn uri_count(p: &Pattern, texts: &Texts<'_>, max: u32) -> u32 {
+/// How many URIs (links, then with `text_addresses` the text's addresses as `mailto:`, which
+/// SpamAssassin's rules see and the built-in rules were scored without) the pattern matches,
+/// up to `max`.
+pub(super) fn uri_count(p: &Pattern, texts: &Texts<'_>, max: u32, text_addresses: bool) -> u32 {
     let view = texts.view;
     let mut n = 0;
     for u in &view.urls {
@@ -202,6 +203,9 @@ pub(super) fn uri_count(p: &Pattern, texts: &Texts<'_>, max: u32) -> u32 {
                 return n;
             }
         }
+    }
+    if !text_addresses {
+        return n;
     }
     for m in texts.mail_uris() {
         if p.is_match(m) {
