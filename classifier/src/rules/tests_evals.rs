@@ -338,6 +338,31 @@ fn every_eval_is_documented_and_exercised() {
             "Subject: 50%OFF %NAME\nX-Rate: 5%\n\nbody\n".into(),
             false,
         ),
+        (
+            "sorted_recipients()",
+            "header",
+            "To: aa@x.example, ab@x.example, ac@x.example, ad@x.example\n\
+             Cc: ae@x.example, af@x.example, ag@x.example\nSubject: s\n\nb\n"
+                .into(),
+            true,
+        ),
+        ("sorted_recipients()", "header", MSG.into(), false),
+        (
+            "similar_recipients('0.65', 'undef')",
+            "header",
+            "To: jo@a.example, jo@b.example, jo@c.example, jo@d.example, jo@e.example\n\
+             Subject: s\n\nb\n"
+                .into(),
+            true,
+        ),
+        (
+            "similar_recipients('0.65', 'undef')",
+            "header",
+            "To: ann@a.example, bob@a.example, cy@a.example, dee@a.example, eve@a.example\n\
+             Subject: s\n\nb\n"
+                .into(),
+            false,
+        ),
         // HTMLEval over SpamAssassin's HTML parse (sahtml.rs).
         ("html_range('max_size', '5', '6')", "body", html(r#"<font size="6">Big</font>"#), true),
         ("html_range('max_size', '5', '6')", "body", html(r#"<font size="+1">x</font>"#), false),
