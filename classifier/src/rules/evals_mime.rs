@@ -324,7 +324,7 @@ fn body_length(e: &Env<'_>) -> usize {
 /// Whether SpamAssassin runs its HTML parser on some part (HTMLEval's `html_test('html')`,
 /// HTML_MESSAGE): a text/html part. (SpamAssassin 4.0.1 does not render a text/plain part that
 /// opens with `<html>` as HTML: measured on the SpamAssassin corpus, 4 such messages.)
-fn html_rendered(e: &Env<'_>) -> bool {
+pub(super) fn html_rendered(e: &Env<'_>) -> bool {
     e.parts()
         .iter()
         .any(|p| !p.container && p.ctype == "text/html")
@@ -402,21 +402,6 @@ pub(crate) static MIME_EVALS: &[EvalDef] = &[
                 h > num(&a[1]) && t / h > num(&a[0])
             })
         },
-    },
-    EvalDef {
-        name: "html_test",
-        signature: "('html')",
-        doc: "'html': SpamAssassin renders some part as HTML (a text/html part): \
-              HTML_MESSAGE. The other HTMLEval \
-              html_test names are not emulated yet (their rules are skipped).",
-        check: |a| {
-            arity(a, 1, 1)?;
-            match a[0].0.as_str() {
-                "html" => Ok(()),
-                t => Err(format!("html_test('{t}') is not emulated (only 'html')")),
-            }
-        },
-        run: |e, _| html_rendered(e),
     },
     EvalDef {
         name: "check_body_length",

@@ -25,7 +25,7 @@ impl Rx {
         }
     }
 
-    fn is_match(&self, s: &str) -> bool {
+    fn compiled(&self) -> Option<&fancy_regex::Regex> {
         self.cell
             .get_or_init(|| {
                 fancy_regex::RegexBuilder::new(&self.pattern.replace("{IP}", IP))
@@ -34,7 +34,17 @@ impl Rx {
                     .ok()
             })
             .as_ref()
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        self.compiled()
             .is_some_and(|r| r.is_match(s).unwrap_or(false))
+    }
+
+    /// The first group of the first match.
+    fn captures1(&self, s: &str) -> Option<String> {
+        let c = self.compiled()?.captures(s).ok().flatten()?;
+        Some(c.get(1)?.as_str().to_owned())
     }
 }
 
@@ -69,7 +79,195 @@ fn from_addr_ends(view: &MessageView, re: &Rx) -> bool {
     re.is_match(&get(view, "From", true).unwrap_or_default())
 }
 
+/// HeaderEval's `check_outlook_message_id`: a Message-Id in Outlook Express's form
+/// (`<` 12 hex digits `$` 8 `$` 8 `@`) whose time token (digits 5-12) is not within 250 of
+/// the value Outlook derives from the Date header, nor from the oldest Received header's time.
+fn outlook_msgid_invalid(view: &MessageView) -> bool {
+    static ID: Rx = Rx::new(r"^<[0-9a-f]{4}([0-9a-f]{8})\$[0-9a-f]{8}\$[0-9a-f]{8}@");
+    static RCVD: Rx = Rx::new(r"(\s.?\d+ \S\S\S \d+ \d+:\d+:\d+ \S+).*?\n?\z");
+    const FUDGE: i64 = 250;
+    let id = text(view, "MESSAGEID");
+    let Some(token) = ID
+        .captures1(&id)
+        .and_then(|h| i64::from_str_radix(&h, 16).ok())
+    else {
+        return false;
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    let expected = |t: i64| (t as f64 * 0.002_328_306_436_538_7 + 27_111_902.832_984_9) as i64;
+    let date = super::dates::parse_rfc822(&text(view, "Date")).unwrap_or(0);
+    if (token - expected(date)).abs() < FUDGE {
+        return false;
+    }
+    // All Received headers, each ending in a line break, as SpamAssassin's `get` joins them;
+    // Perl's `$` (end, or before a final line break) only lets a date on the last line (the
+    // oldest header) match.
+    let mut rcvd = text(view, "Received");
+    if !rcvd.is_empty() {
+        rcvd.push('\n');
+    }
+    let when = RCVD
+        .captures1(&rcvd)
+        .and_then(|d| super::dates::parse_rfc822(&d))
+        .unwrap_or(0);
+    (token - expected(when)).abs() >= FUDGE
+}
+
+/// HeaderEval's `check_unresolved_template`: a header line (of SpamAssassin's `ALL`, decoded
+/// and unfolded) holds `%` and two capitals, a mail merge's unfilled field, outside the
+/// address, subject and message-id headers where such text is normal.
+fn unresolved_template(view: &MessageView) -> bool {
+    static FIELD: Rx = Rx::new(r"%[A-Z][A-Z_-]");
+    static EXEMPT: Rx = Rx::new(
+        r"(?i)^(?:X-VMS-To|X-UIDL|X-Face|To|Cc|From|Subject|References|In-Reply-To|(?:X-|Resent-|X-Original-)?Message-Id):",
+    );
+    text(view, "ALL")
+        .split('\n')
+        .any(|line| FIELD.is_match(line) && !EXEMPT.is_match(line))
+}
+
+/// Every address of an address-list header value, in order (`first_mailbox` on each
+/// top-level, comma-separated member).
+fn all_addresses(v: &str) -> Vec<String> {
+    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in v.char_indices().chain(std::iter::once((v.len(), ','))) {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' => esc = true,
+            '"' if paren == 0 => quoted = !quoted,
+            '(' if !quoted => paren += 1,
+            ')' if !quoted => paren = paren.saturating_sub(1),
+            '<' if !quoted && paren == 0 => angle += 1,
+            '>' if !quoted && paren == 0 => angle = angle.saturating_sub(1),
+            ',' if (!quoted && paren == 0 && angle == 0) || i == v.len() => {
+                if let Some((_, a)) = super::htext::first_mailbox(&v[start..i]) {
+                    if !a.is_empty() {
+                        out.push(a);
+                    }
+                }
+                start = (i + 1).min(v.len());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// HeaderEval's recipient measures: (at least 7 addresses in sorted order, the share of
+/// address pairs whose first two characters, or whose hosts' first two characters for
+/// different hosts, are equal, over at least 5 addresses). The addresses are those of To and
+/// Cc, then Bcc while fewer than 5, neighbours equal but for case counted once, at most 256.
+fn recipients(view: &MessageView) -> (bool, f64) {
+    const SORTED_COUNT: usize = 7;
+    const SIMILAR_COUNT: usize = 5;
+    let raw = |name: &str| -> Vec<String> {
+        view.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .flat_map(|h| all_addresses(&h.raw))
+            .collect()
+    };
+    let mut inputs = raw("To");
+    inputs.extend(raw("Cc"));
+    if inputs.len() < SIMILAR_COUNT {
+        inputs.extend(raw("Bcc"));
+    }
+    let mut address: Vec<String> = Vec::new();
+    for a in inputs {
+        // SpamAssassin's loop stops at an empty or "0" address (Perl falsehood).
+        if a.is_empty() || a == "0" {
+            break;
+        }
+        if address.last().is_none_or(|p| !p.eq_ignore_ascii_case(&a)) {
+            address.push(a);
+        }
+        if address.len() == 256 {
+            break;
+        }
+    }
+    let mut sorted = address.clone();
+    sorted.sort();
+    let is_sorted = address.len() >= SORTED_COUNT && sorted == address;
+    let mut similar = 0.0;
+    if address.len() >= SIMILAR_COUNT {
+        let two = |s: &str| s.chars().take(2).collect::<String>();
+        let user: Vec<String> = address.iter().map(|a| two(a)).collect();
+        // Addresses without `@` add no host, so later hosts shift, as in SpamAssassin.
+        let fqhn: Vec<&str> = address
+            .iter()
+            .filter_map(|a| a.split_once('@').map(|(_, h)| h))
+            .collect();
+        let host: Vec<String> = fqhn.iter().map(|h| two(h)).collect();
+        let (mut hits, mut combinations) = (0u32, 0u32);
+        for i in 0..address.len() {
+            for j in i + 1..address.len() {
+                hits += u32::from(user[i] == user[j]);
+                let (hi, hj) = (host.get(i), host.get(j));
+                let (fi, fj) = (fqhn.get(i), fqhn.get(j));
+                hits += u32::from(
+                    hi.map(String::as_str).unwrap_or("") == hj.map(String::as_str).unwrap_or("")
+                        && fi.copied().unwrap_or("") != fj.copied().unwrap_or(""),
+                );
+                combinations += 1;
+            }
+        }
+        similar = f64::from(hits) / f64::from(combinations);
+    }
+    (is_sorted, similar)
+}
+
 pub(crate) static RCVD_EVALS: &[EvalDef] = &[
+    EvalDef {
+        name: "sorted_recipients",
+        signature: "()",
+        doc: "At least 7 To/Cc addresses, in sorted order (HeaderEval, SORTED_RECIPS).",
+        check: no_args,
+        run: |e, _| recipients(e.view).0,
+    },
+    EvalDef {
+        name: "similar_recipients",
+        signature: "(min, max)",
+        doc: "Over at least 5 To/Cc addresses, the share of pairs with the same first two \
+              characters (or different hosts with the same first two) is in [min, max); 'undef' \
+              leaves a side open (HeaderEval, SUSPICIOUS_RECIPS).",
+        check: |a| {
+            super::evals::arity(a, 2, 2)?;
+            for x in a {
+                if x.0 != "undef" {
+                    x.0.parse::<f64>()
+                        .map_err(|_| format!("expected a number, got '{}'", x.0))?;
+                }
+            }
+            Ok(())
+        },
+        run: |e, a| {
+            let r = recipients(e.view).1;
+            let bound = |x: &super::evals::Arg| x.0.parse::<f64>().ok();
+            bound(&a[0]).is_none_or(|m| r >= m) && bound(&a[1]).is_none_or(|m| r < m)
+        },
+    },
+    EvalDef {
+        name: "check_unresolved_template",
+        signature: "()",
+        doc: "A header other than To, Cc, From, Subject, References, In-Reply-To, the \
+              Message-Ids, X-VMS-To, X-UIDL and X-Face holds `%` and two capitals, an unfilled \
+              template field (HeaderEval, UNRESOLVED_TEMPLATE).",
+        check: no_args,
+        run: |e, _| unresolved_template(e.view),
+    },
+    EvalDef {
+        name: "check_outlook_message_id",
+        signature: "()",
+        doc: "The Message-Id has Outlook Express's form but its time token matches neither \
+              the Date header nor the oldest Received time (HeaderEval, MSGID_OUTLOOK_INVALID).",
+        check: no_args,
+        run: |e, _| outlook_msgid_invalid(e.view),
+    },
     EvalDef {
         name: "check_for_fake_aol_relay_in_rcvd",
         signature: "()",

@@ -44,6 +44,8 @@ mod evals_wlbl;
 mod mimeheader;
 mod mimeparts;
 mod plugconf;
+mod sahtml;
+mod sahtml_color;
 
 /// The evals of the emulated plugins, after [`evals::EVALS`] and the HTML evals.
 fn plugin_evals() -> impl Iterator<Item = &'static EvalDef> {
@@ -905,7 +907,7 @@ impl RuleSet {
                     if !candidate[i] {
                         0
                     } else if r.kind == RuleKind::Uri {
-                        uri_count(p, view, r.max_hits)
+                        uri_count(p, &texts, r.max_hits, r.origin != "<default>")
                     } else {
                         let part = match r.kind {
                             RuleKind::RawBody => Part::RawBody,

@@ -1,0 +1,298 @@
+//! The measurements behind the built-in evals of [`super`]: HTML and quoted-printable
+//! properties, word sets of alternative parts, shouting and upper-case ratios, illegal
+//! characters, obfuscated words, link-text mismatches and Message-Ids built from queue ids.
+
+use std::collections::HashSet;
+
+use crate::message::{MessageView, TextKind, TransferEncoding};
+
+pub(super) fn has_html(v: &MessageView) -> bool {
+    v.text_parts.iter().any(|p| p.kind == TextKind::Html)
+}
+
+pub(super) fn html_only(v: &MessageView) -> bool {
+    has_html(v)
+        && !v
+            .text_parts
+            .iter()
+            .any(|p| p.kind == TextKind::Plain && !p.text.trim().is_empty())
+}
+
+pub(super) fn qp_long_line(v: &MessageView) -> bool {
+    // The decoded text no longer shows the encoded line lengths; look at the raw message.
+    v.text_parts
+        .iter()
+        .any(|p| p.encoding == TransferEncoding::QuotedPrintable)
+        && v.raw
+            .lines()
+            .skip_while(|l| !l.trim().is_empty())
+            .any(|l| l.trim_end().len() > 76 && has_qp_escape(l))
+}
+
+/// True if the line holds a quoted-printable escape (`=3D`, `=20`, ...).
+fn has_qp_escape(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.windows(3).any(|w| {
+        w[0] == b'='
+            && w[1].is_ascii_hexdigit()
+            && w[2].is_ascii_hexdigit()
+            && !w[1].is_ascii_lowercase()
+            && !w[2].is_ascii_lowercase()
+    })
+}
+
+fn words(s: &str) -> HashSet<String> {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3)
+        .take(20_000)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+pub(super) fn alternative_difference(v: &MessageView) -> Option<f64> {
+    let plain: String = v
+        .text_parts
+        .iter()
+        .filter(|p| p.kind == TextKind::Plain)
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let html: String = v
+        .text_parts
+        .iter()
+        .filter(|p| p.kind == TextKind::Html)
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if plain.trim().is_empty() || html.trim().is_empty() {
+        return None;
+    }
+    let p = words(&plain);
+    let h = words(&html);
+    if h.is_empty() {
+        return None;
+    }
+    let missing = h.iter().filter(|w| !p.contains(*w)).count();
+    #[allow(clippy::cast_precision_loss)]
+    Some(missing as f64 * 100.0 / h.len() as f64)
+}
+
+pub(super) fn fromname_spoof(v: &MessageView) -> bool {
+    let Some(from) = v.from.first() else {
+        return false;
+    };
+    let (Some(name), Some(domain)) = (from.name.as_deref(), from.domain()) else {
+        return false;
+    };
+    let Some(at) = name.find('@') else {
+        return false;
+    };
+    let shown: String = name[at + 1..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+        .collect::<String>()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if !shown.contains('.') || name[..at].trim().is_empty() {
+        return false;
+    }
+    crate::url::registrable_domain(&shown) != crate::url::registrable_domain(domain)
+}
+
+pub(super) fn shouting(subject: &str) -> bool {
+    let letters = subject.chars().filter(|c| c.is_alphabetic()).count();
+    let words = subject
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count();
+    letters >= 10 && words >= 2 && !subject.chars().any(char::is_lowercase)
+}
+
+pub(super) fn uppercase_pct(v: &MessageView) -> Option<f64> {
+    let mut letters = 0usize;
+    let mut upper = 0usize;
+    for p in &v.text_parts {
+        for c in p.text.chars() {
+            if c.is_alphabetic() {
+                letters += 1;
+                if c.is_uppercase() {
+                    upper += 1;
+                }
+            }
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    (letters >= 200).then(|| upper as f64 * 100.0 / letters as f64)
+}
+
+pub(super) fn illegal_chars(v: &MessageView, header: &str, ratio: f64, count: f64) -> bool {
+    let text: String = if header == "ALL" {
+        v.headers
+            .iter()
+            .map(|h| h.raw.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        v.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(header))
+            .map(|h| h.raw.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if text.is_empty() {
+        return false;
+    }
+    let bad = text
+        .chars()
+        .filter(|c| !c.is_ascii() || (c.is_ascii_control() && *c != '\t' && *c != '\n'))
+        .count();
+    #[allow(clippy::cast_precision_loss)]
+    let r = bad as f64 / text.chars().count() as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let n = bad as f64;
+    n >= count && r > ratio
+}
+
+/// Counts obfuscated words in `text`.
+pub(crate) fn obfuscated_word_count(text: &str) -> u32 {
+    let mut count = 0u32;
+    let chars: Vec<char> = text.chars().take(200_000).collect();
+    let mut i = 0;
+    while i < chars.len() {
+        // (a) Single letters split by one repeated separator: v.i.a.g.r.a, F R E E M
+        if chars[i].is_ascii_alphabetic()
+            && (i == 0 || !chars[i - 1].is_alphanumeric())
+            && i + 1 < chars.len()
+        {
+            let sep = chars[i + 1];
+            if matches!(sep, '.' | '-' | '*' | '_' | '|' | ' ' | '~' | '+' | '=') {
+                let mut n = 1;
+                let mut j = i + 1;
+                while j + 1 < chars.len() && chars[j] == sep && chars[j + 1].is_ascii_alphabetic() {
+                    if j + 2 < chars.len() && chars[j + 2].is_alphanumeric() {
+                        break;
+                    }
+                    n += 1;
+                    j += 2;
+                }
+                let need = if sep == ' ' { 5 } else { 4 };
+                if n >= need {
+                    count += 1;
+                    i = j;
+                    continue;
+                }
+            }
+        }
+        // (b) A word with look-alike digits or '$' between letters: m0rtgage, V1AGRA, ca$h.
+        if chars[i].is_alphanumeric() && (i == 0 || !chars[i - 1].is_alphanumeric()) {
+            let start = i;
+            let mut j = i;
+            while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '$') {
+                j += 1;
+            }
+            if j < chars.len() && chars[j].is_alphanumeric() {
+                // Non-ASCII letters: not our concern.
+                while j < chars.len() && chars[j].is_alphanumeric() {
+                    j += 1;
+                }
+                i = j;
+                continue;
+            }
+            let w = &chars[start..j];
+            if looks_substituted(w) {
+                count += 1;
+            }
+            i = j.max(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+    count
+}
+
+fn looks_substituted(w: &[char]) -> bool {
+    if w.len() < 5 || w.len() > 20 {
+        return false;
+    }
+    let letters = w.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    let subs: Vec<usize> = w
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.is_ascii_alphabetic())
+        .map(|(k, _)| k)
+        .collect();
+    if subs.is_empty() || subs.len() > 2 || letters < 4 {
+        return false;
+    }
+    subs.iter().all(|&k| {
+        matches!(w[k], '0' | '1' | '3' | '$')
+            && k > 0
+            && k + 1 < w.len()
+            && w[k - 1].is_ascii_alphabetic()
+            && w[k + 1].is_ascii_alphabetic()
+    }) && {
+        // Same case on both sides of the word (V1AGRA or m0rtgage, not camelCase0Ids).
+        let lower = w.iter().filter(|c| c.is_ascii_lowercase()).count();
+        lower == 0 || lower == letters || (lower == letters - 1 && w[0].is_ascii_uppercase())
+    }
+}
+
+pub(super) fn link_text_mismatch(v: &MessageView) -> bool {
+    v.urls.iter().any(|u| {
+        let Some(text) = u.link_text.as_deref() else {
+            return false;
+        };
+        if u.scheme != "http" && u.scheme != "https" {
+            return false;
+        }
+        let text = text.trim();
+        if text.contains(char::is_whitespace) || !text.contains('.') {
+            return false;
+        }
+        let lower = text.to_ascii_lowercase();
+        let shown = if lower.starts_with("http://") || lower.starts_with("https://") {
+            crate::url::Url::parse(text)
+        } else if lower.starts_with("www.") {
+            crate::url::Url::parse(&format!("http://{text}"))
+        } else {
+            None
+        };
+        shown.is_some_and(|s| !s.host.is_empty() && s.domain() != u.domain())
+    })
+}
+
+/// The queue ids (`id X`, X of six or more letters and digits) of the Received headers for mail
+/// taken over SMTP (not a local submission), found again in the local part of the Message-Id.
+pub(super) fn msgid_from_relay(v: &MessageView) -> bool {
+    let Some(mid) = v.header("Message-Id") else {
+        return false;
+    };
+    let local = mid.trim().trim_start_matches('<');
+    let local = local.split('@').next().unwrap_or("");
+    let tokens: Vec<&str> = local
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| t.len() >= 6)
+        .collect();
+    if tokens.is_empty() {
+        return false;
+    }
+    v.header_values("Received").any(|r| {
+        let lower = r.to_ascii_lowercase();
+        if !lower.contains("with esmtp") && !lower.contains("with smtp") {
+            return false;
+        }
+        let mut words = r.split_ascii_whitespace();
+        while let Some(w) = words.next() {
+            if w.eq_ignore_ascii_case("id") {
+                if let Some(id) = words.next() {
+                    let id = id.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+                    if id.len() >= 6 && tokens.contains(&id) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    })
+}

@@ -1,0 +1,159 @@
+//! The parser's tables: the emulated SpamAssassin version and plugins, the plugins
+//! SpamAssassin itself loads, `can(...)` features, ignored settings, unsupported rule types,
+//! rule keywords and known `tflags`, and the `include` limits.
+
+/// The SpamAssassin version this emulates for `if (version >= N)`.
+pub(super) const EMULATED_VERSION: f64 = 4.0;
+/// Nesting limit for `include`.
+pub(super) const MAX_INCLUDE_DEPTH: usize = 16;
+/// Files read through `include` in one load, at most: without a loop, files that include the
+/// same files several times over could still multiply to millions of reads.
+pub(super) const MAX_INCLUDES: usize = 1000;
+
+/// Plugins whose rules mailsift can evaluate (some of their evals may still be missing; those
+/// rules are reported one by one).
+pub(super) const EMULATED_PLUGINS: &[&str] = &[
+    "Check",
+    "Bayes",
+    "BodyEval",
+    "HeaderEval",
+    "HTMLEval",
+    "MIMEEval",
+    "FromNameSpoof",
+    "RelayEval",
+    "ReplaceTags",
+    // Issue #12: plugins emulated locally (their settings in super::plugconf).
+    "VBounce",
+    "WLBLEval",
+    "FreeMail",
+    "MIMEHeader",
+];
+
+/// The plugins SpamAssassin 4.0.1 loads as installed (the `loadplugin` lines of Debian's
+/// /etc/spamassassin/*.pre); `loadplugin` lines in the rule files add to them. A rule defined
+/// only under a plugin outside this list is undefined in SpamAssassin too, so a meta over it is
+/// dropped (SpamAssassin drops metas with undefined dependencies).
+pub(super) const SPAMASSASSIN_PLUGINS: &[&str] = &[
+    "AskDNS",
+    "AutoLearnThreshold",
+    "Bayes",
+    "BodyEval",
+    "Check",
+    "DKIM",
+    "DMARC",
+    "DNSEval",
+    "FreeMail",
+    "HTMLEval",
+    "HTTPSMismatch",
+    "HashBL",
+    "HeaderEval",
+    "ImageInfo",
+    "MIMEEval",
+    "MIMEHeader",
+    "Pyzor",
+    "Razor2",
+    "RelayEval",
+    "ReplaceTags",
+    "Rule2XSBody",
+    "SPF",
+    "SpamCop",
+    "URIDNSBL",
+    "URIDetail",
+    "URIEval",
+    "VBounce",
+    "WLBLEval",
+    "WelcomeListSubject",
+];
+
+/// `can(...)` features this emulation has.
+pub(super) const FEATURES: &[&str] = &[
+    "feature_bug6558_free",
+    "feature_welcomelist_blocklist",
+    "feature_originating_ip_headers",
+    "perl_min_version_5010000",
+    "has_check_body_length",
+];
+
+/// SpamAssassin settings that configure things mailsift does not have (network tests, lists,
+/// reports, Bayes internals). They are accepted and ignored, reported once per file as info.
+pub(super) const IGNORED_SETTINGS: &[&str] = &[
+    "loadplugin",
+    "tryplugin",
+    "require_version",
+    "lang",
+    "priority",
+    "reuse",
+    "test",
+    "report",
+    "clear_report_template",
+    "unsafe_report",
+    "clear_unsafe_report_template",
+    "report_safe",
+    "report_contact",
+    "required_score",
+    "add_header",
+    "clear_headers",
+    "remove_header",
+    "util_rb_tld",
+    "util_rb_2tld",
+    "util_rb_3tld",
+    "clear_util_rb",
+    "def_whitelist_auth",
+    "def_welcomelist_auth",
+    "def_whitelist_from_dkim",
+    "def_welcomelist_from_dkim",
+    "def_whitelist_from_spf",
+    "def_welcomelist_from_spf",
+    "bayes_ignore_header",
+    "bayes_stopword_en",
+    "url_shortener",
+    "url_shortener_get",
+    "enlist_uri_host",
+    "enlist_addrlist",
+    "adsp_override",
+    "uridnsbl_skip_domain",
+    "dns_local_ports_avoid",
+    "redirector_pattern",
+    "ok_locales",
+    "ok_languages",
+    "fns_ignore_headers",
+    "fns_ignore_dkim",
+    "fns_check",
+    "dns_block_rule",
+    "use_bayes",
+    "bayes_auto_learn",
+    "skip_rbl_checks",
+];
+
+/// Rule types SpamAssassin has and mailsift does not evaluate; a rule of these types is skipped.
+pub(super) const UNSUPPORTED_RULE_TYPES: &[(&str, &str)] = &[
+    ("uri_detail", "needs the URIDetail plugin"),
+    ("askdns", "network (DNS) test"),
+    ("urirhssub", "network (DNS blocklist) test"),
+    ("urirhsbl", "network (DNS blocklist) test"),
+    ("uridnsbl", "network (DNS blocklist) test"),
+    ("uridnssub", "network (DNS blocklist) test"),
+    ("hashbl", "network (DNS blocklist) test"),
+];
+
+/// Rule-defining keywords, for "did you mean" hints on typos.
+pub(super) const RULE_KEYWORDS: &[&str] = &[
+    "header", "body", "rawbody", "uri", "full", "meta", "score", "describe", "tflags", "include",
+];
+
+/// Known `tflags`; anything else is a warning.
+pub(super) const KNOWN_TFLAGS: &[&str] = &[
+    "nice",
+    "net",
+    "learn",
+    "userconf",
+    "noautolearn",
+    "autolearn_force",
+    "multiple",
+    "publish",
+    "nopublish",
+    "a",
+    "domains_only",
+    "noawl",
+    "nosubject",
+];

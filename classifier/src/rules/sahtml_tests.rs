@@ -1,0 +1,127 @@
+//! Tests of the HTML measurements against what SpamAssassin 4.0.1's renderer reports for the
+//! same markup (read from its `Mail::SpamAssassin::HTML`).
+
+use super::*;
+
+#[test]
+fn tags_elements_and_balance() {
+    let h = analyse("<!DOCTYPE html><html><body><foo>x</foo></b></body></html>");
+    // doctype, html, body, foo, /foo, /b, /body, /html
+    assert_eq!(h.tags, 8);
+    assert_eq!(h.elements, 6, "foo is not an element");
+    assert_eq!(h.closed_extra, 1, "</b> without <b>");
+    assert_eq!(h.inside.get("body"), Some(&0));
+    assert_eq!(h.inside.get("b"), Some(&0));
+    assert_eq!(h.number("bad_tag_ratio"), Some(2.0 / 8.0));
+    assert_eq!(h.number("closed_extra_ratio"), Some(1.0 / 8.0));
+    // Counted when the name is not yet known: html, body, foo, b (the doctype counts only
+    // as a tag and an element).
+    assert_eq!((h.tags_seen, h.elements_seen), (4, 3));
+    let unclosed = analyse("<html><body>text");
+    assert_eq!(unclosed.inside.get("body"), Some(&1));
+}
+
+#[test]
+fn words_split_by_tags_are_obfuscation() {
+    let h = analyse("<p>V<b>ia</b>gra now</p>");
+    assert_eq!(h.obfuscation, 2, "V|ia and ia|gra");
+    assert!(h.number("obfuscation_ratio").is_some());
+    let clean = analyse("<p>Viagra <b>now</b></p>");
+    assert_eq!(clean.obfuscation, 0);
+    assert_eq!(
+        clean.number("obfuscation_ratio"),
+        None,
+        "undefined without any"
+    );
+    // A line break renders white space between the pieces.
+    assert_eq!(analyse("one<br>two").obfuscation, 0);
+}
+
+#[test]
+fn font_sizes_and_faces() {
+    assert_eq!(analyse("<font size=7>x</font>").max_size, 7);
+    assert_eq!(
+        analyse("<basefont size=5><font size=+2>x</font>").max_size,
+        7
+    );
+    // big changes the size but is not an attribute: SpamAssassin does not record it.
+    assert_eq!(analyse("<big><big><big>x</big></big></big>").max_size, 3);
+    assert!(!analyse("<font face=\"Arial, Helvetica, sans-serif\">x</font>").font_face_bad);
+    assert!(!analyse("<font face='Tahoma'>x</font>").font_face_bad);
+    assert!(analyse("<font face=\"Arial123\">x</font>").font_face_bad);
+    assert!(analyse("<font face=\"_x\">x</font>").font_face_bad);
+}
+
+#[test]
+fn colours_hide_text() {
+    let low = analyse("<body><font color=\"#fffffe\">hidden words</font></body>");
+    assert!(low.font_low_contrast);
+    let css = analyse("<div style=\"color: #000; background-color: #010101\">x</div>");
+    assert!(css.font_low_contrast);
+    let bg = analyse("<table bgcolor=\"#000000\"><tr><td><font color=\"#000001\">x</font>");
+    // A bgcolor attribute does not change the background SpamAssassin compares with.
+    assert!(!bg.font_low_contrast);
+    let invalid = analyse("<font color=\"ff0000\">red?</font>");
+    assert!(invalid.font_invalid_color && !invalid.font_low_contrast);
+    // White space alone is never tested.
+    assert!(!analyse("<font color=\"white\">   </font>").font_low_contrast);
+}
+
+#[test]
+fn images_links_titles_comments() {
+    let h = analyse(
+        "<title>Hello</title><a href=x>click <img src=a width=10 height=20></a>\
+         <img src=b width=50% height=x><!-- c --><!1>",
+    );
+    assert_eq!(h.image_area, 10 * 20 + 400 * 200);
+    assert_eq!(h.anchors, ["click <img>\n"]);
+    assert_eq!(h.titles, ["Hello"]);
+    assert_eq!(h.comments, ["<!-- c -->", "<!1>"]);
+    assert_eq!(h.non_space_len, "Helloclick".len());
+}
+
+#[test]
+fn literal_content_and_forms() {
+    let h = analyse("<script>if (a<b) { x = '<i>'; }</script><form action=\"MAILTO:a@b\">");
+    assert!(!h.inside.contains_key("i"), "script content is not markup");
+    assert!(h.form_action_mailto);
+    assert!(analyse("<embed src=x>").embeds);
+    assert!(!analyse("<p>embed</p>").embeds);
+}
+
+#[test]
+fn self_closing_tags_and_namespaces() {
+    let h = analyse("a<br/>b<o:p></o:p>");
+    assert_eq!(h.inside.get("br"), Some(&1));
+    assert_eq!(h.elements, 3, "br and the o:p pair count as elements");
+    assert_eq!(h.obfuscation, 0);
+}
+
+#[test]
+fn length_counts_characters_of_the_part() {
+    assert_eq!(analyse("<p>héllo</p>").length, 12);
+}
+
+#[test]
+fn never_panics_on_broken_markup() {
+    for s in [
+        "<",
+        "<a",
+        "<a href=\"",
+        "</",
+        "</a",
+        "<!--",
+        "<!",
+        "<?",
+        "<![CDATA[x",
+        "<a b=c d='",
+        "<font color=rgb(1,2,3)>x",
+        "<p style=\"background: url('a\">x",
+        "\u{e9}<\u{e9}>",
+        "<st1:x/>",
+        "<font face=\",\">x",
+        "<font size=+99999999999999999999>x",
+    ] {
+        let _ = analyse(s);
+    }
+}
