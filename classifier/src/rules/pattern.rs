@@ -55,6 +55,13 @@ pub(crate) struct Pattern {
     /// For [`Pattern::is_match`] on linear patterns: a forward-only lazy DFA; `None` inside
     /// when it does not build (then the full engine answers).
     forward: OnceLock<Option<Forward>>,
+    /// The guard with Unicode classes, as the backtracking engine reads them: where a match
+    /// can start in a non-ASCII text (see [`Pattern::backtracking_match`]).
+    unicode_guard: OnceLock<Option<meta::Regex>>,
+    /// Test switch: match backtracking patterns as before the start-position search (one
+    /// unanchored run of the backtracking engine), to compare the two.
+    #[cfg(test)]
+    pub plain: bool,
 }
 
 /// A forward-only lazy DFA with a pool of caches: answers "is there a match" without the
@@ -124,6 +131,9 @@ impl Pattern {
             compiled: OnceLock::new(),
             guard: OnceLock::new(),
             forward: OnceLock::new(),
+            unicode_guard: OnceLock::new(),
+            #[cfg(test)]
+            plain: false,
         }
     }
 
@@ -150,6 +160,79 @@ impl Pattern {
                 linear(&Self::prefixed(self.flags(), &approx), false).ok()
             })
             .as_ref()
+    }
+
+    fn unicode_guard(&self) -> Option<&meta::Regex> {
+        self.unicode_guard
+            .get_or_init(|| {
+                let approx = perlre::linear_approximation(&self.translated.pattern);
+                linear(&Self::prefixed(self.flags(), &approx), true).ok()
+            })
+            .as_ref()
+    }
+
+    /// Whether the backtracking engine `re` matches `text`, run only where a match can start.
+    ///
+    /// The backtracking engine searching a text tries the whole pattern at every position (for
+    /// a header rule over `ALL` with a back-reference, thousands of attempts of its leading
+    /// literal; half of the stock rules' time). The guard, the pattern with look-arounds
+    /// dropped and back-references widened ([`perlre::linear_approximation`]), matches every
+    /// span the pattern matches; so a match of the pattern starts at a position where the guard
+    /// has a match starting, and the linear engine's leftmost match start is the first such
+    /// position. The backtracking engine then runs anchored at each of these positions only,
+    /// in order; a match found is confirmed by the unanchored run (see below), so the answer is
+    /// the unanchored run's on every text.
+    ///
+    /// The guard used to find the positions must read the text as the backtracking engine
+    /// does: on an ASCII text the ASCII guard does; otherwise the Unicode one (`\w`, `\b` and
+    /// case folding differ on non-ASCII letters). The ASCII guard stays a first check, as it
+    /// was before this search, so the answer is unchanged on every text.
+    fn backtracking_match(&self, re: &fancy_regex::Regex, text: &str) -> bool {
+        let Some(guard) = self.guard() else {
+            return re.is_match(text).unwrap_or(false);
+        };
+        #[cfg(test)]
+        if self.plain {
+            return guard.is_match(text.as_bytes()) && re.is_match(text).unwrap_or(false);
+        }
+        let starts = if text.is_ascii() {
+            guard
+        } else if !guard.is_match(text.as_bytes()) {
+            return false;
+        } else {
+            match self.unicode_guard() {
+                Some(u) => u,
+                None => return re.is_match(text).unwrap_or(false),
+            }
+        };
+        let mut from = 0;
+        while from <= text.len() {
+            let input = regex_automata::Input::new(text.as_bytes()).range(from..);
+            let Some(m) = starts.search(&input) else {
+                return false;
+            };
+            let p = m.start();
+            if !text.is_char_boundary(p) {
+                from = p + 1;
+                continue;
+            }
+            let at = fancy_regex::RegexInput::new(text)
+                .from_pos(p)
+                .anchored(true);
+            match re.is_match_input(at) {
+                // Confirmed by the one unanchored run, whose step limit is shared by all start
+                // positions: where it gave up (no match), the anchored attempts, each with the
+                // whole limit, may find one, and the answer must not change. Only texts the rule
+                // hits pay for this run.
+                Ok(true) => return re.is_match(text).unwrap_or(false),
+                Ok(false) => {}
+                // Over the step limit at one position: the unanchored run, which makes the same
+                // attempt after those before it, is over it too, and counts no match.
+                Err(_) => return false,
+            }
+            from = p + text[p..].chars().next().map_or(1, char::len_utf8);
+        }
+        false
     }
 
     fn prefixed(f: Flags, pattern: &str) -> String {
@@ -187,6 +270,24 @@ impl Pattern {
             .get_or_init(|| self.compile())
             .as_ref()
             .map_err(String::as_str)
+    }
+
+    /// Compiles now what matching will use: the forward lazy DFA of a linear pattern matched
+    /// with [`Pattern::is_match_with`] (built with `prefilter` as that call would), the full
+    /// engine of a counted or backtracking pattern, and a backtracking pattern's linear guard.
+    pub(crate) fn warm(&self, prefilter: bool, counting: bool) {
+        if !self.translated.needs_backtracking && !counting {
+            let forward = self
+                .forward
+                .get_or_init(|| Forward::new(&self.with_flags(), prefilter));
+            if forward.is_some() {
+                return;
+            }
+        }
+        if let Ok(Compiled::Backtracking(_)) = self.compiled() {
+            let _ = self.guard();
+            let _ = self.unicode_guard();
+        }
     }
 
     /// True when this pattern has been compiled already (for statistics).
@@ -244,10 +345,7 @@ impl Pattern {
         }
         match self.compiled() {
             Ok(Compiled::Linear(re)) => re.is_match(text.as_bytes()),
-            Ok(Compiled::Backtracking(re)) => {
-                self.guard().is_none_or(|g| g.is_match(text.as_bytes()))
-                    && re.is_match(text).unwrap_or(false)
-            }
+            Ok(Compiled::Backtracking(re)) => self.backtracking_match(re, text),
             Err(_) => false,
         }
     }
