@@ -13,7 +13,9 @@
 //! literal prefilter is built (one Aho-Corasick automaton per text kind, over literals every
 //! match must contain), so for each message only the rules whose literals occur run at all.
 //! No regex can hang the filter: the main engine is linear-time, and the backtracking fallback
-//! (look-around, back-references) has a step limit.
+//! (look-around, back-references) has a step limit and runs only at the positions where a
+//! linear superset of its pattern can start a match. A server compiles every regex at start-up
+//! in a background thread ([`RuleSet::compile_all`]).
 //!
 //! # Semantics, as in SpamAssassin
 //! * `header` rules see the decoded value (`:raw` for the undecoded one); several instances of a
