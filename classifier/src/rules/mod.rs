@@ -35,6 +35,7 @@
 //! * `eval:check_bayes` rules (SpamAssassin's BAYES_*) never hit: mailsift's own Bayes score
 //!   stands for them.
 
+mod atomic;
 mod cache;
 mod dates;
 mod evals;
