@@ -111,6 +111,13 @@ fn load(config_path: Option<&Path>) -> Result<Loaded> {
     // Build the prefilter now, so the first message is as fast as the rest.
     engine.rules.prepare_now();
     crate::rules_cache::save(&engine.rules);
+    // Compile every regex in the background (about a second of CPU with SpamAssassin's stock
+    // rules), so the first messages do not pay for it; a message that needs a regex first
+    // compiles it itself, as before.
+    let rules = engine.rules.clone();
+    let _ = std::thread::Builder::new()
+        .name("rules-compile".into())
+        .spawn(move || rules.compile_all());
     let rule_stamps = stamps(&config.rule_files);
     Ok(Loaded {
         config,

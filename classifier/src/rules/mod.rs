@@ -13,7 +13,9 @@
 //! literal prefilter is built (one Aho-Corasick automaton per text kind, over literals every
 //! match must contain), so for each message only the rules whose literals occur run at all.
 //! No regex can hang the filter: the main engine is linear-time, and the backtracking fallback
-//! (look-around, back-references) has a step limit.
+//! (look-around, back-references) has a step limit and runs only at the positions where a
+//! linear superset of its pattern can start a match. A server compiles every regex at start-up
+//! in a background thread ([`RuleSet::compile_all`]).
 //!
 //! # Semantics, as in SpamAssassin
 //! * `header` rules see the decoded value (`:raw` for the undecoded one); several instances of a
@@ -33,6 +35,7 @@
 //! * `eval:check_bayes` rules (SpamAssassin's BAYES_*) never hit: mailsift's own Bayes score
 //!   stands for them.
 
+mod atomic;
 mod cache;
 mod dates;
 mod evals;
@@ -57,6 +60,7 @@ mod evals_rcvd;
 mod evals_trust;
 mod htext;
 mod installed;
+mod literals;
 mod litindex;
 mod meta;
 mod parse;
@@ -64,6 +68,8 @@ mod pattern;
 mod perlre;
 mod prepare;
 mod relays;
+mod run;
+mod table;
 mod texts;
 mod trust;
 
@@ -95,57 +101,6 @@ pub const DEFAULT_RULES: &str = include_str!("../../rules/default.cf");
 /// prefilter_table`). Saves parsing every regex at start-up; an entry is used only when its
 /// fingerprint matches the loaded rule's pattern, so a stale table costs time, never accuracy.
 const DEFAULT_PREFILTER: &str = include_str!("../../rules/default.prefilter");
-
-/// Parses a prefilter table: `NAME<TAB>FINGERPRINT<TAB>HEX HEX ...` or `... <TAB>-`.
-/// Rule name → (pattern fingerprint, literals or `None` for "always run").
-type PrefilterTable<'a> = HashMap<&'a str, (u64, Option<Vec<Vec<u8>>>)>;
-
-fn parse_prefilter_table(text: &str) -> PrefilterTable<'_> {
-    let mut out = HashMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let mut f = line.split('\t');
-        let (Some(name), Some(fp), Some(lits)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        let Ok(fp) = u64::from_str_radix(fp, 16) else {
-            continue;
-        };
-        let lits = if lits == "-" {
-            None
-        } else {
-            let decoded: Option<Vec<Vec<u8>>> = lits.split(' ').map(unhex).collect();
-            match decoded {
-                Some(d) => Some(d),
-                None => continue,
-            }
-        };
-        out.insert(name, (fp, lits));
-    }
-    out
-}
-
-/// Decodes lower- or upper-case hex; `None` on anything else. Hand-rolled: the table is
-/// decoded once per process, and `from_str_radix` per byte pair made that about a million
-/// instructions of a one-message `classify` (callgrind).
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let b = s.as_bytes();
-    if !b.len().is_multiple_of(2) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(b.len() / 2);
-    for pair in b.chunks_exact(2) {
-        out.push(nibble(pair[0])? << 4 | nibble(pair[1])?);
-    }
-    Some(out)
-}
 
 /// What a rule looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -756,38 +711,6 @@ impl RuleSet {
         out
     }
 
-    /// The prefilter table for this rule set, in the format of `rules/default.prefilter`.
-    #[doc(hidden)]
-    pub fn prefilter_table(&self) -> String {
-        let mut out = String::from(
-            "# mailsift prefilter literals: NAME, pattern fingerprint, hex literals ('-': none).\n\
-             # Generated; see DEFAULT_PREFILTER in classifier/src/rules/mod.rs.\n",
-        );
-        // One row: name, pattern fingerprint, required literals in hex ('-': none).
-        let mut row = |name: &str, p: &Pattern| {
-            let lits = match p.required_literals() {
-                None => "-".to_owned(),
-                Some(l) => l
-                    .iter()
-                    .map(|x| x.iter().map(|b| format!("{b:02x}")).collect::<String>())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            };
-            out.push_str(&format!("{name}\t{:016x}\t{lits}\n", p.fingerprint()));
-        };
-        for r in &self.inner.rules {
-            if let Test::Header { pattern, .. } | Test::Regex(pattern) = &r.test {
-                row(&r.name, pattern);
-            }
-            if let Some(alts) = splittable(r).and_then(Pattern::alternatives) {
-                for (k, a) in alts.iter().enumerate() {
-                    row(&format!("{}|{k}", r.name), a);
-                }
-            }
-        }
-        out
-    }
-
     /// How many rules use the backtracking engine and how many regexes are compiled so far.
     pub fn engine_stats(&self) -> EngineStats {
         let mut s = EngineStats::default();
@@ -855,160 +778,6 @@ impl RuleSet {
             .filter(|(r, c)| **c > 0 && !r.disabled)
             .map(|(r, _)| r.name.as_str())
             .collect()
-    }
-
-    fn run(&self, view: &MessageView, ctx: &EvalContext, all: bool) -> Vec<u32> {
-        let prep = self.prepared();
-        let mut counts = vec![0u32; self.inner.rules.len()];
-        let wanted = |i: usize| all || prep.needed[i];
-        let texts = Texts::new(view);
-        let trust = trust::LazyTrust::new(view, &self.inner.networks);
-        let env = evals::Env::new(view, ctx, &self.inner.conf, &trust);
-        // Prefilters: which filtered rules may match.
-        let mut candidate = vec![false; self.inner.rules.len()];
-        let mut branch_candidate = vec![false; prep.branches];
-        for &b in &prep.always_branches {
-            branch_candidate[b] = true;
-        }
-        for (group, text) in [
-            (&prep.body, Part::Body),
-            (&prep.rawbody, Part::RawBody),
-            (&prep.full, Part::Full),
-            (&prep.uri, Part::Uri),
-        ] {
-            let Some(ac) = &group.ac else {
-                continue;
-            };
-            if !group.filtered.iter().any(|&(i, _)| wanted(i)) {
-                continue;
-            }
-            let hay = texts.get(text);
-            ac.scan(hay.as_bytes(), |id| {
-                let (rule, branch) = group.filtered[group.owner[id]];
-                candidate[rule] = true;
-                if let Some(b) = branch {
-                    branch_candidate[b] = true;
-                }
-            });
-        }
-        for group in [&prep.body, &prep.rawbody, &prep.full, &prep.uri] {
-            for &i in &group.always {
-                candidate[i] = true;
-            }
-        }
-        let mut hcache: HashMap<&str, (Option<String>, Option<String>)> = HashMap::new();
-        for &i in &prep.direct {
-            if !wanted(i) {
-                continue;
-            }
-            let r = &self.inner.rules[i];
-            counts[i] = match &r.test {
-                Test::Regex(p) => {
-                    if !candidate[i] {
-                        0
-                    } else if r.kind == RuleKind::Uri {
-                        uri_count(p, &texts, r.max_hits, r.origin != "<default>")
-                    } else {
-                        let part = match r.kind {
-                            RuleKind::RawBody => Part::RawBody,
-                            RuleKind::Full => Part::Full,
-                            _ if r.no_subject => Part::BodyNoSubject,
-                            _ => Part::Body,
-                        };
-                        let text = texts.get(part);
-                        let split = prep.splits.get(&i);
-                        let mut alts = split.into_iter().flat_map(|sp| {
-                            (0..sp.patterns.len())
-                                .filter(|&k| branch_candidate[sp.base + k])
-                                .map(|k| &sp.patterns[k])
-                        });
-                        if let (Some(alt), None) = (alts.next(), alts.next()) {
-                            // One candidate alternative: compile and scan just that. With
-                            // more, one scan with the whole pattern is cheaper than several
-                            // (a warm process has it compiled; scanning every candidate
-                            // alternative made a corpus evaluation 4% more instructions).
-                            u32::from(alt.is_match_with(text, prep.long_lived))
-                        } else if r.max_hits > 1 {
-                            p.count(text, r.max_hits)
-                        } else {
-                            u32::from(p.is_match_with(text, prep.long_lived))
-                        }
-                    }
-                }
-                Test::Header {
-                    target,
-                    pattern,
-                    negate,
-                    if_unset,
-                } => {
-                    let (value, lower) = hcache.entry(target.key.as_str()).or_insert_with(|| {
-                        let v = trust
-                            .pseudo_header(&target.name)
-                            .or_else(|| header_text(view, target));
-                        let l = v.as_deref().map(str::to_ascii_lowercase);
-                        (v, l)
-                    });
-                    let (value, lower): (&str, Cow<'_, str>) =
-                        match (value.as_deref(), if_unset.as_deref()) {
-                            (Some(v), _) => (v, Cow::Borrowed(lower.as_deref().unwrap_or(""))),
-                            (None, Some(u)) => (u, Cow::Owned(u.to_ascii_lowercase())),
-                            (None, None) => ("", Cow::Borrowed("")),
-                        };
-                    let has = |lits: &[Vec<u8>]| {
-                        lits.iter()
-                            .any(|x| memchr::memmem::find(lower.as_bytes(), x).is_some())
-                    };
-                    let m = match prep.splits.get(&i) {
-                        // As for body rules: one candidate alternative alone, several
-                        // with the whole pattern.
-                        Some(sp) => {
-                            let mut alts = sp
-                                .patterns
-                                .iter()
-                                .zip(&sp.lits)
-                                .filter(|(_, lits)| lits.as_deref().is_none_or(has));
-                            match (alts.next(), alts.next()) {
-                                (None, _) => false,
-                                (Some((alt, _)), None) => alt.is_match_with(value, prep.long_lived),
-                                (Some(_), Some(_)) => pattern.is_match_with(value, prep.long_lived),
-                            }
-                        }
-                        None => {
-                            prep.header_lits.get(&i).is_none_or(|lits| has(lits))
-                                && pattern.is_match_with(value, prep.long_lived)
-                        }
-                    };
-                    u32::from(m != *negate)
-                }
-                Test::Exists(t) => u32::from(match t.name.as_str() {
-                    "ALL" => true,
-                    _ => hcache
-                        .entry(t.key.as_str())
-                        .or_insert_with(|| {
-                            let v = trust
-                                .pseudo_header(&t.name)
-                                .or_else(|| header_text(view, t));
-                            let l = v.as_deref().map(str::to_ascii_lowercase);
-                            (v, l)
-                        })
-                        .0
-                        .is_some(),
-                }),
-                Test::Eval { def, args } => u32::from(def.run(&env, args)),
-                Test::MimeHeader(m) => u32::from(m.matches(&env, prep.long_lived)),
-                Test::Meta(_) => 0,
-            };
-        }
-        for &i in &prep.metas {
-            if !wanted(i) || self.inner.rules[i].disabled {
-                continue;
-            }
-            if let Test::Meta(e) = &self.inner.rules[i].test {
-                let v = e.eval(&|j| f64::from(counts[j]));
-                counts[i] = u32::from(v != 0.0 && !v.is_nan());
-            }
-        }
-        counts
     }
 }
 

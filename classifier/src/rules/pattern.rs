@@ -1,4 +1,4 @@
-//! Compiled rule patterns and the literal prefilter.
+//! Compiled rule patterns (the literal analysis is in `literals.rs`).
 //!
 //! A pattern is compiled on first use, not at load: a `classify` process matches one message,
 //! and most body rules are ruled out by the prefilter before their regex is ever needed.
@@ -19,8 +19,9 @@ use std::sync::{Arc, OnceLock};
 
 use regex_automata::util::pool::Pool;
 use regex_automata::{hybrid, meta};
-use regex_syntax::hir::{Class, Hir, HirKind};
 
+use super::atomic::atomic_line_runs;
+use super::literals;
 use super::perlre::{self, Flags, Translated};
 
 /// Backtracking steps allowed to `fancy-regex` per match attempt. 100k steps take well under a
@@ -30,10 +31,6 @@ const BACKTRACK_LIMIT: usize = 100_000;
 const SIZE_LIMIT: usize = 4 << 20;
 /// Lazy-DFA cache cap per regex.
 const DFA_SIZE_LIMIT: usize = 2 << 20;
-/// Literals shorter than this make a useless prefilter (they are everywhere).
-const MIN_PREFILTER_LEN: usize = 3;
-/// Bound on literal sets built while analysing a pattern.
-const MAX_SET: usize = 256;
 
 /// A compiled regex.
 #[derive(Debug, Clone)]
@@ -59,6 +56,17 @@ pub(crate) struct Pattern {
     /// For [`Pattern::is_match`] on linear patterns: a forward-only lazy DFA; `None` inside
     /// when it does not build (then the full engine answers).
     forward: OnceLock<Option<Forward>>,
+    /// The guard with Unicode classes, as the backtracking engine reads them: where a match
+    /// can start in a non-ASCII text (see [`Pattern::backtracking_match`]).
+    unicode_guard: OnceLock<Option<meta::Regex>>,
+    /// For the anchored attempts of [`Pattern::backtracking_match`]: the backtracking engine
+    /// with line runs made atomic ([`atomic_line_runs`]); `None` inside when that changes
+    /// nothing or does not compile (the engine itself is then used).
+    attempts: OnceLock<Option<fancy_regex::Regex>>,
+    /// Test switch: match backtracking patterns as before the start-position search (one
+    /// unanchored run of the backtracking engine), to compare the two.
+    #[cfg(test)]
+    pub plain: bool,
 }
 
 /// A forward-only lazy DFA with a pool of caches: answers "is there a match" without the
@@ -128,6 +136,10 @@ impl Pattern {
             compiled: OnceLock::new(),
             guard: OnceLock::new(),
             forward: OnceLock::new(),
+            unicode_guard: OnceLock::new(),
+            attempts: OnceLock::new(),
+            #[cfg(test)]
+            plain: false,
         }
     }
 
@@ -152,6 +164,96 @@ impl Pattern {
             .get_or_init(|| {
                 let approx = perlre::linear_approximation(&self.translated.pattern);
                 linear(&Self::prefixed(self.flags(), &approx), false).ok()
+            })
+            .as_ref()
+    }
+
+    fn unicode_guard(&self) -> Option<&meta::Regex> {
+        self.unicode_guard
+            .get_or_init(|| {
+                let approx = perlre::linear_approximation(&self.translated.pattern);
+                linear(&Self::prefixed(self.flags(), &approx), true).ok()
+            })
+            .as_ref()
+    }
+
+    /// Whether the backtracking engine `re` matches `text`, run only where a match can start.
+    ///
+    /// The backtracking engine searching a text tries the whole pattern at every position (for
+    /// a header rule over `ALL` with a back-reference, thousands of attempts of its leading
+    /// literal; half of the stock rules' time). The guard, the pattern with look-arounds
+    /// dropped and back-references widened ([`perlre::linear_approximation`]), matches every
+    /// span the pattern matches; so a match of the pattern starts at a position where the guard
+    /// has a match starting, and the linear engine's leftmost match start is the first such
+    /// position. The backtracking engine then runs anchored at each of these positions only,
+    /// in order; a match found is confirmed by the unanchored run (see below), so the answer is
+    /// the unanchored run's on every text.
+    ///
+    /// The guard used to find the positions must read the text as the backtracking engine
+    /// does: on an ASCII text the ASCII guard does; otherwise the Unicode one (`\w`, `\b` and
+    /// case folding differ on non-ASCII letters). The ASCII guard stays a first check, as it
+    /// was before this search, so the answer is unchanged on every text.
+    fn backtracking_match(&self, re: &fancy_regex::Regex, text: &str) -> bool {
+        let Some(guard) = self.guard() else {
+            return re.is_match(text).unwrap_or(false);
+        };
+        #[cfg(test)]
+        if self.plain {
+            return guard.is_match(text.as_bytes()) && re.is_match(text).unwrap_or(false);
+        }
+        let starts = if text.is_ascii() {
+            guard
+        } else if !guard.is_match(text.as_bytes()) {
+            return false;
+        } else {
+            match self.unicode_guard() {
+                Some(u) => u,
+                None => return re.is_match(text).unwrap_or(false),
+            }
+        };
+        let mut from = 0;
+        while from <= text.len() {
+            let input = regex_automata::Input::new(text.as_bytes()).range(from..);
+            let Some(m) = starts.search(&input) else {
+                return false;
+            };
+            let p = m.start();
+            if !text.is_char_boundary(p) {
+                from = p + 1;
+                continue;
+            }
+            let at = fancy_regex::RegexInput::new(text)
+                .from_pos(p)
+                .anchored(true);
+            match self.attempts().unwrap_or(re).is_match_input(at) {
+                // Confirmed by the one unanchored run, whose step limit is shared by all start
+                // positions: where it gave up (no match), the anchored attempts, each with the
+                // whole limit, may find one, and the answer must not change. Only texts the rule
+                // hits pay for this run.
+                Ok(true) => return re.is_match(text).unwrap_or(false),
+                Ok(false) => {}
+                // Over the step limit at one position: the unanchored run, which makes the same
+                // attempt after those before it, is over it too, and counts no match.
+                Err(_) => return false,
+            }
+            from = p + text[p..].chars().next().map_or(1, char::len_utf8);
+        }
+        false
+    }
+
+    fn attempts(&self) -> Option<&fancy_regex::Regex> {
+        self.attempts
+            .get_or_init(|| {
+                if self.translated.flags.x {
+                    return None;
+                }
+                let rewritten = atomic_line_runs(&self.with_flags())?;
+                fancy_regex::RegexBuilder::new(&rewritten)
+                    .backtrack_limit(BACKTRACK_LIMIT)
+                    .delegate_size_limit(SIZE_LIMIT)
+                    .delegate_dfa_size_limit(DFA_SIZE_LIMIT)
+                    .build()
+                    .ok()
             })
             .as_ref()
     }
@@ -191,6 +293,25 @@ impl Pattern {
             .get_or_init(|| self.compile())
             .as_ref()
             .map_err(String::as_str)
+    }
+
+    /// Compiles now what matching will use: the forward lazy DFA of a linear pattern matched
+    /// with [`Pattern::is_match_with`] (built with `prefilter` as that call would), the full
+    /// engine of a counted or backtracking pattern, and a backtracking pattern's linear guard.
+    pub(crate) fn warm(&self, prefilter: bool, counting: bool) {
+        if !self.translated.needs_backtracking && !counting {
+            let forward = self
+                .forward
+                .get_or_init(|| Forward::new(&self.with_flags(), prefilter));
+            if forward.is_some() {
+                return;
+            }
+        }
+        if let Ok(Compiled::Backtracking(_)) = self.compiled() {
+            let _ = self.guard();
+            let _ = self.unicode_guard();
+            let _ = self.attempts();
+        }
     }
 
     /// True when this pattern has been compiled already (for statistics).
@@ -248,10 +369,7 @@ impl Pattern {
         }
         match self.compiled() {
             Ok(Compiled::Linear(re)) => re.is_match(text.as_bytes()),
-            Ok(Compiled::Backtracking(re)) => {
-                self.guard().is_none_or(|g| g.is_match(text.as_bytes()))
-                    && re.is_match(text).unwrap_or(false)
-            }
+            Ok(Compiled::Backtracking(re)) => self.backtracking_match(re, text),
             Err(_) => false,
         }
     }
@@ -330,44 +448,7 @@ impl Pattern {
     /// Lower-cased literals of which every match contains at least one, if such a set of useful
     /// length exists. `None` means "always run this pattern".
     pub(crate) fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
-        let f = self.flags();
-        // Parsed case-sensitively: cheaper (no case folding of every letter), and still a
-        // superset test because literals are lower-cased and searched case-insensitively.
-        let hir = regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .case_insensitive(false)
-            .multi_line(f.m)
-            .dot_matches_new_line(f.s)
-            .ignore_whitespace(f.x)
-            .octal(false)
-            .build()
-            .parse(&self.linear_pattern())
-            .ok()?;
-        let info = analyse(&hir);
-        let set = better(info.required, info.exact.and_then(non_empty))?;
-        if min_len(&set) < MIN_PREFILTER_LEN {
-            return None;
-        }
-        let mut cut: Set = set
-            .into_iter()
-            .map(|mut l| {
-                l.truncate(MAX_PREFILTER_LEN);
-                l
-            })
-            .collect();
-        cut.sort();
-        cut.dedup();
-        // A literal that contains another is redundant: keep the shorter.
-        let keep: Set = cut
-            .iter()
-            .filter(|l| {
-                !cut.iter()
-                    .any(|o| o.len() < l.len() && memchr::memmem::find(l, o).is_some())
-            })
-            .cloned()
-            .collect();
-        Some(keep)
+        literals::required_literals(&self.linear_pattern(), self.flags())
     }
 }
 
@@ -524,10 +605,6 @@ fn first_line(s: &str) -> String {
 
 /// Bump when the literal analysis changes, so precomputed tables are recomputed.
 const PREFILTER_VERSION: u8 = 2;
-/// Literals are cut to this many bytes: any prefix of a required literal is required too, and
-/// short literals share automaton states, which makes building the automaton several times
-/// cheaper (it is built once per process) for a few more candidate rules.
-const MAX_PREFILTER_LEN: usize = 8;
 
 /// FNV-1a, 64 bit: tiny and stable across builds (std's hasher is neither guaranteed).
 struct Fnv(u64);
@@ -543,198 +620,6 @@ impl Fnv {
         for &b in bytes {
             self.0 ^= u64::from(b);
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
-
-type Set = Vec<Vec<u8>>;
-
-struct Info {
-    /// Every string the node can match, if that set is small and known.
-    exact: Option<Set>,
-    /// A set such that every match contains one of them.
-    required: Option<Set>,
-}
-
-fn min_len(set: &Set) -> usize {
-    set.iter().map(Vec::len).min().unwrap_or(0)
-}
-
-fn non_empty(set: Set) -> Option<Set> {
-    (!set.is_empty() && set.iter().all(|s| !s.is_empty())).then_some(set)
-}
-
-fn better(a: Option<Set>, b: Option<Set>) -> Option<Set> {
-    match (a, b) {
-        (Some(a), Some(b)) => {
-            let ka = (min_len(&a), std::cmp::Reverse(a.len()));
-            let kb = (min_len(&b), std::cmp::Reverse(b.len()));
-            Some(if kb > ka { b } else { a })
-        }
-        (a, None) => a,
-        (None, b) => b,
-    }
-}
-
-fn dedup(mut set: Set) -> Set {
-    set.sort();
-    set.dedup();
-    set
-}
-
-fn product(a: &Set, b: &Set) -> Option<Set> {
-    if a.len().saturating_mul(b.len()) > MAX_SET {
-        return None;
-    }
-    let mut out = Vec::with_capacity(a.len() * b.len());
-    for x in a {
-        for y in b {
-            let mut s = x.clone();
-            s.extend_from_slice(y);
-            out.push(s);
-        }
-    }
-    Some(dedup(out))
-}
-
-fn class_members(class: &Class) -> Option<Set> {
-    let mut out: Set = Vec::new();
-    match class {
-        Class::Bytes(c) => {
-            for r in c.ranges() {
-                if usize::from(r.end() - r.start()) >= 16 {
-                    return None;
-                }
-                for b in r.start()..=r.end() {
-                    out.push(vec![b.to_ascii_lowercase()]);
-                }
-            }
-        }
-        Class::Unicode(c) => {
-            for r in c.ranges() {
-                if (r.end() as u32 - r.start() as u32) >= 16 {
-                    return None;
-                }
-                for ch in r.start()..=r.end() {
-                    let mut buf = [0u8; 4];
-                    out.push(
-                        ch.to_ascii_lowercase()
-                            .encode_utf8(&mut buf)
-                            .as_bytes()
-                            .to_vec(),
-                    );
-                }
-            }
-        }
-    }
-    let out = dedup(out);
-    (out.len() <= 8).then_some(out)
-}
-
-fn analyse(hir: &Hir) -> Info {
-    match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => Info {
-            exact: Some(vec![Vec::new()]),
-            required: None,
-        },
-        HirKind::Literal(lit) => {
-            let s = lit.0.to_ascii_lowercase();
-            Info {
-                exact: Some(vec![s.clone()]),
-                required: Some(vec![s]),
-            }
-        }
-        HirKind::Class(c) => Info {
-            exact: class_members(c),
-            required: None,
-        },
-        HirKind::Capture(c) => analyse(&c.sub),
-        HirKind::Repetition(rep) => {
-            let sub = analyse(&rep.sub);
-            if rep.min == 0 {
-                let exact = match (rep.max, sub.exact) {
-                    (Some(1), Some(mut e)) => {
-                        e.push(Vec::new());
-                        Some(dedup(e))
-                    }
-                    _ => None,
-                };
-                return Info {
-                    exact,
-                    required: None,
-                };
-            }
-            let required = better(sub.required, sub.exact.clone().and_then(non_empty));
-            let exact = if rep.max == Some(rep.min) && rep.min <= 8 {
-                sub.exact.and_then(|e| {
-                    let mut acc = vec![Vec::new()];
-                    for _ in 0..rep.min {
-                        acc = product(&acc, &e)?;
-                    }
-                    Some(acc)
-                })
-            } else {
-                None
-            };
-            Info { exact, required }
-        }
-        HirKind::Concat(children) => {
-            let mut run: Set = vec![Vec::new()];
-            let mut all_exact = true;
-            let mut best: Option<Set> = None;
-            for child in children {
-                let ci = analyse(child);
-                best = better(best, ci.required);
-                match ci.exact {
-                    Some(e) => match product(&run, &e) {
-                        Some(p) => run = p,
-                        None => {
-                            best = better(best, non_empty(std::mem::take(&mut run)));
-                            all_exact = false;
-                            run = e;
-                        }
-                    },
-                    None => {
-                        best = better(
-                            best,
-                            non_empty(std::mem::replace(&mut run, vec![Vec::new()])),
-                        );
-                        all_exact = false;
-                    }
-                }
-            }
-            let exact = all_exact.then(|| run.clone());
-            best = better(best, non_empty(run));
-            Info {
-                exact,
-                required: best,
-            }
-        }
-        HirKind::Alternation(children) => {
-            let mut exact: Option<Set> = Some(Vec::new());
-            let mut required: Option<Set> = Some(Vec::new());
-            for child in children {
-                let ci = analyse(child);
-                let child_req = better(ci.required, ci.exact.clone().and_then(non_empty));
-                required = match (required, child_req) {
-                    (Some(mut r), Some(c)) if r.len() + c.len() <= MAX_SET * 4 => {
-                        r.extend(c);
-                        Some(r)
-                    }
-                    _ => None,
-                };
-                exact = match (exact, ci.exact) {
-                    (Some(mut r), Some(c)) if r.len() + c.len() <= MAX_SET => {
-                        r.extend(c);
-                        Some(r)
-                    }
-                    _ => None,
-                };
-            }
-            Info {
-                exact: exact.map(dedup),
-                required: required.map(dedup),
-            }
         }
     }
 }

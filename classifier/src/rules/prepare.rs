@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::table::parse_prefilter_table;
 use super::*;
 
 impl RuleSet {

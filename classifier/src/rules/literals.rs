@@ -1,0 +1,250 @@
+//! The literal prefilter's analysis: from a pattern's HIR, a set of lower-cased literals of
+//! which every match contains at least one.
+
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+use super::perlre::Flags;
+
+/// Literals shorter than this make a useless prefilter (they are everywhere).
+const MIN_PREFILTER_LEN: usize = 3;
+/// Bound on literal sets built while analysing a pattern.
+const MAX_SET: usize = 256;
+/// Literals are cut to this many bytes: any prefix of a required literal is required too, and
+/// short literals share automaton states, which makes building the automaton several times
+/// cheaper (it is built once per process) for a few more candidate rules.
+const MAX_PREFILTER_LEN: usize = 8;
+
+/// Lower-cased literals of which every match of `pattern` (translated, linear, with flags `f`)
+/// contains at least one, if such a set of useful length exists. `None` means "always run
+/// this pattern".
+pub(super) fn required_literals(pattern: &str, f: Flags) -> Option<Vec<Vec<u8>>> {
+    // Parsed case-sensitively: cheaper (no case folding of every letter), and still a
+    // superset test because literals are lower-cased and searched case-insensitively.
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .case_insensitive(false)
+        .multi_line(f.m)
+        .dot_matches_new_line(f.s)
+        .ignore_whitespace(f.x)
+        .octal(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let info = analyse(&hir);
+    let set = better(info.required, info.exact.and_then(non_empty))?;
+    if min_len(&set) < MIN_PREFILTER_LEN {
+        return None;
+    }
+    let mut cut: Set = set
+        .into_iter()
+        .map(|mut l| {
+            l.truncate(MAX_PREFILTER_LEN);
+            l
+        })
+        .collect();
+    cut.sort();
+    cut.dedup();
+    // A literal that contains another is redundant: keep the shorter.
+    let keep: Set = cut
+        .iter()
+        .filter(|l| {
+            !cut.iter()
+                .any(|o| o.len() < l.len() && memchr::memmem::find(l, o).is_some())
+        })
+        .cloned()
+        .collect();
+    Some(keep)
+}
+
+type Set = Vec<Vec<u8>>;
+
+struct Info {
+    /// Every string the node can match, if that set is small and known.
+    exact: Option<Set>,
+    /// A set such that every match contains one of them.
+    required: Option<Set>,
+}
+
+fn min_len(set: &Set) -> usize {
+    set.iter().map(Vec::len).min().unwrap_or(0)
+}
+
+fn non_empty(set: Set) -> Option<Set> {
+    (!set.is_empty() && set.iter().all(|s| !s.is_empty())).then_some(set)
+}
+
+fn better(a: Option<Set>, b: Option<Set>) -> Option<Set> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let ka = (min_len(&a), std::cmp::Reverse(a.len()));
+            let kb = (min_len(&b), std::cmp::Reverse(b.len()));
+            Some(if kb > ka { b } else { a })
+        }
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn dedup(mut set: Set) -> Set {
+    set.sort();
+    set.dedup();
+    set
+}
+
+fn product(a: &Set, b: &Set) -> Option<Set> {
+    if a.len().saturating_mul(b.len()) > MAX_SET {
+        return None;
+    }
+    let mut out = Vec::with_capacity(a.len() * b.len());
+    for x in a {
+        for y in b {
+            let mut s = x.clone();
+            s.extend_from_slice(y);
+            out.push(s);
+        }
+    }
+    Some(dedup(out))
+}
+
+fn class_members(class: &Class) -> Option<Set> {
+    let mut out: Set = Vec::new();
+    match class {
+        Class::Bytes(c) => {
+            for r in c.ranges() {
+                if usize::from(r.end() - r.start()) >= 16 {
+                    return None;
+                }
+                for b in r.start()..=r.end() {
+                    out.push(vec![b.to_ascii_lowercase()]);
+                }
+            }
+        }
+        Class::Unicode(c) => {
+            for r in c.ranges() {
+                if (r.end() as u32 - r.start() as u32) >= 16 {
+                    return None;
+                }
+                for ch in r.start()..=r.end() {
+                    let mut buf = [0u8; 4];
+                    out.push(
+                        ch.to_ascii_lowercase()
+                            .encode_utf8(&mut buf)
+                            .as_bytes()
+                            .to_vec(),
+                    );
+                }
+            }
+        }
+    }
+    let out = dedup(out);
+    (out.len() <= 8).then_some(out)
+}
+
+fn analyse(hir: &Hir) -> Info {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Info {
+            exact: Some(vec![Vec::new()]),
+            required: None,
+        },
+        HirKind::Literal(lit) => {
+            let s = lit.0.to_ascii_lowercase();
+            Info {
+                exact: Some(vec![s.clone()]),
+                required: Some(vec![s]),
+            }
+        }
+        HirKind::Class(c) => Info {
+            exact: class_members(c),
+            required: None,
+        },
+        HirKind::Capture(c) => analyse(&c.sub),
+        HirKind::Repetition(rep) => {
+            let sub = analyse(&rep.sub);
+            if rep.min == 0 {
+                let exact = match (rep.max, sub.exact) {
+                    (Some(1), Some(mut e)) => {
+                        e.push(Vec::new());
+                        Some(dedup(e))
+                    }
+                    _ => None,
+                };
+                return Info {
+                    exact,
+                    required: None,
+                };
+            }
+            let required = better(sub.required, sub.exact.clone().and_then(non_empty));
+            let exact = if rep.max == Some(rep.min) && rep.min <= 8 {
+                sub.exact.and_then(|e| {
+                    let mut acc = vec![Vec::new()];
+                    for _ in 0..rep.min {
+                        acc = product(&acc, &e)?;
+                    }
+                    Some(acc)
+                })
+            } else {
+                None
+            };
+            Info { exact, required }
+        }
+        HirKind::Concat(children) => {
+            let mut run: Set = vec![Vec::new()];
+            let mut all_exact = true;
+            let mut best: Option<Set> = None;
+            for child in children {
+                let ci = analyse(child);
+                best = better(best, ci.required);
+                match ci.exact {
+                    Some(e) => match product(&run, &e) {
+                        Some(p) => run = p,
+                        None => {
+                            best = better(best, non_empty(std::mem::take(&mut run)));
+                            all_exact = false;
+                            run = e;
+                        }
+                    },
+                    None => {
+                        best = better(
+                            best,
+                            non_empty(std::mem::replace(&mut run, vec![Vec::new()])),
+                        );
+                        all_exact = false;
+                    }
+                }
+            }
+            let exact = all_exact.then(|| run.clone());
+            best = better(best, non_empty(run));
+            Info {
+                exact,
+                required: best,
+            }
+        }
+        HirKind::Alternation(children) => {
+            let mut exact: Option<Set> = Some(Vec::new());
+            let mut required: Option<Set> = Some(Vec::new());
+            for child in children {
+                let ci = analyse(child);
+                let child_req = better(ci.required, ci.exact.clone().and_then(non_empty));
+                required = match (required, child_req) {
+                    (Some(mut r), Some(c)) if r.len() + c.len() <= MAX_SET * 4 => {
+                        r.extend(c);
+                        Some(r)
+                    }
+                    _ => None,
+                };
+                exact = match (exact, ci.exact) {
+                    (Some(mut r), Some(c)) if r.len() + c.len() <= MAX_SET => {
+                        r.extend(c);
+                        Some(r)
+                    }
+                    _ => None,
+                };
+            }
+            Info {
+                exact: exact.map(dedup),
+                required: required.map(dedup),
+            }
+        }
+    }
+}
