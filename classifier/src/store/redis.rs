@@ -25,9 +25,11 @@
 //!   (`CLASS` is `s` or `h`), then `" RULE,RULE,..."` when the message hit rules.
 //!
 //! Schema 2 kept the counts in two hashes, `P{M}:spam` and `P{M}:ham`, one field per token
-//! and class, and the distinct-token count as `tokens` in the totals: two hash updates (and a
-//! lookup in the other hash) per token where schema 3 makes one. Opening a schema-2 store
-//! for writing migrates it in place ([`super::redis_migrate`]).
+//! and class, and the distinct-token count as `tokens` in the totals: one update per token
+//! and class, plus a lookup in the other class's hash whenever a count appeared or went.
+//! Schema 3 makes one update per token and no other lookup (10-15% less server work in bulk
+//! training, BENCHMARKS.md "Redis store"). Opening a schema-2 store for writing migrates it
+//! in place ([`super::redis_migrate`]).
 //!
 //! # One round trip per message
 //! Classifying reads both models' totals and every token's counts with one `EVALSHA` of

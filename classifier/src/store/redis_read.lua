@@ -6,6 +6,8 @@
 -- Returns [the schema and tokenizer version,] then per model its totals (spam, ham) and one
 -- packed count (spam * 2^26 + ham) per field, nil when absent.
 local SHIFT = 67108864
+-- Keys per model (`Keys::read` in redis_io.rs): a new per-model key goes after these.
+local PER_MODEL = 4
 local out = {}
 local k = 1
 if ARGV[1] == '1' then
@@ -26,7 +28,7 @@ local function hmget(key, f)
     i = j + 1
   end
 end
-while k + 3 <= #KEYS do
+while k + PER_MODEL - 1 <= #KEYS do
   local t = redis.call('HMGET', KEYS[k], 'spam', 'ham')
   out[#out + 1] = tonumber(t[1]) or 0
   out[#out + 1] = tonumber(t[2]) or 0
@@ -41,6 +43,6 @@ while k + 3 <= #KEYS do
       out[base + i] = (tonumber(out[base + i]) or 0) + v
     end
   end
-  k = k + 4
+  k = k + PER_MODEL
 end
 return out
