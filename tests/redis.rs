@@ -106,6 +106,30 @@ fn every_command_answers_the_same_on_redis_as_on_sqlite() {
     ok(&run(&unix, &a), "train over the socket");
     let rows = stats_rows(&ok(&run(&unix, &["stats"]), "stats"));
     assert_eq!(rows[0].1, 2);
+    // A one-off classify sends one command, with a user or without: the script that checks
+    // the metadata and reads both models (schema 3). Under a prefix with nothing trained it is
+    // classified by the rules alone, quietly (a new install), after that same one command.
+    let msg = synthetic(true, 7);
+    for (db, args) in [
+        (&url, &["--user", "alice"][..]),
+        (&url, &[][..]),
+        (
+            &PathBuf::from(format!("{}?prefix=none:", server.url(1))),
+            &[][..],
+        ),
+        (&PathBuf::from(server.url(9)), &["--user", "alice"][..]),
+    ] {
+        let mut o = None;
+        let sent = redis_server::sent_while(&[server.port], || o = Some(classify(db, args, &msg)));
+        let o = o.expect("ran");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stderr(&o), "", "no warning");
+        let data: Vec<&String> = sent
+            .iter()
+            .filter(|c| !matches!(c.as_str(), "HELLO" | "CLIENT" | "SELECT"))
+            .collect();
+        assert_eq!(data, ["EVALSHA"], "{db:?} {args:?}: {sent:?}");
+    }
     // TLS settings on a plain URL are refused before connecting (TLS itself: tests/redis_tls.rs).
     let o = run(Path::new("redis://127.0.0.1:1/0?insecure=1"), &["stats"]);
     assert!(stderr(&o).contains("use rediss://"), "{}", stderr(&o));

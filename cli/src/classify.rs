@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::Args;
-use mailsift::{Engine, MemoryModel, OpenMode, Verdict};
+use mailsift::{Engine, MemoryModel, Verdict};
 
 use crate::common::{self, Global};
 use crate::{serve, wire};
@@ -470,7 +470,8 @@ fn classify(
             untrained: false,
         })
         .and_then(|path| {
-            mailsift::Store::open(&path, OpenMode::ReadOnly, common::store_options(&config))
+            // On Redis, the store's checks ride the first read: one command per classify.
+            mailsift::Store::open_for_classify(&path, common::store_options(&config))
                 .map_err(|e| StoreFault::opening(&e))
         });
     let outcome = classify_ready(&engine, &config, store.as_ref(), user, recipients, input);
@@ -534,9 +535,11 @@ pub(crate) fn scan(
             .and_then(|m| engine.verdict(&analysis, &m))
         {
             Ok(v) => (v, None),
+            // An empty store found by the first read (Redis, opened without checks): the
+            // normal state of a new install, as when opening finds it.
             Err(e) => (
                 rules_only(engine, &analysis),
-                Some(format!("{e}; classified by rules alone")),
+                (!e.is_untrained()).then(|| format!("{e}; classified by rules alone")),
             ),
         },
         Err(e) => {

@@ -196,3 +196,48 @@ fn raw_command(port: u16, line: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// The commands that clients (not scripts) sent to the servers on `ports` while `f` ran, by
+/// name, as `MONITOR` on each shows them.
+pub fn sent_while(ports: &[u16], f: impl FnOnce()) -> Vec<String> {
+    use std::io::{Read, Write};
+    let mut monitors: Vec<std::net::TcpStream> = ports
+        .iter()
+        .map(|&port| {
+            let mut m = std::net::TcpStream::connect(("127.0.0.1", port)).expect("monitor");
+            m.write_all(b"MONITOR\r\n").expect("monitor");
+            let mut ok = [0u8; 5];
+            m.read_exact(&mut ok).expect("+OK");
+            assert_eq!(&ok, b"+OK\r\n");
+            m
+        })
+        .collect();
+    f();
+    let mut seen = Vec::new();
+    for m in &mut monitors {
+        let _ = m.set_read_timeout(Some(Duration::from_millis(300)));
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1 << 14];
+        // Until the node has nothing more to say (bounded).
+        for _ in 0..1000 {
+            match m.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        // +1700000000.123456 [0 127.0.0.1:54321] "EVALSHA" ...; scripts show as [0 lua].
+        for line in String::from_utf8_lossy(&out).lines() {
+            let Some((_, rest)) = line.split_once(" [") else {
+                continue;
+            };
+            let Some((source, cmd)) = rest.split_once("] ") else {
+                continue;
+            };
+            if !source.ends_with(" lua") {
+                seen.push(cmd.split('"').nth(1).unwrap_or("").to_ascii_uppercase());
+            }
+        }
+    }
+    seen.sort();
+    seen
+}

@@ -53,7 +53,10 @@ mod redis_cluster;
 mod redis_conn;
 mod redis_io;
 mod redis_lr;
+mod redis_migrate;
 mod redis_prune;
+#[cfg(test)]
+mod redis_tests;
 pub mod sqlite;
 mod sqlite_backend;
 mod sqlite_files;
@@ -175,6 +178,21 @@ impl Store {
         let mut store = Store { backend, options };
         store.check_tokenizer(mode)?;
         Ok(store)
+    }
+
+    /// Opens a store read-only for classifying one message. The same as [`Store::open`] with
+    /// [`OpenMode::ReadOnly`], except that on Redis nothing is sent yet: the metadata check
+    /// (schema, tokenizer version) rides the first read of counts, so a one-off classify sends
+    /// one command (two with a user on a Redis Cluster), and its errors (an empty store among
+    /// them, [`Error::is_untrained`]) come from that read instead.
+    pub fn open_for_classify(path: &Path, options: StoreOptions) -> Result<Store> {
+        match path.to_str().filter(|s| redis::is_url(s)) {
+            Some(url) => Ok(Store {
+                backend: Kind::Redis(Box::new(redis::Redis::open_lazy(url, &options)?)),
+                options,
+            }),
+            None => Store::open(path, OpenMode::ReadOnly, options),
+        }
     }
 
     /// A private in-memory store (tests, experiments).
@@ -423,6 +441,15 @@ impl Store {
         match &self.backend {
             Kind::Sqlite(s) => Some(s),
             Kind::Redis(_) => None,
+        }
+    }
+
+    /// The Redis backend, for tests that write its keys directly.
+    #[cfg(test)]
+    pub(crate) fn as_redis(&self) -> Option<&redis::Redis> {
+        match &self.backend {
+            Kind::Sqlite(_) => None,
+            Kind::Redis(r) => Some(r),
         }
     }
 }

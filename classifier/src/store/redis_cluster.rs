@@ -1,5 +1,5 @@
-//! The Redis backend on a Redis Cluster: key slots, pipelines routed by slot, and the
-//! per-model read.
+//! The Redis backend on a Redis Cluster: key slots, pipelines routed by slot, and the read
+//! of one or two models in one script call.
 //!
 //! A cluster splits the key space into 16,384 slots spread over its nodes; a script call or a
 //! transaction may only touch keys of one slot. Every key of one model shares a hash tag
@@ -9,13 +9,15 @@
 //! # Commands per classify
 //! On a single server, classifying reads both models with one script call. On a cluster the
 //! site-wide model and a user's model are two slots, usually on two nodes: a classify with a
-//! user takes two script calls (one per model, [`read_model`]), one without a user takes one.
-//! So at most 2 data commands per classify, as on the budget.
+//! user takes two script calls (one per model, [`Redis::read_models`]), one without a user
+//! takes one. A one-off classify ([`Redis::open_lazy`]) checks the store's metadata in the
+//! site-wide model's call (the metadata key shares its hash tag). So at most 2 data commands
+//! per classify, as on the budget.
 
 use std::collections::BTreeSet;
 
 use redis::cluster::ClusterConnection;
-use redis::{ConnectionLike, ErrorKind, RedisError, RedisResult, Script, Value};
+use redis::{ConnectionLike, ErrorKind, RedisError, RedisResult, Value};
 
 use crate::bayes::{Counts, Totals};
 use crate::error::Result;
@@ -134,37 +136,56 @@ pub(super) fn pipeline(
     Ok(values.into_iter().skip(offset).take(count).collect())
 }
 
-/// Reads one model's totals and the counts of `hashes` into `out` with one call of the read
-/// script (its three keys share the model's hash tag, so one slot).
-pub(super) fn read_model(
-    store: &Redis,
-    script: &Script,
-    user: Option<&str>,
-    hashes: &[u64],
-    out: &mut [Counts],
-    lr: Option<(&mut [crate::logreg::Slot], &mut crate::logreg::Slot)>,
-) -> Result<Totals> {
-    let k = store.keys(user);
-    let mut inv = script.prepare_invoke();
-    inv.key(&k.totals).key(&k.spam).key(&k.ham);
-    if lr.is_some() {
-        inv.key(&k.lr);
+impl Redis {
+    /// Reads the totals and the counts of `hashes` of the models of `users` (`None`: the
+    /// site-wide one; on a cluster, one model per call: a call's keys share one slot) into
+    /// `outs`, one per model, with one call of `redis_read.lua`. The store's metadata rides
+    /// along when it still has to be checked and the site-wide model is read first (its key
+    /// shares that model's hash tag, so its slot). With `lr`, each model's token learner
+    /// slots and bias ride along too, into `lr`'s site or user part (E25).
+    pub(super) fn read_models(
+        &self,
+        users: &[Option<&str>],
+        hashes: &[u64],
+        outs: &mut [&mut [Counts]],
+        lr: Option<&mut crate::logreg::LrRead>,
+    ) -> Result<Vec<Totals>> {
+        let with_meta = self.meta_pending() && users.first() == Some(&None);
+        let site = self.keys(None);
+        let keys: Vec<_> = users.iter().map(|u| self.keys(*u)).collect();
+        let mut inv = self.read_script.prepare_invoke();
+        if with_meta {
+            inv.key(&site.meta);
+        }
+        for k in &keys {
+            for key in k.read() {
+                inv.key(key);
+            }
+        }
+        let flag = |b: bool| if b { '1' } else { '0' };
+        inv.arg(format!("{}{}", flag(with_meta), flag(lr.is_some())));
+        for h in hashes {
+            inv.arg(&h.to_be_bytes()[..]);
+        }
+        let reply: Vec<Value> = self.run(|c| inv.invoke(c))?;
+        let (meta, totals, parts) =
+            redis_io::parse_read(&reply, hashes.len(), with_meta, lr.is_some(), outs)
+                .ok_or_else(|| self.corrupt("unreadable token counts".into()))?;
+        if let Some(lr) = lr {
+            for (user, part) in users.iter().zip(parts) {
+                let (slots, bias) = match user {
+                    None => (&mut lr.site, &mut lr.bias[0]),
+                    Some(_) => (&mut lr.user, &mut lr.bias[1]),
+                };
+                *bias = super::redis_lr::parse_slots(part, slots)
+                    .ok_or_else(|| self.corrupt("unreadable token learner slots".into()))?;
+            }
+        }
+        if let Some((schema, tokenizer)) = meta {
+            self.accept(schema, tokenizer)?;
+        }
+        Ok(totals)
     }
-    for h in hashes {
-        inv.arg(&h.to_be_bytes()[..]);
-    }
-    let reply: Vec<Value> = store.run(|c| inv.invoke(c))?;
-    let n = hashes.len();
-    let counts = reply.get(..4 + 2 * n).unwrap_or_default();
-    let totals = redis_io::parse_read(counts, n, false, out, &mut [])
-        .map(|t| t.site)
-        .ok_or_else(|| store.corrupt("unreadable token counts".into()))?;
-    if let Some((slots, bias)) = lr {
-        let rest = reply.get(4 + 2 * n..).unwrap_or_default();
-        *bias = super::redis_lr::parse_slots(rest, slots)
-            .ok_or_else(|| store.corrupt("unreadable token learner slots".into()))?;
-    }
-    Ok(totals)
 }
 
 #[cfg(test)]
@@ -199,9 +220,11 @@ mod tests {
         ];
         for prefix in ["mailsift:", "", "site-2:"] {
             let site = Keys::new(prefix, None);
-            // redis_read.lua without a user, redis_apply.lua, init's transaction on meta.
-            let read = [&site.totals, &site.spam, &site.ham];
-            let apply = [&site.totals, &site.spam, &site.ham, &site.ledger, &site.lr];
+            // redis_read.lua without a user (with the metadata), redis_apply.lua, init's
+            // transaction on meta.
+            let mut read = vec![&site.meta];
+            read.extend(site.read());
+            let apply = site.model();
             let one = |keys: &[&String]| {
                 keys.iter()
                     .map(|k| slot(k.as_bytes()))
@@ -214,10 +237,7 @@ mod tests {
             let mut user_slots = BTreeSet::new();
             for n in names {
                 let u = Keys::new(prefix, Some(n));
-                assert!(
-                    one(&[&u.totals, &u.spam, &u.ham, &u.ledger, &u.lr]),
-                    "{prefix}{n}"
-                );
+                assert!(one(&u.model()), "{prefix}{n}");
                 user_slots.insert(slot(u.totals.as_bytes()));
             }
             // Per-user models spread over slots, away from the site-wide model's.

@@ -5,7 +5,7 @@ use crate::bayes::{Counts, Totals};
 use crate::error::Result;
 use crate::ledger::{Class, Digest, Plan};
 
-use super::backend::{LedgerRow, ModelDump, ReadTotals};
+use super::backend::{LedgerRow, ModelDump};
 use super::redis::Redis;
 
 /// The keys of one model (see the layout in [`super::redis`]).
@@ -14,10 +14,14 @@ pub(super) struct Keys {
     pub meta: String,
     pub users: String,
     pub totals: String,
-    pub spam: String,
-    pub ham: String,
+    /// Schema 3: every token's packed counts ([`pack`]).
+    pub counts: String,
     pub ledger: String,
-    /// The token learner's state (E25, [`super::redis_lr`]).
+    /// Schema 2's spam counts, gone once migrated ([`super::redis_migrate`]).
+    pub v2_spam: String,
+    /// Schema 2's ham counts, likewise.
+    pub v2_ham: String,
+    /// The token learner's state (E25, [`super::redis_lr`]; absent: nothing learned yet).
     pub lr: String,
 }
 
@@ -31,12 +35,68 @@ impl Keys {
             meta: format!("{prefix}{{site}}:meta"),
             users: format!("{prefix}{{site}}:users"),
             totals: format!("{prefix}{tag}:totals"),
-            spam: format!("{prefix}{tag}:spam"),
-            ham: format!("{prefix}{tag}:ham"),
+            counts: format!("{prefix}{tag}:counts"),
             ledger: format!("{prefix}{tag}:ledger"),
+            v2_spam: format!("{prefix}{tag}:spam"),
+            v2_ham: format!("{prefix}{tag}:ham"),
             lr: format!("{prefix}{tag}:lr"),
         }
     }
+
+    /// Every key of the model's own (not the store's metadata or user set).
+    /// The first five are `redis_apply.lua`'s KEYS, the learner's its optional sixth.
+    pub fn model(&self) -> [&String; 6] {
+        [
+            &self.totals,
+            &self.counts,
+            &self.ledger,
+            &self.v2_spam,
+            &self.v2_ham,
+            &self.lr,
+        ]
+    }
+
+    /// The keys `redis_read.lua` reads for this model, in its order.
+    pub fn read(&self) -> [&String; 5] {
+        [
+            &self.totals,
+            &self.counts,
+            &self.v2_spam,
+            &self.v2_ham,
+            &self.lr,
+        ]
+    }
+}
+
+/// One token's counts in one integer field (schema 3): `spam * 2^SHIFT + ham`. The scripts
+/// decode it in Lua's doubles, exact below 2^53: hence 26 bits of ham and 27 of spam rather
+/// than 32 and 32. A count that would pass its maximum stays there, and what it could not
+/// take goes to the pruned sums (`redis_apply.lua`), so `db check` still adds up.
+pub(super) const SHIFT: u32 = 26;
+
+/// The largest spam count a field holds (134,217,727 messages containing one token).
+pub(super) const SPAM_MAX: u32 = (1 << 27) - 1;
+
+/// The largest ham count a field holds (67,108,863).
+pub(super) const HAM_MAX: u32 = (1 << SHIFT) - 1;
+
+/// A token's counts as a field value.
+pub(super) fn pack(c: Counts) -> u64 {
+    (u64::from(c.spam.min(SPAM_MAX)) << SHIFT) | u64::from(c.ham.min(HAM_MAX))
+}
+
+/// The counts of a field value; `None` when it is not one.
+pub(super) fn unpack(v: u64) -> Option<Counts> {
+    let spam = u32::try_from(v >> SHIFT).ok().filter(|s| *s <= SPAM_MAX)?;
+    Some(Counts {
+        spam,
+        ham: (v & u64::from(HAM_MAX)) as u32,
+    })
+}
+
+/// The counts of a stored field value (decimal).
+pub(super) fn parse_packed(v: &[u8]) -> Option<Counts> {
+    unpack(std::str::from_utf8(v).ok()?.parse().ok()?)
 }
 
 fn class_char(c: Class) -> &'static str {
@@ -147,6 +207,22 @@ pub(super) fn plan_args(
     inv.arg(blob);
 }
 
+/// The arguments of `redis_apply.lua` that move `fields` (8-byte token hashes) from the
+/// schema-2 hashes into the counts and change nothing else (a migration step).
+pub(super) fn move_args(inv: &mut redis::ScriptInvocation<'_>, fields: &[Vec<u8>]) {
+    // No ledger check, no ledger write or delete, no change to the totals.
+    inv.arg(0).arg(0).arg(0).arg(0).arg(0);
+    let mut blob = Vec::with_capacity(fields.len() * 16);
+    for f in fields.iter().filter(|f| f.len() == 8) {
+        blob.extend_from_slice(f);
+        // Deltas of zero, offset by 2^31.
+        for _ in 0..2 {
+            blob.extend_from_slice(&(1u32 << 31).to_be_bytes());
+        }
+    }
+    inv.arg(blob);
+}
+
 fn int(v: &redis::Value) -> Option<i64> {
     match v {
         redis::Value::Int(i) => Some(*i),
@@ -154,11 +230,11 @@ fn int(v: &redis::Value) -> Option<i64> {
     }
 }
 
-fn count(v: &redis::Value) -> Option<u32> {
+fn packed(v: &redis::Value) -> Option<Counts> {
     match v {
-        redis::Value::Nil => Some(0),
-        redis::Value::BulkString(b) => parse_count(b),
-        redis::Value::Int(i) => u32::try_from(*i).ok(),
+        redis::Value::Nil => Some(Counts::default()),
+        redis::Value::BulkString(b) => parse_packed(b),
+        redis::Value::Int(i) => unpack(u64::try_from(*i).ok()?),
         _ => None,
     }
 }
@@ -170,39 +246,64 @@ fn totals(spam: i64, ham: i64) -> Totals {
     }
 }
 
-/// Parses the reply of `redis_read.lua`; `None` when it is not what the script returns.
-pub(super) fn parse_read(
-    reply: &[redis::Value],
+/// What `redis_read.lua` returns before the counts when asked for the metadata: the schema
+/// and the tokenizer version, each `None` when unset.
+pub(super) type MetaReply = (Option<i64>, Option<String>);
+
+fn opt_string(v: &redis::Value) -> Option<Option<String>> {
+    match v {
+        redis::Value::Nil => Some(None),
+        redis::Value::BulkString(b) => Some(Some(String::from_utf8(b.clone()).ok()?)),
+        redis::Value::Int(i) => Some(Some(i.to_string())),
+        _ => None,
+    }
+}
+
+/// Parses the reply of `redis_read.lua` for `models` models (1 or 2) and `n` fields, the
+/// metadata first when `with_meta`, each model's token learner part after its counts when
+/// `with_lr`; fills `outs` (one slice per model) and returns each model's totals and learner
+/// part (empty without the learner: [`super::redis_lr::parse_slots`] reads it). `None` when it
+/// is not what the script returns.
+pub(super) fn parse_read<'a>(
+    reply: &'a [redis::Value],
     n: usize,
-    with_user: bool,
-    site: &mut [Counts],
-    mine: &mut [Counts],
-) -> Option<ReadTotals> {
-    let want = 4 + n * if with_user { 4 } else { 2 };
-    if reply.len() != want {
+    with_meta: bool,
+    with_lr: bool,
+    outs: &mut [&mut [Counts]],
+) -> Option<ReadReply<'a>> {
+    let skip = if with_meta { 2 } else { 0 };
+    let lr = if with_lr { n + 1 } else { 0 };
+    let stride = 2 + n + lr;
+    if reply.len() != skip + outs.len() * stride {
         return None;
     }
-    let t = ReadTotals {
-        site: totals(int(&reply[0])?, int(&reply[1])?),
-        user: totals(int(&reply[2])?, int(&reply[3])?),
-    };
-    let fill = |out: &mut [Counts], at: usize| -> Option<()> {
-        let spam = &reply[at..at + n];
-        let ham = &reply[at + n..at + 2 * n];
-        for ((o, s), h) in out.iter_mut().zip(spam).zip(ham) {
-            *o = Counts {
-                spam: count(s)?,
-                ham: count(h)?,
+    let meta = match with_meta {
+        true => {
+            let schema = opt_string(&reply[0])?;
+            let schema = match schema {
+                None => None,
+                Some(s) => Some(s.parse().ok()?),
             };
+            Some((schema, opt_string(&reply[1])?))
         }
-        Some(())
+        false => None,
     };
-    fill(site, 4)?;
-    if with_user {
-        fill(mine, 4 + 2 * n)?;
+    let mut all = Vec::with_capacity(outs.len());
+    let mut lrs = Vec::with_capacity(outs.len());
+    for (m, out) in outs.iter_mut().enumerate() {
+        let at = skip + m * stride;
+        all.push(totals(int(&reply[at])?, int(&reply[at + 1])?));
+        for (o, v) in out.iter_mut().zip(&reply[at + 2..at + 2 + n]) {
+            *o = packed(v)?;
+        }
+        lrs.push(&reply[at + 2 + n..at + stride]);
     }
-    Some(t)
+    Some((meta, all, lrs))
 }
+
+/// What [`parse_read`] returns: the metadata (when asked), each model's totals, and each
+/// model's token learner part of the reply.
+pub(super) type ReadReply<'a> = (Option<MetaReply>, Vec<Totals>, Vec<&'a [redis::Value]>);
 
 /// Fields per `HSCAN` step and per `HSET` when loading.
 const STEP: usize = 2000;
@@ -253,18 +354,31 @@ pub(super) fn dump(store: &Redis, user: Option<&str>) -> Result<ModelDump> {
         pruned,
         ..ModelDump::default()
     };
+    // HSCAN may return a field twice: each hash is read into a map first. Counts still in the
+    // schema-2 hashes (a migration under way) add to the packed ones.
     let mut tokens: crate::model::TokenMap<Counts> = Default::default();
-    for (key, spam) in [(&k.spam, true), (&k.ham, false)] {
+    let read = |key: &String, decode: &dyn Fn(&[u8]) -> Option<Counts>| -> Result<_> {
+        let mut m: crate::model::TokenMap<Counts> = Default::default();
         for (f, v) in scan(store, key)? {
-            let (Some(hash), Some(n)) = (parse_field(&f), parse_count(&v)) else {
+            let (Some(hash), Some(c)) = (parse_field(&f), decode(&v)) else {
                 return Err(store.corrupt(format!("unreadable token entry in {key}")));
             };
-            let c = tokens.entry(hash).or_default();
-            if spam {
-                c.spam = n;
-            } else {
-                c.ham = n;
-            }
+            m.insert(hash, c);
+        }
+        Ok(m)
+    };
+    let spam = |v: &[u8]| parse_count(v).map(|n| Counts { spam: n, ham: 0 });
+    let ham = |v: &[u8]| parse_count(v).map(|n| Counts { spam: 0, ham: n });
+    let parts = [
+        read(&k.counts, &parse_packed)?,
+        read(&k.v2_spam, &spam)?,
+        read(&k.v2_ham, &ham)?,
+    ];
+    for part in parts {
+        for (h, c) in part {
+            let t = tokens.entry(h).or_default();
+            t.spam = t.spam.saturating_add(c.spam);
+            t.ham = t.ham.saturating_add(c.ham);
         }
     }
     dump.tokens = tokens.into_iter().collect();
@@ -289,32 +403,23 @@ pub(super) fn load(store: &Redis, dump: &ModelDump) -> Result<()> {
         if let Some(u) = &dump.user {
             p.cmd("SADD").arg(&k.users).arg(u).ignore();
         }
-        p.cmd("DEL")
-            .arg(&k.totals)
-            .arg(&k.spam)
-            .arg(&k.ham)
-            .arg(&k.ledger)
-            .arg(&k.lr)
-            .ignore();
+        p.cmd("DEL").arg(&k.model()[..]).ignore();
         p.query::<()>(c)
     })?;
-    for (key, spam) in [(&k.spam, true), (&k.ham, false)] {
-        let counts: Vec<(u64, u32)> = dump
-            .tokens
-            .iter()
-            .map(|(h, c)| (*h, if spam { c.spam } else { c.ham }))
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        for part in counts.chunks(STEP) {
-            store.run(|c| {
-                let mut cmd = redis::cmd("HSET");
-                cmd.arg(key);
-                for (h, n) in part {
-                    cmd.arg(&h.to_be_bytes()[..]).arg(*n);
-                }
-                cmd.query::<()>(c)
-            })?;
-        }
+    let tokens: Vec<&(u64, Counts)> = dump
+        .tokens
+        .iter()
+        .filter(|(_, c)| *c != Counts::default())
+        .collect();
+    for part in tokens.chunks(STEP) {
+        store.run(|c| {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&k.counts);
+            for (h, n) in part {
+                cmd.arg(&h.to_be_bytes()[..]).arg(pack(*n));
+            }
+            cmd.query::<()>(c)
+        })?;
     }
     for part in dump.ledger.chunks(STEP) {
         store.run(|c| {
@@ -326,11 +431,19 @@ pub(super) fn load(store: &Redis, dump: &ModelDump) -> Result<()> {
             cmd.query::<()>(c)
         })?;
     }
+    // A count beyond what a field holds (see `pack`) keeps its excess in the pruned sums.
+    let mut pruned = dump.pruned;
+    for (h, c) in &dump.tokens {
+        pruned
+            .spam
+            .add(*h, i64::from(c.spam.saturating_sub(SPAM_MAX)));
+        pruned.ham.add(*h, i64::from(c.ham.saturating_sub(HAM_MAX)));
+    }
     store.run(|c| {
         let mut cmd = redis::cmd("HSET");
         cmd.arg(&k.totals);
-        if !dump.pruned.is_empty() {
-            for (f, v) in super::redis_prune::to_fields(&dump.pruned) {
+        if !pruned.is_empty() {
+            for (f, v) in super::redis_prune::to_fields(&pruned) {
                 cmd.arg(f).arg(v);
             }
         }
@@ -338,13 +451,6 @@ pub(super) fn load(store: &Redis, dump: &ModelDump) -> Result<()> {
             .arg(dump.totals.spam)
             .arg("ham")
             .arg(dump.totals.ham)
-            .arg("tokens")
-            .arg(
-                dump.tokens
-                    .iter()
-                    .filter(|(_, c)| *c != Counts::default())
-                    .count(),
-            )
             .query::<()>(c)
     })
 }

@@ -1,15 +1,15 @@
 -- mailsift: prune one step of a model's tokens (`db prune`), atomically.
--- KEYS: totals, spam, ham of one model (one hash tag: one cluster slot)
+-- KEYS: totals, counts of one model (one hash tag: one cluster slot)
 -- ARGV: max_count, then candidate fields (8-byte token hashes) found by HSCAN
 -- Removes each candidate whose spam and ham counts together are from 1 to max_count (counts
 -- read now, so a token learned again since the scan stays), adds what it held to the model's
 -- pruned sums (occurrences, and hash x count modulo 2^64 in two 32-bit halves, exact in Lua's
--- doubles), lowers the distinct-token count, and returns how many tokens it removed.
+-- doubles), and returns how many tokens it removed (the distinct-token count is the HLEN).
+local SHIFT = 67108864
 local max = tonumber(ARGV[1])
 local n = #ARGV - 1
 if n <= 0 then return 0 end
-local s = redis.call('HMGET', KEYS[2], unpack(ARGV, 2, n + 1))
-local h = redis.call('HMGET', KEYS[3], unpack(ARGV, 2, n + 1))
+local v = redis.call('HMGET', KEYS[2], unpack(ARGV, 2, n + 1))
 local p = redis.call('HMGET', KEYS[1], 'pruned_s', 'pruned_s_hi', 'pruned_s_lo',
   'pruned_h', 'pruned_h_hi', 'pruned_h_lo')
 local acc = {}
@@ -26,23 +26,20 @@ local function add(b, field, k)
   acc[b + 3] = l - carry * W
   acc[b + 2] = (acc[b + 2] + hi * k + carry) % W
 end
-local gone_s, gone_h = {}, {}
-local removed = 0
+local gone = {}
 for i = 1, n do
   local field = ARGV[i + 1]
-  local cs, ch = tonumber(s[i]) or 0, tonumber(h[i]) or 0
+  local x = tonumber(v[i]) or 0
+  local cs = math.floor(x / SHIFT)
+  local ch = x - cs * SHIFT
   if cs + ch >= 1 and cs + ch <= max then
-    if cs > 0 then gone_s[#gone_s + 1] = field end
-    if ch > 0 then gone_h[#gone_h + 1] = field end
+    gone[#gone + 1] = field
     add(0, field, cs)
     add(3, field, ch)
-    removed = removed + 1
   end
 end
-if removed == 0 then return 0 end
-if #gone_s > 0 then redis.call('HDEL', KEYS[2], unpack(gone_s)) end
-if #gone_h > 0 then redis.call('HDEL', KEYS[3], unpack(gone_h)) end
+if #gone == 0 then return 0 end
+redis.call('HDEL', KEYS[2], unpack(gone))
 redis.call('HSET', KEYS[1], 'pruned_s', acc[1], 'pruned_s_hi', acc[2], 'pruned_s_lo', acc[3],
   'pruned_h', acc[4], 'pruned_h_hi', acc[5], 'pruned_h_lo', acc[6])
-redis.call('HINCRBY', KEYS[1], 'tokens', -removed)
-return removed
+return #gone

@@ -55,47 +55,49 @@ pub(super) fn to_fields(p: &Pruned) -> Vec<(&'static str, i64)> {
 }
 
 impl Redis {
-    /// [`super::Backend::prune`]: scans the model's spam and ham hashes and removes, one step
-    /// of fields per script call, the tokens whose counts together are at most `max_count`.
+    /// [`super::Backend::prune`]: scans the model's counts and removes, one step of fields per
+    /// script call, the tokens whose counts together are at most `max_count` (a token still in
+    /// a schema-2 hash while a migration runs is left for the next prune).
     pub(super) fn prune_model(&self, user: Option<&str>, max_count: u32) -> Result<u64> {
         let k = self.keys(user);
         let script = Script::new(include_str!("redis_prune.lua"));
         let mut removed = 0u64;
-        for key in [&k.spam, &k.ham] {
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, items): (u64, redis_io::Fields) = self.run(|c| {
-                    redis::cmd("HSCAN")
-                        .arg(key)
-                        .arg(cursor)
-                        .arg("COUNT")
-                        .arg(STEP)
-                        .query(c)
-                })?;
-                // HSCAN may return a field twice: each goes to the script once.
-                let mut fields: Vec<Vec<u8>> = items
-                    .into_iter()
-                    .filter(|(_, v)| redis_io::parse_count(v).is_some_and(|n| n <= max_count))
-                    .map(|(f, _)| f)
-                    .collect();
-                fields.sort_unstable();
-                fields.dedup();
-                if !fields.is_empty() {
-                    let mut inv = script.prepare_invoke();
-                    inv.key(&k.totals).key(&k.spam).key(&k.ham).arg(max_count);
-                    for f in &fields {
-                        inv.arg(&f[..]);
-                    }
-                    let n: u64 = self.run(|c| inv.invoke(c))?;
-                    removed += n;
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, items): (u64, redis_io::Fields) = self.run(|c| {
+                redis::cmd("HSCAN")
+                    .arg(&k.counts)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(STEP)
+                    .query(c)
+            })?;
+            // HSCAN may return a field twice: each goes to the script once.
+            let mut fields: Vec<Vec<u8>> = items
+                .into_iter()
+                .filter(|(_, v)| {
+                    redis_io::parse_packed(v).is_some_and(|c| {
+                        u64::from(c.spam) + u64::from(c.ham) <= u64::from(max_count)
+                    })
+                })
+                .map(|(f, _)| f)
+                .collect();
+            fields.sort_unstable();
+            fields.dedup();
+            if !fields.is_empty() {
+                let mut inv = script.prepare_invoke();
+                inv.key(&k.totals).key(&k.counts).arg(max_count);
+                for f in &fields {
+                    inv.arg(&f[..]);
                 }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
+                let n: u64 = self.run(|c| inv.invoke(c))?;
+                removed += n;
             }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
         }
-        Ok(removed)
     }
 }
 

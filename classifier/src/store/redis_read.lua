@@ -1,42 +1,56 @@
 -- mailsift: read one message's evidence in one call.
--- KEYS: totals, spam, ham of the site-wide model [, totals, spam, ham of the user's model]
---       [, the token learner's key of each of those models (E25)]
--- ARGV: the message's token fields (8-byte big-endian hashes)
--- Returns the site totals (spam, ham), the user totals (spam, ham), then per model and class
--- (site spam, site ham [, user spam, user ham]) one count per field, nil when absent; then,
--- with the learner's keys, per model its slot of each field and its bias (nil when absent).
+-- KEYS: [the store's metadata,] then per model (the site-wide one [, the user's]): totals,
+--       counts, the schema-2 spam and ham hashes (gone once migrated), the token learner's
+--       key (E25)
+-- ARGV: two flags, '1' or '0' each: whether KEYS[1] is the metadata, whether to read the
+--       token learner; then the message's token fields (8-byte big-endian hashes)
+-- Returns [the schema and tokenizer version,] then per model its totals (spam, ham), one
+-- packed count (spam * 2^26 + ham) per field, nil when absent, and with the learner its slot
+-- per field and its bias (nil when absent).
+local SHIFT = 67108864
+-- Keys per model (`Keys::read` in redis_io.rs): a new per-model key goes after these.
+local PER_MODEL = 5
 local out = {}
-local function totals(key)
-  local t = redis.call('HMGET', key, 'spam', 'ham')
-  out[#out + 1] = tonumber(t[1]) or 0
-  out[#out + 1] = tonumber(t[2]) or 0
+local k = 1
+local with_lr = string.sub(ARGV[1], 2, 2) == '1'
+if string.sub(ARGV[1], 1, 1) == '1' then
+  local m = redis.call('HMGET', KEYS[1], 'schema', 'tokenizer_version')
+  out[1], out[2] = m[1], m[2]
+  k = 2
 end
+local n = #ARGV - 1
 -- unpack() is bounded by the Lua stack: fields go to HMGET in slices.
-local function counts(key)
-  local n = #ARGV
-  local i = 1
-  while i <= n do
-    local j = math.min(i + 3999, n)
+local function hmget(key, f)
+  local i = 2
+  while i <= n + 1 do
+    local j = math.min(i + 3999, n + 1)
     local part = redis.call('HMGET', key, unpack(ARGV, i, j))
-    for k = 1, j - i + 1 do
-      out[#out + 1] = part[k]
+    for x = 1, j - i + 1 do
+      f(i - 2 + x, part[x])
     end
     i = j + 1
   end
 end
-totals(KEYS[1])
-if #KEYS >= 6 then totals(KEYS[4]) else out[3] = 0; out[4] = 0 end
-counts(KEYS[2])
-counts(KEYS[3])
-local models = 1
-if #KEYS >= 6 then
-  models = 2
-  counts(KEYS[5])
-  counts(KEYS[6])
-end
--- The token learner (E25): its own key per model, read in this same call.
-for i = 3 * models + 1, #KEYS do
-  counts(KEYS[i])
-  out[#out + 1] = redis.call('HGET', KEYS[i], 'bias')
+while k + PER_MODEL - 1 <= #KEYS do
+  local t = redis.call('HMGET', KEYS[k], 'spam', 'ham')
+  out[#out + 1] = tonumber(t[1]) or 0
+  out[#out + 1] = tonumber(t[2]) or 0
+  local base = #out
+  hmget(KEYS[k + 1], function(i, v) out[base + i] = v end)
+  if redis.call('EXISTS', KEYS[k + 2], KEYS[k + 3]) > 0 then
+    -- A migration from schema 2 is under way: add what is not moved yet.
+    local add = {}
+    hmget(KEYS[k + 2], function(i, v) if v then add[i] = tonumber(v) * SHIFT end end)
+    hmget(KEYS[k + 3], function(i, v) if v then add[i] = (add[i] or 0) + tonumber(v) end end)
+    for i, v in pairs(add) do
+      out[base + i] = (tonumber(out[base + i]) or 0) + v
+    end
+  end
+  if with_lr then
+    local at = #out
+    hmget(KEYS[k + 4], function(i, v) out[at + i] = v end)
+    out[at + n + 1] = redis.call('HGET', KEYS[k + 4], 'bias')
+  end
+  k = k + PER_MODEL
 end
 return out

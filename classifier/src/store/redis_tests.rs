@@ -1,0 +1,208 @@
+//! The Redis schema 3 and its migration from schema 2, against a private `redis-server`
+//! (skipped with a message when it is not installed): a model written in the schema-2 layout
+//! (by [`to_schema_2`], which writes what the schema-2 build wrote) reads the same before,
+//! during and after the migration as the same model learned by this build, and the migrated
+//! store keeps learning, forgetting and checking exactly.
+
+use super::tests::{dump_all, op, redis_server::RedisServer};
+use super::*;
+use crate::bayes::Totals;
+
+/// Learned into both stores: site-wide spam and ham, a flip, a forget, and a user's model.
+fn history() -> Vec<(Option<&'static str>, LearnOp)> {
+    let mut v = Vec::new();
+    for d in 0..30u8 {
+        let class = if d % 3 == 0 { Class::Ham } else { Class::Spam };
+        let base = u64::from(d % 7);
+        // Tokens shared by many messages, some by one only; large hashes too.
+        let tokens = [base, 100 + u64::from(d), u64::MAX - base, 1 << 63];
+        v.push((None, op(d, &tokens, Action::Learn(class))));
+    }
+    v.push((
+        None,
+        op(
+            4,
+            &[4, 104, u64::MAX - 4, 1 << 63],
+            Action::Learn(Class::Ham),
+        ),
+    ));
+    v.push((
+        None,
+        op(5, &[5, 105, u64::MAX - 5, 1 << 63], Action::Forget),
+    ));
+    for d in 200..206u8 {
+        v.push((
+            Some("dave"),
+            op(d, &[1, 2, u64::from(d)], Action::Learn(Class::Ham)),
+        ));
+    }
+    v
+}
+
+fn open(url: &str, mode: OpenMode) -> Store {
+    Store::open(Path::new(url), mode, StoreOptions::default()).expect("open")
+}
+
+/// Rewrites every model of a schema-3 store in the schema-2 layout: spam and ham hashes of
+/// decimal counts, the distinct-token count in the totals, schema 2 in the metadata. With
+/// `keep_every` N, every Nth token stays packed and the metadata says a migration is under
+/// way (a migration cut short).
+fn to_schema_2(store: &Store, keep_every: Option<usize>) {
+    let r = store.as_redis().expect("redis");
+    for keys in r.model_keys().expect("models") {
+        let fields: redis_io::Fields = r
+            .run(|c| ::redis::cmd("HGETALL").arg(&keys.counts).query(c))
+            .expect("counts");
+        let len = fields.len();
+        for (i, (f, v)) in fields.into_iter().enumerate() {
+            if keep_every.is_some_and(|n| i % n == 0) {
+                continue;
+            }
+            let c = redis_io::parse_packed(&v).expect("packed");
+            r.run(|conn| {
+                let mut p = ::redis::pipe();
+                p.cmd("HDEL").arg(&keys.counts).arg(&f[..]).ignore();
+                for (key, n) in [(&keys.v2_spam, c.spam), (&keys.v2_ham, c.ham)] {
+                    if n > 0 {
+                        p.cmd("HSET").arg(key).arg(&f[..]).arg(n).ignore();
+                    }
+                }
+                p.query::<()>(conn)
+            })
+            .expect("write v2");
+        }
+        r.run(|c| {
+            ::redis::cmd("HSET")
+                .arg(&keys.totals)
+                .arg("tokens")
+                .arg(len)
+                .query::<()>(c)
+        })
+        .expect("tokens");
+    }
+    let meta = r.keys(None).meta;
+    let (schema, migrating) = match keep_every {
+        None => (2, None),
+        Some(_) => (3, Some(1)),
+    };
+    r.run(|c| {
+        let mut p = ::redis::pipe();
+        p.cmd("HSET").arg(&meta).arg("schema").arg(schema).ignore();
+        if let Some(m) = migrating {
+            p.cmd("HSET").arg(&meta).arg("migrating").arg(m).ignore();
+        }
+        p.query::<()>(c)
+    })
+    .expect("meta");
+}
+
+/// Every count of `hashes` for `user` (with the site's), as classify reads them.
+fn reads(store: &Store, user: Option<&str>, hashes: &[u64]) -> (Totals, Vec<Counts>) {
+    let mut out = Vec::new();
+    let t = store
+        .model(user)
+        .expect("model")
+        .read(hashes, &mut out)
+        .expect("read");
+    (t, out)
+}
+
+fn exists(store: &Store, keys: &[&String]) -> i64 {
+    let r = store.as_redis().expect("redis");
+    r.run(|c| ::redis::cmd("EXISTS").arg(keys).query(c))
+        .expect("exists")
+}
+
+#[test]
+fn a_schema_2_store_reads_the_same_before_during_and_after_its_migration() {
+    let Some(server) = RedisServer::start() else {
+        eprintln!("skipped: redis-server is not installed (scripts/install-test-deps)");
+        return;
+    };
+    let hashes: Vec<u64> = (0..8)
+        .chain(100..130)
+        .chain([u64::MAX, u64::MAX - 3, 1 << 63, 1, 2, 203, 999])
+        .collect();
+    for keep in [None, Some(3)] {
+        let n = keep.unwrap_or(0);
+        let reference = format!("{}?prefix=ref{n}:", server.url(2));
+        let old = format!("{}?prefix=old{n}:", server.url(2));
+        let mut a = open(&reference, OpenMode::ReadWrite);
+        let mut b = open(&old, OpenMode::ReadWrite);
+        for (user, o) in history() {
+            a.apply(user, std::slice::from_ref(&o)).expect("learn");
+            b.apply(user, std::slice::from_ref(&o)).expect("learn");
+        }
+        to_schema_2(&b, keep);
+        drop(b);
+        // Read by this build before any migration: one-off classify, read-only commands.
+        let lazy =
+            Store::open_for_classify(Path::new(&old), StoreOptions::default()).expect("lazy");
+        let ro = open(&old, OpenMode::ReadOnly);
+        for user in [None, Some("dave")] {
+            let want = reads(&a, user, &hashes);
+            assert_eq!(reads(&lazy, user, &hashes), want, "{keep:?} {user:?}");
+            assert_eq!(reads(&ro, user, &hashes), want, "{keep:?} {user:?}");
+        }
+        assert_eq!(
+            ro.stats(None).expect("stats").users,
+            a.stats(None).expect("stats").users
+        );
+        assert_eq!(dump_all(&ro), dump_all(&a), "{keep:?}");
+        assert!(ro.check().expect("check").problems.is_empty());
+        let site = ro.as_redis().expect("redis").keys(None);
+        assert_eq!(exists(&ro, &[&site.v2_spam, &site.v2_ham]), 2);
+        // Opened for writing: migrated in place.
+        let mut b = open(&old, OpenMode::ReadWrite);
+        let r = b.as_redis().expect("redis");
+        for keys in r.model_keys().expect("models") {
+            assert_eq!(exists(&b, &[&keys.v2_spam, &keys.v2_ham]), 0, "{keys:?}");
+            let tokens: Option<u64> = r
+                .run(|c| {
+                    ::redis::cmd("HGET")
+                        .arg(&keys.totals)
+                        .arg("tokens")
+                        .query(c)
+                })
+                .expect("tokens");
+            assert_eq!(tokens, None);
+        }
+        let meta: (Option<i64>, Option<String>) = r
+            .run(|c| {
+                ::redis::cmd("HMGET")
+                    .arg(&site.meta)
+                    .arg("schema")
+                    .arg("migrating")
+                    .query(c)
+            })
+            .expect("meta");
+        assert_eq!(meta, (Some(redis::SCHEMA_VERSION), None));
+        let (sa, sb) = (a.stats(None).expect("stats"), b.stats(None).expect("stats"));
+        assert_eq!((sb.users, sb.schema_version), (sa.users, sa.schema_version));
+        assert_eq!(dump_all(&b), dump_all(&a));
+        for user in [None, Some("dave")] {
+            assert_eq!(reads(&b, user, &hashes), reads(&a, user, &hashes));
+        }
+        // And it goes on exactly: a flip, a forget, a new message, on both.
+        let more = [
+            (
+                None,
+                op(7, &[0, 107, u64::MAX, 1 << 63], Action::Learn(Class::Ham)),
+            ),
+            (
+                None,
+                op(8, &[1, 108, u64::MAX - 1, 1 << 63], Action::Forget),
+            ),
+            (
+                Some("dave"),
+                op(250, &[1, 2, 3], Action::Learn(Class::Spam)),
+            ),
+        ];
+        for (user, o) in more {
+            let want = a.apply(user, std::slice::from_ref(&o)).expect("a");
+            assert_eq!(b.apply(user, std::slice::from_ref(&o)).expect("b"), want);
+        }
+        assert_eq!(dump_all(&b), dump_all(&a));
+        assert!(b.check().expect("check").problems.is_empty());
+    }
+}
