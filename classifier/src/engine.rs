@@ -522,12 +522,11 @@ impl Engine {
         hits: Vec<RuleHit>,
         model: &dyn TokenCounts,
     ) -> Result<Verdict> {
-        let band = self.learned_band(&bayes);
         let mut tokens: Vec<u64> = hits
             .iter()
             .map(|h| combination::rule_token(&h.name))
             .collect();
-        if band.is_some() {
+        if self.learned_band(&bayes).is_some() {
             tokens.extend(combination::bayes_tokens());
         }
         if !self.combination.enabled || tokens.is_empty() {
@@ -535,11 +534,25 @@ impl Engine {
         }
         let mut counts = Vec::new();
         let totals = model.read(&tokens, &mut counts)?;
-        let weights = self.combination.weights(&hits, &counts, totals);
+        Ok(self.weigh(bayes, hits, &counts, totals))
+    }
+
+    /// The verdict with the learned combination's weights: each hit's from the first
+    /// `hits.len()` counts of `evidence` (its rule pseudo-tokens), the Bayes evidence's from
+    /// the rest (the band pseudo-tokens, [`combination::bayes_tokens`]).
+    fn weigh(
+        &self,
+        bayes: BayesResult,
+        hits: Vec<RuleHit>,
+        evidence: &[crate::bayes::Counts],
+        totals: crate::bayes::Totals,
+    ) -> Verdict {
+        let (rules, bands) = evidence.split_at(hits.len().min(evidence.len()));
+        let band = self.learned_band(&bayes);
+        let weights = self.combination.weights(&hits, rules, totals);
         let mut v = self.combine_weighted(bayes, hits, weights);
-        let factor = self.combination.bayes_factor(band, &counts[v.hits.len()..]);
-        self.scale_bayes(&mut v, factor);
-        Ok(v)
+        self.scale_bayes(&mut v, self.combination.bayes_factor(band, bands));
+        v
     }
 
     /// Combines Bayes evidence and rule hits into a verdict, each hit counting its configured
@@ -663,13 +676,7 @@ impl Engine {
             let bayes = self
                 .bayes
                 .combine(&analysis.tokens.hashes, &counts[..n], totals);
-            let m = n + hits.len();
-            let weights = self.combination.weights(&hits, &counts[n..m], totals);
-            let factor = self
-                .combination
-                .bayes_factor(self.learned_band(&bayes), &counts[m..]);
-            let mut v = self.combine_weighted(bayes, hits, weights);
-            self.scale_bayes(&mut v, factor);
+            let mut v = self.weigh(bayes, hits, &counts[n..], totals);
             let margin = self
                 .token_lr
                 .enabled()
