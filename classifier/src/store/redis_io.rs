@@ -311,9 +311,14 @@ const STEP: usize = 2000;
 /// A hash's fields and values, as `HSCAN` returns them.
 pub(super) type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Every field and value of a hash, by `HSCAN` (the server stays responsive).
-fn scan(store: &Redis, key: &str) -> Result<Fields> {
-    let mut out = Vec::new();
+/// Every field and value of a hash, handed to `each` one `HSCAN` step (about [`STEP`] fields)
+/// at a time, so the server stays responsive. A field may come twice; one changed meanwhile
+/// may or may not come (`HSCAN`'s guarantees).
+pub(super) fn scan_steps(
+    store: &Redis,
+    key: &str,
+    mut each: impl FnMut(Fields) -> Result<()>,
+) -> Result<()> {
     let mut cursor: u64 = 0;
     loop {
         let (next, items): (u64, Fields) = store.run(|c| {
@@ -324,12 +329,22 @@ fn scan(store: &Redis, key: &str) -> Result<Fields> {
                 .arg(STEP)
                 .query(c)
         })?;
-        out.extend(items);
+        each(items)?;
         if next == 0 {
-            return Ok(out);
+            return Ok(());
         }
         cursor = next;
     }
+}
+
+/// Every field and value of a hash ([`scan_steps`]).
+fn scan(store: &Redis, key: &str) -> Result<Fields> {
+    let mut out = Vec::new();
+    scan_steps(store, key, |items| {
+        out.extend(items);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Everything in one model. HSCAN may return a field twice: duplicates are dropped.

@@ -3,7 +3,7 @@
 //! [`super::redis`]).
 //!
 //! Opening a store of schema 1 or 2 for writing first records schema 3 and `migrating` in the
-//! metadata, then moves every model's tokens in steps of [`STEP`] fields, each one call of
+//! metadata, then moves every model's tokens one `HSCAN` step at a time ([`redis_io::scan_steps`]), each one call of
 //! `redis_apply.lua` with nothing to learn (atomic, and it adds what it moves to whatever is
 //! already packed), and removes `migrating` at the end. Readers and writers of this build stay
 //! exact meanwhile: the read script adds the counts not moved yet, and a learn moves the counts
@@ -17,9 +17,6 @@ use crate::error::Result;
 
 use super::redis::{Redis, SCHEMA_VERSION};
 use super::redis_io::{self, Keys};
-
-/// Fields moved per script call.
-const STEP: usize = 2000;
 
 impl Redis {
     /// Migrates every model to schema 3 (see the module docs).
@@ -51,16 +48,7 @@ impl Redis {
     /// Moves one model's schema-2 hashes into its counts, until both are gone.
     fn migrate_model(&self, k: &Keys) -> Result<()> {
         for key in [&k.v2_spam, &k.v2_ham] {
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, items): (u64, redis_io::Fields) = self.run(|c| {
-                    redis::cmd("HSCAN")
-                        .arg(key)
-                        .arg(cursor)
-                        .arg("COUNT")
-                        .arg(STEP)
-                        .query(c)
-                })?;
+            redis_io::scan_steps(self, key, |items| {
                 let mut fields: Vec<Vec<u8>> = items.into_iter().map(|(f, _)| f).collect();
                 fields.sort_unstable();
                 fields.dedup();
@@ -72,11 +60,8 @@ impl Redis {
                     redis_io::move_args(&mut inv, &fields);
                     self.run(|c| inv.invoke::<i64>(c))?;
                 }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
+                Ok(())
+            })?;
         }
         // Schema 2's distinct-token count: `HLEN` of the counts is that now.
         self.run(|c| {
