@@ -129,33 +129,20 @@ fn unresolved_template(view: &MessageView) -> bool {
 /// Every address of an address-list header value, in order (`first_mailbox` on each
 /// top-level, comma-separated member).
 fn all_addresses(v: &str) -> Vec<String> {
-    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
     let mut out = Vec::new();
-    let mut start = 0;
-    for (i, c) in v.char_indices().chain(std::iter::once((v.len(), ','))) {
-        if esc {
-            esc = false;
-            continue;
-        }
-        match c {
-            '\\' => esc = true,
-            '"' if paren == 0 => quoted = !quoted,
-            '(' if !quoted => paren += 1,
-            ')' if !quoted => paren = paren.saturating_sub(1),
-            '<' if !quoted && paren == 0 => angle += 1,
-            '>' if !quoted && paren == 0 => angle = angle.saturating_sub(1),
-            ',' if (!quoted && paren == 0 && angle == 0) || i == v.len() => {
-                if let Some((_, a)) = super::htext::first_mailbox(&v[start..i]) {
-                    if !a.is_empty() {
-                        out.push(a);
-                    }
-                }
-                start = (i + 1).min(v.len());
+    let mut rest = v;
+    loop {
+        let end = super::htext::top_level_comma(rest).unwrap_or(rest.len());
+        if let Some((_, a)) = super::htext::first_mailbox(&rest[..end]) {
+            if !a.is_empty() {
+                out.push(a);
             }
-            _ => {}
         }
+        if end == rest.len() {
+            return out;
+        }
+        rest = &rest[end + 1..];
     }
-    out
 }
 
 /// HeaderEval's recipient measures: (at least 7 addresses in sorted order, the share of

@@ -62,7 +62,7 @@ pub(crate) fn header_addrs(text: &str) -> Vec<String> {
             if valid_addr(&a) && !out.contains(&a) {
                 out.push(a);
             }
-            match top_level_comma(rest) {
+            match htext::top_level_comma(rest) {
                 Some(i) => rest = &rest[i + 1..],
                 None => break,
             }
@@ -84,28 +84,6 @@ fn valid_addr(a: &str) -> bool {
         && domain
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-}
-
-/// The first comma outside quotes, angle brackets and comments.
-fn top_level_comma(v: &str) -> Option<usize> {
-    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
-    for (i, c) in v.char_indices() {
-        if esc {
-            esc = false;
-            continue;
-        }
-        match c {
-            '\\' => esc = true,
-            '"' if paren == 0 => quoted = !quoted,
-            '(' if !quoted => paren += 1,
-            ')' if !quoted => paren = paren.saturating_sub(1),
-            '<' if !quoted && paren == 0 => angle += 1,
-            '>' if !quoted && paren == 0 => angle = angle.saturating_sub(1),
-            ',' if !quoted && paren == 0 && angle == 0 => return Some(i),
-            _ => {}
-        }
-    }
-    None
 }
 
 /// SpamAssassin's `all_from_addrs`: the Resent-From addresses when that header is there, else

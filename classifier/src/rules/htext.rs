@@ -287,6 +287,28 @@ fn strip_comments(s: &str) -> String {
     out
 }
 
+/// The first comma outside quotes, angle brackets and comments.
+pub(crate) fn top_level_comma(v: &str) -> Option<usize> {
+    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
+    for (i, c) in v.char_indices() {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' => esc = true,
+            '"' if paren == 0 => quoted = !quoted,
+            '(' if !quoted => paren += 1,
+            ')' if !quoted => paren = paren.saturating_sub(1),
+            '<' if !quoted && paren == 0 => angle += 1,
+            '>' if !quoted && paren == 0 => angle = angle.saturating_sub(1),
+            ',' if !quoted && paren == 0 && angle == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
