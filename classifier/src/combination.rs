@@ -287,9 +287,11 @@ mod tests {
         let a = engine.analyze(pills);
         // One lookup (classify) and two (eval's order: Bayes, then the rule evidence).
         let fused = engine.verdict(&a, &model).expect("verdict");
-        let bayes = engine.bayes(&a, &model).expect("bayes");
+        // (The token learner's points, on by default since E28, are added the same way.)
+        let (bayes, margin) = engine.bayes_lr(&a, &model).expect("bayes");
         let hits = engine.rule_hits(&a, Some(&bayes));
-        let apart = engine.combine_with(bayes, hits, &model).expect("combine");
+        let mut apart = engine.combine_with(bayes, hits, &model).expect("combine");
+        engine.add_learner(&mut apart, margin);
         assert!(!fused.hits.is_empty());
         assert_eq!(fused.weights, apart.weights);
         assert_eq!(fused.score, apart.score);
@@ -365,10 +367,11 @@ mod tests {
         assert!(band.is_some_and(|b| LEARNED_BANDS.contains(&b)), "{band:?}");
         assert!(v.bayes_factor < 0.6, "{band:?} {}", v.bayes_factor);
         // Eval's two-step path (Bayes, then the rule and band evidence) agrees.
-        let bayes = engine.bayes(&probe, &site).expect("bayes");
-        let apart = engine
+        let (bayes, margin) = engine.bayes_lr(&probe, &site).expect("bayes");
+        let mut apart = engine
             .combine_with(bayes, Vec::new(), &site)
             .expect("combine");
+        engine.add_learner(&mut apart, margin);
         assert_eq!((apart.bayes_factor, apart.score), (v.bayes_factor, v.score));
         // The same mail without the newsletters: Bayes keeps its configured weight.
         let mut control = crate::MemoryModel::new();

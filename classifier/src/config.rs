@@ -24,8 +24,8 @@
 //! [limits]                          # see mailsift::Limits
 //! max_scan_bytes = 1048576
 //!
-//! [learner]                       # the token learner (off: weight 0), see mailsift::logreg
-//! weight = 0.0
+//! [learner]                       # the token learner (0 turns it off), see mailsift::logreg
+//! weight = 1.1
 //!
 //! [store]
 //! busy_timeout_ms = 10000
@@ -147,7 +147,7 @@ pub struct Config {
     pub spamd: SpamdConfig,
     /// The learned per-site and per-user rule weights (`[combination]`, issue 11).
     pub combination: crate::combination::CombinationParams,
-    /// The token learner (`[learner]`, E25; off unless `weight` is set).
+    /// The token learner (`[learner]`, E25; on by default since E28, `weight = 0` turns it off).
     pub learner: crate::logreg::TokenLrParams,
 }
 

@@ -228,12 +228,25 @@ pub fn persist(model: &MemoryModel, store: &mut Store) -> Result<()> {
         })
         .collect();
     ledger.sort_unstable_by_key(|e| e.0);
+    let learner = model.learner();
+    let mut lr = crate::store::LrDump {
+        slots: learner.slots.iter().map(|(h, s)| (*h, *s)).collect(),
+        bias: learner.bias,
+        grads: learner
+            .grads
+            .iter()
+            .map(|(d, g)| (*d, g.to_bits()))
+            .collect(),
+    };
+    lr.slots.sort_unstable_by_key(|s| s.0);
+    lr.grads.sort_unstable_by_key(|g| g.0);
     store.load(&crate::store::ModelDump {
         user: None,
         totals: crate::model::TokenCounts::totals(model),
         tokens,
         ledger,
         pruned: Default::default(),
+        lr,
     })
 }
 

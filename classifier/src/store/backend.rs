@@ -72,6 +72,20 @@ pub struct ModelDump {
     pub ledger: Vec<(Digest, LedgerRow)>,
     /// What `db prune` removed from the token counts (see [`super::prune`]).
     pub pruned: Pruned,
+    /// The token learner's state (E25; empty when it never learned).
+    pub lr: LrDump,
+}
+
+/// One model's token learner state, as `db export` carries it (see [`crate::logreg`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LrDump {
+    /// Every token's slot, sorted by hash (a token without one is absent).
+    pub slots: Vec<(u64, crate::logreg::Slot)>,
+    /// The model's bias.
+    pub bias: crate::logreg::Slot,
+    /// The gradient of each learned message's step (`f32` bits), sorted by digest (a message
+    /// learned with the learner off is absent).
+    pub grads: Vec<(Digest, u32)>,
 }
 
 /// The sums of the counts that `db prune` removed from one class of one model, less what a

@@ -39,7 +39,7 @@ use crate::model::TokenCounts;
 use crate::tokenize::TOKENIZER_VERSION;
 
 pub use crate::ledger::{Action, Class, Digest, LearnOp, Outcome};
-pub use backend::{Backend, LedgerRow, ModelDump, Pruned, PrunedSums, ReadTotals};
+pub use backend::{Backend, LedgerRow, LrDump, ModelDump, Pruned, PrunedSums, ReadTotals};
 pub use sqlite::SCHEMA_VERSION;
 pub use token_cache::SharedTokenCache;
 

@@ -406,6 +406,8 @@ pub(super) fn dump(store: &Redis, user: Option<&str>) -> Result<ModelDump> {
     }
     dump.ledger.sort_unstable_by_key(|e| e.0);
     dump.ledger.dedup_by_key(|e| e.0);
+    dump.lr = super::redis_lr::from_fields(scan(store, &k.lr)?)
+        .ok_or_else(|| store.corrupt(format!("unreadable token learner state in {}", k.lr)))?;
     Ok(dump)
 }
 
@@ -442,6 +444,16 @@ pub(super) fn load(store: &Redis, dump: &ModelDump) -> Result<()> {
             cmd.arg(&k.ledger);
             for (d, row) in part {
                 cmd.arg(&d[..]).arg(ledger_value(row));
+            }
+            cmd.query::<()>(c)
+        })?;
+    }
+    for part in super::redis_lr::to_fields(&dump.lr).chunks(STEP) {
+        store.run(|c| {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&k.lr);
+            for (f, v) in part {
+                cmd.arg(&f[..]).arg(&v[..]);
             }
             cmd.query::<()>(c)
         })?;

@@ -19,6 +19,7 @@ use crate::ledger::{Digest, LearnOp, Plan};
 use crate::logreg::{LrState, Slot};
 use crate::model::{LedgerEntry, TokenMap};
 
+use super::backend::LrDump;
 use super::redis::Redis;
 
 const BIAS: &[u8] = b"bias";
@@ -173,4 +174,46 @@ fn read_state(
         }
     }
     Ok(state)
+}
+
+/// A model's learner state from its `P{M}:lr` hash's fields and values (HSCAN's, duplicates
+/// allowed): 8-byte fields are token slots, `bias` the bias, 16-byte fields gradients. `None`
+/// when a field or value is not one of these.
+pub(super) fn from_fields(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Option<LrDump> {
+    let mut out = LrDump::default();
+    for (f, v) in fields {
+        if f == BIAS {
+            out.bias = Slot::from_bits(u64::from_be_bytes(v.as_slice().try_into().ok()?));
+        } else if let Ok(h) = <[u8; 8]>::try_from(f.as_slice()) {
+            let s = Slot::from_bits(u64::from_be_bytes(v.as_slice().try_into().ok()?));
+            out.slots.push((u64::from_be_bytes(h), s));
+        } else {
+            let d = Digest::try_from(f.as_slice()).ok()?;
+            out.grads
+                .push((d, u32::from_be_bytes(v.as_slice().try_into().ok()?)));
+        }
+    }
+    out.slots.sort_unstable_by_key(|s| s.0);
+    out.slots.dedup_by_key(|s| s.0);
+    out.grads.sort_unstable_by_key(|g| g.0);
+    out.grads.dedup_by_key(|g| g.0);
+    Some(out)
+}
+
+/// The `P{M}:lr` fields and values that hold `lr` (empty slots left out).
+pub(super) fn to_fields(lr: &LrDump) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = lr
+        .slots
+        .iter()
+        .filter_map(|(h, s)| Some((h.to_be_bytes().to_vec(), slot_value(*s)?.to_vec())))
+        .collect();
+    if let Some(v) = slot_value(lr.bias) {
+        out.push((BIAS.to_vec(), v.to_vec()));
+    }
+    out.extend(
+        lr.grads
+            .iter()
+            .map(|(d, g)| (d.to_vec(), g.to_be_bytes().to_vec())),
+    );
+    out
 }

@@ -169,16 +169,17 @@ impl Sqlite {
     /// another connection commits; then the cache refills lazily (call this again to make it
     /// complete). Returns false, loading nothing, when the table has more rows than the cache
     /// holds or there is no cache. Takes about 0.2 s and 17 MiB for the 666k tokens of the
-    /// SpamAssassin corpus.
+    /// SpamAssassin corpus (with the token learner's slots, E28: 25 MiB).
     pub fn preload_token_cache(&self) -> Result<bool> {
+        let with_lr = self.has_lr_columns()?;
         match &self.cache {
             None => Ok(false),
-            Some(Cache::Shared(shared)) => shared.fill(&self.conn),
+            Some(Cache::Shared(shared)) => shared.fill(&self.conn, with_lr),
             Some(Cache::Own(cache)) => {
                 // One read transaction: the rows and the version are one snapshot.
                 let tx = self.conn.unchecked_transaction()?;
                 let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-                let Some(site) = super::token_cache::read_site_table(&tx)? else {
+                let Some(site) = super::token_cache::read_site_table(&tx, with_lr)? else {
                     return Ok(false);
                 };
                 tx.commit()?;
@@ -598,8 +599,8 @@ fn apply_deltas(
 impl Sqlite {
     /// The counts of `hashes` in the site-wide model (through the token cache when there is
     /// one) and in user `own`'s.
-    /// With `lr`, the token learner's slots too, read from the same rows (not through the
-    /// cache, which holds counts only).
+    /// With `lr`, the token learner's slots too, read from the same rows (the cache holds
+    /// them beside the counts, E28).
     pub(super) fn read_counts(
         &self,
         own: Option<i64>,
@@ -615,25 +616,49 @@ impl Sqlite {
             Some(l) if self.has_lr_columns()? => Some(l),
             _ => None,
         };
-        match (&self.cache, own, lr) {
-            (Some(cache), None, None) => self.lookup_cached(cache, hashes, site),
-            (_, _, lr) => self.query(own, hashes, site, mine, lr),
+        match (&self.cache, own) {
+            (Some(cache), None) => {
+                let slots = lr.map_or(&mut [][..], |l| &mut l.site[..]);
+                self.lookup_cached(cache, hashes, site, slots)
+            }
+            _ => self.query(own, hashes, site, mine, lr),
         }
     }
 
-    /// [`TokenCounts::lookup`] through the token cache (site-wide model only).
-    fn lookup_cached(&self, cache: &Cache, hashes: &[u64], out: &mut [Counts]) -> Result<()> {
-        let query =
-            |missing: &[u64], found: &mut [Counts]| self.query(None, missing, found, &mut [], None);
+    /// [`TokenCounts::lookup`] through the token cache (site-wide model only), with the
+    /// learner's slots into `slots` unless it is empty.
+    fn lookup_cached(
+        &self,
+        cache: &Cache,
+        hashes: &[u64],
+        out: &mut [Counts],
+        slots: &mut [crate::logreg::Slot],
+    ) -> Result<()> {
+        let with_lr = self.has_lr_columns()?;
+        // The cache keeps counts and slots, so its queries read both when the store has them.
+        let query = Box::new(
+            |missing: &[u64], found: &mut [Counts], lr: &mut [crate::logreg::Slot]| {
+                if !with_lr {
+                    return self.query(None, missing, found, &mut [], None);
+                }
+                let mut read = crate::logreg::LrRead::default();
+                read.reset(missing.len(), false);
+                self.query(None, missing, found, &mut [], Some(&mut read))?;
+                lr.copy_from_slice(&read.site);
+                Ok(())
+            },
+        );
         match cache {
             Cache::Own(cache) => {
                 let version: i64 = self
                     .conn
                     .prepare_cached("PRAGMA data_version")?
                     .query_row([], |r| r.get(0))?;
-                cache.borrow_mut().lookup(version, hashes, out, query)
+                cache
+                    .borrow_mut()
+                    .lookup(version, hashes, out, slots, query)
             }
-            Cache::Shared(shared) => shared.lookup(hashes, out, query),
+            Cache::Shared(shared) => shared.lookup(hashes, out, slots, query),
         }
     }
 

@@ -207,6 +207,9 @@ impl Backend for Sqlite {
         }
         dump.ledger.sort_unstable_by_key(|e| e.0);
         dump.pruned = super::sqlite_prune::read(&self.conn, id, &self.path)?;
+        if self.has_lr_columns()? {
+            dump.lr = super::sqlite_lr::dump(&self.conn, id)?;
+        }
         Ok(dump)
     }
 
@@ -253,7 +256,7 @@ impl Backend for Sqlite {
                 params![id, dump.totals.spam as i64, dump.totals.ham as i64],
             )?;
             super::sqlite_prune::write(&tx, id, &dump.pruned)?;
-            Ok(())
+            super::sqlite_lr::load(&tx, id, &dump.lr)
         })()
         .map_err(map)?;
         tx.commit().map_err(map)?;

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::ledger::{Digest, LearnOp};
 use crate::logreg::{LrState, Slot};
 
+use super::backend::LrDump;
 use super::sqlite::{Sqlite, h2i, i2h};
 
 /// A batch's learner state after its steps, and the tokens it holds (those to write back).
@@ -107,4 +108,53 @@ pub(super) fn read_bias(store: &Sqlite, own: Option<i64>) -> Result<[Slot; 2]> {
         out[i] = slot(r.get(1)?);
     }
     Ok(out)
+}
+
+/// Model `id`'s learner state, for `db export` (the store has the `lr` columns).
+pub(super) fn dump(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<LrDump> {
+    let mut out = LrDump::default();
+    let mut stmt =
+        conn.prepare("SELECT hash, lr FROM tokens WHERE user_id = ?1 AND lr IS NOT NULL")?;
+    let mut rows = stmt.query([id])?;
+    while let Some(r) = rows.next()? {
+        out.slots.push((i2h(r.get(0)?), slot(r.get(1)?)));
+    }
+    out.slots.sort_unstable_by_key(|s| s.0);
+    out.bias = slot(
+        conn.query_row("SELECT lr FROM totals WHERE user_id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .flatten(),
+    );
+    let mut stmt = conn
+        .prepare("SELECT digest, lr_grad FROM ledger WHERE user_id = ?1 AND lr_grad IS NOT NULL")?;
+    let mut rows = stmt.query([id])?;
+    while let Some(r) = rows.next()? {
+        let blob: Vec<u8> = r.get(0)?;
+        if let Ok(d) = Digest::try_from(blob.as_slice()) {
+            out.grads.push((d, (r.get::<_, f64>(1)? as f32).to_bits()));
+        }
+    }
+    out.grads.sort_unstable_by_key(|g| g.0);
+    Ok(out)
+}
+
+/// Writes a dumped learner state into model `id`, whose token rows and ledger entries
+/// `db import` has just written (a slot whose token has no row has nowhere to go: the store
+/// drops a token's slot with its counts).
+pub(super) fn load(tx: &rusqlite::Transaction<'_>, id: i64, lr: &LrDump) -> rusqlite::Result<()> {
+    let mut tok =
+        tx.prepare_cached("UPDATE tokens SET lr = ?3 WHERE hash = ?1 AND user_id = ?2")?;
+    for (h, s) in &lr.slots {
+        if !s.is_empty() {
+            tok.execute(params![h2i(*h), id, h2i(s.to_bits())])?;
+        }
+    }
+    let mut led =
+        tx.prepare_cached("UPDATE ledger SET lr_grad = ?3 WHERE user_id = ?1 AND digest = ?2")?;
+    for (d, g) in &lr.grads {
+        led.execute(params![id, &d[..], f64::from(f32::from_bits(*g))])?;
+    }
+    write_bias(tx, id, lr.bias)
 }

@@ -239,21 +239,38 @@ fn batched_lookup_matches_memory_model_in_any_order() {
 
 #[test]
 fn copy_to_moves_every_model_between_backends() {
+    // With the token learner on for all but one message: its slots, biases and gradients
+    // travel too (E28), and a message learned with it off keeps having no gradient.
+    let lr = |o: LearnOp| LearnOp {
+        lr: Some(crate::logreg::TokenLrParams {
+            weight: 1.0,
+            ..Default::default()
+        }),
+        ..o
+    };
     let mut all = subjects(StoreOptions::default());
     {
         let src = &mut all[0].store;
         src.apply(
             None,
             &[
-                op(1, &[1, 2, u64::MAX], Action::Learn(Class::Spam)),
-                op(2, &[2, 3], Action::Learn(Class::Ham)),
+                lr(op(1, &[1, 2, u64::MAX], Action::Learn(Class::Spam))),
+                lr(op(2, &[2, 3], Action::Learn(Class::Ham))),
+                op(5, &[3, 6], Action::Learn(Class::Ham)),
             ],
         )
         .expect("site");
-        src.apply(Some("dave"), &[op(3, &[4], Action::Learn(Class::Spam))])
+        src.apply(Some("dave"), &[lr(op(3, &[4], Action::Learn(Class::Spam)))])
             .expect("dave");
     }
     let want = dump_all(&all[0].store);
+    for d in &want {
+        assert!(!d.lr.slots.is_empty() && !d.lr.bias.is_empty(), "{d:?}");
+        assert_eq!(
+            d.lr.grads.len(),
+            d.ledger.len() - usize::from(d.user.is_none())
+        );
+    }
     let mut copy = Store::open_in_memory(StoreOptions::default()).expect("copy");
     copy.apply(Some("stale"), &[op(9, &[9], Action::Learn(Class::Ham))])
         .expect("stale");

@@ -1,5 +1,6 @@
-//! The cache of site-wide token counts that long-lived SQLite readers (the resident front ends)
-//! keep, either one per connection or one per process shared by every connection to a store.
+//! The cache of site-wide token counts, and the token learner's slots beside them (E28), that
+//! long-lived SQLite readers (the resident front ends) keep, either one per connection or one
+//! per process shared by every connection to a store.
 //!
 //! A cache is valid for one `PRAGMA data_version` value: that changes when another connection
 //! commits (training), and the cache then starts over, so results stay those of a fresh
@@ -14,17 +15,25 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::bayes::Counts;
 use crate::error::{Error, Result};
+use crate::logreg::Slot;
 use crate::model::TokenMap;
 
-/// Entries the token cache holds before it starts over (16 bytes each plus the table: about
-/// 40 MiB at most). The site model of the SpamAssassin corpus has 666k tokens.
+/// Entries the token cache holds before it starts over (24 bytes each plus the table: about
+/// 56 MiB at most). The site model of the SpamAssassin corpus has 666k tokens.
 pub(super) const TOKEN_CACHE_MAX: usize = 1 << 20;
+
+/// One cached token: its counts and its learner slot (empty in a store without the learner's
+/// column), read from the same row.
+pub(super) type Cached = (Counts, Slot);
+
+/// Reads the counts (and slots, when the slice is not empty) of missing tokens from the store.
+pub(super) type Query<'a> = dyn FnOnce(&[u64], &mut [Counts], &mut [Slot]) -> Result<()> + 'a;
 
 /// Token counts read from the site-wide model, valid while `version` is current.
 #[derive(Debug, Default)]
 pub(super) struct TokenCache {
     version: i64,
-    site: TokenMap<Counts>,
+    site: TokenMap<Cached>,
     /// The whole site-wide table is in `site` (see [`TokenCache::fill`]): a token missing from
     /// it is absent from the store, no query needed.
     pub(super) complete: bool,
@@ -46,16 +55,22 @@ impl TokenCache {
         }
     }
 
-    /// Writes the cached counts of `hashes` into `out`; `None` when nothing needs a query
-    /// (all found, or the table is complete, so the rest are absent: `out` keeps zeros).
-    fn probe(&self, hashes: &[u64], out: &mut [Counts]) -> Option<Missing> {
+    /// Writes the cached counts of `hashes` into `out` (and their slots into `lr`, unless it
+    /// is empty); `None` when nothing needs a query (all found, or the table is complete, so
+    /// the rest are absent: `out` and `lr` keep zeros).
+    fn probe(&self, hashes: &[u64], out: &mut [Counts], lr: &mut [Slot]) -> Option<Missing> {
         let mut missing = Missing {
             hashes: Vec::new(),
             at: Vec::new(),
         };
         for (i, h) in hashes.iter().enumerate() {
             match self.site.get(h) {
-                Some(c) => out[i] = *c,
+                Some((c, s)) => {
+                    out[i] = *c;
+                    if let Some(o) = lr.get_mut(i) {
+                        *o = *s;
+                    }
+                }
                 None => {
                     missing.hashes.push(*h);
                     missing.at.push(i);
@@ -67,7 +82,7 @@ impl TokenCache {
 
     /// Keeps what a query found for the missing tokens (absent ones too, as zeros: most of a
     /// message's rare tokens are absent).
-    fn keep(&mut self, missing: &Missing, found: &[Counts]) {
+    fn keep(&mut self, missing: &Missing, found: &[Cached]) {
         if self.site.len() + missing.hashes.len() > TOKEN_CACHE_MAX {
             self.site.clear();
             self.complete = false;
@@ -78,7 +93,7 @@ impl TokenCache {
     }
 
     /// Replaces the contents with the whole site-wide table as of `version`.
-    pub(super) fn fill(&mut self, version: i64, site: TokenMap<Counts>) {
+    pub(super) fn fill(&mut self, version: i64, site: TokenMap<Cached>) {
         *self = TokenCache {
             version,
             site,
@@ -93,35 +108,43 @@ impl TokenCache {
         version: i64,
         hashes: &[u64],
         out: &mut [Counts],
-        query: impl FnOnce(&[u64], &mut [Counts]) -> Result<()>,
+        lr: &mut [Slot],
+        query: Box<Query<'_>>,
     ) -> Result<()> {
         self.check(version);
-        let Some(missing) = self.probe(hashes, out) else {
+        let Some(missing) = self.probe(hashes, out, lr) else {
             return Ok(());
         };
-        let found = answer(&missing, out, query)?;
+        let found = answer(&missing, out, lr, query)?;
         self.keep(&missing, &found);
         Ok(())
     }
 }
 
-/// Queries the missing tokens and writes their counts into `out`.
+/// Queries the missing tokens (counts and slots: the cache keeps both) and writes their
+/// counts into `out`, their slots into `lr` (unless it is empty).
 fn answer(
     missing: &Missing,
     out: &mut [Counts],
-    query: impl FnOnce(&[u64], &mut [Counts]) -> Result<()>,
-) -> Result<Vec<Counts>> {
-    let mut found = vec![Counts::default(); missing.hashes.len()];
-    query(&missing.hashes, &mut found)?;
-    for (c, &i) in found.iter().zip(&missing.at) {
+    lr: &mut [Slot],
+    query: Box<Query<'_>>,
+) -> Result<Vec<Cached>> {
+    let n = missing.hashes.len();
+    let (mut counts, mut slots) = (vec![Counts::default(); n], vec![Slot::default(); n]);
+    query(&missing.hashes, &mut counts, &mut slots)?;
+    for ((c, s), &i) in counts.iter().zip(&slots).zip(&missing.at) {
         out[i] = *c;
+        if let Some(o) = lr.get_mut(i) {
+            *o = *s;
+        }
     }
-    Ok(found)
+    Ok(counts.into_iter().zip(slots).collect())
 }
 
 /// Reads the whole site-wide token table through `tx` (a read transaction, so the count and
-/// the rows are one snapshot); `None` when it has more rows than a cache holds.
-pub(super) fn read_site_table(tx: &Connection) -> Result<Option<TokenMap<Counts>>> {
+/// the rows are one snapshot), with the learner's slots when `with_lr` (the store has the
+/// column); `None` when it has more rows than a cache holds.
+pub(super) fn read_site_table(tx: &Connection, with_lr: bool) -> Result<Option<TokenMap<Cached>>> {
     let rows: i64 = tx.query_row("SELECT count(*) FROM tokens WHERE user_id = 0", [], |r| {
         r.get(0)
     })?;
@@ -130,15 +153,25 @@ pub(super) fn read_site_table(tx: &Connection) -> Result<Option<TokenMap<Counts>
     }
     let mut site = TokenMap::default();
     site.reserve(rows as usize);
-    let mut stmt = tx.prepare("SELECT hash, spam, ham FROM tokens WHERE user_id = 0")?;
+    let mut stmt = tx.prepare(if with_lr {
+        "SELECT hash, spam, ham, lr FROM tokens WHERE user_id = 0"
+    } else {
+        "SELECT hash, spam, ham, NULL FROM tokens WHERE user_id = 0"
+    })?;
     let mut q = stmt.query([])?;
     while let Some(r) = q.next()? {
+        let slot = r
+            .get::<_, Option<i64>>(3)?
+            .map_or_else(Slot::default, |b| Slot::from_bits(super::sqlite::i2h(b)));
         site.insert(
             super::sqlite::i2h(r.get(0)?),
-            Counts {
-                spam: r.get::<_, i64>(1)? as u32,
-                ham: r.get::<_, i64>(2)? as u32,
-            },
+            (
+                Counts {
+                    spam: r.get::<_, i64>(1)? as u32,
+                    ham: r.get::<_, i64>(2)? as u32,
+                },
+                slot,
+            ),
         );
     }
     Ok(Some(site))
@@ -209,20 +242,21 @@ impl SharedTokenCache {
         &self,
         hashes: &[u64],
         out: &mut [Counts],
-        query: impl FnOnce(&[u64], &mut [Counts]) -> Result<()>,
+        lr: &mut [Slot],
+        query: Box<Query<'_>>,
     ) -> Result<()> {
         let (version, missing) = {
             let mut state = self.lock();
             let version = state.version()?;
             state.cache.check(version);
-            match state.cache.probe(hashes, out) {
+            match state.cache.probe(hashes, out, lr) {
                 Some(m) => (version, m),
                 None => return Ok(()),
             }
         };
         // The query's snapshot is at least as new as `version`; if the store changed meanwhile
         // the version has moved on and what it found is not kept.
-        let found = answer(&missing, out, query)?;
+        let found = answer(&missing, out, lr, query)?;
         let mut state = self.lock();
         if state.cache.version == version {
             state.cache.keep(&missing, &found);
@@ -233,10 +267,10 @@ impl SharedTokenCache {
     /// Fills the cache with the whole site-wide table, read through `conn` (a reader's
     /// connection) outside the lock. False when the table is too big or the store changed
     /// while it was read (nothing kept).
-    pub(super) fn fill(&self, conn: &Connection) -> Result<bool> {
+    pub(super) fn fill(&self, conn: &Connection, with_lr: bool) -> Result<bool> {
         let version = self.lock().version()?;
         let tx = conn.unchecked_transaction()?;
-        let Some(site) = read_site_table(&tx)? else {
+        let Some(site) = read_site_table(&tx, with_lr)? else {
             return Ok(false);
         };
         tx.commit()?;
