@@ -239,7 +239,12 @@ impl Redis {
         for c in failed {
             results[c] = Some(self.apply_chunk(user, &ops[chunks[c].clone()])?);
         }
-        Ok(results.into_iter().flatten().flatten().collect())
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for r in results {
+            // Every chunk was answered or done again above.
+            outcomes.extend(r.ok_or_else(|| self.error_text("a batch chunk was lost".into()))?);
+        }
+        Ok(outcomes)
     }
 
     fn recv(&self) -> Result<Value> {
