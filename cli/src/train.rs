@@ -177,7 +177,9 @@ fn analyse(engine: &Engine, items: Vec<Item>, action: &Action, progress: &Progre
 /// Reads and analyses batches on a second thread (in parallel, with rayon) while this thread
 /// applies the previous batch to the store: the single writer and the analysis overlap, so
 /// bulk training keeps both cores busy. At most three batches are alive at once (one being
-/// analysed, one queued, one being written), so memory does not grow with the input.
+/// analysed, one queued, one being written), so memory does not grow with the input; on a
+/// Redis store up to ten small batches queue (1,000 messages), and those waiting are written
+/// together.
 fn learn_all(
     engine: &Engine,
     store: &mut Store,
@@ -187,13 +189,16 @@ fn learn_all(
     summary: &mut Summary,
     progress: &Progress,
 ) -> Result<()> {
-    let size = if store.is_remote() {
-        REMOTE_BATCH
+    // On Redis the batches analysed while the server works on one are applied together, so
+    // that the store pipelines their script calls (`redis_apply.rs` in the store); up to BATCH
+    // messages at once.
+    let (size, merge) = if store.is_remote() {
+        (REMOTE_BATCH, BATCH)
     } else {
-        BATCH
+        (BATCH, 0)
     };
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::sync_channel::<Analysed>(1);
+        let (tx, rx) = mpsc::sync_channel::<Analysed>((merge / size).max(1));
         let reader = s.spawn(move || {
             for_each_batch(paths, size, |items| {
                 tx.send(analyse(engine, items, action, progress))
@@ -202,6 +207,12 @@ fn learn_all(
         });
         let mut written = Ok(());
         for mut batch in rx.iter() {
+            while batch.ops.len() < merge {
+                let Ok(more) = rx.try_recv() else { break };
+                batch.ops.extend(more.ops);
+                batch.unreadable += more.unreadable;
+                batch.not_mail += more.not_mail;
+            }
             summary.unreadable += batch.unreadable;
             summary.not_mail += batch.not_mail;
             // The learned Bayes weight (E26): each message learns the band Bayes gives it

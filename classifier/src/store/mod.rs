@@ -49,6 +49,7 @@ pub mod prune;
 #[cfg(test)]
 mod prune_tests;
 pub mod redis;
+mod redis_apply;
 mod redis_cluster;
 mod redis_conn;
 mod redis_io;

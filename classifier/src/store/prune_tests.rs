@@ -152,3 +152,45 @@ fn a_forget_below_zero_without_a_prune_is_still_reported() {
         );
     }
 }
+
+#[test]
+fn prune_removes_the_token_learners_slots_of_the_tokens_it_removes() {
+    let params = crate::logreg::TokenLrParams {
+        weight: 1.0,
+        ..Default::default()
+    };
+    for Subject {
+        name, mut store, ..
+    } in subjects(StoreOptions::default())
+    {
+        let s = &mut store;
+        // Token 1 is in both messages; 2, 3 and 4 in one each.
+        for (d, hashes) in [(1u8, &[1u64, 2, 3][..]), (2, &[1, 4][..])] {
+            let o = LearnOp {
+                lr: Some(params),
+                ..op(d, hashes, Action::Learn(Class::Spam))
+            };
+            s.apply(None, &[o]).expect("learn");
+        }
+        let slots = |s: &Store| {
+            let mut lr = crate::logreg::LrRead::default();
+            s.model(None)
+                .expect("model")
+                .read_lr(&[1, 2, 3, 4], &mut Vec::new(), &mut lr)
+                .expect("read");
+            lr.site.iter().map(|x| !x.is_empty()).collect::<Vec<bool>>()
+        };
+        assert_eq!(slots(s), [true; 4], "{name}");
+        s.prune(None, 1).expect("prune");
+        assert_eq!(slots(s), [true, false, false, false], "{name}");
+        if let Some(r) = s.as_redis() {
+            let k = r.keys(None);
+            let fields: u64 = r
+                .run(|c| ::redis::cmd("HLEN").arg(&k.lr).query(c))
+                .expect("hlen");
+            // Token 1's slot, the bias and the two messages' gradients.
+            assert_eq!(fields, 4, "{name}");
+        }
+        consistent(s, name, "after prune");
+    }
+}

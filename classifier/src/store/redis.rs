@@ -46,7 +46,8 @@
 //! first checks that the ledger still holds what the plan was made from: if another host
 //! changed one of those entries meanwhile, nothing is written and the batch is planned again.
 //! So two hosts learning at once never double-count or lose a count, and a server killed
-//! mid-batch leaves every script call applied whole or not at all.
+//! mid-batch leaves every script call applied whole or not at all. A batch too large for one
+//! call is cut into chunks whose calls are pipelined ([`super::redis_apply`]).
 //!
 //! # Expiry and memory
 //! Nothing expires by itself: a Redis TTL covers whole keys (a model), not the fields of a hash.
@@ -99,6 +100,9 @@ pub struct Redis {
     lazy: bool,
     /// The metadata once read and accepted; classify then needs no second metadata command.
     meta: RefCell<Option<Meta>>,
+    /// Token occurrences per script call when applying a batch
+    /// ([`super::redis_apply::CHUNK_TOKENS`]; tests make it small).
+    pub(super) chunk_tokens: std::cell::Cell<usize>,
 }
 
 /// The store's metadata as read and accepted.
@@ -168,6 +172,7 @@ impl Redis {
             apply_script: Script::new(include_str!("redis_apply.lua")),
             lazy,
             meta: RefCell::new(None),
+            chunk_tokens: std::cell::Cell::new(super::redis_apply::CHUNK_TOKENS),
         };
         Ok(store)
     }
@@ -272,6 +277,11 @@ impl Redis {
         self.accept(schema, tokenizer)
     }
 
+    /// Whether the store is a Redis Cluster.
+    pub(super) fn is_cluster(&self) -> bool {
+        self.target.is_cluster()
+    }
+
     /// Whether the metadata still has to be read (and may ride the next read script).
     pub(super) fn meta_pending(&self) -> bool {
         self.meta.borrow().is_none()
@@ -304,7 +314,7 @@ impl Redis {
         })
     }
 
-    fn error(&self, e: &redis::RedisError) -> Error {
+    pub(super) fn error(&self, e: &redis::RedisError) -> Error {
         if e.code() == Some("OOM") {
             return Error::RedisFull {
                 location: self.location.display().to_string(),
@@ -338,71 +348,7 @@ impl Redis {
         }
         Ok(v)
     }
-
-    /// Applies one chunk of operations: read the ledger, plan, apply if the ledger is unchanged.
-    fn apply_chunk(&self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
-        let keys = self.keys(user);
-        let digests = crate::ledger::digests(ops);
-        let users = self.keys(None).users;
-        // Bounded: each retry means another host changed one of these very messages.
-        for _ in 0..100 {
-            let raw: Vec<Option<Vec<u8>>> = self.run(|c| {
-                let mut p = redis::pipe();
-                if let Some(name) = user {
-                    p.cmd("SADD").arg(&users).arg(name).ignore();
-                }
-                p.cmd("HMGET").arg(&keys.ledger);
-                for d in &digests {
-                    p.arg(&d[..]);
-                }
-                // HMGET needs a field: an empty batch asks for one that cannot exist.
-                if digests.is_empty() {
-                    p.arg("");
-                }
-                let (v,): (Vec<Option<Vec<u8>>>,) = p.query(c)?;
-                Ok(v)
-            })?;
-            let mut known = Vec::with_capacity(digests.len());
-            for (d, v) in digests.iter().zip(&raw) {
-                let entry = match v {
-                    None => None,
-                    Some(v) => Some(
-                        redis_io::parse_ledger(v)
-                            .ok_or_else(|| {
-                                self.corrupt(format!("unreadable ledger entry in {}", keys.ledger))
-                            })?
-                            .entry(),
-                    ),
-                };
-                known.push((*d, entry));
-            }
-            let plan = crate::ledger::plan(ops, &known);
-            if plan.is_empty() {
-                return Ok(plan.outcomes);
-            }
-            // The token learner's writes (E25): planned from the state read now.
-            let lr = super::redis_lr::plan_writes(self, user, ops, &known, &plan)?;
-            let mut inv = self.apply_script.prepare_invoke();
-            for key in keys.model() {
-                inv.key(key);
-            }
-            redis_io::plan_args(&mut inv, &known, &plan);
-            inv.arg(lr);
-            let applied: i64 = self.run(|c| inv.invoke(c))?;
-            if applied == 1 {
-                return Ok(plan.outcomes);
-            }
-        }
-        Err(self.error_text(
-            "the ledger kept changing under this batch (100 attempts): try again".into(),
-        ))
-    }
 }
-
-/// Token occurrences per script call when training in bulk (about 150 messages of the
-/// SpamAssassin corpus): a call runs alone on the server, so it is kept to some milliseconds
-/// of work, while merging the deltas of many messages saves most of the per-token updates.
-const CHUNK_TOKENS: usize = 50_000;
 
 impl Backend for Redis {
     fn location(&self) -> &Path {
@@ -508,25 +454,7 @@ impl Backend for Redis {
 
     fn apply(&mut self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
         self.checked()?;
-        let mut outcomes = Vec::with_capacity(ops.len());
-        if ops.is_empty() {
-            // Still registers the user, as SQLite does.
-            self.apply_chunk(user, ops)?;
-        }
-        let mut start = 0;
-        while start < ops.len() {
-            let mut end = start;
-            let mut tokens = 0;
-            while end < ops.len()
-                && (end == start || tokens + ops[end].tokens.len() <= CHUNK_TOKENS)
-            {
-                tokens += ops[end].tokens.len();
-                end += 1;
-            }
-            outcomes.extend(self.apply_chunk(user, &ops[start..end])?);
-            start = end;
-        }
-        Ok(outcomes)
+        self.apply_ops(user, ops)
     }
 
     fn users(&self) -> Result<Vec<String>> {

@@ -4,10 +4,10 @@
 --       migrated), then the token learner's key (E25) (one hash tag: one cluster slot)
 -- ARGV: nchecks, (digest, class '' | 's' | 'h') * nchecks,
 --       nputs, (digest, entry) * nputs, ndels, digest * ndels,
---       dspam, dham, then the token deltas in one string: per token 16 bytes, the field
---       (8-byte hash) then the spam and ham changes as 4-byte big-endian numbers offset by 2^31
---       (one argument for the whole batch: parsing many small arguments cost more than the
---       updates), then optionally the token learner's writes in one string: per field, its
+--       dspam, dham, then the token deltas in one string of groups, one group per distinct
+--       change: the spam and ham changes as 4-byte big-endian numbers offset by 2^31, the
+--       number of tokens (4 bytes), then their fields (8-byte hashes) (one argument for the
+--       whole batch: parsing many small arguments cost more than the updates), then optionally the token learner's writes in one string: per field, its
 --       length (1 byte), the field, the value's length (1 byte; 0 removes the field), the value
 local TOTALS, COUNTS, LEDGER, OLD_SPAM, OLD_HAM = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local LR = KEYS[6]
@@ -88,6 +88,7 @@ local function str(d)
   return s
 end
 local excess = {}
+local settle
 local function bump(field, ds, dh)
   if legacy then
     local s = redis.call('HGET', OLD_SPAM, field)
@@ -98,7 +99,10 @@ local function bump(field, ds, dh)
   end
   if ds == 0 and dh == 0 then return end
   local d = ds * SHIFT + dh
-  local r = redis.call('HINCRBY', COUNTS, field, str(d))
+  settle(field, redis.call('HINCRBY', COUNTS, field, str(d)), d, ds, dh)
+end
+-- After HINCRBY by d = ds * SHIFT + dh left r: clamp both counts and remove a token at zero.
+settle = function(field, r, d, ds, dh)
   local old = r - d
   local os = math.floor(old / SHIFT)
   local ns, nh = os + ds, old - os * SHIFT + dh
@@ -120,8 +124,32 @@ local function num(i)
   local b1, b2, b3, b4 = string.byte(blob, i, i + 3)
   return ((b1 * 256 + b2) * 256 + b3) * 256 + b4 - 2147483648
 end
-for i = 1, #blob - 15, 16 do
-  bump(string.sub(blob, i, i + 7), num(i + 8), num(i + 12))
+-- Most groups only add (learning new messages): then one HINCRBY per token and a test of its
+-- reply, which tells a count that passed its maximum (the ham part carried into the spam
+-- part, or the whole passed 2^53) or a damaged value below zero; only those are settled.
+-- Grouping by change spares decoding and formatting a change per token: 23% less server CPU
+-- per update than one 16-byte record per token (BENCHMARKS.md "Redis store", bulk training).
+local LIMIT = (SMAX + 1) * SHIFT
+local call, sub = redis.call, string.sub
+local pos, len = 1, #blob
+while pos + 11 <= len do
+  local ds, dh = num(pos), num(pos + 4)
+  local n = num(pos + 8) + 2147483648
+  local first, last = pos + 12, math.min(pos + 11 + 8 * n, len)
+  pos = last + 1
+  if legacy or ds < 0 or dh < 0 then
+    for i = first, last - 7, 8 do
+      bump(sub(blob, i, i + 7), ds, dh)
+    end
+  elseif ds ~= 0 or dh ~= 0 then
+    local d = ds * SHIFT + dh
+    local text = str(d)
+    for i = first, last - 7, 8 do
+      local field = sub(blob, i, i + 7)
+      local r = call('HINCRBY', COUNTS, field, text)
+      if r < d or r % SHIFT < dh or r >= LIMIT then settle(field, r, d, ds, dh) end
+    end
+  end
 end
 if #excess > 0 then
   -- Pruned sums per class: occurrences, and the token-hash checksum (the sum of hash x count,

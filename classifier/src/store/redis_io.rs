@@ -161,16 +161,18 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The arguments of `redis_apply.lua` for `plan`, made from the ledger entries `known`.
+/// The arguments of `redis_apply.lua` for `plan`, made from the ledger entries `known`, as
+/// the script's `ARGV` (without the learner's, which follow).
 pub(super) fn plan_args(
-    inv: &mut redis::ScriptInvocation<'_>,
     known: &[(Digest, Option<crate::model::LedgerEntry>)],
     plan: &Plan,
-) {
-    inv.arg(known.len());
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(2 * known.len() + 2 * plan.ledger.len() + 6);
+    let mut push = |a: &[u8]| out.push(a.to_vec());
+    push(known.len().to_string().as_bytes());
     for (d, e) in known {
-        inv.arg(&d[..])
-            .arg(e.as_ref().map_or("", |e| class_char(e.class)));
+        push(&d[..]);
+        push(e.as_ref().map_or("", |e| class_char(e.class)).as_bytes());
     }
     let now = now();
     let puts: Vec<_> = plan
@@ -178,7 +180,7 @@ pub(super) fn plan_args(
         .iter()
         .filter_map(|(d, e)| e.as_ref().map(|e| (d, e)))
         .collect();
-    inv.arg(puts.len());
+    push(puts.len().to_string().as_bytes());
     for (d, e) in puts {
         let row = LedgerRow {
             class: e.class,
@@ -187,24 +189,40 @@ pub(super) fn plan_args(
             learned_at: now,
             rules: e.rules.clone(),
         };
-        inv.arg(&d[..]).arg(ledger_value(&row));
+        push(&d[..]);
+        push(ledger_value(&row).as_bytes());
     }
     let dels: Vec<_> = plan.ledger.iter().filter(|(_, e)| e.is_none()).collect();
-    inv.arg(dels.len());
+    push(dels.len().to_string().as_bytes());
     for (d, _) in dels {
-        inv.arg(&d[..]);
+        push(&d[..]);
     }
-    inv.arg(plan.totals.0).arg(plan.totals.1);
-    let mut blob = Vec::with_capacity(plan.deltas.len() * 16);
-    for &(h, ds, dh) in &plan.deltas {
-        blob.extend_from_slice(&h.to_be_bytes());
-        for d in [ds, dh] {
-            // Offset by 2^31; a batch changes a count by at most its number of messages.
-            let d = d.clamp(-(1 << 31), (1 << 31) - 1) + (1 << 31);
-            blob.extend_from_slice(&(d as u32).to_be_bytes());
+    push(plan.totals.0.to_string().as_bytes());
+    push(plan.totals.1.to_string().as_bytes());
+    let mut deltas: Vec<(i64, i64, u64)> =
+        plan.deltas.iter().map(|&(h, ds, dh)| (ds, dh, h)).collect();
+    deltas.sort_unstable();
+    out.push(delta_groups(&deltas));
+    out
+}
+
+/// The token deltas as `redis_apply.lua` takes them: one group per distinct `(spam, ham)`
+/// change, of `deltas` sorted by change. The script then decodes and formats each change once
+/// and updates the tokens of an only-adding group with nothing but `HINCRBY`.
+fn delta_groups(deltas: &[(i64, i64, u64)]) -> Vec<u8> {
+    // Offset by 2^31; a batch changes a count by at most its number of messages.
+    let offset = |d: i64| ((d.clamp(-(1 << 31), (1 << 31) - 1) + (1 << 31)) as u32).to_be_bytes();
+    let mut blob = Vec::with_capacity(deltas.len() * 8 + 64);
+    for group in deltas.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let (ds, dh, _) = group[0];
+        blob.extend_from_slice(&offset(ds));
+        blob.extend_from_slice(&offset(dh));
+        blob.extend_from_slice(&(group.len() as u32).to_be_bytes());
+        for &(_, _, h) in group {
+            blob.extend_from_slice(&h.to_be_bytes());
         }
     }
-    inv.arg(blob);
+    blob
 }
 
 /// The arguments of `redis_apply.lua` that move `fields` (8-byte token hashes) from the
@@ -212,15 +230,13 @@ pub(super) fn plan_args(
 pub(super) fn move_args(inv: &mut redis::ScriptInvocation<'_>, fields: &[Vec<u8>]) {
     // No ledger check, no ledger write or delete, no change to the totals.
     inv.arg(0).arg(0).arg(0).arg(0).arg(0);
-    let mut blob = Vec::with_capacity(fields.len() * 16);
-    for f in fields.iter().filter(|f| f.len() == 8) {
-        blob.extend_from_slice(f);
-        // Deltas of zero, offset by 2^31.
-        for _ in 0..2 {
-            blob.extend_from_slice(&(1u32 << 31).to_be_bytes());
-        }
-    }
-    inv.arg(blob);
+    // One group of zero changes: the script moves each field's schema-2 counts in.
+    let deltas: Vec<(i64, i64, u64)> = fields
+        .iter()
+        .filter_map(|f| parse_field(f))
+        .map(|h| (0, 0, h))
+        .collect();
+    inv.arg(delta_groups(&deltas));
 }
 
 fn int(v: &redis::Value) -> Option<i64> {

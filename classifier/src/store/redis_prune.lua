@@ -1,10 +1,12 @@
 -- mailsift: prune one step of a model's tokens (`db prune`), atomically.
--- KEYS: totals, counts of one model (one hash tag: one cluster slot)
+-- KEYS: totals, counts, token learner state of one model (one hash tag: one cluster slot)
 -- ARGV: max_count, then candidate fields (8-byte token hashes) found by HSCAN
 -- Removes each candidate whose spam and ham counts together are from 1 to max_count (counts
 -- read now, so a token learned again since the scan stays), adds what it held to the model's
 -- pruned sums (occurrences, and hash x count modulo 2^64 in two 32-bit halves, exact in Lua's
--- doubles), and returns how many tokens it removed (the distinct-token count is the HLEN).
+-- doubles), removes the token learner's slots of the tokens removed (a slot goes with its
+-- counts, as an SQLite row does), and returns how many tokens it removed (the distinct-token
+-- count is the HLEN).
 local SHIFT = 67108864
 local max = tonumber(ARGV[1])
 local n = #ARGV - 1
@@ -40,6 +42,7 @@ for i = 1, n do
 end
 if #gone == 0 then return 0 end
 redis.call('HDEL', KEYS[2], unpack(gone))
+redis.call('HDEL', KEYS[3], unpack(gone))
 redis.call('HSET', KEYS[1], 'pruned_s', acc[1], 'pruned_s_hi', acc[2], 'pruned_s_lo', acc[3],
   'pruned_h', acc[4], 'pruned_h_hi', acc[5], 'pruned_h_lo', acc[6])
 return #gone

@@ -56,7 +56,8 @@ pub(super) fn to_fields(p: &Pruned) -> Vec<(&'static str, i64)> {
 
 impl Redis {
     /// [`super::Backend::prune`]: scans the model's counts and removes, one step of fields per
-    /// script call, the tokens whose counts together are at most `max_count` (a token still in
+    /// script call, the tokens whose counts together are at most `max_count`, with their
+    /// token learner slots (a token still in
     /// a schema-2 hash while a migration runs is left for the next prune).
     pub(super) fn prune_model(&self, user: Option<&str>, max_count: u32) -> Result<u64> {
         let k = self.keys(user);
@@ -86,7 +87,7 @@ impl Redis {
             fields.dedup();
             if !fields.is_empty() {
                 let mut inv = script.prepare_invoke();
-                inv.key(&k.totals).key(&k.counts).arg(max_count);
+                inv.key(&k.totals).key(&k.counts).key(&k.lr).arg(max_count);
                 for f in &fields {
                     inv.arg(&f[..]);
                 }

@@ -206,3 +206,87 @@ fn a_schema_2_store_reads_the_same_before_during_and_after_its_migration() {
         assert!(b.check().expect("check").problems.is_empty());
     }
 }
+
+/// A batch with the same message several times (learned, flipped, forgotten, learned again),
+/// a user's model, and tokens shared across messages.
+fn tangled_batch() -> Vec<LearnOp> {
+    let mut v = Vec::new();
+    for d in 0..12u8 {
+        let class = if d % 2 == 0 { Class::Spam } else { Class::Ham };
+        v.push(op(d, &[1, 2, 100 + u64::from(d)], Action::Learn(class)));
+    }
+    v.push(op(3, &[1, 2, 103], Action::Learn(Class::Spam)));
+    v.push(op(4, &[1, 2, 104], Action::Forget));
+    v.push(op(4, &[1, 2, 104], Action::Learn(Class::Ham)));
+    v.push(op(5, &[1, 2, 105], Action::Learn(Class::Ham)));
+    v.push(op(99, &[7], Action::Forget));
+    v
+}
+
+#[test]
+fn pipelined_script_calls_apply_a_batch_exactly_as_one_call_does() {
+    let Some(server) = RedisServer::start() else {
+        eprintln!("skipped: redis-server is not installed (scripts/install-test-deps)");
+        return;
+    };
+    let mut sqlite = Store::open_in_memory(StoreOptions::default()).expect("sqlite");
+    let mut whole = open(
+        &format!("{}?prefix=whole:", server.url(4)),
+        OpenMode::ReadWrite,
+    );
+    let mut piped = open(
+        &format!("{}?prefix=piped:", server.url(4)),
+        OpenMode::ReadWrite,
+    );
+    // One operation per script call: every call but the first is sent while another runs.
+    piped.as_redis().expect("redis").chunk_tokens.set(1);
+    let batch = tangled_batch();
+    for user in [None, Some("erin")] {
+        for round in 0..2 {
+            let want = sqlite.apply(user, &batch).expect("sqlite");
+            assert_eq!(whole.apply(user, &batch).expect("whole"), want, "{round}");
+            assert_eq!(piped.apply(user, &batch).expect("piped"), want, "{round}");
+        }
+    }
+    assert_eq!(dump_all(&piped), dump_all(&whole));
+    assert_eq!(dump_all(&piped), dump_all(&sqlite));
+    assert!(piped.check().expect("check").problems.is_empty());
+}
+
+#[test]
+fn pipelined_hosts_racing_on_the_same_messages_keep_the_counts_exact() {
+    let Some(server) = RedisServer::start() else {
+        eprintln!("skipped: redis-server is not installed (scripts/install-test-deps)");
+        return;
+    };
+    let url = format!("{}?prefix=race:", server.url(5));
+    std::thread::scope(|s| {
+        for host in 0..4u8 {
+            let url = &url;
+            s.spawn(move || {
+                let mut store = open(url, OpenMode::ReadWrite);
+                store.as_redis().expect("redis").chunk_tokens.set(2);
+                for round in 0..25u8 {
+                    // Each host learns, flips and forgets the same eight messages (a
+                    // message's tokens are its own, whoever learns it) in its own order, so
+                    // ledger checks fail and chunks are done again.
+                    let batch: Vec<LearnOp> = (0..8u8)
+                        .map(|i| {
+                            let d = (i + host + round) % 8;
+                            let action = match (i + round + host) % 3 {
+                                0 => Action::Learn(Class::Spam),
+                                1 => Action::Learn(Class::Ham),
+                                _ => Action::Forget,
+                            };
+                            op(d, &[1, 2, 10 + u64::from(d)], action)
+                        })
+                        .collect();
+                    store.apply(None, &batch).expect("apply");
+                }
+            });
+        }
+    });
+    let store = open(&url, OpenMode::ReadOnly);
+    let report = store.check().expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}

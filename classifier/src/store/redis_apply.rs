@@ -1,0 +1,283 @@
+//! Applying a batch of learn/forget operations to a Redis model ([`super::Backend::apply`]).
+//!
+//! A batch is cut into chunks of about [`CHUNK_TOKENS`] token occurrences, each applied by one
+//! call of `redis_apply.lua`: the chunk is planned ([`crate::ledger::plan`]) against the ledger
+//! entries read for it, and the script writes the plan only if the ledger still holds those
+//! entries, so two hosts learning at once never double-count or lose a count.
+//!
+//! On one server the calls are pipelined: chunk `k + 1` is planned and sent while the server
+//! runs chunk `k`, and `k`'s reply is read after that, so the server does not wait for the
+//! client between chunks (the batch's ledger entries are read once, before the first). A chunk
+//! that shares a message with the one in flight waits for it, so two chunks that may run in
+//! either order are always about different messages. A chunk whose ledger check fails (another
+//! host changed one of its messages meanwhile) is planned and applied again from fresh reads
+//! once the chunk in flight is answered, and the rest of the batch is read afresh too.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use redis::Value;
+
+use crate::error::Result;
+use crate::ledger::{Digest, LearnOp, Outcome};
+use crate::model::LedgerEntry;
+
+use super::redis::Redis;
+use super::redis_conn::Conn;
+use super::redis_io::{self, Keys};
+
+/// Token occurrences per script call when training in bulk (about 150 messages of the
+/// SpamAssassin corpus): a call runs alone on the server, so it is kept to some milliseconds
+/// of work, while merging the deltas of many messages saves most of the per-token updates.
+pub(super) const CHUNK_TOKENS: usize = 50_000;
+
+/// A script call sent and not yet answered.
+struct InFlight {
+    chunk: usize,
+    digests: HashSet<Digest>,
+    outcomes: Vec<Outcome>,
+}
+
+/// The chunks of `ops`: consecutive ranges of at most `limit` token occurrences (at least one
+/// operation each).
+fn chunks(ops: &[LearnOp], limit: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < ops.len() {
+        let mut end = start;
+        let mut tokens = 0;
+        while end < ops.len() && (end == start || tokens + ops[end].tokens.len() <= limit) {
+            tokens += ops[end].tokens.len();
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+impl Redis {
+    /// [`super::Backend::apply`].
+    pub(super) fn apply_ops(&self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
+        if ops.is_empty() {
+            // Still registers the user, as SQLite does.
+            return self.apply_chunk(user, ops);
+        }
+        let chunks = chunks(ops, self.chunk_tokens.get());
+        // The token learner's writes are planned from its state read before each call (a
+        // command of its own), so a call with them is not pipelined; nor are a cluster's.
+        let pipelined =
+            chunks.len() > 1 && !self.is_cluster() && ops.iter().all(|o| o.lr.is_none());
+        if !pipelined {
+            let mut outcomes = Vec::with_capacity(ops.len());
+            for c in chunks {
+                outcomes.extend(self.apply_chunk(user, &ops[c])?);
+            }
+            return Ok(outcomes);
+        }
+        self.apply_pipelined(user, ops, &chunks)
+    }
+
+    /// Reads the ledger entries of `digests` (and registers `user`), in one round trip.
+    fn read_ledger(
+        &self,
+        user: Option<&str>,
+        keys: &Keys,
+        digests: &[Digest],
+    ) -> Result<Vec<(Digest, Option<LedgerEntry>)>> {
+        let users = self.keys(None).users;
+        let raw: Vec<Option<Vec<u8>>> = self.run(|c| {
+            let mut p = redis::pipe();
+            if let Some(name) = user {
+                p.cmd("SADD").arg(&users).arg(name).ignore();
+            }
+            p.cmd("HMGET").arg(&keys.ledger);
+            for d in digests {
+                p.arg(&d[..]);
+            }
+            // HMGET needs a field: an empty batch asks for one that cannot exist.
+            if digests.is_empty() {
+                p.arg("");
+            }
+            let (v,): (Vec<Option<Vec<u8>>>,) = p.query(c)?;
+            Ok(v)
+        })?;
+        let mut known = Vec::with_capacity(digests.len());
+        for (d, v) in digests.iter().zip(&raw) {
+            let entry = match v {
+                None => None,
+                Some(v) => Some(
+                    redis_io::parse_ledger(v)
+                        .ok_or_else(|| {
+                            self.corrupt(format!("unreadable ledger entry in {}", keys.ledger))
+                        })?
+                        .entry(),
+                ),
+            };
+            known.push((*d, entry));
+        }
+        Ok(known)
+    }
+
+    /// Applies one chunk of operations: read the ledger, plan, apply if the ledger is unchanged.
+    fn apply_chunk(&self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
+        let keys = self.keys(user);
+        let digests = crate::ledger::digests(ops);
+        // Bounded: each retry means another host changed one of these very messages.
+        for _ in 0..100 {
+            let known = self.read_ledger(user, &keys, &digests)?;
+            let plan = crate::ledger::plan(ops, &known);
+            if plan.is_empty() {
+                return Ok(plan.outcomes);
+            }
+            // The token learner's writes (E25): planned from the state read now.
+            let lr = super::redis_lr::plan_writes(self, user, ops, &known, &plan)?;
+            let mut inv = self.apply_script.prepare_invoke();
+            for key in keys.model() {
+                inv.key(key);
+            }
+            for a in redis_io::plan_args(&known, &plan) {
+                inv.arg(a);
+            }
+            inv.arg(lr);
+            let applied: i64 = self.run(|c| inv.invoke(c))?;
+            if applied == 1 {
+                return Ok(plan.outcomes);
+            }
+        }
+        Err(self.error_text(
+            "the ledger kept changing under this batch (100 attempts): try again".into(),
+        ))
+    }
+
+    /// Applies `chunks` of `ops` with one script call in flight while the next is planned.
+    fn apply_pipelined(
+        &self,
+        user: Option<&str>,
+        ops: &[LearnOp],
+        chunks: &[Range<usize>],
+    ) -> Result<Vec<Outcome>> {
+        let keys = self.keys(user);
+        // A pipelined call cannot reload the script on NOSCRIPT: loaded first (a call that
+        // still meets NOSCRIPT, the script cache flushed meanwhile, is done again below).
+        let script = &self.apply_script;
+        self.run(|c| script.prepare_invoke().load(c))?;
+        let mut results: Vec<Option<Vec<Outcome>>> = vec![None; chunks.len()];
+        let mut known: HashMap<Digest, Option<LedgerEntry>> = HashMap::new();
+        let mut stale = true;
+        let mut inflight: Option<InFlight> = None;
+        let mut failed: Vec<usize> = Vec::new();
+        let mut i = 0;
+        while i < chunks.len() {
+            let part = &ops[chunks[i].clone()];
+            let digests = crate::ledger::digests(part);
+            let overlaps = inflight
+                .as_ref()
+                .is_some_and(|f| digests.iter().any(|d| f.digests.contains(d)));
+            if overlaps || !failed.is_empty() {
+                // This chunk's plan needs the outcome of the one in flight, or a chunk has to
+                // be done again first.
+                if let Some(f) = inflight.take() {
+                    self.receive(f, &mut results, &mut failed)?;
+                }
+                for c in failed.drain(..) {
+                    results[c] = Some(self.apply_chunk(user, &ops[chunks[c].clone()])?);
+                    stale = true;
+                }
+            }
+            if stale {
+                let rest: Vec<Digest> = crate::ledger::digests(&ops[chunks[i].start..]);
+                known = self.read_ledger(user, &keys, &rest)?.into_iter().collect();
+                stale = false;
+            }
+            let mine: Vec<(Digest, Option<LedgerEntry>)> = digests
+                .iter()
+                .map(|d| (*d, known.get(d).cloned().flatten()))
+                .collect();
+            let plan = crate::ledger::plan(part, &mine);
+            for (d, e) in &plan.ledger {
+                known.insert(*d, e.clone());
+            }
+            if plan.is_empty() {
+                results[i] = Some(plan.outcomes);
+                i += 1;
+                continue;
+            }
+            let lr = super::redis_lr::plan_writes(self, user, part, &mine, &plan)?;
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(script.get_hash()).arg(keys.model().len());
+            for key in keys.model() {
+                cmd.arg(key);
+            }
+            cmd.arg(&redis_io::plan_args(&mine, &plan)[..]).arg(lr);
+            let packed = cmd.get_packed_command();
+            self.run(|c| match c {
+                Conn::Single(s) => s.send_packed_command(&packed),
+                Conn::Cluster(_) => Err(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "pipelined script calls need one server",
+                ))),
+            })?;
+            if let Some(f) = inflight.take() {
+                if let Err(e) = self.receive(f, &mut results, &mut failed) {
+                    // The reply of the call just sent is still to come: read it, so the
+                    // connection stays in step for the next command.
+                    let _ = self.recv();
+                    return Err(e);
+                }
+            }
+            inflight = Some(InFlight {
+                chunk: i,
+                digests: digests.into_iter().collect(),
+                outcomes: plan.outcomes,
+            });
+            i += 1;
+        }
+        if let Some(f) = inflight.take() {
+            self.receive(f, &mut results, &mut failed)?;
+        }
+        for c in failed {
+            results[c] = Some(self.apply_chunk(user, &ops[chunks[c].clone()])?);
+        }
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for r in results {
+            // Every chunk was answered or done again above.
+            outcomes.extend(r.ok_or_else(|| self.error_text("a batch chunk was lost".into()))?);
+        }
+        Ok(outcomes)
+    }
+
+    fn recv(&self) -> Result<Value> {
+        self.run(|c| match c {
+            Conn::Single(s) => s.recv_response(),
+            Conn::Cluster(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "pipelined script calls need one server",
+            ))),
+        })
+    }
+
+    /// Reads the reply of the call in flight: its outcomes into `results` if it was applied,
+    /// else its chunk into `failed` (to be done again).
+    fn receive(
+        &self,
+        f: InFlight,
+        results: &mut [Option<Vec<Outcome>>],
+        failed: &mut Vec<usize>,
+    ) -> Result<()> {
+        match self.recv()?.extract_error() {
+            Ok(Value::Int(1)) => results[f.chunk] = Some(f.outcomes),
+            Ok(Value::Int(_)) => failed.push(f.chunk),
+            Ok(other) => {
+                return Err(self.error_text(format!(
+                    "unexpected reply to the learning script: {other:?}"
+                )));
+            }
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                failed.push(f.chunk)
+            }
+            Err(e) => return Err(self.error(&e)),
+        }
+        Ok(())
+    }
+}
