@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use regex_automata::util::pool::Pool;
+use regex_automata::util::prefilter::Prefilter;
 use regex_automata::{hybrid, meta};
 
 use super::atomic::atomic_line_runs;
@@ -36,8 +37,15 @@ use super::perlre::{self, Flags, Translated};
 const BACKTRACK_LIMIT: usize = 1_000_000;
 /// Compiled program size cap per regex (the `regex` default is 10 MiB).
 const SIZE_LIMIT: usize = 4 << 20;
-/// Lazy-DFA cache cap per regex.
-const DFA_SIZE_LIMIT: usize = 2 << 20;
+/// Lazy-DFA cache cap per regex: memory the lazy DFA may fill with states before it clears
+/// them and starts over. 8 MiB, not 2: at 2 MiB the DFA of `__FILL_THIS_FORM_LONG2` (a `{5}`
+/// repetition of expanded replace_tags) overflowed on every message and rebuilt its states,
+/// about 0.9-1.3 ms per message in the classify server; at 8 MiB its states stay built
+/// (out of the 60 costliest rules; 16 and 32 MiB measured the same). Only regexes that build
+/// that many states use it: the process's peak memory did not grow (rules_timing, 100
+/// messages: 162 MB at 8 MiB, 177 MB at 2 MiB). The cap changes no result (a full cache is
+/// cleared, never gives up, in these engines' configuration). corpora/SA-FIDELITY.md, "Speed".
+const DFA_SIZE_LIMIT: usize = 8 << 20;
 
 /// A compiled regex.
 #[derive(Debug, Clone)]
@@ -70,6 +78,9 @@ pub(crate) struct Pattern {
     /// with line runs made atomic ([`atomic_line_runs`]); `None` inside when that changes
     /// nothing or does not compile (the engine itself is then used).
     attempts: OnceLock<Option<fancy_regex::Regex>>,
+    /// For [`Pattern::backtracking_match`]: the literals every match starts with, as the
+    /// backtracking engine reads a text; `None` inside when a match can start anywhere.
+    start_literals: OnceLock<Option<Prefilter>>,
     /// Test switch: match backtracking patterns as before the start-position search (one
     /// unanchored run of the backtracking engine), to compare the two.
     #[cfg(test)]
@@ -145,6 +156,7 @@ impl Pattern {
             forward: OnceLock::new(),
             unicode_guard: OnceLock::new(),
             attempts: OnceLock::new(),
+            start_literals: OnceLock::new(),
             #[cfg(test)]
             plain: false,
         }
@@ -200,31 +212,68 @@ impl Pattern {
     /// does: on an ASCII text the ASCII guard does; otherwise the Unicode one (`\w`, `\b` and
     /// case folding differ on non-ASCII letters). The ASCII guard stays a first check, as it
     /// was before this search, so the answer is unchanged on every text.
+    ///
+    /// Where every match starts with one of a finite set of literals ([`start_prefilter`]),
+    /// their occurrences replace the guard's match starts as the positions to try (after the
+    /// guard's check): a guard search runs to the end of the guard's match, for the `ALL` rules
+    /// from each `Received` line down to the Subject, and so cost more than the attempts; this
+    /// also gives the patterns whose guard does not compile (`__SPOOFED_URL`'s counted runs of
+    /// up to 2,048) positions to try, which before ran unanchored over the whole text.
     fn backtracking_match(&self, re: &fancy_regex::Regex, text: &str) -> bool {
-        let Some(guard) = self.guard() else {
-            return re.is_match(text).unwrap_or(false);
-        };
+        let guard = self.guard();
         #[cfg(test)]
         if self.plain {
-            return guard.is_match(text.as_bytes()) && re.is_match(text).unwrap_or(false);
+            return guard.is_none_or(|g| g.is_match(text.as_bytes()))
+                && re.is_match(text).unwrap_or(false);
         }
+        let lits = self.start_literals();
+        if (lits.is_some() || !text.is_ascii())
+            && guard.is_some_and(|g| !g.is_match(text.as_bytes()))
+        {
+            return false;
+        }
+        if let Some(lits) = lits {
+            // Every match starts with one of these literals: the next occurrence is the next
+            // position where a match can start.
+            return self.attempts_from(re, text, |from| {
+                let span = regex_automata::Span {
+                    start: from,
+                    end: text.len(),
+                };
+                lits.find(text.as_bytes(), span).map(|m| m.start)
+            });
+        }
+        let Some(guard) = guard else {
+            return re.is_match(text).unwrap_or(false);
+        };
         let starts = if text.is_ascii() {
             guard
-        } else if !guard.is_match(text.as_bytes()) {
-            return false;
         } else {
             match self.unicode_guard() {
                 Some(u) => u,
                 None => return re.is_match(text).unwrap_or(false),
             }
         };
+        self.attempts_from(re, text, |from| {
+            let input = regex_automata::Input::new(text.as_bytes()).range(from..);
+            starts.search(&input).map(|m| m.start())
+        })
+    }
+
+    /// The anchored attempts of [`Pattern::backtracking_match`] at the positions
+    /// `next_start(from)` yields (the first position at or after `from` where a match can
+    /// start, in order), until one matches or there is none left.
+    fn attempts_from(
+        &self,
+        re: &fancy_regex::Regex,
+        text: &str,
+        mut next_start: impl FnMut(usize) -> Option<usize>,
+    ) -> bool {
         let mut from = 0;
         while from <= text.len() {
-            let input = regex_automata::Input::new(text.as_bytes()).range(from..);
-            let Some(m) = starts.search(&input) else {
+            let Some(p) = next_start(from) else {
                 return false;
             };
-            let p = m.start();
             if !text.is_char_boundary(p) {
                 from = p + 1;
                 continue;
@@ -246,6 +295,16 @@ impl Pattern {
             from = p + text[p..].chars().next().map_or(1, char::len_utf8);
         }
         false
+    }
+
+    /// The literal prefixes of the pattern's matches ([`start_prefilter`]), built once.
+    fn start_literals(&self) -> Option<&Prefilter> {
+        self.start_literals
+            .get_or_init(|| {
+                let approx = perlre::linear_approximation(&self.translated.pattern);
+                start_prefilter(&Self::prefixed(self.flags(), &approx))
+            })
+            .as_ref()
     }
 
     fn attempts(&self) -> Option<&fancy_regex::Regex> {
@@ -318,6 +377,7 @@ impl Pattern {
             let _ = self.guard();
             let _ = self.unicode_guard();
             let _ = self.attempts();
+            let _ = self.start_literals();
         }
     }
 
@@ -483,6 +543,28 @@ fn prefix_prefilter(pattern: &str) -> Option<regex_automata::util::prefilter::Pr
     }
     regex_automata::util::prefilter::Prefilter::new(regex_automata::MatchKind::LeftmostFirst, lits)
         .filter(regex_automata::util::prefilter::Prefilter::is_fast)
+}
+
+/// A finite set of literals every match of `pattern` (the linear approximation of a
+/// backtracking pattern, with its flags) starts with, read with Unicode classes and case
+/// folding as the backtracking engine reads a text (so it holds on non-ASCII texts too; on
+/// ASCII ones it is only wider); `None` when a match can start anywhere or the set is not
+/// finite. Its occurrences are where a match of the backtracking pattern can start: a superset
+/// of the positions, as the guard's leftmost match starts were, found by one literal search
+/// per step instead of a guard search that runs to the end of the guard's match (for the
+/// `ALL` rules, from each `Received` line down to the Subject).
+fn start_prefilter(pattern: &str) -> Option<Prefilter> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
+        return None;
+    }
+    Prefilter::new(regex_automata::MatchKind::LeftmostFirst, lits)
 }
 
 fn linear(pattern: &str, unicode: bool) -> Result<meta::Regex, String> {
