@@ -58,6 +58,8 @@ fn plugin_evals() -> impl Iterator<Item = &'static EvalDef> {
         .iter()
         .chain(evals_freemail::FREEMAIL_EVALS.iter())
 }
+mod evals_image;
+mod evals_parse;
 mod evals_rcvd;
 mod evals_trust;
 mod htext;
