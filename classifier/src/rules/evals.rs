@@ -45,6 +45,7 @@ pub(crate) struct Env<'a> {
     pub trust: &'a super::trust::LazyTrust<'a>,
     parts: std::cell::OnceCell<Vec<super::mimeparts::MimePart>>,
     html: std::cell::OnceCell<Vec<super::sahtml::HtmlStats>>,
+    images: std::cell::OnceCell<super::evals_image::Images>,
 }
 
 impl<'a> Env<'a> {
@@ -61,12 +62,19 @@ impl<'a> Env<'a> {
             trust,
             parts: std::cell::OnceCell::new(),
             html: std::cell::OnceCell::new(),
+            images: std::cell::OnceCell::new(),
         }
     }
 
     /// The MIME parts as SpamAssassin walks them, computed on first need.
     pub(crate) fn parts(&self) -> &[super::mimeparts::MimePart] {
         self.parts.get_or_init(|| super::mimeparts::walk(self.view))
+    }
+
+    /// The base64 images as SpamAssassin's ImageInfo reads them, on first need.
+    pub(crate) fn images(&self) -> &super::evals_image::Images {
+        self.images
+            .get_or_init(|| super::evals_image::images(self.parts()))
     }
 
     /// Each HTML part measured as SpamAssassin's HTML renderer measures it, on first need.
@@ -129,6 +137,8 @@ pub(crate) fn all() -> impl Iterator<Item = &'static EvalDef> {
         .chain(super::plugin_evals())
         .chain(super::evals_trust::TRUST_EVALS.iter())
         .chain(super::evals_rcvd::RCVD_EVALS.iter())
+        .chain(super::evals_parse::PARSE_EVALS.iter())
+        .chain(super::evals_image::IMAGE_EVALS.iter())
 }
 
 /// Parses `name(arg, 'arg', "arg")` into the name and arguments.

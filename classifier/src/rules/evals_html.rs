@@ -13,12 +13,13 @@ pub(crate) static HTML_EVALS: &[EvalDef] = &[
     EvalDef {
         name: "check_for_matching_env_and_hdr_from",
         signature: "()",
-        doc: "The envelope sender (EnvelopeFrom: X-Envelope-From, Envelope-Sender or \
-              Return-Path above the Received lines) is the From address, ignoring case; two \
+        doc: "The envelope sender (EnvelopeFrom: from the last untrusted relay's Received \
+              line, else X-Envelope-From, Envelope-Sender or Return-Path above the Received \
+              lines) is the From address, ignoring case; two \
               missing addresses match, as in SpamAssassin's HeaderEval.",
         check: |a| arity(a, 0, 0),
         run: |e, _| {
-            let env = super::htext::envelope_from(e.view).unwrap_or_default();
+            let env = e.trust.envelope_from().unwrap_or_default();
             let from = e
                 .view
                 .headers

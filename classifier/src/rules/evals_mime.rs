@@ -179,7 +179,8 @@ fn decoded_text(p: &MimePart) -> String {
     }
 }
 
-fn base64(s: &str) -> Vec<u8> {
+/// Decodes base64, skipping characters outside the alphabet and stopping at `=`.
+pub(super) fn base64(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for b in s.bytes() {

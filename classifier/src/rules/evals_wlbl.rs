@@ -12,7 +12,7 @@ use super::{HeaderTarget, htext};
 pub(crate) fn get_addr(e: &Env<'_>, field: &str) -> String {
     HeaderTarget::parse(&format!("{field}:addr"))
         .ok()
-        .and_then(|t| htext::header_text(e.view, &t))
+        .and_then(|t| e.trust.header_text(&t))
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase()
@@ -22,7 +22,7 @@ pub(crate) fn get_addr(e: &Env<'_>, field: &str) -> String {
 pub(crate) fn get_text(e: &Env<'_>, field: &str) -> String {
     HeaderTarget::parse(field)
         .ok()
-        .and_then(|t| htext::header_text(e.view, &t))
+        .and_then(|t| e.trust.header_text(&t))
         .unwrap_or_default()
 }
 

@@ -113,17 +113,7 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
             "Message-Id",
         ],
         n if n.eq_ignore_ascii_case("EnvelopeFrom") => {
-            let env = envelope_from(view)?;
-            return Some(if t.host || t.domain {
-                let host = env.rsplit_once('@').map(|(_, h)| h.to_owned())?;
-                if t.domain {
-                    crate::url::registrable_domain(&host).to_owned()
-                } else {
-                    host
-                }
-            } else {
-                env
-            });
+            return envelope_text(envelope_from(view), t);
         }
         _ => &[],
     };
@@ -168,7 +158,23 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
     Some(texts.join("\n"))
 }
 
-/// The envelope sender as SpamAssassin finds it without a trust path: the first
+/// The text of an `EnvelopeFrom` target given the envelope sender: the address, or its host
+/// (`:host`) or registrable domain (`:domain`); `None` when there is no envelope sender.
+pub(crate) fn envelope_text(env: Option<String>, t: &HeaderTarget) -> Option<String> {
+    let env = env?;
+    Some(if t.host || t.domain {
+        let host = env.rsplit_once('@').map(|(_, h)| h.to_owned())?;
+        if t.domain {
+            crate::url::registrable_domain(&host).to_owned()
+        } else {
+            host
+        }
+    } else {
+        env
+    })
+}
+
+/// The envelope sender as SpamAssassin finds it from the headers alone: the first
 /// X-Envelope-From, Envelope-Sender or Return-Path address, each only when it comes before
 /// every Received header (a later one was added on the way, so is not trusted); none when an
 /// X-Sender header and fetchmail's Received line show the message was fetched.

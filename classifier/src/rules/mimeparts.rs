@@ -31,6 +31,22 @@ pub(crate) struct MimePart {
     /// Nesting depth: 0 for the message itself; a part's descendants follow it with greater
     /// depths.
     pub depth: usize,
+    /// For a multipart, what SpamAssassin's parser notes about its structure.
+    pub flags: MultipartFlags,
+}
+
+/// What SpamAssassin's multipart parser (`Message::_parse_multipart`) notes about one
+/// multipart, for `check_msg_parse_flags`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MultipartFlags {
+    /// Text after the closing delimiter: a line with a character other than white space
+    /// and `.` (`mime_epilogue_exists`).
+    pub epilogue: bool,
+    /// A delimiter followed by a line that is not a header field (`missing_mime_headers`).
+    pub missing_headers: bool,
+    /// A part whose header is followed by a body line with no empty line between
+    /// (`missing_mime_head_body_separator`).
+    pub missing_separator: bool,
 }
 
 impl MimePart {
@@ -66,9 +82,10 @@ pub(crate) fn walk(view: &MessageView) -> Vec<MimePart> {
             .map(|(_, v)| v.trim().to_ascii_lowercase())
             .unwrap_or_default();
         let mut children: Vec<&str> = Vec::new();
+        let mut flags = MultipartFlags::default();
         let container = if depth < MAX_DEPTH && ctype.starts_with("multipart/") {
             if let Some(b) = param(ct, "boundary") {
-                children = split_multipart(body, &b);
+                (children, flags) = split_multipart(body, &b);
             }
             true
         } else if depth < MAX_DEPTH && ctype == "message/rfc822" && cte_is_identity(&cte) {
@@ -88,6 +105,7 @@ pub(crate) fn walk(view: &MessageView) -> Vec<MimePart> {
                 body.to_owned()
             },
             depth,
+            flags,
         });
         for c in children.into_iter().rev() {
             stack.push((c, depth + 1));
@@ -179,10 +197,12 @@ pub(crate) fn param(v: &str, name: &str) -> Option<String> {
     None
 }
 
-/// The parts of a multipart body: the texts between `--boundary` lines, up to `--boundary--`.
-fn split_multipart<'a>(body: &'a str, boundary: &str) -> Vec<&'a str> {
+/// The parts of a multipart body: the texts between `--boundary` lines, up to `--boundary--`,
+/// and what SpamAssassin notes about the structure.
+fn split_multipart<'a>(body: &'a str, boundary: &str) -> (Vec<&'a str>, MultipartFlags) {
     let delim = format!("--{boundary}");
     let mut parts = Vec::new();
+    let mut flags = MultipartFlags::default();
     let mut start: Option<usize> = None;
     let mut pos = 0;
     for line in body.split_inclusive('\n') {
@@ -194,10 +214,27 @@ fn split_multipart<'a>(body: &'a str, boundary: &str) -> Vec<&'a str> {
                     let end = body[..pos]
                         .strip_suffix('\n')
                         .map_or(pos, |t| t.strip_suffix('\r').unwrap_or(t).len());
-                    parts.push(&body[s..end.max(s)]);
+                    let part = &body[s..end.max(s)];
+                    flags.missing_separator |= header_runs_into_body(part);
+                    parts.push(part);
                 }
-                if rest == "--" || parts.len() >= MAX_PARTS {
-                    return parts;
+                let after = &body[pos + line.len()..];
+                if rest == "--" {
+                    // SpamAssassin's "epilogue": text other than white space and dots.
+                    flags.epilogue = after
+                        .split('\n')
+                        .any(|l| l.contains(|c: char| !c.is_whitespace() && c != '.'));
+                    return (parts, flags);
+                }
+                if after
+                    .split_inclusive('\n')
+                    .next()
+                    .is_some_and(|n| !is_field(n))
+                {
+                    flags.missing_headers = true;
+                }
+                if parts.len() >= MAX_PARTS {
+                    return (parts, flags);
                 }
                 start = Some(pos + line.len());
             }
@@ -206,9 +243,41 @@ fn split_multipart<'a>(body: &'a str, boundary: &str) -> Vec<&'a str> {
     }
     // No closing delimiter: the last part runs to the end.
     if let Some(s) = start {
+        flags.missing_separator |= header_runs_into_body(&body[s..]);
         parts.push(&body[s..]);
     }
-    parts
+    (parts, flags)
+}
+
+/// Whether a line starts a header field as SpamAssassin's parsers recognise one: printable
+/// ASCII other than `:`, then optional blanks, then `:`.
+pub(crate) fn is_field(line: &str) -> bool {
+    let name_len = line
+        .bytes()
+        .take_while(|b| (0x21..=0x7e).contains(b) && *b != b':')
+        .count();
+    name_len > 0
+        && line[name_len..]
+            .trim_start_matches([' ', '\t'])
+            .starts_with(':')
+}
+
+/// Whether a MIME part's header section ends in a body line instead of an empty line
+/// (SpamAssassin's `missing_mime_head_body_separator`): the first line that is neither a
+/// field, nor a continuation of one, nor empty. A part that ends inside its header does not.
+fn header_runs_into_body(part: &str) -> bool {
+    let mut in_field = false;
+    for line in part.split_inclusive('\n') {
+        if is_field(line) {
+            in_field = true;
+            continue;
+        }
+        if in_field && line.starts_with([' ', '\t']) {
+            continue;
+        }
+        return !line.trim_end_matches(['\r', '\n']).is_empty();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@
 //! * `header` rules see the decoded value (`:raw` for the undecoded one); several instances of a
 //!   field are joined by newlines; a missing header is the empty string, or the `[if-unset: X]`
 //!   value. `ALL` is every header as `Name: value` lines; `ToCc` is To and Cc; `MESSAGEID` is
-//!   Message-Id, Resent-Message-Id and X-Message-Id; `EnvelopeFrom` is Return-Path.
+//!   Message-Id, Resent-Message-Id and X-Message-Id; `EnvelopeFrom` is the envelope sender that
+//!   a Received line recorded for the last untrusted relay, else Return-Path (and the like)
+//!   above the Received lines, as SpamAssassin's `get_envelope_from`.
 //! * The trust path ([`Networks`]): `X-Spam-Relays-Trusted`/`-Untrusted`/`-Internal`/`-External`
 //!   and `ALL-TRUSTED`/`-UNTRUSTED`/`-INTERNAL`/`-EXTERNAL` are the Received chain parsed and
 //!   split as SpamAssassin does (`trusted_networks`, `internal_networks`, `msa_networks`, or its
@@ -56,6 +58,8 @@ fn plugin_evals() -> impl Iterator<Item = &'static EvalDef> {
         .iter()
         .chain(evals_freemail::FREEMAIL_EVALS.iter())
 }
+mod evals_image;
+mod evals_parse;
 mod evals_rcvd;
 mod evals_trust;
 mod htext;
@@ -80,7 +84,6 @@ use std::sync::{Arc, OnceLock};
 
 use crate::message::MessageView;
 use evals::{Arg, EvalDef};
-use htext::header_text;
 pub use installed::{SpamAssassinRules, installed_rule_files};
 use litindex::LitIndex;
 use meta::Expr;

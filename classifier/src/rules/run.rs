@@ -129,9 +129,7 @@ impl RuleSet {
                     if_unset,
                 } => {
                     let (value, lower) = hcache.entry(target.key.as_str()).or_insert_with(|| {
-                        let v = trust
-                            .pseudo_header(&target.name)
-                            .or_else(|| header_text(view, target));
+                        let v = trust.header_text(target);
                         let l = v.as_deref().map(str::to_ascii_lowercase);
                         (v, l)
                     });
@@ -172,9 +170,7 @@ impl RuleSet {
                     _ => hcache
                         .entry(t.key.as_str())
                         .or_insert_with(|| {
-                            let v = trust
-                                .pseudo_header(&t.name)
-                                .or_else(|| header_text(view, t));
+                            let v = trust.header_text(t);
                             let l = v.as_deref().map(str::to_ascii_lowercase);
                             (v, l)
                         })

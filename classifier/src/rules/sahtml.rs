@@ -174,6 +174,8 @@ pub(crate) struct HtmlStats {
     pub font_face_bad: bool,
     pub form_action_mailto: bool,
     pub embeds: bool,
+    /// The rendered text, visible and invisible (`get_rendered_text()`): what body rules read.
+    pub rendered: String,
 }
 
 impl HtmlStats {
@@ -278,6 +280,7 @@ pub(crate) fn analyse(raw: &str) -> HtmlStats {
     }
     let rendered: String = r.text.iter().map(|(t, _, _)| t.as_str()).collect();
     r.s.non_space_len = rendered.chars().filter(|c| !c.is_whitespace()).count();
+    r.s.rendered = rendered;
     r.s
 }
 

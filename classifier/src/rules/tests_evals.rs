@@ -3,6 +3,9 @@
 
 use super::*;
 
+#[path = "tests_evals_parse.rs"]
+mod parse_cases;
+
 #[test]
 fn every_eval_is_documented_and_exercised() {
     // (eval call, kind, message, expected)
@@ -18,7 +21,7 @@ fn every_eval_is_documented_and_exercised() {
     let html_open =
         |body: &str| format!("Subject: x\nContent-Type: text/html\n\n<html>{body}</html>\n");
     let html = |body: &str| html_open(&format!("<body>{body}</body>"));
-    let cases: Vec<(&str, &str, String, bool)> = vec![
+    let mut cases: Vec<(&str, &str, String, bool)> = vec![
         ("check_bayes('0.9', '1.00')", "body", MSG.into(), false),
         ("check_for_mime('mime_html')", "body", html_img.into(), true),
         ("html_tag_exists('html')", "body", html_img.into(), true),
@@ -392,6 +395,7 @@ fn every_eval_is_documented_and_exercised() {
         ),
         ("html_charset_faraway()", "body", html(r#"<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">x"#), false),
     ];
+    cases.extend(parse_cases::cases(&alt));
     let mut exercised: HashSet<&str> = HashSet::new();
     for (call, kind, msg, expect) in &cases {
         let rule = format!("{kind} T eval:{call}");

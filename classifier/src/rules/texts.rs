@@ -78,7 +78,7 @@ impl<'a> Texts<'a> {
 }
 
 /// SpamAssassin's `body` form: the Subject, then each paragraph of visible text on one line.
-fn body_paragraphs(view: &MessageView) -> String {
+pub(super) fn body_paragraphs(view: &MessageView) -> String {
     let mut out = String::new();
     if let Some(s) = &view.subject {
         out.push_str(s.trim());

@@ -355,6 +355,7 @@ pub(crate) struct LazyTrust<'a> {
     view: &'a MessageView,
     nets: &'a Networks,
     cell: std::cell::OnceCell<Trust>,
+    envelope: std::cell::OnceCell<Option<String>>,
 }
 
 impl<'a> LazyTrust<'a> {
@@ -363,6 +364,7 @@ impl<'a> LazyTrust<'a> {
             view,
             nets,
             cell: std::cell::OnceCell::new(),
+            envelope: std::cell::OnceCell::new(),
         }
     }
 
@@ -376,6 +378,37 @@ impl<'a> LazyTrust<'a> {
             return None;
         }
         self.get().pseudo_header(self.view, name)
+    }
+
+    /// The envelope sender as SpamAssassin's `get_envelope_from` finds it (no
+    /// `envelope_sender_header` configured): the envelope sender a Received line recorded
+    /// for the last untrusted relay (or, with none, the first trusted one) when it has an `@`
+    /// after its first character; else the headers ([`super::htext::envelope_from`]).
+    pub(crate) fn envelope_from(&self) -> Option<String> {
+        self.envelope
+            .get_or_init(|| {
+                let t = self.get();
+                let hop = t.untrusted.first().or_else(|| t.trusted.last());
+                match hop {
+                    Some(r) if r.envfrom.find('@').is_some_and(|i| i > 0) => {
+                        Some(r.envfrom.clone())
+                    }
+                    _ => super::htext::envelope_from(self.view),
+                }
+            })
+            .clone()
+    }
+
+    /// The text a header rule's target matches: a trust pseudo-header, `EnvelopeFrom` from
+    /// [`Self::envelope_from`], or the message's own header ([`super::htext::header_text`]).
+    pub(crate) fn header_text(&self, t: &super::HeaderTarget) -> Option<String> {
+        if let Some(p) = self.pseudo_header(&t.name) {
+            return Some(p);
+        }
+        if t.name.eq_ignore_ascii_case("EnvelopeFrom") {
+            return super::htext::envelope_text(self.envelope_from(), t);
+        }
+        super::htext::header_text(self.view, t)
     }
 }
 

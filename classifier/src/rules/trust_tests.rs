@@ -218,3 +218,38 @@ fn relays_equal_spamassassins_on_the_corpora() {
         println!("skipped: no corpus (scripts/setup fetches the SpamAssassin corpus)");
     }
 }
+
+#[test]
+fn envelope_sender_from_the_last_untrusted_relay() {
+    // The boundary's Received line recorded the envelope sender: SpamAssassin takes it before
+    // any header, even a Return-Path above the Received lines.
+    let chain = "Return-Path: <list-bounces@lists.example.org>\n\
+Received: from mx.example.net (mx.example.net [10.0.0.2]) by inbox.example.net (Postfix) with ESMTP id A1X; Wed, 2 Dec 2026 05:14:52 +0000\n\
+Received: from out.sender.example (out.sender.example [198.51.100.7]) (envelope-from <Owner@Sender.example>) by mx.example.net (Postfix) with ESMTP id B2X; Wed, 2 Dec 2026 05:14:51 +0000\n";
+    let v = view(chain);
+    let nets = Networks::default();
+    let lazy = LazyTrust::new(&v, &nets);
+    assert_eq!(
+        lazy.envelope_from().as_deref(),
+        Some("Owner@Sender.example")
+    );
+    let t = super::super::HeaderTarget::parse("EnvelopeFrom:domain").expect("valid");
+    assert_eq!(lazy.header_text(&t).as_deref(), Some("Sender.example"));
+    // Without it, the Return-Path above the Received lines, as before.
+    let v = view(&chain.replace(" (envelope-from <Owner@Sender.example>)", ""));
+    let lazy = LazyTrust::new(&v, &nets);
+    assert_eq!(
+        lazy.envelope_from().as_deref(),
+        Some("list-bounces@lists.example.org")
+    );
+    // A trusted relay's envelope sender is not the one: only the last untrusted relay counts.
+    let v = view(&format!(
+        "Return-Path: <a@b.example>\n{}",
+        CHAIN.replace(
+            "(Postfix) with ESMTP id A1X",
+            "(Postfix) (envelope-from <x@inner.example>) with ESMTP id A1X"
+        )
+    ));
+    let lazy = LazyTrust::new(&v, &nets);
+    assert_eq!(lazy.envelope_from().as_deref(), Some("a@b.example"));
+}

@@ -27,6 +27,7 @@ pub(super) const EMULATED_PLUGINS: &[&str] = &[
     "WLBLEval",
     "FreeMail",
     "MIMEHeader",
+    "ImageInfo",
 ];
 
 /// The plugins SpamAssassin 4.0.1 loads as installed (the `loadplugin` lines of Debian's
@@ -72,6 +73,8 @@ pub(super) const FEATURES: &[&str] = &[
     "feature_originating_ip_headers",
     "perl_min_version_5010000",
     "has_check_body_length",
+    "has_check_for_ascii_text_illegal",
+    "has_check_abundant_unicode_ratio",
 ];
 
 /// SpamAssassin settings that configure things mailsift does not have (network tests, lists,

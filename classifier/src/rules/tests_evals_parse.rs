@@ -1,0 +1,162 @@
+//! Cases for the parse and image evals, run by `every_eval_is_documented_and_exercised`.
+
+use super::super::MSG;
+
+/// (eval call, kind, message, expected) for the parse and image evals (`evals_parse.rs`,
+/// `evals_image.rs`).
+pub(super) fn cases(
+    alt: &dyn Fn(&str, &str) -> String,
+) -> Vec<(&'static str, &'static str, String, bool)> {
+    let mixed = |parts: &str, tail: &str| {
+        format!(
+            "Subject: x\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\n{parts}\n--b--\n{tail}"
+        )
+    };
+    let plain = "Content-Type: text/plain\n\nhello";
+    let c = [
+        "check_msg_parse_flags('mime_epilogue_exists')",
+        "check_msg_parse_flags('missing_mime_headers')",
+        "check_msg_parse_flags('missing_mime_head_body_separator')",
+        "check_msg_parse_flags('missing_head_body_separator')",
+        "check_msg_parse_flags('truncated_header')",
+    ];
+    let text8 = |ct: &str, body: &str| {
+        format!("Subject: x\nContent-Type: {ct}\nContent-Transfer-Encoding: 8bit\n\n{body}\n")
+    };
+    // A 2 x 3 GIF named a.gif beside the Subject "x" and "hi" (5 characters of body text).
+    let gif = mixed(
+        "Content-Type: text/plain\n\nhi\n--b\nContent-Type: image/gif; name=\"a.gif\"\n\
+         Content-Transfer-Encoding: base64\n\nR0lGODlhAgADAAAAAA==",
+        "",
+    );
+    vec![
+        (c[0], "body", mixed(plain, "an epilogue line\n"), true),
+        (c[0], "body", mixed(plain, ".\n\n"), false),
+        (c[1], "body", mixed("no header here\n", ""), true),
+        (c[1], "body", mixed(plain, ""), false),
+        (
+            c[2],
+            "body",
+            mixed("Content-Type: text/plain\nbody at once", ""),
+            true,
+        ),
+        (c[2], "body", mixed(plain, ""), false),
+        (
+            c[3],
+            "header",
+            "Subject: x\nFrom: a@b.example\n".into(),
+            true,
+        ),
+        (c[3], "header", MSG.into(), false),
+        (
+            c[4],
+            "header",
+            format!("Subject: {}\n\nx\n", "long ".repeat(2000)),
+            true,
+        ),
+        (c[4], "header", MSG.into(), false),
+        (
+            "check_for_ascii_text_illegal()",
+            "body",
+            text8("text/plain", "caf\u{e9}"),
+            true,
+        ),
+        (
+            "check_for_ascii_text_illegal()",
+            "body",
+            text8("text/plain; charset=utf-8", "caf\u{e9}"),
+            false,
+        ),
+        (
+            "check_abundant_unicode_ratio(0.02)",
+            "body",
+            text8("text/plain", &"&#x0410;&#x0411; ".repeat(20)),
+            true,
+        ),
+        (
+            "check_abundant_unicode_ratio(0.02)",
+            "body",
+            MSG.into(),
+            false,
+        ),
+        (
+            "check_mime_multipart_ratio('0.00', '0.01')",
+            "body",
+            alt("", &"html only words ".repeat(10)),
+            true,
+        ),
+        (
+            "check_mime_multipart_ratio('0.00', '0.01')",
+            "body",
+            alt("same words", "same words"),
+            false,
+        ),
+        (
+            "tvd_vertical_words('0', '10')",
+            "body",
+            "Subject: x\n\nBuy_now_at_our_shop_today\n".into(),
+            true,
+        ),
+        ("tvd_vertical_words('0', '10')", "body", MSG.into(), false),
+        (
+            "check_for_to_in_subject('user')",
+            "header",
+            "To: bob@example.com\nSubject: bob, your offer\n\nx\n".into(),
+            true,
+        ),
+        (
+            "check_for_to_in_subject('user')",
+            "header",
+            MSG.into(),
+            false,
+        ),
+        (
+            "check_for_to_in_subject('address')",
+            "header",
+            "To: <bob@example.com>\nSubject: for bob@example.com\n\nx\n".into(),
+            true,
+        ),
+        ("image_count('gif', '1', '1')", "body", gif.clone(), true),
+        ("image_count('png', '1')", "body", gif.clone(), false),
+        ("pixel_coverage('all', '6', '6')", "body", gif.clone(), true),
+        ("pixel_coverage('gif', '7')", "body", gif.clone(), false),
+        (
+            "image_to_text_ratio('gif', '0.5', '5')",
+            "body",
+            gif.clone(),
+            true,
+        ),
+        (
+            "image_to_text_ratio('gif', '0.5', '5')",
+            "body",
+            MSG.into(),
+            false,
+        ),
+        (
+            "image_size_exact('gif', '3', '2')",
+            "body",
+            gif.clone(),
+            true,
+        ),
+        (
+            "image_size_exact('gif', '2', '3')",
+            "body",
+            gif.clone(),
+            false,
+        ),
+        (
+            "image_size_range('all', '2', '2')",
+            "body",
+            gif.clone(),
+            true,
+        ),
+        (
+            "image_size_range('all', '2', '2', '2', '2')",
+            "body",
+            gif.clone(),
+            false,
+        ),
+        ("image_named('a.gif')", "body", gif.clone(), true),
+        ("image_named('b.gif')", "body", gif, false),
+    ]
+}
