@@ -367,6 +367,7 @@ impl Engine {
             "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "recipients" => tok.recipients = parse(key, value)?,
+            "recipient_lists" => tok.recipient_lists = parse(key, value)?,
             "combination" => self.combination.enabled = parse(key, value)?,
             "combination_strength" => self.combination.prior_strength = parse(key, value)?,
             "combination_ratio" => self.combination.full_ratio = parse(key, value)?,

@@ -10,7 +10,11 @@
 //!   else the `To` addresses;
 //! - `rcpt|ADDR|list:ID`: a recipient with the `List-Id` of the list that sent the message;
 //! - `rcpt|ADDR|from:DOMAIN`: a recipient with the sender's registrable domain;
-//! - `rcpt|ADDR|from:ADDR`: a recipient with the sender's address.
+//! - `rcpt|ADDR|from:ADDR`: a recipient with the sender's address;
+//! - with `lists` (`--set recipient_lists=true`, off: E29): `rcpt|ADDR|rpath:DOMAIN`, a
+//!   recipient with the `Return-Path` registrable domain (a bulk sender's bounce domain), and
+//!   `rcpt|ADDR|to:ADDR`, a recipient with each `To`/`Cc` address that is not a recipient (a
+//!   group's or list's posting address).
 //!
 //! At most [`MAX_RECIPIENTS`] recipients are paired.
 
@@ -44,7 +48,7 @@ fn list_id(value: &str) -> Option<String> {
 }
 
 /// Emits the recipient tokens of a message (see the module documentation).
-pub fn recipient_tokens(view: &MessageView, emit: &mut dyn FnMut(&str, &str)) {
+pub fn recipient_tokens(view: &MessageView, lists: bool, emit: &mut dyn FnMut(&str, &str)) {
     let mut rcpts: Vec<String> = Vec::new();
     for a in view.envelope_to.iter().filter_map(|r| address_of(r)) {
         if rcpts.len() < MAX_RECIPIENTS && !rcpts.contains(&a) {
@@ -52,6 +56,7 @@ pub fn recipient_tokens(view: &MessageView, emit: &mut dyn FnMut(&str, &str)) {
         }
     }
     let mut list: Option<String> = None;
+    let mut bounce: Option<String> = None;
     for field in &view.headers {
         let name = field.name.to_ascii_lowercase();
         match name.as_str() {
@@ -63,6 +68,12 @@ pub fn recipient_tokens(view: &MessageView, emit: &mut dyn FnMut(&str, &str)) {
                 }
             }
             "list-id" if list.is_none() => list = list_id(&field.decoded),
+            "return-path" if bounce.is_none() => {
+                bounce = address_of(&field.decoded).and_then(|a| {
+                    a.rsplit_once('@')
+                        .map(|(_, d)| registrable_domain(d).to_string())
+                });
+            }
             _ => {}
         }
     }
@@ -101,6 +112,19 @@ pub fn recipient_tokens(view: &MessageView, emit: &mut dyn FnMut(&str, &str)) {
             }
             pair("from:", s);
         }
+        if lists {
+            if let Some(d) = &bounce {
+                pair("rpath:", d);
+            }
+            for mb in view.to.iter().chain(view.cc.iter()).take(MAX_RECIPIENTS) {
+                if let Some(a) = &mb.address {
+                    let a = a.to_ascii_lowercase();
+                    if !rcpts.contains(&a) {
+                        pair("to:", &a);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -112,8 +136,37 @@ mod tests {
     fn tokens(msg: &str) -> Vec<String> {
         let view = MessageView::parse(msg.as_bytes(), &Limits::default());
         let mut out = Vec::new();
-        recipient_tokens(&view, &mut |p, v| out.push(format!("{p}{v}")));
+        recipient_tokens(&view, false, &mut |p, v| out.push(format!("{p}{v}")));
         out
+    }
+
+    #[test]
+    fn list_pairs_name_the_bounce_domain_and_the_posting_address() {
+        let msg = "Return-Path: <Group-bounce@groups.example.com>\nDelivered-To: alice@example.org\n\
+                   From: someone@mail.example.net\nTo: \"Group\" <Group@groups.example.com>\n\
+                   Cc: alice@example.org\nSubject: x\n\nbody\n";
+        let view = MessageView::parse(msg.as_bytes(), &Limits::default());
+        let mut with = Vec::new();
+        recipient_tokens(&view, true, &mut |p, v| with.push(format!("{p}{v}")));
+        for want in [
+            "rcpt|alice@example.org|rpath:example.com",
+            "rcpt|alice@example.org|to:group@groups.example.com",
+        ] {
+            assert!(with.iter().any(|x| x == want), "{want} not in {with:?}");
+        }
+        // A recipient is not paired with itself, and without `lists` neither pair is made.
+        assert!(
+            !with.iter().any(|x| x.ends_with("|to:alice@example.org")),
+            "{with:?}"
+        );
+        let without = tokens(msg);
+        assert!(
+            !without
+                .iter()
+                .any(|x| x.contains("rpath:") || x.contains("|to:")),
+            "{without:?}"
+        );
+        assert_eq!(with.len(), without.len() + 2, "{with:?} / {without:?}");
     }
 
     #[test]
@@ -144,7 +197,7 @@ mod tests {
         let mut view = MessageView::parse(msg.as_bytes(), &Limits::default());
         view.envelope_to = vec!["<Carol@Example.org>".into(), "not an address".into()];
         let mut t = Vec::new();
-        recipient_tokens(&view, &mut |p, v| t.push(format!("{p}{v}")));
+        recipient_tokens(&view, false, &mut |p, v| t.push(format!("{p}{v}")));
         for want in [
             "rcpt:carol@example.org",
             "rcpt|carol@example.org|from:example.com",

@@ -66,6 +66,10 @@ pub struct TokenizerConfig {
     pub urls_in_body_pool: bool,
     /// Emit recipient tokens and recipient × sender/list pairs ([`crate::recipients`]).
     pub recipients: bool,
+    /// With `recipients`: also pair each recipient with the message's other `To`/`Cc`
+    /// addresses (a group or list posting address) and with its `Return-Path` domain (the
+    /// bulk sender's bounce domain) ([`crate::recipients`]).
+    pub recipient_lists: bool,
 }
 
 impl Default for TokenizerConfig {
@@ -86,6 +90,7 @@ impl Default for TokenizerConfig {
             urls_in_body_pool: false,
             // v4: recipient tokens and pairs (corpora/EXPERIMENTS.md E20).
             recipients: true,
+            recipient_lists: false,
         }
     }
 }
@@ -222,7 +227,7 @@ impl Tokenizer {
         mailbox_tokens("from:", &view.from, emit);
         mailbox_tokens("rt:", &view.reply_to, emit);
         if self.config.recipients {
-            crate::recipients::recipient_tokens(view, emit);
+            crate::recipients::recipient_tokens(view, self.config.recipient_lists, emit);
         }
         for mb in view.from.iter().take(4) {
             if let Some(name) = &mb.name {
