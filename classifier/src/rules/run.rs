@@ -4,6 +4,13 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use super::*;
 
+/// Fewest text rules to match for a message before a second thread shares them: below, waking
+/// it costs more than it saves. The built-in rules leave 11.5 per message (at most 24) to
+/// match on the first 100 SpamAssassin-corpus messages, in 0.2 ms of rules, and two threads
+/// made them 5-10% more CPU and no faster; the stock SpamAssassin rules leave 146-250 (median
+/// 181), in 4-7 ms (rules_timing; corpora/SA-FIDELITY.md, "Two threads").
+const PARALLEL_TEXT_RULES: usize = 64;
+
 #[cfg(test)]
 thread_local! {
     /// Test switch: evaluate a long-lived rule set on the calling thread alone, to compare
@@ -119,7 +126,7 @@ impl RuleSet {
         let two = !ONE_THREAD.get();
         #[cfg(not(test))]
         let two = true;
-        if prep.long_lived && text_rules.len() > 1 && two {
+        if prep.long_lived && text_rules.len() >= PARALLEL_TEXT_RULES && two {
             rayon::in_place_scope(|scope| {
                 scope.spawn(|_| work());
                 self.run_others(prep, &wanted, &candidate, &texts, &trust, &env, &mut counts);
