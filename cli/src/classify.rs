@@ -407,7 +407,8 @@ fn ask_server(
     // each time, and only then sleep in `read`. The server usually answers within half a
     // millisecond, and waking a sleeping process costs a good part of that on a virtual
     // machine (measured: 0.19 ms less wall time per message, for at most SPIN of client CPU;
-    // see BENCHMARKS.md, "The classify server").
+    // see BENCHMARKS.md, "The classify server"). A server whose answers take longer (the
+    // stock SpamAssassin rules) sends the answer's first bytes at once, which ends the spin.
     // Small: zeroing it touches its pages (the rest of the answer is read through a buffer).
     let mut first = vec![0u8; 8 << 10];
     let mut got = 0;

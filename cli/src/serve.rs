@@ -18,6 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -94,7 +95,17 @@ pub(crate) struct Shared {
     token_cache: Mutex<Option<(FileId, Arc<SharedTokenCache>)>>,
     /// When the token cache was last filled with the whole site-wide table.
     filled: Mutex<Option<Instant>>,
+    /// Whether the last classification took longer than a client polls for the answer
+    /// ([`SLOW_ANSWER`]).
+    slow: AtomicBool,
 }
+
+/// A classification that takes longer than this is slow: the client's poll for the answer
+/// (`classify::SPIN`, 1 ms) would only burn CPU, which a server evaluating on both cores
+/// needs (SpamAssassin's stock rules take 2-10 ms; the built-in rules about 0.3 ms). The next
+/// request is then told at once that the answer is coming (`Response::write_start`), and
+/// the client sleeps until it does.
+const SLOW_ANSWER: Duration = Duration::from_millis(1);
 
 fn stamps(paths: &[PathBuf]) -> Vec<Option<SystemTime>> {
     paths
@@ -144,6 +155,7 @@ impl Shared {
             last_check: Mutex::new(Instant::now()),
             token_cache: Mutex::new(None),
             filled: Mutex::new(None),
+            slow: AtomicBool::new(false),
         })
     }
 
@@ -278,6 +290,7 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
         return Ok(()); // connected and closed: a probe
     };
     let loaded = shared.current();
+    let mut started = false;
     let response = if !shared.same_db(&request.db) {
         Response::Mismatch(format!(
             "it serves the database {}, not {}",
@@ -291,6 +304,11 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
                 .into(),
         )
     } else {
+        if shared.slow.load(Ordering::Relaxed) {
+            // Not fatal here: a client gone is found when the answer is written.
+            started = Response::write_start(&mut &stream).is_ok();
+        }
+        let begun = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| {
             let store = connection(conn, shared, &loaded.config);
             classify::classify_ready(
@@ -302,6 +320,9 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
                 &request.message,
             )
         }));
+        shared
+            .slow
+            .store(begun.elapsed() > SLOW_ANSWER, Ordering::Relaxed);
         match result {
             Ok(Outcome::Done {
                 output,
@@ -325,9 +346,12 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
             }
         }
     };
-    let sent = response
-        .write(&mut &stream)
-        .context("cannot send the response");
+    let sent = if started {
+        response.write_rest(&mut &stream)
+    } else {
+        response.write(&mut &stream)
+    }
+    .context("cannot send the response");
     drop(stream);
     refill_if_due(shared, conn);
     sent

@@ -175,8 +175,28 @@ impl Request<'_> {
 impl Response {
     /// Writes the response (in one buffered write).
     pub fn write(&self, w: &mut impl Write) -> io::Result<()> {
+        self.write_with(w, true)
+    }
+
+    /// Writes what comes first in every response, before the answer is known: a server that
+    /// will take a while says so at once, and the client stops polling for the answer and
+    /// sleeps until it comes (see `classify`'s spin-then-block). The rest follows with
+    /// [`Response::write_rest`].
+    pub fn write_start(w: &mut impl Write) -> io::Result<()> {
+        w.write_all(RESPONSE_MAGIC)?;
+        w.flush()
+    }
+
+    /// Writes the response after [`Response::write_start`].
+    pub fn write_rest(&self, w: &mut impl Write) -> io::Result<()> {
+        self.write_with(w, false)
+    }
+
+    fn write_with(&self, w: &mut impl Write, start: bool) -> io::Result<()> {
         let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(RESPONSE_MAGIC);
+        if start {
+            buf.extend_from_slice(RESPONSE_MAGIC);
+        }
         match self {
             Response::Done {
                 spam,
@@ -280,6 +300,12 @@ mod tests {
             let mut buf = Vec::new();
             r.write(&mut buf).expect("write");
             assert_eq!(Response::read(&mut buf.as_slice()).expect("read"), r);
+            // Started early (a slow server), then finished: the same bytes.
+            let mut split = Vec::new();
+            Response::write_start(&mut split).expect("write");
+            assert!(!split.is_empty() && buf.starts_with(&split));
+            r.write_rest(&mut split).expect("write");
+            assert_eq!(split, buf);
         }
     }
 

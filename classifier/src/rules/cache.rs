@@ -286,6 +286,28 @@ mod tests {
         assert!(want.iter().any(|h| !h.is_empty()), "some rule hit");
     }
 
+    /// A long-lived rule set matches the text rules on a second thread (`RuleSet::run`):
+    /// every stock rule hits as when one thread evaluates them all.
+    /// `MAILSIFT_EQUIV_MESSAGES=N` compares on the first N corpus messages (default 30).
+    #[test]
+    fn stock_spamassassin_rules_hit_the_same_on_two_threads() {
+        let Some(load) = stock_rules() else {
+            return;
+        };
+        let rules = load();
+        rules.prepare_now();
+        let mut hits = 0;
+        for (i, m) in messages().iter().enumerate() {
+            let v = MessageView::parse(m, &Limits::default());
+            super::super::run::ONE_THREAD.set(true);
+            let want = rules.evaluate_all(&v, &ctx());
+            super::super::run::ONE_THREAD.set(false);
+            hits += want.len();
+            assert_eq!(rules.evaluate_all(&v, &ctx()), want, "message {i}");
+        }
+        assert!(hits > 0, "some rule hit");
+    }
+
     /// The backtracking rules run only where their guard can start a match
     /// (`Pattern::backtracking_match`): every stock rule hits as with one unanchored run.
     /// `MAILSIFT_EQUIV_MESSAGES=N` compares on the first N corpus messages (default 30).

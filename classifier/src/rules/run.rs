@@ -1,6 +1,22 @@
 //! Evaluating a prepared rule set on one message.
 
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
 use super::*;
+
+/// Fewest text rules to match for a message before a second thread shares them: below, waking
+/// it costs more than it saves. The built-in rules leave 11.5 per message (at most 24) to
+/// match on the first 100 SpamAssassin-corpus messages, in 0.2 ms of rules, and two threads
+/// made them 5-10% more CPU and no faster; the stock SpamAssassin rules leave 146-250 (median
+/// 181), in 4-7 ms (rules_timing; corpora/SA-FIDELITY.md, "Two threads").
+const PARALLEL_TEXT_RULES: usize = 64;
+
+#[cfg(test)]
+thread_local! {
+    /// Test switch: evaluate a long-lived rule set on the calling thread alone, to compare
+    /// with the two-thread evaluation.
+    pub(super) static ONE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 impl RuleSet {
     /// Test switch: every backtracking pattern matched as before the start-position search
@@ -83,6 +99,97 @@ impl RuleSet {
                 candidate[i] = true;
             }
         }
+        // The text rules (body, rawbody, full: about half of the stock rules' time) that can
+        // match, with their texts rendered here (the cells are this thread's).
+        let text_rules: Vec<(usize, &str)> = prep
+            .direct
+            .iter()
+            .filter(|&&i| wanted(i) && candidate[i])
+            .filter_map(|&i| Some((i, texts.get(text_part(&self.inner.rules[i])?))))
+            .collect();
+        // A long-lived rule set (a server, an evaluation) matches them on a second thread while
+        // this one runs the header rules and evals, then helps with what is left: rule by rule
+        // from a shared position, so both threads finish together whatever the message. Every
+        // rule's count is its own, whichever thread computes it. A one-message process stays
+        // on one thread (nothing to overlap with the pool's start-up).
+        let text_counts: Vec<AtomicU32> = text_rules.iter().map(|_| AtomicU32::new(0)).collect();
+        let next = AtomicUsize::new(0);
+        let work = || loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(i, text)) = text_rules.get(k) else {
+                break;
+            };
+            let n = self.text_count(prep, i, text, &branch_candidate);
+            text_counts[k].store(n, Ordering::Relaxed);
+        };
+        #[cfg(test)]
+        let two = !ONE_THREAD.get();
+        #[cfg(not(test))]
+        let two = true;
+        if prep.long_lived && text_rules.len() >= PARALLEL_TEXT_RULES && two {
+            rayon::in_place_scope(|scope| {
+                scope.spawn(|_| work());
+                self.run_others(prep, &wanted, &candidate, &texts, &trust, &env, &mut counts);
+                work();
+            });
+        } else {
+            work();
+            self.run_others(prep, &wanted, &candidate, &texts, &trust, &env, &mut counts);
+        }
+        // The scope's end (or this thread alone) ordered every store before these loads.
+        for (&(i, _), n) in text_rules.iter().zip(&text_counts) {
+            counts[i] = n.load(Ordering::Relaxed);
+        }
+        for &i in &prep.metas {
+            if !wanted(i) || self.inner.rules[i].disabled {
+                continue;
+            }
+            if let Test::Meta(e) = &self.inner.rules[i].test {
+                let v = e.eval(&|j| f64::from(counts[j]));
+                counts[i] = u32::from(v != 0.0 && !v.is_nan());
+            }
+        }
+        counts
+    }
+
+    /// The count of text rule `i` (a body, rawbody or full regex the prefilter let through)
+    /// on `text`.
+    fn text_count(&self, prep: &Prepared, i: usize, text: &str, branch_candidate: &[bool]) -> u32 {
+        let r = &self.inner.rules[i];
+        let Test::Regex(p) = &r.test else {
+            return 0;
+        };
+        let split = prep.splits.get(&i);
+        let mut alts = split.into_iter().flat_map(|sp| {
+            (0..sp.patterns.len())
+                .filter(|&k| branch_candidate[sp.base + k])
+                .map(|k| &sp.patterns[k])
+        });
+        if let (Some(alt), None) = (alts.next(), alts.next()) {
+            // One candidate alternative: compile and scan just that. With more, one scan
+            // with the whole pattern is cheaper than several (a warm process has it
+            // compiled; scanning every candidate alternative made a corpus evaluation 4%
+            // more instructions).
+            u32::from(alt.is_match_with(text, prep.long_lived))
+        } else if r.max_hits > 1 {
+            p.count(text, r.max_hits)
+        } else {
+            u32::from(p.is_match_with(text, prep.long_lived))
+        }
+    }
+
+    /// Every direct rule but the text rules ([`text_part`]), in definition order.
+    #[allow(clippy::too_many_arguments)]
+    fn run_others(
+        &self,
+        prep: &Prepared,
+        wanted: &dyn Fn(usize) -> bool,
+        candidate: &[bool],
+        texts: &Texts<'_>,
+        trust: &trust::LazyTrust<'_>,
+        env: &evals::Env<'_>,
+        counts: &mut [u32],
+    ) {
         let mut hcache: HashMap<&str, (Option<String>, Option<String>)> = HashMap::new();
         for &i in &prep.direct {
             if !wanted(i) {
@@ -90,36 +197,12 @@ impl RuleSet {
             }
             let r = &self.inner.rules[i];
             counts[i] = match &r.test {
+                Test::Regex(_) if text_part(r).is_some() => continue,
                 Test::Regex(p) => {
-                    if !candidate[i] {
-                        0
-                    } else if r.kind == RuleKind::Uri {
-                        uri_count(p, &texts, r.max_hits, r.origin != "<default>")
+                    if candidate[i] {
+                        uri_count(p, texts, r.max_hits, r.origin != "<default>")
                     } else {
-                        let part = match r.kind {
-                            RuleKind::RawBody => Part::RawBody,
-                            RuleKind::Full => Part::Full,
-                            _ if r.no_subject => Part::BodyNoSubject,
-                            _ => Part::Body,
-                        };
-                        let text = texts.get(part);
-                        let split = prep.splits.get(&i);
-                        let mut alts = split.into_iter().flat_map(|sp| {
-                            (0..sp.patterns.len())
-                                .filter(|&k| branch_candidate[sp.base + k])
-                                .map(|k| &sp.patterns[k])
-                        });
-                        if let (Some(alt), None) = (alts.next(), alts.next()) {
-                            // One candidate alternative: compile and scan just that. With
-                            // more, one scan with the whole pattern is cheaper than several
-                            // (a warm process has it compiled; scanning every candidate
-                            // alternative made a corpus evaluation 4% more instructions).
-                            u32::from(alt.is_match_with(text, prep.long_lived))
-                        } else if r.max_hits > 1 {
-                            p.count(text, r.max_hits)
-                        } else {
-                            u32::from(p.is_match_with(text, prep.long_lived))
-                        }
+                        0
                     }
                 }
                 Test::Header {
@@ -177,20 +260,25 @@ impl RuleSet {
                         .0
                         .is_some(),
                 }),
-                Test::Eval { def, args } => u32::from(def.run(&env, args)),
-                Test::MimeHeader(m) => u32::from(m.matches(&env, prep.long_lived)),
+                Test::Eval { def, args } => u32::from(def.run(env, args)),
+                Test::MimeHeader(m) => u32::from(m.matches(env, prep.long_lived)),
                 Test::Meta(_) => 0,
             };
         }
-        for &i in &prep.metas {
-            if !wanted(i) || self.inner.rules[i].disabled {
-                continue;
-            }
-            if let Test::Meta(e) = &self.inner.rules[i].test {
-                let v = e.eval(&|j| f64::from(counts[j]));
-                counts[i] = u32::from(v != 0.0 && !v.is_nan());
-            }
-        }
-        counts
     }
+}
+
+/// The text a text rule matches: a body, rawbody or full regex rule's (`None` for the others:
+/// uri rules match each URL, header rules a header).
+fn text_part(r: &Rule) -> Option<Part> {
+    if !matches!(r.test, Test::Regex(_)) {
+        return None;
+    }
+    Some(match r.kind {
+        RuleKind::Uri => return None,
+        RuleKind::RawBody => Part::RawBody,
+        RuleKind::Full => Part::Full,
+        _ if r.no_subject => Part::BodyNoSubject,
+        _ => Part::Body,
+    })
 }
