@@ -236,7 +236,7 @@ pub(crate) static IMAGE_EVALS: &[EvalDef] = &[
         check: |a| kind_and_numbers(a, 3, 3),
         run: |e, a| {
             let area = e.images().of(kind(a)).map_or(0, |x| x.1);
-            let text = super::texts::body_paragraphs(e.view).len();
+            let text = super::texts::paragraphs(e.view).len();
             area > 0
                 && text > 0
                 && in_range(

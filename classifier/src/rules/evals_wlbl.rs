@@ -152,14 +152,15 @@ fn to_in(e: &Env<'_>, list: &str) -> bool {
     all_to_addrs(e).iter().any(|a| e.conf.addr_listed(list, a))
 }
 
-/// Whether a URI host of the message is on the `enlist_uri_host` list: the most specific
-/// entry among the host and its parent domains decides (`!host` excludes).
+/// Whether a URI host of the message (SpamAssassin's URI list, `mailto:` left out) is on the
+/// `enlist_uri_host` list: the most specific entry among the host and its parent domains
+/// decides (`!host` excludes).
 fn uri_host_listed(e: &Env<'_>, list: &str) -> bool {
     let Some(m) = e.conf.uri_hosts.get(list) else {
         return false;
     };
-    e.view.urls.iter().any(|u| {
-        let mut h = u.host.trim_end_matches('.');
+    e.sa_uris().hosts.iter().any(|host| {
+        let mut h = host.trim_end_matches('.');
         loop {
             if let Some(&listed) = m.get(h) {
                 return listed;

@@ -51,6 +51,7 @@ mod mimeparts;
 mod plugconf;
 mod sahtml;
 mod sahtml_color;
+mod sauri;
 
 /// The evals of the emulated plugins, after [`evals::EVALS`] and the HTML evals.
 fn plugin_evals() -> impl Iterator<Item = &'static EvalDef> {

@@ -48,9 +48,9 @@ impl RuleSet {
         let prep = self.prepared();
         let mut counts = vec![0u32; self.inner.rules.len()];
         let wanted = |i: usize| all || prep.needed[i];
-        let texts = Texts::new(view);
         let trust = trust::LazyTrust::new(view, &self.inner.networks);
         let env = evals::Env::new(view, ctx, &self.inner.conf, &trust);
+        let texts = Texts::new(&env);
         // Prefilters: which filtered rules may match.
         let mut candidate = vec![false; self.inner.rules.len()];
         let mut branch_candidate = vec![false; prep.branches];
