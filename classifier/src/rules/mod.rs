@@ -305,6 +305,10 @@ pub(crate) struct HeaderTarget {
     pub domain: bool,
     pub first: bool,
     pub last: bool,
+    /// Read as a header *rule* reads it (SpamAssassin's `get` in list context, its bug 8121):
+    /// `:addr` and `:name` give every address (name) of every instance, one a line. Evals
+    /// read the first one.
+    pub every: bool,
 }
 
 #[derive(Debug, Clone)]
