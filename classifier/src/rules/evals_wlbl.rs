@@ -363,7 +363,8 @@ mod tests {
 
     use crate::rules::tests::hits_now as hits;
 
-    const RULES: &str = "enlist_addrlist (BANKS) *@bank.example *@*.bank.example\n\
+    const RULES: &str = "util_rb_tld example top\n\
+        enlist_addrlist (BANKS) *@bank.example *@*.bank.example\n\
         header FROM_BANK eval:check_from_in_list('BANKS')\n\
         header REPLY_BANK eval:check_replyto_in_list('BANKS')\n\
         enlist_uri_host (SUSP) top !good.top\n\

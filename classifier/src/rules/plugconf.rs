@@ -30,6 +30,8 @@ pub(crate) struct PluginConf {
     /// A loaded rule file (not the built-in set) has `uri` rules: they read SpamAssassin's URI
     /// list, so the message's list is built.
     pub rule_file_uris: bool,
+    /// A loaded rule file has `body` rules: they read SpamAssassin's rendered body.
+    pub rule_file_body: bool,
 }
 
 /// The address lists the WLBLEval evals read, by setting name (old names map to new lists).

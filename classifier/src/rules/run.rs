@@ -69,7 +69,7 @@ impl RuleSet {
             if !group.filtered.iter().any(|&(i, _)| wanted(i)) {
                 continue;
             }
-            let hay = texts.get(text);
+            let hay = texts.haystack(text);
             ac.scan(hay.as_bytes(), |id| {
                 let (rule, branch) = group.filtered[group.owner[id]];
                 candidate[rule] = true;
@@ -99,6 +99,9 @@ impl RuleSet {
                         let part = match r.kind {
                             RuleKind::RawBody => Part::RawBody,
                             RuleKind::Full => Part::Full,
+                            // Loaded rule files read SpamAssassin's rendered body.
+                            _ if r.origin != "<default>" && r.no_subject => Part::SaBodyNoSubject,
+                            _ if r.origin != "<default>" => Part::SaBody,
                             _ if r.no_subject => Part::BodyNoSubject,
                             _ => Part::Body,
                         };

@@ -12,6 +12,11 @@ pub(super) enum Part {
     RawBody,
     Full,
     Uri,
+    /// SpamAssassin's rendered body lines (its HTML renderer's text, visible and invisible),
+    /// for the `body` rules of loaded rule files.
+    SaBody,
+    /// The same without the Subject line.
+    SaBodyNoSubject,
 }
 
 /// The texts rules match, built on first need.
@@ -21,6 +26,8 @@ pub(super) struct Texts<'a> {
     body: std::cell::OnceCell<String>,
     rawbody: std::cell::OnceCell<String>,
     uris: std::cell::OnceCell<String>,
+    sabody: std::cell::OnceCell<String>,
+    body_hay: std::cell::OnceCell<String>,
 }
 
 impl<'a> Texts<'a> {
@@ -31,6 +38,22 @@ impl<'a> Texts<'a> {
             body: std::cell::OnceCell::new(),
             rawbody: std::cell::OnceCell::new(),
             uris: std::cell::OnceCell::new(),
+            sabody: std::cell::OnceCell::new(),
+            body_hay: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The text a prefilter scans for the rules that read `p`: for the body, the built-in
+    /// form and, when a loaded rule file has `body` rules, SpamAssassin's too.
+    pub(super) fn haystack(&self, p: Part) -> &str {
+        match p {
+            Part::Body if self.env.conf.rule_file_body => self.body_hay.get_or_init(|| {
+                let mut s = self.get(Part::Body).to_owned();
+                s.push('\n');
+                s.push_str(self.get(Part::SaBody));
+                s
+            }),
+            _ => self.get(p),
         }
     }
 
@@ -45,6 +68,20 @@ impl<'a> Texts<'a> {
                 }
             }
             Part::RawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
+            Part::SaBody => self.sabody.get_or_init(|| {
+                let mut s = String::new();
+                for line in super::sauri::body_lines(self.env) {
+                    s.push_str(&line);
+                    if !line.ends_with('\n') {
+                        s.push('\n');
+                    }
+                }
+                s
+            }),
+            Part::SaBodyNoSubject => {
+                let body = self.get(Part::SaBody);
+                body.split_once('\n').map_or("", |(_, rest)| rest)
+            }
             Part::Full => &self.view.raw,
             // Every URI any `uri` rule may read: the built-in rules' links, and SpamAssassin's
             // list when a loaded rule file has `uri` rules.

@@ -280,8 +280,9 @@ impl<'r> Builder<'r> {
     ) {
         match kw {
             "header" | "body" | "rawbody" | "uri" | "full" | "meta" | "mimeheader" => {
-                if kw == "uri" && origin != "<default>" {
-                    self.conf.rule_file_uris = true;
+                if origin != "<default>" {
+                    self.conf.rule_file_uris |= kw == "uri";
+                    self.conf.rule_file_body |= kw == "body";
                 }
                 self.rule_line(origin, line, kw, rest);
             }
