@@ -243,36 +243,11 @@ pub(crate) fn envelope_from(view: &MessageView) -> Option<String> {
 /// The first mailbox of an address list: (display name, address), comments and quotes
 /// removed from the name. `None` when the list has no mailbox.
 pub(crate) fn first_mailbox(v: &str) -> Option<(String, String)> {
-    // Split at the first top-level comma (outside quotes, <> and comments).
-    let (mut depth_angle, mut depth_paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
-    let mut end = v.len();
-    for (i, c) in v.char_indices() {
-        if esc {
-            esc = false;
-            continue;
-        }
-        match c {
-            '\\' => esc = true,
-            '"' if depth_paren == 0 => quoted = !quoted,
-            '(' if !quoted => depth_paren += 1,
-            ')' if !quoted => depth_paren = depth_paren.saturating_sub(1),
-            '<' if !quoted && depth_paren == 0 => depth_angle += 1,
-            '>' if !quoted && depth_paren == 0 => depth_angle = depth_angle.saturating_sub(1),
-            ',' | ';' if !quoted && depth_paren == 0 && depth_angle == 0 => {
-                end = i;
-                break;
-            }
-            _ => {}
-        }
-    }
-    let m = v[..end].trim();
-    if m.is_empty() {
-        return if end < v.len() {
-            first_mailbox(&v[end + 1..])
-        } else {
-            None
-        };
-    }
+    // The first mailbox: the first non-empty piece between top-level `,` and `;`.
+    let m = split_top_level(v)
+        .into_iter()
+        .map(str::trim)
+        .find(|m| !m.is_empty())?;
     // A group ("undisclosed-recipients:") has no mailbox before its colon.
     if let Some(lt) = m.find('<') {
         let addr = m[lt + 1..]
@@ -388,9 +363,20 @@ fn angle_start(m: &str) -> Option<usize> {
 
 /// The list split at `,` and `;` outside quotes, angle brackets and comments.
 fn split_top_level(v: &str) -> Vec<&str> {
-    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
     let mut out = Vec::new();
     let mut start = 0;
+    for i in top_level(v, &[',', ';']) {
+        out.push(&v[start..i]);
+        start = i + 1;
+    }
+    out.push(&v[start..]);
+    out
+}
+
+/// Positions of the `seps` characters outside quotes, angle brackets and comments.
+fn top_level(v: &str, seps: &[char]) -> Vec<usize> {
+    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
+    let mut out = Vec::new();
     for (i, c) in v.char_indices() {
         if esc {
             esc = false;
@@ -403,14 +389,10 @@ fn split_top_level(v: &str) -> Vec<&str> {
             ')' if !quoted => paren = paren.saturating_sub(1),
             '<' if !quoted && paren == 0 => angle += 1,
             '>' if !quoted && paren == 0 => angle = angle.saturating_sub(1),
-            ',' | ';' if !quoted && paren == 0 && angle == 0 => {
-                out.push(&v[start..i]);
-                start = i + 1;
-            }
+            c if seps.contains(&c) && !quoted && paren == 0 && angle == 0 => out.push(i),
             _ => {}
         }
     }
-    out.push(&v[start..]);
     out
 }
 
@@ -519,24 +501,7 @@ fn strip_comments(s: &str) -> String {
 
 /// The first comma outside quotes, angle brackets and comments.
 pub(crate) fn top_level_comma(v: &str) -> Option<usize> {
-    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
-    for (i, c) in v.char_indices() {
-        if esc {
-            esc = false;
-            continue;
-        }
-        match c {
-            '\\' => esc = true,
-            '"' if paren == 0 => quoted = !quoted,
-            '(' if !quoted => paren += 1,
-            ')' if !quoted => paren = paren.saturating_sub(1),
-            '<' if !quoted && paren == 0 => angle += 1,
-            '>' if !quoted && paren == 0 => angle = angle.saturating_sub(1),
-            ',' if !quoted && paren == 0 && angle == 0 => return Some(i),
-            _ => {}
-        }
-    }
-    None
+    top_level(v, &[',']).first().copied()
 }
 
 #[cfg(test)]
