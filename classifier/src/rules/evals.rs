@@ -46,6 +46,7 @@ pub(crate) struct Env<'a> {
     parts: std::cell::OnceCell<Vec<super::mimeparts::MimePart>>,
     html: std::cell::OnceCell<Vec<super::sahtml::HtmlStats>>,
     images: std::cell::OnceCell<super::evals_image::Images>,
+    sa_uris: std::cell::OnceCell<super::sauri::SaUris>,
 }
 
 impl<'a> Env<'a> {
@@ -63,6 +64,7 @@ impl<'a> Env<'a> {
             parts: std::cell::OnceCell::new(),
             html: std::cell::OnceCell::new(),
             images: std::cell::OnceCell::new(),
+            sa_uris: std::cell::OnceCell::new(),
         }
     }
 
@@ -75,6 +77,11 @@ impl<'a> Env<'a> {
     pub(crate) fn images(&self) -> &super::evals_image::Images {
         self.images
             .get_or_init(|| super::evals_image::images(self.parts()))
+    }
+
+    /// The message's URIs as SpamAssassin lists them, on first need.
+    pub(crate) fn sa_uris(&self) -> &super::sauri::SaUris {
+        self.sa_uris.get_or_init(|| super::sauri::uri_list(self))
     }
 
     /// Each HTML part measured as SpamAssassin's HTML renderer measures it, on first need.

@@ -194,6 +194,22 @@ fn kind(a: &[Arg]) -> &str {
     a.first().map_or("", |x| x.0.as_str())
 }
 
+/// Whether a total over the images of the first argument's type (their count, or their
+/// pixel area) is in [min, max] (the second and third arguments).
+fn image_total_in(
+    e: &super::evals::Env<'_>,
+    a: &[Arg],
+    total: fn((u64, u64, BTreeSet<String>)) -> u64,
+) -> bool {
+    let n = e.images().of(kind(a)).map_or(0, total);
+    in_range(
+        float(n),
+        number(a, 1).unwrap_or(f64::NAN),
+        number(a, 2),
+        false,
+    )
+}
+
 /// The ImageInfo evals, registered beside [`super::evals::EVALS`].
 pub(crate) static IMAGE_EVALS: &[EvalDef] = &[
     EvalDef {
@@ -202,15 +218,7 @@ pub(crate) static IMAGE_EVALS: &[EvalDef] = &[
         doc: "The number of base64 images of `type` (gif, png, jpeg or all) is in [min, max], \
               as SpamAssassin's ImageInfo counts them.",
         check: |a| kind_and_numbers(a, 2, 3),
-        run: |e, a| {
-            let n = e.images().of(kind(a)).map_or(0, |x| x.0);
-            in_range(
-                float(n),
-                number(a, 1).unwrap_or(f64::NAN),
-                number(a, 2),
-                false,
-            )
-        },
+        run: |e, a| image_total_in(e, a, |x| x.0),
     },
     EvalDef {
         name: "pixel_coverage",
@@ -218,15 +226,7 @@ pub(crate) static IMAGE_EVALS: &[EvalDef] = &[
         doc: "The summed area in pixels of the base64 images of `type` whose dimensions could \
               be read is in [min, max].",
         check: |a| kind_and_numbers(a, 2, 3),
-        run: |e, a| {
-            let n = e.images().of(kind(a)).map_or(0, |x| x.1);
-            in_range(
-                float(n),
-                number(a, 1).unwrap_or(f64::NAN),
-                number(a, 2),
-                false,
-            )
-        },
+        run: |e, a| image_total_in(e, a, |x| x.1),
     },
     EvalDef {
         name: "image_to_text_ratio",
@@ -236,7 +236,7 @@ pub(crate) static IMAGE_EVALS: &[EvalDef] = &[
         check: |a| kind_and_numbers(a, 3, 3),
         run: |e, a| {
             let area = e.images().of(kind(a)).map_or(0, |x| x.1);
-            let text = super::texts::body_paragraphs(e.view).len();
+            let text = super::texts::paragraphs(e.view).len();
             area > 0
                 && text > 0
                 && in_range(

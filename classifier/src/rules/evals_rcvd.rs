@@ -60,6 +60,7 @@ fn get(view: &MessageView, name: &str, addr: bool) -> Option<String> {
         domain: false,
         first: false,
         last: false,
+        every: false,
     };
     header_text(view, &t)
 }

@@ -152,14 +152,15 @@ fn to_in(e: &Env<'_>, list: &str) -> bool {
     all_to_addrs(e).iter().any(|a| e.conf.addr_listed(list, a))
 }
 
-/// Whether a URI host of the message is on the `enlist_uri_host` list: the most specific
-/// entry among the host and its parent domains decides (`!host` excludes).
+/// Whether a URI host of the message (SpamAssassin's URI list, `mailto:` left out) is on the
+/// `enlist_uri_host` list: the most specific entry among the host and its parent domains
+/// decides (`!host` excludes).
 fn uri_host_listed(e: &Env<'_>, list: &str) -> bool {
     let Some(m) = e.conf.uri_hosts.get(list) else {
         return false;
     };
-    e.view.urls.iter().any(|u| {
-        let mut h = u.host.trim_end_matches('.');
+    e.sa_uris().hosts.iter().any(|host| {
+        let mut h = host.trim_end_matches('.');
         loop {
             if let Some(&listed) = m.get(h) {
                 return listed;
@@ -362,7 +363,8 @@ mod tests {
 
     use crate::rules::tests::hits_now as hits;
 
-    const RULES: &str = "enlist_addrlist (BANKS) *@bank.example *@*.bank.example\n\
+    const RULES: &str = "util_rb_tld example top\n\
+        enlist_addrlist (BANKS) *@bank.example *@*.bank.example\n\
         header FROM_BANK eval:check_from_in_list('BANKS')\n\
         header REPLY_BANK eval:check_replyto_in_list('BANKS')\n\
         enlist_uri_host (SUSP) top !good.top\n\

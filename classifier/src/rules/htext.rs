@@ -135,6 +135,30 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
     if values.is_empty() {
         return None;
     }
+    if t.every && (t.addr || t.display_name) && !(t.host || t.domain) {
+        // A header rule reads every address (or name) of every instance, one a line.
+        let mut list: Vec<String> = Vec::new();
+        for h in &values {
+            for (name, addr) in every_mailbox(&h.raw) {
+                if t.addr {
+                    list.extend(addr);
+                } else if let Some(n) = name {
+                    let n = if t.raw { n } else { decode_words(&n) };
+                    let n = if n.trim().is_empty() {
+                        n
+                    } else {
+                        let n = n.split_whitespace().collect::<Vec<_>>().join(" ");
+                        match n.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+                            Some(inner) if !inner.contains('\'') => inner.to_owned(),
+                            _ => n,
+                        }
+                    };
+                    list.push(n);
+                }
+            }
+        }
+        return (!list.is_empty()).then(|| list.join("\n"));
+    }
     if t.addr || t.display_name || t.host || t.domain {
         // SpamAssassin reads addresses from the raw value and returns the first one.
         let first = values.iter().find_map(|h| {
@@ -219,36 +243,11 @@ pub(crate) fn envelope_from(view: &MessageView) -> Option<String> {
 /// The first mailbox of an address list: (display name, address), comments and quotes
 /// removed from the name. `None` when the list has no mailbox.
 pub(crate) fn first_mailbox(v: &str) -> Option<(String, String)> {
-    // Split at the first top-level comma (outside quotes, <> and comments).
-    let (mut depth_angle, mut depth_paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
-    let mut end = v.len();
-    for (i, c) in v.char_indices() {
-        if esc {
-            esc = false;
-            continue;
-        }
-        match c {
-            '\\' => esc = true,
-            '"' if depth_paren == 0 => quoted = !quoted,
-            '(' if !quoted => depth_paren += 1,
-            ')' if !quoted => depth_paren = depth_paren.saturating_sub(1),
-            '<' if !quoted && depth_paren == 0 => depth_angle += 1,
-            '>' if !quoted && depth_paren == 0 => depth_angle = depth_angle.saturating_sub(1),
-            ',' | ';' if !quoted && depth_paren == 0 && depth_angle == 0 => {
-                end = i;
-                break;
-            }
-            _ => {}
-        }
-    }
-    let m = v[..end].trim();
-    if m.is_empty() {
-        return if end < v.len() {
-            first_mailbox(&v[end + 1..])
-        } else {
-            None
-        };
-    }
+    // The first mailbox: the first non-empty piece between top-level `,` and `;`.
+    let m = split_top_level(v)
+        .into_iter()
+        .map(str::trim)
+        .find(|m| !m.is_empty())?;
     // A group ("undisclosed-recipients:") has no mailbox before its colon.
     if let Some(lt) = m.find('<') {
         let addr = m[lt + 1..]
@@ -279,6 +278,213 @@ pub(crate) fn first_mailbox(v: &str) -> Option<(String, String)> {
     Some((name, addr))
 }
 
+/// Every mailbox of an address list as SpamAssassin's internal parser
+/// (`Util::_parse_header_addresses`) reads it: (display name, address), the address only
+/// when it looks like one (`local@domain`, no white space outside a quoted local part), cut
+/// after the domain; a name alone that looks like an address becomes the address.
+pub(crate) fn every_mailbox(v: &str) -> Vec<(Option<String>, Option<String>)> {
+    let mut v = v.trim_end().replace("\\\\", "");
+    // A group's name ("undisclosed-recipients:") is dropped.
+    if let Some(c) = v.find(':') {
+        if c > 0 && !v[..c].contains(['"', '(', ')', '<', '>']) {
+            v = v[c + 1..].trim_start().to_owned();
+        }
+    }
+    let mut out = Vec::new();
+    for m in split_top_level(&v) {
+        let m = m.trim();
+        if m.is_empty() || out.len() >= 1000 {
+            continue;
+        }
+        let (mut phrase, mut addr) = match angle_start(m) {
+            Some(lt) => {
+                let inner = m[lt + 1..].split('>').next().unwrap_or("");
+                let inner = strip_comments(inner.trim());
+                let addr = looks_like_address(&inner).then_some(inner);
+                (Some(unquote_phrase(&m[..lt])), addr)
+            }
+            None => {
+                let bare = strip_comments(m);
+                let bare = bare.trim();
+                if looks_like_address(bare) {
+                    (None, Some(bare.to_owned()))
+                } else {
+                    (Some(unquote_phrase(m)), None)
+                }
+            }
+        };
+        addr = addr.filter(|a| !a.starts_with("\"\"@") && a.matches('"').count() != 1);
+        if let Some(p) = phrase.as_deref() {
+            let p = p.trim();
+            let host_ok = p.split_once('@').is_some_and(|(_, h)| fqdn_like(h));
+            if addr.is_none() && looks_like_address(p) && p.matches('"').count() != 1 && host_ok {
+                addr = Some(p.to_owned());
+                phrase = None;
+            } else if p.is_empty() || addr.as_deref() == Some(p) {
+                phrase = None;
+            }
+        }
+        if phrase.is_none() {
+            // A comment after the address stands in for a missing name.
+            phrase = m
+                .strip_suffix(')')
+                .and_then(|r| r.rfind('(').map(|o| r[o + 1..].to_owned()));
+        }
+        let addr = addr.map(|a| {
+            // `^(([^@]*)@([^@]*)).*`: up to a second `@`.
+            let mut parts = a.splitn(3, '@');
+            let (u, h) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            format!("{u}@{h}")
+        });
+        out.push((phrase, addr));
+    }
+    out
+}
+
+/// Where a `<...>` address starts, outside quotes and comments.
+fn angle_start(m: &str) -> Option<usize> {
+    let (mut quoted, mut paren, mut esc) = (false, 0u32, false);
+    for (i, c) in m.char_indices() {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' => esc = true,
+            '"' if paren == 0 => quoted = !quoted,
+            '(' if !quoted => paren += 1,
+            ')' if !quoted => paren = paren.saturating_sub(1),
+            '<' if !quoted && paren == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The list split at `,` and `;` outside quotes, angle brackets and comments.
+fn split_top_level(v: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in top_level(v, &[',', ';']) {
+        out.push(&v[start..i]);
+        start = i + 1;
+    }
+    out.push(&v[start..]);
+    out
+}
+
+/// Positions of the `seps` characters outside quotes, angle brackets and comments.
+fn top_level(v: &str, seps: &[char]) -> Vec<usize> {
+    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
+    let mut out = Vec::new();
+    for (i, c) in v.char_indices() {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' => esc = true,
+            '"' if paren == 0 => quoted = !quoted,
+            '(' if !quoted => paren += 1,
+            ')' if !quoted => paren = paren.saturating_sub(1),
+            '<' if !quoted && paren == 0 => angle += 1,
+            '>' if !quoted && paren == 0 => angle = angle.saturating_sub(1),
+            c if seps.contains(&c) && !quoted && paren == 0 && angle == 0 => out.push(i),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A display name: quoted parts unquoted and unescaped, comments removed elsewhere.
+fn unquote_phrase(p: &str) -> String {
+    let mut out = String::new();
+    let mut rest = p;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('"') {
+            let mut end = r.len();
+            let mut esc = false;
+            for (i, c) in r.char_indices() {
+                if esc {
+                    esc = false;
+                } else if c == '\\' {
+                    esc = true;
+                } else if c == '"' {
+                    end = i;
+                    break;
+                }
+            }
+            let q = &r[..end];
+            let mut unesc = String::with_capacity(q.len());
+            let mut chars = q.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    if let Some(n) = chars.next() {
+                        unesc.push(n);
+                    }
+                } else {
+                    unesc.push(c);
+                }
+            }
+            out.push_str(&unesc);
+            rest = r.get(end + 1..).unwrap_or("");
+        } else {
+            let end = rest.find('"').unwrap_or(rest.len());
+            out.push_str(&strip_comments(&rest[..end]));
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+/// `$header_address_mailre`, whole: a quoted or plain local part (no white space, `<>()[],:;`
+/// or `@`), `@`, and a domain without those characters or `"`, or an address literal.
+fn looks_like_address(a: &str) -> bool {
+    let (local, domain) = if let Some(r) = a.strip_prefix('"') {
+        let Some(close) = r.find('"') else {
+            return false;
+        };
+        match r[close + 1..].strip_prefix('@') {
+            Some(d) => ("x", d),
+            None => return false,
+        }
+    } else {
+        match a.split_once('@') {
+            Some(x) => x,
+            None => return false,
+        }
+    };
+    let plain = |s: &str, extra: &[char]| {
+        !s.is_empty()
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || "<>()[],:;@".contains(c) || extra.contains(&c))
+    };
+    let literal = domain
+        .strip_prefix('[')
+        .and_then(|d| d.strip_suffix(']'))
+        .is_some_and(|d| {
+            !d.is_empty()
+                && d.chars()
+                    .all(|c| c.is_ascii_digit() || c == ':' || c == '.')
+        });
+    plain(local, &[]) && (literal || plain(domain, &['"']))
+}
+
+/// Two or more labels of letters, digits, `-` and `_`: the address host test of the swap.
+fn fqdn_like(h: &str) -> bool {
+    let labels: Vec<&str> = h.trim_end_matches('.').split('.').collect();
+    labels.len() > 1
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
 fn strip_comments(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut depth = 0u32;
@@ -295,24 +501,7 @@ fn strip_comments(s: &str) -> String {
 
 /// The first comma outside quotes, angle brackets and comments.
 pub(crate) fn top_level_comma(v: &str) -> Option<usize> {
-    let (mut angle, mut paren, mut quoted, mut esc) = (0u32, 0u32, false, false);
-    for (i, c) in v.char_indices() {
-        if esc {
-            esc = false;
-            continue;
-        }
-        match c {
-            '\\' => esc = true,
-            '"' if paren == 0 => quoted = !quoted,
-            '(' if !quoted => paren += 1,
-            ')' if !quoted => paren = paren.saturating_sub(1),
-            '<' if !quoted && paren == 0 => angle += 1,
-            '>' if !quoted && paren == 0 => angle = angle.saturating_sub(1),
-            ',' if !quoted && paren == 0 && angle == 0 => return Some(i),
-            _ => {}
-        }
-    }
-    None
+    top_level(v, &[',']).first().copied()
 }
 
 #[cfg(test)]
@@ -334,6 +523,33 @@ mod tests {
         assert_eq!(envelope_from(&m).as_deref(), Some("a@x.org"));
         let m = v("Received: from b by c\nReturn-Path: <a@x.org>\nFrom: a@x.org\n\nx\n");
         assert_eq!(envelope_from(&m), None);
+    }
+
+    #[test]
+    fn rules_read_every_address_evals_the_first() {
+        let v = MessageView::parse(
+            b"From: Ann <ann@a.example>, bob@b.example (Bob)\nFrom: <Carl Dee@c.example>\n\nx\n",
+            &crate::Limits::default(),
+        );
+        let mut t = HeaderTarget::parse("From:addr").expect("target");
+        assert_eq!(header_text(&v, &t).as_deref(), Some("ann@a.example"));
+        t.every = true;
+        // An address with a space in `<>` is no address to SpamAssassin's parser.
+        assert_eq!(
+            header_text(&v, &t).as_deref(),
+            Some("ann@a.example\nbob@b.example")
+        );
+        let mut n = HeaderTarget::parse("From:name").expect("target");
+        n.every = true;
+        assert_eq!(header_text(&v, &n).as_deref(), Some("Ann\nBob"));
+        assert_eq!(
+            every_mailbox("undisclosed-recipients:;"),
+            Vec::<(Option<String>, Option<String>)>::new()
+        );
+        assert_eq!(
+            every_mailbox("\"x@y.example\" <>"),
+            [(None, Some("x@y.example".to_owned()))]
+        );
     }
 
     #[test]

@@ -51,6 +51,7 @@ mod mimeparts;
 mod plugconf;
 mod sahtml;
 mod sahtml_color;
+mod sauri;
 
 /// The evals of the emulated plugins, after [`evals::EVALS`] and the HTML evals.
 fn plugin_evals() -> impl Iterator<Item = &'static EvalDef> {
@@ -304,6 +305,10 @@ pub(crate) struct HeaderTarget {
     pub domain: bool,
     pub first: bool,
     pub last: bool,
+    /// Read as a header *rule* reads it (SpamAssassin's `get` in list context, its bug 8121):
+    /// `:addr` and `:name` give every address (name) of every instance, one a line. Evals
+    /// read the first one.
+    pub every: bool,
 }
 
 #[derive(Debug, Clone)]

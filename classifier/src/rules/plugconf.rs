@@ -25,6 +25,13 @@ pub(crate) struct PluginConf {
     pub freemail_globs: Vec<String>,
     /// `freemail_welcomelist` / `freemail_whitelist`: addresses or domains never free mail.
     pub freemail_welcome: BTreeSet<String>,
+    /// `util_rb_tld`: the top-level domains SpamAssassin's URI parser accepts (lower case).
+    pub valid_tlds: std::collections::HashSet<String>,
+    /// A loaded rule file (not the built-in set) has `uri` rules: they read SpamAssassin's URI
+    /// list, so the message's list is built.
+    pub rule_file_uris: bool,
+    /// A loaded rule file has `body` rules: they read SpamAssassin's rendered body.
+    pub rule_file_body: bool,
 }
 
 /// The address lists the WLBLEval evals read, by setting name (old names map to new lists).
@@ -71,6 +78,15 @@ impl PluginConf {
                     }
                 }
             }
+            "util_rb_tld" => {
+                for w in words() {
+                    if self.valid_tlds.len() < MAX_ENTRIES {
+                        self.valid_tlds.insert(w);
+                    }
+                }
+            }
+            // SpamAssassin clears its 2tld and 3tld lists too; mailsift reads no domains.
+            "clear_util_rb" => self.valid_tlds.clear(),
             "freemail_welcomelist" | "freemail_whitelist" => {
                 for w in words() {
                     if self.freemail_welcome.len() < MAX_ENTRIES {

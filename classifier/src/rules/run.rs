@@ -64,9 +64,9 @@ impl RuleSet {
         let prep = self.prepared();
         let mut counts = vec![0u32; self.inner.rules.len()];
         let wanted = |i: usize| all || prep.needed[i];
-        let texts = Texts::new(view);
         let trust = trust::LazyTrust::new(view, &self.inner.networks);
         let env = evals::Env::new(view, ctx, &self.inner.conf, &trust);
+        let texts = Texts::new(&env);
         // Prefilters: which filtered rules may match.
         let mut candidate = vec![false; self.inner.rules.len()];
         let mut branch_candidate = vec![false; prep.branches];
@@ -85,7 +85,7 @@ impl RuleSet {
             if !group.filtered.iter().any(|&(i, _)| wanted(i)) {
                 continue;
             }
-            let hay = texts.get(text);
+            let hay = texts.haystack(text);
             ac.scan(hay.as_bytes(), |id| {
                 let (rule, branch) = group.filtered[group.owner[id]];
                 candidate[rule] = true;
@@ -278,6 +278,9 @@ fn text_part(r: &Rule) -> Option<Part> {
         RuleKind::Uri => return None,
         RuleKind::RawBody => Part::RawBody,
         RuleKind::Full => Part::Full,
+        // Loaded rule files read SpamAssassin's rendered body.
+        _ if r.origin != "<default>" && r.no_subject => Part::SaBodyNoSubject,
+        _ if r.origin != "<default>" => Part::SaBody,
         _ if r.no_subject => Part::BodyNoSubject,
         _ => Part::Body,
     })

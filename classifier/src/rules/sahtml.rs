@@ -176,6 +176,10 @@ pub(crate) struct HtmlStats {
     pub embeds: bool,
     /// The rendered text, visible and invisible (`get_rendered_text()`): what body rules read.
     pub rendered: String,
+    /// Links as the parser collects them (`html_uri`), resolved against `<base href>`.
+    pub uris: Vec<String>,
+    /// The `<base href>` seen so far.
+    pub base_href: Option<String>,
 }
 
 impl HtmlStats {
@@ -329,6 +333,7 @@ impl Render {
         }
         self.whitespace(tag);
         if open {
+            super::sauri::html_uri(&mut self.s.uris, &mut self.s.base_href, tag, attrs);
             self.tests(tag, attrs);
         }
     }

@@ -102,11 +102,16 @@ fn body_rawbody_uri_full() {
     assert!(hit("body A /cheap pills now/", MSG, "A"));
     // The Subject is part of the body.
     assert!(hit("body A /^Cheap pills here$/", MSG, "A"));
-    // Paragraphs are one line each: a wrapped line matches across the break.
-    assert!(hit("body A /^Second paragraph wrapped line\\.$/", MSG, "A"));
+    // Paragraphs are one line each: a wrapped line matches across the break. (The part's
+    // last line break is white space like any other, a space in SpamAssassin's text.)
+    assert!(hit(
+        "body A /^Second paragraph wrapped line\\. $/",
+        MSG,
+        "A"
+    ));
     assert!(hit("rawbody A /paragraph\\nwrapped/", MSG, "A"));
     assert!(hit(
-        "uri A /^http:\\/\\/shop\\.example\\.biz\\/buy$/",
+        "util_rb_tld biz\nuri A /^http:\\/\\/shop\\.example\\.biz\\/buy$/",
         MSG,
         "A"
     ));
@@ -118,7 +123,8 @@ fn body_rawbody_uri_full() {
 #[test]
 fn uri_rules_see_addresses_in_the_text_as_mailto() {
     // SpamAssassin's URI list holds `mailto:` for each address written in the text.
-    let rule = "uri A /^mailto:list-unsubscribe@example\\.com$/i";
+    // Its top-level domains come from the rule files (`util_rb_tld`).
+    let rule = "util_rb_tld com\nuri A /^mailto:list-unsubscribe@example\\.com$/i";
     let msg = |body: &str| format!("From: a@b.example\nSubject: s\n\n{body}\n");
     assert!(hit(
         rule,
@@ -131,7 +137,7 @@ fn uri_rules_see_addresses_in_the_text_as_mailto() {
         &msg("see http://x.example/list-unsubscribe@example.com"),
         "A"
     ));
-    let any = "uri B /^mailto:/";
+    let any = "util_rb_tld com\nuri B /^mailto:/";
     assert!(!hit(
         any,
         &msg("user@localhost and a/b@example.com and Vi@gra"),
@@ -664,3 +670,13 @@ fn plugins_spamassassin_does_not_load_are_off_here_too() {
 
 #[path = "tests_evals.rs"]
 mod eval_tests;
+
+#[test]
+fn rule_file_body_rules_read_spamassassins_rendered_text() {
+    // SpamAssassin's body holds all the text its renderer renders, hidden text included.
+    let msg = "From: a@b.example\nSubject: s\nContent-Type: text/html\n\n\
+               <p>Hello</p><p style=\"color:#ffffff\">To opt out, reply.</p>\n";
+    assert!(hit("body A /^To opt out, reply\\./", msg, "A"));
+    // Each paragraph on a line of its own.
+    assert!(!hit("body A /Hello To opt/", msg, "A"));
+}

@@ -1,5 +1,6 @@
 //! The texts rules match, built per message on first need.
 
+use super::evals::Env;
 use super::pattern::Pattern;
 use crate::message::MessageView;
 
@@ -11,35 +12,49 @@ pub(super) enum Part {
     RawBody,
     Full,
     Uri,
+    /// SpamAssassin's rendered body lines (its HTML renderer's text, visible and invisible),
+    /// for the `body` rules of loaded rule files.
+    SaBody,
+    /// The same without the Subject line.
+    SaBodyNoSubject,
 }
 
 /// The texts rules match, built on first need.
 pub(super) struct Texts<'a> {
     view: &'a MessageView,
+    env: &'a Env<'a>,
     body: std::cell::OnceCell<String>,
     rawbody: std::cell::OnceCell<String>,
     uris: std::cell::OnceCell<String>,
-    mails: std::cell::OnceCell<Vec<String>>,
+    sabody: std::cell::OnceCell<String>,
+    body_hay: std::cell::OnceCell<String>,
 }
 
 impl<'a> Texts<'a> {
-    pub(super) fn new(view: &'a MessageView) -> Self {
+    pub(super) fn new(env: &'a Env<'a>) -> Self {
         Texts {
-            view,
+            view: env.view,
+            env,
             body: std::cell::OnceCell::new(),
             rawbody: std::cell::OnceCell::new(),
             uris: std::cell::OnceCell::new(),
-            mails: std::cell::OnceCell::new(),
+            sabody: std::cell::OnceCell::new(),
+            body_hay: std::cell::OnceCell::new(),
         }
     }
 
-    /// The addresses of the text as `mailto:` URIs that the message's links lack.
-    fn mail_uris(&self) -> &[String] {
-        self.mails.get_or_init(|| {
-            let mut m = mail_uris(self.view);
-            m.retain(|m| !self.view.urls.iter().any(|u| u.url.eq_ignore_ascii_case(m)));
-            m
-        })
+    /// The text a prefilter scans for the rules that read `p`: for the body, the built-in
+    /// form and, when a loaded rule file has `body` rules, SpamAssassin's too.
+    pub(super) fn haystack(&self, p: Part) -> &str {
+        match p {
+            Part::Body if self.env.conf.rule_file_body => self.body_hay.get_or_init(|| {
+                let mut s = self.get(Part::Body).to_owned();
+                s.push('\n');
+                s.push_str(self.get(Part::SaBody));
+                s
+            }),
+            _ => self.get(p),
+        }
     }
 
     pub(super) fn get(&self, p: Part) -> &str {
@@ -53,21 +68,32 @@ impl<'a> Texts<'a> {
                 }
             }
             Part::RawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
+            Part::SaBody => self.sabody.get_or_init(|| {
+                let mut s = String::new();
+                for line in super::sauri::body_lines(self.env) {
+                    s.push_str(&line);
+                    if !line.ends_with('\n') {
+                        s.push('\n');
+                    }
+                }
+                s
+            }),
+            Part::SaBodyNoSubject => {
+                let body = self.get(Part::SaBody);
+                body.split_once('\n').map_or("", |(_, rest)| rest)
+            }
             Part::Full => &self.view.raw,
+            // Every URI any `uri` rule may read: the built-in rules' links, and SpamAssassin's
+            // list when a loaded rule file has `uri` rules.
             Part::Uri => self.uris.get_or_init(|| {
                 let mut s = String::new();
                 for u in &self.view.urls {
                     s.push_str(&u.url);
                     s.push('\n');
                 }
-                for m in mail_uris(self.view) {
-                    if !self
-                        .view
-                        .urls
-                        .iter()
-                        .any(|u| u.url.eq_ignore_ascii_case(&m))
-                    {
-                        s.push_str(&m);
+                if self.env.conf.rule_file_uris {
+                    for u in &self.env.sa_uris().cleaned {
+                        s.push_str(u);
                         s.push('\n');
                     }
                 }
@@ -77,8 +103,29 @@ impl<'a> Texts<'a> {
     }
 }
 
-/// SpamAssassin's `body` form: the Subject, then each paragraph of visible text on one line.
+/// SpamAssassin's `body` form: the Subject, then each paragraph of visible text on one line,
+/// a line longer than 2,048 bytes split after its last space before that (or at it), as
+/// SpamAssassin's `split_into_array_of_short_lines` splits it.
 pub(super) fn body_paragraphs(view: &MessageView) -> String {
+    let text = paragraphs(view);
+    if !text
+        .split('\n')
+        .any(|l| l.len() + 1 > super::sauri::MAX_LINE)
+    {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for piece in super::sauri::split_lines(&text) {
+        out.push_str(&piece);
+        if !piece.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The Subject, then each paragraph of visible text on one line (no line split).
+pub(super) fn paragraphs(view: &MessageView) -> String {
     let mut out = String::new();
     if let Some(s) = &view.subject {
         out.push_str(s.trim());
@@ -108,90 +155,23 @@ pub(super) fn body_paragraphs(view: &MessageView) -> String {
     out
 }
 
-/// Characters that end an e-mail address in text for SpamAssassin's URI parser (its
-/// Thunderbird-like end delimiters for mail, plus any non-ASCII character).
-fn ends_mail(c: char) -> bool {
-    !c.is_ascii()
-        || c.is_ascii_whitespace()
-        || matches!(
-            c,
-            '>' | '<' | '"' | '`' | '}' | ']' | '{' | '[' | '|' | ',' | '(' | '\'' | '\x1b'
-        )
-}
-
-/// Addresses written in the visible text, as `mailto:` URIs, the way SpamAssassin's URI list
-/// adds them (it linkifies `user@host.tld` as a mail client would): trailing punctuation
-/// dropped, a `/` before the `@` makes it a web address (not taken here), the host must have a
-/// dot and a top-level domain of letters, `mail:`/`email:`/`skype:` prefixes removed. At most
-/// 1,000 per message.
-fn mail_uris(view: &MessageView) -> Vec<String> {
-    const MAX: usize = 1000;
-    let mut out: Vec<String> = Vec::new();
-    for part in &view.text_parts {
-        for run in part.text.split(ends_mail) {
-            if out.len() >= MAX {
-                return out;
-            }
-            if !run.contains('@') {
-                continue;
-            }
-            // `)` ends it unless a `(` came before (none can: `(` is a delimiter).
-            let run = run.split(')').next().unwrap_or("");
-            let run = run.trim_end_matches(|c: char| "-~!@#^&*()_+=:;'?,.".contains(c));
-            let lower = run.to_ascii_lowercase();
-            if !run.contains('@')
-                || lower.starts_with("mailto:")
-                || lower.starts_with("http:")
-                || lower.starts_with("https:")
-                || lower.starts_with("ftp:")
-                || lower.starts_with("ftp.")
-                || lower.starts_with("www")
-                || lower.starts_with("cid:")
-                || lower.starts_with("mid:")
-                || run.contains("&nbsp;")
-            {
-                continue;
-            }
-            let (local, host) = run.split_once('@').unwrap_or(("", ""));
-            if local.contains('/') || !host.contains('.') {
-                continue;
-            }
-            let local = strip_mail_prefix(local);
-            let host_only = host.split(['?', '&', '>']).next().unwrap_or("");
-            let tld = host_only.rsplit('.').next().unwrap_or("");
-            if local.is_empty() || tld.len() < 2 || !tld.bytes().all(|b| b.is_ascii_alphabetic()) {
-                continue;
-            }
-            let uri = format!("mailto:{local}@{host}");
-            if !out.contains(&uri) {
-                out.push(uri);
-            }
-        }
-    }
-    out
-}
-
-/// `skype:`, `mail:`, `e-mail:`, `email:` (any case, colons repeated) before an address.
-fn strip_mail_prefix(local: &str) -> &str {
-    let lower = local.to_ascii_lowercase();
-    for p in ["skype", "e-mail", "email", "e-mail", "mail", ""] {
-        if let Some(rest) = lower.strip_prefix(p) {
-            let colons = rest.bytes().take_while(|&b| b == b':').count();
-            if colons > 0 {
-                return &local[p.len() + colons..];
-            }
-        }
-    }
-    local
-}
-
-/// How many URIs (links, then with `text_addresses` the text's addresses as `mailto:`, which
-/// SpamAssassin's rules see and the built-in rules were scored without) the pattern matches,
-/// up to `max`.
-pub(super) fn uri_count(p: &Pattern, texts: &Texts<'_>, max: u32, text_addresses: bool) -> u32 {
-    let view = texts.view;
+/// How many URIs the pattern matches, up to `max`: for the built-in rules (`sa_list`
+/// false) the message's links, as the built-in rules were scored; for the rules of loaded
+/// files every reading of SpamAssassin's URI list.
+pub(super) fn uri_count(p: &Pattern, texts: &Texts<'_>, max: u32, sa_list: bool) -> u32 {
     let mut n = 0;
-    for u in &view.urls {
+    if sa_list {
+        for u in &texts.env.sa_uris().cleaned {
+            if p.is_match(u) {
+                n += 1;
+                if n >= max {
+                    break;
+                }
+            }
+        }
+        return n;
+    }
+    for u in &texts.view.urls {
         let hit = if u.url.contains("://") || u.scheme == "mailto" {
             p.is_match(&u.url)
         } else {
@@ -201,17 +181,6 @@ pub(super) fn uri_count(p: &Pattern, texts: &Texts<'_>, max: u32, text_addresses
             n += 1;
             if n >= max {
                 return n;
-            }
-        }
-    }
-    if !text_addresses {
-        return n;
-    }
-    for m in texts.mail_uris() {
-        if p.is_match(m) {
-            n += 1;
-            if n >= max {
-                break;
             }
         }
     }

@@ -280,6 +280,10 @@ impl<'r> Builder<'r> {
     ) {
         match kw {
             "header" | "body" | "rawbody" | "uri" | "full" | "meta" | "mimeheader" => {
+                if origin != "<default>" {
+                    self.conf.rule_file_uris |= kw == "uri";
+                    self.conf.rule_file_body |= kw == "body";
+                }
                 self.rule_line(origin, line, kw, rest);
             }
             "score" => {
@@ -636,7 +640,10 @@ impl<'r> Builder<'r> {
                 if h.is_empty() || h.contains(char::is_whitespace) {
                     return Err("exists: needs one header name".into());
                 }
-                return HeaderTarget::parse(h).map(Test::Exists);
+                return HeaderTarget::parse(h).map(|mut t| {
+                    t.every = true;
+                    Test::Exists(t)
+                });
             }
             let (field, rest) = split_word(def);
             let rest = rest.trim_start();
@@ -647,7 +654,8 @@ impl<'r> Builder<'r> {
             } else {
                 return Err("header rule needs 'Field =~ /re/' or 'Field !~ /re/'".into());
             };
-            let target = HeaderTarget::parse(field)?;
+            let mut target = HeaderTarget::parse(field)?;
+            target.every = true;
             let (pattern, tail) = self.pattern(name, rest, false)?;
             let if_unset = parse_if_unset(&tail)?;
             return Ok(Test::Header {

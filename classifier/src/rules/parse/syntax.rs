@@ -160,6 +160,7 @@ impl HeaderTarget {
             domain: false,
             first: false,
             last: false,
+            every: false,
         };
         for m in parts {
             match m {

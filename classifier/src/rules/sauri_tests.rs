@@ -1,0 +1,138 @@
+use std::collections::HashSet;
+
+use super::canon::canonicalize;
+use super::text_uris;
+
+fn tlds() -> HashSet<String> {
+    ["com", "net", "org", "work", "online", "biz", "uk"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+fn found(text: &str) -> Vec<String> {
+    text_uris(&[text.to_owned()], &tlds())
+}
+
+#[test]
+fn schemeless_hosts_need_a_listed_tld() {
+    assert_eq!(
+        found("Apply at Jobs-today.Work now"),
+        ["http://Jobs-today.Work"]
+    );
+    assert_eq!(
+        found("see shop.example.com/offer."),
+        ["http://shop.example.com/offer"]
+    );
+    // Not after a dot or a letter, not under an unlisted TLD, not with `_` in the domain.
+    assert!(found("v1.2.notatld x.y").is_empty());
+    assert!(found("a_b.com").is_empty());
+    assert!(found("foo.com.bar").is_empty());
+}
+
+#[test]
+fn schemes_www_and_addresses() {
+    assert_eq!(
+        found("go to http://a.example.com/x?y=1, or www2.example.net."),
+        ["http://a.example.com/x?y=1", "http://www2.example.net"]
+    );
+    assert_eq!(
+        found("write to Sales@Example.com!"),
+        ["mailto:Sales@Example.com"]
+    );
+    assert_eq!(found("mail:me@example.org"), ["mailto:me@example.org"]);
+    // An address under an unlisted TLD, and a cid:, are dropped.
+    assert!(found("x@example.invalid cid:part1@example.com").is_empty());
+    // `)` ends a URI unless `(` came first.
+    assert_eq!(
+        found("(see http://example.com/a)"),
+        ["http://example.com/a"]
+    );
+}
+
+#[test]
+fn readings_as_spamassassin_canonicalises() {
+    let r = canonicalize("http://visitor@192.51.2.7/members/", &tlds());
+    assert!(
+        r.contains(&"http://192.51.2.7/members/".to_owned()),
+        "{r:?}"
+    );
+    let r = canonicalize(
+        "http://click.example.com/r?dest=http://198.51.100.9/p/&x=1",
+        &tlds(),
+    );
+    assert!(r.contains(&"http://198.51.100.9/p/".to_owned()), "{r:?}");
+    let r = canonicalize("http://%77%77%77.example.com:80/", &tlds());
+    assert!(
+        r.contains(&"http://www.example.com:80/".to_owned()),
+        "{r:?}"
+    );
+    assert!(r.contains(&"http://www.example.com/".to_owned()), "{r:?}");
+    let r = canonicalize("http://3232235777/", &tlds());
+    assert!(r.contains(&"http://192.168.1.1/".to_owned()), "{r:?}");
+    let r = canonicalize("http://0x7f.0.0.01/", &tlds());
+    assert!(r.contains(&"http://127...1/".to_owned()), "{r:?}");
+    let r = canonicalize("http://intranet/", &tlds());
+    assert!(r.contains(&"http://www.intranet.com/".to_owned()), "{r:?}");
+    let r = canonicalize("mailto:a@example.com?subject=hi", &tlds());
+    assert!(r.contains(&"mailto:a@example.com".to_owned()), "{r:?}");
+}
+
+#[test]
+fn html_links_resolve_against_base() {
+    let mut uris = Vec::new();
+    let mut base = None;
+    let a = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+    super::html::html_uri(
+        &mut uris,
+        &mut base,
+        "base",
+        &a("href", "http://example.com/dir/page.html"),
+    );
+    super::html::html_uri(&mut uris, &mut base, "a", &a("href", "../up/x.html"));
+    super::html::html_uri(
+        &mut uris,
+        &mut base,
+        "form",
+        &a("action", " http://192.0.2.1/r.asp "),
+    );
+    super::html::html_uri(
+        &mut uris,
+        &mut base,
+        "img",
+        &a("src", "mailto:x@example.com"),
+    );
+    assert_eq!(base.as_deref(), Some("http://example.com/dir/"));
+    assert_eq!(
+        uris,
+        [
+            "http://example.com/dir/page.html",
+            "http://example.com/up/x.html",
+            "http://192.0.2.1/r.asp",
+            "mailto:x@example.com"
+        ]
+    );
+}
+
+#[test]
+fn never_panics_on_odd_text() {
+    let long = format!(
+        "{}http://example.com/{}",
+        "é".repeat(1500),
+        "ü".repeat(2000)
+    );
+    let _ = text_uris(&super::split_lines(&long), &tlds());
+    for t in [
+        "",
+        "@",
+        "é@é.com",
+        "http://",
+        "www.",
+        "\u{1b}(Bwww.example.com",
+        "a.com:99999999/\u{a0}",
+        "%%41@x.com",
+    ] {
+        let _ = found(t);
+        let _ = canonicalize(t, &tlds());
+    }
+}
