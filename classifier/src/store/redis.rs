@@ -169,7 +169,10 @@ impl Redis {
             prefix,
             timeout: options.busy_timeout,
             read_script: Script::new(include_str!("redis_read.lua")),
-            apply_script: Script::new(include_str!("redis_apply.lua")),
+            apply_script: Script::new(concat!(
+                include_str!("redis_apply.lua"),
+                include_str!("redis_apply_lr.lua")
+            )),
             lazy,
             meta: RefCell::new(None),
             chunk_tokens: std::cell::Cell::new(super::redis_apply::CHUNK_TOKENS),

@@ -25,11 +25,15 @@ use crate::model::LedgerEntry;
 use super::redis::Redis;
 use super::redis_conn::Conn;
 use super::redis_io::{self, Keys};
+use super::redis_lr::Base;
 
 /// Token occurrences per script call when training in bulk (about 150 messages of the
 /// SpamAssassin corpus): a call runs alone on the server, so it is kept to some milliseconds
 /// of work, while merging the deltas of many messages saves most of the per-token updates.
 pub(super) const CHUNK_TOKENS: usize = 50_000;
+
+/// Script calls per pipeline on a cluster ([`Redis::apply_windows`]).
+const WINDOW: usize = 8;
 
 /// A script call sent and not yet answered.
 struct InFlight {
@@ -46,7 +50,11 @@ fn chunks(ops: &[LearnOp], limit: usize) -> Vec<Range<usize>> {
     while start < ops.len() {
         let mut end = start;
         let mut tokens = 0;
-        while end < ops.len() && (end == start || tokens + ops[end].tokens.len() <= limit) {
+        // A chunk's operations share the learner's settings (the script takes one set).
+        while end < ops.len()
+            && (end == start
+                || (tokens + ops[end].tokens.len() <= limit && ops[end].lr == ops[start].lr))
+        {
             tokens += ops[end].tokens.len();
             end += 1;
         }
@@ -61,21 +69,19 @@ impl Redis {
     pub(super) fn apply_ops(&self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
         if ops.is_empty() {
             // Still registers the user, as SQLite does.
-            return self.apply_chunk(user, ops);
+            return self.apply_chunk(user, ops, None);
         }
         let chunks = chunks(ops, self.chunk_tokens.get());
-        // The token learner's writes are planned from its state read before each call (a
-        // command of its own), so a call with them is not pipelined; nor are a cluster's.
-        let pipelined =
-            chunks.len() > 1 && !self.is_cluster() && ops.iter().all(|o| o.lr.is_none());
-        if !pipelined {
-            let mut outcomes = Vec::with_capacity(ops.len());
-            for c in chunks {
-                outcomes.extend(self.apply_chunk(user, &ops[c])?);
-            }
-            return Ok(outcomes);
+        // The token learner steps inside the script: for a user's model, the site-wide
+        // model's part of each margin is read once, here.
+        let base = super::redis_lr::read_base(self, user, ops)?;
+        if chunks.len() == 1 {
+            return self.apply_chunk(user, ops, base.as_ref());
         }
-        self.apply_pipelined(user, ops, &chunks)
+        if self.is_cluster() {
+            return self.apply_windows(user, ops, &chunks, base.as_ref());
+        }
+        self.apply_pipelined(user, ops, &chunks, base.as_ref())
     }
 
     /// Reads the ledger entries of `digests` (and registers `user`), in one round trip.
@@ -120,7 +126,12 @@ impl Redis {
     }
 
     /// Applies one chunk of operations: read the ledger, plan, apply if the ledger is unchanged.
-    fn apply_chunk(&self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
+    fn apply_chunk(
+        &self,
+        user: Option<&str>,
+        ops: &[LearnOp],
+        base: Option<&Base>,
+    ) -> Result<Vec<Outcome>> {
         let keys = self.keys(user);
         let digests = crate::ledger::digests(ops);
         // Bounded: each retry means another host changed one of these very messages.
@@ -130,8 +141,7 @@ impl Redis {
             if plan.is_empty() {
                 return Ok(plan.outcomes);
             }
-            // The token learner's writes (E25): planned from the state read now.
-            let lr = super::redis_lr::plan_writes(self, user, ops, &known, &plan)?;
+            let lr = super::redis_lr::records(ops, &known, base);
             let mut inv = self.apply_script.prepare_invoke();
             for key in keys.model() {
                 inv.key(key);
@@ -156,6 +166,7 @@ impl Redis {
         user: Option<&str>,
         ops: &[LearnOp],
         chunks: &[Range<usize>],
+        base: Option<&Base>,
     ) -> Result<Vec<Outcome>> {
         let keys = self.keys(user);
         // A pipelined call cannot reload the script on NOSCRIPT: loaded first (a call that
@@ -181,7 +192,7 @@ impl Redis {
                     self.receive(f, &mut results, &mut failed)?;
                 }
                 for c in failed.drain(..) {
-                    results[c] = Some(self.apply_chunk(user, &ops[chunks[c].clone()])?);
+                    results[c] = Some(self.apply_chunk(user, &ops[chunks[c].clone()], base)?);
                     stale = true;
                 }
             }
@@ -203,7 +214,7 @@ impl Redis {
                 i += 1;
                 continue;
             }
-            let lr = super::redis_lr::plan_writes(self, user, part, &mine, &plan)?;
+            let lr = super::redis_lr::records(part, &mine, base);
             let mut cmd = redis::cmd("EVALSHA");
             cmd.arg(script.get_hash()).arg(keys.model().len());
             for key in keys.model() {
@@ -237,12 +248,73 @@ impl Redis {
             self.receive(f, &mut results, &mut failed)?;
         }
         for c in failed {
-            results[c] = Some(self.apply_chunk(user, &ops[chunks[c].clone()])?);
+            results[c] = Some(self.apply_chunk(user, &ops[chunks[c].clone()], base)?);
         }
         let mut outcomes = Vec::with_capacity(ops.len());
         for r in results {
             // Every chunk was answered or done again above.
             outcomes.extend(r.ok_or_else(|| self.error_text("a batch chunk was lost".into()))?);
+        }
+        Ok(outcomes)
+    }
+
+    /// Applies `chunks` of `ops` on a cluster: the calls of [`WINDOW`] chunks at a time go in
+    /// one pipeline (the client library's cluster pipeline cannot leave a call in flight while
+    /// the next is planned), each planned as if the ones before it in the window were applied.
+    /// A call whose ledger check fails (another host changed one of its messages, or a chunk
+    /// before it in the window failed) changed nothing and is done again afterwards.
+    fn apply_windows(
+        &self,
+        user: Option<&str>,
+        ops: &[LearnOp],
+        chunks: &[Range<usize>],
+        base: Option<&Base>,
+    ) -> Result<Vec<Outcome>> {
+        let keys = self.keys(user);
+        let script = &self.apply_script;
+        self.run(|c| script.prepare_invoke().load(c))?;
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for window in chunks.chunks(WINDOW) {
+            let all = window[0].start..window[window.len() - 1].end;
+            let rest = crate::ledger::digests(&ops[all]);
+            let mut known: HashMap<Digest, Option<LedgerEntry>> =
+                self.read_ledger(user, &keys, &rest)?.into_iter().collect();
+            let mut planned: Vec<(Vec<Outcome>, bool)> = Vec::with_capacity(window.len());
+            let mut p = redis::pipe();
+            for c in window {
+                let part = &ops[c.clone()];
+                let mine: Vec<(Digest, Option<LedgerEntry>)> = crate::ledger::digests(part)
+                    .iter()
+                    .map(|d| (*d, known.get(d).cloned().flatten()))
+                    .collect();
+                let plan = crate::ledger::plan(part, &mine);
+                for (d, e) in &plan.ledger {
+                    known.insert(*d, e.clone());
+                }
+                let sent = !plan.is_empty();
+                if sent {
+                    p.cmd("EVALSHA")
+                        .arg(script.get_hash())
+                        .arg(keys.model().len())
+                        .arg(&keys.model()[..])
+                        .arg(&redis_io::plan_args(&mine, &plan)[..])
+                        .arg(super::redis_lr::records(part, &mine, base));
+                }
+                planned.push((plan.outcomes, sent));
+            }
+            let replies: Vec<Value> = match planned.iter().any(|(_, sent)| *sent) {
+                true => self.run(|c| p.query(c))?,
+                false => Vec::new(),
+            };
+            let mut replies = replies.into_iter();
+            for (c, (out, sent)) in window.iter().zip(planned) {
+                let applied = !sent || matches!(replies.next(), Some(Value::Int(1)));
+                if applied {
+                    outcomes.extend(out);
+                } else {
+                    outcomes.extend(self.apply_chunk(user, &ops[c.clone()], base)?);
+                }
+            }
         }
         Ok(outcomes)
     }

@@ -3,20 +3,24 @@
 //! 8-byte hash to its [`Slot`] (8 bytes, big-endian), `bias` to the bias's, and a learned
 //! message's 16-byte digest to the gradient of its step (an `f32`, 4 bytes, big-endian).
 //!
-//! Reading is part of `redis_read.lua`'s one call per message. Writing is part of
-//! `redis_apply.lua`'s call: the batch's learner state is read (one pipelined round trip),
-//! stepped here with [`LrState::apply_ops`] and written whole with the counts, in the same
-//! atomic script. The script's ledger check keeps the counts exact when two hosts train at
-//! once; the learner's writes of the later batch are then computed from a state that may miss
-//! the other's steps (a lost update of the learner, never of a count).
+//! Reading is part of `redis_read.lua`'s one call per message. Learning is part of
+//! `redis_apply.lua`'s call, in the same atomic script as the counts and the ledger: the client
+//! sends, per message, what to do (undo its step, step toward its class) and its tokens
+//! ([`records`]), and the script (`redis_apply_lr.lua`) takes FTRL's steps in order from the
+//! state it finds, computing each message's gradient from the weights before its step and
+//! keeping it for the undo. So the learner's steps are those SQLite takes inside its write
+//! transaction ([`crate::logreg::LrState::apply_ops`]), nothing is read before the call (the
+//! calls of a batch pipeline), and two hosts training at once neither lose nor double a step.
+//! A user's model adds the site-wide model's weights to its margin: that part is read before
+//! the batch ([`read_base`]) and sent with each step.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use redis::Value;
 
 use crate::error::Result;
-use crate::ledger::{Digest, LearnOp, Plan};
-use crate::logreg::{LrState, Slot};
+use crate::ledger::{Class, Digest, LearnOp, decide};
+use crate::logreg::{Slot, TokenLrParams};
 use crate::model::{LedgerEntry, TokenMap};
 
 use super::backend::LrDump;
@@ -46,134 +50,141 @@ pub(super) fn parse_slots(reply: &[Value], out: &mut [Slot]) -> Option<Slot> {
     slot(&reply[out.len()])
 }
 
-/// One write of the script's learner argument: field, then value (`None` removes the field).
-fn push(out: &mut Vec<u8>, field: &[u8], value: Option<&[u8]>) {
-    out.push(field.len() as u8);
-    out.extend_from_slice(field);
-    let v = value.unwrap_or_default();
-    out.push(v.len() as u8);
-    out.extend_from_slice(v);
-}
-
 fn slot_value(s: Slot) -> Option<[u8; 8]> {
     (!s.is_empty()).then(|| s.to_bits().to_be_bytes())
 }
 
-/// The learner's writes for a planned batch, as `redis_apply.lua` takes them: the stored
-/// gradient of every message the plan forgets is removed; with the learner on (the batch's
-/// operations carry its settings), the batch's state is read, stepped and written back.
-pub(super) fn plan_writes(
-    store: &Redis,
-    user: Option<&str>,
-    ops: &[LearnOp],
-    known: &[(Digest, Option<LedgerEntry>)],
-    plan: &Plan,
-) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_none()) {
-        push(&mut out, &d[..], None);
-    }
-    if ops.iter().all(|o| o.lr.is_none()) {
-        // Learned again with the learner off: the old step is not this entry's any more.
-        for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_some()) {
-            push(&mut out, &d[..], None);
-        }
-        return Ok(out);
-    }
-    let mut state = read_state(store, user, ops, known)?;
-    state.apply_ops(ops, known);
-    let touched: HashSet<u64> = ops
-        .iter()
-        .flat_map(|o| o.tokens.hashes.iter().copied())
-        .collect();
-    let mut touched: Vec<u64> = touched.into_iter().collect();
-    touched.sort_unstable();
-    for h in touched {
-        let s = state.slots.get(&h).copied().unwrap_or_default();
-        push(
-            &mut out,
-            &h.to_be_bytes(),
-            slot_value(s).as_ref().map(|v| &v[..]),
-        );
-    }
-    push(
-        &mut out,
-        BIAS,
-        slot_value(state.bias).as_ref().map(|v| &v[..]),
-    );
-    for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_some()) {
-        let g = state.grads.get(d).map(|g| g.to_bits().to_be_bytes());
-        push(&mut out, &d[..], g.as_ref().map(|v| &v[..]));
-    }
-    Ok(out)
+/// The token learner's settings a batch is applied with: those of its first operation that has
+/// them (the chunks of a batch are cut where they change, [`super::redis_apply`]).
+pub(super) fn params(ops: &[LearnOp]) -> Option<TokenLrParams> {
+    ops.iter().find_map(|o| o.lr)
 }
 
-/// The learner's state for a batch: the slots of its tokens in the model (and in the site-wide
-/// one when the model is a user's), the biases, and the known messages' gradients.
-fn read_state(
+/// The site-wide model's learner state over a batch's tokens, read for a step in a user's
+/// model (whose margin adds the site-wide model's weights; the site-wide model is not written
+/// by that step, so it is read before the batch, not inside the script, which on a cluster
+/// may only touch the user's slot).
+#[derive(Debug, Default)]
+pub(super) struct Base {
+    slots: TokenMap<Slot>,
+    bias: Slot,
+}
+
+impl Base {
+    /// The site-wide model's part of the margin of a message with these features.
+    fn margin(&self, params: &TokenLrParams, features: &[u64]) -> f64 {
+        let w = |h: &u64| self.slots.get(h).map_or(0.0, |s| s.weight(params));
+        self.bias.weight(params) + features.iter().map(w).sum::<f64>()
+    }
+}
+
+/// Reads [`Base`] for `ops` applied to `user`'s model with the learner on (one round trip);
+/// `None` for the site-wide model or with the learner off.
+pub(super) fn read_base(
     store: &Redis,
     user: Option<&str>,
     ops: &[LearnOp],
-    known: &[(Digest, Option<LedgerEntry>)],
-) -> Result<LrState> {
+) -> Result<Option<Base>> {
+    if user.is_none() || params(ops).is_none() {
+        return Ok(None);
+    }
     let mut fields: Vec<u64> = ops
         .iter()
+        .filter(|o| o.lr.is_some())
         .flat_map(|o| o.tokens.hashes.iter().copied())
         .collect();
     fields.sort_unstable();
     fields.dedup();
-    let digests: Vec<&Digest> = known
-        .iter()
-        .filter(|(_, e)| e.is_some())
-        .map(|(d, _)| d)
-        .collect();
-    let own = store.keys(user).lr;
-    let site = user.map(|_| store.keys(None).lr);
-    let replies: Vec<Vec<Value>> = store.run(|c| {
-        let mut p = redis::pipe();
-        for key in std::iter::once(&own).chain(site.as_ref()) {
-            p.cmd("HMGET").arg(key).arg(BIAS);
-            for h in &fields {
-                p.arg(&h.to_be_bytes()[..]);
+    let key = store.keys(None).lr;
+    let mut base = Base::default();
+    let bad = || store.corrupt(format!("unreadable token learner state in {key}"));
+    // In steps, so that no one command is huge.
+    for (i, part) in fields.chunks(super::redis_io::STEP).enumerate() {
+        let reply: Vec<Value> = store.run(|c| {
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(&key);
+            if i == 0 {
+                cmd.arg(BIAS);
             }
+            for h in part {
+                cmd.arg(&h.to_be_bytes()[..]);
+            }
+            cmd.query(c)
+        })?;
+        let mut values = reply.iter();
+        if i == 0 {
+            base.bias = values.next().and_then(slot).ok_or_else(bad)?;
         }
-        p.cmd("HMGET").arg(&own).arg(BIAS);
-        for d in &digests {
-            p.arg(&d[..]);
-        }
-        p.query(c)
-    })?;
-    let bad = || store.corrupt(format!("unreadable token learner state in {own}"));
-    let model = |reply: &[Value]| -> Option<(Slot, TokenMap<Slot>)> {
-        let bias = slot(reply.first()?)?;
-        let mut slots = TokenMap::default();
-        for (h, v) in fields.iter().zip(reply.get(1..)?) {
-            let s = slot(v)?;
+        for h in part {
+            let s = values.next().and_then(slot).ok_or_else(bad)?;
             if !s.is_empty() {
-                slots.insert(*h, s);
+                base.slots.insert(*h, s);
             }
         }
-        Some((bias, slots))
-    };
-    let mut state = LrState::default();
-    let (bias, slots) = model(replies.first().ok_or_else(bad)?).ok_or_else(bad)?;
-    (state.bias, state.slots) = (bias, slots);
-    if site.is_some() {
-        let (bias, slots) = model(replies.get(1).ok_or_else(bad)?).ok_or_else(bad)?;
-        (state.base_bias, state.base) = (bias, slots);
     }
-    let grads = replies.last().ok_or_else(bad)?;
-    for (d, v) in digests.iter().zip(grads.get(1..).unwrap_or_default()) {
-        match v {
-            Value::BulkString(b) => {
-                let bits = u32::from_be_bytes(b.as_slice().try_into().map_err(|_| bad())?);
-                state.grads.insert(**d, f32::from_bits(bits));
-            }
-            Value::Nil => {}
-            _ => return Err(bad()),
+    if fields.is_empty() {
+        let v: Option<Vec<u8>> = store.run(|c| redis::cmd("HGET").arg(&key).arg(BIAS).query(c))?;
+        base.bias = slot(&v.map_or(Value::Nil, Value::BulkString)).ok_or_else(bad)?;
+    }
+    Ok(Some(base))
+}
+
+/// `redis_apply_lr.lua`'s record flags.
+const UNDO: u8 = 1;
+const STEP: u8 = 2;
+const SPAM: u8 = 4;
+const DROP: u8 = 8;
+
+/// The learner's argument of `redis_apply.lua` for `ops` planned against the ledger entries
+/// `known` (see `redis_apply_lr.lua`): the settings, then, in order, one record per operation
+/// that changes its message's ledger entry, as [`crate::logreg::LrState::apply_ops`] walks
+/// them: undo the message's step (forget, flip), step toward its class (learn, flip), or,
+/// with the learner off, drop its stored gradient. The script computes every gradient from
+/// the model's state as it finds it.
+pub(super) fn records(
+    ops: &[LearnOp],
+    known: &[(Digest, Option<LedgerEntry>)],
+    base: Option<&Base>,
+) -> Vec<u8> {
+    let p = params(ops).unwrap_or_default();
+    let mut out = Vec::new();
+    for v in [p.rate, p.beta, p.l1, p.l2, p.ham_cost] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut class: HashMap<Digest, Option<Class>> = known
+        .iter()
+        .map(|(d, e)| (*d, e.as_ref().map(|e| e.class)))
+        .collect();
+    for op in ops {
+        let current = class.entry(op.digest).or_default();
+        let (_, remove, add) = decide(&op.action, *current);
+        if remove.is_none() && add.is_none() {
+            continue;
+        }
+        *current = add;
+        let Some(params) = &op.lr else {
+            out.push(DROP);
+            out.extend_from_slice(&op.digest);
+            continue;
+        };
+        let mut flags = if remove.is_some() { UNDO } else { 0 };
+        match add {
+            Some(Class::Spam) => flags |= STEP | SPAM,
+            Some(Class::Ham) => flags |= STEP,
+            None => {}
+        }
+        out.push(flags);
+        out.extend_from_slice(&op.digest);
+        if add.is_some() {
+            let m = base.map_or(0.0, |b| b.margin(params, &op.tokens.hashes));
+            out.extend_from_slice(&m.to_be_bytes());
+        }
+        out.extend_from_slice(&(op.tokens.hashes.len() as u32).to_be_bytes());
+        for h in &op.tokens.hashes {
+            out.extend_from_slice(&h.to_be_bytes());
         }
     }
-    Ok(state)
+    out
 }
 
 /// A model's learner state from its `P{M}:lr` hash's fields and values (HSCAN's, duplicates

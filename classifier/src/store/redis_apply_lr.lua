@@ -1,0 +1,195 @@
+-- mailsift: the token learner's part of redis_apply.lua (appended to it; see redis_lr.rs).
+-- FTRL-proximal (classifier/src/logreg.rs), step by step, in the order of the operations,
+-- against the model's state as it is now: each learned message's gradient is computed here
+-- from the weights before its step, as SQLite computes it inside its write transaction, so
+-- two hosts training at once neither lose nor double a step. Slots are two f32 (z, n), and
+-- every value is rounded to f32 where logreg.rs stores one, so the steps are the Rust ones.
+-- ARGV (the last): rate, beta, l1, l2, ham cost (5 big-endian doubles), then one record per
+-- operation that changes the ledger: flags (1 byte: 1 undo the message's step, 2 step, 4 the
+-- step is toward spam (else ham), 8 drop the message's stored gradient only), the 16-byte
+-- digest, with a step the margin's part from the site-wide model (a double: its bias's and
+-- the message's tokens' weights, for a user's model; 0 for the site-wide one), with an undo
+-- or a step the number of tokens (4 bytes) and their 8-byte hashes.
+local lr = take()
+if LR and lr and #lr >= 40 then
+  local byte, sub, sqrt, abs, exp = string.byte, string.sub, math.sqrt, math.abs, math.exp
+  local spack, sunpack = struct.pack, struct.unpack
+  local rate, beta, l1, l2, cost = sunpack('>ddddd', lr)
+  rate = math.max(rate, 1e-12)
+  local function f32(x) return (sunpack('>f', spack('>f', x))) end
+  -- logreg.rs's thresholds are f32: compared as f32 values there, so rounded here.
+  local EMPTY_Z, EMPTY_N = f32(1e-7), f32(1e-12)
+  local NEG_Z, NEG_N = f32(1e-3), f32(1e-4)
+  local function decode(v)
+    if not v or #v ~= 8 then return nil end
+    local z, n = sunpack('>ff', v)
+    -- Slot::from_bits: anything not finite (or n below 0) reads as nothing.
+    if z ~= z or n ~= n or n < 0 or abs(z) == math.huge or n == math.huge then return nil end
+    return z, n
+  end
+  local function weight(z, n)
+    if abs(z) <= l1 then return 0 end
+    local s = 1
+    if z < 0 then s = -1 end
+    return -(z - s * l1) / ((beta + sqrt(math.max(n, 0))) / rate + l2)
+  end
+  local function u32(i)
+    local b1, b2, b3, b4 = byte(lr, i, i + 3)
+    return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+  end
+  -- The records, and every token they name.
+  local recs, fields, seen = {}, {}, {}
+  local pos, len = 41, #lr
+  while pos + 16 <= len do
+    local flags = byte(lr, pos)
+    local r = { flags = flags, digest = sub(lr, pos + 1, pos + 16), base = 0 }
+    pos = pos + 17
+    local step = flags % 4 >= 2
+    if step then
+      r.base = sunpack('>d', lr, pos)
+      pos = pos + 8
+    end
+    if flags % 2 == 1 or step then
+      local n = u32(pos)
+      pos = pos + 4
+      local toks = {}
+      for i = 1, n do
+        local f = sub(lr, pos, pos + 7)
+        toks[i] = f
+        pos = pos + 8
+        if not seen[f] then
+          seen[f] = true
+          fields[#fields + 1] = f
+        end
+      end
+      r.toks = toks
+    end
+    recs[#recs + 1] = r
+  end
+  -- The state of those tokens: Z, N (absent: no slot).
+  local Z, N = {}, {}
+  for i = 1, #fields, SLICE do
+    local j = math.min(i + SLICE - 1, #fields)
+    local have = redis.call('HMGET', LR, unpack(fields, i, j))
+    for k = i, j do
+      local z, n = decode(have[k - i + 1])
+      if z and not (abs(z) < EMPTY_Z and n < EMPTY_N) then Z[fields[k]], N[fields[k]] = z, n end
+    end
+  end
+  local bz, bn = decode(redis.call('HGET', LR, 'bias'))
+  bz, bn = bz or 0, bn or 0
+  -- Stored gradients as met: a number, or false once dropped.
+  local G = {}
+  local function grad(d)
+    local g = G[d]
+    if g == nil then
+      local v = redis.call('HGET', LR, d)
+      g = false
+      if v and #v == 4 then
+        g = sunpack('>f', v)
+        if g ~= g or abs(g) == math.huge then g = false end
+      end
+      G[d] = g
+    end
+    return g
+  end
+  local function stepped(z, n, g)
+    local w = weight(z, n)
+    local sigma = (sqrt(n + g * g) - sqrt(n)) / rate
+    return sunpack('>ff', spack('>ff', z + g - sigma * w, n + g * g))
+  end
+  local function unstepped(z1, n1, g)
+    local n0 = n1 - g * g
+    if n0 <= n1 * 1e-6 then n0 = 0 end
+    local sigma = (sqrt(n1) - sqrt(n0)) / rate
+    local k = sigma / ((beta + sqrt(math.max(n0, 0))) / rate + l2)
+    local inside = z1 - g
+    local z0 = inside
+    if abs(inside) > l1 then
+      local s = 1
+      if inside < 0 then s = -1 end
+      z0 = (inside + k * s * l1) / (1 + k)
+    end
+    local z, n = sunpack('>ff', spack('>ff', z0, n0))
+    if abs(z) < EMPTY_Z and n < EMPTY_N then return 0, 0 end
+    return z, n
+  end
+  for _, r in ipairs(recs) do
+    local flags, d, toks = r.flags, r.digest, r.toks
+    if flags >= 8 then
+      G[d] = false
+    end
+    if flags % 2 == 1 then
+      local g = grad(d)
+      G[d] = false
+      if g and g ~= 0 then
+        bz, bn = unstepped(bz, bn, g)
+        for _, f in ipairs(toks) do
+          local z = Z[f]
+          if z then
+            local n
+            z, n = unstepped(z, N[f], g)
+            if abs(z) < NEG_Z and n < NEG_N then z, n = nil, nil end
+            Z[f], N[f] = z, n
+          end
+        end
+      end
+    end
+    if flags % 4 >= 2 then
+      local y, c = 0, cost
+      if flags % 8 >= 4 then y, c = 1, 1 end
+      local s = 0
+      for _, f in ipairs(toks) do
+        local z = Z[f]
+        if z then s = s + weight(z, N[f]) end
+      end
+      local m = weight(bz, bn) + r.base + s
+      m = math.min(math.max(m, -30), 30)
+      local g = c * (1 / (1 + exp(-m)) - y)
+      if g ~= g or abs(g) == math.huge then g = 0 end
+      if g ~= 0 then
+        bz, bn = stepped(bz, bn, g)
+        for _, f in ipairs(toks) do
+          local z, n = stepped(Z[f] or 0, N[f] or 0, g)
+          if abs(z) < NEG_Z and n < NEG_N then z, n = nil, nil end
+          Z[f], N[f] = z, n
+        end
+      end
+      G[d] = f32(g)
+    end
+  end
+  -- Written back: a token's slot goes with its counts, as a SQLite row does (the counts were
+  -- moved out of any schema-2 hash above, so COUNTS alone tells); a negligible one not at all.
+  local puts, dels = {}, {}
+  for i = 1, #fields, SLICE do
+    local j = math.min(i + SLICE - 1, #fields)
+    local have = redis.call('HMGET', COUNTS, unpack(fields, i, j))
+    for k = i, j do
+      local f = fields[k]
+      local z = Z[f]
+      if z and have[k - i + 1] then
+        puts[#puts + 1] = f
+        puts[#puts + 1] = spack('>ff', z, N[f])
+      else
+        dels[#dels + 1] = f
+      end
+    end
+  end
+  if abs(bz) < EMPTY_Z and bn < EMPTY_N then
+    dels[#dels + 1] = 'bias'
+  else
+    puts[#puts + 1] = 'bias'
+    puts[#puts + 1] = spack('>ff', bz, bn)
+  end
+  for d, g in pairs(G) do
+    if g then
+      puts[#puts + 1] = d
+      puts[#puts + 1] = spack('>f', g)
+    else
+      dels[#dels + 1] = d
+    end
+  end
+  if #puts > 0 then sliced('HSET', LR, puts) end
+  if #dels > 0 then sliced('HDEL', LR, dels) end
+end
+return 1
