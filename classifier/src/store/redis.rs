@@ -15,8 +15,9 @@
 //! - `P{site}:meta`: hash `tokenizer_version`, `schema`, `created_by` (and `migrating` while
 //!   a migration from schema 2 runs, [`super::redis_migrate`]).
 //! - `P{site}:users`: set of the users with a model.
-//! - `P{M}:totals`: hash `spam`, `ham` (messages learned), and after a `db prune` the pruned
-//!   sums (`pruned_s`, `pruned_s_hi`, ...: [`super::redis_prune`]).
+//! - `P{M}:totals`: hash `spam`, `ham` (messages learned), after a `db prune` the pruned
+//!   sums (`pruned_s`, `pruned_s_hi`, ...: [`super::redis_prune`]), and `lr_version`, the
+//!   version of the token learner's state (see [`super::redis_lr`]).
 //! - `P{M}:counts`: hash from the token's 8-byte big-endian hash to both its counts in one
 //!   integer, `spam * 2^26 + ham` (the number of spam and ham messages containing it; see
 //!   [`redis_io::pack`]); a token at zero is no field, so `HLEN` is the distinct-token count.
@@ -26,7 +27,7 @@
 //! - `P{M}:lr`: the token learner's state (E25; absent: nothing learned yet, so no migration):
 //!   the 8-byte token fields to their [`crate::logreg::Slot`] (8 bytes, big-endian), `bias`,
 //!   and each learned message's 16-byte digest to the gradient of its step (4 bytes, an `f32`),
-//!   read by the same `redis_read.lua` call as the counts and written by the same
+//!   read by the same `redis_read.lua` call as the counts and stepped in the same
 //!   `redis_apply.lua` call (see [`super::redis_lr`]).
 //!
 //! Schema 2 kept the counts in two hashes, `P{M}:spam` and `P{M}:ham`, one field per token
@@ -103,6 +104,9 @@ pub struct Redis {
     /// Token occurrences per script call when applying a batch
     /// ([`super::redis_apply::CHUNK_TOKENS`]; tests make it small).
     pub(super) chunk_tokens: std::cell::Cell<usize>,
+    /// Whether a call may take the token learner's fast path (the client's steps written as
+    /// they are, `redis_apply_lr.lua`); tests turn it off to check the script's own steps.
+    pub(super) lr_fast: std::cell::Cell<bool>,
 }
 
 /// The store's metadata as read and accepted.
@@ -176,6 +180,7 @@ impl Redis {
             lazy,
             meta: RefCell::new(None),
             chunk_tokens: std::cell::Cell::new(super::redis_apply::CHUNK_TOKENS),
+            lr_fast: std::cell::Cell::new(true),
         };
         Ok(store)
     }

@@ -1,16 +1,60 @@
 -- mailsift: the token learner's part of redis_apply.lua (appended to it; see redis_lr.rs).
--- FTRL-proximal (classifier/src/logreg.rs), step by step, in the order of the operations,
--- against the model's state as it is now: each learned message's gradient is computed here
--- from the weights before its step, as SQLite computes it inside its write transaction, so
--- two hosts training at once neither lose nor double a step. Slots are two f32 (z, n), and
--- every value is rounded to f32 where logreg.rs stores one, so the steps are the Rust ones.
--- ARGV (the last): rate, beta, l1, l2, ham cost (5 big-endian doubles), then one record per
--- operation that changes the ledger: flags (1 byte: 1 undo the message's step, 2 step, 4 the
--- step is toward spam (else ham), 8 drop the message's stored gradient only), the 16-byte
--- digest, with a step the margin's part from the site-wide model (a double: its bias's and
--- the message's tokens' weights, for a user's model; 0 for the site-wide one), with an undo
--- or a step the number of tokens (4 bytes) and their 8-byte hashes.
-local lr = take()
+-- Two ways to the same state. The client keeps a copy of the model's learner state over its
+-- batch (read atomically with the version in TOTALS' `lr_version`), takes FTRL's steps on it
+-- (classifier/src/logreg.rs) and sends the slots and gradients they end in (WRITES), with the
+-- version its copy is of (EXPECT). When the model is still at that version, nothing has moved
+-- since the copy was read, and WRITES are exactly the steps taken from the state as it is: they
+-- are written (the fast path: no arithmetic here). Otherwise (another host trained the model
+-- meanwhile, or its state was pruned, reset or imported: no version) the steps are taken here,
+-- in the order of the operations, from the state as it is (RECORDS): each gradient computed
+-- from the weights before its step and kept for the undo, every value rounded to f32 where
+-- logreg.rs stores one. Either way no step is lost or doubled, and the model's version becomes
+-- NEXT (with '!' after a step taken here: the client's copy is then stale, and its next call,
+-- planned from that copy, must not take the fast path). Returns 1, or 2 after the slow path.
+-- ARGV (the last four): RECORDS: rate, beta, l1, l2, ham cost (5 big-endian doubles), then one
+-- record per operation that changes the ledger: flags (1 byte: 1 undo the message's step, 2
+-- step, 4 the step is toward spam (else ham), 8 drop the message's stored gradient only), the
+-- 16-byte digest, with a step the margin's part from the site-wide model (a double: its
+-- bias's and the message's tokens' weights, for a user's model; 0 for the site-wide one), with
+-- an undo or a step the number of tokens (4 bytes) and their 8-byte hashes. EXPECT ('*': the
+-- writes hold no step, only dropped gradients, and apply whatever the version), NEXT, and
+-- WRITES: per field, its length (1 byte), the field, the value's length (1 byte; 0 removes
+-- the field), the value.
+local lr, expect, nextv, writes = take(), take(), take(), take()
+local version = LR and redis.call('HGET', TOTALS, 'lr_version')
+if LR and writes and (expect == '*' or (version and version == expect)) then
+  -- A token's slot goes with its counts, as a SQLite row does (the counts were moved out of
+  -- any schema-2 hash above, so COUNTS alone tells).
+  local recs, tokens = {}, {}
+  local i = 1
+  while i <= #writes do
+    local fl = string.byte(writes, i)
+    local vl = string.byte(writes, i + fl + 1)
+    local r = { string.sub(writes, i + 1, i + fl), string.sub(writes, i + fl + 2, i + fl + 1 + vl) }
+    recs[#recs + 1] = r
+    if fl == 8 and vl > 0 then tokens[#tokens + 1] = r[1] end
+    i = i + fl + 2 + vl
+  end
+  local has = {}
+  for a = 1, #tokens, SLICE do
+    local b = math.min(a + SLICE - 1, #tokens)
+    local got = redis.call('HMGET', COUNTS, unpack(tokens, a, b))
+    for k = a, b do has[tokens[k]] = got[k - a + 1] ~= false end
+  end
+  local puts, dels = {}, {}
+  for _, r in ipairs(recs) do
+    if #r[2] == 0 or (#r[1] == 8 and not has[r[1]]) then
+      dels[#dels + 1] = r[1]
+    else
+      puts[#puts + 1] = r[1]
+      puts[#puts + 1] = r[2]
+    end
+  end
+  if #puts > 0 then sliced('HSET', LR, puts) end
+  if #dels > 0 then sliced('HDEL', LR, dels) end
+  redis.call('HSET', TOTALS, 'lr_version', nextv)
+  return 1
+end
 if LR and lr and #lr >= 40 then
   local byte, sub, sqrt, abs, exp = string.byte, string.sub, math.sqrt, math.abs, math.exp
   local spack, sunpack = struct.pack, struct.unpack
@@ -191,5 +235,7 @@ if LR and lr and #lr >= 40 then
   end
   if #puts > 0 then sliced('HSET', LR, puts) end
   if #dels > 0 then sliced('HDEL', LR, dels) end
+  redis.call('HSET', TOTALS, 'lr_version', (nextv or '') .. '!')
+  return 2
 end
 return 1

@@ -4,23 +4,39 @@
 //! message's 16-byte digest to the gradient of its step (an `f32`, 4 bytes, big-endian).
 //!
 //! Reading is part of `redis_read.lua`'s one call per message. Learning is part of
-//! `redis_apply.lua`'s call, in the same atomic script as the counts and the ledger: the client
-//! sends, per message, what to do (undo its step, step toward its class) and its tokens
-//! ([`records`]), and the script (`redis_apply_lr.lua`) takes FTRL's steps in order from the
-//! state it finds, computing each message's gradient from the weights before its step and
-//! keeping it for the undo. So the learner's steps are those SQLite takes inside its write
-//! transaction ([`crate::logreg::LrState::apply_ops`]), nothing is read before the call (the
-//! calls of a batch pipeline), and two hosts training at once neither lose nor double a step.
-//! A user's model adds the site-wide model's weights to its margin: that part is read before
-//! the batch ([`read_base`]) and sent with each step.
+//! `redis_apply.lua`'s call, in the same atomic script as the counts and the ledger, so a
+//! learner step is never lost, doubled or half written, and forget undoes it exactly, even
+//! with several hosts training the model at once. Two ways to the same steps:
+//! - **The client's steps (the fast path).** The client reads a copy of the learner state of
+//!   its batch's tokens with the model's version (`lr_version` in `P{M}:totals`, a random
+//!   value each call sets anew; [`read_mirror`]), takes the batch's FTRL steps on it as SQLite
+//!   does inside its write transaction ([`crate::logreg::LrState::apply_ops`]) and sends the
+//!   slots and gradients they end in, with the version they were taken from ([`call_args`]).
+//!   If the model is still at that version, nothing moved since the copy was read: the script
+//!   writes them as they are (no arithmetic on the server), and sets the next version. The
+//!   copy then holds the state after the call, so the next call of the batch is planned from
+//!   it without reading, and the calls pipeline.
+//! - **The script's steps (the slow path).** Otherwise (another host trained the model since
+//!   the copy was read, or it was pruned, reset or imported: no version), the script takes
+//!   the steps itself (`redis_apply_lr.lua`) from the state as it finds it, from the per-message
+//!   records sent with every call (what to do: undo its step, step toward its class; and its
+//!   tokens): each gradient computed from the weights before its step, every value rounded to
+//!   f32 where logreg.rs stores one. The client's copy is stale after that, and is read again.
+//!
+//! Both give SQLite's steps: bit for bit on the site-wide model (the same sums in the same
+//! order); for a user's model, whose margin adds the site-wide model's weights (read with the
+//! copy; a cluster script may touch one slot only), the script adds that part in another
+//! order: equal within rounding. The script's steps cost the server about 2 ms per message of
+//! the SpamAssassin corpus (Lua), the fast path's writes about 0.15 ms (BENCHMARKS.md "Redis
+//! store"), hence the two paths.
 
 use std::collections::HashMap;
 
 use redis::Value;
 
 use crate::error::Result;
-use crate::ledger::{Class, Digest, LearnOp, decide};
-use crate::logreg::{Slot, TokenLrParams};
+use crate::ledger::{Class, Digest, LearnOp, Plan, decide};
+use crate::logreg::{LrState, Slot, TokenLrParams};
 use crate::model::{LedgerEntry, TokenMap};
 
 use super::backend::LrDump;
@@ -60,73 +76,179 @@ pub(super) fn params(ops: &[LearnOp]) -> Option<TokenLrParams> {
     ops.iter().find_map(|o| o.lr)
 }
 
-/// The site-wide model's learner state over a batch's tokens, read for a step in a user's
-/// model (whose margin adds the site-wide model's weights; the site-wide model is not written
-/// by that step, so it is read before the batch, not inside the script, which on a cluster
-/// may only touch the user's slot).
+/// The client's copy of a model's learner state over a batch's tokens (with the site-wide
+/// model's when the model is a user's), as of the model's version `version` (`None`: the
+/// model has none, or the batch has no step to take). Each call's steps are taken on it, and
+/// the call tells the script the version they were taken from (see `redis_apply_lr.lua`).
 #[derive(Debug, Default)]
-pub(super) struct Base {
-    slots: TokenMap<Slot>,
-    bias: Slot,
+pub(super) struct Mirror {
+    state: LrState,
+    version: Option<String>,
+    /// Whether any operation of the batch steps the learner.
+    steps: bool,
 }
 
-impl Base {
-    /// The site-wide model's part of the margin of a message with these features.
-    fn margin(&self, params: &TokenLrParams, features: &[u64]) -> f64 {
-        let w = |h: &u64| self.slots.get(h).map_or(0.0, |s| s.weight(params));
-        self.bias.weight(params) + features.iter().map(w).sum::<f64>()
-    }
+/// A version no other call will make: 64 random bits (the standard library's per-process
+/// random hasher keys, the time and a counter).
+fn fresh_version() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    h.write_u128(now.map_or(0, |d| d.as_nanos()));
+    format!("{:016x}", h.finish())
 }
 
-/// Reads [`Base`] for `ops` applied to `user`'s model with the learner on (one round trip);
-/// `None` for the site-wide model or with the learner off.
-pub(super) fn read_base(
-    store: &Redis,
-    user: Option<&str>,
-    ops: &[LearnOp],
-) -> Result<Option<Base>> {
-    if user.is_none() || params(ops).is_none() {
-        return Ok(None);
+/// Reads the [`Mirror`] of `ops` applied to `user`'s model: in one round trip, the model's
+/// version, bias, the slots of the operations' tokens and the gradients of their messages; and
+/// for a user's model, the site-wide model's bias and slots (another cluster slot: read apart;
+/// the batch does not write it). Nothing is read when no operation steps the learner.
+pub(super) fn read_mirror(store: &Redis, user: Option<&str>, ops: &[LearnOp]) -> Result<Mirror> {
+    let steps = ops.iter().any(|o| o.lr.is_some());
+
+    if !steps {
+        return Ok(Mirror::default());
     }
     let mut fields: Vec<u64> = ops
         .iter()
-        .filter(|o| o.lr.is_some())
         .flat_map(|o| o.tokens.hashes.iter().copied())
         .collect();
     fields.sort_unstable();
     fields.dedup();
-    let key = store.keys(None).lr;
-    let mut base = Base::default();
-    let bad = || store.corrupt(format!("unreadable token learner state in {key}"));
-    // In steps, so that no one command is huge.
-    for (i, part) in fields.chunks(super::redis_io::STEP).enumerate() {
-        let reply: Vec<Value> = store.run(|c| {
-            let mut cmd = redis::cmd("HMGET");
-            cmd.arg(&key);
-            if i == 0 {
-                cmd.arg(BIAS);
-            }
-            for h in part {
-                cmd.arg(&h.to_be_bytes()[..]);
-            }
-            cmd.query(c)
-        })?;
-        let mut values = reply.iter();
-        if i == 0 {
-            base.bias = values.next().and_then(slot).ok_or_else(bad)?;
+    let digests = crate::ledger::digests(ops);
+    let keys = store.keys(user);
+    let bad = || store.corrupt(format!("unreadable token learner state in {}", keys.lr));
+    let hmget = |p: &mut redis::Pipeline, key: &str| {
+        p.cmd("HMGET").arg(key).arg(BIAS);
+        for h in &fields {
+            p.arg(&h.to_be_bytes()[..]);
         }
-        for h in part {
-            let s = values.next().and_then(slot).ok_or_else(bad)?;
+    };
+    // The version before and after the reads: every call that changes the state gives the
+    // model a version never seen before (and `db prune` none), so the same version on both
+    // sides means the reads between saw one state. (Not a MULTI transaction: a full server
+    // refuses those, and this read should fail as the write would, on the write.)
+    type Reads = (Option<String>, Vec<Value>, Vec<Value>, Option<String>);
+    let (version, own, grads, after): Reads = store.run(|c| {
+        let mut p = redis::pipe();
+        p.cmd("HGET").arg(&keys.totals).arg("lr_version");
+        hmget(&mut p, &keys.lr);
+        p.cmd("HMGET").arg(&keys.lr).arg(BIAS);
+        for d in &digests {
+            p.arg(&d[..]);
+        }
+        p.cmd("HGET").arg(&keys.totals).arg("lr_version");
+        p.query(c)
+    })?;
+    let version = version.filter(|v| Some(v) == after.as_ref());
+    let model = |reply: &[Value]| -> Option<(Slot, TokenMap<Slot>)> {
+        let bias = slot(reply.first()?)?;
+        let mut slots = TokenMap::default();
+        for (h, v) in fields.iter().zip(reply.get(1..)?) {
+            let s = slot(v)?;
             if !s.is_empty() {
-                base.slots.insert(*h, s);
+                slots.insert(*h, s);
             }
         }
+        Some((bias, slots))
+    };
+    let mut state = LrState::default();
+    (state.bias, state.slots) = model(&own).ok_or_else(bad)?;
+    for (d, v) in digests.iter().zip(grads.get(1..).unwrap_or_default()) {
+        match v {
+            Value::BulkString(b) => {
+                let bits = u32::from_be_bytes(b.as_slice().try_into().map_err(|_| bad())?);
+                state.grads.insert(*d, f32::from_bits(bits));
+            }
+            Value::Nil => {}
+            _ => return Err(bad()),
+        }
     }
-    if fields.is_empty() {
-        let v: Option<Vec<u8>> = store.run(|c| redis::cmd("HGET").arg(&key).arg(BIAS).query(c))?;
-        base.bias = slot(&v.map_or(Value::Nil, Value::BulkString)).ok_or_else(bad)?;
+    if user.is_some() {
+        let site = store.keys(None).lr;
+        let (reply,): (Vec<Value>,) = store.run(|c| {
+            let mut p = redis::pipe();
+            hmget(&mut p, &site);
+            p.query(c)
+        })?;
+        (state.base_bias, state.base) = model(&reply).ok_or_else(bad)?;
     }
-    Ok(Some(base))
+    Ok(Mirror {
+        state,
+        // A copy of no version: every call's steps are taken by the script.
+        version: version.filter(|_| store.lr_fast.get()),
+        steps,
+    })
+}
+
+/// The learner's four arguments of `redis_apply.lua` for one call of `ops`, planned as `plan`
+/// against the ledger entries `known`: the records ([`records`]), the version the mirror is
+/// of, the version the call makes, and the writes of the steps taken on the mirror (which
+/// then holds the state after the call).
+pub(super) fn call_args(
+    mirror: &mut Mirror,
+    ops: &[LearnOp],
+    known: &[(Digest, Option<LedgerEntry>)],
+    plan: &Plan,
+) -> [Vec<u8>; 4] {
+    let records = records(ops, known, mirror);
+    let mut writes = Vec::new();
+    for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_none()) {
+        push(&mut writes, &d[..], None);
+    }
+    let next = fresh_version();
+    if !mirror.steps {
+        // Learned again with the learner off: the old step is not this entry's any more.
+        for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_some()) {
+            push(&mut writes, &d[..], None);
+        }
+        return [records, b"*".to_vec(), next.into_bytes(), writes];
+    }
+    let mut touched: Vec<u64> = ops
+        .iter()
+        .flat_map(|o| o.tokens.hashes.iter().copied())
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    // Whether each token has a slot before the steps: one that has none before and after
+    // (most: E28's negligible slots) needs no write on the fast path, where the model's state
+    // is the copy's.
+    let had: Vec<bool> = touched
+        .iter()
+        .map(|h| mirror.state.slots.contains_key(h))
+        .collect();
+    mirror.state.apply_ops(ops, known);
+    let state = &mirror.state;
+    for (h, had) in touched.into_iter().zip(had) {
+        let s = state.slots.get(&h).copied().and_then(slot_value);
+        if s.is_some() || had {
+            push(&mut writes, &h.to_be_bytes(), s.as_ref().map(|v| &v[..]));
+        }
+    }
+    push(
+        &mut writes,
+        BIAS,
+        slot_value(state.bias).as_ref().map(|v| &v[..]),
+    );
+    for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_some()) {
+        let g = state.grads.get(d).map(|g| g.to_bits().to_be_bytes());
+        push(&mut writes, &d[..], g.as_ref().map(|v| &v[..]));
+    }
+    // No version: the script takes the steps itself (an empty EXPECT matches nothing).
+    let expect = mirror.version.replace(next.clone()).unwrap_or_default();
+    [records, expect.into_bytes(), next.into_bytes(), writes]
+}
+
+/// One write of the script's WRITES argument: field, then value (`None` removes the field).
+fn push(out: &mut Vec<u8>, field: &[u8], value: Option<&[u8]>) {
+    out.push(field.len() as u8);
+    out.extend_from_slice(field);
+    let v = value.unwrap_or_default();
+    out.push(v.len() as u8);
+    out.extend_from_slice(v);
 }
 
 /// `redis_apply_lr.lua`'s record flags.
@@ -141,11 +263,7 @@ const DROP: u8 = 8;
 /// them: undo the message's step (forget, flip), step toward its class (learn, flip), or,
 /// with the learner off, drop its stored gradient. The script computes every gradient from
 /// the model's state as it finds it.
-pub(super) fn records(
-    ops: &[LearnOp],
-    known: &[(Digest, Option<LedgerEntry>)],
-    base: Option<&Base>,
-) -> Vec<u8> {
+fn records(ops: &[LearnOp], known: &[(Digest, Option<LedgerEntry>)], mirror: &Mirror) -> Vec<u8> {
     let p = params(ops).unwrap_or_default();
     let mut out = Vec::new();
     for v in [p.rate, p.beta, p.l1, p.l2, p.ham_cost] {
@@ -176,7 +294,10 @@ pub(super) fn records(
         out.push(flags);
         out.extend_from_slice(&op.digest);
         if add.is_some() {
-            let m = base.map_or(0.0, |b| b.margin(params, &op.tokens.hashes));
+            // The site-wide model's part, from the copy (zero for the site-wide model).
+            let st = &mirror.state;
+            let w = |h: &u64| st.base.get(h).map_or(0.0, |s| s.weight(params));
+            let m = st.base_bias.weight(params) + op.tokens.hashes.iter().map(w).sum::<f64>();
             out.extend_from_slice(&m.to_be_bytes());
         }
         out.extend_from_slice(&(op.tokens.hashes.len() as u32).to_be_bytes());

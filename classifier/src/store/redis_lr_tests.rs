@@ -78,6 +78,10 @@ fn the_script_takes_sqlites_steps_pipelined_or_not_and_on_a_cluster() {
         let mut piped = open(&format!("{}?prefix=p{i}:", server.url(6)));
         // One operation per script call: every call but the first sent while another runs.
         piped.as_redis().expect("redis").chunk_tokens.set(1);
+        // Every step taken by the script (as when other hosts train the model meanwhile).
+        let mut slow = open(&format!("{}?prefix=s{i}:", server.url(6)));
+        slow.as_redis().expect("redis").chunk_tokens.set(2);
+        slow.as_redis().expect("redis").lr_fast.set(false);
         // The subject keeps the shared cluster up.
         let mut stores: Vec<super::tests::Subject> = subjects(StoreOptions::default())
             .into_iter()
@@ -91,6 +95,7 @@ fn the_script_takes_sqlites_steps_pipelined_or_not_and_on_a_cluster() {
                 let want = sqlite.apply(user, &batch).expect("sqlite");
                 assert_eq!(whole.apply(user, &batch).expect("whole"), want, "{round}");
                 assert_eq!(piped.apply(user, &batch).expect("piped"), want, "{round}");
+                assert_eq!(slow.apply(user, &batch).expect("slow"), want, "{round}");
                 for s in &mut stores {
                     assert_eq!(s.store.apply(user, &batch).expect("cluster"), want);
                 }
@@ -101,8 +106,9 @@ fn the_script_takes_sqlites_steps_pipelined_or_not_and_on_a_cluster() {
         // Pipelined or not, the same calls: the same state, bit for bit.
         assert_eq!(lr_only(&piped), lr_only(&whole), "{params:?}");
         assert_eq!(dump_all(&piped), dump_all(&whole));
-        for (name, s) in
-            std::iter::once(("redis", &whole)).chain(stores.iter().map(|s| (s.name, &s.store)))
+        for (name, s) in [("redis", &whole), ("script", &slow)]
+            .into_iter()
+            .chain(stores.iter().map(|s| (s.name, &s.store)))
         {
             let got = lr_only(s);
             // The site-wide model: SQLite's steps bit for bit (the same sums in the same
