@@ -200,8 +200,6 @@ fn export_and_import_move_a_model_between_sqlite_and_redis() {
     );
 }
 
-/// Runs `mailsift ARGS` as a child process, stdout discarded.
-
 /// The token learner's bookkeeping of the site-wide model, from the server: the bias's `n`
 /// (FTRL's sum of squared gradients: every step adds its g², every undo takes it off) and the
 /// sum of g² over the gradients kept for the messages learned, which equals it within f32

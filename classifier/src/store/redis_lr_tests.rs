@@ -21,7 +21,11 @@ fn with(params: TokenLrParams, o: LearnOp) -> LearnOp {
 fn workload(params: TokenLrParams) -> Vec<LearnOp> {
     let mut v = Vec::new();
     for d in 0..40u8 {
-        let class = if d % 3 == 0 { Class::Ham } else { Class::Spam };
+        let class = if d.is_multiple_of(3) {
+            Class::Ham
+        } else {
+            Class::Spam
+        };
         let b = u64::from(d);
         let tokens = [b % 5, 10 + b % 7, 100 + b, u64::MAX - b % 3, 1 << 63];
         v.push(with(params, op(d, &tokens, Action::Learn(class))));
@@ -161,7 +165,13 @@ fn hosts_training_at_once_lose_no_step_and_forget_undoes_every_one() {
             })
             .collect()
     };
-    let class = |d: u64| Action::Learn(if d % 3 == 0 { Class::Ham } else { Class::Spam });
+    let class = |d: u64| {
+        Action::Learn(if d.is_multiple_of(3) {
+            Class::Ham
+        } else {
+            Class::Spam
+        })
+    };
     let run = |action: &(dyn Fn(u64) -> Action + Sync)| {
         std::thread::scope(|s| {
             for host in 0..4u64 {
