@@ -41,6 +41,7 @@ use crate::model::{LedgerEntry, TokenMap};
 
 use super::backend::LrDump;
 use super::redis::Redis;
+use super::redis_io::STEP as READ_STEP;
 
 const BIAS: &[u8] = b"bias";
 
@@ -108,7 +109,6 @@ fn fresh_version() -> String {
 /// the batch does not write it). Nothing is read when no operation steps the learner.
 pub(super) fn read_mirror(store: &Redis, user: Option<&str>, ops: &[LearnOp]) -> Result<Mirror> {
     let steps = ops.iter().any(|o| o.lr.is_some());
-
     if !steps {
         return Ok(Mirror::default());
     }
@@ -121,18 +121,39 @@ pub(super) fn read_mirror(store: &Redis, user: Option<&str>, ops: &[LearnOp]) ->
     let digests = crate::ledger::digests(ops);
     let keys = store.keys(user);
     let bad = || store.corrupt(format!("unreadable token learner state in {}", keys.lr));
+    // The bias, then the slots in steps (so that no one command holds the server long): one
+    // HMGET per step, their replies joined by `joined`.
+    let steps_of = fields.len().div_ceil(READ_STEP).max(1);
     let hmget = |p: &mut redis::Pipeline, key: &str| {
-        p.cmd("HMGET").arg(key).arg(BIAS);
-        for h in &fields {
-            p.arg(&h.to_be_bytes()[..]);
+        for (i, part) in fields
+            .chunks(READ_STEP)
+            .chain(fields.is_empty().then_some(&[][..]))
+            .enumerate()
+        {
+            p.cmd("HMGET").arg(key);
+            if i == 0 {
+                p.arg(BIAS);
+            }
+            for h in part {
+                p.arg(&h.to_be_bytes()[..]);
+            }
         }
+    };
+    let joined = |replies: &[Value]| -> Option<Vec<Value>> {
+        let mut out = Vec::with_capacity(fields.len() + 1);
+        for r in replies {
+            match r {
+                Value::Array(v) => out.extend(v.iter().cloned()),
+                _ => return None,
+            }
+        }
+        Some(out)
     };
     // The version before and after the reads: every call that changes the state gives the
     // model a version never seen before (and `db prune` none), so the same version on both
     // sides means the reads between saw one state. (Not a MULTI transaction: a full server
     // refuses those, and this read should fail as the write would, on the write.)
-    type Reads = (Option<String>, Vec<Value>, Vec<Value>, Option<String>);
-    let (version, own, grads, after): Reads = store.run(|c| {
+    let replies: Vec<Value> = store.run(|c| {
         let mut p = redis::pipe();
         p.cmd("HGET").arg(&keys.totals).arg("lr_version");
         hmget(&mut p, &keys.lr);
@@ -143,7 +164,19 @@ pub(super) fn read_mirror(store: &Redis, user: Option<&str>, ops: &[LearnOp]) ->
         p.cmd("HGET").arg(&keys.totals).arg("lr_version");
         p.query(c)
     })?;
+    if replies.len() != steps_of + 3 {
+        return Err(bad());
+    }
+    let text = |v: &Value| -> Result<Option<String>> {
+        redis::from_redis_value(v.clone()).map_err(|_| bad())
+    };
+    let (version, after) = (text(&replies[0])?, text(&replies[steps_of + 2])?);
     let version = version.filter(|v| Some(v) == after.as_ref());
+    let own = joined(&replies[1..=steps_of]).ok_or_else(bad)?;
+    let grads = match &replies[steps_of + 1] {
+        Value::Array(v) => v.clone(),
+        _ => return Err(bad()),
+    };
     let model = |reply: &[Value]| -> Option<(Slot, TokenMap<Slot>)> {
         let bias = slot(reply.first()?)?;
         let mut slots = TokenMap::default();
@@ -169,11 +202,12 @@ pub(super) fn read_mirror(store: &Redis, user: Option<&str>, ops: &[LearnOp]) ->
     }
     if user.is_some() {
         let site = store.keys(None).lr;
-        let (reply,): (Vec<Value>,) = store.run(|c| {
+        let replies: Vec<Value> = store.run(|c| {
             let mut p = redis::pipe();
             hmget(&mut p, &site);
             p.query(c)
         })?;
+        let reply = joined(&replies).ok_or_else(bad)?;
         (state.base_bias, state.base) = model(&reply).ok_or_else(bad)?;
     }
     Ok(Mirror {
