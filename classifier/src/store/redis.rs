@@ -42,13 +42,17 @@
 //! `redis_read.lua` (reloaded with `SCRIPT LOAD` on `NOSCRIPT`); a store opened with
 //! [`Redis::open_lazy`] (one-off `classify`) reads and checks its metadata (schema, tokenizer
 //! version) in that same call, so that one call is all a classify sends. A batch of learn/forget
-//! operations reads the ledger (`HMGET`, pipelined with the user's registration), plans the
-//! writes ([`crate::ledger::plan`]) and applies them with one `EVALSHA` of `redis_apply.lua`, which
-//! first checks that the ledger still holds what the plan was made from: if another host
-//! changed one of those entries meanwhile, nothing is written and the batch is planned again.
-//! So two hosts learning at once never double-count or lose a count, and a server killed
-//! mid-batch leaves every script call applied whole or not at all. A batch too large for one
-//! call is cut into chunks whose calls are pipelined ([`super::redis_apply`]).
+//! operations reads the ledger (`HMGET`, pipelined with the user's registration) and, with the
+//! token learner on, a copy of its state over the batch's tokens (one more round trip,
+//! [`super::redis_lr`]), plans the writes ([`crate::ledger::plan`]) and applies them with one
+//! `EVALSHA` of `redis_apply.lua`, which first checks that the ledger still holds what the
+//! plan was made from: if another host changed one of those entries meanwhile, nothing is
+//! written and the batch is planned again. The learner's steps go in the same call (written
+//! as the client took them if the model is still at the copy's version, else taken by the
+//! script). So two hosts learning at once never double-count or lose a count or a learner
+//! step, and a server killed mid-batch leaves every script call applied whole or not at all.
+//! A batch too large for one call is cut into chunks whose calls are pipelined
+//! ([`super::redis_apply`]).
 //!
 //! # Expiry and memory
 //! Nothing expires by itself: a Redis TTL covers whole keys (a model), not the fields of a hash.
