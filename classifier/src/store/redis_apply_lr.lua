@@ -182,10 +182,17 @@ if LR and lr and #lr >= 40 then
     if flags % 4 >= 2 then
       local y, c = 0, cost
       if flags % 8 >= 4 then y, c = 1, 1 end
-      local s = 0
-      for _, f in ipairs(toks) do
+      -- Each token's weight, kept for its step (taken again if a token came twice and its
+      -- slot has moved since).
+      local s, ws, zs, ns = 0, {}, {}, {}
+      for i, f in ipairs(toks) do
         local z = Z[f]
-        if z then s = s + weight(z, N[f]) end
+        if z then
+          local n = N[f]
+          local w = weight(z, n)
+          s = s + w
+          ws[i], zs[i], ns[i] = w, z, n
+        end
       end
       local m = weight(bz, bn) + r.base + s
       m = math.min(math.max(m, -30), 30)
@@ -193,8 +200,16 @@ if LR and lr and #lr >= 40 then
       if g ~= g or abs(g) == math.huge then g = 0 end
       if g ~= 0 then
         bz, bn = stepped(bz, bn, g)
-        for _, f in ipairs(toks) do
-          local z, n = stepped(Z[f] or 0, N[f] or 0, g)
+        local gg = g * g
+        for i, f in ipairs(toks) do
+          local z, n = Z[f] or 0, N[f] or 0
+          local w = 0
+          if z ~= 0 or n ~= 0 then
+            w = ws[i]
+            if not w or zs[i] ~= z or ns[i] ~= n then w = weight(z, n) end
+          end
+          local sigma = (sqrt(n + gg) - sqrt(n)) / rate
+          z, n = sunpack('>ff', spack('>ff', z + g - sigma * w, n + gg))
           if abs(z) < NEG_Z and n < NEG_N then z, n = nil, nil end
           Z[f], N[f] = z, n
         end

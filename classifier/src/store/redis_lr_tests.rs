@@ -31,9 +31,20 @@ fn workload(params: TokenLrParams) -> Vec<LearnOp> {
         v.push(with(params, op(d, &tokens, Action::Learn(class))));
     }
     // A long message: more tokens than one read (2,000) or one script command (3,000) takes.
-    let long: Vec<u64> = (0..4_500u64).map(|i| 10_000 + i * 7).chain([1, 11]).collect();
+    let long: Vec<u64> = (0..4_500u64)
+        .map(|i| 10_000 + i * 7)
+        .chain([1, 11])
+        .collect();
     v.push(with(params, op(60, &long, Action::Learn(Class::Spam))));
-    v.push(with(params, op(61, &long[2_000..], Action::Learn(Class::Ham))));
+    v.push(with(
+        params,
+        op(61, &long[2_000..], Action::Learn(Class::Ham)),
+    ));
+    // A token twice in one message: stepped twice, the second time from the first's state.
+    v.push(with(
+        params,
+        op(62, &[3, 12, 3, 9_999], Action::Learn(Class::Spam)),
+    ));
     let tokens = |d: u64| [d % 5, 10 + d % 7, 100 + d, u64::MAX - d % 3, 1 << 63];
     v.push(with(params, op(4, &tokens(4), Action::Learn(Class::Ham))));
     v.push(with(params, op(5, &tokens(5), Action::Forget)));
