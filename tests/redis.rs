@@ -200,7 +200,30 @@ fn export_and_import_move_a_model_between_sqlite_and_redis() {
     );
 }
 
-/// Runs `mailsift ARGS` as a child process, stdout discarded.
+/// The token learner's bookkeeping of the site-wide model, from the server: the bias's `n`
+/// (FTRL's sum of squared gradients: every step adds its g², every undo takes it off) and the
+/// sum of g² over the gradients kept for the messages learned, which equals it within f32
+/// rounding unless a step was lost, doubled or half written.
+fn learner_sums(server: &RedisServer) -> (f64, f64) {
+    let reply = server.command(
+        "EVAL \"local h = redis.call('HGETALL', KEYS[1]) local n, s = 0, 0 \
+         for i = 1, #h, 2 do if #h[i] == 16 then local g = struct.unpack('>f', h[i + 1]) \
+         s = s + g * g elseif h[i] == 'bias' then local z, m = struct.unpack('>ff', h[i + 1]) \
+         n = m end end return string.format('%.9g %.9g', n, s)\" 1 mailsift:{site}:lr",
+    );
+    let line = reply.lines().nth(1).unwrap_or_default();
+    let mut it = line.split(' ').map(|v| v.parse::<f64>().expect("number"));
+    let (n, s) = (it.next(), it.next());
+    (n.expect("n"), s.expect("sum"))
+}
+
+fn assert_no_step_lost(server: &RedisServer) {
+    let (n, s) = learner_sums(server);
+    assert!(
+        s > 0.1 && (n - s).abs() <= 1e-4 * s,
+        "bias n {n}, sum of g² {s}"
+    );
+}
 
 #[test]
 fn four_hosts_training_at_once_keep_totals_equal_to_the_ledger() {
@@ -251,6 +274,8 @@ fn four_hosts_training_at_once_keep_totals_equal_to_the_ledger() {
     let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
     assert_eq!((rows[0].1, rows[0].2), (90, 80), "{rows:?}");
     assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 170 ledger entries"));
+    // The token learner (on by default, E28) lost no host's step.
+    assert_no_step_lost(&server);
 }
 
 #[test]
@@ -285,6 +310,8 @@ fn a_server_killed_mid_train_leaves_a_consistent_model() {
         "redis-server restarts from its append-only file"
     );
     assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok:"));
+    // The learner's writes went with the counts, whole: no step without its kept gradient.
+    assert_no_step_lost(&server);
     let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
     if o.status.code() != Some(0) {
         assert!(stderr(&o).contains("Redis"), "{}", stderr(&o));
@@ -295,6 +322,7 @@ fn a_server_killed_mid_train_leaves_a_consistent_model() {
     let rows = stats_rows(&ok(&run(&url, &["stats"]), "stats"));
     assert_eq!(rows[0].1, 400);
     assert!(ok(&run(&url, &["db", "check"]), "check").starts_with("ok: 400 ledger entries"));
+    assert_no_step_lost(&server);
 }
 
 #[test]

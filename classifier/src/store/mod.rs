@@ -54,6 +54,8 @@ mod redis_cluster;
 mod redis_conn;
 mod redis_io;
 mod redis_lr;
+#[cfg(test)]
+mod redis_lr_tests;
 mod redis_migrate;
 mod redis_prune;
 #[cfg(test)]

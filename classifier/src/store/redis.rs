@@ -15,8 +15,9 @@
 //! - `P{site}:meta`: hash `tokenizer_version`, `schema`, `created_by` (and `migrating` while
 //!   a migration from schema 2 runs, [`super::redis_migrate`]).
 //! - `P{site}:users`: set of the users with a model.
-//! - `P{M}:totals`: hash `spam`, `ham` (messages learned), and after a `db prune` the pruned
-//!   sums (`pruned_s`, `pruned_s_hi`, ...: [`super::redis_prune`]).
+//! - `P{M}:totals`: hash `spam`, `ham` (messages learned), after a `db prune` the pruned
+//!   sums (`pruned_s`, `pruned_s_hi`, ...: [`super::redis_prune`]), and `lr_version`, the
+//!   version of the token learner's state (see [`super::redis_lr`]).
 //! - `P{M}:counts`: hash from the token's 8-byte big-endian hash to both its counts in one
 //!   integer, `spam * 2^26 + ham` (the number of spam and ham messages containing it; see
 //!   [`redis_io::pack`]); a token at zero is no field, so `HLEN` is the distinct-token count.
@@ -26,7 +27,7 @@
 //! - `P{M}:lr`: the token learner's state (E25; absent: nothing learned yet, so no migration):
 //!   the 8-byte token fields to their [`crate::logreg::Slot`] (8 bytes, big-endian), `bias`,
 //!   and each learned message's 16-byte digest to the gradient of its step (4 bytes, an `f32`),
-//!   read by the same `redis_read.lua` call as the counts and written by the same
+//!   read by the same `redis_read.lua` call as the counts and stepped in the same
 //!   `redis_apply.lua` call (see [`super::redis_lr`]).
 //!
 //! Schema 2 kept the counts in two hashes, `P{M}:spam` and `P{M}:ham`, one field per token
@@ -41,13 +42,17 @@
 //! `redis_read.lua` (reloaded with `SCRIPT LOAD` on `NOSCRIPT`); a store opened with
 //! [`Redis::open_lazy`] (one-off `classify`) reads and checks its metadata (schema, tokenizer
 //! version) in that same call, so that one call is all a classify sends. A batch of learn/forget
-//! operations reads the ledger (`HMGET`, pipelined with the user's registration), plans the
-//! writes ([`crate::ledger::plan`]) and applies them with one `EVALSHA` of `redis_apply.lua`, which
-//! first checks that the ledger still holds what the plan was made from: if another host
-//! changed one of those entries meanwhile, nothing is written and the batch is planned again.
-//! So two hosts learning at once never double-count or lose a count, and a server killed
-//! mid-batch leaves every script call applied whole or not at all. A batch too large for one
-//! call is cut into chunks whose calls are pipelined ([`super::redis_apply`]).
+//! operations reads the ledger (`HMGET`, pipelined with the user's registration) and, with the
+//! token learner on, a copy of its state over the batch's tokens (one more round trip,
+//! [`super::redis_lr`]), plans the writes ([`crate::ledger::plan`]) and applies them with one
+//! `EVALSHA` of `redis_apply.lua`, which first checks that the ledger still holds what the
+//! plan was made from: if another host changed one of those entries meanwhile, nothing is
+//! written and the batch is planned again. The learner's steps go in the same call (written
+//! as the client took them if the model is still at the copy's version, else taken by the
+//! script). So two hosts learning at once never double-count or lose a count or a learner
+//! step, and a server killed mid-batch leaves every script call applied whole or not at all.
+//! A batch too large for one call is cut into chunks whose calls are pipelined
+//! ([`super::redis_apply`]).
 //!
 //! # Expiry and memory
 //! Nothing expires by itself: a Redis TTL covers whole keys (a model), not the fields of a hash.
@@ -103,6 +108,9 @@ pub struct Redis {
     /// Token occurrences per script call when applying a batch
     /// ([`super::redis_apply::CHUNK_TOKENS`]; tests make it small).
     pub(super) chunk_tokens: std::cell::Cell<usize>,
+    /// Whether a call may take the token learner's fast path (the client's steps written as
+    /// they are, `redis_apply_lr.lua`); tests turn it off to check the script's own steps.
+    pub(super) lr_fast: std::cell::Cell<bool>,
 }
 
 /// The store's metadata as read and accepted.
@@ -169,10 +177,14 @@ impl Redis {
             prefix,
             timeout: options.busy_timeout,
             read_script: Script::new(include_str!("redis_read.lua")),
-            apply_script: Script::new(include_str!("redis_apply.lua")),
+            apply_script: Script::new(concat!(
+                include_str!("redis_apply.lua"),
+                include_str!("redis_apply_lr.lua")
+            )),
             lazy,
             meta: RefCell::new(None),
             chunk_tokens: std::cell::Cell::new(super::redis_apply::CHUNK_TOKENS),
+            lr_fast: std::cell::Cell::new(true),
         };
         Ok(store)
     }

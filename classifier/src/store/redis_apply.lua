@@ -7,8 +7,9 @@
 --       dspam, dham, then the token deltas in one string of groups, one group per distinct
 --       change: the spam and ham changes as 4-byte big-endian numbers offset by 2^31, the
 --       number of tokens (4 bytes), then their fields (8-byte hashes) (one argument for the
---       whole batch: parsing many small arguments cost more than the updates), then optionally the token learner's writes in one string: per field, its
---       length (1 byte), the field, the value's length (1 byte; 0 removes the field), the value
+--       whole batch: parsing many small arguments cost more than the updates), then
+--       optionally the token learner's operations in one string (redis_apply_lr.lua, which
+--       is appended to this script and ends it)
 local TOTALS, COUNTS, LEDGER, OLD_SPAM, OLD_HAM = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local LR = KEYS[6]
 local a = 1
@@ -173,23 +174,3 @@ if #excess > 0 then
   redis.call('HSET', TOTALS, 'pruned_s', acc[1], 'pruned_s_hi', acc[2], 'pruned_s_lo', acc[3],
     'pruned_h', acc[4], 'pruned_h_hi', acc[5], 'pruned_h_lo', acc[6])
 end
--- The token learner's slots, bias and message gradients (E25), written by the client's plan.
-local lr = take()
-if LR and lr then
-  local i = 1
-  while i <= #lr do
-    local fl = string.byte(lr, i)
-    local field = string.sub(lr, i + 1, i + fl)
-    local vl = string.byte(lr, i + fl + 1)
-    -- A token's slot goes with its counts, as a SQLite row does (the counts were moved out of
-    -- any schema-2 hash above, so COUNTS alone tells).
-    local gone = fl == 8 and redis.call('HEXISTS', COUNTS, field) == 0
-    if vl == 0 or gone then
-      redis.call('HDEL', LR, field)
-    else
-      redis.call('HSET', LR, field, string.sub(lr, i + fl + 2, i + fl + 1 + vl))
-    end
-    i = i + fl + 2 + vl
-  end
-end
-return 1

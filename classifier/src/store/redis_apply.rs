@@ -12,6 +12,13 @@
 //! either order are always about different messages. A chunk whose ledger check fails (another
 //! host changed one of its messages meanwhile) is planned and applied again from fresh reads
 //! once the chunk in flight is answered, and the rest of the batch is read afresh too.
+//!
+//! The token learner (on by default, E28) pipelines too: its state over the batch is read
+//! with the ledger, and each call carries the steps taken on that copy and the version they
+//! were taken from ([`super::redis_lr`]); a call the script had to step itself (another host
+//! trained meanwhile) makes the copy stale, and it is read afresh with the ledger. On a
+//! cluster (whose client cannot leave a call in flight) the calls of [`WINDOW`] chunks go in
+//! one pipeline instead.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -25,11 +32,15 @@ use crate::model::LedgerEntry;
 use super::redis::Redis;
 use super::redis_conn::Conn;
 use super::redis_io::{self, Keys};
+use super::redis_lr;
 
 /// Token occurrences per script call when training in bulk (about 150 messages of the
 /// SpamAssassin corpus): a call runs alone on the server, so it is kept to some milliseconds
 /// of work, while merging the deltas of many messages saves most of the per-token updates.
 pub(super) const CHUNK_TOKENS: usize = 50_000;
+
+/// Script calls per pipeline on a cluster ([`Redis::apply_windows`]).
+const WINDOW: usize = 8;
 
 /// A script call sent and not yet answered.
 struct InFlight {
@@ -46,7 +57,11 @@ fn chunks(ops: &[LearnOp], limit: usize) -> Vec<Range<usize>> {
     while start < ops.len() {
         let mut end = start;
         let mut tokens = 0;
-        while end < ops.len() && (end == start || tokens + ops[end].tokens.len() <= limit) {
+        // A chunk's operations share the learner's settings (the script takes one set).
+        while end < ops.len()
+            && (end == start
+                || (tokens + ops[end].tokens.len() <= limit && ops[end].lr == ops[start].lr))
+        {
             tokens += ops[end].tokens.len();
             end += 1;
         }
@@ -64,16 +79,11 @@ impl Redis {
             return self.apply_chunk(user, ops);
         }
         let chunks = chunks(ops, self.chunk_tokens.get());
-        // The token learner's writes are planned from its state read before each call (a
-        // command of its own), so a call with them is not pipelined; nor are a cluster's.
-        let pipelined =
-            chunks.len() > 1 && !self.is_cluster() && ops.iter().all(|o| o.lr.is_none());
-        if !pipelined {
-            let mut outcomes = Vec::with_capacity(ops.len());
-            for c in chunks {
-                outcomes.extend(self.apply_chunk(user, &ops[c])?);
-            }
-            return Ok(outcomes);
+        if chunks.len() == 1 {
+            return self.apply_chunk(user, ops);
+        }
+        if self.is_cluster() {
+            return self.apply_windows(user, ops, &chunks);
         }
         self.apply_pipelined(user, ops, &chunks)
     }
@@ -130,8 +140,8 @@ impl Redis {
             if plan.is_empty() {
                 return Ok(plan.outcomes);
             }
-            // The token learner's writes (E25): planned from the state read now.
-            let lr = super::redis_lr::plan_writes(self, user, ops, &known, &plan)?;
+            let mut mirror = redis_lr::read_mirror(self, user, ops)?;
+            let lr = redis_lr::call_args(&mut mirror, ops, &known, &plan);
             let mut inv = self.apply_script.prepare_invoke();
             for key in keys.model() {
                 inv.key(key);
@@ -139,9 +149,12 @@ impl Redis {
             for a in redis_io::plan_args(&known, &plan) {
                 inv.arg(a);
             }
-            inv.arg(lr);
+            for a in lr {
+                inv.arg(a);
+            }
+            // 1 or 2: applied (2: the learner's steps taken by the script); 0: not applied.
             let applied: i64 = self.run(|c| inv.invoke(c))?;
-            if applied == 1 {
+            if applied >= 1 {
                 return Ok(plan.outcomes);
             }
         }
@@ -165,6 +178,10 @@ impl Redis {
         let mut results: Vec<Option<Vec<Outcome>>> = vec![None; chunks.len()];
         let mut known: HashMap<Digest, Option<LedgerEntry>> = HashMap::new();
         let mut stale = true;
+        // The token learner's copy, read with the ledger; stale after a call whose steps the
+        // script took itself (another host trained the model meanwhile) or that failed.
+        let mut mirror = redis_lr::Mirror::default();
+        let mut lr_stale = false;
         let mut inflight: Option<InFlight> = None;
         let mut failed: Vec<usize> = Vec::new();
         let mut i = 0;
@@ -174,20 +191,27 @@ impl Redis {
             let overlaps = inflight
                 .as_ref()
                 .is_some_and(|f| digests.iter().any(|d| f.digests.contains(d)));
-            if overlaps || !failed.is_empty() {
+            if overlaps || !failed.is_empty() || lr_stale {
                 // This chunk's plan needs the outcome of the one in flight, or a chunk has to
-                // be done again first.
+                // be done again first, or the learner's copy read afresh.
                 if let Some(f) = inflight.take() {
-                    self.receive(f, &mut results, &mut failed)?;
+                    lr_stale |= self.receive(f, &mut results, &mut failed)?;
                 }
                 for c in failed.drain(..) {
                     results[c] = Some(self.apply_chunk(user, &ops[chunks[c].clone()])?);
                     stale = true;
                 }
+                stale |= lr_stale;
+                lr_stale = false;
             }
             if stale {
-                let rest: Vec<Digest> = crate::ledger::digests(&ops[chunks[i].start..]);
-                known = self.read_ledger(user, &keys, &rest)?.into_iter().collect();
+                let rest = &ops[chunks[i].start..];
+                let digests: Vec<Digest> = crate::ledger::digests(rest);
+                known = self
+                    .read_ledger(user, &keys, &digests)?
+                    .into_iter()
+                    .collect();
+                mirror = redis_lr::read_mirror(self, user, rest)?;
                 stale = false;
             }
             let mine: Vec<(Digest, Option<LedgerEntry>)> = digests
@@ -203,13 +227,13 @@ impl Redis {
                 i += 1;
                 continue;
             }
-            let lr = super::redis_lr::plan_writes(self, user, part, &mine, &plan)?;
+            let lr = redis_lr::call_args(&mut mirror, part, &mine, &plan);
             let mut cmd = redis::cmd("EVALSHA");
             cmd.arg(script.get_hash()).arg(keys.model().len());
             for key in keys.model() {
                 cmd.arg(key);
             }
-            cmd.arg(&redis_io::plan_args(&mine, &plan)[..]).arg(lr);
+            cmd.arg(&redis_io::plan_args(&mine, &plan)[..]).arg(&lr[..]);
             let packed = cmd.get_packed_command();
             self.run(|c| match c {
                 Conn::Single(s) => s.send_packed_command(&packed),
@@ -219,11 +243,14 @@ impl Redis {
                 ))),
             })?;
             if let Some(f) = inflight.take() {
-                if let Err(e) = self.receive(f, &mut results, &mut failed) {
-                    // The reply of the call just sent is still to come: read it, so the
-                    // connection stays in step for the next command.
-                    let _ = self.recv();
-                    return Err(e);
+                match self.receive(f, &mut results, &mut failed) {
+                    Ok(s) => lr_stale |= s,
+                    Err(e) => {
+                        // The reply of the call just sent is still to come: read it, so the
+                        // connection stays in step for the next command.
+                        let _ = self.recv();
+                        return Err(e);
+                    }
                 }
             }
             inflight = Some(InFlight {
@@ -247,6 +274,67 @@ impl Redis {
         Ok(outcomes)
     }
 
+    /// Applies `chunks` of `ops` on a cluster: the calls of [`WINDOW`] chunks at a time go in
+    /// one pipeline (the client library's cluster pipeline cannot leave a call in flight while
+    /// the next is planned), each planned as if the ones before it in the window were applied.
+    /// A call whose ledger check fails (another host changed one of its messages, or a chunk
+    /// before it in the window failed) changed nothing and is done again afterwards.
+    fn apply_windows(
+        &self,
+        user: Option<&str>,
+        ops: &[LearnOp],
+        chunks: &[Range<usize>],
+    ) -> Result<Vec<Outcome>> {
+        let keys = self.keys(user);
+        let script = &self.apply_script;
+        self.run(|c| script.prepare_invoke().load(c))?;
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for window in chunks.chunks(WINDOW) {
+            let all = &ops[window[0].start..window[window.len() - 1].end];
+            let rest = crate::ledger::digests(all);
+            let mut known: HashMap<Digest, Option<LedgerEntry>> =
+                self.read_ledger(user, &keys, &rest)?.into_iter().collect();
+            let mut mirror = redis_lr::read_mirror(self, user, all)?;
+            let mut planned: Vec<(Vec<Outcome>, bool)> = Vec::with_capacity(window.len());
+            let mut p = redis::pipe();
+            for c in window {
+                let part = &ops[c.clone()];
+                let mine: Vec<(Digest, Option<LedgerEntry>)> = crate::ledger::digests(part)
+                    .iter()
+                    .map(|d| (*d, known.get(d).cloned().flatten()))
+                    .collect();
+                let plan = crate::ledger::plan(part, &mine);
+                for (d, e) in &plan.ledger {
+                    known.insert(*d, e.clone());
+                }
+                let sent = !plan.is_empty();
+                if sent {
+                    p.cmd("EVALSHA")
+                        .arg(script.get_hash())
+                        .arg(keys.model().len())
+                        .arg(&keys.model()[..])
+                        .arg(&redis_io::plan_args(&mine, &plan)[..])
+                        .arg(&redis_lr::call_args(&mut mirror, part, &mine, &plan)[..]);
+                }
+                planned.push((plan.outcomes, sent));
+            }
+            let replies: Vec<Value> = match planned.iter().any(|(_, sent)| *sent) {
+                true => self.run(|c| p.query(c))?,
+                false => Vec::new(),
+            };
+            let mut replies = replies.into_iter();
+            for (c, (out, sent)) in window.iter().zip(planned) {
+                let applied = !sent || matches!(replies.next(), Some(Value::Int(1 | 2)));
+                if applied {
+                    outcomes.extend(out);
+                } else {
+                    outcomes.extend(self.apply_chunk(user, &ops[c.clone()])?);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
     fn recv(&self) -> Result<Value> {
         self.run(|c| match c {
             Conn::Single(s) => s.recv_response(),
@@ -258,15 +346,20 @@ impl Redis {
     }
 
     /// Reads the reply of the call in flight: its outcomes into `results` if it was applied,
-    /// else its chunk into `failed` (to be done again).
+    /// else its chunk into `failed` (to be done again). True when the client's copy of the
+    /// token learner's state is stale since (the script took the steps, or the call failed).
     fn receive(
         &self,
         f: InFlight,
         results: &mut [Option<Vec<Outcome>>],
         failed: &mut Vec<usize>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         match self.recv()?.extract_error() {
-            Ok(Value::Int(1)) => results[f.chunk] = Some(f.outcomes),
+            Ok(Value::Int(1)) => {
+                results[f.chunk] = Some(f.outcomes);
+                return Ok(false);
+            }
+            Ok(Value::Int(2)) => results[f.chunk] = Some(f.outcomes),
             Ok(Value::Int(_)) => failed.push(f.chunk),
             Ok(other) => {
                 return Err(self.error_text(format!(
@@ -278,6 +371,6 @@ impl Redis {
             }
             Err(e) => return Err(self.error(&e)),
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -322,7 +322,7 @@ pub(super) fn parse_read<'a>(
 pub(super) type ReadReply<'a> = (Option<MetaReply>, Vec<Totals>, Vec<&'a [redis::Value]>);
 
 /// Fields per `HSCAN` step and per `HSET` when loading.
-const STEP: usize = 2000;
+pub(super) const STEP: usize = 2000;
 
 /// A hash's fields and values, as `HSCAN` returns them.
 pub(super) type Fields = Vec<(Vec<u8>, Vec<u8>)>;

@@ -3,24 +3,45 @@
 //! 8-byte hash to its [`Slot`] (8 bytes, big-endian), `bias` to the bias's, and a learned
 //! message's 16-byte digest to the gradient of its step (an `f32`, 4 bytes, big-endian).
 //!
-//! Reading is part of `redis_read.lua`'s one call per message. Writing is part of
-//! `redis_apply.lua`'s call: the batch's learner state is read (one pipelined round trip),
-//! stepped here with [`LrState::apply_ops`] and written whole with the counts, in the same
-//! atomic script. The script's ledger check keeps the counts exact when two hosts train at
-//! once; the learner's writes of the later batch are then computed from a state that may miss
-//! the other's steps (a lost update of the learner, never of a count).
+//! Reading is part of `redis_read.lua`'s one call per message. Learning is part of
+//! `redis_apply.lua`'s call, in the same atomic script as the counts and the ledger, so a
+//! learner step is never lost, doubled or half written, and forget undoes it exactly, even
+//! with several hosts training the model at once. Two ways to the same steps:
+//! - **The client's steps (the fast path).** The client reads a copy of the learner state of
+//!   its batch's tokens with the model's version (`lr_version` in `P{M}:totals`, a random
+//!   value each call sets anew; [`read_mirror`]), takes the batch's FTRL steps on it as SQLite
+//!   does inside its write transaction ([`crate::logreg::LrState::apply_ops`]) and sends the
+//!   slots and gradients they end in, with the version they were taken from ([`call_args`]).
+//!   If the model is still at that version, nothing moved since the copy was read: the script
+//!   writes them as they are (no arithmetic on the server), and sets the next version. The
+//!   copy then holds the state after the call, so the next call of the batch is planned from
+//!   it without reading, and the calls pipeline.
+//! - **The script's steps (the slow path).** Otherwise (another host trained the model since
+//!   the copy was read, or it was pruned, reset or imported: no version), the script takes
+//!   the steps itself (`redis_apply_lr.lua`) from the state as it finds it, from the per-message
+//!   records sent with every call (what to do: undo its step, step toward its class; and its
+//!   tokens): each gradient computed from the weights before its step, every value rounded to
+//!   f32 where logreg.rs stores one. The client's copy is stale after that, and is read again.
+//!
+//! Both give SQLite's steps: bit for bit on the site-wide model (the same sums in the same
+//! order); for a user's model, whose margin adds the site-wide model's weights (read with the
+//! copy; a cluster script may touch one slot only), the script adds that part in another
+//! order: equal within rounding. The script's steps cost the server about 2 ms per message of
+//! the SpamAssassin corpus (Lua), the fast path's writes about 0.15 ms (BENCHMARKS.md "Redis
+//! store"), hence the two paths.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use redis::Value;
 
 use crate::error::Result;
-use crate::ledger::{Digest, LearnOp, Plan};
-use crate::logreg::{LrState, Slot};
+use crate::ledger::{Class, Digest, LearnOp, Plan, decide};
+use crate::logreg::{LrState, Slot, TokenLrParams};
 use crate::model::{LedgerEntry, TokenMap};
 
 use super::backend::LrDump;
 use super::redis::Redis;
+use super::redis_io::STEP as READ_STEP;
 
 const BIAS: &[u8] = b"bias";
 
@@ -46,104 +67,116 @@ pub(super) fn parse_slots(reply: &[Value], out: &mut [Slot]) -> Option<Slot> {
     slot(&reply[out.len()])
 }
 
-/// One write of the script's learner argument: field, then value (`None` removes the field).
-fn push(out: &mut Vec<u8>, field: &[u8], value: Option<&[u8]>) {
-    out.push(field.len() as u8);
-    out.extend_from_slice(field);
-    let v = value.unwrap_or_default();
-    out.push(v.len() as u8);
-    out.extend_from_slice(v);
-}
-
 fn slot_value(s: Slot) -> Option<[u8; 8]> {
     (!s.is_empty()).then(|| s.to_bits().to_be_bytes())
 }
 
-/// The learner's writes for a planned batch, as `redis_apply.lua` takes them: the stored
-/// gradient of every message the plan forgets is removed; with the learner on (the batch's
-/// operations carry its settings), the batch's state is read, stepped and written back.
-pub(super) fn plan_writes(
-    store: &Redis,
-    user: Option<&str>,
-    ops: &[LearnOp],
-    known: &[(Digest, Option<LedgerEntry>)],
-    plan: &Plan,
-) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_none()) {
-        push(&mut out, &d[..], None);
-    }
-    if ops.iter().all(|o| o.lr.is_none()) {
-        // Learned again with the learner off: the old step is not this entry's any more.
-        for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_some()) {
-            push(&mut out, &d[..], None);
-        }
-        return Ok(out);
-    }
-    let mut state = read_state(store, user, ops, known)?;
-    state.apply_ops(ops, known);
-    let touched: HashSet<u64> = ops
-        .iter()
-        .flat_map(|o| o.tokens.hashes.iter().copied())
-        .collect();
-    let mut touched: Vec<u64> = touched.into_iter().collect();
-    touched.sort_unstable();
-    for h in touched {
-        let s = state.slots.get(&h).copied().unwrap_or_default();
-        push(
-            &mut out,
-            &h.to_be_bytes(),
-            slot_value(s).as_ref().map(|v| &v[..]),
-        );
-    }
-    push(
-        &mut out,
-        BIAS,
-        slot_value(state.bias).as_ref().map(|v| &v[..]),
-    );
-    for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_some()) {
-        let g = state.grads.get(d).map(|g| g.to_bits().to_be_bytes());
-        push(&mut out, &d[..], g.as_ref().map(|v| &v[..]));
-    }
-    Ok(out)
+/// The token learner's settings a batch is applied with: those of its first operation that has
+/// them (the chunks of a batch are cut where they change, [`super::redis_apply`]).
+pub(super) fn params(ops: &[LearnOp]) -> Option<TokenLrParams> {
+    ops.iter().find_map(|o| o.lr)
 }
 
-/// The learner's state for a batch: the slots of its tokens in the model (and in the site-wide
-/// one when the model is a user's), the biases, and the known messages' gradients.
-fn read_state(
-    store: &Redis,
-    user: Option<&str>,
-    ops: &[LearnOp],
-    known: &[(Digest, Option<LedgerEntry>)],
-) -> Result<LrState> {
+/// The client's copy of a model's learner state over a batch's tokens (with the site-wide
+/// model's when the model is a user's), as of the model's version `version` (`None`: the
+/// model has none, or the batch has no step to take). Each call's steps are taken on it, and
+/// the call tells the script the version they were taken from (see `redis_apply_lr.lua`).
+#[derive(Debug, Default)]
+pub(super) struct Mirror {
+    state: LrState,
+    version: Option<String>,
+    /// Whether any operation of the batch steps the learner.
+    steps: bool,
+}
+
+/// A version no other call will make: 64 random bits (the standard library's per-process
+/// random hasher keys, the time and a counter).
+fn fresh_version() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    h.write_u128(now.map_or(0, |d| d.as_nanos()));
+    format!("{:016x}", h.finish())
+}
+
+/// Reads the [`Mirror`] of `ops` applied to `user`'s model: in one round trip, the model's
+/// version, bias, the slots of the operations' tokens and the gradients of their messages; and
+/// for a user's model, the site-wide model's bias and slots (another cluster slot: read apart;
+/// the batch does not write it). Nothing is read when no operation steps the learner.
+pub(super) fn read_mirror(store: &Redis, user: Option<&str>, ops: &[LearnOp]) -> Result<Mirror> {
+    let steps = ops.iter().any(|o| o.lr.is_some());
+    if !steps {
+        return Ok(Mirror::default());
+    }
     let mut fields: Vec<u64> = ops
         .iter()
         .flat_map(|o| o.tokens.hashes.iter().copied())
         .collect();
     fields.sort_unstable();
     fields.dedup();
-    let digests: Vec<&Digest> = known
-        .iter()
-        .filter(|(_, e)| e.is_some())
-        .map(|(d, _)| d)
-        .collect();
-    let own = store.keys(user).lr;
-    let site = user.map(|_| store.keys(None).lr);
-    let replies: Vec<Vec<Value>> = store.run(|c| {
-        let mut p = redis::pipe();
-        for key in std::iter::once(&own).chain(site.as_ref()) {
-            p.cmd("HMGET").arg(key).arg(BIAS);
-            for h in &fields {
+    let digests = crate::ledger::digests(ops);
+    let keys = store.keys(user);
+    let bad = || store.corrupt(format!("unreadable token learner state in {}", keys.lr));
+    // The bias, then the slots in steps (so that no one command holds the server long): one
+    // HMGET per step, their replies joined by `joined`.
+    let steps_of = fields.len().div_ceil(READ_STEP).max(1);
+    let hmget = |p: &mut redis::Pipeline, key: &str| {
+        for (i, part) in fields
+            .chunks(READ_STEP)
+            .chain(fields.is_empty().then_some(&[][..]))
+            .enumerate()
+        {
+            p.cmd("HMGET").arg(key);
+            if i == 0 {
+                p.arg(BIAS);
+            }
+            for h in part {
                 p.arg(&h.to_be_bytes()[..]);
             }
         }
-        p.cmd("HMGET").arg(&own).arg(BIAS);
+    };
+    let joined = |replies: &[Value]| -> Option<Vec<Value>> {
+        let mut out = Vec::with_capacity(fields.len() + 1);
+        for r in replies {
+            match r {
+                Value::Array(v) => out.extend(v.iter().cloned()),
+                _ => return None,
+            }
+        }
+        Some(out)
+    };
+    // The version before and after the reads: every call that changes the state gives the
+    // model a version never seen before (and `db prune` none), so the same version on both
+    // sides means the reads between saw one state. (Not a MULTI transaction: a full server
+    // refuses those, and this read should fail as the write would, on the write.)
+    let replies: Vec<Value> = store.run(|c| {
+        let mut p = redis::pipe();
+        p.cmd("HGET").arg(&keys.totals).arg("lr_version");
+        hmget(&mut p, &keys.lr);
+        p.cmd("HMGET").arg(&keys.lr).arg(BIAS);
         for d in &digests {
             p.arg(&d[..]);
         }
+        p.cmd("HGET").arg(&keys.totals).arg("lr_version");
         p.query(c)
     })?;
-    let bad = || store.corrupt(format!("unreadable token learner state in {own}"));
+    if replies.len() != steps_of + 3 {
+        return Err(bad());
+    }
+    let text = |v: &Value| -> Result<Option<String>> {
+        redis::from_redis_value(v.clone()).map_err(|_| bad())
+    };
+    let (version, after) = (text(&replies[0])?, text(&replies[steps_of + 2])?);
+    let version = version.filter(|v| Some(v) == after.as_ref());
+    let own = joined(&replies[1..=steps_of]).ok_or_else(bad)?;
+    let grads = match &replies[steps_of + 1] {
+        Value::Array(v) => v.clone(),
+        _ => return Err(bad()),
+    };
     let model = |reply: &[Value]| -> Option<(Slot, TokenMap<Slot>)> {
         let bias = slot(reply.first()?)?;
         let mut slots = TokenMap::default();
@@ -156,24 +189,157 @@ fn read_state(
         Some((bias, slots))
     };
     let mut state = LrState::default();
-    let (bias, slots) = model(replies.first().ok_or_else(bad)?).ok_or_else(bad)?;
-    (state.bias, state.slots) = (bias, slots);
-    if site.is_some() {
-        let (bias, slots) = model(replies.get(1).ok_or_else(bad)?).ok_or_else(bad)?;
-        (state.base_bias, state.base) = (bias, slots);
-    }
-    let grads = replies.last().ok_or_else(bad)?;
+    (state.bias, state.slots) = model(&own).ok_or_else(bad)?;
     for (d, v) in digests.iter().zip(grads.get(1..).unwrap_or_default()) {
         match v {
             Value::BulkString(b) => {
                 let bits = u32::from_be_bytes(b.as_slice().try_into().map_err(|_| bad())?);
-                state.grads.insert(**d, f32::from_bits(bits));
+                state.grads.insert(*d, f32::from_bits(bits));
             }
             Value::Nil => {}
             _ => return Err(bad()),
         }
     }
-    Ok(state)
+    if user.is_some() {
+        let site = store.keys(None).lr;
+        let replies: Vec<Value> = store.run(|c| {
+            let mut p = redis::pipe();
+            hmget(&mut p, &site);
+            p.query(c)
+        })?;
+        let reply = joined(&replies).ok_or_else(bad)?;
+        (state.base_bias, state.base) = model(&reply).ok_or_else(bad)?;
+    }
+    Ok(Mirror {
+        state,
+        // A copy of no version: every call's steps are taken by the script.
+        version: version.filter(|_| store.lr_fast.get()),
+        steps,
+    })
+}
+
+/// The learner's four arguments of `redis_apply.lua` for one call of `ops`, planned as `plan`
+/// against the ledger entries `known`: the records ([`records`]), the version the mirror is
+/// of, the version the call makes, and the writes of the steps taken on the mirror (which
+/// then holds the state after the call).
+pub(super) fn call_args(
+    mirror: &mut Mirror,
+    ops: &[LearnOp],
+    known: &[(Digest, Option<LedgerEntry>)],
+    plan: &Plan,
+) -> [Vec<u8>; 4] {
+    let records = records(ops, known, mirror);
+    let mut writes = Vec::new();
+    for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_none()) {
+        push(&mut writes, &d[..], None);
+    }
+    let next = fresh_version();
+    if !mirror.steps {
+        // Learned again with the learner off: the old step is not this entry's any more.
+        for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_some()) {
+            push(&mut writes, &d[..], None);
+        }
+        return [records, b"*".to_vec(), next.into_bytes(), writes];
+    }
+    let mut touched: Vec<u64> = ops
+        .iter()
+        .flat_map(|o| o.tokens.hashes.iter().copied())
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    // Whether each token has a slot before the steps: one that has none before and after
+    // (most: E28's negligible slots) needs no write on the fast path, where the model's state
+    // is the copy's.
+    let had: Vec<bool> = touched
+        .iter()
+        .map(|h| mirror.state.slots.contains_key(h))
+        .collect();
+    mirror.state.apply_ops(ops, known);
+    let state = &mirror.state;
+    for (h, had) in touched.into_iter().zip(had) {
+        let s = state.slots.get(&h).copied().and_then(slot_value);
+        if s.is_some() || had {
+            push(&mut writes, &h.to_be_bytes(), s.as_ref().map(|v| &v[..]));
+        }
+    }
+    push(
+        &mut writes,
+        BIAS,
+        slot_value(state.bias).as_ref().map(|v| &v[..]),
+    );
+    for (d, _) in plan.ledger.iter().filter(|(_, e)| e.is_some()) {
+        let g = state.grads.get(d).map(|g| g.to_bits().to_be_bytes());
+        push(&mut writes, &d[..], g.as_ref().map(|v| &v[..]));
+    }
+    // No version: the script takes the steps itself (an empty EXPECT matches nothing).
+    let expect = mirror.version.replace(next.clone()).unwrap_or_default();
+    [records, expect.into_bytes(), next.into_bytes(), writes]
+}
+
+/// One write of the script's WRITES argument: field, then value (`None` removes the field).
+fn push(out: &mut Vec<u8>, field: &[u8], value: Option<&[u8]>) {
+    out.push(field.len() as u8);
+    out.extend_from_slice(field);
+    let v = value.unwrap_or_default();
+    out.push(v.len() as u8);
+    out.extend_from_slice(v);
+}
+
+/// `redis_apply_lr.lua`'s record flags.
+const UNDO: u8 = 1;
+const STEP: u8 = 2;
+const SPAM: u8 = 4;
+const DROP: u8 = 8;
+
+/// The learner's argument of `redis_apply.lua` for `ops` planned against the ledger entries
+/// `known` (see `redis_apply_lr.lua`): the settings, then, in order, one record per operation
+/// that changes its message's ledger entry, as [`crate::logreg::LrState::apply_ops`] walks
+/// them: undo the message's step (forget, flip), step toward its class (learn, flip), or,
+/// with the learner off, drop its stored gradient. The script computes every gradient from
+/// the model's state as it finds it.
+fn records(ops: &[LearnOp], known: &[(Digest, Option<LedgerEntry>)], mirror: &Mirror) -> Vec<u8> {
+    let p = params(ops).unwrap_or_default();
+    let mut out = Vec::new();
+    for v in [p.rate, p.beta, p.l1, p.l2, p.ham_cost] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut class: HashMap<Digest, Option<Class>> = known
+        .iter()
+        .map(|(d, e)| (*d, e.as_ref().map(|e| e.class)))
+        .collect();
+    for op in ops {
+        let current = class.entry(op.digest).or_default();
+        let (_, remove, add) = decide(&op.action, *current);
+        if remove.is_none() && add.is_none() {
+            continue;
+        }
+        *current = add;
+        let Some(params) = &op.lr else {
+            out.push(DROP);
+            out.extend_from_slice(&op.digest);
+            continue;
+        };
+        let mut flags = if remove.is_some() { UNDO } else { 0 };
+        match add {
+            Some(Class::Spam) => flags |= STEP | SPAM,
+            Some(Class::Ham) => flags |= STEP,
+            None => {}
+        }
+        out.push(flags);
+        out.extend_from_slice(&op.digest);
+        if add.is_some() {
+            // The site-wide model's part, from the copy (zero for the site-wide model).
+            let st = &mirror.state;
+            let w = |h: &u64| st.base.get(h).map_or(0.0, |s| s.weight(params));
+            let m = st.base_bias.weight(params) + op.tokens.hashes.iter().map(w).sum::<f64>();
+            out.extend_from_slice(&m.to_be_bytes());
+        }
+        out.extend_from_slice(&(op.tokens.hashes.len() as u32).to_be_bytes());
+        for h in &op.tokens.hashes {
+            out.extend_from_slice(&h.to_be_bytes());
+        }
+    }
+    out
 }
 
 /// A model's learner state from its `P{M}:lr` hash's fields and values (HSCAN's, duplicates

@@ -11,6 +11,8 @@ local SHIFT = 67108864
 local max = tonumber(ARGV[1])
 local n = #ARGV - 1
 if n <= 0 then return 0 end
+-- The learner's state changes: a client's copy of it is stale (see redis_apply_lr.lua).
+redis.call('HDEL', KEYS[1], 'lr_version')
 local v = redis.call('HMGET', KEYS[2], unpack(ARGV, 2, n + 1))
 local p = redis.call('HMGET', KEYS[1], 'pruned_s', 'pruned_s_hi', 'pruned_s_lo',
   'pruned_h', 'pruned_h_hi', 'pruned_h_lo')

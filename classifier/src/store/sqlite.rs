@@ -537,8 +537,9 @@ fn write_plan(
         }
     }
     apply_deltas(tx, user_id, &plan.deltas, lr)?;
-    if let Some((state, _)) = lr {
-        super::sqlite_lr::write_bias(tx, user_id, state.bias)?;
+    if let Some(stepped) = lr {
+        super::sqlite_lr::write_unmoved(tx, user_id, &plan.deltas, stepped)?;
+        super::sqlite_lr::write_bias(tx, user_id, stepped.0.bias)?;
     }
     let (dspam, dham) = plan.totals;
     tx.execute(

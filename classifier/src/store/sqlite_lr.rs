@@ -81,6 +81,32 @@ pub(super) fn slot_of(lr: Option<&Stepped>, h: u64) -> (Option<i64>, bool) {
     }
 }
 
+/// Writes the slots of the tokens the learner stepped whose counts the batch left as they
+/// were (no delta: a message flipped and flipped back, or learned and forgotten, in one
+/// batch), which [`slot_of`]'s writes with the counts do not reach. A token without a row
+/// has no slot (the slot goes with the counts).
+pub(super) fn write_unmoved(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: i64,
+    deltas: &[(u64, i64, i64)],
+    (state, touched): &Stepped,
+) -> rusqlite::Result<()> {
+    let moved: HashSet<u64> = deltas
+        .iter()
+        .filter(|d| (d.1, d.2) != (0, 0))
+        .map(|d| d.0)
+        .collect();
+    let mut unmoved: Vec<u64> = touched.difference(&moved).copied().collect();
+    unmoved.sort_unstable();
+    let mut update =
+        tx.prepare_cached("UPDATE tokens SET lr = ?3 WHERE hash = ?1 AND user_id = ?2")?;
+    for h in unmoved {
+        let slot = state.slots.get(&h).map(|s| h2i(s.to_bits()));
+        update.execute(params![h2i(h), user_id, slot])?;
+    }
+    Ok(())
+}
+
 /// Writes a model's bias.
 pub(super) fn write_bias(
     tx: &rusqlite::Transaction<'_>,
