@@ -46,6 +46,15 @@ pub struct Scoring {
     /// SpamAssassin's score set without Bayes: rules alone must be safer than rules beside a
     /// trained Bayes, which outvotes their mistakes.
     pub rules_only_scale: f64,
+    /// Which rule hits count as one family for [`Scoring::rule_overlap_decay`]
+    /// ([`crate::overlap`]; E30).
+    pub rule_overlap: crate::overlap::Family,
+    /// Within a family, the positive hit ranked `r` (largest first, from 0) counts
+    /// `1 / (1 + decay·r)` of its points; 0 counts every hit in full.
+    pub rule_overlap_decay: f64,
+    /// Whether the discount also applies once Bayes has a say; if not (the default), only
+    /// while the rules count alone (the same regime as [`Scoring::rules_only_scale`]).
+    pub rule_overlap_with_bayes: bool,
 }
 
 /// The curve from Bayes log-odds `x = log_odds / bayes_softness` to a fraction of
@@ -87,6 +96,9 @@ impl Default for Scoring {
             // E19: the largest multiple of 0.05 at which the rules alone flag at most 0.1% of
             // the ham (half issue 11's 0.2% limit) on every corpus.
             rules_only_scale: 0.65,
+            rule_overlap: crate::overlap::Family::Off,
+            rule_overlap_decay: 0.0,
+            rule_overlap_with_bayes: false,
         }
     }
 }
@@ -282,7 +294,8 @@ impl Engine {
     /// Overrides one setting by name, for experiments (`mailsift eval --set key=value`): the
     /// Bayes parameters (`unknown_strength`, `unknown_prob`, `min_dev`, `max_tokens`, `ramp`,
     /// `combiner`), the scoring (`required_score`, `bayes_weight`, `bayes_softness`,
-    /// `bayes_map`, `bayes_tiebreak`), the rules (`rules` = `none|default`, to measure Bayes
+    /// `bayes_map`, `bayes_tiebreak`, `rules_only_scale`, `rule_overlap`, `rule_overlap_decay`,
+    /// `rule_overlap_with_bayes`), the rules (`rules` = `none|default`, to measure Bayes
     /// alone) and the tokenizer (`pairs` = `none|bigrams|osbN`, `min_word_chars`,
     /// `max_word_chars`, `all_headers`, `received_hops`, `header_presence`, `urls`, `structure`,
     /// `keep_case`) and the learned combination (`learn_rate`, `learn_temperature`,
@@ -311,6 +324,11 @@ impl Engine {
             "bayes_softness" => self.scoring.bayes_softness = parse(key, value)?,
             "bayes_tiebreak" => self.scoring.bayes_tiebreak = parse(key, value)?,
             "rules_only_scale" => self.scoring.rules_only_scale = parse(key, value)?,
+            "rule_overlap" => self.scoring.rule_overlap = parse(key, value)?,
+            "rule_overlap_decay" => self.scoring.rule_overlap_decay = parse(key, value)?,
+            "rule_overlap_with_bayes" => {
+                self.scoring.rule_overlap_with_bayes = parse(key, value)?;
+            }
             "rules" => match value {
                 "none" => self.rules = RuleSet::default(),
                 "default" => self.rules = RuleSet::default_rules(),
@@ -581,6 +599,18 @@ impl Engine {
                     bayes.probability,
                     s.bayes_tiebreak.clamp(0.0, 1.0),
                 )
+        };
+        let rules_alone = !(s.bayes_weight > 0.0 && bayes.confidence > 0.0);
+        let weights = if rules_alone || s.rule_overlap_with_bayes {
+            crate::overlap::discount(
+                &hits,
+                &weights,
+                &self.rules,
+                s.rule_overlap,
+                s.rule_overlap_decay,
+            )
+        } else {
+            weights
         };
         let rule_points = weights.iter().sum::<f64>() * self.rule_scale(&bayes);
         let mut v = self.verdict_from(bayes, bayes_points, rule_points + bayes_points, hits);

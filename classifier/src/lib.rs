@@ -35,6 +35,7 @@ pub mod limits;
 pub mod logreg;
 pub mod message;
 pub mod model;
+pub mod overlap;
 pub mod recipients;
 pub mod rules;
 pub mod sources;

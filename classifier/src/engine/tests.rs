@@ -114,6 +114,37 @@ fn rules_count_less_while_bayes_has_no_say() {
 }
 
 #[test]
+fn the_family_discount_applies_while_the_rules_count_alone_unless_asked() {
+    let hit = |name: &str, score: f64| RuleHit {
+        name: name.into(),
+        score,
+        description: String::new(),
+    };
+    let hits = vec![hit("HTML_A", 1.0), hit("HTML_B", 1.0), hit("SUBJ_C", 1.0)];
+    let mut engine = Engine::default();
+    engine.set("rule_overlap", "prefix").expect("rule_overlap");
+    engine
+        .set("rule_overlap_decay", "1")
+        .expect("rule_overlap_decay");
+    engine
+        .set("rules_only_scale", "1")
+        .expect("rules_only_scale");
+    // Rules alone: HTML_B, second of its family, counts half.
+    let alone = engine.combine(BayesResult::neutral(), hits.clone());
+    assert!((alone.score - 2.5).abs() < 1e-12, "{}", alone.score);
+    assert_eq!(alone.weights, vec![1.0, 0.5, 1.0]);
+    // Bayes has a say: every hit in full, unless the discount is asked for then too.
+    let mut trained = BayesResult::neutral();
+    trained.confidence = 1.0;
+    assert!((engine.combine(trained.clone(), hits.clone()).score - 3.0).abs() < 1e-12);
+    engine
+        .set("rule_overlap_with_bayes", "true")
+        .expect("rule_overlap_with_bayes");
+    assert!((engine.combine(trained, hits).score - 2.5).abs() < 1e-12);
+    assert!(engine.set("rule_overlap", "bogus").is_err());
+}
+
+#[test]
 fn experiment_overrides() {
     let mut engine = Engine::default();
     engine.set("min_dev", "0.2").expect("min_dev");
