@@ -104,6 +104,29 @@ pub fn decide(action: &Action, existing: Option<Class>) -> (Outcome, Option<Clas
     }
 }
 
+/// The operations of `ops` that change their message's class, in order, each with the class
+/// whose counts it takes away and the class whose counts it adds, starting from the ledger
+/// entries `known` (every digest of `ops`), as [`plan`] walks them: what the token learner
+/// undoes and steps.
+pub fn class_changes<'a>(
+    ops: &'a [LearnOp],
+    known: &[(Digest, Option<LedgerEntry>)],
+) -> impl Iterator<Item = (&'a LearnOp, Option<Class>, Option<Class>)> + 'a {
+    let mut class: HashMap<Digest, Option<Class>> = known
+        .iter()
+        .map(|(d, e)| (*d, e.as_ref().map(|e| e.class)))
+        .collect();
+    ops.iter().filter_map(move |op| {
+        let current = class.entry(op.digest).or_default();
+        let (_, remove, add) = decide(&op.action, *current);
+        if remove.is_none() && add.is_none() {
+            return None;
+        }
+        *current = add;
+        Some((op, remove, add))
+    })
+}
+
 /// The writes a batch of operations makes to one model: what a backend applies atomically.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {

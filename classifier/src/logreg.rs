@@ -30,7 +30,7 @@
 
 use std::collections::HashMap;
 
-use crate::ledger::{Action, Class, Digest, LearnOp, decide};
+use crate::ledger::{Action, Class, Digest, LearnOp};
 use crate::model::{LedgerEntry, TokenMap};
 
 /// The learner's settings (`[learner]` in the configuration; `lr_*` keys of
@@ -317,17 +317,7 @@ impl LrState {
     /// forgotten or flipped (with its stored `g`), a step for each message learned (its `g`
     /// kept in [`LrState::grads`]). Operations without learner settings change nothing here.
     pub fn apply_ops(&mut self, ops: &[LearnOp], known: &[(Digest, Option<LedgerEntry>)]) {
-        let mut class: HashMap<Digest, Option<Class>> = known
-            .iter()
-            .map(|(d, e)| (*d, e.as_ref().map(|e| e.class)))
-            .collect();
-        for op in ops {
-            let current = class.entry(op.digest).or_default();
-            let (_, remove, add) = decide(&op.action, *current);
-            if remove.is_none() && add.is_none() {
-                continue;
-            }
-            *current = add;
+        for (op, remove, add) in crate::ledger::class_changes(ops, known) {
             let Some(params) = &op.lr else {
                 // The learner is off: the message has no step to undo later.
                 self.grads.remove(&op.digest);

@@ -29,6 +29,14 @@ local function sliced(cmd, key, list)
     i = j + 1
   end
 end
+-- HMGET of the fields in `list` of `key`, SLICE at a time: each(field, value) in order.
+local function sliced_get(key, list, each)
+  for i = 1, #list, SLICE do
+    local j = math.min(i + SLICE - 1, #list)
+    local got = redis.call('HMGET', key, unpack(list, i, j))
+    for k = i, j do each(list[k], got[k - i + 1]) end
+  end
+end
 local n = tonumber(take())
 if n > 0 then
   local digests, wants = {}, {}

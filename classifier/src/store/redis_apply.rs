@@ -26,7 +26,7 @@ use std::ops::Range;
 use redis::Value;
 
 use crate::error::Result;
-use crate::ledger::{Digest, LearnOp, Outcome};
+use crate::ledger::{Digest, LearnOp, Outcome, Plan};
 use crate::model::LedgerEntry;
 
 use super::redis::Redis;
@@ -69,6 +69,42 @@ fn chunks(ops: &[LearnOp], limit: usize) -> Vec<Range<usize>> {
         start = end;
     }
     out
+}
+
+/// Plans `part` (its distinct `digests`) against the ledger entries `known`, which then hold
+/// the state after it: the entries it was planned from, and the plan.
+fn plan_known(
+    known: &mut HashMap<Digest, Option<LedgerEntry>>,
+    part: &[LearnOp],
+    digests: &[Digest],
+) -> (Vec<(Digest, Option<LedgerEntry>)>, Plan) {
+    let mine: Vec<(Digest, Option<LedgerEntry>)> = digests
+        .iter()
+        .map(|d| (*d, known.get(d).cloned().flatten()))
+        .collect();
+    let plan = crate::ledger::plan(part, &mine);
+    for (d, e) in &plan.ledger {
+        known.insert(*d, e.clone());
+    }
+    (mine, plan)
+}
+
+/// The apply script's call by its hash (for a pipeline: the script is loaded first) with
+/// `plan`, planned from the entries `mine`, and the learner's arguments `lr`.
+fn apply_call(
+    script: &redis::Script,
+    keys: &Keys,
+    mine: &[(Digest, Option<LedgerEntry>)],
+    plan: &Plan,
+    lr: &[Vec<u8>],
+) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash())
+        .arg(keys.model().len())
+        .arg(&keys.model()[..])
+        .arg(&redis_io::plan_args(mine, plan)[..])
+        .arg(lr);
+    cmd
 }
 
 impl Redis {
@@ -214,27 +250,14 @@ impl Redis {
                 mirror = redis_lr::read_mirror(self, user, rest)?;
                 stale = false;
             }
-            let mine: Vec<(Digest, Option<LedgerEntry>)> = digests
-                .iter()
-                .map(|d| (*d, known.get(d).cloned().flatten()))
-                .collect();
-            let plan = crate::ledger::plan(part, &mine);
-            for (d, e) in &plan.ledger {
-                known.insert(*d, e.clone());
-            }
+            let (mine, plan) = plan_known(&mut known, part, &digests);
             if plan.is_empty() {
                 results[i] = Some(plan.outcomes);
                 i += 1;
                 continue;
             }
             let lr = redis_lr::call_args(&mut mirror, part, &mine, &plan);
-            let mut cmd = redis::cmd("EVALSHA");
-            cmd.arg(script.get_hash()).arg(keys.model().len());
-            for key in keys.model() {
-                cmd.arg(key);
-            }
-            cmd.arg(&redis_io::plan_args(&mine, &plan)[..]).arg(&lr[..]);
-            let packed = cmd.get_packed_command();
+            let packed = apply_call(script, &keys, &mine, &plan, &lr).get_packed_command();
             self.run(|c| match c {
                 Conn::Single(s) => s.send_packed_command(&packed),
                 Conn::Cluster(_) => Err(redis::RedisError::from((
@@ -299,22 +322,11 @@ impl Redis {
             let mut p = redis::pipe();
             for c in window {
                 let part = &ops[c.clone()];
-                let mine: Vec<(Digest, Option<LedgerEntry>)> = crate::ledger::digests(part)
-                    .iter()
-                    .map(|d| (*d, known.get(d).cloned().flatten()))
-                    .collect();
-                let plan = crate::ledger::plan(part, &mine);
-                for (d, e) in &plan.ledger {
-                    known.insert(*d, e.clone());
-                }
+                let (mine, plan) = plan_known(&mut known, part, &crate::ledger::digests(part));
                 let sent = !plan.is_empty();
                 if sent {
-                    p.cmd("EVALSHA")
-                        .arg(script.get_hash())
-                        .arg(keys.model().len())
-                        .arg(&keys.model()[..])
-                        .arg(&redis_io::plan_args(&mine, &plan)[..])
-                        .arg(&redis_lr::call_args(&mut mirror, part, &mine, &plan)[..]);
+                    let lr = redis_lr::call_args(&mut mirror, part, &mine, &plan);
+                    p.add_command(apply_call(script, &keys, &mine, &plan, &lr));
                 }
                 planned.push((plan.outcomes, sent));
             }

@@ -36,11 +36,7 @@ if LR and writes and (expect == '*' or (version and version == expect)) then
     i = i + fl + 2 + vl
   end
   local has = {}
-  for a = 1, #tokens, SLICE do
-    local b = math.min(a + SLICE - 1, #tokens)
-    local got = redis.call('HMGET', COUNTS, unpack(tokens, a, b))
-    for k = a, b do has[tokens[k]] = got[k - a + 1] ~= false end
-  end
+  sliced_get(COUNTS, tokens, function(f, v) has[f] = v ~= false end)
   local puts, dels = {}, {}
   for _, r in ipairs(recs) do
     if #r[2] == 0 or (#r[1] == 8 and not has[r[1]]) then
@@ -112,14 +108,10 @@ if LR and lr and #lr >= 40 then
   end
   -- The state of those tokens: Z, N (absent: no slot).
   local Z, N = {}, {}
-  for i = 1, #fields, SLICE do
-    local j = math.min(i + SLICE - 1, #fields)
-    local have = redis.call('HMGET', LR, unpack(fields, i, j))
-    for k = i, j do
-      local z, n = decode(have[k - i + 1])
-      if z and not (abs(z) < EMPTY_Z and n < EMPTY_N) then Z[fields[k]], N[fields[k]] = z, n end
-    end
-  end
+  sliced_get(LR, fields, function(f, v)
+    local z, n = decode(v)
+    if z and not (abs(z) < EMPTY_Z and n < EMPTY_N) then Z[f], N[f] = z, n end
+  end)
   local bz, bn = decode(redis.call('HGET', LR, 'bias'))
   bz, bn = bz or 0, bn or 0
   -- Stored gradients as met: a number, or false once dropped.
@@ -220,20 +212,15 @@ if LR and lr and #lr >= 40 then
   -- Written back: a token's slot goes with its counts, as a SQLite row does (the counts were
   -- moved out of any schema-2 hash above, so COUNTS alone tells); a negligible one not at all.
   local puts, dels = {}, {}
-  for i = 1, #fields, SLICE do
-    local j = math.min(i + SLICE - 1, #fields)
-    local have = redis.call('HMGET', COUNTS, unpack(fields, i, j))
-    for k = i, j do
-      local f = fields[k]
-      local z = Z[f]
-      if z and have[k - i + 1] then
-        puts[#puts + 1] = f
-        puts[#puts + 1] = spack('>ff', z, N[f])
-      else
-        dels[#dels + 1] = f
-      end
+  sliced_get(COUNTS, fields, function(f, counts)
+    local z = Z[f]
+    if z and counts then
+      puts[#puts + 1] = f
+      puts[#puts + 1] = spack('>ff', z, N[f])
+    else
+      dels[#dels + 1] = f
     end
-  end
+  end)
   if abs(bz) < EMPTY_Z and bn < EMPTY_N then
     dels[#dels + 1] = 'bias'
   else

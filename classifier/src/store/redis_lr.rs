@@ -30,12 +30,10 @@
 //! the SpamAssassin corpus (Lua), the fast path's writes about 0.15 ms (BENCHMARKS.md "Redis
 //! store"), hence the two paths.
 
-use std::collections::HashMap;
-
 use redis::Value;
 
 use crate::error::Result;
-use crate::ledger::{Class, Digest, LearnOp, Plan, decide};
+use crate::ledger::{Class, Digest, LearnOp, Plan};
 use crate::logreg::{LrState, Slot, TokenLrParams};
 use crate::model::{LedgerEntry, TokenMap};
 
@@ -303,17 +301,7 @@ fn records(ops: &[LearnOp], known: &[(Digest, Option<LedgerEntry>)], mirror: &Mi
     for v in [p.rate, p.beta, p.l1, p.l2, p.ham_cost] {
         out.extend_from_slice(&v.to_be_bytes());
     }
-    let mut class: HashMap<Digest, Option<Class>> = known
-        .iter()
-        .map(|(d, e)| (*d, e.as_ref().map(|e| e.class)))
-        .collect();
-    for op in ops {
-        let current = class.entry(op.digest).or_default();
-        let (_, remove, add) = decide(&op.action, *current);
-        if remove.is_none() && add.is_none() {
-            continue;
-        }
-        *current = add;
+    for (op, remove, add) in crate::ledger::class_changes(ops, known) {
         let Some(params) = &op.lr else {
             out.push(DROP);
             out.extend_from_slice(&op.digest);
