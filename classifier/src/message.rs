@@ -21,6 +21,9 @@ pub struct HeaderField {
     pub name: String,
     /// The raw value, unfolded (line breaks of folding removed), lossily decoded as UTF-8.
     pub raw: String,
+    /// True when the raw value's bytes were valid UTF-8, so `raw` holds exactly them (a
+    /// U+FFFD in it is then the sender's, not a stand-in for an undecodable byte).
+    pub raw_utf8: bool,
     /// The value with RFC 2047 encoded words decoded, as mail-parser understood it.
     pub decoded: String,
 }
@@ -360,6 +363,7 @@ fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<H
             let start = (h.offset_start as usize).min(raw.len());
             let end = (h.offset_end as usize).clamp(start, raw.len());
             let end = end.min(start.saturating_add(limits.max_header_bytes));
+            let raw_utf8 = std::str::from_utf8(&raw[start..end]).is_ok();
             let raw_value = unfold(&String::from_utf8_lossy(&raw[start..end]));
             let decoded = match &h.value {
                 // Read raw (see `parser`): the unfolded value, as when they were parsed as dates.
@@ -382,6 +386,7 @@ fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<H
             HeaderField {
                 name: cap(written.unwrap_or(h.name.as_str()), 256).into_owned(),
                 raw: raw_value,
+                raw_utf8,
                 decoded,
             }
         })

@@ -18,6 +18,10 @@ use regex_automata::{hybrid, meta};
 pub(super) const BACKTRACK_LIMIT: usize = 1_000_000;
 /// Compiled program size cap per regex (the `regex` default is 10 MiB).
 pub(super) const SIZE_LIMIT: usize = 4 << 20;
+/// The cap for the few patterns over [`SIZE_LIMIT`]: `__FILL_THIS_FORM_PARTIAL_RAW` (an atomic
+/// group before expanded replace_tags under `/i`) needs more and otherwise never hits
+/// (corpora/SA-FIDELITY.md, "The exceptions, explained").
+const BIG_SIZE_LIMIT: usize = 32 << 20;
 /// Lazy-DFA cache cap per regex: memory the lazy DFA may fill with states before it clears
 /// them and starts over. 8 MiB, not 2: at 2 MiB the DFA of `__FILL_THIS_FORM_LONG2` (a `{5}`
 /// repetition of expanded replace_tags) overflowed on every message and rebuilt its states,
@@ -27,6 +31,21 @@ pub(super) const SIZE_LIMIT: usize = 4 << 20;
 /// messages: 162 MB at 8 MiB, 177 MB at 2 MiB). The cap changes no result (a full cache is
 /// cleared, never gives up, in these engines' configuration). corpora/SA-FIDELITY.md, "Speed".
 pub(super) const DFA_SIZE_LIMIT: usize = 8 << 20;
+
+/// Compiles `pattern` with the backtracking engine; a pattern whose Unicode program exceeds
+/// [`SIZE_LIMIT`] is tried once more at [`BIG_SIZE_LIMIT`].
+pub(super) fn backtracking(pattern: &str) -> Result<fancy_regex::Regex, String> {
+    let build = |size| {
+        fancy_regex::RegexBuilder::new(pattern)
+            .backtrack_limit(BACKTRACK_LIMIT)
+            .delegate_size_limit(size)
+            .delegate_dfa_size_limit(DFA_SIZE_LIMIT)
+            .build()
+    };
+    build(SIZE_LIMIT)
+        .or_else(|_| build(BIG_SIZE_LIMIT))
+        .map_err(|e| e.to_string())
+}
 
 /// A forward-only lazy DFA with a pool of caches: answers "is there a match" without the
 /// reverse automaton, capture engines and the rest `meta::Regex` builds (which only `count`

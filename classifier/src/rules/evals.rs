@@ -15,7 +15,7 @@ mod measure;
 pub(crate) use measure::obfuscated_word_count;
 use measure::{
     alternative_difference, fromname_spoof, has_html, html_only, illegal_chars, link_text_mismatch,
-    msgid_from_relay, qp_long_line, shouting, uppercase_pct,
+    msgid_from_relay, qp_long_line, sa_illegal_chars, shouting, uppercase_pct,
 };
 
 /// An argument as written in `eval:name(...)`: quotes removed.
@@ -190,6 +190,19 @@ pub(crate) fn parse_call(s: &str) -> Result<(String, Vec<Arg>), String> {
         args.push(Arg(cur.trim().to_owned()));
     }
     Ok((name.to_owned(), args))
+}
+
+/// SpamAssassin's check_illegal_chars on `v` (for tests).
+#[cfg(test)]
+pub(crate) fn illegal_chars_hits(v: &MessageView, header: &str, ratio: f64, count: f64) -> bool {
+    sa_illegal_chars(v, header, ratio, count)
+}
+
+/// check_illegal_chars' arguments: a header name, a ratio and a count.
+fn illegal_chars_args(a: &[Arg]) -> Result<(), String> {
+    arity(a, 3, 3)?;
+    a[1].num()?;
+    a[2].num().map(|_| ())
 }
 
 pub(crate) fn arity(args: &[Arg], min: usize, max: usize) -> Result<(), String> {
@@ -436,13 +449,19 @@ pub(crate) static EVALS: &[EvalDef] = &[
     EvalDef {
         name: "check_illegal_chars",
         signature: "('Header' or 'ALL', ratio, count)",
-        doc: "The header (or all headers) holds at least count raw 8-bit or control characters \
-              making up more than ratio of its length: unencoded binary in headers.",
-        check: |a| {
-            arity(a, 3, 3)?;
-            a[1].num()?;
-            a[2].num().map(|_| ())
-        },
+        doc: "As SpamAssassin: the raw header (or all headers), unless valid UTF-8 without \
+              control characters, holds at least count 8-bit or control bytes making up at \
+              least ratio of its length: unencoded binary in headers.",
+        check: illegal_chars_args,
+        run: |e, a| sa_illegal_chars(e.view, &a[0].0, num(a, 1), num(a, 2)),
+    },
+    EvalDef {
+        name: "mailsift_illegal_chars",
+        signature: "('Header' or 'ALL', ratio, count)",
+        doc: "The header (or all headers) holds at least count non-ASCII or control characters \
+              making up more than ratio of its length, valid UTF-8 or not (the built-in \
+              HEADER_8BIT's reading).",
+        check: illegal_chars_args,
         run: |e, a| illegal_chars(e.view, &a[0].0, num(a, 1), num(a, 2)),
     },
     EvalDef {

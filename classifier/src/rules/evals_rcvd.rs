@@ -257,6 +257,22 @@ pub(crate) static RCVD_EVALS: &[EvalDef] = &[
         run: |e, _| outlook_msgid_invalid(e.view),
     },
     EvalDef {
+        name: "gated_through_received_hdr_remover",
+        signature: "()",
+        doc: "The message came through a list or gateway that strips Received lines (ezmlm \
+              with its Delivered-To and qmail line, MSN groups), or has none at all.",
+        check: no_args,
+        run: |e, _| gated_through_received_remover(e.view),
+    },
+    EvalDef {
+        name: "check_ratware_name_id",
+        signature: "()",
+        doc: "The Message-Id is 28 capitals, a dot and a string that is also the From address \
+              in angle brackets after a quoted name (HeaderEval, RATWARE_NAME_ID).",
+        check: no_args,
+        run: |e, _| ratware_name_id(e.view),
+    },
+    EvalDef {
         name: "check_for_fake_aol_relay_in_rcvd",
         signature: "()",
         doc: "A Received line names an AOL relay (rly-xx00.) that is not in AOL's own layout.",
@@ -317,6 +333,24 @@ fn fake_aol(e: &Env<'_>) -> bool {
     static OWN: Rx = Rx::new(r"ESMTP id (?:RELAY|MAILRELAY|MAILIN)");
     let r = squeezed(e.view, "Received");
     RLY.is_match(&r) && !VIA.is_match(&r) && !OWN.is_match(&r)
+}
+
+/// HeaderEval's `check_ratware_name_id`: `<` 28 capitals `.` X `>` as the Message-Id and
+/// `"name" <X>` in the From header.
+fn ratware_name_id(view: &MessageView) -> bool {
+    static MID: Rx = Rx::new(r"<[A-Z]{28}\.([^>]+?)>");
+    let Some(tail) = MID.captures1(&text(view, "MESSAGEID")) else {
+        return false;
+    };
+    let from = text(view, "From");
+    let want = format!("<{tail}>");
+    // `\"[^\"]+\"\s*<\Q$1\E>`: a quoted name, optional white space, then the address.
+    from.match_indices(&want).any(|(at, _)| {
+        from[..at]
+            .trim_end()
+            .strip_suffix('"')
+            .is_some_and(|q| q.rfind('"').is_some_and(|open| open + 1 < q.len()))
+    })
 }
 
 /// Lists and gateways that strip Received lines: the forgery tests do not apply.

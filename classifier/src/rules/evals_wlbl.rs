@@ -356,7 +356,38 @@ pub(crate) static WLBL_EVALS: &[EvalDef] = &[
         "Old name of check_welcomelist_bounce_relays.",
         |e, _| bounce_relay_found(e)
     ),
+    list_eval!(
+        "check_mailfrom_matches_rcvd",
+        "The envelope sender's registered domain is the rDNS domain of the first untrusted \
+         relay (with no untrusted relay, of a trusted one): the sender's own server handed the \
+         message over (WLBLEval, __RP_MATCHES_RCVD).",
+        |e, _| mailfrom_matches_rcvd(e)
+    ),
 ];
+
+/// WLBLEval's `check_mailfrom_matches_rcvd`.
+fn mailfrom_matches_rcvd(e: &Env<'_>) -> bool {
+    let sender = get_addr(e, "EnvelopeFrom");
+    // `/ \@ ( [^\@]+ \. [^\@]+ ) \z/x`: a dotted domain after the last `@`.
+    let Some((_, domain)) = sender.rsplit_once('@') else {
+        return false;
+    };
+    if domain.is_empty() || !domain.contains('.') {
+        return false;
+    }
+    let trust = e.trust.get();
+    let relays: &[super::relays::Relay] = match (trust.untrusted.first(), trust.trusted.is_empty())
+    {
+        (Some(first), _) => std::slice::from_ref(first),
+        (None, false) => &trust.trusted,
+        (None, true) => return false,
+    };
+    let wanted = e.conf.registered_domain(domain);
+    relays
+        .iter()
+        .filter(|r| !r.rdns.is_empty())
+        .any(|r| e.conf.registered_domain(&r.rdns) == wanted)
+}
 
 #[cfg(test)]
 mod tests {
@@ -416,6 +447,28 @@ mod tests {
             !h.contains(&"MY_RELAY".to_owned()),
             "not in a Received line: {h:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod rcvd_tests {
+    use crate::rules::tests::hits_now as hits;
+
+    #[test]
+    fn envelope_sender_against_the_first_untrusted_relay() {
+        let rules = "util_rb_2tld co.uk\nheader RP_RCVD eval:check_mailfrom_matches_rcvd()\n";
+        let msg = |rp: &str, rdns: &str| {
+            format!(
+                "Return-Path: <{rp}>\nReceived: from {rdns} ({rdns} [81.2.69.160]) by \
+                 mx.example.net (Postfix) with ESMTP id 4A1; Tue, 1 Dec 2026 10:00:00 +0000\n\
+                 From: news@shop.co.uk\nSubject: s\n\nhello\n"
+            )
+        };
+        let hit = |m: String| hits(rules, &m).contains(&"RP_RCVD".to_owned());
+        assert!(hit(msg("bounce@mail.shop.co.uk", "out.shop.co.uk")));
+        assert!(!hit(msg("bounce@other.co.uk", "out.shop.co.uk")));
+        assert!(!hit(msg("bounce@mail.shop.co.uk", "unknown")), "no rDNS");
+        assert!(!hit(msg("nodomain", "out.shop.co.uk")));
     }
 }
 

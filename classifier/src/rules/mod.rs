@@ -67,6 +67,7 @@ mod evals_trust;
 mod htext;
 mod installed;
 mod issues;
+mod lines;
 mod literals;
 mod litindex;
 mod meta;
@@ -350,6 +351,9 @@ struct Prepared {
     branches: usize,
     /// Alternatives (flat ids) without literals: always run.
     always_branches: Vec<usize>,
+    /// By rule index: how a body rule of a loaded file matches SpamAssassin's lines, worked
+    /// out on the rule's first use ([`lines::line_mode`]).
+    line_modes: Vec<OnceLock<lines::LineMode>>,
 }
 
 /// A rule matched as separately compiled alternatives, each behind its own literals.

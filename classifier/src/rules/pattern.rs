@@ -21,9 +21,7 @@ use regex_automata::meta;
 use regex_automata::util::prefilter::Prefilter;
 
 use super::atomic::atomic_line_runs;
-use super::engines::{
-    BACKTRACK_LIMIT, DFA_SIZE_LIMIT, Forward, SIZE_LIMIT, first_line, linear, start_prefilter,
-};
+use super::engines::{Forward, backtracking, first_line, linear, start_prefilter};
 use super::literals;
 use super::perlre::{self, Flags, Translated};
 use super::split::split_alternation;
@@ -237,12 +235,7 @@ impl Pattern {
                     return None;
                 }
                 let rewritten = atomic_line_runs(&self.with_flags())?;
-                fancy_regex::RegexBuilder::new(&rewritten)
-                    .backtrack_limit(BACKTRACK_LIMIT)
-                    .delegate_size_limit(SIZE_LIMIT)
-                    .delegate_dfa_size_limit(DFA_SIZE_LIMIT)
-                    .build()
-                    .ok()
+                backtracking(&rewritten).ok()
             })
             .as_ref()
     }
@@ -320,21 +313,13 @@ impl Pattern {
                 }
             }
             // Fall through: some Perl-isms only the backtracking engine parses.
-            return fancy_regex::RegexBuilder::new(&pattern)
-                .backtrack_limit(BACKTRACK_LIMIT)
-                .delegate_size_limit(SIZE_LIMIT)
-                .delegate_dfa_size_limit(DFA_SIZE_LIMIT)
-                .build()
+            return backtracking(&pattern)
                 .map(|re| Compiled::Backtracking(Box::new(re)))
                 .map_err(|_| first_line(&last_err));
         }
-        fancy_regex::RegexBuilder::new(&pattern)
-            .backtrack_limit(BACKTRACK_LIMIT)
-            .delegate_size_limit(SIZE_LIMIT)
-            .delegate_dfa_size_limit(DFA_SIZE_LIMIT)
-            .build()
+        backtracking(&pattern)
             .map(|re| Compiled::Backtracking(Box::new(re)))
-            .map_err(|e| first_line(&e.to_string()))
+            .map_err(|e| first_line(&e))
     }
 
     /// True if the pattern matches `text`. A pattern that failed to compile never matches; a

@@ -27,6 +27,9 @@ pub(crate) struct PluginConf {
     pub freemail_welcome: BTreeSet<String>,
     /// `util_rb_tld`: the top-level domains SpamAssassin's URI parser accepts (lower case).
     pub valid_tlds: std::collections::HashSet<String>,
+    /// `util_rb_2tld` and `util_rb_3tld`: registries one and two levels below a top-level
+    /// domain (`co.uk`, `demon.co.uk`), for SpamAssassin's `split_domain`.
+    pub registries: std::collections::HashSet<String>,
     /// A loaded rule file (not the built-in set) has `uri` rules: they read SpamAssassin's URI
     /// list, so the message's list is built.
     pub rule_file_uris: bool,
@@ -85,8 +88,17 @@ impl PluginConf {
                     }
                 }
             }
-            // SpamAssassin clears its 2tld and 3tld lists too; mailsift reads no domains.
-            "clear_util_rb" => self.valid_tlds.clear(),
+            "util_rb_2tld" | "util_rb_3tld" => {
+                for w in words() {
+                    if self.registries.len() < MAX_ENTRIES {
+                        self.registries.insert(w);
+                    }
+                }
+            }
+            "clear_util_rb" => {
+                self.valid_tlds.clear();
+                self.registries.clear();
+            }
             "freemail_welcomelist" | "freemail_whitelist" => {
                 for w in words() {
                     if self.freemail_welcome.len() < MAX_ENTRIES {
@@ -166,6 +178,40 @@ impl PluginConf {
     }
 
     /// True when `domain` is a free-mail domain per `freemail_domains`.
+    /// The registered domain of a host name as SpamAssassin's `RegistryBoundaries::split_domain`
+    /// gives it: the last two labels, or three or four under a registry of `util_rb_2tld` /
+    /// `util_rb_3tld` (and the US locality layouts it knows without a list).
+    pub(crate) fn registered_domain(&self, host: &str) -> String {
+        let lower = host.to_ascii_lowercase();
+        let parts: Vec<&str> = lower
+            .trim_matches('.')
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .collect();
+        let mut start = 0;
+        while parts.len().saturating_sub(start) > 1 {
+            let rest = &parts[start..];
+            let stop = match rest.len() {
+                2 | 3 if rest.len() == 3 && rest[2] == "us" => us_state(rest[1]),
+                2 | 3 => self.registries.contains(&rest.join(".")),
+                4 => {
+                    rest[3] == "us"
+                        && ((rest[0] == "pvt" && rest[1] == "k12")
+                            || rest[0] == "ci"
+                            || rest[0] == "co")
+                        && us_state(rest[2])
+                }
+                _ => false,
+            };
+            if stop {
+                break;
+            }
+            start += 1;
+        }
+        // One label in front of the registry (or top-level domain) where there is one.
+        parts[start.saturating_sub(1)..].join(".")
+    }
+
     pub(crate) fn freemail_domain(&self, domain: &str) -> bool {
         let d = domain.to_ascii_lowercase();
         self.freemail_exact.contains(&d)
@@ -234,6 +280,17 @@ pub(crate) fn glob_match(pat: &str, s: &str, cross_dots: bool) -> bool {
     p[pi..].iter().all(|&b| b == b'*')
 }
 
+/// The two-letter codes SpamAssassin's RegistryBoundaries lists as US states and territories.
+fn us_state(code: &str) -> bool {
+    const STATES: &[&str] = &[
+        "ak", "al", "ar", "az", "ca", "co", "ct", "dc", "de", "fl", "ga", "gu", "hi", "ia", "id",
+        "il", "in", "ks", "ky", "la", "ma", "md", "me", "mi", "mn", "mo", "ms", "mt", "nc", "nd",
+        "ne", "nh", "nj", "nm", "nv", "ny", "oh", "ok", "or", "pa", "pr", "ri", "sc", "sd", "tn",
+        "tx", "ut", "va", "vi", "vt", "wa", "wi", "wv", "wy",
+    ];
+    STATES.contains(&code)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +329,23 @@ mod tests {
         c.setting("freemail_domains", "gmail.com yahoo.*");
         assert!(c.freemail_domain("GMail.com") && c.freemail_domain("yahoo.fr"));
         assert!(c.setting("score", "X 1").is_none());
+    }
+
+    #[test]
+    fn registered_domains_as_split_domain_gives_them() {
+        let mut c = PluginConf::default();
+        assert_eq!(c.setting("util_rb_2tld", "co.uk com.au"), Some(Ok(())));
+        assert_eq!(c.setting("util_rb_3tld", "demon.co.uk"), Some(Ok(())));
+        assert_eq!(c.registered_domain("mail.shop.example.com"), "example.com");
+        assert_eq!(c.registered_domain("out.shop.co.uk"), "shop.co.uk");
+        assert_eq!(c.registered_domain("a.b.demon.co.uk"), "b.demon.co.uk");
+        assert_eq!(c.registered_domain("x.town.ny.us"), "x.town.ny.us");
+        assert_eq!(c.registered_domain("a.x.town.ny.us"), "x.town.ny.us");
+        assert_eq!(c.registered_domain("WWW..Example.COM."), "example.com");
+        assert_eq!(c.registered_domain("co.uk"), "co.uk");
+        assert_eq!(c.registered_domain("localhost"), "localhost");
+        assert_eq!(c.registered_domain(""), "");
+        assert_eq!(c.setting("clear_util_rb", ""), Some(Ok(())));
+        assert_eq!(c.registered_domain("out.shop.co.uk"), "co.uk");
     }
 }

@@ -170,6 +170,7 @@ impl RuleSet {
             splits,
             branches,
             always_branches,
+            line_modes: (0..n).map(|_| OnceLock::new()).collect(),
         }
     }
 

@@ -2,7 +2,11 @@
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
+use super::lines::LineMode;
 use super::*;
+
+/// SpamAssassin's body lines: the joined text and each line's range in it.
+type SaLines<'a> = (&'a str, &'a [std::ops::Range<usize>]);
 
 /// Fewest text rules to match for a message before a second thread shares them: below, waking
 /// it costs more than it saves. The built-in rules leave 11.5 per message (at most 24) to
@@ -101,11 +105,14 @@ impl RuleSet {
         }
         // The text rules (body, rawbody, full: about half of the stock rules' time) that can
         // match, with their texts rendered here (the cells are this thread's).
-        let text_rules: Vec<(usize, &str)> = prep
+        let text_rules: Vec<(usize, &str, Option<SaLines<'_>>)> = prep
             .direct
             .iter()
             .filter(|&&i| wanted(i) && candidate[i])
-            .filter_map(|&i| Some((i, texts.get(text_part(&self.inner.rules[i])?))))
+            .filter_map(|&i| {
+                let part = text_part(&self.inner.rules[i])?;
+                Some((i, texts.get(part), texts.sa_lines(part)))
+            })
             .collect();
         // A long-lived rule set (a server, an evaluation) matches them on a second thread while
         // this one runs the header rules and evals, then helps with what is left: rule by rule
@@ -116,10 +123,10 @@ impl RuleSet {
         let next = AtomicUsize::new(0);
         let work = || loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(i, text)) = text_rules.get(k) else {
+            let Some(&(i, text, lines)) = text_rules.get(k) else {
                 break;
             };
-            let n = self.text_count(prep, i, text, &branch_candidate);
+            let n = self.text_count(prep, i, text, lines, &branch_candidate);
             text_counts[k].store(n, Ordering::Relaxed);
         };
         #[cfg(test)]
@@ -137,7 +144,7 @@ impl RuleSet {
             self.run_others(prep, &wanted, &candidate, &texts, &trust, &env, &mut counts);
         }
         // The scope's end (or this thread alone) ordered every store before these loads.
-        for (&(i, _), n) in text_rules.iter().zip(&text_counts) {
+        for (&(i, _, _), n) in text_rules.iter().zip(&text_counts) {
             counts[i] = n.load(Ordering::Relaxed);
         }
         for &i in &prep.metas {
@@ -153,12 +160,45 @@ impl RuleSet {
     }
 
     /// The count of text rule `i` (a body, rawbody or full regex the prefilter let through)
-    /// on `text`.
-    fn text_count(&self, prep: &Prepared, i: usize, text: &str, branch_candidate: &[bool]) -> u32 {
+    /// on `text`; with `lines` (SpamAssassin's body), as SpamAssassin counts it line by line.
+    fn text_count(
+        &self,
+        prep: &Prepared,
+        i: usize,
+        text: &str,
+        lines: Option<SaLines<'_>>,
+        branch_candidate: &[bool],
+    ) -> u32 {
         let r = &self.inner.rules[i];
         let Test::Regex(p) = &r.test else {
             return 0;
         };
+        let max = r.max_hits.max(1);
+        if let Some((joined, ranges)) = lines {
+            let mode = *prep.line_modes[i].get_or_init(|| lines::line_mode(p));
+            let line_by_line = || lines::count_by_line(p, joined, ranges, max, prep.long_lived);
+            match mode {
+                LineMode::ByLine => return line_by_line(),
+                LineMode::Verify => {
+                    let n = self.joined_count(prep, i, p, text, branch_candidate);
+                    return if n == 0 { 0 } else { line_by_line() };
+                }
+                LineMode::Joined => {}
+            }
+        }
+        self.joined_count(prep, i, p, text, branch_candidate)
+    }
+
+    /// [`Self::text_count`] on the text as one string.
+    fn joined_count(
+        &self,
+        prep: &Prepared,
+        i: usize,
+        p: &Pattern,
+        text: &str,
+        branch_candidate: &[bool],
+    ) -> u32 {
+        let r = &self.inner.rules[i];
         let split = prep.splits.get(&i);
         let mut alts = split.into_iter().flat_map(|sp| {
             (0..sp.patterns.len())

@@ -147,25 +147,54 @@ fn scan_cut(s: &str) -> &str {
     &s[..at]
 }
 
-/// Runs of white space holding two line breaks become one line break, other runs one space.
+/// SpamAssassin's white space handling of the rendered text: `s/\n+\s*\n+/\x00/gs` (from the
+/// first to the last line break of a run holding two), then `s/\s+/ /gs`, then `tr/\x00/\n/`.
+/// So a run with two line breaks becomes one, with a space kept on either side where the run
+/// has white space before its first break or after its last (a paragraph that ends in spaces,
+/// an indented one); other runs become one space.
 fn squeeze(text: &str) -> String {
+    /// A white-space run: line breaks, and white space before the first / after the last.
+    #[derive(Default)]
+    struct Run {
+        breaks: usize,
+        before: bool,
+        after: bool,
+    }
     let mut out = String::with_capacity(text.len());
-    let mut run_breaks: Option<usize> = None;
-    let flush = |out: &mut String, breaks: usize| {
-        out.push(if breaks >= 2 { '\n' } else { ' ' });
+    let mut run: Option<Run> = None;
+    let flush = |out: &mut String, r: Run| {
+        if r.breaks >= 2 {
+            if r.before {
+                out.push(' ');
+            }
+            out.push('\n');
+            if r.after {
+                out.push(' ');
+            }
+        } else {
+            out.push(' ');
+        }
     };
     for c in text.chars() {
         if c.is_whitespace() {
-            *run_breaks.get_or_insert(0) += usize::from(c == '\n');
+            let r = run.get_or_insert_with(Run::default);
+            if c == '\n' {
+                r.breaks += 1;
+                r.after = false;
+            } else if r.breaks == 0 {
+                r.before = true;
+            } else {
+                r.after = true;
+            }
             continue;
         }
-        if let Some(b) = run_breaks.take() {
-            flush(&mut out, b);
+        if let Some(r) = run.take() {
+            flush(&mut out, r);
         }
         out.push(c);
     }
-    if let Some(b) = run_breaks {
-        flush(&mut out, b);
+    if let Some(r) = run {
+        flush(&mut out, r);
     }
     out
 }

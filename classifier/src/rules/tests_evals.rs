@@ -141,12 +141,39 @@ fn every_eval_is_documented_and_exercised() {
         ("check_header_count_range('Cc', '1', '1')", "header", MSG.into(), true),
         ("check_header_count_range('Received', '1', '5')", "header", MSG.into(), false),
         (
-            "check_illegal_chars('Subject', '0.1', '2')",
+            "mailsift_illegal_chars('Subject', '0.1', '2')",
             "header",
             MSG.replace("Cheap pills", "\u{e9}\u{e8}\u{ea} pills"),
             true,
         ),
+        // SpamAssassin exempts a raw header that is valid UTF-8 without control characters.
+        (
+            "check_illegal_chars('Subject', '0.1', '2')",
+            "header",
+            MSG.replace("Cheap pills", "\u{e9}\u{e8}\u{ea} pills"),
+            false,
+        ),
+        (
+            "check_illegal_chars('Subject', '0.1', '2')",
+            "header",
+            MSG.replace("Cheap pills", "\u{1}\u{2}\u{e9} pills"),
+            true,
+        ),
         ("check_illegal_chars('ALL', '0.01', '2')", "header", MSG.into(), false),
+        ("gated_through_received_hdr_remover()", "header", MSG.into(), true),
+        (
+            "gated_through_received_hdr_remover()",
+            "header",
+            format!("Received: from a.example by b.example; Tue, 1 Oct 2002 10:00:00 +0000\n{MSG}"),
+            false,
+        ),
+        (
+            "check_ratware_name_id()",
+            "header",
+            MSG.replace("<abc@example.org>", "<ABCDEFGHIJKLMNOPQRSTUVWXYZAB.alice@example.org>"),
+            true,
+        ),
+        ("check_ratware_name_id()", "header", MSG.into(), false),
         ("obfuscated_words('1')", "body", "Subject: x\n\nbuy v-i-a-g-r-a\n".into(), true),
         ("obfuscated_words('1')", "body", MSG.into(), false),
         ("uri_ip_host()", "body", "Subject: x\n\nsee http://3232235777/x\n".into(), true),
@@ -473,7 +500,26 @@ fn plugin_eval_cases() -> Vec<(&'static str, &'static str, String, bool)> {
     let relays = "welcomelist_bounce_relays mx.me.example";
     let bounce = "From: daemon@x.example\nSubject: s\n\nReceived: from a by mx.me.example\n";
     let link = |h: &str| format!("From: a@x.example\nSubject: s\n\nhttp://www.{h}/x\n");
+    let rcvd = |rp: &str| {
+        format!(
+            "Return-Path: <{rp}>\nReceived: from out.shop.example (out.shop.example \
+             [81.2.69.160]) by mx.me.example; Tue, 1 Dec 2026 10:00:00 +0000\n\
+             From: a@shop.example\nSubject: s\n\nhello\n"
+        )
+    };
     let mut v = vec![
+        (
+            "",
+            "check_mailfrom_matches_rcvd()",
+            rcvd("b@mail.shop.example"),
+            true,
+        ),
+        (
+            "",
+            "check_mailfrom_matches_rcvd()",
+            rcvd("b@other.example"),
+            false,
+        ),
         (wl, "check_from_in_list('L')", from("a@l.example", ""), true),
         (
             wl,
@@ -643,4 +689,45 @@ fn plugin_eval_cases() -> Vec<(&'static str, &'static str, String, bool)> {
         v.push((wl, call, bad, false));
     }
     v
+}
+
+#[test]
+fn illegal_chars_as_spamassassin_reads_raw_bytes() {
+    use super::evals::illegal_chars_hits;
+    let msg = |subject: &[u8]| {
+        let mut raw = b"From: a@example.org\nSubject: ".to_vec();
+        raw.extend_from_slice(subject);
+        raw.extend_from_slice(b"\n\nbody\n");
+        crate::message::MessageView::parse(&raw, &crate::limits::Limits::default())
+    };
+    // Latin-1 bytes are not UTF-8: SpamAssassin counts them (2 of 12 bytes).
+    let latin1 = msg(b"caf\xe9 cr\xe8me");
+    assert!(illegal_chars_hits(&latin1, "Subject", 0.0, 2.0));
+    assert!(!illegal_chars_hits(&latin1, "Subject", 0.0, 3.0));
+    // The same words in UTF-8 are exempt, as is a literal U+FFFD the sender wrote.
+    assert!(!illegal_chars_hits(
+        &msg("café crème".as_bytes()),
+        "Subject",
+        0.0,
+        2.0
+    ));
+    assert!(!illegal_chars_hits(
+        &msg("a \u{fffd}\u{fffd} b".as_bytes()),
+        "Subject",
+        0.0,
+        2.0
+    ));
+    // One pound sign is forgiven in a Subject, two are not.
+    assert!(!illegal_chars_hits(
+        &msg(b"\x01\xc2\xa3 5"),
+        "Subject",
+        0.0,
+        3.0
+    ));
+    assert!(illegal_chars_hits(
+        &msg(b"\x01\xc2\xa3\xc2\xa3 5"),
+        "Subject",
+        0.0,
+        3.0
+    ));
 }

@@ -26,7 +26,9 @@ pub(super) struct Texts<'a> {
     body: std::cell::OnceCell<String>,
     rawbody: std::cell::OnceCell<String>,
     uris: std::cell::OnceCell<String>,
-    sabody: std::cell::OnceCell<String>,
+    /// SpamAssassin's body lines joined, and each line's range in it (its own `\n` included,
+    /// the one added to join a line that has none left out).
+    sabody: std::cell::OnceCell<(String, Vec<std::ops::Range<usize>>)>,
     body_hay: std::cell::OnceCell<String>,
 }
 
@@ -68,16 +70,7 @@ impl<'a> Texts<'a> {
                 }
             }
             Part::RawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
-            Part::SaBody => self.sabody.get_or_init(|| {
-                let mut s = String::new();
-                for line in super::sauri::body_lines(self.env) {
-                    s.push_str(&line);
-                    if !line.ends_with('\n') {
-                        s.push('\n');
-                    }
-                }
-                s
-            }),
+            Part::SaBody => &self.sabody_lines().0,
             Part::SaBodyNoSubject => {
                 let body = self.get(Part::SaBody);
                 body.split_once('\n').map_or("", |(_, rest)| rest)
@@ -99,6 +92,35 @@ impl<'a> Texts<'a> {
                 }
                 s
             }),
+        }
+    }
+}
+
+impl Texts<'_> {
+    fn sabody_lines(&self) -> &(String, Vec<std::ops::Range<usize>>) {
+        self.sabody.get_or_init(|| {
+            let mut s = String::new();
+            let mut ranges = Vec::new();
+            for line in super::sauri::body_lines(self.env) {
+                let start = s.len();
+                s.push_str(&line);
+                ranges.push(start..s.len());
+                if !line.ends_with('\n') {
+                    s.push('\n');
+                }
+            }
+            (s, ranges)
+        })
+    }
+
+    /// For SpamAssassin's body (`p` is [`Part::SaBody`] or [`Part::SaBodyNoSubject`]): the
+    /// joined text and the ranges of the lines SpamAssassin matches one by one.
+    pub(super) fn sa_lines(&self, p: Part) -> Option<(&str, &[std::ops::Range<usize>])> {
+        let (text, ranges) = self.sabody_lines();
+        match p {
+            Part::SaBody => Some((text, ranges)),
+            Part::SaBodyNoSubject => Some((text, ranges.get(1..).unwrap_or_default())),
+            _ => None,
         }
     }
 }
