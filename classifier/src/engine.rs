@@ -293,15 +293,16 @@ impl Engine {
 
     /// Overrides one setting by name, for experiments (`mailsift eval --set key=value`): the
     /// Bayes parameters (`unknown_strength`, `unknown_prob`, `min_dev`, `max_tokens`, `ramp`,
-    /// `combiner`), the scoring (`required_score`, `bayes_weight`, `bayes_softness`,
-    /// `bayes_map`, `bayes_tiebreak`, `rules_only_scale`, `rule_overlap`, `rule_overlap_decay`,
-    /// `rule_overlap_with_bayes`), the rules (`rules` = `none|default`, to measure Bayes
-    /// alone) and the tokenizer (`pairs` = `none|bigrams|osbN`, `min_word_chars`,
-    /// `max_word_chars`, `all_headers`, `received_hops`, `header_presence`, `urls`, `structure`,
-    /// `keep_case`) and the learned combination (`learn_rate`, `learn_temperature`,
-    /// `learn_ham_cost`, `learn_regularization`, `learn_margin`, `learn_rules`, `learn_pools`;
-    /// see [`crate::learn`]). Tokenizer overrides change the token stream, so they are for
-    /// fresh models only.
+    /// `combiner`, `same_counts_cap`, `same_counts_min`), the scoring (`required_score`,
+    /// `bayes_weight`, `bayes_softness`, `bayes_map`, `bayes_tiebreak`, `rules_only_scale`,
+    /// `rule_overlap`, `rule_overlap_decay`, `rule_overlap_with_bayes`), the rules (`rules` =
+    /// `none|default`, to measure Bayes alone) and the tokenizer (`pairs` =
+    /// `none|bigrams|osbN`, `min_word_chars`, `max_word_chars`, `all_headers`,
+    /// `received_hops`, `header_presence`, `urls`, `structure`, `keep_case`) and the learned
+    /// combination (`learn_rate`, `learn_temperature`, `learn_ham_cost`,
+    /// `learn_regularization`, `learn_margin`, `learn_rules`, `learn_pools`; see
+    /// [`crate::learn`]). Tokenizer overrides change the token stream, so they are for fresh
+    /// models only.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T>
         where
@@ -383,6 +384,8 @@ impl Engine {
             "learn_rules" => self.learn.rules = parse(key, value)?,
             "learn_pools" => self.learn.pools = parse(key, value)?,
             "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
+            "same_counts_cap" => self.bayes.same_counts_cap = parse(key, value)?,
+            "same_counts_min" => self.bayes.same_counts_min = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "recipients" => tok.recipients = parse(key, value)?,
             "recipient_lists" => tok.recipient_lists = parse(key, value)?,
