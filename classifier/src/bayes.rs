@@ -66,6 +66,12 @@ pub struct BayesParams {
     /// The class count `m` of the confidence ramp is the geometric mean of the two class
     /// counts rather than the smaller one.
     pub ramp_geometric: bool,
+    /// With the tokenizer's blocks ([`crate::blocks`]): a block seen in at least this many
+    /// learned messages counts as its one block token instead of its words (0: never).
+    pub block_min_count: u32,
+    /// With blocks: a repeated block's token stands for its words (false: the words are left
+    /// out and the block says nothing).
+    pub block_token: bool,
 }
 
 /// How token probabilities are combined into a verdict.
@@ -116,6 +122,9 @@ impl Default for BayesParams {
             // E10: same ranking as the smaller count, and error-driven training no longer
             // deadlocks with a ham count stuck at 1.
             ramp_geometric: true,
+            // E31: only acts when the tokenizer's blocks are on (off by default).
+            block_min_count: 2,
+            block_token: true,
         }
     }
 }
@@ -191,6 +200,20 @@ impl BayesParams {
         let ham_ratio = f64::from(c.ham) / totals.ham.max(1) as f64;
         let p = spam_ratio / (spam_ratio + ham_ratio);
         (self.unknown_strength * self.unknown_prob + n * p) / (self.unknown_strength + n)
+    }
+
+    /// [`BayesParams::combine`] over a message's tokens: with blocks, a repeated block's token
+    /// stands for the tokens only found in repeated blocks ([`crate::blocks::select`]).
+    pub fn combine_tokens(
+        &self,
+        tokens: &crate::tokenize::Tokens,
+        counts: &[Counts],
+        totals: Totals,
+    ) -> BayesResult {
+        match crate::blocks::select(tokens, counts, self.block_min_count, self.block_token) {
+            Some((hashes, counts)) => self.combine(&hashes, &counts, totals),
+            None => self.combine(&tokens.hashes, counts, totals),
+        }
     }
 
     /// Combines per-token counts (parallel to `hashes`) into a verdict.
