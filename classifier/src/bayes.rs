@@ -73,6 +73,12 @@ pub struct BayesParams {
     /// With `same_counts_cap`: only tokens seen in at least this many messages are grouped
     /// (rarer counts are shared by chance).
     pub same_counts_min: u32,
+    /// With the tokenizer's blocks ([`crate::blocks`]): a block seen in at least this many
+    /// learned messages counts as its one block token instead of its words (0: never).
+    pub block_min_count: u32,
+    /// With blocks: a repeated block's token stands for its words (false: the words are left
+    /// out and the block says nothing).
+    pub block_token: bool,
 }
 
 /// How token probabilities are combined into a verdict.
@@ -127,6 +133,9 @@ impl Default for BayesParams {
             // (and cap 2) was the best variant there; M 1-2 flagged more ham.
             same_counts_cap: 0,
             same_counts_min: 20,
+            // E31: only acts when the tokenizer's blocks are on (off by default).
+            block_min_count: 2,
+            block_token: true,
         }
     }
 }
@@ -202,6 +211,20 @@ impl BayesParams {
         let ham_ratio = f64::from(c.ham) / totals.ham.max(1) as f64;
         let p = spam_ratio / (spam_ratio + ham_ratio);
         (self.unknown_strength * self.unknown_prob + n * p) / (self.unknown_strength + n)
+    }
+
+    /// [`BayesParams::combine`] over a message's tokens: with blocks, a repeated block's token
+    /// stands for the tokens only found in repeated blocks ([`crate::blocks::select`]).
+    pub fn combine_tokens(
+        &self,
+        tokens: &crate::tokenize::Tokens,
+        counts: &[Counts],
+        totals: Totals,
+    ) -> BayesResult {
+        match crate::blocks::select(tokens, counts, self.block_min_count, self.block_token) {
+            Some((hashes, counts)) => self.combine(&hashes, &counts, totals),
+            None => self.combine(&tokens.hashes, counts, totals),
+        }
     }
 
     /// Combines per-token counts (parallel to `hashes`) into a verdict.

@@ -298,11 +298,12 @@ impl Engine {
     /// `rule_overlap`, `rule_overlap_decay`, `rule_overlap_with_bayes`), the rules (`rules` =
     /// `none|default`, to measure Bayes alone) and the tokenizer (`pairs` =
     /// `none|bigrams|osbN`, `min_word_chars`, `max_word_chars`, `all_headers`,
-    /// `received_hops`, `header_presence`, `urls`, `structure`, `keep_case`) and the learned
-    /// combination (`learn_rate`, `learn_temperature`, `learn_ham_cost`,
-    /// `learn_regularization`, `learn_margin`, `learn_rules`, `learn_pools`; see
-    /// [`crate::learn`]). Tokenizer overrides change the token stream, so they are for fresh
-    /// models only.
+    /// `received_hops`, `header_presence`, `urls`, `structure`, `keep_case`, and E31's
+    /// repeated blocks: `blocks`, `block_min_words`, `block_min_count`, `block_token`, see
+    /// [`crate::blocks`]) and the learned combination (`learn_rate`, `learn_temperature`,
+    /// `learn_ham_cost`, `learn_regularization`, `learn_margin`, `learn_rules`, `learn_pools`;
+    /// see [`crate::learn`]). Tokenizer overrides change the token stream, so they are for
+    /// fresh models only.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T>
         where
@@ -389,6 +390,10 @@ impl Engine {
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "recipients" => tok.recipients = parse(key, value)?,
             "recipient_lists" => tok.recipient_lists = parse(key, value)?,
+            "blocks" => tok.blocks = parse(key, value)?,
+            "block_min_words" => tok.block_min_words = parse(key, value)?,
+            "block_min_count" => self.bayes.block_min_count = parse(key, value)?,
+            "block_token" => self.bayes.block_token = parse(key, value)?,
             "combination" => self.combination.enabled = parse(key, value)?,
             "combination_strength" => self.combination.prior_strength = parse(key, value)?,
             "combination_ratio" => self.combination.full_ratio = parse(key, value)?,
@@ -443,7 +448,7 @@ impl Engine {
     pub fn bayes(&self, analysis: &Analysis, model: &dyn TokenCounts) -> Result<BayesResult> {
         let mut counts = Vec::new();
         let totals = model.read(&analysis.tokens.hashes, &mut counts)?;
-        Ok(self.bayes.combine(&analysis.tokens.hashes, &counts, totals))
+        Ok(self.bayes.combine_tokens(&analysis.tokens, &counts, totals))
     }
 
     /// Rule hits for an analysed message.
@@ -509,7 +514,10 @@ impl Engine {
             .token_lr
             .enabled()
             .then(|| lr.margin(&self.token_lr, hashes.len()));
-        Ok((self.bayes.combine(hashes, &counts, totals), margin))
+        Ok((
+            self.bayes.combine_tokens(&analysis.tokens, &counts, totals),
+            margin,
+        ))
     }
 
     /// Adds the token learner's points for `margin` to a verdict (E25).
@@ -709,7 +717,7 @@ impl Engine {
             let totals = self.read_model(model, &hashes, &mut counts, &mut lr)?;
             let bayes = self
                 .bayes
-                .combine(&analysis.tokens.hashes, &counts[..n], totals);
+                .combine_tokens(&analysis.tokens, &counts[..n], totals);
             let mut v = self.weigh(bayes, hits, &counts[n..], totals);
             let margin = self
                 .token_lr

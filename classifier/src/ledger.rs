@@ -226,6 +226,7 @@ mod tests {
             digest: [d; 16],
             tokens: Tokens {
                 hashes: hashes.to_vec(),
+                ..Tokens::default()
             },
             rules: Vec::new(),
             action,
@@ -261,7 +262,14 @@ mod tests {
     #[test]
     fn forget_of_a_known_message_deletes_its_entry() {
         let ops = [op(5, &[9], Action::Forget)];
-        let learned = LedgerEntry::new(Class::Spam, &Tokens { hashes: vec![9] }, &[]);
+        let learned = LedgerEntry::new(
+            Class::Spam,
+            &Tokens {
+                hashes: vec![9],
+                ..Tokens::default()
+            },
+            &[],
+        );
         let p = plan(&ops, &[([5; 16], Some(learned))]);
         assert_eq!(p.outcomes, [Outcome::Forgotten]);
         assert_eq!(p.ledger, [([5; 16], None)]);

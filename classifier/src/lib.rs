@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod bayes;
+pub mod blocks;
 pub mod combination;
 pub mod config;
 pub mod engine;

@@ -354,6 +354,7 @@ mod tests {
             digest: [d; 16],
             tokens: Tokens {
                 hashes: hashes.to_vec(),
+                ..Tokens::default()
             },
             rules: Vec::new(),
             action,

@@ -70,6 +70,12 @@ pub struct TokenizerConfig {
     /// addresses (a group or list posting address) and with its `Return-Path` domain (the
     /// bulk sender's bounce domain) ([`crate::recipients`]).
     pub recipient_lists: bool,
+    /// Repeated blocks ([`crate::blocks`]): each body line of at least `block_min_words` words
+    /// also yields a `blk:` token (its normalised words), and [`Tokens::blocks`] records which
+    /// tokens came only from such lines, so Bayes can count a line seen before once.
+    pub blocks: bool,
+    /// With `blocks`: the fewest words a line needs to be a block.
+    pub block_min_words: usize,
 }
 
 impl Default for TokenizerConfig {
@@ -91,6 +97,9 @@ impl Default for TokenizerConfig {
             // v4: recipient tokens and pairs (corpora/EXPERIMENTS.md E20).
             recipients: true,
             recipient_lists: false,
+            // Off: corpora/EXPERIMENTS.md E31.
+            blocks: false,
+            block_min_words: 4,
         }
     }
 }
@@ -100,6 +109,10 @@ impl Default for TokenizerConfig {
 pub struct Tokens {
     /// Sorted, distinct token hashes.
     pub hashes: Vec<u64>,
+    /// With [`TokenizerConfig::blocks`]: the message's blocks (sorted by hash), each with the
+    /// tokens that occur only inside blocks. Not stored: a message learned or forgotten is
+    /// its `hashes`.
+    pub blocks: Vec<crate::blocks::Block>,
 }
 
 impl Tokens {
@@ -158,20 +171,33 @@ impl Tokenizer {
     pub fn tokens(&self, view: &MessageView, max_tokens: usize) -> Tokens {
         let mut hashes = Vec::with_capacity(1024);
         let mark = self.config.mark_pools;
-        self.emit_pooled(view, &mut |t: &str, ns: bool| {
-            hashes.push(pooled_hash(t, ns, mark))
+        // With blocks: (token, block) for every token emitted inside a block line.
+        let mut inside: Vec<(u64, u64)> = Vec::new();
+        self.emit_pooled(view, &mut |t: &str, ns: bool, block: Option<u64>| {
+            let h = pooled_hash(t, ns, mark);
+            match block {
+                Some(b) => inside.push((h, b)),
+                None => hashes.push(h),
+            }
         });
+        // `hashes` holds the tokens emitted outside blocks (and the block tokens themselves).
         hashes.sort_unstable();
         hashes.dedup();
+        let blocks = crate::blocks::collect(&hashes, &mut inside);
+        if !inside.is_empty() {
+            hashes.extend(inside.iter().map(|&(h, _)| h));
+            hashes.sort_unstable();
+            hashes.dedup();
+        }
         hashes.truncate(max_tokens);
-        Tokens { hashes }
+        Tokens { hashes, blocks }
     }
 
     /// The distinct tokens with their text, sorted by hash (for `explain`).
     pub fn tokens_with_text(&self, view: &MessageView, max_tokens: usize) -> Vec<(u64, String)> {
         let mut out: Vec<(u64, String)> = Vec::with_capacity(1024);
         let mark = self.config.mark_pools;
-        self.emit_pooled(view, &mut |t: &str, ns: bool| {
+        self.emit_pooled(view, &mut |t: &str, ns: bool, _| {
             out.push((pooled_hash(t, ns, mark), t.to_owned()))
         });
         out.sort_unstable_by_key(|(h, _)| *h);
@@ -182,32 +208,75 @@ impl Tokenizer {
 
     /// Calls `sink` with every token of the message (with repeats).
     pub fn emit(&self, view: &MessageView, sink: &mut dyn FnMut(&str)) {
-        self.emit_pooled(view, &mut |t: &str, _| sink(t));
+        self.emit_pooled(view, &mut |t: &str, _, _| sink(t));
     }
 
-    /// Like [`Tokenizer::emit`], also saying whether each token is namespaced.
-    fn emit_pooled(&self, view: &MessageView, sink: &mut dyn FnMut(&str, bool)) {
+    /// Like [`Tokenizer::emit`], also saying whether each token is namespaced and, with
+    /// blocks on, the hash of the block line it came from (`None` outside blocks).
+    fn emit_pooled(&self, view: &MessageView, sink: &mut dyn FnMut(&str, bool, Option<u64>)) {
         let mut buf = String::with_capacity(128);
         let url_body = self.config.urls_in_body_pool;
-        let mut emit = |prefix: &str, value: &str| {
+        let mark = self.config.mark_pools;
+        let mut emit3 = |prefix: &str, value: &str, block: Option<u64>| {
             buf.clear();
             buf.push_str(prefix);
             buf.push_str(value);
             let body = prefix.is_empty() || (url_body && prefix.starts_with("url"));
-            sink(&buf, !body);
+            sink(&buf, !body, block);
         };
-        self.headers(view, &mut emit);
+        self.headers(view, &mut |p: &str, v: &str| emit3(p, v, None));
         if self.config.urls {
-            self.urls(view, &mut emit);
+            self.urls(view, &mut |p: &str, v: &str| emit3(p, v, None));
         }
         if self.config.structure {
-            self.structure(view, &mut emit);
+            self.structure(view, &mut |p: &str, v: &str| emit3(p, v, None));
         }
         let mut words: Vec<String> = Vec::with_capacity(512);
         for part in &view.text_parts {
             words.clear();
-            self.words(&part.text, &mut words, &mut emit);
-            self.pairs(&words, &mut emit);
+            if self.config.blocks {
+                let mut lines: Vec<Option<u64>> = Vec::with_capacity(512);
+                for line in part.text.split('\n') {
+                    let mut toks: Vec<(String, bool)> = Vec::new();
+                    self.segment(line, &mut |w: &str, spaced: bool| {
+                        toks.push((w.to_owned(), spaced))
+                    });
+                    let spaced: Vec<&str> =
+                        toks.iter().filter(|t| t.1).map(|t| t.0.as_str()).collect();
+                    let block = (spaced.len() >= self.config.block_min_words.max(1)).then(|| {
+                        let name = crate::blocks::block_token(&spaced);
+                        emit3("", &name, None);
+                        pooled_hash(&name, false, mark)
+                    });
+                    for (w, is_spaced) in toks {
+                        emit3("", &w, block);
+                        if is_spaced {
+                            words.push(w);
+                            lines.push(block);
+                        }
+                    }
+                }
+                // A pair is inside blocks when both its words are in block lines: it belongs
+                // to both lines' blocks (so it is left out only when both are repeated).
+                self.pairs(&words, &mut |pair: &str, i: usize, j: usize| {
+                    let first = lines.get(i).copied().flatten();
+                    let second = lines.get(j).copied().flatten();
+                    match (first, second) {
+                        (Some(a), Some(b)) => {
+                            emit3("", pair, Some(a));
+                            if b != a {
+                                emit3("", pair, Some(b));
+                            }
+                        }
+                        _ => emit3("", pair, None),
+                    }
+                });
+            } else {
+                self.words(&part.text, &mut words, &mut |p: &str, v: &str| {
+                    emit3(p, v, None)
+                });
+                self.pairs(&words, &mut |pair: &str, _, _| emit3("", pair, None));
+            }
         }
     }
 
@@ -458,17 +527,18 @@ impl Tokenizer {
         }
     }
 
-    fn pairs(&self, words: &[String], emit: &mut dyn FnMut(&str, &str)) {
+    /// Word pairs of `words`, each emitted with the indices of its two words.
+    fn pairs(&self, words: &[String], emit: &mut dyn FnMut(&str, usize, usize)) {
         let mut buf = String::with_capacity(96);
         match self.config.pairs {
             Pairs::None => {}
             Pairs::Bigrams => {
-                for w in words.windows(2) {
+                for (i, w) in words.windows(2).enumerate() {
                     buf.clear();
                     buf.push_str(&w[0]);
                     buf.push(' ');
                     buf.push_str(&w[1]);
-                    emit("", &buf);
+                    emit(&buf, i, i + 1);
                 }
             }
             Pairs::Osb { window } => {
@@ -485,7 +555,7 @@ impl Tokenizer {
                             buf.push(' ');
                         }
                         buf.push_str(next);
-                        emit("", &buf);
+                        emit(&buf, i, i + d);
                     }
                 }
             }

@@ -33,7 +33,7 @@ impl Engine {
         if self.combination.learns_bayes() && matches!(op.action, Action::Learn(_)) {
             let mut counts = Vec::new();
             let totals = model.read(&op.tokens.hashes, &mut counts)?;
-            let bayes = self.bayes.combine(&op.tokens.hashes, &counts, totals);
+            let bayes = self.bayes.combine_tokens(&op.tokens, &counts, totals);
             self.combination.record_bayes(op, band_of(&bayes));
         }
         Ok(())
@@ -69,7 +69,7 @@ impl Engine {
                     .and_then(|i| counts.get(i).copied())
                     .unwrap_or_default()
             }));
-            let bayes = self.bayes.combine(&op.tokens.hashes, &mine, totals);
+            let bayes = self.bayes.combine_tokens(&op.tokens, &mine, totals);
             self.combination.record_bayes(op, band_of(&bayes));
         }
         Ok(())

@@ -16,6 +16,7 @@ pub(super) fn op(d: u8, hashes: &[u64], action: Action) -> LearnOp {
         digest: [d; 16],
         tokens: Tokens {
             hashes: hashes.to_vec(),
+            ..Tokens::default()
         },
         rules: Vec::new(),
         action,
