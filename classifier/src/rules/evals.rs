@@ -15,7 +15,7 @@ mod measure;
 pub(crate) use measure::obfuscated_word_count;
 use measure::{
     alternative_difference, fromname_spoof, has_html, html_only, illegal_chars, link_text_mismatch,
-    msgid_from_relay, qp_long_line, sa_illegal_chars, shouting, uppercase_pct,
+    msgid_from_relay, qp_long_line, sa_illegal_chars, sa_subject_all_caps, shouting, uppercase_pct,
 };
 
 /// An argument as written in `eval:name(...)`: quotes removed.
@@ -396,7 +396,16 @@ pub(crate) static EVALS: &[EvalDef] = &[
     EvalDef {
         name: "subject_is_all_caps",
         signature: "()",
-        doc: "A shouting Subject: at least two words and ten letters, none of them lower case.",
+        doc: "As SpamAssassin: the Subject without Re:/Fwd: prefixes has two words and ten \
+              bytes, and its ASCII letters are all upper case.",
+        check: no_args,
+        run: |e, _| sa_subject_all_caps(e.view),
+    },
+    EvalDef {
+        name: "mailsift_subject_all_caps",
+        signature: "()",
+        doc: "A shouting Subject: at least two words and ten letters, none of them lower case \
+              (the built-in SUBJ_ALL_CAPS's reading).",
         check: no_args,
         run: |e, _| e.view.subject.as_deref().is_some_and(shouting),
     },

@@ -108,6 +108,78 @@ pub(super) fn shouting(subject: &str) -> bool {
     letters >= 10 && words >= 2 && !subject.chars().any(char::is_lowercase)
 }
 
+/// HeaderEval's subject_is_all_caps as SpamAssassin 4.0.1 reads it, for loaded rule files: the
+/// decoded Subject, trimmed, without leading `Re:`/`Fwd:`/`Fw:`/`Aw:`/`Antwort:`/`WG:`/`SV:`/
+/// `VB:`/`VS:`/`VL:` prefixes, of at least 10 bytes and two words, whose ASCII letters are all
+/// upper case; a Subject encoded in a charset likely to look like capitals (`koi`, `jp`, `gb`,
+/// `big5`, ... in an encoded word of the raw value) never hits. The built-in SUBJ_ALL_CAPS
+/// keeps [`shouting`].
+pub(super) fn sa_subject_all_caps(v: &MessageView) -> bool {
+    const PREFIXES: [&str; 10] = [
+        "re", "fwd", "fw", "aw", "antwort", "wg", "sv", "vb", "vs", "vl",
+    ];
+    let Some(subject) = v.subject.as_deref() else {
+        return false;
+    };
+    let mut s = subject.trim();
+    'strip: loop {
+        for p in PREFIXES {
+            let b = s.as_bytes();
+            if b.len() > p.len()
+                && b[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+                && b[p.len()] == b':'
+            {
+                // `p` and `:` are ASCII, so the cut is on a character boundary.
+                s = s[p.len() + 1..].trim_start();
+                continue 'strip;
+            }
+        }
+        break;
+    }
+    if !s.contains(char::is_whitespace) || s.len() < 10 {
+        return false;
+    }
+    let raw = v
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("Subject"))
+        .map(|h| h.raw.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if caps_like_charset(&raw) {
+        return false;
+    }
+    let mut letters = s.chars().filter(char::is_ascii_alphabetic).peekable();
+    letters.peek().is_some() && letters.all(|c| c.is_ascii_uppercase())
+}
+
+/// True when an encoded word of `raw` names a charset SpamAssassin's
+/// `CHARSETS_LIKELY_TO_FP_AS_CAPS` lists.
+fn caps_like_charset(raw: &str) -> bool {
+    const LIKELY: [&str; 12] = [
+        "koi",
+        "jp",
+        "jis",
+        "euc",
+        "gb",
+        "big5",
+        "isoir",
+        "cp1251",
+        "windows-1251",
+        "georgianps",
+        "pt154",
+        "tis",
+    ];
+    raw.split("=?").skip(1).any(|word| {
+        let charset = word.split('?').next().unwrap_or("").to_ascii_lowercase();
+        word.contains('?')
+            && charset
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && LIKELY.iter().any(|l| charset.contains(l))
+    })
+}
+
 pub(super) fn uppercase_pct(v: &MessageView) -> Option<f64> {
     let mut letters = 0usize;
     let mut upper = 0usize;

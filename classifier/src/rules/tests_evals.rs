@@ -129,6 +129,11 @@ fn every_eval_is_documented_and_exercised() {
         ("check_fromname_spoof()", "header", MSG.into(), false),
         ("subject_is_all_caps()", "header", MSG.replace("Cheap pills here", "CHEAP PILLS HERE"), true),
         ("subject_is_all_caps()", "header", MSG.into(), false),
+        // SpamAssassin drops Re:/Fw: prefixes and reads ASCII letters only.
+        ("subject_is_all_caps()", "header", MSG.replace("Cheap pills here", "Fw: NORTON SALE! 11058"), true),
+        ("subject_is_all_caps()", "header", MSG.replace("Cheap pills here", "=?koi8-r?B?88XL0sXU?= NORTON SALE"), false),
+        ("mailsift_subject_all_caps()", "header", MSG.replace("Cheap pills here", "CHEAP PILLS HERE"), true),
+        ("mailsift_subject_all_caps()", "header", MSG.replace("Cheap pills here", "Fw: NORTON SALE! 11058"), false),
         (
             "check_for_uppercase('50', '100')",
             "body",
