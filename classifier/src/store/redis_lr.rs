@@ -15,7 +15,9 @@
 //!   If the model is still at that version, nothing moved since the copy was read: the script
 //!   writes them as they are (no arithmetic on the server), and sets the next version. The
 //!   copy then holds the state after the call, so the next call of the batch is planned from
-//!   it without reading, and the calls pipeline.
+//!   it without reading, and the calls pipeline. A site-wide copy is kept for the next batch
+//!   too ([`keep`]), which then reads only the tokens it does not know, if the model is still
+//!   at the copy's version.
 //! - **The script's steps (the slow path).** Otherwise (another host trained the model since
 //!   the copy was read, or it was pruned, reset or imported: no version), the script takes
 //!   the steps itself (`redis_apply_lr.lua`) from the state as it finds it, from the per-message
