@@ -111,6 +111,9 @@ pub struct Redis {
     /// Whether a call may take the token learner's fast path (the client's steps written as
     /// they are, `redis_apply_lr.lua`); tests turn it off to check the script's own steps.
     pub(super) lr_fast: std::cell::Cell<bool>,
+    /// The client's copy of the site-wide token learner's state after the last batch
+    /// ([`super::redis_lr::keep`]).
+    pub(super) lr_kept: RefCell<Option<super::redis_lr::Mirror>>,
 }
 
 /// The store's metadata as read and accepted.
@@ -185,6 +188,7 @@ impl Redis {
             meta: RefCell::new(None),
             chunk_tokens: std::cell::Cell::new(super::redis_apply::CHUNK_TOKENS),
             lr_fast: std::cell::Cell::new(true),
+            lr_kept: RefCell::new(None),
         };
         Ok(store)
     }

@@ -97,6 +97,8 @@ local function str(d)
   return s
 end
 local excess = {}
+-- Fields whose counts were removed here (redis_apply_lr.lua's fast path asks about those).
+local gone = {}
 local settle
 local function bump(field, ds, dh)
   if legacy then
@@ -116,7 +118,10 @@ settle = function(field, r, d, ds, dh)
   local os = math.floor(old / SHIFT)
   local ns, nh = os + ds, old - os * SHIFT + dh
   if ns >= 0 and nh >= 0 and ns <= SMAX and nh <= HMAX then
-    if r == 0 then redis.call('HDEL', COUNTS, field) end
+    if r == 0 then
+      redis.call('HDEL', COUNTS, field)
+      gone[field] = true
+    end
     return
   end
   local ks = math.min(math.max(ns, 0), SMAX)
@@ -125,6 +130,7 @@ settle = function(field, r, d, ds, dh)
   if kh ~= nh then excess[#excess + 1] = {field, 3, nh - kh} end
   if ks == 0 and kh == 0 then
     redis.call('HDEL', COUNTS, field)
+    gone[field] = true
   else
     redis.call('HSET', COUNTS, field, str(ks * SHIFT + kh))
   end

@@ -190,6 +190,9 @@ impl Redis {
             }
             // 1 or 2: applied (2: the learner's steps taken by the script); 0: not applied.
             let applied: i64 = self.run(|c| inv.invoke(c))?;
+            if applied == 1 {
+                redis_lr::keep(self, user, mirror);
+            }
             if applied >= 1 {
                 return Ok(plan.outcomes);
             }
@@ -284,7 +287,11 @@ impl Redis {
             i += 1;
         }
         if let Some(f) = inflight.take() {
-            self.receive(f, &mut results, &mut failed)?;
+            lr_stale |= self.receive(f, &mut results, &mut failed)?;
+        }
+        // Every call took the fast path from this copy: it is the model's state now.
+        if !lr_stale && failed.is_empty() {
+            redis_lr::keep(self, user, mirror);
         }
         for c in failed {
             results[c] = Some(self.apply_chunk(user, &ops[chunks[c].clone()])?);

@@ -18,37 +18,51 @@
 -- bias's and the message's tokens' weights, for a user's model; 0 for the site-wide one), with
 -- an undo or a step the number of tokens (4 bytes) and their 8-byte hashes. EXPECT ('*': the
 -- writes hold no step, only dropped gradients, and apply whatever the version), NEXT, and
--- WRITES: per field, its length (1 byte), the field, the value's length (1 byte; 0 removes
--- the field), the value.
+-- WRITES: per field, its length (1 byte; plus 128 for a token whose counts this call only
+-- adds to), the field, the value's length (1 byte; 0 removes the field), the value.
 local lr, expect, nextv, writes = take(), take(), take(), take()
 local version = LR and redis.call('HGET', TOTALS, 'lr_version')
 if LR and writes and (expect == '*' or (version and version == expect)) then
   -- A token's slot goes with its counts, as a SQLite row does (the counts were moved out of
-  -- any schema-2 hash above, so COUNTS alone tells).
-  local recs, tokens = {}, {}
-  local i = 1
-  while i <= #writes do
-    local fl = string.byte(writes, i)
-    local vl = string.byte(writes, i + fl + 1)
-    local r = { string.sub(writes, i + 1, i + fl), string.sub(writes, i + fl + 2, i + fl + 1 + vl) }
-    recs[#recs + 1] = r
-    if fl == 8 and vl > 0 then tokens[#tokens + 1] = r[1] end
+  -- any schema-2 hash above, so COUNTS alone tells). A token this call's counts only added to
+  -- has counts now (the client sets bit 128 of its field length): looked up only if a count
+  -- of it was removed above (`gone`: a damaged value), or in a migration. Then the client's
+  -- copy is not the model's (it kept the slot): the version it gets marks that.
+  local byte, sub = string.byte, string.sub
+  local puts, dels, ask, vals, sure = {}, {}, {}, {}, {}
+  local i, len = 1, #writes
+  while i <= len do
+    local fl = byte(writes, i)
+    local added = fl >= 128
+    if added then fl = fl - 128 end
+    local f = sub(writes, i + 1, i + fl)
+    local vl = byte(writes, i + fl + 1)
+    if vl == 0 then
+      dels[#dels + 1] = f
+    elseif fl == 8 and (legacy or not added or gone[f]) then
+      ask[#ask + 1] = f
+      vals[#vals + 1] = sub(writes, i + fl + 2, i + fl + 1 + vl)
+      sure[#ask] = added
+    else
+      puts[#puts + 1] = f
+      puts[#puts + 1] = sub(writes, i + fl + 2, i + fl + 1 + vl)
+    end
     i = i + fl + 2 + vl
   end
-  local has = {}
-  sliced_get(COUNTS, tokens, function(f, v) has[f] = v ~= false end)
-  local puts, dels = {}, {}
-  for _, r in ipairs(recs) do
-    if #r[2] == 0 or (#r[1] == 8 and not has[r[1]]) then
-      dels[#dels + 1] = r[1]
+  local k, drift = 0, ''
+  sliced_get(COUNTS, ask, function(f, v)
+    k = k + 1
+    if v then
+      puts[#puts + 1] = f
+      puts[#puts + 1] = vals[k]
     else
-      puts[#puts + 1] = r[1]
-      puts[#puts + 1] = r[2]
+      dels[#dels + 1] = f
+      if sure[k] then drift = '!' end
     end
-  end
+  end)
   if #puts > 0 then sliced('HSET', LR, puts) end
   if #dels > 0 then sliced('HDEL', LR, dels) end
-  redis.call('HSET', TOTALS, 'lr_version', nextv)
+  redis.call('HSET', TOTALS, 'lr_version', nextv .. drift)
   return 1
 end
 if LR and lr and #lr >= 40 then

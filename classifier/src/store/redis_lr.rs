@@ -15,7 +15,9 @@
 //!   If the model is still at that version, nothing moved since the copy was read: the script
 //!   writes them as they are (no arithmetic on the server), and sets the next version. The
 //!   copy then holds the state after the call, so the next call of the batch is planned from
-//!   it without reading, and the calls pipeline.
+//!   it without reading, and the calls pipeline. A site-wide copy is kept for the next batch
+//!   too ([`keep`]), which then reads only the tokens it does not know, if the model is still
+//!   at the copy's version.
 //! - **The script's steps (the slow path).** Otherwise (another host trained the model since
 //!   the copy was read, or it was pruned, reset or imported: no version), the script takes
 //!   the steps itself (`redis_apply_lr.lua`) from the state as it finds it, from the per-message
@@ -35,7 +37,7 @@ use redis::Value;
 use crate::error::Result;
 use crate::ledger::{Class, Digest, LearnOp, Plan};
 use crate::logreg::{LrState, Slot, TokenLrParams};
-use crate::model::{LedgerEntry, TokenMap};
+use crate::model::{IdentityHasher, LedgerEntry};
 
 use super::backend::LrDump;
 use super::redis::Redis;
@@ -79,12 +81,31 @@ pub(super) fn params(ops: &[LearnOp]) -> Option<TokenLrParams> {
 /// model's when the model is a user's), as of the model's version `version` (`None`: the
 /// model has none, or the batch has no step to take). Each call's steps are taken on it, and
 /// the call tells the script the version they were taken from (see `redis_apply_lr.lua`).
+/// A site-wide copy is kept between batches ([`keep`]): while the model is still at its
+/// version, the next batch reads only the slots of tokens it does not know.
 #[derive(Debug, Default)]
 pub(super) struct Mirror {
     state: LrState,
     version: Option<String>,
     /// Whether any operation of the batch steps the learner.
     steps: bool,
+    /// The tokens whose slot (or its absence) in `state` is the model's at `version`.
+    known: TokenSet,
+}
+
+type TokenSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<IdentityHasher>>;
+
+/// Tokens a kept [`Mirror`] may know (about 16 bytes each with the table: 32 MiB at most);
+/// past that it is dropped and the next batch reads all its tokens again. The site model of
+/// the SpamAssassin corpus has 673k tokens.
+const KEPT_MAX: usize = 1 << 21;
+
+/// Keeps `mirror`, the copy of the site-wide model's state after a batch whose calls all took
+/// the fast path, for the next batch ([`read_mirror`] checks its version).
+pub(super) fn keep(store: &Redis, user: Option<&str>, mirror: Mirror) {
+    if user.is_none() && mirror.version.is_some() && mirror.known.len() <= KEPT_MAX {
+        store.lr_kept.replace(Some(mirror));
+    }
 }
 
 /// A version no other call will make: 64 random bits (the standard library's per-process
@@ -101,12 +122,99 @@ fn fresh_version() -> String {
     format!("{:016x}", h.finish())
 }
 
+/// One read of a model's learner state ([`read_state`]).
+struct StateRead {
+    /// The model's version, when it was the same before and after the reads.
+    version: Option<String>,
+    bias: Slot,
+    /// One slot per field asked for.
+    slots: Vec<Slot>,
+    grads: Vec<(Digest, f32)>,
+}
+
+/// Reads, in one round trip, `keys`' version, bias, the slots of `fields` and the gradients
+/// of `digests`.
+fn read_state(
+    store: &Redis,
+    lr_key: &str,
+    totals: &str,
+    fields: &[u64],
+    digests: &[Digest],
+) -> Result<StateRead> {
+    let bad = || store.corrupt(format!("unreadable token learner state in {lr_key}"));
+    // The slots in steps (so that no one command holds the server long), then the bias and the
+    // gradients.
+    let steps_of = fields.len().div_ceil(READ_STEP);
+    // The version before and after the reads: every call that changes the state gives the
+    // model a version never seen before (and `db prune` none), so the same version on both
+    // sides means the reads between saw one state. (Not a MULTI transaction: a full server
+    // refuses those, and this read should fail as the write would, on the write.)
+    let replies: Vec<Value> = store.run(|c| {
+        let mut p = redis::pipe();
+        p.cmd("HGET").arg(totals).arg("lr_version");
+        for part in fields.chunks(READ_STEP) {
+            p.cmd("HMGET").arg(lr_key);
+            for h in part {
+                p.arg(&h.to_be_bytes()[..]);
+            }
+        }
+        p.cmd("HMGET").arg(lr_key).arg(BIAS);
+        for d in digests {
+            p.arg(&d[..]);
+        }
+        p.cmd("HGET").arg(totals).arg("lr_version");
+        p.query(c)
+    })?;
+    if replies.len() != steps_of + 3 {
+        return Err(bad());
+    }
+    let text = |v: &Value| -> Result<Option<String>> {
+        redis::from_redis_value(v.clone()).map_err(|_| bad())
+    };
+    let (version, after) = (text(&replies[0])?, text(&replies[steps_of + 2])?);
+    let mut slots = Vec::with_capacity(fields.len());
+    for r in &replies[1..=steps_of] {
+        let Value::Array(v) = r else {
+            return Err(bad());
+        };
+        for v in v {
+            slots.push(slot(v).ok_or_else(bad)?);
+        }
+    }
+    let Value::Array(rest) = &replies[steps_of + 1] else {
+        return Err(bad());
+    };
+    if slots.len() != fields.len() || rest.len() != digests.len() + 1 {
+        return Err(bad());
+    }
+    let mut grads = Vec::new();
+    for (d, v) in digests.iter().zip(&rest[1..]) {
+        match v {
+            Value::BulkString(b) => {
+                let bits = u32::from_be_bytes(b.as_slice().try_into().map_err(|_| bad())?);
+                grads.push((*d, f32::from_bits(bits)));
+            }
+            Value::Nil => {}
+            _ => return Err(bad()),
+        }
+    }
+    Ok(StateRead {
+        version: version.filter(|v| Some(v) == after.as_ref()),
+        bias: slot(&rest[0]).ok_or_else(bad)?,
+        slots,
+        grads,
+    })
+}
+
 /// Reads the [`Mirror`] of `ops` applied to `user`'s model: in one round trip, the model's
 /// version, bias, the slots of the operations' tokens and the gradients of their messages; and
 /// for a user's model, the site-wide model's bias and slots (another cluster slot: read apart;
-/// the batch does not write it). Nothing is read when no operation steps the learner.
+/// the batch does not write it). Nothing is read when no operation steps the learner. With a
+/// kept copy of the site-wide model ([`keep`]) only the tokens it does not know are read, and
+/// it is used if the model is still at its version (else everything is read).
 pub(super) fn read_mirror(store: &Redis, user: Option<&str>, ops: &[LearnOp]) -> Result<Mirror> {
     let steps = ops.iter().any(|o| o.lr.is_some());
+    let kept = store.lr_kept.take().filter(|_| user.is_none());
     if !steps {
         return Ok(Mirror::default());
     }
@@ -118,101 +226,58 @@ pub(super) fn read_mirror(store: &Redis, user: Option<&str>, ops: &[LearnOp]) ->
     fields.dedup();
     let digests = crate::ledger::digests(ops);
     let keys = store.keys(user);
-    let bad = || store.corrupt(format!("unreadable token learner state in {}", keys.lr));
-    // The bias, then the slots in steps (so that no one command holds the server long): one
-    // HMGET per step, their replies joined by `joined`.
-    let steps_of = fields.len().div_ceil(READ_STEP).max(1);
-    let hmget = |p: &mut redis::Pipeline, key: &str| {
-        for (i, part) in fields
-            .chunks(READ_STEP)
-            .chain(fields.is_empty().then_some(&[][..]))
-            .enumerate()
-        {
-            p.cmd("HMGET").arg(key);
-            if i == 0 {
-                p.arg(BIAS);
+    // A copy of no version: every call's steps are taken by the script.
+    let fast = store.lr_fast.get();
+    if let Some(mut kept) = kept.filter(|k| fast && k.version.is_some()) {
+        let ask: Vec<u64> = fields
+            .iter()
+            .copied()
+            .filter(|h| !kept.known.contains(h))
+            .collect();
+        let read = read_state(store, &keys.lr, &keys.totals, &ask, &digests)?;
+        if read.version.is_some() && read.version == kept.version {
+            let state = &mut kept.state;
+            for (h, s) in ask.iter().zip(read.slots) {
+                match s.is_empty() {
+                    true => state.slots.remove(h),
+                    false => state.slots.insert(*h, s),
+                };
+                kept.known.insert(*h);
             }
-            for h in part {
-                p.arg(&h.to_be_bytes()[..]);
-            }
-        }
-    };
-    let joined = |replies: &[Value]| -> Option<Vec<Value>> {
-        let mut out = Vec::with_capacity(fields.len() + 1);
-        for r in replies {
-            match r {
-                Value::Array(v) => out.extend(v.iter().cloned()),
-                _ => return None,
-            }
-        }
-        Some(out)
-    };
-    // The version before and after the reads: every call that changes the state gives the
-    // model a version never seen before (and `db prune` none), so the same version on both
-    // sides means the reads between saw one state. (Not a MULTI transaction: a full server
-    // refuses those, and this read should fail as the write would, on the write.)
-    let replies: Vec<Value> = store.run(|c| {
-        let mut p = redis::pipe();
-        p.cmd("HGET").arg(&keys.totals).arg("lr_version");
-        hmget(&mut p, &keys.lr);
-        p.cmd("HMGET").arg(&keys.lr).arg(BIAS);
-        for d in &digests {
-            p.arg(&d[..]);
-        }
-        p.cmd("HGET").arg(&keys.totals).arg("lr_version");
-        p.query(c)
-    })?;
-    if replies.len() != steps_of + 3 {
-        return Err(bad());
-    }
-    let text = |v: &Value| -> Result<Option<String>> {
-        redis::from_redis_value(v.clone()).map_err(|_| bad())
-    };
-    let (version, after) = (text(&replies[0])?, text(&replies[steps_of + 2])?);
-    let version = version.filter(|v| Some(v) == after.as_ref());
-    let own = joined(&replies[1..=steps_of]).ok_or_else(bad)?;
-    let grads = match &replies[steps_of + 1] {
-        Value::Array(v) => v.clone(),
-        _ => return Err(bad()),
-    };
-    let model = |reply: &[Value]| -> Option<(Slot, TokenMap<Slot>)> {
-        let bias = slot(reply.first()?)?;
-        let mut slots = TokenMap::default();
-        for (h, v) in fields.iter().zip(reply.get(1..)?) {
-            let s = slot(v)?;
-            if !s.is_empty() {
-                slots.insert(*h, s);
-            }
-        }
-        Some((bias, slots))
-    };
-    let mut state = LrState::default();
-    (state.bias, state.slots) = model(&own).ok_or_else(bad)?;
-    for (d, v) in digests.iter().zip(grads.get(1..).unwrap_or_default()) {
-        match v {
-            Value::BulkString(b) => {
-                let bits = u32::from_be_bytes(b.as_slice().try_into().map_err(|_| bad())?);
-                state.grads.insert(*d, f32::from_bits(bits));
-            }
-            Value::Nil => {}
-            _ => return Err(bad()),
+            state.bias = read.bias;
+            state.grads = read.grads.into_iter().collect();
+            kept.steps = true;
+            return Ok(kept);
         }
     }
+    let read = read_state(store, &keys.lr, &keys.totals, &fields, &digests)?;
+    let mut state = LrState {
+        bias: read.bias,
+        slots: fields
+            .iter()
+            .zip(read.slots)
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(h, s)| (*h, s))
+            .collect(),
+        grads: read.grads.into_iter().collect(),
+        ..LrState::default()
+    };
     if user.is_some() {
-        let site = store.keys(None).lr;
-        let replies: Vec<Value> = store.run(|c| {
-            let mut p = redis::pipe();
-            hmget(&mut p, &site);
-            p.query(c)
-        })?;
-        let reply = joined(&replies).ok_or_else(bad)?;
-        (state.base_bias, state.base) = model(&reply).ok_or_else(bad)?;
+        let site = store.keys(None);
+        let base = read_state(store, &site.lr, &site.totals, &fields, &[])?;
+        state.base_bias = base.bias;
+        state.base = fields
+            .iter()
+            .zip(base.slots)
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(h, s)| (*h, s))
+            .collect();
     }
     Ok(Mirror {
         state,
-        // A copy of no version: every call's steps are taken by the script.
-        version: version.filter(|_| store.lr_fast.get()),
+        version: read.version.filter(|_| fast),
         steps,
+        known: fields.into_iter().collect(),
     })
 }
 
@@ -257,7 +322,18 @@ pub(super) fn call_args(
     for (h, had) in touched.into_iter().zip(had) {
         let s = state.slots.get(&h).copied().and_then(slot_value);
         if s.is_some() || had {
-            push(&mut writes, &h.to_be_bytes(), s.as_ref().map(|v| &v[..]));
+            // A token whose counts this call only adds to has counts after it: the script
+            // writes its slot without looking. Another one's slot is dropped if its counts are
+            // gone: the copy no longer knows it.
+            let added = plan
+                .deltas
+                .binary_search_by_key(&h, |d| d.0)
+                .is_ok_and(|i| plan.deltas[i].1 >= 0 && plan.deltas[i].2 >= 0);
+            if s.is_some() && !added {
+                mirror.known.remove(&h);
+            }
+            let v = s.as_ref().map(|v| &v[..]);
+            push_flagged(&mut writes, &h.to_be_bytes(), v, added);
         }
     }
     push(
@@ -276,7 +352,12 @@ pub(super) fn call_args(
 
 /// One write of the script's WRITES argument: field, then value (`None` removes the field).
 fn push(out: &mut Vec<u8>, field: &[u8], value: Option<&[u8]>) {
-    out.push(field.len() as u8);
+    push_flagged(out, field, value, false);
+}
+
+/// [`push`], with `added`: the field is a token whose counts the call only adds to.
+fn push_flagged(out: &mut Vec<u8>, field: &[u8], value: Option<&[u8]>, added: bool) {
+    out.push(field.len() as u8 | if added { 128 } else { 0 });
     out.extend_from_slice(field);
     let v = value.unwrap_or_default();
     out.push(v.len() as u8);

@@ -312,3 +312,62 @@ fn the_scripts_f32_rounding_and_slot_encoding_are_rusts() {
         }
     }
 }
+
+#[test]
+fn a_kept_copy_takes_the_steps_of_a_fresh_read() {
+    let Some(server) = RedisServer::start() else {
+        eprintln!("skipped: redis-server is not installed (scripts/install-test-deps)");
+        return;
+    };
+    let params = TokenLrParams::default();
+    let mut sqlite = Store::open_in_memory(StoreOptions::default()).expect("sqlite");
+    let url = format!("{}?prefix=kept:", server.url(9));
+    // `a` keeps its copy from one batch to the next; `b`, another host, trains the same model
+    // between some of them (so `a`'s copy is then of an old version and read afresh).
+    let (mut a, mut b) = (open(&url), open(&url));
+    let ops = workload(params);
+    let mut kept = 0;
+    for round in 0..2 {
+        for (i, o) in ops.iter().enumerate() {
+            let one = std::slice::from_ref(o);
+            let want = sqlite.apply(None, one).expect("sqlite");
+            let host = if (i + round) % 7 == 3 { &mut b } else { &mut a };
+            assert_eq!(host.apply(None, one).expect("redis"), want, "{round} {i}");
+            kept += usize::from(a.as_redis().expect("redis").lr_kept.borrow().is_some());
+        }
+    }
+    assert!(kept > ops.len(), "{kept}");
+    // Two messages stepping one token, forgotten in the order they were learned: its counts
+    // are gone and its slot is left with what the undos do not take back, which the script
+    // drops with the counts (so must the copy) before a third message steps it again.
+    let t = [7_777, 8_888, 9_999];
+    let seq = [
+        with(params, op(200, &[t[0], t[1]], Action::Learn(Class::Spam))),
+        with(params, op(201, &[t[0], t[2]], Action::Learn(Class::Spam))),
+        with(params, op(200, &[t[0], t[1]], Action::Forget)),
+        with(params, op(201, &[t[0], t[2]], Action::Forget)),
+        with(params, op(202, &[t[0]], Action::Learn(Class::Ham))),
+    ];
+    for o in &seq {
+        let one = std::slice::from_ref(o);
+        assert_eq!(
+            a.apply(None, one).expect("a"),
+            sqlite.apply(None, one).expect("sqlite")
+        );
+    }
+    assert_eq!(lr_only(&a)[0], lr_only(&sqlite)[0]);
+    assert_eq!(dump_all(&a), dump_all(&b));
+    assert!(a.check().expect("check").problems.is_empty());
+    // A reset by another host (no version) is seen too.
+    assert!(a.as_redis().expect("redis").lr_kept.borrow().is_some());
+    b.reset(None).expect("reset");
+    sqlite.reset(None).expect("reset");
+    for o in &ops[..10] {
+        let one = std::slice::from_ref(o);
+        assert_eq!(
+            a.apply(None, one).expect("a"),
+            sqlite.apply(None, one).expect("sqlite")
+        );
+    }
+    assert_eq!(lr_only(&a)[0], lr_only(&sqlite)[0]);
+}
