@@ -40,6 +40,7 @@
 mod atomic;
 mod cache;
 mod dates;
+mod engines;
 mod evals;
 mod evals_html;
 // SpamAssassin plugins emulated beyond the core evals (issue #12).
@@ -75,6 +76,7 @@ mod perlre;
 mod prepare;
 mod relays;
 mod run;
+mod split;
 mod table;
 mod texts;
 mod trust;

@@ -15,37 +15,18 @@
 //! one Aho-Corasick pass over the text finds which rules can possibly match, and only those run.
 
 use std::borrow::Cow;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use regex_automata::util::pool::Pool;
+use regex_automata::meta;
 use regex_automata::util::prefilter::Prefilter;
-use regex_automata::{hybrid, meta};
 
 use super::atomic::atomic_line_runs;
+use super::engines::{
+    BACKTRACK_LIMIT, DFA_SIZE_LIMIT, Forward, SIZE_LIMIT, first_line, linear, start_prefilter,
+};
 use super::literals;
 use super::perlre::{self, Flags, Translated};
-
-/// Backtracking steps allowed to `fancy-regex` per match attempt (its own default); a pattern
-/// that needs more is treated as not matching. Perl, which SpamAssassin's rules are written
-/// for, has no such limit: at 100k (until e65e77f) the unanchored confirmation run of
-/// `__LOTSA_MONEY_*` and `__END_FUTURE_EMAILS` gave up on long spam bodies where Perl matches
-/// (LOTS_OF_MONEY, END_FUTURE_EMAILS, MONEY_NOHTML SpamAssassin-only in `corpora/sa-diff`); at
-/// 1M, 2 fewer rules disagree on the first 1,000 SpamAssassin-corpus messages and one more
-/// verdict agrees, the built-in rules' hits are unchanged (HITRATES.md), and neither the
-/// sa-diff runs nor a 130 KB message of money phrases got measurably slower
-/// (corpora/SA-FIDELITY.md, "Measured"). Classify's `--timeout` bounds the worst case.
-const BACKTRACK_LIMIT: usize = 1_000_000;
-/// Compiled program size cap per regex (the `regex` default is 10 MiB).
-const SIZE_LIMIT: usize = 4 << 20;
-/// Lazy-DFA cache cap per regex: memory the lazy DFA may fill with states before it clears
-/// them and starts over. 8 MiB, not 2: at 2 MiB the DFA of `__FILL_THIS_FORM_LONG2` (a `{5}`
-/// repetition of expanded replace_tags) overflowed on every message and rebuilt its states,
-/// about 0.9-1.3 ms per message in the classify server; at 8 MiB its states stay built
-/// (out of the 60 costliest rules; 16 and 32 MiB measured the same). Only regexes that build
-/// that many states use it: the process's peak memory did not grow (rules_timing, 100
-/// messages: 162 MB at 8 MiB, 177 MB at 2 MiB). The cap changes no result (a full cache is
-/// cleared, never gives up, in these engines' configuration). corpora/SA-FIDELITY.md, "Speed".
-const DFA_SIZE_LIMIT: usize = 8 << 20;
+use super::split::split_alternation;
 
 /// A compiled regex.
 #[derive(Debug, Clone)]
@@ -85,64 +66,6 @@ pub(crate) struct Pattern {
     /// unanchored run of the backtracking engine), to compare the two.
     #[cfg(test)]
     pub plain: bool,
-}
-
-/// A forward-only lazy DFA with a pool of caches: answers "is there a match" without the
-/// reverse automaton, capture engines and the rest `meta::Regex` builds (which only `count`
-/// needs). About a fifth cheaper to build (callgrind), and a one-message process builds
-/// one per candidate rule.
-#[derive(Clone)]
-struct Forward {
-    dfa: hybrid::dfa::DFA,
-    caches: Arc<Pool<hybrid::dfa::Cache, CacheFn>>,
-}
-
-type CacheFn = Box<dyn Fn() -> hybrid::dfa::Cache + Send + Sync + std::panic::UnwindSafe>;
-
-impl std::fmt::Debug for Forward {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Forward").finish_non_exhaustive()
-    }
-}
-
-impl Forward {
-    fn new(pattern: &str, prefilter: bool) -> Option<Forward> {
-        let dfa = hybrid::dfa::DFA::builder()
-            .syntax(
-                regex_automata::util::syntax::Config::new()
-                    .unicode(false)
-                    .utf8(false),
-            )
-            .thompson(
-                regex_automata::nfa::thompson::Config::new()
-                    .utf8(false)
-                    .nfa_size_limit(Some(SIZE_LIMIT))
-                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
-            )
-            .configure(
-                hybrid::dfa::Config::new()
-                    .cache_capacity(DFA_SIZE_LIMIT)
-                    .prefilter(prefilter.then(|| prefix_prefilter(pattern)).flatten()),
-            )
-            .build(pattern)
-            .ok()?;
-        let for_cache = dfa.clone();
-        let create: CacheFn = Box::new(move || for_cache.create_cache());
-        Some(Forward {
-            dfa,
-            caches: Arc::new(Pool::new(create)),
-        })
-    }
-
-    /// `None` if the lazy DFA gave up (it is configured never to, in ASCII mode).
-    fn is_match(&self, text: &[u8]) -> Option<bool> {
-        let mut cache = self.caches.get();
-        let input = regex_automata::Input::new(text).earliest(true);
-        self.dfa
-            .try_search_fwd(&mut cache, &input)
-            .ok()
-            .map(|m| m.is_some())
-    }
 }
 
 impl Pattern {
@@ -519,179 +442,6 @@ impl Pattern {
     }
 }
 
-/// Builds the linear engine lean: only the match span (no capture groups), no one-pass DFA, no
-/// eagerly built full DFA (the lazy DFA builds only the states a message visits; building full
-/// DFAs was 19% of a one-message `classify` process under callgrind), no literal prefilter of
-/// its own (ours runs first). That makes compiling about five times cheaper than
-/// `regex::Regex::new`, which matters when a process matches a single message.
-/// A prefilter over the literal prefixes every match starts with, when there is a small set of
-/// them: the lazy DFA then skips to candidate positions (memchr, memmem or Teddy) instead of
-/// stepping through every byte. `None` when a match can start anywhere.
-fn prefix_prefilter(pattern: &str) -> Option<regex_automata::util::prefilter::Prefilter> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .ok()?;
-    let mut seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-    seq.optimize_for_prefix_by_preference();
-    let lits = seq.literals()?;
-    if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
-        return None;
-    }
-    regex_automata::util::prefilter::Prefilter::new(regex_automata::MatchKind::LeftmostFirst, lits)
-        .filter(regex_automata::util::prefilter::Prefilter::is_fast)
-}
-
-/// A finite set of literals every match of `pattern` (the linear approximation of a
-/// backtracking pattern, with its flags) starts with, read with Unicode classes and case
-/// folding as the backtracking engine reads a text (so it holds on non-ASCII texts too; on
-/// ASCII ones it is only wider); `None` when a match can start anywhere or the set is not
-/// finite. Its occurrences are where a match of the backtracking pattern can start: a superset
-/// of the positions, as the guard's leftmost match starts were, found by one literal search
-/// per step instead of a guard search that runs to the end of the guard's match (for the
-/// `ALL` rules, from each `Received` line down to the Subject).
-fn start_prefilter(pattern: &str) -> Option<Prefilter> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(pattern)
-        .ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-    let lits = seq.literals()?;
-    if lits.is_empty() || lits.iter().any(|l| l.as_bytes().is_empty()) {
-        return None;
-    }
-    Prefilter::new(regex_automata::MatchKind::LeftmostFirst, lits)
-}
-
-fn linear(pattern: &str, unicode: bool) -> Result<meta::Regex, String> {
-    meta::Regex::builder()
-        .syntax(
-            regex_automata::util::syntax::Config::new()
-                .unicode(unicode)
-                .utf8(false),
-        )
-        .configure(
-            meta::Config::new()
-                .auto_prefilter(false)
-                .onepass(false)
-                .dfa(false)
-                .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit)
-                .nfa_size_limit(Some(SIZE_LIMIT))
-                .hybrid_cache_capacity(DFA_SIZE_LIMIT),
-        )
-        .build(pattern)
-        .map_err(|e| first_line(&e.to_string()))
-}
-
-/// Finds the alternation to split a pattern (Rust `regex` syntax, not `x` mode) on: its
-/// top-level `|`s, else those directly inside the first unquantified top-level group that has
-/// any. Returns (prefix, alternatives, suffix); `None` for fewer than two alternatives, for
-/// unbalanced input, or when the pattern has a `(?` group other than `(?:` (flags).
-fn split_alternation(p: &str) -> Option<(&str, Vec<&str>, &str)> {
-    let b = p.as_bytes();
-    let mut depth = 0usize;
-    let mut class = 0usize;
-    let mut top: Vec<usize> = Vec::new();
-    // (group open index, content start, `|` positions directly inside) per top-level group.
-    let mut open: Option<(usize, usize, Vec<usize>)> = None;
-    let mut chosen: Option<(usize, usize, Vec<usize>, usize)> = None;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'\\' {
-            i += 2;
-            continue;
-        }
-        if class > 0 {
-            match c {
-                b'[' => class += 1,
-                b']' => class -= 1,
-                _ => {}
-            }
-            i += 1;
-            continue;
-        }
-        match c {
-            b'[' => {
-                class = 1;
-                // A `]` right after `[` or `[^` is a literal.
-                if b.get(i + 1) == Some(&b'^') {
-                    i += 1;
-                }
-                if b.get(i + 1) == Some(&b']') {
-                    i += 1;
-                }
-            }
-            b'(' => {
-                let content = if b.get(i + 1) == Some(&b'?') {
-                    if b.get(i + 2) != Some(&b':') {
-                        return None;
-                    }
-                    i + 3
-                } else {
-                    i + 1
-                };
-                if depth == 0 {
-                    open = Some((i, content, Vec::new()));
-                }
-                depth += 1;
-                i = content;
-                continue;
-            }
-            b')' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    let (start, content, bars) = open.take()?;
-                    let quantified = matches!(b.get(i + 1), Some(b'?' | b'*' | b'+' | b'{'));
-                    if chosen.is_none() && !bars.is_empty() && !quantified {
-                        chosen = Some((start, content, bars, i));
-                    }
-                }
-            }
-            b'|' if depth == 0 => top.push(i),
-            b'|' if depth == 1 => {
-                if let Some((_, _, bars)) = open.as_mut() {
-                    bars.push(i);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    if depth != 0 || class != 0 {
-        return None;
-    }
-    let cut = |from: usize, bars: &[usize], to: usize| -> Vec<&str> {
-        let mut out = Vec::with_capacity(bars.len() + 1);
-        let mut s = from;
-        for &x in bars {
-            out.push(&p[s..x]);
-            s = x + 1;
-        }
-        out.push(&p[s..to]);
-        out
-    };
-    if !top.is_empty() {
-        return Some(("", cut(0, &top, p.len()), ""));
-    }
-    let (start, content, bars, close) = chosen?;
-    Some((&p[..start], cut(content, &bars, close), &p[close + 1..]))
-}
-
-fn first_line(s: &str) -> String {
-    // regex errors are multi-line with a caret diagram; the last line says what is wrong.
-    s.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(s)
-        .trim()
-        .to_owned()
-}
-
 /// Bump when the literal analysis changes, so precomputed tables are recomputed.
 const PREFILTER_VERSION: u8 = 2;
 
@@ -725,41 +475,6 @@ mod tests {
                 .map(|s| String::from_utf8_lossy(&s).into_owned())
                 .collect()
         })
-    }
-
-    #[test]
-    fn splits_alternations_where_exact() {
-        assert_eq!(
-            split_alternation(r"\b(?:a|b[|)]c|(?:d|e))\b"),
-            Some((r"\b", vec!["a", "b[|)]c", "(?:d|e)"], r"\b"))
-        );
-        assert_eq!(
-            split_alternation(r"x\||y"),
-            Some(("", vec![r"x\|", "y"], ""))
-        );
-        assert_eq!(
-            split_alternation("(?:a|b)+c|d"),
-            Some(("", vec!["(?:a|b)+c", "d"], ""))
-        );
-        // Quantified group, flag group, no alternation, unbalanced: not split.
-        assert_eq!(split_alternation("(?:a|b)*c"), None);
-        assert_eq!(split_alternation("(?i:a|b)"), None);
-        assert_eq!(split_alternation("abc"), None);
-        assert_eq!(split_alternation("(a|b"), None);
-        // Each alternative matches exactly what the whole does, alternative by alternative.
-        let whole = Pattern::new(translate(r"\bbuy (?:cheap|now)\b", "i").expect("ok"), false);
-        let alts = whole.alternatives().expect("splits");
-        for text in [
-            "Buy now!",
-            "buy cheap",
-            "buy nowhere",
-            "abuy now",
-            "nothing",
-        ] {
-            let any = alts.iter().any(|a| a.is_match(text));
-            assert_eq!(any, whole.is_match(text), "{text}");
-        }
-        assert!(alts.iter().any(|a| a.is_match("BUY CHEAP")));
     }
 
     #[test]
