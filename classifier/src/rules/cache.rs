@@ -308,6 +308,35 @@ mod tests {
         assert!(hits > 0, "some rule hit");
     }
 
+    /// Header rules run only when their literals occur in the header's text, found by one
+    /// scan of that text (`run::header_entry`): every stock rule hits as with no header
+    /// prefilter, in a one-message and a long-lived rule set.
+    /// `MAILSIFT_EQUIV_MESSAGES=N` compares on the first N corpus messages (default 30).
+    #[test]
+    fn stock_spamassassin_rules_hit_the_same_without_the_header_prefilter() {
+        let Some(load) = stock_rules() else {
+            return;
+        };
+        let msgs = messages();
+        for long_lived in [false, true] {
+            let rules = load();
+            if long_lived {
+                rules.prepare_now();
+            }
+            let mut hits = 0;
+            for (i, m) in msgs.iter().enumerate() {
+                let v = MessageView::parse(m, &Limits::default());
+                super::super::run::NO_HEADER_PREFILTER.set(true);
+                let want = rules.evaluate_all(&v, &ctx());
+                super::super::run::NO_HEADER_PREFILTER.set(false);
+                hits += want.len();
+                let got = rules.evaluate_all(&v, &ctx());
+                assert_eq!(got, want, "message {i}, long-lived {long_lived}");
+            }
+            assert!(hits > 0, "some rule hit");
+        }
+    }
+
     /// The backtracking rules run only where their guard can start a match
     /// (`Pattern::backtracking_match`): every stock rule hits as with one unanchored run.
     /// `MAILSIFT_EQUIV_MESSAGES=N` compares on the first N corpus messages (default 30).

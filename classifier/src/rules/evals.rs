@@ -47,6 +47,20 @@ pub(crate) struct Env<'a> {
     html: std::cell::OnceCell<Vec<super::sahtml::HtmlStats>>,
     images: std::cell::OnceCell<super::evals_image::Images>,
     sa_uris: std::cell::OnceCell<super::sauri::SaUris>,
+    /// Per-message measures that several rules read with different arguments (12
+    /// `check_for_shifted_date` rules, 3 `check_for_uppercase`, 9 `check_for_mime`, ...):
+    /// computed once, not once per rule.
+    once: OnceMeasures,
+}
+
+/// The per-message measures [`Env`] keeps after their first use.
+#[derive(Default)]
+pub(crate) struct OnceMeasures {
+    date_diff_sa: std::cell::OnceCell<i64>,
+    date_diff: std::cell::OnceCell<i64>,
+    uppercase_pct: std::cell::OnceCell<Option<f64>>,
+    pub(crate) mime_facts: std::cell::OnceCell<super::evals_mime::Facts>,
+    pub(crate) mime_alt_difference: std::cell::OnceCell<Option<(f64, usize, usize)>>,
 }
 
 impl<'a> Env<'a> {
@@ -65,7 +79,37 @@ impl<'a> Env<'a> {
             html: std::cell::OnceCell::new(),
             images: std::cell::OnceCell::new(),
             sa_uris: std::cell::OnceCell::new(),
+            once: OnceMeasures::default(),
         }
+    }
+
+    /// The per-message measures computed on first use.
+    pub(crate) fn once(&self) -> &OnceMeasures {
+        &self.once
+    }
+
+    /// [`super::dates::date_diff_sa`], computed once per message.
+    fn date_diff_sa(&self) -> i64 {
+        *self
+            .once
+            .date_diff_sa
+            .get_or_init(|| super::dates::date_diff_sa(self.view))
+    }
+
+    /// [`super::dates::date_diff`], computed once per message.
+    fn date_diff(&self) -> i64 {
+        *self
+            .once
+            .date_diff
+            .get_or_init(|| super::dates::date_diff(self.view))
+    }
+
+    /// [`uppercase_pct`], computed once per message.
+    fn uppercase_pct(&self) -> Option<f64> {
+        *self
+            .once
+            .uppercase_pct
+            .get_or_init(|| uppercase_pct(self.view))
     }
 
     /// The MIME parts as SpamAssassin walks them, computed on first need.
@@ -368,7 +412,7 @@ pub(crate) static EVALS: &[EvalDef] = &[
               date parser (no zone, or one it cannot read, is UTC); negative hours mean a date \
               in the past.",
         check: range_args,
-        run: |e, a| shifted(super::dates::date_diff_sa(e.view), a),
+        run: |e, a| shifted(e.date_diff_sa(), a),
     },
     EvalDef {
         name: "mailsift_shifted_date",
@@ -376,7 +420,7 @@ pub(crate) static EVALS: &[EvalDef] = &[
         doc: "As check_for_shifted_date, with the dates read by mail-parser (a Date without a \
               readable zone is not taken as UTC): mailsift's own DATE_IN_FUTURE.",
         check: range_args,
-        run: |e, a| shifted(super::dates::date_diff(e.view), a),
+        run: |e, a| shifted(e.date_diff(), a),
     },
     EvalDef {
         name: "date_unparseable",
@@ -416,7 +460,7 @@ pub(crate) static EVALS: &[EvalDef] = &[
               (not the Subject) is in [min, max]. Bodies under 200 letters never hit.",
         check: range_args,
         run: |e, a| {
-            uppercase_pct(e.view).is_some_and(|p| {
+            e.uppercase_pct().is_some_and(|p| {
                 p >= num(a, 0) && p <= a.get(1).and_then(|x| x.num().ok()).unwrap_or(f64::INFINITY)
             })
         },

@@ -53,7 +53,7 @@ const ASCII_CHARSETS: &[&str] = &[
 
 /// What MIMEEval measures over the parts.
 #[derive(Debug, Default)]
-struct Facts {
+pub(crate) struct Facts {
     html: usize,
     text: usize,
     base64: usize,
@@ -145,7 +145,7 @@ fn bad_iso(charset: &str) -> bool {
 
 fn flag(e: &Env<'_>, name: &str) -> bool {
     let parts = e.parts();
-    let f = facts(parts);
+    let f = e.once().mime_facts.get_or_init(|| facts(parts));
     match name {
         "mime_attachment" => f.attachments > 0,
         "mime_base64_blanks" => f.base64_blanks,
@@ -244,9 +244,16 @@ fn tokens(text: &str) -> HashMap<&str, usize> {
     m
 }
 
+/// [`alternative_difference_of`], computed once per message.
+fn alternative_difference(e: &Env<'_>) -> Option<(f64, usize, usize)> {
+    *e.once()
+        .mime_alt_difference
+        .get_or_init(|| alternative_difference_of(e))
+}
+
 /// BodyEval's measure: (highest difference %, HTML words, text words) over the
 /// multipart/alternative parts; `None` when there is none (or only a meeting request).
-fn alternative_difference(e: &Env<'_>) -> Option<(f64, usize, usize)> {
+fn alternative_difference_of(e: &Env<'_>) -> Option<(f64, usize, usize)> {
     let parts = e.parts();
     let types: Vec<&str> = parts.iter().map(|p| p.ctype.as_str()).collect();
     if !types.contains(&"multipart/alternative")

@@ -432,6 +432,12 @@ fn to_in_subject(e: &Env<'_>, test: &str) -> bool {
         return false;
     }
     let subject = get("Subject");
+    if test == "user" && subject.is_ascii() {
+        let user = to.split('@').next().unwrap_or("");
+        if user.is_ascii() {
+            return user_in_subject_ascii(subject.as_bytes(), user.as_bytes());
+        }
+    }
     let pattern = match test {
         "address" => format!(r"(?i)\b{}\b", regex::escape(&to)),
         "user" => {
@@ -444,4 +450,90 @@ fn to_in_subject(e: &Env<'_>, test: &str) -> bool {
         _ => return false,
     };
     regex::Regex::new(&pattern).is_ok_and(|r| r.is_match(&subject))
+}
+
+/// `check_for_to_in_subject('user')` on an ASCII Subject and local part, without compiling
+/// the regex above for each message (its compile was most of this eval's cost): the same four
+/// alternatives, each anchored at the Subject's start and at its end (`\n?$`). On ASCII text the
+/// regex's Unicode `\s`, `\w` and case folding are the ASCII ones (no Kelvin sign, no long s).
+fn user_in_subject_ascii(s: &[u8], user: &[u8]) -> bool {
+    let ws = |b: u8| matches!(b, b'\t'..=b'\r' | b' ');
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let punct = |b: u8| b",:;!?-".contains(&b);
+    let ci = |a: &[u8], b: &[u8]| a.eq_ignore_ascii_case(b);
+    // `X\n?$` at the end: the positions where `X` can end.
+    let ends = |len: usize| [Some(len), len.checked_sub(1).filter(|&l| s[l] == b'\n')];
+    let n = user.len();
+    // 1. `(?:re|fw):\s*(?:\w+\s+)?USER\n?$`
+    let alt1 = s.len() >= 3
+        && (ci(&s[..3], b"re:") || ci(&s[..3], b"fw:"))
+        && ends(s.len()).into_iter().flatten().any(|e| {
+            e >= 3 + n && ci(&s[e - n..e], user) && {
+                let mid = &s[3..e - n];
+                let rest = &mid[mid.iter().take_while(|&&b| ws(b)).count()..];
+                let w = rest.iter().take_while(|&&b| word(b)).count();
+                rest.is_empty() || (w > 0 && w < rest.len() && rest[w..].iter().all(|&b| ws(b)))
+            }
+        });
+    // 2. `(?-i:USER)\s*[,:;!?-](?:\n?$|\s)`
+    let alt2 = s.starts_with(user) && {
+        let rest = &s[n..];
+        let rest = &rest[rest.iter().take_while(|&&b| ws(b)).count()..];
+        rest.first().is_some_and(|&b| punct(b)) && (rest.len() == 1 || ws(rest[1]))
+    };
+    // 3. `USER\n?$`
+    let alt3 = ends(s.len())
+        .into_iter()
+        .flatten()
+        .any(|e| e == n && ci(&s[..n], user));
+    // 4. `,\s*USER[,:;!?-]\n?$`
+    let alt4 = s.first() == Some(&b',')
+        && ends(s.len()).into_iter().flatten().any(|e| {
+            e >= 2 + n && punct(s[e - 1]) && ci(&s[e - 1 - n..e - 1], user) && {
+                s[1..e - 1 - n].iter().all(|&b| ws(b))
+            }
+        });
+    alt1 || alt2 || alt3 || alt4
+}
+
+#[cfg(test)]
+mod tests {
+    /// The regex `to_in_subject` compiles for 'user', as a reference.
+    fn by_regex(user: &str) -> regex::Regex {
+        let user = regex::escape(user);
+        regex::Regex::new(&format!(
+            r"(?i)^(?:(?:re|fw):\s*(?:\w+\s+)?{user}\n?$|(?-i:{user})\s*[,:;!?-](?:\n?$|\s)|{user}\n?$|,\s*{user}[,:;!?-]\n?$)"
+        ))
+        .expect("the reference regex compiles")
+    }
+
+    #[test]
+    fn user_in_subject_without_a_regex_agrees_with_the_regex() {
+        let users = ["bob", "Bob", "b.o+b", "", "a b", "re"];
+        let pieces = [
+            "", "bob", "BOB", "re:", "Fw:", "fwd:", " ", "\t", "\n", "\x0b", ",", ":", "!", "-",
+            "hello", "hi_2", "b.o+b", "a b", ".", "re",
+        ];
+        let mut n = 0;
+        for user in users {
+            let re = by_regex(user);
+            for a in pieces {
+                for b in pieces {
+                    for c in pieces {
+                        for d in ["", "\n", "!", " "] {
+                            let s = format!("{a}{b}{c}{d}");
+                            let want = re.is_match(&s);
+                            assert_eq!(
+                                super::user_in_subject_ascii(s.as_bytes(), user.as_bytes()),
+                                want,
+                                "subject {s:?}, user {user:?}"
+                            );
+                            n += usize::from(want);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(n > 1000, "the cases hit {n} times");
+    }
 }

@@ -322,6 +322,14 @@ struct Group {
     owner: Vec<usize>,
 }
 
+/// The literal prefilter of the header rules on one header target.
+#[derive(Debug, Clone)]
+struct HeaderIndex {
+    index: LitIndex,
+    /// literal id → prefilter slot.
+    owner: Vec<usize>,
+}
+
 /// One prefilter table row: rule (or `RULE|k` alternative) name, pattern fingerprint, literals.
 type TableRow = (String, u64, Option<Vec<Vec<u8>>>);
 
@@ -345,6 +353,18 @@ struct Prepared {
     uri: Group,
     /// Header rules' literal sets (lower-cased), by rule index.
     header_lits: HashMap<usize, Vec<Vec<u8>>>,
+    /// The header rules' literal prefilter: one index per header target (by
+    /// [`HeaderTarget::key`]) over the literals of every header rule, or alternative of a
+    /// split one, on that target; its text is scanned once per message.
+    header_index: HashMap<String, HeaderIndex>,
+    /// Each header rule's prefilter slot (a split rule's alternative `k`: slot + `k`), by rule
+    /// index; `usize::MAX` for the rules without literals.
+    header_slot: Vec<usize>,
+    /// Number of header prefilter slots.
+    header_slots: usize,
+    /// The direct rules other than the text rules, in definition order: what
+    /// `RuleSet::run_others` runs (without reading the ~1,300 text rules of the stock set).
+    others: Vec<usize>,
     /// Rules matched alternative by alternative, by rule index.
     splits: HashMap<usize, Split>,
     /// Number of alternatives over all splits.

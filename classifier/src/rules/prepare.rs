@@ -69,6 +69,10 @@ impl RuleSet {
         );
         let mut groups: HashMap<RuleKind, Building> = HashMap::new();
         let mut header_lits = HashMap::new();
+        // Per header target key: (literals, their slots).
+        let mut header_groups: HashMap<String, (Vec<Vec<u8>>, Vec<usize>)> = HashMap::new();
+        let mut header_slot = vec![usize::MAX; n];
+        let mut header_slots = 0;
         for (i, r) in self.inner.rules.iter().enumerate() {
             if r.disabled {
                 continue;
@@ -111,6 +115,17 @@ impl RuleSet {
                         }
                     }
                 }
+                if let Test::Header { target, .. } = &r.test {
+                    header_slot[i] = header_slots;
+                    let g = header_groups.entry(target.key.clone()).or_default();
+                    for (k, lits) in sp.lits.iter().enumerate() {
+                        for l in lits.iter().flatten() {
+                            g.0.push(l.clone());
+                            g.1.push(header_slots + k);
+                        }
+                    }
+                    header_slots += sp.lits.len();
+                }
                 splits.insert(i, sp);
                 continue;
             }
@@ -134,8 +149,13 @@ impl RuleSet {
                         None => g.1.push(i),
                     }
                 }
-                Test::Header { .. } => {
+                Test::Header { target, .. } => {
                     if let Some(l) = lits {
+                        header_slot[i] = header_slots;
+                        let g = header_groups.entry(target.key.clone()).or_default();
+                        g.0.extend(l.iter().cloned());
+                        g.1.extend(l.iter().map(|_| header_slots));
+                        header_slots += 1;
                         header_lits.insert(i, l);
                     }
                 }
@@ -155,6 +175,21 @@ impl RuleSet {
             }
         };
         let body = take(RuleKind::Body);
+        let header_index = header_groups
+            .into_iter()
+            .map(|(key, (lits, owner))| {
+                let index = LitIndex::new(&lits, long_lived);
+                (key, HeaderIndex { index, owner })
+            })
+            .collect();
+        let others = (0..n)
+            .filter(|&i| {
+                let r = &self.inner.rules[i];
+                !matches!(r.test, Test::Meta(_))
+                    && !r.disabled
+                    && super::run::text_part(r).is_none()
+            })
+            .collect();
         Prepared {
             rows,
             computed,
@@ -167,6 +202,10 @@ impl RuleSet {
             full: take(RuleKind::Full),
             uri: take(RuleKind::Uri),
             header_lits,
+            header_index,
+            header_slot,
+            header_slots,
+            others,
             splits,
             branches,
             always_branches,

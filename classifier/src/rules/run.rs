@@ -20,6 +20,9 @@ thread_local! {
     /// Test switch: evaluate a long-lived rule set on the calling thread alone, to compare
     /// with the two-thread evaluation.
     pub(super) static ONE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Test switch: run every header rule without its literal prefilter, to compare.
+    pub(super) static NO_HEADER_PREFILTER: std::cell::Cell<bool> =
+        const { std::cell::Cell::new(false) };
 }
 
 impl RuleSet {
@@ -231,13 +234,15 @@ impl RuleSet {
         counts: &mut [u32],
     ) {
         let mut hcache: HashMap<&str, (Option<String>, Option<String>)> = HashMap::new();
-        for &i in &prep.direct {
+        // Which header prefilter slots' literals occur in their target's text (see
+        // `header_entry`).
+        let mut hfound = vec![false; prep.header_slots];
+        for &i in &prep.others {
             if !wanted(i) {
                 continue;
             }
             let r = &self.inner.rules[i];
             counts[i] = match &r.test {
-                Test::Regex(_) if text_part(r).is_some() => continue,
                 Test::Regex(p) => {
                     if candidate[i] {
                         uri_count(p, texts, r.max_hits, r.origin != "<default>")
@@ -251,21 +256,33 @@ impl RuleSet {
                     negate,
                     if_unset,
                 } => {
-                    let (value, lower) = hcache.entry(target.key.as_str()).or_insert_with(|| {
-                        let v = trust.header_text(target);
-                        let l = v.as_deref().map(str::to_ascii_lowercase);
-                        (v, l)
-                    });
+                    let (value, lower) = hcache
+                        .entry(target.key.as_str())
+                        .or_insert_with(|| header_entry(prep, trust, target, &mut hfound));
+                    // The header's own text was scanned for its rules' literals at once;
+                    // an `if_unset` text is searched here.
+                    let scanned = value.is_some();
                     let (value, lower): (&str, Cow<'_, str>) =
                         match (value.as_deref(), if_unset.as_deref()) {
                             (Some(v), _) => (v, Cow::Borrowed(lower.as_deref().unwrap_or(""))),
                             (None, Some(u)) => (u, Cow::Owned(u.to_ascii_lowercase())),
                             (None, None) => ("", Cow::Borrowed("")),
                         };
-                    let has = |lits: &[Vec<u8>]| {
+                    #[cfg(test)]
+                    let unfiltered = NO_HEADER_PREFILTER.get();
+                    #[cfg(not(test))]
+                    let unfiltered = false;
+                    let has = |slot: usize, lits: &[Vec<u8>]| {
+                        if unfiltered {
+                            return true;
+                        }
+                        if scanned {
+                            return hfound[slot];
+                        }
                         lits.iter()
                             .any(|x| memchr::memmem::find(lower.as_bytes(), x).is_some())
                     };
+                    let slot = prep.header_slot[i];
                     let m = match prep.splits.get(&i) {
                         // As for body rules: one candidate alternative alone, several
                         // with the whole pattern.
@@ -274,7 +291,11 @@ impl RuleSet {
                                 .patterns
                                 .iter()
                                 .zip(&sp.lits)
-                                .filter(|(_, lits)| lits.as_deref().is_none_or(has));
+                                .enumerate()
+                                .filter(|(k, (_, lits))| {
+                                    lits.as_deref().is_none_or(|l| has(slot + k, l))
+                                })
+                                .map(|(_, alt)| alt);
                             match (alts.next(), alts.next()) {
                                 (None, _) => false,
                                 (Some((alt, _)), None) => alt.is_match_with(value, prep.long_lived),
@@ -282,7 +303,8 @@ impl RuleSet {
                             }
                         }
                         None => {
-                            prep.header_lits.get(&i).is_none_or(|lits| has(lits))
+                            (slot == usize::MAX
+                                || has(slot, prep.header_lits.get(&i).map_or(&[], Vec::as_slice)))
                                 && pattern.is_match_with(value, prep.long_lived)
                         }
                     };
@@ -292,11 +314,7 @@ impl RuleSet {
                     "ALL" => true,
                     _ => hcache
                         .entry(t.key.as_str())
-                        .or_insert_with(|| {
-                            let v = trust.header_text(t);
-                            let l = v.as_deref().map(str::to_ascii_lowercase);
-                            (v, l)
-                        })
+                        .or_insert_with(|| header_entry(prep, trust, t, &mut hfound))
                         .0
                         .is_some(),
                 }),
@@ -308,9 +326,26 @@ impl RuleSet {
     }
 }
 
+/// A header target's text and its lower-cased form, for the cache of `run_others`; the
+/// lower-cased text is scanned for the literals of the header rules on that target, and the
+/// slots of those found are set in `found`.
+fn header_entry(
+    prep: &Prepared,
+    trust: &trust::LazyTrust<'_>,
+    t: &HeaderTarget,
+    found: &mut [bool],
+) -> (Option<String>, Option<String>) {
+    let v = trust.header_text(t);
+    let l = v.as_deref().map(str::to_ascii_lowercase);
+    if let (Some(l), Some(h)) = (&l, prep.header_index.get(&t.key)) {
+        h.index.scan(l.as_bytes(), |id| found[h.owner[id]] = true);
+    }
+    (v, l)
+}
+
 /// The text a text rule matches: a body, rawbody or full regex rule's (`None` for the others:
 /// uri rules match each URL, header rules a header).
-fn text_part(r: &Rule) -> Option<Part> {
+pub(super) fn text_part(r: &Rule) -> Option<Part> {
     if !matches!(r.test, Test::Regex(_)) {
         return None;
     }
