@@ -309,25 +309,43 @@ impl Redis {
     }
 
     /// Runs `f` on the connection (connecting first if needed); a connection-level error drops
-    /// the connection so that the next call reconnects.
-    pub(super) fn run<T>(&self, f: impl FnOnce(&mut Conn) -> redis::RedisResult<T>) -> Result<T> {
+    /// the connection so that the next call reconnects. A `BUSY` reply (another host's script
+    /// ran past the server's `busy-reply-threshold`, and the server refuses commands until it
+    /// ends) runs `f` again after a pause, for as long as the store's busy timeout allows, as
+    /// SQLite waits for a locked database: a refused command was not executed, and a learn
+    /// sent again is checked against the ledger by its script.
+    pub(super) fn run<T>(
+        &self,
+        mut f: impl FnMut(&mut Conn) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_millis(20);
         let mut slot = self.conn.borrow_mut();
-        if slot.is_none() {
-            let conn = self
-                .target
-                .connect(self.timeout)
-                .map_err(|e| self.error(&e))?;
-            *slot = Some(conn);
-        }
-        let Some(conn) = slot.as_mut() else {
-            return Err(self.error_text("no connection".into()));
-        };
-        f(conn).map_err(|e| {
-            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
-                *slot = None;
+        loop {
+            if slot.is_none() {
+                let conn = self
+                    .target
+                    .connect(self.timeout)
+                    .map_err(|e| self.error(&e))?;
+                *slot = Some(conn);
             }
-            self.error(&e)
-        })
+            let Some(conn) = slot.as_mut() else {
+                return Err(self.error_text("no connection".into()));
+            };
+            match f(conn) {
+                Ok(v) => return Ok(v),
+                Err(e) if busy(&e) && start.elapsed() + pause < self.timeout => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(e) => {
+                    if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                        *slot = None;
+                    }
+                    return Err(self.error(&e));
+                }
+            }
+        }
     }
 
     pub(super) fn error(&self, e: &redis::RedisError) -> Error {
@@ -572,6 +590,15 @@ impl Backend for Redis {
         let k = self.keys(user);
         self.run(|c| redis::cmd("DEL").arg(&k.model()[..]).query(c))
     }
+}
+
+/// True when the server refused a command (or a pipeline's) with `BUSY`: a script of another
+/// client is still running past the server's busy threshold.
+fn busy(e: &redis::RedisError) -> bool {
+    e.code() == Some("BUSY")
+        || e.clone()
+            .into_server_errors()
+            .is_some_and(|items| items.iter().any(|(_, err)| err.code() == "BUSY"))
 }
 
 #[cfg(test)]

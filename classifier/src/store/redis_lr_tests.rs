@@ -300,7 +300,7 @@ fn the_scripts_f32_rounding_and_slot_encoding_are_rusts() {
                 .run(|c| {
                     script
                         .prepare_invoke()
-                        .arg(doubles)
+                        .arg(&doubles[..])
                         .arg(&slot.to_bits().to_be_bytes()[..])
                         .invoke(c)
                 })

@@ -290,3 +290,50 @@ fn pipelined_hosts_racing_on_the_same_messages_keep_the_counts_exact() {
     let report = store.check().expect("check");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
+
+#[test]
+fn a_server_busy_with_another_hosts_script_is_waited_for() {
+    let Some(server) = RedisServer::start() else {
+        eprintln!("skipped: redis-server is not installed (scripts/install-test-deps)");
+        return;
+    };
+    let url = server.url(6);
+    let mut store = open(&url, OpenMode::ReadWrite);
+    store
+        .apply(None, &[op(1, &[1, 2, 3], Action::Learn(Class::Spam))])
+        .expect("learn");
+    // Another "host" runs a script past the server's busy threshold (lowered to 50 ms): until
+    // it ends (about 800 ms), the server answers every other command with BUSY.
+    let r = store.as_redis().expect("redis");
+    r.run(|c| {
+        ::redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("busy-reply-threshold")
+            .arg("50")
+            .query::<()>(c)
+    })
+    .expect("config");
+    let busy = std::thread::spawn(move || {
+        let client = ::redis::Client::open(url.as_str()).expect("client");
+        let mut c = client.get_connection().expect("connection");
+        let spin = "local t = redis.call('TIME') local s = t[1] * 1e6 + t[2] \
+                    repeat local n = redis.call('TIME') until n[1] * 1e6 + n[2] - s > 800000 \
+                    return 1";
+        ::redis::cmd("EVAL").arg(spin).arg(0).query::<i64>(&mut c)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Learning and reading go through once the script is done, within the busy timeout (10 s).
+    let out = store
+        .apply(None, &[op(2, &[2, 3, 4], Action::Learn(Class::Ham))])
+        .expect("a busy server is waited for, not an error");
+    assert_eq!(out.len(), 1);
+    assert_eq!(busy.join().expect("thread").expect("script"), 1);
+    let report = store.check().expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(
+        store
+            .learned_class(None, &op(2, &[], Action::Forget).digest)
+            .expect("ledger"),
+        Some(Class::Ham)
+    );
+}
