@@ -58,6 +58,10 @@ pub(crate) struct Facts {
     text: usize,
     base64: usize,
     qp: usize,
+    /// QP lines' bytes, and the bytes in them encoded without need (MIMEEval's `qp_bytes`
+    /// and `qp_count`): when any QP line exists, `mime_qp_count` is the second, not `qp`.
+    qp_bytes: usize,
+    qp_needless: usize,
     attachments: usize,
     base64_text: bool,
     base64_no_name: bool,
@@ -118,12 +122,49 @@ fn facts(parts: &[MimePart]) -> Facts {
                 f.base64_blanks |= blank && previous_blank;
                 previous_blank = blank;
             }
-            if p.cte == "quoted-printable" && !line.starts_with("SPAM: ") && line.len() > 77 {
-                f.qp_long_line = true;
+            if p.cte == "quoted-printable" && !line.starts_with("SPAM: ") {
+                f.qp_long_line |= line.len() > 77;
+                f.qp_bytes += line.len() + 1;
+                f.qp_needless += needless_qp(line);
             }
         }
     }
     f
+}
+
+/// Bytes of a quoted-printable line encoded without need, as MIMEEval counts them: `=09` and
+/// `=XX` of a printable character other than `=` (upper-case hex), less a run of `=09`/`=20`
+/// at the line's end (encoded trailing white space is fine).
+fn needless_qp(line: &str) -> usize {
+    let b = line.as_bytes();
+    let needless = |hi: u8, lo: u8| match hi {
+        b'0' => lo == b'9',
+        b'2' | b'4' | b'5' | b'6' => lo.is_ascii_digit() || (b'A'..=b'F').contains(&lo),
+        b'3' => lo.is_ascii_digit() || matches!(lo, b'A' | b'B' | b'C' | b'E' | b'F'),
+        b'7' => lo.is_ascii_digit() || (b'A'..=b'E').contains(&lo),
+        _ => false,
+    };
+    let mut n = 0usize;
+    let mut i = 0;
+    while i + 2 < b.len() {
+        if b[i] == b'=' && needless(b[i + 1], b[i + 2]) {
+            n += 1;
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    if n == 0 {
+        return 0;
+    }
+    let end = line.trim_end().as_bytes();
+    let mut trailing = 0;
+    let mut j = end.len();
+    while j >= 3 && (end[j - 3..j] == *b"=09" || end[j - 3..j] == *b"=20") {
+        trailing += 1;
+        j -= 3;
+    }
+    n.saturating_sub(trailing)
 }
 
 /// `iso-X-Y` charsets other than iso-8859-N and iso-2022-jp/kr.
@@ -157,6 +198,7 @@ fn flag(e: &Env<'_>, name: &str) -> bool {
         "mime_body_text_count" => f.text > 0,
         "mime_html" => f.html > 0,
         "mime_html_only" => f.html > 0 && f.text == 0,
+        "mime_qp_count" if f.qp_bytes > 0 => f.qp_needless > 0,
         "mime_qp_count" => f.qp > 0,
         "mime_qp_long_line" => f.qp_long_line,
         "mimepart_limit_exceeded" => parts.len() >= super::mimeparts::MAX_PARTS,
@@ -442,6 +484,21 @@ mod tests {
         let v =
             crate::message::MessageView::parse(raw.as_bytes(), &crate::limits::Limits::default());
         facts(&super::super::mimeparts::walk(&v))
+    }
+
+    #[test]
+    fn qp_count_is_of_needlessly_encoded_bytes() {
+        assert_eq!(needless_qp("caf=E9 =3D sign"), 0);
+        assert_eq!(needless_qp("=41=42C=3d"), 2);
+        assert_eq!(needless_qp("tab=09 x=20=20 "), 1);
+        assert_eq!(needless_qp("="), 0);
+        let qp = |body: &str| {
+            format!("Subject: x\nContent-Transfer-Encoding: quoted-printable\n\n{body}\n")
+        };
+        // A QP part with no needless encoding: SpamAssassin's mime_qp_count is 0.
+        let clean = facts_of(&qp("caf=E9 cr=E8me=\nnext line"));
+        assert!(clean.qp > 0 && clean.qp_bytes > 0 && clean.qp_needless == 0);
+        assert_eq!(facts_of(&qp("=48ello")).qp_needless, 1);
     }
 
     #[test]
