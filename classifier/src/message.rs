@@ -24,6 +24,9 @@ pub struct HeaderField {
     /// True when the raw value's bytes were valid UTF-8, so `raw` holds exactly them (a
     /// U+FFFD in it is then the sender's, not a stand-in for an undecodable byte).
     pub raw_utf8: bool,
+    /// The white space written between the colon and the value (usually one space), which
+    /// `raw` leaves out: SpamAssassin's `Name:raw` and `ALL:raw` keep it.
+    pub lead: Cow<'static, str>,
     /// The value with RFC 2047 encoded words decoded, as mail-parser understood it.
     pub decoded: String,
 }
@@ -364,6 +367,7 @@ fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<H
             let end = (h.offset_end as usize).clamp(start, raw.len());
             let end = end.min(start.saturating_add(limits.max_header_bytes));
             let raw_utf8 = std::str::from_utf8(&raw[start..end]).is_ok();
+            let lead = written_lead(&raw[start..end]);
             let raw_value = unfold(&String::from_utf8_lossy(&raw[start..end]));
             let decoded = match &h.value {
                 // Read raw (see `parser`): the unfolded value, as when they were parsed as dates.
@@ -387,10 +391,26 @@ fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<H
                 name: cap(written.unwrap_or(h.name.as_str()), 256).into_owned(),
                 raw: raw_value,
                 raw_utf8,
+                lead,
                 decoded,
             }
         })
         .collect()
+}
+
+/// The spaces and tabs before a header value, as written: borrowed for the usual one space
+/// or none, so most fields allocate nothing for it.
+fn written_lead(value: &[u8]) -> Cow<'static, str> {
+    let n = value
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    match &value[..n] {
+        b"" => Cow::Borrowed(""),
+        b" " => Cow::Borrowed(" "),
+        b"\t" => Cow::Borrowed("\t"),
+        lead => Cow::Owned(String::from_utf8_lossy(lead).into_owned()),
+    }
 }
 
 /// Removes the line breaks of header folding and trims the value.

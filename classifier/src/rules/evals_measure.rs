@@ -245,8 +245,9 @@ pub(super) fn sa_illegal_chars(v: &MessageView, header: &str, ratio: f64, count:
     for h in &fields {
         if all {
             text.push_str(&h.name);
-            text.push_str(": ");
+            text.push(':');
         }
+        text.push_str(&h.lead);
         text.push_str(&h.raw);
         text.push('\n');
     }

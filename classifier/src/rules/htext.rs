@@ -4,7 +4,8 @@
 //!   decoded, except in the fields SpamAssassin leaves encoded (Received, Message-ID, Date,
 //!   MIME-Version, References, In-Reply-To, List-*). Nothing is re-serialised: `<>` and quotes
 //!   stay as written.
-//! * `:raw` is the value as written (unfolded, not decoded).
+//! * `:raw` is the value as written (unfolded, not decoded), with the white space written after
+//!   the colon: `Date:raw` of `Date:\tFri, ...` starts with the tab, as in SpamAssassin.
 //! * Several instances of a field are joined by newlines; `ALL` is every field as
 //!   `Name: value` lines, names as written.
 //! * `:addr` and `:name` take the first address (or display name) of the field's first value
@@ -89,7 +90,7 @@ fn utf8_len(b: u8) -> usize {
 pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String> {
     let value = |h: &HeaderField| -> String {
         if t.raw {
-            h.raw.clone()
+            format!("{}{}", h.lead, h.raw)
         } else {
             decoded(h).into_owned()
         }
@@ -98,7 +99,8 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
         let mut s = String::new();
         for h in &view.headers {
             s.push_str(&h.name);
-            s.push_str(": ");
+            // `ALL:raw` is the header as written after the colon; `ALL` is `Name: value`.
+            s.push_str(if t.raw { ":" } else { ": " });
             s.push_str(&value(h));
             s.push('\n');
         }
@@ -523,6 +525,29 @@ mod tests {
         assert_eq!(envelope_from(&m).as_deref(), Some("a@x.org"));
         let m = v("Received: from b by c\nReturn-Path: <a@x.org>\nFrom: a@x.org\n\nx\n");
         assert_eq!(envelope_from(&m), None);
+    }
+
+    #[test]
+    fn raw_keeps_the_white_space_after_the_colon() {
+        // As SpamAssassin 4.0.1 gives them (checked with `spamassassin -L -t --cf`).
+        let v = MessageView::parse(
+            b"Date:\tFri, 7 May 2010 16:39:54 +0300\nSubject:x\nTo:  two\n\nbody\n",
+            &crate::Limits::default(),
+        );
+        let text = |target: &str| header_text(&v, &HeaderTarget::parse(target).expect("target"));
+        assert_eq!(
+            text("Date:raw").as_deref(),
+            Some("\tFri, 7 May 2010 16:39:54 +0300")
+        );
+        assert_eq!(
+            text("Date").as_deref(),
+            Some("Fri, 7 May 2010 16:39:54 +0300")
+        );
+        assert_eq!(text("To:raw").as_deref(), Some("  two"));
+        let all_raw = text("ALL:raw").expect("all");
+        assert!(all_raw.contains("\nSubject:x\nTo:  two\n"), "{all_raw:?}");
+        let all = text("ALL").expect("all");
+        assert!(all.contains("\nSubject: x\nTo: two\n"), "{all:?}");
     }
 
     #[test]
