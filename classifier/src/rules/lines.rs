@@ -174,6 +174,25 @@ mod tests {
     }
 
     #[test]
+    fn loaded_rawbody_rules_see_spamassassins_pieces() {
+        // SpamAssassin cuts a part over 4 KB into pieces at the first line break 2,048 bytes
+        // in; a comment of 120 words (one a line) across that cut is in no piece whole.
+        let rules = "rawbody GIBBERISH /<!--(?:\\s{1,10}[-\\w'\"]{1,40}){100}/im\n";
+        let msg = |before: usize| {
+            format!(
+                "Subject: x\n\n{}<!--{}\n{}",
+                "a\n".repeat(before),
+                "\n w".repeat(120),
+                "b\n".repeat(1500)
+            )
+        };
+        assert!(crate::rules::tests::hits_now(rules, &msg(0)).contains(&"GIBBERISH".to_owned()));
+        assert!(
+            !crate::rules::tests::hits_now(rules, &msg(1000)).contains(&"GIBBERISH".to_owned())
+        );
+    }
+
+    #[test]
     fn counts_line_by_line() {
         let text = "name: ___\naddress: ___\ncode\n";
         let ranges = [0..10, 10..23, 23..28];

@@ -351,6 +351,8 @@ pub(super) fn text_part(r: &Rule) -> Option<Part> {
     }
     Some(match r.kind {
         RuleKind::Uri => return None,
+        // Loaded rule files' rawbody rules match SpamAssassin's pieces of each part.
+        RuleKind::RawBody if r.origin != "<default>" => Part::SaRawBody,
         RuleKind::RawBody => Part::RawBody,
         RuleKind::Full => Part::Full,
         // Loaded rule files read SpamAssassin's rendered body.

@@ -17,6 +17,9 @@ pub(super) enum Part {
     SaBody,
     /// The same without the Subject line.
     SaBodyNoSubject,
+    /// The raw body for the `rawbody` rules of loaded rule files: the same text as
+    /// [`Part::RawBody`], matched in SpamAssassin's pieces ([`Texts::sa_lines`]).
+    SaRawBody,
 }
 
 /// The texts rules match, built on first need.
@@ -29,6 +32,8 @@ pub(super) struct Texts<'a> {
     /// SpamAssassin's body lines joined, and each line's range in it (its own `\n` included,
     /// the one added to join a line that has none left out).
     sabody: std::cell::OnceCell<(String, Vec<std::ops::Range<usize>>)>,
+    /// The ranges of SpamAssassin's rawbody pieces in the raw body.
+    rawbody_pieces: std::cell::OnceCell<Vec<std::ops::Range<usize>>>,
     body_hay: std::cell::OnceCell<String>,
 }
 
@@ -41,6 +46,7 @@ impl<'a> Texts<'a> {
             rawbody: std::cell::OnceCell::new(),
             uris: std::cell::OnceCell::new(),
             sabody: std::cell::OnceCell::new(),
+            rawbody_pieces: std::cell::OnceCell::new(),
             body_hay: std::cell::OnceCell::new(),
         }
     }
@@ -69,7 +75,7 @@ impl<'a> Texts<'a> {
                     None => body,
                 }
             }
-            Part::RawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
+            Part::RawBody | Part::SaRawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
             Part::SaBody => &self.sabody_lines().0,
             Part::SaBodyNoSubject => {
                 let body = self.get(Part::SaBody);
@@ -113,9 +119,26 @@ impl Texts<'_> {
         })
     }
 
-    /// For SpamAssassin's body (`p` is [`Part::SaBody`] or [`Part::SaBodyNoSubject`]): the
-    /// joined text and the ranges of the lines SpamAssassin matches one by one.
+    /// For SpamAssassin's body (`p` is [`Part::SaBody`] or [`Part::SaBodyNoSubject`]) and raw
+    /// body ([`Part::SaRawBody`]): the joined text and the ranges of the lines (pieces)
+    /// SpamAssassin matches one by one.
     pub(super) fn sa_lines(&self, p: Part) -> Option<(&str, &[std::ops::Range<usize>])> {
+        if let Part::SaRawBody = p {
+            let text = self.get(Part::RawBody);
+            let pieces = self.rawbody_pieces.get_or_init(|| {
+                let mut out = Vec::new();
+                let mut at = 0;
+                // As `MessageView::raw_body` joins them: each part's text and a line break.
+                for part in &self.view.text_parts {
+                    let len = part.raw.len() + 1;
+                    let seg = text.get(at..at + len).unwrap_or("");
+                    out.extend(short_paragraphs(seg).map(|r| r.start + at..r.end + at));
+                    at += len;
+                }
+                out
+            });
+            return Some((text, pieces));
+        }
         let (text, ranges) = self.sabody_lines();
         match p {
             Part::SaBody => Some((text, ranges)),
@@ -123,6 +146,44 @@ impl Texts<'_> {
             _ => None,
         }
     }
+}
+
+/// SpamAssassin's `split_into_array_of_short_paragraphs`, the pieces its `rawbody` rules
+/// match one by one: a text over 2,048 bytes is cut after the first line break (else `>`,
+/// else space) at least 2,048 bytes into the piece, so that pieces are 2-4 KB, or at 2,049
+/// bytes when none is near (moved on to a character boundary here).
+fn short_paragraphs(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    const MAX: usize = super::sauri::MAX_LINE;
+    let b = text.as_bytes();
+    let find = |c: u8, from: usize| {
+        b.get(from..)?
+            .iter()
+            .position(|&x| x == c)
+            .map(|i| i + from)
+    };
+    let mut ofs = 0;
+    std::iter::from_fn(move || {
+        if ofs >= b.len() {
+            return None;
+        }
+        let start = ofs;
+        if b.len() - start <= 2 * MAX {
+            ofs = b.len();
+            return Some(start..b.len());
+        }
+        let fits = |j: &usize| j - start < 2 * MAX;
+        let j = find(b'\n', start + MAX)
+            .filter(fits)
+            .or_else(|| find(b'>', start + MAX).filter(fits))
+            .or_else(|| find(b' ', start + MAX).filter(fits))
+            .unwrap_or(start + MAX);
+        let mut end = j + 1;
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        ofs = end;
+        Some(start..end)
+    })
 }
 
 /// SpamAssassin's `body` form: the Subject, then each paragraph of visible text on one line,
@@ -207,4 +268,35 @@ pub(super) fn uri_count(p: &Pattern, texts: &Texts<'_>, max: u32, sa_list: bool)
         }
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rawbody_pieces_as_spamassassin_cuts_them() {
+        let cut = |t: &str| super::short_paragraphs(t).collect::<Vec<_>>();
+        let short = "x".repeat(4096);
+        assert_eq!(
+            cut(&short),
+            vec![std::ops::Range {
+                start: 0,
+                end: 4096
+            }]
+        );
+        // Past 4 KB: cut after the first line break at least 2,048 bytes in.
+        let lines = "abc\n".repeat(1500);
+        let pieces = cut(&lines);
+        assert_eq!(pieces[0], 0..2052);
+        assert!(pieces.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(pieces.last().map(|r| r.end), Some(lines.len()));
+        // No break, `>` or space: 2,049 bytes, moved to a character boundary.
+        let wide = "é".repeat(3000);
+        let pieces = cut(&wide);
+        assert_eq!(pieces[0], 0..2050);
+        assert!(
+            pieces
+                .iter()
+                .all(|r| wide.is_char_boundary(r.start) && wide.is_char_boundary(r.end))
+        );
+    }
 }
