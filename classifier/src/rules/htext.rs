@@ -222,15 +222,18 @@ pub(crate) fn envelope_from(view: &MessageView) -> Option<String> {
         return None;
     }
     for name in ["X-Envelope-From", "Envelope-Sender", "Return-Path"] {
-        let Some((i, h)) = view
+        let mut instances = view
             .headers
             .iter()
             .enumerate()
-            .find(|(_, h)| h.name.eq_ignore_ascii_case(name))
-        else {
+            .filter(|(_, h)| h.name.eq_ignore_ascii_case(name));
+        let Some((first, h)) = instances.next() else {
             continue;
         };
-        if first_received.is_some_and(|r| r < i) {
+        // SpamAssassin distrusts the field when any instance of it follows a Received line
+        // (`ALL =~ /^Received:.*?^Return-Path:/smi`), though it reads the first.
+        let last = instances.last().map_or(first, |(j, _)| j);
+        if first_received.is_some_and(|r| r < last) {
             if name == "X-Envelope-From" {
                 return None;
             }
@@ -524,6 +527,9 @@ mod tests {
         let m = v("Return-Path: <a@x.org>\nReceived: from b by c\nFrom: a@x.org\n\nx\n");
         assert_eq!(envelope_from(&m).as_deref(), Some("a@x.org"));
         let m = v("Received: from b by c\nReturn-Path: <a@x.org>\nFrom: a@x.org\n\nx\n");
+        assert_eq!(envelope_from(&m), None);
+        // A second Return-Path below a Received line makes the first untrusted too.
+        let m = v("Return-Path: <a@x.org>\nReceived: from b by c\nReturn-Path: b@y.org\n\nx\n");
         assert_eq!(envelope_from(&m), None);
     }
 
