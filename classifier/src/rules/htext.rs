@@ -232,7 +232,7 @@ pub(crate) fn envelope_from(view: &MessageView) -> Option<String> {
         };
         // SpamAssassin distrusts the field when any instance of it follows a Received line
         // (`ALL =~ /^Received:.*?^Return-Path:/smi`), though it reads the first.
-        let last = instances.last().map_or(first, |(j, _)| j);
+        let last = instances.next_back().map_or(first, |(j, _)| j);
         if first_received.is_some_and(|r| r < last) {
             if name == "X-Envelope-From" {
                 return None;
