@@ -19,8 +19,9 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use super::pattern::Pattern;
 
-/// How a pattern is matched against SpamAssassin's body lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a pattern is matched against SpamAssassin's body lines, ordered from the cheapest: a
+/// pattern takes the largest mode any of its pieces needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum LineMode {
     /// No match can span lines: the joined text gives each line's answer.
     Joined,
@@ -61,7 +62,7 @@ fn walk(h: &Hir, mode: &mut LineMode) {
         HirKind::Empty => {}
         HirKind::Literal(l) => {
             if l.0.contains(&b'\n') {
-                *mode = (*mode).max_with(LineMode::Verify);
+                *mode = (*mode).max(LineMode::Verify);
             }
         }
         HirKind::Class(Class::Unicode(c)) => {
@@ -69,7 +70,7 @@ fn walk(h: &Hir, mode: &mut LineMode) {
                 .iter()
                 .any(|r| r.start() <= '\n' && '\n' <= r.end())
             {
-                *mode = (*mode).max_with(LineMode::Verify);
+                *mode = (*mode).max(LineMode::Verify);
             }
         }
         HirKind::Class(Class::Bytes(c)) => {
@@ -77,7 +78,7 @@ fn walk(h: &Hir, mode: &mut LineMode) {
                 .iter()
                 .any(|r| r.start() <= b'\n' && b'\n' <= r.end())
             {
-                *mode = (*mode).max_with(LineMode::Verify);
+                *mode = (*mode).max(LineMode::Verify);
             }
         }
         HirKind::Look(look) => {
@@ -88,16 +89,6 @@ fn walk(h: &Hir, mode: &mut LineMode) {
         HirKind::Repetition(r) => walk(&r.sub, mode),
         HirKind::Capture(c) => walk(&c.sub, mode),
         HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().for_each(|x| walk(x, mode)),
-    }
-}
-
-impl LineMode {
-    fn max_with(self, other: LineMode) -> LineMode {
-        match (self, other) {
-            (LineMode::ByLine, _) | (_, LineMode::ByLine) => LineMode::ByLine,
-            (LineMode::Verify, _) | (_, LineMode::Verify) => LineMode::Verify,
-            _ => LineMode::Joined,
-        }
     }
 }
 
