@@ -293,7 +293,7 @@ impl Engine {
 
     /// Overrides one setting by name, for experiments (`mailsift eval --set key=value`): the
     /// Bayes parameters (`unknown_strength`, `unknown_prob`, `min_dev`, `max_tokens`, `ramp`,
-    /// `combiner`, `same_counts_cap`, `same_counts_min`), the scoring (`required_score`,
+    /// `combiner`, `same_counts_cap`, `same_counts_min`, `sides_share`), the scoring (`required_score`,
     /// `bayes_weight`, `bayes_softness`, `bayes_map`, `bayes_tiebreak`, `rules_only_scale`,
     /// `rule_overlap`, `rule_overlap_decay`, `rule_overlap_with_bayes`), the rules (`rules` =
     /// `none|default`, to measure Bayes alone) and the tokenizer (`pairs` =
@@ -387,6 +387,7 @@ impl Engine {
             "ramp_geometric" => self.bayes.ramp_geometric = parse(key, value)?,
             "same_counts_cap" => self.bayes.same_counts_cap = parse(key, value)?,
             "same_counts_min" => self.bayes.same_counts_min = parse(key, value)?,
+            "sides_share" => self.bayes.sides_share = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "recipients" => tok.recipients = parse(key, value)?,
             "recipient_lists" => tok.recipient_lists = parse(key, value)?,
