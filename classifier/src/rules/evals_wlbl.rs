@@ -26,27 +26,6 @@ pub(crate) fn get_text(e: &Env<'_>, field: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Every address-looking token of a header text (`local@domain.tld`), lower case, in order,
-/// without duplicates.
-pub(crate) fn addrs_in(text: &str) -> Vec<String> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.+=/!#$%&'*?^`{|}~@".contains(c);
-    let mut out: Vec<String> = Vec::new();
-    for tok in text.split(|c: char| !ok(c)) {
-        let tok = tok.trim_matches(|c: char| c == '.' || c == '\'');
-        let Some((local, domain)) = tok.split_once('@') else {
-            continue;
-        };
-        if local.is_empty() || domain.is_empty() || domain.contains('@') || !domain.contains('.') {
-            continue;
-        }
-        let a = tok.to_ascii_lowercase();
-        if !out.contains(&a) && out.len() < 1000 {
-            out.push(a);
-        }
-    }
-    out
-}
-
 /// The addresses of an address-list header text (several fields joined by newlines): each
 /// mailbox's address, never an address-looking display name; lower case, without duplicates.
 pub(crate) fn header_addrs(text: &str) -> Vec<String> {
