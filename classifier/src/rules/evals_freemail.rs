@@ -29,10 +29,29 @@ fn is_freemail(e: &Env<'_>, addr: &str) -> bool {
         return false;
     }
     let (addr, domain) = (addr.to_ascii_lowercase(), domain.to_ascii_lowercase());
-    if e.conf.freemail_welcome.contains(&addr) || e.conf.freemail_welcome.contains(&domain) {
+    if e.conf.freemail_welcome.contains(&addr)
+        || e.conf.freemail_welcome.contains(&domain)
+        || role_address(&addr)
+    {
         return false;
     }
     e.conf.freemail_domain(&domain)
+}
+
+/// The plugin's own exemptions: role and list addresses (abuse@, support@, sales@, info@,
+/// helpdesk@, contact@, kontakt@, postmaster@ and the like, undisclosed...@, Hotmail's
+/// request-<16 hex>@, bounce-@ and bounced-@), Gmail's message-id forms (8 hex digits then
+/// `.` and 8 more, or a UUID) and forwarding addresses (two `=` in the local part).
+fn role_address(addr: &str) -> bool {
+    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)^(?:abuse|support|sales|info|helpdesk|contact|kontakt|(?:post|host|domain)master|undisclosed.*|request-[a-f0-9]{16}|bounced?-|[a-f0-9]{8}(?:\.[a-f0-9]{8}|-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})|.+=.+=.+)@",
+        )
+        .ok()
+    })
+    .as_ref()
+    .is_some_and(|r| r.is_match(addr))
 }
 
 /// The free-mail addresses of the body, or none when the body has too many addresses.
@@ -309,23 +328,62 @@ fn any_freemail(e: &Env<'_>, addrs: &[String], re: Option<&Arg>) -> bool {
         .any(|a| is_freemail(e, a) && re.as_ref().is_none_or(|p| p.is_match(a)))
 }
 
+/// Every address of a header as `:addr` reads it, lower case (several From or Reply-To
+/// addresses are each compared, as the plugin does).
+fn addr_list(e: &Env<'_>, field: &str) -> Vec<String> {
+    get_text(e, &format!("{field}:addr"))
+        .lines()
+        .map(|l| l.trim().to_ascii_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// An envelope sender that looks like a list's, a bounce handler's or a no-reply sender's:
+/// the plugin then skips `check_freemail_replyto` (`freemail_skip_bulk_envfrom`, on by
+/// default). `[._-t]` is a range, as in the plugin's pattern: `donotreply`, `no_reply` and
+/// `no.reply` count, `no-reply` does not.
+fn bulk_envfrom(addr: &str) -> bool {
+    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)(?:^(?:post|host|domain)master|^double-bounce|^(?:sentto|owner|return|(?:gr)?bounced?)-.+|-(?:request|bounces?|admin|owner)|\b(?:do[._-t]?)?no[._-t]?repl(?:y|ies)|.+=.+)@",
+        )
+        .ok()
+    })
+    .as_ref()
+    .is_some_and(|r| r.is_match(addr))
+}
+
+/// SpamAssassin's `check_freemail_replyto`: with free-mail From and Reply-To that share no
+/// address, a hit; else ('replyto') a free-mail Reply-To, or ('reply') a free-mail From and no
+/// Reply-To that is not free mail, compared with the body's free-mail addresses.
 fn freemail_replyto(e: &Env<'_>, what: &str) -> bool {
-    let from = get_addr(e, "From");
-    let reply = get_addr(e, "Reply-To");
-    let from_fm = is_freemail(e, &from);
-    let reply_fm = is_freemail(e, &reply);
-    if what == "replyto" {
-        if !reply_fm {
-            return false;
-        }
-    } else if !reply_fm && (!reply.is_empty() || !from_fm) {
+    if e.trust.envelope_from().is_some_and(|s| bulk_envfrom(&s)) {
         return false;
     }
-    if from_fm && reply_fm && from != reply {
+    let from = addr_list(e, "From");
+    let reply = addr_list(e, "Reply-To");
+    let from_fm = from.iter().any(|a| is_freemail(e, a));
+    let reply_fm = reply.iter().any(|a| is_freemail(e, a));
+    if from_fm && reply_fm && !from.iter().any(|f| reply.contains(f)) {
         return true;
     }
-    let check = if reply.is_empty() { &from } else { &reply };
-    body_freemails(e).iter().any(|b| b != check)
+    let usable = if what == "replyto" {
+        reply_fm
+    } else {
+        (reply.is_empty() || reply_fm) && from_fm
+    };
+    if !usable {
+        return false;
+    }
+    let check = if what == "replyto" || reply_fm {
+        &reply
+    } else {
+        &from
+    };
+    body_freemails(e)
+        .iter()
+        .any(|b| check.iter().any(|c| b != c))
 }
 
 /// The registrable domain of an address (empty without one).

@@ -201,3 +201,57 @@ fn mailto_links_count_unless_the_text_shows_them() {
     let img = html("<img src=\"mailto:other@yahoo.com\">");
     assert!(!has(&hits(&img), "FM_REPLYTO"));
 }
+
+#[test]
+fn reply_to_rules_as_the_plugin_reads_them() {
+    // 'reply' needs a free-mail From, even when the Reply-To is free mail.
+    let raw = "From: joe@corp.example\nReply-To: joe@gmail.com\nSubject: s\n\nx@yahoo.com\n";
+    let h = hits(raw);
+    assert!(has(&h, "FM_REPLYTO") && !has(&h, "FM_REPLY"), "{h:?}");
+    // Every From and Reply-To address counts: a From among the Reply-To addresses is no hit.
+    let raw = "From: joe@gmail.com\nReply-To: joe@gmail.com, x@yahoo.com\nSubject: s\n\nhi\n";
+    assert!(!has(&hits(raw), "FM_REPLYTO"));
+    let raw = "From: joe@gmail.com\nReply-To: x@yahoo.com, y@corp.example\nSubject: s\n\nhi\n";
+    assert!(has(&hits(raw), "FM_REPLYTO"));
+    // A list's or a no-reply envelope sender skips the test.
+    let with_env = |env: &str| {
+        format!("Return-Path: <{env}>\nFrom: joe@gmail.com\nReply-To: x@yahoo.com\n\nhi\n")
+    };
+    for bulk in [
+        "owner-list@lists.example",
+        "list-request@lists.example",
+        "donotreply@x.example",
+        "no_reply@x.example",
+        "a=b@x.example",
+        "postmaster@x.example",
+    ] {
+        assert!(!has(&hits(&with_env(bulk)), "FM_REPLYTO"), "{bulk}");
+    }
+    for person in ["joe@x.example", "no-reply@x.example", "owner@x.example"] {
+        assert!(has(&hits(&with_env(person)), "FM_REPLYTO"), "{person}");
+    }
+}
+
+#[test]
+fn role_addresses_are_not_free_mail() {
+    for role in [
+        "info@gmail.com",
+        "Support@yahoo.com",
+        "undisclosed-recipients@gmail.com",
+        "request-0123456789abcdef@gmail.com",
+        "bounce-@gmail.com",
+        "0123abcd.89abcdef@gmail.com",
+        "a=b=c@gmail.com",
+    ] {
+        let h = hits(&format!("From: {role}\nSubject: s\n\nhi\n"));
+        assert!(!has(&h, "FM_FROM"), "{role}: {h:?}");
+    }
+    for person in [
+        "information@gmail.com",
+        "bounce-x@gmail.com",
+        "a=b@gmail.com",
+    ] {
+        let h = hits(&format!("From: {person}\nSubject: s\n\nhi\n"));
+        assert!(has(&h, "FM_FROM"), "{person}: {h:?}");
+    }
+}
