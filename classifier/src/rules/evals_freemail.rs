@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::evals::{Arg, Env, EvalDef, arity};
-use super::evals_wlbl::{all_from_addrs, get_addr, get_text, header_addrs};
+use super::evals_wlbl::{addr_list, all_from_addrs, get_addr};
 use super::pattern::Pattern;
 use super::perlre;
 
@@ -328,16 +328,6 @@ fn any_freemail(e: &Env<'_>, addrs: &[String], re: Option<&Arg>) -> bool {
         .any(|a| is_freemail(e, a) && re.as_ref().is_none_or(|p| p.is_match(a)))
 }
 
-/// Every address of a header as `:addr` reads it, lower case (several From or Reply-To
-/// addresses are each compared, as the plugin does).
-fn addr_list(e: &Env<'_>, field: &str) -> Vec<String> {
-    get_text(e, &format!("{field}:addr"))
-        .lines()
-        .map(|l| l.trim().to_ascii_lowercase())
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
 /// An envelope sender that looks like a list's, a bounce handler's or a no-reply sender's:
 /// the plugin then skips `check_freemail_replyto` (`freemail_skip_bulk_envfrom`, on by
 /// default). `[._-t]` is a range, as in the plugin's pattern: `donotreply`, `no_reply` and
@@ -361,8 +351,8 @@ fn freemail_replyto(e: &Env<'_>, what: &str) -> bool {
     if e.trust.envelope_from().is_some_and(|s| bulk_envfrom(&s)) {
         return false;
     }
-    let from = addr_list(e, "From");
-    let reply = addr_list(e, "Reply-To");
+    let from = addr_list(e, "From", false);
+    let reply = addr_list(e, "Reply-To", false);
     let from_fm = from.iter().any(|a| is_freemail(e, a));
     let reply_fm = reply.iter().any(|a| is_freemail(e, a));
     if from_fm && reply_fm && !from.iter().any(|f| reply.contains(f)) {
@@ -416,7 +406,7 @@ pub(crate) static FREEMAIL_EVALS: &[EvalDef] = &[
             arity(a, 1, 2)?;
             check_regex(a.get(1))
         },
-        run: |e, a| any_freemail(e, &header_addrs(&get_text(e, &a[0].0)), a.get(1)),
+        run: |e, a| any_freemail(e, &addr_list(e, &a[0].0, false), a.get(1)),
     },
     EvalDef {
         name: "check_freemail_body",

@@ -255,3 +255,34 @@ fn role_addresses_are_not_free_mail() {
         assert!(has(&h, "FM_FROM"), "{person}: {h:?}");
     }
 }
+
+#[test]
+fn header_addresses_as_addr_reads_them() {
+    // spam-2/00727: `leads&sales3642@Flashmail.com` is an address to SpamAssassin's `:addr`.
+    let h = hits("From: leads&sales3642@Flashmail.example\nSubject: s\n\nhi\n");
+    assert!(h.is_empty(), "not a free-mail domain: {h:?}");
+    let h = hits("From: leads&sales3642@yahoo.com\nReply-To: odd%CUSTOM1@yahoo.com\n\nhi\n");
+    assert!(
+        has(&h, "FM_FROM") && has(&h, "FM_FROM_DIGIT") && has(&h, "FM_HDR_RT"),
+        "{h:?}"
+    );
+    // The sender addresses have runs of dots squeezed; a header test's do not.
+    let h = hits("From: a@yahoo..com\nReply-To: a@yahoo..com\nSubject: s\n\nhi\n");
+    assert!(has(&h, "FM_FROM") && !has(&h, "FM_HDR_RT"), "{h:?}");
+    // Every address counts: a second From address, a second From, a second Reply-To.
+    for raw in [
+        "From: joe@corp.example, x@yahoo.com\nSubject: s\n\nhi\n",
+        "From: joe@corp.example\nFrom: x@yahoo.com\nSubject: s\n\nhi\n",
+    ] {
+        assert!(has(&hits(raw), "FM_FROM"), "{raw}");
+    }
+    let raw = "From: joe@gmail.com\nReply-To: y@corp.example, x7@yahoo.com\nSubject: s\n\nhi\n";
+    let h = hits(raw);
+    assert!(
+        has(&h, "FM_HDR_RT") && has(&h, "FM_REPLYTO") && has(&h, "FM_REPLY"),
+        "{h:?}"
+    );
+    // A Resent-From stands for the senders.
+    let h = hits("Resent-From: joe@corp.example\nFrom: x@yahoo.com\nSubject: s\n\nhi\n");
+    assert!(!has(&h, "FM_FROM"), "{h:?}");
+}
