@@ -2,9 +2,9 @@
 //! (`freemail_domains` in the rule files; `freemail_welcomelist` exempts addresses or
 //! domains), and HEADER_FROM_DIFFERENT_DOMAINS, which SpamAssassin registers with it.
 //!
-//! As the plugin documents: a body with more than 5 addresses, or more than 3 free-mail ones,
-//! is not used (newsletters, lists); the optional regex argument is matched against each
-//! free-mail address found.
+//! As the plugin counts (4.0.1, `_parse_body`, which stops when a count reaches its limit): a body
+//! with 5 or more distinct addresses, or 3 or more free-mail ones, is not used (newsletters,
+//! lists); the optional regex argument is matched against each free-mail address found.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -411,8 +411,9 @@ pub(crate) static FREEMAIL_EVALS: &[EvalDef] = &[
     EvalDef {
         name: "check_freemail_body",
         signature: "(['regex'])",
-        doc: "The body holds a free-mail address (at most 5 addresses, 3 of them free mail, \
-              or the body is not used), matching the regex when one is given (FreeMail).",
+        doc: "The body holds a free-mail address (fewer than 5 addresses and fewer than 3 \
+              free-mail ones, or the body is not used), matching the regex when one is given \
+              (FreeMail).",
         check: |a| {
             arity(a, 0, 1)?;
             check_regex(a.first())
