@@ -45,9 +45,15 @@ fn is_freemail(e: &Env<'_>, addr: &str) -> bool {
 fn role_address(addr: &str) -> bool {
     static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
     RE.get_or_init(|| {
-        regex::Regex::new(
-            r"(?i)^(?:abuse|support|sales|info|helpdesk|contact|kontakt|(?:post|host|domain)master|undisclosed.*|request-[a-f0-9]{16}|bounced?-|[a-f0-9]{8}(?:\.[a-f0-9]{8}|-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})|.+=.+=.+)@",
-        )
+        regex::Regex::new(concat!(
+            r"(?i)^(?:",
+            r"abuse|support|sales|info|helpdesk|contact|kontakt|(?:post|host|domain)master",
+            r"|undisclosed.*|request-[a-f0-9]{16}|bounced?-",
+            // Gmail's message ids: 8 hex digits and 8 more, or a UUID.
+            r"|[a-f0-9]{8}(?:\.[a-f0-9]{8}|-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})",
+            r"|.+=.+=.+",
+            r")@",
+        ))
         .ok()
     })
     .as_ref()
@@ -335,9 +341,15 @@ fn any_freemail(e: &Env<'_>, addrs: &[String], re: Option<&Arg>) -> bool {
 fn bulk_envfrom(addr: &str) -> bool {
     static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
     RE.get_or_init(|| {
-        regex::Regex::new(
-            r"(?i)(?:^(?:post|host|domain)master|^double-bounce|^(?:sentto|owner|return|(?:gr)?bounced?)-.+|-(?:request|bounces?|admin|owner)|\b(?:do[._-t]?)?no[._-t]?repl(?:y|ies)|.+=.+)@",
-        )
+        regex::Regex::new(concat!(
+            r"(?i)(?:",
+            r"^(?:post|host|domain)master|^double-bounce",
+            r"|^(?:sentto|owner|return|(?:gr)?bounced?)-.+",
+            r"|-(?:request|bounces?|admin|owner)",
+            r"|\b(?:do[._-t]?)?no[._-t]?repl(?:y|ies)",
+            r"|.+=.+",
+            r")@",
+        ))
         .ok()
     })
     .as_ref()
