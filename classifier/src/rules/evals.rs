@@ -61,6 +61,8 @@ pub(crate) struct OnceMeasures {
     uppercase_pct: std::cell::OnceCell<Option<f64>>,
     pub(crate) mime_facts: std::cell::OnceCell<super::evals_mime::Facts>,
     pub(crate) mime_alt_difference: std::cell::OnceCell<Option<(f64, usize, usize)>>,
+    /// FreeMail's body addresses at free-mail domains (none when the body is not used).
+    pub(crate) freemail_body: std::cell::OnceCell<Vec<String>>,
 }
 
 impl<'a> Env<'a> {

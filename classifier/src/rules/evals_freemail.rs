@@ -2,21 +2,22 @@
 //! (`freemail_domains` in the rule files; `freemail_welcomelist` exempts addresses or
 //! domains), and HEADER_FROM_DIFFERENT_DOMAINS, which SpamAssassin registers with it.
 //!
-//! As the plugin documents: a body with more than 5 addresses, or more than 3 free-mail ones,
-//! is not used (newsletters, lists); the optional regex argument is matched against each
-//! free-mail address found.
+//! As the plugin counts (4.0.1, `_parse_body`, which stops when a count reaches its limit): a body
+//! with 5 or more distinct addresses, or 3 or more free-mail ones, is not used (newsletters,
+//! lists); the optional regex argument is matched against each free-mail address found.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::evals::{Arg, Env, EvalDef, arity};
-use super::evals_wlbl::{addrs_in, all_from_addrs, get_addr, get_text, header_addrs};
+use super::evals_wlbl::{addr_list, all_from_addrs, get_addr};
 use super::pattern::Pattern;
 use super::perlre;
 
-/// `freemail_max_body_emails`: more distinct addresses in the body, and the body is not used.
+/// `freemail_max_body_emails`: the body is not used once this many distinct addresses are
+/// found (SpamAssassin counts up to the limit and stops there, so 5 already skip).
 const MAX_BODY_EMAILS: usize = 5;
-/// `freemail_max_body_freemails`: more free-mail addresses in the body, and it is not used.
+/// `freemail_max_body_freemails`: nor once this many of them are free mail (3 skip).
 const MAX_BODY_FREEMAILS: usize = 3;
 
 /// True for an address at a free-mail domain that is not welcomelisted.
@@ -28,33 +29,269 @@ fn is_freemail(e: &Env<'_>, addr: &str) -> bool {
         return false;
     }
     let (addr, domain) = (addr.to_ascii_lowercase(), domain.to_ascii_lowercase());
-    if e.conf.freemail_welcome.contains(&addr) || e.conf.freemail_welcome.contains(&domain) {
+    if e.conf.freemail_welcome.contains(&addr)
+        || e.conf.freemail_welcome.contains(&domain)
+        || role_address(&addr)
+    {
         return false;
     }
     e.conf.freemail_domain(&domain)
 }
 
+/// The plugin's own exemptions: role and list addresses (abuse@, support@, sales@, info@,
+/// helpdesk@, contact@, kontakt@, postmaster@ and the like, undisclosed...@, Hotmail's
+/// request-<16 hex>@, bounce-@ and bounced-@), Gmail's message-id forms (8 hex digits then
+/// `.` and 8 more, or a UUID) and forwarding addresses (two `=` in the local part).
+fn role_address(addr: &str) -> bool {
+    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"(?i)^(?:",
+            r"abuse|support|sales|info|helpdesk|contact|kontakt|(?:post|host|domain)master",
+            r"|undisclosed.*|request-[a-f0-9]{16}|bounced?-",
+            // Gmail's message ids: 8 hex digits and 8 more, or a UUID.
+            r"|[a-f0-9]{8}(?:\.[a-f0-9]{8}|-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})",
+            r"|.+=.+=.+",
+            r")@",
+        ))
+        .ok()
+    })
+    .as_ref()
+    .is_some_and(|r| r.is_match(addr))
+}
+
 /// The free-mail addresses of the body, or none when the body has too many addresses.
-fn body_freemails(e: &Env<'_>) -> Vec<String> {
-    let text: Vec<&str> = e.view.text_parts.iter().map(|p| p.text.as_str()).collect();
-    let mut all = addrs_in(&text.join("\n"));
-    // Addresses of mailto: links count too, visible or not.
-    for u in e.view.urls.iter().filter(|u| u.scheme == "mailto") {
-        let target = u.url.split_once(':').map_or("", |(_, r)| r);
-        for a in addrs_in(target.split('?').next().unwrap_or("")) {
-            if !all.contains(&a) {
-                all.push(a);
+fn body_freemails<'e>(e: &'e Env<'_>) -> &'e [String] {
+    e.once()
+        .freemail_body
+        .get_or_init(|| {
+            let addrs = body_addrs(e);
+            if addrs.len() >= MAX_BODY_EMAILS {
+                return Vec::new();
+            }
+            let fm: Vec<String> = addrs.into_iter().filter(|a| is_freemail(e, a)).collect();
+            if fm.len() >= MAX_BODY_FREEMAILS {
+                return Vec::new();
+            }
+            fm
+        })
+        .as_slice()
+}
+
+/// The body's addresses as FreeMail's `_parse_body` finds them, lower case, once each, at most
+/// [`MAX_BODY_EMAILS`] (more are never needed): first the `mailto:` links of `<a>` tags that
+/// the text's own URI list does not also hold (`types->{a}` without `types->{parsed}`), then
+/// the rendered body lines (the Subject first), each with URLs holding an `@` and addresses
+/// quoted as `<addr>` or `addr wrote:` removed. (The plugin's own caps, 20 and 40 addresses,
+/// are never reached: it gives up on the body at 5.)
+fn body_addrs(e: &Env<'_>) -> Vec<String> {
+    let tlds = &e.conf.valid_tlds;
+    let lines = super::sauri::body_lines(e);
+    let mut out: Vec<String> = Vec::new();
+    let add = |out: &mut Vec<String>, a: String| {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+        out.len() >= MAX_BODY_EMAILS
+    };
+    let mailtos: Vec<&String> = e.html().iter().flat_map(|h| &h.a_mailtos).collect();
+    if !mailtos.is_empty() {
+        let parsed = super::sauri::text_uris(&lines, tlds);
+        for m in mailtos.into_iter().filter(|m| !parsed.contains(m)) {
+            if let Some(end) = email_at(m.as_bytes(), 7, tlds) {
+                if add(&mut out, m[7..end].to_ascii_lowercase()) {
+                    return out;
+                }
             }
         }
     }
-    if all.len() > MAX_BODY_EMAILS {
-        return Vec::new();
+    for line in &lines {
+        let line = strip_quoted_addrs(&strip_urls_with_at(line), tlds);
+        let b = line.as_bytes();
+        let mut p = 0;
+        while p < b.len() {
+            let Some(end) = email_at(b, p, tlds) else {
+                p += 1;
+                continue;
+            };
+            if add(&mut out, line[p..end].to_ascii_lowercase()) {
+                return out;
+            }
+            p = end;
+        }
     }
-    let fm: Vec<String> = all.into_iter().filter(|a| is_freemail(e, a)).collect();
-    if fm.len() > MAX_BODY_FREEMAILS {
-        return Vec::new();
+    out
+}
+
+/// A character of an address's local part in FreeMail's email regex.
+fn is_local(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&c)
+}
+
+/// Where an address FreeMail's email regex accepts, starting at `p`, ends: a local part at a
+/// boundary (dot-separated runs of [`is_local`], at most 64 bytes), `@`, one to four host
+/// labels and a top-level domain of the rule files' `util_rb_tld` list ending at a boundary
+/// (no `util_rb_tld`: no address, as SpamAssassin's `no_tlds_defined`).
+fn email_at(b: &[u8], p: usize, tlds: &HashSet<String>) -> Option<usize> {
+    if p >= b.len() || !is_local(b[p]) || (p > 0 && is_local(b[p - 1])) {
+        return None;
     }
-    fm
+    let mut i = p;
+    loop {
+        let start = i;
+        while i < b.len() && is_local(b[i]) && i - p <= 64 {
+            i += 1;
+        }
+        if i == start || i - p > 64 {
+            return None;
+        }
+        match b.get(i) {
+            Some(b'.') => i += 1,
+            Some(b'@') => break,
+            _ => return None,
+        }
+    }
+    domain_end(b, i + 1, tlds)
+}
+
+/// The end of `label.`{1,4} `tld` from `d`, trying four labels first as the regex does.
+fn domain_end(b: &[u8], d: usize, tlds: &HashSet<String>) -> Option<usize> {
+    let run = |from: usize| {
+        b[from.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-')
+            .count()
+    };
+    // The starts of the labels that can precede a top-level domain.
+    let mut after = Vec::with_capacity(4);
+    let mut pos = d;
+    while after.len() < 4 {
+        let n = run(pos);
+        let label = &b[pos..pos + n];
+        let ok = (1..=61).contains(&n)
+            && label[0] != b'-'
+            && label[n - 1] != b'-'
+            && b.get(pos + n) == Some(&b'.');
+        if !ok {
+            break;
+        }
+        pos += n + 1;
+        after.push(pos);
+    }
+    after.iter().rev().find_map(|&t| {
+        let n = run(t);
+        let tld = std::str::from_utf8(&b[t..t + n]).ok()?.to_ascii_lowercase();
+        let next_label =
+            b.get(t + n) == Some(&b'.') && b.get(t + n + 1).is_some_and(u8::is_ascii_alphanumeric);
+        (n > 0 && !next_label && tlds.contains(&tld)).then_some(t + n)
+    })
+}
+
+/// A body line with each URL that holds an address (`<?https?://\S{0,255}(?:@|%40)\S{0,255}`)
+/// replaced by a space, as FreeMail does before looking for addresses.
+fn strip_urls_with_at(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let (mut copied, mut q) = (0, 0);
+    while q < line.len() {
+        match url_with_at(line, q) {
+            Some(end) => {
+                out.push_str(&line[copied..q]);
+                out.push(' ');
+                (copied, q) = (end, end);
+            }
+            None => q += 1,
+        }
+    }
+    out.push_str(&line[copied..]);
+    out
+}
+
+/// Where a URL holding an address that starts at byte `q` ends.
+fn url_with_at(line: &str, q: usize) -> Option<usize> {
+    let b = line.as_bytes();
+    let s = q + usize::from(b[q] == b'<');
+    let starts = |p: &[u8]| {
+        b.get(s..s + p.len())
+            .is_some_and(|x| x.eq_ignore_ascii_case(p))
+    };
+    let tail = s + if starts(b"http://") {
+        7
+    } else if starts(b"https://") {
+        8
+    } else {
+        return None;
+    };
+    // The non-space run after the scheme, as far as the pattern can reach (255 + 3 + 255).
+    let run: Vec<(usize, char)> = line[tail..]
+        .char_indices()
+        .take_while(|(_, c)| !is_space(*c))
+        .take(520)
+        .collect();
+    let is = |k: usize, c: char| run.get(k).is_some_and(|x| x.1 == c);
+    // The last `@` or `%40` starting within the first 255 characters.
+    let (k, len) = (0..=255.min(run.len())).rev().find_map(|k| {
+        if is(k, '@') {
+            Some((k, 1))
+        } else {
+            (is(k, '%') && is(k + 1, '4') && is(k + 2, '0')).then_some((k, 3))
+        }
+    })?;
+    let stop = (k + len + 255).min(run.len());
+    let run_end = run.last().map_or(0, |(i, c)| i + c.len_utf8());
+    Some(tail + run.get(stop).map_or(run_end, |x| x.0))
+}
+
+/// Perl's `\s` on SpamAssassin's (byte) text.
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
+/// A body line with each address written as `<addr>` or followed by a quote's `word:` (as in
+/// `joe@example.com wrote:`; not `fax:`, `tel:`, `phone:`, `mail:` or `e-mail:`) replaced by a
+/// space, except addresses right after `mailto:`.
+fn strip_quoted_addrs(line: &str, tlds: &HashSet<String>) -> String {
+    let b = line.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut q = 0;
+    while q < b.len() {
+        let e = q + usize::from(b[q] == b'<');
+        let after_mailto = e >= 7 && b[e - 7..e].eq_ignore_ascii_case(b"mailto:");
+        if let Some(end) = email_at(b, e, tlds).filter(|_| !after_mailto) {
+            if let Some(stop) = quote_end(b, end) {
+                out.push(b' ');
+                q = stop;
+                continue;
+            }
+        }
+        out.push(b[q]);
+        q += 1;
+    }
+    // Only ASCII bytes were replaced, so the text stays UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// After an address: `>`, or 1-10 white space characters and a 2-11 letter word with a colon
+/// that is not a phone, fax or mail label. Where that ends.
+fn quote_end(b: &[u8], end: usize) -> Option<usize> {
+    if b.get(end) == Some(&b'>') {
+        return Some(end + 1);
+    }
+    let ws = b[end..]
+        .iter()
+        .take_while(|c| is_space(char::from(**c)))
+        .count();
+    let w = end + ws;
+    let letters = b[w..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .count();
+    let word = b[w..w + letters].to_ascii_lowercase();
+    let label = ["fax", "facsi", "tel", "phone", "mail", "email"]
+        .iter()
+        .any(|p| word.starts_with(p.as_bytes()));
+    ((1..=10).contains(&ws) && (2..=11).contains(&letters) && b.get(w + letters) == Some(&b':'))
+        .then_some(w + letters + 1)
+        .filter(|_| !label)
 }
 
 /// A regex argument, compiled once per process (rule files hold a handful).
@@ -97,23 +334,58 @@ fn any_freemail(e: &Env<'_>, addrs: &[String], re: Option<&Arg>) -> bool {
         .any(|a| is_freemail(e, a) && re.as_ref().is_none_or(|p| p.is_match(a)))
 }
 
+/// An envelope sender that looks like a list's, a bounce handler's or a no-reply sender's:
+/// the plugin then skips `check_freemail_replyto` (`freemail_skip_bulk_envfrom`, on by
+/// default). `[._-t]` is a range, as in the plugin's pattern: `donotreply`, `no_reply` and
+/// `no.reply` count, `no-reply` does not.
+fn bulk_envfrom(addr: &str) -> bool {
+    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"(?i)(?:",
+            r"^(?:post|host|domain)master|^double-bounce",
+            r"|^(?:sentto|owner|return|(?:gr)?bounced?)-.+",
+            r"|-(?:request|bounces?|admin|owner)",
+            r"|\b(?:do[._-t]?)?no[._-t]?repl(?:y|ies)",
+            r"|.+=.+",
+            r")@",
+        ))
+        .ok()
+    })
+    .as_ref()
+    .is_some_and(|r| r.is_match(addr))
+}
+
+/// SpamAssassin's `check_freemail_replyto`: with free-mail From and Reply-To that share no
+/// address, a hit; else ('replyto') a free-mail Reply-To, or ('reply') a free-mail From and no
+/// Reply-To that is not free mail, compared with the body's free-mail addresses.
 fn freemail_replyto(e: &Env<'_>, what: &str) -> bool {
-    let from = get_addr(e, "From");
-    let reply = get_addr(e, "Reply-To");
-    let from_fm = is_freemail(e, &from);
-    let reply_fm = is_freemail(e, &reply);
-    if what == "replyto" {
-        if !reply_fm {
-            return false;
-        }
-    } else if !reply_fm && (!reply.is_empty() || !from_fm) {
+    if e.trust.envelope_from().is_some_and(|s| bulk_envfrom(&s)) {
         return false;
     }
-    if from_fm && reply_fm && from != reply {
+    let from = addr_list(e, "From", false);
+    let reply = addr_list(e, "Reply-To", false);
+    let from_fm = from.iter().any(|a| is_freemail(e, a));
+    let reply_fm = reply.iter().any(|a| is_freemail(e, a));
+    if from_fm && reply_fm && !from.iter().any(|f| reply.contains(f)) {
         return true;
     }
-    let check = if reply.is_empty() { &from } else { &reply };
-    body_freemails(e).iter().any(|b| b != check)
+    let usable = if what == "replyto" {
+        reply_fm
+    } else {
+        (reply.is_empty() || reply_fm) && from_fm
+    };
+    if !usable {
+        return false;
+    }
+    let check = if what == "replyto" || reply_fm {
+        &reply
+    } else {
+        &from
+    };
+    body_freemails(e)
+        .iter()
+        .any(|b| check.iter().any(|c| b != c))
 }
 
 /// The registrable domain of an address (empty without one).
@@ -146,18 +418,19 @@ pub(crate) static FREEMAIL_EVALS: &[EvalDef] = &[
             arity(a, 1, 2)?;
             check_regex(a.get(1))
         },
-        run: |e, a| any_freemail(e, &header_addrs(&get_text(e, &a[0].0)), a.get(1)),
+        run: |e, a| any_freemail(e, &addr_list(e, &a[0].0, false), a.get(1)),
     },
     EvalDef {
         name: "check_freemail_body",
         signature: "(['regex'])",
-        doc: "The body holds a free-mail address (at most 5 addresses, 3 of them free mail, \
-              or the body is not used), matching the regex when one is given (FreeMail).",
+        doc: "The body holds a free-mail address (fewer than 5 addresses and fewer than 3 \
+              free-mail ones, or the body is not used), matching the regex when one is given \
+              (FreeMail).",
         check: |a| {
             arity(a, 0, 1)?;
             check_regex(a.first())
         },
-        run: |e, a| any_freemail(e, &body_freemails(e), a.first()),
+        run: |e, a| any_freemail(e, body_freemails(e), a.first()),
     },
     EvalDef {
         name: "check_freemail_replyto",
@@ -189,60 +462,5 @@ pub(crate) static FREEMAIL_EVALS: &[EvalDef] = &[
 ];
 
 #[cfg(test)]
-mod tests {
-
-    const RULES: &str = "freemail_domains gmail.com yahoo.* hotmail.co.??\n\
-        freemail_welcomelist friend@gmail.com\n\
-        header FM_FROM eval:check_freemail_from()\n\
-        header FM_FROM_DIGIT eval:check_freemail_from('\\d@')\n\
-        header FM_REPLYTO eval:check_freemail_replyto('replyto')\n\
-        header FM_REPLY eval:check_freemail_replyto('reply')\n\
-        header FM_HDR_RT eval:check_freemail_header('Reply-To')\n\
-        header FROM_DIFF eval:check_equal_from_domains()\n";
-
-    fn hits(raw: &str) -> Vec<String> {
-        crate::rules::tests::hits_now(RULES, raw)
-    }
-
-    fn has(h: &[String], r: &str) -> bool {
-        h.iter().any(|x| x == r)
-    }
-
-    #[test]
-    fn from_and_reply_to() {
-        let h = hits("From: Joe <joe77@yahoo.fr>\nReply-To: other@gmail.com\nSubject: s\n\nhi\n");
-        assert!(has(&h, "FM_FROM") && has(&h, "FM_FROM_DIGIT") && has(&h, "FM_HDR_RT"));
-        assert!(has(&h, "FM_REPLYTO") && has(&h, "FM_REPLY"), "{h:?}");
-        // A welcomelisted address is not free mail; a company address never is.
-        let h = hits("From: friend@gmail.com\nSubject: s\n\nhi\n");
-        assert!(!has(&h, "FM_FROM"), "{h:?}");
-        let h = hits("From: a@corp.example\nReply-To: a@corp.example\nSubject: s\n\nhi\n");
-        assert!(h.is_empty(), "{h:?}");
-    }
-
-    #[test]
-    fn reply_compares_from_with_body_without_reply_to() {
-        let raw = "From: joe@gmail.com\nSubject: s\n\nwrite to me at joe.private@yahoo.com\n";
-        let h = hits(raw);
-        assert!(has(&h, "FM_REPLY") && !has(&h, "FM_REPLYTO"), "{h:?}");
-        // Too many addresses: a newsletter, the body is not used.
-        let many = "From: joe@gmail.com\nSubject: s\n\na@yahoo.com b@x.example c@x.example \
-                    d@x.example e@x.example f@x.example\n";
-        assert!(!has(&hits(many), "FM_REPLY"));
-        // A mailto: link counts as a body address even when its text does not show it.
-        let html = "From: joe@gmail.com\nReply-To: joe@gmail.com\nSubject: s\n\
-                    Content-Type: text/html\n\n<a href=\"mailto:abuse@yahoo.com?s=x\">here</a>\n";
-        assert!(has(&hits(html), "FM_REPLYTO"), "{:?}", hits(html));
-    }
-
-    #[test]
-    fn from_and_envelope_domains() {
-        let h = hits("Return-Path: <b@bounce.mailer.example>\nFrom: a@shop.example\n\nx\n");
-        assert!(has(&h, "FROM_DIFF"), "{h:?}");
-        let h = hits("Return-Path: <b@news.shop.example>\nFrom: a@shop.example\n\nx\n");
-        assert!(!has(&h, "FROM_DIFF"), "same registrable domain: {h:?}");
-        // A From without a real domain has no domain to differ.
-        let h = hits("Return-Path: <b@yahoo.com>\nFrom: \"A\" <\"\"@NODOMAIN>\n\nx\n");
-        assert!(!has(&h, "FROM_DIFF"), "{h:?}");
-    }
-}
+#[path = "evals_freemail_tests.rs"]
+mod tests;

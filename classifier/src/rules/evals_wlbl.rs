@@ -26,27 +26,6 @@ pub(crate) fn get_text(e: &Env<'_>, field: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Every address-looking token of a header text (`local@domain.tld`), lower case, in order,
-/// without duplicates.
-pub(crate) fn addrs_in(text: &str) -> Vec<String> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.+=/!#$%&'*?^`{|}~@".contains(c);
-    let mut out: Vec<String> = Vec::new();
-    for tok in text.split(|c: char| !ok(c)) {
-        let tok = tok.trim_matches(|c: char| c == '.' || c == '\'');
-        let Some((local, domain)) = tok.split_once('@') else {
-            continue;
-        };
-        if local.is_empty() || domain.is_empty() || domain.contains('@') || !domain.contains('.') {
-            continue;
-        }
-        let a = tok.to_ascii_lowercase();
-        if !out.contains(&a) && out.len() < 1000 {
-            out.push(a);
-        }
-    }
-    out
-}
-
 /// The addresses of an address-list header text (several fields joined by newlines): each
 /// mailbox's address, never an address-looking display name; lower case, without duplicates.
 pub(crate) fn header_addrs(text: &str) -> Vec<String> {
@@ -86,12 +65,32 @@ fn valid_addr(a: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
-/// SpamAssassin's `all_from_addrs`: the Resent-From addresses when that header is there, else
-/// From, Envelope-Sender, Resent-Sender, X-Envelope-From and the envelope sender.
+/// Every address of a header as SpamAssassin's `get("NAME:addr")` gives it in list context
+/// (every mailbox of every instance that looks like an address; `first` = `NAME:first:addr`),
+/// lower case, once each. `EnvelopeFrom` is the envelope sender.
+pub(crate) fn addr_list(e: &Env<'_>, field: &str, first: bool) -> Vec<String> {
+    let Ok(mut t) = HeaderTarget::parse(&format!("{field}:addr")) else {
+        return Vec::new();
+    };
+    t.every = true;
+    t.first = first;
+    let mut out: Vec<String> = Vec::new();
+    for a in e.trust.header_text(&t).unwrap_or_default().lines() {
+        let a = a.trim().to_ascii_lowercase();
+        if !a.is_empty() && !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// SpamAssassin's `all_from_addrs`: the addresses of the first Resent-From when there is one,
+/// else every address of From, Envelope-Sender, Resent-Sender, X-Envelope-From and the
+/// envelope sender, with runs of dots squeezed (`a@yahoo..com` is `a@yahoo.com`).
 pub(crate) fn all_from_addrs(e: &Env<'_>) -> Vec<String> {
-    let resent = get_text(e, "Resent-From");
-    if !resent.trim().is_empty() {
-        return header_addrs(&resent);
+    let resent = addr_list(e, "Resent-From", true);
+    if !resent.is_empty() {
+        return resent;
     }
     let mut out: Vec<String> = Vec::new();
     for f in [
@@ -101,9 +100,16 @@ pub(crate) fn all_from_addrs(e: &Env<'_>) -> Vec<String> {
         "X-Envelope-From",
         "EnvelopeFrom",
     ] {
-        let a = get_addr(e, f);
-        if valid_addr(&a) && !out.contains(&a) {
-            out.push(a);
+        for a in addr_list(e, f, false) {
+            let mut a2 = String::with_capacity(a.len());
+            for c in a.chars() {
+                if !(c == '.' && a2.ends_with('.')) {
+                    a2.push(c);
+                }
+            }
+            if !out.contains(&a2) {
+                out.push(a2);
+            }
         }
     }
     out

@@ -200,10 +200,13 @@ pub(crate) fn envelope_text(env: Option<String>, t: &HeaderTarget) -> Option<Str
     })
 }
 
-/// The envelope sender as SpamAssassin finds it from the headers alone: the first
-/// X-Envelope-From, Envelope-Sender or Return-Path address, each only when it comes before
-/// every Received header (a later one was added on the way, so is not trusted); none when an
-/// X-Sender header and fetchmail's Received line show the message was fetched.
+/// The envelope sender as SpamAssassin finds it from the headers alone: the first address
+/// (as `:first:addr` reads it, [`first_address`]) of the first X-Envelope-From,
+/// Envelope-Sender or Return-Path that has one, each only when no instance of it comes after a
+/// Received header (a later one was added on the way, so is not trusted); none when an
+/// X-Sender address and fetchmail's Received line show the message was fetched. A field
+/// without an address (`Return-Path: <>`, `Return-Path: yyyy`) gives none and the next field
+/// is tried, as in SpamAssassin 4.0.1 (checked with `spamassassin -L -t --cf`).
 pub(crate) fn envelope_from(view: &MessageView) -> Option<String> {
     let first_received = view
         .headers
@@ -217,8 +220,8 @@ pub(crate) fn envelope_from(view: &MessageView) -> Option<String> {
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("X-Sender"))
-        .and_then(|h| first_mailbox(&h.raw));
-    if fetched && x_sender.is_some_and(|(_, a)| a.contains('@')) {
+        .and_then(|h| first_address(&h.raw));
+    if fetched && x_sender.is_some_and(|a| a.contains('@')) {
         return None;
     }
     for name in ["X-Envelope-From", "Envelope-Sender", "Return-Path"] {
@@ -230,6 +233,9 @@ pub(crate) fn envelope_from(view: &MessageView) -> Option<String> {
         let Some((first, h)) = instances.next() else {
             continue;
         };
+        let Some(addr) = first_address(&h.raw) else {
+            continue;
+        };
         // SpamAssassin distrusts the field when any instance of it follows a Received line
         // (`ALL =~ /^Received:.*?^Return-Path:/smi`), though it reads the first.
         let last = instances.next_back().map_or(first, |(j, _)| j);
@@ -239,10 +245,15 @@ pub(crate) fn envelope_from(view: &MessageView) -> Option<String> {
             }
             continue;
         }
-        // `Return-Path: <>` is the null sender: an empty address.
-        return Some(first_mailbox(&h.raw).map(|(_, a)| a).unwrap_or_default());
+        return Some(addr);
     }
     None
+}
+
+/// The first address of a header value as SpamAssassin's `:addr` reads it ([`every_mailbox`]):
+/// `None` when no mailbox of it looks like an address.
+pub(crate) fn first_address(v: &str) -> Option<String> {
+    every_mailbox(v).into_iter().find_map(|(_, a)| a)
 }
 
 /// The first mailbox of an address list: (display name, address), comments and quotes
@@ -531,6 +542,24 @@ mod tests {
         // A second Return-Path below a Received line makes the first untrusted too.
         let m = v("Return-Path: <a@x.org>\nReceived: from b by c\nReturn-Path: b@y.org\n\nx\n");
         assert_eq!(envelope_from(&m), None);
+    }
+
+    #[test]
+    fn envelope_sender_needs_an_address() {
+        // SpamAssassin 4.0.1 leaves EnvelopeFrom unset for `Return-Path: yyyy` (a name, not an
+        // address: easy-ham-2/00277), `<>` and `<yyyy>`, and reads the next field instead.
+        let v = |s: &str| MessageView::parse(s.as_bytes(), &crate::Limits::default());
+        for rp in ["yyyy", "<>", "<yyyy>"] {
+            let m = v(&format!("Return-Path: {rp}\nReceived: from b by c\n\nx\n"));
+            assert_eq!(envelope_from(&m), None, "{rp}");
+        }
+        let m = v("Envelope-Sender: yyyy\nReturn-Path: Joe <j@x.org>\nReceived: from b\n\nx\n");
+        assert_eq!(envelope_from(&m).as_deref(), Some("j@x.org"));
+        // An X-Envelope-From without an address does not make the others untrusted.
+        let m = v("Received: from b\nX-Envelope-From: x\nReturn-Path: <j@x.org>\n\nx\n");
+        assert_eq!(envelope_from(&m), None, "Return-Path below a Received line");
+        let m = v("Return-Path: <j@x.org>\nReceived: from b\nX-Envelope-From: nobody\n\nx\n");
+        assert_eq!(envelope_from(&m).as_deref(), Some("j@x.org"));
     }
 
     #[test]

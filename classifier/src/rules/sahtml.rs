@@ -178,6 +178,8 @@ pub(crate) struct HtmlStats {
     pub rendered: String,
     /// Links as the parser collects them (`html_uri`), resolved against `<base href>`.
     pub uris: Vec<String>,
+    /// The `mailto:` links of `<a>` tags, once each (FreeMail reads them).
+    pub a_mailtos: Vec<String>,
     /// The `<base href>` seen so far.
     pub base_href: Option<String>,
 }
@@ -333,7 +335,13 @@ impl Render {
         }
         self.whitespace(tag);
         if open {
-            super::sauri::html_uri(&mut self.s.uris, &mut self.s.base_href, tag, attrs);
+            super::sauri::html_uri(
+                &mut self.s.uris,
+                &mut self.s.a_mailtos,
+                &mut self.s.base_href,
+                tag,
+                attrs,
+            );
             self.tests(tag, attrs);
         }
     }

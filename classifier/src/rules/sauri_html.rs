@@ -6,9 +6,12 @@ use super::canon::MAX_URI_LENGTH;
 /// Links collected per part, at most.
 const MAX_LINKS: usize = 10_000;
 
-/// An HTML part's links, collected as `HTML::html_uri` collects them on a start tag.
+/// An HTML part's links, collected as `HTML::html_uri` collects them on a start tag; the
+/// `mailto:` links of `<a>` tags (SpamAssassin's `types->{a}`, which FreeMail reads) also go to
+/// `a_mailtos`.
 pub(crate) fn html_uri(
     uris: &mut Vec<String>,
+    a_mailtos: &mut Vec<String>,
     base: &mut Option<String>,
     tag: &str,
     attrs: &[(String, String)],
@@ -38,11 +41,22 @@ pub(crate) fn html_uri(
             }
         }
         "a" | "area" | "link" => {
+            let mut found = Vec::new();
             if let Some(v) = slashed("href").or_else(|| get("href")) {
-                push(&v.replace('\u{feff}', ""));
+                found.extend(push(&v.replace('\u{feff}', "")));
             }
             if let Some(v) = get("data-saferedirecturl") {
-                push(v);
+                found.extend(push(v));
+            }
+            if tag == "a" {
+                for t in found {
+                    let mailto = t
+                        .get(..7)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("mailto:"));
+                    if mailto && a_mailtos.len() < MAX_LINKS && !a_mailtos.contains(&t) {
+                        a_mailtos.push(t);
+                    }
+                }
             }
         }
         "img" | "frame" | "iframe" | "embed" | "script" | "bgsound" => {
@@ -146,10 +160,11 @@ fn canon_uri(u: &str) -> String {
     t[..end].to_owned()
 }
 
-fn push_uri(uris: &mut Vec<String>, base: Option<&str>, u: &str) {
+/// Adds a link to `uris` (once); returns its target.
+fn push_uri(uris: &mut Vec<String>, base: Option<&str>, u: &str) -> Option<String> {
     let u = canon_uri(u);
     if u.is_empty() || uris.len() >= MAX_LINKS {
-        return;
+        return None;
     }
     let lower = u.to_ascii_lowercase();
     let target = if ["data:", "mailto:", "file:", "cid:", "tel:"]
@@ -160,9 +175,13 @@ fn push_uri(uris: &mut Vec<String>, base: Option<&str>, u: &str) {
     } else {
         target_uri(base.unwrap_or(""), &u)
     };
-    if !target.is_empty() && !uris.contains(&target) {
-        uris.push(target);
+    if target.is_empty() {
+        return None;
     }
+    if !uris.contains(&target) {
+        uris.push(target.clone());
+    }
+    Some(target)
 }
 
 #[derive(Default)]

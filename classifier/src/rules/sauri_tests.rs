@@ -81,35 +81,55 @@ fn readings_as_spamassassin_canonicalises() {
 #[test]
 fn html_links_resolve_against_base() {
     let mut uris = Vec::new();
+    let mut mailtos = Vec::new();
     let mut base = None;
     let a = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
     super::html::html_uri(
         &mut uris,
+        &mut mailtos,
         &mut base,
         "base",
         &a("href", "http://example.com/dir/page.html"),
     );
-    super::html::html_uri(&mut uris, &mut base, "a", &a("href", "../up/x.html"));
     super::html::html_uri(
         &mut uris,
+        &mut mailtos,
+        &mut base,
+        "a",
+        &a("href", "../up/x.html"),
+    );
+    super::html::html_uri(
+        &mut uris,
+        &mut mailtos,
         &mut base,
         "form",
         &a("action", " http://192.0.2.1/r.asp "),
     );
     super::html::html_uri(
         &mut uris,
+        &mut mailtos,
         &mut base,
         "img",
         &a("src", "mailto:x@example.com"),
     );
+    super::html::html_uri(
+        &mut uris,
+        &mut mailtos,
+        &mut base,
+        "a",
+        &a("href", " MAILTO:y@example.com?subject=x"),
+    );
     assert_eq!(base.as_deref(), Some("http://example.com/dir/"));
+    // Only an `<a>` tag's mailto: links are FreeMail's (SpamAssassin's `types->{a}`).
+    assert_eq!(mailtos, ["MAILTO:y@example.com?subject=x"]);
     assert_eq!(
         uris,
         [
             "http://example.com/dir/page.html",
             "http://example.com/up/x.html",
             "http://192.0.2.1/r.asp",
-            "mailto:x@example.com"
+            "mailto:x@example.com",
+            "MAILTO:y@example.com?subject=x"
         ]
     );
 }

@@ -509,7 +509,7 @@ fn plugin_eval_cases() -> Vec<(&'static str, &'static str, String, bool)> {
               more_spam_to more@*\nall_spam_to all@*\nenlist_addrlist (L) *@l.example\n\
               welcomelist_uri_host good.example\nblocklist_uri_host bad.example\n\
               enlist_uri_host (H) example\nutil_rb_tld example";
-    let fm = "freemail_domains gmail.com";
+    let fm = "freemail_domains gmail.com\nutil_rb_tld com";
     let relays = "welcomelist_bounce_relays mx.me.example";
     let bounce = "From: daemon@x.example\nSubject: s\n\nReceived: from a by mx.me.example\n";
     let link = |h: &str| format!("From: a@x.example\nSubject: s\n\nhttp://www.{h}/x\n");
