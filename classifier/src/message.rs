@@ -12,7 +12,7 @@ use crate::limits::Limits;
 use crate::url::{self, Url};
 
 mod recover;
-use recover::{Recovered, recover_base64};
+use recover::{Recovered, named_html, recover_base64};
 
 /// One header field of the top-level message, in the order it appears.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -590,6 +590,15 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
             match r {
                 Recovered::Text { .. } if text_bytes >= limits.max_text_bytes => {}
                 Recovered::Text { html, text } => {
+                    let (ctype, _) = content_type_of(part);
+                    if !ctype.starts_with("text/") {
+                        // Named *.html (recover.rs): an attachment as well.
+                        view.attachments.push(Attachment {
+                            name: part.attachment_name().map(str::to_owned),
+                            content_type: ctype,
+                            size: text.len(),
+                        });
+                    }
                     let budget = limits.max_text_bytes - text_bytes;
                     let raw = cap(&text, budget).into_owned();
                     text_bytes += raw.len();
@@ -618,7 +627,7 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                 }
             }
             PartType::Text(text) | PartType::Html(text) => {
-                let is_html = matches!(part.body, PartType::Html(_));
+                let is_html = matches!(part.body, PartType::Html(_)) || named_html(part);
                 let (ctype, _) = content_type_of(part);
                 let is_attachment = part
                     .content_disposition()
@@ -629,7 +638,9 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                         content_type: ctype,
                         size: text.len(),
                     });
-                    continue;
+                    if !named_html(part) {
+                        continue;
+                    }
                 }
                 if text_bytes >= limits.max_text_bytes {
                     continue;
@@ -640,12 +651,24 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                 push_text(view, part, raw, is_html, limits);
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
-                let (ctype, _) = content_type_of(part);
+                let (ctype, charset) = content_type_of(part);
                 view.attachments.push(Attachment {
                     name: part.attachment_name().map(str::to_owned),
                     content_type: ctype,
                     size: bytes.len(),
                 });
+                if named_html(part) && text_bytes < limits.max_text_bytes {
+                    let decode = charset.and_then(|c| {
+                        mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes())
+                    });
+                    let text = match decode {
+                        Some(decode) => decode(bytes),
+                        None => String::from_utf8_lossy(bytes).into_owned(),
+                    };
+                    let raw = cap(&text, limits.max_text_bytes - text_bytes).into_owned();
+                    text_bytes += raw.len();
+                    push_text(view, part, raw, true, limits);
+                }
             }
         }
     }

@@ -29,7 +29,8 @@ pub(super) fn recover_base64(part: &MessagePart<'_>) -> Option<Recovered> {
         return None;
     }
     let (ctype, charset) = content_type_of(part);
-    if !ctype.starts_with("text/") {
+    let html_named = named_html(part);
+    if !ctype.starts_with("text/") && !html_named {
         return Some(Recovered::Binary(decoded.len()));
     }
     let decoder =
@@ -39,8 +40,22 @@ pub(super) fn recover_base64(part: &MessagePart<'_>) -> Option<Recovered> {
         None => String::from_utf8_lossy(&decoded).into_owned(),
     };
     Some(Recovered::Text {
-        html: ctype == "text/html",
+        html: ctype == "text/html" || html_named,
         text,
+    })
+}
+
+/// A part whose file name ends in `.html`, `.htm` or `.shtml` (Content-Disposition's, else
+/// Content-Type's): whatever its type, it is read as an HTML text part too (it also stays an
+/// attachment), as SpamAssassin's `effective_type` reads it (its bug 6260): its rendered text
+/// is body text, and the HTML evals see its tags.
+pub(super) fn named_html(part: &MessagePart<'_>) -> bool {
+    use mail_parser::MimeHeaders;
+    part.attachment_name().is_some_and(|n| {
+        let n = n.trim_end().to_ascii_lowercase();
+        [".html", ".htm", ".shtml", ".shtm"]
+            .iter()
+            .any(|e| n.ends_with(e))
     })
 }
 
@@ -51,6 +66,54 @@ mod tests {
 
     fn view(s: &str) -> MessageView {
         MessageView::parse(s.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn an_attachment_named_html_is_read_as_html_text_too() {
+        // application/octet-stream, base64 of "<html><body>Hello <b>there</b></body></html>".
+        let v = view(
+            "From: a@example.com\nSubject: x\nMIME-Version: 1.0\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\n\
+             Content-Type: text/plain\n\nSee the file.\n--b\n\
+             Content-Type: application/octet-stream; name=\"offer.html\"\n\
+             Content-Transfer-Encoding: base64\n\
+             Content-Disposition: attachment; filename=\"offer.html\"\n\n\
+             PGh0bWw+PGJvZHk+SGVsbG8gPGI+dGhlcmU8L2I+PC9ib2R5PjwvaHRtbD4=\n--b--\n",
+        );
+        assert_eq!(v.text_parts.len(), 2);
+        assert_eq!(v.text_parts[1].kind, TextKind::Html);
+        assert_eq!(v.text_parts[1].text.trim(), "Hello there");
+        assert_eq!(v.attachments.len(), 1);
+        assert_eq!(v.attachments[0].content_type, "application/octet-stream");
+        // Another name stays an attachment only.
+        let w = view(
+            "From: a@example.com\nSubject: x\nMIME-Version: 1.0\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\n\
+             Content-Type: text/plain\n\nSee the file.\n--b\n\
+             Content-Type: application/octet-stream; name=\"offer.bin\"\n\
+             Content-Transfer-Encoding: base64\n\n\
+             PGh0bWw+PGJvZHk+SGVsbG8gPGI+dGhlcmU8L2I+PC9ib2R5PjwvaHRtbD4=\n--b--\n",
+        );
+        assert_eq!((w.text_parts.len(), w.attachments.len()), (1, 1));
+    }
+
+    #[test]
+    fn an_attachment_named_html_in_a_multipart_that_never_closes_is_html_text_too() {
+        // As spam-1/00219 of the SpamAssassin corpus ends: the base64 of "</script></body>",
+        // no closing boundary.
+        let v = view(
+            "From: a@example.com\nSubject: x\nMIME-Version: 1.0\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\n\
+             Content-Type: text/plain\n\nSee the file.\n--b\n\
+             Content-Type: application/octet-stream; name=\"w.html\"\n\
+             Content-Transfer-Encoding: base64\n\
+             Content-Disposition: attachment; filename=\"w.html\"\n\n\
+             PC9zY3JpcHQ+PC9ib2R5Pg==\n",
+        );
+        assert_eq!(v.text_parts.len(), 2);
+        assert_eq!(v.text_parts[1].kind, TextKind::Html);
+        assert_eq!(v.text_parts[1].raw, "</script></body>");
+        assert_eq!(v.attachments.len(), 1);
     }
 
     #[test]
