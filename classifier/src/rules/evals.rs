@@ -59,6 +59,8 @@ pub(crate) struct OnceMeasures {
     date_diff_sa: std::cell::OnceCell<i64>,
     date_diff: std::cell::OnceCell<i64>,
     uppercase_pct: std::cell::OnceCell<Option<f64>>,
+    /// MIMEEval's `uppercase` (check_for_uppercase as SpamAssassin computes it).
+    pub(crate) sa_uppercase: std::cell::OnceCell<f64>,
     pub(crate) mime_facts: std::cell::OnceCell<super::evals_mime::Facts>,
     pub(crate) mime_alt_difference: std::cell::OnceCell<Option<(f64, usize, usize)>>,
     /// FreeMail's body addresses at free-mail domains (none when the body is not used).
@@ -456,10 +458,11 @@ pub(crate) static EVALS: &[EvalDef] = &[
         run: |e, _| e.view.subject.as_deref().is_some_and(shouting),
     },
     EvalDef {
-        name: "check_for_uppercase",
+        name: "mailsift_uppercase",
         signature: "(min_pct, max_pct)",
         doc: "The percentage of upper-case letters among the letters of the visible body \
-              (not the Subject) is in [min, max]. Bodies under 200 letters never hit.",
+              (not the Subject) is in [min, max]. Bodies under 200 letters never hit (the \
+              built-in BODY_SHOUTING's reading; SpamAssassin's is check_for_uppercase).",
         check: range_args,
         run: |e, a| {
             e.uppercase_pct().is_some_and(|p| {

@@ -68,6 +68,9 @@ pub(crate) struct Facts {
     base64_blanks: bool,
     bad_iso_charset: bool,
     qp_long_line: bool,
+    /// Some part declares a charset in which upper-case counts mislead
+    /// (`body_charset_is_likely_to_fp`).
+    caps_fp_charset: bool,
 }
 
 fn facts(parts: &[MimePart]) -> Facts {
@@ -111,6 +114,7 @@ fn facts(parts: &[MimePart]) -> Facts {
         if bad_iso(&charset) {
             f.bad_iso_charset = true;
         }
+        f.caps_fp_charset |= caps_fp_charset(&charset);
         if p.container {
             continue;
         }
@@ -182,6 +186,113 @@ fn bad_iso(charset: &str) -> bool {
     let ok = (a == "8859" && b.len() <= 2 && b.bytes().take_while(u8::is_ascii_digit).count() >= 1)
         || (a == "2022" && (b.starts_with("jp") || b.starts_with("kr")));
     !ok
+}
+
+/// SpamAssassin's CHARSETS_LIKELY_TO_FP_AS_CAPS: a charset name (lower case) of letters,
+/// digits, `-` and `_` naming a Cyrillic, Japanese, Chinese, Korean, Georgian, Kazakh or Thai
+/// encoding, where counting upper-case letters says nothing.
+fn caps_fp_charset(c: &str) -> bool {
+    const NAMES: [&str; 12] = [
+        "koi",
+        "jp",
+        "jis",
+        "euc",
+        "gb",
+        "big5",
+        "isoir",
+        "cp1251",
+        "windows-1251",
+        "georgianps",
+        "pt154",
+        "tis",
+    ];
+    !c.is_empty()
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && NAMES.iter().any(|n| c.contains(n))
+}
+
+/// MIMEEval's `uppercase`: over the rendered body lines (Subject first) that have white space
+/// between two other characters, less lines that start as base64 and ISO-2022-JP's `ESC $B
+/// ... ESC ( B` runs, the percentage of `A-Z` among `A-Z`, `a-z` and digits (digits count as
+/// lower case); 0 when those lines hold under 200 bytes, or when a part's charset is one of
+/// [`caps_fp_charset`].
+fn sa_uppercase(e: &Env<'_>) -> f64 {
+    let parts = e.parts();
+    if e.once()
+        .mime_facts
+        .get_or_init(|| facts(parts))
+        .caps_fp_charset
+    {
+        return 0.0;
+    }
+    let (mut len, mut lower, mut upper) = (0usize, 0usize, 0usize);
+    for line in super::sauri::body_lines(e) {
+        if !spaced(&line) || base64_start(&line) {
+            continue;
+        }
+        let line = strip_jis(&line);
+        len += line.len();
+        lower += line
+            .bytes()
+            .filter(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            .count();
+        upper += line.bytes().filter(u8::is_ascii_uppercase).count();
+    }
+    if len < 200 || upper + lower == 0 {
+        return 0.0;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let pct = upper as f64 * 100.0 / (upper + lower) as f64;
+    pct
+}
+
+/// `/\S\s+\S/`: white space between two other characters.
+fn spaced(line: &str) -> bool {
+    let mut seen_text = false;
+    let mut in_space = false;
+    for c in line.chars() {
+        if c.is_whitespace() {
+            in_space |= seen_text;
+        } else if in_space {
+            return true;
+        } else {
+            seen_text = true;
+        }
+    }
+    false
+}
+
+/// `/^(?:[A-Za-z0-9+\/=]{60,76} ){2}/`: a line that starts as two words of base64.
+fn base64_start(line: &str) -> bool {
+    let b = line.as_bytes();
+    let mut at = 0;
+    for _ in 0..2 {
+        let n = b[at..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='))
+            .count();
+        // A longer run has no space after its 76th character: no match from this start.
+        if !(60..=76).contains(&n) || b.get(at + n) != Some(&b' ') {
+            return false;
+        }
+        at += n + 1;
+    }
+    true
+}
+
+/// `s/\x1b\$B.*\x1b\(B//gs`: from the first `ESC $B` to the last `ESC ( B` after it, gone.
+fn strip_jis(line: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = line.find("\x1b$B") else {
+        return std::borrow::Cow::Borrowed(line);
+    };
+    match line[start + 3..].rfind("\x1b(B") {
+        Some(end) => {
+            let end = start + 3 + end + 3;
+            std::borrow::Cow::Owned(format!("{}{}", &line[..start], &line[end..]))
+        }
+        None => std::borrow::Cow::Borrowed(line),
+    }
 }
 
 fn flag(e: &Env<'_>, name: &str) -> bool {
@@ -383,6 +494,22 @@ pub(super) fn html_rendered(e: &Env<'_>) -> bool {
 /// The MIME evals, replacing mailsift's first approximations of the same names.
 pub(crate) static MIME_EVALS: &[EvalDef] = &[
     EvalDef {
+        name: "check_for_uppercase",
+        signature: "(min_pct, max_pct)",
+        doc: "As SpamAssassin's MIMEEval: the percentage of upper-case ASCII letters among \
+              letters and digits, over the rendered body lines (Subject first) that hold white \
+              space between words, is in (min, max]; never when those lines hold under 200 \
+              bytes or a part's charset is Cyrillic or East Asian.",
+        check: |a| {
+            nums(a)?;
+            arity(a, 2, 2)
+        },
+        run: |e, a| {
+            let pct = *e.once().sa_uppercase.get_or_init(|| sa_uppercase(e));
+            pct > num(&a[0]) && pct <= num(&a[1])
+        },
+    },
+    EvalDef {
         name: "check_for_mime",
         signature: "('flag')",
         doc: "A MIME property, as SpamAssassin's MIMEEval measures it over every part: \
@@ -473,6 +600,22 @@ pub(crate) static MIME_EVALS: &[EvalDef] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uppercase_line_tests_as_spamassassin_writes_them() {
+        assert!(caps_fp_charset("koi8-r") && caps_fp_charset("iso-2022-jp"));
+        assert!(caps_fp_charset("gb2312") && caps_fp_charset("windows-1251"));
+        assert!(!caps_fp_charset("iso-8859-1") && !caps_fp_charset("utf-8"));
+        assert!(!caps_fp_charset("") && !caps_fp_charset("big5 extra"));
+        assert!(spaced("a b") && spaced("  word  more\n") && !spaced("word\n") && !spaced(" a "));
+        let b64 = "QUJD".repeat(16);
+        assert!(base64_start(&format!("{b64} {b64} rest")));
+        assert!(!base64_start(&format!("{b64} short rest")));
+        assert!(!base64_start(&format!("{b64}{b64} {b64} ")));
+        assert_eq!(strip_jis("ab\x1b$Bxx\x1b(Bcd\x1b(Bef"), "abef");
+        assert_eq!(strip_jis("ab\x1b$Bxx"), "ab\x1b$Bxx");
+        assert_eq!(strip_jis("plain"), "plain");
+    }
 
     #[test]
     fn iso_charsets() {

@@ -29,7 +29,51 @@ pub(super) fn cases(
          Content-Transfer-Encoding: base64\n\nR0lGODlhAgADAAAAAA==",
         "",
     );
+    // 20 lines of "AAAA BBBB cccc": one paragraph of 299 bytes, 160 upper-case letters of 240.
+    let loud = |ct: &str, n: usize| {
+        format!(
+            "Subject: x\nContent-Type: {ct}\n\n{}",
+            "AAAA BBBB cccc\n".repeat(n)
+        )
+    };
     vec![
+        (
+            "check_for_uppercase('50', '75')",
+            "body",
+            loud("text/plain", 20),
+            true,
+        ),
+        (
+            "check_for_uppercase('75', '100')",
+            "body",
+            loud("text/plain", 20),
+            false,
+        ),
+        // Under 200 bytes of such lines; a charset where case says nothing.
+        (
+            "check_for_uppercase('50', '75')",
+            "body",
+            loud("text/plain", 13),
+            false,
+        ),
+        (
+            "check_for_uppercase('50', '75')",
+            "body",
+            loud("text/plain; charset=koi8-r", 20),
+            false,
+        ),
+        (
+            "mailsift_uppercase('40', '100')",
+            "body",
+            loud("text/plain", 20),
+            true,
+        ),
+        (
+            "mailsift_uppercase('40', '100')",
+            "body",
+            loud("text/plain", 5),
+            false,
+        ),
         (c[0], "body", mixed(plain, "an epilogue line\n"), true),
         (c[0], "body", mixed(plain, ".\n\n"), false),
         (c[1], "body", mixed("no header here\n", ""), true),
