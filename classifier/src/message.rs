@@ -538,6 +538,14 @@ fn push_text(
     is_html: bool,
     limits: &Limits,
 ) {
+    // Line ends as SpamAssassin's decoded parts have them: LF (it turns CRLF into LF in
+    // base64 and quoted-printable text, and in the whole message when its lines end in CRLF).
+    // HTML lengths (html_range 'length', html_image_only) count the characters of this text.
+    let raw = if raw.contains("\r\n") {
+        raw.replace("\r\n", "\n")
+    } else {
+        raw
+    };
     let encoding = transfer_encoding(part);
     let (_, charset) = content_type_of(part);
     if is_html {
@@ -680,6 +688,16 @@ mod tests {
 
     fn view(s: &str) -> MessageView {
         MessageView::parse(s.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn decoded_text_parts_end_lines_in_lf_as_spamassassin_decodes_them() {
+        // base64 of "<p>a</p>\r\n<p>b</p>\r\n": 16 characters once CRLF is LF.
+        let v = view(
+            "Subject: x\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\n\
+                      PHA+YTwvcD4NCjxwPmI8L3A+DQo=\n",
+        );
+        assert_eq!(v.text_parts[0].raw, "<p>a</p>\n<p>b</p>\n");
     }
 
     #[test]
