@@ -427,8 +427,11 @@ fn alternative_difference_of(e: &Env<'_>) -> Option<(f64, usize, usize)> {
         for p in inside {
             let t = decoded_text(p);
             if p.ctype == "text/html" {
-                img |= t.to_ascii_lowercase().contains("<img");
-                html_text.push_str(&crate::html::reduce(&t, 0).text);
+                // As SpamAssassin renders it (HTML.pm), not mailsift's own reduction: the words
+                // of alt texts, titles and hidden text count as its renderer counts them.
+                let h = super::sahtml::analyse(&t);
+                img |= h.inside.contains_key("img");
+                html_text.push_str(&h.rendered);
                 html_text.push('\n');
             } else {
                 plain_text.push_str(&t);

@@ -56,6 +56,17 @@ fn every_eval_is_documented_and_exercised() {
             alt("same words", "same words"),
             false,
         ),
+        // The HTML words as SpamAssassin's renderer gives them, white-on-white ones included:
+        // 9 HTML words against 10 text words (mailsift's own reduction keeps 2).
+        (
+            "multipart_alternative_difference_count('1.5', '1')",
+            "body",
+            alt(
+                "a b c d e f g h i j",
+                "<font color=\"#ffffff\">w1 w2 w3 w4 w5 w6 w7</font> hello there",
+            ),
+            false,
+        ),
         // An attachment is what Content-Disposition says, not any non-text part.
         (
             "check_for_mime('mime_attachment')",
