@@ -388,6 +388,74 @@ fn freemail_replyto(e: &Env<'_>, what: &str) -> bool {
         .any(|b| check.iter().any(|c| b != c))
 }
 
+/// Whether SpamAssassin's FreeMail parses the body during the header evals: a loaded
+/// `check_freemail_replyto` rule whose reading gets past its header tests (the envelope sender
+/// is not a list's or bounce handler's; not both From and Reply-To free mail with no address
+/// shared, which answers at once; then a free-mail Reply-To ('replyto'), or a free-mail From
+/// and no Reply-To other than free mail ('reply')). See [`edit_body`].
+pub(crate) fn parses_body(e: &Env<'_>) -> bool {
+    let modes = &e.conf.freemail_reply_modes;
+    if modes.is_empty() || e.trust.envelope_from().is_some_and(|s| bulk_envfrom(&s)) {
+        return false;
+    }
+    let from = addr_list(e, "From", false);
+    let reply = addr_list(e, "Reply-To", false);
+    let from_fm = from.iter().any(|a| is_freemail(e, a));
+    let reply_fm = reply.iter().any(|a| is_freemail(e, a));
+    if from_fm && reply_fm && !from.iter().any(|f| reply.contains(f)) {
+        return false;
+    }
+    modes.iter().any(|m| match m.as_str() {
+        "replyto" => reply_fm,
+        "reply" => (reply.is_empty() || reply_fm) && from_fm,
+        _ => false,
+    })
+}
+
+/// FreeMail's `_parse_body` edits SpamAssassin's cached body lines in place (`foreach
+/// (@$body) { s/.../ /g }`), and it runs among the header evals, before the body rules: so
+/// when it runs ([`parses_body`]), every body rule and body eval reads the lines with each URL
+/// holding an `@` or `%40`, and each address written `<addr>` or before a quote's `word:`,
+/// replaced by a space (corpora/SA-FIDELITY.md, TVD_SPACE_RATIO). The plugin stops at the line
+/// where it has found 40 addresses; the lines after it stay as they were.
+pub(crate) fn edit_body(e: &Env<'_>, lines: &mut [String]) {
+    if !parses_body(e) {
+        return;
+    }
+    let tlds = &e.conf.valid_tlds;
+    let mut seen: HashSet<String> = HashSet::new();
+    for line in lines.iter_mut() {
+        let edited = strip_quoted_addrs(&strip_urls_with_at(line), tlds);
+        let b = edited.as_bytes();
+        let mut p = 0;
+        while p < b.len() {
+            match email_at(b, p, tlds) {
+                Some(end) => {
+                    seen.insert(edited[p..end].to_ascii_lowercase());
+                    p = end;
+                }
+                None => p += 1,
+            }
+        }
+        *line = edited;
+        if seen.len() >= 40 {
+            break;
+        }
+    }
+}
+
+/// [`edit_body`] on one text (a rendered part, the Subject), for the evals that render their
+/// own lines.
+pub(crate) fn edit_text<'t>(e: &Env<'_>, text: &'t str) -> std::borrow::Cow<'t, str> {
+    if !parses_body(e) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(strip_quoted_addrs(
+        &strip_urls_with_at(text),
+        &e.conf.valid_tlds,
+    ))
+}
+
 /// The registrable domain of an address (empty without one).
 fn addr_domain(a: &str) -> String {
     a.rsplit_once('@')

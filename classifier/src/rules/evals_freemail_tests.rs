@@ -286,3 +286,20 @@ fn header_addresses_as_addr_reads_them() {
     let h = hits("Resent-From: joe@corp.example\nFrom: x@yahoo.com\nSubject: s\n\nhi\n");
     assert!(!has(&h, "FM_FROM"), "{h:?}");
 }
+
+#[test]
+fn freemail_blanks_the_body_text_later_body_rules_read() {
+    // As SpamAssassin 4.0.1 gives them (`spamassassin -L -t` with the stock rules and these two
+    // body rules): from a free-mail sender with no Reply-To, FreeMail's 'reply' reading parses
+    // the body among the header evals and blanks, in the body text itself, the URL holding
+    // `%40` and the address written `<addr>`; from another sender it does not.
+    let rules =
+        format!("{RULES}body URL_AT /mailman\\/options/\nbody QUOTED_ADDR /x\\.y\\@corp\\.com/\n");
+    let body =
+        "\n\nsee http://lists.example.org/mailman/options/me%40corp.com and <x.y@corp.com>\n";
+    let h =
+        crate::rules::tests::hits_now(&rules, &format!("From: joe@gmail.com\nSubject: s{body}"));
+    assert!(!has(&h, "URL_AT") && !has(&h, "QUOTED_ADDR"), "{h:?}");
+    let h = crate::rules::tests::hits_now(&rules, &format!("From: joe@corp.com\nSubject: s{body}"));
+    assert!(has(&h, "URL_AT") && has(&h, "QUOTED_ADDR"), "{h:?}");
+}

@@ -227,7 +227,9 @@ fn sa_uppercase(e: &Env<'_>) -> f64 {
         return 0.0;
     }
     let (mut len, mut lower, mut upper) = (0usize, 0usize, 0usize);
-    for line in super::sauri::body_lines(e) {
+    let mut lines = super::sauri::body_lines(e);
+    super::evals_freemail::edit_body(e, &mut lines);
+    for line in lines {
         if !spaced(&line) || base64_start(&line) {
             continue;
         }

@@ -292,6 +292,7 @@ fn vertical_words(e: &Env<'_>) -> i32 {
         .ok()
         .and_then(|t| htext::header_text(e.view, &t))
         .unwrap_or_default();
+    let subject = super::evals_freemail::edit_text(e, &subject);
     let mut best = line_ratio(
         subject
             .chars()
@@ -312,6 +313,7 @@ fn vertical_words(e: &Env<'_>) -> i32 {
             part.text.as_str()
         };
         let charset = part.charset.as_deref();
+        let rendered = super::evals_freemail::edit_text(e, rendered);
         text.extend(rendered.chars().map(|c| (c, width(c, charset, is_html))));
     }
     let mut line: Vec<(char, usize)> = Vec::new();

@@ -107,7 +107,9 @@ impl Texts<'_> {
         self.sabody.get_or_init(|| {
             let mut s = String::new();
             let mut ranges = Vec::new();
-            for line in super::sauri::body_lines(self.env) {
+            let mut lines = super::sauri::body_lines(self.env);
+            super::evals_freemail::edit_body(self.env, &mut lines);
+            for line in lines {
                 let start = s.len();
                 s.push_str(&line);
                 ranges.push(start..s.len());

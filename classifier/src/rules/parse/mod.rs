@@ -283,6 +283,9 @@ impl<'r> Builder<'r> {
                 if origin != "<default>" {
                     self.conf.rule_file_uris |= kw == "uri";
                     self.conf.rule_file_body |= kw == "body";
+                    if let Some(mode) = freemail_reply_mode(rest) {
+                        self.conf.freemail_reply_modes.insert(mode);
+                    }
                 }
                 self.rule_line(origin, line, kw, rest);
             }
@@ -674,6 +677,18 @@ impl<'r> Builder<'r> {
     }
 }
 
+/// The reading of a `check_freemail_replyto` rule (`NAME eval:check_freemail_replyto('reply')`):
+/// its argument, 'replyto' without one.
+fn freemail_reply_mode(rest: &str) -> Option<String> {
+    let call = rest.split_once("eval:check_freemail_replyto(")?.1;
+    let arg = call
+        .split_once(')')?
+        .0
+        .trim()
+        .trim_matches(|c| c == '\'' || c == '"');
+    Some(if arg.is_empty() { "replyto" } else { arg }.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -701,6 +716,20 @@ mod tests {
             Ok(false)
         );
         assert!(eval_if("frobnicate").is_err());
+    }
+
+    #[test]
+    fn freemail_reply_modes() {
+        let m = |r: &str| freemail_reply_mode(r);
+        assert_eq!(
+            m("__F eval:check_freemail_replyto('reply')").as_deref(),
+            Some("reply")
+        );
+        assert_eq!(
+            m("__F eval:check_freemail_replyto()").as_deref(),
+            Some("replyto")
+        );
+        assert_eq!(m("__F eval:check_freemail_from()"), None);
     }
 
     #[test]
