@@ -28,6 +28,10 @@ fn every_eval_is_documented_and_exercised() {
         ("html_tag_exists('html')", "body", MSG.into(), false),
         ("check_for_matching_env_and_hdr_from()", "header", format!("Return-Path: <alice@example.org>\n{MSG}"), true),
         ("check_for_matching_env_and_hdr_from()", "header", MSG.into(), false),
+        // `From:addr` is the parser's address, not the text after the first `<`, which here
+        // is inside the quoted name (checked with `spamassassin -L -t`: __ENV_AND_HDR_FROM_MATCH).
+        ("check_for_matching_env_and_hdr_from()", "header", "Return-Path: <k_d@example.com>\nFrom: \"<K D\" <k_d@example.com>\n\nHi\n".into(), true),
+        ("check_for_matching_env_and_hdr_from()", "header", "Return-Path: <other@example.com>\nFrom: \"<other@example.com\" <k_d@example.com>\n\nHi\n".into(), false),
         ("check_for_mime('mime_html')", "body", MSG.into(), false),
         ("check_for_mime('mime_attachment')", "body", MSG.into(), false),
         ("check_for_mime_html()", "body", html_img.into(), true),
