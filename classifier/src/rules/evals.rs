@@ -15,7 +15,8 @@ mod measure;
 pub(crate) use measure::obfuscated_word_count;
 use measure::{
     alternative_difference, fromname_spoof, has_html, html_only, illegal_chars, link_text_mismatch,
-    msgid_from_relay, qp_long_line, sa_illegal_chars, sa_subject_all_caps, shouting, uppercase_pct,
+    msgid_from_relay, qp_long_line, sa_illegal_chars, sa_subject_all_caps, sa_uppercase_pct,
+    shouting, uppercase_pct,
 };
 
 /// An argument as written in `eval:name(...)`: quotes removed.
@@ -59,6 +60,7 @@ pub(crate) struct OnceMeasures {
     date_diff_sa: std::cell::OnceCell<i64>,
     date_diff: std::cell::OnceCell<i64>,
     uppercase_pct: std::cell::OnceCell<Option<f64>>,
+    sa_uppercase_pct: std::cell::OnceCell<f64>,
     pub(crate) mime_facts: std::cell::OnceCell<super::evals_mime::Facts>,
     pub(crate) mime_alt_difference: std::cell::OnceCell<Option<(f64, usize, usize)>>,
     /// FreeMail's body addresses at free-mail domains (none when the body is not used).
@@ -112,6 +114,27 @@ impl<'a> Env<'a> {
             .once
             .uppercase_pct
             .get_or_init(|| uppercase_pct(self.view))
+    }
+
+    /// [`sa_uppercase_pct`] over SpamAssassin's rendered body, computed once per message.
+    fn sa_uppercase_pct(&self) -> f64 {
+        *self.once.sa_uppercase_pct.get_or_init(|| {
+            let charsets = self
+                .parts()
+                .iter()
+                .filter_map(|p| {
+                    let (_, ct) = p
+                        .headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))?;
+                    measure::ct_charset(ct)
+                })
+                .collect::<Vec<_>>();
+            if charsets.iter().any(|c| measure::charset_likely_caps(c)) {
+                return 0.0;
+            }
+            sa_uppercase_pct(&super::sauri::body_lines(self))
+        })
     }
 
     /// The MIME parts as SpamAssassin walks them, computed on first need.
@@ -458,8 +481,22 @@ pub(crate) static EVALS: &[EvalDef] = &[
     EvalDef {
         name: "check_for_uppercase",
         signature: "(min_pct, max_pct)",
+        doc: "As SpamAssassin's MIMEEval: the percentage of A-Z among A-Z, a-z and 0-9 of the \
+              rendered body's lines (the Subject first) that hold inner white space, not \
+              base64 left in the text, is in (min, max]. Never when those lines are under 200 \
+              characters or a part's charset is one that fakes capitals (koi, jp, gb, ...).",
+        check: range_args,
+        run: |e, a| {
+            let p = e.sa_uppercase_pct();
+            p > num(a, 0) && p <= a.get(1).and_then(|x| x.num().ok()).unwrap_or(f64::INFINITY)
+        },
+    },
+    EvalDef {
+        name: "mailsift_uppercase",
+        signature: "(min_pct, max_pct)",
         doc: "The percentage of upper-case letters among the letters of the visible body \
-              (not the Subject) is in [min, max]. Bodies under 200 letters never hit.",
+              (not the Subject) is in [min, max]. Bodies under 200 letters never hit (the \
+              built-in BODY_SHOUTING's reading).",
         check: range_args,
         run: |e, a| {
             e.uppercase_pct().is_some_and(|p| {

@@ -197,6 +197,93 @@ pub(super) fn uppercase_pct(v: &MessageView) -> Option<f64> {
     (letters >= 200).then(|| upper as f64 * 100.0 / letters as f64)
 }
 
+/// MIMEEval's `check_for_uppercase` measure as SpamAssassin 4.0.1 computes it over the lines
+/// of its rendered body (the Subject, then each paragraph): only lines with white space between
+/// two other characters count, and not those starting with two runs of 60-76 base64 characters
+/// each followed by a space; Shift-JIS escapes (`ESC $B` to the last `ESC ( B`) are removed.
+/// The percentage of A-Z among A-Z, a-z and 0-9 (digits count as lower case); 0 when the lines
+/// kept hold under 200 characters, white space included.
+#[allow(clippy::cast_precision_loss)]
+pub(super) fn sa_uppercase_pct(lines: &[String]) -> f64 {
+    let (mut len, mut lower, mut upper) = (0usize, 0usize, 0usize);
+    for line in lines {
+        if !line.trim().contains(char::is_whitespace) || starts_with_base64_runs(line) {
+            continue;
+        }
+        let line = match (line.find("\x1b$B"), line.rfind("\x1b(B")) {
+            (Some(a), Some(b)) if b >= a => format!("{}{}", &line[..a], &line[b + 3..]),
+            _ => line.clone(),
+        };
+        len += line.chars().count();
+        lower += line
+            .bytes()
+            .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            .count();
+        upper += line.bytes().filter(u8::is_ascii_uppercase).count();
+    }
+    if len < 200 || upper + lower == 0 {
+        return 0.0;
+    }
+    upper as f64 / (upper + lower) as f64 * 100.0
+}
+
+/// `^(?:[A-Za-z0-9+/=]{60,76} ){2}`: base64 left in the text.
+fn starts_with_base64_runs(line: &str) -> bool {
+    let b = line.as_bytes();
+    let mut i = 0;
+    for _ in 0..2 {
+        let run = b[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='))
+            .count();
+        if !(60..=76).contains(&run) || b.get(i + run) != Some(&b' ') {
+            return false;
+        }
+        i += run + 1;
+    }
+    true
+}
+
+/// The charset of a Content-Type value as MIMEEval's `get_charset_from_ct_line` reads it.
+pub(super) fn ct_charset(ct: &str) -> Option<String> {
+    let lower = ct.to_ascii_lowercase();
+    let at = lower.find("charset=")? + "charset=".len();
+    let rest = &ct[at..];
+    let quoted = match rest.chars().next()? {
+        q @ ('"' | '\'') => rest[1..]
+            .split_once(q)
+            .map(|(v, _)| v)
+            .filter(|v| !v.is_empty()),
+        _ => None,
+    };
+    quoted
+        .or_else(|| rest.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+/// A charset SpamAssassin's `CHARSETS_LIKELY_TO_FP_AS_CAPS` matches whole: letters, digits,
+/// `-` and `_` around one of its names.
+pub(super) fn charset_likely_caps(charset: &str) -> bool {
+    const LIKELY: [&str; 12] = [
+        "koi",
+        "jp",
+        "jis",
+        "euc",
+        "gb",
+        "big5",
+        "isoir",
+        "cp1251",
+        "windows-1251",
+        "georgianps",
+        "pt154",
+        "tis",
+    ];
+    let c = charset.to_ascii_lowercase();
+    c.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && LIKELY.iter().any(|l| c.contains(l))
+}
+
 pub(super) fn illegal_chars(v: &MessageView, header: &str, ratio: f64, count: f64) -> bool {
     let text: String = if header == "ALL" {
         v.headers
