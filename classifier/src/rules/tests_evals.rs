@@ -6,6 +6,14 @@ use super::*;
 #[path = "tests_evals_parse.rs"]
 mod parse_cases;
 
+/// A multipart/alternative with a titled HTML part and a text/calendar part.
+const ALT_RENDERED: &str = "Subject: x\nMIME-Version: 1.0\n\
+    Content-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain\n\n\
+    one two three four five six seven\n--b\nContent-Type: text/html\n\n<html><head><title>one \
+    two three</title></head><body><img src=x alt=\"four five\">six</body></html>\n--b\n\
+    Content-Type: text/calendar\n\nalpha beta gamma delta epsilon zeta eta theta iota kappa\n\
+    --b--\n";
+
 #[test]
 fn every_eval_is_documented_and_exercised() {
     // (eval call, kind, message, expected)
@@ -60,6 +68,12 @@ fn every_eval_is_documented_and_exercised() {
             alt("same words", "same words"),
             false,
         ),
+        // As SpamAssassin counts them (checked with `spamassassin -L -t -D eval`: 7 text words,
+        // 4 HTML words): its renderer's HTML text, title included, and no text/calendar part.
+        ("multipart_alternative_difference_count('1.5', '3')", "body", ALT_RENDERED.into(), true),
+        ("multipart_alternative_difference_count('2', '3')", "body", ALT_RENDERED.into(), false),
+        // text/enriched is text/plain to SpamAssassin: its 10 words make the ratio 17/4.
+        ("multipart_alternative_difference_count('2', '3')", "body", ALT_RENDERED.replace("text/calendar", "text/enriched"), true),
         // An attachment is what Content-Disposition says, not any non-text part.
         (
             "check_for_mime('mime_attachment')",
