@@ -15,18 +15,19 @@ pub(crate) static HTML_EVALS: &[EvalDef] = &[
         signature: "()",
         doc: "The envelope sender (EnvelopeFrom: from the last untrusted relay's Received \
               line, else X-Envelope-From, Envelope-Sender or Return-Path above the Received \
-              lines) is the From address, ignoring case; two \
-              missing addresses match, as in SpamAssassin's HeaderEval.",
+              lines) is the From address (`From:addr`, the first address of any From line), \
+              ignoring case; two missing addresses match, as in SpamAssassin's HeaderEval.",
         check: |a| arity(a, 0, 0),
         run: |e, _| {
             let env = e.trust.envelope_from().unwrap_or_default();
+            // `From:addr`: the first address SpamAssassin's parser finds in any From line
+            // (a quoted name may hold a `<`).
             let from = e
                 .view
                 .headers
                 .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("From"))
-                .and_then(|h| super::htext::first_mailbox(&h.raw))
-                .map(|(_, a)| a)
+                .filter(|h| h.name.eq_ignore_ascii_case("From"))
+                .find_map(|h| super::htext::first_address(&h.raw))
                 .unwrap_or_default();
             env.eq_ignore_ascii_case(&from)
         },

@@ -421,27 +421,33 @@ fn alternative_difference_of(e: &Env<'_>) -> Option<(f64, usize, usize)> {
         if ma.ctype != "multipart/alternative" {
             continue;
         }
+        // Only what SpamAssassin renders: text/html through its HTML renderer (title
+        // included), and every other text/* type as text/plain (`parse_content_type`), except
+        // text/calendar and text/x-vcard, which it does not render.
         let inside = parts[i + 1..]
             .iter()
             .take_while(|p| p.depth > ma.depth)
-            .filter(|p| !p.container && p.ctype.starts_with("text"));
+            .filter(|p| {
+                !p.container
+                    && p.ctype.starts_with("text")
+                    && !matches!(p.ctype.as_str(), "text/calendar" | "text/x-vcard")
+            });
         let (mut html_text, mut plain_text, mut img) = (String::new(), String::new(), false);
         for p in inside {
             let t = decoded_text(p);
-            if p.ctype == "text/html" {
-                // As SpamAssassin renders it (HTML.pm), not mailsift's own reduction: the words
-                // of alt texts, titles and hidden text count as its renderer counts them.
-                let h = super::sahtml::analyse(&t);
-                img |= h.inside.contains_key("img");
-                html_text.push_str(&h.rendered);
+            if p.ctype == "text/html" && !t.is_empty() {
+                let stats = super::sahtml::analyse(&t);
+                html_text.push_str(&stats.rendered);
                 html_text.push('\n');
+                // No HTML word yet after this part, but an image: SpamAssassin's "\n" mark.
+                img |= tokens(&html_text).is_empty() && stats.inside.contains_key("img");
             } else {
                 plain_text.push_str(&t);
                 plain_text.push('\n');
             }
         }
         let mut html = tokens(&html_text);
-        if html.is_empty() && img {
+        if img {
             html.insert("\n", 1);
         }
         let orig = html.len();

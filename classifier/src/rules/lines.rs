@@ -53,11 +53,20 @@ pub(super) fn line_mode(p: &Pattern) -> LineMode {
         return LineMode::ByLine;
     };
     let mut mode = LineMode::Joined;
-    walk(&hir, &mut mode);
+    let mut line_end = false;
+    walk(&hir, &mut mode, &mut line_end);
+    if mode == LineMode::Verify && line_end {
+        // `\s$` matches a line's final line break and then its end; in the joined text the
+        // next line follows that break, where `$` does not hold: the joined text can miss
+        // what a line has, so such a pattern is matched line by line.
+        return LineMode::ByLine;
+    }
     mode
 }
 
-fn walk(h: &Hir, mode: &mut LineMode) {
+/// Sets `mode` to what the pieces of `h` need, and `line_end` when `h` tests a line's end
+/// (`$`, or `\B`, which holds at the end of a line ending in white space).
+fn walk(h: &Hir, mode: &mut LineMode, line_end: &mut bool) {
     match h.kind() {
         HirKind::Empty => {}
         HirKind::Literal(l) => {
@@ -85,10 +94,18 @@ fn walk(h: &Hir, mode: &mut LineMode) {
             if matches!(look, Look::Start | Look::End) {
                 *mode = LineMode::ByLine;
             }
+            if matches!(
+                look,
+                Look::EndLF | Look::EndCRLF | Look::WordAsciiNegate | Look::WordUnicodeNegate
+            ) {
+                *line_end = true;
+            }
         }
-        HirKind::Repetition(r) => walk(&r.sub, mode),
-        HirKind::Capture(c) => walk(&c.sub, mode),
-        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().for_each(|x| walk(x, mode)),
+        HirKind::Repetition(r) => walk(&r.sub, mode, line_end),
+        HirKind::Capture(c) => walk(&c.sub, mode, line_end),
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            v.iter().for_each(|x| walk(x, mode, line_end));
+        }
     }
 }
 
@@ -142,6 +159,18 @@ mod tests {
         assert_eq!(mode(r"^[a-z0-9]{6,24}\s*\z", "is"), LineMode::ByLine);
         assert_eq!(mode(r"\Afoo", ""), LineMode::ByLine);
         assert_eq!(mode(r"foo\Z", ""), LineMode::ByLine);
+        assert_eq!(mode(r"\)\s{1,9}$", "i"), LineMode::ByLine);
+        assert_eq!(mode(r"\)\s\B", "i"), LineMode::ByLine);
+    }
+
+    #[test]
+    fn a_line_break_before_the_end_of_a_line() {
+        // `\s$` matches a paragraph's own final line break (checked with `spamassassin -L -t
+        // --cf`: FILL_THIS_FORM_LOAN's `<FF_BLANK2>$` after "INCOME (circle one)").
+        let rules = "body BLANK_END /income \\(circle one\\)\\s{1,9}$/i\n";
+        let msg = "Subject: form\n\nWEEKLY INCOME (circle one)\n\nSIGNATURE\n";
+        let h = crate::rules::tests::hits_now(rules, msg);
+        assert!(h.contains(&"BLANK_END".to_owned()), "{h:?}");
     }
 
     #[test]

@@ -81,6 +81,25 @@ fn images_links_titles_comments() {
 }
 
 #[test]
+fn unterminated_markup_as_html_parser_ends_it() {
+    // HTML::Parser at the end of the document (checked with its own handlers): a `<!--` that
+    // no `-->` closes ends at the first `>` after it, and the rest is read as HTML.
+    let h = analyse("<b>a <!--#rotate>Hi <i>x</i> there");
+    assert_eq!(h.comments, ["<!--#rotate>"]);
+    assert_eq!(h.inside.get("i"), Some(&0));
+    assert_eq!(h.non_space_len, "aHixthere".len());
+    // Without any `>`, the comment runs to the end.
+    let open = analyse("a <!-- x -- y");
+    assert_eq!(open.comments, ["<!-- x -- y"]);
+    assert_eq!(open.non_space_len, 1);
+    // A tag that never ends (here an unclosed quote) is a comment to the end, not text.
+    let tag = analyse("a <b x=\"y>z <i>w</i>");
+    assert_eq!(tag.comments, ["<b x=\"y>z <i>w</i>"]);
+    assert_eq!(tag.non_space_len, 1);
+    assert!(!tag.inside.contains_key("i"));
+}
+
+#[test]
 fn literal_content_and_forms() {
     let h = analyse("<script>if (a<b) { x = '<i>'; }</script><form action=\"MAILTO:a@b\">");
     assert!(!h.inside.contains_key("i"), "script content is not markup");

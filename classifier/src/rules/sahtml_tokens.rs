@@ -72,7 +72,7 @@ pub(super) fn tokenize<'a>(s: &'a str, emit: &mut dyn FnMut(Token<'a>)) {
         let next = b.get(lt + 1).copied().unwrap_or(0);
         if next.is_ascii_alphabetic() {
             let Some((name, attrs, end)) = start_tag(s, lt + 1) else {
-                break;
+                return unterminated(s, text_from, lt, emit);
             };
             flush(emit, text_from, lt);
             let literal = LITERAL.contains(&name.as_str());
@@ -91,7 +91,7 @@ pub(super) fn tokenize<'a>(s: &'a str, emit: &mut dyn FnMut(Token<'a>)) {
         } else if next == b'/' && b.get(lt + 2).is_some_and(u8::is_ascii_alphabetic) {
             let n = b[lt + 2..].iter().take_while(|c| is_name_char(**c)).count();
             let Some(gt) = memchr::memchr(b'>', &b[lt + 2 + n..]) else {
-                break;
+                return unterminated(s, text_from, lt, emit);
             };
             flush(emit, text_from, lt);
             emit(Token::End(s[lt + 2..lt + 2 + n].to_ascii_lowercase()));
@@ -99,11 +99,17 @@ pub(super) fn tokenize<'a>(s: &'a str, emit: &mut dyn FnMut(Token<'a>)) {
             text_from = i;
         } else if next == b'!' {
             let end = if b[lt..].starts_with(b"<!--") {
-                find_ci(&b[lt + 4..], b"-->").map(|k| lt + 4 + k + 3)
+                // A comment that `-->` never closes ends at the first `>`, as HTML::Parser
+                // reads it at the end of the document.
+                find_ci(&b[lt + 4..], b"-->")
+                    .map(|k| lt + 4 + k + 3)
+                    .or_else(|| memchr::memchr(b'>', &b[lt + 4..]).map(|k| lt + 4 + k + 1))
             } else {
                 memchr::memchr(b'>', &b[lt..]).map(|k| lt + k + 1)
             };
-            let Some(end) = end else { break };
+            let Some(end) = end else {
+                return unterminated(s, text_from, lt, emit);
+            };
             flush(emit, text_from, lt);
             let whole = &s[lt..end];
             if b.get(lt + 2).is_some_and(u8::is_ascii_alphabetic) {
@@ -121,7 +127,7 @@ pub(super) fn tokenize<'a>(s: &'a str, emit: &mut dyn FnMut(Token<'a>)) {
             text_from = end;
         } else if next == b'?' {
             let Some(k) = memchr::memchr(b'>', &b[lt..]) else {
-                break;
+                return unterminated(s, text_from, lt, emit);
             };
             flush(emit, text_from, lt);
             i = lt + k + 1;
@@ -131,6 +137,15 @@ pub(super) fn tokenize<'a>(s: &'a str, emit: &mut dyn FnMut(Token<'a>)) {
         }
     }
     flush(emit, text_from, b.len());
+}
+
+/// Markup that nothing closes before the end of the document: HTML::Parser reports the text
+/// before it and then the rest, markup and all, as one comment (never as text).
+fn unterminated<'a>(s: &'a str, text_from: usize, lt: usize, emit: &mut dyn FnMut(Token<'a>)) {
+    if lt > text_from {
+        emit(Token::Text(&s[text_from..lt]));
+    }
+    emit(Token::Comment(&s[lt..]));
 }
 
 /// Case-insensitive search.

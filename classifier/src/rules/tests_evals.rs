@@ -6,6 +6,14 @@ use super::*;
 #[path = "tests_evals_parse.rs"]
 mod parse_cases;
 
+/// A multipart/alternative with a titled HTML part and a text/calendar part.
+const ALT_RENDERED: &str = "Subject: x\nMIME-Version: 1.0\n\
+    Content-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain\n\n\
+    one two three four five six seven\n--b\nContent-Type: text/html\n\n<html><head><title>one \
+    two three</title></head><body><img src=x alt=\"four five\">six</body></html>\n--b\n\
+    Content-Type: text/calendar\n\nalpha beta gamma delta epsilon zeta eta theta iota kappa\n\
+    --b--\n";
+
 #[test]
 fn every_eval_is_documented_and_exercised() {
     // (eval call, kind, message, expected)
@@ -28,6 +36,10 @@ fn every_eval_is_documented_and_exercised() {
         ("html_tag_exists('html')", "body", MSG.into(), false),
         ("check_for_matching_env_and_hdr_from()", "header", format!("Return-Path: <alice@example.org>\n{MSG}"), true),
         ("check_for_matching_env_and_hdr_from()", "header", MSG.into(), false),
+        // `From:addr` is the parser's address, not the text after the first `<`, which here
+        // is inside the quoted name (checked with `spamassassin -L -t`: __ENV_AND_HDR_FROM_MATCH).
+        ("check_for_matching_env_and_hdr_from()", "header", "Return-Path: <k_d@example.com>\nFrom: \"<K D\" <k_d@example.com>\n\nHi\n".into(), true),
+        ("check_for_matching_env_and_hdr_from()", "header", "Return-Path: <other@example.com>\nFrom: \"<other@example.com\" <k_d@example.com>\n\nHi\n".into(), false),
         ("check_for_mime('mime_html')", "body", MSG.into(), false),
         ("check_for_mime('mime_attachment')", "body", MSG.into(), false),
         ("check_for_mime_html()", "body", html_img.into(), true),
@@ -67,6 +79,12 @@ fn every_eval_is_documented_and_exercised() {
             ),
             false,
         ),
+        // As SpamAssassin counts them (checked with `spamassassin -L -t -D eval`: 7 text words,
+        // 4 HTML words): its renderer's HTML text, title included, and no text/calendar part.
+        ("multipart_alternative_difference_count('1.5', '3')", "body", ALT_RENDERED.into(), true),
+        ("multipart_alternative_difference_count('2', '3')", "body", ALT_RENDERED.into(), false),
+        // text/enriched is text/plain to SpamAssassin: its 10 words make the ratio 17/4.
+        ("multipart_alternative_difference_count('2', '3')", "body", ALT_RENDERED.replace("text/calendar", "text/enriched"), true),
         // An attachment is what Content-Disposition says, not any non-text part.
         (
             "check_for_mime('mime_attachment')",
@@ -160,6 +178,14 @@ fn every_eval_is_documented_and_exercised() {
             true,
         ),
         ("check_for_uppercase('50', '100')", "body", MSG.into(), false),
+        // As SpamAssassin (each checked with `spamassassin -L -t`): digits count as lower case,
+        // a charset that fakes capitals gives 0, base64 left in the text is not read.
+        ("check_for_uppercase('40', '50')", "body", format!("Subject: x\n\n{}\n", "AB 12 ".repeat(40)), true),
+        ("check_for_uppercase('50', '100')", "body", format!("Subject: x\n\n{}\n", "AB 12 ".repeat(40)), false),
+        ("check_for_uppercase('-1', '0')", "body", format!("Subject: x\nContent-Type: text/plain; charset=koi8-r\n\n{}\n", "BUY NOW ".repeat(40)), true),
+        ("check_for_uppercase('-1', '0')", "body", format!("Subject: x\n\n{}\n\nok fine\n", format!("{0} {0} ", "QUJD".repeat(16)).repeat(3)), true),
+        ("mailsift_uppercase('50', '100')", "body", format!("Subject: x\n\n{}\n", "ABCDE 12345 ".repeat(50)), true),
+        ("mailsift_uppercase('50', '100')", "body", MSG.into(), false),
         ("recipient_count('2', '3')", "header", MSG.into(), true),
         ("recipient_count('3')", "header", MSG.into(), false),
         ("check_header_count_range('Cc', '1', '1')", "header", MSG.into(), true),
