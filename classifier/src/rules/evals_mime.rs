@@ -10,8 +10,10 @@
 //!   not attachments).
 //! * A base64 text part is "encoded text" when its charset is US-ASCII (or absent) and its
 //!   disposition is not `attachment`/`inline`.
-//! * A quoted-printable line is long over 77 characters, line break not counted (SpamAssassin
-//!   4.0.1 does not flag lines of exactly 77, measured on the SpamAssassin corpus).
+//! * A quoted-printable line is long over 78 characters, its LF not counted but a CR before it
+//!   counted, unless the message's first or last line ends in CRLF, when SpamAssassin turns
+//!   every CRLF into LF first (4.0.1's `length > 78+1` over raw lines; checked with
+//!   `spamassassin -L -t` on lines of 77, 78 and 79 characters, with and without CR).
 
 use std::collections::HashMap;
 
@@ -73,7 +75,7 @@ pub(crate) struct Facts {
     caps_fp_charset: bool,
 }
 
-fn facts(parts: &[MimePart]) -> Facts {
+fn facts(parts: &[MimePart], crlf: bool) -> Facts {
     let mut f = Facts::default();
     for p in parts {
         let ct = p.values("Content-Type").next().unwrap_or("");
@@ -120,6 +122,12 @@ fn facts(parts: &[MimePart]) -> Facts {
         }
         let mut previous_blank = false;
         for line in p.body.split('\n') {
+            // SpamAssassin's raw line length: its CR stays unless the message is CRLF.
+            let raw_len = if crlf {
+                line.trim_end_matches('\r').len()
+            } else {
+                line.len()
+            };
             let line = line.strip_suffix('\r').unwrap_or(line);
             if b64 {
                 let blank = line.trim().is_empty();
@@ -127,8 +135,8 @@ fn facts(parts: &[MimePart]) -> Facts {
                 previous_blank = blank;
             }
             if p.cte == "quoted-printable" && !line.starts_with("SPAM: ") {
-                f.qp_long_line |= line.len() > 77;
-                f.qp_bytes += line.len() + 1;
+                f.qp_long_line |= raw_len > 78;
+                f.qp_bytes += raw_len + 1;
                 f.qp_needless += needless_qp(line);
             }
         }
@@ -221,7 +229,7 @@ fn sa_uppercase(e: &Env<'_>) -> f64 {
     let parts = e.parts();
     if e.once()
         .mime_facts
-        .get_or_init(|| facts(parts))
+        .get_or_init(|| facts(parts, crlf_message(e)))
         .caps_fp_charset
     {
         return 0.0;
@@ -297,9 +305,24 @@ fn strip_jis(line: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// SpamAssassin turns every CRLF of a message into LF when its first or last line ends in
+/// CRLF (`Message::new`), and keeps the CRs otherwise.
+fn crlf_message(e: &Env<'_>) -> bool {
+    crlf_text(&e.view.raw)
+}
+
+fn crlf_text(raw: &str) -> bool {
+    raw.split_once('\n')
+        .is_some_and(|(first, _)| first.ends_with('\r'))
+        || raw.ends_with("\r\n")
+}
+
 fn flag(e: &Env<'_>, name: &str) -> bool {
     let parts = e.parts();
-    let f = e.once().mime_facts.get_or_init(|| facts(parts));
+    let f = e
+        .once()
+        .mime_facts
+        .get_or_init(|| facts(parts, crlf_message(e)));
     match name {
         "mime_attachment" => f.attachments > 0,
         "mime_base64_blanks" => f.base64_blanks,
@@ -526,7 +549,7 @@ pub(crate) static MIME_EVALS: &[EvalDef] = &[
         doc: "A MIME property, as SpamAssassin's MIMEEval measures it over every part: \
               'mime_attachment' (a Content-Disposition: attachment), 'mime_base64_encoded_text' \
               (a base64 text/* part in US-ASCII, not marked inline or attachment), \
-              'mime_qp_long_line' (a quoted-printable line over 77 characters), 'mime_html', \
+              'mime_qp_long_line' (a quoted-printable line over 78 characters), 'mime_html', \
               'mime_html_only' (text/html parts and no other text/* part, empty or not), \
               'mime_base64_count', 'mime_qp_count', 'mime_base64_no_name', \
               'mime_base64_blanks', 'mime_bad_iso_charset', 'mime_body_html_count', \
@@ -637,7 +660,7 @@ mod tests {
     fn facts_of(raw: &str) -> Facts {
         let v =
             crate::message::MessageView::parse(raw.as_bytes(), &crate::limits::Limits::default());
-        facts(&super::super::mimeparts::walk(&v))
+        facts(&super::super::mimeparts::walk(&v), crlf_text(raw))
     }
 
     #[test]
@@ -663,9 +686,15 @@ mod tests {
                 "a".repeat(n)
             )
         };
-        // 77 characters with the soft break are allowed; 78 are not.
-        assert!(!facts_of(&qp(76)).qp_long_line);
-        assert!(facts_of(&qp(77)).qp_long_line);
+        // 78 characters with the soft break are allowed; 79 are not; in a message whose lines
+        // end in LF a CR before the LF counts (`spamassassin -L -t`: 78 + CR hits).
+        assert!(!facts_of(&qp(77)).qp_long_line);
+        assert!(facts_of(&qp(78)).qp_long_line);
+        let cr = "Subject: x\nContent-Transfer-Encoding: quoted-printable\n\n".to_owned()
+            + &"a".repeat(77)
+            + "=\r\nend\n";
+        assert!(facts_of(&cr).qp_long_line);
+        assert!(!facts_of(&qp(77).replace('\n', "\r\n")).qp_long_line);
         let b64 = |cs: &str| {
             format!(
                 "Subject: x\nContent-Type: text/plain; charset={cs}\n\
