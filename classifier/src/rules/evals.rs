@@ -12,11 +12,11 @@ use crate::message::{MessageView, TransferEncoding};
 
 #[path = "evals_measure.rs"]
 mod measure;
-pub(crate) use measure::obfuscated_word_count;
 use measure::{
     alternative_difference, fromname_spoof, has_html, html_only, illegal_chars, link_text_mismatch,
     msgid_from_relay, qp_long_line, sa_illegal_chars, sa_subject_all_caps, shouting, uppercase_pct,
 };
+pub(crate) use measure::{caps_fp_charset, obfuscated_word_count};
 
 /// An argument as written in `eval:name(...)`: quotes removed.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +63,8 @@ pub(crate) struct OnceMeasures {
     pub(crate) sa_uppercase: std::cell::OnceCell<f64>,
     pub(crate) mime_facts: std::cell::OnceCell<super::evals_mime::Facts>,
     pub(crate) mime_alt_difference: std::cell::OnceCell<Option<(f64, usize, usize)>>,
+    /// Whether FreeMail parses (and so edits) the body (`evals_freemail::parses_body`).
+    pub(crate) freemail_parses_body: std::cell::OnceCell<bool>,
     /// FreeMail's body addresses at free-mail domains (none when the body is not used).
     pub(crate) freemail_body: std::cell::OnceCell<Vec<String>>,
 }

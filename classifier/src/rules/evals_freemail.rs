@@ -356,19 +356,28 @@ fn bulk_envfrom(addr: &str) -> bool {
     .is_some_and(|r| r.is_match(addr))
 }
 
-/// SpamAssassin's `check_freemail_replyto`: with free-mail From and Reply-To that share no
-/// address, a hit; else ('replyto') a free-mail Reply-To, or ('reply') a free-mail From and no
-/// Reply-To that is not free mail, compared with the body's free-mail addresses.
-fn freemail_replyto(e: &Env<'_>, what: &str) -> bool {
+/// Where `check_freemail_replyto`'s header tests leave a reading ('replyto' or 'reply').
+enum ReplyStage {
+    /// Decided without the body.
+    Answer(bool),
+    /// The body's free-mail addresses are compared with these (so the body is parsed).
+    Body(Vec<String>),
+}
+
+/// The plugin's header tests: no answer for a list's or bounce handler's envelope sender; a
+/// hit for free-mail From and Reply-To that share no address; else ('replyto') a free-mail
+/// Reply-To, or ('reply') a free-mail From and no Reply-To other than free mail, goes on to
+/// the body with the Reply-To (the From when 'reply' has no free-mail Reply-To).
+fn reply_stage(e: &Env<'_>, what: &str) -> ReplyStage {
     if e.trust.envelope_from().is_some_and(|s| bulk_envfrom(&s)) {
-        return false;
+        return ReplyStage::Answer(false);
     }
     let from = addr_list(e, "From", false);
     let reply = addr_list(e, "Reply-To", false);
     let from_fm = from.iter().any(|a| is_freemail(e, a));
     let reply_fm = reply.iter().any(|a| is_freemail(e, a));
     if from_fm && reply_fm && !from.iter().any(|f| reply.contains(f)) {
-        return true;
+        return ReplyStage::Answer(true);
     }
     let usable = if what == "replyto" {
         reply_fm
@@ -376,39 +385,36 @@ fn freemail_replyto(e: &Env<'_>, what: &str) -> bool {
         (reply.is_empty() || reply_fm) && from_fm
     };
     if !usable {
-        return false;
+        return ReplyStage::Answer(false);
     }
-    let check = if what == "replyto" || reply_fm {
-        &reply
+    ReplyStage::Body(if what == "replyto" || reply_fm {
+        reply
     } else {
-        &from
-    };
-    body_freemails(e)
-        .iter()
-        .any(|b| check.iter().any(|c| b != c))
+        from
+    })
+}
+
+/// SpamAssassin's `check_freemail_replyto`: [`reply_stage`], then a body free-mail address
+/// other than one of the header addresses it leaves.
+fn freemail_replyto(e: &Env<'_>, what: &str) -> bool {
+    match reply_stage(e, what) {
+        ReplyStage::Answer(hit) => hit,
+        ReplyStage::Body(check) => body_freemails(e)
+            .iter()
+            .any(|b| check.iter().any(|c| b != c)),
+    }
 }
 
 /// Whether SpamAssassin's FreeMail parses the body during the header evals: a loaded
-/// `check_freemail_replyto` rule whose reading gets past its header tests (the envelope sender
-/// is not a list's or bounce handler's; not both From and Reply-To free mail with no address
-/// shared, which answers at once; then a free-mail Reply-To ('replyto'), or a free-mail From
-/// and no Reply-To other than free mail ('reply')). See [`edit_body`].
+/// `check_freemail_replyto` reading ('replyto' or 'reply') that [`reply_stage`] sends on to
+/// the body, decided once per message. See [`edit_body`].
 pub(crate) fn parses_body(e: &Env<'_>) -> bool {
-    let modes = &e.conf.freemail_reply_modes;
-    if modes.is_empty() || e.trust.envelope_from().is_some_and(|s| bulk_envfrom(&s)) {
-        return false;
-    }
-    let from = addr_list(e, "From", false);
-    let reply = addr_list(e, "Reply-To", false);
-    let from_fm = from.iter().any(|a| is_freemail(e, a));
-    let reply_fm = reply.iter().any(|a| is_freemail(e, a));
-    if from_fm && reply_fm && !from.iter().any(|f| reply.contains(f)) {
-        return false;
-    }
-    modes.iter().any(|m| match m.as_str() {
-        "replyto" => reply_fm,
-        "reply" => (reply.is_empty() || reply_fm) && from_fm,
-        _ => false,
+    *e.once().freemail_parses_body.get_or_init(|| {
+        e.conf
+            .freemail_reply_modes
+            .iter()
+            .filter(|m| *m == "replyto" || *m == "reply")
+            .any(|m| matches!(reply_stage(e, m), ReplyStage::Body(_)))
     })
 }
 

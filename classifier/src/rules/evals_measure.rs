@@ -153,10 +153,11 @@ pub(super) fn sa_subject_all_caps(v: &MessageView) -> bool {
     letters.peek().is_some() && letters.all(|c| c.is_ascii_uppercase())
 }
 
-/// True when an encoded word of `raw` names a charset SpamAssassin's
-/// `CHARSETS_LIKELY_TO_FP_AS_CAPS` lists.
-fn caps_like_charset(raw: &str) -> bool {
-    const LIKELY: [&str; 12] = [
+/// SpamAssassin's CHARSETS_LIKELY_TO_FP_AS_CAPS, matched whole: a charset name (lower case)
+/// of letters, digits, `-` and `_` naming a Cyrillic, Japanese, Chinese, Korean, Georgian,
+/// Kazakh or Thai encoding, where counting upper-case letters says nothing.
+pub(crate) fn caps_fp_charset(c: &str) -> bool {
+    const NAMES: [&str; 12] = [
         "koi",
         "jp",
         "jis",
@@ -170,13 +171,17 @@ fn caps_like_charset(raw: &str) -> bool {
         "pt154",
         "tis",
     ];
+    !c.is_empty()
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && NAMES.iter().any(|n| c.contains(n))
+}
+
+/// True when an encoded word of `raw` names a charset of [`caps_fp_charset`].
+fn caps_like_charset(raw: &str) -> bool {
     raw.split("=?").skip(1).any(|word| {
         let charset = word.split('?').next().unwrap_or("").to_ascii_lowercase();
-        word.contains('?')
-            && charset
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            && LIKELY.iter().any(|l| charset.contains(l))
+        word.contains('?') && caps_fp_charset(&charset)
     })
 }
 

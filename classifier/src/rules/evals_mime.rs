@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use super::evals::{Arg, Env, EvalDef, arity};
+use super::evals::{Arg, Env, EvalDef, arity, caps_fp_charset};
 use super::mimeparts::{MimePart, param};
 
 /// The `check_for_mime` flags.
@@ -194,30 +194,6 @@ fn bad_iso(charset: &str) -> bool {
     let ok = (a == "8859" && b.len() <= 2 && b.bytes().take_while(u8::is_ascii_digit).count() >= 1)
         || (a == "2022" && (b.starts_with("jp") || b.starts_with("kr")));
     !ok
-}
-
-/// SpamAssassin's CHARSETS_LIKELY_TO_FP_AS_CAPS: a charset name (lower case) of letters,
-/// digits, `-` and `_` naming a Cyrillic, Japanese, Chinese, Korean, Georgian, Kazakh or Thai
-/// encoding, where counting upper-case letters says nothing.
-fn caps_fp_charset(c: &str) -> bool {
-    const NAMES: [&str; 12] = [
-        "koi",
-        "jp",
-        "jis",
-        "euc",
-        "gb",
-        "big5",
-        "isoir",
-        "cp1251",
-        "windows-1251",
-        "georgianps",
-        "pt154",
-        "tis",
-    ];
-    !c.is_empty()
-        && c.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && NAMES.iter().any(|n| c.contains(n))
 }
 
 /// MIMEEval's `uppercase`: over the rendered body lines (Subject first) that have white space
