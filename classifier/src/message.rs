@@ -11,6 +11,7 @@ use crate::html::{self, HtmlSignals};
 use crate::limits::Limits;
 use crate::url::{self, Url};
 
+pub(crate) mod charsets;
 mod recover;
 use recover::{Recovered, named_html, recover_base64};
 
@@ -90,6 +91,9 @@ pub struct TextPart {
     pub text: String,
     /// The decoded content before HTML reduction (for `rawbody` rules).
     pub raw: String,
+    /// The content as SpamAssassin decodes it where that differs from `raw` (an East Asian
+    /// charset, `message/charsets.rs`); read through [`TextPart::sa_text`].
+    pub sa_raw: Option<String>,
     /// The declared transfer encoding.
     pub encoding: TransferEncoding,
     /// The declared charset, lower-cased, if any.
@@ -180,6 +184,7 @@ impl MessageView {
                 kind: TextKind::Plain,
                 text: view.raw.clone(),
                 raw: view.raw.clone(),
+                sa_raw: None,
                 encoding: TransferEncoding::Plain,
                 charset: None,
                 html: HtmlSignals::default(),
@@ -535,6 +540,7 @@ fn push_text(
     view: &mut MessageView,
     part: &MessagePart<'_>,
     raw: String,
+    sa_raw: Option<String>,
     is_html: bool,
     limits: &Limits,
 ) {
@@ -559,6 +565,7 @@ fn push_text(
             kind: TextKind::Html,
             text: reduced.text,
             raw,
+            sa_raw,
             encoding,
             charset,
             html: reduced.signals,
@@ -570,6 +577,7 @@ fn push_text(
             kind: TextKind::Plain,
             text: raw.clone(),
             raw,
+            sa_raw,
             encoding,
             charset,
             html: HtmlSignals::default(),
@@ -610,7 +618,7 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                     let budget = limits.max_text_bytes - text_bytes;
                     let raw = cap(&text, budget).into_owned();
                     text_bytes += raw.len();
-                    push_text(view, part, raw, html, limits);
+                    push_text(view, part, raw, None, html, limits);
                 }
                 Recovered::Binary(size) => view.attachments.push(Attachment {
                     name: part.attachment_name().map(str::to_owned),
@@ -636,7 +644,7 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
             }
             PartType::Text(text) | PartType::Html(text) => {
                 let is_html = matches!(part.body, PartType::Html(_)) || named_html(part);
-                let (ctype, _) = content_type_of(part);
+                let (ctype, charset) = content_type_of(part);
                 let is_attachment = part
                     .content_disposition()
                     .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
@@ -656,7 +664,9 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                 let budget = limits.max_text_bytes - text_bytes;
                 let raw = cap(text, budget).into_owned();
                 text_bytes += raw.len();
-                push_text(view, part, raw, is_html, limits);
+                let sa_raw = charsets::sa_part_text(&msg.raw_message, part, charset.as_deref())
+                    .map(|t| cap(&t, budget).into_owned());
+                push_text(view, part, raw, sa_raw, is_html, limits);
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 let (ctype, charset) = content_type_of(part);
@@ -675,7 +685,7 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                     };
                     let raw = cap(&text, limits.max_text_bytes - text_bytes).into_owned();
                     text_bytes += raw.len();
-                    push_text(view, part, raw, true, limits);
+                    push_text(view, part, raw, None, true, limits);
                 }
             }
         }

@@ -141,7 +141,7 @@ impl<'a> Env<'a> {
                 .text_parts
                 .iter()
                 .filter(|p| p.kind == crate::message::TextKind::Html)
-                .map(|p| super::sahtml::analyse(&p.raw))
+                .map(|p| super::sahtml::analyse(p.sa_text()))
                 .collect()
         })
     }

@@ -310,7 +310,7 @@ fn vertical_words(e: &Env<'_>) -> i32 {
         let rendered = if is_html {
             html.next().map_or("", |h| h.rendered.as_str())
         } else {
-            part.text.as_str()
+            part.sa_text()
         };
         let charset = part.charset.as_deref();
         let rendered = super::evals_freemail::edit_text(e, rendered);

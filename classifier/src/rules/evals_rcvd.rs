@@ -61,6 +61,7 @@ fn get(view: &MessageView, name: &str, addr: bool) -> Option<String> {
         first: false,
         last: false,
         every: false,
+        lossy: false,
     };
     header_text(view, &t)
 }

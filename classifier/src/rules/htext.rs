@@ -36,16 +36,27 @@ fn keeps_encoding(name: &str) -> bool {
 
 /// A field's value as SpamAssassin's header rules see it.
 pub(crate) fn decoded(h: &HeaderField) -> Cow<'_, str> {
+    decoded_as(h, false)
+}
+
+/// [`decoded`], or with `lossy` as the built-in rules read it ([`HeaderTarget::lossy`]).
+fn decoded_as(h: &HeaderField, lossy: bool) -> Cow<'_, str> {
     if keeps_encoding(&h.name) || !h.raw.contains("=?") {
         Cow::Borrowed(&h.raw)
     } else {
-        Cow::Owned(decode_words(&h.raw))
+        Cow::Owned(decode_words_as(&h.raw, lossy))
     }
 }
 
-/// Decodes RFC 2047 encoded words; whitespace between two adjacent encoded words is dropped.
-/// Malformed words stay as written.
+/// Decodes RFC 2047 encoded words as SpamAssassin does; whitespace between two adjacent
+/// encoded words is dropped. Malformed words stay as written.
 pub(crate) fn decode_words(s: &str) -> String {
+    decode_words_as(s, false)
+}
+
+/// [`decode_words`]; with `lossy`, East Asian charsets are read as UTF-8 as mail-parser reads
+/// them ([`HeaderTarget::lossy`]).
+fn decode_words_as(s: &str, lossy: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
@@ -54,9 +65,18 @@ pub(crate) fn decode_words(s: &str) -> String {
     let mut after_word: Option<(usize, usize)> = None;
     while i < bytes.len() {
         if bytes[i] == b'=' && bytes.get(i + 1) == Some(&b'?') {
+            // East Asian charsets as SpamAssassin decodes them (message/charsets.rs), the
+            // others as mail-parser does.
+            let east_asian = match lossy {
+                true => None,
+                false => crate::message::charsets::decode_word(&bytes[i..]),
+            };
             let mut stream = MessageStream::new(&bytes[i + 1..]);
-            if let Some(text) = stream.decode_rfc2047() {
-                let used = stream.offset();
+            let word = match east_asian {
+                Some((text, used)) => Some((text, used - 1)),
+                None => stream.decode_rfc2047().map(|t| (t, stream.offset())),
+            };
+            if let Some((text, used)) = word {
                 if let Some((len, at)) = after_word {
                     if bytes[at..i].iter().all(|b| b.is_ascii_whitespace()) {
                         out.truncate(len);
@@ -92,7 +112,7 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
         if t.raw {
             format!("{}{}", h.lead, h.raw)
         } else {
-            decoded(h).into_owned()
+            decoded_as(h, t.lossy).into_owned()
         }
     };
     if t.name == "ALL" {
@@ -145,7 +165,11 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
                 if t.addr {
                     list.extend(addr);
                 } else if let Some(n) = name {
-                    let n = if t.raw { n } else { decode_words(&n) };
+                    let n = if t.raw {
+                        n
+                    } else {
+                        decode_words_as(&n, t.lossy)
+                    };
                     let n = if n.trim().is_empty() {
                         n
                     } else {
@@ -166,7 +190,11 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
         let first = values.iter().find_map(|h| {
             let (name, addr) = first_mailbox(&h.raw)?;
             if t.display_name {
-                let n = if t.raw { name } else { decode_words(&name) };
+                let n = if t.raw {
+                    name
+                } else {
+                    decode_words_as(&name, t.lossy)
+                };
                 return Some(n.split_whitespace().collect::<Vec<_>>().join(" "));
             }
             let host = addr.rsplit_once('@').map(|(_, h)| h.to_owned());
@@ -530,6 +558,11 @@ mod tests {
         assert_eq!(decode_words("=?iso-8859-1?q?a?= =?iso-8859-1?q?b?="), "ab");
         assert_eq!(decode_words("x =?bogus"), "x =?bogus");
         assert_eq!(decode_words("=?utf-8?b?w6k=?="), "é");
+        // East Asian charsets: decoded for SpamAssassin's rules, read as UTF-8 (each invalid
+        // byte a U+FFFD) as the built-in rules were scored.
+        let big5 = "=?big5?Q?=A6n=C5=A5?= x";
+        assert_eq!(decode_words(big5), "好聽 x");
+        assert_eq!(decode_words_as(big5, true), "\u{fffd}n\u{165} x");
     }
 
     #[test]

@@ -232,6 +232,10 @@ pub(crate) struct HeaderTarget {
     /// `:addr` and `:name` give every address (name) of every instance, one a line. Evals
     /// read the first one.
     pub every: bool,
+    /// Read as the built-in rules were scored: encoded words in East Asian charsets as UTF-8,
+    /// as mail-parser reads them, where the rules of SpamAssassin's files decode them as
+    /// SpamAssassin does (message/charsets.rs; E38 in corpora/EXPERIMENTS.md).
+    pub lossy: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -94,7 +94,7 @@ pub(crate) fn body_lines(e: &Env<'_>) -> Vec<String> {
         let rendered = if part.kind == crate::message::TextKind::Html {
             html.next().map_or("", |h| h.rendered.as_str())
         } else {
-            part.text.as_str()
+            part.sa_text()
         };
         text.push_str(scan_cut(rendered));
     }

@@ -555,13 +555,18 @@ impl<'r> Builder<'r> {
             "mimeheader" => super::mimeheader::parse(self, name, def),
             _ => self.rule_test(kind, name, def),
         };
-        let test = match parsed {
+        let mut test = match parsed {
             Ok(t) => t,
             Err(msg) => {
                 self.skip(origin, line, name, msg);
                 return;
             }
         };
+        if origin == "<default>" {
+            if let Test::Header { target, .. } | Test::Exists(target) = &mut test {
+                target.builtin_reading();
+            }
+        }
         self.skipped.remove(name);
         // SpamAssassin's BAYES_* rules read SpamAssassin's own Bayes; mailsift's Bayes adds its
         // own points (and names its band BAYES_xx in tests=), so running them too would count

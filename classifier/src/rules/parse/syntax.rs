@@ -161,6 +161,7 @@ impl HeaderTarget {
             first: false,
             last: false,
             every: false,
+            lossy: false,
         };
         for m in parts {
             match m {
@@ -175,5 +176,11 @@ impl HeaderTarget {
             }
         }
         Ok(t)
+    }
+
+    /// This target as the built-in rules read it ([`HeaderTarget::lossy`]), cached apart.
+    pub(crate) fn builtin_reading(&mut self) {
+        self.lossy = true;
+        self.key.push_str("|lossy");
     }
 }
