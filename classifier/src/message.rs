@@ -92,8 +92,11 @@ pub struct TextPart {
     /// The decoded content before HTML reduction (for `rawbody` rules).
     pub raw: String,
     /// The content as SpamAssassin decodes it where that differs from `raw` (an East Asian
-    /// charset, `message/charsets.rs`); read through [`TextPart::sa_text`].
+    /// charset, `message/charsets.rs`; a base64 body with a footer, `message/recover.rs`);
+    /// read through [`TextPart::sa_text`].
     pub sa_raw: Option<String>,
+    /// Plain or HTML as SpamAssassin reads the part (differs from `kind` only with `sa_raw`).
+    pub sa_kind: TextKind,
     /// The declared transfer encoding.
     pub encoding: TransferEncoding,
     /// The declared charset, lower-cased, if any.
@@ -185,6 +188,7 @@ impl MessageView {
                 text: view.raw.clone(),
                 raw: view.raw.clone(),
                 sa_raw: None,
+                sa_kind: TextKind::Plain,
                 encoding: TransferEncoding::Plain,
                 charset: None,
                 html: HtmlSignals::default(),
@@ -540,10 +544,22 @@ fn push_text(
     view: &mut MessageView,
     part: &MessagePart<'_>,
     raw: String,
-    sa_raw: Option<String>,
+    sa: Option<(String, bool)>,
     is_html: bool,
     limits: &Limits,
 ) {
+    let (sa_raw, sa_kind) = match sa {
+        Some((t, html)) => (
+            Some(t),
+            if html {
+                TextKind::Html
+            } else {
+                TextKind::Plain
+            },
+        ),
+        None if is_html => (None, TextKind::Html),
+        None => (None, TextKind::Plain),
+    };
     // Line ends as SpamAssassin's decoded parts have them: LF (it turns CRLF into LF in
     // base64 and quoted-printable text, and in the whole message when its lines end in CRLF).
     // HTML lengths (html_range 'length', html_image_only) count the characters of this text.
@@ -566,6 +582,7 @@ fn push_text(
             text: reduced.text,
             raw,
             sa_raw,
+            sa_kind,
             encoding,
             charset,
             html: reduced.signals,
@@ -578,6 +595,7 @@ fn push_text(
             text: raw.clone(),
             raw,
             sa_raw,
+            sa_kind,
             encoding,
             charset,
             html: HtmlSignals::default(),
@@ -645,6 +663,8 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
             PartType::Text(text) | PartType::Html(text) => {
                 let is_html = matches!(part.body, PartType::Html(_)) || named_html(part);
                 let (ctype, charset) = content_type_of(part);
+                // mail-parser gives a part it could not decode as plain text, whatever its type.
+                let sa_html = is_html || ctype == "text/html";
                 let is_attachment = part
                     .content_disposition()
                     .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
@@ -664,9 +684,11 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                 let budget = limits.max_text_bytes - text_bytes;
                 let raw = cap(text, budget).into_owned();
                 text_bytes += raw.len();
-                let sa_raw = charsets::sa_part_text(&msg.raw_message, part, charset.as_deref())
-                    .map(|t| cap(&t, budget).into_owned());
-                push_text(view, part, raw, sa_raw, is_html, limits);
+                let sa = charsets::sa_part_text(&msg.raw_message, part, charset.as_deref())
+                    .map(|t| (t, sa_html))
+                    .or_else(|| recover::sa_base64_footer(part))
+                    .map(|(t, html)| (cap(&t, budget).into_owned(), html));
+                push_text(view, part, raw, sa, is_html, limits);
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 let (ctype, charset) = content_type_of(part);
@@ -693,112 +715,4 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn view(s: &str) -> MessageView {
-        MessageView::parse(s.as_bytes(), &Limits::default())
-    }
-
-    #[test]
-    fn decoded_text_parts_end_lines_in_lf_as_spamassassin_decodes_them() {
-        // base64 of "<p>a</p>\r\n<p>b</p>\r\n": 16 characters once CRLF is LF.
-        let v = view(
-            "Subject: x\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\n\
-                      PHA+YTwvcD4NCjxwPmI8L3A+DQo=\n",
-        );
-        assert_eq!(v.text_parts[0].raw, "<p>a</p>\n<p>b</p>\n");
-    }
-
-    #[test]
-    fn parses_headers_and_addresses() {
-        let v = view(
-            "From: \"Alice Example\" <Alice@Example.COM>\nTo: bob@example.org, carol@example.net\n\
-             Subject: =?UTF-8?B?SGVsbG8gd29ybGQ=?=\nMessage-ID: <abc@mx.example.com>\n\
-             Date: Tue, 1 Oct 2002 10:00:00 +0000\nX-Mailer: Foo 1.0\n\nHello body\n",
-        );
-        assert_eq!(v.subject.as_deref(), Some("Hello world"));
-        assert_eq!(v.from[0].address.as_deref(), Some("alice@example.com"));
-        assert_eq!(v.from[0].name.as_deref(), Some("Alice Example"));
-        assert_eq!(v.from[0].domain(), Some("example.com"));
-        assert_eq!(v.to.len(), 2);
-        assert_eq!(v.message_id.as_deref(), Some("abc@mx.example.com"));
-        assert_eq!(v.date, Some(1_033_466_400));
-        assert_eq!(v.header("x-mailer"), Some("Foo 1.0"));
-        assert!(v.body_text().contains("Hello body"));
-    }
-
-    #[test]
-    fn decodes_base64_and_html_parts() {
-        let v = view(
-            "Subject: t\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"b\"\n\n\
-             --b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n\
-             SGVsbG8gcGxhaW4=\n--b\nContent-Type: text/html\n\n\
-             <html><body><p>Visit <a href=\"http://spam.example.biz/buy\">our shop</a></p>\
-             <script>var x=1;</script></body></html>\n--b--\n",
-        );
-        assert_eq!(v.text_parts.len(), 2);
-        assert_eq!(v.text_parts[0].text.trim(), "Hello plain");
-        assert_eq!(v.text_parts[0].encoding, TransferEncoding::Base64);
-        assert!(v.text_parts[1].text.contains("Visit"));
-        assert!(!v.text_parts[1].text.contains("var x"));
-        assert!(v.urls.iter().any(|u| u.host == "spam.example.biz"));
-    }
-
-    #[test]
-    fn garbage_gives_best_effort_view() {
-        for input in [
-            &b""[..],
-            b"\0\0\xff\xfe",
-            b"no header separator at all",
-            b"\n\n\n",
-        ] {
-            let v = MessageView::parse(input, &Limits::default());
-            assert!(v.headers.len() <= 1);
-        }
-    }
-
-    #[test]
-    fn scan_limit_truncates() {
-        let limits = Limits {
-            max_scan_bytes: 100,
-            ..Limits::default()
-        };
-        let big = format!("Subject: x\n\n{}", "word ".repeat(1000));
-        let v = MessageView::parse(big.as_bytes(), &limits);
-        assert!(v.truncated);
-        assert!(v.raw.len() <= 100);
-    }
-
-    #[test]
-    fn deeply_nested_messages_do_not_overflow_the_stack() {
-        // 30,000 nested message/rfc822 parts (900 KB, inside the default scan limit): the
-        // recursive drop of mail-parser's tree overflowed a 2 MB stack from about 8,000 levels.
-        let levels = 30_000;
-        let mut raw = b"Content-Type: message/rfc822\n\n".repeat(levels);
-        raw.extend_from_slice(b"Subject: inner\n\nbody\n");
-        let limits = Limits::default();
-        let v = std::thread::Builder::new()
-            .stack_size(2 << 20)
-            .spawn(move || MessageView::parse(&raw, &limits))
-            .expect("spawn")
-            .join()
-            .expect("parse must not panic");
-        assert!(v.mime_depth <= Limits::default().max_mime_depth);
-        assert!(v.part_count >= Limits::default().max_mime_depth);
-    }
-
-    #[test]
-    fn parser_panics_are_contained() {
-        // Found by the property tests: trips a debug assertion inside mail-parser 0.11.9
-        // ("Invalid part ID, could not find multipart") in debug builds.
-        let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n\n--b--\n";
-        let v = MessageView::parse(raw, &Limits::default());
-        assert!(v.raw.starts_with("Content-Type"));
-    }
-
-    #[test]
-    fn unfolds_headers() {
-        assert_eq!(unfold(" a\r\n\tb\n  c"), "a b c");
-    }
-}
+mod tests;

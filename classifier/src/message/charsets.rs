@@ -13,14 +13,20 @@ use std::borrow::Cow;
 
 use encoding_rs::{BIG5, EUC_JP, EUC_KR, Encoding, GB18030, GBK, ISO_2022_JP, SHIFT_JIS};
 use mail_parser::MessagePart;
+
+use super::TransferEncoding;
 use mail_parser::decoders::base64::base64_decode;
-use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 
 impl super::TextPart {
     /// The part's content (before HTML reduction) as SpamAssassin decodes it, which the rules
     /// of loaded SpamAssassin files render: [`super::TextPart::sa_raw`] when set, else `raw`.
     pub fn sa_text(&self) -> &str {
         self.sa_raw.as_deref().unwrap_or(&self.raw)
+    }
+
+    /// True when SpamAssassin reads the part as HTML ([`super::TextPart::sa_kind`]).
+    pub fn sa_html(&self) -> bool {
+        self.sa_kind == super::TextKind::Html
     }
 }
 
@@ -44,13 +50,68 @@ pub(super) fn sa_part_text(
 ) -> Option<String> {
     let enc = east_asian(charset?)?;
     let body = raw_message.get(part.offset_body as usize..part.offset_end as usize)?;
-    let bytes: Cow<'_, [u8]> = match part.encoding {
-        mail_parser::Encoding::Base64 => Cow::Owned(base64_decode(body)?),
-        mail_parser::Encoding::QuotedPrintable => Cow::Owned(quoted_printable_decode(body)?),
-        mail_parser::Encoding::None => Cow::Borrowed(body),
+    // The declared encoding: mail-parser's own field says `None` for a part it could not
+    // decode (then this fails too, and recover.rs's reading of a base64 body with a footer
+    // applies).
+    let bytes: Cow<'_, [u8]> = match super::transfer_encoding(part) {
+        TransferEncoding::Base64 => Cow::Owned(base64_decode(body)?),
+        TransferEncoding::QuotedPrintable => Cow::Owned(qp_decode(body)),
+        _ => Cow::Borrowed(body),
     };
-    let (text, _) = enc.decode_without_bom_handling(&bytes);
-    Some(text.replace("\r\n", "\n"))
+    Some(decode(enc, &bytes))
+}
+
+/// Quoted-printable as SpamAssassin decodes it: white space at a line's end dropped, soft line
+/// breaks joined, `=XX` a byte, any other `=` kept as written (mail-parser's decoder gives up
+/// on the whole part at a malformed escape).
+fn qp_decode(body: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        if b == b' ' || b == b'\t' {
+            let end = body[i..]
+                .iter()
+                .position(|&c| c != b' ' && c != b'\t')
+                .map_or(body.len(), |n| i + n);
+            let at_eol = matches!(&body[end..], [] | [b'\n', ..] | [b'\r', b'\n', ..]);
+            if !at_eol {
+                out.extend_from_slice(&body[i..end]);
+            }
+            i = end;
+            continue;
+        }
+        if b == b'=' {
+            match &body[i + 1..] {
+                [b'\n', ..] => {
+                    i += 2;
+                    continue;
+                }
+                [b'\r', b'\n', ..] => {
+                    i += 3;
+                    continue;
+                }
+                [h, l, ..] => {
+                    if let (Some(h), Some(l)) = (hex(*h), hex(*l)) {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+/// `bytes` in `enc`, line ends LF.
+pub(super) fn decode(enc: &'static Encoding, bytes: &[u8]) -> String {
+    let (text, _) = enc.decode_without_bom_handling(bytes);
+    text.replace("\r\n", "\n")
 }
 
 /// An RFC 2047 encoded word at the start of `s` (`=?charset?B|Q?text?=`) whose charset is
@@ -159,6 +220,14 @@ mod tests {
         let v = MessageView::parse(latin, &Limits::default());
         assert_eq!(v.text_parts[0].sa_raw, None);
         assert_eq!(v.text_parts[0].sa_text(), "café\n");
+    }
+
+    #[test]
+    fn quoted_printable_as_spamassassin_decodes_it() {
+        assert_eq!(qp_decode(b"a=3Db  \nc=\nd=\r\ne"), b"a=b\ncde".to_vec());
+        // Malformed escapes stay as written; the rest still decodes.
+        assert_eq!(qp_decode(b"x=ZZ=4 =41="), b"x=ZZ=4 A=".to_vec());
+        assert_eq!(qp_decode(b"tab\t\r\n"), b"tab\r\n".to_vec());
     }
 
     #[test]

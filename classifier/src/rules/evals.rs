@@ -140,7 +140,7 @@ impl<'a> Env<'a> {
             self.view
                 .text_parts
                 .iter()
-                .filter(|p| p.kind == crate::message::TextKind::Html)
+                .filter(|p| p.sa_html())
                 .map(|p| super::sahtml::analyse(p.sa_text()))
                 .collect()
         })

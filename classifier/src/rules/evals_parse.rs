@@ -306,7 +306,7 @@ fn vertical_words(e: &Env<'_>) -> i32 {
         if !text.is_empty() {
             text.push(('\n', 1));
         }
-        let is_html = part.kind == crate::message::TextKind::Html;
+        let is_html = part.sa_html();
         let rendered = if is_html {
             html.next().map_or("", |h| h.rendered.as_str())
         } else {

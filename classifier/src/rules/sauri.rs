@@ -91,7 +91,7 @@ pub(crate) fn body_lines(e: &Env<'_>) -> Vec<String> {
         if !text.is_empty() {
             text.push('\n');
         }
-        let rendered = if part.kind == crate::message::TextKind::Html {
+        let rendered = if part.sa_html() {
             html.next().map_or("", |h| h.rendered.as_str())
         } else {
             part.sa_text()
