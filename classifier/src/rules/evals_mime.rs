@@ -287,7 +287,7 @@ fn crlf_message(e: &Env<'_>) -> bool {
     crlf_text(&e.view.raw)
 }
 
-fn crlf_text(raw: &str) -> bool {
+pub(super) fn crlf_text(raw: &str) -> bool {
     raw.split_once('\n')
         .is_some_and(|(first, _)| first.ends_with('\r'))
         || raw.ends_with("\r\n")
@@ -322,14 +322,19 @@ fn flag(e: &Env<'_>, name: &str) -> bool {
 /// Decodes a leaf's body (base64 or quoted-printable; others as they are) to text, reading
 /// bytes as UTF-8, or as Latin-1 when they are not valid UTF-8.
 fn decoded_text(p: &MimePart) -> String {
-    let bytes = match p.cte.as_str() {
-        c if c.contains("base64") => base64(&p.body),
-        c if c.contains("quoted-printable") => quoted_printable(&p.body),
-        _ => p.body.as_bytes().to_vec(),
-    };
-    match String::from_utf8(bytes) {
+    match String::from_utf8(transfer_decode(&p.cte, &p.body)) {
         Ok(s) => s,
         Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// A body decoded by its Content-Transfer-Encoding (base64 or quoted-printable; others as
+/// they are).
+pub(super) fn transfer_decode(cte: &str, body: &str) -> Vec<u8> {
+    match cte {
+        c if c.contains("base64") => base64(body),
+        c if c.contains("quoted-printable") => quoted_printable(body),
+        _ => body.as_bytes().to_vec(),
     }
 }
 
