@@ -136,6 +136,14 @@ pub(super) fn exercised() -> Vec<&'static str> {
             plain("a\n \n\t\n\n\n\n"),
             true,
         ),
+        // 30 blank lines between text: SpamAssassin keeps 20 of them, so 20 of 23 (87%), not
+        // 30 of 33 (91%).
+        (
+            "",
+            "body T eval:check_blank_line_ratio('80', '90', '4')",
+            plain(&format!("a\nb\n{}c\n", "\n".repeat(30))),
+            true,
+        ),
         // 5 lines, 4 blank: 80% is not above 80. 3 lines: under min_lines, -1.
         (
             "",
