@@ -314,7 +314,16 @@ fn flag(e: &Env<'_>, name: &str) -> bool {
         "mime_qp_count" => f.qp > 0,
         "mime_qp_long_line" => f.qp_long_line,
         "mimepart_limit_exceeded" => parts.len() >= super::mimeparts::MAX_PARTS,
-        // `ok_locales all` (the default): no charset is far away.
+        // A part's charset (with a letter) outside `ok_locales`; never with `all`, the default.
+        "mime_faraway_charset" => e.conf.ok_locales.as_deref().is_some_and(|locales| {
+            parts.iter().any(|p| {
+                let ct = p.values("Content-Type").last().unwrap_or("");
+                param(ct, "charset").is_some_and(|cs| {
+                    cs.bytes().any(|b| b.is_ascii_alphabetic())
+                        && !super::evals_local::charset_ok(&cs, locales)
+                })
+            })
+        }),
         _ => false,
     }
 }
@@ -535,7 +544,7 @@ pub(crate) static MIME_EVALS: &[EvalDef] = &[
               'mime_base64_count', 'mime_qp_count', 'mime_base64_no_name', \
               'mime_base64_blanks', 'mime_bad_iso_charset', 'mime_body_html_count', \
               'mime_body_text_count', 'mimepart_limit_exceeded', 'mime_faraway_charset' \
-              (never: ok_locales is 'all').",
+              (a part's charset outside `ok_locales`; never with 'all', the default).",
         check: |a| {
             arity(a, 1, 1)?;
             if FLAGS.contains(&a[0].0.as_str()) {

@@ -247,6 +247,25 @@ pub(super) fn exercised() -> Vec<&'static str> {
             ),
             false,
         ),
+        // MIMEEval's mime_faraway_charset: a part's charset, not the header's encoded words.
+        (
+            "ok_locales en",
+            "rawbody T eval:check_for_mime('mime_faraway_charset')",
+            koi8("Subject: test", "text/plain; charset=koi8-r", ru),
+            true,
+        ),
+        (
+            "ok_locales en",
+            "rawbody T eval:check_for_mime('mime_faraway_charset')",
+            koi8("Subject: =?koi8-r?B?8NLJ18XU?=", "text/plain", "hello\n"),
+            false,
+        ),
+        (
+            "",
+            "rawbody T eval:check_for_mime('mime_faraway_charset')",
+            koi8("Subject: test", "text/plain; charset=koi8-r", ru),
+            false,
+        ),
         (
             "ok_locales en",
             "header T eval:check_for_faraway_charset_in_headers()",
