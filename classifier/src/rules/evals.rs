@@ -67,6 +67,8 @@ pub(crate) struct OnceMeasures {
     pub(crate) freemail_parses_body: std::cell::OnceCell<bool>,
     /// FreeMail's body addresses at free-mail domains (none when the body is not used).
     pub(crate) freemail_body: std::cell::OnceCell<Vec<String>>,
+    /// The measures of the local MIME, body and header evals (`evals_local`).
+    pub(crate) local: super::evals_local::Measures,
 }
 
 impl<'a> Env<'a> {

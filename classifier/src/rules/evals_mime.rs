@@ -287,7 +287,7 @@ fn crlf_message(e: &Env<'_>) -> bool {
     crlf_text(&e.view.raw)
 }
 
-fn crlf_text(raw: &str) -> bool {
+pub(super) fn crlf_text(raw: &str) -> bool {
     raw.split_once('\n')
         .is_some_and(|(first, _)| first.ends_with('\r'))
         || raw.ends_with("\r\n")
@@ -314,7 +314,16 @@ fn flag(e: &Env<'_>, name: &str) -> bool {
         "mime_qp_count" => f.qp > 0,
         "mime_qp_long_line" => f.qp_long_line,
         "mimepart_limit_exceeded" => parts.len() >= super::mimeparts::MAX_PARTS,
-        // `ok_locales all` (the default): no charset is far away.
+        // A part's charset (with a letter) outside `ok_locales`; never with `all`, the default.
+        "mime_faraway_charset" => e.conf.ok_locales.as_deref().is_some_and(|locales| {
+            parts.iter().any(|p| {
+                let ct = p.values("Content-Type").last().unwrap_or("");
+                param(ct, "charset").is_some_and(|cs| {
+                    cs.bytes().any(|b| b.is_ascii_alphabetic())
+                        && !super::evals_local::charset_ok(&cs, locales)
+                })
+            })
+        }),
         _ => false,
     }
 }
@@ -322,14 +331,19 @@ fn flag(e: &Env<'_>, name: &str) -> bool {
 /// Decodes a leaf's body (base64 or quoted-printable; others as they are) to text, reading
 /// bytes as UTF-8, or as Latin-1 when they are not valid UTF-8.
 fn decoded_text(p: &MimePart) -> String {
-    let bytes = match p.cte.as_str() {
-        c if c.contains("base64") => base64(&p.body),
-        c if c.contains("quoted-printable") => quoted_printable(&p.body),
-        _ => p.body.as_bytes().to_vec(),
-    };
-    match String::from_utf8(bytes) {
+    match String::from_utf8(transfer_decode(&p.cte, &p.body)) {
         Ok(s) => s,
         Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// A body decoded by its Content-Transfer-Encoding (base64 or quoted-printable; others as
+/// they are).
+pub(super) fn transfer_decode(cte: &str, body: &str) -> Vec<u8> {
+    match cte {
+        c if c.contains("base64") => base64(body),
+        c if c.contains("quoted-printable") => quoted_printable(body),
+        _ => body.as_bytes().to_vec(),
     }
 }
 
@@ -530,7 +544,7 @@ pub(crate) static MIME_EVALS: &[EvalDef] = &[
               'mime_base64_count', 'mime_qp_count', 'mime_base64_no_name', \
               'mime_base64_blanks', 'mime_bad_iso_charset', 'mime_body_html_count', \
               'mime_body_text_count', 'mimepart_limit_exceeded', 'mime_faraway_charset' \
-              (never: ok_locales is 'all').",
+              (a part's charset outside `ok_locales`; never with 'all', the default).",
         check: |a| {
             arity(a, 1, 1)?;
             if FLAGS.contains(&a[0].0.as_str()) {

@@ -45,6 +45,7 @@ mod evals;
 mod evals_html;
 // SpamAssassin plugins emulated beyond the core evals (issue #12).
 mod evals_freemail;
+mod evals_local;
 mod evals_mime;
 mod evals_wlbl;
 mod mimeheader;
@@ -59,6 +60,7 @@ fn plugin_evals() -> impl Iterator<Item = &'static EvalDef> {
     evals_wlbl::WLBL_EVALS
         .iter()
         .chain(evals_freemail::FREEMAIL_EVALS.iter())
+        .chain(evals_local::LOCAL_EVALS.iter())
 }
 mod evals_image;
 mod evals_parse;

@@ -39,6 +39,9 @@ pub(crate) struct PluginConf {
     /// rules: when one of them gets as far as the body, SpamAssassin's FreeMail edits the body
     /// text every body rule reads after it (`evals_freemail::edit_body`).
     pub freemail_reply_modes: BTreeSet<String>,
+    /// `ok_locales`: the locales whose charsets are not "far away"; `None` for `all`, the
+    /// default (SpamAssassin adds its process's `LANG`; mailsift reads no environment).
+    pub ok_locales: Option<Vec<String>>,
 }
 
 /// The address lists the WLBLEval evals read, by setting name (old names map to new lists).
@@ -98,6 +101,10 @@ impl PluginConf {
                         self.registries.insert(w);
                     }
                 }
+            }
+            "ok_locales" => {
+                let locales: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
+                self.ok_locales = (!locales.iter().any(|l| l == "all")).then_some(locales);
             }
             "clear_util_rb" => {
                 self.valid_tlds.clear();

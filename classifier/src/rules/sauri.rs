@@ -493,6 +493,12 @@ pub(super) fn has_escape(s: &str) -> bool {
         .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
+/// RegistryBoundaries' `is_domain_valid` (a dot, and a last label on the `util_rb_tld`
+/// list), for HeaderEval's `check_ratware_envelope_from`.
+pub(super) fn domain_valid(dom: &str, tlds: &HashSet<String>) -> bool {
+    is_domain_valid(dom, tlds)
+}
+
 #[cfg(test)]
 #[path = "sauri_tests.rs"]
 mod tests;

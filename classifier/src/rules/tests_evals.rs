@@ -3,6 +3,8 @@
 
 use super::*;
 
+#[path = "tests_evals_local.rs"]
+mod local_cases;
 #[path = "tests_evals_parse.rs"]
 mod parse_cases;
 
@@ -485,6 +487,7 @@ fn every_eval_is_documented_and_exercised() {
         assert_eq!(hit(&rule, &msg, "T"), expect, "{call} on {msg:?}");
         exercised.insert(call.split('(').next().unwrap_or(""));
     }
+    exercised.extend(local_cases::exercised());
     for e in eval_tests() {
         assert!(exercised.contains(e.name), "eval {} has no test", e.name);
         assert!(e.doc.len() > 20 && e.signature.starts_with('('));

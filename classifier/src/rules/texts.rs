@@ -154,7 +154,7 @@ impl Texts<'_> {
 /// match one by one: a text over 2,048 bytes is cut after the first line break (else `>`,
 /// else space) at least 2,048 bytes into the piece, so that pieces are 2-4 KB, or at 2,049
 /// bytes when none is near (moved on to a character boundary here).
-fn short_paragraphs(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+pub(super) fn short_paragraphs(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     const MAX: usize = super::sauri::MAX_LINE;
     let b = text.as_bytes();
     let find = |c: u8, from: usize| {
