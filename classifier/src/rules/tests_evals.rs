@@ -5,6 +5,8 @@ use super::*;
 
 #[path = "tests_evals_parse.rs"]
 mod parse_cases;
+#[path = "tests_evals_uri.rs"]
+mod uri_cases;
 
 /// A multipart/alternative with a titled HTML part and a text/calendar part.
 const ALT_RENDERED: &str = "Subject: x\nMIME-Version: 1.0\n\
@@ -473,6 +475,7 @@ fn every_eval_is_documented_and_exercised() {
         ("html_charset_faraway()", "body", html(r#"<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">x"#), false),
     ];
     cases.extend(parse_cases::cases(&alt));
+    cases.extend(uri_cases::cases());
     let mut exercised: HashSet<&str> = HashSet::new();
     for (call, kind, msg, expect) in &cases {
         let rule = format!("{kind} T eval:{call}");

@@ -28,6 +28,8 @@ pub(super) const EMULATED_PLUGINS: &[&str] = &[
     "FreeMail",
     "MIMEHeader",
     "ImageInfo",
+    "URIEval",
+    "HTTPSMismatch",
 ];
 
 /// The plugins SpamAssassin 4.0.1 loads as installed (the `loadplugin` lines of Debian's
