@@ -483,7 +483,10 @@ fn every_eval_is_documented_and_exercised() {
         exercised.insert(call.split('(').next().unwrap_or(""));
     }
     // The plugin evals read settings of the rule files (issue #12).
-    for (settings, call, msg, expect) in plugin_eval_cases() {
+    for (settings, call, msg, expect) in plugin_eval_cases()
+        .into_iter()
+        .chain(uri_cases::subject_cases())
+    {
         let rule = format!("{settings}\nheader T eval:{call}");
         assert_eq!(hit(&rule, &msg, "T"), expect, "{call} on {msg:?}");
         exercised.insert(call.split('(').next().unwrap_or(""));

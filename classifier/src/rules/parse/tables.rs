@@ -30,6 +30,7 @@ pub(super) const EMULATED_PLUGINS: &[&str] = &[
     "ImageInfo",
     "URIEval",
     "HTTPSMismatch",
+    "WelcomeListSubject",
 ];
 
 /// The plugins SpamAssassin 4.0.1 loads as installed (the `loadplugin` lines of Debian's
