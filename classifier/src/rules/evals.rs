@@ -198,6 +198,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static EvalDef> {
         .chain(super::evals_rcvd::RCVD_EVALS.iter())
         .chain(super::evals_parse::PARSE_EVALS.iter())
         .chain(super::evals_image::IMAGE_EVALS.iter())
+        .chain(super::evals_uri::URI_EVALS.iter())
 }
 
 /// Parses `name(arg, 'arg', "arg")` into the name and arguments.

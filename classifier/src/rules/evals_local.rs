@@ -261,7 +261,7 @@ fn ratware_envelope_from(e: &Env<'_>) -> bool {
         return false;
     }
     let dom = e.conf.registered_domain(dom);
-    if !super::sauri::domain_valid(&dom, &e.conf.valid_tlds) {
+    if !super::sauri::domain_valid(&dom, e.conf) {
         return false;
     }
     // `/\bDOM.USER@/i`: `.` is any character but a line break; `\b` before the domain.

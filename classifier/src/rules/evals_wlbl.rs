@@ -26,6 +26,16 @@ pub(crate) fn get_text(e: &Env<'_>, field: &str) -> String {
         .unwrap_or_default()
 }
 
+/// WelcomeListSubject's test: the Subject as `get('Subject')` gives it, ASCII lower case,
+/// contains one of the patterns (SpamAssassin's Perl matches octets).
+fn subject_listed(e: &Env<'_>, list: &[regex::bytes::Regex]) -> bool {
+    if list.is_empty() {
+        return false;
+    }
+    let subject = get_text(e, "Subject").to_ascii_lowercase();
+    !subject.is_empty() && list.iter().any(|r| r.is_match(subject.as_bytes()))
+}
+
 /// The addresses of an address-list header text (several fields joined by newlines): each
 /// mailbox's address, never an address-looking display name; lower case, without duplicates.
 pub(crate) fn header_addrs(text: &str) -> Vec<String> {
@@ -226,6 +236,38 @@ macro_rules! list_eval {
 
 /// The WLBLEval and VBounce evals, registered beside [`super::evals::EVALS`].
 pub(crate) static WLBL_EVALS: &[EvalDef] = &[
+    EvalDef {
+        name: "check_subject_in_welcomelist",
+        signature: "()",
+        doc: "The Subject (decoded, ASCII letters in lower case) contains a pattern of \
+              `welcomelist_subject` (`*` any text, `?` any one character), as \
+              WelcomeListSubject reads it; never for an empty Subject.",
+        check: no_args,
+        run: |e, _| subject_listed(e, &e.conf.subject_welcome),
+    },
+    EvalDef {
+        name: "check_subject_in_whitelist",
+        signature: "()",
+        doc: "The old name of check_subject_in_welcomelist (SpamAssassin 4.0 keeps both).",
+        check: no_args,
+        run: |e, _| subject_listed(e, &e.conf.subject_welcome),
+    },
+    EvalDef {
+        name: "check_subject_in_blocklist",
+        signature: "()",
+        doc: "The Subject (decoded, ASCII letters in lower case) contains a pattern of \
+              `blocklist_subject` (`*` any text, `?` any one character), as \
+              WelcomeListSubject reads it; never for an empty Subject.",
+        check: no_args,
+        run: |e, _| subject_listed(e, &e.conf.subject_block),
+    },
+    EvalDef {
+        name: "check_subject_in_blacklist",
+        signature: "()",
+        doc: "The old name of check_subject_in_blocklist (SpamAssassin 4.0 keeps both).",
+        check: no_args,
+        run: |e, _| subject_listed(e, &e.conf.subject_block),
+    },
     EvalDef {
         name: "check_from_in_list",
         signature: "('LIST')",

@@ -66,6 +66,7 @@ mod evals_image;
 mod evals_parse;
 mod evals_rcvd;
 mod evals_trust;
+mod evals_uri;
 mod htext;
 mod installed;
 mod issues;

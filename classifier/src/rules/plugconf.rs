@@ -42,6 +42,11 @@ pub(crate) struct PluginConf {
     /// `ok_locales`: the locales whose charsets are not "far away"; `None` for `all`, the
     /// default (SpamAssassin adds its process's `LANG`; mailsift reads no environment).
     pub ok_locales: Option<Vec<String>>,
+    /// `welcomelist_subject` / `whitelist_subject` and `blocklist_subject` /
+    /// `blacklist_subject` (WelcomeListSubject): each line one pattern, compiled as
+    /// [`subject_pattern`] compiles it.
+    pub subject_welcome: Vec<regex::bytes::Regex>,
+    pub subject_block: Vec<regex::bytes::Regex>,
 }
 
 /// The address lists the WLBLEval evals read, by setting name (old names map to new lists).
@@ -59,6 +64,31 @@ const ADDR_SETTINGS: &[(&str, &str)] = &[
     ("more_spam_to", "MORE_SPAM_TO"),
     ("all_spam_to", "ALL_SPAM_TO"),
 ];
+
+/// A WelcomeListSubject pattern: the whole value in lower case, every character but letters,
+/// digits, `_`, `*` and `?` literal, `?` any one byte, a run of `*` any bytes (not a line
+/// break); unanchored, so the Subject need only contain it. SpamAssassin compiles the same
+/// over octets, and lower-cases ASCII letters only.
+fn subject_pattern(value: &str) -> Option<regex::bytes::Regex> {
+    if value.is_empty() {
+        return None;
+    }
+    let mut re = String::from("(?-u)");
+    let mut chars = value.chars().map(|c| c.to_ascii_lowercase()).peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '?' => re.push('.'),
+            '*' => {
+                while chars.peek() == Some(&'*') {
+                    chars.next();
+                }
+                re.push_str(".*");
+            }
+            c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    regex::bytes::Regex::new(&re).ok()
+}
 
 /// `un...` settings: remove entries from a list.
 const UNLIST_SETTINGS: &[(&str, &str)] = &[
@@ -137,6 +167,21 @@ impl PluginConf {
                     Err(e) => return Some(Err(format!("{kw}: {e}"))),
                 };
                 self.uri_host_entries(kw == "enlist_uri_host", &list, entries);
+            }
+            "welcomelist_subject"
+            | "whitelist_subject"
+            | "blocklist_subject"
+            | "blacklist_subject" => {
+                let list = if kw.starts_with('w') {
+                    &mut self.subject_welcome
+                } else {
+                    &mut self.subject_block
+                };
+                if let Some(re) = subject_pattern(rest.trim()) {
+                    if list.len() < MAX_ENTRIES {
+                        list.push(re);
+                    }
+                }
             }
             "welcomelist_uri_host" | "whitelist_uri_host" => {
                 self.uri_host_entries(true, "WELCOME", rest);

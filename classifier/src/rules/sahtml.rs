@@ -182,6 +182,8 @@ pub(crate) struct HtmlStats {
     pub a_mailtos: Vec<String>,
     /// The `<base href>` seen so far.
     pub base_href: Option<String>,
+    /// Link texts by link, `<iframe src>`, cut links (`uri_detail`, `uri_truncated`).
+    pub detail: super::sauri::UriDetail,
 }
 
 impl HtmlStats {
@@ -339,6 +341,7 @@ impl Render {
                 &mut self.s.uris,
                 &mut self.s.a_mailtos,
                 &mut self.s.base_href,
+                &mut self.s.detail,
                 tag,
                 attrs,
             );
@@ -434,6 +437,7 @@ impl Render {
             if let Some(last) = self.s.anchors.last_mut() {
                 last.push_str("<img>\n");
             }
+            self.s.detail.anchor_text("<img>\n");
         }
         if tag == "img" {
             if let (Some(w), Some(h)) = (attr(attrs, "width"), attr(attrs, "height")) {
@@ -477,6 +481,7 @@ impl Render {
             if let Some(last) = self.s.anchors.last_mut() {
                 last.push_str(text);
             }
+            self.s.detail.anchor_text(text);
         }
         if inside(self, "title") {
             if let Some(t) = self.title_index.and_then(|k| self.s.titles.get_mut(k)) {

@@ -19,8 +19,8 @@ use super::evals::Env;
 mod canon;
 #[path = "sauri_html.rs"]
 mod html;
-use canon::{canonicalize, host_of, is_domain_valid, is_fqdn_valid, url_decode};
-pub(crate) use html::html_uri;
+use canon::{host_of, is_domain_valid, is_fqdn_valid, readings, url_decode};
+pub(crate) use html::{UriDetail, html_uri};
 
 /// SpamAssassin's `MAX_BODY_LINE_LENGTH`: longer body lines are split (at a space if any).
 pub(super) const MAX_LINE: usize = 2048;
@@ -36,6 +36,9 @@ pub(crate) struct SaUris {
     pub cleaned: Vec<String>,
     /// The host names (and IP addresses) of the URIs that are not `mailto:`.
     pub hosts: Vec<String>,
+    /// A URI was longer than 8,192 bytes and cut (`uri_truncated`; URIEval's
+    /// `check_uri_truncated`).
+    pub truncated: bool,
 }
 
 /// The message's URI list as SpamAssassin builds it.
@@ -44,11 +47,13 @@ pub(crate) fn uri_list(e: &Env<'_>) -> SaUris {
     // raw URI → (its readings, whether it is a mailto:)
     let mut list: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut hosts: BTreeSet<String> = BTreeSet::new();
+    let mut truncated = e.html().iter().any(|h| h.detail.truncated);
     let mut add = |raw: &str, valid_domain: bool| {
         if list.len() >= MAX_URIS {
             return;
         }
-        let readings = canonicalize(raw, tlds);
+        let (readings, cut) = readings(raw, tlds);
+        truncated |= cut;
         let found: Vec<String> = readings.iter().filter_map(|r| host_of(r, tlds)).collect();
         if readings.is_empty() || (valid_domain && found.is_empty()) {
             return;
@@ -73,7 +78,25 @@ pub(crate) fn uri_list(e: &Env<'_>) -> SaUris {
     SaUris {
         cleaned: cleaned.into_iter().collect(),
         hosts: hosts.into_iter().collect(),
+        truncated,
     }
+}
+
+/// `RegistryBoundaries::uri_to_domain`: the host of a URI (or host name), when it is an IP
+/// address or a valid host name under a listed top-level domain, with its registered domain
+/// (`trim_domain`; an IP address is its own domain).
+pub(crate) fn uri_to_domain(uri: &str, conf: &super::plugconf::PluginConf) -> Option<String> {
+    let host = host_of(uri, &conf.valid_tlds)?;
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Some(host);
+    }
+    Some(conf.registered_domain(&host))
+}
+
+/// `RegistryBoundaries::is_domain_valid`: no white space, and a last label on the
+/// `util_rb_tld` list.
+pub(crate) fn domain_valid(dom: &str, conf: &super::plugconf::PluginConf) -> bool {
+    is_domain_valid(dom, &conf.valid_tlds)
 }
 
 /// SpamAssassin's rendered body lines (`get_rendered_body_text_array`): the Subject, then the
@@ -491,12 +514,6 @@ pub(super) fn has_escape(s: &str) -> bool {
     s.as_bytes()
         .windows(3)
         .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
-}
-
-/// RegistryBoundaries' `is_domain_valid` (a dot, and a last label on the `util_rb_tld`
-/// list), for HeaderEval's `check_ratware_envelope_from`.
-pub(super) fn domain_valid(dom: &str, tlds: &HashSet<String>) -> bool {
-    is_domain_valid(dom, tlds)
 }
 
 #[cfg(test)]

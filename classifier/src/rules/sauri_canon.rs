@@ -9,7 +9,14 @@ pub(super) const MAX_URI_LENGTH: usize = 8192;
 const MAX_READINGS: usize = 64;
 
 /// Every reading of `uri` SpamAssassin's `uri` rules match, the URI itself included.
+#[cfg(test)]
 pub(super) fn canonicalize(uri: &str, tlds: &HashSet<String>) -> Vec<String> {
+    readings(uri, tlds).0
+}
+
+/// Every reading of `uri` SpamAssassin's `uri` rules match, the URI itself included, each cut
+/// to 8,192 bytes; and whether one was cut (`add_uri_detail_list` then sets `uri_truncated`).
+pub(super) fn readings(uri: &str, tlds: &HashSet<String>) -> (Vec<String>, bool) {
     let mut uris: Vec<String> = vec![uri.to_owned()];
     let mut nuris: Vec<String> = Vec::new();
     let mut i = 0;
@@ -59,11 +66,13 @@ pub(super) fn canonicalize(uri: &str, tlds: &HashSet<String>) -> Vec<String> {
         }
         http_readings(&n, tlds, &mut uris, &mut nuris);
     }
+    let mut cut = false;
     let all: BTreeSet<String> = uris
         .into_iter()
         .chain(nuris)
         .map(|mut s| {
             if s.len() > MAX_URI_LENGTH {
+                cut = true;
                 let mut end = MAX_URI_LENGTH;
                 while !s.is_char_boundary(end) {
                     end -= 1;
@@ -73,7 +82,7 @@ pub(super) fn canonicalize(uri: &str, tlds: &HashSet<String>) -> Vec<String> {
             s
         })
         .collect();
-    all.into_iter().collect()
+    (all.into_iter().collect(), cut)
 }
 
 /// `mailto:` readings: without `?...` or `&...`, without `%20`s, the `<address>` inside.

@@ -1,18 +1,59 @@
 //! The HTML parser's links (`HTML::html_uri`, `push_uri`, `canon_uri`, `target_uri`): which
 //! attributes of which start tags are links, and how they resolve against `<base href>`.
 
+use std::collections::BTreeMap;
+
 use super::canon::MAX_URI_LENGTH;
 
 /// Links collected per part, at most.
 const MAX_LINKS: usize = 10_000;
 
+/// What the HTML parser's `uri_detail` holds beyond the links, for URIEval, HTTPSMismatch and
+/// HTMLEval's `check_iframe_src`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UriDetail {
+    /// Per `<a>` link as written (`canon_uri` of its `href`, `""` without one), the text of
+    /// each `<a>` with that link (`<img>` inside adds `<img>\n`).
+    pub anchors: BTreeMap<String, Vec<String>>,
+    /// The link of the last `<a>` (`anchor_last`), whose text grows while inside an `<a>`.
+    last: Option<String>,
+    /// An `<iframe src>` gave a link (`types->{iframe}`).
+    pub iframe_src: bool,
+    /// A link was longer than 8,192 bytes and cut (`uri_truncated`).
+    pub truncated: bool,
+}
+
+impl UriDetail {
+    /// Adds to the text of the last `<a>`.
+    pub(crate) fn anchor_text(&mut self, text: &str) {
+        let Some(last) = &self.last else { return };
+        if let Some(t) = self.anchors.get_mut(last).and_then(|v| v.last_mut()) {
+            t.push_str(text);
+        }
+    }
+
+    /// A new `<a>` with the link `key`.
+    fn open_anchor(&mut self, key: String) {
+        if self.anchors.len() >= MAX_LINKS && !self.anchors.contains_key(&key) {
+            self.last = None;
+            return;
+        }
+        self.anchors
+            .entry(key.clone())
+            .or_default()
+            .push(String::new());
+        self.last = Some(key);
+    }
+}
+
 /// An HTML part's links, collected as `HTML::html_uri` collects them on a start tag; the
 /// `mailto:` links of `<a>` tags (SpamAssassin's `types->{a}`, which FreeMail reads) also go to
-/// `a_mailtos`.
+/// `a_mailtos`; `detail` records `<a>` links, `<iframe src>` and cut links.
 pub(crate) fn html_uri(
     uris: &mut Vec<String>,
     a_mailtos: &mut Vec<String>,
     base: &mut Option<String>,
+    detail: &mut UriDetail,
     tag: &str,
     attrs: &[(String, String)],
 ) {
@@ -33,7 +74,8 @@ pub(crate) fn html_uri(
             })
             .map(|(_, v)| v.as_str())
     };
-    let mut push = |u: &str| push_uri(uris, base.as_deref(), u);
+    let truncated = &mut detail.truncated;
+    let mut push = |u: &str| push_uri(uris, base.as_deref(), u, truncated);
     match tag {
         "body" | "table" | "tr" | "td" => {
             if let Some(v) = get("background") {
@@ -42,13 +84,19 @@ pub(crate) fn html_uri(
         }
         "a" | "area" | "link" => {
             let mut found = Vec::new();
-            if let Some(v) = slashed("href").or_else(|| get("href")) {
-                found.extend(push(&v.replace('\u{feff}', "")));
+            let href = slashed("href")
+                .or_else(|| get("href"))
+                .map(|v| v.replace('\u{feff}', ""));
+            if let Some(v) = &href {
+                found.extend(push(v));
             }
             if let Some(v) = get("data-saferedirecturl") {
                 found.extend(push(v));
             }
             if tag == "a" {
+                // HTML::html_tests keys the anchor text by the link as written.
+                let key = href.map_or_else(String::new, |v| canon_uri(&v, &mut detail.truncated));
+                detail.open_anchor(key);
                 for t in found {
                     let mailto = t
                         .get(..7)
@@ -61,7 +109,8 @@ pub(crate) fn html_uri(
         }
         "img" | "frame" | "iframe" | "embed" | "script" | "bgsound" => {
             if let Some(v) = slashed("src").or_else(|| get("src")) {
-                push(v);
+                let pushed = push(v).is_some();
+                detail.iframe_src |= pushed && tag == "iframe";
             }
         }
         "form" => {
@@ -73,8 +122,10 @@ pub(crate) fn html_uri(
             let Some(v) = get("href").filter(|v| !v.is_empty() && *v != "0") else {
                 return;
             };
-            let uri = canon_uri(v);
+            let mut cut = false;
+            let uri = canon_uri(v, &mut cut);
             push(&uri);
+            detail.truncated |= cut;
             let lower = uri.to_ascii_lowercase();
             if lower.starts_with("http:")
                 || lower.starts_with("https:")
@@ -150,9 +201,11 @@ fn base_dir(uri: &str) -> String {
     u
 }
 
-/// `canon_uri`: white space (and no-break spaces) trimmed, 8,192 bytes at most.
-fn canon_uri(u: &str) -> String {
+/// `canon_uri`: white space (and no-break spaces) trimmed, 8,192 bytes at most (`truncated`
+/// set when cut).
+fn canon_uri(u: &str, truncated: &mut bool) -> String {
     let t = u.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\u{a0}' || c == '\x0b');
+    *truncated |= t.len() > MAX_URI_LENGTH;
     let mut end = t.len().min(MAX_URI_LENGTH);
     while !t.is_char_boundary(end) {
         end -= 1;
@@ -161,8 +214,13 @@ fn canon_uri(u: &str) -> String {
 }
 
 /// Adds a link to `uris` (once); returns its target.
-fn push_uri(uris: &mut Vec<String>, base: Option<&str>, u: &str) -> Option<String> {
-    let u = canon_uri(u);
+fn push_uri(
+    uris: &mut Vec<String>,
+    base: Option<&str>,
+    u: &str,
+    truncated: &mut bool,
+) -> Option<String> {
+    let u = canon_uri(u, truncated);
     if u.is_empty() || uris.len() >= MAX_LINKS {
         return None;
     }

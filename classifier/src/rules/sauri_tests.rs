@@ -83,11 +83,13 @@ fn html_links_resolve_against_base() {
     let mut uris = Vec::new();
     let mut mailtos = Vec::new();
     let mut base = None;
+    let mut detail = super::UriDetail::default();
     let a = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
     super::html::html_uri(
         &mut uris,
         &mut mailtos,
         &mut base,
+        &mut detail,
         "base",
         &a("href", "http://example.com/dir/page.html"),
     );
@@ -95,6 +97,7 @@ fn html_links_resolve_against_base() {
         &mut uris,
         &mut mailtos,
         &mut base,
+        &mut detail,
         "a",
         &a("href", "../up/x.html"),
     );
@@ -102,6 +105,7 @@ fn html_links_resolve_against_base() {
         &mut uris,
         &mut mailtos,
         &mut base,
+        &mut detail,
         "form",
         &a("action", " http://192.0.2.1/r.asp "),
     );
@@ -109,6 +113,7 @@ fn html_links_resolve_against_base() {
         &mut uris,
         &mut mailtos,
         &mut base,
+        &mut detail,
         "img",
         &a("src", "mailto:x@example.com"),
     );
@@ -116,12 +121,17 @@ fn html_links_resolve_against_base() {
         &mut uris,
         &mut mailtos,
         &mut base,
+        &mut detail,
         "a",
         &a("href", " MAILTO:y@example.com?subject=x"),
     );
     assert_eq!(base.as_deref(), Some("http://example.com/dir/"));
     // Only an `<a>` tag's mailto: links are FreeMail's (SpamAssassin's `types->{a}`).
     assert_eq!(mailtos, ["MAILTO:y@example.com?subject=x"]);
+    // Link texts are keyed by the link as written, not resolved (`anchor_last`).
+    let keys: Vec<&str> = detail.anchors.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["../up/x.html", "MAILTO:y@example.com?subject=x"]);
+    assert!(!detail.iframe_src && !detail.truncated);
     assert_eq!(
         uris,
         [

@@ -7,6 +7,8 @@ use super::*;
 mod local_cases;
 #[path = "tests_evals_parse.rs"]
 mod parse_cases;
+#[path = "tests_evals_uri.rs"]
+mod uri_cases;
 
 /// A multipart/alternative with a titled HTML part and a text/calendar part.
 const ALT_RENDERED: &str = "Subject: x\nMIME-Version: 1.0\n\
@@ -475,6 +477,7 @@ fn every_eval_is_documented_and_exercised() {
         ("html_charset_faraway()", "body", html(r#"<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">x"#), false),
     ];
     cases.extend(parse_cases::cases(&alt));
+    cases.extend(uri_cases::cases());
     let mut exercised: HashSet<&str> = HashSet::new();
     for (call, kind, msg, expect) in &cases {
         let rule = format!("{kind} T eval:{call}");
@@ -482,7 +485,10 @@ fn every_eval_is_documented_and_exercised() {
         exercised.insert(call.split('(').next().unwrap_or(""));
     }
     // The plugin evals read settings of the rule files (issue #12).
-    for (settings, call, msg, expect) in plugin_eval_cases() {
+    for (settings, call, msg, expect) in plugin_eval_cases()
+        .into_iter()
+        .chain(uri_cases::subject_cases())
+    {
         let rule = format!("{settings}\nheader T eval:{call}");
         assert_eq!(hit(&rule, &msg, "T"), expect, "{call} on {msg:?}");
         exercised.insert(call.split('(').next().unwrap_or(""));

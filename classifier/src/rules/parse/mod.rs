@@ -20,8 +20,10 @@ mod replace;
 mod syntax;
 mod tables;
 pub(crate) use syntax::edit_distance;
+#[cfg(test)]
+use syntax::eval_if;
 use syntax::{
-    eval_if, eval_if_with, is_rule_keyword, parse_if_unset, split_word, strip_comment, valid_name,
+    eval_if_with, is_rule_keyword, parse_if_unset, split_word, strip_comment, valid_name,
 };
 use tables::{
     EMULATED_PLUGINS, EMULATED_VERSION, FEATURES, IGNORED_SETTINGS, KNOWN_TFLAGS,
@@ -65,6 +67,9 @@ pub(crate) struct Builder<'r> {
     sa_defined: HashSet<String>,
     /// Plugins loaded by `loadplugin` lines, besides [`SPAMASSASSIN_PLUGINS`].
     sa_plugins: HashSet<String>,
+    /// `compat_NAME` for each `enable_compat NAME` line (init.pre's `welcomelist_blocklist`):
+    /// SpamAssassin's `can(Mail::SpamAssassin::Conf::compat_NAME)` is then true.
+    compat: HashSet<String>,
     /// Ignored settings seen: (origin, keyword) → (first line, count).
     ignored: BTreeMap<(String, String), (usize, usize)>,
     pending: Pending,
@@ -106,6 +111,7 @@ impl<'r> Builder<'r> {
             inactive: BTreeMap::new(),
             sa_defined: HashSet::new(),
             sa_plugins: HashSet::new(),
+            compat: HashSet::new(),
             ignored: BTreeMap::new(),
             pending: Pending::default(),
             conf: super::plugconf::PluginConf::default(),
@@ -177,7 +183,8 @@ impl<'r> Builder<'r> {
                             (false, true) => (false, format!("plugin {short} is not emulated")),
                         }
                     } else {
-                        match eval_if(rest) {
+                        let can = |f: &str| FEATURES.contains(&f) || self.compat.contains(f);
+                        match eval_if_with(rest, &|p| EMULATED_PLUGINS.contains(&p), &can) {
                             Ok(v) => (v, format!("condition '{rest}' is false here")),
                             Err(e) => {
                                 if active {
@@ -347,6 +354,10 @@ impl<'r> Builder<'r> {
                 );
             }
             "include" => self.include(origin, line, rest.trim(), path, depth),
+            "enable_compat" => {
+                let names = rest.split_whitespace().map(|n| format!("compat_{n}"));
+                self.compat.extend(names.take(100));
+            }
             "loadplugin" | "tryplugin" => {
                 let name = rest.split_whitespace().next().unwrap_or("");
                 let short = name.rsplit("::").next().unwrap_or(name);

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::super::HeaderTarget;
 use super::super::meta;
-use super::{EMULATED_PLUGINS, EMULATED_VERSION, FEATURES, UNSUPPORTED_RULE_TYPES};
+use super::{EMULATED_VERSION, UNSUPPORTED_RULE_TYPES};
 
 pub(super) fn is_rule_keyword(kw: &str) -> bool {
     matches!(
@@ -76,9 +76,10 @@ pub(super) fn valid_name(name: &str) -> bool {
 
 /// Evaluates an `if` condition: `version`, `perl_version`, `can(X)`, `plugin(X)` with `!`,
 /// `&&`, `||`, comparisons and parentheses.
+#[cfg(test)]
 pub(super) fn eval_if(cond: &str) -> Result<bool, String> {
-    eval_if_with(cond, &|p| EMULATED_PLUGINS.contains(&p), &|f| {
-        FEATURES.contains(&f)
+    eval_if_with(cond, &|p| super::EMULATED_PLUGINS.contains(&p), &|f| {
+        super::FEATURES.contains(&f)
     })
 }
 

@@ -28,6 +28,9 @@ pub(super) const EMULATED_PLUGINS: &[&str] = &[
     "FreeMail",
     "MIMEHeader",
     "ImageInfo",
+    "URIEval",
+    "HTTPSMismatch",
+    "WelcomeListSubject",
 ];
 
 /// The plugins SpamAssassin 4.0.1 loads as installed (the `loadplugin` lines of Debian's
