@@ -18,31 +18,49 @@ pub(super) enum Recovered {
 /// and the rules saw base64 letters instead of the words (43 SpamAssassin-corpus messages,
 /// all spam; E26). Such a part is decoded here when its content is base64 and nothing else.
 pub(super) fn recover_base64(part: &MessagePart<'_>) -> Option<Recovered> {
-    if !part.is_encoding_problem || transfer_encoding(part) != TransferEncoding::Base64 {
-        return None;
-    }
-    let PartType::Text(text) = &part.body else {
-        return None;
-    };
-    let decoded = mail_parser::decoders::base64::base64_decode(text.trim().as_bytes())?;
+    let text = undecoded_base64(part)?;
+    let decoded = mail_parser::decoders::base64::base64_decode(text.as_bytes())?;
     if decoded.is_empty() {
         return None;
     }
     let (ctype, charset) = content_type_of(part);
-    let html_named = named_html(part);
-    if !ctype.starts_with("text/") && !html_named {
+    let Some(html) = text_html(part, &ctype) else {
         return Some(Recovered::Binary(decoded.len()));
-    }
-    let decoder =
-        charset.and_then(|c| mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()));
-    let text = match decoder {
-        Some(decode) => decode(&decoded),
-        None => String::from_utf8_lossy(&decoded).into_owned(),
     };
     Some(Recovered::Text {
-        html: ctype == "text/html" || html_named,
-        text,
+        html,
+        text: decode_charset(charset.as_deref(), &decoded),
     })
+}
+
+/// The text of a base64 part mail-parser could not decode (it flags an encoding problem and
+/// hands the part back as written, as plain text), trimmed.
+fn undecoded_base64<'a>(part: &'a MessagePart<'_>) -> Option<&'a str> {
+    if !part.is_encoding_problem || transfer_encoding(part) != TransferEncoding::Base64 {
+        return None;
+    }
+    match &part.body {
+        PartType::Text(text) => Some(text.trim()),
+        _ => None,
+    }
+}
+
+/// Whether a part of type `ctype` is read as HTML text (`Some(true)`), plain text
+/// (`Some(false)`), or is no text part (`None`): `text/*`, or named `*.html` ([`named_html`]).
+fn text_html(part: &MessagePart<'_>, ctype: &str) -> Option<bool> {
+    let html = ctype == "text/html" || named_html(part);
+    (html || ctype.starts_with("text/")).then_some(html)
+}
+
+/// Decoded bytes in their declared charset as mail-parser reads it (UTF-8, lossily, when it
+/// has no decoder for the charset).
+pub(super) fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> String {
+    let decoder =
+        charset.and_then(|c| mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()));
+    match decoder {
+        Some(decode) => decode(bytes),
+        None => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// SpamAssassin's reading of a base64 text part that mail-parser could not decode because a
@@ -53,25 +71,14 @@ pub(super) fn recover_base64(part: &MessagePart<'_>) -> Option<Recovered> {
 /// loaded SpamAssassin files read it: for Bayes and the built-in rules, decoding it too lost
 /// two cells by 0.0001 (E39 in corpora/EXPERIMENTS.md), so they read the part as before.
 pub(super) fn sa_base64_footer(part: &MessagePart<'_>) -> Option<(String, bool)> {
-    if !part.is_encoding_problem || transfer_encoding(part) != TransferEncoding::Base64 {
-        return None;
-    }
-    let PartType::Text(text) = &part.body else {
-        return None;
-    };
+    let text = undecoded_base64(part)?;
     let (ctype, charset) = content_type_of(part);
-    let html = ctype == "text/html" || named_html(part);
-    if !ctype.starts_with("text/") && !html {
-        return None;
-    }
-    let (decoded, footer) = base64_then_footer(text.trim())?;
+    let html = text_html(part, &ctype)?;
+    let (decoded, footer) = base64_then_footer(text)?;
     let charset = charset.as_deref();
-    let decoder =
-        charset.and_then(|c| mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()));
-    let text = match (charset.and_then(super::charsets::east_asian), decoder) {
-        (Some(enc), _) => super::charsets::decode(enc, &decoded),
-        (None, Some(decode)) => decode(&decoded),
-        (None, None) => String::from_utf8_lossy(&decoded).into_owned(),
+    let text = match charset.and_then(super::charsets::east_asian) {
+        Some(enc) => super::charsets::decode(enc, &decoded),
+        None => decode_charset(charset, &decoded),
     };
     let text = format!("{}\n{footer}\n", text.trim_end_matches(['\r', '\n']));
     Some((text.replace("\r\n", "\n"), html))

@@ -236,38 +236,30 @@ macro_rules! list_eval {
 
 /// The WLBLEval and VBounce evals, registered beside [`super::evals::EVALS`].
 pub(crate) static WLBL_EVALS: &[EvalDef] = &[
-    EvalDef {
-        name: "check_subject_in_welcomelist",
-        signature: "()",
-        doc: "The Subject (decoded, ASCII letters in lower case) contains a pattern of \
-              `welcomelist_subject` (`*` any text, `?` any one character), as \
-              WelcomeListSubject reads it; never for an empty Subject.",
-        check: no_args,
-        run: |e, _| subject_listed(e, &e.conf.subject_welcome),
-    },
-    EvalDef {
-        name: "check_subject_in_whitelist",
-        signature: "()",
-        doc: "The old name of check_subject_in_welcomelist (SpamAssassin 4.0 keeps both).",
-        check: no_args,
-        run: |e, _| subject_listed(e, &e.conf.subject_welcome),
-    },
-    EvalDef {
-        name: "check_subject_in_blocklist",
-        signature: "()",
-        doc: "The Subject (decoded, ASCII letters in lower case) contains a pattern of \
-              `blocklist_subject` (`*` any text, `?` any one character), as \
-              WelcomeListSubject reads it; never for an empty Subject.",
-        check: no_args,
-        run: |e, _| subject_listed(e, &e.conf.subject_block),
-    },
-    EvalDef {
-        name: "check_subject_in_blacklist",
-        signature: "()",
-        doc: "The old name of check_subject_in_blocklist (SpamAssassin 4.0 keeps both).",
-        check: no_args,
-        run: |e, _| subject_listed(e, &e.conf.subject_block),
-    },
+    list_eval!(
+        "check_subject_in_welcomelist",
+        "The Subject (decoded, ASCII letters in lower case) contains a pattern of \
+         `welcomelist_subject` (`*` any text, `?` any one character), as \
+         WelcomeListSubject reads it; never for an empty Subject.",
+        |e, _| subject_listed(e, &e.conf.subject_welcome)
+    ),
+    list_eval!(
+        "check_subject_in_whitelist",
+        "The old name of check_subject_in_welcomelist (SpamAssassin 4.0 keeps both).",
+        |e, _| subject_listed(e, &e.conf.subject_welcome)
+    ),
+    list_eval!(
+        "check_subject_in_blocklist",
+        "The Subject (decoded, ASCII letters in lower case) contains a pattern of \
+         `blocklist_subject` (`*` any text, `?` any one character), as \
+         WelcomeListSubject reads it; never for an empty Subject.",
+        |e, _| subject_listed(e, &e.conf.subject_block)
+    ),
+    list_eval!(
+        "check_subject_in_blacklist",
+        "The old name of check_subject_in_blocklist (SpamAssassin 4.0 keeps both).",
+        |e, _| subject_listed(e, &e.conf.subject_block)
+    ),
     EvalDef {
         name: "check_from_in_list",
         signature: "('LIST')",
