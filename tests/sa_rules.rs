@@ -171,3 +171,103 @@ fn classify_keeps_the_rules_prefilter_in_a_cache_that_never_changes_the_verdict(
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn builtin_rules_false_runs_the_rule_files_alone() {
+    let scratch = Scratch::new("sarules-nobuiltin");
+    let dir = scratch.0.clone();
+    let cfg = setup(&dir);
+    let list = |cfg: &Path| {
+        let o = bare()
+            .args(["--config", cfg.to_str().expect("utf-8"), "rules", "list"])
+            .output()
+            .expect("run");
+        assert!(o.status.success(), "{o:?}");
+        out(&o)
+    };
+    let both = list(&cfg);
+    assert!(both.contains("SA_PILLS"), "{both}");
+    assert!(both.contains("CLICK_HERE"), "{both}");
+    let only = dir.join("only.toml");
+    let text = std::fs::read_to_string(&cfg).expect("read");
+    std::fs::write(&only, format!("{text}builtin_rules = false\n")).expect("write");
+    let files = list(&only);
+    assert!(files.contains("SA_PILLS"), "{files}");
+    assert!(!files.contains("CLICK_HERE"), "{files}");
+    // The message's verdict comes from the file's rule alone: SA_PILLS at set 2's 4.5, scaled
+    // until Bayes has learned both classes, and no built-in rule beside it.
+    let o = bare()
+        .args([
+            "--config",
+            only.to_str().expect("utf-8"),
+            "--db",
+            &scratch.db(),
+            "explain",
+        ])
+        .arg(dir.join("msg.eml"))
+        .output()
+        .expect("run");
+    let text = out(&o);
+    assert!(text.contains("SA_PILLS"), "{text}");
+    assert!(text.contains("Rules (1 hit"), "{text}");
+}
+
+#[test]
+fn rules_beside_spamassassins_count_less_when_they_fire_together() {
+    let scratch = Scratch::new("sarules-overlap");
+    let dir = scratch.0.clone();
+    let cfg = setup(&dir);
+    let msg = dir.join("click.eml");
+    std::fs::write(
+        &msg,
+        "From: a@example.org\nTo: b@example.com\nSubject: offer\n\ncheap pills, click here\n",
+    )
+    .expect("write");
+    let explain = |cfg: &Path| {
+        let o = bare()
+            .args([
+                "--config",
+                cfg.to_str().expect("utf-8"),
+                "--db",
+                &scratch.db(),
+            ])
+            .arg("explain")
+            .arg(&msg)
+            .output()
+            .expect("run");
+        assert!(o.status.success(), "{o:?}");
+        out(&o)
+    };
+    // (configured score, weight) of a rule's line.
+    let weights = |text: &str, name: &str| -> (f64, f64) {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().nth(2) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line in {text}"));
+        let mut f = line
+            .split_whitespace()
+            .map(|x| x.parse::<f64>().expect("number"));
+        (f.next().expect("score"), f.next().expect("weight"))
+    };
+    // "auto": SpamAssassin's rules beside the built-in ones, so the smaller hit is discounted
+    // (E40: decay 0.2, the second hit counts 1/1.2).
+    let auto = explain(&cfg);
+    assert!(auto.contains("count less"), "{auto}");
+    assert_eq!(weights(&auto, "SA_PILLS"), (4.5, 4.5));
+    let mut hits: Vec<(f64, f64)> = ["SA_PILLS", "CLICK_HERE", "MISSING_DATE", "MISSING_MID"]
+        .iter()
+        .map(|n| weights(&auto, n))
+        .collect();
+    hits.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (rank, (score, weight)) in hits.iter().enumerate() {
+        let want = score / (1.0 + 0.2 * rank as f64);
+        assert!((weight - want).abs() < 0.006, "rank {rank}: {auto}");
+    }
+    let off = dir.join("off.toml");
+    let text = std::fs::read_to_string(&cfg).expect("read");
+    std::fs::write(&off, format!("{text}rule_overlap = \"off\"\n")).expect("write");
+    let plain = explain(&off);
+    assert!(!plain.contains("count less"), "{plain}");
+    let (score, weight) = weights(&plain, "CLICK_HERE");
+    assert_eq!(score, weight, "{plain}");
+}

@@ -116,7 +116,18 @@ pub fn engine_with(config: &Config, report_lint: bool) -> Result<Engine> {
                 config.spamassassin_rules
             )
         })?;
+    // E40: SpamAssassin's rules beside the built-in ones fire on the same evidence.
+    let both_sets = config.builtin_rules && !files.is_empty();
+    let family = config.rule_overlap.family(both_sets);
+    if family != mailsift::overlap::Family::Off {
+        engine.scoring.rule_overlap = family;
+        engine.scoring.rule_overlap_decay = config.rule_overlap_decay;
+        engine.scoring.rule_overlap_with_bayes = true;
+    }
     files.extend(config.rule_files.iter().cloned());
+    if !config.builtin_rules {
+        engine.rules = mailsift::rules::RuleSet::default();
+    }
     if !files.is_empty() {
         let (rules, issues) = engine
             .rules

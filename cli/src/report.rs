@@ -129,6 +129,12 @@ pub fn explain(global: &Global, path: &Path, ntokens: usize, recipients: &[Strin
             "  (the rules count at {scale} of their points until Bayes has learned both classes)"
         )?;
     }
+    if engine.scoring.rule_overlap != mailsift::overlap::Family::Off && verdict.hits.len() > 1 {
+        writeln!(
+            out,
+            "  (rules that fire together count less: the weights above include rule_overlap's discount)"
+        )?;
+    }
     let b = &verdict.bayes;
     writeln!(out)?;
     writeln!(
