@@ -58,7 +58,7 @@ pub(super) fn sa_part_text(
         TransferEncoding::QuotedPrintable => Cow::Owned(qp_decode(body)),
         _ => Cow::Borrowed(body),
     };
-    Some(decode(enc, &bytes))
+    Some(decode(charset?, enc, &bytes))
 }
 
 /// Quoted-printable as SpamAssassin decodes it: white space at a line's end dropped, soft line
@@ -108,10 +108,69 @@ fn qp_decode(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `bytes` in `enc`, line ends LF.
-pub(super) fn decode(enc: &'static Encoding, bytes: &[u8]) -> String {
-    let (text, _) = enc.decode_without_bom_handling(bytes);
+/// `bytes` declared in the East Asian charset `label` (whose encoding is `enc`), as
+/// SpamAssassin's `_normalize` reads a part, line ends LF:
+/// - bytes that hold 8-bit characters and are valid UTF-8 are read as UTF-8 (it tries that
+///   first);
+/// - else the declared charset, when Perl's strict decoder takes every byte. encoding_rs's
+///   decoders are WHATWG's supersets (GB2312 is read as GBK, EUC-KR as Windows-949), so for
+///   those two labels the bytes must also keep to the EUC code ranges Perl's `euc-cn` and
+///   `euc-kr` know;
+/// - else Windows-1252, SpamAssassin's last resort (without Encode::Detect, which Debian does
+///   not install), its five undefined bytes read as U+FFFD as Perl's decoder reads them.
+///
+/// spam-2/01064 of the SpamAssassin corpus, declared `gb2312` with GBK characters, is read as
+/// Windows-1252 by SpamAssassin: its `è`-like letters then count for MIXED_ES.
+pub(super) fn decode(label: &str, enc: &'static Encoding, bytes: &[u8]) -> String {
+    let text = if bytes.iter().any(|&b| b >= 0x80)
+        && let Ok(utf8) = std::str::from_utf8(bytes)
+    {
+        Cow::Borrowed(utf8)
+    } else {
+        match enc.decode_without_bom_handling_and_without_replacement(bytes) {
+            Some(text) if strict_euc(label, bytes) => text,
+            _ => Cow::Owned(windows_1252(bytes)),
+        }
+    };
     text.replace("\r\n", "\n")
+}
+
+/// Whether `bytes` keep to the two-byte ranges of Perl's strict EUC decoders when `label`
+/// names one of them (`gb2312`: leading bytes A1-F7; `euc-kr`: A1-FE; trailing bytes A1-FE);
+/// true for any other label.
+fn strict_euc(label: &str, bytes: &[u8]) -> bool {
+    let lead_max = match label.trim().to_ascii_lowercase().as_str() {
+        "gb2312" | "euc-cn" | "x-euc-cn" | "csgb2312" | "gb_2312-80" => 0xf7,
+        "euc-kr" | "x-euc-kr" | "cseuckr" => 0xfe,
+        _ => return true,
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            i += 1;
+            continue;
+        }
+        let trail = bytes.get(i + 1).copied().unwrap_or(0);
+        if !(0xa1..=lead_max).contains(&b) || !(0xa1..=0xfe).contains(&trail) {
+            return false;
+        }
+        i += 2;
+    }
+    true
+}
+
+/// Windows-1252 as Perl's `cp1252` decodes it without a check: the five bytes it leaves
+/// undefined (81, 8D, 8F, 90, 9D) become U+FFFD, where WHATWG's decoder maps them to C1
+/// controls.
+fn windows_1252(bytes: &[u8]) -> String {
+    let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
+    text.chars()
+        .map(|c| match c {
+            '\u{81}' | '\u{8d}' | '\u{8f}' | '\u{90}' | '\u{9d}' => '\u{fffd}',
+            c => c,
+        })
+        .collect()
 }
 
 /// An RFC 2047 encoded word at the start of `s` (`=?charset?B|Q?text?=`) whose charset is
@@ -176,6 +235,27 @@ mod tests {
         assert_eq!(east_asian("iso-8859-1"), None);
         assert_eq!(east_asian("koi8-r"), None);
         assert_eq!(east_asian("x-unknown"), None);
+    }
+
+    #[test]
+    fn parts_fall_back_as_spamassassins_normalize_does() {
+        // GB2312 proper (EUC-CN ranges): decoded. "中文" = D6 D0 CE C4.
+        let gb = b"\xd6\xd0\xce\xc4 e";
+        assert_eq!(decode("gb2312", GBK, gb), "中文 e");
+        // A GBK-only character (lead 0x81) declared gb2312: Perl's euc-cn croaks, so
+        // SpamAssassin reads the part as Windows-1252 (spam-2/01064); declared gbk it decodes.
+        let gbk = b"\x81\x40\xe8\xe9\r\n";
+        assert_eq!(decode("gb2312", GBK, gbk), "\u{fffd}@\u{e8}\u{e9}\n");
+        assert_eq!(decode("gbk", GBK, gbk), "丂栝\n");
+        // 8-bit bytes that are valid UTF-8 are read as UTF-8 whatever the declared charset.
+        assert_eq!(decode("big5", BIG5, "é".as_bytes()), "é");
+        // Seven-bit ISO-2022-JP is decoded (no 8-bit byte, so no UTF-8 attempt).
+        assert_eq!(decode("iso-2022-jp", ISO_2022_JP, b"\x1b$B$3\x1b(B"), "こ");
+        // Bytes the declared decoder rejects: Windows-1252, its undefined bytes U+FFFD.
+        assert_eq!(
+            decode("euc-kr", EUC_KR, b"\xb0\x81\x9d"),
+            "\u{b0}\u{fffd}\u{fffd}"
+        );
     }
 
     #[test]

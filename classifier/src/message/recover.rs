@@ -76,8 +76,8 @@ pub(super) fn sa_base64_footer(part: &MessagePart<'_>) -> Option<(String, bool)>
     let html = text_html(part, &ctype)?;
     let (decoded, footer) = base64_then_footer(text)?;
     let charset = charset.as_deref();
-    let text = match charset.and_then(super::charsets::east_asian) {
-        Some(enc) => super::charsets::decode(enc, &decoded),
+    let text = match charset.and_then(|c| Some((c, super::charsets::east_asian(c)?))) {
+        Some((label, enc)) => super::charsets::decode(label, enc, &decoded),
         None => decode_charset(charset, &decoded),
     };
     let text = format!("{}\n{footer}\n", text.trim_end_matches(['\r', '\n']));
