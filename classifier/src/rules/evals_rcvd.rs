@@ -62,6 +62,7 @@ fn get(view: &MessageView, name: &str, addr: bool) -> Option<String> {
         last: false,
         every: false,
         lossy: false,
+        newline: false,
     };
     header_text(view, &t)
 }

@@ -209,7 +209,11 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
         return first;
     }
     let texts: Vec<String> = values.into_iter().map(value).collect();
-    Some(texts.join("\n"))
+    let mut text = texts.join("\n");
+    if t.newline {
+        text.push('\n');
+    }
+    Some(text)
 }
 
 /// The text of an `EnvelopeFrom` target given the envelope sender: the address, or its host

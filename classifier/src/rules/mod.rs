@@ -239,6 +239,10 @@ pub(crate) struct HeaderTarget {
     /// as mail-parser reads them, where the rules of SpamAssassin's files decode them as
     /// SpamAssassin does (message/charsets.rs; E38 in corpora/EXPERIMENTS.md).
     pub lossy: bool,
+    /// Each value ends with a newline, as SpamAssassin's `get` returns a header's value (the
+    /// header rules of loaded files, whose patterns read `$` as Perl does; see
+    /// [`HeaderTarget::sa_reading`]).
+    pub newline: bool,
 }
 
 #[derive(Debug, Clone)]

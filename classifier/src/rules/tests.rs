@@ -81,6 +81,25 @@ fn header_match_negation_and_exists() {
 }
 
 #[test]
+fn header_values_end_with_their_newline_as_spamassassins() {
+    // SpamAssassin's `get` returns `Foo 1.0\n` for `X-Mailer: Foo 1.0`: a class after the last
+    // character takes the newline (XM_RANDOM's `q(?!...)[^u]` on spam-2/00977's `X-Mailer:
+    // ...Q`), `$` and `\Z` match before it, `\z` only after it. Each case checked with
+    // `spamassassin -L -t` (a `$` followed by `\n` in the pattern is not: no stock header
+    // rule writes one).
+    assert!(hit("header A X-Mailer =~ /0[^u]/", MSG, "A"));
+    assert!(hit("header A X-Mailer =~ /1\\.0$/", MSG, "A"));
+    assert!(hit("header A X-Mailer =~ /^Foo 1\\.0$/", MSG, "A"));
+    assert!(!hit("header A X-Mailer =~ /0\\z/", MSG, "A"));
+    assert!(hit("header A X-Mailer =~ /0\\Z/", MSG, "A"));
+    assert!(hit("header A X-Nope =~ /^$/", MSG, "A"));
+    assert!(!hit("header A X-Mailer =~ /[$]/", MSG, "A"));
+    // Addresses carry no newline, as in SpamAssassin.
+    assert!(!hit("header A From:addr =~ /org[^u]/", MSG, "A"));
+    assert!(hit("header A From:addr =~ /org$/", MSG, "A"));
+}
+
+#[test]
 fn header_modifiers_and_pseudo_headers() {
     assert!(hit(
         "header A From:addr =~ /^alice\\@example\\.org$/",

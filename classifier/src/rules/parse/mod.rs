@@ -577,6 +577,20 @@ impl<'r> Builder<'r> {
             if let Test::Header { target, .. } | Test::Exists(target) = &mut test {
                 target.builtin_reading();
             }
+        } else if let Test::Header {
+            target, pattern, ..
+        } = &mut test
+        {
+            // SpamAssassin's header values end with their newline (its `get`), and Perl's `$`
+            // matches before it: XM_RANDOM's `q(?!...)[^u]` takes that newline.
+            target.sa_reading();
+            if !pattern.translated.flags.m
+                && let Some(p) = syntax::perl_end_dollar(&pattern.translated.pattern)
+            {
+                let mut translated = pattern.translated.clone();
+                translated.pattern = p;
+                *pattern = Pattern::new(translated, pattern.line_anchors);
+            }
         }
         self.skipped.remove(name);
         // SpamAssassin's BAYES_* rules read SpamAssassin's own Bayes; mailsift's Bayes adds its

@@ -163,6 +163,7 @@ impl HeaderTarget {
             last: false,
             every: false,
             lossy: false,
+            newline: false,
         };
         for m in parts {
             match m {
@@ -183,5 +184,98 @@ impl HeaderTarget {
     pub(crate) fn builtin_reading(&mut self) {
         self.lossy = true;
         self.key.push_str("|lossy");
+    }
+
+    /// This target as a header rule of a loaded file reads it: a header's values end with
+    /// their newline ([`HeaderTarget::newline`]), cached apart.
+    pub(crate) fn sa_reading(&mut self) {
+        self.newline = true;
+        self.key.push_str("|nl");
+    }
+}
+
+/// Perl's `$` without `/m` (the end of the text, or before a newline that ends it) in a
+/// translated pattern matched against a text that ends with a newline, as SpamAssassin's
+/// header values do: every `$` outside a class becomes `(?:\n?\z)`, which matches where Perl's
+/// does (it takes the newline too, which no rule's match result depends on). `None` when the
+/// pattern has no such `$`, or turns `m` on inline (then it is left as it is).
+pub(crate) fn perl_end_dollar(pattern: &str) -> Option<String> {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars().peekable();
+    let mut class = 0usize;
+    let mut changed = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                out.extend(chars.next());
+            }
+            '[' => {
+                class += 1;
+                out.push(c);
+                // A `]` first in a class (after an optional `^`) is literal.
+                if chars.peek() == Some(&'^') {
+                    out.extend(chars.next());
+                }
+                if chars.peek() == Some(&']') {
+                    out.extend(chars.next());
+                }
+            }
+            ']' if class > 0 => {
+                class -= 1;
+                out.push(c);
+            }
+            '(' if class == 0 && chars.peek() == Some(&'?') => {
+                out.push(c);
+                let flags: String = chars
+                    .clone()
+                    .skip(1)
+                    .take_while(|f| f.is_ascii_alphabetic() || *f == '-')
+                    .collect();
+                if flags.split('-').next().is_some_and(|on| on.contains('m')) {
+                    return None;
+                }
+            }
+            '$' if class == 0 => {
+                out.push_str("(?:\\n?\\z)");
+                changed = true;
+            }
+            c => out.push(c),
+        }
+    }
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::perl_end_dollar;
+
+    #[test]
+    fn perl_end_dollar_rewrites_only_anchors() {
+        assert_eq!(perl_end_dollar("^a$").as_deref(), Some("^a(?:\\n?\\z)"));
+        assert_eq!(
+            perl_end_dollar("a$|b$").as_deref(),
+            Some("a(?:\\n?\\z)|b(?:\\n?\\z)")
+        );
+        // Escaped dollars, dollars in classes (a `]` first in a class included) stay.
+        assert_eq!(perl_end_dollar("a\\$"), None);
+        assert_eq!(perl_end_dollar("[$]"), None);
+        assert_eq!(perl_end_dollar("[]$]x"), None);
+        assert_eq!(
+            perl_end_dollar("[^]$]x$").as_deref(),
+            Some("[^]$]x(?:\\n?\\z)")
+        );
+        assert_eq!(
+            perl_end_dollar("[[:alpha:]$]$").as_deref(),
+            Some("[[:alpha:]$](?:\\n?\\z)")
+        );
+        // `m` turned on inline: left as it is.
+        assert_eq!(perl_end_dollar("(?m)^a$"), None);
+        assert_eq!(perl_end_dollar("(?im:a$)"), None);
+        assert_eq!(
+            perl_end_dollar("(?i-m:a$)").as_deref(),
+            Some("(?i-m:a(?:\\n?\\z))")
+        );
+        assert_eq!(perl_end_dollar("abc"), None);
     }
 }
