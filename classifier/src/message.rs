@@ -698,7 +698,7 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                     size: bytes.len(),
                 });
                 if named_html(part) && text_bytes < limits.max_text_bytes {
-                    let text = recover::decode_charset(charset.as_deref(), bytes);
+                    let text = charsets::decode_charset(charset.as_deref(), bytes);
                     let raw = cap(&text, limits.max_text_bytes - text_bytes).into_owned();
                     text_bytes += raw.len();
                     push_text(view, part, raw, None, true, limits);

@@ -129,7 +129,8 @@ pub(super) fn decode(label: &str, enc: &'static Encoding, bytes: &[u8]) -> Strin
     } else {
         match enc.decode_without_bom_handling_and_without_replacement(bytes) {
             Some(text) if strict_euc(label, bytes) => text,
-            _ => Cow::Owned(windows_1252(bytes)),
+            // mail-parser's cp1252 reads the five undefined bytes as U+FFFD, as Perl's does.
+            _ => Cow::Owned(decode_charset(Some("windows-1252"), bytes)),
         }
     };
     text.replace("\r\n", "\n")
@@ -160,17 +161,15 @@ fn strict_euc(label: &str, bytes: &[u8]) -> bool {
     true
 }
 
-/// Windows-1252 as Perl's `cp1252` decodes it without a check: the five bytes it leaves
-/// undefined (81, 8D, 8F, 90, 9D) become U+FFFD, where WHATWG's decoder maps them to C1
-/// controls.
-fn windows_1252(bytes: &[u8]) -> String {
-    let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
-    text.chars()
-        .map(|c| match c {
-            '\u{81}' | '\u{8d}' | '\u{8f}' | '\u{90}' | '\u{9d}' => '\u{fffd}',
-            c => c,
-        })
-        .collect()
+/// Decoded bytes in their declared charset as mail-parser reads it (UTF-8, lossily, when it
+/// has no decoder for the charset).
+pub(super) fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> String {
+    let decoder =
+        charset.and_then(|c| mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()));
+    match decoder {
+        Some(decode) => decode(bytes),
+        None => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// An RFC 2047 encoded word at the start of `s` (`=?charset?B|Q?text?=`) whose charset is

@@ -29,7 +29,7 @@ pub(super) fn recover_base64(part: &MessagePart<'_>) -> Option<Recovered> {
     };
     Some(Recovered::Text {
         html,
-        text: decode_charset(charset.as_deref(), &decoded),
+        text: super::charsets::decode_charset(charset.as_deref(), &decoded),
     })
 }
 
@@ -52,17 +52,6 @@ fn text_html(part: &MessagePart<'_>, ctype: &str) -> Option<bool> {
     (html || ctype.starts_with("text/")).then_some(html)
 }
 
-/// Decoded bytes in their declared charset as mail-parser reads it (UTF-8, lossily, when it
-/// has no decoder for the charset).
-pub(super) fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> String {
-    let decoder =
-        charset.and_then(|c| mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()));
-    match decoder {
-        Some(decode) => decode(bytes),
-        None => String::from_utf8_lossy(bytes).into_owned(),
-    }
-}
-
 /// SpamAssassin's reading of a base64 text part that mail-parser could not decode because a
 /// list server appended text to it as written (a footer): SpamAssassin drops every character
 /// outside the base64 alphabet and decodes the rest, so its rules see the decoded part (the
@@ -78,7 +67,7 @@ pub(super) fn sa_base64_footer(part: &MessagePart<'_>) -> Option<(String, bool)>
     let charset = charset.as_deref();
     let text = match charset.and_then(|c| Some((c, super::charsets::east_asian(c)?))) {
         Some((label, enc)) => super::charsets::decode(label, enc, &decoded),
-        None => decode_charset(charset, &decoded),
+        None => super::charsets::decode_charset(charset, &decoded),
     };
     let text = format!("{}\n{footer}\n", text.trim_end_matches(['\r', '\n']));
     Some((text.replace("\r\n", "\n"), html))
