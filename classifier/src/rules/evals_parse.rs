@@ -11,8 +11,6 @@ use super::{HeaderTarget, htext};
 /// `MAX_HEADER_VALUE_LENGTH` in its Constants.pm): longer ones are cut, `truncated_header`.
 const MAX_KEY: usize = 256;
 const MAX_VALUE: usize = 8192;
-/// SpamAssassin's `MAX_BODY_LINE_LENGTH`: longer body lines are split (at a space if any).
-const MAX_LINE: usize = 2048;
 
 /// The parse evals, registered beside [`super::evals::EVALS`].
 pub(crate) static PARSE_EVALS: &[EvalDef] = &[
@@ -281,135 +279,24 @@ fn multipart_ratio(parts: &[MimePart]) -> f64 {
     }
 }
 
-/// BodyEval's `tvd_vertical_words` value over SpamAssassin's body lines
-/// (`Message::get_rendered_body_text_array`): the Subject line, then the text parts (HTML as
-/// SpamAssassin renders it) joined by line breaks, where white space holding two line breaks
-/// ends a paragraph and any other white space is one space; each paragraph one line, split at
-/// 2,048 characters. Lengths are in the bytes SpamAssassin (no `normalize_charset`) ends up
-/// with: see [`width`].
+/// BodyEval's `tvd_vertical_words` value over SpamAssassin's rendered body lines
+/// ([`super::sauri::body_lines_with`], with FreeMail's edits, which run first): the largest
+/// ratio of any line. Lengths are in bytes of UTF-8: with `normalize_charset` (on by default)
+/// SpamAssassin decodes every text part to characters and encodes the joined text as UTF-8
+/// (`Message::get_body_text_array_common`), so a big5 character counts 3, not its 2 bytes.
 fn vertical_words(e: &Env<'_>) -> i32 {
-    let subject = HeaderTarget::parse("Subject")
-        .ok()
-        .and_then(|t| htext::header_text(e.view, &t))
-        .unwrap_or_default();
-    let subject = super::evals_freemail::edit_text(e, &subject);
-    let mut best = line_ratio(
-        subject
-            .chars()
-            .map(|c| (c, c.len_utf8()))
-            .chain([('\n', 1)]),
-    );
-    // The body as (character, bytes) pairs.
-    let mut text: Vec<(char, usize)> = Vec::new();
-    let mut html = e.html().iter();
-    for part in &e.view.text_parts {
-        if !text.is_empty() {
-            text.push(('\n', 1));
-        }
-        let is_html = part.sa_html();
-        let rendered = if is_html {
-            html.next().map_or("", |h| h.rendered.as_str())
-        } else {
-            part.sa_text()
-        };
-        let charset = part.charset.as_deref();
-        let rendered = super::evals_freemail::edit_text(e, rendered);
-        text.extend(rendered.chars().map(|c| (c, width(c, charset, is_html))));
-    }
-    let mut line: Vec<(char, usize)> = Vec::new();
-    let mut i = 0;
-    while i < text.len() {
-        let (c, w) = text[i];
-        if !c.is_whitespace() {
-            line.push((c, w));
-            i += 1;
-            continue;
-        }
-        let end = text[i..]
-            .iter()
-            .position(|(c, _)| !c.is_whitespace())
-            .map_or(text.len(), |n| i + n);
-        let run = &text[i..end];
-        let first = run.iter().position(|(c, _)| *c == '\n');
-        let last = run.iter().rposition(|(c, _)| *c == '\n');
-        match (first, last) {
-            (Some(f), Some(l)) if f < l => {
-                if f > 0 {
-                    line.push((' ', 1));
-                }
-                best = best.max(paragraph_ratio(&line));
-                line.clear();
-                if l + 1 < run.len() {
-                    line.push((' ', 1));
-                }
-            }
-            _ => line.push((' ', 1)),
-        }
-        i = end;
-    }
-    if !line.is_empty() {
-        best = best.max(paragraph_ratio(&line));
-    }
-    best
+    super::sauri::body_lines_with(e, &|t| super::evals_freemail::edit_text(e, t))
+        .iter()
+        .map(|l| line_ratio(l))
+        .max()
+        .unwrap_or(-1)
 }
 
-/// The largest ratio over the pieces SpamAssassin's `split_into_array_of_short_lines` cuts a
-/// paragraph into: at most 2,048 characters, ending after a space where there is one. The
-/// line break follows the paragraph.
-fn paragraph_ratio(p: &[(char, usize)]) -> i32 {
-    let mut best = -1;
-    let mut rest = p;
-    while rest.len() + 1 > MAX_LINE {
-        let cut = rest[..MAX_LINE]
-            .iter()
-            .rposition(|(c, _)| *c == ' ')
-            .map_or(MAX_LINE, |i| i + 1);
-        best = best.max(line_ratio(rest[..cut].iter().copied()));
-        rest = &rest[cut..];
-    }
-    best.max(line_ratio(rest.iter().copied().chain([('\n', 1)])))
-}
-
-/// Bytes a character ends up as in SpamAssassin's body text without `normalize_charset`:
-/// text/plain keeps the part's own bytes (one for the single-byte charsets, two for the East
-/// Asian double-byte ones, UTF-8's otherwise); an HTML part not in UTF-8 is read byte by byte
-/// as characters and encoded as UTF-8 again, so each of its non-ASCII bytes takes two.
-fn width(c: char, charset: Option<&str>, html: bool) -> usize {
-    if c.is_ascii() {
-        return 1;
-    }
-    let cs = charset.unwrap_or("");
-    let double = [
-        "gb",
-        "big5",
-        "euc-",
-        "shift_jis",
-        "sjis",
-        "ks_c",
-        "iso-2022",
-        "cp936",
-        "cp949",
-        "cp950",
-    ];
-    let single = ["iso-8859", "windows-125", "cp125", "koi8", "latin"];
-    let own = if double.iter().any(|d| cs.starts_with(d)) {
-        2
-    } else if single.iter().any(|d| cs.starts_with(d)) {
-        1
-    } else {
-        return c.len_utf8();
-    };
-    if html { 2 * own } else { own }
-}
-
-/// The whole percentage of spaces to other bytes of one body line, -1 for a line of 5
-/// bytes or fewer.
-fn line_ratio(line: impl Iterator<Item = (char, usize)>) -> i32 {
-    let (mut len, mut spaces) = (0usize, 0usize);
-    for (c, w) in line {
-        len += w;
-        spaces += usize::from(c == ' ');
-    }
+/// The whole percentage of spaces to other bytes of one body line (its line break
+/// included), -1 for a line of 5 bytes or fewer.
+fn line_ratio(line: &str) -> i32 {
+    let len = line.len();
+    let spaces = line.bytes().filter(|&b| b == b' ').count();
     if len <= 5 {
         return -1;
     }

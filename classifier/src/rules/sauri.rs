@@ -11,6 +11,7 @@
 //! numeric hosts as dotted quads, one level of redirect); a `uri` rule matches each reading.
 //! Written from SpamAssassin's documented behaviour and source, not copied.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::evals::Env;
@@ -104,10 +105,19 @@ pub(crate) fn domain_valid(dom: &str, conf: &super::plugconf::PluginConf) -> boo
 /// holding two line breaks ends a paragraph and other white space is one space; a paragraph
 /// is one line, split at 2,048 bytes (at the last space before, if any).
 pub(crate) fn body_lines(e: &Env<'_>) -> Vec<String> {
+    body_lines_with(e, &|t| Cow::Borrowed(t))
+}
+
+/// [`body_lines`] with `edit` applied to the Subject and to each rendered part (FreeMail's
+/// edits of the body array, for the evals that render their own lines).
+pub(crate) fn body_lines_with(
+    e: &Env<'_>,
+    edit: &dyn for<'t> Fn(&'t str) -> Cow<'t, str>,
+) -> Vec<String> {
     let subject = super::HeaderTarget::parse("Subject")
         .ok()
-        .and_then(|t| super::htext::header_text(e.view, &t))
-        .map_or_else(|| "\n".to_owned(), |s| format!("{s}\n"));
+        .and_then(|t| super::htext::header_text(e.view, &t));
+    let mut all = subject.map_or_else(|| "\n".to_owned(), |s| format!("{}\n", edit(&s)));
     let mut text = String::new();
     let mut html = e.html().iter();
     for part in &e.view.text_parts {
@@ -119,9 +129,8 @@ pub(crate) fn body_lines(e: &Env<'_>) -> Vec<String> {
         } else {
             part.sa_text()
         };
-        text.push_str(scan_cut(rendered));
+        text.push_str(&edit(scan_cut(rendered)));
     }
-    let mut all = subject;
     all.push_str(&squeeze(&text));
     split_lines(&all)
 }

@@ -142,6 +142,19 @@ pub(super) fn cases(
             true,
         ),
         ("tvd_vertical_words('0', '10')", "body", MSG.into(), false),
+        // 25 Chinese characters in 10 words, in big5 HTML: SpamAssassin decodes them and counts
+        // their UTF-8 bytes, 13% (`spamassassin -D eval` says 13 too), not in [0, 10). Counted
+        // as 4 bytes each (big5's 2 read as Latin-1 and encoded again) it was under 10:
+        // spam-2/00977's case.
+        (
+            "tvd_vertical_words('0', '10')",
+            "body",
+            "Subject: x\nContent-Type: text/html; charset=big5\nContent-Transfer-Encoding: base64\n\n\
+             PGh0bWw+PGJvZHk+pKSk5aZyIKSkpOWmciCkpKTlpnIgpKSk5aZyIKSkpOWmciCkpKTlIKSkpOUgpKSk5SCk\
+             pKTlIKSkpOU8L2JvZHk+PC9odG1sPgo=\n"
+                .into(),
+            false,
+        ),
         (
             "check_for_to_in_subject('user')",
             "header",
