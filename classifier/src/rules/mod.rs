@@ -53,6 +53,7 @@ mod mimeparts;
 mod plugconf;
 mod sahtml;
 mod sahtml_color;
+mod sahtml_entities;
 mod sauri;
 
 /// The evals of the emulated plugins, after [`evals::EVALS`] and the HTML evals.

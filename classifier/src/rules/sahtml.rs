@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use super::sahtml_color::{INVALID, css_background_layers, name_to_rgb};
-use crate::html::decode_entities;
+use super::sahtml_entities::decode as decode_entities;
 
 #[path = "sahtml_tokens.rs"]
 mod tokens;
@@ -301,7 +301,7 @@ impl Render {
         match t {
             Token::Start(name, attrs) => self.tag(&name, &attrs, true),
             Token::End(name) => self.tag(&name, &[], false),
-            Token::Text(t) => self.html_text(&decode_entities(t)),
+            Token::Text(t) => self.html_text(&decode_entities(t, true)),
             Token::Comment(c) => self.s.comments.push(c.to_owned()),
             Token::Declaration(d) => {
                 if d.len() >= 9 && d[..9].eq_ignore_ascii_case("<!doctype") {

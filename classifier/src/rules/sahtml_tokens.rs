@@ -2,7 +2,7 @@
 //! attributes entity-decoded), text, comments and declarations the way HTML::Parser reports
 //! them to SpamAssassin, after SpamAssassin's own rewrites (`&nbsp;`, `<tag/>`, curly quotes).
 
-use crate::html::decode_entities;
+use super::super::sahtml_entities::decode as decode_entities;
 
 /// Elements whose content HTML::Parser reports as literal text.
 const LITERAL: &[&str] = &["script", "style", "xmp", "textarea", "title"];
@@ -212,7 +212,7 @@ fn start_tag(s: &str, at: usize) -> Option<(String, Attrs, usize)> {
         } else {
             key.as_str()
         };
-        let value = decode_entities(value);
+        let value = decode_entities(value, false);
         if !attrs.iter().any(|(k2, _)| *k2 == key) {
             attrs.push((key, value));
         }
