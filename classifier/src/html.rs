@@ -517,8 +517,56 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
 }
 
-/// Decodes the common named entities and all numeric ones.
+/// Decodes the common named entities and all numeric ones, each ending in `;`.
 pub fn decode_entities(s: &str) -> String {
+    replace_references(s, |after| {
+        let e = after.bytes().take(11).position(|b| b == b';')?;
+        let ent = &after[..e];
+        let c = if let Some(num) = ent.strip_prefix('#') {
+            let v = if let Some(hex) = num.strip_prefix(['x', 'X']) {
+                u32::from_str_radix(hex, 16).ok()
+            } else {
+                num.parse::<u32>().ok()
+            };
+            v.and_then(char::from_u32)
+        } else {
+            match ent {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                "copy" => Some('©'),
+                "reg" => Some('®'),
+                "trade" => Some('™'),
+                "euro" => Some('€'),
+                "pound" => Some('£'),
+                "cent" => Some('¢'),
+                "yen" => Some('¥'),
+                "mdash" => Some('—'),
+                "ndash" => Some('–'),
+                "hellip" => Some('…'),
+                "laquo" => Some('«'),
+                "raquo" => Some('»'),
+                "rsquo" | "lsquo" => Some('\''),
+                "rdquo" | "ldquo" => Some('"'),
+                "bull" => Some('•'),
+                "middot" => Some('·'),
+                _ => None,
+            }
+        };
+        c.map(|c| (c, e + 1))
+    })
+}
+
+/// `s` with each `&` that `reference` reads as a character reference replaced: `reference`
+/// gets the text after the `&` and gives the character and how many bytes of that text the
+/// reference takes; any other `&` stays as written.
+pub(crate) fn replace_references(
+    s: &str,
+    reference: impl Fn(&str) -> Option<(char, usize)>,
+) -> String {
     if !s.contains('&') {
         return s.to_owned();
     }
@@ -526,55 +574,13 @@ pub fn decode_entities(s: &str) -> String {
     let mut rest = s;
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let semi = rest.bytes().take(12).position(|b| b == b';');
-        let decoded = semi.and_then(|e| {
-            let ent = &rest[1..e];
-            let c = if let Some(num) = ent.strip_prefix('#') {
-                let v = if let Some(hex) = num.strip_prefix(['x', 'X']) {
-                    u32::from_str_radix(hex, 16).ok()
-                } else {
-                    num.parse::<u32>().ok()
-                };
-                v.and_then(char::from_u32)
-            } else {
-                match ent {
-                    "amp" => Some('&'),
-                    "lt" => Some('<'),
-                    "gt" => Some('>'),
-                    "quot" => Some('"'),
-                    "apos" => Some('\''),
-                    "nbsp" => Some(' '),
-                    "copy" => Some('©'),
-                    "reg" => Some('®'),
-                    "trade" => Some('™'),
-                    "euro" => Some('€'),
-                    "pound" => Some('£'),
-                    "cent" => Some('¢'),
-                    "yen" => Some('¥'),
-                    "mdash" => Some('—'),
-                    "ndash" => Some('–'),
-                    "hellip" => Some('…'),
-                    "laquo" => Some('«'),
-                    "raquo" => Some('»'),
-                    "rsquo" | "lsquo" => Some('\''),
-                    "rdquo" | "ldquo" => Some('"'),
-                    "bull" => Some('•'),
-                    "middot" => Some('·'),
-                    _ => None,
-                }
-            };
-            c.map(|c| (c, e + 1))
-        });
-        match decoded {
+        rest = &rest[amp + 1..];
+        match reference(rest) {
             Some((c, len)) => {
                 out.push(c);
                 rest = &rest[len..];
             }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+            None => out.push('&'),
         }
     }
     out.push_str(rest);

@@ -284,27 +284,7 @@ fn lookup(table: &[(&str, u32)], name: &str) -> Option<char> {
 /// `s` with its character references decoded as HTML::Parser decodes text (`prefixes`: a name
 /// may be followed by more letters or digits) or an attribute value (not).
 pub(crate) fn decode(s: &str, prefixes: bool) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        match reference(&rest[1..], prefixes) {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &rest[1 + len..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    crate::html::replace_references(s, |after| reference(after, prefixes))
 }
 
 /// The character of the reference at the start of `s` (after its `&`) and the bytes it takes,
