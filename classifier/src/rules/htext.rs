@@ -339,11 +339,13 @@ pub(crate) fn every_mailbox(v: &str) -> Vec<(Option<String>, Option<String>)> {
         }
     }
     let mut out = Vec::new();
+    let mut fallbacks = Vec::new();
     for m in split_top_level(&v) {
         let m = m.trim();
         if m.is_empty() || out.len() >= 1000 {
             continue;
         }
+        fallbacks.push(angle_addr_spec(m));
         let (mut phrase, mut addr) = match angle_start(m) {
             Some(lt) => {
                 let inner = m[lt + 1..].split('>').next().unwrap_or("");
@@ -386,7 +388,39 @@ pub(crate) fn every_mailbox(v: &str) -> Vec<(Option<String>, Option<String>)> {
         });
         out.push((phrase, addr));
     }
+    // SpamAssassin's own parser found no address: it asks Email::Address::XS, which reads the
+    // first address in `<...>` and drops what follows it (`<user@[10.1.2.3] [pi]>`).
+    if out.iter().all(|(_, a)| a.is_none()) {
+        for ((_, addr), fallback) in out.iter_mut().zip(fallbacks) {
+            *addr = fallback;
+        }
+    }
     out
+}
+
+/// The first address in an entry's `<...>` as Email::Address::XS reads it: a local part (an
+/// atom or a quoted string), `@` and a domain (a dot-atom or a `[...]` literal), white space
+/// allowed around the `@`, anything after the domain ignored; `None` when it does not start
+/// that way.
+fn angle_addr_spec(m: &str) -> Option<String> {
+    let inner = m[angle_start(m)? + 1..].split('>').next()?;
+    let atom = |s: &str| {
+        s.find(|c: char| c.is_whitespace() || "()<>[]:;@\\,\"".contains(c))
+            .unwrap_or(s.len())
+    };
+    let rest = inner.trim_start();
+    let local_len = match rest.strip_prefix('"') {
+        Some(q) => q.find('"')? + 2,
+        None => atom(rest),
+    };
+    let (local, rest) = rest.split_at(local_len);
+    let rest = rest.trim_start().strip_prefix('@')?.trim_start();
+    let domain_len = match rest.strip_prefix('[') {
+        Some(l) => l.find(']')? + 2,
+        None => atom(rest),
+    };
+    let domain = &rest[..domain_len];
+    (!local.is_empty() && !domain.is_empty()).then(|| format!("{local}@{domain}"))
 }
 
 /// Where a `<...>` address starts, outside quotes and comments.
@@ -647,6 +681,27 @@ mod tests {
             every_mailbox("\"x@y.example\" <>"),
             [(None, Some("x@y.example".to_owned()))]
         );
+    }
+
+    /// Where SpamAssassin's own parser finds no address, Email::Address::XS's reading (each
+    /// case from SpamAssassin 4.0.1's `Util::parse_header_addresses`, with XS 1.05).
+    #[test]
+    fn addresses_only_email_address_xs_finds() {
+        let addrs = |s: &str| -> Vec<Option<String>> {
+            every_mailbox(s).into_iter().map(|(_, a)| a).collect()
+        };
+        let some = |a: &str| vec![Some(a.to_owned())];
+        // spam-2/00136's Return-Path.
+        assert_eq!(
+            addrs("<ngdgpfwxsw@[1086695621] [pi]>"),
+            some("ngdgpfwxsw@[1086695621]")
+        );
+        assert_eq!(addrs("<a@b.c junk>"), some("a@b.c"));
+        assert_eq!(addrs("x <a@b c@d>"), some("a@b"));
+        assert_eq!(addrs("<a @ b.c>"), some("a@b.c"));
+        // Neither parser finds one.
+        assert_eq!(addrs("<foo bar@baz.com>"), [None]);
+        assert_eq!(addrs("<@a.b:c@d.e>"), [None]);
     }
 
     #[test]
