@@ -339,13 +339,13 @@ pub(crate) fn every_mailbox(v: &str) -> Vec<(Option<String>, Option<String>)> {
         }
     }
     let mut out = Vec::new();
-    let mut fallbacks = Vec::new();
+    let mut entries = Vec::new();
     for m in split_top_level(&v) {
         let m = m.trim();
         if m.is_empty() || out.len() >= 1000 {
             continue;
         }
-        fallbacks.push(angle_addr_spec(m));
+        entries.push(m);
         let (mut phrase, mut addr) = match angle_start(m) {
             Some(lt) => {
                 let inner = m[lt + 1..].split('>').next().unwrap_or("");
@@ -391,8 +391,8 @@ pub(crate) fn every_mailbox(v: &str) -> Vec<(Option<String>, Option<String>)> {
     // SpamAssassin's own parser found no address: it asks Email::Address::XS, which reads the
     // first address in `<...>` and drops what follows it (`<user@[10.1.2.3] [pi]>`).
     if out.iter().all(|(_, a)| a.is_none()) {
-        for ((_, addr), fallback) in out.iter_mut().zip(fallbacks) {
-            *addr = fallback;
+        for ((_, addr), m) in out.iter_mut().zip(entries) {
+            *addr = angle_addr_spec(m);
         }
     }
     out
