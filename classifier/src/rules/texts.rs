@@ -141,10 +141,16 @@ impl Texts<'_> {
             });
             return Some((text, pieces));
         }
-        let (text, ranges) = self.sabody_lines();
+        // Rendered only for SpamAssassin's body parts: the built-in rules' never need it.
         match p {
-            Part::SaBody => Some((text, ranges)),
-            Part::SaBodyNoSubject => Some((text, ranges.get(1..).unwrap_or_default())),
+            Part::SaBody => {
+                let (text, ranges) = self.sabody_lines();
+                Some((text, ranges))
+            }
+            Part::SaBodyNoSubject => {
+                let (text, ranges) = self.sabody_lines();
+                Some((text, ranges.get(1..).unwrap_or_default()))
+            }
             _ => None,
         }
     }
