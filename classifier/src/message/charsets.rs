@@ -64,7 +64,7 @@ pub(super) fn sa_part_text(
 /// Quoted-printable as SpamAssassin decodes it: white space at a line's end dropped, soft line
 /// breaks joined, `=XX` a byte, any other `=` kept as written (mail-parser's decoder gives up
 /// on the whole part at a malformed escape).
-fn qp_decode(body: &[u8]) -> Vec<u8> {
+pub(crate) fn qp_decode(body: &[u8]) -> Vec<u8> {
     let hex = |b: u8| (b as char).to_digit(16);
     let mut out = Vec::with_capacity(body.len());
     let mut i = 0;

@@ -7,6 +7,8 @@
 //! does not keep (every part's header as written, the encoded lines). Best effort and bounded:
 //! malformed structure ends a part, never the walk.
 
+use std::borrow::Cow;
+
 use crate::message::MessageView;
 
 /// Parts walked per message, at most.
@@ -50,6 +52,12 @@ pub(crate) struct MultipartFlags {
 }
 
 impl MimePart {
+    /// Whether the body decodes to nothing, as SpamAssassin's `Node::decode` decodes it.
+    /// SpamAssassin renders no such part (`Node::rendered` skips an empty text).
+    pub(crate) fn decodes_empty(&self) -> bool {
+        decode(&self.body, &self.cte).is_empty()
+    }
+
     /// The values of a header field (case-insensitive name), as written.
     pub(crate) fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
@@ -62,51 +70,20 @@ impl MimePart {
 /// Walks the raw message.
 pub(crate) fn walk(view: &MessageView) -> Vec<MimePart> {
     let mut out = Vec::new();
-    // (text of a part: header and body, depth); processed depth first in order.
-    let mut stack: Vec<(&str, usize)> = vec![(view.raw.as_str(), 0)];
+    // (text of a part: header and body, depth); processed depth first in order. An attached
+    // message that was transfer-encoded is walked from its decoded text (owned).
+    let mut stack: Vec<(Cow<'_, str>, usize)> = vec![(Cow::Borrowed(view.raw.as_str()), 0)];
     while let Some((text, depth)) = stack.pop() {
         if out.len() >= MAX_PARTS {
             break;
         }
-        let (head, body) = split_head(text);
-        let headers = parse_headers(head);
-        let ct = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("");
-        let ctype = media_type(ct);
-        let cte = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("Content-Transfer-Encoding"))
-            .map(|(_, v)| v.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        let mut children: Vec<&str> = Vec::new();
-        let mut flags = MultipartFlags::default();
-        let container = if depth < MAX_DEPTH && ctype.starts_with("multipart/") {
-            if let Some(b) = param(ct, "boundary") {
-                (children, flags) = split_multipart(body, &b);
-            }
-            true
-        } else if depth < MAX_DEPTH && ctype == "message/rfc822" && cte_is_identity(&cte) {
-            children.push(body);
-            true
-        } else {
-            false
+        let children = match &text {
+            Cow::Borrowed(t) => visit(t, depth, &mut out),
+            Cow::Owned(t) => visit(t, depth, &mut out)
+                .into_iter()
+                .map(|c| Cow::Owned(c.into_owned()))
+                .collect(),
         };
-        out.push(MimePart {
-            headers,
-            ctype,
-            cte,
-            container,
-            body: if container {
-                String::new()
-            } else {
-                body.to_owned()
-            },
-            depth,
-            flags,
-        });
         for c in children.into_iter().rev() {
             stack.push((c, depth + 1));
         }
@@ -114,8 +91,98 @@ pub(crate) fn walk(view: &MessageView) -> Vec<MimePart> {
     out
 }
 
-fn cte_is_identity(cte: &str) -> bool {
-    matches!(cte, "" | "7bit" | "8bit" | "binary")
+/// Adds the part `text` to `out`; its children's texts.
+fn visit<'t>(text: &'t str, depth: usize, out: &mut Vec<MimePart>) -> Vec<Cow<'t, str>> {
+    let (head, body) = split_head(text);
+    let headers = parse_headers(head);
+    // SpamAssassin reads the last of repeated fields (`Node::header` in scalar context).
+    let ct = headers
+        .iter()
+        .rfind(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    let ctype = media_type(ct);
+    let cte = headers
+        .iter()
+        .rfind(|(n, _)| n.eq_ignore_ascii_case("Content-Transfer-Encoding"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut children: Vec<Cow<'t, str>> = Vec::new();
+    let mut flags = MultipartFlags::default();
+    let container = if depth < MAX_DEPTH && ctype.starts_with("multipart/") {
+        if let Some(b) = param(ct, "boundary") {
+            let parts;
+            (parts, flags) = split_multipart(body, &b);
+            children.extend(parts.into_iter().map(Cow::Borrowed));
+        }
+        true
+    } else if depth < MAX_DEPTH && matches!(ctype.as_str(), "message/rfc822" | "message/global") {
+        // SpamAssassin decodes the part (base64, quoted-printable) and parses what it gives
+        // as a message, unless that is empty (`Message::parse_body`).
+        let decoded = decode(body, &cte);
+        if decoded.is_empty() {
+            false
+        } else {
+            children.push(decoded);
+            true
+        }
+    } else {
+        false
+    };
+    out.push(MimePart {
+        headers,
+        ctype,
+        cte,
+        container,
+        body: if container {
+            String::new()
+        } else {
+            body.to_owned()
+        },
+        depth,
+        flags,
+    });
+    children
+}
+
+/// A body transfer-decoded as SpamAssassin's `Node::decode` decodes it (bytes that are not
+/// UTF-8 replaced).
+fn decode<'t>(body: &'t str, cte: &str) -> Cow<'t, str> {
+    let bytes = if cte.contains("quoted-printable") {
+        crate::message::charsets::qp_decode(body.as_bytes())
+    } else if cte.contains("base64") {
+        base64_lenient(body)
+    } else {
+        return Cow::Borrowed(body);
+    };
+    Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Base64 as SpamAssassin's `base64_decode` reads it: characters outside the alphabet
+/// ignored, nothing after padding, padding optional.
+fn base64_lenient(body: &str) -> Vec<u8> {
+    let value = |b: u8| match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(body.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    // MIME::Base64 decodes nothing after padding.
+    let end = body.find('=').unwrap_or(body.len());
+    for v in body[..end].bytes().filter_map(value) {
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
 }
 
 /// Splits a part's text at the first empty line.
@@ -318,6 +385,62 @@ mod tests {
             parts[1].values("content-type").next(),
             Some("multipart/alternative;\n\tboundary=YY")
         );
+    }
+
+    #[test]
+    fn encoded_attached_messages_are_walked_decoded() {
+        // SpamAssassin decodes a message/rfc822 part before parsing it; an empty one stays a
+        // leaf.
+        let inner = "Subject: in\nContent-Type: text/html\n\n<p>x</p>\n";
+        let b64 = "U3ViamVjdDogaW4KQ29udGVudC1UeXBlOiB0ZXh0L2h0bWwKCjxwPng8L3A+Cg==";
+        assert_eq!(String::from_utf8_lossy(&base64_lenient(b64)), inner);
+        let raw = format!(
+            "Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: message/rfc822\n\
+             Content-Transfer-Encoding: base64\n\n{}\n{}\n--B\n\
+             Content-Type: message/rfc822\n\n--B--\n",
+            &b64[..40],
+            &b64[40..]
+        );
+        let parts = walk(&view(&raw));
+        let types: Vec<(&str, usize, bool)> = parts
+            .iter()
+            .map(|p| (p.ctype.as_str(), p.depth, p.container))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                ("multipart/mixed", 0, true),
+                ("message/rfc822", 1, true),
+                ("text/html", 2, false),
+                ("message/rfc822", 1, false),
+            ]
+        );
+        assert_eq!(parts[2].body, "<p>x</p>\n");
+    }
+
+    #[test]
+    fn the_last_content_type_counts() {
+        // A part header that runs into the next one's: SpamAssassin reads the last field.
+        let raw = "Content-Type: multipart/alternative; boundary=A\n\
+                   Content-Type: text/plain\n\nplain\n";
+        assert_eq!(walk(&view(raw))[0].ctype, "text/plain");
+    }
+
+    #[test]
+    fn empty_after_decoding() {
+        let part = |cte: &str, body: &str| MimePart {
+            cte: cte.into(),
+            body: body.into(),
+            ..MimePart::default()
+        };
+        assert!(part("", "").decodes_empty());
+        assert!(!part("", "\n").decodes_empty());
+        assert!(!part("quoted-printable", "  =\n\t\n").decodes_empty());
+        assert!(part("quoted-printable", "=\n=\r\n").decodes_empty());
+        assert!(!part("quoted-printable", " \t=\n").decodes_empty());
+        assert!(part("base64", " \n==\n").decodes_empty());
+        assert!(part("base64", "Q").decodes_empty());
+        assert!(!part("base64", "QQ").decodes_empty());
     }
 
     #[test]

@@ -123,6 +123,16 @@ fn every_eval_is_documented_and_exercised() {
         ("check_for_mime('mime_base64_count')", "body", MSG.into(), false),
         ("html_test('html')", "body", html_img.into(), true),
         ("html_test('html')", "body", MSG.into(), false),
+        // An HTML part that decodes to nothing is not rendered (SpamAssassin 4.0.1: no
+        // HTML_MESSAGE on Python's test_email msg_08.txt).
+        (
+            "html_test('html')",
+            "body",
+            "Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\n\
+             hi\n--B\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\n=\n\n--B--\n"
+                .into(),
+            false,
+        ),
         ("html_image_visible_text('0', '400')", "body", html_img.into(), true),
         ("html_image_visible_text('0', '1')", "body", html_img.into(), false),
         ("html_image_only('0', '400')", "body", html_img.into(), true),
