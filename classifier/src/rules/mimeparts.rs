@@ -67,22 +67,44 @@ impl MimePart {
     }
 }
 
+/// A text to walk: a whole message (the message itself, or an attached one), whose header ends
+/// as SpamAssassin's `Message::new` ends it, or a multipart's part, already split into its
+/// header and body as `_parse_multipart` splits them.
+enum Item<'t> {
+    Message(Cow<'t, str>),
+    Part(Cow<'t, str>, Cow<'t, str>),
+}
+
+impl Item<'_> {
+    fn into_owned(self) -> Item<'static> {
+        match self {
+            Item::Message(t) => Item::Message(Cow::Owned(t.into_owned())),
+            Item::Part(h, b) => Item::Part(Cow::Owned(h.into_owned()), Cow::Owned(b.into_owned())),
+        }
+    }
+}
+
 /// Walks the raw message.
 pub(crate) fn walk(view: &MessageView) -> Vec<MimePart> {
     let mut out = Vec::new();
-    // (text of a part: header and body, depth); processed depth first in order. An attached
-    // message that was transfer-encoded is walked from its decoded text (owned).
-    let mut stack: Vec<(Cow<'_, str>, usize)> = vec![(Cow::Borrowed(view.raw.as_str()), 0)];
-    while let Some((text, depth)) = stack.pop() {
+    // Processed depth first in order. An attached message that was transfer-encoded is walked
+    // from its decoded text (owned, and so are its descendants').
+    let mut stack: Vec<(Item<'_>, usize)> = vec![(Item::Message(Cow::Borrowed(&view.raw)), 0)];
+    while let Some((item, depth)) = stack.pop() {
         if out.len() >= MAX_PARTS {
             break;
         }
-        let children = match &text {
-            Cow::Borrowed(t) => visit(t, depth, &mut out),
-            Cow::Owned(t) => visit(t, depth, &mut out)
-                .into_iter()
-                .map(|c| Cow::Owned(c.into_owned()))
-                .collect(),
+        let children: Vec<Item<'_>> = match &item {
+            Item::Message(Cow::Borrowed(t)) => {
+                let (head, body) = split_message_head(t);
+                visit(head, body, true, depth, &mut out)
+            }
+            Item::Part(Cow::Borrowed(h), Cow::Borrowed(b)) => visit(h, b, false, depth, &mut out),
+            Item::Message(t) => {
+                let (head, body) = split_message_head(t);
+                owned(visit(head, body, true, depth, &mut out))
+            }
+            Item::Part(h, b) => owned(visit(h, b, false, depth, &mut out)),
         };
         for c in children.into_iter().rev() {
             stack.push((c, depth + 1));
@@ -91,9 +113,19 @@ pub(crate) fn walk(view: &MessageView) -> Vec<MimePart> {
     out
 }
 
-/// Adds the part `text` to `out`; its children's texts.
-fn visit<'t>(text: &'t str, depth: usize, out: &mut Vec<MimePart>) -> Vec<Cow<'t, str>> {
-    let (head, body) = split_head(text);
+fn owned(items: Vec<Item<'_>>) -> Vec<Item<'static>> {
+    items.into_iter().map(Item::into_owned).collect()
+}
+
+/// Adds the part with header `head` and body `body` to `out` (`message`: a whole message's);
+/// its children.
+fn visit<'t>(
+    head: &str,
+    body: &'t str,
+    message: bool,
+    depth: usize,
+    out: &mut Vec<MimePart>,
+) -> Vec<Item<'t>> {
     let headers = parse_headers(head);
     // SpamAssassin reads the last of repeated fields (`Node::header` in scalar context).
     let ct = headers
@@ -101,19 +133,37 @@ fn visit<'t>(text: &'t str, depth: usize, out: &mut Vec<MimePart>) -> Vec<Cow<'t
         .rfind(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    let ctype = media_type(ct);
+    let mut ctype = media_type(ct);
     let cte = headers
         .iter()
         .rfind(|(n, _)| n.eq_ignore_ascii_case("Content-Transfer-Encoding"))
         .map(|(_, v)| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let mut children: Vec<Cow<'t, str>> = Vec::new();
+    let mut children: Vec<Item<'t>> = Vec::new();
     let mut flags = MultipartFlags::default();
+    let boundary = param(ct, "boundary");
+    if ctype.starts_with("multipart/") && boundary.is_none() {
+        // A multipart without a boundary is read as text (`_parse_normal`).
+        ctype = "text/plain".to_owned();
+    }
     let container = if depth < MAX_DEPTH && ctype.starts_with("multipart/") {
-        if let Some(b) = param(ct, "boundary") {
+        if let Some(b) = boundary {
+            // A message's multipart body that starts with neither an empty line nor its
+            // delimiter gets an empty line first (SpamAssassin's bug 6845), so that its first
+            // lines are not read as a part's header.
+            let mut first = body.split_inclusive('\n');
+            let blank_first = message
+                && first.next().is_some_and(|l| {
+                    l.contains(|c: char| !c.is_whitespace()) && !l.starts_with(&format!("--{b}"))
+                })
+                && first.next().is_some();
             let parts;
-            (parts, flags) = split_multipart(body, &b);
-            children.extend(parts.into_iter().map(Cow::Borrowed));
+            (parts, flags) = split_multipart(body, &b, blank_first);
+            children.extend(
+                parts
+                    .into_iter()
+                    .map(|(h, b)| Item::Part(Cow::Borrowed(h), Cow::Borrowed(b))),
+            );
         }
         true
     } else if depth < MAX_DEPTH && matches!(ctype.as_str(), "message/rfc822" | "message/global") {
@@ -123,7 +173,7 @@ fn visit<'t>(text: &'t str, depth: usize, out: &mut Vec<MimePart>) -> Vec<Cow<'t
         if decoded.is_empty() {
             false
         } else {
-            children.push(decoded);
+            children.push(Item::Message(decoded));
             true
         }
     } else {
@@ -185,12 +235,26 @@ fn base64_lenient(body: &str) -> Vec<u8> {
     out
 }
 
-/// Splits a part's text at the first empty line.
-fn split_head(text: &str) -> (&str, &str) {
+/// Splits a message into its header and body where SpamAssassin's `Message::new` ends the
+/// header: at an empty line (consumed), at a line that starts with `--` (a MIME boundary), or
+/// at the fourth line that is not a header field (the three before it are skipped).
+fn split_message_head(text: &str) -> (&str, &str) {
     let mut pos = 0;
+    let mut invalid = 0;
     for line in text.split_inclusive('\n') {
-        if line.trim_end_matches(['\r', '\n']).is_empty() {
-            return (&text[..pos], &text[pos + line.len()..]);
+        if !line.starts_with([' ', '\t']) {
+            if line.trim_end_matches(['\r', '\n']).is_empty() {
+                return (&text[..pos], &text[pos + line.len()..]);
+            }
+            if line.starts_with("--") {
+                return (&text[..pos], &text[pos..]);
+            }
+            if !is_field(line) {
+                invalid += 1;
+                if invalid > 3 {
+                    return (&text[..pos], &text[pos..]);
+                }
+            }
         }
         pos += line.len();
     }
@@ -200,19 +264,23 @@ fn split_head(text: &str) -> (&str, &str) {
 /// Header fields: name and value (folded lines joined by their line breaks).
 fn parse_headers(head: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
+    // Whether the line being continued was kept (a continuation of a skipped line is too).
+    let mut kept = false;
     for line in head.lines() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.starts_with([' ', '\t']) {
-            if let Some((_, v)) = out.last_mut() {
+            if let (true, Some((_, v))) = (kept, out.last_mut()) {
                 v.push('\n');
                 v.push_str(line);
             }
             continue;
         }
+        kept = false;
         if let Some((n, v)) = line.split_once(':') {
             let n = n.trim_end();
             if !n.is_empty() && !n.contains(' ') && out.len() < 1000 {
                 out.push((n.to_owned(), v.trim_start().to_owned()));
+                kept = true;
             }
         }
     }
@@ -264,56 +332,125 @@ pub(crate) fn param(v: &str, name: &str) -> Option<String> {
     None
 }
 
-/// The parts of a multipart body: the texts between `--boundary` lines, up to `--boundary--`,
-/// and what SpamAssassin notes about the structure.
-fn split_multipart<'a>(body: &'a str, boundary: &str) -> (Vec<&'a str>, MultipartFlags) {
+/// The parts of a multipart body, each as its header (the fields SpamAssassin keeps) and its
+/// body, and what SpamAssassin notes about the structure, line by line as its
+/// `_parse_multipart` reads them: the preamble skipped when an opening delimiter is found (else
+/// the first part starts at the top); a part's header ends at its first line that is neither a
+/// field nor a continuation (an empty one is consumed, any other is the first body line); a
+/// field still open when the part ends is dropped; the last line of the body belongs to the
+/// last part's body whatever its state; the line break before a delimiter belongs to the
+/// delimiter; and a part whose own Content-Type (the last field of its header) names the same
+/// boundary takes the delimiters up to the next closing one as its body (bug 7358).
+fn split_multipart<'a>(
+    body: &'a str,
+    boundary: &str,
+    blank_first: bool,
+) -> (Vec<(&'a str, &'a str)>, MultipartFlags) {
     let delim = format!("--{boundary}");
-    let mut parts = Vec::new();
-    let mut flags = MultipartFlags::default();
-    let mut start: Option<usize> = None;
-    let mut pos = 0;
-    for line in body.split_inclusive('\n') {
-        let l = line.trim_end_matches(['\r', '\n']).trim_end();
-        if let Some(rest) = l.strip_prefix(delim.as_str()) {
-            if rest.is_empty() || rest == "--" {
-                if let Some(s) = start {
-                    // The line break before the delimiter belongs to the delimiter.
-                    let end = body[..pos]
-                        .strip_suffix('\n')
-                        .map_or(pos, |t| t.strip_suffix('\r').unwrap_or(t).len());
-                    let part = &body[s..end.max(s)];
-                    flags.missing_separator |= header_runs_into_body(part);
-                    parts.push(part);
-                }
-                let after = &body[pos + line.len()..];
-                if rest == "--" {
-                    // SpamAssassin's "epilogue": text other than white space and dots.
-                    flags.epilogue = after
-                        .split('\n')
-                        .any(|l| l.contains(|c: char| !c.is_whitespace() && c != '.'));
-                    return (parts, flags);
-                }
-                if after
-                    .split_inclusive('\n')
-                    .next()
-                    .is_some_and(|n| !is_field(n))
-                {
-                    flags.missing_headers = true;
-                }
-                if parts.len() >= MAX_PARTS {
-                    return (parts, flags);
-                }
-                start = Some(pos + line.len());
-            }
+    // `/^--B(--)?\s*$/`: Some(closing).
+    let delimiter = |line: &str| -> Option<bool> {
+        let rest = line.strip_prefix(delim.as_str())?;
+        if rest.trim_end().is_empty() {
+            return Some(false);
         }
-        pos += line.len();
+        rest.strip_prefix("--")
+            .is_some_and(|r| r.trim_end().is_empty())
+            .then_some(true)
+    };
+    let mut lines: Vec<(usize, &str)> = Vec::new();
+    if blank_first {
+        // Read before the first line; never a delimiter, a body line or the last line.
+        lines.push((0, "\n"));
     }
-    // No closing delimiter: the last part runs to the end.
-    if let Some(s) = start {
-        flags.missing_separator |= header_runs_into_body(&body[s..]);
-        parts.push(&body[s..]);
+    let mut at = 0;
+    for line in body.split_inclusive('\n') {
+        lines.push((at, line));
+        at += line.len();
+    }
+    let mut flags = MultipartFlags::default();
+    let mut parts = Vec::new();
+    let first = match lines.iter().position(|(_, l)| delimiter(l) == Some(false)) {
+        Some(k) => {
+            flags.missing_headers |= lines.get(k + 1).is_some_and(|(_, n)| !is_field(n));
+            k + 1
+        }
+        None => 0,
+    };
+    let Some(&(start, _)) = lines.get(first) else {
+        return (parts, flags);
+    };
+    let (mut part_start, mut head_end) = (start, start);
+    let mut pending: Option<usize> = None;
+    let mut body_start: Option<usize> = None;
+    let (mut in_body, mut nested) = (false, false);
+    for (k, &(off, line)) in lines.iter().enumerate().skip(first) {
+        let last = k + 1 == lines.len();
+        let mut found = delimiter(line);
+        if found.is_some() && nested {
+            nested = found != Some(true);
+            found = None;
+        }
+        if last || found.is_some() {
+            let end = match found {
+                // The last line, not a delimiter: the body's, whatever the state.
+                None => {
+                    body_start.get_or_insert(off);
+                    off + line.len()
+                }
+                Some(_) => body[..off]
+                    .strip_suffix('\n')
+                    .map_or(off, |t| t.strip_suffix('\r').unwrap_or(t).len()),
+            };
+            let text = body_start.map_or("", |b| &body[b..end.max(b)]);
+            parts.push((&body[part_start..head_end], text));
+            let after = &body[off + line.len()..];
+            if found == Some(true) {
+                // SpamAssassin's "epilogue": text other than white space and dots.
+                flags.epilogue = after
+                    .split('\n')
+                    .any(|l| l.contains(|c: char| !c.is_whitespace() && c != '.'));
+                return (parts, flags);
+            }
+            if found.is_some() && lines.get(k + 1).is_some_and(|(_, n)| !is_field(n)) {
+                flags.missing_headers = true;
+            }
+            if parts.len() >= MAX_PARTS {
+                return (parts, flags);
+            }
+            (part_start, head_end) = (off + line.len(), off + line.len());
+            (pending, body_start, in_body) = (None, None, false);
+            continue;
+        }
+        if !in_body {
+            if is_field(line) {
+                head_end = off;
+                pending = Some(off);
+                continue;
+            }
+            if pending.is_some() && line.starts_with([' ', '\t']) {
+                continue;
+            }
+            head_end = off;
+            if let Some(p) = pending {
+                nested |= names_boundary(&body[p..off], boundary);
+            }
+            in_body = true;
+            if line.trim_end_matches(['\r', '\n']).is_empty() && line.len() <= 2 {
+                continue;
+            }
+            flags.missing_separator = true;
+        }
+        body_start.get_or_insert(off);
     }
     (parts, flags)
+}
+
+/// Whether a header field is a Content-Type whose boundary is `boundary`.
+fn names_boundary(field: &str, boundary: &str) -> bool {
+    field.split_once(':').is_some_and(|(name, value)| {
+        name.trim_end().eq_ignore_ascii_case("content-type")
+            && param(value, "boundary").as_deref() == Some(boundary)
+    })
 }
 
 /// Whether a line starts a header field as SpamAssassin's parsers recognise one: printable
@@ -327,24 +464,6 @@ pub(crate) fn is_field(line: &str) -> bool {
         && line[name_len..]
             .trim_start_matches([' ', '\t'])
             .starts_with(':')
-}
-
-/// Whether a MIME part's header section ends in a body line instead of an empty line
-/// (SpamAssassin's `missing_mime_head_body_separator`): the first line that is neither a
-/// field, nor a continuation of one, nor empty. A part that ends inside its header does not.
-fn header_runs_into_body(part: &str) -> bool {
-    let mut in_field = false;
-    for line in part.split_inclusive('\n') {
-        if is_field(line) {
-            in_field = true;
-            continue;
-        }
-        if in_field && line.starts_with([' ', '\t']) {
-            continue;
-        }
-        return !line.trim_end_matches(['\r', '\n']).is_empty();
-    }
-    false
 }
 
 #[cfg(test)]
@@ -424,6 +543,61 @@ mod tests {
         let raw = "Content-Type: multipart/alternative; boundary=A\n\
                    Content-Type: text/plain\n\nplain\n";
         assert_eq!(walk(&view(raw))[0].ctype, "text/plain");
+    }
+
+    #[test]
+    fn multipart_lines_as_spamassassin_reads_them() {
+        let types = |raw: &str| -> Vec<(String, String)> {
+            walk(&view(raw))
+                .into_iter()
+                .map(|p| (p.ctype, p.body))
+                .collect()
+        };
+        let pair = |t: &str, b: &str| (t.to_owned(), b.to_owned());
+        // Bug 7358: a part that names its parent's boundary takes the delimiters up to the
+        // next closing one (Python's test_email msg_15.txt).
+        let same = "Content-Type: multipart/mixed; boundary=B\n\n--B\n\
+                    Content-Type: multipart/alternative; boundary=B\n\n\n--B\n\
+                    Content-Type: text/plain\n\nplain\n--B\nContent-Type: text/html\n\n\
+                    <p>h</p>\n--B--\n\n--B\nContent-Type: image/gif\n\nR0lG\n--B--\n";
+        assert_eq!(
+            types(same),
+            [
+                pair("multipart/mixed", ""),
+                pair("multipart/alternative", ""),
+                pair("text/plain", "plain"),
+                pair("text/html", "<p>h</p>"),
+                pair("image/gif", "R0lG"),
+            ]
+        );
+        // A field still open when the part ends is dropped; a header that runs into the body
+        // ends at the first line that is not a field; a multipart without a boundary is text.
+        let open = "Content-Type: multipart/mixed; boundary=B\n\n--B\n\
+                    Content-Type: text/html\n--B\nContent-Type: text/html\nhello\n--B\n\
+                    Content-Type: multipart/related\n\nx\n--B--\n";
+        let parts = walk(&view(open));
+        assert_eq!(
+            types(open),
+            [
+                pair("multipart/mixed", ""),
+                pair("text/plain", ""),
+                pair("text/html", "hello"),
+                pair("text/plain", "x"),
+            ]
+        );
+        assert!(parts[0].flags.missing_separator);
+        // A message body that starts with neither an empty line nor the delimiter gets one
+        // first (bug 6845): with no delimiter at all, the whole body is one headerless part.
+        let none = "Content-Type: multipart/mixed; boundary=B\n\nHi there,\n\nbye\n";
+        let parts = walk(&view(none));
+        assert_eq!(
+            types(none),
+            [
+                pair("multipart/mixed", ""),
+                pair("text/plain", "Hi there,\n\nbye\n")
+            ]
+        );
+        assert!(!parts[0].flags.missing_separator);
     }
 
     #[test]
