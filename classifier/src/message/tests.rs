@@ -107,3 +107,20 @@ fn parser_panics_are_contained() {
 fn unfolds_headers() {
     assert_eq!(unfold(" a\r\n\tb\n  c"), "a b c");
 }
+
+#[test]
+fn a_multipart_without_a_boundary_is_text() {
+    // Python's test_email msg_25.txt: the boundary parameter was cut off. SpamAssassin reads
+    // the body as text/plain; mail-parser leaves it as bytes.
+    let v = view(
+        "Subject: bounce\nContent-Type: multipart/report; report-type=delivery-status;\n\tbo\n\n\
+         The original message was received\n--X\nmore\n",
+    );
+    assert_eq!(v.text_parts.len(), 1);
+    assert!(
+        v.text_parts[0]
+            .text
+            .contains("The original message was received")
+    );
+    assert!(v.attachments.is_empty());
+}
