@@ -72,14 +72,17 @@ impl MimePart {
 /// header and body as `_parse_multipart` splits them.
 enum Item<'t> {
     Message(Cow<'t, str>),
-    Part(Cow<'t, str>, Cow<'t, str>),
+    /// Header, body, and whether the parent is a multipart/digest.
+    Part(Cow<'t, str>, Cow<'t, str>, bool),
 }
 
 impl Item<'_> {
     fn into_owned(self) -> Item<'static> {
         match self {
             Item::Message(t) => Item::Message(Cow::Owned(t.into_owned())),
-            Item::Part(h, b) => Item::Part(Cow::Owned(h.into_owned()), Cow::Owned(b.into_owned())),
+            Item::Part(h, b, d) => {
+                Item::Part(Cow::Owned(h.into_owned()), Cow::Owned(b.into_owned()), d)
+            }
         }
     }
 }
@@ -97,14 +100,16 @@ pub(crate) fn walk(view: &MessageView) -> Vec<MimePart> {
         let children: Vec<Item<'_>> = match &item {
             Item::Message(Cow::Borrowed(t)) => {
                 let (head, body) = split_message_head(t);
-                visit(head, body, true, depth, &mut out)
+                visit(head, body, Kind::Message, depth, &mut out)
             }
-            Item::Part(Cow::Borrowed(h), Cow::Borrowed(b)) => visit(h, b, false, depth, &mut out),
+            Item::Part(Cow::Borrowed(h), Cow::Borrowed(b), d) => {
+                visit(h, b, Kind::Part { digest: *d }, depth, &mut out)
+            }
             Item::Message(t) => {
                 let (head, body) = split_message_head(t);
-                owned(visit(head, body, true, depth, &mut out))
+                owned(visit(head, body, Kind::Message, depth, &mut out))
             }
-            Item::Part(h, b) => owned(visit(h, b, false, depth, &mut out)),
+            Item::Part(h, b, d) => owned(visit(h, b, Kind::Part { digest: *d }, depth, &mut out)),
         };
         for c in children.into_iter().rev() {
             stack.push((c, depth + 1));
@@ -117,12 +122,20 @@ fn owned(items: Vec<Item<'_>>) -> Vec<Item<'static>> {
     items.into_iter().map(Item::into_owned).collect()
 }
 
-/// Adds the part with header `head` and body `body` to `out` (`message`: a whole message's);
-/// its children.
+/// What a walked text is.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A whole message.
+    Message,
+    /// A multipart's part (`digest`: of a multipart/digest).
+    Part { digest: bool },
+}
+
+/// Adds the part with header `head` and body `body` to `out`; its children.
 fn visit<'t>(
     head: &str,
     body: &'t str,
-    message: bool,
+    kind: Kind,
     depth: usize,
     out: &mut Vec<MimePart>,
 ) -> Vec<Item<'t>> {
@@ -134,6 +147,11 @@ fn visit<'t>(
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
     let mut ctype = media_type(ct);
+    let untyped = ct.split(';').next().unwrap_or("").trim().is_empty();
+    if matches!(kind, Kind::Part { digest: true }) && untyped {
+        // A digest's part without a type is a message (SpamAssassin's bug 5741).
+        ctype = "message/rfc822".to_owned();
+    }
     let cte = headers
         .iter()
         .rfind(|(n, _)| n.eq_ignore_ascii_case("Content-Transfer-Encoding"))
@@ -148,11 +166,12 @@ fn visit<'t>(
     }
     let container = if depth < MAX_DEPTH && ctype.starts_with("multipart/") {
         if let Some(b) = boundary {
+            let digest = ctype == "multipart/digest";
             // A message's multipart body that starts with neither an empty line nor its
             // delimiter gets an empty line first (SpamAssassin's bug 6845), so that its first
             // lines are not read as a part's header.
             let mut first = body.split_inclusive('\n');
-            let blank_first = message
+            let blank_first = matches!(kind, Kind::Message)
                 && first.next().is_some_and(|l| {
                     l.contains(|c: char| !c.is_whitespace()) && !l.starts_with(&format!("--{b}"))
                 })
@@ -162,7 +181,7 @@ fn visit<'t>(
             children.extend(
                 parts
                     .into_iter()
-                    .map(|(h, b)| Item::Part(Cow::Borrowed(h), Cow::Borrowed(b))),
+                    .map(|(h, b)| Item::Part(Cow::Borrowed(h), Cow::Borrowed(b), digest)),
             );
         }
         true
@@ -598,6 +617,17 @@ mod tests {
             ]
         );
         assert!(!parts[0].flags.missing_separator);
+        // A digest's part without a type is a message (bug 5741; Python's msg_30.txt).
+        let digest = "Content-Type: multipart/digest; boundary=B\n\n--B\n\n\
+                      Content-Type: text/plain\nSubject: one\n\nmessage 1\n--B--\n";
+        assert_eq!(
+            types(digest),
+            [
+                pair("multipart/digest", ""),
+                pair("message/rfc822", ""),
+                pair("text/plain", "message 1"),
+            ]
+        );
     }
 
     #[test]
