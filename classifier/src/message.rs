@@ -97,6 +97,10 @@ pub struct TextPart {
     pub sa_raw: Option<String>,
     /// Plain or HTML as SpamAssassin reads the part (differs from `kind` only with `sa_raw`).
     pub sa_kind: TextKind,
+    /// The content as SpamAssassin's `rawbody` rules read it where that differs from `raw`
+    /// (UTF-7: the text as written, `message/charsets.rs`); read through
+    /// [`TextPart::rawbody`].
+    pub sa_rawbody: Option<String>,
     /// The declared transfer encoding.
     pub encoding: TransferEncoding,
     /// The declared charset, lower-cased, if any.
@@ -189,6 +193,7 @@ impl MessageView {
                 raw: view.raw.clone(),
                 sa_raw: None,
                 sa_kind: TextKind::Plain,
+                sa_rawbody: None,
                 encoding: TransferEncoding::Plain,
                 charset: None,
                 html: HtmlSignals::default(),
@@ -261,7 +266,7 @@ impl MessageView {
     pub fn raw_body(&self) -> String {
         let mut out = String::new();
         for part in &self.text_parts {
-            out.push_str(&part.raw);
+            out.push_str(part.rawbody());
             out.push('\n');
         }
         out
@@ -583,6 +588,7 @@ fn push_text(
             raw,
             sa_raw,
             sa_kind,
+            sa_rawbody: None,
             encoding,
             charset,
             html: reduced.signals,
@@ -596,6 +602,7 @@ fn push_text(
             raw,
             sa_raw,
             sa_kind,
+            sa_rawbody: None,
             encoding,
             charset,
             html: HtmlSignals::default(),
@@ -689,6 +696,10 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                     .or_else(|| recover::sa_base64_footer(part))
                     .map(|(t, html)| (cap(&t, budget).into_owned(), html));
                 push_text(view, part, raw, sa, is_html, limits);
+                let rawbody = charsets::sa_rawbody(&msg.raw_message, part, charset.as_deref());
+                if let (Some(t), Some(p)) = (rawbody, view.text_parts.last_mut()) {
+                    p.sa_rawbody = Some(cap(&t, budget).into_owned());
+                }
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 let (ctype, charset) = content_type_of(part);

@@ -24,6 +24,11 @@ impl super::TextPart {
         self.sa_raw.as_deref().unwrap_or(&self.raw)
     }
 
+    /// The text SpamAssassin's `rawbody` rules read ([`super::TextPart::sa_rawbody`]).
+    pub fn rawbody(&self) -> &str {
+        self.sa_rawbody.as_deref().unwrap_or(&self.raw)
+    }
+
     /// True when SpamAssassin reads the part as HTML ([`super::TextPart::sa_kind`]).
     pub fn sa_html(&self) -> bool {
         self.sa_kind == super::TextKind::Html
@@ -49,16 +54,40 @@ pub(super) fn sa_part_text(
     charset: Option<&str>,
 ) -> Option<String> {
     let enc = east_asian(charset?)?;
+    let bytes = transfer_decoded(raw_message, part)?;
+    Some(decode(charset?, enc, &bytes))
+}
+
+/// A part's bytes as written with its transfer encoding undone; `None` when it does not
+/// decode. The declared encoding: mail-parser's own field says `None` for a part it could not
+/// decode (then this fails too, and recover.rs's reading of a base64 body with a footer
+/// applies).
+fn transfer_decoded<'m>(raw_message: &'m [u8], part: &MessagePart<'_>) -> Option<Cow<'m, [u8]>> {
     let body = raw_message.get(part.offset_body as usize..part.offset_end as usize)?;
-    // The declared encoding: mail-parser's own field says `None` for a part it could not
-    // decode (then this fails too, and recover.rs's reading of a base64 body with a footer
-    // applies).
-    let bytes: Cow<'_, [u8]> = match super::transfer_encoding(part) {
+    Some(match super::transfer_encoding(part) {
         TransferEncoding::Base64 => Cow::Owned(base64_decode(body)?),
         TransferEncoding::QuotedPrintable => Cow::Owned(qp_decode(body)),
         _ => Cow::Borrowed(body),
-    };
-    Some(decode(charset?, enc, &bytes))
+    })
+}
+
+/// The part as SpamAssassin's `rawbody` rules read it, where that differs from mail-parser's
+/// text: the bytes with the transfer encoding undone and the charset not (`Node::decode`), for
+/// UTF-7, whose text is 7-bit whatever it encodes (mail-parser decodes it to characters).
+/// Line ends LF, as [`super::push_text`] gives its text.
+pub(super) fn sa_rawbody(
+    raw_message: &[u8],
+    part: &MessagePart<'_>,
+    charset: Option<&str>,
+) -> Option<String> {
+    if !matches!(
+        charset?.trim(),
+        "utf-7" | "unicode-1-1-utf-7" | "x-unicode-2-0-utf-7"
+    ) {
+        return None;
+    }
+    let bytes = transfer_decoded(raw_message, part)?;
+    Some(String::from_utf8_lossy(&bytes).replace("\r\n", "\n"))
 }
 
 /// Quoted-printable as SpamAssassin decodes it: white space at a line's end dropped, soft line
@@ -255,6 +284,19 @@ mod tests {
             decode("euc-kr", EUC_KR, b"\xb0\x81\x9d"),
             "\u{b0}\u{fffd}\u{fffd}"
         );
+    }
+
+    #[test]
+    fn utf7_rawbody_is_the_text_as_written() {
+        // mail-parser's resources legacy_001.eml: SpamAssassin's rawbody holds no 8-bit byte
+        // (no __L_BODY_8BITS, so XPRIO), its body the decoded text.
+        let raw = "Subject: x\nContent-Type: text/plain; charset=utf-7\n\
+                   Content-Transfer-Encoding: quoted-printable\n\nDie Fr+APY-sche =\r\nund\n";
+        let v = crate::MessageView::parse(raw.as_bytes(), &crate::limits::Limits::default());
+        let p = &v.text_parts[0];
+        assert_eq!(p.rawbody(), "Die Fr+APY-sche und\n");
+        assert!(p.text.contains("Frösche"), "{:?}", p.text);
+        assert!(v.raw_body().is_ascii());
     }
 
     #[test]

@@ -116,8 +116,8 @@ fn blank_lines(e: &Env<'_>) -> (usize, usize) {
             MAX_BLANK_RUN
         };
         let mut run = 0;
-        for piece in super::texts::short_paragraphs(&part.raw) {
-            for line in part.raw[piece].split_inclusive('\n') {
+        for piece in super::texts::short_paragraphs(part.rawbody()) {
+            for line in part.rawbody()[piece].split_inclusive('\n') {
                 if line.bytes().all(perl_space) {
                     run += 1;
                     if run <= cap {

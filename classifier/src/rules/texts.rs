@@ -132,7 +132,7 @@ impl Texts<'_> {
                 let mut at = 0;
                 // As `MessageView::raw_body` joins them: each part's text and a line break.
                 for part in &self.view.text_parts {
-                    let len = part.raw.len() + 1;
+                    let len = part.rawbody().len() + 1;
                     let seg = text.get(at..at + len).unwrap_or("");
                     out.extend(short_paragraphs(seg).map(|r| r.start + at..r.end + at));
                     at += len;
