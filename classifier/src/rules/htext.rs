@@ -189,6 +189,10 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
         // SpamAssassin reads addresses from the raw value and returns the first one.
         let first = values.iter().find_map(|h| {
             let (name, addr) = first_mailbox(&h.raw)?;
+            if !t.display_name && !addr.contains('@') {
+                // SpamAssassin's parser finds no address in `To: XX` (`get` gives '').
+                return None;
+            }
             if t.display_name {
                 let n = if t.raw {
                     name

@@ -167,6 +167,14 @@ pub(super) fn cases(
             MSG.into(),
             false,
         ),
+        // No address in `To: XX`: SpamAssassin's To:addr is '' (Python's test_email
+        // msg_15.txt).
+        (
+            "check_for_to_in_subject('user')",
+            "header",
+            "To: XX\nSubject: XX\n\nx\n".into(),
+            false,
+        ),
         (
             "check_for_to_in_subject('address')",
             "header",
