@@ -630,6 +630,40 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any arrangement of delimiters, part headers, blank and text lines (nested and
+        /// repeated boundaries, encoded attached messages): the walk ends within its bounds,
+        /// in depth-first order under the message's own multipart, and the body of every part
+        /// directly under it is text of the message.
+        #[test]
+        fn walks_any_multipart_arrangement(lines in proptest::collection::vec(0usize..14, 0..60)) {
+            const LINES: [&str; 14] = [
+                "--B\n", "--B--\n", "--C\n", "--C--\n", "\n", "hello world\n",
+                "Content-Type: multipart/mixed; boundary=C\n",
+                "Content-Type: multipart/alternative; boundary=B\n",
+                "Content-Type: message/rfc822\n", "Content-Transfer-Encoding: base64\n",
+                "Q29udGVudC1UeXBlOiB0ZXh0L2h0bWwKCjxwPng8L3A+Cg==\n", "\tcontinued\n",
+                "Content-Type: multipart/digest; boundary=B\n", "Content-Type: text/html\r\n",
+            ];
+            let mut raw = String::from("Content-Type: multipart/mixed; boundary=B\n\n");
+            for &l in &lines {
+                raw.push_str(LINES[l]);
+            }
+            let parts = walk(&view(&raw));
+            proptest::prop_assert!(parts.len() <= MAX_PARTS);
+            proptest::prop_assert_eq!(parts[0].ctype.as_str(), "multipart/mixed");
+            proptest::prop_assert_eq!(parts[0].depth, 0);
+            for w in parts.windows(2) {
+                proptest::prop_assert!(w[1].depth >= 1 && w[1].depth <= w[0].depth + 1);
+            }
+            for p in parts.iter().filter(|p| p.depth == 1 && !p.container) {
+                proptest::prop_assert!(raw.contains(p.body.as_str()), "{:?} in {:?}", p.body, raw);
+            }
+        }
+    }
+
     #[test]
     fn empty_after_decoding() {
         let part = |cte: &str, body: &str| MimePart {
