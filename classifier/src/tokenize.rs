@@ -15,6 +15,8 @@
 //! records the version it was trained with and refuses to mix them.
 
 use unicode_segmentation::UnicodeSegmentation;
+
+mod ascii;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::message::{Mailbox, MessageView, TextKind, TransferEncoding};
@@ -480,6 +482,11 @@ impl Tokenizer {
     /// Segments text into lower-cased word tokens. `spaced` is false for character bigrams of
     /// unspaced scripts and for `skip:` tokens, which do not take part in word pairs.
     fn segment(&self, text: &str, out: &mut dyn FnMut(&str, bool)) {
+        if text.is_ascii() {
+            let mut lower = String::with_capacity(64);
+            ascii::words(text, |_, word| self.word(word, &mut lower, out));
+            return;
+        }
         let mut lower = String::with_capacity(64);
         // A run of adjacent unspaced-script words (UAX #29 gives one ideograph, or one Thai
         // cluster, per word): (start, end) byte offsets in `text`.
@@ -499,32 +506,38 @@ impl Tokenizer {
             if let Some((s, e)) = run.take() {
                 char_bigrams(&text[s..e], out);
             }
-            lower.clear();
-            if self.config.keep_case {
-                lower.push_str(word);
-            } else {
-                for c in word.chars() {
-                    lower.extend(c.to_lowercase());
-                }
-            }
-            let n = lower.chars().count();
-            if n < self.config.min_word_chars {
-                continue;
-            }
-            if n > self.config.max_word_chars {
-                let first = lower.chars().next().unwrap_or('?');
-                out(&format!("skip:{first}{}", n / 10 * 10), false);
-                continue;
-            }
-            if lower.bytes().all(|b| b.is_ascii_digit()) && lower.len() > 6 {
-                out(&format!("num:{}", lower.len()), false);
-                continue;
-            }
-            out(&lower, true);
+            self.word(word, &mut lower, out);
         }
         if let Some((s, e)) = run {
             char_bigrams(&text[s..e], out);
         }
+    }
+
+    /// One word of [`Tokenizer::segment`]: lower-cased into `lower` (a buffer), then emitted
+    /// as itself, as a `skip:` or `num:` token, or not at all (too short).
+    fn word(&self, word: &str, lower: &mut String, out: &mut dyn FnMut(&str, bool)) {
+        lower.clear();
+        if self.config.keep_case {
+            lower.push_str(word);
+        } else {
+            for c in word.chars() {
+                lower.extend(c.to_lowercase());
+            }
+        }
+        let n = lower.chars().count();
+        if n < self.config.min_word_chars {
+            return;
+        }
+        if n > self.config.max_word_chars {
+            let first = lower.chars().next().unwrap_or('?');
+            out(&format!("skip:{first}{}", n / 10 * 10), false);
+            return;
+        }
+        if lower.bytes().all(|b| b.is_ascii_digit()) && lower.len() > 6 {
+            out(&format!("num:{}", lower.len()), false);
+            return;
+        }
+        out(lower, true);
     }
 
     /// Word pairs of `words`, each emitted with the indices of its two words.
