@@ -140,12 +140,14 @@ fn visit<'t>(
     out: &mut Vec<MimePart>,
 ) -> Vec<Item<'t>> {
     let headers = parse_headers(head);
-    // SpamAssassin reads the last of repeated fields (`Node::header` in scalar context).
+    // SpamAssassin reads the last of repeated fields (`Node::header` in scalar context),
+    // unfolded.
     let ct = headers
         .iter()
         .rfind(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
+        .map(|(_, v)| unfold(v))
+        .unwrap_or_default();
+    let ct = ct.as_ref();
     let mut ctype = media_type(ct);
     let untyped = ct.split(';').next().unwrap_or("").trim().is_empty();
     if matches!(kind, Kind::Part { digest: true }) && untyped {
@@ -212,6 +214,29 @@ fn visit<'t>(
         flags,
     });
     children
+}
+
+/// A field's value as `Node::header` keeps it for reading: each line break and the blanks
+/// after it one space (`boundary="foo\n bar"` names `foo bar`).
+fn unfold(v: &str) -> Cow<'_, str> {
+    if !v.contains('\n') {
+        return Cow::Borrowed(v);
+    }
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while let Some(i) = rest.find('\n') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let blanks = after.len() - after.trim_start_matches([' ', '\t']).len();
+        if blanks > 0 {
+            out.push(' ');
+        } else {
+            out.push('\n');
+        }
+        rest = &after[blanks..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 /// A body transfer-decoded as SpamAssassin's `Node::decode` decodes it (bytes that are not
@@ -554,6 +579,20 @@ mod tests {
             ]
         );
         assert_eq!(parts[2].body, "<p>x</p>\n");
+    }
+
+    #[test]
+    fn a_folded_boundary_is_read_unfolded() {
+        // mail-parser's resources thirdparty_012.eml: `boundary="foo\n bar"` names `foo bar`.
+        let raw = "Content-Type: multipart/mixed; boundary=\"foo\n bar\"\n\nprologue\n\
+                   --foo bar\nContent-Type: text/plain\n\nhello\n--foo bar--\n";
+        let parts = walk(&view(raw));
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            (parts[1].ctype.as_str(), parts[1].body.as_str()),
+            ("text/plain", "hello")
+        );
+        assert_eq!(unfold("a\n \t b\nc"), "a b\nc");
     }
 
     #[test]
