@@ -703,27 +703,22 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 let (ctype, charset) = content_type_of(part);
-                if ctype.starts_with("multipart/") {
-                    // A multipart without a boundary, which mail-parser leaves as bytes:
-                    // SpamAssassin reads it as text/plain (`Message::_parse_normal`).
-                    if text_bytes < limits.max_text_bytes {
-                        let text = charsets::decode_charset(charset.as_deref(), bytes);
-                        let raw = cap(&text, limits.max_text_bytes - text_bytes).into_owned();
-                        text_bytes += raw.len();
-                        push_text(view, part, raw, None, false, limits);
-                    }
-                    continue;
+                // A multipart without a boundary, which mail-parser leaves as bytes:
+                // SpamAssassin reads it as text/plain (`Message::_parse_normal`), not as an
+                // attachment. A part named *.html is an attachment read as HTML text too.
+                let plain = ctype.starts_with("multipart/");
+                if !plain {
+                    view.attachments.push(Attachment {
+                        name: part.attachment_name().map(str::to_owned),
+                        content_type: ctype,
+                        size: bytes.len(),
+                    });
                 }
-                view.attachments.push(Attachment {
-                    name: part.attachment_name().map(str::to_owned),
-                    content_type: ctype,
-                    size: bytes.len(),
-                });
-                if named_html(part) && text_bytes < limits.max_text_bytes {
+                if (plain || named_html(part)) && text_bytes < limits.max_text_bytes {
                     let text = charsets::decode_charset(charset.as_deref(), bytes);
                     let raw = cap(&text, limits.max_text_bytes - text_bytes).into_owned();
                     text_bytes += raw.len();
-                    push_text(view, part, raw, None, true, limits);
+                    push_text(view, part, raw, None, !plain, limits);
                 }
             }
         }

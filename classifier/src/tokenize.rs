@@ -15,12 +15,12 @@
 //! records the version it was trained with and refuses to mix them.
 
 use unicode_segmentation::UnicodeSegmentation;
-
-mod ascii;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::message::{Mailbox, MessageView, TextKind, TransferEncoding};
 use crate::url::registrable_domain;
+
+mod ascii;
 
 /// The version of the token stream. Stored in the database; bump on every change.
 pub const TOKENIZER_VERSION: u32 = 4;
@@ -482,12 +482,11 @@ impl Tokenizer {
     /// Segments text into lower-cased word tokens. `spaced` is false for character bigrams of
     /// unspaced scripts and for `skip:` tokens, which do not take part in word pairs.
     fn segment(&self, text: &str, out: &mut dyn FnMut(&str, bool)) {
+        let mut lower = String::with_capacity(64);
         if text.is_ascii() {
-            let mut lower = String::with_capacity(64);
             ascii::words(text, |_, word| self.word(word, &mut lower, out));
             return;
         }
-        let mut lower = String::with_capacity(64);
         // A run of adjacent unspaced-script words (UAX #29 gives one ideograph, or one Thai
         // cluster, per word): (start, end) byte offsets in `text`.
         let mut run: Option<(usize, usize)> = None;

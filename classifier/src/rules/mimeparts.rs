@@ -55,7 +55,7 @@ impl MimePart {
     /// Whether the body decodes to nothing, as SpamAssassin's `Node::decode` decodes it.
     /// SpamAssassin renders no such part (`Node::rendered` skips an empty text).
     pub(crate) fn decodes_empty(&self) -> bool {
-        decode(&self.body, &self.cte).is_empty()
+        decoded_bytes(&self.body, &self.cte).is_empty()
     }
 
     /// The values of a header field (case-insensitive name), as written.
@@ -239,17 +239,23 @@ fn unfold(v: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A body transfer-decoded as SpamAssassin's `Node::decode` decodes it (bytes that are not
-/// UTF-8 replaced).
-fn decode<'t>(body: &'t str, cte: &str) -> Cow<'t, str> {
-    let bytes = if cte.contains("quoted-printable") {
-        crate::message::charsets::qp_decode(body.as_bytes())
+/// A body transfer-decoded as SpamAssassin's `Node::decode` decodes it.
+fn decoded_bytes<'t>(body: &'t str, cte: &str) -> Cow<'t, [u8]> {
+    if cte.contains("quoted-printable") {
+        Cow::Owned(crate::message::charsets::qp_decode(body.as_bytes()))
     } else if cte.contains("base64") {
-        base64_lenient(body)
+        Cow::Owned(base64_lenient(body))
     } else {
-        return Cow::Borrowed(body);
-    };
-    Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+        Cow::Borrowed(body.as_bytes())
+    }
+}
+
+/// [`decoded_bytes`] as text (bytes that are not UTF-8 replaced).
+fn decode<'t>(body: &'t str, cte: &str) -> Cow<'t, str> {
+    match decoded_bytes(body, cte) {
+        Cow::Borrowed(_) => Cow::Borrowed(body),
+        Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+    }
 }
 
 /// Base64 as SpamAssassin's `base64_decode` reads it: characters outside the alphabet

@@ -142,17 +142,13 @@ impl Texts<'_> {
             return Some((text, pieces));
         }
         // Rendered only for SpamAssassin's body parts: the built-in rules' never need it.
-        match p {
-            Part::SaBody => {
-                let (text, ranges) = self.sabody_lines();
-                Some((text, ranges))
-            }
-            Part::SaBodyNoSubject => {
-                let (text, ranges) = self.sabody_lines();
-                Some((text, ranges.get(1..).unwrap_or_default()))
-            }
-            _ => None,
-        }
+        let skip = match p {
+            Part::SaBody => 0,
+            Part::SaBodyNoSubject => 1,
+            _ => return None,
+        };
+        let (text, ranges) = self.sabody_lines();
+        Some((text, ranges.get(skip..).unwrap_or_default()))
     }
 }
 
