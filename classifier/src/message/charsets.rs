@@ -80,14 +80,19 @@ pub(super) fn sa_rawbody(
     part: &MessagePart<'_>,
     charset: Option<&str>,
 ) -> Option<String> {
-    if !matches!(
-        charset?.trim(),
-        "utf-7" | "unicode-1-1-utf-7" | "x-unicode-2-0-utf-7"
-    ) {
+    if !is_utf7(charset?) {
         return None;
     }
     let bytes = transfer_decoded(raw_message, part)?;
     Some(String::from_utf8_lossy(&bytes).replace("\r\n", "\n"))
+}
+
+/// Whether a charset label names UTF-7.
+pub(crate) fn is_utf7(charset: &str) -> bool {
+    matches!(
+        charset.trim(),
+        "utf-7" | "unicode-1-1-utf-7" | "x-unicode-2-0-utf-7"
+    )
 }
 
 /// Quoted-printable as SpamAssassin decodes it: white space at a line's end dropped, soft line
@@ -150,7 +155,7 @@ pub(crate) fn qp_decode(body: &[u8]) -> Vec<u8> {
 ///
 /// spam-2/01064 of the SpamAssassin corpus, declared `gb2312` with GBK characters, is read as
 /// Windows-1252 by SpamAssassin: its `è`-like letters then count for MIXED_ES.
-pub(super) fn decode(label: &str, enc: &'static Encoding, bytes: &[u8]) -> String {
+pub(crate) fn decode(label: &str, enc: &'static Encoding, bytes: &[u8]) -> String {
     let text = if bytes.iter().any(|&b| b >= 0x80)
         && let Ok(utf8) = std::str::from_utf8(bytes)
     {
@@ -192,7 +197,7 @@ fn strict_euc(label: &str, bytes: &[u8]) -> bool {
 
 /// Decoded bytes in their declared charset as mail-parser reads it (UTF-8, lossily, when it
 /// has no decoder for the charset).
-pub(super) fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> String {
+pub(crate) fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> String {
     let decoder =
         charset.and_then(|c| mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()));
     match decoder {

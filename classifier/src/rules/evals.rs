@@ -44,6 +44,7 @@ pub(crate) struct Env<'a> {
     /// The Received chain split by trust, computed on first use.
     pub trust: &'a super::trust::LazyTrust<'a>,
     parts: std::cell::OnceCell<Vec<super::mimeparts::MimePart>>,
+    sa_parts: std::cell::OnceCell<super::saparts::SaParts<'a>>,
     html: std::cell::OnceCell<Vec<super::sahtml::HtmlStats>>,
     images: std::cell::OnceCell<super::evals_image::Images>,
     sa_uris: std::cell::OnceCell<super::sauri::SaUris>,
@@ -84,6 +85,7 @@ impl<'a> Env<'a> {
             conf,
             trust,
             parts: std::cell::OnceCell::new(),
+            sa_parts: std::cell::OnceCell::new(),
             html: std::cell::OnceCell::new(),
             images: std::cell::OnceCell::new(),
             sa_uris: std::cell::OnceCell::new(),
@@ -125,6 +127,12 @@ impl<'a> Env<'a> {
         self.parts.get_or_init(|| super::mimeparts::walk(self.view))
     }
 
+    /// The text parts as the rules of loaded SpamAssassin files read them, on first need.
+    pub(crate) fn sa_parts(&self) -> &super::saparts::SaParts<'a> {
+        self.sa_parts
+            .get_or_init(|| super::saparts::sa_parts(self.view, self.parts()))
+    }
+
     /// The base64 images as SpamAssassin's ImageInfo reads them, on first need.
     pub(crate) fn images(&self) -> &super::evals_image::Images {
         self.images
@@ -139,11 +147,11 @@ impl<'a> Env<'a> {
     /// Each HTML part measured as SpamAssassin's HTML renderer measures it, on first need.
     pub(crate) fn html(&self) -> &[super::sahtml::HtmlStats] {
         self.html.get_or_init(|| {
-            self.view
-                .text_parts
+            self.sa_parts()
+                .parts
                 .iter()
-                .filter(|p| p.sa_html())
-                .map(|p| super::sahtml::analyse(p.sa_text()))
+                .filter(|p| p.html)
+                .map(|p| super::sahtml::analyse(&p.text))
                 .collect()
         })
     }

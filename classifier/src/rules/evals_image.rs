@@ -83,8 +83,8 @@ pub(crate) fn images(parts: &[MimePart]) -> Images {
 /// A part's file name as SpamAssassin's parser keeps it: the Content-Type `name`, else the
 /// Content-Disposition `filename`.
 fn part_name(p: &MimePart) -> Option<String> {
-    let ct = p.values("Content-Type").next().unwrap_or("");
-    let cd = p.values("Content-Disposition").next().unwrap_or("");
+    let ct = p.values("Content-Type").last().unwrap_or("");
+    let cd = p.values("Content-Disposition").last().unwrap_or("");
     param(ct, "name")
         .or_else(|| param(cd, "filename"))
         .filter(|n| !n.is_empty())

@@ -109,15 +109,15 @@ const MAX_BLANK_RUN: usize = 20;
 /// emulated). Returns (lines, blank lines).
 fn blank_lines(e: &Env<'_>) -> (usize, usize) {
     let (mut lines, mut blank) = (0, 0);
-    for part in &e.view.text_parts {
-        let cap = if part.encoding == crate::message::TransferEncoding::Base64 {
+    for part in &e.sa_parts().parts {
+        let cap = if part.base64 {
             usize::MAX
         } else {
             MAX_BLANK_RUN
         };
         let mut run = 0;
-        for piece in super::texts::short_paragraphs(part.rawbody()) {
-            for line in part.rawbody()[piece].split_inclusive('\n') {
+        for piece in super::texts::short_paragraphs(&part.rawbody) {
+            for line in part.rawbody[piece].split_inclusive('\n') {
                 if line.bytes().all(perl_space) {
                     run += 1;
                     if run <= cap {

@@ -78,14 +78,13 @@ pub(crate) struct Facts {
 fn facts(parts: &[MimePart], crlf: bool) -> Facts {
     let mut f = Facts::default();
     for p in parts {
-        let ct = p.values("Content-Type").next().unwrap_or("");
-        let charset = param(ct, "charset")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        // The last of repeated fields, as `Node::header` and `parse_content_type` read them.
+        let ct = p.values("Content-Type").last().unwrap_or("");
+        let charset = p.charset().unwrap_or_default();
         let name = param(ct, "name");
         let cd = p
             .values("Content-Disposition")
-            .next()
+            .last()
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase();

@@ -4,7 +4,7 @@
 //! as SpamAssassin 4.0.1 measures it.
 
 use super::evals::{Arg, Env, EvalDef, arity};
-use super::mimeparts::{MimePart, is_field, param};
+use super::mimeparts::{MimePart, is_field};
 use super::{HeaderTarget, htext};
 
 /// SpamAssassin's limits on a header field's name and value (`MAX_HEADER_KEY_LENGTH`,
@@ -42,7 +42,7 @@ pub(crate) static PARSE_EVALS: &[EvalDef] = &[
         doc: "A text/plain part without a charset (or with us-ascii) has a line with NUL, CR \
               or a byte above 127 in its encoded text, as SpamAssassin's MIMEEval.",
         check: |a| arity(a, 0, 0),
-        run: |e, _| ascii_text_illegal(e.parts()),
+        run: |e, _| ascii_text_illegal(e.parts(), super::evals_mime::crlf_text(&e.view.raw)),
     },
     EvalDef {
         name: "check_abundant_unicode_ratio",
@@ -182,15 +182,19 @@ fn header_flags(raw: &str) -> (bool, bool) {
 }
 
 /// MIMEEval's `mime_ascii_text_illegal`: an encoded line of a us-ascii (or charset-less)
-/// text/plain part with NUL, CR (other than before the line break) or a byte above 127.
-fn ascii_text_illegal(parts: &[MimePart]) -> bool {
+/// text/plain part with NUL, CR or a byte above 127, the CR of a line's CRLF aside when the
+/// message's lines end in CRLF (`crlf`: `Message::new` then turns them into LF; a CR after
+/// the last line break stays).
+fn ascii_text_illegal(parts: &[MimePart], crlf: bool) -> bool {
     parts.iter().filter(|p| !p.container).any(|p| {
-        let ct = p.values("Content-Type").next().unwrap_or("");
-        let charset = param(ct, "charset").map(|c| c.to_ascii_lowercase());
+        let charset = p.charset();
         p.ctype == "text/plain"
             && charset.as_deref().is_none_or(|c| c == "us-ascii")
-            && p.body.split('\n').any(|l| {
-                let l = l.strip_suffix('\r').unwrap_or(l);
+            && p.body.split_inclusive('\n').any(|l| {
+                let l = match l.strip_suffix("\r\n") {
+                    Some(l) if crlf => l,
+                    _ => l,
+                };
                 l.bytes().any(|b| b == 0 || b == b'\r' || b >= 0x80)
             })
     })

@@ -55,7 +55,42 @@ impl MimePart {
     /// Whether the body decodes to nothing, as SpamAssassin's `Node::decode` decodes it.
     /// SpamAssassin renders no such part (`Node::rendered` skips an empty text).
     pub(crate) fn decodes_empty(&self) -> bool {
-        decoded_bytes(&self.body, &self.cte).is_empty()
+        self.decoded().is_empty()
+    }
+
+    /// The body transfer-decoded as `Node::decode` decodes it (a leaf's; empty for a
+    /// container).
+    pub(crate) fn decoded(&self) -> Cow<'_, [u8]> {
+        decoded_bytes(&self.body, &self.cte)
+    }
+
+    /// The charset as `Util::parse_content_type` reads it from the last Content-Type field
+    /// (`/\bcharset\s*=\s*["']?(.*?)["']?(?:;|$)/i`), lower case: up to the first `;`, an
+    /// opening and a closing quote dropped, inner white space kept.
+    pub(crate) fn charset(&self) -> Option<String> {
+        let ct = self.values("Content-Type").last()?;
+        let lower = ct.to_ascii_lowercase();
+        let b = lower.as_bytes();
+        let mut from = 0;
+        while let Some(i) = lower[from..].find("charset") {
+            let at = from + i;
+            from = at + "charset".len();
+            let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+            if at > 0 && word(b[at - 1]) {
+                continue;
+            }
+            let rest = lower[from..].trim_start();
+            let Some(rest) = rest.strip_prefix('=') else {
+                continue;
+            };
+            let rest = rest.trim_start();
+            let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
+            let line = rest.split('\n').next().unwrap_or("");
+            let val = line.split(';').next().unwrap_or("");
+            let val = val.strip_suffix(['"', '\'']).unwrap_or(val);
+            return Some(val.to_owned());
+        }
+        None
     }
 
     /// The values of a header field (case-insensitive name), as written.
@@ -258,8 +293,12 @@ fn decode<'t>(body: &'t str, cte: &str) -> Cow<'t, str> {
     }
 }
 
-/// Base64 as SpamAssassin's `base64_decode` reads it: characters outside the alphabet
-/// ignored, nothing after padding, padding optional.
+/// Base64 as SpamAssassin's `base64_decode` reads it. White space removed, a text of the
+/// alphabet and `=` only, a multiple of 4 long, is decoded with a run of `=` before its end
+/// read as `A`s (zero bits); any other text keeps only those characters, loses its final `=`
+/// run and reads every other `=` as `/` (its translation to uuencode maps `=` on the last
+/// value), and a lone character left at the end is dropped. Bits that do not fill a byte are
+/// dropped in both.
 fn base64_lenient(body: &str) -> Vec<u8> {
     let value = |b: u8| match b {
         b'A'..=b'Z' => Some(b - b'A'),
@@ -269,11 +308,35 @@ fn base64_lenient(body: &str) -> Vec<u8> {
         b'/' => Some(63),
         _ => None,
     };
-    let mut out = Vec::with_capacity(body.len() / 4 * 3);
+    let text: Vec<u8> = body
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != 0x0b)
+        .collect();
+    let clean = text.len().is_multiple_of(4)
+        && text.len() >= 2
+        && text.iter().all(|&b| b == b'=' || value(b).is_some());
+    let kept: Vec<u8> = if clean {
+        text
+    } else {
+        text.into_iter()
+            .filter(|&b| b == b'=' || value(b).is_some())
+            .collect()
+    };
+    let body_len = kept.len() - kept.iter().rev().take_while(|&&b| b == b'=').count();
+    let mut digits: Vec<u8> = kept[..body_len]
+        .iter()
+        .map(|&b| match value(b) {
+            Some(v) => v,
+            None if clean => 0,
+            None => 63,
+        })
+        .collect();
+    if !clean && digits.len() % 4 == 1 {
+        digits.pop();
+    }
+    let mut out = Vec::with_capacity(digits.len() / 4 * 3);
     let (mut acc, mut bits) = (0u32, 0u32);
-    // MIME::Base64 decodes nothing after padding.
-    let end = body.find('=').unwrap_or(body.len());
-    for v in body[..end].bytes().filter_map(value) {
+    for v in digits {
         acc = (acc << 6) | u32::from(v);
         bits += 6;
         if bits >= 8 {
@@ -337,18 +400,32 @@ fn parse_headers(head: &str) -> Vec<(String, String)> {
     out
 }
 
-/// `type/subtype` of a Content-Type value, lower case; `text/plain` when absent or malformed.
+/// The media type of a Content-Type value as `Util::parse_content_type` reads it: leading
+/// white space and everything from the first `;` dropped, then the text before the first `/`
+/// and the run after it up to white space or another `/`, lower case; `text/plain` when that
+/// is empty or a `text` type other than `text/html`, `text/calendar` and `text/x-vcard`.
 fn media_type(ct: &str) -> String {
-    let t = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if t.contains('/') && !t.contains(char::is_whitespace) {
-        t
-    } else {
+    let t = ct.trim_start().split(';').next().unwrap_or("");
+    let t = match t.find('/') {
+        Some(i) if i > 0 => {
+            let sub = &t[i + 1..];
+            let end = sub
+                .find(|c: char| c == '/' || c.is_whitespace())
+                .unwrap_or(sub.len());
+            &t[..i + 1 + end]
+        }
+        _ => t,
+    };
+    let t = t.to_ascii_lowercase();
+    let text = t
+        .strip_prefix("text")
+        .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'));
+    if t.is_empty()
+        || (text && !matches!(t.as_str(), "text/html" | "text/calendar" | "text/x-vcard"))
+    {
         "text/plain".to_owned()
+    } else {
+        t
     }
 }
 
@@ -517,225 +594,5 @@ pub(crate) fn is_field(line: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn view(raw: &str) -> MessageView {
-        MessageView::parse(raw.as_bytes(), &crate::limits::Limits::default())
-    }
-
-    #[test]
-    fn walks_nested_parts_in_order() {
-        let raw = "From: a@b.example\nContent-Type: multipart/mixed; boundary=\"XX\"\n\n\
-                   preamble\n--XX\nContent-Type: multipart/alternative;\n\tboundary=YY\n\n\
-                   --YY\nContent-Type: text/plain\n\nhello\n--YY\nContent-Type: text/html\n\
-                   Content-Transfer-Encoding: quoted-printable\n\n<p>hi=20there</p>\n--YY--\n\
-                   --XX\nContent-Type: application/pdf; name=\"x.pdf\"\n\
-                   Content-Disposition: attachment\n\nJVBER\n--XX--\n";
-        let parts = walk(&view(raw));
-        let types: Vec<&str> = parts.iter().map(|p| p.ctype.as_str()).collect();
-        assert_eq!(
-            types,
-            [
-                "multipart/mixed",
-                "multipart/alternative",
-                "text/plain",
-                "text/html",
-                "application/pdf"
-            ]
-        );
-        assert_eq!(parts[2].body, "hello");
-        assert_eq!(parts[3].cte, "quoted-printable");
-        assert_eq!(
-            parts.iter().map(|p| p.depth).collect::<Vec<_>>(),
-            [0, 1, 2, 2, 1]
-        );
-        assert_eq!(
-            parts[1].values("content-type").next(),
-            Some("multipart/alternative;\n\tboundary=YY")
-        );
-    }
-
-    #[test]
-    fn encoded_attached_messages_are_walked_decoded() {
-        // SpamAssassin decodes a message/rfc822 part before parsing it; an empty one stays a
-        // leaf.
-        let inner = "Subject: in\nContent-Type: text/html\n\n<p>x</p>\n";
-        let b64 = "U3ViamVjdDogaW4KQ29udGVudC1UeXBlOiB0ZXh0L2h0bWwKCjxwPng8L3A+Cg==";
-        assert_eq!(String::from_utf8_lossy(&base64_lenient(b64)), inner);
-        let raw = format!(
-            "Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: message/rfc822\n\
-             Content-Transfer-Encoding: base64\n\n{}\n{}\n--B\n\
-             Content-Type: message/rfc822\n\n--B--\n",
-            &b64[..40],
-            &b64[40..]
-        );
-        let parts = walk(&view(&raw));
-        let types: Vec<(&str, usize, bool)> = parts
-            .iter()
-            .map(|p| (p.ctype.as_str(), p.depth, p.container))
-            .collect();
-        assert_eq!(
-            types,
-            [
-                ("multipart/mixed", 0, true),
-                ("message/rfc822", 1, true),
-                ("text/html", 2, false),
-                ("message/rfc822", 1, false),
-            ]
-        );
-        assert_eq!(parts[2].body, "<p>x</p>\n");
-    }
-
-    #[test]
-    fn a_folded_boundary_is_read_unfolded() {
-        // mail-parser's resources thirdparty_012.eml: `boundary="foo\n bar"` names `foo bar`.
-        let raw = "Content-Type: multipart/mixed; boundary=\"foo\n bar\"\n\nprologue\n\
-                   --foo bar\nContent-Type: text/plain\n\nhello\n--foo bar--\n";
-        let parts = walk(&view(raw));
-        assert_eq!(parts.len(), 2);
-        assert_eq!(
-            (parts[1].ctype.as_str(), parts[1].body.as_str()),
-            ("text/plain", "hello")
-        );
-        assert_eq!(unfold("a\n \t b\nc"), "a b\nc");
-    }
-
-    #[test]
-    fn the_last_content_type_counts() {
-        // A part header that runs into the next one's: SpamAssassin reads the last field.
-        let raw = "Content-Type: multipart/alternative; boundary=A\n\
-                   Content-Type: text/plain\n\nplain\n";
-        assert_eq!(walk(&view(raw))[0].ctype, "text/plain");
-    }
-
-    #[test]
-    fn multipart_lines_as_spamassassin_reads_them() {
-        let types = |raw: &str| -> Vec<(String, String)> {
-            walk(&view(raw))
-                .into_iter()
-                .map(|p| (p.ctype, p.body))
-                .collect()
-        };
-        let pair = |t: &str, b: &str| (t.to_owned(), b.to_owned());
-        // Bug 7358: a part that names its parent's boundary takes the delimiters up to the
-        // next closing one (Python's test_email msg_15.txt).
-        let same = "Content-Type: multipart/mixed; boundary=B\n\n--B\n\
-                    Content-Type: multipart/alternative; boundary=B\n\n\n--B\n\
-                    Content-Type: text/plain\n\nplain\n--B\nContent-Type: text/html\n\n\
-                    <p>h</p>\n--B--\n\n--B\nContent-Type: image/gif\n\nR0lG\n--B--\n";
-        assert_eq!(
-            types(same),
-            [
-                pair("multipart/mixed", ""),
-                pair("multipart/alternative", ""),
-                pair("text/plain", "plain"),
-                pair("text/html", "<p>h</p>"),
-                pair("image/gif", "R0lG"),
-            ]
-        );
-        // A field still open when the part ends is dropped; a header that runs into the body
-        // ends at the first line that is not a field; a multipart without a boundary is text.
-        let open = "Content-Type: multipart/mixed; boundary=B\n\n--B\n\
-                    Content-Type: text/html\n--B\nContent-Type: text/html\nhello\n--B\n\
-                    Content-Type: multipart/related\n\nx\n--B--\n";
-        let parts = walk(&view(open));
-        assert_eq!(
-            types(open),
-            [
-                pair("multipart/mixed", ""),
-                pair("text/plain", ""),
-                pair("text/html", "hello"),
-                pair("text/plain", "x"),
-            ]
-        );
-        assert!(parts[0].flags.missing_separator);
-        // A message body that starts with neither an empty line nor the delimiter gets one
-        // first (bug 6845): with no delimiter at all, the whole body is one headerless part.
-        let none = "Content-Type: multipart/mixed; boundary=B\n\nHi there,\n\nbye\n";
-        let parts = walk(&view(none));
-        assert_eq!(
-            types(none),
-            [
-                pair("multipart/mixed", ""),
-                pair("text/plain", "Hi there,\n\nbye\n")
-            ]
-        );
-        assert!(!parts[0].flags.missing_separator);
-        // A digest's part without a type is a message (bug 5741; Python's msg_30.txt).
-        let digest = "Content-Type: multipart/digest; boundary=B\n\n--B\n\n\
-                      Content-Type: text/plain\nSubject: one\n\nmessage 1\n--B--\n";
-        assert_eq!(
-            types(digest),
-            [
-                pair("multipart/digest", ""),
-                pair("message/rfc822", ""),
-                pair("text/plain", "message 1"),
-            ]
-        );
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
-
-        /// Any arrangement of delimiters, part headers, blank and text lines (nested and
-        /// repeated boundaries, encoded attached messages): the walk ends within its bounds,
-        /// in depth-first order under the message's own multipart, and the body of every part
-        /// directly under it is text of the message.
-        #[test]
-        fn walks_any_multipart_arrangement(lines in proptest::collection::vec(0usize..14, 0..60)) {
-            const LINES: [&str; 14] = [
-                "--B\n", "--B--\n", "--C\n", "--C--\n", "\n", "hello world\n",
-                "Content-Type: multipart/mixed; boundary=C\n",
-                "Content-Type: multipart/alternative; boundary=B\n",
-                "Content-Type: message/rfc822\n", "Content-Transfer-Encoding: base64\n",
-                "Q29udGVudC1UeXBlOiB0ZXh0L2h0bWwKCjxwPng8L3A+Cg==\n", "\tcontinued\n",
-                "Content-Type: multipart/digest; boundary=B\n", "Content-Type: text/html\r\n",
-            ];
-            let mut raw = String::from("Content-Type: multipart/mixed; boundary=B\n\n");
-            for &l in &lines {
-                raw.push_str(LINES[l]);
-            }
-            let parts = walk(&view(&raw));
-            proptest::prop_assert!(parts.len() <= MAX_PARTS);
-            proptest::prop_assert_eq!(parts[0].ctype.as_str(), "multipart/mixed");
-            proptest::prop_assert_eq!(parts[0].depth, 0);
-            for w in parts.windows(2) {
-                proptest::prop_assert!(w[1].depth >= 1 && w[1].depth <= w[0].depth + 1);
-            }
-            for p in parts.iter().filter(|p| p.depth == 1 && !p.container) {
-                proptest::prop_assert!(raw.contains(p.body.as_str()), "{:?} in {:?}", p.body, raw);
-            }
-        }
-    }
-
-    #[test]
-    fn empty_after_decoding() {
-        let part = |cte: &str, body: &str| MimePart {
-            cte: cte.into(),
-            body: body.into(),
-            ..MimePart::default()
-        };
-        assert!(part("", "").decodes_empty());
-        assert!(!part("", "\n").decodes_empty());
-        assert!(!part("quoted-printable", "  =\n\t\n").decodes_empty());
-        assert!(part("quoted-printable", "=\n=\r\n").decodes_empty());
-        assert!(!part("quoted-printable", " \t=\n").decodes_empty());
-        assert!(part("base64", " \n==\n").decodes_empty());
-        assert!(part("base64", "Q").decodes_empty());
-        assert!(!part("base64", "QQ").decodes_empty());
-    }
-
-    #[test]
-    fn params() {
-        assert_eq!(
-            param("multipart/mixed; boundary=\"a b\"", "boundary").as_deref(),
-            Some("a b")
-        );
-        assert_eq!(
-            param("text/plain; charset=utf-8", "charset").as_deref(),
-            Some("utf-8")
-        );
-        assert_eq!(param("text/plain; xname=a", "name"), None);
-    }
-}
+#[path = "mimeparts_tests.rs"]
+mod tests;

@@ -54,6 +54,7 @@ mod plugconf;
 mod sahtml;
 mod sahtml_color;
 mod sahtml_entities;
+mod saparts;
 mod sauri;
 
 /// The evals of the emulated plugins, after [`evals::EVALS`] and the HTML evals.

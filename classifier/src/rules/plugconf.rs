@@ -35,6 +35,9 @@ pub(crate) struct PluginConf {
     pub rule_file_uris: bool,
     /// A loaded rule file has `body` rules: they read SpamAssassin's rendered body.
     pub rule_file_body: bool,
+    /// A loaded rule file has `rawbody` rules: they read the raw body of SpamAssassin's text
+    /// parts (`saparts`).
+    pub rule_file_rawbody: bool,
     /// The readings ('replyto', 'reply') of the loaded rule files' `check_freemail_replyto`
     /// rules: when one of them gets as far as the body, SpamAssassin's FreeMail edits the body
     /// text every body rule reads after it (`evals_freemail::edit_body`).

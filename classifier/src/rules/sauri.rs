@@ -120,14 +120,16 @@ pub(crate) fn body_lines_with(
     let mut all = subject.map_or_else(|| "\n".to_owned(), |s| format!("{}\n", edit(&s)));
     let mut text = String::new();
     let mut html = e.html().iter();
-    for part in &e.view.text_parts {
+    for part in &e.sa_parts().parts {
         if !text.is_empty() {
             text.push('\n');
         }
-        let rendered = if part.sa_html() {
+        let rendered = if part.html {
             html.next().map_or("", |h| h.rendered.as_str())
+        } else if part.rendered {
+            &part.text
         } else {
-            part.sa_text()
+            continue;
         };
         text.push_str(&edit(scan_cut(rendered)));
     }

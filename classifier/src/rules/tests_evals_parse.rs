@@ -111,6 +111,37 @@ pub(super) fn cases(
             text8("text/plain; charset=utf-8", "caf\u{e9}"),
             false,
         ),
+        // A message whose lines end in CRLF: the CR of each line's CRLF is no violation, a
+        // CR after the last line break is (mail-parser's `legacy_049`).
+        (
+            "check_for_ascii_text_illegal()",
+            "body",
+            "Subject: x\r\n\r\nhello\r\nthere\r\n".into(),
+            false,
+        ),
+        (
+            "check_for_ascii_text_illegal()",
+            "body",
+            "Subject: x\r\n\r\nhello\r\nthere\r\n\r".into(),
+            true,
+        ),
+        // In a message whose lines end in LF, a line's CRLF keeps its CR.
+        (
+            "check_for_ascii_text_illegal()",
+            "body",
+            "Subject: x\n\nhello\r\nthere\n".into(),
+            true,
+        ),
+        // The last of two Content-Type fields counts (mail-parser's `malformed_021`).
+        (
+            "check_for_ascii_text_illegal()",
+            "body",
+            text8(
+                "multipart/alternative; boundary=z\nContent-Type: text/plain; charset=UTF-8",
+                "caf\u{e9}",
+            ),
+            false,
+        ),
         (
             "check_abundant_unicode_ratio(0.02)",
             "body",

@@ -28,6 +28,9 @@ pub(super) struct Texts<'a> {
     env: &'a Env<'a>,
     body: std::cell::OnceCell<String>,
     rawbody: std::cell::OnceCell<String>,
+    /// The raw body of SpamAssassin's text parts where they are not the view's
+    /// ([`super::saparts`]).
+    sa_rawbody: std::cell::OnceCell<String>,
     uris: std::cell::OnceCell<String>,
     /// SpamAssassin's body lines joined, and each line's range in it (its own `\n` included,
     /// the one added to join a line that has none left out).
@@ -35,6 +38,7 @@ pub(super) struct Texts<'a> {
     /// The ranges of SpamAssassin's rawbody pieces in the raw body.
     rawbody_pieces: std::cell::OnceCell<Vec<std::ops::Range<usize>>>,
     body_hay: std::cell::OnceCell<String>,
+    rawbody_hay: std::cell::OnceCell<String>,
 }
 
 impl<'a> Texts<'a> {
@@ -44,10 +48,12 @@ impl<'a> Texts<'a> {
             env,
             body: std::cell::OnceCell::new(),
             rawbody: std::cell::OnceCell::new(),
+            sa_rawbody: std::cell::OnceCell::new(),
             uris: std::cell::OnceCell::new(),
             sabody: std::cell::OnceCell::new(),
             rawbody_pieces: std::cell::OnceCell::new(),
             body_hay: std::cell::OnceCell::new(),
+            rawbody_hay: std::cell::OnceCell::new(),
         }
     }
 
@@ -61,6 +67,15 @@ impl<'a> Texts<'a> {
                 s.push_str(self.get(Part::SaBody));
                 s
             }),
+            // SpamAssassin's raw body too where its text parts are not the view's.
+            Part::RawBody if self.env.conf.rule_file_rawbody && !self.env.sa_parts().from_view => {
+                self.rawbody_hay.get_or_init(|| {
+                    let mut s = self.get(Part::RawBody).to_owned();
+                    s.push('\n');
+                    s.push_str(self.get(Part::SaRawBody));
+                    s
+                })
+            }
             _ => self.get(p),
         }
     }
@@ -75,7 +90,17 @@ impl<'a> Texts<'a> {
                     None => body,
                 }
             }
-            Part::RawBody | Part::SaRawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
+            Part::RawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
+            Part::SaRawBody if self.env.sa_parts().from_view => self.get(Part::RawBody),
+            // As `MessageView::raw_body` joins the view's parts.
+            Part::SaRawBody => self.sa_rawbody.get_or_init(|| {
+                let mut s = String::new();
+                for part in &self.env.sa_parts().parts {
+                    s.push_str(&part.rawbody);
+                    s.push('\n');
+                }
+                s
+            }),
             Part::SaBody => &self.sabody_lines().0,
             Part::SaBodyNoSubject => {
                 let body = self.get(Part::SaBody);
@@ -126,13 +151,13 @@ impl Texts<'_> {
     /// SpamAssassin matches one by one.
     pub(super) fn sa_lines(&self, p: Part) -> Option<(&str, &[std::ops::Range<usize>])> {
         if let Part::SaRawBody = p {
-            let text = self.get(Part::RawBody);
+            let text = self.get(Part::SaRawBody);
             let pieces = self.rawbody_pieces.get_or_init(|| {
                 let mut out = Vec::new();
                 let mut at = 0;
-                // As `MessageView::raw_body` joins them: each part's text and a line break.
-                for part in &self.view.text_parts {
-                    let len = part.rawbody().len() + 1;
+                // As they are joined: each part's text and a line break.
+                for part in &self.env.sa_parts().parts {
+                    let len = part.rawbody.len() + 1;
                     let seg = text.get(at..at + len).unwrap_or("");
                     out.extend(short_paragraphs(seg).map(|r| r.start + at..r.end + at));
                     at += len;

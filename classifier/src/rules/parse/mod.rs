@@ -290,6 +290,7 @@ impl<'r> Builder<'r> {
                 if origin != "<default>" {
                     self.conf.rule_file_uris |= kw == "uri";
                     self.conf.rule_file_body |= kw == "body";
+                    self.conf.rule_file_rawbody |= kw == "rawbody";
                     if let Some(mode) = freemail_reply_mode(rest) {
                         self.conf.freemail_reply_modes.insert(mode);
                     }

@@ -1,0 +1,243 @@
+//! The text parts the rules of loaded SpamAssassin files read: their body, rawbody and HTML
+//! rules and evals.
+//!
+//! [`MessageView`]'s text parts come from mail-parser's MIME tree, and Bayes and the built-in
+//! rules read them. SpamAssassin's own tree ([`super::mimeparts`]) differs from mail-parser's
+//! only on broken structure (a boundary never closed, a part without a header, a nested
+//! message inside such a multipart). Where the two trees give the same text leaves, those
+//! rules read mail-parser's parts, which carry the charset readings of `message/charsets.rs`
+//! and `message/recover.rs`. Where they do not, they read the leaves of SpamAssassin's tree,
+//! decoded here, so that a message whose structure only SpamAssassin's parser reads one way
+//! is rendered as SpamAssassin renders it.
+
+use std::borrow::Cow;
+
+use super::mimeparts::MimePart;
+use crate::message::{MessageView, TransferEncoding, charsets};
+
+/// One text part as SpamAssassin's rules read it.
+pub(crate) struct SaPart<'a> {
+    /// Read as HTML (`text/html`, or a part named `*.html`: `effective_type`).
+    pub html: bool,
+    /// The content as SpamAssassin decodes it, before rendering, line ends LF.
+    pub text: Cow<'a, str>,
+    /// The text its `rawbody` rules read.
+    pub rawbody: Cow<'a, str>,
+    /// Sent as base64.
+    pub base64: bool,
+    /// Rendered into the body text (`Node::rendered`: text/plain and text/html only).
+    pub rendered: bool,
+}
+
+/// The text parts of a message as SpamAssassin's rules read them.
+pub(crate) struct SaParts<'a> {
+    pub parts: Vec<SaPart<'a>>,
+    /// True when they are the view's text parts (both trees agree), so that texts built from
+    /// them equal those built from the view.
+    pub from_view: bool,
+}
+
+/// The text parts: the view's when both trees give the same text leaves, else the leaves of
+/// SpamAssassin's tree, `tree`.
+pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<'a> {
+    let leaves: Vec<&MimePart> = tree
+        .iter()
+        .filter(|p| !p.container && (p.ctype.starts_with("text/") || named_html(p)))
+        .collect();
+    let decoded: Vec<Leaf> = leaves.iter().map(|p| Leaf::of(p)).collect();
+    let agree = !view.unparsed
+        && decoded.len() == view.text_parts.len()
+        && decoded.iter().zip(&view.text_parts).all(|(l, p)| {
+            l.html == p.sa_html()
+                && (same_ascii(&l.text, p.sa_text()) || same_ascii(&l.text, p.rawbody()))
+        });
+    if agree {
+        let parts = view
+            .text_parts
+            .iter()
+            .map(|p| SaPart {
+                html: p.sa_html(),
+                text: Cow::Borrowed(p.sa_text()),
+                rawbody: Cow::Borrowed(p.rawbody()),
+                base64: p.encoding == TransferEncoding::Base64,
+                rendered: true,
+            })
+            .collect();
+        return SaParts {
+            parts,
+            from_view: true,
+        };
+    }
+    let parts = decoded
+        .into_iter()
+        .map(|l| SaPart {
+            html: l.html,
+            rendered: l.rendered,
+            base64: l.base64,
+            rawbody: Cow::Owned(l.rawbody.unwrap_or_else(|| l.text.clone())),
+            text: Cow::Owned(l.text),
+        })
+        .collect();
+    SaParts {
+        parts,
+        from_view: false,
+    }
+}
+
+/// A text leaf of SpamAssassin's tree, decoded.
+struct Leaf {
+    html: bool,
+    text: String,
+    /// The rawbody where it differs from `text` (UTF-7: the text as written).
+    rawbody: Option<String>,
+    base64: bool,
+    rendered: bool,
+}
+
+impl Leaf {
+    fn of(p: &MimePart) -> Leaf {
+        let html = p.ctype == "text/html" || named_html(p);
+        let bytes = p.decoded();
+        let charset = p.charset().map(|c| c.trim().to_owned());
+        // The bytes of a part sent without a transfer encoding are the message's as read
+        // into text (bytes that were not UTF-8 already replaced): their non-ASCII characters
+        // stay as they are. Any other bytes are decoded in their charset, as the view's
+        // parts are (`message/charsets.rs`).
+        let as_read = matches!(bytes, Cow::Borrowed(_)) && !bytes.is_ascii();
+        let text = match (charset.as_deref(), std::str::from_utf8(&bytes)) {
+            (_, Ok(t)) if as_read => t.to_owned(),
+            (Some(c), _) if charsets::east_asian(c).is_some() => {
+                charsets::east_asian(c).map_or_else(String::new, |e| charsets::decode(c, e, &bytes))
+            }
+            (None | Some("us-ascii" | "utf-8" | ""), Ok(t)) => t.to_owned(),
+            _ => charsets::decode_charset(charset.as_deref(), &bytes),
+        };
+        let text = lf(text);
+        let rawbody = charset
+            .as_deref()
+            .is_some_and(charsets::is_utf7)
+            .then(|| lf(String::from_utf8_lossy(&bytes).into_owned()));
+        Leaf {
+            html,
+            rendered: html || p.ctype == "text/plain",
+            base64: p.cte.contains("base64"),
+            text,
+            rawbody,
+        }
+    }
+}
+
+fn lf(s: String) -> String {
+    if s.contains("\r\n") {
+        s.replace("\r\n", "\n")
+    } else {
+        s
+    }
+}
+
+/// `effective_type`'s test: a file name (Content-Disposition's, else Content-Type's) ending in
+/// `.html`, `.htm`, `.shtml` or `.shtm`.
+fn named_html(p: &MimePart) -> bool {
+    let name = p
+        .values("Content-Disposition")
+        .last()
+        .and_then(|v| super::mimeparts::param(v, "filename"))
+        .or_else(|| {
+            p.values("Content-Type")
+                .last()
+                .and_then(|v| super::mimeparts::param(v, "name"))
+        });
+    name.is_some_and(|n| {
+        let n = n.trim_end().to_ascii_lowercase();
+        [".html", ".htm", ".shtml", ".shtm"]
+            .iter()
+            .any(|e| n.ends_with(e))
+    })
+}
+
+/// Whether two readings of one part hold the same ASCII text, carriage returns and trailing
+/// white space aside: readings that differ only in how a charset's bytes were decoded agree,
+/// a part that one tree ends elsewhere does not.
+fn same_ascii(a: &str, b: &str) -> bool {
+    let key = |s: &str| {
+        s.bytes()
+            .filter(|&c| c.is_ascii() && c != b'\r')
+            .collect::<Vec<u8>>()
+    };
+    let (a, b) = (key(a), key(b));
+    a.trim_ascii_end() == b.trim_ascii_end()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sa_parts;
+    use crate::limits::Limits;
+    use crate::message::MessageView;
+
+    fn view(raw: &[u8]) -> MessageView {
+        MessageView::parse(raw, &Limits::default())
+    }
+
+    #[test]
+    fn the_views_parts_where_both_trees_agree_whatever_the_charset() {
+        // Latin-1 in 8 bits: mail-parser decodes it, SpamAssassin's tree here holds the bytes
+        // as read; the ASCII text is the same, so the view's reading is kept.
+        let raw = b"Content-Type: multipart/alternative; boundary=B\n\n--B\n\
+                    Content-Type: text/plain; charset=iso-8859-1\n\ncaf\xe9 au lait\n--B\n\
+                    Content-Type: text/html\n\n<p>caf&eacute;</p>\n--B--\n";
+        let v = view(raw);
+        let parts = sa_parts(&v, &super::super::mimeparts::walk(&v));
+        assert!(parts.from_view);
+        assert_eq!(parts.parts.len(), 2);
+        assert_eq!(parts.parts[0].text, "café au lait");
+        assert!(!parts.parts[0].html && parts.parts[1].html);
+    }
+
+    #[test]
+    fn spamassassins_leaves_where_a_delimiter_line_goes_on() {
+        // `--B--</body></html>` is no delimiter to SpamAssassin (`/^--B(--)?\s*$/`): the HTML
+        // part runs on to the end and holds that line (spam-1/00038 of the SpamAssassin
+        // corpus, HTML_TAG_BALANCE_BODY).
+        let raw = b"Content-Type: multipart/alternative; boundary=B\n\n--B\n\
+                    Content-Type: text/plain\n\nhello\n--B\n\
+                    Content-Type: text/html\n\n<html><body><p>hi</p>\n--B--</body></html>\n";
+        let v = view(raw);
+        let parts = sa_parts(&v, &super::super::mimeparts::walk(&v));
+        assert!(!parts.from_view);
+        assert_eq!(parts.parts.len(), 2);
+        assert_eq!(parts.parts[0].text, "hello");
+        assert!(parts.parts[1].html && parts.parts[1].rendered);
+        assert_eq!(
+            parts.parts[1].text,
+            "<html><body><p>hi</p>\n--B--</body></html>\n"
+        );
+        assert_eq!(parts.parts[1].rawbody, parts.parts[1].text);
+    }
+
+    #[test]
+    fn leaves_are_transfer_and_charset_decoded_and_only_plain_and_html_rendered() {
+        // The closing line is no delimiter to SpamAssassin, so the trees differ (as above).
+        let raw = b"Content-Type: multipart/mixed\n\tboundary=\"B\"\n\n--B\n\
+                    Content-Type: text/html; charset=utf-8\n\
+                    Content-Transfer-Encoding: base64\n\nPHA+Y2Fmw6k8L3A+\n--B\n\
+                    Content-Type: text/calendar\n\nBEGIN:VCALENDAR\n--B\n\
+                    Content-Type: text/plain; charset=utf-7\n\na+AOk-b\n--B-- end\n";
+        let v = view(raw);
+        let parts = sa_parts(&v, &super::super::mimeparts::walk(&v));
+        assert!(!parts.from_view);
+        let got: Vec<(bool, bool, &str, &str)> = parts
+            .parts
+            .iter()
+            .map(|p| (p.html, p.rendered, p.text.as_ref(), p.rawbody.as_ref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (true, true, "<p>café</p>", "<p>café</p>"),
+                (false, false, "BEGIN:VCALENDAR", "BEGIN:VCALENDAR"),
+                (false, true, "aéb\n--B-- end\n", "a+AOk-b\n--B-- end\n"),
+            ]
+        );
+        assert!(parts.parts[0].base64);
+    }
+}
