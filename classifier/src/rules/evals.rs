@@ -64,6 +64,10 @@ pub(crate) struct OnceMeasures {
     pub(crate) sa_uppercase: std::cell::OnceCell<f64>,
     pub(crate) mime_facts: std::cell::OnceCell<super::evals_mime::Facts>,
     pub(crate) mime_alt_difference: std::cell::OnceCell<Option<(f64, usize, usize)>>,
+    /// SpamAssassin's rendered body lines ([`super::sauri::body_lines`]).
+    sa_body_lines: std::cell::OnceCell<Vec<String>>,
+    /// The same after FreeMail's edits, where it edits them.
+    sa_body_lines_edited: std::cell::OnceCell<Vec<String>>,
     /// Whether FreeMail parses (and so edits) the body (`evals_freemail::parses_body`).
     pub(crate) freemail_parses_body: std::cell::OnceCell<bool>,
     /// FreeMail's body addresses at free-mail domains (none when the body is not used).
@@ -131,6 +135,27 @@ impl<'a> Env<'a> {
     pub(crate) fn sa_parts(&self) -> &super::saparts::SaParts<'a> {
         self.sa_parts
             .get_or_init(|| super::saparts::sa_parts(self.view, self.parts()))
+    }
+
+    /// SpamAssassin's rendered body lines, as the URI list and FreeMail read them, on first
+    /// need.
+    pub(crate) fn sa_body_lines(&self) -> &[String] {
+        self.once
+            .sa_body_lines
+            .get_or_init(|| super::sauri::body_lines(self))
+    }
+
+    /// SpamAssassin's rendered body lines as its body rules and evals read them: after
+    /// FreeMail's edits where it makes them ([`super::evals_freemail::edit_body`]).
+    pub(crate) fn sa_body_lines_edited(&self) -> &[String] {
+        if !super::evals_freemail::parses_body(self) {
+            return self.sa_body_lines();
+        }
+        self.once.sa_body_lines_edited.get_or_init(|| {
+            let mut lines = self.sa_body_lines().to_vec();
+            super::evals_freemail::edit_body(self, &mut lines);
+            lines
+        })
     }
 
     /// The base64 images as SpamAssassin's ImageInfo reads them, on first need.

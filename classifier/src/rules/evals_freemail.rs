@@ -86,7 +86,7 @@ fn body_freemails<'e>(e: &'e Env<'_>) -> &'e [String] {
 /// are never reached: it gives up on the body at 5.)
 fn body_addrs(e: &Env<'_>) -> Vec<String> {
     let tlds = &e.conf.valid_tlds;
-    let lines = super::sauri::body_lines(e);
+    let lines = e.sa_body_lines();
     let mut out: Vec<String> = Vec::new();
     let add = |out: &mut Vec<String>, a: String| {
         if !out.contains(&a) {
@@ -96,7 +96,7 @@ fn body_addrs(e: &Env<'_>) -> Vec<String> {
     };
     let mailtos: Vec<&String> = e.html().iter().flat_map(|h| &h.a_mailtos).collect();
     if !mailtos.is_empty() {
-        let parsed = super::sauri::text_uris(&lines, tlds);
+        let parsed = super::sauri::text_uris(lines, tlds);
         for m in mailtos.into_iter().filter(|m| !parsed.contains(m)) {
             if let Some(end) = email_at(m.as_bytes(), 7, tlds) {
                 if add(&mut out, m[7..end].to_ascii_lowercase()) {
@@ -105,7 +105,7 @@ fn body_addrs(e: &Env<'_>) -> Vec<String> {
             }
         }
     }
-    for line in &lines {
+    for line in lines {
         let line = strip_quoted_addrs(&strip_urls_with_at(line), tlds);
         let b = line.as_bytes();
         let mut p = 0;

@@ -372,7 +372,7 @@ fn faraway_charset(e: &Env<'_>) -> bool {
     if charset_ok(charset, locales) {
         return false;
     }
-    let body = super::sauri::body_lines(e).concat();
+    let body = e.sa_body_lines().concat();
     let high = body.chars().filter(|c| !c.is_ascii()).count();
     let low = body.chars().count() - high;
     low <= high && high > 3

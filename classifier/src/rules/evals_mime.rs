@@ -210,13 +210,11 @@ fn sa_uppercase(e: &Env<'_>) -> f64 {
         return 0.0;
     }
     let (mut len, mut lower, mut upper) = (0usize, 0usize, 0usize);
-    let mut lines = super::sauri::body_lines(e);
-    super::evals_freemail::edit_body(e, &mut lines);
-    for line in lines {
-        if !spaced(&line) || base64_start(&line) {
+    for line in e.sa_body_lines_edited() {
+        if !spaced(line) || base64_start(line) {
             continue;
         }
-        let line = strip_jis(&line);
+        let line = strip_jis(line);
         len += line.len();
         lower += line
             .bytes()

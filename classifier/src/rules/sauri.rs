@@ -67,7 +67,7 @@ pub(crate) fn uri_list(e: &Env<'_>) -> SaUris {
         }
         list.entry(raw.to_owned()).or_default().extend(readings);
     };
-    for raw in text_uris(&body_lines(e), tlds) {
+    for raw in text_uris(e.sa_body_lines(), tlds) {
         add(&raw, true);
     }
     for h in e.html() {

@@ -132,11 +132,9 @@ impl Texts<'_> {
         self.sabody.get_or_init(|| {
             let mut s = String::new();
             let mut ranges = Vec::new();
-            let mut lines = super::sauri::body_lines(self.env);
-            super::evals_freemail::edit_body(self.env, &mut lines);
-            for line in lines {
+            for line in self.env.sa_body_lines_edited() {
                 let start = s.len();
-                s.push_str(&line);
+                s.push_str(line);
                 ranges.push(start..s.len());
                 if !line.ends_with('\n') {
                     s.push('\n');
