@@ -462,12 +462,24 @@ pub(crate) fn edit_text<'t>(e: &Env<'_>, text: &'t str) -> std::borrow::Cow<'t, 
     ))
 }
 
-/// The registrable domain of an address (empty without one).
+/// An address's domain as `check_equal_from_domains` reads it, lower case: the text after its
+/// last `@` (`/\@([^@]*)\z/`), cut to its last two labels when it has more
+/// (`s/^.+\.([^\.]+\.[^\.]+)$/$1/`: `mail.example.co.uk` is `co.uk`); empty without an `@`.
 fn addr_domain(a: &str) -> String {
-    a.rsplit_once('@')
-        .filter(|(l, d)| !l.is_empty() && d.contains('.'))
-        .map(|(_, d)| crate::url::registrable_domain(d.trim_end_matches('.')).to_ascii_lowercase())
-        .unwrap_or_default()
+    let Some((_, d)) = a.rsplit_once('@') else {
+        return String::new();
+    };
+    let labels: Vec<&str> = d.split('.').collect();
+    let n = labels.len();
+    let cut = n >= 3
+        && !labels[n - 1].is_empty()
+        && !labels[n - 2].is_empty()
+        && !labels[..n - 2].concat().is_empty();
+    if cut {
+        format!("{}.{}", labels[n - 2], labels[n - 1]).to_ascii_lowercase()
+    } else {
+        d.to_ascii_lowercase()
+    }
 }
 
 /// The FreeMail evals, registered beside [`super::evals::EVALS`].

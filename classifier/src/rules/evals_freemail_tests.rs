@@ -303,3 +303,26 @@ fn freemail_blanks_the_body_text_later_body_rules_read() {
     let h = crate::rules::tests::hits_now(&rules, &format!("From: joe@corp.com\nSubject: s{body}"));
     assert!(has(&h, "URL_AT") && has(&h, "QUOTED_ADDR"), "{h:?}");
 }
+
+/// HEADER_FROM_DIFFERENT_DOMAINS as HeaderEval's `check_equal_from_domains` compares: the
+/// From and envelope addresses as SpamAssassin's parser reads them (`user@host@domain` is
+/// `user@host`, `""@x` is none), each domain cut to its last two labels, not to its
+/// registrable domain (spam-2/00080, 00977 of the SpamAssassin corpus, CSDMC2010 TRAIN_02496).
+#[test]
+fn equal_from_domains_reads_the_last_two_labels() {
+    let cases = [
+        // giga.net.tw and mars.seed.net.tw: both net.tw.
+        ("coolman@giga.net.tw", "r6N55u0Wu@mars.seed.net.tw", false),
+        ("a@x.example", "b@y.example", true),
+        ("a@mail.x.example", "b@x.example", false),
+        // A host without a dot is a domain too.
+        ("ndtuft@uksyz@21cn.com", "Otto191@earthlink.net", true),
+        // No address: SpamAssassin's parser does not ask Email::Address::XS for an entry it
+        // read, whatever its address.
+        ("\"Alonzo\" <\"\"@MYFROMADDY>", "a05bd5c1@yahoo.com", false),
+    ];
+    for (from, env, want) in cases {
+        let raw = format!("Return-Path: <{env}>\nFrom: {from}\nSubject: s\n\nhi\n");
+        assert_eq!(has(&hits(&raw), "FROM_DIFF"), want, "{from} / {env}");
+    }
+}

@@ -188,27 +188,27 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
     if t.addr || t.display_name || t.host || t.domain {
         // SpamAssassin reads addresses from the raw value and returns the first one.
         let first = values.iter().find_map(|h| {
-            let (name, addr) = first_mailbox(&h.raw)?;
-            if !t.display_name && !addr.contains('@') {
-                // SpamAssassin's parser finds no address in `To: XX` (`get` gives '').
-                return None;
+            if !t.display_name {
+                // The first address SpamAssassin's parser finds (none in `To: XX`).
+                let addr = first_address(&h.raw)?;
+                let host = addr.rsplit_once('@').map(|(_, h)| h.to_owned());
+                return Some(if t.domain {
+                    crate::url::registrable_domain(host.as_deref()?).to_owned()
+                } else if t.host {
+                    host?
+                } else {
+                    addr
+                });
             }
-            if t.display_name {
+            let (name, _) = first_mailbox(&h.raw)?;
+            {
                 let n = if t.raw {
                     name
                 } else {
                     decode_words_as(&name, t.lossy)
                 };
-                return Some(n.split_whitespace().collect::<Vec<_>>().join(" "));
+                Some(n.split_whitespace().collect::<Vec<_>>().join(" "))
             }
-            let host = addr.rsplit_once('@').map(|(_, h)| h.to_owned());
-            Some(if t.domain {
-                crate::url::registrable_domain(host.as_deref()?).to_owned()
-            } else if t.host {
-                host?
-            } else {
-                addr
-            })
         });
         return first;
     }
@@ -335,6 +335,7 @@ pub(crate) fn first_mailbox(v: &str) -> Option<(String, String)> {
 /// when it looks like one (`local@domain`, no white space outside a quoted local part), cut
 /// after the domain; a name alone that looks like an address becomes the address.
 pub(crate) fn every_mailbox(v: &str) -> Vec<(Option<String>, Option<String>)> {
+    let (commas, parens) = (v.matches(',').count(), v.matches('(').count());
     let mut v = v.trim_end().replace("\\\\", "");
     // A group's name ("undisclosed-recipients:") is dropped.
     if let Some(c) = v.find(':') {
@@ -344,11 +345,13 @@ pub(crate) fn every_mailbox(v: &str) -> Vec<(Option<String>, Option<String>)> {
     }
     let mut out = Vec::new();
     let mut entries = Vec::new();
-    for m in split_top_level(&v) {
-        let m = m.trim();
-        if m.is_empty() || out.len() >= 1000 {
-            continue;
-        }
+    let pieces: Vec<&str> = split_top_level(&v)
+        .into_iter()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .take(1000)
+        .collect();
+    for &m in &pieces {
         if !entry_parses(m) {
             // The parser stops at an entry its pattern does not read; what is left (this
             // entry and the rest) gives every `<address>` in it, without a name ("last ditch
@@ -403,9 +406,23 @@ pub(crate) fn every_mailbox(v: &str) -> Vec<(Option<String>, Option<String>)> {
         });
         out.push((phrase, addr));
     }
-    // SpamAssassin's own parser found no address: it asks Email::Address::XS, which reads the
-    // first address in `<...>` and drops what follows it (`<user@[10.1.2.3] [pi]>`).
-    if out.iter().all(|(_, a)| a.is_none()) {
+    // SpamAssassin asks Email::Address::XS when its own parser read no entry, fewer entries
+    // than the value has commas plus one, or the value may nest comments (two `(`); XS reads
+    // the first address in `<...>` and drops what follows it (`<user@[10.1.2.3] [pi]>`). Its
+    // reading is taken here only where the own parser found no address at all.
+    let consult = out.is_empty() || out.len() < commas + 1 || parens >= 2;
+    if consult && out.is_empty() {
+        return pieces
+            .iter()
+            .map(|m| {
+                let name = angle_start(m)
+                    .map(|lt| unquote_phrase(&m[..lt]))
+                    .filter(|n| !n.trim().is_empty());
+                (name, angle_addr_spec(m))
+            })
+            .collect();
+    }
+    if consult && out.iter().all(|(_, a)| a.is_none()) {
         for ((_, addr), m) in out.iter_mut().zip(entries) {
             *addr = angle_addr_spec(m);
         }
@@ -420,51 +437,45 @@ fn entry_parses(m: &str) -> bool {
     let Some(lt) = angle_start(m) else {
         return true;
     };
-    let Some(gt) = m[lt..].find('>') else {
-        return false;
+    // `< \s* ( [^>\@]* \S+ | \s* ) \s* >`: some `>` closes a text that is blank, or whose `>`
+    // and `@` all sit in its last run of non-blank characters.
+    let closes = |gt: usize| {
+        let inner = m[lt + 1..gt].trim();
+        let last_run = inner.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        !inner[..last_run].contains(['>', '@'])
     };
-    let mut tail = m[lt + gt + 1..].trim_start();
-    while let Some(r) = tail.strip_prefix('<') {
-        let Some(gt) = r.find('>') else {
-            return false;
-        };
-        tail = r[gt + 1..].trim_start();
-    }
-    tail.is_empty() || (tail.starts_with('(') && tail.trim_end().ends_with(')'))
+    m.match_indices('>')
+        .map(|(gt, _)| gt)
+        .filter(|&gt| gt > lt && closes(gt))
+        .any(|gt| {
+            let mut tail = m[gt + 1..].trim_start();
+            while let Some(r) = tail.strip_prefix('<') {
+                let Some(gt) = r.find('>') else {
+                    return false;
+                };
+                tail = r[gt + 1..].trim_start();
+            }
+            tail.is_empty() || (tail.starts_with('(') && tail.trim_end().ends_with(')'))
+        })
 }
 
-/// Every `<local@domain>` in a text (`/<($header_address_mailre)>/g`), each cut after its
-/// domain, without `""@` or a lone quote (`_valid_parsed_address`).
+/// Every `<local@domain>` in a text (`/<($header_address_mailre)>/g`) without `""@` or a lone
+/// quote (`_valid_parsed_address`), each cut after its domain.
 fn bracketed_addresses(text: &str) -> impl Iterator<Item = String> + '_ {
     text.match_indices('<').filter_map(move |(i, _)| {
         let inner = text[i + 1..].split('>').next()?;
         if !text[i + 1 + inner.len()..].starts_with('>') {
             return None;
         }
-        let (local, domain) = match inner.strip_prefix('"') {
-            Some(q) => {
-                let close = q.find('"')?;
-                (&inner[..close + 2], q[close + 1..].strip_prefix('@')?)
-            }
-            None => {
-                let (l, d) = inner.split_once('@')?;
-                let bad = |c: char| c.is_whitespace() || "@<>()[],:;".contains(c);
-                (!l.is_empty() && !l.contains(bad)).then_some((l, d))?
-            }
-        };
-        let literal = domain
-            .strip_prefix('[')
-            .and_then(|d| d.strip_suffix(']'))
-            .is_some_and(|d| {
-                !d.is_empty()
-                    && d.chars()
-                        .all(|c| c.is_ascii_digit() || c == ':' || c == '.')
-            });
-        let plain = !domain.is_empty()
-            && !domain.contains(|c: char| c.is_whitespace() || "\"<>()[],:;".contains(c));
-        let addr = format!("{local}@{}", domain.split('@').next().unwrap_or(""));
-        ((literal || plain) && !addr.starts_with("\"\"@") && addr.matches('"').count() != 1)
-            .then_some(addr)
+        if !looks_like_address(inner)
+            || inner.starts_with("\"\"@")
+            || inner.matches('"').count() == 1
+        {
+            return None;
+        }
+        // Cut after the domain, as the parser cuts (`^(([^@]*)@([^@]*)).*`).
+        let mut parts = inner.splitn(3, '@');
+        Some(format!("{}@{}", parts.next()?, parts.next()?))
     })
 }
 
@@ -590,7 +601,8 @@ fn unquote_phrase(p: &str) -> String {
 }
 
 /// `$header_address_mailre`, whole: a quoted or plain local part (no white space, `<>()[],:;`
-/// or `@`), `@`, and a domain without those characters or `"`, or an address literal.
+/// or `@`), `@`, and a domain without white space, `<>()[],:;` or `"` (an `@` allowed), or an
+/// address literal.
 fn looks_like_address(a: &str) -> bool {
     let (local, domain) = if let Some(r) = a.strip_prefix('"') {
         let Some(close) = r.find('"') else {
@@ -610,7 +622,7 @@ fn looks_like_address(a: &str) -> bool {
         !s.is_empty()
             && !s
                 .chars()
-                .any(|c| c.is_whitespace() || "<>()[],:;@".contains(c) || extra.contains(&c))
+                .any(|c| c.is_whitespace() || "<>()[],:;".contains(c) || extra.contains(&c))
     };
     let literal = domain
         .strip_prefix('[')
@@ -620,7 +632,7 @@ fn looks_like_address(a: &str) -> bool {
                 && d.chars()
                     .all(|c| c.is_ascii_digit() || c == ':' || c == '.')
         });
-    plain(local, &[]) && (literal || plain(domain, &['"']))
+    plain(local, &['@']) && (literal || plain(domain, &['"']))
 }
 
 /// Two or more labels of letters, digits, `-` and `_`: the address host test of the swap.
