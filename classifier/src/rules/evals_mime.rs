@@ -504,13 +504,14 @@ fn body_length(e: &Env<'_>) -> usize {
 }
 
 /// Whether SpamAssassin runs its HTML parser on some part (HTMLEval's `html_test('html')`,
-/// HTML_MESSAGE): a text/html part whose body does not decode to nothing (`Node::rendered`
+/// HTML_MESSAGE): a text/html part (or one named `*.html`: `effective_type`; spam-2/01306)
+/// whose body does not decode to nothing (`Node::rendered`
 /// skips an empty one). (SpamAssassin 4.0.1 does not render a text/plain part that opens with
 /// `<html>` as HTML: measured on the SpamAssassin corpus, 4 such messages.)
 pub(super) fn html_rendered(e: &Env<'_>) -> bool {
     e.parts()
         .iter()
-        .any(|p| !p.container && p.ctype == "text/html" && !p.decodes_empty())
+        .any(|p| !p.container && p.effective_html() && !p.decodes_empty())
 }
 
 /// The MIME evals, replacing mailsift's first approximations of the same names.

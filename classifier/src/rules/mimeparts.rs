@@ -68,29 +68,55 @@ impl MimePart {
     /// (`/\bcharset\s*=\s*["']?(.*?)["']?(?:;|$)/i`), lower case: up to the first `;`, an
     /// opening and a closing quote dropped, inner white space kept.
     pub(crate) fn charset(&self) -> Option<String> {
-        let ct = self.values("Content-Type").last()?;
-        let lower = ct.to_ascii_lowercase();
-        let b = lower.as_bytes();
-        let mut from = 0;
-        while let Some(i) = lower[from..].find("charset") {
-            let at = from + i;
-            from = at + "charset".len();
-            let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-            if at > 0 && word(b[at - 1]) {
-                continue;
+        let ct = unfold(self.values("Content-Type").last()?).into_owned();
+        let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+        ct_param(&ct, |b, at| {
+            (b[at..].starts_with(b"charset") && (at == 0 || !word(b[at - 1]))).then_some(at + 7)
+        })
+        .map(|c| c.to_ascii_lowercase())
+    }
+
+    /// The part's file name as `Message::_parse_normal` reads it: Content-Disposition's
+    /// `/name=\s*"?([^";]+)"?/i` (so `filename=` too), else Content-Type's
+    /// `/\b(?:file)?name\s*=\s*["']?(.*?)["']?(?:;|$)/i`.
+    pub(crate) fn name(&self) -> Option<String> {
+        if let Some(cd) = self.values("Content-Disposition").last() {
+            let cd = unfold(cd);
+            let lower = cd.to_ascii_lowercase();
+            if let Some(i) = lower.find("name=") {
+                let rest = cd[i + 5..].trim_start();
+                let rest = rest.strip_prefix('"').unwrap_or(rest);
+                let end = rest.find(['"', ';']).unwrap_or(rest.len());
+                if end > 0 {
+                    return Some(rest[..end].to_owned());
+                }
             }
-            let rest = lower[from..].trim_start();
-            let Some(rest) = rest.strip_prefix('=') else {
-                continue;
-            };
-            let rest = rest.trim_start();
-            let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
-            let line = rest.split('\n').next().unwrap_or("");
-            let val = line.split(';').next().unwrap_or("");
-            let val = val.strip_suffix(['"', '\'']).unwrap_or(val);
-            return Some(val.to_owned());
         }
-        None
+        let ct = unfold(self.values("Content-Type").last()?).into_owned();
+        let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+        ct_param(&ct, |b, at| {
+            if at > 0 && word(b[at - 1]) {
+                None
+            } else if b[at..].starts_with(b"filename") {
+                Some(at + 8)
+            } else if b[at..].starts_with(b"name") {
+                Some(at + 4)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Whether SpamAssassin reads the part as HTML (`Node::effective_type`): text/html, or a
+    /// name ending in `.html`, `.htm`, `.shtml` or `.shtm`.
+    pub(crate) fn effective_html(&self) -> bool {
+        self.ctype == "text/html"
+            || self.name().is_some_and(|n| {
+                let n = n.to_ascii_lowercase();
+                [".html", ".htm", ".shtml", ".shtm"]
+                    .iter()
+                    .any(|e| n.ends_with(e))
+            })
     }
 
     /// The values of a header field (case-insensitive name), as written.
@@ -249,6 +275,30 @@ fn visit<'t>(
         flags,
     });
     children
+}
+
+/// A parameter as `parse_content_type`'s `KEY\s*=\s*["']?(.*?)["']?(?:;|$)/i` reads it:
+/// `key_end` gives, for a byte position of the lower-cased value, where a key starting there
+/// ends (`None` if none does); the leftmost key followed by `=` counts.
+fn ct_param(value: &str, key_end: impl Fn(&[u8], usize) -> Option<usize>) -> Option<String> {
+    let lower = value.to_ascii_lowercase();
+    let b = lower.as_bytes();
+    for at in 0..b.len() {
+        let Some(end) = key_end(b, at) else {
+            continue;
+        };
+        let rest = value[end..].trim_start();
+        let Some(rest) = rest.strip_prefix('=') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
+        let line = rest.split('\n').next().unwrap_or("");
+        let val = line.split(';').next().unwrap_or("");
+        let val = val.strip_suffix(['"', '\'']).unwrap_or(val);
+        return Some(val.to_owned());
+    }
+    None
 }
 
 /// A field's value as `Node::header` keeps it for reading: each line break and the blanks

@@ -298,3 +298,48 @@ fn charset_as_parse_content_type_reads_it() {
     };
     assert_eq!(two.charset().as_deref(), Some("utf-8"));
 }
+
+#[test]
+fn names_and_effective_types_as_spamassassins_parser_reads_them() {
+    let part = |ctype: &str, fields: &[(&str, &str)]| MimePart {
+        headers: fields
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+        ctype: ctype.to_owned(),
+        ..MimePart::default()
+    };
+    // spam-2/01306 of the SpamAssassin corpus: Content-Disposition's name first.
+    let p = part(
+        "application/octet-stream",
+        &[
+            (
+                "Content-Type",
+                "application/octet-stream;\n\tname=\"C:\\WINDOWS\\Desktop\\Brand New Premium.htm\"",
+            ),
+            (
+                "Content-Disposition",
+                "attachment;\n\tfilename=\"Brand New Premium.htm\"",
+            ),
+        ],
+    );
+    assert_eq!(p.name().as_deref(), Some("Brand New Premium.htm"));
+    assert!(p.effective_html());
+    // Else Content-Type's name, in its own case.
+    let p = part(
+        "application/octet-stream",
+        &[(
+            "Content-Type",
+            "application/octet-stream; Name=\"Page.SHTML\"",
+        )],
+    );
+    assert_eq!(p.name().as_deref(), Some("Page.SHTML"));
+    assert!(p.effective_html());
+    let p = part(
+        "application/pdf",
+        &[("Content-Type", "application/pdf; xname=a.html; name=b.pdf")],
+    );
+    assert_eq!(p.name().as_deref(), Some("b.pdf"));
+    assert!(!p.effective_html());
+    assert!(part("text/html", &[]).effective_html());
+}

@@ -17,7 +17,7 @@ use crate::message::{MessageView, TransferEncoding, charsets};
 
 /// One text part as SpamAssassin's rules read it.
 pub(crate) struct SaPart<'a> {
-    /// Read as HTML (`text/html`, or a part named `*.html`: `effective_type`).
+    /// Read as HTML ([`MimePart::effective_html`]).
     pub html: bool,
     /// The content as SpamAssassin decodes it, before rendering, line ends LF.
     pub text: Cow<'a, str>,
@@ -42,7 +42,7 @@ pub(crate) struct SaParts<'a> {
 pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<'a> {
     let leaves: Vec<&MimePart> = tree
         .iter()
-        .filter(|p| !p.container && (p.ctype.starts_with("text/") || named_html(p)))
+        .filter(|p| !p.container && (p.ctype.starts_with("text/") || p.effective_html()))
         .collect();
     let decoded: Vec<Leaf> = leaves.iter().map(|p| Leaf::of(p)).collect();
     let agree = !view.unparsed
@@ -96,7 +96,7 @@ struct Leaf {
 
 impl Leaf {
     fn of(p: &MimePart) -> Leaf {
-        let html = p.ctype == "text/html" || named_html(p);
+        let html = p.effective_html();
         let bytes = p.decoded();
         let charset = p.charset().map(|c| c.trim().to_owned());
         // The bytes of a part sent without a transfer encoding are the message's as read
@@ -133,26 +133,6 @@ fn lf(s: String) -> String {
     } else {
         s
     }
-}
-
-/// `effective_type`'s test: a file name (Content-Disposition's, else Content-Type's) ending in
-/// `.html`, `.htm`, `.shtml` or `.shtm`.
-fn named_html(p: &MimePart) -> bool {
-    let name = p
-        .values("Content-Disposition")
-        .last()
-        .and_then(|v| super::mimeparts::param(v, "filename"))
-        .or_else(|| {
-            p.values("Content-Type")
-                .last()
-                .and_then(|v| super::mimeparts::param(v, "name"))
-        });
-    name.is_some_and(|n| {
-        let n = n.trim_end().to_ascii_lowercase();
-        [".html", ".htm", ".shtml", ".shtm"]
-            .iter()
-            .any(|e| n.ends_with(e))
-    })
 }
 
 /// Whether two readings of one part hold the same ASCII text, carriage returns and trailing
