@@ -97,36 +97,19 @@ fn perl_space(b: u8) -> bool {
     b.is_ascii_whitespace() || b == 0x0b
 }
 
-/// SpamAssassin keeps at most this many lines of a run of blank lines in a message's body
-/// (`Message::new` removes the rest before parsing).
-const MAX_BLANK_RUN: usize = 20;
-
 /// BodyEval's blank-line count over `get_decoded_body_text_array`: every decoded text part
 /// in SpamAssassin's pieces of 2-4 KB, each piece's lines (`split /^/m`) counted, a line
-/// without a character other than white space blank. A run of blank lines counts at most
-/// [`MAX_BLANK_RUN`] lines in a part not sent as base64, as SpamAssassin cuts such runs in the
-/// raw body (the cut at a part's first line and a base64 part's blank lines are not
-/// emulated). Returns (lines, blank lines).
+/// without a character other than white space blank. (The text parts are SpamAssassin's, so a
+/// run of more than 20 blank lines is already cut as `Message::new` cuts it: `saparts`,
+/// `mimeparts::cut_blank_runs`.) Returns (lines, blank lines).
 fn blank_lines(e: &Env<'_>) -> (usize, usize) {
     let (mut lines, mut blank) = (0, 0);
     for part in &e.sa_parts().parts {
-        let cap = if part.base64 {
-            usize::MAX
-        } else {
-            MAX_BLANK_RUN
-        };
-        let mut run = 0;
         for piece in super::texts::short_paragraphs(&part.rawbody) {
             for line in part.rawbody[piece].split_inclusive('\n') {
+                lines += 1;
                 if line.bytes().all(perl_space) {
-                    run += 1;
-                    if run <= cap {
-                        lines += 1;
-                        blank += 1;
-                    }
-                } else {
-                    run = 0;
-                    lines += 1;
+                    blank += 1;
                 }
             }
         }

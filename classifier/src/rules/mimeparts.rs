@@ -15,6 +15,8 @@ use crate::message::MessageView;
 pub(crate) const MAX_PARTS: usize = 1000;
 /// Nesting depth, at most.
 const MAX_DEPTH: usize = 30;
+/// `Message::new` keeps at most this many lines of a run of blank lines in a message's body.
+pub(crate) const MAX_BLANK_RUN: usize = 20;
 
 /// One MIME part.
 #[derive(Debug, Clone, Default)]
@@ -161,14 +163,18 @@ pub(crate) fn walk(view: &MessageView) -> Vec<MimePart> {
         let children: Vec<Item<'_>> = match &item {
             Item::Message(Cow::Borrowed(t)) => {
                 let (head, body) = split_message_head(t);
-                visit(head, body, Kind::Message, depth, &mut out)
+                match cut_blank_runs(body) {
+                    Cow::Borrowed(body) => visit(head, body, Kind::Message, depth, &mut out),
+                    Cow::Owned(body) => owned(visit(head, &body, Kind::Message, depth, &mut out)),
+                }
             }
             Item::Part(Cow::Borrowed(h), Cow::Borrowed(b), d) => {
                 visit(h, b, Kind::Part { digest: *d }, depth, &mut out)
             }
             Item::Message(t) => {
                 let (head, body) = split_message_head(t);
-                owned(visit(head, body, Kind::Message, depth, &mut out))
+                let body = cut_blank_runs(body);
+                owned(visit(head, &body, Kind::Message, depth, &mut out))
             }
             Item::Part(h, b, d) => owned(visit(h, b, Kind::Part { digest: *d }, depth, &mut out)),
         };
@@ -275,6 +281,51 @@ fn visit<'t>(
         flags,
     });
     children
+}
+
+/// Runs of blank lines (white space only) in a message's body as `Message::new` leaves them:
+/// a run of more than [`MAX_BLANK_RUN`] lines keeps its first line and its last 19 (a run at
+/// the very start of the body keeps its first two and its last 19).
+fn cut_blank_runs(body: &str) -> Cow<'_, str> {
+    let lines: Vec<&str> = body.split_inclusive('\n').collect();
+    let blank = |l: &str| l.chars().all(char::is_whitespace);
+    let mut keep = vec![true; lines.len()];
+    let mut any = false;
+    let mut i = 0;
+    while i < lines.len() {
+        if !blank(lines[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < lines.len() && blank(lines[i]) {
+            i += 1;
+        }
+        // The lines dropped follow the run's first (its first two at the body's start).
+        let (kept_first, n) = if start == 0 {
+            (2, i - 1)
+        } else {
+            (1, i - start)
+        };
+        if n > MAX_BLANK_RUN {
+            let (first, drop) = (start + kept_first, n - MAX_BLANK_RUN);
+            for k in keep.iter_mut().skip(first).take(drop) {
+                *k = false;
+            }
+            any = true;
+        }
+    }
+    if !any {
+        return Cow::Borrowed(body);
+    }
+    Cow::Owned(
+        lines
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(l, _)| *l)
+            .collect(),
+    )
 }
 
 /// A parameter as `parse_content_type`'s `KEY\s*=\s*["']?(.*?)["']?(?:;|$)/i` reads it:

@@ -343,3 +343,31 @@ fn names_and_effective_types_as_spamassassins_parser_reads_them() {
     assert!(!p.effective_html());
     assert!(part("text/html", &[]).effective_html());
 }
+
+#[test]
+fn long_runs_of_blank_lines_cut_as_message_new_cuts_them() {
+    // 25 blank lines (one with a tab) between two lines: the first and the last 19 stay.
+    let run: String = (0..25)
+        .map(|i| if i == 3 { "\t\n" } else { "\n" })
+        .collect();
+    let body = format!("a\n{run}b\n");
+    let cut = cut_blank_runs(&body);
+    assert_eq!(cut, format!("a\n{}b\n", "\n".repeat(20)));
+    // At the very start of the body the first two stay, and the last 19.
+    let body = format!("{}x\n", " \n".repeat(30));
+    assert_eq!(cut_blank_runs(&body), format!("{}x\n", " \n".repeat(21)));
+    // 20 are left alone, borrowed.
+    let body = format!("a\n{}b", "\n".repeat(20));
+    assert!(matches!(cut_blank_runs(&body), Cow::Borrowed(_)));
+    // The walk reads the cut body (spam-2/01254 of the SpamAssassin corpus: HTML_IMAGE_ONLY_24
+    // measures the HTML part's length after the cut).
+    let raw = format!(
+        "Content-Type: text/html\n\n<html><img src=x>\n{}</html>\n",
+        "\n".repeat(40)
+    );
+    let parts = walk(&view(&raw));
+    assert_eq!(
+        parts[0].body,
+        format!("<html><img src=x>\n{}</html>\n", "\n".repeat(20))
+    );
+}

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 
 use super::mimeparts::MimePart;
-use crate::message::{MessageView, TransferEncoding, charsets};
+use crate::message::{MessageView, charsets};
 
 /// One text part as SpamAssassin's rules read it.
 pub(crate) struct SaPart<'a> {
@@ -23,8 +23,6 @@ pub(crate) struct SaPart<'a> {
     pub text: Cow<'a, str>,
     /// The text its `rawbody` rules read.
     pub rawbody: Cow<'a, str>,
-    /// Sent as base64.
-    pub base64: bool,
     /// Rendered into the body text (`Node::rendered`: text/plain and text/html only).
     pub rendered: bool,
 }
@@ -59,7 +57,6 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
                 html: p.sa_html(),
                 text: Cow::Borrowed(p.sa_text()),
                 rawbody: Cow::Borrowed(p.rawbody()),
-                base64: p.encoding == TransferEncoding::Base64,
                 rendered: true,
             })
             .collect();
@@ -73,7 +70,6 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
         .map(|l| SaPart {
             html: l.html,
             rendered: l.rendered,
-            base64: l.base64,
             rawbody: Cow::Owned(l.rawbody.unwrap_or_else(|| l.text.clone())),
             text: Cow::Owned(l.text),
         })
@@ -90,7 +86,6 @@ struct Leaf {
     text: String,
     /// The rawbody where it differs from `text` (UTF-7: the text as written).
     rawbody: Option<String>,
-    base64: bool,
     rendered: bool,
 }
 
@@ -120,7 +115,6 @@ impl Leaf {
         Leaf {
             html,
             rendered: html || p.ctype == "text/plain",
-            base64: p.cte.contains("base64"),
             text,
             rawbody,
         }
@@ -218,6 +212,5 @@ mod tests {
                 (false, true, "aéb\n--B-- end\n", "a+AOk-b\n--B-- end\n"),
             ]
         );
-        assert!(parts.parts[0].base64);
     }
 }
