@@ -639,8 +639,11 @@ fn style_attr(new: &mut Style, parent: &Style, value: &str) {
             (false, lower.strip_prefix("color:"))
         };
         if let Some(r) = rest {
+            // `(.+?)\s*$` (not `/s`): a value holding a line break is not read, and neither
+            // property applies (TRAIN_02649 of CSDMC2010: a `style="...; background-color:`
+            // left open until the next quote).
             let v = r.trim();
-            if v.is_empty() {
+            if v.is_empty() || v.contains('\n') {
                 continue;
             }
             let mut v = v.to_owned();
@@ -680,6 +683,9 @@ fn style_attr(new: &mut Style, parent: &Style, value: &str) {
                 }
             }
         } else if let Some(r) = t.strip_prefix("background:") {
+            if r.trim().is_empty() || r.trim().contains('\n') {
+                continue;
+            }
             let layers = css_background_layers(&r.trim().to_lowercase());
             if let Some(last) = layers.last() {
                 if let Some(c) = last.iter().map(|v| name_to_rgb(v)).find(|c| c != INVALID) {
@@ -691,6 +697,7 @@ fn style_attr(new: &mut Style, parent: &Style, value: &str) {
             let val = val.trim();
             if !name.is_empty()
                 && !val.is_empty()
+                && !val.contains('\n')
                 && name
                     .bytes()
                     .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-')

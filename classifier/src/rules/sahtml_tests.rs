@@ -65,6 +65,13 @@ fn colours_hide_text() {
     assert!(invalid.font_invalid_color && !invalid.font_low_contrast);
     // White space alone is never tested.
     assert!(!analyse("<font color=\"white\">   </font>").font_low_contrast);
+    // A style property whose value holds a line break is not read (`(.+?)\s*$` without `/s`;
+    // TRAIN_02649 of CSDMC2010); one on the next line is.
+    let open =
+        analyse("<td style=\"background: #efefef; background-color:\n<p>words <a\nhref=\">x");
+    assert!(!open.font_invalid_color);
+    let next = analyse("<div style=\"background-color:\n  nocolour\">words</div>");
+    assert!(next.font_invalid_color);
 }
 
 #[test]
