@@ -444,9 +444,12 @@ fn entry_parses(m: &str) -> bool {
         let last_run = inner.rfind(char::is_whitespace).map_or(0, |i| i + 1);
         !inner[..last_run].contains(['>', '@'])
     };
+    // The first few `>` are tried (a hostile value with thousands would cost their square).
     m.match_indices('>')
         .map(|(gt, _)| gt)
-        .filter(|&gt| gt > lt && closes(gt))
+        .filter(|&gt| gt > lt)
+        .take(16)
+        .filter(|&gt| closes(gt))
         .any(|gt| {
             let mut tail = m[gt + 1..].trim_start();
             while let Some(r) = tail.strip_prefix('<') {
@@ -462,11 +465,12 @@ fn entry_parses(m: &str) -> bool {
 /// Every `<local@domain>` in a text (`/<($header_address_mailre)>/g`) without `""@` or a lone
 /// quote (`_valid_parsed_address`), each cut after its domain.
 fn bracketed_addresses(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.match_indices('<').filter_map(move |(i, _)| {
-        let inner = text[i + 1..].split('>').next()?;
-        if !text[i + 1 + inner.len()..].starts_with('>') {
-            return None;
-        }
+    // Each `>` with the text after the last `<` before it (an address holds no `<`): one pass.
+    let mut from = 0;
+    text.match_indices('>').filter_map(move |(gt, _)| {
+        let seg = &text[from..gt];
+        from = gt + 1;
+        let inner = &seg[seg.rfind('<')? + 1..];
         if !looks_like_address(inner)
             || inner.starts_with("\"\"@")
             || inner.matches('"').count() == 1
