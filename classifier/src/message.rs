@@ -12,7 +12,7 @@ use crate::limits::Limits;
 use crate::url::{self, Url};
 
 pub(crate) mod charsets;
-mod recover;
+pub(crate) mod recover;
 use recover::{Recovered, named_html, recover_base64};
 
 /// One header field of the top-level message, in the order it appears.
@@ -568,11 +568,7 @@ fn push_text(
     // Line ends as SpamAssassin's decoded parts have them: LF (it turns CRLF into LF in
     // base64 and quoted-printable text, and in the whole message when its lines end in CRLF).
     // HTML lengths (html_range 'length', html_image_only) count the characters of this text.
-    let raw = if raw.contains("\r\n") {
-        raw.replace("\r\n", "\n")
-    } else {
-        raw
-    };
+    let raw = lf_line_ends(raw);
     let encoding = transfer_encoding(part);
     let (_, charset) = content_type_of(part);
     if is_html {
@@ -607,6 +603,15 @@ fn push_text(
             charset,
             html: HtmlSignals::default(),
         });
+    }
+}
+
+/// A text with its CRLF line ends turned into LF, as SpamAssassin's decoded parts have them.
+pub(crate) fn lf_line_ends(s: String) -> String {
+    if s.contains("\r\n") {
+        s.replace("\r\n", "\n")
+    } else {
+        s
     }
 }
 

@@ -101,12 +101,17 @@ fn base64_then_footer(body: &str) -> Option<(Vec<u8>, &str)> {
 /// is body text, and the HTML evals see its tags.
 pub(super) fn named_html(part: &MessagePart<'_>) -> bool {
     use mail_parser::MimeHeaders;
-    part.attachment_name().is_some_and(|n| {
-        let n = n.trim_end().to_ascii_lowercase();
-        [".html", ".htm", ".shtml", ".shtm"]
-            .iter()
-            .any(|e| n.ends_with(e))
-    })
+    part.attachment_name()
+        .is_some_and(|n| html_name(n.trim_end()))
+}
+
+/// Whether a file name ends in `.html`, `.htm`, `.shtml` or `.shtm`, any case (`effective_type`'s
+/// `/\.s?html?$/i`).
+pub(crate) fn html_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [".html", ".htm", ".shtml", ".shtm"]
+        .iter()
+        .any(|e| n.ends_with(e))
 }
 
 #[cfg(test)]

@@ -113,12 +113,9 @@ impl MimePart {
     /// name ending in `.html`, `.htm`, `.shtml` or `.shtm`.
     pub(crate) fn effective_html(&self) -> bool {
         self.ctype == "text/html"
-            || self.name().is_some_and(|n| {
-                let n = n.to_ascii_lowercase();
-                [".html", ".htm", ".shtml", ".shtm"]
-                    .iter()
-                    .any(|e| n.ends_with(e))
-            })
+            || self
+                .name()
+                .is_some_and(|n| crate::message::recover::html_name(&n))
     }
 
     /// The values of a header field (case-insensitive name), as written.

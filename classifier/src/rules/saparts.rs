@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 
 use super::mimeparts::MimePart;
-use crate::message::{MessageView, charsets};
+use crate::message::{MessageView, charsets, lf_line_ends};
 
 /// One text part as SpamAssassin's rules read it.
 pub(crate) struct SaPart<'a> {
@@ -38,11 +38,14 @@ pub(crate) struct SaParts<'a> {
 /// The text parts: the view's when both trees give the same text leaves, else the leaves of
 /// SpamAssassin's tree, `tree`.
 pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<'a> {
-    let leaves: Vec<&MimePart> = tree
+    let decoded: Vec<Leaf> = tree
         .iter()
-        .filter(|p| !p.container && (p.ctype.starts_with("text/") || p.effective_html()))
+        .filter(|p| !p.container)
+        .filter_map(|p| {
+            let html = p.effective_html();
+            (html || p.ctype.starts_with("text/")).then(|| Leaf::of(p, html))
+        })
         .collect();
-    let decoded: Vec<Leaf> = leaves.iter().map(|p| Leaf::of(p)).collect();
     let agree = !view.unparsed
         && decoded.len() == view.text_parts.len()
         && decoded.iter().zip(&view.text_parts).all(|(l, p)| {
@@ -90,8 +93,7 @@ struct Leaf {
 }
 
 impl Leaf {
-    fn of(p: &MimePart) -> Leaf {
-        let html = p.effective_html();
+    fn of(p: &MimePart, html: bool) -> Leaf {
         let bytes = p.decoded();
         let charset = p.charset().map(|c| c.trim().to_owned());
         // The bytes of a part sent without a transfer encoding are the message's as read
@@ -101,31 +103,23 @@ impl Leaf {
         let as_read = matches!(bytes, Cow::Borrowed(_)) && !bytes.is_ascii();
         let text = match (charset.as_deref(), std::str::from_utf8(&bytes)) {
             (_, Ok(t)) if as_read => t.to_owned(),
-            (Some(c), _) if charsets::east_asian(c).is_some() => {
-                charsets::east_asian(c).map_or_else(String::new, |e| charsets::decode(c, e, &bytes))
+            (Some(c), _) if let Some(enc) = charsets::east_asian(c) => {
+                charsets::decode(c, enc, &bytes)
             }
             (None | Some("us-ascii" | "utf-8" | ""), Ok(t)) => t.to_owned(),
             _ => charsets::decode_charset(charset.as_deref(), &bytes),
         };
-        let text = lf(text);
+        let text = lf_line_ends(text);
         let rawbody = charset
             .as_deref()
             .is_some_and(charsets::is_utf7)
-            .then(|| lf(String::from_utf8_lossy(&bytes).into_owned()));
+            .then(|| lf_line_ends(String::from_utf8_lossy(&bytes).into_owned()));
         Leaf {
             html,
             rendered: html || p.ctype == "text/plain",
             text,
             rawbody,
         }
-    }
-}
-
-fn lf(s: String) -> String {
-    if s.contains("\r\n") {
-        s.replace("\r\n", "\n")
-    } else {
-        s
     }
 }
 
