@@ -39,6 +39,7 @@
 
 mod atomic;
 mod cache;
+mod captures;
 mod dates;
 mod engines;
 mod evals;
@@ -292,6 +293,12 @@ impl Rule {
     fn reported(&self) -> bool {
         self.score != 0.0 && !self.name.starts_with("__") && !self.disabled
     }
+
+    /// Whether the rule's regex reads captured tags (see `captures.rs`).
+    fn reads_tags(&self) -> bool {
+        matches!(&self.test, Test::Header { pattern, .. } | Test::Regex(pattern)
+            if pattern.template.is_some())
+    }
 }
 
 /// A loaded rule set: parsed rules with scores, ready to evaluate messages.
@@ -387,6 +394,11 @@ struct Prepared {
     /// By rule index: how a body rule of a loaded file matches SpamAssassin's lines, worked
     /// out on the rule's first use ([`lines::line_mode`]).
     line_modes: Vec<OnceLock<lines::LineMode>>,
+    /// Rules whose named groups set tags, and rules that read tags (run after every other
+    /// direct rule, with regexes made per message); see `captures.rs`.
+    capturing: Vec<usize>,
+    templates: Vec<usize>,
+    template_cache: captures::TemplateCache,
 }
 
 /// A rule matched as separately compiled alternatives, each behind its own literals.

@@ -60,6 +60,13 @@ pub(crate) struct Pattern {
     /// For [`Pattern::backtracking_match`]: the literals every match starts with, as the
     /// backtracking engine reads a text; `None` inside when a match can start anywhere.
     start_literals: OnceLock<Option<Prefilter>>,
+    /// SpamAssassin 4's capture templates, when the regex reads captured tags (`%{NAME}`):
+    /// then this pattern, with each template taken literally, is never matched; the rule's
+    /// regex is made per message from the template ([`super::captures`]).
+    pub template: Option<Box<super::captures::Template>>,
+    /// For a rule with named groups that set tags: the backtracking engine, which reports
+    /// groups; built on the rule's first hit.
+    capture_engine: OnceLock<Option<fancy_regex::Regex>>,
     /// Test switch: match backtracking patterns as before the start-position search (one
     /// unanchored run of the backtracking engine), to compare the two.
     #[cfg(test)]
@@ -78,6 +85,8 @@ impl Pattern {
             unicode_guard: OnceLock::new(),
             attempts: OnceLock::new(),
             start_literals: OnceLock::new(),
+            template: None,
+            capture_engine: OnceLock::new(),
             #[cfg(test)]
             plain: false,
         }
@@ -267,6 +276,13 @@ impl Pattern {
         } else {
             format!("(?{prefix}){}", self.translated.pattern)
         }
+    }
+
+    /// The engine that reports this pattern's named groups (see `capture_engine`).
+    pub(crate) fn capture_engine(&self) -> Option<&fancy_regex::Regex> {
+        self.capture_engine
+            .get_or_init(|| backtracking(&self.with_flags()).ok())
+            .as_ref()
     }
 
     /// Compiles now (if not yet) and returns the engine or the error.

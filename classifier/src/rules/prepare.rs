@@ -24,6 +24,15 @@ impl RuleSet {
                 });
             }
         }
+        // A rule that reads captured tags needs every rule that captures tags (captures.rs).
+        let capturing: Vec<usize> = (0..n)
+            .filter(|&i| super::captures::sets_tags(&self.inner.rules[i]))
+            .collect();
+        if (0..n).any(|i| needed[i] && self.inner.rules[i].reads_tags()) {
+            for &i in &capturing {
+                needed[i] = true;
+            }
+        }
         let mut table = self
             .inner
             .precomputed
@@ -56,7 +65,8 @@ impl RuleSet {
         let mut always_branches = Vec::new();
         let direct = (0..n)
             .filter(|&i| {
-                !matches!(self.inner.rules[i].test, Test::Meta(_)) && !self.inner.rules[i].disabled
+                let r = &self.inner.rules[i];
+                !matches!(r.test, Test::Meta(_)) && !r.disabled && !r.reads_tags()
             })
             .collect();
         let metas = self.meta_order();
@@ -74,7 +84,7 @@ impl RuleSet {
         let mut header_slot = vec![usize::MAX; n];
         let mut header_slots = 0;
         for (i, r) in self.inner.rules.iter().enumerate() {
-            if r.disabled {
+            if r.disabled || r.reads_tags() {
                 continue;
             }
             // Split only when some alternative has literals (otherwise every alternative always
@@ -187,8 +197,12 @@ impl RuleSet {
                 let r = &self.inner.rules[i];
                 !matches!(r.test, Test::Meta(_))
                     && !r.disabled
+                    && !r.reads_tags()
                     && super::run::text_part(r).is_none()
             })
+            .collect();
+        let templates = (0..n)
+            .filter(|&i| !self.inner.rules[i].disabled && self.inner.rules[i].reads_tags())
             .collect();
         Prepared {
             rows,
@@ -210,6 +224,9 @@ impl RuleSet {
             branches,
             always_branches,
             line_modes: (0..n).map(|_| OnceLock::new()).collect(),
+            capturing,
+            templates,
+            template_cache: Default::default(),
         }
     }
 

@@ -48,7 +48,7 @@ impl RuleSet {
     pub fn compile_all(&self) {
         let prep = self.prepared();
         for (i, r) in self.inner.rules.iter().enumerate() {
-            if !prep.needed[i] || r.disabled {
+            if !prep.needed[i] || r.disabled || r.reads_tags() {
                 continue;
             }
             match &r.test {
@@ -150,6 +150,7 @@ impl RuleSet {
         for (&(i, _, _), n) in text_rules.iter().zip(&text_counts) {
             counts[i] = n.load(Ordering::Relaxed);
         }
+        self.run_templates(prep, &wanted, &texts, &trust, &mut counts);
         for &i in &prep.metas {
             if !wanted(i) || self.inner.rules[i].disabled {
                 continue;

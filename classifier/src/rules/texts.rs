@@ -80,6 +80,11 @@ impl<'a> Texts<'a> {
         }
     }
 
+    /// SpamAssassin's URI list, as its uri rules read it.
+    pub(super) fn sa_uris(&self) -> &[String] {
+        &self.env.sa_uris().cleaned
+    }
+
     pub(super) fn get(&self, p: Part) -> &str {
         match p {
             Part::Body => self.body.get_or_init(|| body_paragraphs(self.view)),

@@ -177,6 +177,7 @@ impl Builder<'_> {
             }
         }
         // Scores for rules nobody defined: typos in user files matter, SpamAssassin's own
+        self.report_templates();
         // 50_scores.cf lists network rules.
         let mut orphan: Vec<(String, usize, String)> = pending
             .scores
@@ -206,6 +207,58 @@ impl Builder<'_> {
         self.issues
             .sort_by(|a, b| (&a.origin, a.line).cmp(&(&b.origin, b.line)));
         (self.rules, self.index, self.issues)
+    }
+
+    /// Says which rules read captured tags (`captures.rs`), and warns of a tag no rule sets:
+    /// SpamAssassin never runs such a rule, and neither does mailsift.
+    fn report_templates(&mut self) {
+        let mut set: HashSet<String> = HashSet::new();
+        for r in self.rules.iter().filter(|r| !r.disabled) {
+            if let Test::Header { pattern, .. } | Test::Regex(pattern) = &r.test {
+                set.extend(
+                    super::super::captures::tags_set(pattern)
+                        .into_iter()
+                        .map(String::from),
+                );
+            }
+        }
+        let mut notes = Vec::new();
+        for r in self.rules.iter().filter(|r| !r.disabled) {
+            let (Test::Header { pattern, .. } | Test::Regex(pattern)) = &r.test else {
+                continue;
+            };
+            let Some(t) = &pattern.template else { continue };
+            let missing: Vec<&str> = t
+                .names
+                .iter()
+                .filter(|n| !set.contains(*n))
+                .map(String::as_str)
+                .collect();
+            let names = t.names.join(", ");
+            notes.push(match missing.is_empty() {
+                true => (
+                    Severity::Info,
+                    r,
+                    format!("reads captured tag(s) {names}: its regex is made for each message"),
+                ),
+                false => (
+                    Severity::Warning,
+                    r,
+                    format!(
+                        "reads tag(s) {} that no loaded rule captures: never runs, as in \
+                         SpamAssassin",
+                        missing.join(", ")
+                    ),
+                ),
+            });
+        }
+        let notes: Vec<_> = notes
+            .into_iter()
+            .map(|(s, r, m)| (s, r.origin.clone(), r.line, r.name.clone(), m))
+            .collect();
+        for (s, o, l, n, m) in notes {
+            self.issue(s, &o, l, Some(&n), m);
+        }
     }
 
     /// Re-parses the rules `replace_rules` names, now that every tag is known (SpamAssassin

@@ -567,6 +567,12 @@ impl<'r> Builder<'r> {
             "mimeheader" => super::mimeheader::parse(self, name, def),
             _ => self.rule_test(kind, name, def),
         };
+        let parsed = parsed.and_then(|t| match &t {
+            Test::MimeHeader(m) if m.pattern.template.is_some() => {
+                Err("a mimeheader rule with %{TAG} templates is not supported".to_owned())
+            }
+            _ => Ok(t),
+        });
         let mut test = match parsed {
             Ok(t) => t,
             Err(msg) => {
@@ -648,8 +654,22 @@ impl<'r> Builder<'r> {
                 .map_or(Cow::Borrowed(body), Cow::Owned),
             false => Cow::Borrowed(body),
         };
-        let t = perlre::translate(&body, flags)?;
-        Ok((Pattern::new(t, line_anchors), rest.trim().to_owned()))
+        // SpamAssassin 4's `%{TAG}` templates: the regex is made per message (captures.rs);
+        // the one compiled here reads them literally, as SpamAssassin's does at load.
+        let templates = super::captures::find_templates(&body)?;
+        let t = match &templates {
+            Some((escaped, _)) => perlre::translate(escaped, flags)?,
+            None => perlre::translate(&body, flags)?,
+        };
+        let mut pattern = Pattern::new(t, line_anchors);
+        if let Some((_, names)) = templates {
+            pattern.template = Some(Box::new(super::captures::Template {
+                source: body.into_owned(),
+                flags: flags.to_owned(),
+                names,
+            }));
+        }
+        Ok((pattern, rest.trim().to_owned()))
     }
 
     fn rule_test(&self, kind: RuleKind, name: &str, def: &str) -> Result<Test, String> {

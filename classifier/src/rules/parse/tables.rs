@@ -74,6 +74,7 @@ pub(super) const FEATURES: &[&str] = &[
     "feature_bug6558_free",
     "feature_welcomelist_blocklist",
     "feature_originating_ip_headers",
+    "feature_capture_rules",
     "perl_min_version_5010000",
     "has_check_body_length",
     "has_check_for_ascii_text_illegal",
