@@ -401,8 +401,19 @@ fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<H
                 .and_then(|s| s.split(':').next())
                 .map(str::trim)
                 .filter(|n| n.eq_ignore_ascii_case(h.name.as_str()));
+            let name = cap(written.unwrap_or(h.name.as_str()), 256);
+            // A message whose first line begins with white space: to SpamAssassin's parser a
+            // continuation with no field before it, so the field's name keeps that white
+            // space (` From`) and no rule that names the field finds it (enmime's
+            // bad-header-start test message). mail-parser skips it.
+            let indent = &raw[..fstart];
+            let name = match !indent.is_empty() && indent.iter().all(|b| matches!(b, b' ' | b'\t'))
+            {
+                true => format!("{}{name}", String::from_utf8_lossy(indent)),
+                false => name.into_owned(),
+            };
             HeaderField {
-                name: cap(written.unwrap_or(h.name.as_str()), 256).into_owned(),
+                name,
                 raw: raw_value,
                 raw_utf8,
                 lead,

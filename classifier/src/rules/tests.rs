@@ -63,6 +63,18 @@ const MSG: &str = "From: \"Alice Example\" <alice@example.org>\nTo: bob@example.
 // The language
 
 #[test]
+fn a_first_line_after_white_space_is_no_field_of_that_name() {
+    // SpamAssassin's parser reads a message's first line that begins with white space as a
+    // continuation with no field before it: the field is named ` From`, so `exists:From` is
+    // false (MISSING_FROM) and ALL shows the line as written (enmime's bad-header-start test
+    // message; checked with `spamassassin -L -t`).
+    let msg = " From: James <james@example.org>\nSubject: hi\nTo: greg@example.net\n\nbody\n";
+    assert!(!hit("header A exists:From", msg, "A"));
+    assert!(hit("header A ALL =~ /^ From: James/m", msg, "A"));
+    assert!(hit("header A exists:Subject", msg, "A"));
+}
+
+#[test]
 fn header_match_negation_and_exists() {
     assert!(hit("header A Subject =~ /cheap/i", MSG, "A"));
     assert!(!hit("header A Subject =~ /cheap/", MSG, "A"));
