@@ -114,6 +114,11 @@ pub(crate) fn body_lines_with(
     e: &Env<'_>,
     edit: &dyn for<'t> Fn(&'t str) -> Cow<'t, str>,
 ) -> Vec<String> {
+    // No leaf in SpamAssassin's MIME tree (a multipart without parts): `Message`'s
+    // `get_body_text_array_common` returns its empty array before adding the Subject.
+    if e.parts().iter().all(|p| p.container) {
+        return Vec::new();
+    }
     let subject = super::HeaderTarget::parse("Subject")
         .ok()
         .and_then(|t| super::htext::header_text(e.view, &t));

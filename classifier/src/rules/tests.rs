@@ -75,6 +75,18 @@ fn a_first_line_after_white_space_is_no_field_of_that_name() {
 }
 
 #[test]
+fn a_multipart_without_parts_has_no_body_lines_not_even_the_subject() {
+    // SpamAssassin's body text array is empty when its MIME tree has no leaf, and has the
+    // Subject line otherwise, a header-only text message included (checked with
+    // `spamassassin -L -t`; enmime's mail_header-only test message).
+    let none = "Subject: Attachment\nContent-Type: multipart/mixed; boundary=\"X\"\n\n";
+    assert!(!hit("body A /Attachment/", none, "A"));
+    assert!(!hit("body A /./", none, "A"));
+    let text = "Subject: Attachment\nContent-Type: text/plain";
+    assert!(hit("body A /Attachment/", text, "A"));
+}
+
+#[test]
 fn header_match_negation_and_exists() {
     assert!(hit("header A Subject =~ /cheap/i", MSG, "A"));
     assert!(!hit("header A Subject =~ /cheap/", MSG, "A"));
