@@ -38,6 +38,9 @@ pub(super) type TemplateCache = Arc<Mutex<HashMap<(String, String, bool), Arc<Pa
 /// compiles again (about 0.1 ms a rule) when a recipient comes back after the cache cleared.
 const CACHE_ENTRIES: usize = 256;
 
+/// Longest made regex (bytes of source) the cache keeps.
+const CACHE_SOURCE_BYTES: usize = 4096;
+
 /// The template at byte `i` of `body` (`%{NAME}` or `%{NAME(args)}` not after a backslash,
 /// as SpamAssassin's parser finds them): the name and the end of the template.
 fn template_at(body: &str, i: usize) -> Option<(&str, usize)> {
@@ -283,8 +286,8 @@ fn captured_tags(
     tags
 }
 
-/// The regex of template rule `r` for these tags, compiled (or from the cache); `None` when a
-/// tag it reads has no value (SpamAssassin then does not run the rule).
+/// The regex of a template rule (its pattern `p`) for these tags, from the cache or made now;
+/// `None` when a tag it reads has no value (SpamAssassin then does not run the rule).
 fn made_pattern(
     prep: &Prepared,
     p: &Pattern,
@@ -306,6 +309,11 @@ fn made_pattern(
     }
     let translated = perlre::translate(&key.0, &t.flags).ok()?;
     let made = Arc::new(Pattern::new(translated, p.line_anchors));
+    // A regex made from long captured text (a rule of the site's capturing a whole line) is
+    // used once and not kept, so the cache stays small whatever the messages hold.
+    if key.0.len() > CACHE_SOURCE_BYTES {
+        return Some(made);
+    }
     if cache.len() >= CACHE_ENTRIES {
         cache.clear();
     }
