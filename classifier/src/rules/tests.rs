@@ -75,6 +75,26 @@ fn a_first_line_after_white_space_is_no_field_of_that_name() {
 }
 
 #[test]
+fn eval_rules_tagged_net_never_run_but_metas_tagged_net_do() {
+    // Check.pm skips an eval rule tagged `net` in score sets 0 and 2 (no network tests); a
+    // meta tagged `net` still runs (SpamAssassin's SPF rules, and SPOOFED_FREEMAIL, XPRIO).
+    // Checked with `spamassassin -L -t`.
+    let msg = "From: a@example.org\nSubject: hi\n\nbody\n";
+    let rules = "header A eval:check_for_missing_to_header()\n";
+    assert!(hit(rules, msg, "A"));
+    let (set, issues) = load(&format!("{rules}tflags A net\n"));
+    assert!(!hits(&set, msg).iter().any(|h| h == "A"));
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.rule.as_deref() == Some("A") && i.message.contains("'net'")),
+        "{issues:?}"
+    );
+    let meta = "header __A exists:Subject\nmeta M __A\ntflags M net\n";
+    assert!(hit(meta, msg, "M"));
+}
+
+#[test]
 fn a_multipart_without_parts_has_no_body_lines_not_even_the_subject() {
     // SpamAssassin's body text array is empty when its MIME tree has no leaf, and has the
     // Subject line otherwise, a header-only text message included (checked with

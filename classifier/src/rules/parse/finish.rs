@@ -36,6 +36,7 @@ impl Builder<'_> {
             }
         }
         let mut tflag_issues = Vec::new();
+        let mut net_evals = Vec::new();
         for (name, (flags, origin, line)) in &pending.tflags {
             let Some(&i) = self.index.get(name) else {
                 continue;
@@ -43,6 +44,14 @@ impl Builder<'_> {
             for f in flags.split_whitespace() {
                 if f == "nosubject" {
                     self.rules[i].no_subject = true;
+                } else if f == "net"
+                    && matches!(self.rules[i].test, Test::Eval { .. })
+                    && !self.rules[i].disabled
+                {
+                    // Check.pm skips an eval rule tagged `net` in a score set without network
+                    // tests (0 and 2), the only sets mailsift uses: it never runs.
+                    self.rules[i].disabled = true;
+                    net_evals.push((origin.clone(), *line, name.clone()));
                 } else if f == "multiple" {
                     if self.rules[i].max_hits == 1 {
                         self.rules[i].max_hits = 1000;
@@ -66,6 +75,17 @@ impl Builder<'_> {
                     ));
                 }
             }
+        }
+        for (o, l, n) in net_evals {
+            self.issue(
+                Severity::Info,
+                &o,
+                l,
+                Some(&n),
+                "an eval rule tagged 'net' never runs without network tests, as in SpamAssassin \
+                 (score sets 0 and 2)"
+                    .into(),
+            );
         }
         for (o, l, n, m) in tflag_issues {
             self.issue(Severity::Warning, &o, l, Some(&n), m);
