@@ -366,6 +366,8 @@ fn date_of(raw: &[u8], root: &MessagePart<'_>) -> Option<i64> {
 }
 
 fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<HeaderField> {
+    // The white space the message begins with, measured once (see `name` below).
+    let indent = raw.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
     root.headers
         .iter()
         // Incoming X-Spam-* fields are untrusted (a sender can set them): never evidence.
@@ -406,10 +408,8 @@ fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<H
             // continuation with no field before it, so the field's name keeps that white
             // space (` From`) and no rule that names the field finds it (enmime's
             // bad-header-start test message). mail-parser skips it.
-            let indent = &raw[..fstart];
-            let name = match !indent.is_empty() && indent.iter().all(|b| matches!(b, b' ' | b'\t'))
-            {
-                true => format!("{}{name}", String::from_utf8_lossy(indent)),
+            let name = match fstart > 0 && fstart <= indent {
+                true => format!("{}{name}", String::from_utf8_lossy(&raw[..fstart])),
                 false => name.into_owned(),
             };
             HeaderField {

@@ -202,6 +202,22 @@ fn capture(p: &Pattern, text: &str, max: u32, found: &mut HashMap<String, Vec<St
     n
 }
 
+/// [`capture`] over `texts` in order, until `max` matches in all.
+fn capture_each<'t>(
+    p: &Pattern,
+    texts: impl IntoIterator<Item = &'t str>,
+    max: u32,
+    found: &mut HashMap<String, Vec<String>>,
+) {
+    let mut left = max;
+    for t in texts {
+        left = left.saturating_sub(capture(p, t, left, found));
+        if left == 0 {
+            break;
+        }
+    }
+}
+
 /// The text a header rule reads, as `run_others` reads it.
 fn header_value<'a>(trust: &LazyTrust<'_>, r: &'a Rule) -> Option<(Cow<'a, str>, bool)> {
     let Test::Header {
@@ -245,34 +261,21 @@ fn captured_tags(
                 }
             }
             Test::Regex(p) if r.kind == RuleKind::Uri => {
-                let mut left = max;
-                for u in texts.sa_uris() {
-                    left = left.saturating_sub(capture(p, u, left, &mut found));
-                    if left == 0 {
-                        break;
-                    }
-                }
+                capture_each(
+                    p,
+                    texts.sa_uris().iter().map(String::as_str),
+                    max,
+                    &mut found,
+                );
             }
             Test::Regex(p) => {
                 let Some(part) = text_part(r) else { continue };
                 match texts.sa_lines(part) {
                     Some((joined, ranges)) => {
-                        let mut left = max;
-                        for range in ranges {
-                            left = left.saturating_sub(capture(
-                                p,
-                                &joined[range.clone()],
-                                left,
-                                &mut found,
-                            ));
-                            if left == 0 {
-                                break;
-                            }
-                        }
+                        let lines = ranges.iter().map(|range| &joined[range.clone()]);
+                        capture_each(p, lines, max, &mut found);
                     }
-                    None => {
-                        capture(p, texts.get(part), max, &mut found);
-                    }
+                    None => capture_each(p, [texts.get(part)], max, &mut found),
                 }
             }
             _ => {}

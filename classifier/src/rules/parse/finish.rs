@@ -242,7 +242,7 @@ impl Builder<'_> {
                 );
             }
         }
-        let mut notes = Vec::new();
+        let mut notes: Vec<(Severity, String, usize, String, String)> = Vec::new();
         for r in self.rules.iter().filter(|r| !r.disabled) {
             let (Test::Header { pattern, .. } | Test::Regex(pattern)) = &r.test else {
                 continue;
@@ -254,28 +254,25 @@ impl Builder<'_> {
                 .filter(|n| !set.contains(*n))
                 .map(String::as_str)
                 .collect();
-            let names = t.names.join(", ");
-            notes.push(match missing.is_empty() {
+            let (severity, message) = match missing.is_empty() {
                 true => (
                     Severity::Info,
-                    r,
-                    format!("reads captured tag(s) {names}: its regex is made for each message"),
+                    format!(
+                        "reads captured tag(s) {}: its regex is made for each message",
+                        t.names.join(", ")
+                    ),
                 ),
                 false => (
                     Severity::Warning,
-                    r,
                     format!(
                         "reads tag(s) {} that no loaded rule captures: never runs, as in \
                          SpamAssassin",
                         missing.join(", ")
                     ),
                 ),
-            });
+            };
+            notes.push((severity, r.origin.clone(), r.line, r.name.clone(), message));
         }
-        let notes: Vec<_> = notes
-            .into_iter()
-            .map(|(s, r, m)| (s, r.origin.clone(), r.line, r.name.clone(), m))
-            .collect();
         for (s, o, l, n, m) in notes {
             self.issue(s, &o, l, Some(&n), m);
         }

@@ -657,10 +657,8 @@ impl<'r> Builder<'r> {
         // SpamAssassin 4's `%{TAG}` templates: the regex is made per message (captures.rs);
         // the one compiled here reads them literally, as SpamAssassin's does at load.
         let templates = super::captures::find_templates(&body)?;
-        let t = match &templates {
-            Some((escaped, _)) => perlre::translate(escaped, flags)?,
-            None => perlre::translate(&body, flags)?,
-        };
+        let source = templates.as_ref().map_or(&*body, |(escaped, _)| escaped);
+        let t = perlre::translate(source, flags)?;
         let mut pattern = Pattern::new(t, line_anchors);
         if let Some((_, names)) = templates {
             pattern.template = Some(Box::new(super::captures::Template {
