@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use super::lines;
 use super::run::text_part;
-use super::texts::{Texts, uri_count};
+use super::texts::{Texts, any_uri, uri_count};
 use super::trust::LazyTrust;
 use super::{Pattern, Prepared, Rule, RuleKind, RuleSet, Test, perlre};
 
@@ -27,6 +27,130 @@ pub(crate) struct Template {
     pub flags: String,
     /// The tags it reads, each once.
     pub names: Vec<String>,
+    /// Tags one of whose values every match contains ([`required_tags`]): the rule cannot
+    /// match a text holding none of them, so its regex is not made for that message.
+    required: Vec<String>,
+    /// Whether the regex may match letters in either case (`/i`, or an inline `(?i)`).
+    caseless: bool,
+}
+
+impl Template {
+    pub(crate) fn new(source: String, flags: &str, names: Vec<String>) -> Self {
+        let required = required_tags(&source, flags);
+        let caseless = flags.contains('i') || inline_caseless(&source);
+        Template {
+            source,
+            flags: flags.to_owned(),
+            names,
+            required,
+            caseless,
+        }
+    }
+
+    /// Whether the rule can match on a message with these `tags`, judged from `contains`
+    /// (whether one of the rule's texts holds a string, in the case given): false only when
+    /// a required tag has no value in any text. Case-insensitive regexes are judged on ASCII
+    /// values only (Unicode case folding matches `K` to the Kelvin sign): a value with other
+    /// characters counts as present.
+    fn may_match(
+        &self,
+        tags: &HashMap<String, Vec<String>>,
+        contains: &dyn Fn(&str, bool) -> bool,
+    ) -> bool {
+        self.required.iter().all(|name| {
+            tags.get(name).is_some_and(|values| {
+                values
+                    .iter()
+                    .any(|v| (self.caseless && !v.is_ascii()) || contains(v, self.caseless))
+            })
+        })
+    }
+}
+
+/// The tags a regex's every match must contain one value of: templates in the top-level
+/// sequence of the regex (outside every group and class), not quantified to allow zero, in a
+/// regex without a top-level alternation. Conservative: a regex this reading is unsure of
+/// (`\Q` quoting, comments of `/x`) requires none.
+fn required_tags(source: &str, flags: &str) -> Vec<String> {
+    let b = source.as_bytes();
+    let extended = flags.contains('x');
+    let mut out: Vec<String> = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                if b.get(i + 1) == Some(&b'Q') {
+                    return Vec::new();
+                }
+                i += 2;
+                continue;
+            }
+            b'[' => {
+                // A class: up to its unescaped `]` (a `]` first, or after `^`, is literal).
+                let mut j = i + 1;
+                if b.get(j) == Some(&b'^') {
+                    j += 1;
+                }
+                if b.get(j) == Some(&b']') {
+                    j += 1;
+                }
+                while j < b.len() && b[j] != b']' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                i = j + 1;
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b'|' if depth == 0 => return Vec::new(),
+            b'#' if extended => return Vec::new(),
+            b'%' if depth == 0 => {
+                if let Some((name, end)) = template_at(source, i) {
+                    let mut k = end;
+                    while extended && b.get(k).is_some_and(u8::is_ascii_whitespace) {
+                        k += 1;
+                    }
+                    let optional = matches!(b.get(k), Some(b'?' | b'*' | b'{' | b'#'));
+                    if !optional && !out.iter().any(|n| n == name) {
+                        out.push(name.to_owned());
+                    }
+                    i = end;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether a regex turns on case-insensitive matching inline (`(?i)`, `(?xi:`, `(?^i`).
+fn inline_caseless(source: &str) -> bool {
+    source.match_indices("(?").any(|(at, _)| {
+        source[at + 2..]
+            .bytes()
+            .take_while(|c| c.is_ascii_alphabetic() || *c == b'^' || *c == b'-')
+            .any(|c| c == b'i')
+    })
+}
+
+/// Whether `hay` holds `needle`, in either ASCII case when `caseless` (then a haystack with
+/// other characters counts as holding it: their case folding is Unicode's).
+fn holds(hay: &str, needle: &str, caseless: bool) -> bool {
+    if !caseless {
+        return memchr::memmem::find(hay.as_bytes(), needle.as_bytes()).is_some();
+    }
+    if !hay.is_ascii() {
+        return true;
+    }
+    let n = needle.as_bytes();
+    n.is_empty()
+        || hay
+            .as_bytes()
+            .windows(n.len())
+            .any(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// Compiled template regexes by (made regex, flags, line anchors); cleared when full.
@@ -347,21 +471,51 @@ impl RuleSet {
             let (Test::Header { pattern: p, .. } | Test::Regex(p)) = &r.test else {
                 continue;
             };
+            let Some(t) = p.template.as_deref() else {
+                continue;
+            };
+            // A tag without a value: SpamAssassin does not run the rule.
+            if !t
+                .names
+                .iter()
+                .all(|n| tags.get(n).is_some_and(|v| !v.is_empty()))
+            {
+                counts[i] = 0;
+                continue;
+            }
+            let header = match &r.test {
+                Test::Header { .. } => header_value(trust, r),
+                _ => None,
+            };
+            let sa_list = r.origin != "<default>";
+            let present = |v: &str, caseless: bool| match &r.test {
+                Test::Header { .. } => header.as_ref().is_some_and(|(h, _)| holds(h, v, caseless)),
+                _ if r.kind == RuleKind::Uri => {
+                    any_uri(texts, sa_list, |u: &str| holds(u, v, caseless))
+                }
+                _ => text_part(r).is_some_and(|part| {
+                    let text = texts.sa_lines(part).map_or(texts.get(part), |(j, _)| j);
+                    holds(text, v, caseless)
+                }),
+            };
+            // No text holds a value the regex needs: it cannot match, and is not made.
+            if !t.may_match(&tags, &present) {
+                counts[i] = header.map_or(0, |(_, negate)| u32::from(negate));
+                continue;
+            }
             let Some(made) = made_pattern(prep, p, &tags) else {
                 counts[i] = 0;
                 continue;
             };
             let max = r.max_hits.max(1);
             counts[i] = match &r.test {
-                Test::Header { .. } => match header_value(trust, r) {
+                Test::Header { .. } => match header {
                     Some((v, negate)) => {
                         u32::from(made.is_match_with(&v, prep.long_lived) != negate)
                     }
                     None => 0,
                 },
-                _ if r.kind == RuleKind::Uri => {
-                    uri_count(&made, texts, max, r.origin != "<default>")
-                }
+                _ if r.kind == RuleKind::Uri => uri_count(&made, texts, max, sa_list),
                 _ => match text_part(r) {
                     Some(part) => match texts.sa_lines(part) {
                         Some((joined, ranges)) => {
@@ -492,6 +646,82 @@ mod tests {
                     && i.message.contains("no loaded rule captures")),
             "{issues:?}"
         );
+    }
+
+    #[test]
+    fn a_template_is_required_only_in_the_top_level_sequence() {
+        let req = |re: &str, flags: &str| required_tags(re, flags);
+        // The stock rules' shapes.
+        assert_eq!(
+            req(
+                r"^https?://.{10,128}(?:\.html?|\.php|\/)?(?:\#|\?&e=)%{GB_TO_ADDR}",
+                "i"
+            ),
+            ["GB_TO_ADDR"]
+        );
+        assert_eq!(req(r"^https?://.{4,64}\#%{A}x%{B}+%{A}", ""), ["A", "B"]);
+        // An alternation at the top, a group, a class, a quantifier allowing none, `\Q`
+        // quoting, an `/x` comment: not required.
+        for re in [
+            r"a|%{X}",
+            r"(?:%{X})",
+            r"(%{X}|y)",
+            r"[%{X}]",
+            r"a%{X}?",
+            r"a%{X}*",
+            r"a%{X}{0,2}",
+            r"\Q%{X}\E",
+        ] {
+            assert!(req(re, "").is_empty(), "{re}");
+        }
+        assert!(req("a%{X} ?", "x").is_empty());
+        assert!(req("a # %{X}", "x").is_empty());
+        assert_eq!(req("a%{X} +", "x"), ["X"]);
+        // An escaped bracket or parenthesis is a literal.
+        assert_eq!(req(r"\[\(%{X}\)", ""), ["X"]);
+        assert!(inline_caseless("(?i)a%{X}") && inline_caseless("x(?^si:a)"));
+        assert!(!inline_caseless("(?:a)(?<N>b)(?P<M>c)(?s)"));
+    }
+
+    #[test]
+    fn a_value_is_looked_for_in_the_case_the_regex_matches() {
+        assert!(holds("x#BOB@EXAMPLE.COM", "bob@example.com", true));
+        assert!(!holds("x#BOB@EXAMPLE.COM", "bob@example.com", false));
+        assert!(!holds("x#carol@example.com", "bob@example.com", true));
+        // Non-ASCII text: Unicode case folding (the Kelvin sign is a `k`), so it may hold it.
+        assert!(holds("x#\u{212a}", "k", true));
+        assert!(!holds("x#\u{212a}", "k", false));
+    }
+
+    #[test]
+    fn a_template_rule_whose_value_is_absent_is_decided_without_its_regex() {
+        // Checked with SpamAssassin 4.0.1 (`spamassassin -L -t`, these rules in a site .cf):
+        // URI_TO_CI, FROM_NOT_TO and BODY_OPT hit; URI_TO_CS and FROM_IS_TO do not.
+        let rules = "util_rb_tld biz\n\
+            header __TO_ADDR To:addr =~ /(?<TO_ADDR>.*)/\n\
+            uri URI_TO_CI m|^https?://.{4,64}\\#%{TO_ADDR}|i\n\
+            uri URI_TO_CS m|^https?://.{4,64}\\#%{TO_ADDR}|\n\
+            header FROM_NOT_TO From:addr !~ /^%{TO_ADDR}$/\n\
+            header FROM_IS_TO From:addr =~ /^%{TO_ADDR}$/\n\
+            body BODY_OPT /mail for x(?:%{TO_ADDR})?y today/\n";
+        let raw = "From: alice@example.org\nTo: Bob <bob@example.com>\nSubject: hi\n\n\
+            Mail for nobody today: http://shop.example.biz/page#BOB@EXAMPLE.COM\n\
+            mail for xy today\n";
+        let hits = crate::rules::tests::hits_now(rules, raw);
+        for name in ["URI_TO_CI", "FROM_NOT_TO", "BODY_OPT"] {
+            assert!(hits.iter().any(|h| h == name), "{name} in {hits:?}");
+        }
+        for name in ["URI_TO_CS", "FROM_IS_TO"] {
+            assert!(!hits.iter().any(|h| h == name), "{name} in {hits:?}");
+        }
+        // The regexes made: only those whose value occurs (URI_TO_CI's; BODY_OPT's template
+        // is optional, so it is made too).
+        let set = RuleSet::load(&[("t.cf".to_owned(), rules.to_owned())]).0;
+        set.prepare_now();
+        let view = crate::MessageView::parse(raw.as_bytes(), &crate::Limits::default());
+        set.evaluate(&view, &crate::rules::EvalContext::default());
+        let cache = set.prepared().template_cache.lock().expect("lock").len();
+        assert_eq!(cache, 2);
     }
 
     #[test]

@@ -270,6 +270,19 @@ pub(super) fn paragraphs(view: &MessageView) -> String {
     out
 }
 
+/// Whether `f` holds for one of the texts [`uri_count`] matches a `uri` rule on.
+pub(super) fn any_uri(texts: &Texts<'_>, sa_list: bool, f: impl Fn(&str) -> bool) -> bool {
+    if sa_list {
+        return texts.env.sa_uris().cleaned.iter().any(|u| f(u));
+    }
+    texts.view.urls.iter().any(|u| {
+        f(&u.url)
+            || (!u.url.contains("://")
+                && u.scheme != "mailto"
+                && f(&format!("{}://{}", u.scheme, u.url)))
+    })
+}
+
 /// How many URIs the pattern matches, up to `max`: for the built-in rules (`sa_list`
 /// false) the message's links, as the built-in rules were scored; for the rules of loaded
 /// files every reading of SpamAssassin's URI list.

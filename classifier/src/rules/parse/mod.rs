@@ -661,11 +661,11 @@ impl<'r> Builder<'r> {
         let t = perlre::translate(source, flags)?;
         let mut pattern = Pattern::new(t, line_anchors);
         if let Some((_, names)) = templates {
-            pattern.template = Some(Box::new(super::captures::Template {
-                source: body.into_owned(),
-                flags: flags.to_owned(),
+            pattern.template = Some(Box::new(super::captures::Template::new(
+                body.into_owned(),
+                flags,
                 names,
-            }));
+            )));
         }
         Ok((pattern, rest.trim().to_owned()))
     }
