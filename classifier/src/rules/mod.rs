@@ -365,8 +365,8 @@ struct Prepared {
     needed: Vec<bool>,
     /// Non-meta rules in definition order.
     direct: Vec<usize>,
-    /// Meta rules, dependencies first.
-    metas: Vec<usize>,
+    /// Meta rules (not disabled), dependencies first.
+    metas: meta::Program,
     body: Group,
     rawbody: Group,
     full: Group,

@@ -69,7 +69,12 @@ impl RuleSet {
                 !matches!(r.test, Test::Meta(_)) && !r.disabled && !r.reads_tags()
             })
             .collect();
-        let metas = self.meta_order();
+        let metas = super::meta::Program::new(self.meta_order().into_iter().filter_map(|i| {
+            match &self.inner.rules[i].test {
+                Test::Meta(e) if !self.inner.rules[i].disabled => Some((i, e)),
+                _ => None,
+            }
+        }));
         /// Per kind while building: (filtered rules, always-run rules, literals, literal owner).
         type Building = (
             Vec<(usize, Option<usize>)>,

@@ -151,15 +151,12 @@ impl RuleSet {
             counts[i] = n.load(Ordering::Relaxed);
         }
         self.run_templates(prep, &wanted, &texts, &trust, &mut counts);
-        for &i in &prep.metas {
-            if !wanted(i) || self.inner.rules[i].disabled {
-                continue;
-            }
-            if let Test::Meta(e) = &self.inner.rules[i].test {
-                let v = e.eval(&|j| f64::from(counts[j]));
-                counts[i] = u32::from(v != 0.0 && !v.is_nan());
-            }
-        }
+        // Each meta's value is read back by the metas after it, hence the cell.
+        let cells = std::cell::Cell::from_mut(counts.as_mut_slice()).as_slice_of_cells();
+        prep.metas
+            .run(&wanted, &mut |j| f64::from(cells[j].get()), &mut |i, v| {
+                cells[i].set(u32::from(v != 0.0 && !v.is_nan()))
+            });
         counts
     }
 
