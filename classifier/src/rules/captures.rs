@@ -145,12 +145,9 @@ fn holds(hay: &str, needle: &str, caseless: bool) -> bool {
     if !hay.is_ascii() {
         return true;
     }
-    let n = needle.as_bytes();
-    n.is_empty()
-        || hay
-            .as_bytes()
-            .windows(n.len())
-            .any(|w| w.eq_ignore_ascii_case(n))
+    // Both lower-cased, so the search stays linear in the text (a long body, a long value).
+    let (hay, needle) = (hay.to_ascii_lowercase(), needle.to_ascii_lowercase());
+    memchr::memmem::find(hay.as_bytes(), needle.as_bytes()).is_some()
 }
 
 /// Compiled template regexes by (made regex, flags, line anchors); cleared when full.
