@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use super::lines;
 use super::run::text_part;
-use super::texts::{Texts, any_uri, uri_count};
+use super::texts::{Texts, uri_count, uris_where};
 use super::trust::LazyTrust;
 use super::{Pattern, Prepared, Rule, RuleKind, RuleSet, Test, perlre};
 
@@ -488,7 +488,7 @@ impl RuleSet {
             let present = |v: &str, caseless: bool| match &r.test {
                 Test::Header { .. } => header.as_ref().is_some_and(|(h, _)| holds(h, v, caseless)),
                 _ if r.kind == RuleKind::Uri => {
-                    any_uri(texts, sa_list, |u: &str| holds(u, v, caseless))
+                    uris_where(texts, sa_list, 1, |u| holds(u, v, caseless)) > 0
                 }
                 _ => text_part(r).is_some_and(|part| {
                     let text = texts.sa_lines(part).map_or(texts.get(part), |(j, _)| j);
@@ -627,20 +627,20 @@ mod tests {
             "t.cf".to_owned(),
             "body A m{www\\.%{HEADER(From:addr:domain)}/}\nbody B /%{NOBODY}/\n".to_owned(),
         )]);
+        let has = |severity, rule: &str, text: &str| {
+            issues.iter().any(|i| {
+                i.severity == severity
+                    && i.rule.as_deref() == Some(rule)
+                    && i.message.contains(text)
+            })
+        };
+        use crate::rules::Severity;
         assert!(
-            issues
-                .iter()
-                .any(|i| i.severity == crate::rules::Severity::Error
-                    && i.rule.as_deref() == Some("A")
-                    && i.message.contains("SpamAssassin's own tags")),
+            has(Severity::Error, "A", "SpamAssassin's own tags"),
             "{issues:?}"
         );
         assert!(
-            issues
-                .iter()
-                .any(|i| i.severity == crate::rules::Severity::Warning
-                    && i.rule.as_deref() == Some("B")
-                    && i.message.contains("no loaded rule captures")),
+            has(Severity::Warning, "B", "no loaded rule captures"),
             "{issues:?}"
         );
     }

@@ -270,49 +270,47 @@ pub(super) fn paragraphs(view: &MessageView) -> String {
     out
 }
 
-/// Whether `f` holds for one of the texts [`uri_count`] matches a `uri` rule on.
-pub(super) fn any_uri(texts: &Texts<'_>, sa_list: bool, f: impl Fn(&str) -> bool) -> bool {
+/// How many of the URIs a `uri` rule reads hold for `f` in one of their readings, up to
+/// `max`: for the built-in rules (`sa_list` false) the message's links (a link without a
+/// scheme read also with its scheme), as the built-in rules were scored; for the rules of
+/// loaded files every reading of SpamAssassin's URI list.
+pub(super) fn uris_where(
+    texts: &Texts<'_>,
+    sa_list: bool,
+    max: u32,
+    f: impl Fn(&str) -> bool,
+) -> u32 {
     if sa_list {
-        return texts.env.sa_uris().cleaned.iter().any(|u| f(u));
+        return count_up_to(texts.env.sa_uris().cleaned.iter().map(|u| f(u)), max);
     }
-    texts.view.urls.iter().any(|u| {
-        f(&u.url)
-            || (!u.url.contains("://")
-                && u.scheme != "mailto"
-                && f(&format!("{}://{}", u.scheme, u.url)))
-    })
+    count_up_to(
+        texts.view.urls.iter().map(|u| {
+            f(&u.url)
+                || (!u.url.contains("://")
+                    && u.scheme != "mailto"
+                    && f(&format!("{}://{}", u.scheme, u.url)))
+        }),
+        max,
+    )
 }
 
-/// How many URIs the pattern matches, up to `max`: for the built-in rules (`sa_list`
-/// false) the message's links, as the built-in rules were scored; for the rules of loaded
-/// files every reading of SpamAssassin's URI list.
-pub(super) fn uri_count(p: &Pattern, texts: &Texts<'_>, max: u32, sa_list: bool) -> u32 {
+/// The number of `true`s in `hits`, reading no further once it reaches `max`.
+fn count_up_to(hits: impl Iterator<Item = bool>, max: u32) -> u32 {
     let mut n = 0;
-    if sa_list {
-        for u in &texts.env.sa_uris().cleaned {
-            if p.is_match(u) {
-                n += 1;
-                if n >= max {
-                    break;
-                }
-            }
-        }
-        return n;
-    }
-    for u in &texts.view.urls {
-        let hit = if u.url.contains("://") || u.scheme == "mailto" {
-            p.is_match(&u.url)
-        } else {
-            p.is_match(&u.url) || p.is_match(&format!("{}://{}", u.scheme, u.url))
-        };
+    for hit in hits {
         if hit {
             n += 1;
             if n >= max {
-                return n;
+                break;
             }
         }
     }
     n
+}
+
+/// How many URIs the pattern matches, up to `max` ([`uris_where`]).
+pub(super) fn uri_count(p: &Pattern, texts: &Texts<'_>, max: u32, sa_list: bool) -> u32 {
+    uris_where(texts, sa_list, max, |u| p.is_match(u))
 }
 
 #[cfg(test)]

@@ -196,8 +196,8 @@ impl Builder<'_> {
                 );
             }
         }
-        // Scores for rules nobody defined: typos in user files matter, SpamAssassin's own
         self.report_templates();
+        // Scores for rules nobody defined: typos in user files matter, SpamAssassin's own
         // 50_scores.cf lists network rules.
         let mut orphan: Vec<(String, usize, String)> = pending
             .scores
