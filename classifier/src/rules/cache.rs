@@ -287,7 +287,10 @@ mod tests {
     }
 
     /// A long-lived rule set matches the text rules on a second thread (`RuleSet::run`):
-    /// every stock rule hits as when one thread evaluates them all.
+    /// every stock rule hits as when one thread evaluates them all. Also inside a pool whose
+    /// only thread is the caller, where the second thread's job cannot start before the
+    /// caller needs the list of text rules: the caller makes it and matches them itself
+    /// (waiting for the job would never return).
     /// `MAILSIFT_EQUIV_MESSAGES=N` compares on the first N corpus messages (default 30).
     #[test]
     fn stock_spamassassin_rules_hit_the_same_on_two_threads() {
@@ -296,6 +299,10 @@ mod tests {
         };
         let rules = load();
         rules.prepare_now();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("a one-thread pool");
         let mut hits = 0;
         for (i, m) in messages().iter().enumerate() {
             let v = MessageView::parse(m, &Limits::default());
@@ -304,6 +311,8 @@ mod tests {
             super::super::run::ONE_THREAD.set(false);
             hits += want.len();
             assert_eq!(rules.evaluate_all(&v, &ctx()), want, "message {i}");
+            let alone = pool.install(|| rules.evaluate_all(&v, &ctx()));
+            assert_eq!(alone, want, "message {i}, in a one-thread pool");
         }
         assert!(hits > 0, "some rule hit");
     }

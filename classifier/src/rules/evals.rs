@@ -43,11 +43,11 @@ pub(crate) struct Env<'a> {
     pub conf: &'a super::plugconf::PluginConf,
     /// The Received chain split by trust, computed on first use.
     pub trust: &'a super::trust::LazyTrust<'a>,
-    parts: std::cell::OnceCell<Vec<super::mimeparts::MimePart>>,
-    sa_parts: std::cell::OnceCell<super::saparts::SaParts<'a>>,
-    html: std::cell::OnceCell<Vec<super::sahtml::HtmlStats>>,
-    images: std::cell::OnceCell<super::evals_image::Images>,
-    sa_uris: std::cell::OnceCell<super::sauri::SaUris>,
+    parts: std::sync::OnceLock<Vec<super::mimeparts::MimePart>>,
+    sa_parts: std::sync::OnceLock<super::saparts::SaParts<'a>>,
+    html: std::sync::OnceLock<Vec<super::sahtml::HtmlStats>>,
+    images: std::sync::OnceLock<super::evals_image::Images>,
+    sa_uris: std::sync::OnceLock<super::sauri::SaUris>,
     /// Per-message measures that several rules read with different arguments (12
     /// `check_for_shifted_date` rules, 3 `check_for_uppercase`, 9 `check_for_mime`, ...):
     /// computed once, not once per rule.
@@ -57,21 +57,21 @@ pub(crate) struct Env<'a> {
 /// The per-message measures [`Env`] keeps after their first use.
 #[derive(Default)]
 pub(crate) struct OnceMeasures {
-    date_diff_sa: std::cell::OnceCell<i64>,
-    date_diff: std::cell::OnceCell<i64>,
-    uppercase_pct: std::cell::OnceCell<Option<f64>>,
+    date_diff_sa: std::sync::OnceLock<i64>,
+    date_diff: std::sync::OnceLock<i64>,
+    uppercase_pct: std::sync::OnceLock<Option<f64>>,
     /// MIMEEval's `uppercase` (check_for_uppercase as SpamAssassin computes it).
-    pub(crate) sa_uppercase: std::cell::OnceCell<f64>,
-    pub(crate) mime_facts: std::cell::OnceCell<super::evals_mime::Facts>,
-    pub(crate) mime_alt_difference: std::cell::OnceCell<Option<(f64, usize, usize)>>,
+    pub(crate) sa_uppercase: std::sync::OnceLock<f64>,
+    pub(crate) mime_facts: std::sync::OnceLock<super::evals_mime::Facts>,
+    pub(crate) mime_alt_difference: std::sync::OnceLock<Option<(f64, usize, usize)>>,
     /// SpamAssassin's rendered body lines ([`super::sauri::body_lines`]).
-    sa_body_lines: std::cell::OnceCell<Vec<String>>,
+    sa_body_lines: std::sync::OnceLock<Vec<String>>,
     /// The same after FreeMail's edits, where it edits them.
-    sa_body_lines_edited: std::cell::OnceCell<Vec<String>>,
+    sa_body_lines_edited: std::sync::OnceLock<Vec<String>>,
     /// Whether FreeMail parses (and so edits) the body (`evals_freemail::parses_body`).
-    pub(crate) freemail_parses_body: std::cell::OnceCell<bool>,
+    pub(crate) freemail_parses_body: std::sync::OnceLock<bool>,
     /// FreeMail's body addresses at free-mail domains (none when the body is not used).
-    pub(crate) freemail_body: std::cell::OnceCell<Vec<String>>,
+    pub(crate) freemail_body: std::sync::OnceLock<Vec<String>>,
     /// The measures of the local MIME, body and header evals (`evals_local`).
     pub(crate) local: super::evals_local::Measures,
 }
@@ -88,11 +88,11 @@ impl<'a> Env<'a> {
             ctx,
             conf,
             trust,
-            parts: std::cell::OnceCell::new(),
-            sa_parts: std::cell::OnceCell::new(),
-            html: std::cell::OnceCell::new(),
-            images: std::cell::OnceCell::new(),
-            sa_uris: std::cell::OnceCell::new(),
+            parts: std::sync::OnceLock::new(),
+            sa_parts: std::sync::OnceLock::new(),
+            html: std::sync::OnceLock::new(),
+            images: std::sync::OnceLock::new(),
+            sa_uris: std::sync::OnceLock::new(),
             once: OnceMeasures::default(),
         }
     }

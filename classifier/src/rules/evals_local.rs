@@ -13,8 +13,8 @@
 //! Written from SpamAssassin's documented behaviour and source, and checked against
 //! `spamassassin -L -t`, not copied.
 
-use std::cell::OnceCell;
 use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 use super::evals::{Arg, Env, EvalDef, arity, no_args};
 use super::evals_wlbl::{get_addr, get_text};
@@ -23,10 +23,10 @@ use super::mimeparts::{MimePart, param};
 /// The per-message measures of these evals, computed on first use.
 #[derive(Default)]
 pub(crate) struct Measures {
-    base64_length: OnceCell<usize>,
+    base64_length: OnceLock<usize>,
     /// (lines, blank lines) of the decoded text.
-    blank_lines: OnceCell<(usize, usize)>,
-    stock_info: OnceCell<usize>,
+    blank_lines: OnceLock<(usize, usize)>,
+    stock_info: OnceLock<usize>,
 }
 
 /// A number argument (`undef` and anything else unreadable are `None`).

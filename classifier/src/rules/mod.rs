@@ -385,6 +385,9 @@ struct Prepared {
     /// The direct rules other than the text rules, in definition order: what
     /// `RuleSet::run_others` runs (without reading the ~1,300 text rules of the stock set).
     others: Vec<usize>,
+    /// How many of the direct rules needed for scoring are text rules (body, rawbody, full
+    /// regexes): with many, a long-lived set matches them on two threads.
+    text_rules: usize,
     /// Rules matched alternative by alternative, by rule index.
     splits: HashMap<usize, Split>,
     /// Number of alternatives over all splits.

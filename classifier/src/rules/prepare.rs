@@ -63,7 +63,7 @@ impl RuleSet {
         let mut splits: HashMap<usize, Split> = HashMap::new();
         let mut branches = 0;
         let mut always_branches = Vec::new();
-        let direct = (0..n)
+        let direct: Vec<usize> = (0..n)
             .filter(|&i| {
                 let r = &self.inner.rules[i];
                 !matches!(r.test, Test::Meta(_)) && !r.disabled && !r.reads_tags()
@@ -206,6 +206,10 @@ impl RuleSet {
                     && super::run::text_part(r).is_none()
             })
             .collect();
+        let text_rules = direct
+            .iter()
+            .filter(|&&i| needed[i] && super::run::text_part(&self.inner.rules[i]).is_some())
+            .count();
         let templates = (0..n)
             .filter(|&i| !self.inner.rules[i].disabled && self.inner.rules[i].reads_tags())
             .collect();
@@ -225,6 +229,7 @@ impl RuleSet {
             header_slot,
             header_slots,
             others,
+            text_rules,
             splits,
             branches,
             always_branches,

@@ -8,11 +8,13 @@ use super::*;
 /// SpamAssassin's body lines: the joined text and each line's range in it.
 type SaLines<'a> = (&'a str, &'a [std::ops::Range<usize>]);
 
-/// Fewest text rules to match for a message before a second thread shares them: below, waking
-/// it costs more than it saves. The built-in rules leave 11.5 per message (at most 24) to
-/// match on the first 100 SpamAssassin-corpus messages, in 0.2 ms of rules, and two threads
-/// made them 5-10% more CPU and no faster; the stock SpamAssassin rules leave 146-250 (median
-/// 181), in 4-7 ms (rules_timing; corpora/SA-FIDELITY.md, "Two threads").
+/// Fewest text rules in a long-lived set for a second thread to share the work: below, waking
+/// it costs more than it saves. The built-in set has 61, of which the prefilter leaves 11.5 per
+/// message (at most 24) to match on the first 100 SpamAssassin-corpus messages, in 0.2 ms of
+/// rules, and two threads made them 5-10% more CPU and no faster; with the stock SpamAssassin
+/// rules (about 1,300 text rules) it leaves 146-250 (median 181), in 4-7 ms (rules_timing;
+/// corpora/SA-FIDELITY.md, "Two threads"). The threshold was a per-message count of the rules
+/// left until the second thread took over the prefilter too (session 17, same file).
 const PARALLEL_TEXT_RULES: usize = 64;
 
 #[cfg(test)]
@@ -74,80 +76,49 @@ impl RuleSet {
         let trust = trust::LazyTrust::new(view, &self.inner.networks);
         let env = evals::Env::new(view, ctx, &self.inner.conf, &trust);
         let texts = Texts::new(&env);
-        // Prefilters: which filtered rules may match.
-        let mut candidate = vec![false; self.inner.rules.len()];
-        let mut branch_candidate = vec![false; prep.branches];
-        for &b in &prep.always_branches {
-            branch_candidate[b] = true;
-        }
-        for (group, text) in [
-            (&prep.body, Part::Body),
-            (&prep.rawbody, Part::RawBody),
-            (&prep.full, Part::Full),
-            (&prep.uri, Part::Uri),
-        ] {
-            let Some(ac) = &group.ac else {
-                continue;
-            };
-            if !group.filtered.iter().any(|&(i, _)| wanted(i)) {
-                continue;
+        // The text rules (body, rawbody, full: about half of the stock rules' time) are
+        // matched from a shared list, rule by rule from a shared position, so that any number
+        // of threads can take part; every rule's count is its own, whichever thread computes
+        // it. The list (the texts rendered and the literal prefilter run over them) is made
+        // by the first thread that needs it.
+        let list: OnceLock<TextWork<'_>> = OnceLock::new();
+        let text_work = || list.get_or_init(|| self.text_work(prep, &texts, &wanted));
+        let work = || {
+            let w = text_work();
+            loop {
+                let k = w.next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(i, text, lines)) = w.rules.get(k) else {
+                    break;
+                };
+                let n = self.text_count(prep, i, text, lines, &w.branch_candidate);
+                w.counts[k].store(n, Ordering::Relaxed);
             }
-            let hay = texts.haystack(text);
-            ac.scan(hay.as_bytes(), |id| {
-                let (rule, branch) = group.filtered[group.owner[id]];
-                candidate[rule] = true;
-                if let Some(b) = branch {
-                    branch_candidate[b] = true;
-                }
-            });
-        }
-        for group in [&prep.body, &prep.rawbody, &prep.full, &prep.uri] {
-            for &i in &group.always {
-                candidate[i] = true;
-            }
-        }
-        // The text rules (body, rawbody, full: about half of the stock rules' time) that can
-        // match, with their texts rendered here (the cells are this thread's).
-        let text_rules: Vec<(usize, &str, Option<SaLines<'_>>)> = prep
-            .direct
-            .iter()
-            .filter(|&&i| wanted(i) && candidate[i])
-            .filter_map(|&i| {
-                let part = text_part(&self.inner.rules[i])?;
-                Some((i, texts.get(part), texts.sa_lines(part)))
-            })
-            .collect();
-        // A long-lived rule set (a server, an evaluation) matches them on a second thread while
-        // this one runs the header rules and evals, then helps with what is left: rule by rule
-        // from a shared position, so both threads finish together whatever the message. Every
-        // rule's count is its own, whichever thread computes it. A one-message process stays
-        // on one thread (nothing to overlap with the pool's start-up).
-        let text_counts: Vec<AtomicU32> = text_rules.iter().map(|_| AtomicU32::new(0)).collect();
-        let next = AtomicUsize::new(0);
-        let work = || loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(i, text, lines)) = text_rules.get(k) else {
-                break;
-            };
-            let n = self.text_count(prep, i, text, lines, &branch_candidate);
-            text_counts[k].store(n, Ordering::Relaxed);
         };
         #[cfg(test)]
         let two = !ONE_THREAD.get();
         #[cfg(not(test))]
         let two = true;
-        if prep.long_lived && text_rules.len() >= PARALLEL_TEXT_RULES && two {
+        if prep.long_lived && prep.text_rules >= PARALLEL_TEXT_RULES && two {
+            // A long-lived rule set (a server, an evaluation) with many text rules: a second
+            // thread renders the texts, runs the prefilter and matches the text rules while
+            // this one runs the header rules and evals, then helps with what is left. If the
+            // second thread has not started by then, this one makes the list itself (it
+            // never waits for a job that may be queued behind this one). A one-message
+            // process stays on one thread (nothing to overlap with the pool's start-up).
             rayon::in_place_scope(|scope| {
                 scope.spawn(|_| work());
+                let candidate = self.uri_candidates(prep, &texts, &wanted);
                 self.run_others(prep, &wanted, &candidate, &texts, &trust, &env, &mut counts);
                 work();
             });
         } else {
             work();
+            let candidate = self.uri_candidates(prep, &texts, &wanted);
             self.run_others(prep, &wanted, &candidate, &texts, &trust, &env, &mut counts);
         }
         // The scope's end (or this thread alone) ordered every store before these loads.
-        for (&(i, _, _), n) in text_rules.iter().zip(&text_counts) {
+        let w = text_work();
+        for (&(i, _, _), n) in w.rules.iter().zip(&w.counts) {
             counts[i] = n.load(Ordering::Relaxed);
         }
         self.run_templates(prep, &wanted, &texts, &trust, &mut counts);
@@ -158,6 +129,71 @@ impl RuleSet {
                 cells[i].set(u32::from(v != 0.0 && !v.is_nan()))
             });
         counts
+    }
+
+    /// The text rules the literal prefilter lets through on this message, with their texts.
+    fn text_work<'t>(
+        &self,
+        prep: &Prepared,
+        texts: &'t Texts<'_>,
+        wanted: &dyn Fn(usize) -> bool,
+    ) -> TextWork<'t> {
+        let mut candidate = vec![false; self.inner.rules.len()];
+        let mut branch_candidate = vec![false; prep.branches];
+        for &b in &prep.always_branches {
+            branch_candidate[b] = true;
+        }
+        for (group, text) in [
+            (&prep.body, Part::Body),
+            (&prep.rawbody, Part::RawBody),
+            (&prep.full, Part::Full),
+        ] {
+            prefilter(
+                group,
+                text,
+                texts,
+                wanted,
+                &mut candidate,
+                &mut branch_candidate,
+            );
+        }
+        let rules: Vec<(usize, &str, Option<SaLines<'_>>)> = prep
+            .direct
+            .iter()
+            .filter(|&&i| wanted(i) && candidate[i])
+            .filter_map(|&i| {
+                let part = text_part(&self.inner.rules[i])?;
+                Some((i, texts.get(part), texts.sa_lines(part)))
+            })
+            .collect();
+        TextWork {
+            counts: rules.iter().map(|_| AtomicU32::new(0)).collect(),
+            rules,
+            branch_candidate,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Which uri rules the literal prefilter lets through on this message (indexed by rule;
+    /// only the uri rules' entries are set).
+    fn uri_candidates(
+        &self,
+        prep: &Prepared,
+        texts: &Texts<'_>,
+        wanted: &dyn Fn(usize) -> bool,
+    ) -> Vec<bool> {
+        let mut candidate = vec![false; self.inner.rules.len()];
+        // uri rules match each URL whole: their alternatives are not matched apart.
+        let mut branches = vec![false; prep.branches];
+        prefilter(
+            &prep.uri,
+            Part::Uri,
+            texts,
+            wanted,
+            &mut candidate,
+            &mut branches,
+        );
+        candidate
     }
 
     /// The count of text rule `i` (a body, rawbody or full regex the prefilter let through)
@@ -321,6 +357,46 @@ impl RuleSet {
                 Test::Meta(_) => 0,
             };
         }
+    }
+}
+
+/// The text rules the prefilter let through on one message, shared by the threads that
+/// match them (see [`RuleSet::run`]).
+struct TextWork<'t> {
+    /// (rule, its text, SpamAssassin's lines of it where it reads them).
+    rules: Vec<(usize, &'t str, Option<SaLines<'t>>)>,
+    /// Which alternatives of split rules may match.
+    branch_candidate: Vec<bool>,
+    /// Each listed rule's count.
+    counts: Vec<AtomicU32>,
+    /// The next listed rule to match.
+    next: AtomicUsize,
+}
+
+/// Marks in `candidate` (and `branch_candidate`) the rules of `group` whose literals occur in
+/// the text they read, and the group's rules that have none.
+fn prefilter(
+    group: &Group,
+    text: Part,
+    texts: &Texts<'_>,
+    wanted: &dyn Fn(usize) -> bool,
+    candidate: &mut [bool],
+    branch_candidate: &mut [bool],
+) {
+    if let Some(ac) = &group.ac {
+        if group.filtered.iter().any(|&(i, _)| wanted(i)) {
+            let hay = texts.haystack(text);
+            ac.scan(hay.as_bytes(), |id| {
+                let (rule, branch) = group.filtered[group.owner[id]];
+                candidate[rule] = true;
+                if let Some(b) = branch {
+                    branch_candidate[b] = true;
+                }
+            });
+        }
+    }
+    for &i in &group.always {
+        candidate[i] = true;
     }
 }
 

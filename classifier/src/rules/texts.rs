@@ -26,19 +26,19 @@ pub(super) enum Part {
 pub(super) struct Texts<'a> {
     view: &'a MessageView,
     env: &'a Env<'a>,
-    body: std::cell::OnceCell<String>,
-    rawbody: std::cell::OnceCell<String>,
+    body: std::sync::OnceLock<String>,
+    rawbody: std::sync::OnceLock<String>,
     /// The raw body of SpamAssassin's text parts where they are not the view's
     /// ([`super::saparts`]).
-    sa_rawbody: std::cell::OnceCell<String>,
-    uris: std::cell::OnceCell<String>,
+    sa_rawbody: std::sync::OnceLock<String>,
+    uris: std::sync::OnceLock<String>,
     /// SpamAssassin's body lines joined, and each line's range in it (its own `\n` included,
     /// the one added to join a line that has none left out).
-    sabody: std::cell::OnceCell<(String, Vec<std::ops::Range<usize>>)>,
+    sabody: std::sync::OnceLock<(String, Vec<std::ops::Range<usize>>)>,
     /// The ranges of SpamAssassin's rawbody pieces in the raw body.
-    rawbody_pieces: std::cell::OnceCell<Vec<std::ops::Range<usize>>>,
-    body_hay: std::cell::OnceCell<String>,
-    rawbody_hay: std::cell::OnceCell<String>,
+    rawbody_pieces: std::sync::OnceLock<Vec<std::ops::Range<usize>>>,
+    body_hay: std::sync::OnceLock<String>,
+    rawbody_hay: std::sync::OnceLock<String>,
 }
 
 impl<'a> Texts<'a> {
@@ -46,14 +46,14 @@ impl<'a> Texts<'a> {
         Texts {
             view: env.view,
             env,
-            body: std::cell::OnceCell::new(),
-            rawbody: std::cell::OnceCell::new(),
-            sa_rawbody: std::cell::OnceCell::new(),
-            uris: std::cell::OnceCell::new(),
-            sabody: std::cell::OnceCell::new(),
-            rawbody_pieces: std::cell::OnceCell::new(),
-            body_hay: std::cell::OnceCell::new(),
-            rawbody_hay: std::cell::OnceCell::new(),
+            body: std::sync::OnceLock::new(),
+            rawbody: std::sync::OnceLock::new(),
+            sa_rawbody: std::sync::OnceLock::new(),
+            uris: std::sync::OnceLock::new(),
+            sabody: std::sync::OnceLock::new(),
+            rawbody_pieces: std::sync::OnceLock::new(),
+            body_hay: std::sync::OnceLock::new(),
+            rawbody_hay: std::sync::OnceLock::new(),
         }
     }
 

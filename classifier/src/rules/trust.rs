@@ -354,8 +354,8 @@ impl Trust {
 pub(crate) struct LazyTrust<'a> {
     view: &'a MessageView,
     nets: &'a Networks,
-    cell: std::cell::OnceCell<Trust>,
-    envelope: std::cell::OnceCell<Option<String>>,
+    cell: std::sync::OnceLock<Trust>,
+    envelope: std::sync::OnceLock<Option<String>>,
 }
 
 impl<'a> LazyTrust<'a> {
@@ -363,8 +363,8 @@ impl<'a> LazyTrust<'a> {
         LazyTrust {
             view,
             nets,
-            cell: std::cell::OnceCell::new(),
-            envelope: std::cell::OnceCell::new(),
+            cell: std::sync::OnceLock::new(),
+            envelope: std::sync::OnceLock::new(),
         }
     }
 
