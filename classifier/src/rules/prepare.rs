@@ -197,7 +197,7 @@ impl RuleSet {
                 (key, HeaderIndex { index, owner })
             })
             .collect();
-        let others = (0..n)
+        let others: Vec<usize> = (0..n)
             .filter(|&i| {
                 let r = &self.inner.rules[i];
                 !matches!(r.test, Test::Meta(_))
@@ -206,6 +206,16 @@ impl RuleSet {
                     && super::run::text_part(r).is_none()
             })
             .collect();
+        // One number per header target the direct rules read (by `HeaderTarget::key`).
+        let mut target_ids: HashMap<&str, usize> = HashMap::new();
+        let mut header_target = vec![usize::MAX; n];
+        for &i in &others {
+            if let Test::Header { target: t, .. } | Test::Exists(t) = &self.inner.rules[i].test {
+                let next = target_ids.len();
+                header_target[i] = *target_ids.entry(t.key.as_str()).or_insert(next);
+            }
+        }
+        let header_targets = target_ids.len();
         let text_rules = direct
             .iter()
             .filter(|&&i| needed[i] && super::run::text_part(&self.inner.rules[i]).is_some())
@@ -228,6 +238,8 @@ impl RuleSet {
             header_index,
             header_slot,
             header_slots,
+            header_target,
+            header_targets,
             others,
             text_rules,
             splits,

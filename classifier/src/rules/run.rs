@@ -267,7 +267,10 @@ impl RuleSet {
         env: &evals::Env<'_>,
         counts: &mut [u32],
     ) {
-        let mut hcache: HashMap<&str, (Option<String>, Option<String>)> = HashMap::new();
+        // Each header target's text and its lower-cased form, by target (see
+        // `Prepared::header_target`), built on the first rule that reads it.
+        let mut hcache: Vec<Option<(Option<String>, Option<String>)>> =
+            vec![None; prep.header_targets];
         // Which header prefilter slots' literals occur in their target's text (see
         // `header_entry`).
         let mut hfound = vec![false; prep.header_slots];
@@ -290,9 +293,8 @@ impl RuleSet {
                     negate,
                     if_unset,
                 } => {
-                    let (value, lower) = hcache
-                        .entry(target.key.as_str())
-                        .or_insert_with(|| header_entry(prep, trust, target, &mut hfound));
+                    let (value, lower) = hcache[prep.header_target[i]]
+                        .get_or_insert_with(|| header_entry(prep, trust, target, &mut hfound));
                     // The header's own text was scanned for its rules' literals at once;
                     // an `if_unset` text is searched here.
                     let scanned = value.is_some();
@@ -346,9 +348,8 @@ impl RuleSet {
                 }
                 Test::Exists(t) => u32::from(match t.name.as_str() {
                     "ALL" => true,
-                    _ => hcache
-                        .entry(t.key.as_str())
-                        .or_insert_with(|| header_entry(prep, trust, t, &mut hfound))
+                    _ => hcache[prep.header_target[i]]
+                        .get_or_insert_with(|| header_entry(prep, trust, t, &mut hfound))
                         .0
                         .is_some(),
                 }),
