@@ -14,7 +14,7 @@ type SaLines<'a> = (&'a str, &'a [std::ops::Range<usize>]);
 /// rules, and two threads made them 5-10% more CPU and no faster; with the stock SpamAssassin
 /// rules (about 1,300 text rules) it leaves 146-250 (median 181), in 4-7 ms (rules_timing;
 /// corpora/SA-FIDELITY.md, "Two threads"). The threshold was a per-message count of the rules
-/// left until the second thread took over the prefilter too (session 17, same file).
+/// left until the second thread took over the prefilter too (SA-FIDELITY.md, "Session 17").
 const PARALLEL_TEXT_RULES: usize = 64;
 
 #[cfg(test)]
@@ -154,7 +154,7 @@ impl RuleSet {
                 texts,
                 wanted,
                 &mut candidate,
-                &mut branch_candidate,
+                Some(&mut branch_candidate),
             );
         }
         let rules: Vec<(usize, &str, Option<SaLines<'_>>)> = prep
@@ -184,15 +184,7 @@ impl RuleSet {
     ) -> Vec<bool> {
         let mut candidate = vec![false; self.inner.rules.len()];
         // uri rules match each URL whole: their alternatives are not matched apart.
-        let mut branches = vec![false; prep.branches];
-        prefilter(
-            &prep.uri,
-            Part::Uri,
-            texts,
-            wanted,
-            &mut candidate,
-            &mut branches,
-        );
+        prefilter(&prep.uri, Part::Uri, texts, wanted, &mut candidate, None);
         candidate
     }
 
@@ -374,15 +366,16 @@ struct TextWork<'t> {
     next: AtomicUsize,
 }
 
-/// Marks in `candidate` (and `branch_candidate`) the rules of `group` whose literals occur in
-/// the text they read, and the group's rules that have none.
+/// Marks in `candidate` the rules of `group` whose literals occur in the text they read, and
+/// the group's rules that have none; in `branch_candidate`, when given, the alternatives of
+/// split rules whose literals occur.
 fn prefilter(
     group: &Group,
     text: Part,
     texts: &Texts<'_>,
     wanted: &dyn Fn(usize) -> bool,
     candidate: &mut [bool],
-    branch_candidate: &mut [bool],
+    mut branch_candidate: Option<&mut [bool]>,
 ) {
     if let Some(ac) = &group.ac {
         if group.filtered.iter().any(|&(i, _)| wanted(i)) {
@@ -390,8 +383,8 @@ fn prefilter(
             ac.scan(hay.as_bytes(), |id| {
                 let (rule, branch) = group.filtered[group.owner[id]];
                 candidate[rule] = true;
-                if let Some(b) = branch {
-                    branch_candidate[b] = true;
+                if let (Some(b), Some(bc)) = (branch, branch_candidate.as_deref_mut()) {
+                    bc[b] = true;
                 }
             });
         }
