@@ -295,6 +295,7 @@ fn lint_summary(set: &RuleSet, issues: &[LintIssue]) -> String {
                 i.message.contains(&format!("plugin {p} is not"))
                     || i.message.contains(&format!("{p} test"))
                     || (*p == "network" && i.message.contains("network ("))
+                    || (*p == "network" && i.message.contains("needs the network"))
             })
         })
         .filter_map(|i| i.rule.as_deref())

@@ -293,8 +293,8 @@ fn later_sources_override() {
 
 #[test]
 fn conditionals() {
-    let text = "ifplugin Mail::SpamAssassin::Plugin::DKIM\nbody A /x/\nendif\n\
-        if !plugin(Mail::SpamAssassin::Plugin::DKIM)\nbody B /cheap/i\nelse\nbody C /x/\nendif\n\
+    let text = "ifplugin Mail::SpamAssassin::Plugin::Razor2\nbody A /x/\nendif\n\
+        if !plugin(Mail::SpamAssassin::Plugin::Razor2)\nbody B /cheap/i\nelse\nbody C /x/\nendif\n\
         if (version >= 3.004000)\nifplugin Mail::SpamAssassin::Plugin::Bayes\nbody D /x/\nendif\n\
         endif\nif frobnicate(1)\nbody E /x/\nendif\n";
     let (set, issues) = load(text);
@@ -309,11 +309,43 @@ fn conditionals() {
         .find(|i| i.rule.as_deref() == Some("A"))
         .expect("A reported");
     assert_eq!((a.line, a.severity), (2, Severity::Error));
-    assert!(a.message.contains("DKIM"));
+    assert!(a.message.contains("Razor2"));
     assert!(issues.iter().any(|i| i.message.contains("frobnicate")));
     // The alternative branch defines C? No: C is in the else of a true condition, and since
     // nothing else defines it, it is reported too.
     assert!(issues.iter().any(|i| i.rule.as_deref() == Some("C")));
+}
+
+#[test]
+fn network_plugins_are_read_as_spamassassin_loads_them_and_never_hit() {
+    // 72_active.cf's shape: `__NOT_SPOOFED` has one definition for a SpamAssassin with the
+    // DKIM plugin and one for a SpamAssassin without it. SpamAssassin loads the plugin, and
+    // without network tests DKIM_VALID never hits: a DKIM-signed message is not "not spoofed"
+    // there (rspamd's test message arcallow.eml, KHOP_HELO_FCRDNS and SPOOFED_FREEMAIL).
+    let text = "ifplugin Mail::SpamAssassin::Plugin::DKIM\n\
+        header DKIM_VALID eval:check_dkim_valid()\nendif\n\
+        header __DKIM_EXISTS exists:DKIM-Signature\n\
+        if !(!plugin(Mail::SpamAssassin::Plugin::DKIM))\nmeta NOT_SPOOFED DKIM_VALID\nendif\n\
+        if !plugin(Mail::SpamAssassin::Plugin::DKIM)\nmeta NOT_SPOOFED __DKIM_EXISTS\nendif\n";
+    let (set, issues) = load(text);
+    let msg = "DKIM-Signature: v=1; d=example.org\nSubject: s\n\nbody\n";
+    assert!(set.get("__DKIM_EXISTS").is_some());
+    assert!(
+        !set.evaluate(&view(msg), &ctx())
+            .iter()
+            .any(|h| h.name == "NOT_SPOOFED")
+    );
+    let v = issues
+        .iter()
+        .find(|i| i.rule.as_deref() == Some("DKIM_VALID"))
+        .expect("DKIM_VALID reported");
+    assert!(v.message.contains("needs the network"), "{v:?}");
+    // The meta over it is as faithful as SpamAssassin's: noted, not warned about.
+    let m = issues
+        .iter()
+        .find(|i| i.rule.as_deref() == Some("NOT_SPOOFED"))
+        .expect("NOT_SPOOFED noted");
+    assert_eq!(m.severity, Severity::Info, "{m:?}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::super::meta::Expr;
 use super::super::{LintIssue, Rule, Severity, Test};
-use super::{Builder, KNOWN_TFLAGS};
+use super::{Builder, KNOWN_TFLAGS, NEEDS_NETWORK};
 
 impl Builder<'_> {
     /// Applies scores, descriptions and tflags; resolves metas; reports leftovers.
@@ -112,7 +112,12 @@ impl Builder<'_> {
             });
             let (mut differ, mut same) = (Vec::new(), Vec::new());
             for m in &missing {
-                if skipped.contains_key(m) {
+                if skipped
+                    .get(m)
+                    .is_some_and(|why| why.contains(NEEDS_NETWORK))
+                {
+                    same.push(format!("{m} (needs the network)"));
+                } else if skipped.contains_key(m) {
                     differ.push(format!("{m} (unsupported)"));
                 } else if let Some((_, _, why)) = inactive.get(m) {
                     if sa_defined.contains(m) {
@@ -144,8 +149,8 @@ impl Builder<'_> {
                     rule.line,
                     rule.name.clone(),
                     format!(
-                        "meta uses rules defined nowhere, taken as not hitting (as SpamAssassin \
-                         does): {}",
+                        "meta uses rules SpamAssassin does not run either, taken as not hitting \
+                         (as SpamAssassin does): {}",
                         same.join(", ")
                     ),
                 ));

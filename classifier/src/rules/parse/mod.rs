@@ -26,8 +26,8 @@ use syntax::{
     eval_if_with, is_rule_keyword, parse_if_unset, split_word, strip_comment, valid_name,
 };
 use tables::{
-    EMULATED_PLUGINS, EMULATED_VERSION, FEATURES, IGNORED_SETTINGS, KNOWN_TFLAGS,
-    MAX_INCLUDE_DEPTH, MAX_INCLUDES, RULE_KEYWORDS, SPAMASSASSIN_PLUGINS, UNSUPPORTED_RULE_TYPES,
+    EMULATED_VERSION, FEATURES, IGNORED_SETTINGS, KNOWN_TFLAGS, MAX_INCLUDE_DEPTH, MAX_INCLUDES,
+    NEEDS_NETWORK, RULE_KEYWORDS, SPAMASSASSIN_PLUGINS, UNSUPPORTED_RULE_TYPES, read_as_loaded,
 };
 
 /// One input text.
@@ -174,7 +174,7 @@ impl<'r> Builder<'r> {
                         // A plugin SpamAssassin does not load (FromNameSpoof in Debian's
                         // .pre files, unless a `loadplugin` line adds it) is off there, so
                         // here too.
-                        match (EMULATED_PLUGINS.contains(&short), sa_value) {
+                        match (read_as_loaded(short), sa_value) {
                             (true, true) => (true, String::new()),
                             (_, false) => (
                                 false,
@@ -184,7 +184,7 @@ impl<'r> Builder<'r> {
                         }
                     } else {
                         let can = |f: &str| FEATURES.contains(&f) || self.compat.contains(f);
-                        match eval_if_with(rest, &|p| EMULATED_PLUGINS.contains(&p), &can) {
+                        match eval_if_with(rest, &read_as_loaded, &can) {
                             Ok(v) => (v, format!("condition '{rest}' is false here")),
                             Err(e) => {
                                 if active {
@@ -680,6 +680,13 @@ impl<'r> Builder<'r> {
         if let Some(call) = def.strip_prefix("eval:") {
             let (fname, args) = evals::parse_call(call)?;
             let Some(e) = evals::find(&fname) else {
+                if let Some(plugin) = tables::network_eval(&fname) {
+                    return Err(format!(
+                        "eval:{fname} is a test of the {plugin} plugin: it {NEEDS_NETWORK}, so it \
+                         does not run without network tests (as in SpamAssassin with \
+                         dns_available no)"
+                    ));
+                }
                 return Err(format!("eval:{fname} is not a built-in test of mailsift"));
             };
             e.check(&args)
@@ -760,8 +767,13 @@ mod tests {
             eval_if("!plugin(Mail::SpamAssassin::Plugin::DCC)"),
             Ok(true)
         );
+        // Network plugins are read as loaded, as SpamAssassin loads them.
         assert_eq!(
             eval_if("plugin(Mail::SpamAssassin::Plugin::DKIM)"),
+            Ok(true)
+        );
+        assert_eq!(
+            eval_if("plugin(Mail::SpamAssassin::Plugin::Razor2)"),
             Ok(false)
         );
         assert!(eval_if("frobnicate").is_err());

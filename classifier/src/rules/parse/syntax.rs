@@ -78,7 +78,7 @@ pub(super) fn valid_name(name: &str) -> bool {
 /// `&&`, `||`, comparisons and parentheses.
 #[cfg(test)]
 pub(super) fn eval_if(cond: &str) -> Result<bool, String> {
-    eval_if_with(cond, &|p| super::EMULATED_PLUGINS.contains(&p), &|f| {
+    eval_if_with(cond, &super::read_as_loaded, &|f| {
         super::FEATURES.contains(&f)
     })
 }

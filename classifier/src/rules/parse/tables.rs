@@ -33,6 +33,40 @@ pub(super) const EMULATED_PLUGINS: &[&str] = &[
     "WelcomeListSubject",
 ];
 
+/// Plugins SpamAssassin loads whose every test needs the network (DNS lookups of keys, policy
+/// and sender records): with `dns_available no`, as mailsift always runs, none of their tests
+/// hit in SpamAssassin (corpora/SA-FIDELITY.md, "SPF, DKIM, DMARC results"). Their `ifplugin`
+/// and `if plugin(...)` blocks are read as SpamAssassin reads them (the rule files' variants for
+/// a SpamAssassin without these plugins, such as `__NOT_SPOOFED` from `__DKIM_EXISTS`, are off
+/// there), and their tests are skipped as never hitting ([`network_eval`]).
+pub(super) const NETWORK_PLUGINS: &[&str] = &["DKIM", "SPF", "DMARC"];
+
+/// Whether `if plugin(...)` and `ifplugin` blocks of `plugin` are read as loaded: the emulated
+/// plugins and the network ones.
+pub(super) fn read_as_loaded(plugin: &str) -> bool {
+    EMULATED_PLUGINS.contains(&plugin) || NETWORK_PLUGINS.contains(&plugin)
+}
+
+/// The plugin of [`NETWORK_PLUGINS`] an eval test belongs to, by its name.
+pub(super) fn network_eval(name: &str) -> Option<&'static str> {
+    const PREFIXES: &[(&str, &str)] = &[
+        ("check_dkim_", "DKIM"),
+        ("check_for_dkim_", "DKIM"),
+        ("check_for_def_dkim_", "DKIM"),
+        ("check_for_spf_", "SPF"),
+        ("check_for_def_spf_", "SPF"),
+        ("check_dmarc_", "DMARC"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(p, _)| name.starts_with(p))
+        .map(|&(_, plugin)| plugin)
+}
+
+/// Said of a test skipped because it needs the network: SpamAssassin without network tests
+/// never hits it either, so a meta over it is as faithful as SpamAssassin's.
+pub(super) const NEEDS_NETWORK: &str = "needs the network";
+
 /// The plugins SpamAssassin 4.0.1 loads as installed (the `loadplugin` lines of Debian's
 /// /etc/spamassassin/*.pre); `loadplugin` lines in the rule files add to them. A rule defined
 /// only under a plugin outside this list is undefined in SpamAssassin too, so a meta over it is
