@@ -104,7 +104,7 @@ fn perl_space(b: u8) -> bool {
 /// `mimeparts::cut_blank_runs`.) Returns (lines, blank lines).
 fn blank_lines(e: &Env<'_>) -> (usize, usize) {
     let (mut lines, mut blank) = (0, 0);
-    for part in &e.sa_parts().parts {
+    for part in e.sa_parts().rawbody_parts() {
         for piece in super::texts::short_paragraphs(&part.rawbody) {
             for line in part.rawbody[piece].split_inclusive('\n') {
                 lines += 1;

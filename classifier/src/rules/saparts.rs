@@ -25,14 +25,24 @@ pub(crate) struct SaPart<'a> {
     pub rawbody: Cow<'a, str>,
     /// Rendered into the body text (`Node::rendered`: text/plain and text/html only).
     pub rendered: bool,
+    /// Read by `rawbody` rules (`get_decoded_body_text_array` leaves out text/calendar parts,
+    /// "usually an attachment and not displayed").
+    pub in_rawbody: bool,
 }
 
 /// The text parts of a message as SpamAssassin's rules read them.
 pub(crate) struct SaParts<'a> {
     pub parts: Vec<SaPart<'a>>,
-    /// True when they are the view's text parts (both trees agree), so that texts built from
-    /// them equal those built from the view.
-    pub from_view: bool,
+    /// True when SpamAssassin's raw body is the view's: the parts are the view's (both trees
+    /// agree) and each is read by `rawbody` rules.
+    pub rawbody_from_view: bool,
+}
+
+impl<'a> SaParts<'a> {
+    /// The parts `rawbody` rules read, in order.
+    pub(crate) fn rawbody_parts(&self) -> impl Iterator<Item = &SaPart<'a>> {
+        self.parts.iter().filter(|p| p.in_rawbody)
+    }
 }
 
 /// The text parts: the view's when both trees give the same text leaves, else the leaves of
@@ -53,19 +63,22 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
                 && (same_ascii(&l.text, p.sa_text()) || same_ascii(&l.text, p.rawbody()))
         });
     if agree {
-        let parts = view
+        // Which parts are rendered and read raw is SpamAssassin's reading of the part's type.
+        let parts: Vec<SaPart<'a>> = view
             .text_parts
             .iter()
-            .map(|p| SaPart {
+            .zip(&decoded)
+            .map(|(p, l)| SaPart {
                 html: p.sa_html(),
                 text: Cow::Borrowed(p.sa_text()),
                 rawbody: Cow::Borrowed(p.rawbody()),
-                rendered: true,
+                rendered: l.rendered,
+                in_rawbody: l.in_rawbody,
             })
             .collect();
         return SaParts {
+            rawbody_from_view: parts.iter().all(|p| p.in_rawbody),
             parts,
-            from_view: true,
         };
     }
     let parts = decoded
@@ -73,13 +86,14 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
         .map(|l| SaPart {
             html: l.html,
             rendered: l.rendered,
+            in_rawbody: l.in_rawbody,
             rawbody: Cow::Owned(l.rawbody.unwrap_or_else(|| l.text.clone())),
             text: Cow::Owned(l.text),
         })
         .collect();
     SaParts {
         parts,
-        from_view: false,
+        rawbody_from_view: false,
     }
 }
 
@@ -90,6 +104,7 @@ struct Leaf {
     /// The rawbody where it differs from `text` (UTF-7: the text as written).
     rawbody: Option<String>,
     rendered: bool,
+    in_rawbody: bool,
 }
 
 impl Leaf {
@@ -117,6 +132,7 @@ impl Leaf {
         Leaf {
             html,
             rendered: html || p.ctype == "text/plain",
+            in_rawbody: p.ctype != "text/calendar",
             text,
             rawbody,
         }
@@ -155,7 +171,7 @@ mod tests {
                     Content-Type: text/html\n\n<p>caf&eacute;</p>\n--B--\n";
         let v = view(raw);
         let parts = sa_parts(&v, &super::super::mimeparts::walk(&v));
-        assert!(parts.from_view);
+        assert!(parts.rawbody_from_view);
         assert_eq!(parts.parts.len(), 2);
         assert_eq!(parts.parts[0].text, "café au lait");
         assert!(!parts.parts[0].html && parts.parts[1].html);
@@ -171,7 +187,7 @@ mod tests {
                     Content-Type: text/html\n\n<html><body><p>hi</p>\n--B--</body></html>\n";
         let v = view(raw);
         let parts = sa_parts(&v, &super::super::mimeparts::walk(&v));
-        assert!(!parts.from_view);
+        assert!(!parts.rawbody_from_view);
         assert_eq!(parts.parts.len(), 2);
         assert_eq!(parts.parts[0].text, "hello");
         assert!(parts.parts[1].html && parts.parts[1].rendered);
@@ -192,7 +208,7 @@ mod tests {
                     Content-Type: text/plain; charset=utf-7\n\na+AOk-b\n--B-- end\n";
         let v = view(raw);
         let parts = sa_parts(&v, &super::super::mimeparts::walk(&v));
-        assert!(!parts.from_view);
+        assert!(!parts.rawbody_from_view);
         let got: Vec<(bool, bool, &str, &str)> = parts
             .parts
             .iter()

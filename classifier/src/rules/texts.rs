@@ -68,7 +68,9 @@ impl<'a> Texts<'a> {
                 s
             }),
             // SpamAssassin's raw body too where its text parts are not the view's.
-            Part::RawBody if self.env.conf.rule_file_rawbody && !self.env.sa_parts().from_view => {
+            Part::RawBody
+                if self.env.conf.rule_file_rawbody && !self.env.sa_parts().rawbody_from_view =>
+            {
                 self.rawbody_hay.get_or_init(|| {
                     let mut s = self.get(Part::RawBody).to_owned();
                     s.push('\n');
@@ -96,11 +98,11 @@ impl<'a> Texts<'a> {
                 }
             }
             Part::RawBody => self.rawbody.get_or_init(|| self.view.raw_body()),
-            Part::SaRawBody if self.env.sa_parts().from_view => self.get(Part::RawBody),
+            Part::SaRawBody if self.env.sa_parts().rawbody_from_view => self.get(Part::RawBody),
             // As `MessageView::raw_body` joins the view's parts.
             Part::SaRawBody => self.sa_rawbody.get_or_init(|| {
                 let mut s = String::new();
-                for part in &self.env.sa_parts().parts {
+                for part in self.env.sa_parts().rawbody_parts() {
                     s.push_str(&part.rawbody);
                     s.push('\n');
                 }
@@ -159,7 +161,7 @@ impl Texts<'_> {
                 let mut out = Vec::new();
                 let mut at = 0;
                 // As they are joined: each part's text and a line break.
-                for part in &self.env.sa_parts().parts {
+                for part in self.env.sa_parts().rawbody_parts() {
                     let len = part.rawbody.len() + 1;
                     let seg = text.get(at..at + len).unwrap_or("");
                     out.extend(short_paragraphs(seg).map(|r| r.start + at..r.end + at));
