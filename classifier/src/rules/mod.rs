@@ -38,6 +38,7 @@
 //!   stands for them.
 
 mod atomic;
+mod bytemode;
 mod cache;
 mod captures;
 mod dates;

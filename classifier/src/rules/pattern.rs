@@ -21,6 +21,7 @@ use regex_automata::meta;
 use regex_automata::util::prefilter::Prefilter;
 
 use super::atomic::atomic_line_runs;
+use super::bytemode;
 use super::engines::{Forward, backtracking, first_line, linear, start_prefilter};
 use super::literals;
 use super::perlre::{self, Flags, Translated};
@@ -67,6 +68,10 @@ pub(crate) struct Pattern {
     /// For a rule with named groups that set tags: the backtracking engine, which reports
     /// groups; built on the rule's first hit.
     capture_engine: OnceLock<Option<fancy_regex::Regex>>,
+    /// For a backtracking pattern that names bytes above 0x7f: the backtracking engine for
+    /// non-ASCII texts, which reads them as Perl reads its byte strings ([`bytemode`]); `None`
+    /// inside when the pattern names no such byte or does not compile so.
+    bytes_engine: OnceLock<Option<fancy_regex::Regex>>,
     /// Test switch: match backtracking patterns as before the start-position search (one
     /// unanchored run of the backtracking engine), to compare the two.
     #[cfg(test)]
@@ -87,6 +92,7 @@ impl Pattern {
             start_literals: OnceLock::new(),
             template: None,
             capture_engine: OnceLock::new(),
+            bytes_engine: OnceLock::new(),
             #[cfg(test)]
             plain: false,
         }
@@ -310,6 +316,7 @@ impl Pattern {
             let _ = self.unicode_guard();
             let _ = self.attempts();
             let _ = self.start_literals();
+            let _ = self.built_bytes_engine();
         }
     }
 
@@ -360,9 +367,32 @@ impl Pattern {
         }
         match self.compiled() {
             Ok(Compiled::Linear(re)) => re.is_match(text.as_bytes()),
+            Ok(Compiled::Backtracking(_)) if let Some(b) = self.bytes_engine(text) => {
+                // The guard reads bytes as this engine does (ASCII classes, ASCII case).
+                self.guard().is_none_or(|g| g.is_match(text.as_bytes()))
+                    && bytemode::with_view(text, |v| b.is_match(v).unwrap_or(false))
+            }
             Ok(Compiled::Backtracking(re)) => self.backtracking_match(re, text),
             Err(_) => false,
         }
+    }
+
+    /// The engine of [`bytemode`] when `text` is not ASCII and the pattern names bytes above
+    /// 0x7f.
+    fn bytes_engine(&self, text: &str) -> Option<&fancy_regex::Regex> {
+        if text.is_ascii() {
+            return None;
+        }
+        self.built_bytes_engine()
+    }
+
+    fn built_bytes_engine(&self) -> Option<&fancy_regex::Regex> {
+        self.bytes_engine
+            .get_or_init(|| {
+                let p = bytemode::pattern(&self.with_flags())?;
+                backtracking(&p).ok()
+            })
+            .as_ref()
     }
 
     /// Number of non-overlapping matches, at most `max`.
@@ -373,6 +403,14 @@ impl Pattern {
                 if self.guard().is_some_and(|g| !g.is_match(text.as_bytes())) =>
             {
                 0
+            }
+            Ok(Compiled::Backtracking(_)) if let Some(b) = self.bytes_engine(text) => {
+                bytemode::with_view(text, |v| {
+                    b.find_iter(v)
+                        .take(max as usize)
+                        .take_while(Result::is_ok)
+                        .count()
+                })
             }
             Ok(Compiled::Backtracking(re)) => re
                 .find_iter(text)
