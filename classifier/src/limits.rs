@@ -10,6 +10,8 @@ use serde::Deserialize;
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Bytes of the raw message that are parsed and scanned; the rest passes through unscanned.
+    /// Over it, every header and text part is scanned up to this many bytes, and the first
+    /// 4 KB of each other part (the bodies of attachments are cut first).
     pub max_scan_bytes: usize,
     /// Decoded text bytes (all text parts together) that are tokenized and matched.
     pub max_text_bytes: usize,

@@ -13,6 +13,7 @@ use crate::url::{self, Url};
 
 pub(crate) mod charsets;
 pub(crate) mod recover;
+mod skim;
 use recover::{Recovered, named_html, recover_base64};
 
 /// One header field of the top-level message, in the order it appears.
@@ -151,9 +152,11 @@ pub struct MessageView {
     pub part_count: usize,
     /// Deepest MIME nesting seen.
     pub mime_depth: usize,
-    /// The raw message (capped at `Limits::max_scan_bytes`), lossily decoded, for `full` rules.
+    /// The raw message (at most `Limits::max_scan_bytes`: over it, with the bodies of non-text
+    /// parts cut, see `message/skim.rs`), lossily decoded, for `full` rules.
     pub raw: String,
-    /// True when the message was larger than the scan limit and only its start was looked at.
+    /// True when the message was larger than the scan limit and only part of it was looked at
+    /// (every header and text part up to the limit, the start of each other part).
     pub truncated: bool,
     /// True when mail-parser could not find any structure (no header/body separation etc.).
     pub unparsed: bool,
@@ -168,8 +171,12 @@ pub struct MessageView {
 impl MessageView {
     /// Parses raw message bytes into a view. Never fails, never panics on any input.
     pub fn parse(raw: &[u8], limits: &Limits) -> MessageView {
+        // Over the limit: every header, text part and the structure, non-text bodies cut
+        // (see `skim`).
+        let skimmed;
         let scanned = if raw.len() > limits.max_scan_bytes {
-            &raw[..limits.max_scan_bytes]
+            skimmed = skim::skim(raw, limits.max_scan_bytes, limits.max_mime_depth);
+            &skimmed[..]
         } else {
             raw
         };
