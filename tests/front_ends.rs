@@ -167,6 +167,26 @@ fn samples(from_corpus: bool) -> Vec<(String, Vec<u8>)> {
         "no header block".into(),
         b"just some text\nwith no header fields at all\n".to_vec(),
     ));
+    // Over the scan limit (1 MiB) with the text after the attachments: every front end scans
+    // the same skimmed bytes (message/skim.rs) and passes the whole message on.
+    let mut big = b"From: a@example.org\nTo: b@example.net\nSubject: files\n\
+        Content-Type: multipart/mixed; boundary=\"B\"\n\n"
+        .to_vec();
+    let line = "QUJD".repeat(19) + "\n";
+    for k in 0..2 {
+        big.extend_from_slice(
+            format!(
+                "--B\nContent-Type: application/octet-stream; name=\"f{k}.bin\"\n\
+                 Content-Transfer-Encoding: base64\n\n{}",
+                line.repeat(9_000)
+            )
+            .as_bytes(),
+        );
+    }
+    big.extend_from_slice(
+        b"--B\nContent-Type: text/plain\n\nCheap pills, click here to order now.\n--B--\n",
+    );
+    v.push(("over the scan limit".into(), big));
     v
 }
 

@@ -141,7 +141,10 @@ impl<S: std::io::Read + std::io::Write> Mta<S> {
             });
         }
         self.send(&C::EndOfHeaders);
-        self.send(&C::Body(body));
+        // In chunks of at most MILTER_CHUNK_SIZE (65,535 bytes), as Postfix sends a body.
+        for chunk in body.chunks(65_535) {
+            self.send(&C::Body(chunk.to_vec()));
+        }
         self.send(&C::EndOfBody(Vec::new()));
     }
 }
