@@ -158,17 +158,26 @@ mod tests {
         let n = "(?:[nN\\xd0]){1,2}";
         let p = format!("(?i)(?!xanax){x}\\W{{0,3}}{a}\\W{{0,3}}{n}\\W{{0,3}}{a}\\W{{0,3}}{x}");
         let text = "1 х на каж 2";
-        assert!(!fancy(&p).is_match(text).expect("within the limit"), "characters: no match");
+        assert!(
+            !fancy(&p).is_match(text).expect("within the limit"),
+            "characters: no match"
+        );
         let re = fancy(&pattern(&p).expect("names bytes"));
-        assert!(with_view(text, |v| re.is_match(v).expect("within the limit")));
+        assert!(with_view(text, |v| re
+            .is_match(v)
+            .expect("within the limit")));
         assert!(
             !with_view("xanax", |v| re.is_match(v).expect("within the limit")),
             "the look-ahead holds"
         );
         // `/i` folds ASCII letters only: \xd1 is no \xf1.
         let re = fancy(&pattern("(?i)(?=.)\\xd1\\x85").expect("names bytes"));
-        assert!(with_view("х", |v| re.is_match(v).expect("within the limit")));
-        assert!(!with_view("\u{45000}", |v| re.is_match(v).expect("within the limit")));
+        assert!(with_view("х", |v| re
+            .is_match(v)
+            .expect("within the limit")));
+        assert!(!with_view("\u{45000}", |v| re
+            .is_match(v)
+            .expect("within the limit")));
         // The view of one text is reused, of another rebuilt.
         assert!(with_view("ñ", |v| v == "\u{E0C3}\u{E0B1}"));
         assert!(with_view("é", |v| v == "\u{E0C3}\u{E0A9}"));
