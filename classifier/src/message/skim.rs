@@ -67,7 +67,13 @@ fn multipart(body: &[u8], boundary: &[u8], out: &mut Vec<u8>, limit: usize, dept
     for at in finder.find_iter(body) {
         if at == 0 || body[at - 1] == b'\n' {
             let end = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i + 1);
-            lines.push((at, end));
+            // `--boundary`, `--boundary--`, then only white space (`/^--\Q$b\E(?:--)?\s*$/`):
+            // not a longer boundary that starts with this one.
+            let rest = &body[at + delim.len()..end];
+            let rest = rest.strip_prefix(b"--").unwrap_or(rest);
+            if rest.iter().all(u8::is_ascii_whitespace) {
+                lines.push((at, end));
+            }
         }
     }
     let mut from = 0;
@@ -275,6 +281,18 @@ mod tests {
         assert_eq!(skim(flat.as_bytes(), 100, 20), &flat.as_bytes()[..100]);
         let no_boundary = format!("Content-Type: multipart/mixed\n\n{}", "y".repeat(5_000));
         assert_eq!(skim(no_boundary.as_bytes(), 100, 20).len(), 100);
+        // A boundary that starts another is not that one's delimiter.
+        let m = format!(
+            "Content-Type: multipart/mixed; boundary=A\n\n--A\nContent-Type: multipart/mixed; \
+             boundary=AB\n\n--AB\n{}--AB\nContent-Type: text/plain\n\nkept\n--AB--\n--A--\n",
+            b64_part("f.bin", 50_000).trim_start_matches("--X\n")
+        );
+        let s = String::from_utf8(skim(m.as_bytes(), 30_000, 20)).expect("ASCII");
+        assert!(
+            s.len() < 10_000 && s.ends_with("kept\n--AB--\n--A--\n"),
+            "{}",
+            s.len()
+        );
         // Depth 0: structure is not followed, the body is kept as it is.
         let m = message(&[b64_part("e.bin", 50_000)]);
         assert_eq!(skim(m.as_bytes(), 10_000, 0), &m.as_bytes()[..10_000]);
