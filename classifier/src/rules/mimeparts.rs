@@ -283,7 +283,7 @@ fn visit<'t>(
 /// Runs of blank lines (white space only) in a message's body as `Message::new` leaves them:
 /// a run of more than [`MAX_BLANK_RUN`] lines keeps its first line and its last 19 (a run at
 /// the very start of the body keeps its first two and its last 19).
-fn cut_blank_runs(body: &str) -> Cow<'_, str> {
+pub(super) fn cut_blank_runs(body: &str) -> Cow<'_, str> {
     let lines: Vec<&str> = body.split_inclusive('\n').collect();
     let blank = |l: &str| l.chars().all(char::is_whitespace);
     let mut keep = vec![true; lines.len()];

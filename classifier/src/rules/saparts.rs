@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 
 use super::mimeparts::MimePart;
-use crate::message::{MessageView, charsets, lf_line_ends};
+use crate::message::{MessageView, TransferEncoding, charsets, lf_line_ends};
 
 /// One text part as SpamAssassin's rules read it.
 pub(crate) struct SaPart<'a> {
@@ -56,24 +56,46 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
             (html || p.ctype.starts_with("text/")).then(|| Leaf::of(p, html))
         })
         .collect();
+    // The view's parts as they read after `Message::new`'s cut of long blank-line runs, where
+    // that can be told from the part alone; `None` where it cannot.
+    let whole_body = tree.len() == 1;
+    let cut: Vec<Option<(Cow<'a, str>, Cow<'a, str>)>> = view
+        .text_parts
+        .iter()
+        .map(|p| {
+            Some((
+                cut_as_read(p.sa_text(), p.encoding, whole_body)?,
+                cut_as_read(p.rawbody(), p.encoding, whole_body)?,
+            ))
+        })
+        .collect();
     let agree = !view.unparsed
         && decoded.len() == view.text_parts.len()
-        && decoded.iter().zip(&view.text_parts).all(|(l, p)| {
-            l.html == p.sa_html()
-                && (same_ascii(&l.text, p.sa_text()) || same_ascii(&l.text, p.rawbody()))
-        });
+        && decoded
+            .iter()
+            .zip(&view.text_parts)
+            .zip(&cut)
+            .all(|((l, p), c)| {
+                c.as_ref().is_some_and(|(text, raw)| {
+                    l.html == p.sa_html() && (same_ascii(&l.text, text) || same_ascii(&l.text, raw))
+                })
+            });
     if agree {
         // Which parts are rendered and read raw is SpamAssassin's reading of the part's type.
         let parts: Vec<SaPart<'a>> = view
             .text_parts
             .iter()
             .zip(&decoded)
-            .map(|(p, l)| SaPart {
-                html: p.sa_html(),
-                text: Cow::Borrowed(p.sa_text()),
-                rawbody: Cow::Borrowed(p.rawbody()),
-                rendered: l.rendered,
-                in_rawbody: l.in_rawbody,
+            .zip(cut)
+            .map(|((p, l), c)| {
+                let (text, rawbody) = c.unwrap_or_default();
+                SaPart {
+                    html: p.sa_html(),
+                    text,
+                    rawbody,
+                    rendered: l.rendered,
+                    in_rawbody: l.in_rawbody,
+                }
             })
             .collect();
         return SaParts {
@@ -95,6 +117,33 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
         parts,
         rawbody_from_view: false,
     }
+}
+
+/// A view part's text (decoded, or its raw body) with the long runs of blank lines cut as
+/// `Message::new` cuts them in the message's body before any MIME parsing
+/// (`mimeparts::cut_blank_runs`), where the part alone tells how: a base64 part's decoded text
+/// is not cut (its encoded lines were); a quoted-printable or unencoded part's lines are its
+/// body's, so they are cut, as a run at the body's start when the part is the whole body;
+/// `None` for a part inside a multipart that starts with 20 or more blank lines (that run
+/// began at the part's header, and is cut otherwise). This is what lets an 8-bit part in a single-byte charset with a
+/// long blank run be read in its charset: SpamAssassin's own tree here holds the message as
+/// read into text, its non-UTF-8 bytes already replaced.
+fn cut_as_read(text: &str, enc: TransferEncoding, whole_body: bool) -> Option<Cow<'_, str>> {
+    if enc == TransferEncoding::Base64 {
+        return Some(Cow::Borrowed(text));
+    }
+    if !whole_body {
+        // A leading run of t blank lines is a run of t + 1 in the multipart's body: cut there
+        // from 20 lines, and here (as a body's start) from 22.
+        let lead = text
+            .split_inclusive('\n')
+            .take_while(|l| l.chars().all(char::is_whitespace))
+            .count();
+        if lead >= super::mimeparts::MAX_BLANK_RUN {
+            return None;
+        }
+    }
+    Some(super::mimeparts::cut_blank_runs(text))
 }
 
 /// A text leaf of SpamAssassin's tree, decoded.
@@ -154,9 +203,10 @@ fn same_ascii(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::sa_parts;
+    use super::{TransferEncoding, cut_as_read, sa_parts};
     use crate::limits::Limits;
     use crate::message::MessageView;
+    use std::borrow::Cow;
 
     fn view(raw: &[u8]) -> MessageView {
         MessageView::parse(raw, &Limits::default())
@@ -175,6 +225,34 @@ mod tests {
         assert_eq!(parts.parts.len(), 2);
         assert_eq!(parts.parts[0].text, "café au lait");
         assert!(!parts.parts[0].html && parts.parts[1].html);
+    }
+
+    #[test]
+    fn an_8_bit_part_with_a_long_blank_run_is_read_in_its_charset() {
+        // koi8-r, unencoded, 30 blank lines (spam pads so): SpamAssassin's tree cuts the run
+        // to 20 and holds the text as read (its koi8-r bytes replaced); the view's part, cut
+        // the same way, holds the Cyrillic (the rspamd-style FUZZY_XPILL text `х на каж`).
+        let mut raw = b"Subject: s\nContent-Type: text/plain; charset=koi8-r\n\
+                        Content-Transfer-Encoding: 8bit\n\nhello\n"
+            .to_vec();
+        raw.extend_from_slice(&b"\n".repeat(30));
+        raw.extend_from_slice(b"\xc8 \xce\xc1 \xcb\xc1\xd6\n");
+        let v = view(&raw);
+        let parts = sa_parts(&v, &super::super::mimeparts::walk(&v));
+        assert!(parts.rawbody_from_view);
+        let text = &parts.parts[0].text;
+        assert!(text.ends_with("х на каж\n"), "{text:?}");
+        assert_eq!(
+            text.matches('\n').count(),
+            1 + 20 + 1,
+            "the run cut to 20 lines"
+        );
+        // Inside a multipart, a part that starts with such a run is left to SpamAssassin's tree.
+        assert!(cut_as_read(&"\n".repeat(25), TransferEncoding::Plain, false).is_none());
+        assert!(matches!(
+            cut_as_read("\n\nx\n", TransferEncoding::Plain, false),
+            Some(Cow::Borrowed(_))
+        ));
     }
 
     #[test]
