@@ -192,9 +192,10 @@ pub(crate) static HTML_EVALS: &[EvalDef] = &[
     EvalDef {
         name: "html_title_subject_ratio",
         signature: "(ratio)",
-        doc: "For some HTML part, its longest title is more than ratio times as long as the \
-              Subject (each Subject header with its line break, as SpamAssassin's `get` \
-              returns it); never without a Subject (HTMLEval).",
+        doc: "For some HTML part, its longest title (in characters) is more than ratio times \
+              as long as the Subject (each Subject header with its line break, as \
+              SpamAssassin's `get` returns it: UTF-8 bytes); never without a Subject \
+              (HTMLEval).",
         check: |a| {
             arity(a, 1, 1)?;
             nums(a)
@@ -205,7 +206,9 @@ pub(crate) static HTML_EVALS: &[EvalDef] = &[
                 .headers
                 .iter()
                 .filter(|h| h.name.eq_ignore_ascii_case("Subject"))
-                .map(|h| super::htext::decoded(h).chars().count() + 1)
+                // `_decode_header` transcodes encoded words into UTF-8 octets: Perl's
+                // `length` counts bytes (a Cyrillic Subject counts twice its letters).
+                .map(|h| super::htext::decoded(h).len() + 1)
                 .sum();
             if subject == 0 {
                 return false;
@@ -340,5 +343,26 @@ mod tests {
         assert!(comparison(">=2").is_ok_and(|c| c.holds(2.0)));
         assert!(comparison("=~ 1").is_err());
         assert!(comparison("< 1 + 1").is_err());
+    }
+
+    #[test]
+    fn the_subject_is_measured_in_utf8_bytes() {
+        // `Привет мир`: 10 characters, 19 bytes; a title of 40 is 3.6 times the first (with
+        // the line break) and 2 times the second: SpamAssassin's `length` counts the bytes.
+        let rules = "body T eval:html_title_subject_ratio('3.5')\n";
+        let (set, _) = super::super::RuleSet::load(&[("t.cf".into(), rules.into())]);
+        let msg = |subject: &str| {
+            format!(
+                "Subject: {subject}\nContent-Type: text/html\n\n<title>{}</title>x\n",
+                "a".repeat(40)
+            )
+        };
+        let hits = |m: &str| {
+            let v = crate::message::MessageView::parse(m.as_bytes(), &crate::Limits::default());
+            set.evaluate_all(&v, &super::super::EvalContext::default())
+                .contains(&"T")
+        };
+        assert!(!hits(&msg("=?utf-8?B?0J/RgNC40LLQtdGCINC80LjRgA==?=")));
+        assert!(hits(&msg("Privet mir")));
     }
 }
