@@ -166,19 +166,25 @@ pub(super) fn split_lines(all: &str) -> Vec<String> {
     out
 }
 
-/// A rendered part cut at `body_part_scan_size`: after the first line break within 1 KiB
-/// past it, else the first space, else right there.
+/// A rendered part cut at `body_part_scan_size`: after the first line break within 1,024
+/// past it, else the first space, else right there. Counted in characters: the rendered part
+/// is a Perl character string (decoded from its charset), so `length` and `index` count
+/// characters, and a Russian or Chinese part is cut that many characters in, not bytes
+/// (`corpora/sa-variants`' cyrillic set, message 0565: TRACKER_ID on the line at the cut).
 fn scan_cut(s: &str) -> &str {
     if s.len() <= PART_SCAN {
         return s;
     }
-    let mut at = PART_SCAN;
-    while !s.is_char_boundary(at) {
-        at -= 1;
-    }
+    let Some((at, _)) = s.char_indices().nth(PART_SCAN) else {
+        return s;
+    };
     for c in ['\n', ' '] {
-        if let Some(i) = s[at..].find(c) {
-            if i <= 1024 {
+        let found = s[at..]
+            .char_indices()
+            .enumerate()
+            .find(|(_, (_, ch))| *ch == c);
+        if let Some((k, (i, _))) = found {
+            if k <= 1024 {
                 return &s[..at + i + 1];
             }
         }

@@ -166,3 +166,17 @@ fn never_panics_on_odd_text() {
         let _ = canonicalize(t, &tlds());
     }
 }
+
+#[test]
+fn a_rendered_part_is_cut_at_50000_characters() {
+    // Two-byte letters: SpamAssassin counts characters, so the cut falls on the line break
+    // after the 50,010th letter, not near the 25,000th.
+    let text = format!("{}\nrest\n", "я".repeat(50_010));
+    let cut = super::scan_cut(&text);
+    assert_eq!(cut.chars().count(), 50_011);
+    assert!(cut.ends_with("я\n"));
+    // No break or space within 1,024 characters: right at 50,000.
+    let text = "я".repeat(60_000);
+    assert_eq!(super::scan_cut(&text).chars().count(), 50_000);
+    assert_eq!(super::scan_cut("short"), "short");
+}
