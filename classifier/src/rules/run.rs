@@ -422,6 +422,7 @@ pub(super) fn text_part(r: &Rule) -> Option<Part> {
         // Loaded rule files' rawbody rules match SpamAssassin's pieces of each part.
         RuleKind::RawBody if r.origin != "<default>" => Part::SaRawBody,
         RuleKind::RawBody => Part::RawBody,
+        RuleKind::Full if r.origin != "<default>" => Part::SaFull,
         RuleKind::Full => Part::Full,
         // Loaded rule files read SpamAssassin's rendered body.
         _ if r.origin != "<default>" && r.no_subject => Part::SaBodyNoSubject,

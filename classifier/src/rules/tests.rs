@@ -349,6 +349,22 @@ fn network_plugins_are_read_as_spamassassin_loads_them_and_never_hit() {
 }
 
 #[test]
+fn full_rules_of_rule_files_count_a_non_utf8_byte_once() {
+    // __LONGLINE's pattern: 700 bytes, 300 of them koi8-r (each a U+FFFD, three bytes, in the
+    // view's text), is no line of 998 to Perl.
+    let (set, _) = load("full L /^[^\\r\\n]{998}/m\n");
+    let mut raw = b"Subject: s\nContent-Type: text/plain; charset=koi8-r\n\n".to_vec();
+    raw.extend(std::iter::repeat_n([b'a', 0xc8], 300).flatten());
+    raw.extend_from_slice(&[b'b'; 100]);
+    raw.push(b'\n');
+    let v = MessageView::parse(&raw, &Limits::default());
+    assert!(v.raw.len() > 998 && !set.evaluate_all(&v, &ctx()).contains(&"L"));
+    raw.extend(std::iter::repeat_n(b'c', 1000));
+    let v = MessageView::parse(&raw, &Limits::default());
+    assert!(set.evaluate_all(&v, &ctx()).contains(&"L"));
+}
+
+#[test]
 fn include_resolves_relative_to_the_file() {
     let dir = std::env::temp_dir().join(format!("mailsift-rules-include-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("sub")).expect("temp dir");

@@ -20,6 +20,11 @@ pub(super) enum Part {
     /// The raw body for the `rawbody` rules of loaded rule files: the same text as
     /// [`Part::RawBody`], matched in SpamAssassin's pieces ([`Texts::sa_lines`]).
     SaRawBody,
+    /// The whole message for the `full` rules of loaded rule files: the view's raw text with
+    /// each U+FFFD (a byte that was not UTF-8) one DEL, so that a line keeps about its length
+    /// in bytes, as Perl measures SpamAssassin's byte string (`__LONGLINE`'s
+    /// `/^[^\r\n]{998}/m`: a U+FFFD is three bytes).
+    SaFull,
 }
 
 /// The texts rules match, built on first need.
@@ -39,6 +44,7 @@ pub(super) struct Texts<'a> {
     rawbody_pieces: std::sync::OnceLock<Vec<std::ops::Range<usize>>>,
     body_hay: std::sync::OnceLock<String>,
     rawbody_hay: std::sync::OnceLock<String>,
+    sa_full: std::sync::OnceLock<String>,
 }
 
 impl<'a> Texts<'a> {
@@ -53,6 +59,7 @@ impl<'a> Texts<'a> {
             sabody: std::sync::OnceLock::new(),
             rawbody_pieces: std::sync::OnceLock::new(),
             body_hay: std::sync::OnceLock::new(),
+            sa_full: std::sync::OnceLock::new(),
             rawbody_hay: std::sync::OnceLock::new(),
         }
     }
@@ -114,6 +121,10 @@ impl<'a> Texts<'a> {
                 body.split_once('\n').map_or("", |(_, rest)| rest)
             }
             Part::Full => &self.view.raw,
+            Part::SaFull if self.view.raw.contains('\u{FFFD}') => self
+                .sa_full
+                .get_or_init(|| self.view.raw.replace('\u{FFFD}', "\x7f")),
+            Part::SaFull => &self.view.raw,
             // Every URI any `uri` rule may read: the built-in rules' links, and SpamAssassin's
             // list when a loaded rule file has `uri` rules.
             Part::Uri => self.uris.get_or_init(|| {
