@@ -44,7 +44,9 @@ pub(super) struct Texts<'a> {
     rawbody_pieces: std::sync::OnceLock<Vec<std::ops::Range<usize>>>,
     body_hay: std::sync::OnceLock<String>,
     rawbody_hay: std::sync::OnceLock<String>,
-    sa_full: std::sync::OnceLock<String>,
+    /// The raw text with each U+FFFD one DEL ([`Part::SaFull`]); `None` inside when it has
+    /// none (the raw text itself is then read).
+    sa_full: std::sync::OnceLock<Option<String>>,
 }
 
 impl<'a> Texts<'a> {
@@ -121,10 +123,15 @@ impl<'a> Texts<'a> {
                 body.split_once('\n').map_or("", |(_, rest)| rest)
             }
             Part::Full => &self.view.raw,
-            Part::SaFull if self.view.raw.contains('\u{FFFD}') => self
+            Part::SaFull => self
                 .sa_full
-                .get_or_init(|| self.view.raw.replace('\u{FFFD}', "\x7f")),
-            Part::SaFull => &self.view.raw,
+                .get_or_init(|| {
+                    let raw = &self.view.raw;
+                    raw.contains('\u{FFFD}')
+                        .then(|| raw.replace('\u{FFFD}', "\x7f"))
+                })
+                .as_deref()
+                .unwrap_or(&self.view.raw),
             // Every URI any `uri` rule may read: the built-in rules' links, and SpamAssassin's
             // list when a loaded rule file has `uri` rules.
             Part::Uri => self.uris.get_or_init(|| {
