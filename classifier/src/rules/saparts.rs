@@ -98,8 +98,11 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
                 }
             })
             .collect();
+        // The view's raw body serves only where every part is in it and reads uncut.
         return SaParts {
-            rawbody_from_view: parts.iter().all(|p| p.in_rawbody),
+            rawbody_from_view: parts
+                .iter()
+                .all(|p| p.in_rawbody && matches!(p.rawbody, Cow::Borrowed(_))),
             parts,
         };
     }
@@ -239,7 +242,9 @@ mod tests {
         raw.extend_from_slice(b"\xc8 \xce\xc1 \xcb\xc1\xd6\n");
         let v = view(&raw);
         let parts = sa_parts(&v, &super::super::mimeparts::walk(&v));
-        assert!(parts.rawbody_from_view);
+        // The view's raw body is not cut, so SpamAssassin's is joined from the parts.
+        assert!(!parts.rawbody_from_view);
+        assert_eq!(parts.parts[0].rawbody.matches('\n').count(), 1 + 20 + 1);
         let text = &parts.parts[0].text;
         assert!(text.ends_with("х на каж\n"), "{text:?}");
         assert_eq!(
