@@ -50,11 +50,8 @@ impl<'a> SaParts<'a> {
 pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<'a> {
     let decoded: Vec<Leaf> = tree
         .iter()
-        .filter(|p| !p.container)
-        .filter_map(|p| {
-            let html = p.effective_html();
-            (html || p.ctype.starts_with("text/")).then(|| Leaf::of(p, html))
-        })
+        .filter(|p| text_leaf(p))
+        .map(|p| Leaf::of(p, p.effective_html()))
         .collect();
     // The view's parts as they read after `Message::new`'s cut of long blank-line runs, where
     // that can be told from the part alone; `None` where it cannot.
@@ -120,6 +117,12 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
         parts,
         rawbody_from_view: false,
     }
+}
+
+/// Whether a part of SpamAssassin's tree is one of [`SaParts::parts`]: a leaf of a `text/*`
+/// type, or one SpamAssassin reads as HTML.
+pub(crate) fn text_leaf(p: &MimePart) -> bool {
+    !p.container && (p.effective_html() || p.ctype.starts_with("text/"))
 }
 
 /// A view part's text (decoded, or its raw body) with the long runs of blank lines cut as

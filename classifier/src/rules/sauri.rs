@@ -125,10 +125,19 @@ pub(crate) fn body_lines_with(
     let mut all = subject.map_or_else(|| "\n".to_owned(), |s| format!("{}\n", edit(&s)));
     let mut text = String::new();
     let mut html = e.html().iter();
-    for part in &e.sa_parts().parts {
+    let mut parts = e.sa_parts().parts.iter();
+    // Every leaf adds a line break once there is text, an image as much as a text part (so
+    // a text part's last line is not joined to what follows it by a space).
+    for leaf in e.parts().iter().filter(|p| !p.container) {
         if !text.is_empty() {
             text.push('\n');
         }
+        if !super::saparts::text_leaf(leaf) {
+            continue;
+        }
+        let Some(part) = parts.next() else {
+            break;
+        };
         let rendered = if part.html {
             html.next().map_or("", |h| h.rendered.as_str())
         } else if part.rendered {
