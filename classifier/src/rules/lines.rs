@@ -164,6 +164,17 @@ mod tests {
     }
 
     #[test]
+    fn no_empty_line_after_the_last() {
+        // SpamAssassin 4.0.1 (`spamassassin -L -t --cf`): only WORD hits (the paragraph's
+        // last line break is a space); there is no empty or short line: Perl's `^` does not
+        // match after the final line break of the Subject's line (nor of the joined text).
+        let rules = "body EMPTY /^$/\nbody SHORT /^.{0,5}$/\nbody WORD /^words here $/\n";
+        let msg = "Subject: a long enough subject\n\nwords here\n";
+        let h = crate::rules::tests::hits_now(rules, msg);
+        assert_eq!(h, vec!["WORD".to_owned()]);
+    }
+
+    #[test]
     fn a_line_break_before_the_end_of_a_line() {
         // `\s$` matches a paragraph's own final line break (checked with `spamassassin -L -t
         // --cf`: FILL_THIS_FORM_LOAN's `<FF_BLANK2>$` after "INCOME (circle one)").

@@ -72,6 +72,9 @@ pub(crate) struct Pattern {
     /// non-ASCII texts, which reads them as Perl reads its byte strings ([`bytemode`]); `None`
     /// inside when the pattern names no such byte or does not compile so.
     bytes_engine: OnceLock<Option<fancy_regex::Regex>>,
+    /// Whether a match can be empty and the pattern has a multi-line `^` (see
+    /// [`Pattern::caret_at_end`]).
+    caret_at_end: OnceLock<bool>,
     /// Test switch: match backtracking patterns as before the start-position search (one
     /// unanchored run of the backtracking engine), to compare the two.
     #[cfg(test)]
@@ -93,6 +96,7 @@ impl Pattern {
             template: None,
             capture_engine: OnceLock::new(),
             bytes_engine: OnceLock::new(),
+            caret_at_end: OnceLock::new(),
             #[cfg(test)]
             plain: false,
         }
@@ -357,6 +361,54 @@ impl Pattern {
     /// per `classify --no-server` process, -10% of the rules' time in the classify server), so
     /// only long-lived rule sets ask for it.
     pub(crate) fn is_match_with(&self, text: &str, prefilter: bool) -> bool {
+        self.any_match(text, prefilter)
+            && (!text.ends_with('\n') || !self.caret_at_end() || self.short_of_end(text) > 0)
+    }
+
+    /// Whether a match of this pattern can be empty and start at a multi-line `^`. Perl's `^`
+    /// under `/m` matches after every line break but a text's last (`perlre`); the engines'
+    /// also there, so on a text ending in a line break they find an empty line at its end
+    /// that SpamAssassin does not (`body /^$/`, `/^\s*$/`: the body's lines each end so).
+    fn caret_at_end(&self) -> bool {
+        *self.caret_at_end.get_or_init(|| {
+            let f = self.flags();
+            if !f.m {
+                return false;
+            }
+            regex_syntax::ParserBuilder::new()
+                .case_insensitive(f.i)
+                .multi_line(true)
+                .dot_matches_new_line(f.s)
+                .ignore_whitespace(f.x)
+                .utf8(false)
+                .build()
+                .parse(&self.linear_pattern())
+                .is_ok_and(|h| {
+                    let p = h.properties();
+                    p.minimum_len() == Some(0)
+                        && p.look_set().contains(regex_syntax::hir::Look::StartLF)
+                })
+        })
+    }
+
+    /// The number of matches (at most `max`) in `text` other than an empty one at its very end.
+    fn short_of_end(&self, text: &str) -> usize {
+        let kept = |start: usize, end: usize| start != end || start != text.len();
+        match self.compiled() {
+            Ok(Compiled::Linear(re)) => re
+                .find_iter(text.as_bytes())
+                .filter(|m| kept(m.start(), m.end()))
+                .count(),
+            Ok(Compiled::Backtracking(re)) => re
+                .find_iter(text)
+                .map_while(Result::ok)
+                .filter(|m| kept(m.start(), m.end()))
+                .count(),
+            Err(_) => 0,
+        }
+    }
+
+    fn any_match(&self, text: &str, prefilter: bool) -> bool {
         if !self.translated.needs_backtracking {
             let forward = self
                 .forward
@@ -397,6 +449,10 @@ impl Pattern {
 
     /// Number of non-overlapping matches, at most `max`.
     pub(crate) fn count(&self, text: &str, max: u32) -> u32 {
+        if text.ends_with('\n') && self.caret_at_end() {
+            let n = self.short_of_end(text).min(max as usize);
+            return u32::try_from(n).unwrap_or(u32::MAX);
+        }
         let n = match self.compiled() {
             Ok(Compiled::Linear(re)) => re.find_iter(text.as_bytes()).take(max as usize).count(),
             Ok(Compiled::Backtracking(_))
