@@ -224,6 +224,21 @@ mod tests {
     }
 
     #[test]
+    fn loaded_rawbody_and_full_rules_anchor_at_their_strings_ends() {
+        // SpamAssassin 4.0.1 (`spamassassin -L -t --cf`) hits FEND, REND, RSTART and HS: a
+        // rawbody piece and the full message are strings of their own, where `^` without `/m`
+        // is the start and `$` the end or before the final newline (the part's, not the line
+        // break mailsift joins the parts with).
+        let rules = "full FEND /bar$/\nrawbody RQ /^> /\nrawbody REND /bar$/\n\
+                     rawbody RMID /hello$/\nfull FMID /hello$/\nheader HS Subject =~ /t$/\n\
+                     rawbody RSTART /^hello/\n";
+        let msg = "Subject: t\n\nhello\n> quoted line\nlast bar\n";
+        let mut h = crate::rules::tests::hits_now(rules, msg);
+        h.sort();
+        assert_eq!(h, ["FEND", "HS", "REND", "RSTART"]);
+    }
+
+    #[test]
     fn counts_line_by_line() {
         let text = "name: ___\naddress: ___\ncode\n";
         let ranges = [0..10, 10..23, 23..28];

@@ -178,12 +178,13 @@ impl Texts<'_> {
             let pieces = self.rawbody_pieces.get_or_init(|| {
                 let mut out = Vec::new();
                 let mut at = 0;
-                // As they are joined: each part's text and a line break.
+                // As they are joined: each part's text and a line break, which is in no piece
+                // (a piece is a string of its own to SpamAssassin: `$` ends it).
                 for part in self.env.sa_parts().rawbody_parts() {
-                    let len = part.rawbody.len() + 1;
+                    let len = part.rawbody.len();
                     let seg = text.get(at..at + len).unwrap_or("");
                     out.extend(short_paragraphs(seg).map(|r| r.start + at..r.end + at));
-                    at += len;
+                    at += len + 1;
                 }
                 out
             });

@@ -303,7 +303,12 @@ impl Builder<'_> {
                 false => self.rule_test(r.kind, &name, &def),
             };
             match parsed {
-                Ok(t) => self.rules[i].test = t,
+                Ok(mut t) => {
+                    if r.origin != "<default>" {
+                        super::sa_reading(r.kind, &mut t);
+                    }
+                    self.rules[i].test = t;
+                }
                 Err(msg) => {
                     let (o, l) = (r.origin.clone(), r.line);
                     self.skip(&o, l, &name, msg);

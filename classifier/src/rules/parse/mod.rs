@@ -584,20 +584,8 @@ impl<'r> Builder<'r> {
             if let Test::Header { target, .. } | Test::Exists(target) = &mut test {
                 target.builtin_reading();
             }
-        } else if let Test::Header {
-            target, pattern, ..
-        } = &mut test
-        {
-            // SpamAssassin's header values end with their newline (its `get`), and Perl's `$`
-            // matches before it: XM_RANDOM's `q(?!...)[^u]` takes that newline.
-            target.sa_reading();
-            if !pattern.translated.flags.m
-                && let Some(p) = syntax::perl_end_dollar(&pattern.translated.pattern)
-            {
-                let mut translated = pattern.translated.clone();
-                translated.pattern = p;
-                *pattern = Pattern::new(translated, pattern.line_anchors);
-            }
+        } else {
+            sa_reading(kind, &mut test);
         }
         self.skipped.remove(name);
         // SpamAssassin's BAYES_* rules read SpamAssassin's own Bayes; mailsift's Bayes adds its
@@ -730,6 +718,34 @@ impl<'r> Builder<'r> {
             return Err(format!("unexpected text after the pattern: '{tail}'"));
         }
         Ok(Test::Regex(pattern))
+    }
+}
+
+/// A loaded rule file's rule read as SpamAssassin reads it. A header value ends with its
+/// newline (its `get`), and Perl's `$` matches before it: XM_RANDOM's `q(?!...)[^u]` takes that
+/// newline. A `full` rule reads the whole message and a `rawbody` rule each piece of a part's
+/// text (`split_into_array_of_short_paragraphs`) as one string: without `/m`, `^` is the
+/// string's start and `$` its end or before its final newline (rawbody `/^> /` hit no piece
+/// but the ones that start with a quote: `__HS_QUOTE`; full `/bar$/` the message's last line).
+pub(super) fn sa_reading(kind: RuleKind, test: &mut Test) {
+    let pattern = match test {
+        Test::Header {
+            target, pattern, ..
+        } => {
+            target.sa_reading();
+            pattern
+        }
+        Test::Regex(pattern) if matches!(kind, RuleKind::Full | RuleKind::RawBody) => {
+            // Nothing is compiled yet: the fields are changed in place (a template stays).
+            pattern.line_anchors = false;
+            pattern
+        }
+        _ => return,
+    };
+    if !pattern.translated.flags.m
+        && let Some(p) = syntax::perl_end_dollar(&pattern.translated.pattern)
+    {
+        pattern.translated.pattern = p;
     }
 }
 
