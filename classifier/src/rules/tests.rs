@@ -293,8 +293,8 @@ fn later_sources_override() {
 
 #[test]
 fn conditionals() {
-    let text = "ifplugin Mail::SpamAssassin::Plugin::Razor2\nbody A /x/\nendif\n\
-        if !plugin(Mail::SpamAssassin::Plugin::Razor2)\nbody B /cheap/i\nelse\nbody C /x/\nendif\n\
+    let text = "ifplugin Mail::SpamAssassin::Plugin::URIDetail\nbody A /x/\nendif\n\
+        if !plugin(Mail::SpamAssassin::Plugin::URIDetail)\nbody B /cheap/i\nelse\nbody C /x/\nendif\n\
         if (version >= 3.004000)\nifplugin Mail::SpamAssassin::Plugin::Bayes\nbody D /x/\nendif\n\
         endif\nif frobnicate(1)\nbody E /x/\nendif\n";
     let (set, issues) = load(text);
@@ -309,7 +309,7 @@ fn conditionals() {
         .find(|i| i.rule.as_deref() == Some("A"))
         .expect("A reported");
     assert_eq!((a.line, a.severity), (2, Severity::Error));
-    assert!(a.message.contains("Razor2"));
+    assert!(a.message.contains("URIDetail"));
     assert!(issues.iter().any(|i| i.message.contains("frobnicate")));
     // The alternative branch defines C? No: C is in the else of a true condition, and since
     // nothing else defines it, it is reported too.

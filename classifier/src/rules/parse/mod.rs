@@ -790,6 +790,10 @@ mod tests {
         );
         assert_eq!(
             eval_if("plugin(Mail::SpamAssassin::Plugin::Razor2)"),
+            Ok(true)
+        );
+        assert_eq!(
+            eval_if("plugin(Mail::SpamAssassin::Plugin::DCC)"),
             Ok(false)
         );
         assert!(eval_if("frobnicate").is_err());

@@ -38,8 +38,12 @@ pub(super) const EMULATED_PLUGINS: &[&str] = &[
 /// hit in SpamAssassin (corpora/SA-FIDELITY.md, "SPF, DKIM, DMARC results"). Their `ifplugin`
 /// and `if plugin(...)` blocks are read as SpamAssassin reads them (the rule files' variants for
 /// a SpamAssassin without these plugins, such as `__NOT_SPOOFED` from `__DKIM_EXISTS`, are off
-/// there), and their tests are skipped as never hitting ([`network_eval`]).
-pub(super) const NETWORK_PLUGINS: &[&str] = &["DKIM", "SPF", "DMARC"];
+/// there), and their tests are skipped as never hitting ([`network_eval`]; AskDNS's `askdns`
+/// rules as [`UNSUPPORTED_RULE_TYPES`], so metas over them take them as not hitting, as
+/// SpamAssassin does: `__PDS_HP_HELO_NODNS`, `__HELO_HIGHPROFILE && !__HELO_DNS`, hits there).
+pub(super) const NETWORK_PLUGINS: &[&str] = &[
+    "DKIM", "SPF", "DMARC", "AskDNS", "DNSEval", "URIDNSBL", "Razor2", "Pyzor", "HashBL",
+];
 
 /// Whether `if plugin(...)` and `ifplugin` blocks of `plugin` are read as loaded: the emulated
 /// plugins and the network ones.
@@ -56,6 +60,12 @@ pub(super) fn network_eval(name: &str) -> Option<&'static str> {
         ("check_for_spf_", "SPF"),
         ("check_for_def_spf_", "SPF"),
         ("check_dmarc_", "DMARC"),
+        ("check_rbl", "DNSEval"),
+        ("check_dns_sender", "DNSEval"),
+        ("check_uridnsbl", "URIDNSBL"),
+        ("check_razor2", "Razor2"),
+        ("check_pyzor", "Pyzor"),
+        ("check_hashbl_", "HashBL"),
     ];
     PREFIXES
         .iter()
@@ -169,12 +179,27 @@ pub(super) const IGNORED_SETTINGS: &[&str] = &[
 /// Rule types SpamAssassin has and mailsift does not evaluate; a rule of these types is skipped.
 pub(super) const UNSUPPORTED_RULE_TYPES: &[(&str, &str)] = &[
     ("uri_detail", "needs the URIDetail plugin"),
-    ("askdns", "network (DNS) test"),
-    ("urirhssub", "network (DNS blocklist) test"),
-    ("urirhsbl", "network (DNS blocklist) test"),
-    ("uridnsbl", "network (DNS blocklist) test"),
-    ("uridnssub", "network (DNS blocklist) test"),
-    ("hashbl", "network (DNS blocklist) test"),
+    ("askdns", "a network (DNS) test, it needs the network"),
+    (
+        "urirhssub",
+        "a network (DNS blocklist) test, it needs the network",
+    ),
+    (
+        "urirhsbl",
+        "a network (DNS blocklist) test, it needs the network",
+    ),
+    (
+        "uridnsbl",
+        "a network (DNS blocklist) test, it needs the network",
+    ),
+    (
+        "uridnssub",
+        "a network (DNS blocklist) test, it needs the network",
+    ),
+    (
+        "hashbl",
+        "a network (DNS blocklist) test, it needs the network",
+    ),
 ];
 
 /// Rule-defining keywords, for "did you mean" hints on typos.
