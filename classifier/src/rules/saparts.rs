@@ -168,11 +168,11 @@ impl Leaf {
         let charset = p.charset().map(|c| c.trim().to_owned());
         // The bytes of a part sent without a transfer encoding are the message's as read
         // into text (bytes that were not UTF-8 already replaced): their non-ASCII characters
-        // stay as they are. Any other bytes are decoded in their charset, as the view's
-        // parts are (`message/charsets.rs`).
-        let as_read = matches!(bytes, Cow::Borrowed(_)) && !bytes.is_ascii();
+        // stay as they are. Other bytes that are valid UTF-8 are read so whatever the charset
+        // (SpamAssassin's `_normalize` tries UTF-8 first); any others are decoded in their
+        // charset, as the view's parts are (`message/charsets.rs`).
         let text = match (charset.as_deref(), std::str::from_utf8(&bytes)) {
-            (_, Ok(t)) if as_read => t.to_owned(),
+            (_, Ok(t)) if !bytes.is_ascii() => t.to_owned(),
             (Some(c), _) if let Some(enc) = charsets::east_asian(c) => {
                 charsets::decode(c, enc, &bytes)
             }
