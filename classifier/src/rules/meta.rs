@@ -486,6 +486,29 @@ mod tests {
     }
 
     #[test]
+    fn a_header_rule_tagged_multiple_counts_its_matches() {
+        // 72_active.cf's `__MANY_HDRS_LCASE` (`__HDRS_LCASE > 1`, maxhits=3), which
+        // SpamAssassin 4.0.1 hits on 6 of the first 300 CSDMC2010 messages; a header rule's
+        // count was 1 at most. Both cases checked with `spamassassin -L -t --cf`.
+        let rules = "header LC ALL =~ /\\n(?:from|subject|to):/sm\n\
+                     tflags LC multiple maxhits=3\nmeta MANY LC > 1\nmeta TWO LC == 2\n\
+                     meta THREE LC == 3\n";
+        let two = "Received: x\nfrom: a@example.com\nsubject: hi\nTo: b@example.com\n\nbody\n";
+        assert_eq!(
+            crate::rules::tests::hits_now(rules, two),
+            ["LC", "MANY", "TWO"]
+        );
+        let four = "Received: x\nfrom: a@example.com\nsubject: hi\nto: b@example.com\n\
+                    cc: c@example.com\nto: d@example.com\n\nbody\n";
+        assert_eq!(
+            crate::rules::tests::hits_now(rules, four),
+            ["LC", "MANY", "THREE"]
+        );
+        let one = "Received: x\nfrom: a@example.com\nSubject: hi\n\nbody\n";
+        assert_eq!(crate::rules::tests::hits_now(rules, one), ["LC"]);
+    }
+
+    #[test]
     fn rejects_bad_syntax() {
         for bad in ["", "A &&", "(A", "A $ B", "A B", &"(".repeat(500)] {
             assert!(parse(bad).is_err(), "{bad}");

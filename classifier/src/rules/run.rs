@@ -311,6 +311,19 @@ impl RuleSet {
                             .any(|x| memchr::memmem::find(lower.as_bytes(), x).is_some())
                     };
                     let slot = prep.header_slot[i];
+                    let lits = || prep.header_lits.get(&i).map_or(&[][..], Vec::as_slice);
+                    if r.max_hits > 1 && !*negate {
+                        // `tflags multiple`: SpamAssassin counts the matches (`__HDRS_LCASE`
+                        // up to 3, for `__MANY_HDRS_LCASE`'s `> 1`).
+                        let possible =
+                            prep.splits.contains_key(&i) || slot == usize::MAX || has(slot, lits());
+                        counts[i] = if possible {
+                            pattern.count(value, r.max_hits)
+                        } else {
+                            0
+                        };
+                        continue;
+                    }
                     let m = match prep.splits.get(&i) {
                         // As for body rules: one candidate alternative alone, several
                         // with the whole pattern.
@@ -331,8 +344,7 @@ impl RuleSet {
                             }
                         }
                         None => {
-                            (slot == usize::MAX
-                                || has(slot, prep.header_lits.get(&i).map_or(&[], Vec::as_slice)))
+                            (slot == usize::MAX || has(slot, lits()))
                                 && pattern.is_match_with(value, prep.long_lived)
                         }
                     };
