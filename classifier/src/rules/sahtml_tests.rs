@@ -113,6 +113,14 @@ fn literal_content_and_forms() {
     assert!(h.form_action_mailto);
     assert!(analyse("<embed src=x>").embeds);
     assert!(!analyse("<p>embed</p>").embeds);
+    // HTML::Parser 3.81 reads an iframe's content as text (a zdnet newsletter's `<script>`
+    // inside one: hard-ham-1/00035, `html_tag_exists('script')` false in SpamAssassin), and
+    // a plaintext element's to the end, its end tag included.
+    let h = analyse("<iframe src=x>\n<script src=y>\n</script>\n</IFRAME ><b>z</b>");
+    assert!(!h.inside.contains_key("script"));
+    assert!(h.inside.contains_key("b"));
+    let h = analyse("<plaintext>x</plaintext><b>y</b>");
+    assert!(!h.inside.contains_key("b"));
 }
 
 #[test]

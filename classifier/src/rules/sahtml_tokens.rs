@@ -4,8 +4,17 @@
 
 use super::super::sahtml_entities::decode as decode_entities;
 
-/// Elements whose content HTML::Parser reports as literal text.
-const LITERAL: &[&str] = &["script", "style", "xmp", "textarea", "title"];
+/// Elements whose content HTML::Parser (3.81) reports as literal text, up to their end tag; a
+/// `plaintext` element's runs to the end of the document, its end tag included.
+const LITERAL: &[&str] = &[
+    "script",
+    "style",
+    "xmp",
+    "textarea",
+    "title",
+    "iframe",
+    "plaintext",
+];
 
 /// A start tag's attributes: (lower-case name, decoded value), first of each name.
 pub(super) type Attrs = Vec<(String, String)>;
@@ -82,8 +91,11 @@ pub(super) fn tokenize<'a>(s: &'a str, emit: &mut dyn FnMut(Token<'a>)) {
             text_from = end;
             if literal {
                 // The content up to the matching end tag is text.
-                let close = find_ci(&b[end..], format!("</{lname}").as_bytes())
-                    .map_or(b.len(), |k| end + k);
+                let close = match lname.as_str() {
+                    "plaintext" => b.len(),
+                    _ => find_ci(&b[end..], format!("</{lname}").as_bytes())
+                        .map_or(b.len(), |k| end + k),
+                };
                 flush(emit, end, close);
                 i = close;
                 text_from = close;
