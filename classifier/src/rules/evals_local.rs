@@ -105,7 +105,7 @@ fn perl_space(b: u8) -> bool {
 fn blank_lines(e: &Env<'_>) -> (usize, usize) {
     let (mut lines, mut blank) = (0, 0);
     for part in e.sa_parts().rawbody_parts() {
-        for piece in super::texts::short_paragraphs(&part.rawbody) {
+        for piece in super::texts::part_pieces(&part.rawbody, part.byte_chars) {
             for line in part.rawbody[piece].split_inclusive('\n') {
                 lines += 1;
                 if line.bytes().all(perl_space) {

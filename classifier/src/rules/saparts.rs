@@ -28,6 +28,9 @@ pub(crate) struct SaPart<'a> {
     /// Read by `rawbody` rules (`get_decoded_body_text_array` leaves out text/calendar parts,
     /// "usually an attachment and not displayed").
     pub in_rawbody: bool,
+    /// Each character of `rawbody` stands for one byte of SpamAssassin's, which reads the
+    /// part's bytes undecoded: the text was decoded from a single-byte charset.
+    pub byte_chars: bool,
 }
 
 /// The text parts of a message as SpamAssassin's rules read them.
@@ -92,6 +95,8 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
                     rawbody,
                     rendered: l.rendered,
                     in_rawbody: l.in_rawbody,
+                    // mail-parser decodes every byte of a single-byte charset to a character.
+                    byte_chars: p.sa_rawbody.is_none() && single_byte(p.charset.as_deref()),
                 }
             })
             .collect();
@@ -109,6 +114,7 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
             html: l.html,
             rendered: l.rendered,
             in_rawbody: l.in_rawbody,
+            byte_chars: l.byte_chars,
             rawbody: Cow::Owned(l.rawbody.unwrap_or_else(|| l.text.clone())),
             text: Cow::Owned(l.text),
         })
@@ -152,8 +158,20 @@ fn cut_as_read(text: &str, enc: TransferEncoding, whole_body: bool) -> Option<Co
     Some(super::mimeparts::cut_blank_runs(text))
 }
 
+/// Whether a charset label names a single-byte charset (ISO-8859-*, Windows-125*, KOI8-*):
+/// each byte of it decodes to one character. US-ASCII is left out (8-bit bytes under it are
+/// not decoded so).
+fn single_byte(label: Option<&str>) -> bool {
+    label.is_some_and(|l| {
+        !l.trim().eq_ignore_ascii_case("us-ascii")
+            && encoding_rs::Encoding::for_label_no_replacement(l.trim().as_bytes())
+                .is_some_and(encoding_rs::Encoding::is_single_byte)
+    })
+}
+
 /// A text leaf of SpamAssassin's tree, decoded.
 struct Leaf {
+    byte_chars: bool,
     html: bool,
     text: String,
     /// The rawbody where it differs from `text` (UTF-7: the text as written).
@@ -171,13 +189,17 @@ impl Leaf {
         // stay as they are. Other bytes that are valid UTF-8 are read so whatever the charset
         // (SpamAssassin's `_normalize` tries UTF-8 first); any others are decoded in their
         // charset, as the view's parts are (`message/charsets.rs`).
+        let mut byte_chars = false;
         let text = match (charset.as_deref(), std::str::from_utf8(&bytes)) {
             (_, Ok(t)) if !bytes.is_ascii() => t.to_owned(),
             (Some(c), _) if let Some(enc) = charsets::east_asian(c) => {
                 charsets::decode(c, enc, &bytes)
             }
             (None | Some("us-ascii" | "utf-8" | ""), Ok(t)) => t.to_owned(),
-            _ => charsets::decode_charset(charset.as_deref(), &bytes),
+            _ => {
+                byte_chars = single_byte(charset.as_deref());
+                charsets::decode_charset(charset.as_deref(), &bytes)
+            }
         };
         let text = lf_line_ends(text);
         let rawbody = charset
@@ -185,6 +207,7 @@ impl Leaf {
             .is_some_and(charsets::is_utf7)
             .then(|| lf_line_ends(String::from_utf8_lossy(&bytes).into_owned()));
         Leaf {
+            byte_chars,
             html,
             rendered: html || p.ctype == "text/plain",
             in_rawbody: p.ctype != "text/calendar",

@@ -183,7 +183,8 @@ impl Texts<'_> {
                 for part in self.env.sa_parts().rawbody_parts() {
                     let len = part.rawbody.len();
                     let seg = text.get(at..at + len).unwrap_or("");
-                    out.extend(short_paragraphs(seg).map(|r| r.start + at..r.end + at));
+                    let pieces = part_pieces(seg, part.byte_chars);
+                    out.extend(pieces.into_iter().map(|r| r.start + at..r.end + at));
                     at += len + 1;
                 }
                 out
@@ -206,23 +207,54 @@ impl Texts<'_> {
 /// else space) at least 2,048 bytes into the piece, so that pieces are 2-4 KB, or at 2,049
 /// bytes when none is near (moved on to a character boundary here).
 pub(super) fn short_paragraphs(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut end = |mut e: usize| {
+        while !text.is_char_boundary(e) {
+            e += 1;
+        }
+        e
+    };
+    cuts(text.as_bytes(), &mut end).into_iter()
+}
+
+/// [`short_paragraphs`] of a part's raw body, measured as SpamAssassin measures the part's
+/// bytes: where each character stands for one byte (a single-byte charset, see
+/// [`super::saparts::SaPart::byte_chars`]) in characters, else in UTF-8 bytes. A Latin-1 part of
+/// 6 KB with accented letters was cut elsewhere than SpamAssassin cuts it (hard-ham-1/00235:
+/// `__FR_SPACING_8` across a run of blank lines).
+pub(super) fn part_pieces(text: &str, byte_chars: bool) -> Vec<std::ops::Range<usize>> {
+    if !byte_chars || text.is_ascii() {
+        return short_paragraphs(text).collect();
+    }
+    // The same cuts over one character per unit, mapped back to byte offsets.
+    let at: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    let units: Vec<u8> = text
+        .chars()
+        .map(|c| u8::try_from(c).unwrap_or(0x80))
+        .collect();
+    let byte = |u: usize| at.get(u).copied().unwrap_or(text.len());
+    cuts(&units, &mut |u| u)
+        .into_iter()
+        .map(|r| byte(r.start)..byte(r.end))
+        .collect()
+}
+
+/// `split_into_array_of_short_paragraphs`' cuts of `b`, as ranges of it; `end` moves a cut
+/// onto a unit's boundary.
+fn cuts(b: &[u8], end: &mut dyn FnMut(usize) -> usize) -> Vec<std::ops::Range<usize>> {
     const MAX: usize = super::sauri::MAX_LINE;
-    let b = text.as_bytes();
     let find = |c: u8, from: usize| {
         b.get(from..)?
             .iter()
             .position(|&x| x == c)
             .map(|i| i + from)
     };
+    let mut out = Vec::new();
     let mut ofs = 0;
-    std::iter::from_fn(move || {
-        if ofs >= b.len() {
-            return None;
-        }
+    while ofs < b.len() {
         let start = ofs;
         if b.len() - start <= 2 * MAX {
-            ofs = b.len();
-            return Some(start..b.len());
+            out.push(start..b.len());
+            break;
         }
         let fits = |j: &usize| j - start < 2 * MAX;
         let j = find(b'\n', start + MAX)
@@ -230,13 +262,10 @@ pub(super) fn short_paragraphs(text: &str) -> impl Iterator<Item = std::ops::Ran
             .or_else(|| find(b'>', start + MAX).filter(fits))
             .or_else(|| find(b' ', start + MAX).filter(fits))
             .unwrap_or(start + MAX);
-        let mut end = j + 1;
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        ofs = end;
-        Some(start..end)
-    })
+        ofs = end(j + 1);
+        out.push(start..ofs);
+    }
+    out
 }
 
 /// SpamAssassin's `body` form: the Subject, then each paragraph of visible text on one line,
@@ -362,5 +391,13 @@ mod tests {
                 .iter()
                 .all(|r| wide.is_char_boundary(r.start) && wide.is_char_boundary(r.end))
         );
+        // Decoded from Latin-1, each letter was one byte to SpamAssassin: the first line break
+        // (2,100 letters in) ends the first piece, not the 2,049th byte.
+        let latin = format!("{}\nabc\n{}", "é".repeat(2100), "x".repeat(3000));
+        let pieces = super::part_pieces(&latin, true);
+        assert_eq!(pieces[0], 0..4201);
+        assert_eq!(pieces.last().map(|r| r.end), Some(latin.len()));
+        assert_eq!(super::part_pieces(&latin, false)[0], 0..2050);
+        assert_eq!(super::part_pieces(&lines, true), cut(&lines));
     }
 }
