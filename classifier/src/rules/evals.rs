@@ -220,6 +220,17 @@ pub(crate) fn find(name: &str) -> Option<&'static EvalDef> {
     all().find(|e| e.name == name)
 }
 
+/// [`find`] for a rule of `kind`: an eval that reads the text SpamAssassin passes it reads
+/// another text as a `rawbody` rule.
+pub(crate) fn find_for(name: &str, kind: super::RuleKind) -> Option<&'static EvalDef> {
+    match (name, kind) {
+        ("image_to_text_ratio", super::RuleKind::RawBody) => {
+            Some(&super::evals_image::RAWBODY_IMAGE_TO_TEXT_RATIO)
+        }
+        _ => find(name),
+    }
+}
+
 /// Every built-in eval test, in registry order.
 pub(crate) fn all() -> impl Iterator<Item = &'static EvalDef> {
     EVALS

@@ -231,20 +231,13 @@ pub(crate) static IMAGE_EVALS: &[EvalDef] = &[
     EvalDef {
         name: "image_to_text_ratio",
         signature: "(type, min, max)",
-        doc: "The body text's length (Subject and visible paragraphs) over the pixel area of \
+        doc: "The body text's length in bytes (SpamAssassin's rendered body lines, the \
+              Subject first; as a rawbody rule, its decoded text parts) over the pixel area of \
               the images of `type` is in [min, max); never without text or image area.",
         check: |a| kind_and_numbers(a, 3, 3),
         run: |e, a| {
-            let area = e.images().of(kind(a)).map_or(0, |x| x.1);
-            let text = super::texts::paragraphs(e.view).len();
-            area > 0
-                && text > 0
-                && in_range(
-                    float(text as u64) / float(area),
-                    number(a, 1).unwrap_or(f64::NAN),
-                    number(a, 2),
-                    true,
-                )
+            let text: usize = e.sa_body_lines_edited().iter().map(String::len).sum();
+            text_ratio_in(e, a, text)
         },
     },
     EvalDef {
@@ -292,6 +285,40 @@ pub(crate) static IMAGE_EVALS: &[EvalDef] = &[
         run: |e, a| a.first().is_some_and(|n| e.images().names.contains(&n.0)),
     },
 ];
+
+/// `image_to_text_ratio` as a `rawbody` rule: SpamAssassin passes the decoded text parts, not
+/// the rendered body (`__DC_IMG_HTML_RATIO` in 20_imageinfo.cf; the HTML source counts).
+pub(crate) static RAWBODY_IMAGE_TO_TEXT_RATIO: EvalDef = EvalDef {
+    name: "image_to_text_ratio",
+    signature: "(type, min, max)",
+    doc: "As a rawbody rule: the length in bytes of the decoded text parts over the pixel \
+          area of the images of `type` is in [min, max); never without text or image area.",
+    check: |a| kind_and_numbers(a, 3, 3),
+    run: |e, a| {
+        let text: usize = e
+            .sa_parts()
+            .rawbody_parts()
+            .map(|p| match p.byte_chars {
+                true => p.rawbody.chars().count(),
+                false => p.rawbody.len(),
+            })
+            .sum();
+        text_ratio_in(e, a, text)
+    },
+};
+
+/// Whether `text` bytes over the area of the images of the type `a` names is in its range.
+fn text_ratio_in(e: &super::evals::Env<'_>, a: &[Arg], text: usize) -> bool {
+    let area = e.images().of(kind(a)).map_or(0, |x| x.1);
+    area > 0
+        && text > 0
+        && in_range(
+            float(text as u64) / float(area),
+            number(a, 1).unwrap_or(f64::NAN),
+            number(a, 2),
+            true,
+        )
+}
 
 #[cfg(test)]
 mod tests {

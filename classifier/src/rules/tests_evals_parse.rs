@@ -242,6 +242,21 @@ pub(super) fn cases(
             MSG.into(),
             false,
         ),
+        // As a rawbody rule the text is the decoded part, "hi" (its line break is the
+        // delimiter's): 2 bytes over 6 pixels, 0.33; as a body rule "x\n" and "hi " (the
+        // Subject's line, the paragraph's), 0.83 (`spamassassin -D imageinfo` says both).
+        (
+            "image_to_text_ratio('gif', '0.3', '0.4')",
+            "rawbody",
+            gif.clone(),
+            true,
+        ),
+        (
+            "image_to_text_ratio('gif', '0.3', '0.4')",
+            "body",
+            gif.clone(),
+            false,
+        ),
         (
             "image_size_exact('gif', '3', '2')",
             "body",

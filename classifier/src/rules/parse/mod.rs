@@ -667,7 +667,7 @@ impl<'r> Builder<'r> {
         }
         if let Some(call) = def.strip_prefix("eval:") {
             let (fname, args) = evals::parse_call(call)?;
-            let Some(e) = evals::find(&fname) else {
+            let Some(e) = evals::find_for(&fname, kind) else {
                 if let Some(plugin) = tables::network_eval(&fname) {
                     return Err(format!(
                         "eval:{fname} is a test of the {plugin} plugin: it {NEEDS_NETWORK}, so it \
