@@ -155,6 +155,12 @@ pub struct MessageView {
     /// The raw message (at most `Limits::max_scan_bytes`: over it, with the bodies of non-text
     /// parts cut, see `message/skim.rs`), lossily decoded, for `full` rules.
     pub raw: String,
+    /// `raw` with every byte that is not UTF-8 read as one DEL (0x7f), when there is such a
+    /// byte: SpamAssassin's `full` rules read the message's bytes, and the linear engine counts
+    /// a text's bytes, so this text has one byte for each of the message's (lossy decoding
+    /// makes three of each byte, or of a run that starts like a UTF-8 sequence, as Latin-1 `é`
+    /// then `\x92` does; a U+FFFD written in the message as UTF-8 is three bytes to both).
+    pub raw_bytewise: Option<String>,
     /// True when the message was larger than the scan limit and only part of it was looked at
     /// (every header and text part up to the limit, the start of each other part).
     pub truncated: bool,
@@ -183,6 +189,7 @@ impl MessageView {
         let mut view = MessageView {
             truncated: scanned.len() < raw.len(),
             raw: String::from_utf8_lossy(scanned).into_owned(),
+            raw_bytewise: bytewise(scanned),
             ..MessageView::default()
         };
         let parser = parser();
@@ -560,6 +567,22 @@ fn drop_flat(message: mail_parser::Message<'_>) {
         }
         // `msg` now holds no nested message: dropping it does not recurse.
     }
+}
+
+/// `bytes` read with each byte that is not UTF-8 as one DEL, when there is such a byte (see
+/// [`MessageView::raw_bytewise`]); `None` for UTF-8.
+fn bytewise(bytes: &[u8]) -> Option<String> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for _ in chunk.invalid() {
+            out.push('\x7f');
+        }
+    }
+    Some(out)
 }
 
 /// Adds a decoded text part (HTML reduced to its visible text) and its URLs to the view.

@@ -362,6 +362,15 @@ fn full_rules_of_rule_files_count_a_non_utf8_byte_once() {
     raw.extend(std::iter::repeat_n(b'c', 1000));
     let v = MessageView::parse(&raw, &Limits::default());
     assert!(set.evaluate_all(&v, &ctx()).contains(&"L"));
+    // A U+FFFD written in UTF-8 is three bytes to Perl (spam-1/00257: 1,080 bytes, 990
+    // characters), and `é` then a continuation byte, one U+FFFD to lossy decoding, is two.
+    for (unit, n) in [("\u{FFFD}".as_bytes(), 340), (&[0xe9, 0xa0][..], 500)] {
+        let mut raw = b"Subject: s\n\n".to_vec();
+        raw.extend(std::iter::repeat_n(unit, n).flatten());
+        raw.push(b'\n');
+        let v = MessageView::parse(&raw, &Limits::default());
+        assert!(set.evaluate_all(&v, &ctx()).contains(&"L"), "{unit:?}");
+    }
 }
 
 #[test]

@@ -21,9 +21,9 @@ pub(super) enum Part {
     /// [`Part::RawBody`], matched in SpamAssassin's pieces ([`Texts::sa_lines`]).
     SaRawBody,
     /// The whole message for the `full` rules of loaded rule files: the view's raw text with
-    /// each U+FFFD (a byte that was not UTF-8) one DEL, so that a line keeps about its length
-    /// in bytes, as Perl measures SpamAssassin's byte string (`__LONGLINE`'s
-    /// `/^[^\r\n]{998}/m`: a U+FFFD is three bytes).
+    /// each byte that was not UTF-8 one DEL ([`MessageView::raw_bytewise`]), so that a line
+    /// keeps its length in bytes, as Perl measures SpamAssassin's byte string (`__LONGLINE`'s
+    /// `/^[^\r\n]{998}/m`).
     SaFull,
 }
 
@@ -44,9 +44,6 @@ pub(super) struct Texts<'a> {
     rawbody_pieces: std::sync::OnceLock<Vec<std::ops::Range<usize>>>,
     body_hay: std::sync::OnceLock<String>,
     rawbody_hay: std::sync::OnceLock<String>,
-    /// The raw text with each U+FFFD one DEL ([`Part::SaFull`]); `None` inside when it has
-    /// none (the raw text itself is then read).
-    sa_full: std::sync::OnceLock<Option<String>>,
 }
 
 impl<'a> Texts<'a> {
@@ -61,7 +58,6 @@ impl<'a> Texts<'a> {
             sabody: std::sync::OnceLock::new(),
             rawbody_pieces: std::sync::OnceLock::new(),
             body_hay: std::sync::OnceLock::new(),
-            sa_full: std::sync::OnceLock::new(),
             rawbody_hay: std::sync::OnceLock::new(),
         }
     }
@@ -123,15 +119,8 @@ impl<'a> Texts<'a> {
                 body.split_once('\n').map_or("", |(_, rest)| rest)
             }
             Part::Full => &self.view.raw,
-            Part::SaFull => self
-                .sa_full
-                .get_or_init(|| {
-                    let raw = &self.view.raw;
-                    raw.contains('\u{FFFD}')
-                        .then(|| raw.replace('\u{FFFD}', "\x7f"))
-                })
-                .as_deref()
-                .unwrap_or(&self.view.raw),
+            // One byte per byte SpamAssassin reads (see `raw_bytewise`).
+            Part::SaFull => self.view.raw_bytewise.as_deref().unwrap_or(&self.view.raw),
             // Every URI any `uri` rule may read: the built-in rules' links, and SpamAssassin's
             // list when a loaded rule file has `uri` rules.
             Part::Uri => self.uris.get_or_init(|| {
