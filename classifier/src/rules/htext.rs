@@ -173,7 +173,7 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
                     let n = if n.trim().is_empty() {
                         n
                     } else {
-                        let n = n.split_whitespace().collect::<Vec<_>>().join(" ");
+                        let n = perl_words(&n);
                         match n.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
                             Some(inner) if !inner.contains('\'') => inner.to_owned(),
                             _ => n,
@@ -207,7 +207,7 @@ pub(crate) fn header_text(view: &MessageView, t: &HeaderTarget) -> Option<String
                 } else {
                     decode_words_as(&name, t.lossy)
                 };
-                Some(n.split_whitespace().collect::<Vec<_>>().join(" "))
+                Some(perl_words(&n))
             }
         });
         return first;
@@ -382,13 +382,15 @@ pub(crate) fn every_mailbox(v: &str) -> Vec<(Option<String>, Option<String>)> {
             }
         };
         addr = addr.filter(|a| !a.starts_with("\"\"@") && a.matches('"').count() != 1);
-        if let Some(p) = phrase.as_deref() {
-            let p = p.trim();
+        if let Some(full) = phrase.as_deref() {
+            let p = full.trim();
             let host_ok = p.split_once('@').is_some_and(|(_, h)| fqdn_like(h));
             if addr.is_none() && looks_like_address(p) && p.matches('"').count() != 1 && host_ok {
                 addr = Some(p.to_owned());
                 phrase = None;
-            } else if p.is_empty() || addr.as_deref() == Some(p) {
+            } else if p.is_empty() || addr.as_deref() == Some(full) {
+                // Compared as SpamAssassin's parser holds it: with the white space before
+                // `<` (`"a@b.example" <a@b.example>` keeps its name there, spam-2/00320).
                 phrase = None;
             }
         }
@@ -670,6 +672,17 @@ fn strip_comments(s: &str) -> String {
 /// The first comma outside quotes, angle brackets and comments.
 pub(crate) fn top_level_comma(v: &str) -> Option<usize> {
     top_level(v, &[',']).first().copied()
+}
+
+/// A display name's words joined by single spaces, split at Perl's `\s` on SpamAssassin's
+/// UTF-8 octets (space, tab, line breaks, form feed, vertical tab): an ideographic space
+/// (U+3000, `!!` in ISO-2022-JP) stays, as it does in SpamAssassin's `From:name`
+/// (hard-ham-1/00039, `__FROM_FULL_NAME`).
+fn perl_words(n: &str) -> String {
+    n.split([' ', '\t', '\n', '\r', '\x0c', '\x0b'])
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

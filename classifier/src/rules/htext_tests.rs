@@ -93,6 +93,23 @@ fn rules_read_every_address_evals_the_first() {
         every_mailbox("\"x@y.example\" <>"),
         [(None, Some("x@y.example".to_owned()))]
     );
+    // A name the same as the address is dropped only as SpamAssassin's parser compares them,
+    // with the white space before `<` (checked with its `get('From:name')`).
+    let a = || Some("m@spcu.example".to_owned());
+    assert_eq!(
+        every_mailbox("\"m@spcu.example\" <m@spcu.example>"),
+        [(Some("m@spcu.example ".to_owned()), a())]
+    );
+    assert_eq!(
+        every_mailbox("\"m@spcu.example\"<m@spcu.example>"),
+        [(None, a())]
+    );
+    // Names are split at Perl's white space: an ideographic space (U+3000) stays.
+    let v = MessageView::parse(
+        "From: \"=?iso-2022-jp?B?GyRCMEtFbCEhP04bKEI=?=\" <h@o.example>\n\nx\n".as_bytes(),
+        &crate::Limits::default(),
+    );
+    assert_eq!(header_text(&v, &n).as_deref(), Some("伊東\u{3000}仁"));
 }
 
 /// Where SpamAssassin's own parser finds no address, Email::Address::XS's reading (each
