@@ -371,3 +371,26 @@ fn long_runs_of_blank_lines_cut_as_message_new_cuts_them() {
         format!("<html><img src=x>\n{}</html>\n", "\n".repeat(20))
     );
 }
+
+#[test]
+fn a_multiparts_long_lines_are_cut_as_spamassassin_stores_them() {
+    // `_parse_multipart` cuts a part's line over 2,048 bytes (its line break counted) into
+    // lines of 2,048; a message's own body keeps its lines (CSDMC2010 TRAIN_00947, whose
+    // 8,289-byte HTML line moved its rawbody pieces once the message was a multipart).
+    let line = "word ".repeat(1000);
+    let raw = format!(
+        "Subject: x\nContent-Type: multipart/mixed; boundary=B\n\n--B\n\
+         Content-Type: text/html\n\n{line}\nend\n--B--\n"
+    );
+    let parts = walk(&view(&raw));
+    let body = &parts[1].body;
+    let lens: Vec<usize> = body.split_inclusive('\n').map(str::len).collect();
+    assert_eq!(lens, [2049, 2049, 905, 3]);
+    assert_eq!(
+        body.replace('\n', ""),
+        format!("{line}end").replace('\n', "")
+    );
+    let single = format!("Subject: x\nContent-Type: text/html\n\n{line}\nend\n");
+    let parts = walk(&view(&single));
+    assert_eq!(parts[0].body.lines().next().map(str::len), Some(5000));
+}

@@ -158,14 +158,13 @@ fn cut_as_read(text: &str, enc: TransferEncoding, whole_body: bool) -> Option<Co
     Some(super::mimeparts::cut_blank_runs(text))
 }
 
-/// Whether a charset label names a single-byte charset (ISO-8859-*, Windows-125*, KOI8-*):
-/// each byte of it decodes to one character. US-ASCII is left out (8-bit bytes under it are
-/// not decoded so).
+/// Whether a charset label names a single-byte charset (ISO-8859-*, Windows-125*, KOI8-*, and
+/// US-ASCII, whose 8-bit bytes mail-parser reads as Latin-1): each byte of it decodes to one
+/// character.
 fn single_byte(label: Option<&str>) -> bool {
     label.is_some_and(|l| {
-        !l.trim().eq_ignore_ascii_case("us-ascii")
-            && encoding_rs::Encoding::for_label_no_replacement(l.trim().as_bytes())
-                .is_some_and(encoding_rs::Encoding::is_single_byte)
+        encoding_rs::Encoding::for_label_no_replacement(l.trim().as_bytes())
+            .is_some_and(encoding_rs::Encoding::is_single_byte)
     })
 }
 
