@@ -120,13 +120,19 @@ fn facts(parts: &[MimePart], crlf: bool) -> Facts {
             continue;
         }
         let mut previous_blank = false;
-        for line in p.body.split('\n') {
-            // SpamAssassin's raw line length: its CR stays unless the message is CRLF.
-            let raw_len = if crlf {
-                line.trim_end_matches('\r').len()
+        // The part's raw lines, each with its line break but the last (which the delimiter
+        // took): an empty part has none, so a quoted-printable part holding only a blank line
+        // adds no QP bytes and `mime_qp_count` stays its part count (notmuch's
+        // mangling_mixed-up.eml: `__MIME_QP`).
+        for full in p.body.split_inclusive('\n') {
+            // SpamAssassin's raw line length, line break included: its CR stays unless the
+            // message is CRLF.
+            let raw_len = if crlf && full.ends_with("\r\n") {
+                full.len() - 1
             } else {
-                line.len()
+                full.len()
             };
+            let line = full.strip_suffix('\n').unwrap_or(full);
             let line = line.strip_suffix('\r').unwrap_or(line);
             if b64 {
                 let blank = line.trim().is_empty();
@@ -134,8 +140,8 @@ fn facts(parts: &[MimePart], crlf: bool) -> Facts {
                 previous_blank = blank;
             }
             if p.cte == "quoted-printable" && !line.starts_with("SPAM: ") {
-                f.qp_long_line |= raw_len > 78;
-                f.qp_bytes += raw_len + 1;
+                f.qp_long_line |= raw_len > 78 + 1;
+                f.qp_bytes += raw_len;
                 f.qp_needless += needless_qp(line);
             }
         }
@@ -675,6 +681,20 @@ mod tests {
         let clean = facts_of(&qp("caf=E9 cr=E8me=\nnext line"));
         assert!(clean.qp > 0 && clean.qp_bytes > 0 && clean.qp_needless == 0);
         assert_eq!(facts_of(&qp("=48ello")).qp_needless, 1);
+        // A QP part of a multipart holding one blank line has no QP bytes (its line break is
+        // the delimiter's), so mime_qp_count stays 1, as SpamAssassin 4.0.1 counts it.
+        let empty = facts_of(
+            "Subject: x\nContent-Type: multipart/mixed; boundary=B\n\n--B\n\
+             Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n\n\
+             --B--\n",
+        );
+        assert_eq!((empty.qp, empty.qp_bytes), (1, 0));
+        // Bytes with their line breaks, the last line's taken by the delimiter: 4 + 3.
+        let two = facts_of(
+            "Subject: x\nContent-Type: multipart/mixed; boundary=B\n\n--B\n\
+             Content-Transfer-Encoding: quoted-printable\n\nabc\ndef\n--B--\n",
+        );
+        assert_eq!(two.qp_bytes, 7);
     }
 
     #[test]
