@@ -391,7 +391,8 @@ impl Pattern {
         })
     }
 
-    /// The number of matches (at most `max`) in `text` other than an empty one at its very end.
+    /// The number of matches in `text` other than an empty one at its very end (the callers
+    /// bound it; only the rare patterns of [`Pattern::caret_at_end`] come here).
     fn short_of_end(&self, text: &str) -> usize {
         let kept = |start: usize, end: usize| start != end || start != text.len();
         match self.compiled() {
