@@ -416,13 +416,20 @@ impl<'r> Builder<'r> {
                     }
                     None => {}
                 }
-                if let Some((_, why)) = UNSUPPORTED_RULE_TYPES.iter().find(|(k, _)| *k == kw) {
+                if let Some((_, why, network)) =
+                    UNSUPPORTED_RULE_TYPES.iter().find(|(k, ..)| *k == kw)
+                {
                     let name = rest.split_whitespace().next().unwrap_or("");
+                    let network = if *network {
+                        format!(", it {NEEDS_NETWORK}")
+                    } else {
+                        String::new()
+                    };
                     self.skip(
                         origin,
                         line,
                         name,
-                        format!("'{kw}' rules are not supported: {why}"),
+                        format!("'{kw}' rules are not supported: {why}{network}"),
                     );
                 } else if IGNORED_SETTINGS.contains(&kw)
                     || kw.starts_with("bayes_")

@@ -11,7 +11,7 @@ pub(super) fn is_rule_keyword(kw: &str) -> bool {
     matches!(
         kw,
         "header" | "body" | "rawbody" | "uri" | "full" | "meta" | "mimeheader"
-    ) || UNSUPPORTED_RULE_TYPES.iter().any(|(k, _)| *k == kw)
+    ) || UNSUPPORTED_RULE_TYPES.iter().any(|(k, ..)| *k == kw)
 }
 
 pub(super) fn parse_if_unset(tail: &str) -> Result<Option<String>, String> {
