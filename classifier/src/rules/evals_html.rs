@@ -262,7 +262,11 @@ fn tag_name(a: &Arg) -> Result<(), String> {
 }
 
 fn number_name(a: &Arg) -> Result<(), String> {
-    match HtmlStats::default().number(&a.0) {
+    let parsed = HtmlStats {
+        parsed: true,
+        ..HtmlStats::default()
+    };
+    match parsed.number(&a.0) {
         Some(_) => Ok(()),
         // The ratios are undefined on an empty part; the names are still known.
         None if matches!(

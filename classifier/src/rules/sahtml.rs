@@ -143,6 +143,11 @@ fn ok_attribute(tag: &str, name: &str) -> bool {
 /// What SpamAssassin's HTML renderer reports for one HTML part.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HtmlStats {
+    /// False for an HTML part with no text: SpamAssassin does not parse it (`Node::rendered`
+    /// renders HTML only when the decoded text is not empty) and its entry in `html_all` is
+    /// undefined, so no HTML eval reads a number or flag of it (`__HTML_LENGTH_384` on an
+    /// empty text/html part).
+    pub parsed: bool,
     /// Per tag name, opens minus closes (never below 0); a name is present once seen at all.
     pub inside: HashMap<String, i64>,
     /// Characters of the part's text (markup included).
@@ -190,6 +195,9 @@ impl HtmlStats {
     /// The named number as HTMLEval reads `$html->{NAME}`; `None` when SpamAssassin leaves it
     /// undefined (a ratio over no tags, or a name it does not set).
     pub(crate) fn number(&self, name: &str) -> Option<f64> {
+        if !self.parsed {
+            return None;
+        }
         #[allow(clippy::cast_precision_loss)]
         let f = |x: u64| x as f64;
         #[allow(clippy::cast_precision_loss)]
@@ -213,7 +221,7 @@ impl HtmlStats {
 
     /// The named flag as `html_test` reads it.
     pub(crate) fn flag(&self, name: &str) -> Option<bool> {
-        Some(match name {
+        let set = match name {
             "html" => true,
             "font_low_contrast" => self.font_low_contrast,
             "font_invalid_color" => self.font_invalid_color,
@@ -221,7 +229,9 @@ impl HtmlStats {
             "form_action_mailto" => self.form_action_mailto,
             "embeds" => self.embeds,
             _ => return None,
-        })
+        };
+        // Nothing is set for a part SpamAssassin does not parse.
+        Some(set && self.parsed)
     }
 
     /// The named list as `html_text_match` reads it.
@@ -261,6 +271,7 @@ struct Render {
 pub(crate) fn analyse(raw: &str) -> HtmlStats {
     let mut r = Render {
         s: HtmlStats {
+            parsed: true,
             length: raw.chars().count(),
             max_size: 3,
             ..HtmlStats::default()

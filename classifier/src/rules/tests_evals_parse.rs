@@ -283,5 +283,37 @@ pub(super) fn cases(
         ),
         ("image_named('a.gif')", "body", gif.clone(), true),
         ("image_named('b.gif')", "body", gif, false),
+        // SpamAssassin parses no empty HTML part: none of its numbers or flags is defined
+        // (the edge set's empty text/html parts, `__HTML_LENGTH_384`).
+        (
+            "html_eval('length', '< 384')",
+            "body",
+            mixed(&format!("{plain}
+--b
+Content-Type: text/html
+
+"), ""),
+            false,
+        ),
+        (
+            "html_range('max_size', '2', '3')",
+            "body",
+            mixed(&format!("{plain}
+--b
+Content-Type: text/html
+
+"), ""),
+            false,
+        ),
+        (
+            "html_eval('length', '< 384')",
+            "body",
+            mixed(&format!("{plain}
+--b
+Content-Type: text/html
+
+<p>hi</p>"), ""),
+            true,
+        ),
     ]
 }
