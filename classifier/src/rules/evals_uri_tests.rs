@@ -92,3 +92,19 @@ fn redirects_to_another_domain() {
         ["T_REDIR"]
     );
 }
+
+/// The stock 20_aux_tlds.cf lists the IDN top-level domains under
+/// `if can(Mail::SpamAssassin::Conf::feature_registryboundaries)`, which SpamAssassin 4 has:
+/// a link under `xn--p1ai` is a URI (the edge set's `url9.eml`, SpamAssassin's `__HAS_URI`).
+#[test]
+fn idn_top_level_domains_under_the_registryboundaries_feature() {
+    let rules = "if can(Mail::SpamAssassin::Conf::feature_registryboundaries)\n\
+        clear_util_rb\n\
+        util_rb_tld com xn--p1ai\n\
+        endif\n\
+        uri T_ANY /./\n";
+    let msg = |link: &str| format!("Subject: t\nContent-Type: text/plain\n\n{link}\n");
+    let h = crate::rules::tests::hits_now(rules, &msg("http://xn--80arbjktj.xn--p1ai"));
+    assert_eq!(h, ["T_ANY"]);
+    assert!(crate::rules::tests::hits_now(rules, &msg("http://xn--80arbjktj.xn--p1aj")).is_empty());
+}

@@ -119,6 +119,9 @@ pub(super) const FEATURES: &[&str] = &[
     "feature_welcomelist_blocklist",
     "feature_originating_ip_headers",
     "feature_capture_rules",
+    // `util_rb_tld`, `util_rb_2tld`, `util_rb_3tld` and `clear_util_rb` (plugconf.rs): the
+    // stock 20_aux_tlds.cf lists the IDN top-level domains (`xn--p1ai`) under this test.
+    "feature_registryboundaries",
     "perl_min_version_5010000",
     "has_check_body_length",
     "has_check_for_ascii_text_illegal",
