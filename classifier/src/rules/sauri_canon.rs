@@ -271,6 +271,27 @@ fn http_readings(n: &str, tlds: &HashSet<String>, uris: &mut Vec<String>, nuris:
             nuris.push(format!("{proto}{host}{r}"));
         }
     }
+    // A host in Unicode is added in its ASCII form (`idn_to_ascii`), with and without a
+    // default port, and read in that form from here on.
+    if !host.is_ascii() {
+        let ace = idn_to_ascii(&host);
+        if ace != host.to_lowercase() {
+            nuris.push(format!("{proto}{ace}{rest}"));
+            if let Some(digits) = port_digits.filter(|d| !d.is_empty()) {
+                let default = if proto == "http://" { "80" } else { "443" };
+                let noport = if digits == default {
+                    &rest[1 + digits.len()..]
+                } else {
+                    rest
+                };
+                // Perl's `if $rest_noport`: not when nothing is left.
+                if !noport.is_empty() {
+                    nuris.push(format!("{proto}{ace}{noport}"));
+                }
+            }
+            host = ace;
+        }
+    }
     let nhost = host.to_ascii_lowercase();
     if host.bytes().any(|c| c <= 0x20) {
         host.retain(|c| c > ' ');
@@ -471,13 +492,38 @@ pub(super) fn host_of(uri: &str, tlds: &HashSet<String>) -> Option<String> {
         w[0] == b'%'
             && matches!((w[1], w[2]), (b'2', b'1'..=b'9' | b'a'..=b'f') | (b'3'..=b'6', b'0'..=b'9' | b'a'..=b'f') | (b'7', b'0'..=b'9' | b'a'..=b'e'))
     });
-    if encoded || !host.is_ascii() {
+    if encoded {
         return None;
     }
+    // `uri_to_domain` reads the host through `idn_to_ascii`.
+    let ace;
+    let host = if host.is_ascii() {
+        host
+    } else {
+        ace = idn_to_ascii(host);
+        if !ace.is_ascii() {
+            return None;
+        }
+        ace.as_str()
+    };
     if host.parse::<std::net::Ipv4Addr>().is_ok() || host.parse::<std::net::Ipv6Addr>().is_ok() {
         return Some(host.to_owned());
     }
     (is_fqdn_valid(host) && is_domain_valid(host, tlds)).then(|| host.to_owned())
+}
+
+/// SpamAssassin's `idn_to_ascii` for a host with characters beyond ASCII: the ideographic
+/// and full-width full stops read as dots, then the UTS #46 ASCII form (Net::LibIDN2,
+/// non-transitional), lower case; the host as it is (dots read) when that fails.
+pub(super) fn idn_to_ascii(host: &str) -> String {
+    let dotted: String = host
+        .chars()
+        .map(|c| match c {
+            '\u{3002}' | '\u{ff0e}' | '\u{ff61}' => '.',
+            c => c,
+        })
+        .collect();
+    idna::domain_to_ascii(&dotted).unwrap_or(dotted)
 }
 
 /// `is_fqdn_valid`: at least two labels of 1-63 letters, digits, `-` (not at an end) and `_`

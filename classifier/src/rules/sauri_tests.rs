@@ -180,3 +180,33 @@ fn a_rendered_part_is_cut_at_50000_characters() {
     assert_eq!(super::scan_cut(&text).chars().count(), 50_000);
     assert_eq!(super::scan_cut("short"), "short");
 }
+
+/// A host written in Unicode is also read in its ASCII form, as SpamAssassin's
+/// `uri_list_canonicalize` adds it (`idn_to_ascii`, checked against SpamAssassin 4.0.1 with
+/// Net::LibIDN2 on `http://Bücher.de:8080/x`, `https://xn--bcher-kva.de:443/y`,
+/// `http://Bücher.de:443/w` and the edge set's `url8.eml`).
+#[test]
+fn unicode_hosts_in_their_ascii_form() {
+    let mut t = tlds();
+    t.extend(["de".to_owned(), "xn--p1ai".to_owned()]);
+    let r = canonicalize("http://Bücher.de:8080/x", &t);
+    assert!(r.contains(&"http://Bücher.de:8080/x".to_owned()), "{r:?}");
+    assert!(
+        r.contains(&"http://xn--bcher-kva.de:8080/x".to_owned()),
+        "{r:?}"
+    );
+    // Only the default port of the scheme is dropped.
+    let r = canonicalize("http://Bücher.de:80/w", &t);
+    assert!(r.contains(&"http://xn--bcher-kva.de/w".to_owned()), "{r:?}");
+    let r = canonicalize("http://Bücher.de:443/w", &t);
+    assert!(!r.iter().any(|u| u == "http://xn--bcher-kva.de/w"), "{r:?}");
+    // The ideographic full stop is a dot; the host is the ASCII form.
+    assert_eq!(
+        super::canon::host_of("http://мойсайт\u{3002}рф/", &t).as_deref(),
+        Some("xn--80arbjktj.xn--p1ai")
+    );
+    assert_eq!(
+        text_uris(&["http://мойсайт.рф\n".to_owned()], &t),
+        ["http://мойсайт.рф"]
+    );
+}
