@@ -60,13 +60,13 @@ impl MimeHeaderTest {
     /// Evaluates the rule on a message.
     pub(crate) fn matches(&self, env: &Env<'_>, long_lived: bool) -> bool {
         let any = env.parts().iter().any(|p| {
-            p.values(&self.name).any(|v| {
-                if self.raw {
-                    self.pattern.is_match_with(v, long_lived)
-                } else {
-                    self.pattern.is_match_with(&cleaned(v), long_lived)
-                }
-            })
+            if self.raw {
+                p.raw_values(&self.name)
+                    .any(|v| self.pattern.is_match_with(&v, long_lived))
+            } else {
+                p.values(&self.name)
+                    .any(|v| self.pattern.is_match_with(&cleaned(v), long_lived))
+            }
         });
         any != self.negate
     }
@@ -116,6 +116,21 @@ mod tests {
             assert!(h.contains(&r.to_owned()), "{r} should hit: {h:?}");
         }
         assert!(!h.contains(&"NOPE".to_owned()));
+    }
+
+    /// The message's own header keeps the blanks after the colon in a `:raw` value; a part's
+    /// does not (SpamAssassin 4.0.1 on the three forms: only the second and third hit).
+    #[test]
+    fn raw_values_of_the_message_header_keep_their_leading_blanks() {
+        let rules = "mimeheader GIF Content-Type:raw =~ /^image\\/gif;\\n\\tname=/\n";
+        let gif = "Content-Type: image/gif;\n\tname=\"a.gif\"\n\nR0lG\n";
+        assert!(hits(rules, gif).is_empty());
+        let tight = gif.replace("Content-Type: ", "Content-Type:");
+        assert_eq!(hits(rules, &tight), ["GIF"]);
+        let part = format!(
+            "Subject: x\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\n{gif}--B--\n"
+        );
+        assert_eq!(hits(rules, &part), ["GIF"]);
     }
 
     #[test]

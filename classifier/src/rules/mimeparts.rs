@@ -24,6 +24,12 @@ pub(crate) struct MimePart {
     /// Header fields: (name as written, value as written: folding kept, leading blanks of the
     /// first line removed, no final line break).
     pub headers: Vec<(String, String)>,
+    /// For the message itself (depth 0 or an attached message), the blanks each header value
+    /// had before its text, by field: `Message::new` keeps all that follows the colon, so a
+    /// `:raw` value starts with them (`__CTYPE_ONETAB_GIF`'s `/^image\/gif;/` never matches
+    /// a single-part message's own header). Empty for a multipart's part, whose fields
+    /// `_parse_multipart` splits at `:\s*`.
+    pub leads: Vec<String>,
     /// `type/subtype`, lower case (`text/plain` when absent).
     pub ctype: String,
     /// The Content-Transfer-Encoding, lower case and trimmed (empty when absent).
@@ -118,6 +124,24 @@ impl MimePart {
                 .is_some_and(|n| crate::message::recover::html_name(&n))
     }
 
+    /// The values of a header field as `raw_header` gives them: with the blanks before
+    /// them where SpamAssassin keeps those (see `leads`).
+    pub(crate) fn raw_values<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = Cow<'a, str>> + 'a {
+        self.headers
+            .iter()
+            .enumerate()
+            .filter(move |(_, (n, _))| n.eq_ignore_ascii_case(name))
+            .map(
+                |(k, (_, v))| match self.leads.get(k).filter(|l| !l.is_empty()) {
+                    Some(lead) => Cow::Owned(format!("{lead}{v}")),
+                    None => Cow::Borrowed(v.as_str()),
+                },
+            )
+    }
+
     /// The values of a header field (case-insensitive name), as written.
     pub(crate) fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
@@ -203,7 +227,12 @@ fn visit<'t>(
     depth: usize,
     out: &mut Vec<MimePart>,
 ) -> Vec<Item<'t>> {
-    let headers = parse_headers(head);
+    let (headers, leads) = parse_headers(head);
+    let leads = if matches!(kind, Kind::Message) {
+        leads
+    } else {
+        Vec::new()
+    };
     // SpamAssassin reads the last of repeated fields (`Node::header` in scalar context),
     // unfolded.
     let ct = headers
@@ -266,6 +295,7 @@ fn visit<'t>(
     };
     out.push(MimePart {
         headers,
+        leads,
         ctype,
         cte,
         container,
@@ -501,9 +531,11 @@ fn split_message_head(text: &str) -> (&str, &str) {
     (text, "")
 }
 
-/// Header fields: name and value (folded lines joined by their line breaks).
-fn parse_headers(head: &str) -> Vec<(String, String)> {
+/// Header fields: name and value (folded lines joined by their line breaks), and the blanks
+/// each value's first line started with.
+fn parse_headers(head: &str) -> (Vec<(String, String)>, Vec<String>) {
     let mut out: Vec<(String, String)> = Vec::new();
+    let mut leads: Vec<String> = Vec::new();
     // Whether the line being continued was kept (a continuation of a skipped line is too).
     let mut kept = false;
     for line in head.lines() {
@@ -519,12 +551,14 @@ fn parse_headers(head: &str) -> Vec<(String, String)> {
         if let Some((n, v)) = line.split_once(':') {
             let n = n.trim_end();
             if !n.is_empty() && !n.contains(' ') && out.len() < 1000 {
-                out.push((n.to_owned(), v.trim_start().to_owned()));
+                let text = v.trim_start();
+                leads.push(v[..v.len() - text.len()].to_owned());
+                out.push((n.to_owned(), text.to_owned()));
                 kept = true;
             }
         }
     }
-    out
+    (out, leads)
 }
 
 /// The media type of a Content-Type value as `Util::parse_content_type` reads it: leading
