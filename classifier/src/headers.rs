@@ -83,6 +83,23 @@ fn copy_without(out: &mut Vec<u8>, raw: &[u8], from: usize, cut: &[(usize, usize
     out.extend_from_slice(&raw[pos..]);
 }
 
+/// The length of the mbox `From ` line `raw` starts with (its line break included), 0 without
+/// one: SpamAssassin's test, `/^From\s+(?!:)/` (not the obsolete `From :` field syntax).
+pub(crate) fn mbox_separator_len(raw: &[u8]) -> usize {
+    let Some(rest) = raw.strip_prefix(b"From") else {
+        return 0;
+    };
+    let blanks = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    // `\s+` then not a colon: backtracking gives up one blank before a colon.
+    let separator = blanks > 0 && (rest.get(blanks) != Some(&b':') || blanks > 1);
+    if !separator {
+        return 0;
+    }
+    raw.iter()
+        .position(|&b| b == b'\n')
+        .map_or(raw.len(), |i| i + 1)
+}
+
 /// Finds the header block. `None` when the input does not start with a header field (or an
 /// mbox `From ` line followed by one): such input gets no headers added.
 pub fn header_block(raw: &[u8]) -> Option<HeaderBlock> {

@@ -168,6 +168,12 @@ pub struct MessageView {
     pub unparsed: bool,
     /// True when some part had a decoding problem (bad base64/QP, unknown charset).
     pub encoding_problem: bool,
+    /// The mbox `From ` line the input began with (an MDA's delivery, piped in as it is), as
+    /// mail-parser reads it: a field named up to the line's first colon. It is no header
+    /// field, so it is not in `headers` (SpamAssassin's `Message::new` takes it off, and its
+    /// rules never see it); the tokenizer reads it as before, first, for the Bayes tokens it
+    /// has always given (corpora/EXPERIMENTS.md, E40).
+    pub mbox_line: Option<HeaderField>,
     /// The envelope recipients the MTA gave with the message (`classify --recipient`, a
     /// milter's RCPT TO), lower-cased; never read from the message itself (see
     /// [`crate::Engine::analyze_for`]). Empty after [`MessageView::parse`].
@@ -216,7 +222,15 @@ impl MessageView {
             return view;
         };
         let root = message.root_part();
-        view.headers = collect_headers(scanned, root, limits);
+        let mut headers = collect_headers(scanned, root, limits);
+        // An mbox `From ` line: mail-parser reads it as the first field, at offset 0 (no
+        // X-Spam- name, so `collect_headers` kept it first).
+        let mbox = crate::headers::mbox_separator_len(scanned) > 0
+            && root.headers.first().is_some_and(|h| h.offset_field == 0);
+        if mbox && !headers.is_empty() {
+            view.mbox_line = Some(headers.remove(0));
+        }
+        view.headers = headers;
         view.subject = message.subject().map(str::to_owned);
         view.from = mailboxes(message.from());
         view.to = mailboxes(message.to());

@@ -339,7 +339,7 @@ impl Tokenizer {
         } else {
             emit("mid:", "<none>");
         }
-        for field in &view.headers {
+        for field in view.mbox_line.iter().chain(&view.headers) {
             let name = field.name.to_ascii_lowercase();
             if self.config.header_presence {
                 emit("hdr:", &name);

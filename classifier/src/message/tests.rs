@@ -124,3 +124,26 @@ fn a_multipart_without_a_boundary_is_text() {
     );
     assert!(v.attachments.is_empty());
 }
+
+/// An mbox `From ` line (procmail and maildrop pipe it in) is no header field: SpamAssassin's
+/// rules never see it (the edge set's msg_25.txt: `__SUBJ_HAS_TO_2`'s `\nReceived:` found the
+/// first Received field after it; rules in rules/htext_tests.rs). The tokenizer still reads it
+/// (`mbox_line`).
+#[test]
+fn an_mbox_from_line_is_not_a_header_field() {
+    let v = view("From MAILER-DAEMON Fri Apr 06 16:46:09 2001\nSubject: hi\n\nbody\n");
+    assert_eq!(v.headers.len(), 1, "{:?}", v.headers);
+    assert_eq!(v.headers[0].name, "Subject");
+    assert!(
+        v.mbox_line
+            .as_ref()
+            .is_some_and(|h| h.name.starts_with("From MAILER"))
+    );
+    // The obsolete `From :` field syntax is a field, as SpamAssassin reads it.
+    let v = view("From : a@b.example\nSubject: hi\n\nbody\n");
+    assert!(v.mbox_line.is_none());
+    assert_eq!(v.headers.len(), 2);
+    assert_eq!(crate::headers::mbox_separator_len(b"From  : x\n"), 10);
+    assert_eq!(crate::headers::mbox_separator_len(b"From : x\n"), 0);
+    assert_eq!(crate::headers::mbox_separator_len(b"Fromage: x\n"), 0);
+}

@@ -171,3 +171,16 @@ fn first_mailboxes() {
     assert_eq!(f("undisclosed-recipients:;"), None);
     assert_eq!(f(", <b@y>"), Some((String::new(), "b@y".into())));
 }
+
+/// Neither `ALL` nor a `full` rule sees an mbox `From ` line (SpamAssassin 4.0.1: `ALL =~
+/// /\AFrom/` and `full /\AFrom /` do not hit such a message; `From :` is a field).
+#[test]
+fn rules_never_see_an_mbox_from_line() {
+    let rules = "header ALL_FROM ALL =~ /\\AFrom/\nfull FULL_FROM /\\AFrom /\n\
+                 header ALL_SUBJ ALL =~ /\\ASubject: hi$/m\n";
+    let h = crate::rules::tests::hits_now(
+        rules,
+        "From MAILER-DAEMON Fri Apr 06 16:46:09 2001\nSubject: hi\n\nbody\n",
+    );
+    assert_eq!(h, ["ALL_SUBJ"]);
+}

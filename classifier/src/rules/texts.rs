@@ -120,7 +120,12 @@ impl<'a> Texts<'a> {
             }
             Part::Full => &self.view.raw,
             // One byte per byte SpamAssassin reads (see `raw_bytewise`).
-            Part::SaFull => self.view.raw_bytewise.as_deref().unwrap_or(&self.view.raw),
+            // Without an mbox `From ` line: SpamAssassin's pristine message has none.
+            Part::SaFull => {
+                let full = self.view.raw_bytewise.as_deref().unwrap_or(&self.view.raw);
+                let sep = crate::headers::mbox_separator_len(full.as_bytes());
+                full.get(sep..).unwrap_or(full)
+            }
             // Every URI any `uri` rule may read: the built-in rules' links, and SpamAssassin's
             // list when a loaded rule file has `uri` rules.
             Part::Uri => self.uris.get_or_init(|| {
