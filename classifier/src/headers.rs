@@ -100,6 +100,47 @@ pub(crate) fn mbox_separator_len(raw: &[u8]) -> usize {
         .map_or(raw.len(), |i| i + 1)
 }
 
+/// Where SpamAssassin's `Message::new` ends a header section that has no empty line before
+/// the body: the offset of its first line that starts with `--` (a MIME boundary) or of its
+/// fourth line that is not a header field (the three before it are skipped), after an mbox
+/// `From ` line. `None` when the header ends at an empty line or with the input.
+pub(crate) fn sa_header_cut(raw: &[u8]) -> Option<usize> {
+    let mut pos = mbox_separator_len(raw);
+    let mut invalid = 0;
+    while pos < raw.len() {
+        let end = raw[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| pos + i + 1);
+        let line = &raw[pos..end];
+        if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+            if line.iter().all(|&b| b == b'\r' || b == b'\n') {
+                return None;
+            }
+            if line.starts_with(b"--") {
+                return Some(pos);
+            }
+            let name = line
+                .iter()
+                .take_while(|&&b| (0x21..=0x7e).contains(&b) && b != b':')
+                .count();
+            let rest = &line[name..];
+            let blanks = rest
+                .iter()
+                .take_while(|&&b| b == b' ' || b == b'\t')
+                .count();
+            if name == 0 || rest.get(blanks) != Some(&b':') {
+                invalid += 1;
+                if invalid > 3 {
+                    return Some(pos);
+                }
+            }
+        }
+        pos = end;
+    }
+    None
+}
+
 /// Finds the header block. `None` when the input does not start with a header field (or an
 /// mbox `From ` line followed by one): such input gets no headers added.
 pub fn header_block(raw: &[u8]) -> Option<HeaderBlock> {

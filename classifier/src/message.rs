@@ -174,6 +174,11 @@ pub struct MessageView {
     /// rules never see it); the tokenizer reads it as before, first, for the Bayes tokens it
     /// has always given (corpora/EXPERIMENTS.md, E40).
     pub mbox_line: Option<HeaderField>,
+    /// Fields mail-parser reads as the message's after the line where SpamAssassin's parser
+    /// ends its header section (a MIME boundary line before any empty line, see
+    /// `headers::sa_header_cut`): not in `headers`; the tokenizer reads them after those, as
+    /// before.
+    pub after_header: Vec<HeaderField>,
     /// The envelope recipients the MTA gave with the message (`classify --recipient`, a
     /// milter's RCPT TO), lower-cased; never read from the message itself (see
     /// [`crate::Engine::analyze_for`]). Empty after [`MessageView::parse`].
@@ -223,14 +228,19 @@ impl MessageView {
         };
         let root = message.root_part();
         let mut headers = collect_headers(scanned, root, limits);
-        // An mbox `From ` line: mail-parser reads it as the first field, at offset 0 (no
-        // X-Spam- name, so `collect_headers` kept it first).
-        let mbox = crate::headers::mbox_separator_len(scanned) > 0
-            && root.headers.first().is_some_and(|h| h.offset_field == 0);
-        if mbox && !headers.is_empty() {
-            view.mbox_line = Some(headers.remove(0));
+        // An mbox `From ` line: mail-parser reads it as the first field, at offset 0.
+        if crate::headers::mbox_separator_len(scanned) > 0
+            && headers.first().is_some_and(|(at, _)| *at == 0)
+        {
+            view.mbox_line = Some(headers.remove(0).1);
         }
-        view.headers = headers;
+        // Fields mail-parser reads after where SpamAssassin ends the header (a boundary line
+        // before any empty line): the first part's, not the message's.
+        if let Some(cut) = crate::headers::sa_header_cut(scanned) {
+            let at = headers.iter().take_while(|(start, _)| *start < cut).count();
+            view.after_header = headers.split_off(at).into_iter().map(|(_, h)| h).collect();
+        }
+        view.headers = headers.into_iter().map(|(_, h)| h).collect();
         view.subject = message.subject().map(str::to_owned);
         view.from = mailboxes(message.from());
         view.to = mailboxes(message.to());
@@ -393,7 +403,12 @@ fn date_of(raw: &[u8], root: &MessagePart<'_>) -> Option<i64> {
     mail_parser::DateTime::parse_rfc822(&value).map(|d| d.to_timestamp())
 }
 
-fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<HeaderField> {
+/// The root's header fields, each with the offset its name starts at.
+fn collect_headers(
+    raw: &[u8],
+    root: &MessagePart<'_>,
+    limits: &Limits,
+) -> Vec<(usize, HeaderField)> {
     // The white space the message begins with, measured once (see `name` below).
     let indent = raw.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
     root.headers
@@ -440,13 +455,14 @@ fn collect_headers(raw: &[u8], root: &MessagePart<'_>, limits: &Limits) -> Vec<H
                 true => format!("{}{name}", String::from_utf8_lossy(&raw[..fstart])),
                 false => name.into_owned(),
             };
-            HeaderField {
+            let field = HeaderField {
                 name,
                 raw: raw_value,
                 raw_utf8,
                 lead,
                 decoded,
-            }
+            };
+            (fstart, field)
         })
         .collect()
 }

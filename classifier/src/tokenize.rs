@@ -339,7 +339,12 @@ impl Tokenizer {
         } else {
             emit("mid:", "<none>");
         }
-        for field in view.mbox_line.iter().chain(&view.headers) {
+        for field in view
+            .mbox_line
+            .iter()
+            .chain(&view.headers)
+            .chain(&view.after_header)
+        {
             let name = field.name.to_ascii_lowercase();
             if self.config.header_presence {
                 emit("hdr:", &name);

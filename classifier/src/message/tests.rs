@@ -147,3 +147,23 @@ fn an_mbox_from_line_is_not_a_header_field() {
     assert_eq!(crate::headers::mbox_separator_len(b"From : x\n"), 0);
     assert_eq!(crate::headers::mbox_separator_len(b"Fromage: x\n"), 0);
 }
+
+/// A header section that runs into a MIME boundary line ends there for SpamAssassin's parser
+/// (`Message::new`), and after a fourth line that is not a field; mail-parser reads on to the
+/// first empty line, so the first part's fields would be the message's (the edge set's
+/// fws_fn.eml: `exists:Content-Transfer-Encoding`). They go to `after_header`.
+#[test]
+fn fields_after_where_spamassassin_ends_the_header() {
+    let v = view(
+        "Subject: x\nContent-Type: multipart/mixed; boundary=\"b\"\n--b\n\
+         Content-Type: text/plain\nX-In-Part: 1\n\nhello\n--b--\n",
+    );
+    let names: Vec<&str> = v.headers.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["Subject", "Content-Type"]);
+    assert!(v.after_header.iter().any(|h| h.name == "X-In-Part"));
+    let v = view("Subject: x\nbad one\nX-After: 1\n\nbody\n");
+    assert!(v.headers.iter().any(|h| h.name == "X-After"));
+    assert!(v.after_header.is_empty());
+    let v = view("Subject: x\nbad one\nbad two\nbad three\nbad four\nX-After: 1\n\nbody\n");
+    assert!(!v.headers.iter().any(|h| h.name == "X-After"));
+}
