@@ -168,16 +168,12 @@ pub struct MessageView {
     pub unparsed: bool,
     /// True when some part had a decoding problem (bad base64/QP, unknown charset).
     pub encoding_problem: bool,
-    /// The mbox `From ` line the input began with (an MDA's delivery, piped in as it is), as
-    /// mail-parser reads it: a field named up to the line's first colon. It is no header
-    /// field, so it is not in `headers` (SpamAssassin's `Message::new` takes it off, and its
-    /// rules never see it); the tokenizer reads it as before, first, for the Bayes tokens it
-    /// has always given (corpora/EXPERIMENTS.md, E40).
+    /// The mbox `From ` line the input began with, as mail-parser reads it (a field named up
+    /// to its first colon): no header field, so not in `headers` (SpamAssassin's parser takes
+    /// it off); the tokenizer reads it first, as before (corpora/EXPERIMENTS.md, E42).
     pub mbox_line: Option<HeaderField>,
-    /// Fields mail-parser reads as the message's after the line where SpamAssassin's parser
-    /// ends its header section (a MIME boundary line before any empty line, see
-    /// `headers::sa_header_cut`): not in `headers`; the tokenizer reads them after those, as
-    /// before.
+    /// Fields mail-parser reads after where SpamAssassin's parser ends the header (at a MIME
+    /// boundary line, `headers::sa_header_cut`): not in `headers`; tokenized after them.
     pub after_header: Vec<HeaderField>,
     /// The envelope recipients the MTA gave with the message (`classify --recipient`, a
     /// milter's RCPT TO), lower-cased; never read from the message itself (see
