@@ -13,6 +13,13 @@ pub(super) fn cases(
         )
     };
     let plain = "Content-Type: text/plain\n\nhello";
+    // A text/plain part and a text/html part holding `html`.
+    let html_part = |html: &str| {
+        mixed(
+            &format!("{plain}\n--b\nContent-Type: text/html\n\n{html}"),
+            "",
+        )
+    };
     let c = [
         "check_msg_parse_flags('mime_epilogue_exists')",
         "check_msg_parse_flags('missing_mime_headers')",
@@ -285,35 +292,8 @@ pub(super) fn cases(
         ("image_named('b.gif')", "body", gif, false),
         // SpamAssassin parses no empty HTML part: none of its numbers or flags is defined
         // (the edge set's empty text/html parts, `__HTML_LENGTH_384`).
-        (
-            "html_eval('length', '< 384')",
-            "body",
-            mixed(&format!("{plain}
---b
-Content-Type: text/html
-
-"), ""),
-            false,
-        ),
-        (
-            "html_range('max_size', '2', '3')",
-            "body",
-            mixed(&format!("{plain}
---b
-Content-Type: text/html
-
-"), ""),
-            false,
-        ),
-        (
-            "html_eval('length', '< 384')",
-            "body",
-            mixed(&format!("{plain}
---b
-Content-Type: text/html
-
-<p>hi</p>"), ""),
-            true,
-        ),
+        ("html_eval('length', '< 384')", "body", html_part(""), false),
+        ("html_range('max_size', '2', '3')", "body", html_part(""), false),
+        ("html_eval('length', '< 384')", "body", html_part("<p>hi</p>"), true),
     ]
 }
