@@ -108,3 +108,25 @@ fn idn_top_level_domains_under_the_registryboundaries_feature() {
     assert_eq!(h, ["T_ANY"]);
     assert!(crate::rules::tests::hits_now(rules, &msg("http://xn--80arbjktj.xn--p1aj")).is_empty());
 }
+
+/// A link in `<a href>` is listed as written as well as resolved against `<base href>`
+/// (SpamAssassin 4.0.1 on spam-1/00412: `/mhg/?aid=...` beside `http://200.43.112.5/mhg/...`).
+#[test]
+fn anchor_links_are_listed_as_written_beside_their_resolution() {
+    let rules = "uri T_REL /^\\/mhg\\//\nuri T_ABS /^http:\\/\\/192\\.0\\.2\\.5\\/mhg\\//\n";
+    let msg = |body: &str| {
+        format!("Subject: t\nContent-Type: text/html\n\n<html><head>{body}</a></body></html>\n")
+    };
+    let mut h = crate::rules::tests::hits_now(
+        rules,
+        &msg(r#"<base href="http://192.0.2.5/"></head><body><a href="/mhg/?x=1">go"#),
+    );
+    h.sort();
+    assert_eq!(h, ["T_ABS", "T_REL"]);
+    // An image's link is listed resolved only.
+    let h = crate::rules::tests::hits_now(
+        rules,
+        &msg(r#"<base href="http://192.0.2.5/"></head><body><img src="/mhg/a.gif"><a>"#),
+    );
+    assert_eq!(h, ["T_ABS"]);
+}

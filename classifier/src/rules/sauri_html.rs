@@ -96,6 +96,12 @@ pub(crate) fn html_uri(
             if tag == "a" {
                 // HTML::html_tests keys the anchor text by the link as written.
                 let key = href.map_or_else(String::new, |v| canon_uri(&v, &mut detail.truncated));
+                // The anchor text's entry in `HTML::{uri}` is keyed by the link as written, so
+                // `_process_html_uri_list` lists that form too, beside its `<base href>`
+                // resolution (spam-1/00412's `/mhg/?aid=...`: `__UPPERCASE_URI`).
+                if !key.is_empty() && uris.len() < MAX_LINKS && !uris.contains(&key) {
+                    uris.push(key.clone());
+                }
                 detail.open_anchor(key);
                 for t in found {
                     let mailto = t

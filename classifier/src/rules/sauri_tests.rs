@@ -137,6 +137,8 @@ fn html_links_resolve_against_base() {
         [
             "http://example.com/dir/page.html",
             "http://example.com/up/x.html",
+            // The anchor's link as written is a key of HTML.pm's URI hash too.
+            "../up/x.html",
             "http://192.0.2.1/r.asp",
             "mailto:x@example.com",
             "MAILTO:y@example.com?subject=x"
