@@ -100,12 +100,35 @@ pub(crate) fn mbox_separator_len(raw: &[u8]) -> usize {
         .map_or(raw.len(), |i| i + 1)
 }
 
-/// Where SpamAssassin's `Message::new` ends a header section that has no empty line before
-/// the body: the offset of its first line that starts with `--` (a MIME boundary) or of its
-/// fourth line that is not a header field (the three before it are skipped), after an mbox
-/// `From ` line. `None` when the header ends at an empty line or with the input.
-pub(crate) fn sa_header_cut(raw: &[u8]) -> Option<usize> {
-    let mut pos = mbox_separator_len(raw);
+/// Where SpamAssassin's `Message::new` ends a header section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderEnd {
+    /// At an empty line: the header is the text before `at`, the body starts at `body`, after
+    /// that line.
+    Blank { at: usize, body: usize },
+    /// At a line that starts with `--` (a MIME boundary) or the fourth line that is not a
+    /// header field (the three before it are skipped): that line, at this offset, starts the
+    /// body.
+    Cut(usize),
+    /// The input ended first.
+    End,
+}
+
+impl HeaderEnd {
+    /// Where the body starts in a text of `len` bytes.
+    pub(crate) fn body_start(self, len: usize) -> usize {
+        match self {
+            HeaderEnd::Blank { body, .. } => body,
+            HeaderEnd::Cut(at) => at,
+            HeaderEnd::End => len,
+        }
+    }
+}
+
+/// Where SpamAssassin's `Message::new` ends the header section that starts at `from` in `raw`
+/// (continuation lines, which start with a blank, belong to their field).
+pub(crate) fn header_end(raw: &[u8], from: usize) -> HeaderEnd {
+    let mut pos = from;
     let mut invalid = 0;
     while pos < raw.len() {
         let end = raw[pos..]
@@ -115,30 +138,45 @@ pub(crate) fn sa_header_cut(raw: &[u8]) -> Option<usize> {
         let line = &raw[pos..end];
         if !line.starts_with(b" ") && !line.starts_with(b"\t") {
             if line.iter().all(|&b| b == b'\r' || b == b'\n') {
-                return None;
+                return HeaderEnd::Blank { at: pos, body: end };
             }
             if line.starts_with(b"--") {
-                return Some(pos);
+                return HeaderEnd::Cut(pos);
             }
-            let name = line
-                .iter()
-                .take_while(|&&b| (0x21..=0x7e).contains(&b) && b != b':')
-                .count();
-            let rest = &line[name..];
-            let blanks = rest
-                .iter()
-                .take_while(|&&b| b == b' ' || b == b'\t')
-                .count();
-            if name == 0 || rest.get(blanks) != Some(&b':') {
+            if !is_field_line(line) {
                 invalid += 1;
                 if invalid > 3 {
-                    return Some(pos);
+                    return HeaderEnd::Cut(pos);
                 }
             }
         }
         pos = end;
     }
-    None
+    HeaderEnd::End
+}
+
+/// Whether a line starts a header field as SpamAssassin's parser tells one:
+/// `/^[\041-\071\073-\176]+[ \t]*:/`.
+pub(crate) fn is_field_line(line: &[u8]) -> bool {
+    let name = line
+        .iter()
+        .take_while(|&&b| (0x21..=0x7e).contains(&b) && b != b':')
+        .count();
+    let blanks = line[name..]
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    name > 0 && line.get(name + blanks) == Some(&b':')
+}
+
+/// Where SpamAssassin's parser ends a message's header without an empty line before the
+/// body (the mbox `From ` line aside): the offset of the line that starts the body
+/// ([`HeaderEnd::Cut`]); `None` when the header ends at an empty line or with the input.
+pub(crate) fn sa_header_cut(raw: &[u8]) -> Option<usize> {
+    match header_end(raw, mbox_separator_len(raw)) {
+        HeaderEnd::Cut(at) => Some(at),
+        HeaderEnd::Blank { .. } | HeaderEnd::End => None,
+    }
 }
 
 /// Finds the header block. `None` when the input does not start with a header field (or an

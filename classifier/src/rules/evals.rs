@@ -176,14 +176,7 @@ impl<'a> Env<'a> {
                 .parts
                 .iter()
                 .filter(|p| p.html)
-                .map(|p| {
-                    // SpamAssassin parses no empty HTML part (see `HtmlStats::parsed`).
-                    if p.text.is_empty() {
-                        super::sahtml::HtmlStats::default()
-                    } else {
-                        super::sahtml::analyse(&p.text)
-                    }
-                })
+                .map(|p| super::sahtml::analyse(&p.text))
                 .collect()
         })
     }

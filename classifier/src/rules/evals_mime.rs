@@ -502,21 +502,17 @@ fn nums(a: &[Arg]) -> Result<(), String> {
 /// The length of the message body as received (after the header), in bytes: SpamAssassin's
 /// `pristine_body_length`, counted in the message's own bytes (`raw_bytewise`: a byte that is
 /// not UTF-8 is one, where the lossy text has three; CSDMC2010 TRAIN_04187's 781 bytes of
-/// Latin-1 were over 1,024), from where SpamAssassin's parser ends the header (an empty line,
-/// or a boundary line it keeps in the body: `headers::sa_header_cut`).
+/// Latin-1 were over 1,024), from where SpamAssassin's parser ends the header (after an empty
+/// line, or at a boundary line it keeps in the body: `headers::header_end`).
 fn body_length(e: &Env<'_>) -> usize {
-    let raw = e.view.raw_bytewise.as_deref().unwrap_or(&e.view.raw);
-    if let Some(cut) = crate::headers::sa_header_cut(raw.as_bytes()) {
-        return raw.len() - cut;
-    }
-    let mut pos = 0;
-    for line in raw.split_inclusive('\n') {
-        pos += line.len();
-        if line.trim_end_matches(['\r', '\n']).is_empty() {
-            return raw.len() - pos;
-        }
-    }
-    0
+    let raw = e
+        .view
+        .raw_bytewise
+        .as_deref()
+        .unwrap_or(&e.view.raw)
+        .as_bytes();
+    let from = crate::headers::mbox_separator_len(raw);
+    raw.len() - crate::headers::header_end(raw, from).body_start(raw.len())
 }
 
 /// Whether SpamAssassin runs its HTML parser on some part (HTMLEval's `html_test('html')`,

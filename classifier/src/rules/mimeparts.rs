@@ -506,29 +506,15 @@ fn base64_lenient(body: &str) -> Vec<u8> {
 }
 
 /// Splits a message into its header and body where SpamAssassin's `Message::new` ends the
-/// header: at an empty line (consumed), at a line that starts with `--` (a MIME boundary), or
-/// at the fourth line that is not a header field (the three before it are skipped).
+/// header ([`crate::headers::header_end`]): an empty line is in neither, a line that ends the
+/// header otherwise starts the body.
 fn split_message_head(text: &str) -> (&str, &str) {
-    let mut pos = 0;
-    let mut invalid = 0;
-    for line in text.split_inclusive('\n') {
-        if !line.starts_with([' ', '\t']) {
-            if line.trim_end_matches(['\r', '\n']).is_empty() {
-                return (&text[..pos], &text[pos + line.len()..]);
-            }
-            if line.starts_with("--") {
-                return (&text[..pos], &text[pos..]);
-            }
-            if !is_field(line) {
-                invalid += 1;
-                if invalid > 3 {
-                    return (&text[..pos], &text[pos..]);
-                }
-            }
-        }
-        pos += line.len();
+    use crate::headers::HeaderEnd;
+    match crate::headers::header_end(text.as_bytes(), 0) {
+        HeaderEnd::Blank { at, body } => (&text[..at], &text[body..]),
+        HeaderEnd::Cut(at) => (&text[..at], &text[at..]),
+        HeaderEnd::End => (text, ""),
     }
-    (text, "")
 }
 
 /// Header fields: name and value (folded lines joined by their line breaks), and the blanks
@@ -744,14 +730,7 @@ fn names_boundary(field: &str, boundary: &str) -> bool {
 /// Whether a line starts a header field as SpamAssassin's parsers recognise one: printable
 /// ASCII other than `:`, then optional blanks, then `:`.
 pub(crate) fn is_field(line: &str) -> bool {
-    let name_len = line
-        .bytes()
-        .take_while(|b| (0x21..=0x7e).contains(b) && *b != b':')
-        .count();
-    name_len > 0
-        && line[name_len..]
-            .trim_start_matches([' ', '\t'])
-            .starts_with(':')
+    crate::headers::is_field_line(line.as_bytes())
 }
 
 #[cfg(test)]

@@ -267,8 +267,12 @@ struct Render {
     events: usize,
 }
 
-/// Measures one HTML part's decoded text.
+/// Measures one HTML part's decoded text; an empty one is not parsed (see
+/// [`HtmlStats::parsed`]).
 pub(crate) fn analyse(raw: &str) -> HtmlStats {
+    if raw.is_empty() {
+        return HtmlStats::default();
+    }
     let mut r = Render {
         s: HtmlStats {
             parsed: true,
