@@ -763,7 +763,7 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                 let budget = limits.max_text_bytes - text_bytes;
                 let raw = cap(text, budget).into_owned();
                 text_bytes += raw.len();
-                let sa = charsets::sa_part_text(&msg.raw_message, part, charset.as_deref())
+                let sa = charsets::sa_part_text(&msg.raw_message, part, charset.as_deref(), text)
                     .map(|t| (t, sa_html))
                     .or_else(|| recover::sa_base64_footer(part))
                     .map(|(t, html)| (cap(&t, budget).into_owned(), html));
@@ -788,9 +788,13 @@ fn walk_parts(message: &mail_parser::Message<'_>, view: &mut MessageView, limits
                 }
                 if (plain || named_html(part)) && text_bytes < limits.max_text_bytes {
                     let text = charsets::decode_charset(charset.as_deref(), bytes);
-                    let raw = cap(&text, limits.max_text_bytes - text_bytes).into_owned();
+                    let budget = limits.max_text_bytes - text_bytes;
+                    let raw = cap(&text, budget).into_owned();
                     text_bytes += raw.len();
-                    push_text(view, part, raw, None, !plain, limits);
+                    let sa =
+                        charsets::sa_part_text(&msg.raw_message, part, charset.as_deref(), &text)
+                            .map(|t| (cap(&t, budget).into_owned(), !plain));
+                    push_text(view, part, raw, sa, !plain, limits);
                 }
             }
         }

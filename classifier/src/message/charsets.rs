@@ -53,25 +53,89 @@ pub(crate) fn east_asian(label: &str) -> Option<&'static Encoding> {
 /// read as UTF-8, as SpamAssassin's `Node::_normalize` tries UTF-8 before the declared charset
 /// for a part's text: an `iso-8859-1` part holding `EF BF BD` is one U+FFFD there, three Latin-1
 /// letters to mail-parser (`__HIGHBITS` on 14 of the first 300 SpamAssassin-corpus messages).
+///
+/// 8-bit bytes that are not UTF-8, where mail-parser's reading of them, `parsed`, holds a
+/// U+FFFD (it reads a part without a charset, in UTF-8, or in a charset it has no decoder for,
+/// as UTF-8 lossily): `_normalize` finds no decoder that takes them and reads them as
+/// Windows-1252 (its guess for Latin-1-like bytes, and its last resort: Debian has no
+/// Encode::Detect). So a windows-1251 text attachment without a charset is Latin-1 letters to
+/// SpamAssassin's rules, two bytes each in its UTF-8 body, not a U+FFFD's three
+/// (`tvd_vertical_words` on the edge set's rs/4dc25f7c-spam.eml). A charset mail-parser reads
+/// so though Perl's Encode knows it (`cp866`, `x-mac-cyrillic`) is decoded with encoding_rs,
+/// strictly as Perl decodes, and read as Windows-1252 where a byte does not decode.
 pub(super) fn sa_part_text(
     raw_message: &[u8],
     part: &MessagePart<'_>,
     charset: Option<&str>,
+    parsed: &str,
 ) -> Option<String> {
-    let label = charset?;
-    if let Some(enc) = east_asian(label) {
+    let label = charset.map(str::trim);
+    if let Some(l) = label
+        && let Some(enc) = east_asian(l)
+    {
         let bytes = transfer_decoded(raw_message, part)?;
-        return Some(decode(label, enc, &bytes));
+        return Some(decode(l, enc, &bytes));
     }
-    let label = label.trim();
-    if label.eq_ignore_ascii_case("utf-8") || label.eq_ignore_ascii_case("utf8") {
+    let utf8_label =
+        label.is_none_or(|l| l.eq_ignore_ascii_case("utf-8") || l.eq_ignore_ascii_case("utf8"));
+    if utf8_label && !parsed.contains('\u{fffd}') {
         return None;
     }
     let bytes = transfer_decoded(raw_message, part)?;
     if bytes.is_ascii() {
         return None;
     }
-    Some(std::str::from_utf8(&bytes).ok()?.replace("\r\n", "\n"))
+    if let Ok(text) = std::str::from_utf8(&bytes) {
+        // mail-parser reads a part without a charset, or in UTF-8, as UTF-8 too.
+        return (!utf8_label).then(|| text.replace("\r\n", "\n"));
+    }
+    undecodable(label, &bytes, parsed).map(|t| t.replace("\r\n", "\n"))
+}
+
+/// SpamAssassin's reading of 8-bit `bytes` that are not UTF-8, declared `label`, where
+/// mail-parser's reading of them, `parsed`, holds a U+FFFD and SpamAssassin's differs (see
+/// [`sa_part_text`]); `None` where mail-parser's reading is SpamAssassin's.
+pub(crate) fn undecodable(label: Option<&str>, bytes: &[u8], parsed: &str) -> Option<String> {
+    if !parsed.contains('\u{fffd}') {
+        return None;
+    }
+    let label = label.map(str::trim);
+    let windows_1252 = || decode_charset(Some("windows-1252"), bytes);
+    let perl_decoder = label
+        .filter(|l| {
+            !l.eq_ignore_ascii_case("utf-8")
+                && !l.eq_ignore_ascii_case("utf8")
+                && !is_ascii_label(l)
+                && !l.eq_ignore_ascii_case("x-user-defined")
+                && !l.to_ascii_lowercase().ends_with("-i")
+        })
+        .and_then(|l| Encoding::for_label_no_replacement(l.as_bytes()))
+        .filter(|&enc| enc != encoding_rs::WINDOWS_1252);
+    let text = match perl_decoder {
+        Some(enc) => match enc.decode_without_bom_handling_and_without_replacement(bytes) {
+            Some(text) => text.into_owned(),
+            None => windows_1252(),
+        },
+        None => windows_1252(),
+    };
+    // A charset mail-parser reads as Windows-1252 already (`windows-1252` holding 0x81).
+    (text != parsed).then_some(text)
+}
+
+/// The labels `_normalize` reads as US-ASCII (`US-ASCII`, `ASCII`, `ANSI_X3.4-1968`,
+/// `ISO646-US`): with 8-bit bytes, none decodes strictly.
+fn is_ascii_label(label: &str) -> bool {
+    let l = label.to_ascii_lowercase();
+    matches!(
+        l.as_str(),
+        "us-ascii"
+            | "ascii"
+            | "ansi_x3.4-1968"
+            | "ansi_x3.4-1986"
+            | "ansi x3.4-1968"
+            | "ansi x3.4-1986"
+            | "iso646-us"
+    )
 }
 
 /// A part's bytes as written with its transfer encoding undone; `None` when it does not
@@ -377,6 +441,51 @@ mod tests {
             assert_eq!(p.raw, "D\u{ef}\u{bf}\u{bd}ise\n", "{cte}");
             assert_eq!(p.sa_text(), "D\u{fffd}ise\n", "{cte}");
         }
+    }
+
+    /// 8-bit bytes no decoder takes are Windows-1252 to SpamAssassin, checked with
+    /// SpamAssassin 4.0.1 on each label: "Древний" in windows-1251 bytes, curly quotes, and
+    /// 0x81 (undefined in Windows-1252: U+FFFD).
+    #[test]
+    fn undecodable_bytes_read_as_windows_1252() {
+        use crate::{Limits, MessageView};
+        let bytes = b"word \xc4\xf0\xe5\xe2\xed\xe8\xe9 \x93q\x94 \x81 end\n";
+        let parse = |ctype: &str| {
+            let mut raw = format!("Subject: x\nContent-Type: {ctype}\n\n").into_bytes();
+            raw.extend_from_slice(bytes);
+            MessageView::parse(&raw, &Limits::default()).text_parts[0].clone()
+        };
+        let w1252 = "word Äðåâíèé \u{201c}q\u{201d} \u{fffd} end\n";
+        for ctype in [
+            "text/plain",
+            "text/plain; charset=utf-8",
+            "text/plain; charset=x-unknown",
+            "text/plain; charset=us-ascii",
+            "text/plain; charset=ISO646-US",
+            "text/plain; charset=x-user-defined",
+        ] {
+            let p = parse(ctype);
+            assert_eq!(p.sa_text(), w1252, "{ctype}");
+        }
+        // Bayes and the built-in rules keep mail-parser's reading.
+        assert!(parse("text/plain").raw.contains('\u{fffd}'));
+        // A charset Perl decodes and mail-parser does not.
+        assert_eq!(
+            parse("text/plain; charset=cp866").sa_text(),
+            "word ─Ёхтэшщ УqФ Б end\n"
+        );
+        // A charset mail-parser decodes: its reading (Windows-1252's undefined 0x81 included).
+        let p = parse("text/plain; charset=windows-1252");
+        assert_eq!((p.sa_raw.as_deref(), p.sa_text()), (None, w1252));
+        // An attachment named *.html, which SpamAssassin renders as HTML.
+        let mut raw = b"Subject: x\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\n\
+                        Content-Type: text/plain\n\nhello\n--b\n\
+                        Content-Type: application/octet-stream; name=\"x.html\"\n\n<p>"
+            .to_vec();
+        raw.extend_from_slice(bytes);
+        raw.extend_from_slice(b"</p>\n--b--\n");
+        let v = MessageView::parse(&raw, &Limits::default());
+        assert_eq!(v.text_parts[1].sa_text(), format!("<p>{w1252}</p>"));
     }
 
     #[test]

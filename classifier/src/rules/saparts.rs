@@ -197,7 +197,8 @@ impl Leaf {
             (None | Some("us-ascii" | "utf-8" | ""), Ok(t)) => t.to_owned(),
             _ => {
                 byte_chars = single_byte(charset.as_deref());
-                charsets::decode_charset(charset.as_deref(), &bytes)
+                let parsed = charsets::decode_charset(charset.as_deref(), &bytes);
+                charsets::undecodable(charset.as_deref(), &bytes, &parsed).unwrap_or(parsed)
             }
         };
         let text = lf_line_ends(text);

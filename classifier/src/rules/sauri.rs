@@ -205,7 +205,7 @@ fn scan_cut(s: &str) -> &str {
 /// first to the last line break of a run holding two), then `s/\s+/ /gs`, then `tr/\x00/\n/`.
 /// So a run with two line breaks becomes one, with a space kept on either side where the run
 /// has white space before its first break or after its last (a paragraph that ends in spaces,
-/// an indented one); other runs become one space.
+/// an indented one); other runs become one space; and a NUL of the text is a line break.
 fn squeeze(text: &str) -> String {
     /// A white-space run: line breaks, and white space before the first / after the last.
     #[derive(Default)]
@@ -245,7 +245,9 @@ fn squeeze(text: &str) -> String {
         if let Some(r) = run.take() {
             flush(&mut out, r);
         }
-        out.push(c);
+        // The text's own NUL characters are line breaks after `tr/\x00/\n/` too, unsqueezed
+        // (a ZIP sent as text/richtext: edge set rs/06a1d54f-broken_richtext.eml).
+        out.push(if c == '\0' { '\n' } else { c });
     }
     if let Some(r) = run {
         flush(&mut out, r);

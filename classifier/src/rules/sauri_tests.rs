@@ -212,3 +212,13 @@ fn unicode_hosts_in_their_ascii_form() {
         ["http://мойсайт.рф"]
     );
 }
+
+/// `get_body_text_array_common`'s white space handling: a NUL of the text itself is a line
+/// break after `tr/\x00/\n/`, not squeezed (SpamAssassin 4.0.1 on the edge set's
+/// rs/06a1d54f-broken_richtext.eml, a ZIP sent as text/richtext: UPPERCASE_50_75 and
+/// `__TVD_SPACE_RATIO` measured one line where it reads many).
+#[test]
+fn nul_characters_are_line_breaks() {
+    assert_eq!(super::squeeze("a\0\0b  c\n\n d\t\te"), "a\n\nb c\n d e");
+    assert_eq!(super::squeeze("PK\u{3}\u{4} \0x"), "PK\u{3}\u{4} \nx");
+}
