@@ -420,13 +420,13 @@ pub(crate) fn every_mailbox(v: &str) -> Vec<(Option<String>, Option<String>)> {
                 let name = angle_start(m)
                     .map(|lt| unquote_phrase(&m[..lt]))
                     .filter(|n| !n.trim().is_empty());
-                (name, angle_addr_spec(m))
+                (name, angle_addr_spec(m, true))
             })
             .collect();
     }
     if consult && out.iter().all(|(_, a)| a.is_none()) {
         for ((_, addr), m) in out.iter_mut().zip(entries) {
-            *addr = angle_addr_spec(m);
+            *addr = angle_addr_spec(m, false);
         }
     }
     out
@@ -488,14 +488,24 @@ fn bracketed_addresses(text: &str) -> impl Iterator<Item = String> + '_ {
 /// The first address in an entry's `<...>` as Email::Address::XS reads it: a local part (an
 /// atom or a quoted string), `@` and a domain (a dot-atom or a `[...]` literal), white space
 /// allowed around the `@`, anything after the domain ignored; `None` when it does not start
-/// that way.
-fn angle_addr_spec(m: &str) -> Option<String> {
+/// that way. With `route`, a source route before the address is skipped (below); where the
+/// internal parser read the entry (`<@a.com,@b.com:x@b.com>`, an address it rejects),
+/// SpamAssassin keeps that reading, so the route is not skipped there.
+fn angle_addr_spec(m: &str, route: bool) -> Option<String> {
     let inner = m[angle_start(m)? + 1..].split('>').next()?;
     let atom = |s: &str| {
         s.find(|c: char| c.is_whitespace() || "()<>[]:;@\\,\"".contains(c))
             .unwrap_or(s.len())
     };
-    let rest = inner.trim_start();
+    let mut rest = inner.trim_start();
+    // A source route (RFC 5322's obs-route, `@relay.example, @other.example:`) before the
+    // address is skipped, its `:` optional (SpamAssassin 4.0.1 reads `test@attack.com` in
+    // `<@test.com, @test.ru:test@attack.com>` and `x@b.com` in `<@a.com x@b.com>`).
+    while route && let Some(domain) = rest.strip_prefix('@') {
+        let after = domain.trim_start();
+        let after = &after[atom(after)..];
+        rest = after.trim_start_matches(|c: char| c.is_whitespace() || c == ',' || c == ':');
+    }
     let local_len = match rest.strip_prefix('"') {
         Some(q) => q.find('"')? + 2,
         None => atom(rest),

@@ -130,6 +130,15 @@ fn addresses_only_email_address_xs_finds() {
     // Neither parser finds one.
     assert_eq!(addrs("<foo bar@baz.com>"), [None]);
     assert_eq!(addrs("<@a.b:c@d.e>"), [None]);
+    assert_eq!(addrs("<@a.com,@b.com:x@b.com>"), [None]);
+    // A source route XS skips (the edge set's rs/dffe24bb-phish_sender6.eml).
+    assert_eq!(
+        addrs("<@test.com, @test.ru:test@attack.com>"),
+        some("test@attack.com")
+    );
+    assert_eq!(addrs("<@a.com x@b.com>"), some("x@b.com"));
+    assert_eq!(addrs("Name <@a.com, @c.org : x@b.com>"), some("x@b.com"));
+    assert_eq!(addrs("< @a.com : x@b.com >"), some("x@b.com"));
 }
 
 /// An entry SpamAssassin's internal parser does not read ends its reading; every
