@@ -122,6 +122,23 @@ pub(super) fn view(text: &str) -> Cow<'_, str> {
     Cow::Owned(s)
 }
 
+/// `text`, a Perl byte string's characters (none above U+00FF), with each character
+/// U+0080-U+00FF as the view's character for that byte: how [`pattern`]'s patterns read
+/// SpamAssassin's body when no part of it was decoded (`Env::latin1_body`).
+pub(super) fn latin1_view(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match u32::from(c) {
+                b @ 0x80..=0xff => char::from_u32(BASE + b).unwrap_or(c),
+                _ => c,
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,9 @@ pub(crate) struct OnceMeasures {
     sa_body_lines: std::sync::OnceLock<Vec<String>>,
     /// The same after FreeMail's edits, where it edits them.
     sa_body_lines_edited: std::sync::OnceLock<Vec<String>>,
+    /// Whether SpamAssassin's body is a byte string with Latin-1 characters
+    /// ([`Env::latin1_body`]).
+    latin1_body: std::sync::OnceLock<bool>,
     /// Whether FreeMail parses (and so edits) the body (`evals_freemail::parses_body`).
     pub(crate) freemail_parses_body: std::sync::OnceLock<bool>,
     /// FreeMail's body addresses at free-mail domains (none when the body is not used).
@@ -155,6 +158,34 @@ impl<'a> Env<'a> {
             let mut lines = self.sa_body_lines().to_vec();
             super::evals_freemail::edit_body(self, &mut lines);
             lines
+        })
+    }
+
+    /// Whether SpamAssassin's body rules read the body (after its Subject line) as Latin-1
+    /// bytes. `get_body_text_array_common` encodes the joined text as UTF-8 only when one
+    /// part's rendered text is a character string: a part `_normalize` decoded
+    /// ([`super::saparts::SaPart::decoded`]) or HTML with an entity above U+00FF. Where none
+    /// is, the text stays a byte string, and the characters its HTML entities give below
+    /// U+0100 (`&eacute;`, `&raquo;`) are one byte each: `V&iacute;agra` is `V\xEDagra` to
+    /// `__DRUGS_ERECTILE1`'s `[i1!|l\xEC-\xEF]`, and four `&eacute;` in a row are four bytes
+    /// to `__HIGHBITS`, not eight. True only where that reading differs: some character of
+    /// the body is above U+007F, none above U+00FF. The Subject line is encoded on its own.
+    pub(crate) fn latin1_body(&self) -> bool {
+        *self.once.latin1_body.get_or_init(|| {
+            let parts = &self.sa_parts().parts;
+            if parts.iter().any(|p| (p.rendered || p.html) && p.decoded) {
+                return false;
+            }
+            let body = self.sa_body_lines().get(1..).unwrap_or_default();
+            let mut high = false;
+            for c in body.iter().flat_map(|l| l.chars()) {
+                match u32::from(c) {
+                    0x80..=0xff => high = true,
+                    0x100.. => return false,
+                    _ => {}
+                }
+            }
+            high
         })
     }
 

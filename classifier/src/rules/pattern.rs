@@ -72,6 +72,9 @@ pub(crate) struct Pattern {
     /// non-ASCII texts, which reads them as Perl reads its byte strings ([`bytemode`]); `None`
     /// inside when the pattern names no such byte or does not compile so.
     bytes_engine: OnceLock<Option<fancy_regex::Regex>>,
+    /// For [`Pattern::count_in_view`] on a linear pattern that names no byte above 0x7f: the
+    /// backtracking engine, which reads a view character as one character.
+    view_engine: OnceLock<Option<fancy_regex::Regex>>,
     /// Whether a match can be empty and the pattern has a multi-line `^` (see
     /// [`Pattern::caret_at_end`]).
     caret_at_end: OnceLock<bool>,
@@ -96,6 +99,7 @@ impl Pattern {
             template: None,
             capture_engine: OnceLock::new(),
             bytes_engine: OnceLock::new(),
+            view_engine: OnceLock::new(),
             caret_at_end: OnceLock::new(),
             #[cfg(test)]
             plain: false,
@@ -446,6 +450,36 @@ impl Pattern {
                 backtracking(&p).ok()
             })
             .as_ref()
+    }
+
+    /// Whether the pattern names a byte above 0x7f (`\xE9`, a non-ASCII literal), which
+    /// [`bytemode`]'s view reads as one character.
+    pub(crate) fn names_bytes(&self) -> bool {
+        self.built_bytes_engine().is_some()
+    }
+
+    /// Number of non-overlapping matches, at most `max`, in a text already in
+    /// [`bytemode`]'s view (each byte above 0x7f one character): with the pattern as that
+    /// view reads it, or the backtracking engine (which reads characters, so a view character
+    /// is one byte to `.` and no letter, digit or space) where it names no such byte. `None`
+    /// where neither compiles.
+    pub(crate) fn count_in_view(&self, view: &str, max: u32) -> Option<u32> {
+        let re = match self.built_bytes_engine() {
+            Some(b) => b,
+            None => match self.compiled() {
+                Ok(Compiled::Backtracking(re)) => re,
+                _ => self
+                    .view_engine
+                    .get_or_init(|| backtracking(&self.with_flags()).ok())
+                    .as_ref()?,
+            },
+        };
+        let n = re
+            .find_iter(view)
+            .take(max as usize)
+            .take_while(Result::is_ok)
+            .count();
+        Some(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// Number of non-overlapping matches, at most `max`.

@@ -87,10 +87,14 @@ impl RuleSet {
             let w = text_work();
             loop {
                 let k = w.next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(i, text, lines)) = w.rules.get(k) else {
+                let Some(&(i, text, lines, latin1)) = w.rules.get(k) else {
                     break;
                 };
-                let n = self.text_count(prep, i, text, lines, &w.branch_candidate);
+                let n = if latin1 {
+                    self.latin1_count(i, lines)
+                } else {
+                    self.text_count(prep, i, text, lines, &w.branch_candidate)
+                };
                 w.counts[k].store(n, Ordering::Relaxed);
             }
         };
@@ -118,7 +122,7 @@ impl RuleSet {
         }
         // The scope's end (or this thread alone) ordered every store before these loads.
         let w = text_work();
-        for (&(i, _, _), n) in w.rules.iter().zip(&w.counts) {
+        for (&(i, ..), n) in w.rules.iter().zip(&w.counts) {
             counts[i] = n.load(Ordering::Relaxed);
         }
         self.run_templates(prep, &wanted, &texts, &trust, &mut counts);
@@ -157,13 +161,25 @@ impl RuleSet {
                 Some(&mut branch_candidate),
             );
         }
-        let rules: Vec<(usize, &str, Option<SaLines<'_>>)> = prep
+        let rules: Vec<(usize, &str, Option<SaLines<'_>>, bool)> = prep
             .direct
             .iter()
-            .filter(|&&i| wanted(i) && candidate[i])
+            .filter(|&&i| wanted(i))
             .filter_map(|&i| {
-                let part = text_part(&self.inner.rules[i])?;
-                Some((i, texts.get(part), texts.sa_lines(part)))
+                let r = &self.inner.rules[i];
+                let part = text_part(r)?;
+                if let Some(bytes) = texts.latin1(part) {
+                    // The prefilter read the body's UTF-8 text: a rule naming a byte above
+                    // 0x7f is tried whatever it found there.
+                    let names_bytes = matches!(&r.test, Test::Regex(p) if p.names_bytes());
+                    return (candidate[i] || names_bytes).then_some((
+                        i,
+                        bytes.0,
+                        Some(bytes),
+                        true,
+                    ));
+                }
+                candidate[i].then(|| (i, texts.get(part), texts.sa_lines(part), false))
             })
             .collect();
         TextWork {
@@ -216,6 +232,27 @@ impl RuleSet {
             }
         }
         self.joined_count(prep, i, p, text, branch_candidate)
+    }
+
+    /// The count of SpamAssassin body rule `i` on the body's lines read as Latin-1 bytes
+    /// ([`Texts::latin1`]), line by line as SpamAssassin matches them; rare enough (an
+    /// all-ASCII HTML message whose entities give Latin-1 characters) to match without the
+    /// joined-text shortcuts of [`Self::text_count`].
+    fn latin1_count(&self, i: usize, lines: Option<SaLines<'_>>) -> u32 {
+        let r = &self.inner.rules[i];
+        let (Test::Regex(p), Some((joined, ranges))) = (&r.test, lines) else {
+            return 0;
+        };
+        let max = r.max_hits.max(1);
+        let mut n = 0;
+        for range in ranges {
+            let line = joined.get(range.clone()).unwrap_or("");
+            n += p.count_in_view(line, max - n).unwrap_or(0);
+            if n >= max {
+                break;
+            }
+        }
+        n
     }
 
     /// [`Self::text_count`] on the text as one string.
@@ -368,8 +405,9 @@ impl RuleSet {
 /// The text rules the prefilter let through on one message, shared by the threads that
 /// match them (see [`RuleSet::run`]).
 struct TextWork<'t> {
-    /// (rule, its text, SpamAssassin's lines of it where it reads them).
-    rules: Vec<(usize, &'t str, Option<SaLines<'t>>)>,
+    /// (rule, its text, SpamAssassin's lines of it where it reads them, whether those are
+    /// the Latin-1 bytes of [`Texts::latin1`]).
+    rules: Vec<(usize, &'t str, Option<SaLines<'t>>, bool)>,
     /// Which alternatives of split rules may match.
     branch_candidate: Vec<bool>,
     /// Each listed rule's count.

@@ -31,6 +31,9 @@ pub(crate) struct SaPart<'a> {
     /// Each character of `rawbody` stands for one byte of SpamAssassin's, which reads the
     /// part's bytes undecoded: the text was decoded from a single-byte charset.
     pub byte_chars: bool,
+    /// `Node::_normalize` decoded the part, so its rendered text is a Perl character string
+    /// ([`normalize_decodes`]); else a byte string (see `Env::latin1_body`).
+    pub decoded: bool,
 }
 
 /// The text parts of a message as SpamAssassin's rules read them.
@@ -90,6 +93,7 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
             .map(|((p, l), c)| {
                 let (text, rawbody) = c.unwrap_or_default();
                 SaPart {
+                    decoded: normalize_decodes(&text, p.charset.as_deref()),
                     html: p.sa_html(),
                     text,
                     rawbody,
@@ -111,6 +115,7 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
     let parts = decoded
         .into_iter()
         .map(|l| SaPart {
+            decoded: normalize_decodes(&l.text, l.charset.as_deref()),
             html: l.html,
             rendered: l.rendered,
             in_rawbody: l.in_rawbody,
@@ -168,9 +173,39 @@ fn single_byte(label: Option<&str>) -> bool {
     })
 }
 
+/// Whether `Node::_normalize` decodes a part whose text (decoded here) is `text`, declared
+/// `charset`, to a character string: a text with 8-bit characters always is; an all-ASCII one
+/// is returned as its bytes where the charset is undeclared, US-ASCII or one of its
+/// ASCII-compatible list (ISO-8859-*, Windows-*, UTF-8, KOI8-*, EUC-*, Big5, GBK, GB18030) or
+/// one Perl has no decoder for, and decoded otherwise (ISO-2022-JP, UTF-7, UTF-16, Shift_JIS).
+fn normalize_decodes(text: &str, charset: Option<&str>) -> bool {
+    if !text.is_ascii() {
+        return true;
+    }
+    let Some(label) = charset.map(|c| c.trim().to_ascii_lowercase()) else {
+        return false;
+    };
+    let l = label.as_str();
+    let listed = matches!(l, "us-ascii" | "ascii" | "iso646-us" | "big5" | "gbk")
+        || ["ansi_x3.4-19", "ansi x3.4-19", "ansix3.4-19"]
+            .iter()
+            .any(|p| l.starts_with(p))
+        || [
+            "iso-8859", "iso8859", "iso 8859", "windows-", "koi8-", "euc-", "gb18030", "gb-18030",
+            "gb 18030",
+        ]
+        .iter()
+        .any(|p| l.starts_with(p))
+        || matches!(l, "utf-8" | "utf8");
+    !listed
+        && (charsets::is_utf7(l)
+            || encoding_rs::Encoding::for_label_no_replacement(l.as_bytes()).is_some())
+}
+
 /// A text leaf of SpamAssassin's tree, decoded.
 struct Leaf {
     byte_chars: bool,
+    charset: Option<String>,
     html: bool,
     text: String,
     /// The rawbody where it differs from `text` (UTF-7: the text as written).
@@ -208,6 +243,7 @@ impl Leaf {
             .then(|| lf_line_ends(String::from_utf8_lossy(&bytes).into_owned()));
         Leaf {
             byte_chars,
+            charset,
             html,
             rendered: html || p.ctype == "text/plain",
             in_rawbody: p.ctype != "text/calendar",

@@ -44,6 +44,8 @@ pub(super) struct Texts<'a> {
     rawbody_pieces: std::sync::OnceLock<Vec<std::ops::Range<usize>>>,
     body_hay: std::sync::OnceLock<String>,
     rawbody_hay: std::sync::OnceLock<String>,
+    /// SpamAssassin's body lines as Perl's bytes, where they are Latin-1 ([`Texts::latin1`]).
+    latin1: std::sync::OnceLock<Option<(String, Vec<std::ops::Range<usize>>)>>,
 }
 
 impl<'a> Texts<'a> {
@@ -59,6 +61,7 @@ impl<'a> Texts<'a> {
             rawbody_pieces: std::sync::OnceLock::new(),
             body_hay: std::sync::OnceLock::new(),
             rawbody_hay: std::sync::OnceLock::new(),
+            latin1: std::sync::OnceLock::new(),
         }
     }
 
@@ -161,6 +164,43 @@ impl Texts<'_> {
             }
             (s, ranges)
         })
+    }
+
+    /// Where SpamAssassin's body rules read the body as Latin-1 bytes
+    /// ([`super::evals::Env::latin1_body`]), for `p` [`Part::SaBody`] or
+    /// [`Part::SaBodyNoSubject`]: the lines as [`super::bytemode`]'s patterns read those bytes
+    /// (the Subject line's UTF-8 bytes, then each body line's Latin-1 characters, one view
+    /// character per byte), joined as [`Texts::sa_lines`] joins them, and their ranges.
+    pub(super) fn latin1(&self, p: Part) -> Option<(&str, &[std::ops::Range<usize>])> {
+        let skip = match p {
+            Part::SaBody => 0,
+            Part::SaBodyNoSubject => 1,
+            _ => return None,
+        };
+        let (text, ranges) = self
+            .latin1
+            .get_or_init(|| {
+                if !self.env.latin1_body() {
+                    return None;
+                }
+                let mut s = String::new();
+                let mut ranges = Vec::new();
+                for (k, line) in self.env.sa_body_lines_edited().iter().enumerate() {
+                    let start = s.len();
+                    if k == 0 {
+                        s.push_str(&super::bytemode::view(line));
+                    } else {
+                        s.push_str(&super::bytemode::latin1_view(line));
+                    }
+                    ranges.push(start..s.len());
+                    if !line.ends_with('\n') {
+                        s.push('\n');
+                    }
+                }
+                Some((s, ranges))
+            })
+            .as_ref()?;
+        Some((text, ranges.get(skip..).unwrap_or_default()))
     }
 
     /// For SpamAssassin's body (`p` is [`Part::SaBody`] or [`Part::SaBodyNoSubject`]) and raw
@@ -393,5 +433,48 @@ mod tests {
         assert_eq!(pieces.last().map(|r| r.end), Some(latin.len()));
         assert_eq!(super::part_pieces(&latin, false)[0], 0..2050);
         assert_eq!(super::part_pieces(&lines, true), cut(&lines));
+    }
+
+    /// An all-ASCII HTML body's Latin-1 entities are one byte each to SpamAssassin's body
+    /// rules, unless a part was decoded or an entity is above U+00FF; the Subject line is
+    /// UTF-8 either way. Each hit set is SpamAssassin 4.0.1's (`spamassassin -L -t --cf`).
+    #[test]
+    fn latin1_bodies_are_bytes() {
+        let rules = "body ZZ_HB /(?:[\\x80-\\xff].?){4}/\n\
+                     body ZZ_E9 /\\xe9/\n\
+                     body ZZ_C3 /\\xc3\\xa9/\n\
+                     body ZZ_VIA /V[_\\W]{0,3}[i1!|l\\xEC\\xED\\xEE\\xEF][_\\W]{0,3}agra/i\n\
+                     body ZZ_DOT /caf.\\s/\n";
+        let hits = |subject: &str, charset: &str, html: &str| {
+            let raw = format!(
+                "From: a@b.example\nSubject: {subject}\nContent-Type: text/html; \
+                 charset={charset}\n\n<html><body><p>{html}</p></body></html>\n"
+            );
+            let mut h = crate::rules::tests::hits_now(rules, &raw);
+            h.sort();
+            h
+        };
+        let four = "caf&eacute;&eacute;&eacute;&eacute; and more &eacute; x &eacute; &eacute;";
+        assert_eq!(hits("hello", "us-ascii", four), ["ZZ_E9", "ZZ_HB"]);
+        // An entity above U+00FF (&trade;) or a decoded part: UTF-8.
+        let tm = "caf&eacute;&eacute;&eacute;&eacute; &trade;";
+        assert_eq!(hits("hello", "us-ascii", tm), ["ZZ_C3", "ZZ_HB"]);
+        assert_eq!(
+            hits(
+                "hello",
+                "iso-2022-jp",
+                "caf&eacute;&eacute;&eacute;&eacute;"
+            ),
+            ["ZZ_C3", "ZZ_HB"]
+        );
+        assert_eq!(
+            hits("hello", "iso-8859-1", "Buy V&iacute;agra now"),
+            ["ZZ_VIA"]
+        );
+        // The Subject's UTF-8 beside the body's Latin-1; `.` is one byte of either.
+        assert_eq!(
+            hits("=?utf-8?B?w6nDqcOpw6k=?=", "us-ascii", "caf&eacute; x"),
+            ["ZZ_C3", "ZZ_DOT", "ZZ_E9", "ZZ_HB"]
+        );
     }
 }
