@@ -76,6 +76,18 @@ pub(super) fn sa_part_text(
         let bytes = transfer_decoded(raw_message, part)?;
         return Some(decode(l, enc, &bytes));
     }
+    if qp_undecoded(part) {
+        // mail-parser's text is the part as written: SpamAssassin's is decoded.
+        let bytes = transfer_decoded(raw_message, part)?;
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) => t.to_owned(),
+            Err(_) => {
+                let parsed = decode_charset(label, &bytes);
+                undecodable(label, &bytes, &parsed).unwrap_or(parsed)
+            }
+        };
+        return Some(text.replace("\r\n", "\n"));
+    }
     let utf8_label =
         label.is_none_or(|l| l.eq_ignore_ascii_case("utf-8") || l.eq_ignore_ascii_case("utf8"));
     if utf8_label && !parsed.contains('\u{fffd}') {
@@ -153,18 +165,40 @@ fn transfer_decoded<'m>(raw_message: &'m [u8], part: &MessagePart<'_>) -> Option
 
 /// The part as SpamAssassin's `rawbody` rules read it, where that differs from mail-parser's
 /// text: the bytes with the transfer encoding undone and the charset not (`Node::decode`), for
-/// UTF-7, whose text is 7-bit whatever it encodes (mail-parser decodes it to characters).
+/// UTF-7, whose text is 7-bit whatever it encodes (mail-parser decodes it to characters), and
+/// for a quoted-printable part mail-parser could not decode ([`qp_undecoded`]), each byte one
+/// character in a single-byte charset, as mail-parser's own text of such a part would be.
 /// Line ends LF, as [`super::push_text`] gives its text.
 pub(super) fn sa_rawbody(
     raw_message: &[u8],
     part: &MessagePart<'_>,
     charset: Option<&str>,
 ) -> Option<String> {
+    if qp_undecoded(part) {
+        let bytes = transfer_decoded(raw_message, part)?;
+        let single_byte = charset.is_some_and(|c| {
+            Encoding::for_label_no_replacement(c.trim().as_bytes())
+                .is_some_and(Encoding::is_single_byte)
+        });
+        let text = if single_byte {
+            decode_charset(charset, &bytes)
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        return Some(text.replace("\r\n", "\n"));
+    }
     if !is_utf7(charset?) {
         return None;
     }
     let bytes = transfer_decoded(raw_message, part)?;
     Some(String::from_utf8_lossy(&bytes).replace("\r\n", "\n"))
+}
+
+/// Whether mail-parser gave up decoding a quoted-printable part (a `=` after a `=`, as in
+/// `version==` at a line's end: spam-2/01304) and kept its text as written, `=3D` and soft
+/// line breaks included; SpamAssassin decodes it ([`qp_decode`]).
+pub(super) fn qp_undecoded(part: &MessagePart<'_>) -> bool {
+    part.is_encoding_problem && super::transfer_encoding(part) == TransferEncoding::QuotedPrintable
 }
 
 /// Whether a charset label names UTF-7.
@@ -175,12 +209,18 @@ pub(crate) fn is_utf7(charset: &str) -> bool {
     )
 }
 
-/// Quoted-printable as SpamAssassin decodes it: white space at a line's end dropped, soft line
-/// breaks joined, `=XX` a byte, any other `=` kept as written (mail-parser's decoder gives up
-/// on the whole part at a malformed escape).
+/// Quoted-printable as SpamAssassin decodes it (`Util::qp_decode`), in its three passes: white
+/// space before a line break dropped, then soft line breaks (`=` before a line break) joined,
+/// then each `=XX` of the joined text a byte; any other `=` is kept as written (mail-parser's
+/// decoder gives up on the whole part at a malformed escape). The hex escapes are read after
+/// the joining: `version==` at a line's end, then `3D5` (spam-2/01304) is `version=5`.
 pub(crate) fn qp_decode(body: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16);
-    let mut out = Vec::with_capacity(body.len());
+    let line_break = |rest: &[u8]| match rest {
+        [b'\n', ..] => Some(1),
+        [b'\r', b'\n', ..] => Some(2),
+        _ => None,
+    };
+    let mut joined = Vec::with_capacity(body.len());
     let mut i = 0;
     while i < body.len() {
         let b = body[i];
@@ -189,34 +229,39 @@ pub(crate) fn qp_decode(body: &[u8]) -> Vec<u8> {
                 .iter()
                 .position(|&c| c != b' ' && c != b'\t')
                 .map_or(body.len(), |n| i + n);
-            let at_eol = matches!(&body[end..], [] | [b'\n', ..] | [b'\r', b'\n', ..]);
-            if !at_eol {
-                out.extend_from_slice(&body[i..end]);
+            if line_break(&body[end..]).is_none() {
+                joined.extend_from_slice(&body[i..end]);
             }
             i = end;
             continue;
         }
         if b == b'=' {
-            match &body[i + 1..] {
-                [b'\n', ..] => {
-                    i += 2;
-                    continue;
-                }
-                [b'\r', b'\n', ..] => {
-                    i += 3;
-                    continue;
-                }
-                [h, l, ..] => {
-                    if let (Some(h), Some(l)) = (hex(*h), hex(*l)) {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                }
-                _ => {}
+            // `=`, white space (dropped first), a line break.
+            let end = body[i + 1..]
+                .iter()
+                .position(|&c| c != b' ' && c != b'\t')
+                .map_or(body.len(), |n| i + 1 + n);
+            if let Some(n) = line_break(&body[end..]) {
+                i = end + n;
+                continue;
             }
         }
-        out.push(b);
+        joined.push(b);
+        i += 1;
+    }
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(joined.len());
+    let mut i = 0;
+    while i < joined.len() {
+        if joined[i] == b'='
+            && let [h, l, ..] = joined[i + 1..]
+            && let (Some(h), Some(l)) = (hex(h), hex(l))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(joined[i]);
         i += 1;
     }
     out
@@ -488,12 +533,52 @@ mod tests {
         assert_eq!(v.text_parts[1].sa_text(), format!("<p>{w1252}</p>"));
     }
 
+    /// A quoted-printable part mail-parser gives up on (`==` at a line's end) keeps its text as
+    /// written for Bayes; SpamAssassin's rules read it decoded (spam-2/01304: `__L_BODY_8BITS`,
+    /// rawbody `/[\x80-\xff]/`, hits the `=A3=AC` of its GB2312 text in SpamAssassin 4.0.1).
+    #[test]
+    fn quoted_printable_mail_parser_gives_up_on() {
+        use crate::{Limits, MessageView};
+        let raw = |charset: &str, word: &str| {
+            format!(
+                "Subject: x\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\n\
+                 Content-Type: text/html; charset={charset}\n\
+                 Content-Transfer-Encoding: quoted-printable\n\n\
+                 <p class=3D\"a\">{word}China=A3=ACChina</p>\n\
+                 <embed src=3D\"x.cab#version==\n3D5,0\">\n--b--\n"
+            )
+        };
+        let v = MessageView::parse(raw("iso-8859-1", "caf=E9 ").as_bytes(), &Limits::default());
+        let p = &v.text_parts[0];
+        assert!(p.raw.contains("class=3D"), "{:?}", p.raw);
+        assert_eq!(
+            p.sa_text(),
+            "<p class=\"a\">café China£¬China</p>\n<embed src=\"x.cab#version=5,0\">"
+        );
+        assert_eq!(p.rawbody(), p.sa_text(), "one character per byte");
+        let v = MessageView::parse(raw("gb2312", "").as_bytes(), &Limits::default());
+        let p = &v.text_parts[0];
+        assert!(p.sa_text().contains("China，China"), "{:?}", p.sa_text());
+        assert!(
+            p.rawbody().contains("China\u{fffd}\u{fffd}China"),
+            "{:?}",
+            p.rawbody()
+        );
+    }
+
     #[test]
     fn quoted_printable_as_spamassassin_decodes_it() {
         assert_eq!(qp_decode(b"a=3Db  \nc=\nd=\r\ne"), b"a=b\ncde".to_vec());
         // Malformed escapes stay as written; the rest still decodes.
         assert_eq!(qp_decode(b"x=ZZ=4 =41="), b"x=ZZ=4 A=".to_vec());
         assert_eq!(qp_decode(b"tab\t\r\n"), b"tab\r\n".to_vec());
+        // SpamAssassin 4.0.1's Util::qp_decode on each: escapes read after the joining, white
+        // space only before a line break dropped (also between `=` and the break).
+        assert_eq!(qp_decode(b"version==\n3D5,0"), b"version=5,0".to_vec());
+        assert_eq!(qp_decode(b"a=3=\nD b"), b"a= b".to_vec());
+        assert_eq!(qp_decode(b"soft= \t\nbreak"), b"softbreak".to_vec());
+        assert_eq!(qp_decode(b"end  "), b"end  ".to_vec());
+        assert_eq!(qp_decode(b"=4a=4A"), b"JJ".to_vec());
     }
 
     #[test]

@@ -374,34 +374,10 @@ pub(super) fn base64(s: &str) -> Vec<u8> {
     out
 }
 
+/// Quoted-printable as SpamAssassin's `Node::decode` reads it
+/// ([`crate::message::charsets::qp_decode`]).
 fn quoted_printable(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' {
-            let hex = |c: u8| (c as char).to_digit(16);
-            match (b.get(i + 1), b.get(i + 2)) {
-                (Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                    out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                    i += 3;
-                    continue;
-                }
-                (Some(b'\r'), Some(b'\n')) => {
-                    i += 3;
-                    continue;
-                }
-                (Some(b'\n'), _) => {
-                    i += 2;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
+    crate::message::charsets::qp_decode(s.as_bytes())
 }
 
 /// Word counts of a rendered text: whitespace-separated tokens with a word character. The

@@ -99,8 +99,9 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
                     rawbody,
                     rendered: l.rendered,
                     in_rawbody: l.in_rawbody,
-                    // mail-parser decodes every byte of a single-byte charset to a character.
-                    byte_chars: p.sa_rawbody.is_none() && single_byte(p.charset.as_deref()),
+                    // mail-parser decodes every byte of a single-byte charset to a character
+                    // (and `sa_rawbody`, where it is set, keeps to that).
+                    byte_chars: single_byte(p.charset.as_deref()),
                 }
             })
             .collect();
