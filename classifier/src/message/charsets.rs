@@ -76,7 +76,7 @@ pub(super) fn sa_part_text(
         let bytes = transfer_decoded(raw_message, part)?;
         return Some(decode(l, enc, &bytes));
     }
-    if qp_undecoded(part) {
+    if qp_undecoded(raw_message, part) {
         // mail-parser's text is the part as written: SpamAssassin's is decoded.
         let bytes = transfer_decoded(raw_message, part)?;
         let text = match std::str::from_utf8(&bytes) {
@@ -174,7 +174,7 @@ pub(super) fn sa_rawbody(
     part: &MessagePart<'_>,
     charset: Option<&str>,
 ) -> Option<String> {
-    if qp_undecoded(part) {
+    if qp_undecoded(raw_message, part) {
         let bytes = transfer_decoded(raw_message, part)?;
         let single_byte = charset.is_some_and(|c| {
             Encoding::for_label_no_replacement(c.trim().as_bytes())
@@ -194,11 +194,21 @@ pub(super) fn sa_rawbody(
     Some(String::from_utf8_lossy(&bytes).replace("\r\n", "\n"))
 }
 
-/// Whether mail-parser gave up decoding a quoted-printable part (a `=` after a `=`, as in
-/// `version==` at a line's end: spam-2/01304) and kept its text as written, `=3D` and soft
-/// line breaks included; SpamAssassin decodes it ([`qp_decode`]).
-pub(super) fn qp_undecoded(part: &MessagePart<'_>) -> bool {
-    part.is_encoding_problem && super::transfer_encoding(part) == TransferEncoding::QuotedPrintable
+/// Whether mail-parser's text of a quoted-printable part is not SpamAssassin's decoding of it
+/// ([`qp_decode`]): where mail-parser gave up decoding (a `=` after a `=`, as in `version==`
+/// at a line's end: spam-2/01304) and kept the part as written, `=3D` and soft line breaks
+/// included; and where a carriage return stands alone in it, which mail-parser's decoder drops
+/// and SpamAssassin keeps (white space to its HTML renderer: `vary by\rstate` in spam-2/00541
+/// is two words to SpamAssassin, `__CLICK_HERE` there one).
+pub(super) fn qp_undecoded(raw_message: &[u8], part: &MessagePart<'_>) -> bool {
+    if super::transfer_encoding(part) != TransferEncoding::QuotedPrintable {
+        return false;
+    }
+    let body = raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .unwrap_or_default();
+    part.is_encoding_problem
+        || memchr::memchr_iter(b'\r', body).any(|i| body.get(i + 1) != Some(&b'\n'))
 }
 
 /// Whether a charset label names UTF-7.
@@ -535,7 +545,8 @@ mod tests {
 
     /// A quoted-printable part mail-parser gives up on (`==` at a line's end) keeps its text as
     /// written for Bayes; SpamAssassin's rules read it decoded (spam-2/01304: `__L_BODY_8BITS`,
-    /// rawbody `/[\x80-\xff]/`, hits the `=A3=AC` of its GB2312 text in SpamAssassin 4.0.1).
+    /// rawbody `/[\x80-\xff]/`, hits the `=A3=AC` of its GB2312 text in SpamAssassin 4.0.1);
+    /// likewise a part with a carriage return alone.
     #[test]
     fn quoted_printable_mail_parser_gives_up_on() {
         use crate::{Limits, MessageView};
@@ -563,6 +574,18 @@ mod tests {
             p.rawbody().contains("China\u{fffd}\u{fffd}China"),
             "{:?}",
             p.rawbody()
+        );
+        // A carriage return alone: mail-parser's decoder drops it, SpamAssassin keeps it
+        // (spam-2/00541's `vary by\rstate`).
+        let cr = b"Subject: x\nContent-Type: text/html\n\
+                   Content-Transfer-Encoding: quoted-printable\n\n\
+                   <p>vary by\rstate, Please\r<a href=3Dx>CLICK</a></p>\n";
+        let v = MessageView::parse(cr, &Limits::default());
+        let p = &v.text_parts[0];
+        assert!(p.raw.contains("vary bystate"), "{:?}", p.raw);
+        assert_eq!(
+            p.sa_text(),
+            "<p>vary by\rstate, Please\r<a href=x>CLICK</a></p>\n"
         );
     }
 
