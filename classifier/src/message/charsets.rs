@@ -176,11 +176,7 @@ pub(super) fn sa_rawbody(
 ) -> Option<String> {
     if qp_undecoded(raw_message, part) {
         let bytes = transfer_decoded(raw_message, part)?;
-        let single_byte = charset.is_some_and(|c| {
-            Encoding::for_label_no_replacement(c.trim().as_bytes())
-                .is_some_and(Encoding::is_single_byte)
-        });
-        let text = if single_byte {
+        let text = if single_byte(charset) {
             decode_charset(charset, &bytes)
         } else {
             String::from_utf8_lossy(&bytes).into_owned()
@@ -209,6 +205,16 @@ pub(super) fn qp_undecoded(raw_message: &[u8], part: &MessagePart<'_>) -> bool {
         .unwrap_or_default();
     part.is_encoding_problem
         || memchr::memchr_iter(b'\r', body).any(|i| body.get(i + 1) != Some(&b'\n'))
+}
+
+/// Whether a charset label names a single-byte charset (ISO-8859-*, Windows-125*, KOI8-*, and
+/// US-ASCII, whose 8-bit bytes mail-parser reads as Latin-1): each byte of it decodes to one
+/// character.
+pub(crate) fn single_byte(label: Option<&str>) -> bool {
+    label.is_some_and(|l| {
+        Encoding::for_label_no_replacement(l.trim().as_bytes())
+            .is_some_and(Encoding::is_single_byte)
+    })
 }
 
 /// Whether a charset label names UTF-7.

@@ -101,7 +101,7 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
                     in_rawbody: l.in_rawbody,
                     // mail-parser decodes every byte of a single-byte charset to a character
                     // (and `sa_rawbody`, where it is set, keeps to that).
-                    byte_chars: single_byte(p.charset.as_deref()),
+                    byte_chars: charsets::single_byte(p.charset.as_deref()),
                 }
             })
             .collect();
@@ -164,16 +164,6 @@ fn cut_as_read(text: &str, enc: TransferEncoding, whole_body: bool) -> Option<Co
     Some(super::mimeparts::cut_blank_runs(text))
 }
 
-/// Whether a charset label names a single-byte charset (ISO-8859-*, Windows-125*, KOI8-*, and
-/// US-ASCII, whose 8-bit bytes mail-parser reads as Latin-1): each byte of it decodes to one
-/// character.
-fn single_byte(label: Option<&str>) -> bool {
-    label.is_some_and(|l| {
-        encoding_rs::Encoding::for_label_no_replacement(l.trim().as_bytes())
-            .is_some_and(encoding_rs::Encoding::is_single_byte)
-    })
-}
-
 /// Whether `Node::_normalize` decodes a part whose text (decoded here) is `text`, declared
 /// `charset`, to a character string: a text with 8-bit characters always is; an all-ASCII one
 /// is returned as its bytes where the charset is undeclared, US-ASCII or one of its
@@ -232,7 +222,7 @@ impl Leaf {
             }
             (None | Some("us-ascii" | "utf-8" | ""), Ok(t)) => t.to_owned(),
             _ => {
-                byte_chars = single_byte(charset.as_deref());
+                byte_chars = charsets::single_byte(charset.as_deref());
                 let parsed = charsets::decode_charset(charset.as_deref(), &bytes);
                 charsets::undecodable(charset.as_deref(), &bytes, &parsed).unwrap_or(parsed)
             }
