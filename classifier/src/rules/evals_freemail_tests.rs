@@ -304,6 +304,36 @@ fn freemail_blanks_the_body_text_later_body_rules_read() {
     assert!(has(&h, "URL_AT") && has(&h, "QUOTED_ADDR"), "{h:?}");
 }
 
+/// With sa-compile's Rule2XSBody loaded, the body rules it compiled run at the start of their
+/// priority, before the header evals, so they read the body before FreeMail blanks it; the
+/// others after (SpamAssassin 4.0.1 with Debian's sa-compile: `__SUBSCRIPTION_INFO` hits the
+/// `optout` in spam-2/00623's `http://...@agileconcepts.com/optout.htm`).
+#[test]
+fn compiled_body_rules_read_the_body_before_freemail_blanks_it() {
+    let base = std::env::temp_dir().join(format!("mailsift-compiled-{}", std::process::id()));
+    let dir = base.join("5.036").join("4.000001");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("bases_body_0.pl"),
+        "$bases = {\n  'name' => 'body_0',\n  'base_orig' => {\n    \
+         'EARLY,[l=1]' => '(?aa)mailman\\/options',\n  }\n};\n",
+    )
+    .expect("bases file");
+    crate::rules::installed::COMPILED_DIR.with(|c| *c.borrow_mut() = Some(base.clone()));
+    let rules = format!("{RULES}body LATE /mailman\\/options/\nbody EARLY /mailman\\/options/\n");
+    let raw = "From: joe@gmail.com\nSubject: s\n\nsee http://lists.example.org/mailman/options/me%40corp.com\n";
+    let h = crate::rules::tests::hits_now(
+        &format!("loadplugin Mail::SpamAssassin::Plugin::Rule2XSBody\n{rules}"),
+        raw,
+    );
+    assert!(has(&h, "EARLY") && !has(&h, "LATE"), "{h:?}");
+    // Without the plugin, every body rule reads the blanked body.
+    let h = crate::rules::tests::hits_now(&rules, raw);
+    assert!(!has(&h, "EARLY") && !has(&h, "LATE"), "{h:?}");
+    crate::rules::installed::COMPILED_DIR.with(|c| *c.borrow_mut() = None);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
 /// HEADER_FROM_DIFFERENT_DOMAINS as HeaderEval's `check_equal_from_domains` compares: the
 /// From and envelope addresses as SpamAssassin's parser reads them (`user@host@domain` is
 /// `user@host`, `""@x` is none), each domain cut to its last two labels, not to its

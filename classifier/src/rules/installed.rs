@@ -101,6 +101,85 @@ fn newest_update(dir: &Path) -> Option<PathBuf> {
     })
 }
 
+/// The body rules sa-compile compiled for SpamAssassin's Rule2XSBody plugin, at priority 0
+/// or below: the names in the `base_orig` table of each `bases_body_<priority>.pl` under
+/// `compiled` (SpamAssassin's `/var/lib/spamassassin/compiled/<perl>/<version>/`; the newest
+/// such directory). Rule2XSBody runs those rules at the start of their priority, before the
+/// header evals (see [`super::Rule::unedited_body`]). Empty when there is none.
+pub(crate) fn compiled_body_rules(compiled: &Path) -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::new();
+    let Some(dir) = newest_compiled(compiled) else {
+        return names;
+    };
+    for file in with_ext(&dir, "pl") {
+        let Some(stem) = file.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let Some(priority) = stem.strip_prefix("bases_body_") else {
+            continue;
+        };
+        // `0`, `neg2000`, `500`.
+        if priority != "0" && !priority.starts_with("neg") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        // `'base_orig' => { 'NAME,[l=1]' => '(?aa)...', ... }`, one entry per line.
+        let Some(at) = text.find("'base_orig'") else {
+            continue;
+        };
+        for line in text[at..].lines().skip(1) {
+            let line = line.trim_start();
+            let Some(rest) = line.strip_prefix('\'') else {
+                break;
+            };
+            if let Some((name, _)) = rest.split_once(",[") {
+                names.insert(name.to_owned());
+            }
+        }
+    }
+    names
+}
+
+/// SpamAssassin's directory of compiled rules (`__local_state_dir__/compiled`).
+pub(crate) fn compiled_dir() -> PathBuf {
+    #[cfg(test)]
+    if let Some(d) = COMPILED_DIR.with(|c| c.borrow().clone()) {
+        return d;
+    }
+    Path::new(UPDATED_RULES).join("compiled")
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test switch: [`compiled_dir`] on this thread.
+    pub(crate) static COMPILED_DIR: std::cell::RefCell<Option<PathBuf>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The newest `<perl>/<version>` directory under `compiled` that holds compiled body rules.
+fn newest_compiled(compiled: &Path) -> Option<PathBuf> {
+    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+    for perl in std::fs::read_dir(compiled).ok()?.flatten() {
+        for version in std::fs::read_dir(perl.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let dir = version.path();
+            let Ok(meta) = std::fs::metadata(dir.join("bases_body_0.pl")) else {
+                continue;
+            };
+            let at = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            if best.as_ref().is_none_or(|(t, _)| at > *t) {
+                best = Some((at, dir));
+            }
+        }
+    }
+    best.map(|(_, d)| d)
+}
+
 /// The files of a directory with an extension, sorted by name (SpamAssassin's order).
 fn with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {

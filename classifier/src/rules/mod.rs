@@ -286,6 +286,11 @@ pub(crate) struct Rule {
     pub max_hits: u32,
     /// `tflags nosubject`: a body rule that does not see the Subject line.
     pub no_subject: bool,
+    /// A body rule of a loaded file that SpamAssassin runs before its header evals, so it
+    /// reads the body before FreeMail's `_parse_body` edits it (`Env::sa_body_lines_edited`):
+    /// where sa-compile compiled it for the Rule2XSBody plugin, which runs those rules first
+    /// at their priority (installed.rs, [`installed::compiled_body_rules`]).
+    pub unedited_body: bool,
     /// Skipped (cycle, or redefined by an unsupported line): never hits.
     pub disabled: bool,
 }

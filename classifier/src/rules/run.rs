@@ -475,6 +475,9 @@ pub(super) fn text_part(r: &Rule) -> Option<Part> {
         RuleKind::Full if r.origin != "<default>" => Part::SaFull,
         RuleKind::Full => Part::Full,
         // Loaded rule files read SpamAssassin's rendered body.
+        // Those SpamAssassin runs before FreeMail's edits read the body as rendered.
+        _ if r.unedited_body && r.no_subject => Part::SaBodyUneditedNoSubject,
+        _ if r.unedited_body => Part::SaBodyUnedited,
         _ if r.origin != "<default>" && r.no_subject => Part::SaBodyNoSubject,
         _ if r.origin != "<default>" => Part::SaBody,
         _ if r.no_subject => Part::BodyNoSubject,

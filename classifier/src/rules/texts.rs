@@ -17,6 +17,11 @@ pub(super) enum Part {
     SaBody,
     /// The same without the Subject line.
     SaBodyNoSubject,
+    /// SpamAssassin's rendered body lines before FreeMail's edits (`evals_freemail::edit_body`),
+    /// for the rules it runs before its header evals ([`super::Rule::unedited_body`]).
+    SaBodyUnedited,
+    /// The same without the Subject line.
+    SaBodyUneditedNoSubject,
     /// The raw body for the `rawbody` rules of loaded rule files: the same text as
     /// [`Part::RawBody`], matched in SpamAssassin's pieces ([`Texts::sa_lines`]).
     SaRawBody,
@@ -40,12 +45,15 @@ pub(super) struct Texts<'a> {
     /// SpamAssassin's body lines joined, and each line's range in it (its own `\n` included,
     /// the one added to join a line that has none left out).
     sabody: std::sync::OnceLock<(String, Vec<std::ops::Range<usize>>)>,
+    /// The same before FreeMail's edits, where it makes them.
+    sabody_unedited: std::sync::OnceLock<(String, Vec<std::ops::Range<usize>>)>,
     /// The ranges of SpamAssassin's rawbody pieces in the raw body.
     rawbody_pieces: std::sync::OnceLock<Vec<std::ops::Range<usize>>>,
     body_hay: std::sync::OnceLock<String>,
     rawbody_hay: std::sync::OnceLock<String>,
     /// SpamAssassin's body lines as Perl's bytes, where they are Latin-1 ([`Texts::latin1`]).
     latin1: std::sync::OnceLock<Option<(String, Vec<std::ops::Range<usize>>)>>,
+    latin1_unedited: std::sync::OnceLock<Option<(String, Vec<std::ops::Range<usize>>)>>,
 }
 
 impl<'a> Texts<'a> {
@@ -58,10 +66,12 @@ impl<'a> Texts<'a> {
             sa_rawbody: std::sync::OnceLock::new(),
             uris: std::sync::OnceLock::new(),
             sabody: std::sync::OnceLock::new(),
+            sabody_unedited: std::sync::OnceLock::new(),
             rawbody_pieces: std::sync::OnceLock::new(),
             body_hay: std::sync::OnceLock::new(),
             rawbody_hay: std::sync::OnceLock::new(),
             latin1: std::sync::OnceLock::new(),
+            latin1_unedited: std::sync::OnceLock::new(),
         }
     }
 
@@ -73,6 +83,10 @@ impl<'a> Texts<'a> {
                 let mut s = self.get(Part::Body).to_owned();
                 s.push('\n');
                 s.push_str(self.get(Part::SaBody));
+                if self.edited() {
+                    s.push('\n');
+                    s.push_str(self.get(Part::SaBodyUnedited));
+                }
                 s
             }),
             // SpamAssassin's raw body too where its text parts are not the view's.
@@ -121,6 +135,11 @@ impl<'a> Texts<'a> {
                 let body = self.get(Part::SaBody);
                 body.split_once('\n').map_or("", |(_, rest)| rest)
             }
+            Part::SaBodyUnedited => &self.sabody_lines_unedited().0,
+            Part::SaBodyUneditedNoSubject => {
+                let body = self.get(Part::SaBodyUnedited);
+                body.split_once('\n').map_or("", |(_, rest)| rest)
+            }
             Part::Full => &self.view.raw,
             // One byte per byte SpamAssassin reads (see `raw_bytewise`).
             // Without an mbox `From ` line: SpamAssassin's pristine message has none.
@@ -151,19 +170,21 @@ impl<'a> Texts<'a> {
 
 impl Texts<'_> {
     fn sabody_lines(&self) -> &(String, Vec<std::ops::Range<usize>>) {
-        self.sabody.get_or_init(|| {
-            let mut s = String::new();
-            let mut ranges = Vec::new();
-            for line in self.env.sa_body_lines_edited() {
-                let start = s.len();
-                s.push_str(line);
-                ranges.push(start..s.len());
-                if !line.ends_with('\n') {
-                    s.push('\n');
-                }
-            }
-            (s, ranges)
-        })
+        self.sabody
+            .get_or_init(|| joined_lines(self.env.sa_body_lines_edited(), |l| l.into()))
+    }
+
+    /// Whether FreeMail edits the body lines ([`Part::SaBodyUnedited`] differs).
+    fn edited(&self) -> bool {
+        super::evals_freemail::parses_body(self.env)
+    }
+
+    fn sabody_lines_unedited(&self) -> &(String, Vec<std::ops::Range<usize>>) {
+        if !self.edited() {
+            return self.sabody_lines();
+        }
+        self.sabody_unedited
+            .get_or_init(|| joined_lines(self.env.sa_body_lines(), |l| l.into()))
     }
 
     /// Where SpamAssassin's body rules read the body as Latin-1 bytes
@@ -172,34 +193,35 @@ impl Texts<'_> {
     /// (the Subject line's UTF-8 bytes, then each body line's Latin-1 characters, one view
     /// character per byte), joined as [`Texts::sa_lines`] joins them, and their ranges.
     pub(super) fn latin1(&self, p: Part) -> Option<(&str, &[std::ops::Range<usize>])> {
-        let skip = match p {
-            Part::SaBody => 0,
-            Part::SaBodyNoSubject => 1,
+        let (cell, lines) = match p {
+            Part::SaBody | Part::SaBodyNoSubject => (&self.latin1, self.env.sa_body_lines_edited()),
+            Part::SaBodyUnedited | Part::SaBodyUneditedNoSubject if self.edited() => {
+                (&self.latin1_unedited, self.env.sa_body_lines())
+            }
+            Part::SaBodyUnedited | Part::SaBodyUneditedNoSubject => {
+                (&self.latin1, self.env.sa_body_lines_edited())
+            }
             _ => return None,
         };
-        let (text, ranges) = self
-            .latin1
+        let (text, ranges) = cell
             .get_or_init(|| {
-                if !self.env.latin1_body() {
-                    return None;
-                }
-                let mut s = String::new();
-                let mut ranges = Vec::new();
-                for (k, line) in self.env.sa_body_lines_edited().iter().enumerate() {
-                    let start = s.len();
-                    if k == 0 {
-                        s.push_str(&super::bytemode::view(line));
-                    } else {
-                        s.push_str(&super::bytemode::latin1_view(line));
-                    }
-                    ranges.push(start..s.len());
-                    if !line.ends_with('\n') {
-                        s.push('\n');
-                    }
-                }
-                Some((s, ranges))
+                self.env.latin1_body().then(|| {
+                    let mut k = 0;
+                    joined_lines(lines, |line| {
+                        k += 1;
+                        if k == 1 {
+                            super::bytemode::view(line)
+                        } else {
+                            super::bytemode::latin1_view(line)
+                        }
+                    })
+                })
             })
             .as_ref()?;
+        let skip = usize::from(matches!(
+            p,
+            Part::SaBodyNoSubject | Part::SaBodyUneditedNoSubject
+        ));
         Some((text, ranges.get(skip..).unwrap_or_default()))
     }
 
@@ -226,14 +248,36 @@ impl Texts<'_> {
             return Some((text, pieces));
         }
         // Rendered only for SpamAssassin's body parts: the built-in rules' never need it.
-        let skip = match p {
-            Part::SaBody => 0,
-            Part::SaBodyNoSubject => 1,
+        let (text, ranges) = match p {
+            Part::SaBody | Part::SaBodyNoSubject => self.sabody_lines(),
+            Part::SaBodyUnedited | Part::SaBodyUneditedNoSubject => self.sabody_lines_unedited(),
             _ => return None,
         };
-        let (text, ranges) = self.sabody_lines();
+        let skip = usize::from(matches!(
+            p,
+            Part::SaBodyNoSubject | Part::SaBodyUneditedNoSubject
+        ));
         Some((text, ranges.get(skip..).unwrap_or_default()))
     }
+}
+
+/// Lines joined into one text, each as `read` gives it, with each one's range in it (its own
+/// `\n` included, the one added to join a line that has none left out).
+fn joined_lines<'l>(
+    lines: &'l [String],
+    mut read: impl FnMut(&'l str) -> std::borrow::Cow<'l, str>,
+) -> (String, Vec<std::ops::Range<usize>>) {
+    let mut s = String::new();
+    let mut ranges = Vec::new();
+    for line in lines {
+        let start = s.len();
+        s.push_str(&read(line));
+        ranges.push(start..s.len());
+        if !line.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    (s, ranges)
 }
 
 /// SpamAssassin's `split_into_array_of_short_paragraphs`, the pieces its `rawbody` rules

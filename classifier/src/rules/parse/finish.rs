@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::super::meta::Expr;
-use super::super::{LintIssue, Rule, Severity, Test};
+use super::super::{LintIssue, Rule, RuleKind, Severity, Test};
 use super::{Builder, KNOWN_TFLAGS, NEEDS_NETWORK};
 
 impl Builder<'_> {
@@ -76,6 +76,7 @@ impl Builder<'_> {
                 }
             }
         }
+        self.mark_compiled_body_rules(&pending.replace_rules);
         for (o, l, n) in net_evals {
             self.issue(
                 Severity::Info,
@@ -286,6 +287,29 @@ impl Builder<'_> {
     /// Re-parses the rules `replace_rules` names, now that every tag is known (SpamAssassin
     /// replaces tags once the whole configuration is read, so `replace_rules` may follow the
     /// rule and `replace_tag` may follow both).
+    /// [`Rule::unedited_body`]: where a `loadplugin` line loads Rule2XSBody, the body rules
+    /// sa-compile compiled, less those Rule2XSBody itself skips (`replace_rules` ones, and
+    /// those that set or read captured tags).
+    fn mark_compiled_body_rules(&mut self, replace_rules: &HashSet<String>) {
+        if !self.sa_plugins.contains("Rule2XSBody") {
+            return;
+        }
+        let compiled =
+            super::super::installed::compiled_body_rules(&super::super::installed::compiled_dir());
+        if compiled.is_empty() {
+            return;
+        }
+        for rule in &mut self.rules {
+            rule.unedited_body = rule.kind == RuleKind::Body
+                && rule.origin != "<default>"
+                && matches!(rule.test, Test::Regex(_))
+                && compiled.contains(&rule.name)
+                && !replace_rules.contains(&rule.name)
+                && !rule.reads_tags()
+                && !super::super::captures::sets_tags(rule);
+        }
+    }
+
     fn apply_replace_rules(&mut self) {
         let mut names: Vec<String> = self.pending.replace_rules.iter().cloned().collect();
         names.sort();

@@ -623,6 +623,7 @@ impl<'r> Builder<'r> {
             source: format!("{kw} {name} {def}"),
             max_hits: 1,
             no_subject: false,
+            unedited_body: false,
             disabled: own_bayes,
         };
         match self.index.get(name) {
