@@ -188,8 +188,9 @@ impl Texts<'_> {
     }
 
     /// Where SpamAssassin's body rules read the body as Latin-1 bytes
-    /// ([`super::evals::Env::latin1_body`]), for `p` [`Part::SaBody`] or
-    /// [`Part::SaBodyNoSubject`]: the lines as [`super::bytemode`]'s patterns read those bytes
+    /// ([`super::evals::Env::latin1_body`]), for `p` one of SpamAssassin's body parts
+    /// ([`Part::SaBody`], [`Part::SaBodyUnedited`] and their forms without the Subject): the
+    /// lines as [`super::bytemode`]'s patterns read those bytes
     /// (the Subject line's UTF-8 bytes, then each body line's Latin-1 characters, one view
     /// character per byte), joined as [`Texts::sa_lines`] joins them, and their ranges.
     pub(super) fn latin1(&self, p: Part) -> Option<(&str, &[std::ops::Range<usize>])> {
@@ -225,9 +226,9 @@ impl Texts<'_> {
         Some((text, ranges.get(skip..).unwrap_or_default()))
     }
 
-    /// For SpamAssassin's body (`p` is [`Part::SaBody`] or [`Part::SaBodyNoSubject`]) and raw
-    /// body ([`Part::SaRawBody`]): the joined text and the ranges of the lines (pieces)
-    /// SpamAssassin matches one by one.
+    /// For SpamAssassin's body (`p` is [`Part::SaBody`], [`Part::SaBodyUnedited`] or their
+    /// forms without the Subject) and raw body ([`Part::SaRawBody`]): the joined text and the
+    /// ranges of the lines (pieces) SpamAssassin matches one by one.
     pub(super) fn sa_lines(&self, p: Part) -> Option<(&str, &[std::ops::Range<usize>])> {
         if let Part::SaRawBody = p {
             let text = self.get(Part::SaRawBody);
