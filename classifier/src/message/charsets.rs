@@ -164,30 +164,41 @@ fn transfer_decoded<'m>(raw_message: &'m [u8], part: &MessagePart<'_>) -> Option
 }
 
 /// The part as SpamAssassin's `rawbody` rules read it, where that differs from mail-parser's
-/// text: the bytes with the transfer encoding undone and the charset not (`Node::decode`), for
-/// UTF-7, whose text is 7-bit whatever it encodes (mail-parser decodes it to characters), and
-/// for a quoted-printable part mail-parser could not decode ([`qp_undecoded`]), each byte one
-/// character in a single-byte charset, as mail-parser's own text of such a part would be.
-/// Line ends LF, as [`super::push_text`] gives its text.
+/// text: the bytes with the transfer encoding undone and the charset not (`Node::decode`),
+/// each byte one character (see [`bytewise`]), for UTF-7, whose text is 7-bit whatever it
+/// encodes (mail-parser decodes it to characters); for an East Asian charset whose bytes are
+/// not UTF-8 (mail-parser reads them lossily, a three-byte U+FFFD for each byte, so
+/// SpamAssassin's 2-4 KB rawbody pieces were cut elsewhere: the sa-variants `cjk` form's
+/// `__HS_QUOTE`, `^> ` at a piece's start); and for a quoted-printable part mail-parser could
+/// not decode ([`qp_undecoded`]). Line ends LF, as [`super::push_text`] gives its text.
 pub(super) fn sa_rawbody(
     raw_message: &[u8],
     part: &MessagePart<'_>,
     charset: Option<&str>,
 ) -> Option<String> {
-    if qp_undecoded(raw_message, part) {
-        let bytes = transfer_decoded(raw_message, part)?;
-        let text = if single_byte(charset) {
-            decode_charset(charset, &bytes)
-        } else {
-            String::from_utf8_lossy(&bytes).into_owned()
-        };
-        return Some(text.replace("\r\n", "\n"));
-    }
-    if !is_utf7(charset?) {
+    let label = charset.map(str::trim);
+    let qp = qp_undecoded(raw_message, part);
+    let east = label.is_some_and(|l| east_asian(l).is_some());
+    if !qp && !east && !label.is_some_and(is_utf7) {
         return None;
     }
     let bytes = transfer_decoded(raw_message, part)?;
-    Some(String::from_utf8_lossy(&bytes).replace("\r\n", "\n"))
+    if east && !qp && std::str::from_utf8(&bytes).is_ok() {
+        // mail-parser's UTF-8 reading is the bytes, exactly.
+        return None;
+    }
+    Some(bytewise(charset, &bytes).replace("\r\n", "\n"))
+}
+
+/// `bytes` with each byte one character: in its single-byte charset as mail-parser decodes it,
+/// else as Latin-1 (a byte above 0x7f is still one above 0x7f to a `rawbody` rule's
+/// `[\x80-\xff]`, the one class of the stock rawbody rules that names such bytes).
+pub(crate) fn bytewise(charset: Option<&str>, bytes: &[u8]) -> String {
+    if single_byte(charset) {
+        decode_charset(charset, bytes)
+    } else {
+        bytes.iter().map(|&b| char::from(b)).collect()
+    }
 }
 
 /// Whether mail-parser's text of a quoted-printable part is not SpamAssassin's decoding of it
@@ -577,7 +588,7 @@ mod tests {
         let p = &v.text_parts[0];
         assert!(p.sa_text().contains("China，China"), "{:?}", p.sa_text());
         assert!(
-            p.rawbody().contains("China\u{fffd}\u{fffd}China"),
+            p.rawbody().contains("China\u{a3}\u{ac}China"),
             "{:?}",
             p.rawbody()
         );
@@ -593,6 +604,25 @@ mod tests {
             p.sa_text(),
             "<p>vary by\rstate, Please\r<a href=x>CLICK</a></p>\n"
         );
+    }
+
+    /// An East Asian part's rawbody is its bytes, one character each, as SpamAssassin's
+    /// `rawbody` rules count them (its 2-4 KB pieces are cut by bytes); its text is decoded.
+    #[test]
+    fn east_asian_rawbody_is_the_bytes() {
+        use crate::{Limits, MessageView};
+        // "대한" in EUC-KR (B4 EB C7 D1), then a quote line.
+        let raw =
+            b"Subject: x\nContent-Type: text/plain; charset=euc-kr\n\n\xb4\xeb\xc7\xd1\n> quoted\n";
+        let v = MessageView::parse(raw, &Limits::default());
+        let p = &v.text_parts[0];
+        assert_eq!(p.rawbody(), "\u{b4}\u{eb}\u{c7}\u{d1}\n> quoted\n");
+        assert!(p.raw.contains('\u{fffd}'), "{:?}", p.raw);
+        assert_eq!(p.sa_text(), "대한\n> quoted\n");
+        // Valid UTF-8 under the label: mail-parser's reading is the bytes already.
+        let utf8 = "Subject: x\nContent-Type: text/plain; charset=euc-kr\n\n대한\n";
+        let v = MessageView::parse(utf8.as_bytes(), &Limits::default());
+        assert_eq!(v.text_parts[0].sa_rawbody, None);
     }
 
     #[test]

@@ -99,9 +99,10 @@ pub(crate) fn sa_parts<'a>(view: &'a MessageView, tree: &[MimePart]) -> SaParts<
                     rawbody,
                     rendered: l.rendered,
                     in_rawbody: l.in_rawbody,
-                    // mail-parser decodes every byte of a single-byte charset to a character
-                    // (and `sa_rawbody`, where it is set, keeps to that).
-                    byte_chars: charsets::single_byte(p.charset.as_deref()),
+                    // mail-parser decodes every byte of a single-byte charset to a character;
+                    // `sa_rawbody`, where it is set, is one character per byte.
+                    byte_chars: charsets::single_byte(p.charset.as_deref())
+                        || p.sa_rawbody.is_some(),
                 }
             })
             .collect();
@@ -199,7 +200,8 @@ struct Leaf {
     charset: Option<String>,
     html: bool,
     text: String,
-    /// The rawbody where it differs from `text` (UTF-7: the text as written).
+    /// The rawbody where it differs from `text` (UTF-7: the text as written; an East Asian
+    /// charset: the bytes, one character each).
     rawbody: Option<String>,
     rendered: bool,
     in_rawbody: bool,
@@ -215,9 +217,13 @@ impl Leaf {
         // (SpamAssassin's `_normalize` tries UTF-8 first); any others are decoded in their
         // charset, as the view's parts are (`message/charsets.rs`).
         let mut byte_chars = false;
+        let mut rawbody = None;
         let text = match (charset.as_deref(), std::str::from_utf8(&bytes)) {
             (_, Ok(t)) if !bytes.is_ascii() => t.to_owned(),
             (Some(c), _) if let Some(enc) = charsets::east_asian(c) => {
+                // Not UTF-8 (above): the rawbody is the bytes, one character each.
+                byte_chars = true;
+                rawbody = Some(charsets::bytewise(None, &bytes));
                 charsets::decode(c, enc, &bytes)
             }
             (None | Some("us-ascii" | "utf-8" | ""), Ok(t)) => t.to_owned(),
@@ -228,10 +234,10 @@ impl Leaf {
             }
         };
         let text = lf_line_ends(text);
-        let rawbody = charset
-            .as_deref()
-            .is_some_and(charsets::is_utf7)
-            .then(|| lf_line_ends(String::from_utf8_lossy(&bytes).into_owned()));
+        if charset.as_deref().is_some_and(charsets::is_utf7) {
+            rawbody = Some(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        let rawbody = rawbody.map(lf_line_ends);
         Leaf {
             byte_chars,
             charset,
