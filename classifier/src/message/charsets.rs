@@ -88,8 +88,7 @@ pub(super) fn sa_part_text(
         };
         return Some(text.replace("\r\n", "\n"));
     }
-    let utf8_label =
-        label.is_none_or(|l| l.eq_ignore_ascii_case("utf-8") || l.eq_ignore_ascii_case("utf8"));
+    let utf8_label = label.is_none_or(is_utf8_label);
     if utf8_label && !parsed.contains('\u{fffd}') {
         return None;
     }
@@ -115,8 +114,7 @@ pub(crate) fn undecodable(label: Option<&str>, bytes: &[u8], parsed: &str) -> Op
     let windows_1252 = || decode_charset(Some("windows-1252"), bytes);
     let perl_decoder = label
         .filter(|l| {
-            !l.eq_ignore_ascii_case("utf-8")
-                && !l.eq_ignore_ascii_case("utf8")
+            !is_utf8_label(l)
                 && !is_ascii_label(l)
                 && !l.eq_ignore_ascii_case("x-user-defined")
                 && !l.to_ascii_lowercase().ends_with("-i")
@@ -132,6 +130,11 @@ pub(crate) fn undecodable(label: Option<&str>, bytes: &[u8], parsed: &str) -> Op
     };
     // A charset mail-parser reads as Windows-1252 already (`windows-1252` holding 0x81).
     (text != parsed).then_some(text)
+}
+
+/// Whether a charset label names UTF-8 (`UTF-8`, `utf8`).
+pub(crate) fn is_utf8_label(label: &str) -> bool {
+    label.eq_ignore_ascii_case("utf-8") || label.eq_ignore_ascii_case("utf8")
 }
 
 /// The labels `_normalize` reads as US-ASCII (`US-ASCII`, `ASCII`, `ANSI_X3.4-1968`,

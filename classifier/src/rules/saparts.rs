@@ -188,7 +188,7 @@ fn normalize_decodes(text: &str, charset: Option<&str>) -> bool {
         ]
         .iter()
         .any(|p| l.starts_with(p))
-        || matches!(l, "utf-8" | "utf8");
+        || charsets::is_utf8_label(l);
     !listed
         && (charsets::is_utf7(l)
             || encoding_rs::Encoding::for_label_no_replacement(l.as_bytes()).is_some())
