@@ -458,6 +458,23 @@ impl Pattern {
         self.built_bytes_engine().is_some()
     }
 
+    /// Whether a linear pattern matches `bytes` read as Perl reads a byte string (each byte
+    /// one character: the forward lazy DFA reads bytes, with ASCII classes and case folding),
+    /// for `max` 1; `None` for a backtracking pattern, a count, or a pattern only the other
+    /// engines compile, which [`Pattern::count_in_view`] matches on the view instead.
+    pub(crate) fn count_bytes(&self, bytes: &[u8], max: u32, prefilter: bool) -> Option<u32> {
+        if self.translated.needs_backtracking
+            || max > 1
+            || (bytes.ends_with(b"\n") && self.caret_at_end())
+        {
+            return None;
+        }
+        let forward = self
+            .forward
+            .get_or_init(|| Forward::new(&self.with_flags(), prefilter));
+        forward.as_ref()?.is_match(bytes).map(u32::from)
+    }
+
     /// Number of non-overlapping matches, at most `max`, in a text already in
     /// [`bytemode`]'s view (each byte above 0x7f one character): with the pattern as that
     /// view reads it, or the backtracking engine (which reads characters, so a view character

@@ -52,8 +52,18 @@ pub(super) struct Texts<'a> {
     body_hay: std::sync::OnceLock<String>,
     rawbody_hay: std::sync::OnceLock<String>,
     /// SpamAssassin's body lines as Perl's bytes, where they are Latin-1 ([`Texts::latin1`]).
-    latin1: std::sync::OnceLock<Option<(String, Vec<std::ops::Range<usize>>)>>,
-    latin1_unedited: std::sync::OnceLock<Option<(String, Vec<std::ops::Range<usize>>)>>,
+    latin1: std::sync::OnceLock<Option<Latin1>>,
+    latin1_unedited: std::sync::OnceLock<Option<Latin1>>,
+}
+
+/// SpamAssassin's body lines as Perl's bytes ([`Texts::latin1`]), read two ways: in
+/// [`super::bytemode`]'s view (one character per byte, for the backtracking engine) and as
+/// the bytes themselves (for the linear engines, which read bytes as Perl does).
+struct Latin1 {
+    view: String,
+    view_ranges: Vec<std::ops::Range<usize>>,
+    bytes: Vec<u8>,
+    byte_ranges: Vec<std::ops::Range<usize>>,
 }
 
 impl<'a> Texts<'a> {
@@ -194,6 +204,19 @@ impl Texts<'_> {
     /// (the Subject line's UTF-8 bytes, then each body line's Latin-1 characters, one view
     /// character per byte), joined as [`Texts::sa_lines`] joins them, and their ranges.
     pub(super) fn latin1(&self, p: Part) -> Option<(&str, &[std::ops::Range<usize>])> {
+        let (l, skip) = self.latin1_lines(p)?;
+        Some((&l.view, l.view_ranges.get(skip..).unwrap_or_default()))
+    }
+
+    /// [`Texts::latin1`]'s lines as the bytes themselves (the Subject line's UTF-8 bytes, then
+    /// each body line's Latin-1 characters, one byte each), joined the same way.
+    pub(super) fn latin1_bytes(&self, p: Part) -> Option<(&[u8], &[std::ops::Range<usize>])> {
+        let (l, skip) = self.latin1_lines(p)?;
+        Some((&l.bytes, l.byte_ranges.get(skip..).unwrap_or_default()))
+    }
+
+    /// The Latin-1 lines of `p` and how many of them (the Subject line) it leaves out.
+    fn latin1_lines(&self, p: Part) -> Option<(&Latin1, usize)> {
         let (cell, lines) = match p {
             Part::SaBody | Part::SaBodyNoSubject => (&self.latin1, self.env.sa_body_lines_edited()),
             Part::SaBodyUnedited | Part::SaBodyUneditedNoSubject if self.edited() => {
@@ -204,26 +227,14 @@ impl Texts<'_> {
             }
             _ => return None,
         };
-        let (text, ranges) = cell
-            .get_or_init(|| {
-                self.env.latin1_body().then(|| {
-                    let mut k = 0;
-                    joined_lines(lines, |line| {
-                        k += 1;
-                        if k == 1 {
-                            super::bytemode::view(line)
-                        } else {
-                            super::bytemode::latin1_view(line)
-                        }
-                    })
-                })
-            })
+        let l = cell
+            .get_or_init(|| self.env.latin1_body().then(|| latin1_lines(lines)))
             .as_ref()?;
         let skip = usize::from(matches!(
             p,
             Part::SaBodyNoSubject | Part::SaBodyUneditedNoSubject
         ));
-        Some((text, ranges.get(skip..).unwrap_or_default()))
+        Some((l, skip))
     }
 
     /// For SpamAssassin's body (`p` is [`Part::SaBody`], [`Part::SaBodyUnedited`] or their
@@ -264,6 +275,45 @@ impl Texts<'_> {
 
 /// Lines joined into one text, each as `read` gives it, with each one's range in it (its own
 /// `\n` included, the one added to join a line that has none left out).
+/// [`Latin1`] of SpamAssassin's body lines: the Subject line's UTF-8 bytes, then each body
+/// line's characters (none above U+00FF, [`super::evals::Env::latin1_body`]) one byte each.
+fn latin1_lines(lines: &[String]) -> Latin1 {
+    let mut k = 0;
+    let (view, view_ranges) = joined_lines(lines, |line| {
+        k += 1;
+        if k == 1 {
+            super::bytemode::view(line)
+        } else {
+            super::bytemode::latin1_view(line)
+        }
+    });
+    let mut bytes = Vec::with_capacity(view.len());
+    let mut byte_ranges = Vec::with_capacity(lines.len());
+    for (k, line) in lines.iter().enumerate() {
+        let start = bytes.len();
+        if k == 0 {
+            bytes.extend_from_slice(line.as_bytes());
+        } else {
+            for c in line.chars() {
+                match u8::try_from(c) {
+                    Ok(b) => bytes.push(b),
+                    Err(_) => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                }
+            }
+        }
+        byte_ranges.push(start..bytes.len());
+        if !line.ends_with('\n') {
+            bytes.push(b'\n');
+        }
+    }
+    Latin1 {
+        view,
+        view_ranges,
+        bytes,
+        byte_ranges,
+    }
+}
+
 fn joined_lines<'l>(
     lines: &'l [String],
     mut read: impl FnMut(&'l str) -> std::borrow::Cow<'l, str>,
@@ -521,5 +571,20 @@ mod tests {
             hits("=?utf-8?B?w6nDqcOpw6k=?=", "us-ascii", "caf&eacute; x"),
             ["ZZ_C3", "ZZ_DOT", "ZZ_E9", "ZZ_HB"]
         );
+        // The linear patterns read the bytes (`Pattern::count_bytes`), the look-arounds the
+        // backtracking engine's view: the same classes either way (a Latin-1 letter's byte is
+        // no word character, so no `\b` after it).
+        let classes = "body ZZ_CW /caf\\w/\n\
+                       body ZZ_CNW /caf\\W\\s/\n\
+                       body ZZ_EE /x\\s\\xe9{2}\\sy/\n\
+                       body ZZ_NB /x\\s\\xe9\\b/\n\
+                       body ZZ_LA /caf(?=\\xe9)/\n\
+                       body ZZ_LB /(?<=\\xe9)\\xe9/\n";
+        let raw = "From: a@b.example\nSubject: hello\nContent-Type: text/html; \
+                   charset=us-ascii\n\n<html><body><p>caf&eacute; x &eacute;&eacute; y</p>\
+                   </body></html>\n";
+        let mut h = crate::rules::tests::hits_now(classes, raw);
+        h.sort();
+        assert_eq!(h, ["ZZ_CNW", "ZZ_EE", "ZZ_LA", "ZZ_LB"]);
     }
 }
