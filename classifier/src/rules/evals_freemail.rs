@@ -431,6 +431,9 @@ pub(crate) fn edit_body(e: &Env<'_>, lines: &mut [String]) {
     let tlds = &e.conf.valid_tlds;
     let mut seen: HashSet<String> = HashSet::new();
     for line in lines.iter_mut() {
+        if !may_edit(line) {
+            continue;
+        }
         let edited = strip_quoted_addrs(&strip_urls_with_at(line), tlds);
         let b = edited.as_bytes();
         let mut p = 0;
@@ -450,10 +453,31 @@ pub(crate) fn edit_body(e: &Env<'_>, lines: &mut [String]) {
     }
 }
 
+/// Whether [`edit_body`]'s edits can change `text`: both replace only a URL holding an `@` or
+/// `%40` and an address (which holds an `@`), so a text with neither stays as it is, and
+/// needs no scan byte by byte (the scans were about 0.1 ms a message with the stock rules).
+pub(crate) fn may_edit(text: &str) -> bool {
+    memchr::memchr(b'@', text.as_bytes()).is_some()
+        || memchr::memmem::find(text.as_bytes(), b"%40").is_some()
+}
+
+/// [`may_edit`] over the texts the lines were split from: the lines hold those texts whole
+/// (white space squeezed, which makes no `%40`), but a line cut at 2,048 bytes can split a
+/// `%40` between two lines.
+pub(crate) fn lines_may_edit(lines: &[String]) -> bool {
+    lines.iter().any(|l| may_edit(l))
+        || lines.windows(2).any(|w| {
+            let (a, b) = (w[0].as_bytes(), w[1].as_bytes());
+            let mut seam = a[a.len().saturating_sub(2)..].to_vec();
+            seam.extend_from_slice(&b[..b.len().min(2)]);
+            memchr::memmem::find(&seam, b"%40").is_some()
+        })
+}
+
 /// [`edit_body`] on one text (a rendered part, the Subject), for the evals that render their
 /// own lines.
 pub(crate) fn edit_text<'t>(e: &Env<'_>, text: &'t str) -> std::borrow::Cow<'t, str> {
-    if !parses_body(e) {
+    if !parses_body(e) || !may_edit(text) {
         return std::borrow::Cow::Borrowed(text);
     }
     std::borrow::Cow::Owned(strip_quoted_addrs(

@@ -356,3 +356,18 @@ fn equal_from_domains_reads_the_last_two_labels() {
         assert_eq!(has(&hits(&raw), "FROM_DIFF"), want, "{from} / {env}");
     }
 }
+
+/// FreeMail's edits change only texts holding an `@` or a `%40`, so the others are left
+/// unscanned; a `%40` split between two lines by the 2,048-byte cut still counts.
+#[test]
+fn only_texts_with_an_address_are_edited() {
+    use super::{lines_may_edit, may_edit};
+    assert!(!may_edit("nothing to see here, 40% off"));
+    assert!(may_edit("write to joe@example.com wrote:"));
+    assert!(may_edit("http://example.com/x%40y"));
+    let lines = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert!(!lines_may_edit(&lines(&["a line\n", "40% off\n"])));
+    assert!(lines_may_edit(&lines(&["http://example.com/x%", "40y\n"])));
+    assert!(lines_may_edit(&lines(&["http://example.com/x%4", "0y\n"])));
+    assert!(lines_may_edit(&lines(&["plain\n", "x@y.example\n"])));
+}

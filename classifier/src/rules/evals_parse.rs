@@ -290,10 +290,11 @@ fn multipart_ratio(parts: &[MimePart]) -> f64 {
 /// (`Message::get_body_text_array_common`), so a big5 character counts 3, not its 2 bytes.
 fn vertical_words(e: &Env<'_>) -> i32 {
     let max = |lines: &[String]| lines.iter().map(|l| line_ratio(l)).max().unwrap_or(-1);
-    if !super::evals_freemail::parses_body(e) {
-        // No edits: the lines are the body rules' (cached), not rendered again (about 0.1 ms
-        // a message with the stock rules).
-        return max(e.sa_body_lines());
+    let lines = e.sa_body_lines();
+    if !super::evals_freemail::parses_body(e) || !super::evals_freemail::lines_may_edit(lines) {
+        // No edits (FreeMail off, or nothing in the text it edits): the lines are the body
+        // rules' (cached), not rendered again (about 0.1 ms a message with the stock rules).
+        return max(lines);
     }
     max(&super::sauri::body_lines_with(e, &|t| {
         super::evals_freemail::edit_text(e, t)
