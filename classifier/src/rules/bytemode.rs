@@ -62,7 +62,7 @@ pub(super) fn pattern(p: &str) -> Option<String> {
 
 /// The value of a `\x` escape's digits (`HH`, one or two hex digits, or `{...}`) and how many
 /// characters they take.
-fn hex_escape(rest: &[char]) -> (Option<u32>, usize) {
+pub(super) fn hex_escape(rest: &[char]) -> (Option<u32>, usize) {
     if rest.first() == Some(&'{') {
         let Some(end) = rest.iter().position(|&c| c == '}') else {
             return (None, 0);

@@ -41,6 +41,7 @@ mod atomic;
 mod bytemode;
 mod cache;
 mod captures;
+mod casefold;
 mod dates;
 mod engines;
 mod evals;
