@@ -79,6 +79,31 @@ pub(super) fn hex_escape(rest: &[char]) -> (Option<u32>, usize) {
     (u32::from_str_radix(&digits, 16).ok(), n)
 }
 
+/// The escape of a character below U+0100 as two hex digits (`\xe9`), which the engines that
+/// read bytes take as a byte, as Perl does (a braced `\x{e9}` is a code point to them: its
+/// UTF-8 bytes); any other braced.
+pub(super) fn byte_escape(v: u32) -> String {
+    if v <= 0xFF {
+        format!("\\x{v:02x}")
+    } else {
+        format!("\\x{{{v:x}}}")
+    }
+}
+
+/// The value of a braced hex escape's digits starting at `src[pos]` (`{e9}`), when below
+/// 0x100, and where the escape ends.
+pub(super) fn braced_byte(src: &[char], pos: usize) -> Option<(u32, usize)> {
+    if src.get(pos) != Some(&'{') {
+        return None;
+    }
+    let close = (pos + 1..src.len()).find(|&k| src[k] == '}')?;
+    let digits: String = src[pos + 1..close].iter().collect();
+    u32::from_str_radix(digits.trim(), 16)
+        .ok()
+        .filter(|&v| v <= 0xFF)
+        .map(|v| (v, close + 1))
+}
+
 fn push_byte(out: &mut String, b: u32) {
     out.push_str(&format!("\\x{{{:X}}}", BASE + b));
 }

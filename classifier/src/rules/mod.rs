@@ -37,6 +37,7 @@
 //! * `eval:check_bayes` rules (SpamAssassin's BAYES_*) never hit: mailsift's own Bayes score
 //!   stands for them.
 
+mod approx;
 mod atomic;
 mod bytemode;
 mod cache;
