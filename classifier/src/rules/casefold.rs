@@ -19,20 +19,26 @@ fn other_case(b: u32) -> Option<u32> {
 }
 
 /// `pattern` (Rust `regex` syntax, as [`super::perlre::translate`] writes it) with every byte
-/// escape `\xHH` / `\x{HH}` of a Latin-1 letter matching its other case too: outside a class
-/// `[\x{e9}\x{c9}]`, inside one the other cases of its members and ranges added before its
-/// `]`. `None` when the pattern names no such byte.
-pub(super) fn fold_latin1(pattern: &str) -> Option<String> {
+/// escape `\xHH` / `\x{HH}` of a Latin-1 letter that `/i` reads matching its other case too:
+/// outside a class `[\xe9\xc9]`, inside one the other cases of its members and ranges added
+/// before its `]`. `/i` holds where `fold` (the rule's flag) says, changed by inline flags:
+/// `(?i:...)` and `(?-i:...)` for their group, `(?i)` and `(?-i)` for the rest of theirs.
+/// `None` when nothing changed.
+pub(super) fn fold_latin1(pattern: &str, fold: bool) -> Option<String> {
     let c: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len() + 16);
     let mut changed = false;
+    let mut fold = fold;
+    // The state to go back to at each open group's `)`.
+    let mut groups: Vec<bool> = Vec::new();
     let mut i = 0;
     while i < c.len() {
         match c[i] {
             '\\' if c.get(i + 1) == Some(&'x') => {
                 let (value, end) = hex_escape(&c, i + 2);
-                match value.and_then(|v| other_case(v).map(|w| (v, w))) {
-                    Some((v, w)) => {
+                match value.and_then(other_case).filter(|_| fold) {
+                    Some(w) => {
+                        let v = value.unwrap_or_default();
                         out.push_str(&format!("[\\x{v:02x}\\x{w:02x}]"));
                         changed = true;
                     }
@@ -45,10 +51,34 @@ pub(super) fn fold_latin1(pattern: &str) -> Option<String> {
                 out.extend(&c[i..end]);
                 i = end;
             }
-            '[' => {
+            '[' if fold => {
                 let (end, added) = class(&c, i, &mut out);
                 changed |= added;
                 i = end;
+            }
+            '[' => {
+                let end = class(&c, i, &mut String::new()).0;
+                out.extend(&c[i..end]);
+                i = end;
+            }
+            '(' => {
+                let (end, inline) = inline_flags(&c, i);
+                out.extend(&c[i..end]);
+                match (inline, c.get(end.wrapping_sub(1))) {
+                    // `(?i)`: the rest of the enclosing group.
+                    (Some(f), Some(')')) => fold = f,
+                    (Some(f), _) => {
+                        groups.push(fold);
+                        fold = f;
+                    }
+                    (None, _) => groups.push(fold),
+                }
+                i = end;
+            }
+            ')' => {
+                fold = groups.pop().unwrap_or(fold);
+                out.push(')');
+                i += 1;
             }
             ch => {
                 out.push(ch);
@@ -57,6 +87,29 @@ pub(super) fn fold_latin1(pattern: &str) -> Option<String> {
         }
     }
     changed.then_some(out)
+}
+
+/// At a `(`: where its flag group ends (after the `:` of `(?i-s:` or the `)` of `(?i)`) and
+/// whether it turns `i` on or off; just past the `(` and `None` for any other group, or flags
+/// that leave `i` as it is.
+fn inline_flags(c: &[char], at: usize) -> (usize, Option<bool>) {
+    if c.get(at + 1) != Some(&'?') {
+        return (at + 1, None);
+    }
+    let mut k = at + 2;
+    let mut on = true;
+    let mut fold = None;
+    while let Some(&ch) = c.get(k) {
+        match ch {
+            '-' => on = false,
+            'i' => fold = Some(on),
+            ':' | ')' if k > at + 2 => return (k + 1, fold),
+            ch if ch.is_ascii_alphabetic() => {}
+            _ => break,
+        }
+        k += 1;
+    }
+    (at + 1, None)
 }
 
 /// Copies the class starting at `c[start]` (`[`) to `out`, with the other cases of its
@@ -172,6 +225,7 @@ mod tests {
 
     #[test]
     fn latin1_letters_gain_their_other_case() {
+        let fold_latin1 = |p: &str| fold_latin1(p, true);
         assert_eq!(fold_latin1(r"caf\xe9"), Some(r"caf[\xe9\xc9]".to_owned()));
         assert_eq!(fold_latin1(r"\x{C9}+"), Some(r"[\xc9\xe9]+".to_owned()));
         // Not letters, or no byte for the other case: left as they are.
@@ -189,11 +243,21 @@ mod tests {
             Some(r"[[:alpha:]\]\xde-\xe1\xfe\xc0\xc1]\p{L}".to_owned())
         );
         assert_eq!(fold_latin1(r"[\x80-\xbf]\w\x{2019}"), None);
+        // Inline flags: for their group, or for the rest of the enclosing one.
+        assert_eq!(
+            super::fold_latin1(r"\xe9(?i:a\xe9(?-i:\xe9)\xe9)\xe9", false),
+            Some(r"\xe9(?i:a[\xe9\xc9](?-i:\xe9)[\xe9\xc9])\xe9".to_owned())
+        );
+        assert_eq!(
+            super::fold_latin1(r"(\xe9(?i)\xe9)\xe9(?-i)\xe9", false),
+            Some(r"(\xe9(?i)[\xe9\xc9])\xe9(?-i)\xe9".to_owned())
+        );
+        assert_eq!(super::fold_latin1(r"(?:\xe9)(?=\xe9)", false), None);
     }
 
     /// SpamAssassin 4.0.1's hits (`spamassassin -L -t --cf`): a UTF-8 body's bytes fold
     /// (`é` is `\xC3\xA9`, so `/caf\xE3/i` matches), the byte after them does not, and a
-    /// Latin-1 body's `\xE9` matches `/CAF\xC9/i`.
+    /// Latin-1 body's `\xE9` matches `/CAF\xC9/i`, and an inline `(?i)` as well.
     #[test]
     fn rules_fold_the_bytes_they_read() {
         let rules = "body ZZ_U1 /caf\\xE3/i\nbody ZZ_U2 /caf\\xC3/i\n\
@@ -208,5 +272,10 @@ mod tests {
                       charset=us-ascii\n\n<html><body><p>caf&eacute; x</p></body></html>\n";
         let h = crate::rules::tests::hits_now("body ZZ_IE /CAF\\xC9/i\n", latin1);
         assert_eq!(h, ["ZZ_IE"]);
+        let inline = "body ZZ_I1 /caf(?i:\\xC9)/\nbody ZZ_I2 /caf(?i)\\xC9/\n\
+                      body ZZ_I3 /caf(?-i:\\xC9)/i\nbody ZZ_I4 /caf\\xC9/\n";
+        let mut h = crate::rules::tests::hits_now(inline, latin1);
+        h.sort();
+        assert_eq!(h, ["ZZ_I1", "ZZ_I2"]);
     }
 }

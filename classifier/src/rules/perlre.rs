@@ -117,11 +117,8 @@ pub(crate) fn translate(body: &str, flags: &str) -> Result<Translated, String> {
         needs_backtracking: false,
     };
     t.run()?;
-    // `/i` folds the Latin-1 letters' bytes too (SpamAssassin's `/aa`).
-    let pattern = match flags.i.then(|| super::casefold::fold_latin1(&t.out)) {
-        Some(Some(folded)) => folded,
-        _ => t.out,
-    };
+    // `/i` (or an inline `(?i)`) folds the Latin-1 letters' bytes too (SpamAssassin's `/aa`).
+    let pattern = super::casefold::fold_latin1(&t.out, flags.i).unwrap_or(t.out);
     Ok(Translated {
         pattern,
         flags,
