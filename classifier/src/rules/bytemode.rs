@@ -96,12 +96,8 @@ pub(super) fn braced_byte(src: &[char], pos: usize) -> Option<(u32, usize)> {
     if src.get(pos) != Some(&'{') {
         return None;
     }
-    let close = (pos + 1..src.len()).find(|&k| src[k] == '}')?;
-    let digits: String = src[pos + 1..close].iter().collect();
-    u32::from_str_radix(digits.trim(), 16)
-        .ok()
-        .filter(|&v| v <= 0xFF)
-        .map(|v| (v, close + 1))
+    let (value, len) = hex_escape(&src[pos..]);
+    value.filter(|&v| v <= 0xFF).map(|v| (v, pos + len))
 }
 
 fn push_byte(out: &mut String, b: u32) {

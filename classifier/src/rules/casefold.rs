@@ -51,14 +51,9 @@ pub(super) fn fold_latin1(pattern: &str, fold: bool) -> Option<String> {
                 out.extend(&c[i..end]);
                 i = end;
             }
-            '[' if fold => {
-                let (end, added) = class(&c, i, &mut out);
-                changed |= added;
-                i = end;
-            }
             '[' => {
-                let end = class(&c, i, &mut String::new()).0;
-                out.extend(&c[i..end]);
+                let (end, added) = class(&c, i, &mut out, fold);
+                changed |= added;
                 i = end;
             }
             '(' => {
@@ -112,10 +107,10 @@ fn inline_flags(c: &[char], at: usize) -> (usize, Option<bool>) {
     (at + 1, None)
 }
 
-/// Copies the class starting at `c[start]` (`[`) to `out`, with the other cases of its
-/// Latin-1 letters' bytes added before its `]`; returns where it ends and whether any was
+/// Copies the class starting at `c[start]` (`[`) to `out`, with (if `fold`) the other cases of
+/// its Latin-1 letters' bytes added before its `]`; returns where it ends and whether any was
 /// added.
-fn class(c: &[char], start: usize, out: &mut String) -> (usize, bool) {
+fn class(c: &[char], start: usize, out: &mut String, fold: bool) -> (usize, bool) {
     let mut i = start + 1;
     out.push('[');
     if c.get(i) == Some(&'^') {
@@ -162,7 +157,7 @@ fn class(c: &[char], start: usize, out: &mut String) -> (usize, bool) {
         i = end;
     }
     let mut added = false;
-    for &(lo, hi) in &spans {
+    for &(lo, hi) in spans.iter().filter(|_| fold) {
         for b in lo.max(0xC0)..=hi.min(0xFE) {
             if let Some(w) =
                 other_case(b).filter(|w| !spans.iter().any(|&(l, h)| (l..=h).contains(w)))

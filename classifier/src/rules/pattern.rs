@@ -456,9 +456,10 @@ impl Pattern {
     }
 
     /// Whether the pattern names a byte above 0x7f (`\xE9`, a non-ASCII literal), which
-    /// [`bytemode`]'s view reads as one character. Read from the pattern's text, without compiling the view's engine: on a Latin-1 body
-    /// the linear patterns match the bytes and never use it (a one-message `classify` spent
-    /// 0.6 s and 150 MB compiling those of the stock rules).
+    /// [`bytemode`]'s view reads as one character. Read from the pattern's text, without
+    /// compiling the view's engine: on a Latin-1 body the linear patterns match the bytes and
+    /// never use it (a one-message `classify` spent 0.6 s and 150 MB compiling those of the
+    /// stock rules).
     pub(crate) fn names_bytes(&self) -> bool {
         *self
             .names_bytes
