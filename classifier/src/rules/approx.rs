@@ -37,26 +37,9 @@ pub(crate) fn linear_approximation(pattern: &str) -> String {
                 continue;
             }
             '[' => {
-                // Copy the class verbatim (translated classes escape every inner '[' except
-                // POSIX names).
-                let start = i;
-                i += 1;
-                if c.get(i) == Some(&'^') {
-                    i += 1;
-                }
-                while i < c.len() && c[i] != ']' {
-                    if c[i] == '\\' {
-                        i += 1;
-                    } else if c[i] == '[' && c.get(i + 1) == Some(&':') {
-                        while i < c.len() && !(c[i] == ':' && c.get(i + 1) == Some(&']')) {
-                            i += 1;
-                        }
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                let end = (i + 1).min(c.len());
-                out.extend(&c[start..end]);
+                // Copy the class verbatim.
+                let end = class_end(&c, i);
+                out.extend(&c[i..end]);
                 i = end;
                 continue;
             }
@@ -108,4 +91,92 @@ pub(crate) fn linear_approximation(pattern: &str) -> String {
         i += 1;
     }
     out
+}
+
+/// The position just past the class that opens at `c[start]` (`[`): translated classes escape
+/// every inner `[` except POSIX names.
+fn class_end(c: &[char], start: usize) -> usize {
+    let mut i = start + 1;
+    if c.get(i) == Some(&'^') {
+        i += 1;
+    }
+    while i < c.len() && c[i] != ']' {
+        if c[i] == '\\' {
+            i += 1;
+        } else if c[i] == '[' && c.get(i + 1) == Some(&':') {
+            while i < c.len() && !(c[i] == ':' && c.get(i + 1) == Some(&']')) {
+                i += 1;
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    (i + 1).min(c.len())
+}
+
+/// `pattern` (a linear pattern, as [`linear_approximation`] gives) with every counted
+/// repetition whose upper bound is over [`WIDEN_OVER`] made open (`{n,m}` becomes `{n,}`): a
+/// superset again, for a guard whose counted runs make an automaton over the size limit
+/// (`__SPOOFED_URL`'s `[^>]{0,2048}`, `{0,1024}` and `{0,99}` of a group).
+pub(crate) fn widen_counted(pattern: &str) -> String {
+    let c: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len());
+    let mut i = 0;
+    while i < c.len() {
+        match c[i] {
+            '\\' => {
+                out.extend(&c[i..(i + 2).min(c.len())]);
+                i += 2;
+            }
+            '[' => {
+                let end = class_end(&c, i);
+                out.extend(&c[i..end]);
+                i = end;
+            }
+            '{' => {
+                let close = c[i..].iter().position(|&x| x == '}').map(|k| i + k);
+                let body: String = close.map_or_else(String::new, |e| c[i + 1..e].iter().collect());
+                let widened = body.split_once(',').and_then(|(lo, hi)| {
+                    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                    (digits(lo) && digits(hi) && hi.parse::<u32>().ok()? > WIDEN_OVER)
+                        .then(|| format!("{{{lo},}}"))
+                });
+                match (widened, close) {
+                    (Some(w), Some(e)) => {
+                        out.push_str(&w);
+                        i = e + 1;
+                    }
+                    _ => {
+                        out.push('{');
+                        i += 1;
+                    }
+                }
+            }
+            ch => {
+                out.push(ch);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Counted repetitions up to this many stay counted in [`widen_counted`]: a guard keeps them
+/// exact where they are small.
+const WIDEN_OVER: u32 = 32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widens_only_large_counted_runs() {
+        assert_eq!(widen_counted("a[^>]{0,2048}b"), "a[^>]{0,}b");
+        assert_eq!(widen_counted("(?:x{1,1024}y){0,99}"), "(?:x{1,}y){0,}");
+        // Small bounds, exact counts and open ones stay; braces in classes and escaped ones
+        // are not repetitions.
+        assert_eq!(widen_counted("a{2,5}b{3}c{4,}"), "a{2,5}b{3}c{4,}");
+        assert_eq!(widen_counted("[{0,99}]\\{0,99}"), "[{0,99}]\\{0,99}");
+        assert_eq!(widen_counted("x{0,"), "x{0,");
+    }
 }

@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 use regex_automata::meta;
 use regex_automata::util::prefilter::Prefilter;
 
+use super::approx;
 use super::atomic::atomic_line_runs;
 use super::bytemode;
 use super::engines::{Forward, backtracking, first_line, linear, start_prefilter};
@@ -129,7 +130,12 @@ impl Pattern {
         self.guard
             .get_or_init(|| {
                 let approx = perlre::linear_approximation(&self.translated.pattern);
-                linear(&Self::prefixed(self.flags(), &approx), false).ok()
+                linear(&Self::prefixed(self.flags(), &approx), false)
+                    .or_else(|_| {
+                        let wide = approx::widen_counted(&approx);
+                        linear(&Self::prefixed(self.flags(), &wide), false)
+                    })
+                    .ok()
             })
             .as_ref()
     }
@@ -138,7 +144,12 @@ impl Pattern {
         self.unicode_guard
             .get_or_init(|| {
                 let approx = perlre::linear_approximation(&self.translated.pattern);
-                linear(&Self::prefixed(self.flags(), &approx), true).ok()
+                linear(&Self::prefixed(self.flags(), &approx), true)
+                    .or_else(|_| {
+                        let wide = approx::widen_counted(&approx);
+                        linear(&Self::prefixed(self.flags(), &wide), true)
+                    })
+                    .ok()
             })
             .as_ref()
     }
@@ -483,6 +494,28 @@ impl Pattern {
         forward.as_ref()?.is_match(bytes).map(u32::from)
     }
 
+    /// Whether the pattern may match in `bytes`, read as [`Pattern::count_bytes`] reads them
+    /// (each byte one character): false only where its guard (the linear approximation, the
+    /// pattern itself when linear, with ASCII classes and case folding) has no match there,
+    /// which rules out a match in [`bytemode`]'s view of the same bytes too (one view
+    /// character per byte above 0x7f, no letter, digit or space to either engine; `\xE9` one
+    /// byte, a literal `é` its two UTF-8 bytes to both). With `within`, `bytes` are lines
+    /// joined by line breaks and the question is whether it may match in one of them: false
+    /// also only where nothing in the pattern reads the text's ends (`\A`, `\z`, `\Z`, or
+    /// `^`/`$` outside multi-line mode), where a match in a line would not be one in the
+    /// joined text.
+    pub(crate) fn may_match_bytes(&self, bytes: &[u8], within: bool) -> bool {
+        if within {
+            let pat = &self.translated.pattern;
+            if ["\\A", "\\z", "\\Z"].iter().any(|a| pat.contains(a))
+                || (!self.flags().m && pat.contains(['^', '$']))
+            {
+                return true;
+            }
+        }
+        self.guard().is_none_or(|g| g.is_match(bytes))
+    }
+
     /// Number of non-overlapping matches, at most `max`, in a text already in
     /// [`bytemode`]'s view (each byte above 0x7f one character): with the pattern as that
     /// view reads it, or the backtracking engine (which reads characters, so a view character
@@ -650,6 +683,39 @@ mod tests {
                 "freemone".into()
             ])
         );
+    }
+
+    #[test]
+    fn a_guard_over_the_size_limit_is_widened() {
+        // __SPOOFED_URL's shape: counted runs of up to 2,048 and a back-reference. Its exact
+        // linear approximation is over the size limit; the widened one is its guard.
+        let re = "<a\\s[^>]{0,2048}\\bhref=.?(https?:[^>\"' ]{8,29})[^>]{0,2048}>\
+                  (?:[^<]{0,1024}<(?!/a)[^>]{1,1024}>){0,99}\\s{0,10}(?!\\1)https?[^\\w<]{1,3}[^<]{5}";
+        let p = Pattern::new(translate(re, "i").expect("ok"), true);
+        let exact = perlre::linear_approximation(&p.translated.pattern);
+        assert!(linear(&Pattern::prefixed(p.flags(), &exact), false).is_err());
+        let g = p.guard().expect("a guard");
+        assert!(!g.is_match(b"<p>no links here, http://example.com/x</p>"));
+        let spoof = "<a href=\"http://bank.example.com/\">http://evil.example.net/</a>";
+        assert!(g.is_match(spoof.as_bytes()));
+        assert!(p.is_match(spoof));
+        let same = "<a href=\"http://bank.example.com/\">http://bank.example.com/</a>";
+        assert!(!p.is_match(same));
+    }
+
+    #[test]
+    fn guards_rule_out_latin1_bytes() {
+        // A backtracking pattern naming a Latin-1 byte, read on the bytes as the view engine
+        // reads them.
+        let p = Pattern::new(translate("(?<!x)caf\\xE9", "i").expect("ok"), true);
+        assert!(p.may_match_bytes(b"un CAF\xE9 noir\n", false));
+        assert!(!p.may_match_bytes(b"un the noir\n", false));
+        assert!(p.may_match_bytes(b"one\nun caf\xE9\n", true));
+        // A pattern that reads the text's end may match in a line and not in the joined
+        // text: never ruled out on joined lines.
+        let p = Pattern::new(translate("(?<!x)noir\\z", "").expect("ok"), true);
+        assert!(p.may_match_bytes(b"un caf\xE9 noir\nsans sucre\n", true));
+        assert!(!p.may_match_bytes(b"un caf\xE9 noir\nsans sucre\n", false));
     }
 
     #[test]

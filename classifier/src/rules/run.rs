@@ -1,6 +1,6 @@
 //! Evaluating a prepared rule set on one message.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::lines::LineMode;
 use super::*;
@@ -79,16 +79,15 @@ impl RuleSet {
         let env = evals::Env::new(view, ctx, &self.inner.conf, &trust);
         let texts = Texts::new(&env);
         // The text rules (body, rawbody, full: about half of the stock rules' time) are
-        // matched from a shared list, rule by rule from a shared position, so that any number
-        // of threads can take part; every rule's count is its own, whichever thread computes
-        // it. The list (the texts rendered and the literal prefilter run over them) is made
+        // matched from a shared list, rule by rule from either end ([`TextWork::claim`]), so
+        // that two threads can take part; every rule's count is its own, whichever thread
+        // computes it. The list (the texts rendered and the literal prefilter run over them) is made
         // by the first thread that needs it.
         let list: OnceLock<TextWork<'_>> = OnceLock::new();
         let text_work = || list.get_or_init(|| self.text_work(prep, &texts, &wanted));
-        let work = || {
+        let work = |from_back: bool| {
             let w = text_work();
-            loop {
-                let k = w.next.fetch_add(1, Ordering::Relaxed);
+            while let Some(k) = w.claim(from_back) {
                 let Some(&(i, text, lines, latin1)) = w.rules.get(k) else {
                     break;
                 };
@@ -112,13 +111,13 @@ impl RuleSet {
             // never waits for a job that may be queued behind this one). A one-message
             // process stays on one thread (nothing to overlap with the pool's start-up).
             rayon::in_place_scope(|scope| {
-                scope.spawn(|_| work());
+                scope.spawn(|_| work(false));
                 let candidate = self.uri_candidates(prep, &texts, &wanted);
                 self.run_others(prep, &wanted, &candidate, &texts, &trust, &env, &mut counts);
-                work();
+                work(true);
             });
         } else {
-            work();
+            work(false);
             let candidate = self.uri_candidates(prep, &texts, &wanted);
             self.run_others(prep, &wanted, &candidate, &texts, &trust, &env, &mut counts);
         }
@@ -184,7 +183,7 @@ impl RuleSet {
             counts: rules.iter().map(|_| AtomicU32::new(0)).collect(),
             rules,
             branch_candidate,
-            next: AtomicUsize::new(0),
+            claimed: AtomicU64::new(0),
         }
     }
 
@@ -248,6 +247,11 @@ impl RuleSet {
             return 0;
         };
         let max = r.max_hits.max(1);
+        // The patterns the bytes' lazy DFA cannot answer for (backtracking ones, counts) run
+        // on the view line by line: first their guards rule out the whole body, then each line.
+        if !p.may_match_bytes(bytes, true) {
+            return 0;
+        }
         let mut n = 0;
         for (range, byte_range) in ranges.iter().zip(byte_ranges) {
             let line = joined.get(range.clone()).unwrap_or("");
@@ -255,10 +259,11 @@ impl RuleSet {
             // engine, built for look-arounds, ran the FILL_THIS_FORM patterns' huge automata
             // on the slow engine: a tenth of the stock rules' time on such messages).
             let line_bytes = bytes.get(byte_range.clone()).unwrap_or_default();
-            n += p
-                .count_bytes(line_bytes, max - n, prep.long_lived)
-                .or_else(|| p.count_in_view(line, max - n))
-                .unwrap_or(0);
+            n += match p.count_bytes(line_bytes, max - n, prep.long_lived) {
+                Some(k) => k,
+                None if !p.may_match_bytes(line_bytes, false) => 0,
+                None => p.count_in_view(line, max - n).unwrap_or(0),
+            };
             if n >= max {
                 break;
             }
@@ -423,8 +428,28 @@ struct TextWork<'t> {
     branch_candidate: Vec<bool>,
     /// Each listed rule's count.
     counts: Vec<AtomicU32>,
-    /// The next listed rule to match.
-    next: AtomicUsize,
+    /// How many listed rules have been taken from the front (high 32 bits) and from the back
+    /// (low 32 bits): see [`TextWork::claim`].
+    claimed: AtomicU64,
+}
+
+impl TextWork<'_> {
+    /// The next listed rule to match, from the front of the list or from its back, or `None`
+    /// when every rule has been taken. The second thread takes rules from the front, the
+    /// calling thread (once done with the header rules and evals) from the back, so that a
+    /// rule is mostly matched by the same thread from one message to the next and keeps its
+    /// lazy DFA's states in that thread's cache. A claim is valid while the front and back
+    /// counts it saw sum to less than the list's length: no rule is taken twice.
+    fn claim(&self, from_back: bool) -> Option<usize> {
+        let step = if from_back { 1 } else { 1 << 32 };
+        let seen = self.claimed.fetch_add(step, Ordering::Relaxed);
+        let (front, back) = ((seen >> 32) as usize, (seen & 0xffff_ffff) as usize);
+        let len = self.rules.len();
+        if front + back >= len {
+            return None;
+        }
+        Some(if from_back { len - 1 - back } else { front })
+    }
 }
 
 /// Marks in `candidate` the rules of `group` whose literals occur in the text they read, and
@@ -494,4 +519,53 @@ pub(super) fn text_part(r: &Rule) -> Option<Part> {
         _ if r.no_subject => Part::BodyNoSubject,
         _ => Part::Body,
     })
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::*;
+
+    /// A list of `len` rules with nothing to match, for the claims alone.
+    fn work(len: usize) -> TextWork<'static> {
+        TextWork {
+            rules: (0..len).map(|i| (i, "", None, None)).collect(),
+            branch_candidate: Vec::new(),
+            counts: (0..len).map(|_| AtomicU32::new(0)).collect(),
+            claimed: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn claims_from_both_ends_take_each_rule_once() {
+        let w = work(5);
+        assert_eq!(w.claim(false), Some(0));
+        assert_eq!(w.claim(true), Some(4));
+        assert_eq!(w.claim(true), Some(3));
+        assert_eq!(w.claim(false), Some(1));
+        assert_eq!(w.claim(false), Some(2));
+        assert_eq!(w.claim(true), None);
+        assert_eq!(w.claim(false), None);
+        assert_eq!(work(0).claim(true), None);
+        // Two threads racing: every rule taken exactly once.
+        for len in [1, 2, 7, 300] {
+            let w = work(len);
+            let (front, back) = std::thread::scope(|s| {
+                let take = |from_back| {
+                    let mut got = Vec::new();
+                    while let Some(k) = w.claim(from_back) {
+                        got.push(k);
+                    }
+                    got
+                };
+                let a = s.spawn(move || take(false));
+                let b = take(true);
+                (a.join().expect("no panic"), b)
+            });
+            let mut all: Vec<usize> = front.iter().chain(&back).copied().collect();
+            all.sort_unstable();
+            assert_eq!(all, (0..len).collect::<Vec<_>>());
+            assert!(front.windows(2).all(|p| p[0] < p[1]));
+            assert!(back.windows(2).all(|p| p[0] > p[1]));
+        }
+    }
 }
