@@ -499,20 +499,8 @@ impl Pattern {
     /// pattern itself when linear, with ASCII classes and case folding) has no match there,
     /// which rules out a match in [`bytemode`]'s view of the same bytes too (one view
     /// character per byte above 0x7f, no letter, digit or space to either engine; `\xE9` one
-    /// byte, a literal `é` its two UTF-8 bytes to both). With `within`, `bytes` are lines
-    /// joined by line breaks and the question is whether it may match in one of them: false
-    /// also only where nothing in the pattern reads the text's ends (`\A`, `\z`, `\Z`, or
-    /// `^`/`$` outside multi-line mode), where a match in a line would not be one in the
-    /// joined text.
-    pub(crate) fn may_match_bytes(&self, bytes: &[u8], within: bool) -> bool {
-        if within {
-            let pat = &self.translated.pattern;
-            if ["\\A", "\\z", "\\Z"].iter().any(|a| pat.contains(a))
-                || (!self.flags().m && pat.contains(['^', '$']))
-            {
-                return true;
-            }
-        }
+    /// byte, a literal `é` its two UTF-8 bytes to both).
+    pub(crate) fn may_match_bytes(&self, bytes: &[u8]) -> bool {
         self.guard().is_none_or(|g| g.is_match(bytes))
     }
 
@@ -708,14 +696,9 @@ mod tests {
         // A backtracking pattern naming a Latin-1 byte, read on the bytes as the view engine
         // reads them.
         let p = Pattern::new(translate("(?<!x)caf\\xE9", "i").expect("ok"), true);
-        assert!(p.may_match_bytes(b"un CAF\xE9 noir\n", false));
-        assert!(!p.may_match_bytes(b"un the noir\n", false));
-        assert!(p.may_match_bytes(b"one\nun caf\xE9\n", true));
-        // A pattern that reads the text's end may match in a line and not in the joined
-        // text: never ruled out on joined lines.
-        let p = Pattern::new(translate("(?<!x)noir\\z", "").expect("ok"), true);
-        assert!(p.may_match_bytes(b"un caf\xE9 noir\nsans sucre\n", true));
-        assert!(!p.may_match_bytes(b"un caf\xE9 noir\nsans sucre\n", false));
+        assert!(p.may_match_bytes(b"un CAF\xE9 noir\n"));
+        assert!(!p.may_match_bytes(b"un the noir\n"));
+        assert!(!p.may_match_bytes(b"un caf\xC3\xA9 noir\n"));
     }
 
     #[test]

@@ -248,8 +248,12 @@ impl RuleSet {
         };
         let max = r.max_hits.max(1);
         // The patterns the bytes' lazy DFA cannot answer for (backtracking ones, counts) run
-        // on the view line by line: first their guards rule out the whole body, then each line.
-        if !p.may_match_bytes(bytes, true) {
+        // on the view line by line: first their guards rule out the whole body, where no
+        // match in the joined lines means none in a line (`lines::line_mode`: not for a
+        // pattern that reads a line's very end, as `__FILL_THIS_FORM_PARTIAL`'s `\s{1,4}$`
+        // after a field name), then each line.
+        let mode = *prep.line_modes[i].get_or_init(|| lines::line_mode(p));
+        if mode != LineMode::ByLine && !p.may_match_bytes(bytes) {
             return 0;
         }
         let mut n = 0;
@@ -261,7 +265,7 @@ impl RuleSet {
             let line_bytes = bytes.get(byte_range.clone()).unwrap_or_default();
             n += match p.count_bytes(line_bytes, max - n, prep.long_lived) {
                 Some(k) => k,
-                None if !p.may_match_bytes(line_bytes, false) => 0,
+                None if !p.may_match_bytes(line_bytes) => 0,
                 None => p.count_in_view(line, max - n).unwrap_or(0),
             };
             if n >= max {
@@ -522,8 +526,25 @@ pub(super) fn text_part(r: &Rule) -> Option<Part> {
 }
 
 #[cfg(test)]
-mod claim_tests {
+mod tests {
     use super::*;
+
+    #[test]
+    fn a_latin1_bodys_rule_reading_a_lines_end_is_matched_line_by_line() {
+        // A Latin-1 body (an entity, no decoded part) and a backtracking count whose `\s`
+        // takes a line's own line break before `$`: it matches the line "Office\n", not the
+        // joined lines, so the joined text's guard must not rule it out. Checked with
+        // SpamAssassin 4.0.1 (`spamassassin -L -t`, the rule in a site .cf): ZZ_FORM hits.
+        let rules = "body ZZ_FORM /^\\s?(?<!x)office(?:[-=_.,:;*\\s]){1,4}$/im\n\
+                     tflags ZZ_FORM multiple maxhits=5\nscore ZZ_FORM 0.01\n";
+        let raw = "From: alice@example.org\nTo: bob@example.com\nSubject: hi\n\
+                   MIME-Version: 1.0\nContent-Type: text/html\n\n<html><body>\
+                   <p>Caf&eacute; au lait</p><p>Office</p><p>more text here</p></body></html>\n";
+        let hits = super::super::tests::hits_now(rules, raw);
+        assert!(hits.iter().any(|h| h == "ZZ_FORM"), "{hits:?}");
+        let hits = super::super::tests::hits_now(rules, &raw.replace("<p>Office</p>", ""));
+        assert!(!hits.iter().any(|h| h == "ZZ_FORM"), "{hits:?}");
+    }
 
     /// A list of `len` rules with nothing to match, for the claims alone.
     fn work(len: usize) -> TextWork<'static> {
