@@ -127,31 +127,26 @@ impl Pattern {
     }
 
     fn guard(&self) -> Option<&meta::Regex> {
-        self.guard
-            .get_or_init(|| {
-                let approx = perlre::linear_approximation(&self.translated.pattern);
-                linear(&Self::prefixed(self.flags(), &approx), false)
-                    .or_else(|_| {
-                        let wide = approx::widen_counted(&approx);
-                        linear(&Self::prefixed(self.flags(), &wide), false)
-                    })
-                    .ok()
-            })
-            .as_ref()
+        self.guard.get_or_init(|| self.build_guard(false)).as_ref()
     }
 
     fn unicode_guard(&self) -> Option<&meta::Regex> {
         self.unicode_guard
-            .get_or_init(|| {
-                let approx = perlre::linear_approximation(&self.translated.pattern);
-                linear(&Self::prefixed(self.flags(), &approx), true)
-                    .or_else(|_| {
-                        let wide = approx::widen_counted(&approx);
-                        linear(&Self::prefixed(self.flags(), &wide), true)
-                    })
-                    .ok()
-            })
+            .get_or_init(|| self.build_guard(true))
             .as_ref()
+    }
+
+    /// The linear approximation compiled with ASCII or Unicode classes; where it is over the
+    /// size limit, with its long counted runs made open ([`approx::widen_counted`]), a
+    /// superset again.
+    fn build_guard(&self, unicode: bool) -> Option<meta::Regex> {
+        let approx = perlre::linear_approximation(&self.translated.pattern);
+        linear(&Self::prefixed(self.flags(), &approx), unicode)
+            .or_else(|_| {
+                let wide = approx::widen_counted(&approx);
+                linear(&Self::prefixed(self.flags(), &wide), unicode)
+            })
+            .ok()
     }
 
     /// Whether the backtracking engine `re` matches `text`, run only where a match can start.

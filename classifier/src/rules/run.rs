@@ -81,8 +81,8 @@ impl RuleSet {
         // The text rules (body, rawbody, full: about half of the stock rules' time) are
         // matched from a shared list, rule by rule from either end ([`TextWork::claim`]), so
         // that two threads can take part; every rule's count is its own, whichever thread
-        // computes it. The list (the texts rendered and the literal prefilter run over them) is made
-        // by the first thread that needs it.
+        // computes it. The list (the texts rendered and the literal prefilter run over them)
+        // is made by the first thread that needs it.
         let list: OnceLock<TextWork<'_>> = OnceLock::new();
         let text_work = || list.get_or_init(|| self.text_work(prep, &texts, &wanted));
         let work = |from_back: bool| {
