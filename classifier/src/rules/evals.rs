@@ -12,11 +12,11 @@ use crate::message::{MessageView, TransferEncoding};
 
 #[path = "evals_measure.rs"]
 mod measure;
+pub(crate) use measure::caps_fp_charset;
 use measure::{
     alternative_difference, fromname_spoof, has_html, html_only, illegal_chars, link_text_mismatch,
     msgid_from_relay, qp_long_line, sa_illegal_chars, sa_subject_all_caps, shouting, uppercase_pct,
 };
-pub(crate) use measure::{caps_fp_charset, obfuscated_word_count};
 
 /// An argument as written in `eval:name(...)`: quotes removed.
 #[derive(Debug, Clone, PartialEq)]
@@ -609,10 +609,7 @@ pub(crate) static EVALS: &[EvalDef] = &[
               repeated separator (v.i.a.g.r.a, F R E E M E), or digits and '$' standing in for \
               letters inside a word (m0rtgage, ca$h).",
         check: one_num,
-        run: |e, a| {
-            let text = e.view.body_text();
-            f64::from(obfuscated_word_count(&text)) >= num(a, 0)
-        },
+        run: |e, a| f64::from(measure::obfuscated_words_in(e.view)) >= num(a, 0),
     },
     EvalDef {
         name: "uri_ip_host",
@@ -726,6 +723,7 @@ fn args_lo(a: &[Arg]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::measure::obfuscated_word_count;
     use super::*;
 
     #[test]
