@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 
-use super::{letter_counts, obfuscated_word_count};
+use super::{letter_counts, looks_substituted, obfuscated_word_count};
 
 /// The walk `obfuscated_word_count` replaced: over a vector of the text's characters.
 fn by_characters(text: &str) -> u32 {
@@ -61,31 +61,10 @@ fn by_characters(text: &str) -> u32 {
     count
 }
 
+/// The word test on characters: the walk gives it ASCII letters, digits and `$` only.
 fn substituted_chars(w: &[char]) -> bool {
-    if w.len() < 5 || w.len() > 20 {
-        return false;
-    }
-    let letters = w.iter().filter(|c| c.is_ascii_alphabetic()).count();
-    let subs: Vec<usize> = w
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !c.is_ascii_alphabetic())
-        .map(|(k, _)| k)
-        .collect();
-    if subs.is_empty() || subs.len() > 2 || letters < 4 {
-        return false;
-    }
-    subs.iter().all(|&k| {
-        matches!(w[k], '0' | '1' | '3' | '$')
-            && k > 0
-            && k + 1 < w.len()
-            && w[k - 1].is_ascii_alphabetic()
-            && w[k + 1].is_ascii_alphabetic()
-    }) && {
-        // Same case on both sides of the word (V1AGRA or m0rtgage, not camelCase0Ids).
-        let lower = w.iter().filter(|c| c.is_ascii_lowercase()).count();
-        lower == 0 || lower == letters || (lower == letters - 1 && w[0].is_ascii_uppercase())
-    }
+    let bytes: Vec<u8> = w.iter().map(|&c| u8::try_from(c).unwrap_or(0)).collect();
+    looks_substituted(&bytes)
 }
 
 /// Strings over an alphabet that reaches every branch: letters, the look-alike digits and
