@@ -60,6 +60,60 @@ fn spamassassin_rules_load_with_score_set_2_and_rules_hits_uses_set_0() {
     assert!(!line.contains("BAYES_99"), "{line}");
 }
 
+/// `rules cost` times the rules on the mail given, costliest first, and lists only the rules
+/// that were matched (the prefilter ruled `SA_NEVER`'s literal out).
+#[test]
+fn rules_cost_lists_the_rules_that_ran_costliest_first() {
+    let scratch = Scratch::new("sarules-cost");
+    let dir = scratch.0.clone();
+    setup(&dir);
+    let rules = dir.join("cost.cf");
+    std::fs::write(
+        &rules,
+        "body SA_PILLS /pills/i\nscore SA_PILLS 1.5\n\
+         body SA_NEVER /zebrafinch/\nscore SA_NEVER 1.0\n\
+         header SA_SUBJ Subject =~ /pills/\nscore SA_SUBJ 1.0\n",
+    )
+    .expect("write");
+    let o = bare()
+        .args(["rules", "cost", "--top", "5", "--mail"])
+        .arg(dir.join("msg.eml"))
+        .arg(&rules)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{o:?}");
+    let report = out(&o);
+    assert!(
+        report.starts_with("# 1 messages, 3 rules; per message: "),
+        "{report}"
+    );
+    assert!(report.contains("# shared work, us a message: texts and literal prefilter "));
+    let rows: Vec<(f64, &str)> = report
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim_start().starts_with("us/msg"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(f[1], "1", "ran on the one message: {l}");
+            (f[0].parse().expect("us/msg"), f[2])
+        })
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    assert!(
+        names.contains(&"SA_PILLS") && names.contains(&"SA_SUBJ"),
+        "{report}"
+    );
+    assert!(!names.contains(&"SA_NEVER"), "{report}");
+    assert!(rows.windows(2).all(|w| w[0].0 >= w[1].0), "{report}");
+    // No mail found is an error that says what to give.
+    let o = bare()
+        .args(["rules", "cost", "--mail"])
+        .arg(dir.join("sa"))
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no messages found"));
+}
+
 #[test]
 fn a_missing_spamassassin_rules_path_is_a_clear_error() {
     let scratch = Scratch::new("sarules-missing");

@@ -43,6 +43,7 @@ mod bytemode;
 mod cache;
 mod captures;
 mod casefold;
+mod cost;
 mod dates;
 mod engines;
 mod evals;
@@ -97,6 +98,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use crate::message::MessageView;
+pub use cost::{Phase, RuleCost, RuleCosts};
 use evals::{Arg, EvalDef};
 pub use installed::{SpamAssassinRules, installed_rule_files};
 pub use issues::{LintIssue, RulesError, Severity};
@@ -743,12 +745,16 @@ impl RuleSet {
     /// Zero-scored rules and `__` sub-rules are evaluated when a meta needs them but are not
     /// reported.
     pub fn evaluate(&self, view: &MessageView, ctx: &EvalContext) -> Vec<RuleHit> {
-        let counts = self.run(view, ctx, false);
+        self.hits_of(&self.run(view, ctx, false))
+    }
+
+    /// The scoring hits of an evaluation's per-rule counts, as [`RuleSet::evaluate`] sorts them.
+    fn hits_of(&self, counts: &[u32]) -> Vec<RuleHit> {
         let mut hits: Vec<RuleHit> = self
             .inner
             .rules
             .iter()
-            .zip(&counts)
+            .zip(counts)
             .filter(|(r, c)| **c > 0 && r.reported())
             .map(|(r, _)| RuleHit {
                 name: r.name.clone(),

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use super::cost::{self, Phase, RuleCosts};
 use super::lines::LineMode;
 use super::*;
 
@@ -72,6 +73,18 @@ impl RuleSet {
     }
 
     pub(super) fn run(&self, view: &MessageView, ctx: &EvalContext, all: bool) -> Vec<u32> {
+        self.run_costed(view, ctx, all, None)
+    }
+
+    /// [`RuleSet::run`], adding each rule's time and each shared phase's to `costs` if given
+    /// (`mailsift rules cost`; see [`super::cost`]).
+    pub(super) fn run_costed(
+        &self,
+        view: &MessageView,
+        ctx: &EvalContext,
+        all: bool,
+        costs: Option<&RuleCosts>,
+    ) -> Vec<u32> {
         let prep = self.prepared();
         let mut counts = vec![0u32; self.inner.rules.len()];
         let wanted = |i: usize| all || prep.needed[i];
@@ -84,20 +97,35 @@ impl RuleSet {
         // computes it. The list (the texts rendered and the literal prefilter run over them)
         // is made by the first thread that needs it.
         let list: OnceLock<TextWork<'_>> = OnceLock::new();
-        let text_work = || list.get_or_init(|| self.text_work(prep, &texts, &wanted));
+        let text_work = || {
+            list.get_or_init(|| {
+                let t = cost::start(costs);
+                let w = self.text_work(prep, &texts, &wanted);
+                cost::phase_done(costs, Phase::TextsAndPrefilter, t);
+                w
+            })
+        };
         let work = |from_back: bool| {
             let w = text_work();
             while let Some(k) = w.claim(from_back) {
                 let Some(&(i, text, lines, latin1)) = w.rules.get(k) else {
                     break;
                 };
+                let t = cost::start(costs);
                 let n = if let Some(bytes) = latin1 {
                     self.latin1_count(prep, i, lines, bytes)
                 } else {
                     self.text_count(prep, i, text, lines, &w.branch_candidate)
                 };
+                cost::rule_done(costs, i, t);
                 w.counts[k].store(n, Ordering::Relaxed);
             }
+        };
+        // The header rules, evals and uri rules, on the calling thread.
+        let others = |counts: &mut [u32]| {
+            let candidate = self.uri_candidates(prep, &texts, &wanted, costs);
+            let (t, e) = (&trust, &env);
+            self.run_others(prep, &wanted, &candidate, &texts, t, e, counts, costs);
         };
         #[cfg(test)]
         let two = !ONE_THREAD.get();
@@ -112,27 +140,29 @@ impl RuleSet {
             // process stays on one thread (nothing to overlap with the pool's start-up).
             rayon::in_place_scope(|scope| {
                 scope.spawn(|_| work(false));
-                let candidate = self.uri_candidates(prep, &texts, &wanted);
-                self.run_others(prep, &wanted, &candidate, &texts, &trust, &env, &mut counts);
+                others(&mut counts);
                 work(true);
             });
         } else {
             work(false);
-            let candidate = self.uri_candidates(prep, &texts, &wanted);
-            self.run_others(prep, &wanted, &candidate, &texts, &trust, &env, &mut counts);
+            others(&mut counts);
         }
         // The scope's end (or this thread alone) ordered every store before these loads.
         let w = text_work();
         for (&(i, ..), n) in w.rules.iter().zip(&w.counts) {
             counts[i] = n.load(Ordering::Relaxed);
         }
+        let t = cost::start(costs);
         self.run_templates(prep, &wanted, &texts, &trust, &mut counts);
+        cost::phase_done(costs, Phase::Templates, t);
+        let t = cost::start(costs);
         // Each meta's value is read back by the metas after it, hence the cell.
         let cells = std::cell::Cell::from_mut(counts.as_mut_slice()).as_slice_of_cells();
         prep.metas
             .run(&wanted, &mut |j| f64::from(cells[j].get()), &mut |i, v| {
                 cells[i].set(u32::from(v != 0.0 && !v.is_nan()))
             });
+        cost::phase_done(costs, Phase::Metas, t);
         counts
     }
 
@@ -194,10 +224,13 @@ impl RuleSet {
         prep: &Prepared,
         texts: &Texts<'_>,
         wanted: &dyn Fn(usize) -> bool,
+        costs: Option<&RuleCosts>,
     ) -> Vec<bool> {
+        let t = cost::start(costs);
         let mut candidate = vec![false; self.inner.rules.len()];
         // uri rules match each URL whole: their alternatives are not matched apart.
         prefilter(&prep.uri, Part::Uri, texts, wanted, &mut candidate, None);
+        cost::phase_done(costs, Phase::UriPrefilter, t);
         candidate
     }
 
@@ -304,7 +337,8 @@ impl RuleSet {
         }
     }
 
-    /// Every direct rule but the text rules ([`text_part`]), in definition order.
+    /// Every direct rule but the text rules ([`text_part`]), in definition order, each rule's
+    /// time added to `costs` if given.
     #[allow(clippy::too_many_arguments)]
     fn run_others(
         &self,
@@ -315,6 +349,7 @@ impl RuleSet {
         trust: &trust::LazyTrust<'_>,
         env: &evals::Env<'_>,
         counts: &mut [u32],
+        costs: Option<&RuleCosts>,
     ) {
         // Each header target's text and its lower-cased form, by target (see
         // `Prepared::header_target`), built on the first rule that reads it.
@@ -328,6 +363,7 @@ impl RuleSet {
                 continue;
             }
             let r = &self.inner.rules[i];
+            let t = cost::start(costs);
             counts[i] = match &r.test {
                 Test::Regex(p) => {
                     if candidate[i] {
@@ -418,6 +454,7 @@ impl RuleSet {
                 Test::MimeHeader(m) => u32::from(m.matches(env, prep.long_lived)),
                 Test::Meta(_) => 0,
             };
+            cost::rule_done(costs, i, t);
         }
     }
 }
