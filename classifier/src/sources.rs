@@ -19,7 +19,8 @@ pub type PathError = (PathBuf, io::Error);
 
 /// Expands paths into the message files they hold, in argument order: a file is itself; a
 /// Maildir gives the files in `cur/` and `new/`; any other directory gives all regular files
-/// under it (recursively, skipping dot-files and Maildir `tmp/`), in sorted order.
+/// under it (recursively, skipping dot-files and Maildir `tmp/`), in sorted order. Links to
+/// files count as the files; links to directories are not followed.
 pub fn expand(paths: &[PathBuf]) -> Vec<Result<PathBuf, PathError>> {
     let mut out = Vec::new();
     for p in paths {
@@ -57,6 +58,14 @@ fn walk(dir: &Path, out: &mut Vec<Result<PathBuf, PathError>>, depth: usize) {
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => walk(&path, out, depth + 1),
             Ok(m) if m.is_file() => out.push(Ok(path)),
+            // A link to a message file is read: mairix and notmuch search results are
+            // Maildirs of links. A link to a directory is not followed (no loops); a dangling
+            // link is reported, not skipped in silence.
+            Ok(m) if m.file_type().is_symlink() => match std::fs::metadata(&path) {
+                Ok(target) if target.is_file() => out.push(Ok(path)),
+                Ok(_) => {}
+                Err(e) => out.push(Err((path, e))),
+            },
             _ => {}
         }
     }
@@ -485,6 +494,35 @@ mod tests {
             .map(|r| r.expect("ok"))
             .collect();
         assert_eq!(files, [dir.join("cur/1"), dir.join("new/2")]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A search-results Maildir (mairix, notmuch) holds links to the messages: they are read.
+    /// A dangling link is an error item; a link to a directory is not followed.
+    #[cfg(unix)]
+    #[test]
+    fn expands_links_to_messages() {
+        let dir = std::env::temp_dir().join(format!("mailsift-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["store", "results/cur", "results/new", "results/tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
+        }
+        std::fs::write(dir.join("store/1"), "Subject: a\n\nx").expect("write");
+        let link = |target: &str, name: &str| {
+            std::os::unix::fs::symlink(dir.join(target), dir.join("results/cur").join(name))
+                .expect("symlink");
+        };
+        link("store/1", "a");
+        link("store/gone", "b");
+        link("store", "c");
+        let got = expand(&[dir.join("results")]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0].as_ref().expect("a is read"),
+            &dir.join("results/cur/a")
+        );
+        let (path, _) = got[1].as_ref().expect_err("b dangles");
+        assert_eq!(path, &dir.join("results/cur/b"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
