@@ -252,10 +252,10 @@ fn chosen(rules: &RuleSet, files: &[PathBuf]) -> Result<RuleSet> {
 /// `top` costliest rules.
 fn cost(rules: &RuleSet, mail: &[PathBuf], top: usize) -> Result<String> {
     let mut messages = Vec::new();
-    let mut unreadable = 0usize;
+    let (mut unreadable, mut not_mail) = (0usize, 0usize);
     mailsift::sources::for_each_message(mail, |item| match item.bytes {
         Ok(bytes) if mailsift::sources::is_message(&bytes) => messages.push(bytes),
-        Ok(_) => {}
+        Ok(_) => not_mail += 1,
         Err(e) => {
             unreadable += 1;
             eprintln!("mailsift: cannot read {}: {e}", item.label);
@@ -281,14 +281,20 @@ fn cost(rules: &RuleSet, mail: &[PathBuf], top: usize) -> Result<String> {
     }
     #[allow(clippy::cast_precision_loss)]
     let wall = wall.as_secs_f64() * 1e6 / messages.len() as f64;
+    let skipped: Vec<String> = [(unreadable, "unreadable"), (not_mail, "not mail")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
     let mut s = format!(
-        "# {} messages{}, {} rules; per message: {wall:.1} us of evaluation (wall), {:.1} us \
+        "# {} message{}{}, {} rules; per message: {wall:.1} us of evaluation (wall), {:.1} us \
          of rule time (both threads of a long-lived rule set count)\n",
         messages.len(),
-        if unreadable > 0 {
-            format!(" ({unreadable} unreadable, skipped)")
-        } else {
+        if messages.len() == 1 { "" } else { "s" },
+        if skipped.is_empty() {
             String::new()
+        } else {
+            format!(" ({} skipped)", skipped.join(", "))
         },
         rules.len(),
         costs.total_micros(),
