@@ -1,10 +1,5 @@
 //! The literal prefilter index (see [`LitIndex`]).
 
-/// The literal prefilter: finds which of a set of short lower-case literals occur in a text,
-/// case-insensitively. Indexed by each literal's first three bytes, with a bitmap to reject most
-/// positions at once. Building it is a few microseconds (an Aho-Corasick automaton over the same
-/// literals takes hundreds, which a one-message process cannot repay); scanning is one
-/// table probe per byte.
 /// Most literals whose automaton is a full DFA (a transition table per state) rather than the
 /// automaton the builder picks for that many (a noncontiguous or contiguous NFA). With the
 /// built-in rules' 605 body literals the DFA scanned a body in 11 us instead of 24-26
@@ -14,6 +9,11 @@
 /// automaton scans changes no result. corpora/SA-FIDELITY.md, "Session 24".
 const DFA_LITERALS: usize = 1_000;
 
+/// The literal prefilter: finds which of a set of short lower-case literals occur in a text,
+/// case-insensitively. Indexed by each literal's first three bytes, with a bitmap to reject most
+/// positions at once. Building it is a few microseconds (an Aho-Corasick automaton over the same
+/// literals takes hundreds, which a one-message process cannot repay); scanning is one
+/// table probe per byte.
 #[derive(Debug, Clone)]
 pub(super) struct LitIndex {
     /// Bit per 12-bit hash of a three-byte prefix.
