@@ -251,36 +251,44 @@ fn chosen(rules: &RuleSet, files: &[PathBuf]) -> Result<RuleSet> {
 /// The `rules cost` report: the evaluation's cost per message, the shared phases', then the
 /// `top` costliest rules.
 fn cost(rules: &RuleSet, mail: &[PathBuf], top: usize) -> Result<String> {
-    let mut messages = Vec::new();
-    let (mut unreadable, mut not_mail) = (0usize, 0usize);
-    mailsift::sources::for_each_message(mail, |item| match item.bytes {
-        Ok(bytes) if mailsift::sources::is_message(&bytes) => messages.push(bytes),
-        Ok(_) => not_mail += 1,
-        Err(e) => {
-            unreadable += 1;
-            eprintln!("mailsift: cannot read {}: {e}", item.label);
-        }
-    });
-    if messages.is_empty() {
-        bail!("no messages found under the --mail paths: give mail files, Maildirs or mbox files");
-    }
     let limits = Limits::default();
     let ctx = EvalContext::default();
     rules.prepare_now();
     rules.compile_all();
-    for raw in &messages {
-        rules.evaluate(&MessageView::parse(raw, &limits), &ctx);
+    // Each pass reads the mail again, one message at a time (as `train` does: memory does not
+    // grow with a large mbox or Maildir); the first reports what it cannot read.
+    let pass = |report: bool, f: &mut dyn FnMut(MessageView)| {
+        let (mut messages, mut unreadable, mut not_mail) = (0usize, 0usize, 0usize);
+        mailsift::sources::for_each_message(mail, |item| match item.bytes {
+            Ok(bytes) if mailsift::sources::is_message(&bytes) => {
+                messages += 1;
+                f(MessageView::parse(&bytes, &limits));
+            }
+            Ok(_) => not_mail += 1,
+            Err(e) => {
+                unreadable += 1;
+                if report {
+                    eprintln!("mailsift: cannot read {}: {e}", item.label);
+                }
+            }
+        });
+        (messages, unreadable, not_mail)
+    };
+    let (messages, unreadable, not_mail) = pass(true, &mut |view| {
+        rules.evaluate(&view, &ctx);
+    });
+    if messages == 0 {
+        bail!("no messages found under the --mail paths: give mail files, Maildirs or mbox files");
     }
     let costs = RuleCosts::new(rules);
     let mut wall = std::time::Duration::ZERO;
-    for raw in &messages {
-        let view = MessageView::parse(raw, &limits);
+    pass(false, &mut |view| {
         let t = std::time::Instant::now();
         rules.evaluate_costed(&view, &ctx, &costs);
         wall += t.elapsed();
-    }
+    });
     #[allow(clippy::cast_precision_loss)]
-    let wall = wall.as_secs_f64() * 1e6 / messages.len() as f64;
+    let wall = wall.as_secs_f64() * 1e6 / messages as f64;
     let skipped: Vec<String> = [(unreadable, "unreadable"), (not_mail, "not mail")]
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -289,8 +297,8 @@ fn cost(rules: &RuleSet, mail: &[PathBuf], top: usize) -> Result<String> {
     let mut s = format!(
         "# {} message{}{}, {} rules; per message: {wall:.1} us of evaluation (wall), {:.1} us \
          of rule time (both threads of a long-lived rule set count)\n",
-        messages.len(),
-        if messages.len() == 1 { "" } else { "s" },
+        messages,
+        if messages == 1 { "" } else { "s" },
         if skipped.is_empty() {
             String::new()
         } else {
