@@ -328,3 +328,68 @@ fn rules_beside_spamassassins_count_less_when_they_fire_together() {
     let (score, weight) = weights(&plain, "CLICK_HERE");
     assert_eq!(score, weight, "{plain}");
 }
+
+/// Everyday commands warn about problems in the administrator's own rule files, once, naming
+/// the file; what mailsift skips of the rules SpamAssassin's packages install (network tests
+/// mostly, which SpamAssassin without network tests does not run either) is left to
+/// `rules lint`, instead of a "165 problem(s)" line on every `score` or `train`.
+#[test]
+fn only_problems_in_the_sites_own_rule_files_are_warned_about() {
+    let scratch = Scratch::new("sarules-warn");
+    let dir = scratch.0.clone();
+    let own = dir.join("local.cf");
+    std::fs::write(
+        &own,
+        "body LOCAL_ONE /pills/\naskdns NET_ONE _SENDERDOMAIN_ A /./\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("msg.eml"), MSG).expect("write");
+    let score = |config: &str| {
+        let cfg = dir.join("config.toml");
+        std::fs::write(&cfg, config).expect("write");
+        let o = bare()
+            .arg("--db")
+            .arg(dir.join("m.db"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("score")
+            .arg(dir.join("msg.eml"))
+            .output()
+            .expect("run");
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = score(&format!("rule_files = [\"{}\"]\n", own.display()));
+    let want = format!("warning: 1 problem(s) in {} (", own.display());
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    if !Path::new("/usr/share/spamassassin").is_dir() {
+        eprintln!(
+            "skipped the stock-rules half: SpamAssassin's rules are not installed (scripts/install-test-deps)"
+        );
+        return;
+    }
+    // The stock rules alone: `rules lint` reports rules it skips in them, and no command
+    // repeats that.
+    let err = score("spamassassin_rules = \"auto\"\n");
+    assert!(!err.contains("problem"), "{err}");
+    let lint = bare()
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .args(["rules", "lint"])
+        .output()
+        .expect("run");
+    let text = out(&lint) + &String::from_utf8_lossy(&lint.stderr);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("/usr/share/spamassassin/") && l.contains(": error: ")),
+        "{text}"
+    );
+    // And with the site's own file beside them, only its problem.
+    let err = score(&format!(
+        "spamassassin_rules = \"auto\"\nrule_files = [\"{}\"]\n",
+        own.display()
+    ));
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+}
