@@ -174,3 +174,74 @@ fn the_server_gets_the_recipient_too() {
     }
     assert!(seen[1] > seen[0] + 1.0, "{seen:?}");
 }
+
+/// Recipient reputation (`[bayes] pair_pull`, E44): off by default; on, when an issue's words
+/// were learned from the other recipient's copy, the recipient-sender pair's history moves the
+/// Bayes result back towards it, and `explain` says which pair and which way.
+#[test]
+fn recipient_reputation_moves_bayes_towards_the_pairs_history_and_explain_says_so() {
+    let s = Scratch::new("rcpt-pull");
+    let db = trained(&s);
+    // This week's issue, with its own words: bob's copy came first and was learned as spam,
+    // and alice's copy of another issue as ham.
+    let issue = |rcpt: &str, words: &str| {
+        format!(
+            "Delivered-To: {rcpt}\nFrom: Shop News <news@shop.example.com>\n\
+             To: subscribers@shop.example.com\nSubject: This week at the shop\n\
+             Date: Mon, 9 Feb 2026 10:00:00 +0000\n\n{words}\n"
+        )
+    };
+    let pizza = "Fresh pizza ovens, marble tables and espresso machines in store now.";
+    let bikes = "Mountain bikes, helmets and tyre pumps arrive on Thursday morning.";
+    for (class, rcpt, words) in [
+        ("spam", "bob@example.org", pizza),
+        ("ham", "alice@example.org", bikes),
+    ] {
+        let p = s.path(&format!("{class}-first.eml"));
+        std::fs::write(&p, issue(rcpt, words)).expect("write");
+        let o = run(&db, &["train", class, p.to_str().expect("utf-8")]);
+        assert!(o.status.success(), "train: {}", stderr(&o));
+    }
+    let cfg = s.path("pull.toml");
+    std::fs::write(&cfg, "[bayes]\npair_pull = 0.7\n").expect("write");
+    let explain = |rcpt: &str, words: &str, pull: bool| -> (String, f64) {
+        let p = s.path(&format!("{rcpt}-{pull}.eml"));
+        std::fs::write(&p, issue(rcpt, words)).expect("write");
+        let mut c = cmd(&db);
+        if pull {
+            c.arg("--config").arg(&cfg);
+        }
+        c.arg("explain").arg(&p);
+        let o = run_with_input(c, b"");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        let score = out
+            .split("(score ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no score in {out}"));
+        (out, score)
+    };
+    // Alice's copy of the pizza issue: its words say spam, her pairing with the shop says ham.
+    let (off, alice_off) = explain("alice@example.org", pizza, false);
+    assert!(!off.contains("recipient reputation"), "{off}");
+    let (on, alice_on) = explain("alice@example.org", pizza, true);
+    assert!(
+        on.contains("recipient reputation: rcpt|alice@example.org|from:")
+            && on.contains("towards ham"),
+        "{on}"
+    );
+    // Bob's copy of the bikes issue, the other way round.
+    let (_, bob_off) = explain("bob@example.org", bikes, false);
+    let (on, bob_on) = explain("bob@example.org", bikes, true);
+    assert!(
+        on.contains("recipient reputation: rcpt|bob@example.org|from:")
+            && on.contains("towards spam"),
+        "{on}"
+    );
+    assert!(
+        alice_on < alice_off && bob_on > bob_off,
+        "alice {alice_off} -> {alice_on}, bob {bob_off} -> {bob_on}"
+    );
+}

@@ -115,6 +115,10 @@ pub struct Tokens {
     /// tokens that occur only inside blocks. Not stored: a message learned or forgotten is
     /// its `hashes`.
     pub blocks: Vec<crate::blocks::Block>,
+    /// The recipient-sender pair tokens' hashes (`rcpt|ADDR|from:...`,
+    /// [`crate::recipients`]), sorted: recipient reputation's candidates
+    /// ([`crate::bayes::BayesParams::pair_pull`]). Not stored.
+    pub pairs: Vec<u64>,
 }
 
 impl Tokens {
@@ -175,8 +179,13 @@ impl Tokenizer {
         let mark = self.config.mark_pools;
         // With blocks: (token, block) for every token emitted inside a block line.
         let mut inside: Vec<(u64, u64)> = Vec::new();
+        let mut pairs = Vec::new();
         self.emit_pooled(view, &mut |t: &str, ns: bool, block: Option<u64>| {
             let h = pooled_hash(t, ns, mark);
+            // A recipient with a sender (not with a list, which relays many senders).
+            if t.starts_with("rcpt|") && t.contains("|from:") {
+                pairs.push(h);
+            }
             match block {
                 Some(b) => inside.push((h, b)),
                 None => hashes.push(h),
@@ -192,7 +201,13 @@ impl Tokenizer {
             hashes.dedup();
         }
         hashes.truncate(max_tokens);
-        Tokens { hashes, blocks }
+        pairs.sort_unstable();
+        pairs.dedup();
+        Tokens {
+            hashes,
+            blocks,
+            pairs,
+        }
     }
 
     /// The distinct tokens with their text, sorted by hash (for `explain`).

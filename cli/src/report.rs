@@ -164,6 +164,18 @@ pub fn explain(global: &Global, path: &Path, ntokens: usize, recipients: &[Strin
             " (towards ham: always the configured weight)"
         }
     )?;
+    // Recipient reputation (`[bayes] pair_pull`, E44): the pair that moved the result.
+    if let Some(p) = b.pair.filter(|p| p.share >= 0.005) {
+        writeln!(
+            out,
+            "  recipient reputation: {} (spam {}, ham {}) gave {:.0}% of the result, towards {}",
+            texts.get(&p.hash).map_or("?", String::as_str),
+            p.counts.spam,
+            p.counts.ham,
+            100.0 * p.share,
+            if p.indicator > 0.0 { "spam" } else { "ham" }
+        )?;
+    }
     let show = |out: &mut dyn Write, title: &str, spammy: bool| -> Result<()> {
         let mut ev: Vec<_> = b
             .evidence

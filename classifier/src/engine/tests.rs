@@ -33,6 +33,7 @@ fn indicator_points_keep_ranking_past_saturation() {
         }],
         tokens_seen: 1,
         pools: Default::default(),
+        pair: None,
     };
     let strong = engine.combine(result(1.0, 400.0), Vec::new());
     let stronger = engine.combine(result(1.0, 800.0), Vec::new());
@@ -71,6 +72,7 @@ fn untrained_learned_combination_scores_as_the_fixed_mapping() {
             log_odds: 12.0,
             tokens: 1,
         }; 2],
+        pair: None,
     };
     let hits = vec![RuleHit {
         name: "X".into(),
