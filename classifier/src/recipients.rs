@@ -47,6 +47,16 @@ fn list_id(value: &str) -> Option<String> {
     (!id.is_empty()).then(|| id.chars().take(128).collect::<String>().to_lowercase())
 }
 
+/// Whether `token` (prefix and value, as the tokenizer joins them) is a recipient-sender pair,
+/// `rcpt|ADDR|from:...`: recipient reputation's candidates (E44), not the list pairs (a list
+/// relays many senders).
+pub fn is_sender_pair(token: &str) -> bool {
+    token.starts_with(PAIR) && token.contains("|from:")
+}
+
+/// The prefix of a recipient pair token.
+const PAIR: &str = "rcpt|";
+
 /// Emits the recipient tokens of a message (see the module documentation).
 pub fn recipient_tokens(view: &MessageView, lists: bool, emit: &mut dyn FnMut(&str, &str)) {
     let mut rcpts: Vec<String> = Vec::new();
@@ -101,7 +111,7 @@ pub fn recipient_tokens(view: &MessageView, lists: bool, emit: &mut dyn FnMut(&s
             buf.push('|');
             buf.push_str(what);
             buf.push_str(id);
-            emit("rcpt|", &buf);
+            emit(PAIR, &buf);
         };
         if let Some(id) = &list {
             pair("list:", id);

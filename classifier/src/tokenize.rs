@@ -182,8 +182,7 @@ impl Tokenizer {
         let mut pairs = Vec::new();
         self.emit_pooled(view, &mut |t: &str, ns: bool, block: Option<u64>| {
             let h = pooled_hash(t, ns, mark);
-            // A recipient with a sender (not with a list, which relays many senders).
-            if t.starts_with("rcpt|") && t.contains("|from:") {
+            if crate::recipients::is_sender_pair(t) {
                 pairs.push(h);
             }
             match block {

@@ -171,18 +171,12 @@ pub fn engine_with(config: &Config, report_lint: bool) -> Result<Engine> {
 /// "auto"`, every `train`, `score` and `explain` used to say "165 problem(s) in rule files"
 /// for those alone. `rules lint` lists them all.
 fn report_rule_problems(issues: &[mailsift::rules::LintIssue]) {
-    let distributed = |origin: &str| {
-        let p = Path::new(origin);
-        [
-            mailsift::rules::PACKAGED_RULES,
-            mailsift::rules::UPDATED_RULES,
-        ]
-        .iter()
-        .any(|d| p.starts_with(d))
-    };
     let own: Vec<&str> = issues
         .iter()
-        .filter(|i| i.severity != mailsift::rules::Severity::Info && !distributed(&i.origin))
+        .filter(|i| {
+            i.severity != mailsift::rules::Severity::Info
+                && !mailsift::rules::from_distribution(Path::new(&i.origin))
+        })
         .map(|i| i.origin.as_str())
         .collect();
     if own.is_empty() {

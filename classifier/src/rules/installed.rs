@@ -59,6 +59,15 @@ impl SpamAssassinRules {
     }
 }
 
+/// Whether `path` is one of the rule files SpamAssassin's packages install (the packaged rules
+/// or sa-update's), not the site's own: what mailsift skips of those is not the
+/// administrator's to fix.
+pub fn from_distribution(path: &Path) -> bool {
+    [PACKAGED_RULES, UPDATED_RULES]
+        .iter()
+        .any(|d| path.starts_with(d))
+}
+
 /// The rule files SpamAssassin would read, given its three directories: the site's `.pre`
 /// files, the newest sa-update rules (else the packaged ones), the site's `.cf` files.
 /// Empty when no rules are installed.

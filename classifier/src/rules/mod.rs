@@ -100,7 +100,7 @@ use std::sync::{Arc, OnceLock};
 use crate::message::MessageView;
 pub use cost::{Phase, RuleCost, RuleCosts};
 use evals::{Arg, EvalDef};
-pub use installed::{PACKAGED_RULES, SpamAssassinRules, UPDATED_RULES, installed_rule_files};
+pub use installed::{SpamAssassinRules, from_distribution, installed_rule_files};
 pub use issues::{LintIssue, RulesError, Severity};
 use litindex::LitIndex;
 use meta::Expr;

@@ -124,8 +124,9 @@ impl RuleSet {
         // The header rules, evals and uri rules, on the calling thread.
         let others = |counts: &mut [u32]| {
             let candidate = self.uri_candidates(prep, &texts, &wanted, costs);
-            let (t, e) = (&trust, &env);
-            self.run_others(prep, &wanted, &candidate, &texts, t, e, counts, costs);
+            self.run_others(
+                prep, &wanted, &candidate, &texts, &trust, &env, counts, costs,
+            );
         };
         #[cfg(test)]
         let two = !ONE_THREAD.get();
