@@ -175,9 +175,10 @@ fn the_server_gets_the_recipient_too() {
     assert!(seen[1] > seen[0] + 1.0, "{seen:?}");
 }
 
-/// Recipient reputation (`[bayes] pair_pull`, E44): off by default; on, when an issue's words
-/// were learned from the other recipient's copy, the recipient-sender pair's history moves the
-/// Bayes result back towards it, and `explain` says which pair and which way.
+/// Recipient reputation (`[bayes] pair_pull`, E44; on by default since E45): when an issue's
+/// words were learned from the other recipient's copy, the recipient-sender pair's history
+/// moves the Bayes result back towards it, and `explain` says which pair and which way; with
+/// `pair_pull = 0` it does not.
 #[test]
 fn recipient_reputation_moves_bayes_towards_the_pairs_history_and_explain_says_so() {
     let s = Scratch::new("rcpt-pull");
@@ -202,13 +203,13 @@ fn recipient_reputation_moves_bayes_towards_the_pairs_history_and_explain_says_s
         let o = run(&db, &["train", class, p.to_str().expect("utf-8")]);
         assert!(o.status.success(), "train: {}", stderr(&o));
     }
-    let cfg = s.path("pull.toml");
-    std::fs::write(&cfg, "[bayes]\npair_pull = 0.7\n").expect("write");
+    let cfg = s.path("no-pull.toml");
+    std::fs::write(&cfg, "[bayes]\npair_pull = 0\n").expect("write");
     let explain = |rcpt: &str, words: &str, pull: bool| -> (String, f64) {
         let p = s.path(&format!("{rcpt}-{pull}.eml"));
         std::fs::write(&p, issue(rcpt, words)).expect("write");
         let mut c = cmd(&db);
-        if pull {
+        if !pull {
             c.arg("--config").arg(&cfg);
         }
         c.arg("explain").arg(&p);
@@ -228,7 +229,7 @@ fn recipient_reputation_moves_bayes_towards_the_pairs_history_and_explain_says_s
     assert!(!off.contains("recipient reputation"), "{off}");
     let (on, alice_on) = explain("alice@example.org", pizza, true);
     assert!(
-        on.contains("recipient reputation: rcpt|alice@example.org|from:")
+        on.contains("recipient reputation: rcpt|alice@example.org|from:news@shop.example.com")
             && on.contains("towards ham"),
         "{on}"
     );
@@ -236,7 +237,7 @@ fn recipient_reputation_moves_bayes_towards_the_pairs_history_and_explain_says_s
     let (_, bob_off) = explain("bob@example.org", bikes, false);
     let (on, bob_on) = explain("bob@example.org", bikes, true);
     assert!(
-        on.contains("recipient reputation: rcpt|bob@example.org|from:")
+        on.contains("recipient reputation: rcpt|bob@example.org|from:news@shop.example.com")
             && on.contains("towards spam"),
         "{on}"
     );

@@ -394,6 +394,7 @@ impl Engine {
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "recipients" => tok.recipients = parse(key, value)?,
             "recipient_lists" => tok.recipient_lists = parse(key, value)?,
+            "recipient_names" => tok.recipient_names = parse(key, value)?,
             "blocks" => tok.blocks = parse(key, value)?,
             "block_min_words" => tok.block_min_words = parse(key, value)?,
             "block_min_count" => self.bayes.block_min_count = parse(key, value)?,

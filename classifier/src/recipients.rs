@@ -11,6 +11,9 @@
 //! - `rcpt|ADDR|list:ID`: a recipient with the `List-Id` of the list that sent the message;
 //! - `rcpt|ADDR|from:DOMAIN`: a recipient with the sender's registrable domain;
 //! - `rcpt|ADDR|from:ADDR`: a recipient with the sender's address;
+//! - with `names` (`--set recipient_names=true`, off: E45): `rcpt|ADDR|name:NAME@DOMAIN`, a
+//!   recipient with the sender's display name at its registrable domain (a newsletter that
+//!   sends each issue from a new address keeps its name);
 //! - with `lists` (`--set recipient_lists=true`, off: E29): `rcpt|ADDR|rpath:DOMAIN`, a
 //!   recipient with the `Return-Path` registrable domain (a bulk sender's bounce domain), and
 //!   `rcpt|ADDR|to:ADDR`, a recipient with each `To`/`Cc` address that is not a recipient (a
@@ -47,18 +50,48 @@ fn list_id(value: &str) -> Option<String> {
     (!id.is_empty()).then(|| id.chars().take(128).collect::<String>().to_lowercase())
 }
 
-/// Whether `token` (prefix and value, as the tokenizer joins them) is a recipient-sender pair,
-/// `rcpt|ADDR|from:...`: recipient reputation's candidates (E44), not the list pairs (a list
-/// relays many senders).
+/// Whether `token` (prefix and value, as the tokenizer joins them) names one sender for one
+/// recipient: `rcpt|ADDR|from:ADDR` or `rcpt|ADDR|name:NAME@DOMAIN`, recipient reputation's
+/// candidates (E45). Not the list pairs (a list relays many senders) and not the sender's
+/// domain (a mailbox provider's domain stands for all its users: E44's spam-2/01189).
 pub fn is_sender_pair(token: &str) -> bool {
-    token.starts_with(PAIR) && token.contains("|from:")
+    let Some(rest) = token.strip_prefix(PAIR) else {
+        return false;
+    };
+    match rest.rsplit_once("|from:") {
+        Some((_, sender)) => sender.contains('@'),
+        None => rest.contains("|name:"),
+    }
+}
+
+/// The sender's display name as a recipient pair names it: lowercased, quotes dropped, runs of
+/// white space as one space, at most 64 characters; None when there is none.
+fn display_name(view: &MessageView) -> Option<String> {
+    let name = view.from.first()?.name.as_deref()?;
+    let mut out = String::with_capacity(name.len());
+    for word in name
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    let out: String = out.to_lowercase().chars().take(64).collect();
+    (!out.is_empty()).then_some(out)
 }
 
 /// The prefix of a recipient pair token.
 const PAIR: &str = "rcpt|";
 
 /// Emits the recipient tokens of a message (see the module documentation).
-pub fn recipient_tokens(view: &MessageView, lists: bool, emit: &mut dyn FnMut(&str, &str)) {
+pub fn recipient_tokens(
+    view: &MessageView,
+    lists: bool,
+    names: bool,
+    emit: &mut dyn FnMut(&str, &str),
+) {
     let mut rcpts: Vec<String> = Vec::new();
     for a in view.envelope_to.iter().filter_map(|r| address_of(r)) {
         if rcpts.len() < MAX_RECIPIENTS && !rcpts.contains(&a) {
@@ -102,6 +135,12 @@ pub fn recipient_tokens(view: &MessageView, lists: bool, emit: &mut dyn FnMut(&s
         .first()
         .and_then(|mb| mb.address.as_deref())
         .map(str::to_ascii_lowercase);
+    // With `names`: NAME@DOMAIN, the sender's display name at its registrable domain.
+    let named = names
+        .then(|| display_name(view))
+        .flatten()
+        .zip(sender.as_deref().and_then(|s| s.rsplit_once('@')))
+        .map(|(name, (_, domain))| format!("{name}@{}", registrable_domain(domain)));
     let mut buf = String::with_capacity(128);
     for r in &rcpts {
         emit("rcpt:", r);
@@ -121,6 +160,9 @@ pub fn recipient_tokens(view: &MessageView, lists: bool, emit: &mut dyn FnMut(&s
                 pair("from:", registrable_domain(domain));
             }
             pair("from:", s);
+        }
+        if let Some(id) = &named {
+            pair("name:", id);
         }
         if lists {
             if let Some(d) = &bounce {
@@ -146,7 +188,7 @@ mod tests {
     fn tokens(msg: &str) -> Vec<String> {
         let view = MessageView::parse(msg.as_bytes(), &Limits::default());
         let mut out = Vec::new();
-        recipient_tokens(&view, false, &mut |p, v| out.push(format!("{p}{v}")));
+        recipient_tokens(&view, false, false, &mut |p, v| out.push(format!("{p}{v}")));
         out
     }
 
@@ -157,7 +199,7 @@ mod tests {
                    Cc: alice@example.org\nSubject: x\n\nbody\n";
         let view = MessageView::parse(msg.as_bytes(), &Limits::default());
         let mut with = Vec::new();
-        recipient_tokens(&view, true, &mut |p, v| with.push(format!("{p}{v}")));
+        recipient_tokens(&view, true, false, &mut |p, v| with.push(format!("{p}{v}")));
         for want in [
             "rcpt|alice@example.org|rpath:example.com",
             "rcpt|alice@example.org|to:group@groups.example.com",
@@ -207,7 +249,7 @@ mod tests {
         let mut view = MessageView::parse(msg.as_bytes(), &Limits::default());
         view.envelope_to = vec!["<Carol@Example.org>".into(), "not an address".into()];
         let mut t = Vec::new();
-        recipient_tokens(&view, false, &mut |p, v| t.push(format!("{p}{v}")));
+        recipient_tokens(&view, false, false, &mut |p, v| t.push(format!("{p}{v}")));
         for want in [
             "rcpt:carol@example.org",
             "rcpt|carol@example.org|from:example.com",

@@ -72,6 +72,9 @@ pub struct TokenizerConfig {
     /// addresses (a group or list posting address) and with its `Return-Path` domain (the
     /// bulk sender's bounce domain) ([`crate::recipients`]).
     pub recipient_lists: bool,
+    /// With `recipients`: also pair each recipient with the sender's display name at its
+    /// registrable domain ([`crate::recipients`]).
+    pub recipient_names: bool,
     /// Repeated blocks ([`crate::blocks`]): each body line of at least `block_min_words` words
     /// also yields a `blk:` token (its normalised words), and [`Tokens::blocks`] records which
     /// tokens came only from such lines, so Bayes can count a line seen before once.
@@ -99,6 +102,8 @@ impl Default for TokenizerConfig {
             // v4: recipient tokens and pairs (corpora/EXPERIMENTS.md E20).
             recipients: true,
             recipient_lists: false,
+            // Off: corpora/EXPERIMENTS.md E45 (it would change the default token stream).
+            recipient_names: false,
             // Off: corpora/EXPERIMENTS.md E31.
             blocks: false,
             block_min_words: 4,
@@ -312,7 +317,12 @@ impl Tokenizer {
         mailbox_tokens("from:", &view.from, emit);
         mailbox_tokens("rt:", &view.reply_to, emit);
         if self.config.recipients {
-            crate::recipients::recipient_tokens(view, self.config.recipient_lists, emit);
+            crate::recipients::recipient_tokens(
+                view,
+                self.config.recipient_lists,
+                self.config.recipient_names,
+                emit,
+            );
         }
         for mb in view.from.iter().take(4) {
             if let Some(name) = &mb.name {

@@ -1,5 +1,6 @@
-//! Recipient reputation (`pair_pull`, E44): a one-sided recipient-sender history moves the
-//! result towards it, a mixed one does not, and it is off by default.
+//! Recipient reputation (`pair_pull`, E44, E45): a one-sided recipient-sender history moves
+//! the result towards it, a mixed one does not; on by default, with the sender's address (not
+//! its domain) as the pair.
 
 use super::{BayesParams, Counts, Totals};
 use crate::tokenize::Tokens;
@@ -20,9 +21,19 @@ fn message(content: Counts, pair: Counts) -> (Tokens, Vec<Counts>) {
     (tokens, counts)
 }
 
+/// E44's switch: the formulas below are checked with these values, not the defaults.
 fn on() -> BayesParams {
     BayesParams {
         pair_pull: 0.7,
+        pair_support: 10.0,
+        pair_purity: 64.0,
+        ..BayesParams::default()
+    }
+}
+
+fn pull_off() -> BayesParams {
+    BayesParams {
+        pair_pull: 0.0,
         ..BayesParams::default()
     }
 }
@@ -35,11 +46,28 @@ const ONE_SPAM: Counts = Counts { spam: 1, ham: 0 };
 const ONE_HAM: Counts = Counts { spam: 0, ham: 1 };
 
 #[test]
-fn off_by_default_the_pair_is_one_token_among_many() {
+fn off_the_pair_is_one_token_among_many() {
     let (tokens, counts) = message(ONE_SPAM, Counts { spam: 0, ham: 30 });
-    let r = BayesParams::default().combine_tokens(&tokens, &counts, TOTALS);
+    let r = pull_off().combine_tokens(&tokens, &counts, TOTALS);
     assert!(r.probability > 0.999, "{r:?}");
     assert_eq!(r.pair, None);
+}
+
+#[test]
+fn on_by_default_with_e45s_values() {
+    let d = BayesParams::default();
+    assert_eq!(
+        (d.pair_pull, d.pair_support, d.pair_purity),
+        (0.85, 3.0, 4.0)
+    );
+    // The same message as above: the defaults take most of the way to the pair's history,
+    // w = 0.85 · |π|^4 · 30 / 33.
+    let (tokens, counts) = message(ONE_SPAM, Counts { spam: 0, ham: 30 });
+    let r = d.combine_tokens(&tokens, &counts, TOTALS);
+    let p = r.pair.expect("the pair moved the result");
+    let w = 0.85 * p.indicator.abs().powi(4) * 30.0 / 33.0;
+    assert!((p.share - w).abs() < 1e-12 && w > 0.7, "{p:?}");
+    assert!(r.probability < 0.5, "{r:?}");
 }
 
 #[test]
@@ -47,7 +75,7 @@ fn a_one_sided_pair_moves_the_result_towards_its_history() {
     // The issue's words learned once, from the other recipient's spam copy, against thirty
     // earlier issues this recipient kept.
     let (tokens, counts) = message(ONE_SPAM, Counts { spam: 0, ham: 30 });
-    let off = BayesParams::default().combine_tokens(&tokens, &counts, TOTALS);
+    let off = pull_off().combine_tokens(&tokens, &counts, TOTALS);
     let r = on().combine_tokens(&tokens, &counts, TOTALS);
     let p = r.pair.expect("the pair moved the result");
     assert_eq!((p.hash, p.counts), (PAIR, Counts { spam: 0, ham: 30 }));
@@ -61,7 +89,7 @@ fn a_one_sided_pair_moves_the_result_towards_its_history() {
     assert!(r.log_odds < off.log_odds, "{r:?} {off:?}");
     // The same the other way: a recipient who reported every earlier copy as spam.
     let (tokens, counts) = message(ONE_HAM, Counts { spam: 30, ham: 0 });
-    let off = BayesParams::default().combine_tokens(&tokens, &counts, TOTALS);
+    let off = pull_off().combine_tokens(&tokens, &counts, TOTALS);
     let r = on().combine_tokens(&tokens, &counts, TOTALS);
     assert!(off.probability < 0.001, "{off:?}");
     assert!(r.probability > off.probability + 0.3, "{r:?}");
@@ -72,7 +100,7 @@ fn a_one_sided_pair_moves_the_result_towards_its_history() {
 fn a_mixed_or_thin_history_moves_little() {
     // A mailbox provider's domain: its senders' mail to this recipient was both.
     let (tokens, counts) = message(ONE_SPAM, Counts { spam: 10, ham: 20 });
-    let off = BayesParams::default().combine_tokens(&tokens, &counts, TOTALS);
+    let off = pull_off().combine_tokens(&tokens, &counts, TOTALS);
     let r = on().combine_tokens(&tokens, &counts, TOTALS);
     assert!(r.pair.expect("looked at").share < 1e-6, "{r:?}");
     assert!(
@@ -98,24 +126,41 @@ fn a_mixed_or_thin_history_moves_little() {
 
 #[test]
 fn only_recipient_sender_pairs_are_candidates() {
-    let msg = "Delivered-To: alice@example.org\nFrom: News <news@letters.example>\n\
+    let msg = "Delivered-To: alice@example.org\nFrom: \"The  News\" <news@letters.example>\n\
                List-Id: <weekly.letters.example>\nSubject: this week\n\nhello\n";
     let view = crate::message::MessageView::parse(msg.as_bytes(), &crate::Limits::default());
-    let tokenizer = crate::tokenize::Tokenizer::default();
-    let tokens = tokenizer.tokens(&view, usize::MAX);
-    let texts = tokenizer.tokens_with_text(&view, usize::MAX);
-    let mut pairs: Vec<&str> = texts
-        .iter()
-        .filter(|(h, _)| tokens.pairs.contains(h))
-        .map(|(_, t)| t.as_str())
-        .collect();
-    pairs.sort_unstable();
+    let candidates = |names: bool| {
+        let tokenizer = crate::tokenize::Tokenizer::new(crate::tokenize::TokenizerConfig {
+            recipient_names: names,
+            ..crate::tokenize::TokenizerConfig::default()
+        });
+        let tokens = tokenizer.tokens(&view, usize::MAX);
+        let texts = tokenizer.tokens_with_text(&view, usize::MAX);
+        assert!(texts.iter().any(|(_, t)| t.contains("|list:")), "{texts:?}");
+        assert!(
+            texts
+                .iter()
+                .any(|(_, t)| t.ends_with("|from:letters.example")),
+            "{texts:?}"
+        );
+        let mut pairs: Vec<String> = texts
+            .iter()
+            .filter(|(h, _)| tokens.pairs.contains(h))
+            .map(|(_, t)| t.clone())
+            .collect();
+        pairs.sort_unstable();
+        pairs
+    };
+    // The list pair and the sender's domain are tokens, not candidates.
     assert_eq!(
-        pairs,
+        candidates(false),
+        ["rcpt|alice@example.org|from:news@letters.example"]
+    );
+    assert_eq!(
+        candidates(true),
         [
-            "rcpt|alice@example.org|from:letters.example",
-            "rcpt|alice@example.org|from:news@letters.example"
+            "rcpt|alice@example.org|from:news@letters.example",
+            "rcpt|alice@example.org|name:the news@letters.example"
         ]
     );
-    assert!(texts.iter().any(|(_, t)| t.contains("|list:")), "{texts:?}");
 }
