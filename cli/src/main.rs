@@ -38,7 +38,8 @@ Examples:
 Exit codes:
   0  success (classify: message written; with --exit-code, ham)
   1  classify --exit-code: the message is spam
-  1  db check: problems found; rules lint: some rule or line is skipped
+  1  db check: problems found; rules lint: some rule or line is skipped (other than
+     the network tests SpamAssassin without network tests skips too)
   2  usage, configuration or database error (commands other than classify);
      train, correct, forget, score: some input could not be read
   3  classify: internal error or usage error; the original message was written unchanged

@@ -121,7 +121,9 @@ impl Builder<'_> {
                 } else if skipped.contains_key(m) {
                     differ.push(format!("{m} (unsupported)"));
                 } else if let Some((_, _, why)) = inactive.get(m) {
-                    if sa_defined.contains(m) {
+                    if super::tables::network_feature(why).is_some() {
+                        same.push(format!("{m} (needs the network)"));
+                    } else if sa_defined.contains(m) {
                         differ.push(format!("{m} ({why})"));
                     } else {
                         same.push(format!("{m} ({why}; off in SpamAssassin too)"));
@@ -189,8 +191,10 @@ impl Builder<'_> {
             {
                 // A rule SpamAssassin does not define either (its plugin is not loaded there,
                 // or its `if` is false there too) is not one mailsift lacks.
+                let network = super::tables::network_feature(&why)
+                    .map(|p| format!(", a feature of the {p} plugin: it {NEEDS_NETWORK}"));
                 let (sev, also) = match self.sa_defined.contains(&name) {
-                    true => (Severity::Error, ""),
+                    true => (Severity::Error, network.as_deref().unwrap_or("")),
                     false => (Severity::Info, ", as in SpamAssassin"),
                 };
                 self.issue(

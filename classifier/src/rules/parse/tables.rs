@@ -73,6 +73,18 @@ pub(super) fn network_eval(name: &str) -> Option<&'static str> {
         .map(|&(_, plugin)| plugin)
 }
 
+/// The network plugin whose feature a block's condition asks about (`can(Mail::SpamAssassin::
+/// Plugin::DKIM::has_arc)`): the rules in such a block are network tests in SpamAssassin, which
+/// without network tests never hits them. DecodeShortURLs fetches a short URL's target over
+/// HTTP.
+pub(super) fn network_feature(condition: &str) -> Option<&'static str> {
+    NETWORK_PLUGINS
+        .iter()
+        .chain(&["DecodeShortURLs"])
+        .find(|p| condition.contains(&format!("Plugin::{p}::")))
+        .copied()
+}
+
 /// Said of a test skipped because it needs the network: SpamAssassin without network tests
 /// never hits it either, so a meta over it is as faithful as SpamAssassin's.
 pub(super) const NEEDS_NETWORK: &str = "needs the network";
