@@ -135,22 +135,21 @@ fn a_missing_spamassassin_rules_path_is_a_clear_error() {
 #[test]
 fn lint_counts_rules_that_need_the_network_apart() {
     let scratch = Scratch::new("sarules-lint");
-    let dir = scratch.0.clone();
-    let f = dir.join("net.cf");
-    std::fs::write(
-        &f,
-        "body LOCAL_ONE /pills/\naskdns NET_ONE _SENDERDOMAIN_ A /./\n",
-    )
-    .expect("write");
-    let o = bare()
-        .args(["rules", "lint", "-q"])
-        .arg(&f)
-        .output()
-        .expect("run");
+    let f = scratch.0.join("net.cf");
+    // `rules lint -q` on `rules`: its exit code and summary.
+    let lint = |rules: &str| {
+        std::fs::write(&f, rules).expect("write");
+        let o = bare()
+            .args(["rules", "lint", "-q"])
+            .arg(&f)
+            .output()
+            .expect("run");
+        (o.status.code(), out(&o))
+    };
+    let (code, text) = lint("body LOCAL_ONE /pills/\naskdns NET_ONE _SENDERDOMAIN_ A /./\n");
     // Skipping a rule that needs the network is what SpamAssassin without network tests does:
     // it does not fail the check.
-    assert_eq!(o.status.code(), Some(0), "{o:?}");
-    let text = out(&o);
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("1 of 2 rules supported"), "{text}");
     assert!(
         text.contains(
@@ -163,19 +162,11 @@ fn lint_counts_rules_that_need_the_network_apart() {
         "{text}"
     );
     // A rule skipped that SpamAssassin would run does.
-    std::fs::write(
-        &f,
+    let (code, text) = lint(
         "body LOCAL_ONE /pills/\naskdns NET_ONE _SENDERDOMAIN_ A /./\n\
          body LOCAL_TWO eval:no_such_test()\n",
-    )
-    .expect("write");
-    let o = bare()
-        .args(["rules", "lint", "-q"])
-        .arg(&f)
-        .output()
-        .expect("run");
-    assert_eq!(o.status.code(), Some(1), "{o:?}");
-    let text = out(&o);
+    );
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains("of the 2 rules that need no network, 1 supported (50.0%)")
             && text.contains("2 error(s) (1 of them for rules that need the network"),
