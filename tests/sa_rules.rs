@@ -172,6 +172,13 @@ fn lint_counts_rules_that_need_the_network_apart() {
             && text.contains("2 error(s) (1 of them for rules that need the network"),
         "{text}"
     );
+    // So does a malformed setting, though its message says "network".
+    let (code, text) = lint("trusted_networks not-an-address\nbody LOCAL_ONE /pills/\n");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("1 error(s) (0 of them for rules that need the network"),
+        "{text}"
+    );
 }
 
 /// The prefilter cache of SpamAssassin rule sets (issue #12, speed): the first process writes
