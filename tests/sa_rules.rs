@@ -172,7 +172,17 @@ fn lint_counts_rules_that_need_the_network_apart() {
             && text.contains("2 error(s) (1 of them for rules that need the network"),
         "{text}"
     );
-    // So does a malformed setting, though its message says "network".
+    // A rule in a block for a network plugin mailsift does not emulate needs the network too.
+    let (code, text) = lint(
+        "loadplugin Mail::SpamAssassin::Plugin::DCC\nifplugin Mail::SpamAssassin::Plugin::DCC\n\
+         full DCC_ONE eval:check_dcc()\nendif\nbody LOCAL_ONE /pills/\n",
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("1 error(s) (1 of them for rules that need the network"),
+        "{text}"
+    );
+    // A malformed setting does not, though its message says "network".
     let (code, text) = lint("trusted_networks not-an-address\nbody LOCAL_ONE /pills/\n");
     assert_eq!(code, Some(1), "{text}");
     assert!(

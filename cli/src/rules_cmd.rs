@@ -209,7 +209,7 @@ pub fn run(cmd: &RulesCommand, rules: &RuleSet) -> Result<i32> {
             // A rule skipped because it needs the network is skipped by SpamAssassin without
             // network tests too: the stock rules' 151 such rules must not fail a site's check.
             Ok(i32::from(issues.iter().any(|i| {
-                i.severity == Severity::Error && !needs_network(i)
+                i.severity == Severity::Error && !i.needs_network()
             })))
         }
         RulesCommand::Stats {
@@ -372,20 +372,6 @@ fn hits(rules: &RuleSet, index: &Path) -> Result<String> {
     Ok(s)
 }
 
-/// Whether a lint issue is about a rule skipped because it needs the network: the library says
-/// so in its message (network tests, and blocks for a network plugin's feature), or the rule
-/// is in a block for a network plugin mailsift does not emulate. mailsift, like SpamAssassin
-/// with `dns_available no`, never runs them. Issues about no rule (a malformed setting) never
-/// are.
-fn needs_network(i: &LintIssue) -> bool {
-    const NETWORK_PLUGINS: &[&str] = &["DCC", "ASN", "SpamCop"];
-    i.rule.is_some()
-        && (i.message.contains("needs the network")
-            || NETWORK_PLUGINS
-                .iter()
-                .any(|p| i.message.contains(&format!("plugin {p} is not emulated"))))
-}
-
 /// The summary printed after lint issues.
 fn lint_summary(set: &RuleSet, issues: &[LintIssue]) -> String {
     let mut by_kind: BTreeMap<RuleKind, usize> = BTreeMap::new();
@@ -403,7 +389,7 @@ fn lint_summary(set: &RuleSet, issues: &[LintIssue]) -> String {
     skipped.dedup();
     let mut network: Vec<&str> = issues
         .iter()
-        .filter(|i| i.severity == Severity::Error && needs_network(i))
+        .filter(|i| i.severity == Severity::Error && i.needs_network())
         .filter_map(|i| i.rule.as_deref())
         .filter(|r| skipped.binary_search(r).is_ok())
         .collect();
@@ -446,7 +432,7 @@ fn lint_summary(set: &RuleSet, issues: &[LintIssue]) -> String {
     );
     let offline = issues
         .iter()
-        .filter(|i| i.severity == Severity::Error && needs_network(i))
+        .filter(|i| i.severity == Severity::Error && i.needs_network())
         .count();
     let _ = writeln!(
         s,

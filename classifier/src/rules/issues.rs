@@ -39,6 +39,20 @@ pub struct LintIssue {
     pub severity: Severity,
 }
 
+/// Said of a rule skipped because it needs the network: SpamAssassin without network tests
+/// never hits it either, so a meta over it is as faithful as SpamAssassin's.
+pub(crate) const NEEDS_NETWORK: &str = "needs the network";
+
+impl LintIssue {
+    /// Whether this is a rule skipped because it needs the network (a network test, or a rule
+    /// in a block for a network plugin or one of its features), which SpamAssassin with
+    /// `dns_available no` does not run either: `rules lint` counts these apart and does not
+    /// fail on them.
+    pub fn needs_network(&self) -> bool {
+        self.rule.is_some() && self.message.contains(NEEDS_NETWORK)
+    }
+}
+
 impl std::fmt::Display for LintIssue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}: {}: ", self.origin, self.line, self.severity)?;

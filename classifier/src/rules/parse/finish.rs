@@ -192,7 +192,7 @@ impl Builder<'_> {
                 // A rule SpamAssassin does not define either (its plugin is not loaded there,
                 // or its `if` is false there too) is not one mailsift lacks.
                 let network = super::tables::network_feature(&why)
-                    .map(|p| format!(", a feature of the {p} plugin: it {NEEDS_NETWORK}"));
+                    .map(|p| format!(", a rule of the {p} plugin: it {NEEDS_NETWORK}"));
                 let (sev, also) = match self.sa_defined.contains(&name) {
                     true => (Severity::Error, network.as_deref().unwrap_or("")),
                     false => (Severity::Info, ", as in SpamAssassin"),

@@ -73,21 +73,27 @@ pub(super) fn network_eval(name: &str) -> Option<&'static str> {
         .map(|&(_, plugin)| plugin)
 }
 
-/// The network plugin whose feature a block's condition asks about (`can(Mail::SpamAssassin::
-/// Plugin::DKIM::has_arc)`): the rules in such a block are network tests in SpamAssassin, which
-/// without network tests never hits them. DecodeShortURLs fetches a short URL's target over
-/// HTTP.
-pub(super) fn network_feature(condition: &str) -> Option<&'static str> {
+/// The network plugin a block that is off is for, from why it is off: a feature of one of
+/// [`NETWORK_PLUGINS`] (`can(Mail::SpamAssassin::Plugin::DKIM::has_arc)`; DecodeShortURLs
+/// fetches a short URL's target over HTTP), or a network plugin mailsift does not emulate
+/// (`ifplugin ...::DCC`: DCC's checksums, ASN's DNS lookups, SpamCop's reports). The rules in
+/// such a block are network tests in SpamAssassin, which without network tests never hits
+/// them.
+pub(super) fn network_feature(why: &str) -> Option<&'static str> {
+    const NOT_EMULATED: &[&str] = &["DCC", "ASN", "SpamCop"];
     NETWORK_PLUGINS
         .iter()
         .chain(&["DecodeShortURLs"])
-        .find(|p| condition.contains(&format!("Plugin::{p}::")))
+        .find(|p| why.contains(&format!("Plugin::{p}::")))
+        .or_else(|| {
+            NOT_EMULATED
+                .iter()
+                .find(|p| why.contains(&format!("plugin {p} is not emulated")))
+        })
         .copied()
 }
 
-/// Said of a test skipped because it needs the network: SpamAssassin without network tests
-/// never hits it either, so a meta over it is as faithful as SpamAssassin's.
-pub(super) const NEEDS_NETWORK: &str = "needs the network";
+pub(super) use crate::rules::issues::NEEDS_NETWORK;
 
 /// The plugins SpamAssassin 4.0.1 loads as installed (the `loadplugin` lines of Debian's
 /// /etc/spamassassin/*.pre); `loadplugin` lines in the rule files add to them. A rule defined
