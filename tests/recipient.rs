@@ -246,3 +246,78 @@ fn recipient_reputation_moves_bayes_towards_the_pairs_history_and_explain_says_s
         "alice {alice_off} -> {alice_on}, bob {bob_off} -> {bob_on}"
     );
 }
+
+/// The site model's token count, from `mailsift stats`.
+fn site_tokens(db: &Path) -> u64 {
+    let o = run(db, &["stats"]);
+    assert!(o.status.success(), "stats: {}", stderr(&o));
+    let out = stdout(&o);
+    out.lines()
+        .find_map(|l| l.strip_prefix("(site-wide)"))
+        .and_then(|r| r.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no site row in {out}"))
+}
+
+/// A store trained before tokenizer v5 (v4: no recipient-name pairs) keeps its own token
+/// stream: training a message with a display name adds the same tokens to it as v4 would,
+/// one fewer than to a v5 store (the message's one name pair); forgetting it is exact;
+/// `stats` says what the older version means.
+#[test]
+fn a_tokenizer_v4_store_keeps_training_its_own_stream() {
+    let s = Scratch::new("rcpt-v4");
+    // Messages without a display name: v4 and v5 give them the same tokens, so a store of
+    // them relabelled v4 is what the v4 tokenizer would have made.
+    let plain = s.path("plain.eml");
+    std::fs::write(
+        &plain,
+        "Delivered-To: carol@example.org\nFrom: friend@example.net\nTo: carol@example.org\n\
+         Subject: lunch\n\nLunch on Friday at the usual place?\n",
+    )
+    .expect("write");
+    let news = s.path("news.eml");
+    std::fs::write(&news, newsletter(7, Some("alice@example.org"))).expect("write");
+    let (old, new) = (s.path("v4.db"), s.path("v5.db"));
+    for db in [&old, &new] {
+        let o = run(db, &["train", "ham", plain.to_str().expect("utf-8")]);
+        assert!(o.status.success(), "train: {}", stderr(&o));
+    }
+    {
+        let c = rusqlite::Connection::open(&old).expect("open");
+        c.execute(
+            "UPDATE meta SET value = '4' WHERE key = 'tokenizer_version'",
+            [],
+        )
+        .expect("set v4");
+    }
+    let before = site_tokens(&old);
+    assert_eq!(before, site_tokens(&new));
+    for db in [&old, &new] {
+        let o = run(db, &["train", "spam", news.to_str().expect("utf-8")]);
+        assert!(o.status.success(), "train: {}", stderr(&o));
+    }
+    assert_eq!(
+        site_tokens(&new) - site_tokens(&old),
+        1,
+        "the v4 store learns no name pair"
+    );
+    let o = run(&old, &["stats"]);
+    assert!(
+        stdout(&o).contains("tokenizer version 4 (an older stream"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&old, &["forget", news.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "forget: {}", stderr(&o));
+    assert_eq!(site_tokens(&old), before, "forget is exact");
+    let o = run(&old, &["db", "check"]);
+    assert!(
+        o.status.success(),
+        "db check: {} {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = classify(&old, &[], &std::fs::read(&news).expect("read"));
+    assert!(o.status.success(), "classify: {}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("X-Spam-Score: "));
+}

@@ -308,7 +308,15 @@ impl BayesParams {
                 let i = tokens.hashes.binary_search(&h).ok()?;
                 Some((h, *counts.get(i)?))
             })
-            .max_by_key(|&(h, c)| (u64::from(c.spam) + u64::from(c.ham), std::cmp::Reverse(h)));
+            // The most support; at equal support the sender's address before its display
+            // name (one mailbox is the narrower identity), then the hash, to be deterministic.
+            .max_by_key(|&(h, c)| {
+                (
+                    u64::from(c.spam) + u64::from(c.ham),
+                    tokens.v5_only.binary_search(&h).is_err(),
+                    std::cmp::Reverse(h),
+                )
+            });
         let Some((hash, c)) = best else {
             return;
         };

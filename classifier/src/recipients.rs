@@ -11,7 +11,7 @@
 //! - `rcpt|ADDR|list:ID`: a recipient with the `List-Id` of the list that sent the message;
 //! - `rcpt|ADDR|from:DOMAIN`: a recipient with the sender's registrable domain;
 //! - `rcpt|ADDR|from:ADDR`: a recipient with the sender's address;
-//! - with `names` (`--set recipient_names=true`, off: E45): `rcpt|ADDR|name:NAME@DOMAIN`, a
+//! - with `names` (tokenizer v5, on: E45, E46): `rcpt|ADDR|name:NAME@DOMAIN`, a
 //!   recipient with the sender's display name at its registrable domain (a newsletter that
 //!   sends each issue from a new address keeps its name);
 //! - with `lists` (`--set recipient_lists=true`, off: E29): `rcpt|ADDR|rpath:DOMAIN`, a
@@ -85,12 +85,13 @@ fn display_name(view: &MessageView) -> Option<String> {
 /// The prefix of a recipient pair token.
 const PAIR: &str = "rcpt|";
 
-/// Emits the recipient tokens of a message (see the module documentation).
+/// Emits the recipient tokens of a message (see the module documentation); the last argument
+/// says the token is a recipient-name pair, which only tokenizer version 5 emits.
 pub fn recipient_tokens(
     view: &MessageView,
     lists: bool,
     names: bool,
-    emit: &mut dyn FnMut(&str, &str),
+    emit: &mut dyn FnMut(&str, &str, bool),
 ) {
     let mut rcpts: Vec<String> = Vec::new();
     for a in view.envelope_to.iter().filter_map(|r| address_of(r)) {
@@ -143,14 +144,14 @@ pub fn recipient_tokens(
         .map(|(name, (_, domain))| format!("{name}@{}", registrable_domain(domain)));
     let mut buf = String::with_capacity(128);
     for r in &rcpts {
-        emit("rcpt:", r);
+        emit("rcpt:", r, false);
         let mut pair = |what: &str, id: &str| {
             buf.clear();
             buf.push_str(r);
             buf.push('|');
             buf.push_str(what);
             buf.push_str(id);
-            emit(PAIR, &buf);
+            emit(PAIR, &buf, what == "name:");
         };
         if let Some(id) = &list {
             pair("list:", id);
@@ -188,7 +189,9 @@ mod tests {
     fn tokens(msg: &str) -> Vec<String> {
         let view = MessageView::parse(msg.as_bytes(), &Limits::default());
         let mut out = Vec::new();
-        recipient_tokens(&view, false, false, &mut |p, v| out.push(format!("{p}{v}")));
+        recipient_tokens(&view, false, false, &mut |p, v, _| {
+            out.push(format!("{p}{v}"))
+        });
         out
     }
 
@@ -199,7 +202,9 @@ mod tests {
                    Cc: alice@example.org\nSubject: x\n\nbody\n";
         let view = MessageView::parse(msg.as_bytes(), &Limits::default());
         let mut with = Vec::new();
-        recipient_tokens(&view, true, false, &mut |p, v| with.push(format!("{p}{v}")));
+        recipient_tokens(&view, true, false, &mut |p, v, _| {
+            with.push(format!("{p}{v}"))
+        });
         for want in [
             "rcpt|alice@example.org|rpath:example.com",
             "rcpt|alice@example.org|to:group@groups.example.com",
@@ -249,7 +254,9 @@ mod tests {
         let mut view = MessageView::parse(msg.as_bytes(), &Limits::default());
         view.envelope_to = vec!["<Carol@Example.org>".into(), "not an address".into()];
         let mut t = Vec::new();
-        recipient_tokens(&view, false, false, &mut |p, v| t.push(format!("{p}{v}")));
+        recipient_tokens(&view, false, false, &mut |p, v, _| {
+            t.push(format!("{p}{v}"))
+        });
         for want in [
             "rcpt:carol@example.org",
             "rcpt|carol@example.org|from:example.com",
@@ -311,7 +318,6 @@ mod store_version_tests {
     /// retrain hint; an untrained one is taken over.
     #[test]
     fn v3_stores_are_refused_with_a_hint_or_taken_over_when_empty() {
-        assert_eq!(TOKENIZER_VERSION, 4);
         let dir = std::env::temp_dir().join(format!("mailsift-v3-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let engine = Engine::default();
@@ -345,7 +351,7 @@ mod store_version_tests {
                         err,
                         Error::TokenizerMismatch {
                             found: 3,
-                            expected: 4,
+                            expected: TOKENIZER_VERSION,
                             ..
                         }
                     ),
@@ -354,7 +360,10 @@ mod store_version_tests {
                 assert!(err.to_string().contains("retrain"), "{err}");
             } else {
                 let store = opened.expect("an empty v3 store is taken over");
-                assert_eq!(store.tokenizer_version().expect("version"), 4);
+                assert_eq!(
+                    store.tokenizer_version().expect("version"),
+                    TOKENIZER_VERSION
+                );
             }
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -12,7 +12,9 @@
 //! be evidence) or one word per Thai sentence (too rare).
 //!
 //! Every change to what this module emits must bump [`TOKENIZER_VERSION`]: the token store
-//! records the version it was trained with and refuses to mix them.
+//! records the version it was trained with and refuses to mix them, except that version 5
+//! only adds tokens to version 4, so a version-4 store learns version 5's stream without them
+//! ([`Tokens::as_version`]).
 
 use unicode_segmentation::UnicodeSegmentation;
 use xxhash_rust::xxh3::xxh3_64;
@@ -21,9 +23,15 @@ use crate::message::{Mailbox, MessageView, TextKind, TransferEncoding};
 use crate::url::registrable_domain;
 
 mod ascii;
+mod tokens;
 
-/// The version of the token stream. Stored in the database; bump on every change.
-pub const TOKENIZER_VERSION: u32 = 4;
+pub use tokens::{OLDEST_TOKENIZER_VERSION, Tokens};
+
+/// The version of the token stream. Stored in the database; bump on every change. A new store
+/// records this one; a store of version [`OLDEST_TOKENIZER_VERSION`] or later is still read
+/// and trained with its own stream ([`Tokens::as_version`]). 5: the recipient-name pairs
+/// (corpora/EXPERIMENTS.md E46).
+pub const TOKENIZER_VERSION: u32 = 5;
 
 /// How word pairs are formed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +110,8 @@ impl Default for TokenizerConfig {
             // v4: recipient tokens and pairs (corpora/EXPERIMENTS.md E20).
             recipients: true,
             recipient_lists: false,
-            // Off: corpora/EXPERIMENTS.md E45 (it would change the default token stream).
-            recipient_names: false,
+            // v5: on (corpora/EXPERIMENTS.md E45, E46); a v4 store learns without them.
+            recipient_names: true,
             // Off: corpora/EXPERIMENTS.md E31.
             blocks: false,
             block_min_words: 4,
@@ -111,37 +119,10 @@ impl Default for TokenizerConfig {
     }
 }
 
-/// The tokens of one message: sorted, distinct 64-bit hashes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tokens {
-    /// Sorted, distinct token hashes.
-    pub hashes: Vec<u64>,
-    /// With [`TokenizerConfig::blocks`]: the message's blocks (sorted by hash), each with the
-    /// tokens that occur only inside blocks. Not stored: a message learned or forgotten is
-    /// its `hashes`.
-    pub blocks: Vec<crate::blocks::Block>,
-    /// The recipient-sender pair tokens' hashes (`rcpt|ADDR|from:...`,
-    /// [`crate::recipients`]), sorted: recipient reputation's candidates
-    /// ([`crate::bayes::BayesParams::pair_pull`]). Not stored.
-    pub pairs: Vec<u64>,
-}
-
-impl Tokens {
-    /// Number of distinct tokens.
-    pub fn len(&self) -> usize {
-        self.hashes.len()
-    }
-
-    /// True when there are no tokens.
-    pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
-    }
-
-    /// Wrapping sum of the hashes: a checksum the ledger keeps to verify stored counts.
-    pub fn checksum(&self) -> u64 {
-        self.hashes.iter().fold(0u64, |a, &h| a.wrapping_add(h))
-    }
-}
+/// A token's text, whether it is namespaced, the hash of the block line it came from (`None`
+/// outside blocks) and whether it is a recipient-name pair, which only tokenizer version 5
+/// emits ([`Tokens::as_version`]).
+type PooledSink<'a> = dyn FnMut(&str, bool, Option<u64>, bool) + 'a;
 
 /// Hashes one token string. Stable across platforms and releases (XXH3-64, seed 0).
 pub fn hash_token(token: &str) -> u64 {
@@ -185,10 +166,19 @@ impl Tokenizer {
         // With blocks: (token, block) for every token emitted inside a block line.
         let mut inside: Vec<(u64, u64)> = Vec::new();
         let mut pairs = Vec::new();
-        self.emit_pooled(view, &mut |t: &str, ns: bool, block: Option<u64>| {
+        // The recipient-name pairs (version 5's own tokens), apart until `hashes` is sorted.
+        let mut v5_only = Vec::new();
+        self.emit_pooled(view, &mut |t: &str,
+                                     ns: bool,
+                                     block: Option<u64>,
+                                     v5: bool| {
             let h = pooled_hash(t, ns, mark);
             if crate::recipients::is_sender_pair(t) {
                 pairs.push(h);
+            }
+            if v5 {
+                v5_only.push(h);
+                return;
             }
             match block {
                 Some(b) => inside.push((h, b)),
@@ -204,6 +194,20 @@ impl Tokenizer {
             hashes.sort_unstable();
             hashes.dedup();
         }
+        // A name pair that some other part of the stream emits too is not version 5's own.
+        v5_only.sort_unstable();
+        v5_only.dedup();
+        v5_only.retain(|h| hashes.binary_search(h).is_err());
+        if !v5_only.is_empty() {
+            hashes.extend(&v5_only);
+            hashes.sort_unstable();
+        }
+        let past_limit = if hashes.len() > max_tokens && !v5_only.is_empty() {
+            let end = hashes.len().min(max_tokens + v5_only.len());
+            hashes[max_tokens..end].to_vec()
+        } else {
+            Vec::new()
+        };
         hashes.truncate(max_tokens);
         pairs.sort_unstable();
         pairs.dedup();
@@ -211,6 +215,8 @@ impl Tokenizer {
             hashes,
             blocks,
             pairs,
+            v5_only,
+            past_limit,
         }
     }
 
@@ -218,7 +224,7 @@ impl Tokenizer {
     pub fn tokens_with_text(&self, view: &MessageView, max_tokens: usize) -> Vec<(u64, String)> {
         let mut out: Vec<(u64, String)> = Vec::with_capacity(1024);
         let mark = self.config.mark_pools;
-        self.emit_pooled(view, &mut |t: &str, ns: bool, _| {
+        self.emit_pooled(view, &mut |t: &str, ns: bool, _, _| {
             out.push((pooled_hash(t, ns, mark), t.to_owned()))
         });
         out.sort_unstable_by_key(|(h, _)| *h);
@@ -229,28 +235,37 @@ impl Tokenizer {
 
     /// Calls `sink` with every token of the message (with repeats).
     pub fn emit(&self, view: &MessageView, sink: &mut dyn FnMut(&str)) {
-        self.emit_pooled(view, &mut |t: &str, _, _| sink(t));
+        self.emit_pooled(view, &mut |t: &str, _, _, _| sink(t));
     }
 
-    /// Like [`Tokenizer::emit`], also saying whether each token is namespaced and, with
-    /// blocks on, the hash of the block line it came from (`None` outside blocks).
-    fn emit_pooled(&self, view: &MessageView, sink: &mut dyn FnMut(&str, bool, Option<u64>)) {
+    /// Like [`Tokenizer::emit`], also saying ([`PooledSink`]) whether each token is
+    /// namespaced, with blocks on the hash of the block line it came from, and whether only
+    /// tokenizer version 5 emits it.
+    fn emit_pooled(&self, view: &MessageView, sink: &mut PooledSink<'_>) {
         let mut buf = String::with_capacity(128);
         let url_body = self.config.urls_in_body_pool;
         let mark = self.config.mark_pools;
-        let mut emit3 = |prefix: &str, value: &str, block: Option<u64>| {
+        let mut emit4 = |prefix: &str, value: &str, block: Option<u64>, v5: bool| {
             buf.clear();
             buf.push_str(prefix);
             buf.push_str(value);
             let body = prefix.is_empty() || (url_body && prefix.starts_with("url"));
-            sink(&buf, !body, block);
+            sink(&buf, !body, block, v5);
         };
-        self.headers(view, &mut |p: &str, v: &str| emit3(p, v, None));
+        self.headers(view, &mut |p: &str, v: &str| emit4(p, v, None, false));
+        if self.config.recipients {
+            crate::recipients::recipient_tokens(
+                view,
+                self.config.recipient_lists,
+                self.config.recipient_names,
+                &mut |p: &str, v: &str, v5: bool| emit4(p, v, None, v5),
+            );
+        }
         if self.config.urls {
-            self.urls(view, &mut |p: &str, v: &str| emit3(p, v, None));
+            self.urls(view, &mut |p: &str, v: &str| emit4(p, v, None, false));
         }
         if self.config.structure {
-            self.structure(view, &mut |p: &str, v: &str| emit3(p, v, None));
+            self.structure(view, &mut |p: &str, v: &str| emit4(p, v, None, false));
         }
         let mut words: Vec<String> = Vec::with_capacity(512);
         for part in &view.text_parts {
@@ -266,11 +281,11 @@ impl Tokenizer {
                         toks.iter().filter(|t| t.1).map(|t| t.0.as_str()).collect();
                     let block = (spaced.len() >= self.config.block_min_words.max(1)).then(|| {
                         let name = crate::blocks::block_token(&spaced);
-                        emit3("", &name, None);
+                        emit4("", &name, None, false);
                         pooled_hash(&name, false, mark)
                     });
                     for (w, is_spaced) in toks {
-                        emit3("", &w, block);
+                        emit4("", &w, block, false);
                         if is_spaced {
                             words.push(w);
                             lines.push(block);
@@ -284,19 +299,19 @@ impl Tokenizer {
                     let second = lines.get(j).copied().flatten();
                     match (first, second) {
                         (Some(a), Some(b)) => {
-                            emit3("", pair, Some(a));
+                            emit4("", pair, Some(a), false);
                             if b != a {
-                                emit3("", pair, Some(b));
+                                emit4("", pair, Some(b), false);
                             }
                         }
-                        _ => emit3("", pair, None),
+                        _ => emit4("", pair, None, false),
                     }
                 });
             } else {
                 self.words(&part.text, &mut words, &mut |p: &str, v: &str| {
-                    emit3(p, v, None)
+                    emit4(p, v, None, false)
                 });
-                self.pairs(&words, &mut |pair: &str, _, _| emit3("", pair, None));
+                self.pairs(&words, &mut |pair: &str, _, _| emit4("", pair, None, false));
             }
         }
     }
@@ -316,14 +331,6 @@ impl Tokenizer {
         }
         mailbox_tokens("from:", &view.from, emit);
         mailbox_tokens("rt:", &view.reply_to, emit);
-        if self.config.recipients {
-            crate::recipients::recipient_tokens(
-                view,
-                self.config.recipient_lists,
-                self.config.recipient_names,
-                emit,
-            );
-        }
         for mb in view.from.iter().take(4) {
             if let Some(name) = &mb.name {
                 words.clear();

@@ -230,7 +230,16 @@ pub fn stats(global: &Global) -> Result<i32> {
     writeln!(out, "database          {}", store.path().display())?;
     writeln!(out, "size              {} bytes", stats.db_bytes)?;
     writeln!(out, "schema version    {}", stats.schema_version)?;
-    writeln!(out, "tokenizer version {}", stats.tokenizer_version)?;
+    if stats.tokenizer_version < mailsift::tokenize::TOKENIZER_VERSION {
+        writeln!(
+            out,
+            "tokenizer version {} (an older stream, still trained as it was; version {} adds the recipient-name pairs: train a new store to use them)",
+            stats.tokenizer_version,
+            mailsift::tokenize::TOKENIZER_VERSION
+        )?;
+    } else {
+        writeln!(out, "tokenizer version {}", stats.tokenizer_version)?;
+    }
     writeln!(out)?;
     writeln!(
         out,

@@ -133,7 +133,7 @@ struct Analysed {
 
 /// What became of one item.
 enum Read {
-    Op(LearnOp),
+    Op(Box<LearnOp>),
     NotMail,
     Unreadable,
 }
@@ -151,7 +151,7 @@ fn analyse(engine: &Engine, items: Vec<Item>, action: &Action, progress: &Progre
             Ok(bytes) => {
                 progress.message(bytes.len());
                 let analysis = engine.analyze(&sources::learning_form(bytes));
-                Read::Op(engine.op(&analysis, action.clone()))
+                Read::Op(Box::new(engine.op(&analysis, action.clone())))
             }
             Err(e) => {
                 eprintln!("mailsift: skipping {}: {e}", item.label);
@@ -166,7 +166,7 @@ fn analyse(engine: &Engine, items: Vec<Item>, action: &Action, progress: &Progre
     };
     for r in read {
         match r {
-            Read::Op(op) => out.ops.push(op),
+            Read::Op(op) => out.ops.push(*op),
             Read::NotMail => out.not_mail += 1,
             Read::Unreadable => out.unreadable += 1,
         }

@@ -164,3 +164,21 @@ fn only_recipient_sender_pairs_are_candidates() {
         ]
     );
 }
+
+/// At equal support the sender's address pair acts, not the display-name pair (E46): one
+/// mailbox is the narrower identity, and `explain` names it.
+#[test]
+fn at_equal_support_the_address_pair_acts_before_the_name_pair() {
+    const NAME: u64 = 2_000;
+    let (mut tokens, mut counts) = message(ONE_SPAM, Counts { spam: 0, ham: 12 });
+    tokens.hashes.push(NAME);
+    counts.push(Counts { spam: 2, ham: 10 });
+    tokens.pairs.push(NAME);
+    tokens.v5_only.push(NAME);
+    let r = BayesParams::default().combine_tokens(&tokens, &counts, TOTALS);
+    assert_eq!(r.pair.map(|p| p.hash), Some(PAIR), "{r:?}");
+    // More support wins whatever the kind.
+    counts[51] = Counts { spam: 0, ham: 20 };
+    let r = BayesParams::default().combine_tokens(&tokens, &counts, TOTALS);
+    assert_eq!(r.pair.map(|p| p.hash), Some(NAME), "{r:?}");
+}

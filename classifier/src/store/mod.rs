@@ -23,7 +23,9 @@
 //!   are `site + user_weight × user` (see [`StoreOptions::user_weight`]). A user who has trained
 //!   nothing is classified by the site model alone; corrections (`correct`, `forget`) change only
 //!   the user's model.
-//! - A store made by another tokenizer version is refused unless it is empty.
+//! - A store made by another tokenizer version is refused unless it is empty, or of version
+//!   4, whose token stream is version 5's without the recipient-name pairs: such a store keeps
+//!   learning and forgetting its own stream ([`crate::tokenize::Tokens::as_version`]).
 //!
 //! # Backends
 //! [`Backend`] is the narrow interface: read counts, read the ledger and apply a planned batch
@@ -70,6 +72,8 @@ mod sqlite_tests;
 #[cfg(test)]
 mod tests;
 mod token_cache;
+#[cfg(test)]
+mod version_tests;
 
 /// Options for opening a store.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +138,13 @@ pub struct CheckReport {
     pub ledger_entries: u64,
     /// Token rows checked.
     pub token_rows: u64,
+}
+
+/// Whether a store trained with tokenizer `version` is read and trained by this one: the
+/// current version, or an older one whose stream is a subset of the current one's
+/// ([`crate::tokenize::Tokens::as_version`]).
+pub fn readable_tokenizer(version: u32) -> bool {
+    (crate::tokenize::OLDEST_TOKENIZER_VERSION..=TOKENIZER_VERSION).contains(&version)
 }
 
 /// Validates a user name: 1-64 characters from `[A-Za-z0-9._@+-]`, not starting with `.`.
@@ -285,10 +296,15 @@ impl Store {
         if found == TOKENIZER_VERSION {
             return Ok(());
         }
+        // An untrained store takes the current version; a trained one of a version whose
+        // stream is a subset of the current one's keeps its own (`Tokens::as_version`).
         if mode == OpenMode::ReadWrite && self.b().ledger_len()? == 0 {
             return self
                 .b_mut()
                 .set_meta("tokenizer_version", &TOKENIZER_VERSION.to_string());
+        }
+        if readable_tokenizer(found) {
+            return Ok(());
         }
         Err(Error::TokenizerMismatch {
             path: self.path().to_owned(),
@@ -340,6 +356,21 @@ impl Store {
     pub fn apply(&mut self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
         if let Some(name) = user {
             validate_user(name)?;
+        }
+        let version = self.tokenizer_version()?;
+        if version < TOKENIZER_VERSION && ops.iter().any(|op| !op.tokens.v5_only.is_empty()) {
+            // An older store learns and forgets its own token stream.
+            let own: Vec<LearnOp> = ops
+                .iter()
+                .map(|op| LearnOp {
+                    digest: op.digest,
+                    tokens: op.tokens.as_version(version).into_owned(),
+                    rules: op.rules.clone(),
+                    action: op.action.clone(),
+                    lr: op.lr,
+                })
+                .collect();
+            return self.b_mut().apply(user, &own);
         }
         self.b_mut().apply(user, ops)
     }
@@ -398,7 +429,7 @@ impl Store {
     /// first.
     pub fn copy_to(&self, dest: &mut Store) -> Result<()> {
         let found = self.tokenizer_version()?;
-        if found != TOKENIZER_VERSION {
+        if !readable_tokenizer(found) {
             return Err(Error::TokenizerMismatch {
                 path: self.path().to_owned(),
                 found,
@@ -415,7 +446,9 @@ impl Store {
         for user in &keep {
             dest.load(&self.dump(user.as_deref())?)?;
         }
-        Ok(())
+        // The copy's counts are of this store's token stream.
+        dest.b_mut()
+            .set_meta("tokenizer_version", &found.to_string())
     }
 
     /// Writes a consistent copy of a SQLite store to `dest`, owner-only, through a temporary

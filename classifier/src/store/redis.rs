@@ -256,7 +256,7 @@ impl Redis {
         if self.lazy {
             // What `Store::open` checks for the other ways of opening.
             match tokenizer.as_deref().and_then(|t| t.parse::<u32>().ok()) {
-                Some(v) if v == TOKENIZER_VERSION => {}
+                Some(v) if super::readable_tokenizer(v) => {}
                 Some(found) => {
                     return Err(Error::TokenizerMismatch {
                         path: self.location.clone(),

@@ -1,0 +1,156 @@
+//! Stores of tokenizer version 4 under version 5 (E46): they keep learning and forgetting
+//! their own token stream, on every backend, and a copy keeps its version.
+
+use super::tests::{Subject, dump_all, subjects};
+use super::*;
+use crate::engine::Engine;
+
+/// A message with a display name and a delivery recipient: version 5 adds its name pair.
+fn newsletter(n: u32, to: &str) -> Vec<u8> {
+    format!(
+        "Delivered-To: {to}\nFrom: \"Weekly Deals {n}\" <issue{n}@news.example.com>\n\
+         To: {to}\nSubject: this week's deals number {n}\n\nsave on everything this week {n}\n"
+    )
+    .into_bytes()
+}
+
+fn engines() -> (Engine, Engine) {
+    let v5 = Engine::default();
+    let mut v4 = Engine::default();
+    v4.set("recipient_names", "false").expect("switch");
+    (v5, v4)
+}
+
+fn ops(engine: &Engine, class: Option<Class>) -> Vec<LearnOp> {
+    (0..6)
+        .map(|n| {
+            let to = if n % 2 == 0 {
+                "a@site.example"
+            } else {
+                "b@site.example"
+            };
+            let action = match class {
+                Some(c) => Action::Learn(c),
+                None => Action::Forget,
+            };
+            engine.analyze(&newsletter(n, to)).op(action)
+        })
+        .collect()
+}
+
+fn set_version(store: &mut Store, v: u32) {
+    store
+        .b_mut()
+        .set_meta("tokenizer_version", &v.to_string())
+        .expect("set version");
+}
+
+#[test]
+fn a_version_4_store_learns_and_forgets_its_own_stream() {
+    let (v5, v4) = engines();
+    let with_names = ops(&v5, Some(Class::Ham));
+    assert!(
+        with_names.iter().all(|op| !op.tokens.v5_only.is_empty()),
+        "every message has a name pair"
+    );
+    for Subject {
+        name,
+        mut store,
+        server,
+        ..
+    } in subjects(StoreOptions::default())
+    {
+        // The same messages learned by the version-4 tokenizer into a version-4 store...
+        let mut old = Store::open_in_memory(StoreOptions::default()).expect("memory");
+        set_version(&mut old, 4);
+        old.apply(None, &ops(&v4, Some(Class::Ham)))
+            .expect("v4 learn");
+        // ... and by this one, into a store of each backend marked version 4.
+        set_version(&mut store, 4);
+        let out = store.apply(None, &with_names).expect("learn");
+        assert!(
+            out.iter().all(|o| *o == Outcome::Learned),
+            "{name}: {out:?}"
+        );
+        assert_eq!(
+            dump_all(&store),
+            dump_all(&old),
+            "{name}: the same counts and ledger"
+        );
+        assert!(store.check().expect("check").problems.is_empty(), "{name}");
+        if let Some(server) = &server {
+            // A one-off classify's lazy open (the metadata checked with the first read)
+            // takes the v4 store too.
+            let url = format!("{}?prefix=t:", server.url(3));
+            let lazy = Store::open_for_classify(Path::new(&url), StoreOptions::default())
+                .expect("lazy open");
+            let mut counts = Vec::new();
+            let hashes = &with_names[0].tokens.hashes;
+            let totals = lazy.model(None).expect("model").read(hashes, &mut counts);
+            assert_eq!(totals.expect("read").ham, 6, "{name}");
+        }
+        // A flip and a forget made with names are exact too.
+        store
+            .apply(None, &ops(&v5, Some(Class::Spam))[..2])
+            .expect("flip");
+        old.apply(None, &ops(&v4, Some(Class::Spam))[..2])
+            .expect("v4 flip");
+        assert_eq!(dump_all(&store), dump_all(&old), "{name}: after the flip");
+        store.apply(None, &ops(&v5, None)).expect("forget");
+        assert!(dump_all(&store).is_empty(), "{name}: forget leaves nothing");
+        assert!(store.check().expect("check").problems.is_empty(), "{name}");
+        assert_eq!(store.tokenizer_version().expect("version"), 4, "{name}");
+    }
+}
+
+#[test]
+fn a_version_5_store_learns_the_name_pairs() {
+    let (v5, _) = engines();
+    let learned = ops(&v5, Some(Class::Spam));
+    let names: Vec<u64> = learned
+        .iter()
+        .flat_map(|o| o.tokens.v5_only.clone())
+        .collect();
+    for Subject {
+        name,
+        mut store,
+        server: _server,
+        ..
+    } in subjects(StoreOptions::default())
+    {
+        assert_eq!(store.tokenizer_version().expect("version"), 5, "{name}");
+        store.apply(None, &learned).expect("learn");
+        let m = store.model(None).expect("model");
+        let mut counts = Vec::new();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        m.read(&sorted, &mut counts).expect("read");
+        assert!(
+            counts.iter().all(|c| c.spam > 0),
+            "{name}: every name pair learned: {counts:?}"
+        );
+    }
+}
+
+#[test]
+fn a_copy_keeps_the_version_of_its_source() {
+    let (v5, _) = engines();
+    let mut old = Store::open_in_memory(StoreOptions::default()).expect("memory");
+    set_version(&mut old, 4);
+    old.apply(None, &ops(&v5, Some(Class::Ham))).expect("learn");
+    for Subject {
+        name,
+        mut store,
+        server: _server,
+        ..
+    } in subjects(StoreOptions::default())
+    {
+        old.copy_to(&mut store).expect("copy");
+        assert_eq!(store.tokenizer_version().expect("version"), 4, "{name}");
+        assert_eq!(dump_all(&store), dump_all(&old), "{name}");
+        store.apply(None, &ops(&v5, None)).expect("forget");
+        assert!(dump_all(&store).is_empty(), "{name}: forget leaves nothing");
+        assert!(store.check().expect("check").problems.is_empty(), "{name}");
+    }
+}
