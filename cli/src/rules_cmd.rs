@@ -389,7 +389,7 @@ fn lint_summary(set: &RuleSet, issues: &[LintIssue]) -> String {
     skipped.dedup();
     let mut network: Vec<&str> = issues
         .iter()
-        .filter(|i| i.severity == Severity::Error && i.needs_network())
+        .filter(|i| i.needs_network())
         .filter_map(|i| i.rule.as_deref())
         .filter(|r| skipped.binary_search(r).is_ok())
         .collect();
@@ -430,10 +430,7 @@ fn lint_summary(set: &RuleSet, issues: &[LintIssue]) -> String {
         },
         network.len()
     );
-    let offline = issues
-        .iter()
-        .filter(|i| i.severity == Severity::Error && i.needs_network())
-        .count();
+    let offline = issues.iter().filter(|i| i.needs_network()).count();
     let _ = writeln!(
         s,
         "{} error(s) ({offline} of them for rules that need the network, which SpamAssassin \

@@ -49,7 +49,9 @@ impl LintIssue {
     /// `dns_available no` does not run either: `rules lint` counts these apart and does not
     /// fail on them.
     pub fn needs_network(&self) -> bool {
-        self.rule.is_some() && self.message.contains(NEEDS_NETWORK)
+        self.severity == Severity::Error
+            && self.rule.is_some()
+            && self.message.contains(NEEDS_NETWORK)
     }
 }
 
