@@ -82,6 +82,28 @@ fn bayes_weight(explain: &str) -> (f64, f64) {
     )
 }
 
+/// An `explain` without its token learner line, and that line's points. The counts, the rule
+/// weights and the Bayes weight come back exactly after a forget; the token learner's state
+/// only for the last message learned (`mailsift::logreg`: an older message's step is undone
+/// from a state the later ones moved), so a batch forgotten leaves it close, not equal.
+fn split_learner(explain: &str) -> (String, f64) {
+    let mut points = 0.0;
+    let mut rest = String::new();
+    for line in explain.lines() {
+        match line.strip_prefix("Token learner:") {
+            Some(l) => {
+                let v = l.split_whitespace().next().expect("points");
+                points = v.parse().expect("learner points");
+            }
+            None => {
+                rest.push_str(line);
+                rest.push('\n');
+            }
+        }
+    }
+    (rest, points)
+}
+
 /// `n` distinct messages (distinct digests) with the body and rules of `fixture`.
 fn variants(dir: &TempDir, fixture: &str, n: usize) -> Vec<String> {
     let raw = std::fs::read(root().join("corpora/fixtures").join(fixture)).expect("fixture");
@@ -211,7 +233,13 @@ fn a_site_where_bayes_misfires_learns_a_lower_bayes_weight_and_forget_restores_i
     let mut args = vec!["forget"];
     args.extend(letters.iter().map(String::as_str));
     ok(&run(&db, &args));
-    assert_eq!(ok(&run(&db, &["explain", &probe])), before);
+    let (again, learner) = split_learner(&ok(&run(&db, &["explain", &probe])));
+    let (first, learner_before) = split_learner(&before);
+    assert_eq!(again, first);
+    assert!(
+        (learner - learner_before).abs() < 0.05,
+        "{learner} {learner_before}"
+    );
     assert!(ok(&run(&db, &["db", "check"])).starts_with("ok"));
     // Off by configuration: the configured weight again.
     train("ham", letters);

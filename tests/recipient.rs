@@ -113,16 +113,31 @@ fn classify_score_and_explain_use_the_envelope_recipient() {
         header(score(&["--recipient", "alice@example.org"])),
         header(alice)
     );
-    // explain shows the recipient's tokens as evidence.
-    let mut c = cmd(&db);
-    c.args(["explain", "-", "--recipient", "bob@example.org"]);
-    let o = run_with_input(c, &msg);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("rcpt:bob@example.org"),
-        "{}",
+    // explain says that alice's twelve copies of this very body were left out for bob, who
+    // has a history of his own with the sender (E47)...
+    let explain = |m: &[u8]| {
+        let mut c = cmd(&db);
+        c.args(["explain", "-", "--recipient", "bob@example.org"]);
+        let o = run_with_input(c, m);
+        assert!(o.status.success(), "{}", stderr(&o));
         stdout(&o)
+    };
+    let out = explain(&msg);
+    assert!(
+        out.contains(
+            "copies: this body was learned before for other recipients (0 as spam, 12 as ham)"
+        ),
+        "{out}"
     );
+    // ... and, for a new issue whose words say nothing yet, shows the recipient's tokens as
+    // the evidence.
+    let fresh = String::from_utf8(msg).expect("utf-8").replace(
+        "Garden chairs, lamps and green tea",
+        "Kites, board games and puzzles",
+    );
+    let out = explain(fresh.as_bytes());
+    assert!(out.contains("rcpt:bob@example.org"), "{out}");
+    assert!(!out.contains("copies:"), "{out}");
 }
 
 /// A running `mailsift serve`, killed when dropped.
@@ -184,12 +199,13 @@ fn recipient_reputation_moves_bayes_towards_the_pairs_history_and_explain_says_s
     let s = Scratch::new("rcpt-pull");
     let db = trained(&s);
     // This week's issue, with its own words: bob's copy came first and was learned as spam,
-    // and alice's copy of another issue as ham.
+    // and alice's copy of another issue as ham. Each copy names its recipient in its footer,
+    // so no two bodies are the same (copies of one body are E47's, tested above).
     let issue = |rcpt: &str, words: &str| {
         format!(
             "Delivered-To: {rcpt}\nFrom: Shop News <news@shop.example.com>\n\
              To: subscribers@shop.example.com\nSubject: This week at the shop\n\
-             Date: Mon, 9 Feb 2026 10:00:00 +0000\n\n{words}\n"
+             Date: Mon, 9 Feb 2026 10:00:00 +0000\n\n{words}\nSent to {rcpt}.\n"
         )
     };
     let pizza = "Fresh pizza ovens, marble tables and espresso machines in store now.";
@@ -259,10 +275,11 @@ fn site_tokens(db: &Path) -> u64 {
         .unwrap_or_else(|| panic!("no site row in {out}"))
 }
 
-/// A store trained before tokenizer v5 (v4: no recipient-name pairs) keeps its own token
-/// stream: training a message with a display name adds the same tokens to it as v4 would,
-/// one fewer than to a v5 store (the message's one name pair); forgetting it is exact;
-/// `stats` says what the older version means.
+/// A store trained before tokenizer v5 (v4: no recipient-name pairs, no copy tokens) keeps its
+/// own token stream: training a message with a display name adds the same tokens to it as v4
+/// would, three fewer than to a v6 store (the message's one name pair, and its two copy tokens:
+/// the body's and the body's with its one recipient); forgetting it is exact; `stats` says
+/// what the older version means.
 #[test]
 fn a_tokenizer_v4_store_keeps_training_its_own_stream() {
     let s = Scratch::new("rcpt-v4");
@@ -277,7 +294,7 @@ fn a_tokenizer_v4_store_keeps_training_its_own_stream() {
     .expect("write");
     let news = s.path("news.eml");
     std::fs::write(&news, newsletter(7, Some("alice@example.org"))).expect("write");
-    let (old, new) = (s.path("v4.db"), s.path("v5.db"));
+    let (old, new) = (s.path("v4.db"), s.path("v6.db"));
     for db in [&old, &new] {
         let o = run(db, &["train", "ham", plain.to_str().expect("utf-8")]);
         assert!(o.status.success(), "train: {}", stderr(&o));
@@ -298,8 +315,8 @@ fn a_tokenizer_v4_store_keeps_training_its_own_stream() {
     }
     assert_eq!(
         site_tokens(&new) - site_tokens(&old),
-        1,
-        "the v4 store learns no name pair"
+        3,
+        "the v4 store learns no name pair and no copy token"
     );
     let o = run(&old, &["stats"]);
     assert!(

@@ -293,16 +293,19 @@ impl Engine {
 
     /// Overrides one setting by name, for experiments (`mailsift eval --set key=value`): the
     /// Bayes parameters (`unknown_strength`, `unknown_prob`, `min_dev`, `max_tokens`, `ramp`,
-    /// `combiner`, `same_counts_cap`, `same_counts_min`, `sides_share`), the scoring (`required_score`,
-    /// `bayes_weight`, `bayes_softness`, `bayes_map`, `bayes_tiebreak`, `rules_only_scale`,
-    /// `rule_overlap`, `rule_overlap_decay`, `rule_overlap_with_bayes`), the rules (`rules` =
-    /// `none|default`, to measure Bayes alone) and the tokenizer (`pairs` =
-    /// `none|bigrams|osbN`, `min_word_chars`, `max_word_chars`, `all_headers`,
-    /// `received_hops`, `header_presence`, `urls`, `structure`, `keep_case`, and E31's
-    /// repeated blocks: `blocks`, `block_min_words`, `block_min_count`, `block_token`, see
-    /// [`crate::blocks`]) and the learned combination (`learn_rate`, `learn_temperature`,
-    /// `learn_ham_cost`, `learn_regularization`, `learn_margin`, `learn_rules`, `learn_pools`;
-    /// see [`crate::learn`]). Tokenizer overrides change the token stream, so they are for
+    /// `combiner`, `same_counts_cap`, `same_counts_min`, `sides_share`, `pair_pull`,
+    /// `pair_support`, `pair_purity`, and E47's copies: `dup_leave_out`, `dup_pair_support`,
+    /// `dup_any_pair`), the scoring (`required_score`, `bayes_weight`, `bayes_softness`,
+    /// `bayes_map`, `bayes_tiebreak`, `rules_only_scale`, `rule_overlap`,
+    /// `rule_overlap_decay`, `rule_overlap_with_bayes`), the rules (`rules` = `none|default`,
+    /// to measure Bayes alone) and the tokenizer (`pairs` = `none|bigrams|osbN`,
+    /// `min_word_chars`, `max_word_chars`, `all_headers`, `received_hops`, `header_presence`,
+    /// `urls`, `structure`, `keep_case`, the recipient tokens `recipients`, `recipient_lists`,
+    /// `recipient_names`, the copy tokens `copies`, and E31's repeated blocks: `blocks`,
+    /// `block_min_words`, `block_min_count`, `block_token`, see [`crate::blocks`]) and the
+    /// learned combination (`learn_rate`, `learn_temperature`, `learn_ham_cost`,
+    /// `learn_regularization`, `learn_margin`, `learn_rules`, `learn_pools`; see
+    /// [`crate::learn`]). Tokenizer overrides change the token stream, so they are for
     /// fresh models only.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T>
@@ -391,10 +394,14 @@ impl Engine {
             "pair_pull" => self.bayes.pair_pull = parse(key, value)?,
             "pair_support" => self.bayes.pair_support = parse(key, value)?,
             "pair_purity" => self.bayes.pair_purity = parse(key, value)?,
+            "dup_leave_out" => self.bayes.dup_leave_out = parse(key, value)?,
+            "dup_pair_support" => self.bayes.dup_pair_support = parse(key, value)?,
+            "dup_any_pair" => self.bayes.dup_any_pair = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
             "recipients" => tok.recipients = parse(key, value)?,
             "recipient_lists" => tok.recipient_lists = parse(key, value)?,
             "recipient_names" => tok.recipient_names = parse(key, value)?,
+            "copies" => tok.copies = parse(key, value)?,
             "blocks" => tok.blocks = parse(key, value)?,
             "block_min_words" => tok.block_min_words = parse(key, value)?,
             "block_min_count" => self.bayes.block_min_count = parse(key, value)?,

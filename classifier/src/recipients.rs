@@ -85,6 +85,36 @@ fn display_name(view: &MessageView) -> Option<String> {
 /// The prefix of a recipient pair token.
 const PAIR: &str = "rcpt|";
 
+/// The message's delivery recipients, at most [`MAX_RECIPIENTS`], lowercased: the envelope
+/// recipients, then `Delivered-To`, `X-Original-To` and `Envelope-To`; else the `To` addresses.
+pub fn delivery_recipients(view: &MessageView) -> Vec<String> {
+    fn add(rcpts: &mut Vec<String>, a: String) {
+        if rcpts.len() < MAX_RECIPIENTS && !rcpts.contains(&a) {
+            rcpts.push(a);
+        }
+    }
+    let mut rcpts: Vec<String> = Vec::new();
+    for a in view.envelope_to.iter().filter_map(|r| address_of(r)) {
+        add(&mut rcpts, a);
+    }
+    for field in &view.headers {
+        if matches!(
+            field.name.to_ascii_lowercase().as_str(),
+            "delivered-to" | "x-original-to" | "envelope-to"
+        ) {
+            if let Some(a) = address_of(&field.decoded) {
+                add(&mut rcpts, a);
+            }
+        }
+    }
+    if rcpts.is_empty() {
+        for a in view.to.iter().filter_map(|mb| mb.address.as_ref()) {
+            add(&mut rcpts, a.to_ascii_lowercase());
+        }
+    }
+    rcpts
+}
+
 /// Emits the recipient tokens of a message (see the module documentation); the last argument
 /// says the token is a recipient-name pair, which only tokenizer version 5 emits.
 pub fn recipient_tokens(
@@ -93,24 +123,12 @@ pub fn recipient_tokens(
     names: bool,
     emit: &mut dyn FnMut(&str, &str, bool),
 ) {
-    let mut rcpts: Vec<String> = Vec::new();
-    for a in view.envelope_to.iter().filter_map(|r| address_of(r)) {
-        if rcpts.len() < MAX_RECIPIENTS && !rcpts.contains(&a) {
-            rcpts.push(a);
-        }
-    }
+    let rcpts = delivery_recipients(view);
     let mut list: Option<String> = None;
     let mut bounce: Option<String> = None;
     for field in &view.headers {
         let name = field.name.to_ascii_lowercase();
         match name.as_str() {
-            "delivered-to" | "x-original-to" | "envelope-to" => {
-                if let Some(a) = address_of(&field.decoded) {
-                    if rcpts.len() < MAX_RECIPIENTS && !rcpts.contains(&a) {
-                        rcpts.push(a);
-                    }
-                }
-            }
             "list-id" if list.is_none() => list = list_id(&field.decoded),
             "return-path" if bounce.is_none() => {
                 bounce = address_of(&field.decoded).and_then(|a| {
@@ -119,16 +137,6 @@ pub fn recipient_tokens(
                 });
             }
             _ => {}
-        }
-    }
-    if rcpts.is_empty() {
-        for mb in view.to.iter() {
-            if let Some(a) = &mb.address {
-                let a = a.to_ascii_lowercase();
-                if rcpts.len() < MAX_RECIPIENTS && !rcpts.contains(&a) {
-                    rcpts.push(a);
-                }
-            }
         }
     }
     let sender = view

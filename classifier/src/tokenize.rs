@@ -12,9 +12,9 @@
 //! be evidence) or one word per Thai sentence (too rare).
 //!
 //! Every change to what this module emits must bump [`TOKENIZER_VERSION`]: the token store
-//! records the version it was trained with and refuses to mix them, except that version 5
-//! only adds tokens to version 4, so a version-4 store learns version 5's stream without them
-//! ([`Tokens::as_version`]).
+//! records the version it was trained with and refuses to mix them, except that versions 5
+//! and 6 only add tokens to version 4, so an older store learns the current stream without
+//! them ([`Tokens::as_version`]).
 
 use unicode_segmentation::UnicodeSegmentation;
 use xxhash_rust::xxh3::xxh3_64;
@@ -23,101 +23,19 @@ use crate::message::{Mailbox, MessageView, TextKind, TransferEncoding};
 use crate::url::registrable_domain;
 
 mod ascii;
+mod config;
+mod duplicates;
 mod tokens;
+
+pub use config::{Pairs, TokenizerConfig};
 
 pub use tokens::{OLDEST_TOKENIZER_VERSION, Tokens};
 
 /// The version of the token stream. Stored in the database; bump on every change. A new store
 /// records this one; a store of version [`OLDEST_TOKENIZER_VERSION`] or later is still read
 /// and trained with its own stream ([`Tokens::as_version`]). 5: the recipient-name pairs
-/// (corpora/EXPERIMENTS.md E46).
-pub const TOKENIZER_VERSION: u32 = 5;
-
-/// How word pairs are formed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pairs {
-    /// No pairs: single words only.
-    None,
-    /// Adjacent word pairs.
-    Bigrams,
-    /// Orthogonal sparse bigrams: each word with each of the next `window - 1` words, marked
-    /// with their distance.
-    Osb {
-        /// Window size in words (2 = adjacent only).
-        window: usize,
-    },
-}
-
-/// Tokenizer settings. The defaults are the versioned tokenizer; the other settings exist for
-/// experiments (`mailsift eval` on a fresh store), not for production stores.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenizerConfig {
-    /// Word pairs in the body.
-    pub pairs: Pairs,
-    /// Words shorter than this (in characters) are dropped.
-    pub min_word_chars: usize,
-    /// Words longer than this become a `skip:` token (first character and length bucket).
-    pub max_word_chars: usize,
-    /// Tokenize the words of all other header values under `h:<name>:`.
-    pub all_headers: bool,
-    /// `Received` hops looked at (`rcvd:` and `ip:` tokens), outermost first.
-    pub received_hops: usize,
-    /// Emit `hdr:<name>` for each header field present.
-    pub header_presence: bool,
-    /// Emit URL tokens (`url:`, `urlp:`, `urls:`).
-    pub urls: bool,
-    /// Emit structure tokens (`meta:`, `html:`, `att:`).
-    pub structure: bool,
-    /// Keep the case of words (otherwise they are lower-cased).
-    pub keep_case: bool,
-    /// Mark each hash with its pool ([`HEADER_POOL_BIT`]) for Bayes's per-pool combining.
-    pub mark_pools: bool,
-    /// Put URL tokens in the body pool rather than the header pool.
-    pub urls_in_body_pool: bool,
-    /// Emit recipient tokens and recipient × sender/list pairs ([`crate::recipients`]).
-    pub recipients: bool,
-    /// With `recipients`: also pair each recipient with the message's other `To`/`Cc`
-    /// addresses (a group or list posting address) and with its `Return-Path` domain (the
-    /// bulk sender's bounce domain) ([`crate::recipients`]).
-    pub recipient_lists: bool,
-    /// With `recipients`: also pair each recipient with the sender's display name at its
-    /// registrable domain ([`crate::recipients`]).
-    pub recipient_names: bool,
-    /// Repeated blocks ([`crate::blocks`]): each body line of at least `block_min_words` words
-    /// also yields a `blk:` token (its normalised words), and [`Tokens::blocks`] records which
-    /// tokens came only from such lines, so Bayes can count a line seen before once.
-    pub blocks: bool,
-    /// With `blocks`: the fewest words a line needs to be a block.
-    pub block_min_words: usize,
-}
-
-impl Default for TokenizerConfig {
-    fn default() -> Self {
-        TokenizerConfig {
-            pairs: Pairs::Bigrams,
-            // min 3 / max 20 over 2 / 40: corpora/EXPERIMENTS.md E7.
-            min_word_chars: 3,
-            max_word_chars: 20,
-            all_headers: true,
-            received_hops: 8,
-            header_presence: true,
-            urls: true,
-            structure: true,
-            keep_case: false,
-            // v3: hashes carry their pool (corpora/EXPERIMENTS.md E8).
-            mark_pools: true,
-            urls_in_body_pool: false,
-            // v4: recipient tokens and pairs (corpora/EXPERIMENTS.md E20).
-            recipients: true,
-            recipient_lists: false,
-            // v5: on (corpora/EXPERIMENTS.md E45, E46); a v4 store learns without them.
-            recipient_names: true,
-            // Off: corpora/EXPERIMENTS.md E31.
-            blocks: false,
-            block_min_words: 4,
-        }
-    }
-}
+/// (corpora/EXPERIMENTS.md E46); 6: the copy tokens (E47; [`Tokens::content`]).
+pub const TOKENIZER_VERSION: u32 = 6;
 
 /// A token's text, whether it is namespaced, the hash of the block line it came from (`None`
 /// outside blocks) and whether it is a recipient-name pair, which only tokenizer version 5
@@ -166,6 +84,7 @@ impl Tokenizer {
         // With blocks: (token, block) for every token emitted inside a block line.
         let mut inside: Vec<(u64, u64)> = Vec::new();
         let mut pairs = Vec::new();
+        let mut recipient_pairs = Vec::new();
         // The recipient-name pairs (version 5's own tokens), apart until `hashes` is sorted.
         let mut v5_only = Vec::new();
         self.emit_pooled(view, &mut |t: &str,
@@ -175,6 +94,9 @@ impl Tokenizer {
             let h = pooled_hash(t, ns, mark);
             if crate::recipients::is_sender_pair(t) {
                 pairs.push(h);
+            }
+            if t.starts_with("rcpt|") {
+                recipient_pairs.push(h);
             }
             if v5 {
                 v5_only.push(h);
@@ -209,14 +131,26 @@ impl Tokenizer {
             Vec::new()
         };
         hashes.truncate(max_tokens);
+        // Past the limit: they take no other token's place.
+        let (content, content_rcpt) = if self.config.copies {
+            let (c, r) = duplicates::add(view, mark, &mut hashes);
+            (Some(c), r)
+        } else {
+            (None, Vec::new())
+        };
         pairs.sort_unstable();
         pairs.dedup();
+        recipient_pairs.sort_unstable();
+        recipient_pairs.dedup();
         Tokens {
             hashes,
             blocks,
             pairs,
             v5_only,
             past_limit,
+            content,
+            content_rcpt,
+            recipient_pairs,
         }
     }
 
@@ -230,6 +164,14 @@ impl Tokenizer {
         out.sort_unstable_by_key(|(h, _)| *h);
         out.dedup_by_key(|(h, _)| *h);
         out.truncate(max_tokens);
+        if self.config.copies {
+            let (content, by_recipient) = duplicates::texts(view);
+            for t in std::iter::once(content).chain(by_recipient) {
+                out.push((pooled_hash(&t, true, mark), t));
+            }
+            out.sort_unstable_by_key(|(h, _)| *h);
+            out.dedup_by_key(|(h, _)| *h);
+        }
         out
     }
 
@@ -774,8 +716,11 @@ mod tests {
         let view = MessageView::parse(b"Subject: a a a\n\nword word word\n", &Limits::default());
         let tokens = Tokenizer::default().tokens(&view, usize::MAX);
         assert!(tokens.hashes.windows(2).all(|w| w[0] < w[1]));
+        // The limit cuts the stream; the copy token (no recipient here) comes on top.
         let capped = Tokenizer::default().tokens(&view, 3);
-        assert_eq!(capped.len(), 3);
+        assert_eq!(capped.len(), 4);
+        assert!(capped.hashes.windows(2).all(|w| w[0] < w[1]));
+        assert!(capped.content.is_some_and(|c| capped.hashes.contains(&c)));
     }
 
     #[test]

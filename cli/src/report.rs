@@ -176,6 +176,16 @@ pub fn explain(global: &Global, path: &Path, ntokens: usize, recipients: &[Strin
             if p.indicator > 0.0 { "spam" } else { "ham" }
         )?;
     }
+    // Copies of this body learned for other recipients (`[bayes] dup_leave_out`, E47).
+    let left = b.copies_left_out;
+    if left.spam + left.ham > 0 {
+        writeln!(
+            out,
+            "  copies: this body was learned before for other recipients ({} as spam, {} as ham); \
+             left out of the counts, since this recipient has a history of its own",
+            left.spam, left.ham
+        )?;
+    }
     let show = |out: &mut dyn Write, title: &str, spammy: bool| -> Result<()> {
         let mut ev: Vec<_> = b
             .evidence
@@ -231,9 +241,14 @@ pub fn stats(global: &Global) -> Result<i32> {
     writeln!(out, "size              {} bytes", stats.db_bytes)?;
     writeln!(out, "schema version    {}", stats.schema_version)?;
     if stats.tokenizer_version < mailsift::tokenize::TOKENIZER_VERSION {
+        let missing = if stats.tokenizer_version < 5 {
+            "the recipient-name pairs and the copy tokens"
+        } else {
+            "the copy tokens"
+        };
         writeln!(
             out,
-            "tokenizer version {} (an older stream, still trained as it was; version {} adds the recipient-name pairs: train a new store to use them)",
+            "tokenizer version {} (an older stream, still trained as it was; version {} adds {missing}: train a new store to use them)",
             stats.tokenizer_version,
             mailsift::tokenize::TOKENIZER_VERSION
         )?;

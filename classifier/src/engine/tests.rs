@@ -34,6 +34,7 @@ fn indicator_points_keep_ranking_past_saturation() {
         tokens_seen: 1,
         pools: Default::default(),
         pair: None,
+        copies_left_out: Default::default(),
     };
     let strong = engine.combine(result(1.0, 400.0), Vec::new());
     let stronger = engine.combine(result(1.0, 800.0), Vec::new());
@@ -73,6 +74,7 @@ fn untrained_learned_combination_scores_as_the_fixed_mapping() {
             tokens: 1,
         }; 2],
         pair: None,
+        copies_left_out: Default::default(),
     };
     let hits = vec![RuleHit {
         name: "X".into(),

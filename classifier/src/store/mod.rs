@@ -358,7 +358,7 @@ impl Store {
             validate_user(name)?;
         }
         let version = self.tokenizer_version()?;
-        if version < TOKENIZER_VERSION && ops.iter().any(|op| !op.tokens.v5_only.is_empty()) {
+        if version < TOKENIZER_VERSION && ops.iter().any(|op| op.tokens.differs_before(version)) {
             // An older store learns and forgets its own token stream.
             let own: Vec<LearnOp> = ops
                 .iter()

@@ -1,11 +1,12 @@
-//! Stores of tokenizer version 4 under version 5 (E46): they keep learning and forgetting
-//! their own token stream, on every backend, and a copy keeps its version.
+//! Stores of tokenizer versions 4 and 5 under version 6 (E46, E47): they keep learning and
+//! forgetting their own token stream, on every backend, and a copy keeps its version.
 
 use super::tests::{Subject, dump_all, subjects};
 use super::*;
 use crate::engine::Engine;
 
-/// A message with a display name and a delivery recipient: version 5 adds its name pair.
+/// A message with a display name and a delivery recipient: version 5 adds its name pair,
+/// version 6 its copy tokens.
 fn newsletter(n: u32, to: &str) -> Vec<u8> {
     format!(
         "Delivered-To: {to}\nFrom: \"Weekly Deals {n}\" <issue{n}@news.example.com>\n\
@@ -14,11 +15,14 @@ fn newsletter(n: u32, to: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn engines() -> (Engine, Engine) {
-    let v5 = Engine::default();
-    let mut v4 = Engine::default();
-    v4.set("recipient_names", "false").expect("switch");
-    (v5, v4)
+/// The current engine, and one whose tokenizer emits version `old`'s stream.
+fn engines(old: u32) -> (Engine, Engine) {
+    let mut past = Engine::default();
+    past.set("copies", "false").expect("switch");
+    if old < 5 {
+        past.set("recipient_names", "false").expect("switch");
+    }
+    (Engine::default(), past)
 }
 
 fn ops(engine: &Engine, class: Option<Class>) -> Vec<LearnOp> {
@@ -46,12 +50,20 @@ fn set_version(store: &mut Store, v: u32) {
 }
 
 #[test]
-fn a_version_4_store_learns_and_forgets_its_own_stream() {
-    let (v5, v4) = engines();
+fn older_stores_learn_and_forget_their_own_stream() {
+    for version in [4, 5] {
+        older_store_learns_and_forgets_its_own_stream(version);
+    }
+}
+
+fn older_store_learns_and_forgets_its_own_stream(version: u32) {
+    let (v5, v4) = engines(version);
     let with_names = ops(&v5, Some(Class::Ham));
     assert!(
-        with_names.iter().all(|op| !op.tokens.v5_only.is_empty()),
-        "every message has a name pair"
+        with_names
+            .iter()
+            .all(|op| op.tokens.differs_before(version)),
+        "every message has tokens version {version} does not emit"
     );
     for Subject {
         name,
@@ -62,11 +74,11 @@ fn a_version_4_store_learns_and_forgets_its_own_stream() {
     {
         // The same messages learned by the version-4 tokenizer into a version-4 store...
         let mut old = Store::open_in_memory(StoreOptions::default()).expect("memory");
-        set_version(&mut old, 4);
+        set_version(&mut old, version);
         old.apply(None, &ops(&v4, Some(Class::Ham)))
             .expect("v4 learn");
-        // ... and by this one, into a store of each backend marked version 4.
-        set_version(&mut store, 4);
+        // ... and by this one, into a store of each backend marked with that version.
+        set_version(&mut store, version);
         let out = store.apply(None, &with_names).expect("learn");
         assert!(
             out.iter().all(|o| *o == Outcome::Learned),
@@ -99,17 +111,28 @@ fn a_version_4_store_learns_and_forgets_its_own_stream() {
         store.apply(None, &ops(&v5, None)).expect("forget");
         assert!(dump_all(&store).is_empty(), "{name}: forget leaves nothing");
         assert!(store.check().expect("check").problems.is_empty(), "{name}");
-        assert_eq!(store.tokenizer_version().expect("version"), 4, "{name}");
+        assert_eq!(
+            store.tokenizer_version().expect("version"),
+            version,
+            "{name}"
+        );
     }
 }
 
 #[test]
-fn a_version_5_store_learns_the_name_pairs() {
-    let (v5, _) = engines();
+fn a_current_store_learns_the_name_pairs_and_copy_tokens() {
+    let (v5, _) = engines(4);
     let learned = ops(&v5, Some(Class::Spam));
     let names: Vec<u64> = learned
         .iter()
-        .flat_map(|o| o.tokens.v5_only.clone())
+        .flat_map(|o| {
+            let t = &o.tokens;
+            t.v5_only
+                .iter()
+                .chain(&t.content)
+                .chain(&t.content_rcpt)
+                .copied()
+        })
         .collect();
     for Subject {
         name,
@@ -118,7 +141,11 @@ fn a_version_5_store_learns_the_name_pairs() {
         ..
     } in subjects(StoreOptions::default())
     {
-        assert_eq!(store.tokenizer_version().expect("version"), 5, "{name}");
+        assert_eq!(
+            store.tokenizer_version().expect("version"),
+            crate::tokenize::TOKENIZER_VERSION,
+            "{name}"
+        );
         store.apply(None, &learned).expect("learn");
         let m = store.model(None).expect("model");
         let mut counts = Vec::new();
@@ -128,14 +155,14 @@ fn a_version_5_store_learns_the_name_pairs() {
         m.read(&sorted, &mut counts).expect("read");
         assert!(
             counts.iter().all(|c| c.spam > 0),
-            "{name}: every name pair learned: {counts:?}"
+            "{name}: every name pair and copy token learned: {counts:?}"
         );
     }
 }
 
 #[test]
 fn a_copy_keeps_the_version_of_its_source() {
-    let (v5, _) = engines();
+    let (v5, _) = engines(4);
     let mut old = Store::open_in_memory(StoreOptions::default()).expect("memory");
     set_version(&mut old, 4);
     old.apply(None, &ops(&v5, Some(Class::Ham))).expect("learn");

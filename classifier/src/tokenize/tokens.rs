@@ -2,12 +2,13 @@
 //!
 //! A store records the tokenizer version it was trained with ([`super::TOKENIZER_VERSION`]
 //! for a new one). Version 5 is version 4 plus the recipient-name pairs
-//! (`rcpt|ADDR|name:NAME@DOMAIN`, corpora/EXPERIMENTS.md E46), so a store trained with
-//! version 4 keeps working: [`Tokens::as_version`] gives the exact version-4 stream of the
-//! same message (the store learns and forgets that), and classifying needs nothing at all:
-//! a name pair was never learned in such a store, and a token never learned is no evidence
-//! (Bayes's minimum deviation leaves out the unknown-word probability; the token learner
-//! has no weight for it; recipient reputation needs support).
+//! (`rcpt|ADDR|name:NAME@DOMAIN`, corpora/EXPERIMENTS.md E46), and version 6 is version 5
+//! plus the copy tokens (`dup:`, `dupr:`, E47), so a store trained with version 4 or 5 keeps
+//! working: [`Tokens::as_version`] gives the exact stream of its version for the same message
+//! (the store learns and forgets that), and classifying needs nothing at all: a token never
+//! learned in such a store is no evidence (Bayes's minimum deviation leaves out the
+//! unknown-word probability; the token learner has no weight for it; recipient reputation
+//! needs support; copies are left out only when a copy token has counts).
 
 /// The oldest tokenizer version whose stores are still read and trained: its stream is a
 /// subset of the current one's ([`Tokens::as_version`]).
@@ -32,6 +33,16 @@ pub struct Tokens {
     /// `v5_only` holds, so that [`Tokens::as_version`] can fill the places the version-5
     /// hashes took. Not stored.
     pub past_limit: Vec<u64>,
+    /// With [`crate::bayes::BayesParams::dup_leave_out`]: the hash of the message's body
+    /// digest token (`dup:...`, also in `hashes`, so it is learned), whose counts say how
+    /// often exactly this body was learned before.
+    pub content: Option<u64>,
+    /// With `dup_leave_out` 2: the body digest paired with each delivery recipient
+    /// (`dupr:...|ADDR`, also in `hashes`): the earlier copies to this message's recipients.
+    pub content_rcpt: Vec<u64>,
+    /// Every recipient pair token's hash (`rcpt|...`, list and domain pairs too), sorted. Not
+    /// stored.
+    pub recipient_pairs: Vec<u64>,
 }
 
 impl Tokens {
@@ -50,34 +61,49 @@ impl Tokens {
         self.hashes.iter().fold(0u64, |a, &h| a.wrapping_add(h))
     }
 
+    /// True when a store of tokenizer `version` learns other tokens than these
+    /// ([`Tokens::as_version`]).
+    pub fn differs_before(&self, version: u32) -> bool {
+        (version < 6 && self.content.is_some()) || (version < 5 && !self.v5_only.is_empty())
+    }
+
     /// The tokens a store of tokenizer `version` learns for this message: the same for the
-    /// current version; for version 4, without the hashes only version 5 emits, and with the
-    /// limit filled from the hashes past it as the version-4 tokenizer filled it.
+    /// current version; before version 6 without the copy tokens; for version 4 also without
+    /// the hashes only version 5 emits, and with the limit filled from the hashes past it as
+    /// the version-4 tokenizer filled it.
     pub fn as_version(&self, version: u32) -> std::borrow::Cow<'_, Tokens> {
-        if version >= super::TOKENIZER_VERSION || self.v5_only.is_empty() {
+        if !self.differs_before(version) {
             return std::borrow::Cow::Borrowed(self);
         }
-        let limit = if self.past_limit.is_empty() {
-            usize::MAX
-        } else {
-            self.hashes.len()
-        };
-        let drop = |h: &u64| self.v5_only.binary_search(h).is_err();
-        let mut hashes: Vec<u64> = self
-            .hashes
-            .iter()
-            .chain(&self.past_limit)
-            .copied()
-            .filter(drop)
-            .collect();
-        hashes.truncate(limit);
-        std::borrow::Cow::Owned(Tokens {
-            hashes,
-            blocks: self.blocks.clone(),
-            pairs: self.pairs.iter().copied().filter(drop).collect(),
-            v5_only: Vec::new(),
-            past_limit: Vec::new(),
-        })
+        let mut out = self.clone();
+        if version < 6 {
+            if let Some(c) = out.content.take() {
+                let copies = std::mem::take(&mut out.content_rcpt);
+                out.hashes.retain(|h| *h != c && !copies.contains(h));
+            }
+        }
+        if version < 5 && !out.v5_only.is_empty() {
+            let limit = if out.past_limit.is_empty() {
+                usize::MAX
+            } else {
+                out.hashes.len()
+            };
+            let v5_only = std::mem::take(&mut out.v5_only);
+            let drop = |h: &u64| v5_only.binary_search(h).is_err();
+            let mut hashes: Vec<u64> = out
+                .hashes
+                .iter()
+                .chain(&out.past_limit)
+                .copied()
+                .filter(drop)
+                .collect();
+            hashes.truncate(limit);
+            out.hashes = hashes;
+            out.pairs.retain(drop);
+            out.recipient_pairs.retain(drop);
+            out.past_limit.clear();
+        }
+        std::borrow::Cow::Owned(out)
     }
 }
 
@@ -87,16 +113,22 @@ mod tests {
     use crate::message::MessageView;
     use crate::tokenize::{Tokenizer, TokenizerConfig};
 
-    /// Version 5's tokens taken back to version 4 are exactly what the version-4 tokenizer
-    /// gives, at every token limit (the limit cuts the sorted hashes, and the name pairs
-    /// take places the version-4 stream fills with others).
-    #[test]
-    fn version_4_from_version_5_is_the_version_4_stream_at_every_limit() {
-        let v5 = Tokenizer::new(TokenizerConfig::default());
-        let v4 = Tokenizer::new(TokenizerConfig {
-            recipient_names: false,
+    fn tokenizer(names: bool, copies: bool) -> Tokenizer {
+        Tokenizer::new(TokenizerConfig {
+            recipient_names: names,
+            copies,
             ..TokenizerConfig::default()
-        });
+        })
+    }
+
+    /// The current tokens taken back to versions 5 and 4 are exactly what those tokenizers
+    /// give, at every token limit (the limit cuts the sorted hashes, the name pairs take
+    /// places the version-4 stream fills with others, and the copy tokens come on top).
+    #[test]
+    fn older_versions_from_the_current_one_are_their_streams_at_every_limit() {
+        let v6 = tokenizer(true, true);
+        let v5 = tokenizer(true, false);
+        let v4 = tokenizer(false, false);
         let messages = [
             "Delivered-To: a@x.example\nDelivered-To: b@x.example\nFrom: \"The Shop\" <n1@shop.example>\n\
              Subject: sale sale\n\nbig sale today on shoes and hats\n",
@@ -108,18 +140,35 @@ mod tests {
             let view = MessageView::parse(msg.as_bytes(), &Limits::default());
             let full = v4.tokens(&view, usize::MAX).hashes.len();
             for limit in 0..full + 4 {
-                let new = v5.tokens(&view, limit);
-                let old = v4.tokens(&view, limit);
-                let back = new.as_version(4);
-                assert_eq!(back.hashes, old.hashes, "message {i}, limit {limit}");
-                assert_eq!(back.pairs, old.pairs, "message {i}, limit {limit}");
-                assert_eq!(new.as_version(5).hashes, new.hashes);
+                let new = v6.tokens(&view, limit);
+                assert_eq!(new.as_version(6).hashes, new.hashes);
+                for (version, old) in [(5, &v5), (4, &v4)] {
+                    let old = old.tokens(&view, limit);
+                    let back = new.as_version(version);
+                    assert_eq!(
+                        back.hashes, old.hashes,
+                        "message {i}, v{version}, limit {limit}"
+                    );
+                    assert_eq!(
+                        back.pairs, old.pairs,
+                        "message {i}, v{version}, limit {limit}"
+                    );
+                    assert_eq!(back.content, None);
+                }
+                // What the version-5 tokenizer emits, taken back to version 4, is the same.
+                let mid = v5.tokens(&view, limit);
+                assert_eq!(mid.as_version(4).hashes, v4.tokens(&view, limit).hashes);
             }
-            let new = v5.tokens(&view, usize::MAX);
+            let new = v6.tokens(&view, usize::MAX);
             assert_eq!(
                 new.v5_only.is_empty(),
                 i == 2,
                 "message {i}: a name pair where there is a display name"
+            );
+            assert_eq!(
+                new.content_rcpt.len(),
+                [2, 2, 1][i],
+                "message {i}: one per recipient"
             );
         }
     }
