@@ -335,6 +335,12 @@ impl Config {
                 "{origin}: rule_overlap_decay must be a number of 0 or more (0: no discount)"
             )));
         }
+        if config.bayes.dup_leave_out > 2 {
+            return Err(Error::Config(format!(
+                "{origin}: [bayes] dup_leave_out must be 0 (off), 1 (every earlier copy) or 2 \
+                 (the copies for other recipients)"
+            )));
+        }
         if let Some(bad) = config.scores.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Error::Config(format!(
                 "{origin}: score for {} must be a finite number",
@@ -539,6 +545,10 @@ mod tests {
             "{msg:?}"
         );
         assert!(Config::from_toml("[bayes]\nbogus = 1\n", "t").is_err());
+        let e = Config::from_toml("[bayes]\ndup_leave_out = 3\n", "t").expect_err("3");
+        assert!(e.to_string().contains("dup_leave_out must be 0"), "{e}");
+        let c = Config::from_toml("[bayes]\ndup_leave_out = 0\n", "t").expect("0");
+        assert_eq!(c.bayes.dup_leave_out, 0);
         let c = Config::from_toml(
             "[spamd]\nlisten = [\"127.0.0.1:783\"]\nallow_tell = true\n",
             "t",

@@ -394,7 +394,14 @@ impl Engine {
             "pair_pull" => self.bayes.pair_pull = parse(key, value)?,
             "pair_support" => self.bayes.pair_support = parse(key, value)?,
             "pair_purity" => self.bayes.pair_purity = parse(key, value)?,
-            "dup_leave_out" => self.bayes.dup_leave_out = parse(key, value)?,
+            "dup_leave_out" => {
+                self.bayes.dup_leave_out = parse(key, value)?;
+                if self.bayes.dup_leave_out > 2 {
+                    return Err(Error::Config(format!(
+                        "--set {key}={value}: expected 0, 1 or 2"
+                    )));
+                }
+            }
             "dup_pair_support" => self.bayes.dup_pair_support = parse(key, value)?,
             "dup_any_pair" => self.bayes.dup_any_pair = parse(key, value)?,
             "urls_in_body_pool" => tok.urls_in_body_pool = parse(key, value)?,
