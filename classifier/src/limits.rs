@@ -25,7 +25,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// URLs kept.
     pub max_urls: usize,
-    /// Distinct tokens kept per message.
+    /// Distinct tokens kept per message (the copy tokens, one per delivery recipient and one
+    /// for the body, come on top: [`crate::tokenize::Tokens::content`]).
     pub max_tokens: usize,
 }
 
