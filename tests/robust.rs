@@ -492,6 +492,10 @@ fn configuration_error_panic_and_timeout_pass_the_message_unchanged() {
     );
 
     // Fault injection is compiled into debug builds only (see classify.rs).
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped the panic and hang cases: fault injection exists in debug builds only");
+        return;
+    }
     let mut c = cmd(&db);
     c.env("MAILSIFT_DEBUG_FAULT", "panic").arg("classify");
     let o = run_with_input(c, MSG);
