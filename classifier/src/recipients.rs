@@ -50,6 +50,11 @@ fn list_id(value: &str) -> Option<String> {
     (!id.is_empty()).then(|| id.chars().take(128).collect::<String>().to_lowercase())
 }
 
+/// True for every recipient pair token (`rcpt|...`: list, domain, address and name pairs).
+pub fn is_recipient_pair(token: &str) -> bool {
+    token.starts_with(PAIR)
+}
+
 /// Whether `token` (prefix and value, as the tokenizer joins them) names one sender for one
 /// recipient: `rcpt|ADDR|from:ADDR` or `rcpt|ADDR|name:NAME@DOMAIN`, recipient reputation's
 /// candidates (E45). Not the list pairs (a list relays many senders) and not the sender's

@@ -95,7 +95,7 @@ impl Tokenizer {
             if crate::recipients::is_sender_pair(t) {
                 pairs.push(h);
             }
-            if t.starts_with("rcpt|") {
+            if crate::recipients::is_recipient_pair(t) {
                 recipient_pairs.push(h);
             }
             if v5 {
