@@ -338,3 +338,66 @@ fn a_tokenizer_v4_store_keeps_training_its_own_stream() {
     assert!(o.status.success(), "classify: {}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("X-Spam-Score: "));
 }
+
+/// One issue written for `rcpt` as a mailer that sends each subscriber their own message
+/// writes it: its own MIME boundary, greeting and unsubscribe link (E48).
+fn personal_issue(rcpt: &str, name: &str) -> String {
+    let b = format!("=_{}", rcpt.len() * 7919);
+    format!(
+        "Delivered-To: {rcpt}\nFrom: Shop News <news@shop.example.com>\nTo: {name} <{rcpt}>\n\
+         Subject: The winter catalogue\nMIME-Version: 1.0\n\
+         Content-Type: multipart/alternative; boundary=\"{b}\"\n\n--{b}\n\
+         Content-Type: text/plain\n\nHello {name},\n\
+         The winter catalogue is here, and this year it is the biggest we have ever printed: \
+         warm coats for walking the dog, boots that keep the snow out, woollen hats knitted by \
+         hand in the hills, gloves for cyclists and for gardeners, blankets for the sofa, and \
+         a whole page of gifts for people who say they want nothing at all. Every order placed \
+         before the end of the month travels free of charge, and anything that does not fit \
+         can come back to us for a full refund, no questions asked.\n\
+         Sent to {rcpt}. Unsubscribe: https://shop.example.com/u?r={}\n--{b}--\n",
+        rcpt.len() * 104_729
+    )
+}
+
+#[test]
+fn copies_written_for_each_subscriber_are_left_out_like_identical_ones() {
+    let s = Scratch::new("rcpt-personal");
+    let db = s.path("m.db");
+    let learn = |class: &str, name: &str, msg: &[u8]| {
+        let p = s.path(name);
+        std::fs::write(&p, msg).expect("write");
+        let o = run(&db, &["train", class, p.to_str().expect("utf-8")]);
+        assert!(o.status.success(), "train: {}", stderr(&o));
+    };
+    // alice's copy learned as ham; bob has a history with the sender of his own (an earlier
+    // issue he reported).
+    learn(
+        "ham",
+        "alice.eml",
+        personal_issue("alice@example.org", "Alice").as_bytes(),
+    );
+    learn(
+        "spam",
+        "bob-old.eml",
+        &newsletter(1, Some("bob@example.org")),
+    );
+    let bob = personal_issue("bob@example.org", "Bob");
+    assert_ne!(
+        bob.split_once("\n\n").map(|p| p.1),
+        personal_issue("alice@example.org", "Alice")
+            .split_once("\n\n")
+            .map(|p| p.1),
+        "no two bodies the same bytes"
+    );
+    let mut c = cmd(&db);
+    c.args(["explain", "-"]);
+    let o = run_with_input(c, bob.as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "copies: this body was learned before for other recipients (0 as spam, 1 as ham)"
+        ),
+        "{out}"
+    );
+}

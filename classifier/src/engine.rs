@@ -409,6 +409,7 @@ impl Engine {
             "recipient_lists" => tok.recipient_lists = parse(key, value)?,
             "recipient_names" => tok.recipient_names = parse(key, value)?,
             "copies" => tok.copies = parse(key, value)?,
+            "copy_text" => tok.copy_text = parse(key, value)?,
             "blocks" => tok.blocks = parse(key, value)?,
             "block_min_words" => tok.block_min_words = parse(key, value)?,
             "block_min_count" => self.bayes.block_min_count = parse(key, value)?,

@@ -34,8 +34,9 @@ pub use tokens::{OLDEST_TOKENIZER_VERSION, Tokens};
 /// The version of the token stream. Stored in the database; bump on every change. A new store
 /// records this one; a store of version [`OLDEST_TOKENIZER_VERSION`] or later is still read
 /// and trained with its own stream ([`Tokens::as_version`]). 5: the recipient-name pairs
-/// (corpora/EXPERIMENTS.md E46); 6: the copy tokens (E47; [`Tokens::content`]).
-pub const TOKENIZER_VERSION: u32 = 6;
+/// (corpora/EXPERIMENTS.md E46); 6: the copy tokens (E47; [`Tokens::content`]); 7: the copy
+/// tokens tell a body by its words (E48).
+pub const TOKENIZER_VERSION: u32 = 7;
 
 /// A token's text, whether it is namespaced, the hash of the block line it came from (`None`
 /// outside blocks) and whether it is a recipient-name pair, which only tokenizer version 5
@@ -132,11 +133,11 @@ impl Tokenizer {
         };
         hashes.truncate(max_tokens);
         // Past the limit: they take no other token's place.
-        let (content, content_rcpt) = if self.config.copies {
-            let (c, r) = duplicates::add(view, mark, &mut hashes);
-            (Some(c), r)
+        let (content, content_rcpt, v6_copies) = if self.config.copies {
+            let ((c, r), v6) = duplicates::add(view, mark, self.config.copy_text, &mut hashes);
+            (Some(c), r, v6)
         } else {
-            (None, Vec::new())
+            (None, Vec::new(), None)
         };
         pairs.sort_unstable();
         pairs.dedup();
@@ -150,6 +151,7 @@ impl Tokenizer {
             past_limit,
             content,
             content_rcpt,
+            v6_copies,
             recipient_pairs,
         }
     }
@@ -165,7 +167,7 @@ impl Tokenizer {
         out.dedup_by_key(|(h, _)| *h);
         out.truncate(max_tokens);
         if self.config.copies {
-            let (content, by_recipient) = duplicates::texts(view);
+            let (content, by_recipient) = duplicates::texts(view, self.config.copy_text);
             for t in std::iter::once(content).chain(by_recipient) {
                 out.push((pooled_hash(&t, true, mark), t));
             }

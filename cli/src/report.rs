@@ -241,10 +241,10 @@ pub fn stats(global: &Global) -> Result<i32> {
     writeln!(out, "size              {} bytes", stats.db_bytes)?;
     writeln!(out, "schema version    {}", stats.schema_version)?;
     if stats.tokenizer_version < mailsift::tokenize::TOKENIZER_VERSION {
-        let missing = if stats.tokenizer_version < 5 {
-            "the recipient-name pairs and the copy tokens"
-        } else {
-            "the copy tokens"
+        let missing = match stats.tokenizer_version {
+            ..=4 => "the recipient-name pairs and the copy tokens",
+            5 => "the copy tokens",
+            _ => "copy tokens that tell a body by its words",
         };
         writeln!(
             out,

@@ -52,6 +52,8 @@ pub struct TokenizerConfig {
     pub recipient_names: bool,
     /// The copy tokens (`dup:`, `dupr:`, version 6; [`super::Tokens::content`]).
     pub copies: bool,
+    /// With `copies`: a body is told by its words, not its bytes (version 7; E48).
+    pub copy_text: bool,
     /// Repeated blocks ([`crate::blocks`]): each body line of at least `block_min_words` words
     /// also yields a `blk:` token (its normalised words), and [`super::Tokens::blocks`] records which
     /// tokens came only from such lines, so Bayes can count a line seen before once.
@@ -83,6 +85,8 @@ impl Default for TokenizerConfig {
             recipient_names: true,
             // v6: on (corpora/EXPERIMENTS.md E47); older stores learn without them.
             copies: true,
+            // v7: on (corpora/EXPERIMENTS.md E48); a v6 store learns version 6's copy tokens.
+            copy_text: true,
             // Off: corpora/EXPERIMENTS.md E31.
             blocks: false,
             block_min_words: 4,
