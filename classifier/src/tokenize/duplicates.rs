@@ -1,9 +1,9 @@
 //! Copy tokens (tokenizer version 6, corpora/EXPERIMENTS.md E47; told by their words since
 //! version 7, E48): which earlier messages had this body, and to whom they were delivered.
 //!
-//! - `dup:BODY`: the hash of the body's words ([`text_hash`]: what a mailer that writes each
-//!   subscriber their own copy changes, the MIME boundary, links, numbers, the subscriber's
-//!   address and name, left out), or, for a body of fewer than [`MIN_TEXT_WORDS`] such words,
+//! - `dup:BODY`: the hash of the sender and the body's words ([`text_hash`]: what a mailer
+//!   that writes each subscriber their own copy changes, the MIME boundary, links, numbers,
+//!   the subscriber's address and a greeting, left out), or, for a body of fewer than [`MIN_TEXT_WORDS`] such words,
 //!   of its bytes (everything after the header block, line ends as LF: version 6's hash for
 //!   every body); its counts say how many copies of this body the model learned, of each
 //!   class;
@@ -65,8 +65,8 @@ pub(super) fn add(
         let h = |t: &str| super::pooled_hash(t, true, mark);
         (h(&content), by_recipient.iter().map(|t| h(t)).collect())
     };
-    let current = body(view, by_text);
-    let v6 = body(view, false);
+    let v6 = body_hash(&view.raw);
+    let current = by_text.then(|| text_hash(view)).flatten().unwrap_or(v6);
     let (current, v6) = (hash(current), (current != v6).then(|| hash(v6)));
     for h in std::iter::once(&current.0).chain(&current.1) {
         if let Err(at) = hashes.binary_search(h) {
@@ -91,21 +91,6 @@ fn text_hash(view: &MessageView) -> Option<u64> {
     h.update(from.unwrap_or_default().to_lowercase().as_bytes());
     h.update(b"\n");
     let mut lower = String::new();
-    let mut add = |text: &str, h: &mut xxhash_rust::xxh3::Xxh3| -> usize {
-        let mut words = 0;
-        for raw in text.split_whitespace() {
-            let w = raw.trim_matches(|c: char| !c.is_alphanumeric());
-            if w.is_empty() || w.chars().any(|c| c.is_numeric() || "@/:=?&%#_".contains(c)) {
-                continue;
-            }
-            lower.clear();
-            lower.extend(w.chars().flat_map(char::to_lowercase));
-            h.update(lower.as_bytes());
-            h.update(b" ");
-            words += 1;
-        }
-        words
-    };
     let mut words = 0;
     for part in &view.text_parts {
         let mut lines = part
@@ -119,8 +104,16 @@ fn text_hash(view: &MessageView) -> Option<u64> {
         {
             lines.next();
         }
-        for line in lines {
-            words += add(line, &mut h);
+        for raw in lines.flat_map(str::split_whitespace) {
+            let w = raw.trim_matches(|c: char| !c.is_alphanumeric());
+            if w.is_empty() || w.chars().any(|c| c.is_numeric() || "@/:=?&%#_".contains(c)) {
+                continue;
+            }
+            lower.clear();
+            lower.extend(w.chars().flat_map(char::to_lowercase));
+            h.update(lower.as_bytes());
+            h.update(b" ");
+            words += 1;
         }
     }
     (words >= MIN_TEXT_WORDS).then(|| h.digest())
