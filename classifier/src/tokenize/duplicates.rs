@@ -1,7 +1,7 @@
 //! Copy tokens (tokenizer version 6, corpora/EXPERIMENTS.md E47; told by their words since
 //! version 7, E48): which earlier messages had this body, and to whom they were delivered.
 //!
-//! - `dup:BODY`: the hash of the sender and the body's words ([`text_hash`]: what a mailer
+//! - `dup:BODY`: the hash of the sender's domain and the body's words ([`text_hash`]: what a mailer
 //!   that writes each subscriber their own copy changes, the MIME boundary, links, numbers,
 //!   the subscriber's address and a greeting, left out), or, for a body of fewer than [`MIN_TEXT_WORDS`] such words,
 //!   of its bytes (everything after the header block, line ends as LF: version 6's hash for
@@ -82,12 +82,13 @@ pub(super) fn add(
 /// changes from one subscriber's copy to the next) and a part's first line when it has at most
 /// three words (a greeting: "Dear Pat,"). Nothing is taken from the recipient fields: a list's
 /// or a newsletter's `To` name ("Ryanair Customers") is not the subscriber's, and a copy
-/// readdressed to someone else must keep its hash. The sender's address is hashed too, so a
-/// spam run's variants from rotating senders are not one body. `None` below
-/// [`MIN_TEXT_WORDS`] words.
+/// readdressed to someone else must keep its hash. The sender's domain is hashed too, so a
+/// spam run's variants from rotating senders are not one body (the domain, not the address:
+/// a mailer may give each copy its own sender address, E48). `None` below [`MIN_TEXT_WORDS`]
+/// words.
 fn text_hash(view: &MessageView) -> Option<u64> {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let from = view.from.first().and_then(|m| m.address.as_deref());
+    let from = view.from.first().and_then(|m| m.domain());
     h.update(from.unwrap_or_default().to_lowercase().as_bytes());
     h.update(b"\n");
     let mut lower = String::new();
