@@ -5,11 +5,12 @@
 //! (`rcpt|ADDR|name:NAME@DOMAIN`, corpora/EXPERIMENTS.md E46), and version 6 is version 5
 //! plus the copy tokens (`dup:`, `dupr:`, E47), and version 7 tells a body by its words in
 //! those tokens (E48) where version 6 told it by its bytes, so a store trained with version 4,
-//! 5 or 6 keeps working: [`Tokens::as_version`] gives the exact stream of its version for the same message
-//! (the store learns and forgets that), and classifying needs nothing at all: a token never
-//! learned in such a store is no evidence (Bayes's minimum deviation leaves out the
-//! unknown-word probability; the token learner has no weight for it; recipient reputation
-//! needs support; copies are left out only when a copy token has counts).
+//! 5 or 6 keeps working: [`Tokens::as_version`] gives the exact stream of its version for the
+//! same message (the store learns and forgets that), and classifying needs nothing at all: a
+//! token never learned in such a store is no evidence (Bayes's minimum deviation leaves out
+//! the unknown-word probability; the token learner has no weight for it; recipient reputation
+//! needs support; copies are left out only when a copy token has counts, so a version-6 store
+//! has them left out for bodies told by their bytes in both versions, those under 60 words).
 
 /// The oldest tokenizer version whose stores are still read and trained: its stream is a
 /// subset of the current one's ([`Tokens::as_version`]).
