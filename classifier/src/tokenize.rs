@@ -13,8 +13,9 @@
 //!
 //! Every change to what this module emits must bump [`TOKENIZER_VERSION`]: the token store
 //! records the version it was trained with and refuses to mix them, except that versions 5
-//! and 6 only add tokens to version 4, so an older store learns the current stream without
-//! them ([`Tokens::as_version`]).
+//! and 6 only add tokens to version 4 and version 7 computes version 6's copy tokens another
+//! way, so an older store learns its own stream, derived from the current one
+//! ([`Tokens::as_version`]).
 
 use unicode_segmentation::UnicodeSegmentation;
 use xxhash_rust::xxh3::xxh3_64;
