@@ -11,7 +11,7 @@
 -- logreg.rs stores one. Either way no step is lost or doubled, and the model's version becomes
 -- NEXT (with '!' after a step taken here: the client's copy is then stale, and its next call,
 -- planned from that copy, must not take the fast path). Returns 1, or 2 after the slow path.
--- ARGV (the last four): RECORDS: rate, beta, l1, l2, ham cost (5 big-endian doubles), then one
+-- ARGV (the last four): RECORDS: rate, beta, l1, l2, ham cost, min step (6 big-endian doubles), then one
 -- record per operation that changes the ledger: flags (1 byte: 1 undo the message's step, 2
 -- step, 4 the step is toward spam (else ham), 8 drop the message's stored gradient only), the
 -- 16-byte digest, with a step the margin's part from the site-wide model (a double: its
@@ -65,10 +65,10 @@ if LR and writes and (expect == '*' or (version and version == expect)) then
   redis.call('HSET', TOTALS, 'lr_version', nextv .. drift)
   return 1
 end
-if LR and lr and #lr >= 40 then
+if LR and lr and #lr >= 48 then
   local byte, sub, sqrt, abs, exp = string.byte, string.sub, math.sqrt, math.abs, math.exp
   local spack, sunpack = struct.pack, struct.unpack
-  local rate, beta, l1, l2, cost = sunpack('>ddddd', lr)
+  local rate, beta, l1, l2, cost, minstep = sunpack('>dddddd', lr)
   rate = math.max(rate, 1e-12)
   local function f32(x) return (sunpack('>f', spack('>f', x))) end
   -- logreg.rs's thresholds are f32: compared as f32 values there, so rounded here.
@@ -93,7 +93,7 @@ if LR and lr and #lr >= 40 then
   end
   -- The records, and every token they name.
   local recs, fields, seen = {}, {}, {}
-  local pos, len = 41, #lr
+  local pos, len = 49, #lr
   while pos + 16 <= len do
     local flags = byte(lr, pos)
     local r = { flags = flags, digest = sub(lr, pos + 1, pos + 16), base = 0 }
@@ -203,7 +203,7 @@ if LR and lr and #lr >= 40 then
       local m = weight(bz, bn) + r.base + s
       m = math.min(math.max(m, -30), 30)
       local g = c * (1 / (1 + exp(-m)) - y)
-      if g ~= g or abs(g) == math.huge then g = 0 end
+      if g ~= g or abs(g) == math.huge or abs(g) < minstep then g = 0 end
       if g ~= 0 then
         bz, bn = stepped(bz, bn, g)
         local gg = g * g

@@ -313,15 +313,16 @@ pub(super) fn call_args(
     // Whether each token has a slot before the steps: one that has none before and after
     // (most: E28's negligible slots) needs no write on the fast path, where the model's state
     // is the copy's.
-    let had: Vec<bool> = touched
+    let had: Vec<Option<Slot>> = touched
         .iter()
-        .map(|h| mirror.state.slots.contains_key(h))
+        .map(|h| mirror.state.slots.get(h).copied())
         .collect();
     mirror.state.apply_ops(ops, known);
     let state = &mirror.state;
     for (h, had) in touched.into_iter().zip(had) {
-        let s = state.slots.get(&h).copied().and_then(slot_value);
-        if s.is_some() || had {
+        let now = state.slots.get(&h).copied();
+        let s = now.and_then(slot_value);
+        if s.is_some() || had.is_some() {
             // A token whose counts this call only adds to has counts after it: the script
             // writes its slot without looking. Another one's slot is dropped if its counts are
             // gone: the copy no longer knows it.
@@ -331,6 +332,9 @@ pub(super) fn call_args(
                 .is_ok_and(|i| plan.deltas[i].1 >= 0 && plan.deltas[i].2 >= 0);
             if s.is_some() && !added {
                 mirror.known.remove(&h);
+            } else if added && had == now {
+                // Unchanged (no step, or one too small for f32), and its counts stay.
+                continue;
             }
             let v = s.as_ref().map(|v| &v[..]);
             push_flagged(&mut writes, &h.to_be_bytes(), v, added);
@@ -379,7 +383,7 @@ const DROP: u8 = 8;
 fn records(ops: &[LearnOp], known: &[(Digest, Option<LedgerEntry>)], mirror: &Mirror) -> Vec<u8> {
     let p = params(ops).unwrap_or_default();
     let mut out = Vec::new();
-    for v in [p.rate, p.beta, p.l1, p.l2, p.ham_cost] {
+    for v in [p.rate, p.beta, p.l1, p.l2, p.ham_cost, p.min_step] {
         out.extend_from_slice(&v.to_be_bytes());
     }
     for (op, remove, add) in crate::ledger::class_changes(ops, known) {
