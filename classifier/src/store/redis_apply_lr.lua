@@ -11,12 +11,13 @@
 -- logreg.rs stores one. Either way no step is lost or doubled, and the model's version becomes
 -- NEXT (with '!' after a step taken here: the client's copy is then stale, and its next call,
 -- planned from that copy, must not take the fast path). Returns 1, or 2 after the slow path.
--- ARGV (the last four): RECORDS: rate, beta, l1, l2, ham cost, min step (6 big-endian doubles), then one
--- record per operation that changes the ledger: flags (1 byte: 1 undo the message's step, 2
--- step, 4 the step is toward spam (else ham), 8 drop the message's stored gradient only), the
--- 16-byte digest, with a step the margin's part from the site-wide model (a double: its
--- bias's and the message's tokens' weights, for a user's model; 0 for the site-wide one), with
--- an undo or a step the number of tokens (4 bytes) and their 8-byte hashes. EXPECT ('*': the
+-- ARGV (the last four): RECORDS: rate, beta, l1, l2, ham cost, min step (6 big-endian
+-- doubles), then one record per operation that changes the ledger: flags (1 byte: 1 undo the
+-- message's step, 2 step, 4 the step is toward spam (else ham), 8 drop the message's stored
+-- gradient only), the 16-byte digest, with a step the margin's part from the site-wide model
+-- (a double: its bias's and the message's tokens' weights, for a user's model; 0 for the
+-- site-wide one), with an undo or a step the number of tokens (4 bytes) and their 8-byte
+-- hashes. EXPECT ('*': the
 -- writes hold no step, only dropped gradients, and apply whatever the version), NEXT, and
 -- WRITES: per field, its length (1 byte; plus 128 for a token whose counts this call only
 -- adds to), the field, the value's length (1 byte; 0 removes the field), the value.
@@ -62,6 +63,12 @@ if LR and writes and (expect == '*' or (version and version == expect)) then
   end)
   if #puts > 0 then sliced('HSET', LR, puts) end
   if #dels > 0 then sliced('HDEL', LR, dels) end
+  -- The client leaves out the slots its steps did not change (E49: most of a bulk training's);
+  -- one whose counts were removed above goes with them all the same, and then the client's
+  -- copy, which kept it, is not the model's.
+  for f in pairs(gone) do
+    if redis.call('HDEL', LR, f) > 0 then drift = '!' end
+  end
   redis.call('HSET', TOTALS, 'lr_version', nextv .. drift)
   return 1
 end

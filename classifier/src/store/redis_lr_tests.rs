@@ -383,3 +383,57 @@ fn a_kept_copy_takes_the_steps_of_a_fresh_read() {
     }
     assert_eq!(lr_only(&a)[0], lr_only(&sqlite)[0]);
 }
+
+#[test]
+fn a_slot_left_unwritten_still_goes_with_its_damaged_counts() {
+    let Some(server) = RedisServer::start() else {
+        eprintln!("skipped: redis-server is not installed (scripts/install-test-deps)");
+        return;
+    };
+    let mut store = open(&format!("{}?prefix=dmg:", server.url(9)));
+    let on = TokenLrParams::default();
+    // Every step taken, then none (E49's threshold above any gradient): the second message's
+    // slots are left as they are, so the client sends none of them.
+    let none = TokenLrParams {
+        min_step: 10.0,
+        ..on
+    };
+    let (t, other) = (4_242u64, 4_343u64);
+    store
+        .apply(
+            None,
+            &[with(on, op(1, &[t, other], Action::Learn(Class::Spam)))],
+        )
+        .expect("learn");
+    let has_slot = |s: &Store, h: u64| lr_only(s)[0].1.slots.iter().any(|x| x.0 == h);
+    assert!(has_slot(&store, t) && has_slot(&store, other));
+    // A damaged count (below zero) that the next message's spam count brings back to zero:
+    // the script removes the token's counts, and its slot must go with them.
+    let r = store.as_redis().expect("redis");
+    let keys = r.keys(None);
+    r.run(|c| {
+        ::redis::cmd("HSET")
+            .arg(&keys.counts)
+            .arg(&t.to_be_bytes()[..])
+            .arg(-(1i64 << 26))
+            .query::<()>(c)
+    })
+    .expect("damage");
+    store
+        .apply(None, &[with(none, op(2, &[t], Action::Learn(Class::Spam)))])
+        .expect("learn");
+    assert!(!has_slot(&store, t), "the slot went with the counts");
+    assert!(has_slot(&store, other));
+    // The client's copy kept the slot: it is read afresh, and the next step is SQLite's from
+    // the model as it is (no slot for the token).
+    let mut sqlite = Store::open_in_memory(StoreOptions::default()).expect("sqlite");
+    store
+        .copy_to(&mut sqlite)
+        .expect("the same model in SQLite");
+    let next = [with(on, op(3, &[t, other], Action::Learn(Class::Spam)))];
+    assert_eq!(
+        store.apply(None, &next).expect("redis"),
+        sqlite.apply(None, &next).expect("sqlite")
+    );
+    assert_eq!(lr_only(&store)[0], lr_only(&sqlite)[0]);
+}
