@@ -135,6 +135,8 @@ if LR and lr and #lr >= 48 then
   end)
   local bz, bn = decode(redis.call('HGET', LR, 'bias'))
   bz, bn = bz or 0, bn or 0
+  -- The tokens whose state the steps below change (only those are written back).
+  local dirty = {}
   -- Stored gradients as met: a number, or false once dropped.
   local G = {}
   local function grad(d)
@@ -188,6 +190,7 @@ if LR and lr and #lr >= 48 then
             z, n = unstepped(z, N[f], g)
             if abs(z) < NEG_Z and n < NEG_N then z, n = nil, nil end
             Z[f], N[f] = z, n
+            dirty[f] = true
           end
         end
       end
@@ -225,6 +228,7 @@ if LR and lr and #lr >= 48 then
           z, n = sunpack('>ff', spack('>ff', z + g - sigma * w, n + gg))
           if abs(z) < NEG_Z and n < NEG_N then z, n = nil, nil end
           Z[f], N[f] = z, n
+          dirty[f] = true
         end
       end
       G[d] = f32(g)
@@ -232,8 +236,14 @@ if LR and lr and #lr >= 48 then
   end
   -- Written back: a token's slot goes with its counts, as a SQLite row does (the counts were
   -- moved out of any schema-2 hash above, so COUNTS alone tells); a negligible one not at all.
+  -- Only the slots the steps changed, and those of tokens whose counts were removed above: the
+  -- others are as they were (E49: most messages of a bulk training take no step).
+  local back = {}
+  for _, f in ipairs(fields) do
+    if dirty[f] or gone[f] then back[#back + 1] = f end
+  end
   local puts, dels = {}, {}
-  sliced_get(COUNTS, fields, function(f, counts)
+  sliced_get(COUNTS, back, function(f, counts)
     local z = Z[f]
     if z and counts then
       puts[#puts + 1] = f
