@@ -465,10 +465,21 @@ impl Backend for Redis {
                     user: t[1],
                 }
             }
-            None => ReadTotals {
-                site: self.read_models(&[None], hashes, &mut [site], lr)?[0],
-                user: Default::default(),
-            },
+            None => {
+                let bulk = lr.is_none() && hashes.len() >= redis_io::BULK_MIN;
+                let known = match bulk && !self.meta_pending() {
+                    true => redis_io::read_bulk(self, &self.keys(None), hashes, site)?,
+                    false => None,
+                };
+                let site = match known {
+                    Some(t) => t,
+                    None => self.read_models(&[None], hashes, &mut [site], lr)?[0],
+                };
+                ReadTotals {
+                    site,
+                    user: Default::default(),
+                }
+            }
         };
         Ok(Some(t))
     }

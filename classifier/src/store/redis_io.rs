@@ -324,6 +324,75 @@ pub(super) type ReadReply<'a> = (Option<MetaReply>, Vec<Totals>, Vec<&'a [redis:
 /// Fields per `HSCAN` step and per `HSET` when loading.
 pub(super) const STEP: usize = 2000;
 
+/// Fewest fields that [`read_bulk`] reads (a batch's, for the learned Bayes weight): a
+/// message's few hundred go through `redis_read.lua` (one call, the metadata check with it).
+pub(super) const BULK_MIN: usize = 4096;
+
+/// Reads the site-wide model's totals and the counts of `hashes` into `out` with plain `HMGET`s
+/// in one pipeline, not through `redis_read.lua`: for a batch's tens of thousands of fields the
+/// script's Lua tables hold the server twice as long as the commands themselves (BENCHMARKS.md
+/// "Redis store"). One state is read when the model's version (`lr_version`, which every call
+/// that changes the model sets anew) is the same before and after; `None` (read it with the
+/// script) when it is not, when there is none, or in a schema-2 migration.
+pub(super) fn read_bulk(
+    store: &Redis,
+    keys: &Keys,
+    hashes: &[u64],
+    out: &mut [Counts],
+) -> Result<Option<Totals>> {
+    let bad = || store.corrupt(format!("unreadable token counts in {}", keys.counts));
+    let steps = hashes.len().div_ceil(STEP);
+    let replies: Vec<redis::Value> = store.run(|c| {
+        let mut p = redis::pipe();
+        p.cmd("HGET").arg(&keys.totals).arg("lr_version");
+        p.cmd("EXISTS").arg(&keys.v2_spam).arg(&keys.v2_ham);
+        p.cmd("HMGET").arg(&keys.totals).arg("spam").arg("ham");
+        for part in hashes.chunks(STEP) {
+            p.cmd("HMGET").arg(&keys.counts);
+            for h in part {
+                p.arg(&h.to_be_bytes()[..]);
+            }
+        }
+        p.cmd("HGET").arg(&keys.totals).arg("lr_version");
+        p.query(c)
+    })?;
+    if replies.len() != steps + 4 || out.len() != hashes.len() {
+        return Err(bad());
+    }
+    let before = opt_string(&replies[0]).ok_or_else(bad)?;
+    let after = opt_string(&replies[steps + 3]).ok_or_else(bad)?;
+    if before.is_none() || before != after || int(&replies[1]) != Some(0) {
+        return Ok(None);
+    }
+    let number = |v: &redis::Value| -> Option<i64> {
+        match opt_string(v)? {
+            None => Some(0),
+            Some(s) => s.parse().ok(),
+        }
+    };
+    let redis::Value::Array(t) = &replies[2] else {
+        return Err(bad());
+    };
+    let [spam, ham] = t.as_slice() else {
+        return Err(bad());
+    };
+    let totals = totals(number(spam).ok_or_else(bad)?, number(ham).ok_or_else(bad)?);
+    let mut at = 0;
+    for r in &replies[3..steps + 3] {
+        let redis::Value::Array(v) = r else {
+            return Err(bad());
+        };
+        for v in v {
+            *out.get_mut(at).ok_or_else(bad)? = packed(v).ok_or_else(bad)?;
+            at += 1;
+        }
+    }
+    if at != hashes.len() {
+        return Err(bad());
+    }
+    Ok(Some(totals))
+}
+
 /// A hash's fields and values, as `HSCAN` returns them.
 pub(super) type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 

@@ -337,3 +337,82 @@ fn a_server_busy_with_another_hosts_script_is_waited_for() {
         Some(Class::Ham)
     );
 }
+
+/// Calls of `cmd` (e.g. "evalsha") since the last `CONFIG RESETSTAT`.
+fn calls(store: &Store, cmd: &str) -> u64 {
+    let r = store.as_redis().expect("redis");
+    let info: String = r
+        .run(|c| ::redis::cmd("INFO").arg("commandstats").query(c))
+        .expect("info");
+    let key = format!("cmdstat_{cmd}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(key.as_str()))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_batchs_counts_read_in_bulk_are_the_scripts() {
+    let Some(server) = RedisServer::start() else {
+        eprintln!("skipped: redis-server is not installed (scripts/install-test-deps)");
+        return;
+    };
+    let mut store = open(
+        &format!("{}?prefix=bulk:", server.url(3)),
+        OpenMode::ReadWrite,
+    );
+    // Learned with the token learner on, so every call gives the model a version.
+    let tokens: Vec<u64> = (0..6_000u64)
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
+    let ops: Vec<LearnOp> = (0..10u8)
+        .map(|d| {
+            let at = usize::from(d) * 450;
+            let class = if d % 3 == 0 { Class::Ham } else { Class::Spam };
+            LearnOp {
+                lr: Some(crate::logreg::TokenLrParams::default()),
+                ..op(d, &tokens[at..at + 1_500], Action::Learn(class))
+            }
+        })
+        .collect();
+    store.apply(None, &ops).expect("learn");
+    // Every learned token, some twice, and tokens never seen.
+    let hashes: Vec<u64> = tokens
+        .iter()
+        .copied()
+        .chain(tokens[..100].iter().copied())
+        .chain((0..500).map(|i| 77 + i * 3))
+        .collect();
+    let r = store.as_redis().expect("redis");
+    let mut want = vec![Counts::default(); hashes.len()];
+    let script = r
+        .read_models(&[None], &hashes, &mut [&mut want], None)
+        .expect("script")[0];
+    assert!(want.iter().filter(|c| c.spam + c.ham > 0).count() > 5_000);
+    let reset = |s: &Store| {
+        let r = s.as_redis().expect("redis");
+        r.run(|c| ::redis::cmd("CONFIG").arg("RESETSTAT").query::<()>(c))
+            .expect("resetstat");
+    };
+    reset(&store);
+    let (totals, got) = reads(&store, None, &hashes);
+    assert_eq!((totals, &got), (script, &want));
+    assert_eq!(
+        calls(&store, "evalsha"),
+        0,
+        "read in bulk, not by the script"
+    );
+    assert!(calls(&store, "hmget") >= 3);
+    // No version (pruned, imported, or learned with the learner off): the script reads.
+    r.run(|c| {
+        ::redis::cmd("HDEL")
+            .arg(r.keys(None).totals)
+            .arg("lr_version")
+            .query::<()>(c)
+    })
+    .expect("hdel");
+    reset(&store);
+    let (totals, got) = reads(&store, None, &hashes);
+    assert_eq!((totals, &got), (script, &want));
+    assert_eq!(calls(&store, "evalsha"), 1);
+}
