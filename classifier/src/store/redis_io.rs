@@ -364,19 +364,15 @@ pub(super) fn read_bulk(
     if before.is_none() || before != after || int(&replies[1]) != Some(0) {
         return Ok(None);
     }
-    let number = |v: &redis::Value| -> Option<i64> {
-        match opt_string(v)? {
-            None => Some(0),
-            Some(s) => s.parse().ok(),
-        }
-    };
+    // A total that is not a number reads as 0, as the script reads it.
+    let number = |v: &redis::Value| opt_string(v).flatten().and_then(|s| s.parse().ok());
     let redis::Value::Array(t) = &replies[2] else {
         return Err(bad());
     };
     let [spam, ham] = t.as_slice() else {
         return Err(bad());
     };
-    let totals = totals(number(spam).ok_or_else(bad)?, number(ham).ok_or_else(bad)?);
+    let totals = totals(number(spam).unwrap_or(0), number(ham).unwrap_or(0));
     let mut at = 0;
     for r in &replies[3..steps + 3] {
         let redis::Value::Array(v) = r else {

@@ -403,6 +403,25 @@ fn a_batchs_counts_read_in_bulk_are_the_scripts() {
         "read in bulk, not by the script"
     );
     assert!(calls(&store, "hmget") >= 3);
+    // A damaged total reads as the script reads it (0).
+    let keys = r.keys(None);
+    r.run(|c| {
+        ::redis::cmd("HSET")
+            .arg(&keys.totals)
+            .arg("ham")
+            .arg("not a number")
+            .query::<()>(c)
+    })
+    .expect("damage");
+    let mut want = vec![Counts::default(); hashes.len()];
+    let script = r
+        .read_models(&[None], &hashes, &mut [&mut want], None)
+        .expect("script")[0];
+    assert_eq!(script.ham, 0);
+    reset(&store);
+    let (totals, got) = reads(&store, None, &hashes);
+    assert_eq!((totals, &got), (script, &want));
+    assert_eq!(calls(&store, "evalsha"), 0);
     // No version (pruned, imported, or learned with the learner off): the script reads.
     r.run(|c| {
         ::redis::cmd("HDEL")
