@@ -361,7 +361,7 @@ fn a_batchs_counts_read_in_bulk_are_the_scripts() {
         &format!("{}?prefix=bulk:", server.url(3)),
         OpenMode::ReadWrite,
     );
-    // Learned with the token learner on, so every call gives the model a version.
+    // Every learning call gives the model a version (`lr_version`, whatever the learner).
     let tokens: Vec<u64> = (0..6_000u64)
         .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
         .collect();
@@ -422,7 +422,8 @@ fn a_batchs_counts_read_in_bulk_are_the_scripts() {
     let (totals, got) = reads(&store, None, &hashes);
     assert_eq!((totals, &got), (script, &want));
     assert_eq!(calls(&store, "evalsha"), 0);
-    // No version (pruned, imported, or learned with the learner off): the script reads.
+    // No version (after `db prune`, `db reset` or `db import`, until the next learning call):
+    // the script reads.
     r.run(|c| {
         ::redis::cmd("HDEL")
             .arg(r.keys(None).totals)
