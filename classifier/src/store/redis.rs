@@ -467,9 +467,10 @@ impl Backend for Redis {
             }
             None => {
                 let bulk = lr.is_none() && hashes.len() >= redis_io::BULK_MIN;
-                let known = match bulk && !self.meta_pending() {
-                    true => redis_io::read_bulk(self, &self.keys(None), hashes, site)?,
-                    false => None,
+                let known = if bulk && !self.meta_pending() {
+                    redis_io::read_bulk(self, &self.keys(None), hashes, site)?
+                } else {
+                    None
                 };
                 let site = match known {
                     Some(t) => t,

@@ -328,12 +328,70 @@ pub(super) const STEP: usize = 2000;
 /// message's few hundred go through `redis_read.lua` (one call, the metadata check with it).
 pub(super) const BULK_MIN: usize = 4096;
 
+/// Adds to `p` one `HMGET` of `key` per [`STEP`] of `fields` (8-byte big-endian hashes), so
+/// that no one command holds the server long ([`parse_steps`] reads the replies).
+pub(super) fn hmget_steps(p: &mut redis::Pipeline, key: &str, fields: &[u64]) {
+    for part in fields.chunks(STEP) {
+        p.cmd("HMGET").arg(key);
+        for h in part {
+            p.arg(&h.to_be_bytes()[..]);
+        }
+    }
+}
+
+/// Parses the replies of [`hmget_steps`] for `out.len()` fields, the first of `replies`, into
+/// `out`; `None` when they are not that.
+pub(super) fn parse_steps<T>(
+    replies: &[redis::Value],
+    out: &mut [T],
+    parse: impl Fn(&redis::Value) -> Option<T>,
+) -> Option<()> {
+    let steps = replies.get(..out.len().div_ceil(STEP))?;
+    let mut at = 0;
+    for r in steps {
+        let redis::Value::Array(v) = r else {
+            return None;
+        };
+        for v in v {
+            *out.get_mut(at)? = parse(v)?;
+            at += 1;
+        }
+    }
+    (at == out.len()).then_some(())
+}
+
+/// Runs the commands `reads` adds to one pipeline between two reads of the model's version
+/// (`lr_version` in `totals`): every call that changes the model gives it a version never seen
+/// before (and `db prune` none), so the same version on both sides means the reads between saw
+/// one state. (Not a MULTI transaction: a full server refuses those, and a read should fail as
+/// the write would, on the write.) Returns that version (`None`: no version, or not one state)
+/// and the replies of `reads`; `bad` is the error for replies that are not that.
+pub(super) fn versioned_reads(
+    store: &Redis,
+    totals: &str,
+    reads: impl Fn(&mut redis::Pipeline),
+    bad: impl Fn() -> crate::error::Error,
+) -> Result<(Option<String>, Vec<redis::Value>)> {
+    let mut replies: Vec<redis::Value> = store.run(|c| {
+        let mut p = redis::pipe();
+        p.cmd("HGET").arg(totals).arg("lr_version");
+        reads(&mut p);
+        p.cmd("HGET").arg(totals).arg("lr_version");
+        p.query(c)
+    })?;
+    if replies.len() < 2 {
+        return Err(bad());
+    }
+    let after = opt_string(&replies.pop().unwrap_or_default()).ok_or_else(&bad)?;
+    let before = opt_string(&replies.remove(0)).ok_or_else(&bad)?;
+    Ok((before.filter(|v| Some(v) == after.as_ref()), replies))
+}
+
 /// Reads the site-wide model's totals and the counts of `hashes` into `out` with plain `HMGET`s
-/// in one pipeline, not through `redis_read.lua`: for a batch's tens of thousands of fields the
-/// script's Lua tables hold the server twice as long as the commands themselves (BENCHMARKS.md
-/// "Redis store"). One state is read when the model's version (`lr_version`, which every call
-/// that changes the model sets anew) is the same before and after; `None` (read it with the
-/// script) when it is not, when there is none, or in a schema-2 migration.
+/// in one pipeline ([`versioned_reads`]), not through `redis_read.lua`: for a batch's tens of
+/// thousands of fields the script's Lua tables hold the server twice as long as the commands
+/// themselves (BENCHMARKS.md "Redis store"). `None` (read it with the script) when the reads
+/// did not see one state, when the model has no version, or in a schema-2 migration.
 pub(super) fn read_bulk(
     store: &Redis,
     keys: &Keys,
@@ -341,51 +399,32 @@ pub(super) fn read_bulk(
     out: &mut [Counts],
 ) -> Result<Option<Totals>> {
     let bad = || store.corrupt(format!("unreadable token counts in {}", keys.counts));
-    let steps = hashes.len().div_ceil(STEP);
-    let replies: Vec<redis::Value> = store.run(|c| {
-        let mut p = redis::pipe();
-        p.cmd("HGET").arg(&keys.totals).arg("lr_version");
-        p.cmd("EXISTS").arg(&keys.v2_spam).arg(&keys.v2_ham);
-        p.cmd("HMGET").arg(&keys.totals).arg("spam").arg("ham");
-        for part in hashes.chunks(STEP) {
-            p.cmd("HMGET").arg(&keys.counts);
-            for h in part {
-                p.arg(&h.to_be_bytes()[..]);
-            }
-        }
-        p.cmd("HGET").arg(&keys.totals).arg("lr_version");
-        p.query(c)
-    })?;
-    if replies.len() != steps + 4 || out.len() != hashes.len() {
+    let (version, replies) = versioned_reads(
+        store,
+        &keys.totals,
+        |p| {
+            p.cmd("EXISTS").arg(&keys.v2_spam).arg(&keys.v2_ham);
+            p.cmd("HMGET").arg(&keys.totals).arg("spam").arg("ham");
+            hmget_steps(p, &keys.counts, hashes);
+        },
+        bad,
+    )?;
+    if replies.len() != 2 + hashes.len().div_ceil(STEP) || out.len() != hashes.len() {
         return Err(bad());
     }
-    let before = opt_string(&replies[0]).ok_or_else(bad)?;
-    let after = opt_string(&replies[steps + 3]).ok_or_else(bad)?;
-    if before.is_none() || before != after || int(&replies[1]) != Some(0) {
+    if version.is_none() || int(&replies[0]) != Some(0) {
         return Ok(None);
     }
     // A total that is not a number reads as 0, as the script reads it.
     let number = |v: &redis::Value| opt_string(v).flatten().and_then(|s| s.parse().ok());
-    let redis::Value::Array(t) = &replies[2] else {
+    let redis::Value::Array(t) = &replies[1] else {
         return Err(bad());
     };
     let [spam, ham] = t.as_slice() else {
         return Err(bad());
     };
     let totals = totals(number(spam).unwrap_or(0), number(ham).unwrap_or(0));
-    let mut at = 0;
-    for r in &replies[3..steps + 3] {
-        let redis::Value::Array(v) = r else {
-            return Err(bad());
-        };
-        for v in v {
-            *out.get_mut(at).ok_or_else(bad)? = packed(v).ok_or_else(bad)?;
-            at += 1;
-        }
-    }
-    if at != hashes.len() {
-        return Err(bad());
-    }
+    parse_steps(&replies[2..], out, packed).ok_or_else(bad)?;
     Ok(Some(totals))
 }
 

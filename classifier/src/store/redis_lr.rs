@@ -41,7 +41,7 @@ use crate::model::{IdentityHasher, LedgerEntry};
 
 use super::backend::LrDump;
 use super::redis::Redis;
-use super::redis_io::STEP as READ_STEP;
+use super::redis_io::{self, STEP as READ_STEP};
 
 const BIAS: &[u8] = b"bias";
 
@@ -142,49 +142,29 @@ fn read_state(
     digests: &[Digest],
 ) -> Result<StateRead> {
     let bad = || store.corrupt(format!("unreadable token learner state in {lr_key}"));
-    // The slots in steps (so that no one command holds the server long), then the bias and the
-    // gradients.
+    // The slots in steps, then the bias and the gradients.
     let steps_of = fields.len().div_ceil(READ_STEP);
-    // The version before and after the reads: every call that changes the state gives the
-    // model a version never seen before (and `db prune` none), so the same version on both
-    // sides means the reads between saw one state. (Not a MULTI transaction: a full server
-    // refuses those, and this read should fail as the write would, on the write.)
-    let replies: Vec<Value> = store.run(|c| {
-        let mut p = redis::pipe();
-        p.cmd("HGET").arg(totals).arg("lr_version");
-        for part in fields.chunks(READ_STEP) {
-            p.cmd("HMGET").arg(lr_key);
-            for h in part {
-                p.arg(&h.to_be_bytes()[..]);
+    let (version, replies) = redis_io::versioned_reads(
+        store,
+        totals,
+        |p| {
+            redis_io::hmget_steps(p, lr_key, fields);
+            p.cmd("HMGET").arg(lr_key).arg(BIAS);
+            for d in digests {
+                p.arg(&d[..]);
             }
-        }
-        p.cmd("HMGET").arg(lr_key).arg(BIAS);
-        for d in digests {
-            p.arg(&d[..]);
-        }
-        p.cmd("HGET").arg(totals).arg("lr_version");
-        p.query(c)
-    })?;
-    if replies.len() != steps_of + 3 {
+        },
+        bad,
+    )?;
+    if replies.len() != steps_of + 1 {
         return Err(bad());
     }
-    let text = |v: &Value| -> Result<Option<String>> {
-        redis::from_redis_value(v.clone()).map_err(|_| bad())
-    };
-    let (version, after) = (text(&replies[0])?, text(&replies[steps_of + 2])?);
-    let mut slots = Vec::with_capacity(fields.len());
-    for r in &replies[1..=steps_of] {
-        let Value::Array(v) = r else {
-            return Err(bad());
-        };
-        for v in v {
-            slots.push(slot(v).ok_or_else(bad)?);
-        }
-    }
-    let Value::Array(rest) = &replies[steps_of + 1] else {
+    let mut slots = vec![Slot::default(); fields.len()];
+    redis_io::parse_steps(&replies, &mut slots, slot).ok_or_else(bad)?;
+    let Value::Array(rest) = &replies[steps_of] else {
         return Err(bad());
     };
-    if slots.len() != fields.len() || rest.len() != digests.len() + 1 {
+    if rest.len() != digests.len() + 1 {
         return Err(bad());
     }
     let mut grads = Vec::new();
@@ -199,7 +179,7 @@ fn read_state(
         }
     }
     Ok(StateRead {
-        version: version.filter(|v| Some(v) == after.as_ref()),
+        version,
         bias: slot(&rest[0]).ok_or_else(bad)?,
         slots,
         grads,
