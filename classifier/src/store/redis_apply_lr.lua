@@ -17,10 +17,10 @@
 -- gradient only), the 16-byte digest, with a step the margin's part from the site-wide model
 -- (a double: its bias's and the message's tokens' weights, for a user's model; 0 for the
 -- site-wide one), with an undo or a step the number of tokens (4 bytes) and their 8-byte
--- hashes. EXPECT ('*': the
--- writes hold no step, only dropped gradients, and apply whatever the version), NEXT, and
--- WRITES: per field, its length (1 byte; plus 128 for a token whose counts this call only
--- adds to), the field, the value's length (1 byte; 0 removes the field), the value.
+-- hashes. EXPECT ('*': the writes hold no step, only dropped gradients, and apply whatever
+-- the version), NEXT, and WRITES: per field, its length (1 byte; plus 128 for a token whose
+-- counts this call only adds to), the field, the value's length (1 byte; 0 removes the
+-- field), the value.
 local lr, expect, nextv, writes = take(), take(), take(), take()
 local version = LR and redis.call('HGET', TOTALS, 'lr_version')
 if LR and writes and (expect == '*' or (version and version == expect)) then
