@@ -349,6 +349,57 @@ fn redis_down_fails_open_like_a_corrupt_database() {
     );
 }
 
+/// A "server" that accepts connections and never answers (a hung Redis, a wrong port behind a
+/// firewall that accepts): classify gives up on the store once its timeout has passed in all,
+/// greeting included (the client library's greeting used to wait the whole timeout for each of
+/// its replies: twice as long as the error said), and classifies by rules alone. Each URL asks
+/// for another greeting: none, AUTH, AUTH and SELECT, a cluster client's.
+#[test]
+fn a_server_that_never_answers_fails_open_once_the_store_timeout_has_passed() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let s = Scratch::new("redis-mute");
+    let timeout_ms = 3000;
+    let config = s.config(timeout_ms);
+    let msg = synthetic(false, 1);
+    for url in [
+        format!("redis://127.0.0.1:{port}/0"),
+        format!("redis://:secret@127.0.0.1:{port}/0"),
+        format!("redis://:secret@127.0.0.1:{port}/3"),
+        format!("redis+cluster://127.0.0.1:{port}"),
+    ] {
+        let started = Instant::now();
+        let o = classify(
+            Path::new(&url),
+            &["--config", config.to_str().expect("utf-8 path")],
+            &msg,
+        );
+        let took = started.elapsed();
+        assert_eq!(o.status.code(), Some(3), "{url}: {}", stderr(&o));
+        assert_annotated(&url, &msg, &o.stdout);
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("no answer within {timeout_ms} ms"))
+                && err.contains("classified by rules alone")
+                && err.lines().count() == 1,
+            "{url}: {err}"
+        );
+        // Not a speed target: the bound the error message names, with room for the process's
+        // own start-up, and well short of two timeouts.
+        assert!(
+            took >= Duration::from_millis(timeout_ms)
+                && took < Duration::from_millis(timeout_ms * 3 / 2),
+            "{url}: gave up after {took:?}, the store timeout is {timeout_ms} ms"
+        );
+    }
+}
+
 fn connections_received(server: &RedisServer) -> u64 {
     let info = server.command("INFO stats");
     info.lines()

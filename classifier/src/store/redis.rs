@@ -322,17 +322,32 @@ impl Redis {
         let mut pause = Duration::from_millis(20);
         let mut slot = self.conn.borrow_mut();
         loop {
+            // A connection opened here: its first command gets what is left of the timeout,
+            // so that connecting and the first answer together take no longer than it.
+            let mut fresh = false;
             if slot.is_none() {
                 let conn = self
                     .target
                     .connect(self.timeout)
                     .map_err(|e| self.error(&e))?;
+                conn.set_wait(self.timeout.saturating_sub(start.elapsed()))
+                    .map_err(|e| self.error(&e))?;
                 *slot = Some(conn);
+                fresh = true;
             }
             let Some(conn) = slot.as_mut() else {
                 return Err(self.error_text("no connection".into()));
             };
-            match f(conn) {
+            let mut result = f(conn);
+            // Back to the whole timeout for the commands after it; a connection that cannot
+            // be set is dropped (the next call connects afresh).
+            if fresh && conn.set_wait(self.timeout).is_err() {
+                *slot = None;
+            }
+            if fresh {
+                result = result.map_err(|e| self.target.first_answer_error(e, self.timeout));
+            }
+            match result {
                 Ok(v) => return Ok(v),
                 Err(e) if busy(&e) && start.elapsed() + pause < self.timeout => {
                     std::thread::sleep(pause);
@@ -357,6 +372,10 @@ impl Redis {
         let mut detail = e.to_string();
         if e.is_timeout() {
             detail = format!("no answer within {} ms", self.timeout.as_millis());
+        } else if detail.contains("(os error 11)") {
+            // A read that timed out, as the cluster client reports it (EAGAIN on a socket
+            // with a receive timeout).
+            detail = format!("{detail}: no answer within {} ms", self.timeout.as_millis());
         }
         self.error_text(redis_conn::with_hint(e, detail))
     }

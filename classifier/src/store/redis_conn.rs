@@ -246,9 +246,10 @@ pub(super) fn parse(url: &str, timeout: Duration) -> Result<Endpoint, String> {
         // The client library's spelling of "no certificate check".
         let insecure = if s.insecure { "#insecure" } else { "" };
         let client_url = format!("{sch}://{base}{rest_query}{insecure}");
+        let info = client_info(&client_url).map_err(|e| e.to_string())?;
         let client = match certs {
-            Some(c) => Client::build_with_tls(client_url.as_str(), c),
-            None => Client::open(client_url.as_str()),
+            Some(c) => Client::build_with_tls(info, c),
+            None => Client::open(info),
         };
         Target::Single {
             client: client.map_err(|e| e.to_string())?,
@@ -264,6 +265,17 @@ pub(super) fn parse(url: &str, timeout: Duration) -> Result<Endpoint, String> {
         ));
     }
     Ok(Endpoint { target, prefix })
+}
+
+/// The connection settings of `url`, without the client library's `CLIENT SETINFO` greeting:
+/// it is a round trip more for every connection (every `classify` process opens one), and the
+/// library waits for each of its two replies with the whole timeout, so a server that accepts
+/// and never answers held a classify twice as long as the timeout its error message names.
+fn client_info(url: &str) -> RedisResult<redis::ConnectionInfo> {
+    use redis::IntoConnectionInfo as _;
+    let info = url.into_connection_info()?;
+    let settings = info.redis_settings().clone().set_skip_set_lib_name();
+    Ok(info.set_redis_settings(settings))
 }
 
 fn cluster_client(
@@ -297,8 +309,11 @@ fn cluster_client(
                     redis+cluster://HOST:PORT,HOST:PORT"
             .into());
     }
+    // Connecting to a node waits for each reply of the client library's greeting (CLIENT
+    // SETINFO, two) with the connection timeout: half of it each, so that a node that accepts
+    // and never answers is given up on once the timeout has passed, not twice that.
     let mut b = ClusterClientBuilder::new(nodes)
-        .connection_timeout(timeout)
+        .connection_timeout(timeout / 2)
         .response_timeout(timeout)
         .retries(CLUSTER_RETRIES)
         .min_retry_wait(10)
@@ -327,26 +342,38 @@ impl Target {
         matches!(self, Target::Cluster(_))
     }
 
+    /// The error of a connection's first exchange (the TLS handshake happens there, with the
+    /// greeting or with the first command): a plain port reads a TLS greeting as the start of
+    /// a command line and waits for the rest, so the handshake times out; said as such.
+    pub fn first_answer_error(&self, e: RedisError, timeout: Duration) -> RedisError {
+        match self {
+            Target::Single { tls: true, .. } if e.is_timeout() => RedisError::from((
+                redis::ErrorKind::Io,
+                "no TLS answer",
+                format!(
+                    "the server did not complete a TLS handshake within {} ms: is this its \
+                     tls-port? Use redis:// for a plain port",
+                    timeout.as_millis()
+                ),
+            )),
+            _ => e,
+        }
+    }
+
     /// Opens a connection whose every wait is bounded by `timeout`.
     pub fn connect(&self, timeout: Duration) -> RedisResult<Conn> {
         match self {
-            Target::Single { client, tls } => {
-                let c = client.get_connection_with_timeout(timeout).map_err(|e| {
-                    match e.is_timeout() && *tls {
-                        // A plain port reads a TLS greeting as the start of a command line and
-                        // waits for the rest: the handshake times out.
-                        true => RedisError::from((
-                            redis::ErrorKind::Io,
-                            "no TLS answer",
-                            format!(
-                                "the server did not complete a TLS handshake within {} ms: is this \
-                                 its tls-port? Use redis:// for a plain port",
-                                timeout.as_millis()
-                            ),
-                        )),
-                        false => e,
-                    }
-                })?;
+            Target::Single { client, .. } => {
+                // The library waits for each reply of its greeting (AUTH or HELLO, SELECT) with
+                // the timeout it is given: shared out, so that the greeting takes no longer.
+                let info = client.get_connection_info().redis_settings();
+                let replies =
+                    u32::from(info.protocol().supports_resp3() || info.password().is_some())
+                        + u32::from(info.db() != 0);
+                let wait = timeout / replies.max(1);
+                let c = client
+                    .get_connection_with_timeout(wait)
+                    .map_err(|e| self.first_answer_error(e, timeout))?;
                 c.set_read_timeout(Some(timeout))?;
                 c.set_write_timeout(Some(timeout))?;
                 Ok(Conn::Single(c))
@@ -357,6 +384,19 @@ impl Target {
                 Ok(Conn::Cluster(Box::new(c)))
             }
         }
+    }
+}
+
+impl Conn {
+    /// Bounds each wait of a single server's connection by `wait` (at least a millisecond); a
+    /// cluster connection keeps the response timeout its client was built with.
+    pub fn set_wait(&self, wait: Duration) -> RedisResult<()> {
+        if let Conn::Single(c) = self {
+            let wait = wait.max(Duration::from_millis(1));
+            c.set_read_timeout(Some(wait))?;
+            c.set_write_timeout(Some(wait))?;
+        }
+        Ok(())
     }
 }
 
