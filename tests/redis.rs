@@ -409,7 +409,7 @@ fn connections_received(server: &RedisServer) -> u64 {
 }
 
 #[test]
-fn the_classify_server_keeps_one_connection_and_sees_training_at_once() {
+fn the_classify_server_keeps_one_connection_sees_training_and_outlives_its_drop() {
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -465,6 +465,21 @@ fn the_classify_server_keeps_one_connection_and_sees_training_at_once() {
     assert_eq!(stderr(&after), "");
     assert_eq!(after.stdout, local.stdout);
     assert_ne!(after.stdout, first.stdout, "training changed the figures");
+    // Redis drops the server's connection (a restart, its idle `timeout`, CLIENT KILL): the
+    // next message is still classified with the model, on a connection opened again (it was
+    // classified by the rules alone, exit 3).
+    let killed = server.command("CLIENT KILL TYPE normal");
+    assert!(killed.trim() != "0", "no connection killed: {killed:?}");
+    let before = connections_received(&server);
+    let again = classify(&url, &["--socket", sock], &m);
+    assert_eq!(stderr(&again), "");
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(again.stdout, local.stdout);
+    assert_eq!(
+        connections_received(&server),
+        before + 2,
+        "one reconnection, one INFO"
+    );
     let _ = serve.kill();
     let _ = serve.wait();
 }

@@ -314,8 +314,30 @@ impl Redis {
     /// ends) runs `f` again after a pause, for as long as the store's busy timeout allows, as
     /// SQLite waits for a locked database: a refused command was not executed, and a learn
     /// sent again is checked against the ledger by its script.
-    pub(super) fn run<T>(
+    ///
+    /// A connection kept from before that turns out to be closed (the server restarted, or
+    /// dropped it as idle under its `timeout` setting, or a proxy did) is opened again and `f`
+    /// run once more on it: a resident server (`serve`, the milter, spamd) otherwise classified
+    /// the first message after every such drop by the rules alone. Every `f` is a whole
+    /// exchange that may run twice (a read, or a learn, which its script checks against the
+    /// ledger), except the pipelined script calls' halves, which use [`Redis::run_in_step`].
+    /// A timeout is not tried again: the store's timeout bounds the wait.
+    pub(super) fn run<T>(&self, f: impl FnMut(&mut Conn) -> redis::RedisResult<T>) -> Result<T> {
+        self.run_with(true, f)
+    }
+
+    /// [`Redis::run`] for half of an exchange (a call sent now and answered later on the same
+    /// connection): never run again on another connection.
+    pub(super) fn run_in_step<T>(
         &self,
+        f: impl FnMut(&mut Conn) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        self.run_with(false, f)
+    }
+
+    fn run_with<T>(
+        &self,
+        mut again: bool,
         mut f: impl FnMut(&mut Conn) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let start = std::time::Instant::now();
@@ -347,11 +369,16 @@ impl Redis {
             if fresh {
                 result = result.map_err(|e| self.target.first_answer_error(e, self.timeout));
             }
+            let kept = !fresh && matches!(slot.as_ref(), Some(Conn::Single(_)));
             match result {
                 Ok(v) => return Ok(v),
                 Err(e) if busy(&e) && start.elapsed() + pause < self.timeout => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(e) if again && kept && closed(&e) => {
+                    *slot = None;
+                    again = false;
                 }
                 Err(e) => {
                     if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
@@ -625,6 +652,12 @@ impl Backend for Redis {
 
 /// True when the server refused a command (or a pipeline's) with `BUSY`: a script of another
 /// client is still running past the server's busy threshold.
+/// A connection found closed by the other side (end of file, reset, broken pipe), as opposed
+/// to a server that does not answer (a timeout) or refuses a command.
+fn closed(e: &redis::RedisError) -> bool {
+    !e.is_timeout() && (e.is_connection_dropped() || e.is_io_error())
+}
+
 fn busy(e: &redis::RedisError) -> bool {
     e.code() == Some("BUSY")
         || e.clone()

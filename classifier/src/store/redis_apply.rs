@@ -261,7 +261,7 @@ impl Redis {
             }
             let lr = redis_lr::call_args(&mut mirror, part, &mine, &plan);
             let packed = apply_call(script, &keys, &mine, &plan, &lr).get_packed_command();
-            self.run(|c| match c {
+            self.run_in_step(|c| match c {
                 Conn::Single(s) => s.send_packed_command(&packed),
                 Conn::Cluster(_) => Err(redis::RedisError::from((
                     redis::ErrorKind::Client,
@@ -355,7 +355,7 @@ impl Redis {
     }
 
     fn recv(&self) -> Result<Value> {
-        self.run(|c| match c {
+        self.run_in_step(|c| match c {
             Conn::Single(s) => s.recv_response(),
             Conn::Cluster(_) => Err(redis::RedisError::from((
                 redis::ErrorKind::Client,
