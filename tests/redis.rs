@@ -353,7 +353,7 @@ fn redis_down_fails_open_like_a_corrupt_database() {
 /// firewall that accepts): classify gives up on the store once its timeout has passed in all,
 /// greeting included (the client library's greeting used to wait the whole timeout for each of
 /// its replies: twice as long as the error said), and classifies by rules alone. Each URL asks
-/// for another greeting: none, AUTH, AUTH and SELECT, a cluster client's.
+/// for another greeting: none, AUTH, AUTH and SELECT, a cluster client's, with AUTH.
 #[test]
 fn a_server_that_never_answers_fails_open_once_the_store_timeout_has_passed() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -373,6 +373,7 @@ fn a_server_that_never_answers_fails_open_once_the_store_timeout_has_passed() {
         format!("redis://:secret@127.0.0.1:{port}/0"),
         format!("redis://:secret@127.0.0.1:{port}/3"),
         format!("redis+cluster://127.0.0.1:{port}"),
+        format!("redis+cluster://:secret@127.0.0.1:{port}"),
     ] {
         let started = Instant::now();
         let o = classify(

@@ -309,11 +309,13 @@ fn cluster_client(
                     redis+cluster://HOST:PORT,HOST:PORT"
             .into());
     }
-    // Connecting to a node waits for each reply of the client library's greeting (CLIENT
-    // SETINFO, two) with the connection timeout: half of it each, so that a node that accepts
-    // and never answers is given up on once the timeout has passed, not twice that.
+    // Connecting to a node waits for each reply of the client library's greeting (AUTH when
+    // the URL has credentials, then CLIENT SETINFO, two; its builder cannot leave those out)
+    // with the connection timeout: shared out, so that a node that accepts and never answers
+    // is given up on once the timeout has passed, not two or three times that.
+    let greeting = 2 + u32::from(!cred.is_empty());
     let mut b = ClusterClientBuilder::new(nodes)
-        .connection_timeout(timeout / 2)
+        .connection_timeout(timeout / greeting)
         .response_timeout(timeout)
         .retries(CLUSTER_RETRIES)
         .min_retry_wait(10)
