@@ -346,30 +346,27 @@ impl Redis {
         loop {
             // A connection opened here: its first command gets what is left of the timeout,
             // so that connecting and the first answer together take no longer than it.
-            let mut fresh = false;
-            if slot.is_none() {
+            let fresh = slot.is_none();
+            if fresh {
                 let conn = self
                     .target
-                    .connect(self.timeout)
-                    .map_err(|e| self.error(&e))?;
-                conn.set_wait(self.timeout.saturating_sub(start.elapsed()))
+                    .connect(self.timeout, start + self.timeout)
                     .map_err(|e| self.error(&e))?;
                 *slot = Some(conn);
-                fresh = true;
             }
             let Some(conn) = slot.as_mut() else {
                 return Err(self.error_text("no connection".into()));
             };
             let mut result = f(conn);
-            // Back to the whole timeout for the commands after it; a connection that cannot
-            // be set is dropped (the next call connects afresh).
-            if fresh && conn.set_wait(self.timeout).is_err() {
-                *slot = None;
-            }
+            let kept = !fresh && matches!(conn, Conn::Single(_));
             if fresh {
                 result = result.map_err(|e| self.target.first_answer_error(e, self.timeout));
+                // Back to the whole timeout for the commands after it; a connection that
+                // cannot be set is dropped (the next call connects afresh).
+                if conn.set_wait(self.timeout).is_err() {
+                    *slot = None;
+                }
             }
-            let kept = !fresh && matches!(slot.as_ref(), Some(Conn::Single(_)));
             match result {
                 Ok(v) => return Ok(v),
                 Err(e) if busy(&e) && start.elapsed() + pause < self.timeout => {
@@ -381,7 +378,7 @@ impl Redis {
                     again = false;
                 }
                 Err(e) => {
-                    if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                    if closed(&e) || e.is_timeout() {
                         *slot = None;
                     }
                     return Err(self.error(&e));
@@ -650,14 +647,14 @@ impl Backend for Redis {
     }
 }
 
-/// True when the server refused a command (or a pipeline's) with `BUSY`: a script of another
-/// client is still running past the server's busy threshold.
 /// A connection found closed by the other side (end of file, reset, broken pipe), as opposed
 /// to a server that does not answer (a timeout) or refuses a command.
 fn closed(e: &redis::RedisError) -> bool {
     !e.is_timeout() && (e.is_connection_dropped() || e.is_io_error())
 }
 
+/// True when the server refused a command (or a pipeline's) with `BUSY`: a script of another
+/// client is still running past the server's busy threshold.
 fn busy(e: &redis::RedisError) -> bool {
     e.code() == Some("BUSY")
         || e.clone()

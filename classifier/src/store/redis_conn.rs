@@ -25,7 +25,7 @@
 //! Other parameters go to the client library (`protocol=resp3`, and `db=` for sockets).
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
 use redis::{
@@ -362,8 +362,10 @@ impl Target {
         }
     }
 
-    /// Opens a connection whose every wait is bounded by `timeout`.
-    pub fn connect(&self, timeout: Duration) -> RedisResult<Conn> {
+    /// Opens a connection whose every wait is bounded by `timeout`, and a single server's first
+    /// command by what is left of it at `until` (so that connecting and the first answer
+    /// together take no longer; [`Conn::set_wait`] gives the whole timeout back after it).
+    pub fn connect(&self, timeout: Duration, until: Instant) -> RedisResult<Conn> {
         match self {
             Target::Single { client, .. } => {
                 // The library waits for each reply of its greeting (AUTH or HELLO, SELECT) with
@@ -376,9 +378,9 @@ impl Target {
                 let c = client
                     .get_connection_with_timeout(wait)
                     .map_err(|e| self.first_answer_error(e, timeout))?;
-                c.set_read_timeout(Some(timeout))?;
-                c.set_write_timeout(Some(timeout))?;
-                Ok(Conn::Single(c))
+                let conn = Conn::Single(c);
+                conn.set_wait(until.saturating_duration_since(Instant::now()))?;
+                Ok(conn)
             }
             Target::Cluster(client) => {
                 let c = client.get_connection()?;
