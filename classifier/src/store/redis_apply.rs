@@ -89,6 +89,17 @@ fn plan_known(
     (mine, plan)
 }
 
+/// Whether the ledger entries `known` are those `plan` leaves: then a call of it whose answer
+/// was lost was carried out (or another host did exactly the same meanwhile).
+fn carried_out(plan: &Plan, known: &[(Digest, Option<LedgerEntry>)]) -> bool {
+    plan.ledger.iter().all(|(d, e)| {
+        known
+            .iter()
+            .find(|(k, _)| k == d)
+            .is_some_and(|(_, now)| now == e)
+    })
+}
+
 /// The apply script's call by its hash (for a pipeline: the script is loaded first) with
 /// `plan`, planned from the entries `mine`, and the learner's arguments `lr`.
 fn apply_call(
@@ -169,9 +180,17 @@ impl Redis {
     fn apply_chunk(&self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
         let keys = self.keys(user);
         let digests = crate::ledger::digests(ops);
+        // A plan whose call was sent twice (the connection closed before its answer came) and
+        // refused the second time: the first may have been carried out.
+        let mut resent: Option<Plan> = None;
         // Bounded: each retry means another host changed one of these very messages.
         for _ in 0..100 {
             let known = self.read_ledger(user, &keys, &digests)?;
+            if let Some(done) = resent.take().filter(|p| carried_out(p, &known)) {
+                // The ledger is as that plan left it: its outcomes are what happened (the
+                // messages were learned, not "already known").
+                return Ok(done.outcomes);
+            }
             let plan = crate::ledger::plan(ops, &known);
             if plan.is_empty() {
                 return Ok(plan.outcomes);
@@ -189,12 +208,16 @@ impl Redis {
                 inv.arg(a);
             }
             // 1 or 2: applied (2: the learner's steps taken by the script); 0: not applied.
+            let before = self.resent.get();
             let applied: i64 = self.run(|c| inv.invoke(c))?;
             if applied == 1 {
                 redis_lr::keep(self, user, mirror);
             }
             if applied >= 1 {
                 return Ok(plan.outcomes);
+            }
+            if self.resent.get() != before {
+                resent = Some(plan);
             }
         }
         Err(self.error_text(
