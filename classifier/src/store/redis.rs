@@ -114,9 +114,6 @@ pub struct Redis {
     /// The client's copy of the site-wide token learner's state after the last batch
     /// ([`super::redis_lr::keep`]).
     pub(super) lr_kept: RefCell<Option<super::redis_lr::Mirror>>,
-    /// How many times [`Redis::run`] sent an exchange again on a new connection (the kept one
-    /// was closed): the first may have been carried out, its answer lost.
-    pub(super) resent: std::cell::Cell<u64>,
 }
 
 /// The store's metadata as read and accepted.
@@ -192,7 +189,6 @@ impl Redis {
             chunk_tokens: std::cell::Cell::new(super::redis_apply::CHUNK_TOKENS),
             lr_fast: std::cell::Cell::new(true),
             lr_kept: RefCell::new(None),
-            resent: std::cell::Cell::new(0),
         };
         Ok(store)
     }
@@ -380,7 +376,6 @@ impl Redis {
                 Err(e) if again && kept && closed(&e) => {
                     *slot = None;
                     again = false;
-                    self.resent.set(self.resent.get() + 1);
                 }
                 Err(e) => {
                     if closed(&e) || e.is_timeout() {

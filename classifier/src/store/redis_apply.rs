@@ -208,15 +208,19 @@ impl Redis {
                 inv.arg(a);
             }
             // 1 or 2: applied (2: the learner's steps taken by the script); 0: not applied.
-            let before = self.resent.get();
-            let applied: i64 = self.run(|c| inv.invoke(c))?;
+            // `run` sends it again after a closed connection (or a BUSY refusal).
+            let mut sent = 0;
+            let applied: i64 = self.run(|c| {
+                sent += 1;
+                inv.invoke(c)
+            })?;
             if applied == 1 {
                 redis_lr::keep(self, user, mirror);
             }
             if applied >= 1 {
                 return Ok(plan.outcomes);
             }
-            if self.resent.get() != before {
+            if sent > 1 {
                 resent = Some(plan);
             }
         }
