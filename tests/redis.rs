@@ -10,8 +10,7 @@ mod redis_server;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -403,61 +402,6 @@ fn a_server_that_never_answers_fails_open_once_the_store_timeout_has_passed() {
     }
 }
 
-/// A relay to the Redis server on `port` that, once, drops its client's connection instead of
-/// passing on the answer to an `EVALSHA` the server carried out (an integer reply): the call
-/// was applied, its answer lost with the connection. Returns the relay's port and whether it
-/// has dropped one.
-fn answer_losing_relay(port: u16) -> (u16, Arc<AtomicBool>) {
-    use std::io::{Read, Write};
-    use std::net::{Shutdown, TcpListener, TcpStream};
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let relay = listener.local_addr().expect("address").port();
-    let dropped = Arc::new(AtomicBool::new(false));
-    let done = Arc::clone(&dropped);
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let (Ok(client), Ok(server)) = (client, TcpStream::connect(("127.0.0.1", port))) else {
-                continue;
-            };
-            let sent_call = Arc::new(AtomicBool::new(false));
-            let (mut from_client, mut to_server) = (
-                client.try_clone().expect("clone"),
-                server.try_clone().expect("clone"),
-            );
-            let saw = Arc::clone(&sent_call);
-            std::thread::spawn(move || {
-                let mut buf = vec![0; 1 << 16];
-                while let Ok(n @ 1..) = from_client.read(&mut buf) {
-                    if buf[..n].windows(7).any(|w| w == b"EVALSHA") {
-                        saw.store(true, Ordering::SeqCst);
-                    }
-                    if to_server.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = to_server.shutdown(Shutdown::Both);
-            });
-            let (mut from_server, mut to_client) = (server, client);
-            let done = Arc::clone(&done);
-            std::thread::spawn(move || {
-                let mut buf = vec![0; 1 << 16];
-                while let Ok(n @ 1..) = from_server.read(&mut buf) {
-                    let answer = sent_call.swap(false, Ordering::SeqCst);
-                    if answer && buf[0] == b':' && !done.swap(true, Ordering::SeqCst) {
-                        break;
-                    }
-                    if to_client.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = to_client.shutdown(Shutdown::Both);
-                let _ = from_server.shutdown(Shutdown::Both);
-            });
-        }
-    });
-    (relay, dropped)
-}
-
 /// A learning call carried out by the server whose answer is lost with the connection: the
 /// call is sent again on a new connection, which the ledger check refuses (nothing counted
 /// twice), and the command still reports what happened to the message (it used to say
@@ -483,7 +427,7 @@ fn a_learn_whose_answer_was_lost_reports_what_it_did_and_counts_once() {
             "learned 0, already known 0, flipped 1",
         ),
     ] {
-        let (relay, dropped) = answer_losing_relay(port_of(&server));
+        let (relay, dropped) = redis_server::answer_losing_relay(port_of(&server), 1);
         let url = PathBuf::from(format!("redis://127.0.0.1:{relay}/6"));
         let o = run(&url, &args);
         assert!(

@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The program, or `None` (with the reason printed) when it is not installed.
@@ -240,4 +241,65 @@ pub fn sent_while(ports: &[u16], f: impl FnOnce()) -> Vec<String> {
     }
     seen.sort();
     seen
+}
+
+/// A relay to the Redis server on `port` that, once, drops its client's connection instead of
+/// passing on the `nth` answer (from 1) to an `EVALSHA` the server carried out (an integer
+/// reply): the call was applied, its answer lost with the connection. Returns the relay's
+/// port and whether it has dropped one.
+pub fn answer_losing_relay(port: u16, nth: usize) -> (u16, Arc<AtomicBool>) {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let relay = listener.local_addr().expect("address").port();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&dropped);
+    let answers = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let (Ok(client), Ok(server)) = (client, TcpStream::connect(("127.0.0.1", port))) else {
+                continue;
+            };
+            let sent_call = Arc::new(AtomicBool::new(false));
+            let (mut from_client, mut to_server) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            let saw = Arc::clone(&sent_call);
+            std::thread::spawn(move || {
+                let mut buf = vec![0; 1 << 16];
+                while let Ok(n @ 1..) = from_client.read(&mut buf) {
+                    if buf[..n].windows(7).any(|w| w == b"EVALSHA") {
+                        saw.store(true, Ordering::SeqCst);
+                    }
+                    if to_server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = to_server.shutdown(Shutdown::Both);
+            });
+            let (mut from_server, mut to_client) = (server, client);
+            let done = Arc::clone(&done);
+            let answers = Arc::clone(&answers);
+            std::thread::spawn(move || {
+                let mut buf = vec![0; 1 << 16];
+                while let Ok(n @ 1..) = from_server.read(&mut buf) {
+                    let answer = sent_call.swap(false, Ordering::SeqCst);
+                    if answer
+                        && buf[0] == b':'
+                        && answers.fetch_add(1, Ordering::SeqCst) + 1 == nth
+                        && !done.swap(true, Ordering::SeqCst)
+                    {
+                        break;
+                    }
+                    if to_client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = to_client.shutdown(Shutdown::Both);
+                let _ = from_server.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    (relay, dropped)
 }

@@ -387,6 +387,12 @@ impl Redis {
         }
     }
 
+    /// True when the connection was dropped by the last command's error (closed by the
+    /// server or on the way, or no answer within the timeout): the next command connects anew.
+    pub(super) fn lost(&self) -> bool {
+        self.conn.borrow().is_none()
+    }
+
     pub(super) fn error(&self, e: &redis::RedisError) -> Error {
         if e.code() == Some("OOM") {
             return Error::RedisFull {

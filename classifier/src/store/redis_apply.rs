@@ -11,7 +11,11 @@
 //! that shares a message with the one in flight waits for it, so two chunks that may run in
 //! either order are always about different messages. A chunk whose ledger check fails (another
 //! host changed one of its messages meanwhile) is planned and applied again from fresh reads
-//! once the chunk in flight is answered, and the rest of the batch is read afresh too.
+//! once the chunk in flight is answered, and the rest of the batch is read afresh too. A
+//! connection lost with calls in flight (a restart, a proxy's timeout) leaves their outcome
+//! unknown: the rest of the batch is done on a new connection one chunk at a time, each
+//! unanswered chunk first checked against the ledger, which tells whether the server carried
+//! it out ([`Redis::recover`]).
 //!
 //! The token learner (on by default, E28) pipelines too: its state over the batch is read
 //! with the ledger, and each call carries the steps taken on that copy and the version they
@@ -46,7 +50,9 @@ const WINDOW: usize = 8;
 struct InFlight {
     chunk: usize,
     digests: HashSet<Digest>,
-    outcomes: Vec<Outcome>,
+    /// Its plan: the outcomes if it is applied, and what the ledger shows if it was carried
+    /// out when its answer is lost with the connection.
+    plan: Plan,
 }
 
 /// The chunks of `ops`: consecutive ranges of at most `limit` token occurrences (at least one
@@ -178,11 +184,23 @@ impl Redis {
 
     /// Applies one chunk of operations: read the ledger, plan, apply if the ledger is unchanged.
     fn apply_chunk(&self, user: Option<&str>, ops: &[LearnOp]) -> Result<Vec<Outcome>> {
+        self.apply_chunk_after(user, ops, None)
+    }
+
+    /// [`Redis::apply_chunk`], where `sent` is the plan of a call for these operations that
+    /// may have been carried out (its answer was lost with its connection): if the ledger is
+    /// as that plan leaves it, its outcomes are what happened.
+    fn apply_chunk_after(
+        &self,
+        user: Option<&str>,
+        ops: &[LearnOp],
+        sent: Option<Plan>,
+    ) -> Result<Vec<Outcome>> {
         let keys = self.keys(user);
         let digests = crate::ledger::digests(ops);
         // A plan whose call was sent twice (the connection closed before its answer came) and
         // refused the second time: the first may have been carried out.
-        let mut resent: Option<Plan> = None;
+        let mut resent: Option<Plan> = sent;
         // Bounded: each retry means another host changed one of these very messages.
         for _ in 0..100 {
             let known = self.read_ledger(user, &keys, &digests)?;
@@ -261,7 +279,13 @@ impl Redis {
                 // This chunk's plan needs the outcome of the one in flight, or a chunk has to
                 // be done again first, or the learner's copy read afresh.
                 if let Some(f) = inflight.take() {
-                    lr_stale |= self.receive(f, &mut results, &mut failed)?;
+                    match self.receive(&f, &mut results, &mut failed) {
+                        Ok(s) => lr_stale |= s,
+                        Err(_) if self.lost() => {
+                            return self.recover(user, ops, chunks, results, vec![f]);
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 for c in failed.drain(..) {
                     results[c] = Some(self.apply_chunk(user, &ops[chunks[c].clone()])?);
@@ -288,16 +312,32 @@ impl Redis {
             }
             let lr = redis_lr::call_args(&mut mirror, part, &mine, &plan);
             let packed = apply_call(script, &keys, &mine, &plan, &lr).get_packed_command();
-            self.run_in_step(|c| match c {
+            let this = InFlight {
+                chunk: i,
+                digests: digests.into_iter().collect(),
+                plan,
+            };
+            let send = self.run_in_step(|c| match c {
                 Conn::Single(s) => s.send_packed_command(&packed),
                 Conn::Cluster(_) => Err(redis::RedisError::from((
                     redis::ErrorKind::Client,
                     "pipelined script calls need one server",
                 ))),
-            })?;
+            });
+            if let Err(e) = send {
+                if !self.lost() {
+                    return Err(e);
+                }
+                // Sent in part or whole, it may have been carried out, as the one before it.
+                let sent = inflight.into_iter().chain([this]).collect();
+                return self.recover(user, ops, chunks, results, sent);
+            }
             if let Some(f) = inflight.take() {
-                match self.receive(f, &mut results, &mut failed) {
+                match self.receive(&f, &mut results, &mut failed) {
                     Ok(s) => lr_stale |= s,
+                    Err(_) if self.lost() => {
+                        return self.recover(user, ops, chunks, results, vec![f, this]);
+                    }
                     Err(e) => {
                         // The reply of the call just sent is still to come: read it, so the
                         // connection stays in step for the next command.
@@ -306,15 +346,17 @@ impl Redis {
                     }
                 }
             }
-            inflight = Some(InFlight {
-                chunk: i,
-                digests: digests.into_iter().collect(),
-                outcomes: plan.outcomes,
-            });
+            inflight = Some(this);
             i += 1;
         }
         if let Some(f) = inflight.take() {
-            lr_stale |= self.receive(f, &mut results, &mut failed)?;
+            match self.receive(&f, &mut results, &mut failed) {
+                Ok(s) => lr_stale |= s,
+                Err(_) if self.lost() => {
+                    return self.recover(user, ops, chunks, results, vec![f]);
+                }
+                Err(e) => return Err(e),
+            }
         }
         // Every call took the fast path from this copy: it is the model's state now.
         if !lr_stale && failed.is_empty() {
@@ -391,21 +433,45 @@ impl Redis {
         })
     }
 
+    /// After the connection was lost with calls of [`Redis::apply_pipelined`] in flight
+    /// (`sent`, whose answers did not come): every chunk without a result is done on a new
+    /// connection, in order, one call at a time; those whose calls may have been carried out
+    /// are first checked against the ledger ([`Redis::apply_chunk_after`]). So a server
+    /// restarted or a connection cut in the middle of a bulk training loses no batch and counts
+    /// none twice. A second failure (no server to reconnect to) is the error.
+    fn recover(
+        &self,
+        user: Option<&str>,
+        ops: &[LearnOp],
+        chunks: &[Range<usize>],
+        mut results: Vec<Option<Vec<Outcome>>>,
+        sent: Vec<InFlight>,
+    ) -> Result<Vec<Outcome>> {
+        let mut sent: HashMap<usize, Plan> = sent.into_iter().map(|f| (f.chunk, f.plan)).collect();
+        for (c, range) in chunks.iter().enumerate() {
+            if results[c].is_none() {
+                let done = self.apply_chunk_after(user, &ops[range.clone()], sent.remove(&c))?;
+                results[c] = Some(done);
+            }
+        }
+        Ok(results.into_iter().flatten().flatten().collect())
+    }
+
     /// Reads the reply of the call in flight: its outcomes into `results` if it was applied,
     /// else its chunk into `failed` (to be done again). True when the client's copy of the
     /// token learner's state is stale since (the script took the steps, or the call failed).
     fn receive(
         &self,
-        f: InFlight,
+        f: &InFlight,
         results: &mut [Option<Vec<Outcome>>],
         failed: &mut Vec<usize>,
     ) -> Result<bool> {
         match self.recv()?.extract_error() {
             Ok(Value::Int(1)) => {
-                results[f.chunk] = Some(f.outcomes);
+                results[f.chunk] = Some(f.plan.outcomes.clone());
                 return Ok(false);
             }
-            Ok(Value::Int(2)) => results[f.chunk] = Some(f.outcomes),
+            Ok(Value::Int(2)) => results[f.chunk] = Some(f.plan.outcomes.clone()),
             Ok(Value::Int(_)) => failed.push(f.chunk),
             Ok(other) => {
                 return Err(self.error_text(format!(

@@ -253,6 +253,65 @@ fn pipelined_script_calls_apply_a_batch_exactly_as_one_call_does() {
     assert!(piped.check().expect("check").problems.is_empty());
 }
 
+/// A bulk training's connection cut while its pipelined calls are in flight (a Redis
+/// restart, a proxy's idle timeout, a network fault): the chunks without an answer are done
+/// on a new connection, those the server had carried out recognised by the ledger, so the
+/// batch is applied whole, once, with the outcomes that happened (it used to fail, leaving
+/// the rest of the training undone).
+#[test]
+fn a_connection_lost_under_pipelined_calls_loses_and_doubles_nothing() {
+    use std::sync::atomic::Ordering;
+    let Some(server) = RedisServer::start() else {
+        eprintln!("skipped: redis-server is not installed (scripts/install-test-deps)");
+        return;
+    };
+    let params = crate::logreg::TokenLrParams::default();
+    let batch = |action: &dyn Fn(u8) -> Action| -> Vec<LearnOp> {
+        (0..40u8)
+            .map(|d| LearnOp {
+                lr: Some(params),
+                ..op(
+                    d,
+                    &[u64::from(d % 5), 100 + u64::from(d), 1 << 40],
+                    action(d),
+                )
+            })
+            .collect()
+    };
+    let learn = batch(&|d| match d % 3 {
+        0 => Action::Learn(Class::Ham),
+        _ => Action::Learn(Class::Spam),
+    });
+    let later = batch(&|d| match d % 4 {
+        0 => Action::Forget,
+        1 => Action::Learn(Class::Ham),
+        _ => Action::Learn(Class::Spam),
+    });
+    for nth in [1, 2, 7, 15] {
+        let mut sqlite = Store::open_in_memory(StoreOptions::default()).expect("sqlite");
+        let prefix = format!("lost{nth}:");
+        for ops in [&learn, &later] {
+            let (relay, dropped) =
+                super::tests::redis_server::answer_losing_relay(server.port, nth);
+            let mut store = open(
+                &format!("redis://127.0.0.1:{relay}/7?prefix={prefix}"),
+                OpenMode::ReadWrite,
+            );
+            // Two messages a call: 20 calls, one in flight while the next is planned.
+            store.as_redis().expect("redis").chunk_tokens.set(6);
+            let want = sqlite.apply(None, ops).expect("sqlite");
+            assert_eq!(store.apply(None, ops).expect("redis"), want, "{nth}");
+            assert!(dropped.load(Ordering::SeqCst), "{nth}: no answer was lost");
+        }
+        let direct = open(
+            &format!("{}?prefix={prefix}", server.url(7)),
+            OpenMode::ReadOnly,
+        );
+        assert_eq!(dump_all(&direct), dump_all(&sqlite), "{nth}");
+        assert!(direct.check().expect("check").problems.is_empty());
+    }
+}
+
 #[test]
 fn pipelined_hosts_racing_on_the_same_messages_keep_the_counts_exact() {
     let Some(server) = RedisServer::start() else {
