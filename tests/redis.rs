@@ -443,6 +443,52 @@ fn a_learn_whose_answer_was_lost_reports_what_it_did_and_counts_once() {
     assert_eq!(rows.first().map(|r| (r.1, r.2)), Some((2, 0)), "{rows:?}");
 }
 
+/// Training that the store stops (its server gone for good after a lost answer) says, before
+/// the error, how far it got and that running the same command again finishes it; the second
+/// run does the rest and counts nothing twice.
+#[test]
+fn a_training_stopped_by_the_store_says_how_far_it_got_and_a_rerun_finishes_it() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let s = Scratch::new("redis-stopped");
+    let direct = PathBuf::from(server.url(8));
+    let ham = write_messages(&s.path("ham"), false, 0..250);
+    let dir = s.path("ham").to_str().expect("utf-8").to_owned();
+    let (relay, dropped) = redis_server::answer_losing_then_closed_relay(port_of(&server), 1);
+    let url = PathBuf::from(format!("redis://127.0.0.1:{relay}/8"));
+    let o = run(&url, &["-q", "train", "ham", &dir]);
+    assert!(dropped.load(Ordering::SeqCst), "the relay lost no answer");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("mailsift: stopped by the error below after learned ")
+            && lines[0].ends_with(
+                "run the same command again: it does the rest and skips what is already done"
+            ),
+        "{err}"
+    );
+    assert!(lines[1].contains("cannot use the Redis store"), "{err}");
+    let again = stderr(&run(&direct, &["train", "ham", &dir]));
+    let count = |label: &str| -> usize {
+        let at = again.find(label).unwrap_or_else(|| panic!("{again}")) + label.len();
+        let digits: String = again[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().expect("a count")
+    };
+    assert_eq!(
+        count("learned ") + count("already known "),
+        ham.len(),
+        "{again}"
+    );
+    let check = ok(&run(&direct, &["db", "check"]), "check");
+    assert!(check.starts_with("ok: 250 ledger entries"), "{check}");
+}
+
 fn port_of(server: &RedisServer) -> u16 {
     let url = server.url(0);
     let port = url.trim_end_matches("/0").rsplit(':').next();

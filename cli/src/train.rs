@@ -77,6 +77,17 @@ impl Summary {
         format!("mailsift: {}", parts.join(", "))
     }
 
+    /// The line for a run that an error stopped (the error follows it): what was done, and
+    /// what to do. Printed even with `--quiet`, as the error is.
+    fn stopped(&self, action: &Action) -> String {
+        let done = self.line(action);
+        let done = done.strip_prefix("mailsift: ").unwrap_or(&done);
+        format!(
+            "mailsift: stopped by the error below after {done}; once it is dealt with, run the \
+             same command again: it does the rest and skips what is already done"
+        )
+    }
+
     /// Exit status: 2 when some input could not be read, else 0.
     fn code(&self) -> i32 {
         if self.unreadable > 0 { 2 } else { 0 }
@@ -289,7 +300,12 @@ fn run(global: &Global, paths: &[PathBuf], action: &Action) -> Result<i32> {
         &progress,
     );
     progress.finish();
-    result?;
+    if let Err(e) = result {
+        // Each batch is written whole or not at all, and the ledger makes a second run skip
+        // what the first wrote: say how far it got, and that running it again is the remedy.
+        eprintln!("{}", summary.stopped(action));
+        return Err(e);
+    }
     if !global.quiet {
         eprintln!("{}", summary.line(action));
     }
@@ -299,6 +315,19 @@ fn run(global: &Global, paths: &[PathBuf], action: &Action) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stopped_run_says_how_far_it_got_and_that_running_it_again_finishes_it() {
+        let mut s = Summary::default();
+        s.outcomes.insert(Outcome::Learned, 400);
+        s.not_mail = 2;
+        assert_eq!(
+            s.stopped(&Action::Learn(Class::Ham)),
+            "mailsift: stopped by the error below after learned 400, already known 0, \
+             flipped 0, not mail 2, unreadable 0; once it is dealt with, run the same command \
+             again: it does the rest and skips what is already done"
+        );
+    }
 
     #[test]
     fn summary_shows_every_category_of_the_command_zeros_included() {

@@ -248,6 +248,16 @@ pub fn sent_while(ports: &[u16], f: impl FnOnce()) -> Vec<String> {
 /// reply): the call was applied, its answer lost with the connection. Returns the relay's
 /// port and whether it has dropped one.
 pub fn answer_losing_relay(port: u16, nth: usize) -> (u16, Arc<AtomicBool>) {
+    relay(port, nth, false)
+}
+
+/// [`answer_losing_relay`], which then closes every new connection at once: the server is
+/// gone for good after the lost answer.
+pub fn answer_losing_then_closed_relay(port: u16, nth: usize) -> (u16, Arc<AtomicBool>) {
+    relay(port, nth, true)
+}
+
+fn relay(port: u16, nth: usize, then_closed: bool) -> (u16, Arc<AtomicBool>) {
     use std::io::{Read, Write};
     use std::net::{Shutdown, TcpListener, TcpStream};
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -257,6 +267,9 @@ pub fn answer_losing_relay(port: u16, nth: usize) -> (u16, Arc<AtomicBool>) {
     let answers = Arc::new(AtomicUsize::new(0));
     std::thread::spawn(move || {
         for client in listener.incoming() {
+            if then_closed && done.load(Ordering::SeqCst) {
+                continue;
+            }
             let (Ok(client), Ok(server)) = (client, TcpStream::connect(("127.0.0.1", port))) else {
                 continue;
             };
