@@ -287,7 +287,9 @@ fn a_connection_lost_under_pipelined_calls_loses_and_doubles_nothing() {
         1 => Action::Learn(Class::Ham),
         _ => Action::Learn(Class::Spam),
     });
-    for nth in [1, 2, 7, 15] {
+    // The relay counts answers by the reads that bring them, and two answers may come in one:
+    // the last `nth` stays well below the 20 calls, so that it is always reached.
+    for nth in [1, 2, 5, 9] {
         let mut sqlite = Store::open_in_memory(StoreOptions::default()).expect("sqlite");
         let prefix = format!("lost{nth}:");
         for ops in [&learn, &later] {
