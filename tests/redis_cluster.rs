@@ -258,15 +258,19 @@ fn a_node_down_makes_classify_fail_open_within_the_timeout() {
             && err.lines().count() == 1,
         "{err}"
     );
-    // Training into that model fails with the same message and exit 2.
+    // Training into that model fails with exit 2: how far it got (nowhere), then the same
+    // message.
     let more = write_messages(&s.path("more"), true, 10..12);
     let mut a = vec!["--user", "dave", "train", "spam"];
     a.extend(paths(&more));
     let o = run(&url, &a);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
     assert!(
-        stderr(&o).starts_with("mailsift: cannot use the Redis store at redis+cluster://"),
-        "{}",
-        stderr(&o)
+        lines.len() == 2
+            && lines[0].starts_with("mailsift: stopped by the error below after learned 0, ")
+            && lines[1].starts_with("mailsift: cannot use the Redis store at redis+cluster://"),
+        "{err}"
     );
 }
