@@ -427,7 +427,7 @@ fn a_learn_whose_answer_was_lost_reports_what_it_did_and_counts_once() {
             "learned 0, already known 0, flipped 1",
         ),
     ] {
-        let (relay, dropped) = redis_server::answer_losing_relay(port_of(&server), 1);
+        let (relay, dropped) = redis_server::answer_losing_relay(server.port, 1);
         let url = PathBuf::from(format!("redis://127.0.0.1:{relay}/6"));
         let o = run(&url, &args);
         assert!(
@@ -455,7 +455,7 @@ fn a_training_stopped_by_the_store_says_how_far_it_got_and_a_rerun_finishes_it()
     let direct = PathBuf::from(server.url(8));
     let ham = write_messages(&s.path("ham"), false, 0..250);
     let dir = s.path("ham").to_str().expect("utf-8").to_owned();
-    let (relay, dropped) = redis_server::answer_losing_then_closed_relay(port_of(&server), 1);
+    let (relay, dropped) = redis_server::answer_losing_then_closed_relay(server.port, 1);
     let url = PathBuf::from(format!("redis://127.0.0.1:{relay}/8"));
     let o = run(&url, &["-q", "train", "ham", &dir]);
     assert!(dropped.load(Ordering::SeqCst), "the relay lost no answer");
@@ -487,13 +487,6 @@ fn a_training_stopped_by_the_store_says_how_far_it_got_and_a_rerun_finishes_it()
     );
     let check = ok(&run(&direct, &["db", "check"]), "check");
     assert!(check.starts_with("ok: 250 ledger entries"), "{check}");
-}
-
-fn port_of(server: &RedisServer) -> u16 {
-    let url = server.url(0);
-    let port = url.trim_end_matches("/0").rsplit(':').next();
-    port.and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {url}"))
 }
 
 fn connections_received(server: &RedisServer) -> u64 {
