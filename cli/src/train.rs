@@ -57,6 +57,11 @@ struct Summary {
 
 impl Summary {
     fn line(&self, action: &Action) -> String {
+        format!("mailsift: {}", self.counts(action))
+    }
+
+    /// Every category of the command with its count, zeros included.
+    fn counts(&self, action: &Action) -> String {
         let n = |o: Outcome| self.outcomes.get(&o).copied().unwrap_or(0);
         let counts: &[(&str, usize)] = match action {
             Action::Forget => &[
@@ -74,14 +79,13 @@ impl Summary {
             .chain(&[("not mail", self.not_mail), ("unreadable", self.unreadable)])
             .map(|(label, count)| format!("{label} {count}"))
             .collect();
-        format!("mailsift: {}", parts.join(", "))
+        parts.join(", ")
     }
 
     /// The line for a run that an error stopped (the error follows it): what was done, and
     /// what to do. Printed even with `--quiet`, as the error is.
     fn stopped(&self, action: &Action) -> String {
-        let done = self.line(action);
-        let done = done.strip_prefix("mailsift: ").unwrap_or(&done);
+        let done = self.counts(action);
         format!(
             "mailsift: stopped by the error below after {done}; once it is dealt with, run the \
              same command again: it does the rest and skips what is already done"
