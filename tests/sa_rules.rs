@@ -240,7 +240,7 @@ fn classify_keeps_the_rules_prefilter_in_a_cache_that_never_changes_the_verdict(
     assert!(first.contains("score="), "{first}");
     let file = cache_file();
     let text = std::fs::read_to_string(&file).expect("read cache");
-    assert!(text.starts_with("# mailsift prefilter cache v1 "), "{text}");
+    assert!(text.starts_with("# mailsift prefilter cache v2 "), "{text}");
     assert!(
         text.contains("SA_PILLS\t"),
         "the loaded rule's literals: {text}"

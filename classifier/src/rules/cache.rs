@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use super::RuleSet;
 
 /// First word of the header line, with the format version.
-const MAGIC: &str = "# mailsift prefilter cache v1";
+const MAGIC: &str = "# mailsift prefilter cache v2";
 
 /// The checksum of a cache body.
 fn checksum(body: &str) -> u64 {
@@ -88,12 +88,14 @@ impl RuleSet {
             let lits = match lits {
                 None => "-".to_owned(),
                 // An empty set would read back as one empty literal: left out (recomputed).
-                Some(l) if l.is_empty() || l.iter().any(Vec::is_empty) => continue,
-                Some(l) => l
-                    .iter()
-                    .map(|x| x.iter().map(|b| format!("{b:02x}")).collect::<String>())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                Some(c)
+                    if c.is_empty()
+                        || c.iter()
+                            .any(|l| l.is_empty() || l.iter().any(Vec::is_empty)) =>
+                {
+                    continue;
+                }
+                Some(c) => super::table::clauses_text(c),
             };
             // Names never hold tabs or newlines (rule names are word characters).
             body.push_str(&format!("{name}\t{fp:016x}\t{lits}\n"));
@@ -120,7 +122,8 @@ mod tests {
     const EXTRA: &str = "body CACHE_PHRASE /(?:cheap meds|lowest prices|act now)/i\n\
                          body CACHE_WORD /\\bunsubscribe\\b/i\n\
                          header CACHE_SUBJ Subject =~ /(?:free|winner)/i\n\
-                         rawbody CACHE_ALWAYS /^.{0,3}$/m\n";
+                         rawbody CACHE_ALWAYS /^.{0,3}$/m\n\
+                         body CACHE_TWO /\\bbonus\\b.{0,20}\\bjackpot\\b/i\n";
 
     fn extra_set(extra: &str) -> RuleSet {
         let (set, issues) = RuleSet::load(&[
@@ -156,10 +159,17 @@ mod tests {
         );
         assert_eq!(cached.prefilter_cache(), None, "nothing new to save");
         assert_same_hits_on_fixtures(&fresh, &cached);
-        let spam = b"Subject: you are a WINNER\n\nCheap meds at the lowest prices. Unsubscribe\n";
+        // CACHE_TWO's two clauses are read back as two (a row of two clauses, ` | `).
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("CACHE_TWO\t") && l.contains(" | ")),
+            "{text}"
+        );
+        let spam = b"Subject: you are a WINNER\n\nCheap meds at the lowest prices. Unsubscribe\n\
+                     Your bonus: the jackpot!\n";
         let v = MessageView::parse(spam, &Limits::default());
         let hits = cached.evaluate_all(&v, &ctx());
-        for name in ["CACHE_PHRASE", "CACHE_WORD", "CACHE_SUBJ"] {
+        for name in ["CACHE_PHRASE", "CACHE_WORD", "CACHE_SUBJ", "CACHE_TWO"] {
             assert!(hits.contains(&name), "{name} in {hits:?}");
         }
         assert_eq!(hits, fresh.evaluate_all(&v, &ctx()));
@@ -181,6 +191,9 @@ mod tests {
         assert!(!set.use_prefilter_cache(""));
         let foreign = text.replacen(env!("CARGO_PKG_VERSION"), "0.0.0-other", 1);
         assert!(!set.use_prefilter_cache(&foreign), "another version");
+        // A cache of the format before clauses (one literal set a row) is rebuilt.
+        let v1 = text.replacen("prefilter cache v2 ", "prefilter cache v1 ", 1);
+        assert!(!set.use_prefilter_cache(&v1), "the older format");
         prepare(&set);
         assert!(set.prefilter_computed().is_some_and(|n| n > 0), "computed");
     }

@@ -254,4 +254,47 @@ score    BOTH         1.0
         );
         assert!(rules.iter().any(|r| r.name == "SUBJ_FREE"));
     }
+
+    #[test]
+    fn a_rule_runs_only_where_the_prefilter_finds_every_clause() {
+        // `money` and `free` are both required: a text with one of them does not run the
+        // rule, in a one-message set (the three-byte index) or a long-lived one (the
+        // automaton); a text with both does, and the hits are the plain evaluation's.
+        let rules = "body TWO_WORDS /\\bfree\\b.{0,20}\\bmoney\\b/i\nscore TWO_WORDS 1.0\n\
+                     rawbody TWO_PARTS /example\\.com\\/.{0,9}login/i\nscore TWO_PARTS 1.0\n";
+        for long_lived in [false, true] {
+            let (set, issues) = RuleSet::load(&[("test.cf".to_owned(), rules.to_owned())]);
+            assert!(issues.is_empty(), "{issues:?}");
+            if long_lived {
+                set.prepare_now();
+            }
+            let costs = RuleCosts::new(&set);
+            let ctx = EvalContext::default();
+            let texts = [
+                ("FREE offer, no money down", true, false),
+                ("free offer http://example.com/login", false, true),
+                ("free http://example.com/", false, false),
+                ("money http://other.org/login", false, false),
+                ("free gifts and a whole lot of money", false, false),
+            ];
+            for (body, word_hit, uri_hit) in texts {
+                let msg = format!("Subject: x\n\n{body}\n");
+                let view = MessageView::parse(msg.as_bytes(), &Limits::default());
+                let hits = set.evaluate_costed(&view, &ctx, &costs);
+                assert_eq!(hits, set.evaluate(&view, &ctx));
+                let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+                assert_eq!(names.contains(&"TWO_WORDS"), word_hit, "{body}: {names:?}");
+                assert_eq!(names.contains(&"TWO_PARTS"), uri_hit, "{body}: {names:?}");
+            }
+            let runs = |name: &str| {
+                costs
+                    .rules(&set)
+                    .iter()
+                    .find(|r| r.name == name)
+                    .map_or(0, |r| r.runs)
+            };
+            assert_eq!(runs("TWO_WORDS"), 2, "long-lived: {long_lived}");
+            assert_eq!(runs("TWO_PARTS"), 1, "long-lived: {long_lived}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! The literal prefilter's analysis: from a pattern's HIR, a set of lower-cased literals of
-//! which every match contains at least one.
+//! The literal prefilter's analysis: from a pattern's HIR, sets of lower-cased literals such
+//! that every match contains at least one literal of each set (the sets are clauses of a
+//! conjunction: `free` ... `money` needs both words, so a text with only one rules it out).
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 
@@ -14,10 +15,16 @@ const MAX_SET: usize = 256;
 /// cheaper (it is built once per process) for a few more candidate rules.
 const MAX_PREFILTER_LEN: usize = 8;
 
-/// Lower-cased literals of which every match of `pattern` (translated, linear, with flags `f`)
-/// contains at least one, if such a set of useful length exists. `None` means "always run
-/// this pattern".
-pub(super) fn required_literals(pattern: &str, f: Flags) -> Option<Vec<Vec<u8>>> {
+/// Most clauses kept for one pattern: the first rules out most texts, a second and third some
+/// of what the first lets through; each costs the prefilter a few more literals to find.
+pub(super) const MAX_CLAUSES: usize = 3;
+
+/// Clauses of lower-cased literals such that every match of `pattern` (translated, linear, with
+/// flags `f`) contains at least one literal of each clause, the best clause first (the one a
+/// single-set prefilter would take), at most [`MAX_CLAUSES`]; `None` means "always run this
+/// pattern". A clause is only kept when it is not implied by the first (each literal of the
+/// first containing one of its literals).
+pub(super) fn required_clauses(pattern: &str, f: Flags) -> Option<Vec<Set>> {
     // Parsed case-sensitively: cheaper (no case folding of every letter), and still a
     // superset test because literals are lower-cased and searched case-insensitively.
     let hir = regex_syntax::ParserBuilder::new()
@@ -32,7 +39,32 @@ pub(super) fn required_literals(pattern: &str, f: Flags) -> Option<Vec<Vec<u8>>>
         .parse(pattern)
         .ok()?;
     let info = analyse(&hir);
-    let set = better(info.required, info.exact.and_then(non_empty))?;
+    let first = usable(better(info.required, info.exact.and_then(non_empty))?)?;
+    let mut more: Vec<Set> = info.more.into_iter().filter_map(usable).collect();
+    // The longest shortest literal first (the rarest, as `better` judges), then fewer literals.
+    more.sort_by_key(|c| (std::cmp::Reverse(min_len(c)), c.len()));
+    let mut clauses = vec![first];
+    for c in more {
+        if clauses.len() == MAX_CLAUSES {
+            break;
+        }
+        if !clauses.iter().any(|k| implies(k, &c)) {
+            clauses.push(c);
+        }
+    }
+    Some(clauses)
+}
+
+/// Whether a text holding a literal of `a` holds one of `b` too: every literal of `a`
+/// contains one of `b`.
+fn implies(a: &Set, b: &Set) -> bool {
+    a.iter()
+        .all(|x| b.iter().any(|y| memchr::memmem::find(x, y).is_some()))
+}
+
+/// A required set as the prefilter takes it (cut to [`MAX_PREFILTER_LEN`], without literals
+/// containing others), or `None` when its shortest literal is too short to be useful.
+fn usable(set: Set) -> Option<Set> {
     if min_len(&set) < MIN_PREFILTER_LEN {
         return None;
     }
@@ -64,6 +96,8 @@ struct Info {
     exact: Option<Set>,
     /// A set such that every match contains one of them.
     required: Option<Set>,
+    /// Other such sets (each required too), not chosen as `required`.
+    more: Vec<Set>,
 }
 
 fn min_len(set: &Set) -> usize {
@@ -80,6 +114,25 @@ fn better(a: Option<Set>, b: Option<Set>) -> Option<Set> {
             let ka = (min_len(&a), std::cmp::Reverse(a.len()));
             let kb = (min_len(&b), std::cmp::Reverse(b.len()));
             Some(if kb > ka { b } else { a })
+        }
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// [`better`], with the set not chosen added to `more` (it is required all the same).
+fn better_keeping(a: Option<Set>, b: Option<Set>, more: &mut Vec<Set>) -> Option<Set> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let ka = (min_len(&a), std::cmp::Reverse(a.len()));
+            let kb = (min_len(&b), std::cmp::Reverse(b.len()));
+            if kb > ka {
+                more.push(a);
+                Some(b)
+            } else {
+                more.push(b);
+                Some(a)
+            }
         }
         (a, None) => a,
         (None, b) => b,
@@ -146,17 +199,20 @@ fn analyse(hir: &Hir) -> Info {
         HirKind::Empty | HirKind::Look(_) => Info {
             exact: Some(vec![Vec::new()]),
             required: None,
+            more: Vec::new(),
         },
         HirKind::Literal(lit) => {
             let s = lit.0.to_ascii_lowercase();
             Info {
                 exact: Some(vec![s.clone()]),
                 required: Some(vec![s]),
+                more: Vec::new(),
             }
         }
         HirKind::Class(c) => Info {
             exact: class_members(c),
             required: None,
+            more: Vec::new(),
         },
         HirKind::Capture(c) => analyse(&c.sub),
         HirKind::Repetition(rep) => {
@@ -172,9 +228,15 @@ fn analyse(hir: &Hir) -> Info {
                 return Info {
                     exact,
                     required: None,
+                    more: Vec::new(),
                 };
             }
-            let required = better(sub.required, sub.exact.clone().and_then(non_empty));
+            let mut more = sub.more;
+            let required = better_keeping(
+                sub.required,
+                sub.exact.clone().and_then(non_empty),
+                &mut more,
+            );
             let exact = if rep.max == Some(rep.min) && rep.min <= 8 {
                 sub.exact.and_then(|e| {
                     let mut acc = vec![Vec::new()];
@@ -186,38 +248,44 @@ fn analyse(hir: &Hir) -> Info {
             } else {
                 None
             };
-            Info { exact, required }
+            Info {
+                exact,
+                required,
+                more,
+            }
         }
         HirKind::Concat(children) => {
             let mut run: Set = vec![Vec::new()];
             let mut all_exact = true;
             let mut best: Option<Set> = None;
+            let mut more = Vec::new();
             for child in children {
                 let ci = analyse(child);
-                best = better(best, ci.required);
+                more.extend(ci.more);
+                best = better_keeping(best, ci.required, &mut more);
                 match ci.exact {
                     Some(e) => match product(&run, &e) {
                         Some(p) => run = p,
                         None => {
-                            best = better(best, non_empty(std::mem::take(&mut run)));
+                            let done = non_empty(std::mem::take(&mut run));
+                            best = better_keeping(best, done, &mut more);
                             all_exact = false;
                             run = e;
                         }
                     },
                     None => {
-                        best = better(
-                            best,
-                            non_empty(std::mem::replace(&mut run, vec![Vec::new()])),
-                        );
+                        let done = non_empty(std::mem::replace(&mut run, vec![Vec::new()]));
+                        best = better_keeping(best, done, &mut more);
                         all_exact = false;
                     }
                 }
             }
             let exact = all_exact.then(|| run.clone());
-            best = better(best, non_empty(run));
+            best = better_keeping(best, non_empty(run), &mut more);
             Info {
                 exact,
                 required: best,
+                more,
             }
         }
         HirKind::Alternation(children) => {
@@ -241,10 +309,16 @@ fn analyse(hir: &Hir) -> Info {
                     _ => None,
                 };
             }
+            // A conjunction inside one alternative says nothing of the others.
             Info {
                 exact: exact.map(dedup),
                 required: required.map(dedup),
+                more: Vec::new(),
             }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "literals_tests.rs"]
+mod tests;

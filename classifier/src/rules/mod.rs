@@ -348,8 +348,15 @@ struct Group {
     /// Rules that always run.
     always: Vec<usize>,
     ac: Option<LitIndex>,
-    /// pattern id → index into `filtered`.
+    /// literal id → index into `filtered`.
     owner: Vec<usize>,
+    /// literal id → which of its rule's clauses it is in.
+    clause: Vec<u8>,
+    /// Per entry of `filtered`: how many clauses (each needs a literal found); all 1 when
+    /// `single`.
+    clauses: Vec<u8>,
+    /// Whether every entry has one clause (any literal found makes it a candidate).
+    single: bool,
 }
 
 /// The literal prefilter of the header rules on one header target.
@@ -360,8 +367,12 @@ struct HeaderIndex {
     owner: Vec<usize>,
 }
 
-/// One prefilter table row: rule (or `RULE|k` alternative) name, pattern fingerprint, literals.
-type TableRow = (String, u64, Option<Vec<Vec<u8>>>);
+/// A pattern's prefilter: clauses of literals, each match holding one literal of every clause
+/// ([`literals::required_clauses`]).
+pub(crate) type Clauses = Vec<Vec<Vec<u8>>>;
+
+/// One prefilter table row: rule (or `RULE|k` alternative) name, pattern fingerprint, clauses.
+type TableRow = (String, u64, Option<Clauses>);
 
 #[derive(Debug, Clone)]
 struct Prepared {
@@ -427,8 +438,9 @@ struct Split {
     /// Flat id of the first alternative.
     base: usize,
     patterns: Vec<Pattern>,
-    /// Each alternative's literals (lower-cased); `None`: always run that alternative.
-    lits: Vec<Option<Vec<Vec<u8>>>>,
+    /// Each alternative's literals (lower-cased), in clauses; `None`: always run that
+    /// alternative.
+    lits: Vec<Option<Clauses>>,
 }
 
 /// The pattern of a rule that may be matched alternative by alternative: header rules and

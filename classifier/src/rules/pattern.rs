@@ -606,15 +606,23 @@ impl Pattern {
         h.0
     }
 
-    /// Lower-cased literals of which every match contains at least one, if such a set of useful
-    /// length exists. `None` means "always run this pattern".
+    /// Clauses of lower-cased literals, every match containing one literal of each
+    /// ([`literals::required_clauses`]), if one of useful length exists. `None` means "always
+    /// run this pattern".
+    pub(crate) fn required_clauses(&self) -> Option<super::Clauses> {
+        literals::required_clauses(&self.linear_pattern(), self.flags())
+    }
+
+    /// The first of [`Pattern::required_clauses`]: literals of which every match contains at
+    /// least one.
+    #[cfg(test)]
     pub(crate) fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
-        literals::required_literals(&self.linear_pattern(), self.flags())
+        self.required_clauses()?.into_iter().next()
     }
 }
 
-/// Bump when the literal analysis changes, so precomputed tables are recomputed.
-const PREFILTER_VERSION: u8 = 2;
+/// Bump when the literal analysis changes, so precomputed tables are recomputed. 3: clauses.
+const PREFILTER_VERSION: u8 = 3;
 
 /// FNV-1a, 64 bit: tiny and stable across builds (std's hasher is neither guaranteed).
 struct Fnv(u64);

@@ -6,6 +6,34 @@ use std::collections::HashMap;
 use super::table::parse_prefilter_table;
 use super::*;
 
+/// One text kind's prefilter while it is built (see [`Group`]).
+#[derive(Default)]
+struct Building {
+    filtered: Vec<(usize, Option<usize>)>,
+    always: Vec<usize>,
+    lits: Vec<Vec<u8>>,
+    owner: Vec<usize>,
+    clause: Vec<u8>,
+    clauses: Vec<u8>,
+}
+
+impl Building {
+    /// A rule (or one alternative of a split rule) filtered by `clauses`.
+    fn add(&mut self, entry: (usize, Option<usize>), clauses: &Clauses) {
+        let slot = self.filtered.len();
+        self.filtered.push(entry);
+        let n = clauses.len().min(super::literals::MAX_CLAUSES);
+        self.clauses.push(n as u8);
+        for (k, c) in clauses.iter().take(n).enumerate() {
+            for l in c {
+                self.lits.push(l.clone());
+                self.owner.push(slot);
+                self.clause.push(k as u8);
+            }
+        }
+    }
+}
+
 impl RuleSet {
     pub(super) fn prepare(&self, long_lived: bool) -> Prepared {
         let n = self.inner.rules.len();
@@ -48,13 +76,13 @@ impl RuleSet {
         let mut rows: Vec<TableRow> = Vec::new();
         let mut computed = 0usize;
         // Each entry is used once: taken out of the table, not cloned.
-        let mut literals_of = |name: &str, p: &Pattern| -> Option<Vec<Vec<u8>>> {
+        let mut literals_of = |name: &str, p: &Pattern| -> Option<Clauses> {
             let fp = p.fingerprint();
             let lits = match table.remove(name) {
                 Some((f, lits)) if f == fp => lits,
                 _ => {
                     computed += 1;
-                    p.required_literals()
+                    p.required_clauses()
                 }
             };
             rows.push((name.to_owned(), fp, lits.clone()));
@@ -75,13 +103,6 @@ impl RuleSet {
                 _ => None,
             }
         }));
-        /// Per kind while building: (filtered rules, always-run rules, literals, literal owner).
-        type Building = (
-            Vec<(usize, Option<usize>)>,
-            Vec<usize>,
-            Vec<Vec<u8>>,
-            Vec<usize>,
-        );
         let mut groups: HashMap<RuleKind, Building> = HashMap::new();
         let mut header_lits = HashMap::new();
         // Per header target key: (literals, their slots).
@@ -119,22 +140,18 @@ impl RuleSet {
                     for (k, lits) in sp.lits.iter().enumerate() {
                         let Some(lits) = lits else {
                             always_branches.push(sp.base + k);
-                            g.1.push(i);
+                            g.always.push(i);
                             continue;
                         };
-                        let slot = g.0.len();
-                        g.0.push((i, Some(sp.base + k)));
-                        for l in lits {
-                            g.2.push(l.clone());
-                            g.3.push(slot);
-                        }
+                        g.add((i, Some(sp.base + k)), lits);
                     }
                 }
                 if let Test::Header { target, .. } = &r.test {
                     header_slot[i] = header_slots;
                     let g = header_groups.entry(target.key.clone()).or_default();
+                    // Header rules take one clause: their texts are short, their scan cheap.
                     for (k, lits) in sp.lits.iter().enumerate() {
-                        for l in lits.iter().flatten() {
+                        for l in lits.iter().filter_map(|c| c.first()).flatten() {
                             g.0.push(l.clone());
                             g.1.push(header_slots + k);
                         }
@@ -153,19 +170,12 @@ impl RuleSet {
                 Test::Regex(_) => {
                     let g = groups.entry(r.kind).or_default();
                     match lits {
-                        Some(lits) => {
-                            let slot = g.0.len();
-                            g.0.push((i, None));
-                            for l in lits {
-                                g.2.push(l);
-                                g.3.push(slot);
-                            }
-                        }
-                        None => g.1.push(i),
+                        Some(lits) => g.add((i, None), &lits),
+                        None => g.always.push(i),
                     }
                 }
                 Test::Header { target, .. } => {
-                    if let Some(l) = lits {
+                    if let Some(l) = lits.and_then(|c| c.into_iter().next()) {
                         header_slot[i] = header_slots;
                         let g = header_groups.entry(target.key.clone()).or_default();
                         g.0.extend(l.iter().cloned());
@@ -178,15 +188,18 @@ impl RuleSet {
             }
         }
         let mut take = |k: RuleKind| -> Group {
-            let Some((filtered, always, lits, owner)) = groups.remove(&k) else {
+            let Some(b) = groups.remove(&k) else {
                 return Group::default();
             };
-            let ac = (!lits.is_empty()).then(|| LitIndex::new(&lits, long_lived));
+            let ac = (!b.lits.is_empty()).then(|| LitIndex::new(&b.lits, long_lived));
             Group {
-                filtered,
-                always,
+                single: b.clauses.iter().all(|&n| n == 1),
+                filtered: b.filtered,
+                always: b.always,
                 ac,
-                owner,
+                owner: b.owner,
+                clause: b.clause,
+                clauses: b.clauses,
             }
         };
         let body = take(RuleKind::Body);

@@ -428,7 +428,10 @@ impl RuleSet {
                                 .zip(&sp.lits)
                                 .enumerate()
                                 .filter(|(k, (_, lits))| {
-                                    lits.as_deref().is_none_or(|l| has(slot + k, l))
+                                    // Header rules are filtered by their first clause.
+                                    lits.as_ref()
+                                        .and_then(|c| c.first())
+                                        .is_none_or(|l| has(slot + k, l))
                                 })
                                 .map(|(_, alt)| alt);
                             match (alts.next(), alts.next()) {
@@ -508,13 +511,29 @@ fn prefilter(
     if let Some(ac) = &group.ac {
         if group.filtered.iter().any(|&(i, _)| wanted(i)) {
             let hay = texts.haystack(text);
-            ac.scan(hay.as_bytes(), |id| {
-                let (rule, branch) = group.filtered[group.owner[id]];
+            let mut mark = |slot: usize| {
+                let (rule, branch) = group.filtered[slot];
                 candidate[rule] = true;
                 if let (Some(b), Some(bc)) = (branch, branch_candidate.as_deref_mut()) {
                     bc[b] = true;
                 }
-            });
+            };
+            if group.single {
+                ac.scan(hay.as_bytes(), |id| mark(group.owner[id]));
+            } else {
+                // A rule (or alternative) with several clauses is a candidate once a literal
+                // of each has been found: one bit per clause.
+                let mut found = vec![0u8; group.filtered.len()];
+                ac.scan(hay.as_bytes(), |id| {
+                    let slot = group.owner[id];
+                    found[slot] |= 1 << group.clause[id];
+                });
+                for (slot, (&bits, &n)) in found.iter().zip(&group.clauses).enumerate() {
+                    if bits != 0 && u32::from(bits) == (1u32 << n) - 1 {
+                        mark(slot);
+                    }
+                }
+            }
         }
     }
     for &i in &group.always {

@@ -1,11 +1,13 @@
 //! The prefilter table format (`rules/default.prefilter`, the prefilter cache): one row per
-//! rule or alternative with its pattern fingerprint and required literals.
+//! rule or alternative with its pattern fingerprint and required literals, in clauses (see
+//! [`super::literals::required_clauses`]).
 
 use super::*;
 
-/// Parses a prefilter table: `NAME<TAB>FINGERPRINT<TAB>HEX HEX ...` or `... <TAB>-`.
-/// Rule name → (pattern fingerprint, literals or `None` for "always run").
-pub(super) type PrefilterTable<'a> = HashMap<&'a str, (u64, Option<Vec<Vec<u8>>>)>;
+/// Parses a prefilter table: `NAME<TAB>FINGERPRINT<TAB>HEX HEX ... | HEX ...` (clauses
+/// separated by ` | `) or `... <TAB>-`.
+/// Rule name → (pattern fingerprint, clauses or `None` for "always run").
+pub(super) type PrefilterTable<'a> = HashMap<&'a str, (u64, Option<Clauses>)>;
 
 pub(super) fn parse_prefilter_table(text: &str) -> PrefilterTable<'_> {
     let mut out = HashMap::new();
@@ -20,7 +22,10 @@ pub(super) fn parse_prefilter_table(text: &str) -> PrefilterTable<'_> {
         let lits = if lits == "-" {
             None
         } else {
-            let decoded: Option<Vec<Vec<u8>>> = lits.split(' ').map(unhex).collect();
+            let decoded: Option<Clauses> = lits
+                .split(" | ")
+                .map(|c| c.split(' ').map(unhex).collect())
+                .collect();
             match decoded {
                 Some(d) => Some(d),
                 None => continue,
@@ -54,24 +59,34 @@ pub(super) fn unhex(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Clauses as a table row writes them: each literal in hex, literals separated by a space,
+/// clauses by ` | `.
+pub(super) fn clauses_text(clauses: &Clauses) -> String {
+    clauses
+        .iter()
+        .map(|c| {
+            c.iter()
+                .map(|x| x.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 impl RuleSet {
     /// The prefilter table for this rule set, in the format of `rules/default.prefilter`.
     #[doc(hidden)]
     pub fn prefilter_table(&self) -> String {
         let mut out = String::from(
-            "# mailsift prefilter literals: NAME, pattern fingerprint, hex literals ('-': none).\n\
+            "# mailsift prefilter literals: NAME, pattern fingerprint, hex literals in clauses ('-': none).\n\
              # Generated; see DEFAULT_PREFILTER in classifier/src/rules/mod.rs.\n",
         );
         // One row: name, pattern fingerprint, required literals in hex ('-': none).
         let mut row = |name: &str, p: &Pattern| {
-            let lits = match p.required_literals() {
-                None => "-".to_owned(),
-                Some(l) => l
-                    .iter()
-                    .map(|x| x.iter().map(|b| format!("{b:02x}")).collect::<String>())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            };
+            let lits = p
+                .required_clauses()
+                .map_or_else(|| "-".to_owned(), |c| clauses_text(&c));
             out.push_str(&format!("{name}\t{:016x}\t{lits}\n", p.fingerprint()));
         };
         for r in &self.inner.rules {
