@@ -77,6 +77,7 @@ mod evals_uri;
 mod htext;
 mod installed;
 mod issues;
+mod linecut;
 mod lines;
 mod literals;
 mod litindex;
@@ -106,6 +107,7 @@ use litindex::LitIndex;
 use meta::Expr;
 use parse::{Builder, Source};
 use pattern::Pattern;
+use prepare::Group;
 use texts::{Part, Texts, uri_count};
 pub use trust::{NetSet, Networks};
 
@@ -337,26 +339,6 @@ struct Inner {
     /// The trust-path settings (`trusted_networks` and friends).
     networks: Networks,
     prepared: OnceLock<Prepared>,
-}
-
-/// Literal prefilter for one text kind.
-#[derive(Debug, Clone, Default)]
-struct Group {
-    /// Rules with a prefilter, with the alternative (flat id into [`Prepared`]'s branch
-    /// candidates) when the rule is split (see [`Pattern::alternatives`]).
-    filtered: Vec<(usize, Option<usize>)>,
-    /// Rules that always run.
-    always: Vec<usize>,
-    ac: Option<LitIndex>,
-    /// literal id → index into `filtered`.
-    owner: Vec<usize>,
-    /// literal id → which of its rule's clauses it is in.
-    clause: Vec<u8>,
-    /// Per entry of `filtered`: how many clauses (each needs a literal found); all 1 when
-    /// `single`.
-    clauses: Vec<u8>,
-    /// Whether every entry has one clause (any literal found makes it a candidate).
-    single: bool,
 }
 
 /// The literal prefilter of the header rules on one header target.

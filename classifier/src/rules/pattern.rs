@@ -24,6 +24,7 @@ use super::approx;
 use super::atomic::atomic_line_runs;
 use super::bytemode;
 use super::engines::{Forward, backtracking, first_line, linear, start_prefilter};
+use super::linecut::LineCut;
 use super::literals;
 use super::perlre::{self, Flags, Translated};
 use super::split::split_alternation;
@@ -81,6 +82,9 @@ pub(crate) struct Pattern {
     /// Whether a match can be empty and the pattern has a multi-line `^` (see
     /// [`Pattern::caret_at_end`]).
     caret_at_end: OnceLock<bool>,
+    /// For a backtracking pattern relating two lines: the lines of a text it can use
+    /// ([`LineCut`]).
+    line_cut: OnceLock<Option<LineCut>>,
     /// Test switch: match backtracking patterns as before the start-position search (one
     /// unanchored run of the backtracking engine), to compare the two.
     #[cfg(test)]
@@ -105,9 +109,19 @@ impl Pattern {
             view_engine: OnceLock::new(),
             names_bytes: OnceLock::new(),
             caret_at_end: OnceLock::new(),
+            line_cut: OnceLock::new(),
             #[cfg(test)]
             plain: false,
         }
+    }
+
+    /// Whether backtracking matches run on a [`LineCut`] of the text (not under the test switch
+    /// `plain`, which matches as before any of these searches).
+    fn cuts(&self) -> bool {
+        #[cfg(test)]
+        return !self.plain;
+        #[cfg(not(test))]
+        true
     }
 
     fn flags(&self) -> Flags {
@@ -431,6 +445,17 @@ impl Pattern {
                 return m;
             }
         }
+        let cut;
+        let text = match self.compiled() {
+            Ok(Compiled::Backtracking(_)) if self.cuts() => {
+                let lc = self
+                    .line_cut
+                    .get_or_init(|| LineCut::of(&self.translated.pattern, self.flags()));
+                cut = lc.as_ref().map(|c| c.cut(text));
+                cut.as_deref().unwrap_or(text)
+            }
+            _ => text,
+        };
         match self.compiled() {
             Ok(Compiled::Linear(re)) => re.is_match(text.as_bytes()),
             Ok(Compiled::Backtracking(_)) if let Some(b) = self.bytes_engine(text) => {

@@ -6,6 +6,26 @@ use std::collections::HashMap;
 use super::table::parse_prefilter_table;
 use super::*;
 
+/// Literal prefilter for one text kind.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Group {
+    /// Rules with a prefilter, with the alternative (flat id into [`Prepared`]'s branch
+    /// candidates) when the rule is split (see [`Pattern::alternatives`]).
+    pub(super) filtered: Vec<(usize, Option<usize>)>,
+    /// Rules that always run.
+    pub(super) always: Vec<usize>,
+    pub(super) ac: Option<LitIndex>,
+    /// literal id → index into `filtered`.
+    pub(super) owner: Vec<usize>,
+    /// literal id → which of its rule's clauses it is in.
+    pub(super) clause: Vec<u8>,
+    /// Per entry of `filtered`: how many clauses (each needs a literal found); all 1 when
+    /// `single`.
+    pub(super) clauses: Vec<u8>,
+    /// Whether every entry has one clause (any literal found makes it a candidate).
+    pub(super) single: bool,
+}
+
 /// One text kind's prefilter while it is built (see [`Group`]).
 #[derive(Default)]
 struct Building {
