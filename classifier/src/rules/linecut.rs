@@ -104,8 +104,12 @@ impl LineCut {
     }
 }
 
+/// Whether `line` can start with `name` as the engine reads it: ASCII case folded, or any
+/// line whose first characters are not all ASCII (Unicode case folding takes `ſ` for `s` and
+/// the Kelvin sign for `k`: such a line is kept).
 fn starts_with_nocase(line: &[u8], name: &[u8]) -> bool {
-    line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name)
+    let head = &line[..line.len().min(name.len() * 4)];
+    !head.is_ascii() || line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name)
 }
 
 /// The loop's position, length and bound (`None`: unbounded) in `pattern`, outside groups.

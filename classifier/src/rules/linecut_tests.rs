@@ -74,6 +74,13 @@ fn the_cut_keeps_the_named_lines_and_the_long_ones() {
     assert_eq!(c.cut(&text), format!("\nFROM: b@c\n{long}\nto: b@c\n"));
     // The first line kept is the text's first: no line break before it.
     assert_eq!(c.cut("From: x\nDate: d\nTo: y"), "From: x\nTo: y");
+    // A line starting with a character Unicode case folding may take for a name's letter
+    // (`ſ`, the long s, for `s`) is kept.
+    let c2 = cut_of(SUBJ_HAS_TO_2, "ism").expect("a cut");
+    assert_eq!(
+        c2.cut("X: 1\n\u{17f}ubject: a\nDate: d\n"),
+        "\n\u{17f}ubject: a\n"
+    );
     // Nothing to leave out: the text itself.
     assert!(matches!(
         c.cut("From: x\nTo: y\n"),
@@ -92,6 +99,8 @@ fn header_block() -> impl Strategy<Value = String> {
         Just("TO: x@y.org".to_owned()),
         Just("Subject: for a@b.com now".to_owned()),
         Just("Subject: hi x@y.org!".to_owned()),
+        Just("\u{17f}ubject: for a@b.com now".to_owned()),
+        Just("\u{212a}: a@b.com".to_owned()),
         Just("Received: from h by m for <a@b.com>; Mon".to_owned()),
         Just("Received: by m for x@y.org;".to_owned()),
         Just("\tfor <a@b.com>; Tue".to_owned()),
