@@ -73,15 +73,16 @@ pub enum RulesCommand {
     },
     /// Where the rules' time goes: each rule's CPU time per message on real mail, costliest
     /// first, and the work the rules share (rendering the texts and the literal prefilters,
-    /// the uri template rules, the metas).
+    /// the header texts, the uri template rules, the metas).
     ///
     /// Measured as `mailsift serve` runs the rules: prepared once, and the mail evaluated once
     /// untimed first (a server's lazy DFAs build their states as mail arrives), then once
     /// more, one message at a time, timed. A rule is timed on the messages where it is matched
     /// at all (the literal prefilter skips the others): `runs` says on how many. A rule that is
     /// the first to need something other rules share (SpamAssassin's rendered body lines, the
-    /// Received headers' trust path, the dates) is charged for building it. With FILES, only
-    /// those rule files are loaded (not the built-in set).
+    /// trust path an eval reads, the dates) is charged for building it; the header texts the
+    /// header rules read are shared work of their own. With FILES, only those rule files are
+    /// loaded (not the built-in set).
     #[command(
         after_long_help = "Examples:\n  mailsift rules cost --mail ~/Maildir/cur\n  \
         mailsift rules cost --mail spam.mbox --top 50 /etc/spamassassin/local.cf"

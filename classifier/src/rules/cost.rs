@@ -1,8 +1,8 @@
 //! Where a rule set's time goes: each rule's CPU time over real mail, and the work the rules
-//! share (rendering the texts and the literal prefilters, the uri template rules, the metas).
-//! `mailsift rules cost` prints it, so that an administrator can find the rules of a
-//! `local.cf` (or SpamAssassin's own) that cost the most, as rspamd shows each symbol's mean
-//! time. Timing is off unless a [`RuleCosts`] is passed: the plain evaluation reads no clock.
+//! share (rendering the texts and the literal prefilters, the header texts, the uri template
+//! rules, the metas). `mailsift rules cost` prints it, so that an administrator can find the
+//! rules of a `local.cf` (or SpamAssassin's own) that cost the most, as rspamd shows each
+//! symbol's mean time. Timing is off unless a [`RuleCosts`] is passed: the plain evaluation reads no clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -18,6 +18,9 @@ pub enum Phase {
     TextsAndPrefilter,
     /// The uri rules' literal prefilter over the message's URIs.
     UriPrefilter,
+    /// The header texts the header rules read (`ALL`, each header, the trust path's
+    /// `X-Spam-Relays-*`), each built once, and their literal prefilter.
+    HeaderTexts,
     /// Rules built from captured tags (uri templates), matched together.
     Templates,
     /// Every meta rule, evaluated in dependency order.
@@ -26,9 +29,10 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in the order of an evaluation.
-    pub const ALL: [Phase; 4] = [
+    pub const ALL: [Phase; 5] = [
         Phase::TextsAndPrefilter,
         Phase::UriPrefilter,
+        Phase::HeaderTexts,
         Phase::Templates,
         Phase::Metas,
     ];
@@ -38,6 +42,7 @@ impl Phase {
         match self {
             Phase::TextsAndPrefilter => "texts and literal prefilter",
             Phase::UriPrefilter => "uri prefilter",
+            Phase::HeaderTexts => "header texts and their prefilter",
             Phase::Templates => "uri template rules",
             Phase::Metas => "meta rules",
         }
@@ -50,7 +55,7 @@ impl Phase {
 pub struct RuleCosts {
     nanos: Vec<AtomicU64>,
     runs: Vec<AtomicU64>,
-    phases: [AtomicU64; 4],
+    phases: [AtomicU64; Phase::ALL.len()],
     messages: AtomicU64,
 }
 
@@ -227,6 +232,7 @@ score    BOTH         1.0
         );
         assert!(costs.phase_micros(Phase::Metas) > 0.0);
         assert!(costs.phase_micros(Phase::TextsAndPrefilter) > 0.0);
+        assert!(costs.phase_micros(Phase::HeaderTexts) > 0.0);
         // Sorted costliest first, and the total holds every part.
         assert!(rules.windows(2).all(|w| w[0].micros >= w[1].micros));
         let parts: f64 = rules.iter().map(|r| r.micros).sum::<f64>()

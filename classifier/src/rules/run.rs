@@ -364,7 +364,7 @@ impl RuleSet {
                 continue;
             }
             let r = &self.inner.rules[i];
-            let t = cost::start(costs);
+            let mut t = cost::start(costs);
             counts[i] = match &r.test {
                 Test::Regex(p) => {
                     if candidate[i] {
@@ -379,8 +379,17 @@ impl RuleSet {
                     negate,
                     if_unset,
                 } => {
-                    let (value, lower) = hcache[prep.header_target[i]]
-                        .get_or_insert_with(|| header_entry(prep, trust, target, &mut hfound));
+                    let (value, lower) = hcache[prep.header_target[i]].get_or_insert_with(|| {
+                        // Shared by every rule on this target: timed as a phase, not as
+                        // this rule's time.
+                        let th = cost::start(costs);
+                        let e = header_entry(prep, trust, target, &mut hfound);
+                        if let (Some(th), Some(t0)) = (th, t.as_mut()) {
+                            *t0 += th.elapsed();
+                        }
+                        cost::phase_done(costs, Phase::HeaderTexts, th);
+                        e
+                    });
                     // The header's own text was scanned for its rules' literals at once;
                     // an `if_unset` text is searched here.
                     let scanned = value.is_some();
