@@ -2,7 +2,8 @@
 //! share (rendering the texts and the literal prefilters, the header texts, the uri template
 //! rules, the metas). `mailsift rules cost` prints it, so that an administrator can find the
 //! rules of a `local.cf` (or SpamAssassin's own) that cost the most, as rspamd shows each
-//! symbol's mean time. Timing is off unless a [`RuleCosts`] is passed: the plain evaluation reads no clock.
+//! symbol's mean time. Timing is off unless a [`RuleCosts`] is passed: the plain evaluation
+//! reads no clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;

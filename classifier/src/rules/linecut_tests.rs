@@ -135,7 +135,8 @@ proptest! {
         for re in [SUBJ_HAS_TO_2, TO_EQ_FROM_1, SUBJ_HAS_TO_3] {
             let t = translate(re, "ism").expect("translates");
             let cut = LineCut::of(&t.pattern, t.flags).expect("a cut");
-            let engine = fancy_regex::Regex::new(&format!("(?ism){}", t.pattern)).expect("compiles");
+            let engine =
+                fancy_regex::Regex::new(&format!("(?ism){}", t.pattern)).expect("compiles");
             let whole = engine.is_match(&text).expect("within the limit");
             let part = engine.is_match(cut.cut(&text).as_ref()).expect("within the limit");
             prop_assert_eq!(whole, part, "{} on {:?}", re, text);

@@ -41,8 +41,8 @@ pub(super) fn required_clauses(pattern: &str, f: Flags) -> Option<Vec<Set>> {
     let info = analyse(&hir);
     let first = usable(better(info.required, info.exact.and_then(non_empty))?)?;
     let mut more: Vec<Set> = info.more.into_iter().filter_map(usable).collect();
-    // The longest shortest literal first (the rarest, as `better` judges), then fewer literals.
-    more.sort_by_key(|c| (std::cmp::Reverse(min_len(c)), c.len()));
+    // The best first, as `better` judges.
+    more.sort_by_key(|c| std::cmp::Reverse(rank(c)));
     let mut clauses = vec![first];
     for c in more {
         if clauses.len() == MAX_CLAUSES {
@@ -108,13 +108,15 @@ fn non_empty(set: Set) -> Option<Set> {
     (!set.is_empty() && set.iter().all(|s| !s.is_empty())).then_some(set)
 }
 
+/// How good a required set is for the prefilter, higher better: the longest shortest literal
+/// (the rarest), then the fewest literals.
+fn rank(set: &Set) -> (usize, std::cmp::Reverse<usize>) {
+    (min_len(set), std::cmp::Reverse(set.len()))
+}
+
 fn better(a: Option<Set>, b: Option<Set>) -> Option<Set> {
     match (a, b) {
-        (Some(a), Some(b)) => {
-            let ka = (min_len(&a), std::cmp::Reverse(a.len()));
-            let kb = (min_len(&b), std::cmp::Reverse(b.len()));
-            Some(if kb > ka { b } else { a })
-        }
+        (Some(a), Some(b)) => Some(if rank(&b) > rank(&a) { b } else { a }),
         (a, None) => a,
         (None, b) => b,
     }
@@ -124,9 +126,7 @@ fn better(a: Option<Set>, b: Option<Set>) -> Option<Set> {
 fn better_keeping(a: Option<Set>, b: Option<Set>, more: &mut Vec<Set>) -> Option<Set> {
     match (a, b) {
         (Some(a), Some(b)) => {
-            let ka = (min_len(&a), std::cmp::Reverse(a.len()));
-            let kb = (min_len(&b), std::cmp::Reverse(b.len()));
-            if kb > ka {
+            if rank(&b) > rank(&a) {
                 more.push(a);
                 Some(b)
             } else {

@@ -115,15 +115,6 @@ impl Pattern {
         }
     }
 
-    /// Whether backtracking matches run on a [`LineCut`] of the text (not under the test switch
-    /// `plain`, which matches as before any of these searches).
-    fn cuts(&self) -> bool {
-        #[cfg(test)]
-        return !self.plain;
-        #[cfg(not(test))]
-        true
-    }
-
     fn flags(&self) -> Flags {
         let mut f = self.translated.flags;
         f.m |= self.line_anchors;
@@ -445,27 +436,34 @@ impl Pattern {
                 return m;
             }
         }
-        let cut;
-        let text = match self.compiled() {
-            Ok(Compiled::Backtracking(_)) if self.cuts() => {
-                let lc = self
-                    .line_cut
-                    .get_or_init(|| LineCut::of(&self.translated.pattern, self.flags()));
-                cut = lc.as_ref().map(|c| c.cut(text));
-                cut.as_deref().unwrap_or(text)
-            }
-            _ => text,
-        };
         match self.compiled() {
             Ok(Compiled::Linear(re)) => re.is_match(text.as_bytes()),
-            Ok(Compiled::Backtracking(_)) if let Some(b) = self.bytes_engine(text) => {
-                // The guard reads bytes as this engine does (ASCII classes, ASCII case).
-                self.guard().is_none_or(|g| g.is_match(text.as_bytes()))
-                    && bytemode::with_view(text, |v| b.is_match(v).unwrap_or(false))
+            Ok(Compiled::Backtracking(re)) => {
+                let cut = self.line_cut().map(|c| c.cut(text));
+                let text = cut.as_deref().unwrap_or(text);
+                match self.bytes_engine(text) {
+                    // The guard reads bytes as this engine does (ASCII classes, ASCII case).
+                    Some(b) => {
+                        self.guard().is_none_or(|g| g.is_match(text.as_bytes()))
+                            && bytemode::with_view(text, |v| b.is_match(v).unwrap_or(false))
+                    }
+                    None => self.backtracking_match(re, text),
+                }
             }
-            Ok(Compiled::Backtracking(re)) => self.backtracking_match(re, text),
             Err(_) => false,
         }
+    }
+
+    /// The [`LineCut`] backtracking matches run on, if the pattern has one (never under the
+    /// test switch `plain`, which matches as before any of these searches).
+    fn line_cut(&self) -> Option<&LineCut> {
+        #[cfg(test)]
+        if self.plain {
+            return None;
+        }
+        self.line_cut
+            .get_or_init(|| LineCut::of(&self.translated.pattern, self.flags()))
+            .as_ref()
     }
 
     /// The engine of [`bytemode`] when `text` is not ASCII and the pattern names bytes above

@@ -79,7 +79,8 @@ impl RuleSet {
     #[doc(hidden)]
     pub fn prefilter_table(&self) -> String {
         let mut out = String::from(
-            "# mailsift prefilter literals: NAME, pattern fingerprint, hex literals in clauses ('-': none).\n\
+            "# mailsift prefilter literals: NAME, pattern fingerprint, hex literals in clauses \
+             ('-': none).\n\
              # Generated; see DEFAULT_PREFILTER in classifier/src/rules/mod.rs.\n",
         );
         // One row: name, pattern fingerprint, required literals in hex ('-': none).
