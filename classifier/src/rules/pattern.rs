@@ -17,13 +17,12 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use regex_automata::meta;
 use regex_automata::util::prefilter::Prefilter;
 
 use super::approx;
 use super::atomic::atomic_line_runs;
 use super::bytemode;
-use super::engines::{Forward, backtracking, first_line, linear, start_prefilter};
+use super::engines::{Forward, Linear, backtracking, first_line, linear, start_prefilter};
 use super::linecut::LineCut;
 use super::literals;
 use super::perlre::{self, Flags, Translated};
@@ -33,7 +32,7 @@ use super::split::split_alternation;
 #[derive(Debug, Clone)]
 pub(crate) enum Compiled {
     /// The linear-time engine.
-    Linear(Box<meta::Regex>),
+    Linear(Box<Linear>),
     /// The bounded backtracking engine.
     Backtracking(Box<fancy_regex::Regex>),
 }
@@ -49,13 +48,13 @@ pub(crate) struct Pattern {
     compiled: OnceLock<Result<Compiled, String>>,
     /// For backtracking patterns: a linear superset checked first (see
     /// [`perlre::linear_approximation`]); `None` inside when it does not compile.
-    guard: OnceLock<Option<meta::Regex>>,
+    guard: OnceLock<Option<Linear>>,
     /// For [`Pattern::is_match`] on linear patterns: a forward-only lazy DFA; `None` inside
     /// when it does not build (then the full engine answers).
     forward: OnceLock<Option<Forward>>,
     /// The guard with Unicode classes, as the backtracking engine reads them: where a match
     /// can start in a non-ASCII text (see [`Pattern::backtracking_match`]).
-    unicode_guard: OnceLock<Option<meta::Regex>>,
+    unicode_guard: OnceLock<Option<Linear>>,
     /// For the anchored attempts of [`Pattern::backtracking_match`]: the backtracking engine
     /// with line runs made atomic ([`atomic_line_runs`]); `None` inside when that changes
     /// nothing or does not compile (the engine itself is then used).
@@ -131,11 +130,11 @@ impl Pattern {
         }
     }
 
-    fn guard(&self) -> Option<&meta::Regex> {
+    fn guard(&self) -> Option<&Linear> {
         self.guard.get_or_init(|| self.build_guard(false)).as_ref()
     }
 
-    fn unicode_guard(&self) -> Option<&meta::Regex> {
+    fn unicode_guard(&self) -> Option<&Linear> {
         self.unicode_guard
             .get_or_init(|| self.build_guard(true))
             .as_ref()
@@ -144,7 +143,7 @@ impl Pattern {
     /// The linear approximation compiled with ASCII or Unicode classes; where it is over the
     /// size limit, with its long counted runs made open ([`approx::widen_counted`]), a
     /// superset again.
-    fn build_guard(&self, unicode: bool) -> Option<meta::Regex> {
+    fn build_guard(&self, unicode: bool) -> Option<Linear> {
         let approx = perlre::linear_approximation(&self.translated.pattern);
         linear(&Self::prefixed(self.flags(), &approx), unicode)
             .or_else(|_| {
@@ -414,10 +413,9 @@ impl Pattern {
     fn short_of_end(&self, text: &str) -> usize {
         let kept = |start: usize, end: usize| start != end || start != text.len();
         match self.compiled() {
-            Ok(Compiled::Linear(re)) => re
-                .find_iter(text.as_bytes())
-                .filter(|m| kept(m.start(), m.end()))
-                .count(),
+            Ok(Compiled::Linear(re)) => {
+                re.count(text.as_bytes(), usize::MAX, |m| kept(m.start(), m.end()))
+            }
             Ok(Compiled::Backtracking(re)) => re
                 .find_iter(text)
                 .map_while(Result::ok)
@@ -553,7 +551,7 @@ impl Pattern {
             return u32::try_from(n).unwrap_or(u32::MAX);
         }
         let n = match self.compiled() {
-            Ok(Compiled::Linear(re)) => re.find_iter(text.as_bytes()).take(max as usize).count(),
+            Ok(Compiled::Linear(re)) => re.count(text.as_bytes(), max as usize, |_| true),
             Ok(Compiled::Backtracking(_))
                 if self.guard().is_some_and(|g| !g.is_match(text.as_bytes())) =>
             {
