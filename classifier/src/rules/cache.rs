@@ -299,8 +299,9 @@ mod tests {
         assert!(want.iter().any(|h| !h.is_empty()), "some rule hit");
     }
 
-    /// A long-lived rule set matches the text rules on a second thread (`RuleSet::run`):
-    /// every stock rule hits as when one thread evaluates them all. Also inside a pool whose
+    /// A long-lived rule set matches the text rules on a second thread, and both threads take
+    /// header rules, evals and uri rules from one list (`RuleSet::run`): every stock rule hits
+    /// as when one thread evaluates them all. Also inside a pool whose
     /// only thread is the caller, where the second thread's job cannot start before the
     /// caller needs the list of text rules: the caller makes it and matches them itself
     /// (waiting for the job would never return).
