@@ -444,6 +444,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Tells the engine a message is about to be classified (a server has accepted a
+    /// request): see [`RuleSet::expect_message`]. Changes no result.
+    pub fn expect_message(&self) {
+        self.rules.expect_message();
+    }
+
     /// Parses, tokenizes and digests a message. Never fails, never panics.
     pub fn analyze(&self, raw: &[u8]) -> Analysis {
         self.analyze_for(raw, &[])

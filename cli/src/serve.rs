@@ -282,6 +282,8 @@ impl Shared {
 }
 
 fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Result<()> {
+    // The rules' second thread wakes while the request is read.
+    shared.current().engine.expect_message();
     stream.set_read_timeout(Some(CLIENT_IO_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_IO_TIMEOUT))?;
     let Some(request) =

@@ -139,6 +139,8 @@ fn classify_job(shared: &Shared, conn: &mut Option<Conn>, job: &Job) -> Result<J
     let started = Instant::now();
     classify::debug_fault(); // debug builds: MAILSIFT_DEBUG_FAULT=panic|hang, for the tests
     let loaded = shared.current();
+    // The rules' second thread wakes while the message is parsed.
+    loaded.engine.expect_message();
     let store = serve::connection(conn, shared, &loaded.config);
     let date = mailsift::facts::rfc5322_date(now());
     let view = job.facts.rules_view(&job.message, &date);

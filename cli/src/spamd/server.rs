@@ -270,6 +270,8 @@ fn refuse(stream: &Stream, code: ExCode, text: &str) {
 
 /// Serves one connection: one request, one reply.
 fn handle(ctx: &Ctx, stream: Stream) {
+    // The rules' second thread wakes while the request is read.
+    ctx.shared.current().engine.expect_message();
     let timeout = ctx.settings.timeout;
     let _ = stream.set_write_timeout(timeout);
     let mut reader = BufReader::with_capacity(
