@@ -89,13 +89,16 @@ impl RuleSet {
     /// virtual machine; in the classify server with the stock rules the second thread had
     /// not started when the first was done with its own list on about one message in four
     /// (session 35, corpora/SA-FIDELITY.md). Does nothing for a one-message rule set, one
-    /// with too few text rules for a second thread, or when a thread is waiting already.
+    /// with too few text rules for a second thread, in a pool of one thread, or when a thread
+    /// is waiting already.
     pub fn expect_message(&self) {
         let Some(prep) = self.inner.prepared.get() else {
             return;
         };
+        // With one core the waiting thread would only take turns with the one parsing.
         if !prep.long_lived
             || prep.text_rules < PARALLEL_TEXT_RULES
+            || rayon::current_num_threads() < 2
             || EXPECTING.swap(true, Ordering::AcqRel)
         {
             return;
