@@ -282,8 +282,9 @@ impl Shared {
 }
 
 fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Result<()> {
+    let loaded = shared.current();
     // The rules' second thread wakes while the request is read.
-    shared.current().engine.expect_message();
+    loaded.engine.expect_message();
     stream.set_read_timeout(Some(CLIENT_IO_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_IO_TIMEOUT))?;
     let Some(request) =
@@ -291,7 +292,6 @@ fn serve_one(shared: &Shared, conn: &mut Option<Conn>, stream: UnixStream) -> Re
     else {
         return Ok(()); // connected and closed: a probe
     };
-    let loaded = shared.current();
     let mut started = false;
     let response = if !shared.same_db(&request.db) {
         Response::Mismatch(format!(

@@ -86,9 +86,9 @@ impl RuleSet {
     /// accepted a request): a thread of the pool wakes now and waits, yielding the CPU, for
     /// the second thread's share of [`RuleSet::run`], instead of being woken when that is
     /// spawned. Waking a sleeping thread took from 30 us to over 2 ms on this project's
-    /// virtual machine; in the classify server with the stock rules the second thread had
-    /// not started when the first was done with its own list on about one message in four
-    /// (session 35, corpora/SA-FIDELITY.md). Does nothing for a one-message rule set, one
+    /// virtual machine; in the classify server with the stock rules the second thread
+    /// started more than 1 ms late on 17-33 messages of 200 (2-13 with this; session 35,
+    /// corpora/SA-FIDELITY.md). Does nothing for a one-message rule set, one
     /// with too few text rules for a second thread, in a pool of one thread, or when a thread
     /// is waiting already.
     pub fn expect_message(&self) {

@@ -24,7 +24,7 @@ use super::codec::{self, Dialect, ExCode, ReadError, Request, Scores, Verb, Wire
 use super::{ListenAddr, Settings, render};
 use crate::classify;
 use crate::common;
-use crate::serve::{self, Conn, Shared};
+use crate::serve::{self, Conn, Loaded, Shared};
 
 /// Stack of a connection thread: it classifies, so the same headroom as serve's workers
 /// (reserved address space; only what is touched becomes resident).
@@ -270,8 +270,9 @@ fn refuse(stream: &Stream, code: ExCode, text: &str) {
 
 /// Serves one connection: one request, one reply.
 fn handle(ctx: &Ctx, stream: Stream) {
+    let loaded = ctx.shared.current();
     // The rules' second thread wakes while the request is read.
-    ctx.shared.current().engine.expect_message();
+    loaded.engine.expect_message();
     let timeout = ctx.settings.timeout;
     let _ = stream.set_write_timeout(timeout);
     let mut reader = BufReader::with_capacity(
@@ -283,7 +284,7 @@ fn handle(ctx: &Ctx, stream: Stream) {
     );
     let reply = match codec::read_request(&mut reader, ctx.settings.max_size) {
         Ok(None) => return, // connected and closed: a probe
-        Ok(Some(request)) => answer(ctx, &request),
+        Ok(Some(request)) => answer(ctx, &loaded, &request),
         Err(ReadError::Wire(e)) => {
             eprintln!("mailsift serve: spamd: {}", e.text);
             e.reply()
@@ -325,13 +326,13 @@ fn handle(ctx: &Ctx, stream: Stream) {
 }
 
 /// The reply to a well-formed request.
-fn answer(ctx: &Ctx, request: &Request) -> Vec<u8> {
+fn answer(ctx: &Ctx, loaded: &Loaded, request: &Request) -> Vec<u8> {
     let head = &request.head;
     let result = catch_unwind(AssertUnwindSafe(|| match head.verb {
         Verb::Ping => Ok(codec::pong(head.dialect)),
         Verb::Skip => Ok(Vec::new()),
-        Verb::Tell => tell(ctx, request),
-        _ => scan(ctx, request),
+        Verb::Tell => tell(ctx, loaded, request),
+        _ => scan(ctx, loaded, request),
     }))
     .unwrap_or_else(|_| Err(internal("panic while answering")));
     result.unwrap_or_else(|e| {
@@ -360,10 +361,9 @@ fn internal(why: impl std::fmt::Display) -> WireError {
 
 /// CHECK, SYMBOLS, REPORT, REPORT_IFSPAM, PROCESS, HEADERS: the verdict from the same
 /// functions `classify` uses, laid out by the codec.
-fn scan(ctx: &Ctx, request: &Request) -> Result<Vec<u8>, WireError> {
+fn scan(ctx: &Ctx, loaded: &Loaded, request: &Request) -> Result<Vec<u8>, WireError> {
     let head = &request.head;
     let user = user(head)?;
-    let loaded = ctx.shared.current();
     let (engine, config) = (&loaded.engine, &loaded.config);
     let run = |conn: &mut Option<Conn>| {
         let result = catch_unwind(AssertUnwindSafe(|| {
@@ -423,7 +423,7 @@ fn scan(ctx: &Ctx, request: &Request) -> Result<Vec<u8>, WireError> {
 /// as the other class: `correct`), `Remove: local` forgets it, for the request's user. `DidSet`
 /// and `DidRemove` report what changed (nothing when the message was already learned so, or
 /// never learned). Remote reporting is not something mailsift does: never reported as done.
-fn tell(ctx: &Ctx, request: &Request) -> Result<Vec<u8>, WireError> {
+fn tell(ctx: &Ctx, loaded: &Loaded, request: &Request) -> Result<Vec<u8>, WireError> {
     if !ctx.settings.allow_tell {
         return Err(WireError::unavailable(
             "TELL commands are not enabled: start 'mailsift serve' with --allow-tell \
@@ -451,7 +451,6 @@ fn tell(ctx: &Ctx, request: &Request) -> Result<Vec<u8>, WireError> {
         (None, false) => return Ok(codec::tell_reply(false, false)),
     };
     let user = user(head)?;
-    let loaded = ctx.shared.current();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let mut store = Store::open(
             &ctx.shared.db,
