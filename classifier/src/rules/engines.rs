@@ -14,7 +14,9 @@ use regex_automata::{hybrid, meta};
 /// 1M, 2 fewer rules disagree on the first 1,000 SpamAssassin-corpus messages and one more
 /// verdict agrees, the built-in rules' hits are unchanged (HITRATES.md), and neither the
 /// sa-diff runs nor a 130 KB message of money phrases got measurably slower
-/// (corpora/SA-FIDELITY.md, "Measured"). Classify's `--timeout` bounds the worst case.
+/// (corpora/SA-FIDELITY.md, "Measured"). Classify's `--timeout` bounds the worst case. The
+/// rules now run anchored attempts where a match can start, each with the whole limit, and
+/// no unanchored run confirms them (`attempts::any`, session 36).
 pub(super) const BACKTRACK_LIMIT: usize = 1_000_000;
 /// Compiled program size cap per regex (the `regex` default is 10 MiB).
 pub(super) const SIZE_LIMIT: usize = 4 << 20;

@@ -39,6 +39,7 @@
 
 mod approx;
 mod atomic;
+mod attempts;
 mod bytemode;
 mod cache;
 mod captures;

@@ -21,6 +21,7 @@ use regex_automata::util::prefilter::Prefilter;
 
 use super::approx;
 use super::atomic::atomic_line_runs;
+use super::attempts;
 use super::bytemode;
 use super::engines::{Forward, Linear, backtracking, first_line, linear, start_prefilter};
 use super::linecut::LineCut;
@@ -55,6 +56,8 @@ pub(crate) struct Pattern {
     /// The guard with Unicode classes, as the backtracking engine reads them: where a match
     /// can start in a non-ASCII text (see [`Pattern::backtracking_match`]).
     unicode_guard: OnceLock<Option<Linear>>,
+    /// The guard of the pattern as [`bytemode`]'s view reads it (see [`Pattern::view_guard`]).
+    view_guard: OnceLock<Option<Linear>>,
     /// For the anchored attempts of [`Pattern::backtracking_match`]: the backtracking engine
     /// with line runs made atomic ([`atomic_line_runs`]); `None` inside when that changes
     /// nothing or does not compile (the engine itself is then used).
@@ -100,6 +103,7 @@ impl Pattern {
             guard: OnceLock::new(),
             forward: OnceLock::new(),
             unicode_guard: OnceLock::new(),
+            view_guard: OnceLock::new(),
             attempts: OnceLock::new(),
             start_literals: OnceLock::new(),
             template: None,
@@ -131,20 +135,55 @@ impl Pattern {
     }
 
     fn guard(&self) -> Option<&Linear> {
-        self.guard.get_or_init(|| self.build_guard(false)).as_ref()
+        self.guard
+            .get_or_init(|| self.build_guard(&self.translated.pattern, false))
+            .as_ref()
     }
 
     fn unicode_guard(&self) -> Option<&Linear> {
         self.unicode_guard
-            .get_or_init(|| self.build_guard(true))
+            .get_or_init(|| self.build_guard(&self.translated.pattern, true))
             .as_ref()
+    }
+
+    /// The guard of the pattern as [`bytemode`]'s view reads it, with Unicode classes, as the
+    /// backtracking engine reads the view: where a match can start in a view (a view
+    /// character is no letter, digit or space to either). `None` when the pattern names no
+    /// byte above 0x7f or this does not compile.
+    fn view_guard(&self) -> Option<&Linear> {
+        self.view_guard
+            .get_or_init(|| self.build_guard(&bytemode::pattern(&self.translated.pattern)?, true))
+            .as_ref()
+    }
+
+    /// Whether the view engine `b` ([`Pattern::bytes_engine`]) matches `view`, run only where
+    /// the view's guard can start a match.
+    fn view_match(&self, b: &fancy_regex::Regex, view: &str) -> bool {
+        match self.view_guard().filter(|_| !self.is_plain()) {
+            Some(g) => attempts::any(b, view, &attempts::Starts::Guard(g)),
+            None => b.is_match(view).unwrap_or(false),
+        }
+    }
+
+    /// The count of the view engine `b`'s matches in `view`, at most `max` (see
+    /// [`attempts::count`]).
+    fn view_count(&self, b: &fancy_regex::Regex, view: &str, max: usize) -> usize {
+        self.view_guard()
+            .filter(|_| !self.is_plain())
+            .and_then(|g| attempts::count(b, view, &attempts::Starts::Guard(g), max))
+            .unwrap_or_else(|| {
+                b.find_iter(view)
+                    .take(max)
+                    .take_while(Result::is_ok)
+                    .count()
+            })
     }
 
     /// The linear approximation compiled with ASCII or Unicode classes; where it is over the
     /// size limit, with its long counted runs made open ([`approx::widen_counted`]), a
     /// superset again.
-    fn build_guard(&self, unicode: bool) -> Option<Linear> {
-        let approx = perlre::linear_approximation(&self.translated.pattern);
+    fn build_guard(&self, pattern: &str, unicode: bool) -> Option<Linear> {
+        let approx = perlre::linear_approximation(pattern);
         linear(&Self::prefixed(self.flags(), &approx), unicode)
             .or_else(|_| {
                 let wide = approx::widen_counted(&approx);
@@ -162,8 +201,8 @@ impl Pattern {
     /// span the pattern matches; so a match of the pattern starts at a position where the guard
     /// has a match starting, and the linear engine's leftmost match start is the first such
     /// position. The backtracking engine then runs anchored at each of these positions only,
-    /// in order; a match found is confirmed by the unanchored run (see below), so the answer is
-    /// the unanchored run's on every text.
+    /// in order ([`attempts::any`]); the answer is the unanchored run's but where that run's
+    /// step limit, shared by all its start positions, gives up before a match Perl finds.
     ///
     /// The guard used to find the positions must read the text as the backtracking engine
     /// does: on an ASCII text the ASCII guard does; otherwise the Unicode one (`\w`, `\b` and
@@ -177,80 +216,48 @@ impl Pattern {
     /// also gives the patterns whose guard does not compile (`__SPOOFED_URL`'s counted runs of
     /// up to 2,048) positions to try, which before ran unanchored over the whole text.
     fn backtracking_match(&self, re: &fancy_regex::Regex, text: &str) -> bool {
-        let guard = self.guard();
-        #[cfg(test)]
-        if self.plain {
-            return guard.is_none_or(|g| g.is_match(text.as_bytes()))
+        if self.is_plain() {
+            return self.guard().is_none_or(|g| g.is_match(text.as_bytes()))
                 && re.is_match(text).unwrap_or(false);
         }
-        let lits = self.start_literals();
-        if (lits.is_some() || !text.is_ascii())
-            && guard.is_some_and(|g| !g.is_match(text.as_bytes()))
-        {
-            return false;
-        }
-        if let Some(lits) = lits {
-            // Every match starts with one of these literals: the next occurrence is the next
-            // position where a match can start.
-            return self.attempts_from(re, text, |from| {
-                let span = regex_automata::Span {
-                    start: from,
-                    end: text.len(),
-                };
-                lits.find(text.as_bytes(), span).map(|m| m.start)
-            });
-        }
-        let Some(guard) = guard else {
+        let Some(starts) = self.starts(text, false) else {
             return re.is_match(text).unwrap_or(false);
         };
-        let starts = if text.is_ascii() {
-            guard
-        } else {
-            match self.unicode_guard() {
-                Some(u) => u,
-                None => return re.is_match(text).unwrap_or(false),
-            }
-        };
-        self.attempts_from(re, text, |from| {
-            let input = regex_automata::Input::new(text.as_bytes()).range(from..);
-            starts.search(&input).map(|m| m.start())
-        })
+        attempts::any(self.attempts().unwrap_or(re), text, &starts)
     }
 
-    /// The anchored attempts of [`Pattern::backtracking_match`] at the positions
-    /// `next_start(from)` yields (the first position at or after `from` where a match can
-    /// start, in order), until one matches or there is none left.
-    fn attempts_from(
-        &self,
-        re: &fancy_regex::Regex,
-        text: &str,
-        mut next_start: impl FnMut(usize) -> Option<usize>,
-    ) -> bool {
-        let mut from = 0;
-        while from <= text.len() {
-            let Some(p) = next_start(from) else {
-                return false;
-            };
-            if !text.is_char_boundary(p) {
-                from = p + 1;
-                continue;
-            }
-            let at = fancy_regex::RegexInput::new(text)
-                .from_pos(p)
-                .anchored(true);
-            match self.attempts().unwrap_or(re).is_match_input(at) {
-                // Confirmed by the one unanchored run, whose step limit is shared by all start
-                // positions: where it gave up (no match), the anchored attempts, each with the
-                // whole limit, may find one, and the answer must not change. Only texts the rule
-                // hits pay for this run.
-                Ok(true) => return re.is_match(text).unwrap_or(false),
-                Ok(false) => {}
-                // Over the step limit at one position: the unanchored run, which makes the same
-                // attempt after those before it, is over it too, and counts no match.
-                Err(_) => return false,
-            }
-            from = p + text[p..].chars().next().map_or(1, char::len_utf8);
+    /// Where a match can start in `text` ([`attempts::Starts`]): the start literals, checked
+    /// by the guard first where they are; else where the guard's matches start, read as the
+    /// backtracking engine reads `text` (on an ASCII text the ASCII guard; otherwise the
+    /// Unicode one: `\w`, `\b` and case folding differ on non-ASCII letters; the ASCII guard
+    /// stays a first check, as it was before this search, so the answer is unchanged on every
+    /// text). `None` where any position can start one; no position at all where the guard
+    /// rules out a match (unless the caller has `checked` that already).
+    fn starts(&self, text: &str, checked: bool) -> Option<attempts::Starts<'_>> {
+        let guard = self.guard();
+        let lits = self.start_literals();
+        if !checked
+            && (lits.is_some() || !text.is_ascii())
+            && guard.is_some_and(|g| !g.is_match(text.as_bytes()))
+        {
+            return Some(attempts::Starts::Nowhere);
         }
+        if let Some(lits) = lits {
+            return Some(attempts::Starts::Literals(lits));
+        }
+        let guard = guard?;
+        if text.is_ascii() {
+            Some(attempts::Starts::Guard(guard))
+        } else {
+            self.unicode_guard().map(attempts::Starts::Guard)
+        }
+    }
+
+    /// The test switch `plain` (always false outside tests).
+    fn is_plain(&self) -> bool {
+        #[cfg(test)]
+        return self.plain;
+        #[cfg(not(test))]
         false
     }
 
@@ -337,7 +344,9 @@ impl Pattern {
             let _ = self.unicode_guard();
             let _ = self.attempts();
             let _ = self.start_literals();
-            let _ = self.built_bytes_engine();
+            if self.built_bytes_engine().is_some() {
+                let _ = self.view_guard();
+            }
         }
     }
 
@@ -443,7 +452,7 @@ impl Pattern {
                     // The guard reads bytes as this engine does (ASCII classes, ASCII case).
                     Some(b) => {
                         self.guard().is_none_or(|g| g.is_match(text.as_bytes()))
-                            && bytemode::with_view(text, |v| b.is_match(v).unwrap_or(false))
+                            && bytemode::with_view(text, |v| self.view_match(b, v))
                     }
                     None => self.backtracking_match(re, text),
                 }
@@ -558,18 +567,19 @@ impl Pattern {
                 0
             }
             Ok(Compiled::Backtracking(_)) if let Some(b) = self.bytes_engine(text) => {
-                bytemode::with_view(text, |v| {
-                    b.find_iter(v)
+                bytemode::with_view(text, |v| self.view_count(b, v, max as usize))
+            }
+            // The guard checked above.
+            Ok(Compiled::Backtracking(re)) => self
+                .starts(text, true)
+                .filter(|_| !self.is_plain())
+                .and_then(|starts| attempts::count(re, text, &starts, max as usize))
+                .unwrap_or_else(|| {
+                    re.find_iter(text)
                         .take(max as usize)
                         .take_while(Result::is_ok)
                         .count()
-                })
-            }
-            Ok(Compiled::Backtracking(re)) => re
-                .find_iter(text)
-                .take(max as usize)
-                .take_while(Result::is_ok)
-                .count(),
+                }),
             Err(_) => 0,
         };
         u32::try_from(n).unwrap_or(u32::MAX)

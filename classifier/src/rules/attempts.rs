@@ -1,0 +1,206 @@
+//! The backtracking engine run only where a match can start: anchored attempts at the
+//! positions a pattern's start literals or its guard give (see
+//! `Pattern::backtracking_match`), for a match and for a count of matches.
+
+use regex_automata::util::prefilter::Prefilter;
+
+use super::engines::Linear;
+
+/// Where a match of a backtracking pattern can start in a text.
+pub(super) enum Starts<'a> {
+    /// Every match starts with one of these literals.
+    Literals(&'a Prefilter),
+    /// Every match starts where a match of this guard (a linear superset of the pattern, read
+    /// as the backtracking engine reads the text) starts.
+    Guard(&'a Linear),
+    /// The guard has no match in the text: no position.
+    Nowhere,
+}
+
+impl Starts<'_> {
+    /// The first position at or after `from` where a match can start. The guard's leftmost
+    /// match from `from` starts at the first such position (a match of the pattern there is a
+    /// match of the guard).
+    fn next(&self, text: &str, from: usize) -> Option<usize> {
+        match self {
+            Starts::Literals(lits) => {
+                let span = regex_automata::Span {
+                    start: from,
+                    end: text.len(),
+                };
+                lits.find(text.as_bytes(), span).map(|m| m.start)
+            }
+            Starts::Guard(g) => {
+                let input = regex_automata::Input::new(text.as_bytes()).range(from..);
+                g.search(&input).map(|m| m.start())
+            }
+            Starts::Nowhere => None,
+        }
+    }
+}
+
+/// The position after the character at `p` (one past the end at the end).
+fn after(text: &str, p: usize) -> usize {
+    p + text[p..].chars().next().map_or(1, char::len_utf8)
+}
+
+/// Whether the backtracking engine `attempts` (a rule's engine, or an exact rewriting of it)
+/// matches `text`: anchored attempts at each position `starts` gives, in order, until one
+/// matches. An attempt over the step limit answers no match.
+///
+/// What can differ from the engine's one unanchored run: that run's step limit is shared by
+/// all the start positions it tries, so on a text where the positions before a match take
+/// more than the limit together (none singly), it gives up and answers no match; Perl, which
+/// has no limit, finds the match, as this does. Until session 36 a match found here was
+/// confirmed by that run so that the answer never changed; the confirmation was the whole
+/// unanchored run over the text for every message a rule hits (`__LOTSA_MONEY_01`: 110 us a
+/// message on the SpamAssassin corpus's spam, 29 without; the stock rules' hits identical
+/// without it on three corpora, corpora/SA-FIDELITY.md "Session 36").
+pub(super) fn any(attempts: &fancy_regex::Regex, text: &str, starts: &Starts<'_>) -> bool {
+    let mut from = 0;
+    while from <= text.len() {
+        let Some(p) = starts.next(text, from) else {
+            return false;
+        };
+        if !text.is_char_boundary(p) {
+            from = p + 1;
+            continue;
+        }
+        let at = fancy_regex::RegexInput::new(text)
+            .from_pos(p)
+            .anchored(true);
+        match attempts.is_match_input(at) {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(_) => return false,
+        }
+        from = after(text, p);
+    }
+    false
+}
+
+/// The number of successive non-overlapping matches of `re` in `text`, at most `max`, as
+/// `re.find_iter(text)` counts them, found by anchored attempts at the positions `starts`
+/// gives: the unanchored search from a position finds the match of the first position after
+/// it where an attempt matches, and its leftmost-first match there is the anchored attempt's.
+/// (A `tflags multiple` header rule over `ALL` went through every position of the header
+/// block: 57 us a message for `__RAND_HEADER`, corpora/SA-FIDELITY.md "Session 36".)
+///
+/// `None` where an attempt is over the step limit or a match is empty: the caller then counts
+/// with `find_iter`, whose rules for those this does not repeat. What can still differ from
+/// `find_iter` is what can differ in [`any`]: its step limit is shared by the start positions
+/// of one search, so it may stop counting where Perl, and this, count on.
+pub(super) fn count(
+    re: &fancy_regex::Regex,
+    text: &str,
+    starts: &Starts<'_>,
+    max: usize,
+) -> Option<usize> {
+    let mut n = 0;
+    let mut from = 0;
+    while n < max && from <= text.len() {
+        let Some(p) = starts.next(text, from) else {
+            break;
+        };
+        if !text.is_char_boundary(p) {
+            from = p + 1;
+            continue;
+        }
+        let at = fancy_regex::RegexInput::new(text)
+            .from_pos(p)
+            .anchored(true);
+        match re.find_input(at) {
+            Ok(Some(m)) if m.end() > m.start() => {
+                n += 1;
+                from = m.end();
+            }
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) => from = after(text, p),
+        }
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pattern::Pattern;
+    use super::super::perlre::translate;
+
+    /// A count by anchored attempts is `find_iter`'s count (the pattern's `plain` switch), for
+    /// patterns with look-arounds and back-references, with start literals or a guard, on
+    /// ASCII and non-ASCII texts, up to several maxima.
+    #[test]
+    fn counts_as_one_unanchored_run_counts() {
+        let headers = "Received: from a (a [10.0.0.1])\n\tby b for <u@x.org>; now\n\
+            Content-Length: 1234\nX-Tracking-Code: 1a2b3c4d\nTracking-Code: 99887766\n\
+            Message-Tag: 5e5e5e5e5e\nRandom-Header: 7fffffffffff \nSubject: u@x.org é news\n\
+            From: Ann Lee <ann@x.org>\nTo: ann@x.org\nFoo-Barr: 12345678\n";
+        let rand = r"^(?!Accept-Language|Content-|Tracking-Code)(?:[a-z]{4,}-[a-z]{3,}|[a-z]{3,}-[a-z]{4,}):\s+\d(?=\S{6,}\s*$)[\da-f]*(?:[-.]\w+)*\s*$";
+        let cases: &[(&str, &str)] = &[
+            (rand, "ism"),
+            (r"(?<!\.00)\b\d{2,}", ""),
+            (r"\n(From|To):\s+(?:[^\n<]{0,80}<)?([^\n\s@>]{2,80}?)@", "i"),
+            (r"([a-z])\1", "i"),
+            (r"\w+(?=:\s)", ""),
+            (r"(?!Content)[A-Z][a-z]+-[A-Z]", ""),
+            (r"é\w*(?!x)", "i"),
+        ];
+        let texts = [
+            headers.to_owned(),
+            headers.replace('é', "e"),
+            headers.repeat(3),
+            String::new(),
+            "aa bb cc $100.00 and 2500 or 77".to_owned(),
+        ];
+        let mut nonzero = 0;
+        for (re, flags) in cases {
+            let fast = Pattern::new(translate(re, flags).expect("translates"), false);
+            let mut plain = Pattern::new(translate(re, flags).expect("translates"), false);
+            plain.plain = true;
+            for t in &texts {
+                for max in [1, 2, 5, 1000] {
+                    let want = plain.count(t, max);
+                    assert_eq!(fast.count(t, max), want, "{re} on {t:?}, max {max}");
+                    nonzero += usize::from(want > 1);
+                }
+            }
+        }
+        assert!(nonzero > 10, "the cases count several matches: {nonzero}");
+    }
+
+    /// On a non-ASCII text a pattern naming bytes above 0x7f is matched on [`super::super::
+    /// bytemode`]'s view, run only where the view's guard can start a match: the same matches
+    /// and counts as one unanchored run on the view.
+    #[test]
+    fn view_matches_and_counts_as_one_unanchored_run() {
+        let cases: &[(&str, &str)] = &[
+            (
+                r"(?!milli?[o\xf3\xd3]n)m(?:[i\xec\xed]|[\xc3][\xac\xad])ll[i1]on",
+                "i",
+            ),
+            (r"(?<!x)caf\xc3\xa9s?", "i"),
+            (r"\xd0[\x80-\xbf](?=\w)", ""),
+        ];
+        let texts = [
+            "mill\u{ed}on and MILLION, m\u{ec}ll1on, caf\u{e9}s not xcaf\u{e9}",
+            "\u{420}a \u{430}b \u{41f}: caf\u{e9} caf\u{e9}s caf\u{e9}",
+            "plain ascii million cafe",
+        ];
+        let mut nonzero = 0;
+        for (re, flags) in cases {
+            let fast = Pattern::new(translate(re, flags).expect("translates"), false);
+            let mut plain = Pattern::new(translate(re, flags).expect("translates"), false);
+            plain.plain = true;
+            assert!(fast.names_bytes(), "{re} names bytes");
+            for t in texts {
+                assert_eq!(fast.is_match(t), plain.is_match(t), "{re} on {t:?}");
+                for max in [1, 2, 1000] {
+                    let want = plain.count(t, max);
+                    assert_eq!(fast.count(t, max), want, "{re} on {t:?}, max {max}");
+                    nonzero += usize::from(want > 0);
+                }
+            }
+        }
+        assert!(nonzero >= 6, "the cases match: {nonzero}");
+    }
+}
