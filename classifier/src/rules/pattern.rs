@@ -23,7 +23,9 @@ use super::approx;
 use super::atomic::atomic_line_runs;
 use super::attempts;
 use super::bytemode;
-use super::engines::{Forward, Linear, backtracking, first_line, linear, start_prefilter};
+use super::engines::{
+    Forward, Linear, backtracking, first_line, linear, linear_view, start_prefilter,
+};
 use super::linecut::LineCut;
 use super::literals;
 use super::perlre::{self, Flags, Translated};
@@ -147,12 +149,16 @@ impl Pattern {
     }
 
     /// The guard of the pattern as [`bytemode`]'s view reads it, with Unicode classes, as the
-    /// backtracking engine reads the view: where a match can start in a view (a view
-    /// character is no letter, digit or space to either). `None` when the pattern names no
-    /// byte above 0x7f or this does not compile.
+    /// backtracking engine reads the view (and ASCII word boundaries, the same there:
+    /// [`linear_view`]): where a match can start in a view (a view character is no letter,
+    /// digit or space to either). `None` when the pattern names no byte above 0x7f or this does
+    /// not compile.
     fn view_guard(&self) -> Option<&Linear> {
         self.view_guard
-            .get_or_init(|| self.build_guard(&bytemode::pattern(&self.translated.pattern)?, true))
+            .get_or_init(|| {
+                let view = bytemode::pattern(&self.translated.pattern)?;
+                self.build_guard_with(&view, linear_view)
+            })
             .as_ref()
     }
 
@@ -183,11 +189,21 @@ impl Pattern {
     /// size limit, with its long counted runs made open ([`approx::widen_counted`]), a
     /// superset again.
     fn build_guard(&self, pattern: &str, unicode: bool) -> Option<Linear> {
+        self.build_guard_with(pattern, |p| linear(p, unicode))
+    }
+
+    fn build_guard_with(
+        &self,
+        pattern: &str,
+        build: impl Fn(&str) -> Result<Linear, String>,
+    ) -> Option<Linear> {
         let approx = perlre::linear_approximation(pattern);
-        linear(&Self::prefixed(self.flags(), &approx), unicode)
+        build(&Self::prefixed(self.flags(), &approx))
             .or_else(|_| {
-                let wide = approx::widen_counted(&approx);
-                linear(&Self::prefixed(self.flags(), &wide), unicode)
+                build(&Self::prefixed(
+                    self.flags(),
+                    &approx::widen_counted(&approx),
+                ))
             })
             .ok()
     }
