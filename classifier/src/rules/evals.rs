@@ -77,6 +77,10 @@ pub(crate) struct OnceMeasures {
     pub(crate) freemail_body: std::sync::OnceLock<Vec<String>>,
     /// The measures of the local MIME, body and header evals (`evals_local`).
     pub(crate) local: super::evals_local::Measures,
+    /// SpamAssassin's `all_from_addrs` and `all_to_addrs` (`evals_wlbl`), read by a dozen
+    /// list rules each.
+    pub(crate) from_addrs: std::sync::OnceLock<Vec<String>>,
+    pub(crate) to_addrs: std::sync::OnceLock<Vec<String>>,
 }
 
 impl<'a> Env<'a> {

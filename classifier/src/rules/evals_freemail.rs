@@ -517,7 +517,7 @@ pub(crate) static FREEMAIL_EVALS: &[EvalDef] = &[
             arity(a, 0, 1)?;
             check_regex(a.first())
         },
-        run: |e, a| any_freemail(e, &all_from_addrs(e), a.first()),
+        run: |e, a| any_freemail(e, all_from_addrs(e), a.first()),
     },
     EvalDef {
         name: "check_freemail_header",

@@ -97,7 +97,13 @@ pub(crate) fn addr_list(e: &Env<'_>, field: &str, first: bool) -> Vec<String> {
 /// SpamAssassin's `all_from_addrs`: the addresses of the first Resent-From when there is one,
 /// else every address of From, Envelope-Sender, Resent-Sender, X-Envelope-From and the
 /// envelope sender, with runs of dots squeezed (`a@yahoo..com` is `a@yahoo.com`).
-pub(crate) fn all_from_addrs(e: &Env<'_>) -> Vec<String> {
+///
+/// Computed once a message (`from_in` runs it for each of the stock rules' dozen lists).
+pub(crate) fn all_from_addrs<'e>(e: &'e Env<'_>) -> &'e [String] {
+    e.once().from_addrs.get_or_init(|| from_addrs(e))
+}
+
+fn from_addrs(e: &Env<'_>) -> Vec<String> {
     let resent = addr_list(e, "Resent-From", true);
     if !resent.is_empty() {
         return resent;
@@ -126,8 +132,12 @@ pub(crate) fn all_from_addrs(e: &Env<'_>) -> Vec<String> {
 }
 
 /// SpamAssassin's `all_to_addrs`: Resent-To and Resent-Cc when present, else the recipient
-/// headers.
-fn all_to_addrs(e: &Env<'_>) -> Vec<String> {
+/// headers. Computed once a message.
+fn all_to_addrs<'e>(e: &'e Env<'_>) -> &'e [String] {
+    e.once().to_addrs.get_or_init(|| to_addrs(e))
+}
+
+fn to_addrs(e: &Env<'_>) -> Vec<String> {
     let resent = format!("{}\n{}", get_text(e, "Resent-To"), get_text(e, "Resent-Cc"));
     if !resent.trim().is_empty() {
         return header_addrs(&resent);
@@ -159,13 +169,14 @@ fn list_arg(a: &[Arg]) -> Result<(), String> {
 }
 
 fn from_in(e: &Env<'_>, list: &str) -> bool {
-    all_from_addrs(e)
-        .iter()
-        .any(|a| e.conf.addr_listed(list, a))
+    e.conf.has_addrlist(list)
+        && all_from_addrs(e)
+            .iter()
+            .any(|a| e.conf.addr_listed(list, a))
 }
 
 fn to_in(e: &Env<'_>, list: &str) -> bool {
-    all_to_addrs(e).iter().any(|a| e.conf.addr_listed(list, a))
+    e.conf.has_addrlist(list) && all_to_addrs(e).iter().any(|a| e.conf.addr_listed(list, a))
 }
 
 /// Whether a URI host of the message (SpamAssassin's URI list, `mailto:` left out) is on the
