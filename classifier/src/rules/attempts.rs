@@ -18,10 +18,23 @@ pub(super) enum Starts<'a> {
 }
 
 impl Starts<'_> {
+    /// The first position at or after `from`, at a character boundary (the backtracking engine
+    /// reads characters), where a match can start.
+    fn next(&self, text: &str, mut from: usize) -> Option<usize> {
+        while from <= text.len() {
+            let p = self.next_byte(text, from)?;
+            if text.is_char_boundary(p) {
+                return Some(p);
+            }
+            from = p + 1;
+        }
+        None
+    }
+
     /// The first position at or after `from` where a match can start. The guard's leftmost
     /// match from `from` starts at the first such position (a match of the pattern there is a
     /// match of the guard).
-    fn next(&self, text: &str, from: usize) -> Option<usize> {
+    fn next_byte(&self, text: &str, from: usize) -> Option<usize> {
         match self {
             Starts::Literals(lits) => {
                 let span = regex_automata::Span {
@@ -44,6 +57,13 @@ fn after(text: &str, p: usize) -> usize {
     p + text[p..].chars().next().map_or(1, char::len_utf8)
 }
 
+/// The backtracking engine's input for an attempt anchored at `p`.
+fn anchored(text: &str, p: usize) -> fancy_regex::RegexInput<'_, str> {
+    fancy_regex::RegexInput::new(text)
+        .from_pos(p)
+        .anchored(true)
+}
+
 /// Whether the backtracking engine `attempts` (a rule's engine, or an exact rewriting of it)
 /// matches `text`: anchored attempts at each position `starts` gives, in order, until one
 /// matches. An attempt over the step limit answers no match.
@@ -58,18 +78,8 @@ fn after(text: &str, p: usize) -> usize {
 /// without it on three corpora, corpora/SA-FIDELITY.md "Session 36").
 pub(super) fn any(attempts: &fancy_regex::Regex, text: &str, starts: &Starts<'_>) -> bool {
     let mut from = 0;
-    while from <= text.len() {
-        let Some(p) = starts.next(text, from) else {
-            return false;
-        };
-        if !text.is_char_boundary(p) {
-            from = p + 1;
-            continue;
-        }
-        let at = fancy_regex::RegexInput::new(text)
-            .from_pos(p)
-            .anchored(true);
-        match attempts.is_match_input(at) {
+    while let Some(p) = starts.next(text, from) {
+        match attempts.is_match_input(anchored(text, p)) {
             Ok(true) => return true,
             Ok(false) => {}
             Err(_) => return false,
@@ -98,18 +108,11 @@ pub(super) fn count(
 ) -> Option<usize> {
     let mut n = 0;
     let mut from = 0;
-    while n < max && from <= text.len() {
+    while n < max {
         let Some(p) = starts.next(text, from) else {
             break;
         };
-        if !text.is_char_boundary(p) {
-            from = p + 1;
-            continue;
-        }
-        let at = fancy_regex::RegexInput::new(text)
-            .from_pos(p)
-            .anchored(true);
-        match re.find_input(at) {
+        match re.find_input(anchored(text, p)) {
             Ok(Some(m)) if m.end() > m.start() => {
                 n += 1;
                 from = m.end();
