@@ -96,11 +96,32 @@ pub(super) fn any(attempts: &fancy_regex::Regex, text: &str, starts: &Starts<'_>
 /// (A `tflags multiple` header rule over `ALL` went through every position of the header
 /// block: 57 us a message for `__RAND_HEADER`, corpora/SA-FIDELITY.md "Session 36".)
 ///
-/// `None` where an attempt is over the step limit or a match is empty: the caller then counts
-/// with `find_iter`, whose rules for those this does not repeat. What can still differ from
-/// `find_iter` is what can differ in [`any`]: its step limit is shared by the start positions
-/// of one search, so it may stop counting where Perl, and this, count on.
+/// With no `starts` (any position can start a match), where an attempt is over the step limit
+/// or a match is empty, the count is [`unanchored_count`]'s (`find_iter`'s rules for those are
+/// not repeated here). What can still differ from `find_iter` is what can differ in [`any`]:
+/// its step limit is shared by the start positions of one search, so it may stop counting
+/// where Perl, and this, count on.
 pub(super) fn count(
+    re: &fancy_regex::Regex,
+    text: &str,
+    starts: Option<&Starts<'_>>,
+    max: usize,
+) -> usize {
+    starts
+        .and_then(|s| anchored_count(re, text, s, max))
+        .unwrap_or_else(|| unanchored_count(re, text, max))
+}
+
+/// The number of successive non-overlapping matches of `re` in `text`, at most `max`, by one
+/// unanchored run (`find_iter`), which stops counting at a search over the step limit.
+pub(super) fn unanchored_count(re: &fancy_regex::Regex, text: &str, max: usize) -> usize {
+    re.find_iter(text)
+        .take(max)
+        .take_while(Result::is_ok)
+        .count()
+}
+
+fn anchored_count(
     re: &fancy_regex::Regex,
     text: &str,
     starts: &Starts<'_>,

@@ -174,15 +174,11 @@ impl Pattern {
     /// The count of the view engine `b`'s matches in `view`, at most `max` (see
     /// [`attempts::count`]).
     fn view_count(&self, b: &fancy_regex::Regex, view: &str, max: usize) -> usize {
-        self.view_guard()
+        let starts = self
+            .view_guard()
             .filter(|_| !self.is_plain())
-            .and_then(|g| attempts::count(b, view, &attempts::Starts::Guard(g), max))
-            .unwrap_or_else(|| {
-                b.find_iter(view)
-                    .take(max)
-                    .take_while(Result::is_ok)
-                    .count()
-            })
+            .map(attempts::Starts::Guard);
+        attempts::count(b, view, starts.as_ref(), max)
     }
 
     /// The linear approximation compiled with ASCII or Unicode classes; where it is over the
@@ -561,11 +557,7 @@ impl Pattern {
                     .as_ref()?,
             },
         };
-        let n = re
-            .find_iter(view)
-            .take(max as usize)
-            .take_while(Result::is_ok)
-            .count();
+        let n = attempts::unanchored_count(re, view, max as usize);
         Some(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
@@ -585,17 +577,11 @@ impl Pattern {
             Ok(Compiled::Backtracking(_)) if let Some(b) = self.bytes_engine(text) => {
                 bytemode::with_view(text, |v| self.view_count(b, v, max as usize))
             }
-            // The guard checked above.
-            Ok(Compiled::Backtracking(re)) => self
-                .starts(text, true)
-                .filter(|_| !self.is_plain())
-                .and_then(|starts| attempts::count(re, text, &starts, max as usize))
-                .unwrap_or_else(|| {
-                    re.find_iter(text)
-                        .take(max as usize)
-                        .take_while(Result::is_ok)
-                        .count()
-                }),
+            Ok(Compiled::Backtracking(re)) => {
+                // The guard checked above.
+                let starts = self.starts(text, true).filter(|_| !self.is_plain());
+                attempts::count(re, text, starts.as_ref(), max as usize)
+            }
             Err(_) => 0,
         };
         u32::try_from(n).unwrap_or(u32::MAX)

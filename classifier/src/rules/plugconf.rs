@@ -229,12 +229,12 @@ impl PluginConf {
         }
     }
 
-    /// True when `addr` matches a glob of the address list `list`.
     /// Whether the address list `list` has an entry (without one, no address is on it).
     pub(crate) fn has_addrlist(&self, list: &str) -> bool {
         self.addrlists.get(list).is_some_and(|v| !v.is_empty())
     }
 
+    /// True when `addr` matches a glob of the address list `list`.
     pub(crate) fn addr_listed(&self, list: &str, addr: &str) -> bool {
         self.addrlists
             .get(list)

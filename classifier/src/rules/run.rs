@@ -20,6 +20,14 @@ type SaBytes<'a> = (&'a [u8], &'a [std::ops::Range<usize>]);
 /// left until the second thread took over the prefilter too (SA-FIDELITY.md, "Session 17").
 const PARALLEL_TEXT_RULES: usize = 64;
 
+impl Prepared {
+    /// Whether [`RuleSet::run`] gives the text rules to a second thread: a long-lived rule set
+    /// with enough of them.
+    fn two_threads(&self) -> bool {
+        self.long_lived && self.text_rules >= PARALLEL_TEXT_RULES
+    }
+}
+
 /// How long a pool thread woken by [`RuleSet::expect_message`] waits for the message's rule
 /// work before going back to sleep: longer than reading, parsing and tokenizing a message
 /// take before its rules run (0.3-0.6 ms in the classify server), short enough that a request
@@ -96,8 +104,7 @@ impl RuleSet {
             return;
         };
         // With one core the waiting thread would only take turns with the one parsing.
-        if !prep.long_lived
-            || prep.text_rules < PARALLEL_TEXT_RULES
+        if !prep.two_threads()
             || rayon::current_num_threads() < 2
             || EXPECTING.swap(true, Ordering::AcqRel)
         {
@@ -182,7 +189,7 @@ impl RuleSet {
         let two = !ONE_THREAD.get();
         #[cfg(not(test))]
         let two = true;
-        if prep.long_lived && prep.text_rules >= PARALLEL_TEXT_RULES && two {
+        if prep.two_threads() && two {
             // A long-lived rule set (a server, an evaluation) with many text rules: a second
             // thread renders the texts, runs the prefilter and matches the text rules while
             // this one runs the header rules and evals; each then helps with what is left of
