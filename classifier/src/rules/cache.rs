@@ -360,6 +360,42 @@ mod tests {
         }
     }
 
+    /// The text rules without literals of a long-lived rule set run only where one scan of
+    /// their patterns together finds theirs can match (`setfilter::SetFilter`): every stock
+    /// rule hits as when each of them runs on every message.
+    /// `MAILSIFT_EQUIV_MESSAGES=N` compares on the first N corpus messages (default 30).
+    #[test]
+    fn stock_spamassassin_rules_hit_the_same_without_the_set_filter() {
+        let Some(load) = stock_rules() else {
+            return;
+        };
+        let rules = load();
+        rules.prepare_now();
+        rules.compile_all();
+        let prep = rules.inner.prepared.get().expect("prepared");
+        let covered = prep
+            .body
+            .set
+            .get()
+            .and_then(Option::as_ref)
+            .map_or(0, |s| s.len());
+        assert!(covered >= 40, "the body set filter covers {covered} rules");
+        let mut hits = 0;
+        for (i, m) in messages().iter().enumerate() {
+            let v = MessageView::parse(m, &Limits::default());
+            // On this thread (the switch is this thread's).
+            super::super::run::ONE_THREAD.set(true);
+            super::super::setfilter::NO_SET_FILTER.set(true);
+            let want = rules.evaluate_all(&v, &ctx());
+            super::super::setfilter::NO_SET_FILTER.set(false);
+            let got = rules.evaluate_all(&v, &ctx());
+            super::super::run::ONE_THREAD.set(false);
+            hits += want.len();
+            assert_eq!(got, want, "message {i}");
+        }
+        assert!(hits > 0, "some rule hit");
+    }
+
     /// The backtracking rules run only where their guard can start a match
     /// (`Pattern::backtracking_match`): every stock rule hits as with one unanchored run.
     /// `MAILSIFT_EQUIV_MESSAGES=N` compares on the first N corpus messages (default 30).

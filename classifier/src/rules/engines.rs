@@ -69,7 +69,9 @@ pub(super) struct Caches<C> {
 type CacheFn<C> = Box<dyn Fn() -> C + Send + Sync + std::panic::UnwindSafe>;
 
 impl<C: Send> Caches<C> {
-    fn new(create: impl Fn() -> C + Send + Sync + std::panic::UnwindSafe + 'static) -> Caches<C> {
+    pub(super) fn new(
+        create: impl Fn() -> C + Send + Sync + std::panic::UnwindSafe + 'static,
+    ) -> Caches<C> {
         Caches {
             one: Mutex::new(create()),
             more: Pool::new(Box::new(create)),
@@ -78,7 +80,7 @@ impl<C: Send> Caches<C> {
 
     /// `search` with the shared cache if it is free (a poisoned one is not taken: a search
     /// that panicked may have left it half-updated), else with a pooled one.
-    fn with<R>(&self, search: impl FnOnce(&mut C) -> R) -> R {
+    pub(super) fn with<R>(&self, search: impl FnOnce(&mut C) -> R) -> R {
         match self.one.try_lock() {
             Ok(mut cache) => search(&mut cache),
             Err(_) => search(&mut self.more.get()),

@@ -89,6 +89,7 @@ mod perlre;
 mod prepare;
 mod relays;
 mod run;
+mod setfilter;
 mod split;
 mod table;
 mod texts;

@@ -50,8 +50,9 @@ pub(crate) struct Pattern {
     pub line_anchors: bool,
     compiled: OnceLock<Result<Compiled, String>>,
     /// For backtracking patterns: a linear superset checked first (see
-    /// [`perlre::linear_approximation`]); `None` inside when it does not compile.
-    guard: OnceLock<Option<Linear>>,
+    /// [`perlre::linear_approximation`]), with the pattern it was compiled from; `None`
+    /// inside when it does not compile.
+    guard: OnceLock<Option<(Linear, String)>>,
     /// For [`Pattern::is_match`] on linear patterns: a forward-only lazy DFA; `None` inside
     /// when it does not build (then the full engine answers).
     forward: OnceLock<Option<Forward>>,
@@ -140,11 +141,15 @@ impl Pattern {
         self.guard
             .get_or_init(|| self.build_guard(&self.translated.pattern, false))
             .as_ref()
+            .map(|(g, _)| g)
     }
 
     fn unicode_guard(&self) -> Option<&Linear> {
         self.unicode_guard
-            .get_or_init(|| self.build_guard(&self.translated.pattern, true))
+            .get_or_init(|| {
+                self.build_guard(&self.translated.pattern, true)
+                    .map(|(g, _)| g)
+            })
             .as_ref()
     }
 
@@ -157,7 +162,7 @@ impl Pattern {
         self.view_guard
             .get_or_init(|| {
                 let view = bytemode::pattern(&self.translated.pattern)?;
-                self.build_guard_with(&view, linear_view)
+                self.build_guard_with(&view, linear_view).map(|(g, _)| g)
             })
             .as_ref()
     }
@@ -184,24 +189,46 @@ impl Pattern {
     /// The linear approximation compiled with ASCII or Unicode classes; where it is over the
     /// size limit, with its long counted runs made open ([`approx::widen_counted`]), a
     /// superset again.
-    fn build_guard(&self, pattern: &str, unicode: bool) -> Option<Linear> {
+    fn build_guard(&self, pattern: &str, unicode: bool) -> Option<(Linear, String)> {
         self.build_guard_with(pattern, |p| linear(p, unicode))
     }
 
+    /// The guard (see [`Pattern::build_guard`]) and the pattern it was compiled from.
     fn build_guard_with(
         &self,
         pattern: &str,
         build: impl Fn(&str) -> Result<Linear, String>,
-    ) -> Option<Linear> {
+    ) -> Option<(Linear, String)> {
         let approx = perlre::linear_approximation(pattern);
-        build(&Self::prefixed(self.flags(), &approx))
-            .or_else(|_| {
-                build(&Self::prefixed(
-                    self.flags(),
-                    &approx::widen_counted(&approx),
-                ))
-            })
-            .ok()
+        let exact = Self::prefixed(self.flags(), &approx);
+        build(&exact).map(|g| (g, exact)).ok().or_else(|| {
+            let widened = Self::prefixed(self.flags(), &approx::widen_counted(&approx));
+            build(&widened).map(|g| (g, widened)).ok()
+        })
+    }
+
+    /// A pattern for [`super::setfilter::SetFilter`], read there as bytes with ASCII classes,
+    /// whose having no match in a text means that [`Pattern::is_match_with`] (for `counting`,
+    /// [`Pattern::count`]) finds none in it: the pattern itself where the forward lazy DFA
+    /// answers, the guard where the backtracking engine runs behind one (every path of its
+    /// matching checks the guard first, on every text). `None` for the others: a linear
+    /// pattern whose forward DFA is not built (yet: [`Pattern::warm`] builds it) or that is
+    /// counted (the full engine counts), a backtracking pattern matched on a [`LineCut`] (the
+    /// guard reads the cut text, not the text), and a pattern with a match at an empty last
+    /// line (its count has no guard).
+    pub(crate) fn no_match_witness(&self, counting: bool) -> Option<String> {
+        if self.caret_at_end() {
+            return None;
+        }
+        if !self.translated.needs_backtracking {
+            let built = matches!(self.forward.get(), Some(Some(_)));
+            return (built && !counting).then(|| self.with_flags());
+        }
+        if !matches!(self.compiled(), Ok(Compiled::Backtracking(_))) || self.line_cut().is_some() {
+            return None;
+        }
+        let _ = self.guard();
+        self.guard.get()?.as_ref().map(|(_, source)| source.clone())
     }
 
     /// Whether the backtracking engine `re` matches `text`, run only where a match can start.

@@ -24,6 +24,9 @@ pub(super) struct Group {
     pub(super) clauses: Vec<u8>,
     /// Whether every entry has one clause (any literal found makes it a candidate).
     pub(super) single: bool,
+    /// One scan for which of the `always` rules can match (a long-lived set's, built by
+    /// [`RuleSet::compile_all`]).
+    pub(super) set: OnceLock<Option<super::setfilter::SetFilter>>,
 }
 
 /// One text kind's prefilter while it is built (see [`Group`]).
@@ -220,6 +223,7 @@ impl RuleSet {
                 owner: b.owner,
                 clause: b.clause,
                 clauses: b.clauses,
+                set: OnceLock::new(),
             }
         };
         let body = take(RuleKind::Body);

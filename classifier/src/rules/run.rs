@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::cost::{self, Phase, RuleCosts};
 use super::lines::LineMode;
+use super::setfilter::SetFilter;
 use super::*;
 
 /// SpamAssassin's body lines: the joined text and each line's range in it.
@@ -86,6 +87,13 @@ impl RuleSet {
                 for p in &sp.patterns {
                     p.warm(prep.long_lived, false);
                 }
+            }
+        }
+        if prep.long_lived {
+            for group in [&prep.body, &prep.rawbody, &prep.full] {
+                let _ = group
+                    .set
+                    .get_or_init(|| SetFilter::of_group(self, prep, group));
             }
         }
     }
@@ -241,6 +249,9 @@ impl RuleSet {
         wanted: &dyn Fn(usize) -> bool,
     ) -> TextWork<'t> {
         let mut candidate = vec![false; self.inner.rules.len()];
+        // The candidates whose text the set filter found no match in (not for Latin-1 lines,
+        // which the rules read as bytes).
+        let mut ruled_out = vec![false; self.inner.rules.len()];
         let mut branch_candidate = vec![false; prep.branches];
         for &b in &prep.always_branches {
             branch_candidate[b] = true;
@@ -258,6 +269,13 @@ impl RuleSet {
                 &mut candidate,
                 Some(&mut branch_candidate),
             );
+            if prep.long_lived
+                && let Some(set) = group
+                    .set
+                    .get_or_init(|| SetFilter::of_group(self, prep, group))
+            {
+                set.rule_out(texts, &candidate, &mut ruled_out);
+            }
         }
         let rules: Vec<(usize, &str, Option<SaLines<'_>>, Option<SaBytes<'_>>)> = prep
             .direct
@@ -273,7 +291,8 @@ impl RuleSet {
                     return (candidate[i] || names_bytes)
                         .then(|| (i, bytes.0, Some(bytes), texts.latin1_bytes(part)));
                 }
-                candidate[i].then(|| (i, texts.get(part), texts.sa_lines(part), None))
+                (candidate[i] && !ruled_out[i])
+                    .then(|| (i, texts.get(part), texts.sa_lines(part), None))
             })
             .collect();
         TextWork {
