@@ -106,25 +106,12 @@ impl std::fmt::Debug for Forward {
 
 impl Forward {
     pub(super) fn new(pattern: &str, prefilter: bool) -> Option<Forward> {
-        let dfa = hybrid::dfa::DFA::builder()
-            .syntax(
-                regex_automata::util::syntax::Config::new()
-                    .unicode(false)
-                    .utf8(false),
-            )
-            .thompson(
-                regex_automata::nfa::thompson::Config::new()
-                    .utf8(false)
-                    .nfa_size_limit(Some(SIZE_LIMIT))
-                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
-            )
-            .configure(
-                hybrid::dfa::Config::new()
-                    .cache_capacity(DFA_SIZE_LIMIT)
-                    .prefilter(prefilter.then(|| prefix_prefilter(pattern)).flatten()),
-            )
-            .build(pattern)
-            .ok()?;
+        let dfa = bytes_dfa(
+            hybrid::dfa::Config::new()
+                .prefilter(prefilter.then(|| prefix_prefilter(pattern)).flatten()),
+        )
+        .build(pattern)
+        .ok()?;
         let for_cache = dfa.clone();
         Some(Forward {
             dfa,
@@ -142,6 +129,26 @@ impl Forward {
                 .map(|m| m.is_some())
         })
     }
+}
+
+/// A lazy DFA builder reading bytes with ASCII classes and case folding, no capture groups,
+/// the caps of [`SIZE_LIMIT`] and [`DFA_SIZE_LIMIT`], and the rest of `config`: the forward DFAs
+/// of the rules and the set filter's (`super::setfilter`), which must read a text alike.
+pub(super) fn bytes_dfa(config: hybrid::dfa::Config) -> hybrid::dfa::Builder {
+    let mut b = hybrid::dfa::DFA::builder();
+    b.syntax(
+        regex_automata::util::syntax::Config::new()
+            .unicode(false)
+            .utf8(false),
+    )
+    .thompson(
+        regex_automata::nfa::thompson::Config::new()
+            .utf8(false)
+            .nfa_size_limit(Some(SIZE_LIMIT))
+            .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
+    )
+    .configure(config.cache_capacity(DFA_SIZE_LIMIT));
+    b
 }
 
 /// A regex compiled with the linear engine ([`linear`]), searched with shared caches

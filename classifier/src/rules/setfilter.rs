@@ -18,7 +18,7 @@ use std::sync::Arc;
 use regex_automata::hybrid;
 use regex_automata::{Input, MatchKind, PatternSet};
 
-use super::engines::{Caches, DFA_SIZE_LIMIT, SIZE_LIMIT};
+use super::engines::{Caches, bytes_dfa};
 use super::lines::{self, LineMode};
 use super::prepare::Group;
 use super::texts::{Part, Texts};
@@ -272,23 +272,7 @@ fn build(text: Part, rules: &[(usize, String)], scans: &mut Vec<Scan>) {
 /// The lazy DFA reporting every pattern that matches anywhere, read as the forward lazy DFA
 /// of a rule ([`super::engines::Forward`]) and the guards read a text: bytes, ASCII classes.
 fn automaton(patterns: &[&str]) -> Option<hybrid::dfa::DFA> {
-    hybrid::dfa::DFA::builder()
-        .syntax(
-            regex_automata::util::syntax::Config::new()
-                .unicode(false)
-                .utf8(false),
-        )
-        .thompson(
-            regex_automata::nfa::thompson::Config::new()
-                .utf8(false)
-                .nfa_size_limit(Some(SIZE_LIMIT))
-                .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
-        )
-        .configure(
-            hybrid::dfa::Config::new()
-                .match_kind(MatchKind::All)
-                .cache_capacity(DFA_SIZE_LIMIT),
-        )
+    bytes_dfa(hybrid::dfa::Config::new().match_kind(MatchKind::All))
         .build_many(patterns)
         .ok()
 }
