@@ -25,7 +25,7 @@ pub(super) struct Group {
     /// Whether every entry has one clause (any literal found makes it a candidate).
     pub(super) single: bool,
     /// One scan for which of the `always` rules can match (a long-lived set's, built by
-    /// [`RuleSet::compile_all`]).
+    /// [`RuleSet::compile_all`] or for the first message evaluated).
     pub(super) set: OnceLock<Option<super::setfilter::SetFilter>>,
 }
 
