@@ -138,10 +138,14 @@ impl Pattern {
     }
 
     fn guard(&self) -> Option<&Linear> {
+        self.guard_and_source().map(|(g, _)| g)
+    }
+
+    /// The guard with the pattern it was compiled from, built once.
+    fn guard_and_source(&self) -> Option<&(Linear, String)> {
         self.guard
             .get_or_init(|| self.build_guard(&self.translated.pattern, false))
             .as_ref()
-            .map(|(g, _)| g)
     }
 
     fn unicode_guard(&self) -> Option<&Linear> {
@@ -227,8 +231,7 @@ impl Pattern {
         if !matches!(self.compiled(), Ok(Compiled::Backtracking(_))) || self.line_cut().is_some() {
             return None;
         }
-        let _ = self.guard();
-        self.guard.get()?.as_ref().map(|(_, source)| source.clone())
+        self.guard_and_source().map(|(_, source)| source.clone())
     }
 
     /// Whether the backtracking engine `re` matches `text`, run only where a match can start.

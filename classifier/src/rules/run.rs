@@ -89,13 +89,25 @@ impl RuleSet {
                 }
             }
         }
-        if prep.long_lived {
-            for group in [&prep.body, &prep.rawbody, &prep.full] {
-                let _ = group
-                    .set
-                    .get_or_init(|| SetFilter::of_group(self, prep, group));
-            }
+        for group in [&prep.body, &prep.rawbody, &prep.full] {
+            let _ = self.set_filter(prep, group);
         }
+    }
+
+    /// `group`'s [`SetFilter`], built on first use; a long-lived set's only (building it costs
+    /// more than one message saves).
+    fn set_filter<'p>(
+        &self,
+        prep: &'p Prepared,
+        group: &'p super::prepare::Group,
+    ) -> Option<&'p SetFilter> {
+        if !prep.long_lived {
+            return None;
+        }
+        group
+            .set
+            .get_or_init(|| SetFilter::of_group(self, prep, group))
+            .as_ref()
     }
 
     /// Tells a long-lived rule set that a message is about to be evaluated (a server has
@@ -269,11 +281,7 @@ impl RuleSet {
                 &mut candidate,
                 Some(&mut branch_candidate),
             );
-            if prep.long_lived
-                && let Some(set) = group
-                    .set
-                    .get_or_init(|| SetFilter::of_group(self, prep, group))
-            {
+            if let Some(set) = self.set_filter(prep, group) {
                 set.rule_out(texts, &candidate, &mut ruled_out);
             }
         }

@@ -77,7 +77,8 @@ impl SetFilter {
     /// on every text ([`LineMode::ByLine`]): no match in its joined text does not rule out
     /// one in a line.
     pub(super) fn of_group(set: &RuleSet, prep: &Prepared, group: &Group) -> Option<SetFilter> {
-        let mut rules: Vec<(Part, usize, String)> = Vec::new();
+        // The rules' witnesses by the text they read.
+        let mut by_text: Vec<(Part, Vec<(usize, String)>)> = Vec::new();
         for &i in &group.always {
             let r = &set.inner.rules[i];
             let (Test::Regex(p), Some(text)) = (&r.test, super::run::text_part(r)) else {
@@ -90,37 +91,30 @@ impl SetFilter {
                 continue;
             }
             p.warm(prep.long_lived, r.max_hits > 1);
-            if let Some(w) = p.no_match_witness(r.max_hits > 1) {
-                rules.push((text, i, w));
+            let Some(w) = p.no_match_witness(r.max_hits > 1) else {
+                continue;
+            };
+            match by_text.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, rules)) => rules.push((i, w)),
+                None => by_text.push((text, vec![(i, w)])),
             }
         }
-        let mut texts: Vec<Part> = Vec::new();
-        for (t, ..) in &rules {
-            if !texts.contains(t) {
-                texts.push(*t);
-            }
-        }
-        let mut scans = Vec::new();
-        for text in texts {
-            let mine: Vec<(usize, String)> = rules
-                .iter()
-                .filter(|(t, ..)| *t == text)
-                .map(|(_, i, w)| (*i, w.clone()))
-                .collect();
-            scans.extend(Self::new(text, &mine).scans);
-        }
+        let scans: Vec<Scan> = by_text
+            .into_iter()
+            .flat_map(|(text, rules)| Self::new(text, rules).scans)
+            .collect();
         (!scans.is_empty()).then_some(SetFilter { scans })
     }
 
     /// The filter of `rules` (rule index, pattern), which read `text`. A pattern the set's
     /// automaton cannot take (over the size limit with the others) is left out, and its rule
     /// runs as before.
-    fn new(text: Part, rules: &[(usize, String)]) -> SetFilter {
+    fn new(text: Part, rules: Vec<(usize, String)>) -> SetFilter {
         let mut by_shape: [Vec<(usize, String)>; 2] = Default::default();
         for (i, p) in rules {
-            match shape(p) {
-                Shape::Narrow => by_shape[0].push((*i, p.clone())),
-                Shape::Gappy => by_shape[1].push((*i, p.clone())),
+            match shape(&p) {
+                Shape::Narrow => by_shape[0].push((i, p)),
+                Shape::Gappy => by_shape[1].push((i, p)),
                 Shape::Wide => {}
             }
         }
@@ -293,7 +287,7 @@ mod tests {
     fn rules_out_only_the_rules_without_a_match() {
         let f = SetFilter::new(
             Part::Body,
-            &rules(&[
+            rules(&[
                 r"(?i)c[l1]ick\s+here",
                 r"\bfoo\d",
                 r"(?m)^bar$",
@@ -324,7 +318,7 @@ mod tests {
 
     #[test]
     fn a_pattern_that_does_not_build_is_left_out() {
-        let f = SetFilter::new(Part::Body, &rules(&["a(", "b", "c", "d", "e"]));
+        let f = SetFilter::new(Part::Body, rules(&["a(", "b", "c", "d", "e"]));
         assert_eq!(f.len(), 4);
         assert_eq!(f.scans[0].rules, [1, 2, 3, 4]);
     }
@@ -340,7 +334,7 @@ mod tests {
         // Wide ones are left out, and a kind with fewer than MIN_SET patterns too.
         let f = SetFilter::new(
             Part::Body,
-            &rules(&["a", "b", "c", "d", r"x[^.]+y", r"v[_\W]{0,3}i"]),
+            rules(&["a", "b", "c", "d", r"x[^.]+y", r"v[_\W]{0,3}i"]),
         );
         assert_eq!(f.len(), 4);
         assert_eq!(f.scans[0].rules, [0, 1, 2, 3]);
