@@ -596,11 +596,21 @@ pub(super) fn assert_same_hits_on_fixtures(a: &RuleSet, b: &RuleSet) {
 #[test]
 fn long_lived_prefilter_finds_what_the_index_finds() {
     // The automaton (prepare_now) and the three-byte index report the same literals, case
-    // folded, overlapping and at the ends of the text.
-    let lits: Vec<Vec<u8>> = ["click here", "here", "viagra", "abc", "bcd", "xyz"]
-        .iter()
-        .map(|l| l.as_bytes().to_vec())
-        .collect();
+    // folded, overlapping and at the ends of the text; a literal given twice (in either case:
+    // the automaton keeps one pattern for both) is reported under both ids.
+    let lits: Vec<Vec<u8>> = [
+        "click here",
+        "here",
+        "viagra",
+        "abc",
+        "HERE",
+        "bcd",
+        "xyz",
+        "viagra",
+    ]
+    .iter()
+    .map(|l| l.as_bytes().to_vec())
+    .collect();
     let index = LitIndex::new(&lits, false);
     let automaton = LitIndex::new(&lits, true);
     assert!(automaton.automaton.is_some() && index.automaton.is_none());
