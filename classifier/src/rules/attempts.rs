@@ -192,6 +192,75 @@ mod tests {
         assert!(nonzero > 10, "the cases count several matches: {nonzero}");
     }
 
+    /// Where start literals give the positions, the check that rules a text out reads the
+    /// guard with its long counted runs open: looser than the guard (a `Received` line of 250
+    /// characters before ` for ` passes it and not the guard), and the answers are still one
+    /// unanchored run's (the pattern's `plain` switch), matches and misses alike.
+    #[test]
+    fn the_open_guard_only_rules_out_and_answers_as_one_run() {
+        let cases: &[(&str, &str)] = &[
+            (
+                r"\nReceived:[^\n]{0,200} for <?([^\n\s>;]+)>?;(?:[^\n]+\n+)*Subject: [^\n]{0,100}\1[^a-z0-9]",
+                "ism",
+            ),
+            (
+                r"\nFrom: (?:[^\n<]{0,80}<)?([^\n\s>]+)>?\n+(?:[^\n]{1,100}\n+)*To: (?:[^\n]{0,80}<)?\1[>,\s\n]",
+                "ism",
+            ),
+        ];
+        let hop = |pad: usize| {
+            format!(
+                "\nReceived: from a{} by b for <u@x.org>; now",
+                "x".repeat(pad)
+            )
+        };
+        let texts = [
+            format!(
+                "{}\nSubject: hi u@x.org now\nFrom: <a@b.c>\nTo: a@b.c\n",
+                hop(10)
+            ),
+            format!(
+                "{}\nSubject: hi u@x.org now\nFrom: <a@b.c>\nTo: a@b.c\n",
+                hop(250)
+            ),
+            format!("{}\nSubject: hi there\nFrom: <a@b.c>\nTo: c@d.e\n", hop(10)),
+            format!("\nFrom: <a@b.c>\n{}\nTo: a@b.c\n", "y".repeat(150)),
+            String::new(),
+        ];
+        let mut matched = Vec::new();
+        for (re, flags) in cases {
+            let fast = Pattern::new(translate(re, flags).expect("translates"), false);
+            let mut plain = Pattern::new(translate(re, flags).expect("translates"), false);
+            plain.plain = true;
+            let (open, guard) = (
+                fast.open_guard().expect("open"),
+                fast.guard().expect("guard"),
+            );
+            for t in &texts {
+                let want = plain.is_match(t);
+                assert_eq!(fast.is_match(t), want, "{re} on {t:?}");
+                assert!(
+                    open.is_match(t.as_bytes()) || !guard.is_match(t.as_bytes()),
+                    "{t:?}"
+                );
+                matched.push(want);
+            }
+        }
+        // The Received rule matches the first text only (the second's hop is too long for
+        // `{0,200}`); From/To the first two (the fourth's line is over `{1,100}`).
+        let f = false;
+        assert_eq!(matched, [true, f, f, f, f, true, true, f, f, f]);
+        let long = Pattern::new(
+            translate(cases[0].0, cases[0].1).expect("translates"),
+            false,
+        );
+        let (open, guard) = (
+            long.open_guard().expect("open"),
+            long.guard().expect("guard"),
+        );
+        assert!(open.is_match(texts[1].as_bytes()) && !guard.is_match(texts[1].as_bytes()));
+    }
+
     /// On a non-ASCII text a pattern naming bytes above 0x7f is matched on [`super::super::
     /// bytemode`]'s view, run only where the view's guard can start a match: the same matches
     /// and counts as one unanchored run on the view.

@@ -59,6 +59,9 @@ pub(crate) struct Pattern {
     /// The guard with Unicode classes, as the backtracking engine reads them: where a match
     /// can start in a non-ASCII text (see [`Pattern::backtracking_match`]).
     unicode_guard: OnceLock<Option<Linear>>,
+    /// The guard with its long counted runs open ([`Pattern::open_guard`]); `None` inside when
+    /// it has none or does not compile.
+    open_guard: OnceLock<Option<Linear>>,
     /// The guard of the pattern as [`bytemode`]'s view reads it (see [`Pattern::view_guard`]).
     view_guard: OnceLock<Option<Linear>>,
     /// For the anchored attempts of [`Pattern::backtracking_match`]: the backtracking engine
@@ -106,6 +109,7 @@ impl Pattern {
             guard: OnceLock::new(),
             forward: OnceLock::new(),
             unicode_guard: OnceLock::new(),
+            open_guard: OnceLock::new(),
             view_guard: OnceLock::new(),
             attempts: OnceLock::new(),
             start_literals: OnceLock::new(),
@@ -137,7 +141,7 @@ impl Pattern {
         }
     }
 
-    fn guard(&self) -> Option<&Linear> {
+    pub(super) fn guard(&self) -> Option<&Linear> {
         self.guard_and_source().map(|(g, _)| g)
     }
 
@@ -145,6 +149,27 @@ impl Pattern {
     fn guard_and_source(&self) -> Option<&(Linear, String)> {
         self.guard
             .get_or_init(|| self.build_guard(&self.translated.pattern, false))
+            .as_ref()
+    }
+
+    /// The guard with every long counted run open ([`approx::widen_counted`]: `[^\n]{0,200}`
+    /// becomes `[^\n]{0,}`), a superset of it, for the check that only rules a text out
+    /// ([`Pattern::starts`]). A run that overlaps what follows it keeps a lazy DFA state for each
+    /// count it may be at, and states built for every new text: the `ALL` rules' guards
+    /// (`\nReceived:[^\n]{0,200} for `, `(?:[^\n<]{0,80}<)?`) scanned 7-80 ns a byte, the open
+    /// ones a fraction of it, ruling out nearly as often (corpora/SA-FIDELITY.md, "Session 38").
+    /// `None` when the guard has no such run (or is open already, or the open one does not
+    /// compile).
+    pub(super) fn open_guard(&self) -> Option<&Linear> {
+        self.open_guard
+            .get_or_init(|| {
+                let approx = perlre::linear_approximation(&self.translated.pattern);
+                let open = Self::prefixed(self.flags(), &approx::widen_counted(&approx));
+                let (_, source) = self.guard_and_source()?;
+                (*source != open)
+                    .then(|| linear(&open, false).ok())
+                    .flatten()
+            })
             .as_ref()
     }
 
@@ -278,9 +303,15 @@ impl Pattern {
     fn starts(&self, text: &str, checked: bool) -> Option<attempts::Starts<'_>> {
         let guard = self.guard();
         let lits = self.start_literals();
+        // Where the literals give the positions, on an ASCII text (where the guard reads the
+        // text as the backtracking engine does), the guard only rules out: its open form does.
+        let check = match (lits, guard) {
+            (Some(_), Some(g)) if text.is_ascii() => self.open_guard().or(Some(g)),
+            _ => guard,
+        };
         if !checked
             && (lits.is_some() || !text.is_ascii())
-            && guard.is_some_and(|g| !g.is_match(text.as_bytes()))
+            && check.is_some_and(|g| !g.is_match(text.as_bytes()))
         {
             return Some(attempts::Starts::Nowhere);
         }
