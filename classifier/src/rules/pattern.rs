@@ -152,19 +152,20 @@ impl Pattern {
             .as_ref()
     }
 
-    /// The guard with every long counted run open ([`approx::widen_counted`]: `[^\n]{0,200}`
-    /// becomes `[^\n]{0,}`), a superset of it, for the check that only rules a text out
-    /// ([`Pattern::starts`]). A run that overlaps what follows it keeps a lazy DFA state for each
-    /// count it may be at, and states built for every new text: the `ALL` rules' guards
-    /// (`\nReceived:[^\n]{0,200} for `, `(?:[^\n<]{0,80}<)?`) scanned 7-80 ns a byte, the open
-    /// ones a fraction of it, ruling out nearly as often (corpora/SA-FIDELITY.md, "Session 38").
-    /// `None` when the guard has no such run (or is open already, or the open one does not
-    /// compile).
+    /// The guard with every counted run over [`approx::OPEN_OVER`] open (`[^\n]{0,200}` becomes
+    /// `[^\n]{0,}`: [`approx::widen_counted_over`]), a superset of it, for the check that only
+    /// rules a text out ([`Pattern::starts`]). A run that overlaps what follows it keeps a lazy
+    /// DFA state for each count it may be at, and states are built for every new text: the
+    /// `ALL` rules' guards (`\nReceived:[^\n]{0,200} for `, `(?:[^\n<]{0,80}<)?`) scanned 7-80
+    /// ns a byte, the open ones a fraction of it, ruling out nearly as often
+    /// (corpora/SA-FIDELITY.md, "Session 38"). `None` when the guard has no such run (or is
+    /// open already, or the open one does not compile).
     pub(super) fn open_guard(&self) -> Option<&Linear> {
         self.open_guard
             .get_or_init(|| {
                 let approx = perlre::linear_approximation(&self.translated.pattern);
-                let open = Self::prefixed(self.flags(), &approx::widen_counted(&approx));
+                let open = approx::widen_counted_over(&approx, approx::OPEN_OVER);
+                let open = Self::prefixed(self.flags(), &open);
                 let (_, source) = self.guard_and_source()?;
                 (*source != open)
                     .then(|| linear(&open, false).ok())
