@@ -158,17 +158,15 @@ impl Pattern {
     /// DFA state for each count it may be at, and states are built for every new text: the
     /// `ALL` rules' guards (`\nReceived:[^\n]{0,200} for `, `(?:[^\n<]{0,80}<)?`) scanned 7-80
     /// ns a byte, the open ones a fraction of it, ruling out nearly as often
-    /// (corpora/SA-FIDELITY.md, "Session 38"). `None` when the guard has no such run (or is
-    /// open already, or the open one does not compile).
+    /// (corpora/SA-FIDELITY.md, "Session 38"). `None` when the guard has no such run (or the
+    /// open one does not compile).
     pub(super) fn open_guard(&self) -> Option<&Linear> {
         self.open_guard
             .get_or_init(|| {
                 let approx = perlre::linear_approximation(&self.translated.pattern);
                 let open = approx::widen_counted_over(&approx, approx::OPEN_OVER);
-                let open = Self::prefixed(self.flags(), &open);
-                let (_, source) = self.guard_and_source()?;
-                (*source != open)
-                    .then(|| linear(&open, false).ok())
+                (open != approx)
+                    .then(|| linear(&Self::prefixed(self.flags(), &open), false).ok())
                     .flatten()
             })
             .as_ref()
@@ -302,24 +300,25 @@ impl Pattern {
     /// text). `None` where any position can start one; no position at all where the guard
     /// rules out a match (unless the caller has `checked` that already).
     fn starts(&self, text: &str, checked: bool) -> Option<attempts::Starts<'_>> {
-        let guard = self.guard();
         let lits = self.start_literals();
-        // Where the literals give the positions, on an ASCII text (where the guard reads the
-        // text as the backtracking engine does), the guard only rules out: its open form does.
-        let check = match (lits, guard) {
-            (Some(_), Some(g)) if text.is_ascii() => self.open_guard().or(Some(g)),
-            _ => guard,
-        };
-        if !checked
-            && (lits.is_some() || !text.is_ascii())
-            && check.is_some_and(|g| !g.is_match(text.as_bytes()))
-        {
-            return Some(attempts::Starts::Nowhere);
+        if !checked && (lits.is_some() || !text.is_ascii()) {
+            // Where the literals give the positions, on an ASCII text (where the guard reads
+            // the text as the backtracking engine does), the guard only rules out: its open
+            // form does, and the guard itself need not be built.
+            let open = (lits.is_some() && text.is_ascii())
+                .then(|| self.open_guard())
+                .flatten();
+            if open
+                .or_else(|| self.guard())
+                .is_some_and(|g| !g.is_match(text.as_bytes()))
+            {
+                return Some(attempts::Starts::Nowhere);
+            }
         }
         if let Some(lits) = lits {
             return Some(attempts::Starts::Literals(lits));
         }
-        let guard = guard?;
+        let guard = self.guard()?;
         if text.is_ascii() {
             Some(attempts::Starts::Guard(guard))
         } else {
