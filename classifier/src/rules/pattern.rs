@@ -163,9 +163,9 @@ impl Pattern {
     pub(super) fn open_guard(&self) -> Option<&Linear> {
         self.open_guard
             .get_or_init(|| {
-                let approx = perlre::linear_approximation(&self.translated.pattern);
+                let approx = self.linear_pattern();
                 let open = approx::widen_counted_over(&approx, approx::OPEN_OVER);
-                (open != approx)
+                (open != *approx)
                     .then(|| linear(&Self::prefixed(self.flags(), &open), false).ok())
                     .flatten()
             })
@@ -293,7 +293,8 @@ impl Pattern {
     }
 
     /// Where a match can start in `text` ([`attempts::Starts`]): the start literals, checked
-    /// by the guard first where they are; else where the guard's matches start, read as the
+    /// first by the guard (on an ASCII text by its open form, [`Pattern::open_guard`]) where
+    /// they are; else where the guard's matches start, read as the
     /// backtracking engine reads `text` (on an ASCII text the ASCII guard; otherwise the
     /// Unicode one: `\w`, `\b` and case folding differ on non-ASCII letters; the ASCII guard
     /// stays a first check, as it was before this search, so the answer is unchanged on every
