@@ -25,6 +25,7 @@ use crate::rules::{EvalContext, RuleHit, RuleSet};
 use crate::tokenize::{Pairs, Tokenizer, Tokens};
 
 mod bayes_weight;
+mod beside;
 
 /// How rule points and Bayes evidence combine into one score.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -479,14 +480,18 @@ impl Engine {
 
     /// Rule hits for an analysed message.
     pub fn rule_hits(&self, analysis: &Analysis, bayes: Option<&BayesResult>) -> Vec<RuleHit> {
+        self.rules.evaluate(&analysis.view, &Self::context(bayes))
+    }
+
+    /// What the rules are evaluated with: the time now, and the Bayes probability if known.
+    pub(super) fn context(bayes: Option<&BayesResult>) -> EvalContext {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let ctx = EvalContext {
+        EvalContext {
             bayes_probability: bayes.map(|b| b.probability),
             now,
-        };
-        self.rules.evaluate(&analysis.view, &ctx)
+        }
     }
 
     /// The operation that learns (or forgets) an analysed message: its tokens and, with the
@@ -727,10 +732,23 @@ impl Engine {
 
     /// Classifies an analysed message against a model.
     pub fn verdict(&self, analysis: &Analysis, model: &dyn TokenCounts) -> Result<Verdict> {
-        if self.combination.enabled && !self.rules.uses_bayes() {
+        self.verdict_with(analysis, None, model)
+    }
+
+    /// [`Engine::verdict`] with the rule hits [`Engine::analyze_with_hits`] gave, if any.
+    pub fn verdict_with(
+        &self,
+        analysis: &Analysis,
+        hits: Option<&[RuleHit]>,
+        model: &dyn TokenCounts,
+    ) -> Result<Verdict> {
+        if self.rules_first() {
             // No rule needs the Bayes result: the rules run first, and their pseudo-tokens are
             // read with the message's tokens in one lookup (one round trip on Redis).
-            let hits = self.rule_hits(analysis, None);
+            let hits = match hits {
+                Some(h) => h.to_vec(),
+                None => self.rule_hits(analysis, None),
+            };
             let n = analysis.tokens.hashes.len();
             let mut hashes = Vec::with_capacity(n + hits.len());
             hashes.extend_from_slice(&analysis.tokens.hashes);

@@ -529,22 +529,24 @@ pub(crate) fn scan(
             return Err(e.to_string());
         }
     }
-    let analysis = engine.analyze_for(input, recipients);
+    // The rules (when they run before Bayes) and the tokenizer at once.
+    let (analysis, hits) = engine.analyze_with_hits(input, recipients);
+    let hits = hits.as_deref();
     let (verdict, warning): (Verdict, Option<String>) = match store {
         Ok(store) => match store
             .model(user)
-            .and_then(|m| engine.verdict(&analysis, &m))
+            .and_then(|m| engine.verdict_with(&analysis, hits, &m))
         {
             Ok(v) => (v, None),
             // An empty store found by the first read (Redis, opened without checks): the
             // normal state of a new install, as when opening finds it.
             Err(e) => (
-                rules_only(engine, &analysis),
+                rules_only(engine, &analysis, hits),
                 (!e.is_untrained()).then(|| format!("{e}; classified by rules alone")),
             ),
         },
         Err(e) => {
-            let v = rules_only(engine, &analysis);
+            let v = rules_only(engine, &analysis, hits);
             // A store that was never trained is the normal state of a new install: not a fault.
             (
                 v,
@@ -600,14 +602,18 @@ pub(crate) fn debug_fault() {
     }
 }
 
-fn rules_only(engine: &Engine, analysis: &mailsift::Analysis) -> Verdict {
+fn rules_only(
+    engine: &Engine,
+    analysis: &mailsift::Analysis,
+    hits: Option<&[mailsift::rules::RuleHit]>,
+) -> Verdict {
     let empty = MemoryModel::new();
     // An empty in-memory model cannot fail.
-    match engine.verdict(analysis, &empty) {
+    match engine.verdict_with(analysis, hits, &empty) {
         Ok(v) => v,
         Err(_) => engine.combine(
             mailsift::bayes::BayesResult::neutral(),
-            engine.rule_hits(analysis, None),
+            hits.map_or_else(|| engine.rule_hits(analysis, None), <[_]>::to_vec),
         ),
     }
 }

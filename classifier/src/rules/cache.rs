@@ -331,6 +331,54 @@ mod tests {
         assert!(hits > 0, "some rule hit");
     }
 
+    /// A server tokenizes a message on one of the rules' threads
+    /// (`Engine::analyze_with_hits`): the same tokens, digest, hits and verdict as analysing
+    /// it, then running the rules, then Bayes, with the stock rules (two threads) and the
+    /// built-in ones (one), against a model trained on half the messages.
+    #[test]
+    fn tokenizing_beside_the_rules_changes_no_verdict() {
+        let Some(load) = stock_rules() else {
+            return;
+        };
+        let msgs = messages();
+        for stock in [true, false] {
+            let mut engine = crate::Engine::default();
+            if stock {
+                engine.rules = load();
+            }
+            engine.rules.prepare_now();
+            let mut model = crate::MemoryModel::new();
+            for (i, m) in msgs.iter().enumerate().step_by(2) {
+                let a = engine.analyze(m);
+                let action = if i % 4 == 0 {
+                    crate::Action::Learn(crate::Class::Spam)
+                } else {
+                    crate::Action::Learn(crate::Class::Ham)
+                };
+                model.apply(&engine.op(&a, action));
+            }
+            let mut hits = 0;
+            for (i, m) in msgs.iter().enumerate() {
+                let recipients = ["rcpt@example.com".to_owned()];
+                let want = engine.analyze_for(m, &recipients);
+                let (got, got_hits) = engine.analyze_with_hits(m, &recipients);
+                assert_eq!(got.tokens.hashes, want.tokens.hashes, "message {i}");
+                assert_eq!(got.digest, want.digest, "message {i}");
+                let got_hits = got_hits.expect("the rules run before Bayes by default");
+                assert_eq!(got_hits, engine.rule_hits(&want, None), "message {i}");
+                hits += got_hits.len();
+                let v = engine.verdict(&want, &model).expect("verdict");
+                let w = engine
+                    .verdict_with(&got, Some(&got_hits), &model)
+                    .expect("verdict");
+                assert_eq!(w.score.to_bits(), v.score.to_bits(), "message {i}");
+                assert_eq!(w.header_fields(), v.header_fields(), "message {i}");
+            }
+            // The built-in rules hit few messages (none of the first corpus messages).
+            assert!(hits > 0 || !stock, "some stock rule hit");
+        }
+    }
+
     /// Header rules run only when their literals occur in the header's text, found by one
     /// scan of that text (`run::header_entry`): every stock rule hits as with no header
     /// prefilter, in a one-message and a long-lived rule set.

@@ -176,7 +176,7 @@ impl RuleSet {
         ctx: &EvalContext,
         costs: &RuleCosts,
     ) -> Vec<RuleHit> {
-        let counts = self.run_costed(view, ctx, false, Some(costs));
+        let counts = self.run_costed(view, ctx, false, Some(costs), None);
         costs.messages.fetch_add(1, Ordering::Relaxed);
         self.hits_of(&counts)
     }

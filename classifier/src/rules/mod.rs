@@ -340,6 +340,8 @@ struct Inner {
     cached_prefilter: Option<Arc<str>>,
     /// The trust-path settings (`trusted_networks` and friends).
     networks: Networks,
+    /// [`RuleSet::uses_bayes`], fixed once read (going through the rules took ~50 us a message).
+    uses_bayes: bool,
     prepared: OnceLock<Prepared>,
 }
 
@@ -368,8 +370,8 @@ struct Prepared {
     long_lived: bool,
     /// Whether a rule must be evaluated for normal scoring.
     needed: Vec<bool>,
-    /// Non-meta rules in definition order.
-    direct: Vec<usize>,
+    /// The direct text rules and their texts ([`run::text_part`]), for `RuleSet::text_work`.
+    text_parts: Vec<(usize, texts::Part)>,
     /// Meta rules (not disabled), dependencies first.
     metas: meta::Program,
     body: Group,
@@ -507,6 +509,9 @@ impl RuleSet {
         let conf = Arc::new(std::mem::take(&mut b.conf));
         let networks = std::mem::take(&mut b.networks);
         let (rules, index, issues) = b.finish(DEFAULT_SCORE_SET);
+        let uses_bayes = rules.iter().any(|r| {
+            !r.disabled && matches!(&r.test, Test::Eval { def, .. } if def.name == "check_bayes")
+        });
         (
             RuleSet {
                 inner: Arc::new(Inner {
@@ -521,6 +526,7 @@ impl RuleSet {
                     conf,
                     cached_prefilter: None,
                     networks,
+                    uses_bayes,
                     prepared: OnceLock::new(),
                 }),
             },
@@ -609,9 +615,7 @@ impl RuleSet {
     /// True when some rule reads the Bayes probability (`eval:check_bayes`), so rules must run
     /// after Bayes.
     pub fn uses_bayes(&self) -> bool {
-        self.inner.rules.iter().any(|r| {
-            !r.disabled && matches!(&r.test, Test::Eval { def, .. } if def.name == "check_bayes")
-        })
+        self.inner.uses_bayes
     }
 
     /// The issues found when this set was loaded (what `load`/`with_files` returned).

@@ -4,7 +4,7 @@ use super::evals::Env;
 use super::pattern::Pattern;
 use crate::message::MessageView;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Part {
     Body,
     /// The body without its first line, the Subject (`tflags nosubject`).
