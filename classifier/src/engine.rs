@@ -460,10 +460,8 @@ impl Engine {
     /// (`classify --recipient`, a milter's RCPT TO): they become its first recipient tokens
     /// ([`crate::recipients`]). The digest is the message's alone.
     pub fn analyze_for(&self, raw: &[u8], recipients: &[String]) -> Analysis {
-        let mut view = MessageView::parse(raw, &self.limits);
-        view.envelope_to = recipients.to_vec();
-        let tokens = self.tokenizer.tokens(&view, self.limits.max_tokens);
-        let digest = headers::digest(raw);
+        let view = self.view_for(raw, recipients);
+        let (tokens, digest) = self.tokens_and_digest(&view, raw);
         Analysis {
             view,
             tokens,

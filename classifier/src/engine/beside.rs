@@ -1,5 +1,6 @@
-//! Analysing a message and running its rules at once, for a server answering one message at
-//! a time: the tokenizer runs on one of the rules' threads ([`RuleSet::evaluate_beside`]).
+//! Analysing a message in its two halves (the view, then its tokens and digest), and with its
+//! rules at once, for a server answering one message at a time: the tokenizer then runs on one
+//! of the rules' threads ([`RuleSet::evaluate_beside`]).
 //!
 //! [`RuleSet::evaluate_beside`]: crate::rules::RuleSet::evaluate_beside
 
@@ -7,8 +8,10 @@ use std::sync::OnceLock;
 
 use super::{Analysis, Engine};
 use crate::headers;
+use crate::ledger::Digest;
 use crate::message::MessageView;
 use crate::rules::RuleHit;
+use crate::tokenize::Tokens;
 
 impl Engine {
     /// [`Engine::analyze_for`], and the rule hits [`Engine::verdict_with`] then needs when
@@ -23,29 +26,40 @@ impl Engine {
         if !self.rules_first() {
             return (self.analyze_for(raw, recipients), None);
         }
-        let mut view = MessageView::parse(raw, &self.limits);
-        view.envelope_to = recipients.to_vec();
+        let view = self.view_for(raw, recipients);
         let rest = OnceLock::new();
         let beside = || {
-            let tokens = self.tokenizer.tokens(&view, self.limits.max_tokens);
-            let _ = rest.set((tokens, headers::digest(raw)));
+            let _ = rest.set(self.tokens_and_digest(&view, raw));
         };
         let hits = self
             .rules
             .evaluate_beside(&view, &Self::context(None), &beside);
-        let (tokens, digest) = rest.into_inner().unwrap_or_else(|| {
-            // Not reached: the rules run `beside` once whatever they do.
-            (
-                self.tokenizer.tokens(&view, self.limits.max_tokens),
-                headers::digest(raw),
-            )
-        });
+        // The rules run `beside` once whatever they do: the fallback is not reached.
+        let (tokens, digest) = rest
+            .into_inner()
+            .unwrap_or_else(|| self.tokens_and_digest(&view, raw));
         let analysis = Analysis {
             view,
             tokens,
             digest,
         };
         (analysis, Some(hits))
+    }
+
+    /// The parsed view of `raw` as delivered to `recipients`: the first half of
+    /// [`Engine::analyze_for`].
+    pub(super) fn view_for(&self, raw: &[u8], recipients: &[String]) -> MessageView {
+        let mut view = MessageView::parse(raw, &self.limits);
+        view.envelope_to = recipients.to_vec();
+        view
+    }
+
+    /// The tokens of `view` and the ledger digest of `raw`: the rest of [`Engine::analyze_for`].
+    pub(super) fn tokens_and_digest(&self, view: &MessageView, raw: &[u8]) -> (Tokens, Digest) {
+        (
+            self.tokenizer.tokens(view, self.limits.max_tokens),
+            headers::digest(raw),
+        )
     }
 
     /// Whether [`Engine::verdict`] runs the rules before Bayes (their pseudo-tokens are read

@@ -263,15 +263,15 @@ impl RuleSet {
                 (key, HeaderIndex { index, owner })
             })
             .collect();
-        let others: Vec<usize> = (0..n)
-            .filter(|&i| {
-                let r = &self.inner.rules[i];
-                !matches!(r.test, Test::Meta(_))
-                    && !r.disabled
-                    && !r.reads_tags()
-                    && super::run::text_part(r).is_none()
-            })
-            .collect();
+        // The direct rules split: the text rules with their texts, and the others.
+        let mut text_parts: Vec<(usize, super::texts::Part)> = Vec::new();
+        let mut others: Vec<usize> = Vec::new();
+        for &i in &direct {
+            match super::run::text_part(&self.inner.rules[i]) {
+                Some(part) => text_parts.push((i, part)),
+                None => others.push(i),
+            }
+        }
         // One number per header target the direct rules read (by `HeaderTarget::key`).
         let mut target_ids: HashMap<&str, usize> = HashMap::new();
         let mut header_target = vec![usize::MAX; n];
@@ -282,10 +282,6 @@ impl RuleSet {
             }
         }
         let header_targets = target_ids.len();
-        let text_parts: Vec<(usize, super::texts::Part)> = direct
-            .iter()
-            .filter_map(|&i| Some((i, super::run::text_part(&self.inner.rules[i])?)))
-            .collect();
         let text_rules = text_parts.iter().filter(|&&(i, _)| needed[i]).count();
         let templates = (0..n)
             .filter(|&i| !self.inner.rules[i].disabled && self.inner.rules[i].reads_tags())
