@@ -9,7 +9,15 @@
 //! truncation, duplicated and deleted ranges, inserted MIME boundaries, encoded words, NULs,
 //! line-ending changes), runs the whole pipeline against a small trained model and checks the
 //! fail-open contract: no panic, a finite score, and the input written back unchanged after the
-//! added headers. Case `i` is a pure function of `(seed, i)`.
+//! added headers; and that the servers' path (`analyze_with_hits`, the tokens made beside the
+//! rules) gives the verdict the step-by-step path gives. Case `i` is a pure function of
+//! `(seed, i)`.
+//!
+//! `--stock-rules` loads the SpamAssassin rules installed here (`spamassassin_rules = "auto"`)
+//! beside the built-in ones, prepared as a server prepares them (two threads, the long-lived
+//! prefilters): the trust path, the HTML and MIME evals and the byte-mode views that only those
+//! rules reach. `--slow SECS` (default 10) saves a case that takes longer, as `slow-*`: a
+//! delivery would have met `classify --timeout`.
 //!
 //! The fuzzing runs in a child process; this parent watches it. A panic or contract violation
 //! is saved by the child; a crash that kills the child (stack overflow, abort, OOM kill) is
@@ -163,6 +171,17 @@ fn check(engine: &Engine, model: &MemoryModel, input: &[u8]) -> Result<(), Strin
     if !verdict.score.is_finite() {
         return Err(format!("score {}", verdict.score));
     }
+    // The servers' path: tokens made beside the rules, the hits handed to the verdict.
+    let (served, hits) = engine.analyze_with_hits(input, &[]);
+    let other = engine
+        .verdict_with(&served, hits.as_deref(), model)
+        .map_err(|e| e.to_string())?;
+    if other.score.to_bits() != verdict.score.to_bits() || other.is_spam != verdict.is_spam {
+        return Err(format!(
+            "the servers' path scores {} (spam {}), the step-by-step path {} (spam {})",
+            other.score, other.is_spam, verdict.score, verdict.is_spam
+        ));
+    }
     let out = engine.annotate(input, &verdict, None);
     match mailsift::headers::header_block(input) {
         None if out != input => Err("input without headers was changed".into()),
@@ -190,6 +209,8 @@ struct Opts {
     corpora: Vec<PathBuf>,
     out: PathBuf,
     worker_start: Option<u64>,
+    stock_rules: bool,
+    slow: f64,
 }
 
 fn parse_opts() -> Opts {
@@ -204,12 +225,20 @@ fn parse_opts() -> Opts {
         ))],
         out: PathBuf::from("fuzz-findings"),
         worker_start: None,
+        stock_rules: false,
+        slow: 10.0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--stock-rules" {
+            o.stock_rules = true;
+            i += 1;
+            continue;
+        }
         let val = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
+            "--slow" => o.slow = val.parse().unwrap_or(o.slow),
             "--seed" => o.seed = val.parse().unwrap_or(o.seed),
             "--hours" => o.hours = val.parse().unwrap_or(o.hours),
             "--corpus" => o.corpora.push(PathBuf::from(val)),
@@ -241,9 +270,33 @@ fn input_for(seeds: &[Vec<u8>], seed: u64, case: u64) -> Vec<u8> {
     mutate(s, &mut rng)
 }
 
+/// The engine under test: the built-in rules, and with `--stock-rules` SpamAssassin's installed
+/// ones beside them, prepared as a server prepares them.
+fn engine(o: &Opts) -> Engine {
+    let mut engine = Engine::new();
+    if o.stock_rules {
+        let files = match mailsift::rules::SpamAssassinRules::parse("auto").files() {
+            Ok(f) if !f.is_empty() => f,
+            Ok(_) => fail("--stock-rules: no SpamAssassin rules are installed here"),
+            Err(e) => fail(&format!("--stock-rules: {e}")),
+        };
+        match engine.rules.with_files(&files) {
+            Ok((rules, _)) => engine.rules = rules,
+            Err(e) => fail(&format!("--stock-rules: {e}")),
+        }
+        engine.rules.prepare_now();
+    }
+    engine
+}
+
+fn fail(why: &str) -> ! {
+    eprintln!("fuzz: {why}");
+    std::process::exit(2)
+}
+
 fn worker(o: &Opts, seeds: &[Vec<u8>], start: u64) {
     std::panic::set_hook(Box::new(|_| {}));
-    let engine = Engine::new();
+    let engine = engine(o);
     let mut model = MemoryModel::new();
     for (i, s) in seeds.iter().enumerate().take(200) {
         let class = if i % 2 == 0 { Class::Spam } else { Class::Ham };
@@ -259,9 +312,21 @@ fn worker(o: &Opts, seeds: &[Vec<u8>], start: u64) {
             return;
         }
         let input = input_for(seeds, o.seed, case);
+        let began = Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             check(&engine, &model, &input)
         }));
+        let took = began.elapsed().as_secs_f64();
+        if took > o.slow {
+            save(
+                &o.out,
+                "slow",
+                o.seed,
+                case,
+                &input,
+                &format!("{took:.1} s"),
+            );
+        }
         match result {
             Ok(Ok(())) => {}
             Ok(Err(why)) => save(&o.out, "violation", o.seed, case, &input, &why),
@@ -304,7 +369,11 @@ fn main() {
         cmd.args(["--seed", &o.seed.to_string(), "--out"])
             .arg(&o.out)
             .args(["--worker-start", &next.to_string()])
+            .args(["--slow", &o.slow.to_string()])
             .stdout(Stdio::piped());
+        if o.stock_rules {
+            cmd.arg("--stock-rules");
+        }
         for c in o.corpora.iter().skip(1) {
             cmd.arg("--corpus").arg(c);
         }
