@@ -624,7 +624,7 @@ fn finish(w: Work) -> Relay {
         rdns = host.to_owned();
     }
     let mut ip = w.ip;
-    if ip.len() > 5 && ip[..5].eq_ignore_ascii_case("ipv6:") {
+    if ip.len() > 5 && ip.as_bytes()[..5].eq_ignore_ascii_case(b"ipv6:") {
         ip.drain(..5);
     }
     let ip = ip.trim_start_matches('[').trim_end_matches(']');

@@ -319,7 +319,8 @@ impl Render {
             Token::Text(t) => self.html_text(&decode_entities(t, true)),
             Token::Comment(c) => self.s.comments.push(c.to_owned()),
             Token::Declaration(d) => {
-                if d.len() >= 9 && d[..9].eq_ignore_ascii_case("<!doctype") {
+                // By bytes: a declaration's ninth byte may be inside a character.
+                if d.len() >= 9 && d.as_bytes()[..9].eq_ignore_ascii_case(b"<!doctype") {
                     self.s.elements += 1;
                     self.s.tags += 1;
                     self.s.inside.insert("!doctype".into(), 0);

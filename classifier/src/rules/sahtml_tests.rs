@@ -22,6 +22,20 @@ fn tags_elements_and_balance() {
 }
 
 #[test]
+fn a_declaration_with_a_character_across_its_ninth_byte_is_no_doctype() {
+    // Found by `examples/fuzz.rs --stock-rules`: the test sliced the text at byte 9, inside
+    // the `Ý` here, and panicked.
+    let h = analyse("<!DOCTYPÝ html><html><body>x</body></html>");
+    assert_eq!(h.inside.get("!doctype"), None);
+    assert_eq!(
+        h.tags, 4,
+        "html, body, /body, /html: the declaration is not counted"
+    );
+    let doctype = analyse("<!doctype html><html><body>x</body></html>");
+    assert_eq!(doctype.inside.get("!doctype"), Some(&0));
+}
+
+#[test]
 fn words_split_by_tags_are_obfuscation() {
     let h = analyse("<p>V<b>ia</b>gra now</p>");
     assert_eq!(h.obfuscation, 2, "V|ia and ia|gra");

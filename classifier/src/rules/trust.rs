@@ -51,7 +51,9 @@ fn mask(len: u8) -> u128 {
 /// `%zone` are dropped.
 pub(crate) fn parse_ip(s: &str) -> Option<IpAddr> {
     let s = s.trim().trim_start_matches('[').trim_end_matches(']');
-    let s = if s.len() > 5 && s[..5].eq_ignore_ascii_case("ipv6:") {
+    // By bytes (a setting's fifth byte may be inside a character); `&s[5..]` then starts
+    // after five ASCII bytes.
+    let s = if s.len() > 5 && s.as_bytes()[..5].eq_ignore_ascii_case(b"ipv6:") {
         &s[5..]
     } else {
         s

@@ -106,6 +106,9 @@ fn netsets() {
     assert!(s.contains("192.168.77.1") && !s.contains("192.169.0.1"));
     assert!(s.add("nonsense").is_err() && s.add("10.0.0.0/33").is_err());
     assert!(NetSet::loopback().contains("127.0.0.2") && NetSet::loopback().contains("::1"));
+    // A character across the prefix's fifth byte: no address, and no panic.
+    assert!(!s.contains("ipv6ä:2001:db8::1") && s.add("ipv6ä:2001:db8::/32").is_err());
+    assert_eq!(parse_ip("IPv6:::1"), Some("::1".parse().expect("literal")));
 }
 
 #[test]
