@@ -94,6 +94,7 @@ mod split;
 mod table;
 mod texts;
 mod trust;
+mod wake;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};

@@ -24,20 +24,10 @@ const PARALLEL_TEXT_RULES: usize = 64;
 impl Prepared {
     /// Whether [`RuleSet::run`] gives the text rules to a second thread: a long-lived rule set
     /// with enough of them.
-    fn two_threads(&self) -> bool {
+    pub(super) fn two_threads(&self) -> bool {
         self.long_lived && self.text_rules >= PARALLEL_TEXT_RULES
     }
 }
-
-/// How long a pool thread woken by [`RuleSet::expect_message`] waits for the message's rule
-/// work before going back to sleep: longer than reading, parsing and tokenizing a message
-/// take before its rules run (0.3-0.6 ms in the classify server), short enough that a request
-/// that never comes costs little.
-const EXPECT_WAIT: std::time::Duration = std::time::Duration::from_millis(3);
-
-/// Whether a pool thread is waiting for rule work (see [`RuleSet::expect_message`]): one is
-/// enough.
-static EXPECTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[cfg(test)]
 thread_local! {
@@ -79,38 +69,6 @@ impl RuleSet {
             .set
             .get_or_init(|| SetFilter::of_group(self, prep, group))
             .as_ref()
-    }
-
-    /// Tells a long-lived rule set that a message is about to be evaluated (a server has
-    /// accepted a request): a thread of the pool wakes now and waits, yielding the CPU, for
-    /// the second thread's share of [`RuleSet::run`], instead of being woken when that is
-    /// spawned. Waking a sleeping thread took from 30 us to over 2 ms on this project's
-    /// virtual machine; in the classify server with the stock rules the second thread
-    /// started more than 1 ms late on 17-33 messages of 200 (2-13 with this; session 35,
-    /// corpora/SA-FIDELITY.md). Does nothing for a one-message rule set, one
-    /// with too few text rules for a second thread, in a pool of one thread, or when a thread
-    /// is waiting already.
-    pub fn expect_message(&self) {
-        let Some(prep) = self.inner.prepared.get() else {
-            return;
-        };
-        // With one core the waiting thread would only take turns with the one parsing.
-        if !prep.two_threads()
-            || rayon::current_num_threads() < 2
-            || EXPECTING.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        rayon::spawn(|| {
-            let until = std::time::Instant::now() + EXPECT_WAIT;
-            // Runs the first job queued in the pool (the message's, or another's), then ends.
-            while rayon::yield_now() != Some(rayon::Yield::Executed)
-                && std::time::Instant::now() < until
-            {
-                std::thread::yield_now();
-            }
-            EXPECTING.store(false, Ordering::Release);
-        });
     }
 
     pub(super) fn run(&self, view: &MessageView, ctx: &EvalContext, all: bool) -> Vec<u32> {
@@ -207,6 +165,7 @@ impl RuleSet {
             // start-up).
             rayon::in_place_scope(|scope| {
                 scope.spawn(|_| {
+                    super::wake::share_started();
                     work(false);
                     others();
                 });
@@ -700,6 +659,7 @@ pub(super) fn text_part(r: &Rule) -> Option<Part> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::wake::EXPECTING;
     use super::*;
 
     #[test]
