@@ -2,9 +2,60 @@
 //! positions a pattern's start literals or its guard give (see
 //! `Pattern::backtracking_match`), for a match and for a count of matches.
 
+use std::time::{Duration, Instant};
+
 use regex_automata::util::prefilter::Prefilter;
 
 use super::engines::Linear;
+
+/// The time one rule's anchored attempts may take on one text, all together; past it the rule
+/// answers no match there, as an attempt over the step limit does. Each attempt is bounded
+/// ([`super::engines::BACKTRACK_LIMIT`]), not their number: a text with thousands of places a
+/// match can start, each costly to rule out, took `__SPOOFED_URL` (a `{0,99}` repetition of
+/// bounded runs after every `<a`) 4-8 s on each of four mutated messages of 144-750 KB the
+/// fuzzer made with the stock rules (1,400-1,800 links each; SpamAssassin 1.1 s for the whole
+/// message, Perl's regex engine remembering the positions that failed), where the costliest
+/// rule on real mail takes well under a millisecond a message (`rules cost`). Half a second is
+/// hundreds of times what any rule takes on the corpora, in a debug build too, so no answer on
+/// real mail depends on the clock; SpamAssassin bounds a message's rules by time as well
+/// (`time_limit`). Session 40, corpora/SA-FIDELITY.md.
+pub(super) const ATTEMPTS_BUDGET: Duration = Duration::from_millis(500);
+
+/// Attempts made before the clock is read: most rules have a few start positions a text.
+const UNTIMED_ATTEMPTS: usize = 16;
+
+/// The clock of one rule's attempts on one text ([`ATTEMPTS_BUDGET`]).
+struct Budget {
+    attempts: usize,
+    deadline: Option<Instant>,
+    limit: Duration,
+}
+
+impl Budget {
+    fn new(limit: Duration) -> Budget {
+        Budget {
+            attempts: 0,
+            deadline: None,
+            limit,
+        }
+    }
+
+    /// Counts an attempt about to be made; false once the budget is spent.
+    fn allows(&mut self) -> bool {
+        self.attempts += 1;
+        if self.attempts <= UNTIMED_ATTEMPTS {
+            return true;
+        }
+        let now = Instant::now();
+        match self.deadline {
+            None => {
+                self.deadline = Some(now + self.limit);
+                true
+            }
+            Some(d) => now < d,
+        }
+    }
+}
 
 /// Where a match of a backtracking pattern can start in a text.
 pub(super) enum Starts<'a> {
@@ -77,8 +128,22 @@ fn anchored(text: &str, p: usize) -> fancy_regex::RegexInput<'_, str> {
 /// message on the SpamAssassin corpus's spam, 29 without; the stock rules' hits identical
 /// without it on three corpora, corpora/SA-FIDELITY.md "Session 36").
 pub(super) fn any(attempts: &fancy_regex::Regex, text: &str, starts: &Starts<'_>) -> bool {
+    any_within(attempts, text, starts, ATTEMPTS_BUDGET)
+}
+
+/// [`any`] with the attempts after the first [`UNTIMED_ATTEMPTS`] bounded by `limit` together.
+fn any_within(
+    attempts: &fancy_regex::Regex,
+    text: &str,
+    starts: &Starts<'_>,
+    limit: Duration,
+) -> bool {
+    let mut budget = Budget::new(limit);
     let mut from = 0;
     while let Some(p) = starts.next(text, from) {
+        if !budget.allows() {
+            return false;
+        }
         match attempts.is_match_input(anchored(text, p)) {
             Ok(true) => return true,
             Ok(false) => {}
@@ -129,10 +194,15 @@ fn anchored_count(
 ) -> Option<usize> {
     let mut n = 0;
     let mut from = 0;
+    let mut budget = Budget::new(ATTEMPTS_BUDGET);
     while n < max {
         let Some(p) = starts.next(text, from) else {
             break;
         };
+        // Past the budget the matches counted so far are the count.
+        if !budget.allows() {
+            break;
+        }
         match re.find_input(anchored(text, p)) {
             Ok(Some(m)) if m.end() > m.start() => {
                 n += 1;
@@ -149,6 +219,33 @@ fn anchored_count(
 mod tests {
     use super::super::pattern::Pattern;
     use super::super::perlre::translate;
+
+    /// Past the budget a rule answers no match: with none left after the untimed attempts, a
+    /// match at the 40th start is not found; with the budget, it is.
+    #[test]
+    fn attempts_past_the_budget_answer_no_match() {
+        use regex_automata::util::prefilter::Prefilter;
+        let re = fancy_regex::Regex::new(r"<a (\w)\1").expect("compiles");
+        let lits = Prefilter::new(regex_automata::MatchKind::LeftmostFirst, &["<a "])
+            .expect("a prefilter");
+        let starts = super::Starts::Literals(&lits);
+        let text = format!("{}<a zz", "<a xy ".repeat(39));
+        assert!(super::any(&re, &text, &starts));
+        assert!(!super::any_within(
+            &re,
+            &text,
+            &starts,
+            std::time::Duration::ZERO
+        ));
+        // Within the untimed attempts the budget is not read.
+        let short = format!("{}<a zz", "<a xy ".repeat(10));
+        assert!(super::any_within(
+            &re,
+            &short,
+            &starts,
+            std::time::Duration::ZERO
+        ));
+    }
 
     /// A count by anchored attempts is `find_iter`'s count (the pattern's `plain` switch), for
     /// patterns with look-arounds and back-references, with start literals or a guard, on
