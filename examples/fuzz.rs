@@ -1,7 +1,7 @@
 //! Long-running mutation fuzzer for parse → tokenize → classify → annotate, on stable Rust.
 //!
 //! ```text
-//! cargo run --release -p mailsift-cli --example fuzz -- [--hours H] [--seed S] [--corpus DIR]... [--out DIR]
+//! cargo run --release -p mailsift-cli --example fuzz -- [--hours H | --cases N] [--seed S] [--corpus DIR]... [--out DIR] [--stock-rules] [--slow SECS]
 //! ```
 //!
 //! Seeds are the committed malformed fixtures (`tests/fixtures/malformed`) plus every file under
@@ -17,7 +17,9 @@
 //! beside the built-in ones, prepared as a server prepares them (two threads, the long-lived
 //! prefilters): the trust path, the HTML and MIME evals and the byte-mode views that only those
 //! rules reach. `--slow SECS` (default 10) saves a case that takes longer, as `slow-*`: a
-//! delivery would have met `classify --timeout`.
+//! delivery would have met `classify --timeout`. `--cases N` runs cases 0 to N - 1 and stops
+//! (the same inputs every time, for CI), instead of running for `--hours`. The exit status is 1
+//! when the run saved a finding.
 //!
 //! The fuzzing runs in a child process; this parent watches it. A panic or contract violation
 //! is saved by the child; a crash that kills the child (stack overflow, abort, OOM kill) is
@@ -211,6 +213,7 @@ struct Opts {
     worker_start: Option<u64>,
     stock_rules: bool,
     slow: f64,
+    cases: Option<u64>,
 }
 
 fn parse_opts() -> Opts {
@@ -227,6 +230,7 @@ fn parse_opts() -> Opts {
         worker_start: None,
         stock_rules: false,
         slow: 10.0,
+        cases: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -239,6 +243,7 @@ fn parse_opts() -> Opts {
         let val = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
             "--slow" => o.slow = val.parse().unwrap_or(o.slow),
+            "--cases" => o.cases = val.parse().ok(),
             "--seed" => o.seed = val.parse().unwrap_or(o.seed),
             "--hours" => o.hours = val.parse().unwrap_or(o.hours),
             "--corpus" => o.corpora.push(PathBuf::from(val)),
@@ -303,7 +308,7 @@ fn worker(o: &Opts, seeds: &[Vec<u8>], start: u64) {
         model.apply(&engine.analyze(s).op(Action::Learn(class)));
     }
     let mut stdout = std::io::stdout().lock();
-    for case in start.. {
+    for case in start..o.cases.unwrap_or(u64::MAX) {
         // Announce the case first: if it kills us, the parent knows which input did it.
         if writeln!(stdout, "{case}")
             .and_then(|()| stdout.flush())
@@ -353,14 +358,20 @@ fn main() {
         worker(&o, &seeds, start);
         return;
     }
+    let span = match o.cases {
+        Some(n) => format!("cases 0 to {}", n.saturating_sub(1)),
+        None => format!("running for {} h", o.hours),
+    };
     eprintln!(
-        "fuzz: seed {} ({} seed messages), running for {} h; findings go to {}",
+        "fuzz: seed {} ({} seed messages), {span}; findings go to {}",
         o.seed,
         seeds.len(),
-        o.hours,
         o.out.display()
     );
-    let deadline = Instant::now() + Duration::from_secs_f64(o.hours * 3600.0);
+    // With --cases the count ends the run, however long it takes.
+    let hours = if o.cases.is_some() { 1e6 } else { o.hours };
+    let deadline = Instant::now() + Duration::from_secs_f64(hours * 3600.0);
+    let before = findings(&o.out);
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("fuzz"));
     let mut next = 0u64;
     let mut last_report = Instant::now();
@@ -371,6 +382,9 @@ fn main() {
             .args(["--worker-start", &next.to_string()])
             .args(["--slow", &o.slow.to_string()])
             .stdout(Stdio::piped());
+        if let Some(n) = o.cases {
+            cmd.args(["--cases", &n.to_string()]);
+        }
         if o.stock_rules {
             cmd.arg("--stock-rules");
         }
@@ -399,7 +413,7 @@ fn main() {
         }
         let status = child.wait();
         next = last + 1;
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || o.cases.is_some_and(|n| next >= n) {
             break;
         }
         let input = input_for(&seeds, o.seed, last);
@@ -412,5 +426,18 @@ fn main() {
             &format!("worker died: {status:?}"),
         );
     }
-    eprintln!("fuzz: done, {next} cases");
+    let found = findings(&o.out) - before;
+    eprintln!("fuzz: done, {next} cases, {found} finding(s)");
+    if found > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// The findings saved in `out` so far.
+fn findings(out: &Path) -> usize {
+    std::fs::read_dir(out).map_or(0, |d| {
+        d.flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .count()
+    })
 }
