@@ -443,7 +443,11 @@ fn entry_parses(m: &str) -> bool {
     // and `@` all sit in its last run of non-blank characters.
     let closes = |gt: usize| {
         let inner = m[lt + 1..gt].trim();
-        let last_run = inner.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        // After the last blank character, whose UTF-8 may take two bytes or more (U+0085).
+        let last_run = inner
+            .rmatch_indices(char::is_whitespace)
+            .next()
+            .map_or(0, |(i, w)| i + w.len());
         !inner[..last_run].contains(['>', '@'])
     };
     // The first few `>` are tried (a hostile value with thousands would cost their square).

@@ -193,3 +193,14 @@ fn rules_never_see_an_mbox_from_line() {
     );
     assert_eq!(h, ["ALL_SUBJ"]);
 }
+
+#[test]
+fn an_entry_with_a_two_byte_blank_inside_its_angle_brackets_is_read_without_a_panic() {
+    // Found by `examples/fuzz.rs` (seed 42): U+0085 is white space of two bytes, and the end
+    // of the last run of blanks was taken one byte after its start.
+    // The `@` must sit in the last run of non-blank characters.
+    assert!(entry_parses("Kre <x\u{85}kre@munnari.OZ.AU>"));
+    assert!(!entry_parses("Kre <kre@munnari.OZ.\u{85}x>"));
+    let boxes = every_mailbox("Kre <kre@munnari.OZ.\u{85}ph\u{85}AU>");
+    assert_eq!(boxes.len(), 1);
+}
